@@ -1,0 +1,3 @@
+"""Swordnet: piracy monitoring and takedown tracker (application shell)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,339 @@
+"""The database schema: every table of Swordnet's data model, as SQLAlchemy 2 typed models.
+
+Status and kind columns are plain strings checked against the tuples below, so that adding a
+state never needs an enum migration on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from swordnet.timeutil import utcnow
+
+WORK_KINDS = ("image", "text", "video", "audio", "software")
+SITE_STATUSES = ("active", "down", "shut_down")
+RUN_OUTCOMES = ("running", "finished", "failed", "interrupted")
+HIT_STATUSES = ("pending", "confirmed", "rejected", "auto_confirmed")
+CASE_STATUSES = (
+    "open",
+    "notice_sent",
+    "removed",
+    "no_response",
+    "escalated",
+    "site_shut_down",
+    "transferred_to_judiciary",
+    "closed",
+    "reopened",
+)
+CAPTURE_KINDS = ("page", "media")
+TIP_STATUSES = ("queued", "checked", "dismissed")
+NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns timezone-aware UTC, on SQLite and PostgreSQL alike.
+
+    Case events are hashed over their timestamps, so a timestamp must read back exactly as
+    it was written whatever the backend.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use swordnet.timeutil.utcnow()")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class RightsHolder(Base):
+    __tablename__ = "rights_holders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    works: Mapped[list[Work]] = relationship(back_populates="holder")
+
+
+class Work(Base):
+    """A registered work: what a rights holder wants found."""
+
+    __tablename__ = "works"
+    __table_args__ = (
+        CheckConstraint(_in("kind", WORK_KINDS), name="ck_works_kind"),
+        UniqueConstraint("holder_id", "sha256", name="uq_works_holder_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    kind: Mapped[str] = mapped_column(String(20))
+    registration_number: Mapped[str | None] = mapped_column(String(100))
+    source_name: Mapped[str | None] = mapped_column(String(500))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    holder: Mapped[RightsHolder] = relationship(back_populates="works")
+    fingerprints: Mapped[list[Fingerprint]] = relationship(
+        back_populates="work", cascade="all, delete-orphan"
+    )
+
+
+class Fingerprint(Base):
+    __tablename__ = "fingerprints"
+    __table_args__ = (
+        UniqueConstraint("work_id", "algorithm", "variant", name="uq_fingerprints_variant"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    algorithm: Mapped[str] = mapped_column(String(40), index=True)
+    value: Mapped[str] = mapped_column(Text)
+    variant: Mapped[str] = mapped_column(String(40), default="original")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    work: Mapped[Work] = relationship(back_populates="fingerprints")
+
+
+class AllowlistEntry(Base):
+    """A licensed domain for one work, or for all of a holder's works."""
+
+    __tablename__ = "allowlist"
+    __table_args__ = (
+        CheckConstraint(
+            "work_id IS NOT NULL OR holder_id IS NOT NULL", name="ck_allowlist_scope"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    work_id: Mapped[int | None] = mapped_column(ForeignKey("works.id"), index=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Site(Base):
+    """A suspect site, identified by its network location (host, and port if not default)."""
+
+    __tablename__ = "sites"
+    __table_args__ = (CheckConstraint(_in("status", SITE_STATUSES), name="ck_sites_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    ips: Mapped[list[Any]] = mapped_column(default=list)
+
+    targets: Mapped[list[WatchTarget]] = relationship(back_populates="site")
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    focus: Mapped[str | None] = mapped_column(Text)
+    goals: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WatchTarget(Base):
+    """What to crawl on a site, how deep, and how often."""
+
+    __tablename__ = "watch_targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    spider: Mapped[str] = mapped_column(String(40), default="site")
+    start_urls: Mapped[list[Any]] = mapped_column(default=list)
+    depth: Mapped[int] = mapped_column(Integer, default=2)
+    max_pages: Mapped[int] = mapped_column(Integer, default=200)
+    every_seconds: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(String(100))
+    render_js: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="targets")
+
+
+class CrawlRun(Base):
+    __tablename__ = "crawl_runs"
+    __table_args__ = (CheckConstraint(_in("outcome", RUN_OUTCOMES), name="ck_runs_outcome"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("watch_targets.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    spider: Mapped[str] = mapped_column(String(40), default="site")
+    start_url: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    finish_reason: Mapped[str | None] = mapped_column(String(100))
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    errors: Mapped[list[Any]] = mapped_column(default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    site: Mapped[Site] = relationship()
+
+
+class Capture(Base):
+    """One fetched response that backs a hit: a page or a media file."""
+
+    __tablename__ = "captures"
+    __table_args__ = (CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    url: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
+    http_status: Mapped[int]
+    ip: Mapped[str | None] = mapped_column(String(45))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int]
+    title: Mapped[str | None] = mapped_column(Text)
+    warc_file: Mapped[str | None] = mapped_column(Text)
+    warc_offset: Mapped[int | None]
+
+
+class Case(Base):
+    """An enforcement case: the confirmed hits on one site."""
+
+    __tablename__ = "cases"
+    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="ck_cases_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    status: Mapped[str] = mapped_column(String(30), default="open")
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship()
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.seq"
+    )
+
+
+class Hit(Base):
+    """A found copy that matched a registered fingerprint, awaiting (or past) review."""
+
+    __tablename__ = "hits"
+    __table_args__ = (
+        CheckConstraint(_in("status", HIT_STATUSES), name="ck_hits_status"),
+        UniqueConstraint("work_id", "url", name="uq_hits_work_url"),
+        Index("ix_hits_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
+    fingerprint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("fingerprints.id", ondelete="SET NULL")
+    )
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    media_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+    page_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(40))
+    variant: Mapped[str] = mapped_column(String(40), default="original")
+    distance: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    work: Mapped[Work] = relationship()
+    site: Mapped[Site] = relationship()
+    media_capture: Mapped[Capture | None] = relationship(foreign_keys=[media_capture_id])
+    page_capture: Mapped[Capture | None] = relationship(foreign_keys=[page_capture_id])
+
+
+class CaseEvent(Base):
+    """One entry of a case's custody log: append-only and hash-chained."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+    __table_args__ = (CheckConstraint(_in("status", NOTICE_STATUSES), name="ck_notices_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    template: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Tip(Base):
+    """A complaint or public tip naming one URL to check."""
+
+    __tablename__ = "tips"
+    __table_args__ = (CheckConstraint(_in("status", TIP_STATUSES), name="ck_tips_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    reporter: Mapped[str | None] = mapped_column(String(200))
+    work_id: Mapped[int | None] = mapped_column(ForeignKey("works.id"))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
