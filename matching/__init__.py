@@ -1,0 +1,1 @@
+"""Fingerprint signal types, their indexes, and the match index. Pure: no database."""
