@@ -1,0 +1,1 @@
+"""Hits to cases: review decisions, the case state, and the hash-chained custody log."""

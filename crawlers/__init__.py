@@ -1,0 +1,1 @@
+"""The Scrapy project: spiders, items, pipelines (fingerprint -> match -> store), run recording."""

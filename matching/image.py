@@ -17,7 +17,7 @@ import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from matching.hamming import HammingIndex, hex_to_u64
-from matching.signal import ContentRejected, SignalIndex, SignalType
+from matching.signal import ContentRejected, ContentSkipped, SignalIndex, SignalType
 
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 16
@@ -37,10 +37,12 @@ def decode_image(content: bytes) -> Image.Image:
                 "(possible decompression bomb)"
             )
         if min(width, height) < MIN_SIDE:
-            raise ContentRejected(f"image is {width}x{height}, too small to fingerprint")
+            raise ContentSkipped(f"image is {width}x{height}, too small to fingerprint")
         if image.format == "JPEG":
             image.draft("RGB", (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
         image.load()
+    except ContentRejected:
+        raise
     except UnidentifiedImageError:
         raise ContentRejected("not a recognised image format") from None
     except Image.DecompressionBombError as exc:

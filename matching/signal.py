@@ -15,6 +15,10 @@ class ContentRejected(ValueError):
     """Content that cannot be fingerprinted (corrupt, unsupported, too large, too small)."""
 
 
+class ContentSkipped(ContentRejected):
+    """Content deliberately not fingerprinted (a spacer pixel, an icon): counted, not an error."""
+
+
 class SignalIndex(ABC):
     """Finds registered values within a distance of a query value."""
 

@@ -1,0 +1,72 @@
+"""Review decisions on hits: confirming opens (or extends) the site's case, rejecting closes it out.
+
+Only pending hits can be decided; every confirmation is a custody-log event on the case.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from casefiles.custody import append_event
+from swordnet.models import Case, Hit
+from swordnet.timeutil import utcnow
+
+
+class ReviewError(ValueError):
+    """A review decision that cannot be applied (unknown hit, hit not pending)."""
+
+
+def _pending_hit(session: Session, hit_id: int, verb: str) -> Hit:
+    hit = session.get(Hit, hit_id, with_for_update=True)
+    if hit is None:
+        raise ReviewError(f"no hit with id {hit_id}")
+    if hit.status != "pending":
+        raise ReviewError(
+            f"hit {hit_id} is already {hit.status}; only pending hits can be {verb}"
+        )
+    return hit
+
+
+def case_for_site(session: Session, site_id: int, actor: str) -> Case:
+    """The site's active (not closed) case, opened now if there is none."""
+    case = session.scalar(
+        select(Case)
+        .where(Case.site_id == site_id, Case.status != "closed")
+        .order_by(Case.id)
+        .limit(1)
+        .with_for_update()
+    )
+    if case is None:
+        case = Case(site_id=site_id, status="open")
+        session.add(case)
+        session.flush()
+        append_event(session, case, "case_opened", {"site_id": site_id}, actor)
+    return case
+
+
+def confirm_hit(session: Session, hit_id: int, reviewer: str) -> Case:
+    """Confirm a pending hit and add it to its site's case; returns the case."""
+    hit = _pending_hit(session, hit_id, "confirmed")
+    hit.status, hit.reviewer, hit.reviewed_at = "confirmed", reviewer, utcnow()
+    case = case_for_site(session, hit.site_id, reviewer)
+    hit.case_id = case.id
+    media = hit.media_capture
+    append_event(session, case, "hit_confirmed", {
+        "hit_id": hit.id,
+        "work_id": hit.work_id,
+        "url": hit.url,
+        "page_url": hit.page_url,
+        "algorithm": hit.algorithm,
+        "distance": hit.distance,
+        "media_sha256": media.sha256 if media else None,
+        "captured_at": media.fetched_at.isoformat() if media else None,
+    }, reviewer)
+    return case
+
+
+def reject_hit(session: Session, hit_id: int, reviewer: str) -> Hit:
+    """Reject a pending hit as a false match."""
+    hit = _pending_hit(session, hit_id, "rejected")
+    hit.status, hit.reviewer, hit.reviewed_at = "rejected", reviewer, utcnow()
+    return hit

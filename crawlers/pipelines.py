@@ -1,0 +1,141 @@
+"""Item pipelines: fingerprint -> match -> store.
+
+Hashing runs in worker threads and every database call on one writer thread per crawl, so
+neither blocks the reactor. The store pipeline also owns the crawl's CrawlRun: it opens it
+when the spider opens and writes the outcome and statistics when the spider closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from hashlib import sha256
+from typing import Any, TypeVar
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from crawlers import runstats
+from crawlers.items import MediaItem
+from crawlers.store import RunRef, finish_run, open_run, store_matches
+from matching.image import PHashSignal
+from matching.match_index import MatchIndex
+from matching.signal import ContentRejected, ContentSkipped
+from swordnet.config import load_settings
+from swordnet.db import Database, open_database
+from swordnet.registry import load_match_index
+
+T = TypeVar("T")
+
+
+class FingerprintPipeline:
+    """Hashes each media item's original bytes (never a re-encoded copy) off the reactor."""
+
+    signal = PHashSignal
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FingerprintPipeline:
+        return cls(crawler)
+
+    async def process_item(self, item: MediaItem) -> MediaItem:
+        stats = self.crawler.stats
+        assert stats is not None
+        runstats.count(stats, "media")
+        item.sha256 = sha256(item.body).hexdigest()
+        item.algorithm = self.signal.name
+        try:
+            item.fingerprint = await asyncio.to_thread(self.signal.fingerprint, item.body)
+        except ContentSkipped as exc:
+            runstats.count(stats, "media_skipped")
+            raise DropItem(f"{item.url}: {exc}", log_level="DEBUG") from None
+        except ContentRejected as exc:
+            runstats.note_error(stats, "bad_media", item.url, str(exc))
+            raise DropItem(f"{item.url}: {exc}") from None
+        return item
+
+
+class MatchPipeline:
+    """Looks each fingerprint up in the match index loaded when the spider opens."""
+
+    def __init__(self) -> None:
+        self.index = MatchIndex()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
+        return cls()
+
+    async def open_spider(self) -> None:
+        self.index = await asyncio.to_thread(_load_index)
+
+    async def process_item(self, item: MediaItem) -> MediaItem:
+        assert item.fingerprint is not None
+        item.matches = self.index.match(item.algorithm, item.fingerprint)
+        return item
+
+
+def _load_index() -> MatchIndex:
+    db = open_database(load_settings())
+    try:
+        with db.session() as session:
+            return load_match_index(session)
+    finally:
+        db.dispose()
+
+
+class StorePipeline:
+    """Records the crawl run and stores captures and pending hits for matched items."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swordnet-db")
+        self.db: Database | None = None
+        self.run: RunRef | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        def in_session() -> T:
+            assert self.db is not None
+            with self.db.session() as session:
+                return work(session, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.writer, in_session)
+
+    async def open_spider(self) -> None:
+        spider = self.crawler.spider
+        self.db = await asyncio.get_running_loop().run_in_executor(
+            self.writer, lambda: open_database(load_settings()))
+        self.run = await self._write(open_run, getattr(spider, "run_id", None),
+                                     getattr(spider, "start_url", ""), spider.name)
+
+    async def process_item(self, item: MediaItem) -> MediaItem:
+        if item.matches:
+            assert self.run is not None
+            new, seen = await self._write(store_matches, self.run, item)
+            stats = self.crawler.stats
+            assert stats is not None
+            runstats.count(stats, "hits_new", new)
+            runstats.count(stats, "hits_seen", seen)
+        return item
+
+    async def spider_closed(self, reason: str) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        try:
+            if self.run is not None:
+                values = stats.get_stats()
+                await self._write(finish_run, self.run, reason, runstats.summary(values),
+                                  runstats.error_samples(values))
+        finally:
+            if self.db is not None:
+                self.db.dispose()
+            self.writer.shutdown(wait=False)

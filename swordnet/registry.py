@@ -1,0 +1,102 @@
+"""The works registry: registering works and their fingerprints, and loading the match index.
+
+This is where the pure :mod:`matching` package meets the database. Fingerprints are computed
+before anything is written, so content that cannot be fingerprinted stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from hashlib import sha256
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from matching.match_index import MatchIndex
+from matching.registry import signals_for_kind, supported_kinds
+from swordnet.models import Fingerprint, RightsHolder, Work
+
+
+class RegistrationError(ValueError):
+    """A work that cannot be registered as asked."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    work: Work
+    created: bool
+
+
+def holder_by_name(session: Session, name: str, *, create: bool = True) -> RightsHolder:
+    """The rights holder called ``name``; created on first use when ``create`` is set."""
+    name = name.strip()
+    if not name:
+        raise RegistrationError("rights holder name is empty")
+    holder = session.scalar(select(RightsHolder).where(RightsHolder.name == name))
+    if holder is None:
+        if not create:
+            raise RegistrationError(f"no rights holder named {name!r}")
+        holder = RightsHolder(name=name)
+        session.add(holder)
+        session.flush()
+    return holder
+
+
+def register_work(
+    session: Session,
+    content: bytes,
+    *,
+    title: str,
+    holder_name: str,
+    kind: str = "image",
+    source_name: str | None = None,
+) -> Registration:
+    """Fingerprint ``content`` and store it as a work of ``holder_name``.
+
+    The same content registered twice for the same holder returns the existing work.
+    Raises :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
+    """
+    title = title.strip()
+    if not title:
+        raise RegistrationError("work title is empty")
+    signals = signals_for_kind(kind)
+    if not signals:
+        raise RegistrationError(
+            f"kind {kind!r} is not supported yet (supported: {', '.join(supported_kinds())})"
+        )
+    variants = {signal.name: signal.registration_variants(content) for signal in signals}
+    digest = sha256(content).hexdigest()
+    holder = holder_by_name(session, holder_name)
+    existing = session.scalar(
+        select(Work).where(Work.holder_id == holder.id, Work.sha256 == digest)
+    )
+    if existing is not None:
+        return Registration(existing, created=False)
+    work = Work(holder=holder, title=title, kind=kind, sha256=digest, source_name=source_name)
+    for algorithm, values in variants.items():
+        for variant, value in values.items():
+            work.fingerprints.append(
+                Fingerprint(algorithm=algorithm, variant=variant, value=value)
+            )
+    session.add(work)
+    session.flush()
+    return Registration(work, created=True)
+
+
+def add_to_index(index: MatchIndex, work: Work) -> None:
+    """Make a newly registered work matchable in a live index."""
+    for fp in work.fingerprints:
+        index.add(fp.id, work.id, fp.algorithm, fp.value, variant=fp.variant,
+                  threshold=work.threshold)
+
+
+def load_match_index(session: Session) -> MatchIndex:
+    """Build the match index from every registered fingerprint."""
+    index = MatchIndex()
+    rows = session.execute(
+        select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm, Fingerprint.value,
+               Fingerprint.variant, Work.threshold).join(Work)
+    )
+    for fp_id, work_id, algorithm, value, variant, threshold in rows:
+        index.add(fp_id, work_id, algorithm, value, variant=variant, threshold=threshold)
+    return index
