@@ -1,0 +1,1 @@
+"""Running crawls: the local subprocess executor and the APScheduler service."""

@@ -15,9 +15,9 @@ from scrapy import Request, Spider
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
+from crawlers.extract import extract_page
 from crawlers.items import MediaItem, PageInfo
 from crawlers.runstats import count, note_error
-from crawlers.extract import extract_page
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import check_url, site_key
 

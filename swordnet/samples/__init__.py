@@ -59,8 +59,9 @@ def artwork(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
         if shape < 0.4:
             draw.ellipse([x0, y0, x1, y1], fill=colour)
         elif shape < 0.8:
-            points = [(rnd.randrange(width), rnd.randrange(height)) for _ in range(rnd.randint(3, 6))]
-            draw.polygon(points, fill=colour)
+            corners = rnd.randint(3, 6)
+            draw.polygon([(rnd.randrange(width), rnd.randrange(height)) for _ in range(corners)],
+                         fill=colour)
         else:
             draw.rectangle([x0, y0, x1, y1], fill=colour)
     return image.filter(ImageFilter.GaussianBlur(1.2))

@@ -1,0 +1,485 @@
+"""The ``swordnet`` command line: thin wiring over the registry, watchlist, crawler and cases.
+
+Errors a user can cause print one line naming the input and exit non-zero; list commands
+take ``--json`` and print a JSON array.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from casefiles.custody import first_broken_link
+from casefiles.review import ReviewError, confirm_hit, reject_hit
+from matching.image import PHashSignal
+from matching.registry import supported_kinds
+from matching.signal import ContentRejected
+from scheduler.executor import CrawlRequest, LocalExecutor
+from swordnet.config import Settings, load_settings
+from swordnet.db import Database, DatabaseUnavailable, head_revision, open_database
+from swordnet.models import HIT_STATUSES, Case, CaseEvent, CrawlRun, Fingerprint, Hit, Site, Work
+from swordnet.registry import RegistrationError, load_match_index, register_work
+from swordnet.watchlist import add_target, check_url, parse_interval, site_for_url
+
+console = Console(highlight=False)
+
+
+def fail(message: str) -> None:
+    """Stop with a one-line error and exit status 1."""
+    raise click.ClickException(message)
+
+
+@contextmanager
+def database() -> Iterator[Database]:
+    try:
+        db = open_database(load_settings())
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def emit(rows: Sequence[dict[str, Any]], as_json: bool, title: str,
+         columns: Sequence[str]) -> None:
+    """Print rows as a JSON array or as a table of the named columns."""
+    if as_json:
+        click.echo(json.dumps(list(rows), indent=2, default=str, ensure_ascii=False))
+        return
+    if not rows:
+        console.print(f"No {title.lower()}.")
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+    console.print(table)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="swordnet")
+def main() -> None:
+    """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""
+
+
+@main.command()
+def init() -> None:
+    """Create the data directory and database, or bring its schema up to date."""
+    settings = load_settings()
+    with database():
+        pass
+    console.print(f"Swordnet home: {settings.home}")
+    console.print(f"Database: {settings.database_url} (schema {head_revision()})")
+
+
+# --- works -----------------------------------------------------------------------------------
+
+@main.group()
+def works() -> None:
+    """Registered works and their fingerprints."""
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise RegistrationError(f"cannot read {path}: {exc.strerror}") from None
+
+
+@works.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--title", required=True, help="Title of the work.")
+@click.option("--holder", required=True, help="Rights holder name (created on first use).")
+@click.option("--kind", type=click.Choice(supported_kinds()), default="image", show_default=True)
+def works_add(file: Path, title: str, holder: str, kind: str) -> None:
+    """Register FILE as a work of HOLDER."""
+    with database() as db:
+        try:
+            with db.session() as session:
+                reg = register_work(session, _read_file(file), title=title, holder_name=holder,
+                                    kind=kind, source_name=file.name)
+                work_id, work_title = reg.work.id, reg.work.title
+                fingerprints = len(reg.work.fingerprints)
+        except (RegistrationError, ContentRejected) as exc:
+            fail(f"{file}: {exc}")
+    if reg.created:
+        console.print(f"Registered work {work_id} '{work_title}' ({fingerprints} fingerprints).")
+    else:
+        console.print(f"{file} is already registered as work {work_id} '{work_title}'.")
+
+
+@works.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--holder", required=True, help="Rights holder name (created on first use).")
+@click.option("--kind", type=click.Choice(supported_kinds()), default="image", show_default=True)
+def works_import(directory: Path, holder: str, kind: str) -> None:
+    """Register every file in DIRECTORY as one work, titled after its file name."""
+    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        console.print(f"{directory} has no files: 0 works registered.")
+        return
+    added = existing = 0
+    failed: list[str] = []
+    with database() as db, Progress(TextColumn("{task.description}"), BarColumn(),
+                                    MofNCompleteColumn(), console=console,
+                                    transient=True) as progress:
+        task = progress.add_task("Registering", total=len(files))
+        for path in files:
+            try:
+                with db.session() as session:
+                    reg = register_work(session, _read_file(path), holder_name=holder,
+                                        title=path.stem.replace("_", " "), kind=kind,
+                                        source_name=path.name)
+                added, existing = added + reg.created, existing + (not reg.created)
+            except (RegistrationError, ContentRejected) as exc:
+                failed.append(f"{path}: {exc}")
+            progress.advance(task)
+    console.print(f"{added} works registered, {existing} already registered, "
+                  f"{len(failed)} failed.")
+    for line in failed:
+        console.print(f"  failed: {line}")
+    if failed:
+        sys.exit(1)
+
+
+@works.command("list")
+@json_option
+def works_list(as_json: bool) -> None:
+    """List registered works."""
+    with database() as db, db.session() as session:
+        rows = session.execute(
+            select(Work, func.count(Fingerprint.id)).outerjoin(Work.fingerprints)
+            .group_by(Work.id).order_by(Work.id)
+        ).all()
+        data = [{"id": w.id, "title": w.title, "kind": w.kind, "holder": w.holder.name,
+                 "fingerprints": n, "sha256": w.sha256, "source": w.source_name,
+                 "created_at": w.created_at.isoformat()} for w, n in rows]
+    emit(data, as_json, "Works", ["id", "title", "kind", "holder", "fingerprints", "source"])
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+@main.group()
+def sites() -> None:
+    """The watchlist of suspect sites."""
+
+
+def _interval(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_interval(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@sites.command("add")
+@click.argument("url", callback=_url)
+@click.option("--depth", type=click.IntRange(0, 50), default=2, show_default=True,
+              help="Link depth to follow from the start URL.")
+@click.option("--max-pages", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--every", callback=_interval, help="Crawl interval for the scheduler, e.g. 6h.")
+def sites_add(url: str, depth: int, max_pages: int, every: int | None) -> None:
+    """Put URL on the watchlist."""
+    with database() as db:
+        try:
+            with db.session() as session:
+                target = add_target(session, url, depth=depth, max_pages=max_pages,
+                                    every_seconds=every)
+                site_id, domain = target.site_id, target.site.domain
+        except ValueError as exc:
+            fail(str(exc))
+    schedule = f"every {every} s" if every else "not scheduled"
+    console.print(f"Site {site_id} ({domain}) is on the watchlist, {schedule}.")
+
+
+@sites.command("list")
+@json_option
+def sites_list(as_json: bool) -> None:
+    """List watched sites with their last crawl and hit counts."""
+    with database() as db, db.session() as session:
+        hits = dict(session.execute(select(Hit.site_id, func.count()).group_by(Hit.site_id)).all())
+        data = []
+        for site in session.scalars(select(Site).order_by(Site.id)):
+            last = session.scalar(select(CrawlRun).where(CrawlRun.site_id == site.id)
+                                  .order_by(CrawlRun.id.desc()).limit(1))
+            target = site.targets[0] if site.targets else None
+            data.append({
+                "id": site.id, "domain": site.domain, "status": site.status,
+                "start_url": target.start_urls[0] if target else None,
+                "depth": target.depth if target else None,
+                "max_pages": target.max_pages if target else None,
+                "every_seconds": target.every_seconds if target else None,
+                "last_run": last.started_at.isoformat(timespec="seconds") if last else None,
+                "last_outcome": last.outcome if last else None,
+                "hits": hits.get(site.id, 0),
+            })
+    emit(data, as_json, "Sites", ["id", "domain", "status", "depth", "every_seconds",
+                                  "last_outcome", "hits"])
+
+
+# --- crawl -----------------------------------------------------------------------------------
+
+def _crawl_request(session: Session, url_or_site: str) -> CrawlRequest:
+    if url_or_site.isdigit():
+        site = session.get(Site, int(url_or_site))
+        if site is None:
+            raise LookupError(f"no site with id {url_or_site}")
+        if not site.targets:
+            raise LookupError(f"site {site.id} has no watch target; crawl it by URL")
+        return CrawlRequest.for_target(site.targets[0])
+    url = check_url(url_or_site)
+    site = site_for_url(session, url)
+    for target in site.targets:
+        if url in target.start_urls:
+            return CrawlRequest.for_target(target, url)
+    return CrawlRequest(site_id=site.id, start_url=url)
+
+
+def run_summary(session: Session, run_id: int) -> dict[str, Any]:
+    run = session.get(CrawlRun, run_id)
+    assert run is not None
+    return {"run_id": run.id, "site": run.site.domain, "outcome": run.outcome,
+            "finish_reason": run.finish_reason, "error": run.error, **run.stats}
+
+
+def print_run(summary: dict[str, Any]) -> None:
+    table = Table(title=f"Crawl run {summary['run_id']}", title_justify="left", show_header=False)
+    for key in ("site", "outcome", "pages", "media", "media_skipped", "hits_new", "hits_seen",
+                "errors", "bytes", "duration_s"):
+        if summary.get(key) is not None:
+            table.add_row(key.replace("_", " "), str(summary[key]))
+    for kind, n in (summary.get("errors_by_type") or {}).items():
+        table.add_row(f"  errors: {kind}", str(n))
+    console.print(table)
+    if summary.get("error"):
+        console.print(f"[red]{summary['error']}[/red]")
+
+
+@main.command()
+@click.argument("url_or_site")
+@json_option
+def crawl(url_or_site: str, as_json: bool) -> None:
+    """Crawl a URL or a watched SITE_ID now, to completion, and print the run summary."""
+    settings = load_settings()
+    with database() as db:
+        try:
+            with db.session() as session:
+                request = _crawl_request(session, url_or_site)
+        except (LookupError, ValueError) as exc:
+            fail(str(exc))
+        if not as_json:
+            console.print(f"Crawling {request.start_url} ...")
+        run_id = LocalExecutor(db, settings).run(request)
+        with db.session() as session:
+            summary = run_summary(session, run_id)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        print_run(summary)
+    if summary["outcome"] == "failed":
+        sys.exit(1)
+
+
+# --- hits ------------------------------------------------------------------------------------
+
+@main.group()
+def hits() -> None:
+    """Matches awaiting review, and review decisions."""
+
+
+def hit_row(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.id, "work_id": hit.work_id, "work_title": hit.work.title, "url": hit.url,
+            "page_url": hit.page_url, "site": hit.site.domain, "algorithm": hit.algorithm,
+            "variant": hit.variant, "distance": hit.distance, "status": hit.status,
+            "case_id": hit.case_id, "reviewer": hit.reviewer,
+            "created_at": hit.created_at.isoformat(timespec="seconds")}
+
+
+@hits.command("list")
+@click.option("--status", type=click.Choice(HIT_STATUSES), help="Only hits in this state.")
+@json_option
+def hits_list(status: str | None, as_json: bool) -> None:
+    """List hits, newest first."""
+    with database() as db, db.session() as session:
+        query = select(Hit).order_by(Hit.id.desc())
+        if status:
+            query = query.where(Hit.status == status)
+        data = [hit_row(hit) for hit in session.scalars(query)]
+    emit(data, as_json, "Hits", ["id", "status", "work_title", "distance", "variant", "site",
+                                 "url"])
+
+
+def _decide(hit_ids: tuple[int, ...], reviewer: str,
+            decide: Callable[[Session, int, str], Any], done: str) -> None:
+    """Apply one decision per hit, each in its own transaction; stop at the first refusal."""
+    with database() as db:
+        for hit_id in hit_ids:
+            try:
+                with db.session() as session:
+                    result = decide(session, hit_id, reviewer)
+                    case_note = f" (case {result.id})" if isinstance(result, Case) else ""
+            except ReviewError as exc:
+                fail(str(exc))
+            console.print(f"Hit {hit_id} {done}{case_note}.")
+
+
+reviewer_option = click.option("--reviewer", default=getpass.getuser, show_default="login name",
+                               help="Who takes the decision (recorded on the hit).")
+
+
+@hits.command("confirm")
+@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@reviewer_option
+def hits_confirm(hit_ids: tuple[int, ...], reviewer: str) -> None:
+    """Confirm pending hits: each opens or extends the case for its site."""
+    _decide(hit_ids, reviewer, confirm_hit, "confirmed")
+
+
+@hits.command("reject")
+@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@reviewer_option
+def hits_reject(hit_ids: tuple[int, ...], reviewer: str) -> None:
+    """Reject pending hits as false matches."""
+    _decide(hit_ids, reviewer, reject_hit, "rejected")
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+@main.group()
+def cases() -> None:
+    """Enforcement cases and their custody logs."""
+
+
+@cases.command("list")
+@json_option
+def cases_list(as_json: bool) -> None:
+    """List cases with their confirmed hits and custody-log state."""
+    with database() as db, db.session() as session:
+        data = []
+        for case in session.scalars(select(Case).order_by(Case.id)):
+            hit_count = session.scalar(select(func.count()).where(Hit.case_id == case.id))
+            broken = first_broken_link(case.events)
+            data.append({"id": case.id, "site": case.site.domain, "status": case.status,
+                         "opened_at": case.opened_at.isoformat(timespec="seconds"),
+                         "hits": hit_count, "events": len(case.events),
+                         "custody_log": "intact" if broken is None else f"broken at {broken}"})
+    emit(data, as_json, "Cases", ["id", "site", "status", "opened_at", "hits", "events",
+                                  "custody_log"])
+
+
+@cases.command("show")
+@click.argument("case_id", type=int)
+@json_option
+def cases_show(case_id: int, as_json: bool) -> None:
+    """Show a case's custody log, oldest event first."""
+    with database() as db, db.session() as session:
+        case = session.get(Case, case_id)
+        if case is None:
+            fail(f"no case with id {case_id}")
+        events: list[CaseEvent] = list(case.events)
+        broken = first_broken_link(events)
+        data = [{"seq": e.seq, "at": e.at.isoformat(timespec="seconds"), "type": e.type,
+                 "actor": e.actor, "payload": e.payload, "hash": e.hash} for e in events]
+        title = f"Case {case.id}: {case.site.domain} ({case.status})"
+    emit(data, as_json, title, ["seq", "at", "type", "actor", "payload"])
+    if not as_json:
+        console.print("Custody log intact." if broken is None
+                      else f"[red]Custody log broken at event {broken}.[/red]")
+
+
+# --- match -----------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def match(files: tuple[Path, ...], as_json: bool) -> None:
+    """Fingerprint local FILES and show which registered works each matches."""
+    with database() as db, db.session() as session:
+        index = load_match_index(session)
+        titles = dict(session.execute(select(Work.id, Work.title)).all())
+    results: list[dict[str, Any]] = []
+    for path in files:
+        entry: dict[str, Any] = {"file": str(path), "matches": []}
+        try:
+            value = PHashSignal.fingerprint(path.read_bytes())
+        except OSError as exc:
+            entry["error"] = f"cannot read file: {exc.strerror}"
+        except ContentRejected as exc:
+            entry["error"] = str(exc)
+        else:
+            entry["matches"] = [{"work_id": m.work_id, "work_title": titles[m.work_id],
+                                 "algorithm": m.algorithm, "variant": m.variant,
+                                 "distance": m.distance}
+                                for m in index.match(PHashSignal.name, value)]
+        results.append(entry)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for entry in results:
+            if "error" in entry:
+                console.print(f"{entry['file']}: [red]{entry['error']}[/red]")
+            elif not entry["matches"]:
+                console.print(f"{entry['file']}: no match")
+            for m in entry["matches"]:
+                console.print(f"{entry['file']}: work {m['work_id']} '{m['work_title']}' "
+                              f"({m['algorithm']} {m['variant']}, distance {m['distance']:g})")
+    if any("error" in entry for entry in results):
+        sys.exit(1)
+
+
+# --- demo and scheduler ----------------------------------------------------------------------
+
+@main.command()
+def demo() -> None:
+    """Serve a demo pirate site on 127.0.0.1, register sample works, crawl, match, report."""
+    from swordnet.demo import run_demo
+
+    with database() as db:
+        run_demo(db, load_settings(), console)
+
+
+@main.group()
+def scheduler() -> None:
+    """The crawl scheduler service."""
+
+
+@scheduler.command("run")
+@click.option("--max-concurrent", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Crawls that may run at once.")
+def scheduler_run(max_concurrent: int) -> None:
+    """Run scheduled crawls of every watched site until stopped (SIGTERM or Ctrl-C)."""
+    import logging
+
+    from scheduler.service import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings: Settings = load_settings()
+    with database():
+        pass
+    console.print(f"Scheduler running against {settings.database_url}; Ctrl-C to stop.")
+    run_scheduler(settings, max_concurrent)
