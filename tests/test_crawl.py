@@ -1,0 +1,125 @@
+"""Crawl-level tests: the site spider over the fixture pirate site on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from scheduler.executor import CrawlRequest, LocalExecutor
+from swordnet.config import Settings
+from swordnet.db import Database
+from swordnet.demo_site import RunningSite
+from swordnet.models import Capture, CrawlRun, Hit, Work
+from swordnet.registry import register_work
+from swordnet.samples import sample_files
+from swordnet.watchlist import site_for_url
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def register_samples(db: Database) -> None:
+    with db.session() as session:
+        for path, title in sample_files():
+            register_work(session, path.read_bytes(), title=title, holder_name="Holder")
+
+
+def crawl(db: Database, settings: Settings, url: str, depth: int = 2) -> CrawlRun:
+    with db.session() as session:
+        site_id = site_for_url(session, url).id
+    run_id = LocalExecutor(db, settings, timeout_s=120).run(
+        CrawlRequest(site_id=site_id, start_url=url, depth=depth, max_pages=50))
+    with db.session() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        return run
+
+
+def hit_set(db: Database) -> set[tuple[str, str]]:
+    with db.session() as session:
+        rows = session.execute(select(Work.title, Hit.url).join(Hit.work)).all()
+    return {(title, url) for title, url in rows}
+
+
+def test_crawl_finds_exactly_the_planted_copies(
+    home: Settings, db: Database, served_site: RunningSite
+) -> None:
+    register_samples(db)
+    run = crawl(db, home, served_site.url)
+
+    base = served_site.url.rstrip("/")
+    expected = {(p.work_title, base + p.image_path) for p in served_site.site.planted}
+    assert {p.alteration for p in served_site.site.planted} >= {
+        "reencoded", "resized", "watermarked", "cropped"}
+    assert {p.embedding for p in served_site.site.planted} == {
+        "img", "srcset", "lazy", "picture", "css-inline", "css-block", "og-image"}
+    assert hit_set(db) == expected
+    assert run.outcome == "finished"
+    assert run.stats["hits_new"] == len(expected)
+    # Unrelated images were fetched and matched nothing.
+    assert all(path in served_site.requests for path in served_site.site.unrelated)
+
+
+def test_failures_are_recorded_on_the_run_and_the_crawl_goes_on(
+    home: Settings, db: Database, served_site: RunningSite
+) -> None:
+    register_samples(db)
+    run = crawl(db, home, served_site.url)
+    failed = {(e["kind"], e["url"].removeprefix(served_site.url.rstrip("/"))) for e in run.errors}
+    assert failed == {("http_500", "/broken.html"), ("http_404", "/media/missing.jpg"),
+                      ("bad_media", "/media/corrupt.jpg")}
+    assert run.stats["errors_by_type"] == {"http_500": 1, "http_404": 1, "bad_media": 1}
+    assert run.stats["media_skipped"] == 1  # the 1x1 spacer gif
+    assert run.stats["hits_new"] == len(served_site.site.planted)
+
+
+def test_recrawl_yields_the_same_hit_set(
+    home: Settings, db: Database, served_site: RunningSite
+) -> None:
+    register_samples(db)
+    crawl(db, home, served_site.url)
+    first = hit_set(db)
+    second_run = crawl(db, home, served_site.url)
+    assert hit_set(db) == first
+    assert second_run.stats["hits_new"] == 0
+    assert second_run.stats["hits_seen"] == len(first)
+    with db.session() as session:
+        media = session.scalars(select(Capture).where(Capture.kind == "media")).all()
+    assert len(media) == len(first)  # no duplicate captures either
+
+
+def test_spider_stays_on_site_and_respects_depth(
+    sqlite_home: Settings, served_site: RunningSite
+) -> None:
+    from swordnet.db import open_database
+
+    db = open_database(sqlite_home)
+    run = crawl(db, sqlite_home, served_site.url, depth=0)
+    db.dispose()
+    pages = [p for p in served_site.requests if p.endswith(".html") or p == "/"]
+    assert pages == ["/"]  # depth 0: the start page only; images on it would still be fetched
+    assert run.stats["pages"] == 1
+    assert not any(e["url"].startswith("http://127.0.0.2") for e in run.errors)
+
+
+def test_scrapy_crawl_from_repo_root_records_its_own_run(
+    sqlite_home: Settings, served_site: RunningSite
+) -> None:
+    from swordnet.db import open_database
+
+    db = open_database(sqlite_home)
+    register_samples(db)
+    env = {**os.environ, "SWORDNET_HOME": str(sqlite_home.home)}
+    env.pop("SCRAPY_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={served_site.url}"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with db.session() as session:
+        runs = session.scalars(select(CrawlRun)).all()
+        assert [(r.outcome, r.stats["hits_new"]) for r in runs] == [
+            ("finished", len(served_site.site.planted))]
+    db.dispose()
