@@ -24,16 +24,25 @@ from sqlalchemy.orm import Session
 from casefiles.custody import first_broken_link
 from casefiles.review import ReviewError, confirm_hit, reject_hit
 from matching.image import PHashSignal
-from matching.registry import supported_kinds
 from matching.signal import ContentRejected
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.config import Settings, load_settings
 from swordnet.db import Database, DatabaseUnavailable, head_revision, open_database
-from swordnet.models import HIT_STATUSES, Case, CaseEvent, CrawlRun, Fingerprint, Hit, Site, Work
+from swordnet.models import (
+    HIT_STATUSES,
+    WORK_KINDS,
+    Case,
+    CaseEvent,
+    CrawlRun,
+    Fingerprint,
+    Hit,
+    Site,
+    Work,
+)
 from swordnet.registry import RegistrationError, load_match_index, register_work
 from swordnet.watchlist import add_target, check_url, parse_interval, site_for_url
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> None:
@@ -107,7 +116,7 @@ def _read_file(path: Path) -> bytes:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--title", required=True, help="Title of the work.")
 @click.option("--holder", required=True, help="Rights holder name (created on first use).")
-@click.option("--kind", type=click.Choice(supported_kinds()), default="image", show_default=True)
+@click.option("--kind", type=click.Choice(WORK_KINDS), default="image", show_default=True)
 def works_add(file: Path, title: str, holder: str, kind: str) -> None:
     """Register FILE as a work of HOLDER."""
     with database() as db:
@@ -128,7 +137,7 @@ def works_add(file: Path, title: str, holder: str, kind: str) -> None:
 @works.command("import")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--holder", required=True, help="Rights holder name (created on first use).")
-@click.option("--kind", type=click.Choice(supported_kinds()), default="image", show_default=True)
+@click.option("--kind", type=click.Choice(WORK_KINDS), default="image", show_default=True)
 def works_import(directory: Path, holder: str, kind: str) -> None:
     """Register every file in DIRECTORY as one work, titled after its file name."""
     files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,8 +17,10 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def check_url(url: str) -> str:
-    """Return ``url`` if it is an absolute http(s) URL with a host, else raise ValueError.
+    """``url`` with scheme and host lower-cased, if it is an absolute http(s) URL with a host.
 
+    >>> check_url(" HTTPS://Pirate.Example/Films?id=7 ")
+    'https://pirate.example/Films?id=7'
     >>> check_url("ftp://example.org/")
     Traceback (most recent call last):
     ...
@@ -31,7 +33,7 @@ def check_url(url: str) -> str:
         raise ValueError(f"not a valid URL: {url!r}") from None
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
-    return url.strip()
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
 
 def site_key(url: str) -> str:

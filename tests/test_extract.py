@@ -6,7 +6,8 @@ from crawlers.extract import extract_page
 
 PAGE = """<html><head><title> Free HD </title>
 <meta property="og:image" content="/og.jpg"><meta name="twitter:image" content="tw.jpg">
-<style>.hero { background: url("/css/block.jpg") } .x{background-image:url(data:image/png;base64,AAA)}</style>
+<style>.hero { background: url("/css/block.jpg") }
+.x{background-image:url(data:image/png;base64,AAA)}</style>
 <link rel="next" href="/page/2"></head><body>
 <img src="/a.jpg"><img src="small.jpg" srcset="small.jpg 320w, large.jpg 1280w, mid.jpg 640w">
 <img src="/spacer.gif" data-src="/lazy.jpg"><img data-srcset="l1.jpg 1x, l2.jpg 2x">

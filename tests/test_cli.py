@@ -1,0 +1,155 @@
+"""The swordnet CLI as a user drives it: registration, watchlist, review, match, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from swordnet.config import Settings
+from swordnet.demo_site import ALTERATIONS
+from swordnet.samples import sample_files
+from tests.conftest import run_cli
+from tests.images import NOT_AN_IMAGE, jpeg_bytes, png_header_claiming, truncated_jpeg
+
+
+def works_json() -> list[dict[str, object]]:
+    return json.loads(run_cli("works", "list", "--json").output)
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "works"
+    directory.mkdir()
+    for path, _ in sample_files():
+        shutil.copy(path, directory / path.name)
+    return directory
+
+
+def test_works_add_and_list(home: Settings) -> None:
+    path, title = sample_files()[0]
+    result = run_cli("works", "add", str(path), "--title", title, "--holder", "Studio A")
+    assert result.exit_code == 0, result.output
+    assert "Registered work 1" in result.output
+    again = run_cli("works", "add", str(path), "--title", title, "--holder", "Studio A")
+    assert again.exit_code == 0 and "already registered as work 1" in again.output
+    [work] = works_json()
+    assert (work["title"], work["holder"], work["kind"], work["fingerprints"]) == (
+        title, "Studio A", "image", 2)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (NOT_AN_IMAGE, "not a recognised image format"),
+    (truncated_jpeg(), "truncated or corrupt image data"),
+    (png_header_claiming(20000, 20000), "decompression bomb"),
+])
+def test_works_add_refuses_bad_files_and_stores_nothing(
+    home: Settings, tmp_path: Path, content: bytes, message: str
+) -> None:
+    bad = tmp_path / "upload.jpg"
+    bad.write_bytes(content)
+    result = run_cli("works", "add", str(bad), "--title", "X", "--holder", "Studio A")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and message in lines[0]
+    assert works_json() == []
+
+
+def test_works_add_unsupported_kind_is_refused(home: Settings) -> None:
+    path, _ = sample_files()[0]
+    result = run_cli("works", "add", str(path), "--title", "T", "--holder", "H", "--kind", "text")
+    assert result.exit_code == 1
+    assert "kind 'text' is not supported yet (supported: image)" in result.output
+    assert works_json() == []
+
+
+def test_works_import_directory_with_a_bad_file(
+    home: Settings, sample_dir: Path
+) -> None:
+    (sample_dir / "broken.jpg").write_bytes(truncated_jpeg())
+    result = run_cli("works", "import", str(sample_dir), "--holder", "Studio B")
+    assert result.exit_code == 1
+    assert "6 works registered, 0 already registered, 1 failed." in result.output
+    assert "broken.jpg: truncated or corrupt image data" in result.output
+    assert len(works_json()) == 6
+    rerun = run_cli("works", "import", str(sample_dir), "--holder", "Studio B")
+    assert "0 works registered, 6 already registered, 1 failed." in rerun.output
+    assert len(works_json()) == 6
+
+
+def test_works_import_empty_directory_is_not_an_error(home: Settings, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("works", "import", str(empty), "--holder", "Studio B")
+    assert result.exit_code == 0
+    assert "has no files: 0 works registered" in result.output
+
+
+@pytest.mark.parametrize("url", ["ftp://pirate.example/", "pirate.example/films", "http://"])
+def test_sites_add_refuses_non_http_urls(home: Settings, url: str) -> None:
+    result = run_cli("sites", "add", url)
+    assert result.exit_code == 2 and "not an http(s) URL" in result.output
+    assert json.loads(run_cli("sites", "list", "--json").output) == []
+
+
+def test_sites_add_and_list(home: Settings) -> None:
+    result = run_cli("sites", "add", "https://Pirate.Example/films", "--depth", "3",
+                     "--max-pages", "40", "--every", "6h")
+    assert result.exit_code == 0, result.output
+    assert run_cli("sites", "add", "https://pirate.example/films").exit_code == 1
+    assert run_cli("sites", "add", "https://x.example/", "--every", "often").exit_code == 2
+    [site] = json.loads(run_cli("sites", "list", "--json").output)
+    assert (site["domain"], site["depth"], site["max_pages"], site["every_seconds"]) == (
+        "pirate.example", 3, 40, 21600)
+
+
+def test_crawl_unknown_site_id(home: Settings) -> None:
+    result = run_cli("crawl", "42")
+    assert result.exit_code == 1 and "no site with id 42" in result.output
+
+
+def test_match_reports_matches_misses_and_unreadable_files(
+    home: Settings, tmp_path: Path, sample_dir: Path
+) -> None:
+    run_cli("works", "import", str(sample_dir), "--holder", "Studio C")
+    path, title = sample_files()[2]
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(ALTERATIONS["watermarked"](Image.open(path)))
+    unrelated = tmp_path / "unrelated.jpg"
+    unrelated.write_bytes(jpeg_bytes(5001))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(NOT_AN_IMAGE)
+    result = run_cli("match", str(copy), str(unrelated), str(bad), str(tmp_path / "gone.jpg"),
+                     "--json")
+    assert result.exit_code == 1
+    entries = json.loads(result.output)
+    assert [e["file"] for e in entries] == [str(copy), str(unrelated), str(bad),
+                                            str(tmp_path / "gone.jpg")]
+    [m] = entries[0]["matches"]
+    assert m["work_title"] == path.stem.replace("_", " ")
+    assert set(m) >= {"work_id", "work_title", "algorithm", "distance"}
+    assert entries[1]["matches"] == [] and "error" not in entries[1]
+    assert "not a recognised image format" in entries[2]["error"]
+    assert entries[3]["error"].startswith("cannot read file")
+
+
+def test_init_twice_is_a_no_op(home: Settings) -> None:
+    first = run_cli("init")
+    second = run_cli("init")
+    assert first.exit_code == second.exit_code == 0
+    assert first.output == second.output
+
+
+def test_unreachable_database_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWORDNET_HOME", str(tmp_path))
+    monkeypatch.setenv("SWORDNET_DATABASE_URL",
+                       "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    result = run_cli("works", "list")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot open database postgresql+psycopg://nobody@")
+    assert len(result.output.strip().splitlines()) == 1
