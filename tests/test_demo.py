@@ -1,0 +1,33 @@
+"""`swordnet demo` end to end, as `make demo` runs it, in a fresh home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from swordnet.samples import SAMPLE_WORKS
+
+
+def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "SWORDNET_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
+    env.pop("SWORDNET_DATABASE_URL", None)
+
+    def demo() -> str:
+        result = subprocess.run([sys.executable, "-m", "swordnet", "demo"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    first = demo()
+    assert f"Registered {len(SAMPLE_WORKS)} sample works for 'Demo Rights Holder' (6 new)" in first
+    assert "finished; 7 pages and 44 images fetched, 30 new hits (0 already known)" in first
+    assert all(title in first for _, title in SAMPLE_WORKS)
+    assert "swordnet hits list --status pending" in first
+    second = demo()
+    assert "(0 new)" in second and "0 new hits (30 already known)" in second
+
+    listed = subprocess.run([sys.executable, "-m", "swordnet", "hits", "list", "--json"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and listed.stdout.count('"status": "pending"') == 30
