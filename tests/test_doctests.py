@@ -1,0 +1,17 @@
+"""The runnable examples in module docstrings stay true."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefiles.custody",
+           "crawlers.extract"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
