@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swordnet.models import Case, CaseEvent
@@ -71,6 +71,3 @@ def first_broken_link(events: Sequence[CaseEvent]) -> int | None:
         prev_hash = event.hash
     return None
 
-
-def event_count(session: Session, case_id: int) -> int:
-    return session.scalar(select(func.count()).where(CaseEvent.case_id == case_id)) or 0

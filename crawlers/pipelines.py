@@ -8,6 +8,7 @@ when the spider opens and writes the outcome and statistics when the spider clos
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from hashlib import sha256
@@ -25,7 +26,7 @@ from matching.match_index import MatchIndex
 from matching.signal import ContentRejected, ContentSkipped
 from swordnet.config import load_settings
 from swordnet.db import Database, open_database
-from swordnet.registry import load_match_index
+from swordnet.registry import IndexedFingerprint, extend_match_index, fingerprints_since
 
 T = TypeVar("T")
 
@@ -60,31 +61,51 @@ class FingerprintPipeline:
 
 
 class MatchPipeline:
-    """Looks each fingerprint up in the match index loaded when the spider opens."""
+    """Looks each fingerprint up in the match index.
+
+    The index is loaded when the spider opens and extended with works registered since, at
+    most every :attr:`refresh_s` seconds, so a long crawl sees new works without a rebuild.
+    """
+
+    refresh_s = 10.0
 
     def __init__(self) -> None:
         self.index = MatchIndex()
+        self.newest_fingerprint_id = 0
+        self.refreshed_at = 0.0
+        self.db: Database | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
         return cls()
 
     async def open_spider(self) -> None:
-        self.index = await asyncio.to_thread(_load_index)
+        self.db = await asyncio.to_thread(open_database, load_settings())
+        await self._refresh()
+
+    async def close_spider(self) -> None:
+        if self.db is not None:
+            self.db.dispose()
+
+    async def _refresh(self) -> None:
+        """Read new fingerprints in a thread; extend the index here, where queries run."""
+        def read() -> list[IndexedFingerprint]:
+            assert self.db is not None
+            with self.db.session() as session:
+                return fingerprints_since(session, self.newest_fingerprint_id)
+
+        self.refreshed_at = time.monotonic()
+        new = await asyncio.to_thread(read)
+        extend_match_index(self.index, new)
+        if new:
+            self.newest_fingerprint_id = max(self.newest_fingerprint_id, new[-1].id)
 
     async def process_item(self, item: MediaItem) -> MediaItem:
         assert item.fingerprint is not None
+        if time.monotonic() - self.refreshed_at > self.refresh_s:
+            await self._refresh()
         item.matches = self.index.match(item.algorithm, item.fingerprint)
         return item
-
-
-def _load_index() -> MatchIndex:
-    db = open_database(load_settings())
-    try:
-        with db.session() as session:
-            return load_match_index(session)
-    finally:
-        db.dispose()
 
 
 class StorePipeline:

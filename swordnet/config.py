@@ -23,10 +23,6 @@ class Settings:
         """Parent of the per-run Scrapy JOBDIRs."""
         return self.home / "jobs"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from the environment.

@@ -79,7 +79,6 @@ class DemoSite:
     files: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
     planted: list[PlantedCopy] = field(default_factory=list)
     unrelated: list[str] = field(default_factory=list)
-    failing: dict[str, str] = field(default_factory=dict)
 
     def add(self, path: str, body: bytes, content_type: str, status: int = 200) -> None:
         self.files[path] = (status, content_type, body)
@@ -180,8 +179,6 @@ def build_demo_site(
 
     site.add("/media/missing.jpg", b"not found", "text/plain", status=404)
     site.add("/media/corrupt.jpg", b"\xff\xd8\xff\xe0 this is not really a jpeg", "image/jpeg")
-    site.failing = {"/media/missing.jpg": "HTTP 404", "/media/corrupt.jpg": "corrupt image",
-                    "/broken.html": "HTTP 500"}
     blocks[0].append('<img src="/media/missing.jpg" alt="gone"><img src="/media/corrupt.jpg">')
     site.add("/broken.html", b"<h1>Internal Server Error</h1>", "text/html", status=500)
 

@@ -27,15 +27,13 @@ class Registration:
     created: bool
 
 
-def holder_by_name(session: Session, name: str, *, create: bool = True) -> RightsHolder:
-    """The rights holder called ``name``; created on first use when ``create`` is set."""
+def holder_by_name(session: Session, name: str) -> RightsHolder:
+    """The rights holder called ``name``, created on first use."""
     name = name.strip()
     if not name:
         raise RegistrationError("rights holder name is empty")
     holder = session.scalar(select(RightsHolder).where(RightsHolder.name == name))
     if holder is None:
-        if not create:
-            raise RegistrationError(f"no rights holder named {name!r}")
         holder = RightsHolder(name=name)
         session.add(holder)
         session.flush()
@@ -83,20 +81,35 @@ def register_work(
     return Registration(work, created=True)
 
 
-def add_to_index(index: MatchIndex, work: Work) -> None:
-    """Make a newly registered work matchable in a live index."""
-    for fp in work.fingerprints:
-        index.add(fp.id, work.id, fp.algorithm, fp.value, variant=fp.variant,
-                  threshold=work.threshold)
+@dataclass(frozen=True)
+class IndexedFingerprint:
+    id: int
+    work_id: int
+    algorithm: str
+    value: str
+    variant: str
+    threshold: float | None
+
+
+def fingerprints_since(session: Session, after_id: int = 0) -> list[IndexedFingerprint]:
+    """Fingerprints registered after ``after_id``, oldest first, with their work's threshold."""
+    rows = session.execute(
+        select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm, Fingerprint.value,
+               Fingerprint.variant, Work.threshold).join(Work)
+        .where(Fingerprint.id > after_id).order_by(Fingerprint.id)
+    )
+    return [IndexedFingerprint(*row) for row in rows]
+
+
+def extend_match_index(index: MatchIndex, fingerprints: list[IndexedFingerprint]) -> None:
+    """Add fingerprints to a live index: newly registered works match without a rebuild."""
+    for fp in fingerprints:
+        index.add(fp.id, fp.work_id, fp.algorithm, fp.value, variant=fp.variant,
+                  threshold=fp.threshold)
 
 
 def load_match_index(session: Session) -> MatchIndex:
     """Build the match index from every registered fingerprint."""
     index = MatchIndex()
-    rows = session.execute(
-        select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm, Fingerprint.value,
-               Fingerprint.variant, Work.threshold).join(Work)
-    )
-    for fp_id, work_id, algorithm, value, variant, threshold in rows:
-        index.add(fp_id, work_id, algorithm, value, variant=variant, threshold=threshold)
+    extend_match_index(index, fingerprints_since(session))
     return index

@@ -5,7 +5,12 @@ from __future__ import annotations
 import random
 
 from matching.hamming import HammingIndex
+from matching.image import PHashSignal
 from matching.match_index import MatchIndex
+from swordnet.config import Settings
+from swordnet.db import open_database
+from swordnet.registry import extend_match_index, fingerprints_since, register_work
+from swordnet.samples import sample_files
 
 
 def hexcode(value: int) -> str:
@@ -58,3 +63,25 @@ def test_match_index_applies_per_work_thresholds_and_best_variant() -> None:
     index.remove_work(10)
     assert index.match("phash", hexcode(base ^ 0b11)) == []
     assert [m.work_id for m in index.match("phash", hexcode(work_20 ^ 0b11))] == [20]
+
+
+def test_live_index_picks_up_a_newly_registered_work_without_rebuild(
+    sqlite_home: Settings,
+) -> None:
+    (first, first_title), (second, second_title) = sample_files()[:2]
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        register_work(session, first.read_bytes(), title=first_title, holder_name="H")
+        loaded = fingerprints_since(session)
+    index = MatchIndex()
+    extend_match_index(index, loaded)
+    probe = PHashSignal.fingerprint(second.read_bytes())
+    assert index.match("phash", probe) == []
+    with db.session() as session:
+        work_id = register_work(session, second.read_bytes(), title=second_title,
+                                holder_name="H").work.id
+        new = fingerprints_since(session, max(fp.id for fp in loaded))
+    extend_match_index(index, new)
+    assert [m.work_id for m in index.match("phash", probe)] == [work_id]
+    assert len(index) == 4  # two works, original + mirrored each
+    db.dispose()
