@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import select
@@ -92,7 +91,7 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem) -> tuple[int, 
     page_capture = _page_capture(session, ref, item)
     media_capture = Capture(run_id=ref.run_id, kind="media", url=item.url,
                             fetched_at=item.fetched_at, http_status=item.status, ip=item.ip,
-                            sha256=item.sha256 or sha256(item.body).hexdigest(),
+                            sha256=item.sha256,
                             content_type=item.content_type, size=len(item.body))
     session.add(media_capture)
     stored = 0
