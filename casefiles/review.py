@@ -1,6 +1,7 @@
 """Review decisions on hits: confirming opens (or extends) the site's case, rejecting closes it out.
 
 Only pending hits can be decided; every confirmation is a custody-log event on the case.
+A hit held by its work's quarantine is confirmed only when the reviewer says so explicitly.
 """
 
 from __future__ import annotations
@@ -45,9 +46,14 @@ def case_for_site(session: Session, site_id: int, actor: str) -> Case:
     return case
 
 
-def confirm_hit(session: Session, hit_id: int, reviewer: str) -> Case:
+def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
+                accept_quarantined: bool = False) -> Case:
     """Confirm a pending hit and add it to its site's case; returns the case."""
     hit = _pending_hit(session, hit_id, "confirmed")
+    if hit.quarantined and not accept_quarantined:
+        raise ReviewError(
+            f"hit {hit_id} is held by the quarantine of work {hit.work_id}; check it against the "
+            "work and confirm it with --accept-quarantined")
     hit.status, hit.reviewer, hit.reviewed_at = "confirmed", reviewer, utcnow()
     case = case_for_site(session, hit.site_id, reviewer)
     hit.case_id = case.id
@@ -58,7 +64,8 @@ def confirm_hit(session: Session, hit_id: int, reviewer: str) -> Case:
         "url": hit.url,
         "page_url": hit.page_url,
         "algorithm": hit.algorithm,
-        "distance": hit.distance,
+        "stage": hit.stage,
+        "score": hit.score,
         "media_sha256": media.sha256 if media else None,
         "captured_at": media.fetched_at.isoformat() if media else None,
     }, reviewer)

@@ -34,6 +34,7 @@ class MediaItem:
     body: bytes = field(repr=False)
     page: PageInfo = field(repr=False)
     sha256: str = ""
-    algorithm: str = ""
-    fingerprint: str | None = None
+    kind: str = "image"
+    fingerprints: dict[str, str] = field(default_factory=dict)  # stage 1, by algorithm
+    note: str | None = None  # how the content was read, e.g. first frame of an animation
     matches: list[Match] = field(default_factory=list)

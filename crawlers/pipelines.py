@@ -1,8 +1,9 @@
 """Item pipelines: fingerprint -> match -> store.
 
-Hashing runs in worker threads and every database call on one writer thread per crawl, so
-neither blocks the reactor. The store pipeline also owns the crawl's CrawlRun: it opens it
-when the spider opens and writes the outcome and statistics when the spider closes.
+Hashing and the stage-2 matcher run in worker threads and every database call on one writer
+thread per crawl, so none of them blocks the reactor. The store pipeline also owns the
+crawl's CrawlRun: it opens it when the spider opens and writes the outcome and statistics
+when the spider closes.
 """
 
 from __future__ import annotations
@@ -21,20 +22,24 @@ from scrapy.exceptions import DropItem
 from crawlers import runstats
 from crawlers.items import MediaItem
 from crawlers.store import RunRef, finish_run, open_run, store_matches
-from matching.image import PHashSignal
+from matching.decode import animation_note
 from matching.match_index import MatchIndex
 from matching.signal import ContentRejected, ContentSkipped
+from matching.stages import first_stage_fingerprints, first_stage_matches, later_stage_matches
 from swordnet.config import load_settings
 from swordnet.db import Database, open_database
+from swordnet.quarantine import QuarantineWatch
 from swordnet.registry import IndexedFingerprint, extend_match_index, fingerprints_since
 
 T = TypeVar("T")
 
 
 class FingerprintPipeline:
-    """Hashes each media item's original bytes (never a re-encoded copy) off the reactor."""
+    """Computes stage-1 fingerprints of each media item's original bytes, off the reactor.
 
-    signal = PHashSignal
+    Media the quality gate skips (tiny, near-blank, featureless) is counted and dropped;
+    media that cannot be decoded is recorded as a ``bad_media`` error with its reason.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -48,20 +53,23 @@ class FingerprintPipeline:
         assert stats is not None
         runstats.count(stats, "media")
         item.sha256 = sha256(item.body).hexdigest()
-        item.algorithm = self.signal.name
         try:
-            item.fingerprint = await asyncio.to_thread(self.signal.fingerprint, item.body)
+            item.fingerprints = await asyncio.to_thread(first_stage_fingerprints, item.kind,
+                                                        item.body)
         except ContentSkipped as exc:
             runstats.count(stats, "media_skipped")
             raise DropItem(f"{item.url}: {exc}", log_level="DEBUG") from None
         except ContentRejected as exc:
             runstats.note_error(stats, "bad_media", item.url, str(exc))
             raise DropItem(f"{item.url}: {exc}") from None
+        item.note = await asyncio.to_thread(animation_note, item.body)
+        if item.note:
+            runstats.count(stats, "media_animated")
         return item
 
 
 class MatchPipeline:
-    """Looks each fingerprint up in the match index.
+    """Looks each item up in the match index: stage 1 first, later stages if it found nothing.
 
     The index is loaded when the spider opens and extended with works registered since, at
     most every :attr:`refresh_s` seconds, so a long crawl sees new works without a rebuild.
@@ -69,7 +77,8 @@ class MatchPipeline:
 
     refresh_s = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
         self.index = MatchIndex()
         self.newest_fingerprint_id = 0
         self.refreshed_at = 0.0
@@ -77,7 +86,7 @@ class MatchPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
-        return cls()
+        return cls(crawler)
 
     async def open_spider(self) -> None:
         self.db = await asyncio.to_thread(open_database, load_settings())
@@ -101,10 +110,18 @@ class MatchPipeline:
             self.newest_fingerprint_id = max(self.newest_fingerprint_id, new[-1].id)
 
     async def process_item(self, item: MediaItem) -> MediaItem:
-        assert item.fingerprint is not None
         if time.monotonic() - self.refreshed_at > self.refresh_s:
             await self._refresh()
-        item.matches = self.index.match(item.algorithm, item.fingerprint)
+        item.matches = first_stage_matches(self.index, item.fingerprints)
+        if not item.matches:
+            stats = self.crawler.stats
+            assert stats is not None
+            runstats.count(stats, "media_stage2")
+            try:
+                item.matches = await asyncio.to_thread(later_stage_matches, self.index,
+                                                       item.kind, item.body)
+            except ContentRejected as exc:
+                runstats.note_error(stats, "bad_media", item.url, str(exc))
         return item
 
 
@@ -116,6 +133,7 @@ class StorePipeline:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swordnet-db")
         self.db: Database | None = None
         self.run: RunRef | None = None
+        self.watch: QuarantineWatch | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -137,11 +155,12 @@ class StorePipeline:
             self.writer, lambda: open_database(load_settings()))
         self.run = await self._write(open_run, getattr(spider, "run_id", None),
                                      getattr(spider, "start_url", ""), spider.name)
+        self.watch = QuarantineWatch(self.run.run_id)
 
     async def process_item(self, item: MediaItem) -> MediaItem:
         if item.matches:
-            assert self.run is not None
-            new, seen = await self._write(store_matches, self.run, item)
+            assert self.run is not None and self.watch is not None
+            new, seen = await self._write(store_matches, self.run, item, self.watch)
             stats = self.crawler.stats
             assert stats is not None
             runstats.count(stats, "hits_new", new)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from crawlers.items import MediaItem
 from swordnet.models import Capture, CrawlRun, Hit, Site
+from swordnet.quarantine import QuarantineWatch
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_for_url
 
@@ -77,8 +78,12 @@ def _note_site_seen(session: Session, ref: RunRef, ip: str | None, at: datetime)
         site.ips = [*site.ips, ip]
 
 
-def store_matches(session: Session, ref: RunRef, item: MediaItem) -> tuple[int, int]:
-    """Store captures and pending hits for a matched media item; returns (new, already known)."""
+def store_matches(session: Session, ref: RunRef, item: MediaItem,
+                  watch: QuarantineWatch) -> tuple[int, int]:
+    """Store captures and pending hits for a matched media item; returns (new, already known).
+
+    ``watch`` applies the quarantine rule to every new hit.
+    """
     now = utcnow()
     _note_site_seen(session, ref, item.page.ip, now)
     known = {h.work_id: h for h in session.scalars(select(Hit).where(
@@ -99,11 +104,16 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem) -> tuple[int, 
         hit = Hit(work_id=match.work_id, fingerprint_id=match.fingerprint_id,
                   site_id=ref.site_id, run_id=ref.run_id, media_capture=media_capture,
                   page_capture=page_capture, url=item.url, page_url=item.page.url,
-                  algorithm=match.algorithm, variant=match.variant, distance=match.distance,
-                  status="pending", created_at=now, last_seen_at=now)
+                  algorithm=match.algorithm, variant=match.variant, stage=match.stage,
+                  score=match.score,
+                  detail={**match.detail, "note": item.note} if item.note else match.detail,
+                  status="pending", created_at=now,
+                  last_seen_at=now)
         try:
             with session.begin_nested():
                 session.add(hit)
+                session.flush()
+                watch.note_new_hit(session, hit)
             stored += 1
         except IntegrityError:  # a concurrent crawl stored the same copy first
             pass

@@ -7,7 +7,8 @@ threshold overrides the signal's default). Pure: loading from the database happe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from matching.registry import signal_type
 from matching.signal import SignalIndex
@@ -15,11 +16,15 @@ from matching.signal import SignalIndex
 
 @dataclass(frozen=True)
 class Match:
+    """A registered work found in a copy, with which stage and method found it and why."""
+
     fingerprint_id: int
     work_id: int
     algorithm: str
     variant: str
-    distance: float
+    stage: int
+    score: float
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,15 @@ class MatchIndex:
     def __init__(self) -> None:
         self._indexes: dict[str, SignalIndex] = {}
         self._entries: dict[int, _Entry] = {}
-        self._max_threshold: dict[str, float] = {}
+        self._loosest: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def has(self, algorithm: str) -> bool:
+        """Whether any fingerprint of ``algorithm`` is indexed."""
+        index = self._indexes.get(algorithm)
+        return index is not None and len(index) > 0
 
     def add(
         self,
@@ -58,7 +68,8 @@ class MatchIndex:
             index = self._indexes[algorithm] = signal.new_index()
         index.add(fingerprint_id, value)
         self._entries[fingerprint_id] = _Entry(work_id, algorithm, variant, limit)
-        self._max_threshold[algorithm] = max(self._max_threshold.get(algorithm, 0.0), limit)
+        loosest = self._loosest.get(algorithm, limit)
+        self._loosest[algorithm] = (min if signal.higher_is_closer else max)(loosest, limit)
 
     def remove_work(self, work_id: int) -> None:
         for fingerprint_id, entry in list(self._entries.items()):
@@ -66,17 +77,23 @@ class MatchIndex:
                 self._indexes[entry.algorithm].remove(fingerprint_id)
                 del self._entries[fingerprint_id]
 
-    def match(self, algorithm: str, value: str) -> list[Match]:
-        """Registered works within their thresholds of ``value``, best fingerprint per work."""
+    def match(self, algorithm: str, value: Any) -> list[Match]:
+        """Registered works within their thresholds of ``value``, best fingerprint per work.
+
+        ``value`` is what the signal's ``query_value`` returns for crawled content.
+        """
         index = self._indexes.get(algorithm)
         if index is None:
             return []
+        signal = signal_type(algorithm)
         best: dict[int, Match] = {}
-        for fingerprint_id, distance in index.query(value, self._max_threshold[algorithm]):
-            entry = self._entries[fingerprint_id]
-            if distance > entry.threshold or entry.work_id in best:
+        for fingerprint_id, score, detail in index.query_detailed(value,
+                                                                  self._loosest[algorithm]):
+            entry = self._entries.get(fingerprint_id)
+            if entry is None or entry.work_id in best or not signal.accepts(score,
+                                                                            entry.threshold):
                 continue
-            best[entry.work_id] = Match(
-                fingerprint_id, entry.work_id, algorithm, entry.variant, distance
-            )
-        return sorted(best.values(), key=lambda m: (m.distance, m.work_id))
+            best[entry.work_id] = Match(fingerprint_id, entry.work_id, algorithm, entry.variant,
+                                        signal.stage, score, detail)
+        direction = -1 if signal.higher_is_closer else 1
+        return sorted(best.values(), key=lambda m: (direction * m.score, m.work_id))

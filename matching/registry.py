@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from matching.image import PHashSignal
+from matching.image import OrbSignal, PHashSignal
 from matching.signal import SignalType
 
-SIGNAL_TYPES: dict[str, type[SignalType]] = {signal.name: signal for signal in (PHashSignal,)}
+SIGNAL_TYPES: dict[str, type[SignalType]] = {
+    signal.name: signal for signal in (PHashSignal, OrbSignal)
+}
 
 
 def signal_type(name: str) -> type[SignalType]:
@@ -16,10 +18,25 @@ def signal_type(name: str) -> type[SignalType]:
         raise KeyError(f"unknown algorithm {name!r} (known: {known})") from None
 
 
-def signals_for_kind(kind: str) -> list[type[SignalType]]:
-    """Signal types that fingerprint works of ``kind`` (empty if none is built yet)."""
-    return [s for s in SIGNAL_TYPES.values() if s.work_kind == kind]
+def signals_for_kind(kind: str, stage: int | None = None) -> list[type[SignalType]]:
+    """Signal types for works of ``kind`` (only ``stage``'s if given), in stage order."""
+    return sorted((s for s in SIGNAL_TYPES.values()
+                   if s.work_kind == kind and (stage is None or s.stage == stage)),
+                  key=lambda s: s.stage)
 
 
 def supported_kinds() -> list[str]:
     return sorted({s.work_kind for s in SIGNAL_TYPES.values()})
+
+
+def describe_match(algorithm: str, variant: str, score: float) -> str:
+    """How a hit was found, for reviewers.
+
+    >>> describe_match("phash", "mirrored", 3.0)
+    'stage 1 phash (mirrored): 3 bits'
+    >>> describe_match("orb", "original", 42.0)
+    'stage 2 orb: 42 inliers'
+    """
+    signal = signal_type(algorithm)
+    shown = "" if variant == "original" else f" ({variant})"
+    return f"stage {signal.stage} {algorithm}{shown}: {score:g} {signal.score_unit}"

@@ -1,14 +1,16 @@
 """The signal-type interface every fingerprint algorithm implements.
 
-A signal type turns content into a fingerprint value (a string), measures the distance
-between two values, carries a default threshold, and makes the index that searches its
-values. Exact signals (distance 0 or 1) and distance-based ones share this interface.
+A signal type turns content into a fingerprint value (a string), scores two values against
+each other, carries a default threshold, and makes the index that searches its values.
+Scores are distances (lower is closer: Hamming bits) or similarities (higher is closer:
+verified keypoint matches), as the signal declares. Signals run in stages: stage 1 is
+cheap and settles most content; a later stage runs only on what earlier stages did not match.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ContentRejected(ValueError):
@@ -20,7 +22,7 @@ class ContentSkipped(ContentRejected):
 
 
 class SignalIndex(ABC):
-    """Finds registered values within a distance of a query value."""
+    """Finds registered values close to a query value (``limit`` is in the signal's units)."""
 
     @abstractmethod
     def add(self, entry_id: int, value: str) -> None:
@@ -31,8 +33,12 @@ class SignalIndex(ABC):
         """Forget ``entry_id``; unknown ids are ignored."""
 
     @abstractmethod
-    def query(self, value: str, max_distance: float) -> list[tuple[int, float]]:
-        """``(entry_id, distance)`` for every entry within ``max_distance``, nearest first."""
+    def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
+        """``(entry_id, score)`` for every entry within ``limit``, closest first."""
+
+    def query_detailed(self, value: Any, limit: float) -> list[tuple[int, float, dict[str, Any]]]:
+        """Like :meth:`query`, with what the index knows of why each entry matched."""
+        return [(entry_id, score, {}) for entry_id, score in self.query(value, limit)]
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -44,11 +50,24 @@ class SignalType(ABC):
     name: ClassVar[str]
     work_kind: ClassVar[str]
     default_threshold: ClassVar[float]
+    stage: ClassVar[int] = 1
+    higher_is_closer: ClassVar[bool] = False
+    score_unit: ClassVar[str] = "bits"
 
     @classmethod
     @abstractmethod
     def fingerprint(cls, content: bytes) -> str:
         """The fingerprint of ``content``; raises :class:`ContentRejected`."""
+
+    @classmethod
+    def query_value(cls, content: bytes) -> Any:
+        """What the index is queried with for crawled ``content`` (by default its fingerprint)."""
+        return cls.fingerprint(content)
+
+    @classmethod
+    def accepts(cls, score: float, threshold: float) -> bool:
+        """Whether ``score`` is a match under ``threshold``."""
+        return score >= threshold if cls.higher_is_closer else score <= threshold
 
     @classmethod
     def registration_variants(cls, content: bytes) -> dict[str, str]:
@@ -61,7 +80,8 @@ class SignalType(ABC):
 
     @classmethod
     @abstractmethod
-    def distance(cls, a: str, b: str) -> float: ...
+    def score(cls, a: str, b: str) -> float:
+        """How close two fingerprint values are, in this signal's units."""
 
     @classmethod
     @abstractmethod

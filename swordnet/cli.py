@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from sqlalchemy.orm import Session
 
 from casefiles.custody import first_broken_link
 from casefiles.review import ReviewError, confirm_hit, reject_hit
-from matching.image import PHashSignal
+from matching.registry import describe_match
 from matching.signal import ContentRejected
+from matching.stages import match_content
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.config import Settings, load_settings
 from swordnet.db import Database, DatabaseUnavailable, head_revision, open_database
@@ -39,6 +41,7 @@ from swordnet.models import (
     Site,
     Work,
 )
+from swordnet.quarantine import release
 from swordnet.registry import RegistrationError, load_match_index, register_work
 from swordnet.watchlist import add_target, check_url, parse_interval, site_for_url
 
@@ -179,8 +182,23 @@ def works_list(as_json: bool) -> None:
         ).all()
         data = [{"id": w.id, "title": w.title, "kind": w.kind, "holder": w.holder.name,
                  "fingerprints": n, "sha256": w.sha256, "source": w.source_name,
+                 "quarantined": w.quarantine_reason or "",
                  "created_at": w.created_at.isoformat()} for w, n in rows]
-    emit(data, as_json, "Works", ["id", "title", "kind", "holder", "fingerprints", "source"])
+    emit(data, as_json, "Works", ["id", "title", "kind", "holder", "fingerprints", "source",
+                                  "quarantined"])
+
+
+@works.command("release")
+@click.argument("work_id", type=int)
+def works_release(work_id: int) -> None:
+    """Lift the quarantine of WORK_ID (hits it already holds stay flagged)."""
+    with database() as db:
+        try:
+            with db.session() as session:
+                release(session, work_id)
+        except LookupError as exc:
+            fail(str(exc))
+    console.print(f"Work {work_id} released from quarantine.")
 
 
 # --- sites -----------------------------------------------------------------------------------
@@ -324,7 +342,9 @@ def hits() -> None:
 def hit_row(hit: Hit) -> dict[str, Any]:
     return {"id": hit.id, "work_id": hit.work_id, "work_title": hit.work.title, "url": hit.url,
             "page_url": hit.page_url, "site": hit.site.domain, "algorithm": hit.algorithm,
-            "variant": hit.variant, "distance": hit.distance, "status": hit.status,
+            "variant": hit.variant, "stage": hit.stage, "score": hit.score,
+            "method": describe_match(hit.algorithm, hit.variant, hit.score),
+            "detail": hit.detail, "quarantined": hit.quarantined, "status": hit.status,
             "case_id": hit.case_id, "reviewer": hit.reviewer,
             "created_at": hit.created_at.isoformat(timespec="seconds")}
 
@@ -339,8 +359,9 @@ def hits_list(status: str | None, as_json: bool) -> None:
         if status:
             query = query.where(Hit.status == status)
         data = [hit_row(hit) for hit in session.scalars(query)]
-    emit(data, as_json, "Hits", ["id", "status", "work_title", "distance", "variant", "site",
-                                 "url"])
+    for row in data:
+        row["flag"] = "QUARANTINED" if row["quarantined"] else ""
+    emit(data, as_json, "Hits", ["id", "status", "flag", "work_title", "method", "site", "url"])
 
 
 def _decide(hit_ids: tuple[int, ...], reviewer: str,
@@ -364,9 +385,12 @@ reviewer_option = click.option("--reviewer", default=getpass.getuser, show_defau
 @hits.command("confirm")
 @click.argument("hit_ids", nargs=-1, required=True, type=int)
 @reviewer_option
-def hits_confirm(hit_ids: tuple[int, ...], reviewer: str) -> None:
+@click.option("--accept-quarantined", is_flag=True,
+              help="Also confirm hits held by their work's quarantine (checked one by one).")
+def hits_confirm(hit_ids: tuple[int, ...], reviewer: str, accept_quarantined: bool) -> None:
     """Confirm pending hits: each opens or extends the case for its site."""
-    _decide(hit_ids, reviewer, confirm_hit, "confirmed")
+    _decide(hit_ids, reviewer, partial(confirm_hit, accept_quarantined=accept_quarantined),
+            "confirmed")
 
 
 @hits.command("reject")
@@ -435,7 +459,7 @@ def match(files: tuple[Path, ...], as_json: bool) -> None:
     for path in files:
         entry: dict[str, Any] = {"file": str(path), "matches": []}
         try:
-            value = PHashSignal.fingerprint(path.read_bytes())
+            found = match_content(index, "image", path.read_bytes())
         except OSError as exc:
             entry["error"] = f"cannot read file: {exc.strerror}"
         except ContentRejected as exc:
@@ -443,8 +467,9 @@ def match(files: tuple[Path, ...], as_json: bool) -> None:
         else:
             entry["matches"] = [{"work_id": m.work_id, "work_title": titles[m.work_id],
                                  "algorithm": m.algorithm, "variant": m.variant,
-                                 "distance": m.distance}
-                                for m in index.match(PHashSignal.name, value)]
+                                 "stage": m.stage, "score": m.score, "detail": m.detail,
+                                 "method": describe_match(m.algorithm, m.variant, m.score)}
+                                for m in found]
         results.append(entry)
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
@@ -456,7 +481,7 @@ def match(files: tuple[Path, ...], as_json: bool) -> None:
                 console.print(f"{entry['file']}: no match")
             for m in entry["matches"]:
                 console.print(f"{entry['file']}: work {m['work_id']} '{m['work_title']}' "
-                              f"({m['algorithm']} {m['variant']}, distance {m['distance']:g})")
+                              f"({m['method']})")
     if any("error" in entry for entry in results):
         sys.exit(1)
 

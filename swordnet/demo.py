@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from matching.registry import describe_match
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.config import Settings
 from swordnet.db import Database
@@ -71,11 +72,12 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
                                .order_by(Hit.work_id, Hit.id)).all()
         stats = run.stats
         table = Table(title=f"Hits on {run.site.domain}", title_justify="left")
-        for column in ("hit", "work", "distance", "variant", "status", "path"):
+        for column in ("hit", "work", "found by", "status", "path"):
             table.add_column(column)
         for hit in hits:
-            table.add_row(str(hit.id), hit.work.title, f"{hit.distance:g}", hit.variant,
-                          hit.status, urlsplit(hit.url).path)
+            table.add_row(str(hit.id), hit.work.title,
+                          describe_match(hit.algorithm, hit.variant, hit.score), hit.status,
+                          urlsplit(hit.url).path)
         outcome, error = run.outcome, run.error
 
     console.print(table)

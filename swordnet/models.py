@@ -105,6 +105,10 @@ class Work(Base):
     source_name: Mapped[str | None] = mapped_column(String(500))
     sha256: Mapped[str | None] = mapped_column(String(64))
     threshold: Mapped[float | None] = mapped_column(Float)
+    # Set when the work suddenly matched far more copies than usual in one run: its new
+    # hits are flagged and held for review until staff release it.
+    quarantined_at: Mapped[datetime | None]
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     holder: Mapped[RightsHolder] = relationship(back_populates="works")
@@ -280,7 +284,12 @@ class Hit(Base):
     page_url: Mapped[str | None] = mapped_column(Text)
     algorithm: Mapped[str] = mapped_column(String(40))
     variant: Mapped[str] = mapped_column(String(40), default="original")
-    distance: Mapped[float] = mapped_column(Float)
+    stage: Mapped[int] = mapped_column(Integer, default=1)
+    # In the algorithm's units: Hamming bits for phash (lower is closer), verified keypoint
+    # matches for orb (higher is closer); ``detail`` holds the method's own evidence.
+    score: Mapped[float] = mapped_column(Float)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     reviewer: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[datetime | None]

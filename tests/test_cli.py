@@ -38,7 +38,7 @@ def test_works_add_and_list(home: Settings) -> None:
     assert again.exit_code == 0 and "already registered as work 1" in again.output
     [work] = works_json()
     assert (work["title"], work["holder"], work["kind"], work["fingerprints"]) == (
-        title, "Studio A", "image", 2)
+        title, "Studio A", "image", 3)  # phash, mirrored phash, orb
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -130,7 +130,7 @@ def test_match_reports_matches_misses_and_unreadable_files(
                                             str(tmp_path / "gone.jpg")]
     [m] = entries[0]["matches"]
     assert m["work_title"] == path.stem.replace("_", " ")
-    assert set(m) >= {"work_id", "work_title", "algorithm", "distance"}
+    assert set(m) >= {"work_id", "work_title", "algorithm", "score", "method"}
     assert entries[1]["matches"] == [] and "error" not in entries[1]
     assert "not a recognised image format" in entries[2]["error"]
     assert entries[3]["error"].startswith("cannot read file")

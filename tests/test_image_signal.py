@@ -8,7 +8,8 @@ import imagehash
 import pytest
 from PIL import Image, ImageOps
 
-from matching.image import PHashSignal, decode_image
+from matching.decode import decode_image
+from matching.image import PHashSignal
 from matching.signal import ContentRejected, ContentSkipped
 from swordnet.demo_site import ALTERATIONS
 from swordnet.samples import artwork, sample_files
@@ -38,9 +39,10 @@ def test_draft_decoding_stays_within_two_bits_of_the_full_decode() -> None:
         buffer = io.BytesIO()
         artwork(seed, size=(1600, 1200)).save(buffer, "JPEG", quality=90)
         data = buffer.getvalue()
-        assert decode_image(data).size[0] < 1600  # draft mode really decoded a reduced image
+        # draft mode really decoded a reduced image
+        assert decode_image(data, draft_side=256).image.size[0] < 1600
         full = str(imagehash.phash(Image.open(io.BytesIO(data)).convert("RGB")))
-        distances.append(PHashSignal.distance(PHashSignal.fingerprint(data), full))
+        distances.append(PHashSignal.score(PHashSignal.fingerprint(data), full))
     assert max(distances) <= 2
     assert distances.count(0) >= 16
 
@@ -56,8 +58,8 @@ def test_registration_stores_original_and_mirrored_variants() -> None:
     variants = PHashSignal.registration_variants(path.read_bytes())
     assert set(variants) == {"original", "mirrored"}
     mirrored_copy = png_bytes(ImageOps.mirror(Image.open(path)))
-    assert PHashSignal.distance(PHashSignal.fingerprint(mirrored_copy), variants["mirrored"]) == 0
-    assert PHashSignal.distance(variants["original"], variants["mirrored"]) > 12
+    assert PHashSignal.score(PHashSignal.fingerprint(mirrored_copy), variants["mirrored"]) == 0
+    assert PHashSignal.score(variants["original"], variants["mirrored"]) > 12
 
 
 @pytest.mark.parametrize("alteration", sorted(ALTERATIONS))
@@ -66,7 +68,7 @@ def test_mild_alterations_stay_within_the_default_threshold(alteration: str) -> 
         image = Image.open(path).convert("RGB")
         registered = PHashSignal.registration_variants(path.read_bytes()).values()
         copy = PHashSignal.fingerprint(ALTERATIONS[alteration](image))
-        nearest = min(PHashSignal.distance(copy, value) for value in registered)
+        nearest = min(PHashSignal.score(copy, value) for value in registered)
         assert nearest <= PHashSignal.default_threshold, (path.name, alteration, nearest)
 
 
@@ -75,7 +77,7 @@ def test_unrelated_images_stay_beyond_the_default_threshold() -> None:
                   for v in PHashSignal.registration_variants(path.read_bytes()).values()]
     for seed in range(5000, 5200):
         value = PHashSignal.fingerprint(jpeg_bytes(seed))
-        nearest = min(PHashSignal.distance(value, r) for r in registered)
+        nearest = min(PHashSignal.score(value, r) for r in registered)
         assert nearest > PHashSignal.default_threshold
 
 

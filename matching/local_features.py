@@ -1,0 +1,152 @@
+"""Stage 2 of image matching: ORB local features confirmed by geometric verification.
+
+A global hash changes when a copy is cropped hard, framed by a border, rotated or pasted
+into a larger screenshot. Local features survive all four: both images are reduced to
+:data:`SIDE` pixels on the long side, ORB finds up to :data:`FEATURES` keypoints with
+256-bit binary descriptors, descriptor matches pass Lowe's ratio test, and a RANSAC fit of a
+similarity transform (rotation, uniform scale, translation: what cropping, borders, resizing
+and embedding do) keeps only the matches that agree on one placement of the work in the
+copy. The inlier count is the score; the transform says where the work sits in the copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+SIDE = 640          # long side of a registered work, in pixels
+FEATURES = 1000     # keypoints kept per registered work
+FAST_THRESHOLD = 8  # OpenCV's default (20) finds too few corners on smooth photos
+RATIO = 0.8
+MAX_DESCRIPTOR_DISTANCE = 64
+RANSAC_REPROJECTION_PX = 4.0
+MIN_SCALE, MAX_SCALE = 0.15, 8.0
+_COORD_SCALE = 8  # keypoint coordinates stored as uint16 in 1/8 px
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Keypoint positions (N x 2 float32, in the reduced image) and ORB descriptors (N x 32)."""
+
+    points: np.ndarray
+    descriptors: np.ndarray
+    width: int
+    height: int
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def encode(self) -> str:
+        """A compact text form for the fingerprints table (zlib + base64)."""
+        header = struct.pack("<BHHI", _FORMAT_VERSION, self.width, self.height, len(self))
+        coords = np.round(self.points * _COORD_SCALE).astype("<u2").tobytes()
+        raw = header + coords + self.descriptors.astype(np.uint8).tobytes()
+        return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+
+    @classmethod
+    def decode(cls, value: str) -> LocalFeatures:
+        """Parse :meth:`encode` output; raises ``ValueError`` if malformed."""
+        try:
+            raw = zlib.decompress(base64.b64decode(value, validate=True))
+            version, width, height, count = struct.unpack_from("<BHHI", raw)
+        except (ValueError, zlib.error, struct.error) as exc:
+            raise ValueError(f"not an encoded ORB feature set ({exc})") from None
+        header = struct.calcsize("<BHHI")
+        if version != _FORMAT_VERSION or len(raw) != header + count * (4 + 32):
+            raise ValueError("not an encoded ORB feature set (bad version or length)")
+        coords = np.frombuffer(raw, "<u2", count * 2, header).reshape(count, 2)
+        descriptors = np.frombuffer(raw, np.uint8, count * 32, header + count * 4)
+        return cls(coords.astype(np.float32) / _COORD_SCALE,
+                   descriptors.reshape(count, 32).copy(), width, height)
+
+
+def reduce(image: Image.Image, side: int = SIDE) -> np.ndarray:
+    """Grayscale, long side scaled to ``side`` (up or down), as a uint8 array."""
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
+    return np.asarray(image.convert("L").resize(size, resample))
+
+
+def extract(image: Image.Image, side: int = SIDE, features: int = FEATURES) -> LocalFeatures:
+    """ORB keypoints and descriptors of ``image`` (possibly none, for a featureless image)."""
+    gray = reduce(image, side)
+    orb = cv2.ORB_create(nfeatures=features, fastThreshold=FAST_THRESHOLD)
+    keypoints, descriptors = orb.detectAndCompute(gray, None)
+    if descriptors is None or not keypoints:
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
+                             gray.shape[1], gray.shape[0])
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    return LocalFeatures(points, descriptors, gray.shape[1], gray.shape[0])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a work was found in a copy: the geometric verification's verdict."""
+
+    inliers: int
+    candidates: int
+    scale: float        # copy pixels per work pixel (both at reduced size)
+    rotation_deg: float
+    coverage: float     # share of the work's area spanned by the inliers' bounding box
+
+    def as_detail(self) -> dict[str, float | int]:
+        return {"inliers": self.inliers, "candidate_matches": self.candidates,
+                "scale": round(self.scale, 3), "rotation_deg": round(self.rotation_deg, 1),
+                "work_coverage": round(self.coverage, 3)}
+
+
+_MATCHER = cv2.BFMatcher(cv2.NORM_HAMMING)
+
+
+def correspondences(query: LocalFeatures, work: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """Matched point pairs (work points, query points) that pass the ratio test."""
+    if len(query) < 2 or len(work) < 2:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    pairs = _MATCHER.knnMatch(query.descriptors, work.descriptors, k=2)
+    best: dict[int, cv2.DMatch] = {}  # one query point per work point: repeated text glyphs
+    for pair in pairs:                 # must not pile onto one keypoint of the work
+        if len(pair) < 2:
+            continue
+        first, second = pair
+        if first.distance >= RATIO * second.distance or first.distance > MAX_DESCRIPTOR_DISTANCE:
+            continue
+        kept = best.get(first.trainIdx)
+        if kept is None or first.distance < kept.distance:
+            best[first.trainIdx] = first
+    good = list(best.values())
+    work_points = np.array([work.points[m.trainIdx] for m in good], np.float32).reshape(-1, 2)
+    query_points = np.array([query.points[m.queryIdx] for m in good], np.float32).reshape(-1, 2)
+    return work_points, query_points
+
+
+def verify(query: LocalFeatures, work: LocalFeatures, min_inliers: int) -> Placement | None:
+    """The placement of ``work`` inside ``query`` if at least ``min_inliers`` matches agree."""
+    work_points, query_points = correspondences(query, work)
+    if len(work_points) < min_inliers:
+        return None
+    transform, mask = cv2.estimateAffinePartial2D(
+        work_points, query_points, method=cv2.RANSAC,
+        ransacReprojThreshold=RANSAC_REPROJECTION_PX, maxIters=2000, confidence=0.995)
+    if transform is None or mask is None:
+        return None
+    inlier_mask = mask.ravel().astype(bool)
+    inliers = int(inlier_mask.sum())
+    if inliers < min_inliers:
+        return None
+    scale = math.hypot(transform[0, 0], transform[1, 0])
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        return None
+    spread = work_points[inlier_mask]
+    box = np.ptp(spread, axis=0)
+    coverage = float(box[0] * box[1]) / float(work.width * work.height)
+    return Placement(inliers, len(work_points), scale,
+                     math.degrees(math.atan2(transform[1, 0], transform[0, 0])), coverage)
