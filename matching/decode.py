@@ -28,7 +28,7 @@ from matching.signal import ContentRejected, ContentSkipped
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 16
 MIN_CONTRAST = 4.0  # std of the 64x64 grayscale thumbnail, 0-255 scale
-MIN_DETAIL = 1.0    # mean absolute neighbour difference of that thumbnail
+MIN_DETAIL = 1.5    # mean absolute Laplacian of that thumbnail: ~0 for smooth gradients
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,9 @@ def check_information(image: Image.Image) -> None:
     contrast = float(thumb.std())
     if contrast < MIN_CONTRAST:
         raise ContentSkipped(f"near-blank image (contrast {contrast:.1f} < {MIN_CONTRAST})")
-    detail = float(np.abs(np.diff(thumb, axis=0)).mean() + np.abs(np.diff(thumb, axis=1)).mean())
-    if detail / 2 < MIN_DETAIL:
+    laplacian = (4 * thumb[1:-1, 1:-1] - thumb[:-2, 1:-1] - thumb[2:, 1:-1]
+                 - thumb[1:-1, :-2] - thumb[1:-1, 2:])
+    detail = float(np.abs(laplacian).mean())
+    if detail < MIN_DETAIL:
         raise ContentSkipped(
-            f"low-information image (detail {detail / 2:.2f} < {MIN_DETAIL}): too smooth to match")
+            f"low-information image (detail {detail:.2f} < {MIN_DETAIL}): too smooth to match")

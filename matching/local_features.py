@@ -28,6 +28,7 @@ RATIO = 0.8
 MAX_DESCRIPTOR_DISTANCE = 64
 RANSAC_REPROJECTION_PX = 4.0
 MIN_SCALE, MAX_SCALE = 0.15, 8.0
+RANSAC_SEED = 20261121
 _COORD_SCALE = 8  # keypoint coordinates stored as uint16 in 1/8 px
 _FORMAT_VERSION = 1
 
@@ -131,8 +132,15 @@ def correspondences(query: LocalFeatures, work: LocalFeatures) -> tuple[np.ndarr
 def verify(query: LocalFeatures, work: LocalFeatures, min_inliers: int) -> Placement | None:
     """The placement of ``work`` inside ``query`` if at least ``min_inliers`` matches agree."""
     work_points, query_points = correspondences(query, work)
-    if len(work_points) < min_inliers:
+    return fit_placement(work_points, query_points, work, min_inliers)
+
+
+def fit_placement(work_points: np.ndarray, query_points: np.ndarray, work: LocalFeatures,
+                  min_inliers: int) -> Placement | None:
+    """RANSAC-fit one similarity transform to point pairs; ``None`` unless enough agree."""
+    if len(work_points) < max(min_inliers, 2):
         return None
+    cv2.setRNGSeed(RANSAC_SEED)  # per-thread RNG: the same pair always scores the same
     transform, mask = cv2.estimateAffinePartial2D(
         work_points, query_points, method=cv2.RANSAC,
         ransacReprojThreshold=RANSAC_REPROJECTION_PX, maxIters=2000, confidence=0.995)
@@ -145,8 +153,7 @@ def verify(query: LocalFeatures, work: LocalFeatures, min_inliers: int) -> Place
     scale = math.hypot(transform[0, 0], transform[1, 0])
     if not MIN_SCALE <= scale <= MAX_SCALE:
         return None
-    spread = work_points[inlier_mask]
-    box = np.ptp(spread, axis=0)
+    box = np.ptp(work_points[inlier_mask], axis=0)
     coverage = float(box[0] * box[1]) / float(work.width * work.height)
     return Placement(inliers, len(work_points), scale,
                      math.degrees(math.atan2(transform[1, 0], transform[0, 0])), coverage)

@@ -1,31 +1,53 @@
 """Candidate retrieval and verification for stage-2 (ORB) fingerprints.
 
-Every registered feature set's descriptors sit in one stacked matrix. A query's descriptors
-are matched to their nearest registered descriptor (OpenCV brute-force Hamming, vectorised
-in C); each registered set collects one vote per query keypoint whose nearest neighbour it
-owns. The best-voted few are then verified geometrically
-(:func:`matching.local_features.verify`), and only verified sets are returned.
+Every registered feature set's descriptors sit in one stacked matrix searched by an
+approximate nearest-neighbour index for binary descriptors (FLANN's multi-probe LSH, part
+of OpenCV). Each query descriptor takes its few nearest registered descriptors and supports
+each work among them through that work's nearest one, if it is close and unambiguous
+within the work (Lowe's ratio test). Works are judged separately, so the same photo
+registered by two holders does not cancel itself out. The best-supported works are then
+verified exactly (:func:`matching.local_features.verify`: brute-force matching against that
+work alone and a seeded RANSAC similarity fit), so a score does not depend on the LSH
+tables' random hash functions: the same copy and work always score the same.
 
-Adding or removing a set takes effect at once: the stacked matrix is rebuilt lazily on the
-next query (a memory copy, milliseconds for thousands of works). Retrieval cost grows
-linearly with the number of registered descriptors (1,000 per work); see
-docs/architecture.md for the measured cost and the scale limit.
+Adding or removing a set takes effect at once: the stacked matrix and the LSH tables are
+rebuilt lazily on the next query (4 ms for 12,000 descriptors, i.e. a dozen works).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from matching.local_features import LocalFeatures, verify
+from matching.local_features import (
+    MAX_DESCRIPTOR_DISTANCE,
+    RATIO,
+    LocalFeatures,
+    verify,
+)
 from matching.signal import SignalIndex
 
-VOTE_DISTANCE = 48   # a nearest neighbour further than this (of 256 bits) casts no vote
-MAX_CANDIDATES = 5   # feature sets verified per query, best-voted first
+MAX_CANDIDATES = 3  # works verified per query, best-supported first
+NEIGHBOURS = 4      # registered rows looked at per query descriptor
+RETRIEVAL_SHARE = 0.8  # LSH misses some neighbours: verify sets with most of the support
+_LSH = {"algorithm": 6, "table_number": 6, "key_size": 12, "multi_probe_level": 1}
+_CHECKS = {"checks": 64}
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """All registered descriptors, who owns each row, and the LSH tables over them."""
+
+    descriptors: np.ndarray
+    owners: np.ndarray   # entry id per row
+    points: np.ndarray   # keypoint (x, y) per row, in the owner's reduced image
+    sets: dict[int, LocalFeatures]
+    lsh: Any
 
 
 class LocalFeatureIndex(SignalIndex):
@@ -34,8 +56,7 @@ class LocalFeatureIndex(SignalIndex):
     def __init__(self) -> None:
         self._sets: dict[int, LocalFeatures] = {}
         self._lock = threading.Lock()
-        self._stacked: tuple[np.ndarray, np.ndarray] | None = None
-        self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+        self._stack: _Stack | None = None
 
     def __len__(self) -> int:
         return len(self._sets)
@@ -44,33 +65,58 @@ class LocalFeatureIndex(SignalIndex):
         features = LocalFeatures.decode(value)
         with self._lock:
             self._sets[entry_id] = features
-            self._stacked = None
+            self._stack = None
 
     def remove(self, entry_id: int) -> None:
         with self._lock:
             if self._sets.pop(entry_id, None) is not None:
-                self._stacked = None
+                self._stack = None
 
-    def _snapshot(self) -> tuple[np.ndarray, np.ndarray, dict[int, LocalFeatures]]:
+    def _snapshot(self) -> _Stack | None:
         with self._lock:
-            if self._stacked is None:
-                ids = list(self._sets)
-                descriptors = [self._sets[i].descriptors for i in ids]
-                owners = [np.full(len(d), i, np.int64) for i, d in zip(ids, descriptors,
-                                                                       strict=True)]
-                self._stacked = (
-                    np.concatenate(descriptors) if descriptors else np.zeros((0, 32), np.uint8),
-                    np.concatenate(owners) if owners else np.zeros(0, np.int64))
-            return (*self._stacked, dict(self._sets))
+            if self._stack is None:
+                sets = {i: f for i, f in self._sets.items() if len(f)}
+                if not sets:
+                    return None
+                descriptors = np.concatenate([f.descriptors for f in sets.values()])
+                self._stack = _Stack(
+                    descriptors,
+                    np.concatenate([np.full(len(f), i, np.int64) for i, f in sets.items()]),
+                    np.concatenate([f.points for f in sets.values()]),
+                    sets, cv2.flann_Index(descriptors, _LSH))
+            return self._stack
 
-    def _candidates(self, query: LocalFeatures, descriptors: np.ndarray,
-                    owners: np.ndarray) -> list[int]:
-        """Registered sets worth verifying against ``query``, best-voted first."""
-        if len(query) == 0 or len(descriptors) == 0:
-            return []
-        nearest = self._matcher.match(query.descriptors, descriptors)
-        votes = Counter(int(owners[m.trainIdx]) for m in nearest if m.distance <= VOTE_DISTANCE)
-        return [entry_id for entry_id, _ in votes.most_common(MAX_CANDIDATES)]
+    @staticmethod
+    def _correspondences(query: LocalFeatures,
+                         stack: _Stack) -> dict[int, dict[int, tuple[float, int]]]:
+        """Per registered set: its descriptor row -> (distance, query keypoint), one-to-one.
+
+        Each query descriptor looks at its :data:`NEIGHBOURS` nearest registered rows and
+        supports every set among them through that set's nearest row, if it is close and
+        clearly nearer than the set's next row (Lowe's ratio test within one set).
+        """
+        rows, distances = stack.lsh.knnSearch(query.descriptors, NEIGHBOURS, params=_CHECKS)
+        rows = rows.astype(np.int64)
+        valid = (rows >= 0) & (rows < len(stack.owners))
+        owner = np.where(valid, stack.owners[np.clip(rows, 0, len(stack.owners) - 1)],
+                         -1 - np.arange(NEIGHBOURS))  # invalid slots own nothing shared
+        supports: dict[int, dict[int, tuple[float, int]]] = defaultdict(dict)
+        for j in range(NEIGHBOURS):
+            keep = valid[:, j] & (distances[:, j] <= MAX_DESCRIPTOR_DISTANCE)
+            for i in range(j):  # only the set's nearest row counts
+                keep &= owner[:, i] != owner[:, j]
+            next_same = np.full(len(rows), np.inf, np.float32)
+            for later in range(NEIGHBOURS - 1, j, -1):
+                next_same = np.where(owner[:, later] == owner[:, j], distances[:, later],
+                                     next_same)
+            keep &= distances[:, j] < RATIO * next_same
+            for q in np.nonzero(keep)[0]:
+                row, dist = int(rows[q, j]), float(distances[q, j])
+                per_set = supports[int(owner[q, j])]
+                kept = per_set.get(row)
+                if kept is None or dist < kept[0]:
+                    per_set[row] = (dist, int(q))
+        return supports
 
     def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
         return [(entry_id, score) for entry_id, score, _ in self.query_detailed(value, limit)]
@@ -78,10 +124,17 @@ class LocalFeatureIndex(SignalIndex):
     def query_detailed(self, value: Any, limit: float) -> list[tuple[int, float, dict[str, Any]]]:
         """Verified sets with at least ``limit`` inliers: ``(id, inliers, placement)``."""
         query: LocalFeatures = value
-        descriptors, owners, sets = self._snapshot()
+        stack = self._snapshot()
+        if stack is None or len(query) < 2:
+            return []
+        best_row = self._correspondences(query, stack)
+        min_inliers = max(2, int(limit))
+        ranked = sorted(best_row.items(), key=lambda item: -len(item[1]))[:MAX_CANDIDATES]
         found = []
-        for entry_id in self._candidates(query, descriptors, owners):
-            placement = verify(query, sets[entry_id], max(1, int(limit)))
+        for entry_id, support in ranked:
+            if len(support) < min_inliers * RETRIEVAL_SHARE:
+                break
+            placement = verify(query, stack.sets[entry_id], min_inliers)
             if placement is not None:
                 found.append((entry_id, float(placement.inliers), placement.as_detail()))
         return sorted(found, key=lambda f: -f[1])

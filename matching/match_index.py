@@ -77,21 +77,22 @@ class MatchIndex:
                 self._indexes[entry.algorithm].remove(fingerprint_id)
                 del self._entries[fingerprint_id]
 
-    def match(self, algorithm: str, value: Any) -> list[Match]:
+    def match(self, algorithm: str, value: Any, *, limit: float | None = None) -> list[Match]:
         """Registered works within their thresholds of ``value``, best fingerprint per work.
 
-        ``value`` is what the signal's ``query_value`` returns for crawled content.
+        ``value`` is what the signal's ``query_value`` returns for crawled content. ``limit``
+        replaces every threshold (to measure how close non-matches come).
         """
         index = self._indexes.get(algorithm)
         if index is None:
             return []
         signal = signal_type(algorithm)
         best: dict[int, Match] = {}
-        for fingerprint_id, score, detail in index.query_detailed(value,
-                                                                  self._loosest[algorithm]):
+        loosest = self._loosest[algorithm] if limit is None else limit
+        for fingerprint_id, score, detail in index.query_detailed(value, loosest):
             entry = self._entries.get(fingerprint_id)
-            if entry is None or entry.work_id in best or not signal.accepts(score,
-                                                                            entry.threshold):
+            threshold = entry.threshold if entry is not None and limit is None else loosest
+            if entry is None or entry.work_id in best or not signal.accepts(score, threshold):
                 continue
             best[entry.work_id] = Match(fingerprint_id, entry.work_id, algorithm, entry.variant,
                                         signal.stage, score, detail)

@@ -42,7 +42,12 @@ from swordnet.models import (
     Work,
 )
 from swordnet.quarantine import release
-from swordnet.registry import RegistrationError, load_match_index, register_work
+from swordnet.registry import (
+    RegistrationError,
+    load_match_index,
+    register_work,
+    set_threshold,
+)
 from swordnet.watchlist import add_target, check_url, parse_interval, site_for_url
 
 console = Console(highlight=False, soft_wrap=True)
@@ -186,6 +191,25 @@ def works_list(as_json: bool) -> None:
                  "created_at": w.created_at.isoformat()} for w, n in rows]
     emit(data, as_json, "Works", ["id", "title", "kind", "holder", "fingerprints", "source",
                                   "quarantined"])
+
+
+@works.command("threshold")
+@click.argument("work_id", type=int)
+@click.argument("algorithm")
+@click.argument("value", type=float, required=False)
+@click.option("--clear", is_flag=True, help="Go back to the algorithm's default threshold.")
+def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bool) -> None:
+    """Override WORK_ID's match threshold for ALGORITHM (phash: max bits; orb: min inliers)."""
+    if (value is None) == (not clear):
+        fail("give a VALUE or --clear, not both or neither")
+    with database() as db:
+        try:
+            with db.session() as session:
+                set_threshold(session, work_id, algorithm, None if clear else value)
+        except RegistrationError as exc:
+            fail(str(exc))
+    shown = "the default" if clear else f"{value:g}"
+    console.print(f"Work {work_id}: {algorithm} threshold set to {shown} (applies to new crawls).")
 
 
 @works.command("release")

@@ -104,7 +104,8 @@ class Work(Base):
     registration_number: Mapped[str | None] = mapped_column(String(100))
     source_name: Mapped[str | None] = mapped_column(String(500))
     sha256: Mapped[str | None] = mapped_column(String(64))
-    threshold: Mapped[float | None] = mapped_column(Float)
+    # Per-algorithm overrides of the signals' default thresholds, e.g. {"orb": 25}.
+    thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Set when the work suddenly matched far more copies than usual in one run: its new
     # hits are flagged and held for review until staff release it.
     quarantined_at: Mapped[datetime | None]

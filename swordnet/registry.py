@@ -95,10 +95,28 @@ def fingerprints_since(session: Session, after_id: int = 0) -> list[IndexedFinge
     """Fingerprints registered after ``after_id``, oldest first, with their work's threshold."""
     rows = session.execute(
         select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm, Fingerprint.value,
-               Fingerprint.variant, Work.threshold).join(Work)
+               Fingerprint.variant, Work.thresholds).join(Work)
         .where(Fingerprint.id > after_id).order_by(Fingerprint.id)
     )
-    return [IndexedFingerprint(*row) for row in rows]
+    return [IndexedFingerprint(fp_id, work_id, algorithm, value, variant,
+                               thresholds.get(algorithm))
+            for fp_id, work_id, algorithm, value, variant, thresholds in rows]
+
+
+def set_threshold(session: Session, work_id: int, algorithm: str, value: float | None) -> Work:
+    """Override (or with ``None`` restore) the default threshold of one of a work's signals."""
+    work = session.get(Work, work_id)
+    if work is None:
+        raise RegistrationError(f"no work with id {work_id}")
+    known = {s.name for s in signals_for_kind(work.kind)}
+    if algorithm not in known:
+        raise RegistrationError(f"work {work_id} ({work.kind}) has no {algorithm!r} signal "
+                                f"(its signals: {', '.join(sorted(known))})")
+    if value is not None and value < 0:
+        raise RegistrationError(f"threshold must not be negative, got {value:g}")
+    thresholds = {k: v for k, v in work.thresholds.items() if k != algorithm}
+    work.thresholds = thresholds if value is None else {**thresholds, algorithm: value}
+    return work
 
 
 def extend_match_index(index: MatchIndex, fingerprints: list[IndexedFingerprint]) -> None:

@@ -40,3 +40,17 @@ def png_header_claiming(width: int, height: int) -> bytes:
 
 
 NOT_AN_IMAGE = b"%PDF-1.4\nthis is a text document, not a picture\n"
+
+
+def animated(format_name: str, frames: list[Image.Image]) -> bytes:
+    """An animated GIF or WebP of ``frames``."""
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format_name, save_all=True, append_images=frames[1:], duration=100,
+                   loop=0)
+    return buffer.getvalue()
+
+
+def encoded(image: Image.Image, format_name: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format_name)
+    return buffer.getvalue()

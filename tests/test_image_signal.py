@@ -5,15 +5,24 @@ from __future__ import annotations
 import io
 
 import imagehash
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from matching.decode import decode_image
+from matching.decode import animation_note, decode_image
 from matching.image import PHashSignal
 from matching.signal import ContentRejected, ContentSkipped
 from swordnet.demo_site import ALTERATIONS
 from swordnet.samples import artwork, sample_files
-from tests.images import NOT_AN_IMAGE, jpeg_bytes, png_bytes, png_header_claiming, truncated_jpeg
+from tests.images import (
+    NOT_AN_IMAGE,
+    animated,
+    encoded,
+    jpeg_bytes,
+    png_bytes,
+    png_header_claiming,
+    truncated_jpeg,
+)
 
 
 @pytest.mark.parametrize(("content", "reason"), [
@@ -85,3 +94,45 @@ def test_validate_normalises_precomputed_values() -> None:
     assert PHashSignal.validate(" 00FF00FF00FF00FF ") == "00ff00ff00ff00ff"
     with pytest.raises(ValueError):
         PHashSignal.validate("xyz")
+
+
+def test_animations_fingerprint_their_first_frame_and_say_so() -> None:
+    first, second = artwork(11), artwork(12)
+    expected = PHashSignal.hash_image(first)
+    for format_name in ("GIF", "WEBP"):
+        data = animated(format_name, [first, second])
+        decoded = decode_image(data)
+        assert decoded.note == f"animated {format_name} with 2 frames: first frame fingerprinted"
+        assert animation_note(data) == decoded.note
+        assert PHashSignal.score(PHashSignal.fingerprint(data), expected) <= 6  # palette/lossy
+        assert PHashSignal.score(PHashSignal.fingerprint(data),
+                                 PHashSignal.hash_image(second)) > 12
+    assert animation_note(jpeg_bytes()) is None
+
+
+def test_odd_but_valid_images_are_read_as_a_browser_shows_them() -> None:
+    picture = artwork(21)
+    reference = PHashSignal.hash_image(picture)
+    cmyk = encoded(picture.convert("CMYK"), "JPEG")
+    assert PHashSignal.score(PHashSignal.fingerprint(cmyk), reference) <= 4
+    gray = picture.convert("L")
+    deep = Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257)  # 16-bit samples
+    assert deep.mode.startswith("I")
+    assert PHashSignal.fingerprint(encoded(deep, "PNG")) == PHashSignal.hash_image(gray)
+    # palette with a transparent index: transparent pixels show the page's white
+    palette = picture.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    palette.info["transparency"] = 0
+    shown = Image.alpha_composite(Image.new("RGBA", picture.size, "white"),
+                                  palette.convert("RGBA")).convert("RGB")
+    assert decode_image(encoded(palette, "PNG")).image.tobytes() == shown.tobytes()
+
+
+@pytest.mark.parametrize(("image", "reason"), [
+    (Image.new("RGB", (300, 200), (128, 128, 128)), "near-blank image"),
+    (Image.linear_gradient("L").convert("RGB"), "low-information image"),
+])
+def test_blank_and_featureless_images_are_skipped(image: Image.Image, reason: str) -> None:
+    with pytest.raises(ContentSkipped, match=reason):
+        PHashSignal.fingerprint(png_bytes(image))
+    with pytest.raises(ContentSkipped, match=reason):  # and cannot be registered as a work
+        PHashSignal.registration_variants(png_bytes(image))

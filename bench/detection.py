@@ -1,0 +1,192 @@
+"""Detection benchmark: recall per alteration and false-positive rate, two-stage vs pHash alone.
+
+Run from the repository root after ``make bench-setup`` (or ``pip install -e '.[bench]'``)::
+
+    .venv/bin/python bench/detection.py [--per-work 3] [--distractors 3200] [--workers 2]
+
+Registers the works of :mod:`bench.imageset` in an in-memory match index exactly as
+``swordnet works add`` does, then matches every altered copy and every distractor (JPEG
+bytes, as a crawler fetches them) with the configuration the product ships (stage 1 pHash,
+stage 2 ORB on what stage 1 did not match) and with pHash alone. Prints a table and writes
+``bench/results/detection.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.imageset import (  # noqa: E402
+    ALTERATIONS,
+    WORK_NAMES,
+    altered_copies,
+    distractors,
+    encode,
+    load_photo,
+)
+from matching.image import OrbSignal  # noqa: E402
+from matching.match_index import MatchIndex  # noqa: E402
+from matching.registry import signals_for_kind  # noqa: E402
+from matching.signal import ContentRejected, ContentSkipped  # noqa: E402
+from matching.stages import (  # noqa: E402
+    first_stage_fingerprints,
+    first_stage_matches,
+    later_stage_matches,
+)
+
+MARGIN_PROBE_INLIERS = 4
+RESULTS = Path(__file__).resolve().parent / "results" / "detection.json"
+_index: MatchIndex | None = None
+_work_ids: dict[int, str] = {}
+
+
+def _build_index() -> None:
+    """Register every work (all signals, all variants) in this process's index."""
+    global _index
+    _index = MatchIndex()
+    fingerprint_id = 0
+    for work_id, name in enumerate(WORK_NAMES, start=1):
+        content = encode(load_photo(name), quality=95)
+        _work_ids[work_id] = name
+        for signal in signals_for_kind("image"):
+            for variant, value in signal.registration_variants(content).items():
+                fingerprint_id += 1
+                _index.add(fingerprint_id, work_id, signal.name, value, variant=variant)
+
+
+def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:
+    """Match one image both ways; which works each configuration found, and the time taken."""
+    label, work, content = job
+    assert _index is not None
+    result: dict[str, object] = {"label": label, "work": work}
+    start = time.perf_counter()
+    try:
+        first = first_stage_matches(_index, first_stage_fingerprints("image", content))
+    except ContentSkipped:
+        result.update(skipped=True, phash=[], two_stage=[], stage2_ran=False,
+                      stage1_s=time.perf_counter() - start, stage2_s=0.0)
+        return result
+    except ContentRejected as exc:
+        raise SystemExit(f"benchmark image {label}/{work} rejected: {exc}") from None
+    stage1_s = time.perf_counter() - start
+    found = first
+    stage2_s = 0.0
+    if not first:
+        start = time.perf_counter()
+        found = later_stage_matches(_index, "image", content)
+        stage2_s = time.perf_counter() - start
+    nearest_miss = 0.0
+    if work is None and not found:  # how close stage 2 came to a false match (the margin)
+        near = _index.match("orb", OrbSignal.query_value(content), limit=MARGIN_PROBE_INLIERS)
+        nearest_miss = max((m.score for m in near), default=0.0)
+    result.update(skipped=False, phash=[_work_ids[m.work_id] for m in first],
+                  two_stage=[_work_ids[m.work_id] for m in found], stage2_ran=not first,
+                  stage1_s=stage1_s, stage2_s=stage2_s,
+                  nearest_miss=nearest_miss, stage=found[0].stage if found else None,
+                  score=found[0].score if found else None)
+    return result
+
+
+def _jobs(per_work: int, distractor_count: int):  # noqa: ANN202 - generator of job tuples
+    works = {name: load_photo(name) for name in WORK_NAMES}
+    for sample in altered_copies(works, per_work):
+        yield sample.label, sample.work, encode(sample.image)
+    for sample in distractors(distractor_count):
+        yield sample.label, None, encode(sample.image)
+
+
+def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
+    """Recall per alteration and false-positive rates for both configurations."""
+    recall: dict[str, dict[str, float | int]] = {}
+    by_alteration: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for row in rows:
+        if row["work"] is not None:
+            by_alteration[str(row["label"])].append(row)
+    for alteration in ALTERATIONS:
+        group = by_alteration[alteration]
+        found = {config: sum(row["work"] in row[config] for row in group)  # type: ignore[operator]
+                 for config in ("phash", "two_stage")}
+        stages = Counter(row["stage"] for row in group if row["work"] in row["two_stage"])  # type: ignore[operator]
+        recall[alteration] = {"copies": len(group), "phash": found["phash"] / len(group),
+                              "two_stage": found["two_stage"] / len(group),
+                              "found_by_stage_2": stages.get(2, 0)}
+    negatives = [row for row in rows if row["work"] is None]
+    wrong_work = {config: sum(bool(set(row[config]) - {row["work"]})  # type: ignore[arg-type]
+                              for row in rows if row["work"] is not None)
+                  for config in ("phash", "two_stage")}
+    false_images = {config: sum(bool(row[config]) for row in negatives)
+                    for config in ("phash", "two_stage")}
+    false_pairs = {config: sum(len(row[config]) for row in negatives)  # type: ignore[arg-type]
+                   for config in ("phash", "two_stage")}
+    stage2_rows = [row for row in rows if row["stage2_ran"]]
+    families = Counter(str(row["label"]) for row in negatives)
+    return {
+        "works": len(WORK_NAMES),
+        "copies": sum(1 for row in rows if row["work"] is not None),
+        "distractors": len(negatives),
+        "distractor_families": dict(families),
+        "skipped_by_quality_gate": Counter(str(row["label"]) for row in rows if row["skipped"]),
+        "recall": recall,
+        "mean_recall": {config: sum(r[config] for r in recall.values()) / len(recall)
+                        for config in ("phash", "two_stage")},
+        "false_positive_images": false_images,
+        "false_positive_rate_per_image": {c: n / len(negatives) for c, n in false_images.items()},
+        "false_positive_rate_per_pair": {c: n / (len(negatives) * len(WORK_NAMES))
+                                         for c, n in false_pairs.items()},
+        "copies_matched_to_a_wrong_work": wrong_work,
+        "most_inliers_on_a_distractor": max(float(r.get("nearest_miss", 0)) for r in negatives),
+        "stage2_threshold_inliers": OrbSignal.default_threshold,
+        "stage2_share_of_images": len(stage2_rows) / len(rows),
+        "mean_stage1_ms": 1000 * sum(float(r["stage1_s"]) for r in rows) / len(rows),  # type: ignore[arg-type]
+        "mean_stage2_ms_when_run": 1000 * sum(float(r["stage2_s"]) for r in stage2_rows)  # type: ignore[arg-type]
+        / max(1, len(stage2_rows)),
+    }
+
+
+def print_table(summary: dict[str, object]) -> None:
+    recall = summary["recall"]
+    assert isinstance(recall, dict)
+    print(f"{'alteration':24} {'copies':>6} {'pHash alone':>12} {'two-stage':>10} "
+          f"{'by stage 2':>11}")
+    for alteration, row in recall.items():
+        print(f"{alteration:24} {row['copies']:>6} {row['phash']:>12.1%} {row['two_stage']:>10.1%}"
+              f" {row['found_by_stage_2']:>11}")
+    mean = summary["mean_recall"]
+    assert isinstance(mean, dict)
+    print(f"{'mean recall':24} {'':>6} {mean['phash']:>12.1%} {mean['two_stage']:>10.1%}")
+    for key in ("distractors", "false_positive_images", "false_positive_rate_per_image",
+                "false_positive_rate_per_pair", "copies_matched_to_a_wrong_work",
+                "most_inliers_on_a_distractor", "stage2_threshold_inliers",
+                "skipped_by_quality_gate", "stage2_share_of_images", "mean_stage1_ms",
+                "mean_stage2_ms_when_run"):
+        print(f"{key}: {summary[key]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-work", type=int, default=3, help="copies per work and alteration")
+    parser.add_argument("--distractors", type=int, default=3200)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    started = time.time()
+    with ProcessPoolExecutor(args.workers, initializer=_build_index) as pool:
+        rows = list(pool.map(_classify, _jobs(args.per_work, args.distractors), chunksize=8))
+    summary = summarise(rows)
+    summary["wall_s"] = round(time.time() - started, 1)
+    summary["workers"] = args.workers
+    print_table(summary)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

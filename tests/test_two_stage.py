@@ -1,0 +1,104 @@
+"""Two-stage image matching at small scale: every alteration class, thresholds, live index."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from PIL import Image
+
+from bench.imageset import ALTERATIONS, encode
+from matching.image import OrbSignal
+from matching.match_index import MatchIndex
+from matching.registry import signals_for_kind
+from matching.stages import match_content
+from swordnet.samples import artwork, sample_files
+
+# What stage 1 (pHash) cannot settle and stage 2 (ORB) must.
+STAGE_2_ALTERATIONS = {"crop_75", "border_10", "rotate_5", "embed_60"}
+WORKS = sample_files()[:3]
+
+
+def register(index: MatchIndex, work_id: int, content: bytes,
+             thresholds: dict[str, float] | None = None) -> None:
+    for signal in signals_for_kind("image"):
+        for variant, value in signal.registration_variants(content).items():
+            index.add(len(index) + 1, work_id, signal.name, value, variant=variant,
+                      threshold=(thresholds or {}).get(signal.name))
+
+
+@pytest.fixture(scope="module")
+def index() -> MatchIndex:
+    built = MatchIndex()
+    for work_id, (path, _) in enumerate(WORKS, start=1):
+        register(built, work_id, path.read_bytes())
+    return built
+
+
+@pytest.mark.parametrize("alteration", sorted(ALTERATIONS))
+def test_every_alteration_class_is_found_and_says_how(index: MatchIndex, alteration: str) -> None:
+    for work_id, (path, _) in enumerate(WORKS, start=1):
+        copy = ALTERATIONS[alteration](Image.open(path).convert("RGB"),
+                                       random.Random(f"{alteration}/{work_id}"))
+        matches = match_content(index, "image", encode(copy))
+        assert [m.work_id for m in matches] == [work_id], (alteration, path.name)
+        [match] = matches
+        if alteration in STAGE_2_ALTERATIONS:
+            assert (match.stage, match.algorithm) == (2, "orb")
+            assert match.score >= OrbSignal.default_threshold
+            assert match.detail["inliers"] == match.score
+            assert {"scale", "rotation_deg", "work_coverage"} <= set(match.detail)
+        if alteration == "mirror":
+            assert (match.stage, match.variant) == (1, "mirrored")
+        if alteration == "rotate_5":
+            assert abs(abs(match.detail["rotation_deg"]) - 5) < 1.5
+        if alteration == "embed_60":  # the work fills 60% of a 1024 px page, seen at 800 px
+            assert 0.35 < match.detail["scale"] / (800 / 640) < 0.85
+
+
+def test_unrelated_images_and_screenshots_match_nothing(index: MatchIndex) -> None:
+    from bench.imageset import page_canvas
+
+    for seed in range(6000, 6040):
+        assert match_content(index, "image", encode(artwork(seed))) == []
+        assert match_content(index, "image", encode(page_canvas(1024, 768,
+                                                                random.Random(seed)))) == []
+
+
+def test_a_per_work_threshold_overrides_the_default_for_stage_2() -> None:
+    path, _ = WORKS[0]
+    copy = encode(ALTERATIONS["crop_75"](Image.open(path).convert("RGB"), random.Random(1)))
+    lenient = MatchIndex()
+    register(lenient, 1, path.read_bytes())
+    [found] = match_content(lenient, "image", copy)
+    demanding = MatchIndex()  # demand more inliers than this copy has
+    register(demanding, 1, path.read_bytes(), thresholds={"orb": found.score + 1})
+    assert match_content(demanding, "image", copy) == []
+    register(demanding, 2, path.read_bytes(), thresholds={"orb": found.score})
+    assert [m.work_id for m in match_content(demanding, "image", copy)] == [2]
+
+
+def test_stage_2_index_adds_and_removes_works_live() -> None:
+    index = MatchIndex()
+    (first, _), (second, _) = WORKS[:2]
+    copy_of = {work_id: encode(ALTERATIONS["rotate_5"](Image.open(path).convert("RGB"),
+                                                        random.Random(work_id)))
+               for work_id, path in ((1, first), (2, second))}
+    register(index, 1, first.read_bytes())
+    assert [m.work_id for m in match_content(index, "image", copy_of[1])] == [1]
+    assert match_content(index, "image", copy_of[2]) == []
+    register(index, 2, second.read_bytes())  # matchable at once, no rebuild call
+    assert [m.work_id for m in match_content(index, "image", copy_of[2])] == [2]
+    index.remove_work(1)
+    assert match_content(index, "image", copy_of[1]) == []
+    assert [m.work_id for m in match_content(index, "image", copy_of[2])] == [2]
+
+
+def test_orb_fingerprints_round_trip_and_malformed_values_are_refused() -> None:
+    path, _ = WORKS[0]
+    value = OrbSignal.fingerprint(path.read_bytes())
+    assert OrbSignal.validate(value) == value
+    assert OrbSignal.score(value, value) >= 100  # a work verifies against itself
+    for bad in ("", "not base64!", "aGVsbG8="):
+        with pytest.raises(ValueError, match="not an encoded ORB feature set"):
+            OrbSignal.validate(bad)
