@@ -336,6 +336,13 @@ class HammingIndex(SignalIndex):
             self._merge(ids, codes)
         self._clean()
 
+    def extend(self, entries: list[tuple[int, str]]) -> None:
+        """Bulk-load hex values (the registry's start-up path) through :meth:`add_many`."""
+        if entries:
+            self.add_many(np.fromiter((i for i, _ in entries), np.int64, len(entries)),
+                          np.fromiter((hex_to_u64(v) for _, v in entries), np.uint64,
+                                      len(entries)))
+
     def remove(self, entry_id: int) -> None:
         self._discard(entry_id)
         self._clean()

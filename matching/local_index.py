@@ -28,15 +28,17 @@ from matching.local_features import (
     MAX_DESCRIPTOR_DISTANCE,
     RATIO,
     LocalFeatures,
+    fit_placement,
     verify,
 )
 from matching.signal import SignalIndex
 
 MAX_CANDIDATES = 3  # works verified per query, best-supported first
-NEIGHBOURS = 4      # registered rows looked at per query descriptor
-RETRIEVAL_SHARE = 0.8  # LSH misses some neighbours: verify sets with most of the support
+NEIGHBOURS = 2      # registered rows looked at per query descriptor
+RETRIEVAL_SHARE = 0.8  # LSH misses some neighbours: a set needs this share of the inliers
+                       # among its approximate matches before it is verified exactly
 _LSH = {"algorithm": 6, "table_number": 6, "key_size": 12, "multi_probe_level": 1}
-_CHECKS = {"checks": 64}
+_CHECKS = {"checks": 32}
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,12 @@ class LocalFeatureIndex(SignalIndex):
         for entry_id, support in ranked:
             if len(support) < min_inliers * RETRIEVAL_SHARE:
                 break
+            train_rows = np.fromiter(support, np.int64, len(support))
+            query_rows = np.fromiter((q for _, q in support.values()), np.int64, len(support))
+            rough = fit_placement(stack.points[train_rows], query.points[query_rows],
+                                  stack.sets[entry_id], int(min_inliers * RETRIEVAL_SHARE))
+            if rough is None:  # the approximate matches do not even roughly agree: skip the
+                continue       # exact (costlier) verification
             placement = verify(query, stack.sets[entry_id], min_inliers)
             if placement is not None:
                 found.append((entry_id, float(placement.inliers), placement.as_detail()))

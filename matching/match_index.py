@@ -7,6 +7,8 @@ threshold overrides the signal's default). Pure: loading from the database happe
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,15 +63,26 @@ class MatchIndex:
         variant: str = "original",
         threshold: float | None = None,
     ) -> None:
-        signal = signal_type(algorithm)
-        limit = signal.default_threshold if threshold is None else threshold
-        index = self._indexes.get(algorithm)
-        if index is None:
-            index = self._indexes[algorithm] = signal.new_index()
-        index.add(fingerprint_id, value)
-        self._entries[fingerprint_id] = _Entry(work_id, algorithm, variant, limit)
-        loosest = self._loosest.get(algorithm, limit)
-        self._loosest[algorithm] = (min if signal.higher_is_closer else max)(loosest, limit)
+        self.extend([(fingerprint_id, work_id, algorithm, value, variant, threshold)])
+
+    def extend(self, fingerprints: Iterable[tuple[int, int, str, str, str, float | None]]) -> None:
+        """Add ``(fingerprint_id, work_id, algorithm, value, variant, threshold)`` rows in bulk.
+
+        A ``None`` threshold means the signal's default.
+        """
+        by_algorithm: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for fingerprint_id, work_id, algorithm, value, variant, threshold in fingerprints:
+            signal = signal_type(algorithm)
+            limit = signal.default_threshold if threshold is None else threshold
+            self._entries[fingerprint_id] = _Entry(work_id, algorithm, variant, limit)
+            loosest = self._loosest.get(algorithm, limit)
+            self._loosest[algorithm] = (min if signal.higher_is_closer else max)(loosest, limit)
+            by_algorithm[algorithm].append((fingerprint_id, value))
+        for algorithm, entries in by_algorithm.items():
+            index = self._indexes.get(algorithm)
+            if index is None:
+                index = self._indexes[algorithm] = signal_type(algorithm).new_index()
+            index.extend(entries)
 
     def remove_work(self, work_id: int) -> None:
         for fingerprint_id, entry in list(self._entries.items()):

@@ -28,6 +28,11 @@ class SignalIndex(ABC):
     def add(self, entry_id: int, value: str) -> None:
         """Make ``value`` findable under ``entry_id`` at once, without a rebuild."""
 
+    def extend(self, entries: list[tuple[int, str]]) -> None:
+        """Add many ``(entry_id, value)`` pairs; indexes override this for bulk loading."""
+        for entry_id, value in entries:
+            self.add(entry_id, value)
+
     @abstractmethod
     def remove(self, entry_id: int) -> None:
         """Forget ``entry_id``; unknown ids are ignored."""

@@ -121,9 +121,8 @@ def set_threshold(session: Session, work_id: int, algorithm: str, value: float |
 
 def extend_match_index(index: MatchIndex, fingerprints: list[IndexedFingerprint]) -> None:
     """Add fingerprints to a live index: newly registered works match without a rebuild."""
-    for fp in fingerprints:
-        index.add(fp.id, fp.work_id, fp.algorithm, fp.value, variant=fp.variant,
-                  threshold=fp.threshold)
+    index.extend((fp.id, fp.work_id, fp.algorithm, fp.value, fp.variant, fp.threshold)
+                 for fp in fingerprints)
 
 
 def load_match_index(session: Session) -> MatchIndex:

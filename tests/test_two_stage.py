@@ -102,3 +102,16 @@ def test_orb_fingerprints_round_trip_and_malformed_values_are_refused() -> None:
     for bad in ("", "not base64!", "aGVsbG8="):
         with pytest.raises(ValueError, match="not an encoded ORB feature set"):
             OrbSignal.validate(bad)
+
+
+def test_the_same_photo_registered_by_two_holders_is_found_for_both() -> None:
+    path, _ = WORKS[0]
+    index = MatchIndex()
+    register(index, 1, path.read_bytes())
+    register(index, 2, path.read_bytes())  # identical descriptors: must not cancel out
+    for alteration in ("crop_75", "embed_60"):
+        copy = encode(ALTERATIONS[alteration](Image.open(path).convert("RGB"),
+                                              random.Random(alteration)))
+        matches = match_content(index, "image", copy)
+        assert sorted(m.work_id for m in matches) == [1, 2]
+        assert matches[0].score == matches[1].score  # verified per work, exactly the same

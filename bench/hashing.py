@@ -1,0 +1,117 @@
+"""Fingerprinting throughput per core on 1024x768 JPEGs: stage 1 alone, and with stage 2.
+
+Run from the repository root after ``make bench-setup``::
+
+    .venv/bin/python bench/hashing.py [--images 300]
+
+One process, OpenCV limited to one thread. The images are 1024x768 JPEG renderings of the
+benchmark's held-out photographs and page screenshots (none is a registered work, so every
+one goes through stage 2, the worst case), matched against the 13 registered works of
+``bench/detection.py``. Prints a table and writes ``bench/results/hashing.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2  # noqa: E402
+
+from bench.detection import RESULTS as DETECTION_RESULTS  # noqa: E402
+from bench.imageset import (  # noqa: E402
+    HELD_OUT_NAMES,
+    WORK_NAMES,
+    encode,
+    load_photo,
+    page_canvas,
+)
+from matching.match_index import MatchIndex  # noqa: E402
+from matching.registry import signals_for_kind  # noqa: E402
+from matching.stages import (  # noqa: E402
+    first_stage_fingerprints,
+    first_stage_matches,
+    later_stage_matches,
+)
+
+RESULTS = DETECTION_RESULTS.parent / "hashing.json"
+SIZE = (1024, 768)
+
+
+def build_index() -> MatchIndex:
+    index = MatchIndex()
+    for work_id, name in enumerate(WORK_NAMES, start=1):
+        content = encode(load_photo(name), quality=95)
+        for signal in signals_for_kind("image"):
+            for variant, value in signal.registration_variants(content).items():
+                index.add(len(index) + 1, work_id, signal.name, value, variant=variant)
+    return index
+
+
+def test_images(count: int) -> list[bytes]:
+    """``count`` 1024x768 JPEGs (quality 85): crops of held-out photos and page screenshots."""
+    photos = [load_photo(name) for name in HELD_OUT_NAMES]
+    images = []
+    for k in range(count):
+        rnd = random.Random(k)
+        if k % 2:
+            image = page_canvas(*SIZE, rnd)
+        else:
+            photo = rnd.choice(photos)
+            left, top = rnd.randint(0, photo.width // 4), rnd.randint(0, photo.height // 4)
+            image = photo.crop((left, top, left + photo.width * 3 // 4,
+                                top + photo.height * 3 // 4)).resize(SIZE)
+        images.append(encode(image, quality=85))
+    return images
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=300)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    index = build_index()
+    images = test_images(args.images)
+
+    start = time.perf_counter()
+    settled = 0
+    for content in images:
+        settled += bool(first_stage_matches(index, first_stage_fingerprints("image", content)))
+    stage1_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    for content in images:
+        later_stage_matches(index, "image", content)
+    stage2_s = time.perf_counter() - start
+
+    n = len(images)
+    result = {
+        "images": n,
+        "image_size": f"{SIZE[0]}x{SIZE[1]} JPEG q85",
+        "registered_works": len(WORK_NAMES),
+        "cpu": platform.processor() or platform.machine(),
+        "cores_used": 1,
+        "stage1_images_per_s": round(n / stage1_s, 1),
+        "stage1_ms_per_image": round(1000 * stage1_s / n, 2),
+        "settled_by_stage1": settled,
+        "stage2_ms_per_image": round(1000 * stage2_s / n, 2),
+        "both_stages_images_per_s": round(n / (stage1_s + stage2_s), 1),
+    }
+    print(f"{'measure':32} {'value':>10}")
+    for key, value in result.items():
+        print(f"{key:32} {value!s:>10}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
