@@ -33,10 +33,9 @@ def describe_match(algorithm: str, variant: str, score: float) -> str:
     """How a hit was found, for reviewers.
 
     >>> describe_match("phash", "mirrored", 3.0)
-    'stage 1 phash (mirrored): 3 bits'
+    'phash mirrored 3 bits'
     >>> describe_match("orb", "original", 42.0)
-    'stage 2 orb: 42 inliers'
+    'orb 42 inliers'
     """
-    signal = signal_type(algorithm)
-    shown = "" if variant == "original" else f" ({variant})"
-    return f"stage {signal.stage} {algorithm}{shown}: {score:g} {signal.score_unit}"
+    shown = "" if variant == "original" else f" {variant}"
+    return f"{algorithm}{shown} {score:g} {signal_type(algorithm).score_unit}"

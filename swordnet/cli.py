@@ -385,7 +385,8 @@ def hits_list(status: str | None, as_json: bool) -> None:
         data = [hit_row(hit) for hit in session.scalars(query)]
     for row in data:
         row["flag"] = "QUARANTINED" if row["quarantined"] else ""
-    emit(data, as_json, "Hits", ["id", "status", "flag", "work_title", "method", "site", "url"])
+    emit(data, as_json, "Hits", ["id", "status", "flag", "work_title", "stage", "method", "site",
+                                 "url"])
 
 
 def _decide(hit_ids: tuple[int, ...], reviewer: str,

@@ -9,6 +9,7 @@ was found and what to try next. Running it again reuses the registered works and
 from __future__ import annotations
 
 import socket
+from collections import Counter
 from urllib.parse import urlsplit
 
 from PIL import Image
@@ -72,19 +73,22 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
                                .order_by(Hit.work_id, Hit.id)).all()
         stats = run.stats
         table = Table(title=f"Hits on {run.site.domain}", title_justify="left")
-        for column in ("hit", "work", "found by", "status", "path"):
+        for column in ("hit", "work", "stage", "found by", "status", "path"):
             table.add_column(column)
         for hit in hits:
-            table.add_row(str(hit.id), hit.work.title,
+            table.add_row(str(hit.id), hit.work.title, str(hit.stage),
                           describe_match(hit.algorithm, hit.variant, hit.score), hit.status,
                           urlsplit(hit.url).path)
         outcome, error = run.outcome, run.error
+        by_stage = Counter(hit.stage for hit in hits if hit.run_id == run_id)
 
     console.print(table)
     console.print(
         f"Run {run_id}: {outcome}; {stats.get('pages', 0)} pages and {stats.get('media', 0)} "
         f"images fetched, {stats.get('hits_new', 0)} new hits ({stats.get('hits_seen', 0)} "
-        f"already known), {stats.get('errors', 0)} fetch errors recorded "
+        f"already known; {by_stage.get(2, 0)} found by stage 2, the local-feature matcher "
+        f"that sees through hard crops and screenshots), {stats.get('errors', 0)} fetch "
+        f"errors recorded "
         f"(the site serves a broken page and two bad images on purpose).")
     if error:
         console.print(f"[red]{error}[/red]")

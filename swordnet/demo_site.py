@@ -47,16 +47,38 @@ def _crop(image: Image.Image, fraction: float) -> Image.Image:
     return image.crop((dx, dy, width - dx, height - dy))
 
 
+def _screenshot(image: Image.Image) -> Image.Image:
+    """The work at 60% of the width of a 1024 px page-like screenshot, below some text."""
+    canvas = Image.new("RGB", (1024, 720), (246, 246, 246))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle([0, 0, 1024, 56], fill=(32, 48, 96))
+    draw.text((24, 14), "FreeArtz forum - [HD] new wallpapers thread", fill=(255, 255, 255),
+              font=ImageFont.load_default(size=22))
+    for line in range(6):
+        draw.text((24, 76 + line * 22), "re: thanks for the upload, full size below " * 2,
+                  fill=(40, 40, 40), font=ImageFont.load_default(size=14))
+    scaled = image.resize((614, round(614 * image.height / image.width)), Image.LANCZOS)
+    canvas.paste(scaled, (40, 220))
+    return canvas
+
+
 Alteration = Callable[[Image.Image], bytes]
 
-#: The mild alterations pirate sites apply, each producing the bytes served.
-ALTERATIONS: dict[str, Alteration] = {
+#: The mild alterations pirate sites apply, each producing the bytes served. A global
+#: perceptual hash (matching stage 1) settles these.
+MILD_ALTERATIONS: dict[str, Alteration] = {
     "reencoded": lambda im: _jpeg(im, 35),
     "resized": lambda im: _jpeg(im.resize((im.width // 2, im.height // 2), Image.LANCZOS), 80),
     "watermarked": lambda im: _jpeg(_watermark(im), 85),
     "cropped": lambda im: _jpeg(_crop(im, 0.02), 85),  # 96% of each side
     "mirrored": lambda im: _jpeg(ImageOps.mirror(im), 85),
 }
+#: Alterations that defeat a global hash and need local features (matching stage 2).
+HARD_ALTERATIONS: dict[str, Alteration] = {
+    "cropped-hard": lambda im: _jpeg(_crop(im, 0.125), 85),  # 75% of each side
+    "in-a-screenshot": lambda im: _jpeg(_screenshot(im), 85),
+}
+ALTERATIONS: dict[str, Alteration] = {**MILD_ALTERATIONS, **HARD_ALTERATIONS}
 
 EMBEDDINGS = ("img", "srcset", "lazy", "picture", "css-inline", "css-block", "og-image")
 

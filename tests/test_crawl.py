@@ -52,11 +52,19 @@ def test_crawl_finds_exactly_the_planted_copies(
 
     base = served_site.url.rstrip("/")
     expected = {(p.work_title, base + p.image_path) for p in served_site.site.planted}
-    assert {p.alteration for p in served_site.site.planted} >= {
-        "reencoded", "resized", "watermarked", "cropped"}
+    assert {p.alteration for p in served_site.site.planted} == {
+        "reencoded", "resized", "watermarked", "cropped", "mirrored", "cropped-hard",
+        "in-a-screenshot"}
     assert {p.embedding for p in served_site.site.planted} == {
         "img", "srcset", "lazy", "picture", "css-inline", "css-block", "og-image"}
     assert hit_set(db) == expected
+    with db.session() as session:  # hard alterations were found by stage 2, and say how
+        hard = {base + p.image_path for p in served_site.site.planted
+                if p.alteration in ("cropped-hard", "in-a-screenshot")}
+        for hit in session.scalars(select(Hit)):
+            assert (hit.stage, hit.algorithm) == ((2, "orb") if hit.url in hard else (1, "phash"))
+            if hit.stage == 2:
+                assert hit.score >= 10 and hit.detail["inliers"] == hit.score
     assert run.outcome == "finished"
     assert run.stats["hits_new"] == len(expected)
     # Unrelated images were fetched and matched nothing.

@@ -24,7 +24,7 @@ def crawled(home: Settings, db: Database, served_site: RunningSite) -> list[dict
 
 
 def test_hit_list_fields_and_filters(crawled: list[dict[str, object]]) -> None:
-    assert len(crawled) == 30
+    assert len(crawled) == 42
     assert set(crawled[0]) >= {"id", "work_id", "work_title", "url", "page_url", "algorithm",
                                "score", "stage", "status"}
     assert {h["status"] for h in crawled} == {"pending"}
