@@ -81,6 +81,10 @@ def test_failures_are_recorded_on_the_run_and_the_crawl_goes_on(
                       ("bad_media", "/media/corrupt.jpg")}
     assert run.stats["errors_by_type"] == {"http_500": 1, "http_404": 1, "bad_media": 1}
     assert run.stats["media_skipped"] == 1  # the 1x1 spacer gif
+    # stage 2 ran on what stage 1 left: the hard copies and the 12 unrelated images
+    hard = sum(p.alteration in ("cropped-hard", "in-a-screenshot")
+               for p in served_site.site.planted)
+    assert run.stats["media_stage2"] == hard + len(served_site.site.unrelated)
     assert run.stats["hits_new"] == len(served_site.site.planted)
 
 
