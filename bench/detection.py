@@ -34,12 +34,12 @@ from bench.imageset import (  # noqa: E402
 )
 from matching.image import OrbSignal  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
-from matching.registry import signals_for_kind  # noqa: E402
 from matching.signal import ContentRejected, ContentSkipped  # noqa: E402
 from matching.stages import (  # noqa: E402
     first_stage_fingerprints,
     first_stage_matches,
     later_stage_matches,
+    registration_fingerprints,
 )
 
 MARGIN_PROBE_INLIERS = 4
@@ -52,14 +52,16 @@ def _build_index() -> None:
     """Register every work (all signals, all variants) in this process's index."""
     global _index
     _index = MatchIndex()
-    fingerprint_id = 0
     for work_id, name in enumerate(WORK_NAMES, start=1):
-        content = encode(load_photo(name), quality=95)
         _work_ids[work_id] = name
-        for signal in signals_for_kind("image"):
-            for variant, value in signal.registration_variants(content).items():
-                fingerprint_id += 1
-                _index.add(fingerprint_id, work_id, signal.name, value, variant=variant)
+        register_photo(_index, work_id, name)
+
+
+def register_photo(index: MatchIndex, work_id: int, name: str) -> None:
+    """Register photograph ``name`` as ``swordnet works add`` would (all signals, variants)."""
+    content = encode(load_photo(name), quality=95)
+    for algorithm, variant, value in registration_fingerprints("image", content):
+        index.add(len(index) + 1, work_id, algorithm, value, variant=variant)
 
 
 def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:

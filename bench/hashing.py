@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 
 from bench.detection import RESULTS as DETECTION_RESULTS  # noqa: E402
+from bench.detection import register_photo  # noqa: E402
 from bench.imageset import (  # noqa: E402
     HELD_OUT_NAMES,
     WORK_NAMES,
@@ -34,7 +35,6 @@ from bench.imageset import (  # noqa: E402
     page_canvas,
 )
 from matching.match_index import MatchIndex  # noqa: E402
-from matching.registry import signals_for_kind  # noqa: E402
 from matching.stages import (  # noqa: E402
     first_stage_fingerprints,
     first_stage_matches,
@@ -48,10 +48,7 @@ SIZE = (1024, 768)
 def build_index() -> MatchIndex:
     index = MatchIndex()
     for work_id, name in enumerate(WORK_NAMES, start=1):
-        content = encode(load_photo(name), quality=95)
-        for signal in signals_for_kind("image"):
-            for variant, value in signal.registration_variants(content).items():
-                index.add(len(index) + 1, work_id, signal.name, value, variant=variant)
+        register_photo(index, work_id, name)
     return index
 
 

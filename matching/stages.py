@@ -11,6 +11,15 @@ from matching.match_index import Match, MatchIndex
 from matching.registry import signals_for_kind
 
 
+def registration_fingerprints(kind: str, content: bytes) -> list[tuple[str, str, str]]:
+    """``(algorithm, variant, value)`` of every signal a work of ``kind`` is registered with.
+
+    Raises ``ContentRejected`` (for instance a blank image) before anything is stored.
+    """
+    return [(signal.name, variant, value) for signal in signals_for_kind(kind)
+            for variant, value in signal.registration_variants(content).items()]
+
+
 def first_stage_fingerprints(kind: str, content: bytes) -> dict[str, str]:
     """Stage-1 fingerprints of ``content`` by algorithm; raises ``ContentRejected``."""
     return {signal.name: signal.fingerprint(content) for signal in signals_for_kind(kind, 1)}

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from matching.match_index import MatchIndex
 from matching.registry import signals_for_kind, supported_kinds
+from matching.stages import registration_fingerprints
 from swordnet.models import Fingerprint, RightsHolder, Work
 
 
@@ -57,12 +58,11 @@ def register_work(
     title = title.strip()
     if not title:
         raise RegistrationError("work title is empty")
-    signals = signals_for_kind(kind)
-    if not signals:
+    if not signals_for_kind(kind):
         raise RegistrationError(
             f"kind {kind!r} is not supported yet (supported: {', '.join(supported_kinds())})"
         )
-    variants = {signal.name: signal.registration_variants(content) for signal in signals}
+    fingerprints = registration_fingerprints(kind, content)
     digest = sha256(content).hexdigest()
     holder = holder_by_name(session, holder_name)
     existing = session.scalar(
@@ -71,11 +71,8 @@ def register_work(
     if existing is not None:
         return Registration(existing, created=False)
     work = Work(holder=holder, title=title, kind=kind, sha256=digest, source_name=source_name)
-    for algorithm, values in variants.items():
-        for variant, value in values.items():
-            work.fingerprints.append(
-                Fingerprint(algorithm=algorithm, variant=variant, value=value)
-            )
+    work.fingerprints.extend(Fingerprint(algorithm=algorithm, variant=variant, value=value)
+                             for algorithm, variant, value in fingerprints)
     session.add(work)
     session.flush()
     return Registration(work, created=True)

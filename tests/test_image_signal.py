@@ -127,9 +127,18 @@ def test_odd_but_valid_images_are_read_as_a_browser_shows_them() -> None:
     assert decode_image(encoded(palette, "PNG")).image.tobytes() == shown.tobytes()
 
 
+def noisy_gradient() -> Image.Image:
+    """A soft radial gradient under grain: its pHash would be set by the noise."""
+    yy, xx = np.mgrid[0:512, 0:512]
+    base = 120 + 30 * np.hypot(xx - 380, yy - 280) / 512
+    grain = np.random.default_rng(0).normal(0, 8, base.shape)
+    return Image.fromarray(np.clip(base + grain, 0, 255).astype(np.uint8)).convert("RGB")
+
+
 @pytest.mark.parametrize(("image", "reason"), [
     (Image.new("RGB", (300, 200), (128, 128, 128)), "near-blank image"),
-    (Image.linear_gradient("L").convert("RGB"), "low-information image"),
+    (Image.linear_gradient("L").convert("RGB"), "low-information image .*too smooth"),
+    (noisy_gradient(), "low-information image: its perceptual hash is noise"),
 ])
 def test_blank_and_featureless_images_are_skipped(image: Image.Image, reason: str) -> None:
     with pytest.raises(ContentSkipped, match=reason):

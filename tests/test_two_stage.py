@@ -10,8 +10,7 @@ from PIL import Image
 from bench.imageset import ALTERATIONS, encode
 from matching.image import OrbSignal
 from matching.match_index import MatchIndex
-from matching.registry import signals_for_kind
-from matching.stages import match_content
+from matching.stages import match_content, registration_fingerprints
 from swordnet.samples import artwork, sample_files
 
 # What stage 1 (pHash) cannot settle and stage 2 (ORB) must.
@@ -21,10 +20,9 @@ WORKS = sample_files()[:3]
 
 def register(index: MatchIndex, work_id: int, content: bytes,
              thresholds: dict[str, float] | None = None) -> None:
-    for signal in signals_for_kind("image"):
-        for variant, value in signal.registration_variants(content).items():
-            index.add(len(index) + 1, work_id, signal.name, value, variant=variant,
-                      threshold=(thresholds or {}).get(signal.name))
+    for algorithm, variant, value in registration_fingerprints("image", content):
+        index.add(len(index) + 1, work_id, algorithm, value, variant=variant,
+                  threshold=(thresholds or {}).get(algorithm))
 
 
 @pytest.fixture(scope="module")
