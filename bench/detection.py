@@ -7,7 +7,7 @@ Run from the repository root after ``make bench-setup`` (or ``pip install -e '.[
 Registers the works of :mod:`bench.imageset` in an in-memory match index exactly as
 ``swordnet works add`` does, then matches every altered copy and every distractor (JPEG
 bytes, as a crawler fetches them) with the configuration the product ships (stage 1 pHash,
-stage 2 ORB on what stage 1 did not match) and with pHash alone. Prints a table and writes
+stage 2 ORB on what stage 1 did not settle) and with pHash alone. Prints a table and writes
 ``bench/results/detection.json``.
 """
 
@@ -38,8 +38,9 @@ from matching.signal import ContentRejected, ContentSkipped  # noqa: E402
 from matching.stages import (  # noqa: E402
     first_stage_fingerprints,
     first_stage_matches,
-    later_stage_matches,
+    needs_later_stages,
     registration_fingerprints,
+    settle,
 )
 
 MARGIN_PROBE_INLIERS = 4
@@ -81,16 +82,17 @@ def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:
     stage1_s = time.perf_counter() - start
     found = first
     stage2_s = 0.0
-    if not first:
+    if needs_later_stages(first):
         start = time.perf_counter()
-        found = later_stage_matches(_index, "image", content)
+        found = settle(_index, "image", content, first)
         stage2_s = time.perf_counter() - start
     nearest_miss = 0.0
     if work is None and not found:  # how close stage 2 came to a false match (the margin)
         near = _index.match("orb", OrbSignal.query_value(content), limit=MARGIN_PROBE_INLIERS)
         nearest_miss = max((m.score for m in near), default=0.0)
     result.update(skipped=False, phash=[_work_ids[m.work_id] for m in first],
-                  two_stage=[_work_ids[m.work_id] for m in found], stage2_ran=not first,
+                  two_stage=[_work_ids[m.work_id] for m in found],
+                  stage2_ran=needs_later_stages(first),
                   stage1_s=stage1_s, stage2_s=stage2_s,
                   nearest_miss=nearest_miss, stage=found[0].stage if found else None,
                   score=found[0].score if found else None)
@@ -177,6 +179,7 @@ def main() -> None:
     parser.add_argument("--per-work", type=int, default=3, help="copies per work and alteration")
     parser.add_argument("--distractors", type=int, default=3200)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args()
     started = time.time()
     with ProcessPoolExecutor(args.workers, initializer=_build_index) as pool:
@@ -185,9 +188,9 @@ def main() -> None:
     summary["wall_s"] = round(time.time() - started, 1)
     summary["workers"] = args.workers
     print_table(summary)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

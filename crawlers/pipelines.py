@@ -25,7 +25,12 @@ from crawlers.store import RunRef, finish_run, open_run, store_matches
 from matching.decode import animation_note
 from matching.match_index import MatchIndex
 from matching.signal import ContentRejected, ContentSkipped
-from matching.stages import first_stage_fingerprints, first_stage_matches, later_stage_matches
+from matching.stages import (
+    first_stage_fingerprints,
+    first_stage_matches,
+    needs_later_stages,
+    settle,
+)
 from swordnet.config import load_settings
 from swordnet.db import Database, open_database
 from swordnet.quarantine import QuarantineWatch
@@ -69,7 +74,8 @@ class FingerprintPipeline:
 
 
 class MatchPipeline:
-    """Looks each item up in the match index: stage 1 first, later stages if it found nothing.
+    """Looks each item up in the match index: stage 1, then later stages if stage 1 left any
+    doubt (no match, or only a marginal one).
 
     The index is loaded when the spider opens and extended with works registered since, at
     most every :attr:`refresh_s` seconds, so a long crawl sees new works without a rebuild.
@@ -112,14 +118,15 @@ class MatchPipeline:
     async def process_item(self, item: MediaItem) -> MediaItem:
         if time.monotonic() - self.refreshed_at > self.refresh_s:
             await self._refresh()
-        item.matches = first_stage_matches(self.index, item.fingerprints)
-        if not item.matches:
+        first = first_stage_matches(self.index, item.fingerprints)
+        item.matches = first
+        if needs_later_stages(first):
             stats = self.crawler.stats
             assert stats is not None
             runstats.count(stats, "media_stage2")
             try:
-                item.matches = await asyncio.to_thread(later_stage_matches, self.index,
-                                                       item.kind, item.body)
+                item.matches = await asyncio.to_thread(settle, self.index, item.kind, item.body,
+                                                       first)
             except ContentRejected as exc:
                 runstats.note_error(stats, "bad_media", item.url, str(exc))
         return item

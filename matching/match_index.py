@@ -7,7 +7,7 @@ threshold overrides the signal's default). Pure: loading from the database happe
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +43,15 @@ class MatchIndex:
     def __init__(self) -> None:
         self._indexes: dict[str, SignalIndex] = {}
         self._entries: dict[int, _Entry] = {}
+        self._works: dict[str, Counter[int]] = defaultdict(Counter)  # algorithm -> work ids
         self._loosest: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def has_work(self, algorithm: str, work_id: int) -> bool:
+        """Whether ``work_id`` has any fingerprint of ``algorithm`` indexed."""
+        return work_id in self._works.get(algorithm, ())
 
     def has(self, algorithm: str) -> bool:
         """Whether any fingerprint of ``algorithm`` is indexed."""
@@ -75,6 +80,7 @@ class MatchIndex:
             signal = signal_type(algorithm)
             limit = signal.default_threshold if threshold is None else threshold
             self._entries[fingerprint_id] = _Entry(work_id, algorithm, variant, limit)
+            self._works[algorithm][work_id] += 1
             loosest = self._loosest.get(algorithm, limit)
             self._loosest[algorithm] = (min if signal.higher_is_closer else max)(loosest, limit)
             by_algorithm[algorithm].append((fingerprint_id, value))
@@ -89,6 +95,7 @@ class MatchIndex:
             if entry.work_id == work_id:
                 self._indexes[entry.algorithm].remove(fingerprint_id)
                 del self._entries[fingerprint_id]
+                self._works[entry.algorithm].pop(work_id, None)
 
     def match(self, algorithm: str, value: Any, *, limit: float | None = None) -> list[Match]:
         """Registered works within their thresholds of ``value``, best fingerprint per work.

@@ -58,6 +58,9 @@ class SignalType(ABC):
     stage: ClassVar[int] = 1
     higher_is_closer: ClassVar[bool] = False
     score_unit: ClassVar[str] = "bits"
+    # A match scoring beyond this (in the signal's direction) is only a candidate until a
+    # later stage confirms it; ``None``: the signal's matches stand on their own.
+    confirm_beyond: ClassVar[float | None] = None
 
     @classmethod
     @abstractmethod
@@ -73,6 +76,11 @@ class SignalType(ABC):
     def accepts(cls, score: float, threshold: float) -> bool:
         """Whether ``score`` is a match under ``threshold``."""
         return score >= threshold if cls.higher_is_closer else score <= threshold
+
+    @classmethod
+    def is_sure(cls, score: float) -> bool:
+        """Whether a match at ``score`` stands without a later stage's confirmation."""
+        return cls.confirm_beyond is None or cls.accepts(score, cls.confirm_beyond)
 
     @classmethod
     def registration_variants(cls, content: bytes) -> dict[str, str]:

@@ -1,14 +1,18 @@
 """Staged matching of one piece of crawled content against the match index.
 
 Stage 1 signals (global hashes) are computed for every piece of content and looked up first.
-Only content that no stage-1 signal matched goes on to the later, costlier stages, one
-stage at a time, and only to signals that have registered fingerprints to compare with.
+Content goes on to the later, costlier stages (one at a time, only signals that have
+registered fingerprints) when stage 1 matched nothing, or when a stage-1 match is only
+marginal (beyond its signal's ``confirm_beyond``): a marginal match stands only if a later
+stage confirms the same work, unless that work has no later-stage fingerprint to ask.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from matching.match_index import Match, MatchIndex
-from matching.registry import signals_for_kind
+from matching.registry import signal_type, signals_for_kind
 
 
 def registration_fingerprints(kind: str, content: bytes) -> list[tuple[str, str, str]]:
@@ -39,7 +43,36 @@ def later_stage_matches(index: MatchIndex, kind: str, content: bytes) -> list[Ma
     return []
 
 
+def needs_later_stages(first: list[Match]) -> bool:
+    """Whether stage 1 left anything to do: no match, or a marginal one."""
+    return not first or not all(signal_type(m.algorithm).is_sure(m.score) for m in first)
+
+
+def settle(index: MatchIndex, kind: str, content: bytes, first: list[Match]) -> list[Match]:
+    """Final matches once later stages have confirmed or refuted stage 1's marginal ones.
+
+    CPU-bound when later stages run: call it off the reactor.
+    """
+    if not needs_later_stages(first):
+        return first
+    later = {m.work_id: m for m in later_stage_matches(index, kind, content)}
+    kept = []
+    for match in first:
+        if signal_type(match.algorithm).is_sure(match.score):
+            kept.append(match)
+        elif match.work_id in later:
+            confirmation = later[match.work_id]
+            kept.append(replace(match, detail={**match.detail, "confirmed_by": {
+                "algorithm": confirmation.algorithm, "score": confirmation.score,
+                **confirmation.detail}}))
+        elif not any(index.has_work(s.name, match.work_id)
+                     for s in signals_for_kind(kind) if s.stage > 1):
+            kept.append(replace(match, detail={**match.detail, "unconfirmed": True}))
+    found = {m.work_id for m in kept}
+    return kept + [m for m in later.values() if m.work_id not in found]
+
+
 def match_content(index: MatchIndex, kind: str, content: bytes) -> list[Match]:
-    """All stages in order, stopping at the first that matches; raises ``ContentRejected``."""
-    return (first_stage_matches(index, first_stage_fingerprints(kind, content))
-            or later_stage_matches(index, kind, content))
+    """Every stage ``content`` needs, in order; raises ``ContentRejected``."""
+    return settle(index, kind, content,
+                  first_stage_matches(index, first_stage_fingerprints(kind, content)))

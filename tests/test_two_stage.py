@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from bench.imageset import ALTERATIONS, encode
-from matching.image import OrbSignal
+from matching.image import OrbSignal, PHashSignal
 from matching.match_index import MatchIndex
-from matching.stages import match_content, registration_fingerprints
+from matching.stages import match_content, needs_later_stages, registration_fingerprints
 from swordnet.samples import artwork, sample_files
 
 # What stage 1 (pHash) cannot settle and stage 2 (ORB) must.
@@ -113,3 +113,27 @@ def test_the_same_photo_registered_by_two_holders_is_found_for_both() -> None:
         matches = match_content(index, "image", copy)
         assert sorted(m.work_id for m in matches) == [1, 2]
         assert matches[0].score == matches[1].score  # verified per work, exactly the same
+
+
+def test_marginal_stage_1_matches_stand_only_if_stage_2_confirms_them() -> None:
+    (path, _), (other, _) = WORKS[0], WORKS[1]
+    copy = encode(ALTERATIONS["watermark"](Image.open(path).convert("RGB"), random.Random(3)))
+    copy_hash = int(PHashSignal.fingerprint(copy), 16)
+    marginal = f"{copy_hash ^ 0xFF:016x}"  # 8 bits away: inside 12, beyond the sure 6
+    assert not PHashSignal.is_sure(8) and PHashSignal.is_sure(6)
+    index = MatchIndex()
+    index.add(1, 1, "phash", marginal)  # the copy's own work: stage 2 confirms it
+    index.add(2, 1, "orb", OrbSignal.fingerprint(path.read_bytes()))
+    index.add(3, 2, "phash", marginal)  # an unrelated work: stage 2 refutes it
+    index.add(4, 2, "orb", OrbSignal.fingerprint(other.read_bytes()))
+    index.add(5, 3, "phash", marginal)  # no stage-2 fingerprint to ask: kept, flagged
+    matches = {m.work_id: m for m in match_content(index, "image", copy)}
+    assert sorted(matches) == [1, 3]
+    assert matches[1].stage == 1 and matches[1].score == 8
+    assert matches[1].detail["confirmed_by"]["algorithm"] == "orb"
+    assert matches[1].detail["confirmed_by"]["inliers"] >= OrbSignal.default_threshold
+    assert matches[3].detail == {"unconfirmed": True}
+    index.add(6, 4, "phash", f"{copy_hash ^ 0b111:016x}")  # 3 bits: sure, no stage 2 needed
+    assert needs_later_stages(index.match("phash", f"{copy_hash:016x}"))  # marginal ones
+    sure = [m for m in index.match("phash", f"{copy_hash:016x}") if m.work_id == 4]
+    assert not needs_later_stages(sure)
