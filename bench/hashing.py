@@ -2,12 +2,14 @@
 
 Run from the repository root after ``make bench-setup``::
 
-    .venv/bin/python bench/hashing.py [--images 300]
+    .venv/bin/python bench/hashing.py [--images 300] [--filler-works 0,250,1000]
 
 One process, OpenCV limited to one thread. The images are 1024x768 JPEG renderings of the
 benchmark's held-out photographs and page screenshots (none is a registered work, so every
 one goes through stage 2, the worst case), matched against the 13 registered works of
-``bench/detection.py``. Prints a table and writes ``bench/results/hashing.json``.
+``bench/detection.py``. Stage 2's cost is measured again with more registered works (generated
+abstract pictures from :func:`swordnet.samples.artwork`, unrelated to the test images) to show
+how it grows with the registry. Prints a table and writes ``bench/results/hashing.json``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from matching.stages import (  # noqa: E402
     first_stage_fingerprints,
     first_stage_matches,
     later_stage_matches,
+    registration_fingerprints,
 )
+from swordnet.samples import artwork  # noqa: E402
 
 RESULTS = DETECTION_RESULTS.parent / "hashing.json"
 SIZE = (1024, 768)
@@ -50,6 +54,21 @@ def build_index() -> MatchIndex:
     for work_id, name in enumerate(WORK_NAMES, start=1):
         register_photo(index, work_id, name)
     return index
+
+
+def add_filler_works(index: MatchIndex, first_id: int, count: int) -> None:
+    """Register ``count`` generated pictures as extra works (all signals)."""
+    for n in range(count):
+        content = encode(artwork(100_000 + first_id + n, size=(640, 480)))
+        for algorithm, variant, value in registration_fingerprints("image", content):
+            index.add(len(index) + 1, first_id + n, algorithm, value, variant=variant)
+
+
+def stage2_ms(index: MatchIndex, images: list[bytes]) -> float:
+    start = time.perf_counter()
+    for content in images:
+        later_stage_matches(index, "image", content)
+    return 1000 * (time.perf_counter() - start) / len(images)
 
 
 def test_images(count: int) -> list[bytes]:
@@ -72,6 +91,8 @@ def test_images(count: int) -> list[bytes]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--filler-works", default="250,1000",
+                        help="registry sizes (extra works) to re-measure stage 2 at")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     index = build_index()
@@ -83,10 +104,15 @@ def main() -> None:
         settled += bool(first_stage_matches(index, first_stage_fingerprints("image", content)))
     stage1_s = time.perf_counter() - start
 
-    start = time.perf_counter()
-    for content in images:
-        later_stage_matches(index, "image", content)
-    stage2_s = time.perf_counter() - start
+    stage2_s = stage2_ms(index, images) * len(images) / 1000
+    scaling = {str(len(WORK_NAMES)): round(1000 * stage2_s / len(images), 2)}
+    fillers = 0
+    for wanted in sorted(int(x) for x in args.filler_works.split(",") if x):
+        add_filler_works(index, len(WORK_NAMES) + fillers + 1, wanted - fillers)
+        fillers = wanted
+        stage2_ms(index, images[:1])  # the LSH tables rebuild once after the adds
+        sample = images[: max(50, len(images) // 4)]
+        scaling[str(len(WORK_NAMES) + fillers)] = round(stage2_ms(index, sample), 2)
 
     n = len(images)
     result = {
@@ -100,6 +126,7 @@ def main() -> None:
         "settled_by_stage1": settled,
         "stage2_ms_per_image": round(1000 * stage2_s / n, 2),
         "both_stages_images_per_s": round(n / (stage1_s + stage2_s), 1),
+        "stage2_ms_per_image_by_registered_works": scaling,
     }
     print(f"{'measure':32} {'value':>10}")
     for key, value in result.items():

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from matching.match_index import Match, MatchIndex
 from matching.registry import signal_type, signals_for_kind
+from matching.signal import ContentSkipped
 
 
 def registration_fingerprints(kind: str, content: bytes) -> list[tuple[str, str, str]]:
@@ -37,7 +38,11 @@ def later_stage_matches(index: MatchIndex, kind: str, content: bytes) -> list[Ma
     """Matches from the first later stage that finds any; CPU-bound, run it off the reactor."""
     for signal in signals_for_kind(kind):
         if signal.stage > 1 and index.has(signal.name):
-            matches = index.match(signal.name, signal.query_value(content))
+            try:
+                query = signal.query_value(content)
+            except ContentSkipped:  # a borderline quality-gate call at this stage's decode
+                continue            # size: nothing for this stage to match, not an error
+            matches = index.match(signal.name, query)
             if matches:
                 return matches
     return []

@@ -122,15 +122,22 @@ def test_match_reports_matches_misses_and_unreadable_files(
     unrelated.write_bytes(jpeg_bytes(5001))
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(NOT_AN_IMAGE)
+    screenshot = tmp_path / "screenshot.jpg"
+    screenshot.write_bytes(ALTERATIONS["in-a-screenshot"](Image.open(path)))
     result = run_cli("match", str(copy), str(unrelated), str(bad), str(tmp_path / "gone.jpg"),
-                     "--json")
+                     str(screenshot), "--json")
     assert result.exit_code == 1
     entries = json.loads(result.output)
     assert [e["file"] for e in entries] == [str(copy), str(unrelated), str(bad),
-                                            str(tmp_path / "gone.jpg")]
+                                            str(tmp_path / "gone.jpg"), str(screenshot)]
     [m] = entries[0]["matches"]
     assert m["work_title"] == path.stem.replace("_", " ")
     assert set(m) >= {"work_id", "work_title", "algorithm", "score", "method"}
+    [found] = entries[4]["matches"]  # the work inside a larger screenshot: stage 2
+    assert found["work_title"] == m["work_title"]
+    assert (found["stage"], found["algorithm"]) == (2, "orb")
+    assert found["method"] == f"orb {found['score']:g} inliers"
+    assert 0.4 < found["detail"]["scale"] < 1.0
     assert entries[1]["matches"] == [] and "error" not in entries[1]
     assert "not a recognised image format" in entries[2]["error"]
     assert entries[3]["error"].startswith("cannot read file")

@@ -10,6 +10,7 @@ from PIL import Image
 from bench.imageset import ALTERATIONS, encode
 from matching.image import OrbSignal, PHashSignal
 from matching.match_index import MatchIndex
+from matching.signal import ContentSkipped
 from matching.stages import match_content, needs_later_stages, registration_fingerprints
 from swordnet.samples import artwork, sample_files
 
@@ -137,3 +138,14 @@ def test_marginal_stage_1_matches_stand_only_if_stage_2_confirms_them() -> None:
     assert needs_later_stages(index.match("phash", f"{copy_hash:016x}"))  # marginal ones
     sure = [m for m in index.match("phash", f"{copy_hash:016x}") if m.work_id == 4]
     assert not needs_later_stages(sure)
+
+
+def test_a_later_stage_quality_skip_is_no_match_not_an_error(
+    index: MatchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stage 2 decodes larger than stage 1; a borderline gate call there must not fail."""
+    def skipped(_content: bytes) -> None:
+        raise ContentSkipped("near-blank image (contrast 4.0 < 4.0)")
+
+    monkeypatch.setattr(OrbSignal, "query_value", staticmethod(skipped))
+    assert match_content(index, "image", encode(artwork(6100))) == []
