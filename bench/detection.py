@@ -88,7 +88,11 @@ def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:
         stage2_s = time.perf_counter() - start
     nearest_miss = 0.0
     if work is None and not found:  # how close stage 2 came to a false match (the margin)
-        near = _index.match("orb", OrbSignal.query_value(content), limit=MARGIN_PROBE_INLIERS)
+        try:
+            near = _index.match("orb", OrbSignal.query_value(content),
+                                limit=MARGIN_PROBE_INLIERS)
+        except ContentSkipped:  # stage 2's own quality gate: it would not have looked
+            near = []
         nearest_miss = max((m.score for m in near), default=0.0)
     result.update(skipped=False, phash=[_work_ids[m.work_id] for m in first],
                   two_stage=[_work_ids[m.work_id] for m in found],

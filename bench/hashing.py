@@ -36,6 +36,7 @@ from bench.imageset import (  # noqa: E402
     load_photo,
     page_canvas,
 )
+from matching.local_index import LocalFeatureIndex  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.stages import (  # noqa: E402
     first_stage_fingerprints,
@@ -113,6 +114,9 @@ def main() -> None:
         stage2_ms(index, images[:1])  # the LSH tables rebuild once after the adds
         sample = images[: max(50, len(images) // 4)]
         scaling[str(len(WORK_NAMES) + fillers)] = round(stage2_ms(index, sample), 2)
+    orb_index = index.signal_index("orb")
+    assert isinstance(orb_index, LocalFeatureIndex)
+    orb_bytes_per_work = orb_index.nbytes() / len(orb_index)
 
     n = len(images)
     result = {
@@ -127,6 +131,7 @@ def main() -> None:
         "stage2_ms_per_image": round(1000 * stage2_s / n, 2),
         "both_stages_images_per_s": round(n / (stage1_s + stage2_s), 1),
         "stage2_ms_per_image_by_registered_works": scaling,
+        "stage2_index_array_bytes_per_work": round(orb_bytes_per_work),
     }
     print(f"{'measure':32} {'value':>10}")
     for key, value in result.items():

@@ -63,6 +63,13 @@ class LocalFeatureIndex(SignalIndex):
     def __len__(self) -> int:
         return len(self._sets)
 
+    def nbytes(self) -> int:
+        """Bytes held in the stacked arrays (FLANN's own hash tables are not counted)."""
+        stack = self._snapshot()
+        if stack is None:
+            return 0
+        return stack.descriptors.nbytes + stack.points.nbytes + stack.owners.nbytes
+
     def add(self, entry_id: int, value: str) -> None:
         features = LocalFeatures.decode(value)
         with self._lock:
@@ -81,11 +88,18 @@ class LocalFeatureIndex(SignalIndex):
                 if not sets:
                     return None
                 descriptors = np.concatenate([f.descriptors for f in sets.values()])
+                points = np.concatenate([f.points for f in sets.values()])
+                start = 0
+                for entry_id, features in sets.items():  # keep one copy: views of the stack
+                    end = start + len(features)
+                    sets[entry_id] = self._sets[entry_id] = LocalFeatures(
+                        points[start:end], descriptors[start:end], features.width,
+                        features.height)
+                    start = end
                 self._stack = _Stack(
                     descriptors,
                     np.concatenate([np.full(len(f), i, np.int64) for i, f in sets.items()]),
-                    np.concatenate([f.points for f in sets.values()]),
-                    sets, cv2.flann_Index(descriptors, _LSH))
+                    points, sets, cv2.flann_Index(descriptors, _LSH))
             return self._stack
 
     @staticmethod

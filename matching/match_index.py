@@ -49,6 +49,10 @@ class MatchIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def signal_index(self, algorithm: str) -> SignalIndex | None:
+        """The index holding ``algorithm``'s fingerprints, if any were added."""
+        return self._indexes.get(algorithm)
+
     def has_work(self, algorithm: str, work_id: int) -> bool:
         """Whether ``work_id`` has any fingerprint of ``algorithm`` indexed."""
         return work_id in self._works.get(algorithm, ())
