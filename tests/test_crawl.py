@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from matching.image import PHashSignal
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.config import Settings
 from swordnet.db import Database
@@ -81,10 +82,15 @@ def test_failures_are_recorded_on_the_run_and_the_crawl_goes_on(
                       ("bad_media", "/media/corrupt.jpg")}
     assert run.stats["errors_by_type"] == {"http_500": 1, "http_404": 1, "bad_media": 1}
     assert run.stats["media_skipped"] == 1  # the 1x1 spacer gif
-    # stage 2 ran on what stage 1 left: the hard copies and the 12 unrelated images
+    # stage 2 ran on what stage 1 left: the hard copies, the unrelated images, and the copies
+    # stage 1 matched only marginally, which stage 2 confirmed
     hard = sum(p.alteration in ("cropped-hard", "in-a-screenshot")
                for p in served_site.site.planted)
-    assert run.stats["media_stage2"] == hard + len(served_site.site.unrelated)
+    with db.session() as session:
+        marginal = session.scalars(select(Hit).where(
+            Hit.stage == 1, Hit.score > PHashSignal.confirm_beyond)).all()
+        assert marginal and all(h.detail["confirmed_by"]["algorithm"] == "orb" for h in marginal)
+    assert run.stats["media_stage2"] == hard + len(served_site.site.unrelated) + len(marginal)
     assert run.stats["hits_new"] == len(served_site.site.planted)
 
 
