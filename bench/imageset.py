@@ -1,13 +1,18 @@
 """The detection benchmark's image set: real photographs, their altered copies, distractors.
 
-Photographs come from installed packages (the ``bench`` extra), never from the network:
-scikit-image's bundled sample data (public domain or CC0/BSD-licensed images, see
-``skimage/data/README.txt`` and the ``skimage.data`` docstrings) and scikit-learn's two
-sample images (``china.jpg``, ``flower.jpg``, CC BY 2.0 per ``sklearn.datasets``).
+Photographs come from installed packages (the ``bench`` extra), never from the network, and
+are only read at benchmark time, not redistributed. Their terms, as the packages state them:
+scikit-image's ``astronaut``, ``chelsea``, ``coffee``, ``camera``, ``cell``, ``retina``,
+``rocket``, ``hubble_deep_field``, ``clock``, ``text`` and the CC0 textures (``brick``,
+``grass``, ``gravel``) are public domain or CC0; ``coins`` and ``immunohistochemistry`` have
+"no known copyright restrictions"; ``moon``, ``page``, ``stereo_motorcycle`` (Middlebury
+stereo data) and ``lfw_subset`` (Labeled Faces in the Wild) state no licence in their
+docstrings. scikit-learn's ``china.jpg`` and ``flower.jpg`` are CC BY 2.0 (attribution in
+``sklearn.datasets.load_sample_images().DESCR``).
 
 Works are 13 photographs. Distractors never contain a work: they are built from held-out
-photographs (flower, textures, a clock, a document page), scikit-image's 200 bundled faces
-(a subset of Labeled Faces in the Wild), rendered text, gradients and page-like screenshots.
+photographs (flower, textures, a clock, a document page, a text scan), scikit-image's 200
+bundled faces, rendered text, gradients and page-like screenshots.
 Everything is generated from fixed seeds, so two runs see the same images.
 """
 
