@@ -139,7 +139,9 @@ def works_add(file: Path, title: str, holder: str, kind: str) -> None:
     if reg.created:
         console.print(f"Registered work {work_id} '{work_title}' ({fingerprints} fingerprints).")
     else:
-        console.print(f"{file} is already registered as work {work_id} '{work_title}'.")
+        count = reg.added_fingerprints
+        added = f"; added {count} missing fingerprint{'s' * (count != 1)}" if count else ""
+        console.print(f"{file} is already registered as work {work_id} '{work_title}'{added}.")
 
 
 @works.command("import")

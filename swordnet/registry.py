@@ -26,6 +26,7 @@ class RegistrationError(ValueError):
 class Registration:
     work: Work
     created: bool
+    added_fingerprints: int = 0  # to an existing work: signals it was registered without
 
 
 def holder_by_name(session: Session, name: str) -> RightsHolder:
@@ -52,8 +53,9 @@ def register_work(
 ) -> Registration:
     """Fingerprint ``content`` and store it as a work of ``holder_name``.
 
-    The same content registered twice for the same holder returns the existing work.
-    Raises :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
+    The same content registered twice for the same holder returns the existing work, after
+    adding any fingerprint it lacks (a work registered before a signal type existed gains it
+    this way). Raises :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
     """
     title = title.strip()
     if not title:
@@ -69,7 +71,13 @@ def register_work(
         select(Work).where(Work.holder_id == holder.id, Work.sha256 == digest)
     )
     if existing is not None:
-        return Registration(existing, created=False)
+        have = {(fp.algorithm, fp.variant) for fp in existing.fingerprints}
+        missing = [Fingerprint(algorithm=algorithm, variant=variant, value=value)
+                   for algorithm, variant, value in fingerprints
+                   if (algorithm, variant) not in have]
+        existing.fingerprints.extend(missing)
+        session.flush()
+        return Registration(existing, created=False, added_fingerprints=len(missing))
     work = Work(holder=holder, title=title, kind=kind, sha256=digest, source_name=source_name)
     work.fingerprints.extend(Fingerprint(algorithm=algorithm, variant=variant, value=value)
                              for algorithm, variant, value in fingerprints)

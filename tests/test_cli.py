@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import delete
 
 from swordnet.config import Settings
+from swordnet.db import open_database
 from swordnet.demo_site import ALTERATIONS
+from swordnet.models import Fingerprint
 from swordnet.samples import sample_files
 from tests.conftest import run_cli
 from tests.images import NOT_AN_IMAGE, jpeg_bytes, png_header_claiming, truncated_jpeg
@@ -39,6 +42,23 @@ def test_works_add_and_list(home: Settings) -> None:
     [work] = works_json()
     assert (work["title"], work["holder"], work["kind"], work["fingerprints"]) == (
         title, "Studio A", "image", 3)  # phash, mirrored phash, orb
+
+
+def test_registering_a_work_again_adds_the_fingerprints_it_lacks(home: Settings) -> None:
+    """A work registered before stage 2 existed gains its ORB fingerprint on re-registration."""
+    path, title = sample_files()[0]
+    assert run_cli("works", "add", str(path), "--title", title, "--holder", "H").exit_code == 0
+    db = open_database(home)
+    with db.session() as session:
+        session.execute(delete(Fingerprint).where(Fingerprint.algorithm == "orb"))
+    db.dispose()
+    assert works_json()[0]["fingerprints"] == 2
+    again = run_cli("works", "add", str(path), "--title", title, "--holder", "H")
+    assert again.exit_code == 0
+    assert f"already registered as work 1 '{title}'; added 1 missing fingerprint." in again.output
+    assert works_json()[0]["fingerprints"] == 3
+    unchanged = run_cli("works", "add", str(path), "--title", title, "--holder", "H")
+    assert f"already registered as work 1 '{title}'." in unchanged.output
 
 
 @pytest.mark.parametrize(("content", "message"), [
