@@ -2,7 +2,8 @@
 
 Stage 1, a 64-bit DCT perceptual hash, settles re-encoded, resized, recoloured, blurred and
 watermarked copies, and mirrored ones through the mirrored variant registered with every
-work. Stage 2 runs only on images stage 1 did not match: ORB keypoints verified by a RANSAC
+work. Stage 2 runs only on images stage 1 did not settle (no match, or a marginal one it
+must confirm): ORB keypoints verified by a RANSAC
 similarity fit (see :mod:`matching.local_features`) find crops, borders, rotations and
 copies embedded in larger screenshots. ``bench/detection.py`` measures both.
 

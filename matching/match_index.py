@@ -7,7 +7,7 @@ threshold overrides the signal's default). Pure: loading from the database happe
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +43,7 @@ class MatchIndex:
     def __init__(self) -> None:
         self._indexes: dict[str, SignalIndex] = {}
         self._entries: dict[int, _Entry] = {}
-        self._works: dict[str, Counter[int]] = defaultdict(Counter)  # algorithm -> work ids
+        self._works: dict[str, set[int]] = defaultdict(set)  # algorithm -> work ids
         self._loosest: dict[str, float] = {}
 
     def __len__(self) -> int:
@@ -84,7 +84,7 @@ class MatchIndex:
             signal = signal_type(algorithm)
             limit = signal.default_threshold if threshold is None else threshold
             self._entries[fingerprint_id] = _Entry(work_id, algorithm, variant, limit)
-            self._works[algorithm][work_id] += 1
+            self._works[algorithm].add(work_id)
             loosest = self._loosest.get(algorithm, limit)
             self._loosest[algorithm] = (min if signal.higher_is_closer else max)(loosest, limit)
             by_algorithm[algorithm].append((fingerprint_id, value))
@@ -99,7 +99,7 @@ class MatchIndex:
             if entry.work_id == work_id:
                 self._indexes[entry.algorithm].remove(fingerprint_id)
                 del self._entries[fingerprint_id]
-                self._works[entry.algorithm].pop(work_id, None)
+                self._works[entry.algorithm].discard(work_id)
 
     def match(self, algorithm: str, value: Any, *, limit: float | None = None) -> list[Match]:
         """Registered works within their thresholds of ``value``, best fingerprint per work.
