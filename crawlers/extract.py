@@ -2,14 +2,17 @@
 
 Images come from ``<img src>``, the largest ``srcset`` candidate, lazy-loading attributes,
 ``<picture><source>``, ``og:image``/``twitter:image`` and CSS ``url(...)`` in ``style``
-attributes and ``<style>`` blocks.
+attributes and ``<style>`` blocks. File links (video, archives, installers, ``.torrent``,
+``magnet:``, cloud-drive shares, streaming playlists) come from ``<a>``, ``<video>``,
+``<source>`` and ``<embed>``/``<object>``, classified by :func:`file_kind`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urldefrag, urljoin, urlsplit
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag
 
@@ -17,6 +20,25 @@ LAZY_ATTRIBUTES = ("data-src", "data-lazy-src", "data-original", "data-lazy", "d
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
 META_IMAGE_KEYS = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image")
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.IGNORECASE)
+FILE_EXTENSIONS = {
+    "video": {".mp4", ".mkv", ".avi", ".mov", ".wmv", ".flv", ".webm", ".m4v", ".ts", ".rmvb"},
+    "playlist": {".m3u8", ".m3u", ".mpd"},
+    "archive": {".zip", ".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".iso"},
+    "software": {".exe", ".msi", ".dmg", ".pkg", ".apk", ".ipa", ".deb", ".rpm", ".appimage"},
+    "torrent": {".torrent"},
+}
+CLOUD_DRIVE_HOSTS = (
+    "pan.baidu.com", "drive.google.com", "docs.google.com", "mega.nz", "mega.co.nz",
+    "mediafire.com", "1drv.ms", "onedrive.live.com", "dropbox.com", "aliyundrive.com",
+    "alipan.com", "pan.quark.cn", "lanzou.com", "lanzoui.com", "lanzoux.com", "115.com",
+    "weiyun.com", "cloud.189.cn", "pan.xunlei.com", "terabox.com", "disk.yandex.ru",
+)
+
+
+@dataclass(frozen=True)
+class FileLink:
+    url: str
+    kind: str  # one of FILE_EXTENSIONS' keys, "magnet" or "cloud"
 
 
 @dataclass(frozen=True)
@@ -24,6 +46,32 @@ class PageLinks:
     title: str | None
     images: list[str]
     links: list[str]
+    files: list[FileLink]
+
+
+def file_kind(url: str) -> str | None:
+    """What a link points to, if it is a file a pirate page offers rather than a page.
+
+    >>> file_kind("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a")
+    'magnet'
+    >>> file_kind("https://cdn.example/Film.2026.1080p.MKV?token=1")
+    'video'
+    >>> file_kind("https://pan.baidu.com/s/1AbCdEf")
+    'cloud'
+    >>> file_kind("https://site.example/films/7.html") is None
+    True
+    """
+    if url.lower().startswith("magnet:"):
+        return "magnet"
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if any(host == h or host.endswith("." + h) for h in CLOUD_DRIVE_HOSTS):
+        return "cloud"
+    suffix = PurePosixPath(unquote(parts.path)).suffix.lower()
+    for kind, suffixes in FILE_EXTENSIONS.items():
+        if suffix in suffixes:
+            return kind
+    return None
 
 
 def largest_srcset_candidate(srcset: str) -> str | None:
@@ -86,14 +134,37 @@ def _image_candidates(soup: BeautifulSoup) -> list[str | None]:
     return found
 
 
+def _file_links(base_url: str, soup: BeautifulSoup, links: list[str]) -> list[FileLink]:
+    found: dict[str, str] = {}
+    media = [_attr(t, "src") for t in soup.find_all(["video", "embed"])]
+    media += [_attr(t, "src") for t in soup.select("video source")]
+    media += [_attr(t, "data") for t in soup.find_all("object")]
+    for url in _absolute_unique(base_url, media):  # a player's source is a video, whatever
+        found.setdefault(url, file_kind(url) or "video")  # its name says
+    for tag in soup.find_all(["a", "area"]):
+        href = (_attr(tag, "href") or "").strip()
+        if href.lower().startswith("magnet:"):
+            found.setdefault(href, "magnet")
+    for url in links:
+        kind = file_kind(url)
+        if kind:
+            found.setdefault(url, kind)
+    return [FileLink(url, kind) for url, kind in found.items()]
+
+
 def extract_page(html: str | bytes, base_url: str) -> PageLinks:
-    """Title, image URLs and link URLs of a page, absolute, deduplicated, in document order."""
+    """Title, image URLs, page link URLs and file links of a page: absolute, deduplicated, in
+    document order. Links to files are not listed among the page links."""
     soup = BeautifulSoup(html, "lxml")
     images = _absolute_unique(base_url, _image_candidates(soup))
     hrefs = [_attr(tag, "href") for tag in soup.find_all(["a", "area"])]
     hrefs += [_attr(tag, "href") for tag in soup.find_all("link", rel=["next", "prev"])]
+    links = _absolute_unique(base_url, hrefs)
+    files = _file_links(base_url, soup, links)
+    file_urls = {f.url for f in files}
     title = soup.title.get_text(strip=True) if soup.title else None
-    return PageLinks(title=title or None, images=images, links=_absolute_unique(base_url, hrefs))
+    return PageLinks(title=title or None, images=images,
+                     links=[u for u in links if u not in file_urls], files=files)
 
 
 def _absolute_unique(base_url: str, raws: list[str | None]) -> list[str]:

@@ -1,40 +1,90 @@
-"""The items a spider hands to the pipelines."""
+"""What a spider hands to the pipelines: fetched exchanges, the pages they were found on, media."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import sha256
+from http import HTTPStatus
 
 from matching.match_index import Match
 
 
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of an HTTP status (Scrapy does not keep the server's).
+
+    >>> reason_phrase(404), reason_phrase(599)
+    ('Not Found', '')
+    """
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 @dataclass
-class PageInfo:
-    """The page a media file was found on (captured when one of its media matches)."""
+class Exchange:
+    """One request and the response to it, as the crawler saw them: what a WARC record holds.
+
+    ``body`` is the decoded body (after Content-Encoding was removed by Scrapy).
+    ``rendered`` marks a page whose body is the DOM after a browser ran its scripts.
+    """
 
     url: str
+    method: str
+    request_headers: list[tuple[str, str]] = field(repr=False)
     status: int
-    fetched_at: datetime
+    response_headers: list[tuple[str, str]] = field(repr=False)
+    body: bytes = field(repr=False)
     ip: str | None
-    sha256: str
-    size: int
-    content_type: str | None
+    fetched_at: datetime
+    rendered: bool = False
+
+    @property
+    def content_type(self) -> str | None:
+        for name, value in self.response_headers:
+            if name.lower() == "content-type":
+                return value
+        return None
+
+    @property
+    def sha256(self) -> str:
+        return sha256(self.body).hexdigest()
+
+
+@dataclass
+class PageInfo:
+    """The page a media file was found on (captured as evidence when one of its media matches)."""
+
+    exchange: Exchange = field(repr=False)
     title: str | None
+    sha256: str = ""
+    screenshot: bytes | None = field(default=None, repr=False)  # full-page PNG, if wanted
+
+    def __post_init__(self) -> None:
+        self.sha256 = self.sha256 or self.exchange.sha256
+
+    @property
+    def url(self) -> str:
+        return self.exchange.url
 
 
 @dataclass
 class MediaItem:
     """A fetched media file, filled in as it moves through the pipelines."""
 
-    url: str
-    status: int
-    fetched_at: datetime
-    ip: str | None
-    content_type: str | None
-    body: bytes = field(repr=False)
+    exchange: Exchange = field(repr=False)
     page: PageInfo = field(repr=False)
-    sha256: str = ""
     kind: str = "image"
+    sha256: str = ""
     fingerprints: dict[str, str] = field(default_factory=dict)  # stage 1, by algorithm
     note: str | None = None  # how the content was read, e.g. first frame of an animation
     matches: list[Match] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.exchange.url
+
+    @property
+    def body(self) -> bytes:
+        return self.exchange.body

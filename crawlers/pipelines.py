@@ -2,8 +2,9 @@
 
 Hashing and the stage-2 matcher run in worker threads and every database call on one writer
 thread per crawl, so none of them blocks the reactor. The store pipeline also owns the
-crawl's CrawlRun: it opens it when the spider opens and writes the outcome and statistics
-when the spider closes.
+crawl's CrawlRun and its WARC recorder: it opens both when the spider opens (first sealing
+WARC files that a killed crawl left open) and writes the outcome, statistics and health, and
+seals the last WARC file, when the spider closes.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from typing import Any, TypeVar
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from sqlalchemy.orm import Session
 
+from casefiles.evidence import EvidenceStore
+from casefiles.warc import WarcRecorder, recover_open_files
 from crawlers import runstats
 from crawlers.items import MediaItem
-from crawlers.store import RunRef, finish_run, open_run, store_matches
+from crawlers.store import RunRef, finish_run, note_sealed, open_run, store_matches
 from matching.decode import animation_note
 from matching.match_index import MatchIndex
 from matching.signal import ContentRejected, ContentSkipped
@@ -133,7 +137,8 @@ class MatchPipeline:
 
 
 class StorePipeline:
-    """Records the crawl run and stores captures and pending hits for matched items."""
+    """Records the crawl run and stores captures (WARC records) and pending hits for matched
+    items."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -141,6 +146,7 @@ class StorePipeline:
         self.db: Database | None = None
         self.run: RunRef | None = None
         self.watch: QuarantineWatch | None = None
+        self.recorder: WarcRecorder | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -158,16 +164,34 @@ class StorePipeline:
 
     async def open_spider(self) -> None:
         spider = self.crawler.spider
+        settings = load_settings()
         self.db = await asyncio.get_running_loop().run_in_executor(
-            self.writer, lambda: open_database(load_settings()))
+            self.writer, lambda: open_database(settings))
         self.run = await self._write(open_run, getattr(spider, "run_id", None),
                                      getattr(spider, "start_url", ""), spider.name)
         self.watch = QuarantineWatch(self.run.run_id)
+        store = EvidenceStore(settings.evidence_dir)
+        await self._write(lambda session: note_sealed(session, recover_open_files(store)))
+        config = getattr(spider, "config", None)
+        info = {"crawl-run": str(self.run.run_id), "spider": spider.name,
+                "start-url": getattr(spider, "start_url", ""),
+                "crawl-settings": repr(config) if config is not None else ""}
+        self.recorder = WarcRecorder(store, f"swordnet-run{self.run.run_id}", info)
+
+    def _store(self, session: Session, item: MediaItem) -> tuple[int, int]:
+        assert self.run is not None and self.watch is not None and self.recorder is not None
+        result = store_matches(session, self.run, item, self.watch, self.recorder)
+        note_sealed(session, self.recorder.take_sealed())
+        return result
+
+    def _seal_last(self, session: Session) -> None:
+        assert self.recorder is not None
+        self.recorder.close()
+        note_sealed(session, self.recorder.take_sealed())
 
     async def process_item(self, item: MediaItem) -> MediaItem:
         if item.matches:
-            assert self.run is not None and self.watch is not None
-            new, seen = await self._write(store_matches, self.run, item, self.watch)
+            new, seen = await self._write(self._store, item)
             stats = self.crawler.stats
             assert stats is not None
             runstats.count(stats, "hits_new", new)
@@ -178,6 +202,8 @@ class StorePipeline:
         stats = self.crawler.stats
         assert stats is not None
         try:
+            if self.recorder is not None:
+                await self._write(self._seal_last)
             if self.run is not None:
                 values = stats.get_stats()
                 await self._write(finish_run, self.run, reason, runstats.summary(values),

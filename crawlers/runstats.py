@@ -6,6 +6,8 @@ from typing import Any
 
 from scrapy.statscollectors import StatsCollector
 
+from crawlers.health import BLOCKING_STATUSES
+
 PREFIX = "swordnet/"
 MAX_ERROR_SAMPLES = 200
 
@@ -17,18 +19,46 @@ def count(stats: StatsCollector, key: str, n: int = 1) -> None:
 def note_error(stats: StatsCollector, kind: str, url: str, message: str) -> None:
     """Record a failed page or media fetch; the crawl carries on."""
     stats.inc_value(f"{PREFIX}errors/{kind}")
+    _sample(stats, {"kind": kind, "url": url, "message": message})
+
+
+def note_trap(stats: StatsCollector, reason: str, url: str) -> None:
+    """Record a link not followed because it looks like a crawler trap."""
+    stats.inc_value(f"{PREFIX}traps/{reason}")
+    _sample(stats, {"kind": f"trap_{reason}", "url": url, "message": f"crawler trap: {reason}"})
+
+
+def _sample(stats: StatsCollector, sample: dict[str, str]) -> None:
     samples: list[dict[str, str]] = stats.get_value(PREFIX + "error_samples") or []
     if len(samples) < MAX_ERROR_SAMPLES:
-        samples.append({"kind": kind, "url": url, "message": message})
+        samples.append(sample)
         stats.set_value(PREFIX + "error_samples", samples)
 
 
 def summary(stats: dict[str, Any]) -> dict[str, Any]:
-    """The run statistics a user reads: counts, errors by type, bytes, duration."""
+    """The run statistics a user reads: counts, errors by type, responses by blocking status,
+    file links by kind, crawler traps, bytes. (The store adds the duration.)"""
     ours = {k[len(PREFIX):]: v for k, v in stats.items() if k.startswith(PREFIX)}
     errors = {k.split("/", 1)[1]: v for k, v in ours.items() if k.startswith("errors/")}
+    statuses = {code: stats.get(f"downloader/response_status_count/{code}", 0)
+                for code in BLOCKING_STATUSES}
     return {
         "pages": ours.get("pages", 0),
+        "pages_ok": ours.get("pages_ok", 0),
+        "pages_capped": ours.get("pages_capped", 0),
+        "links_found": ours.get("links_found", 0),
+        "responses": stats.get("downloader/response_count", 0),
+        "blocked": sum(statuses.values()),
+        "status_counts": {str(code): n for code, n in statuses.items() if n},
+        "files": {k.removeprefix("files_"): v for k, v in ours.items()
+                  if k.startswith("files_")},
+        "traps": {k.removeprefix("traps/"): v for k, v in ours.items()
+                  if k.startswith("traps/")},
+        "session_ids_stripped": ours.get("session_ids_stripped", 0),
+        "search_queries": ours.get("search_queries", 0),
+        "feed_entries": ours.get("feed_entries", 0),
+        "feed_entries_unchanged": ours.get("feed_entries_unchanged", 0),
+        "start_reachable": ours.get("start_reachable"),
         "media": ours.get("media", 0),
         "media_skipped": ours.get("media_skipped", 0),    # quality gate: tiny, blank, smooth
         "media_animated": ours.get("media_animated", 0),  # first frame matched

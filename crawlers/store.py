@@ -1,22 +1,27 @@
-"""Database writes of a crawl: the CrawlRun, the Captures and the Hits.
+"""Database writes of a crawl: the CrawlRun, the Captures and their WARC records, the Hits.
 
 Plain synchronous functions taking a session; the pipelines run them on one writer thread.
 A hit is identified by (work, media URL): finding the same copy again only refreshes
-``last_seen_at``, so re-crawling a site never duplicates hits.
+``last_seen_at``, so re-crawling a site never duplicates hits. The responses backing a new
+hit are written to the run's WARC file, durably, before the Capture rows pointing at them
+are stored, so a Capture never points at a record that is missing or cut short.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crawlers.items import MediaItem
-from swordnet.models import Capture, CrawlRun, Hit, Site
+from casefiles.warc import SealedWarc, WarcRecorder, WarcRef
+from crawlers.health import DOWN_AFTER_RUNS, health_problems
+from crawlers.items import Exchange, MediaItem, reason_phrase
+from swordnet.models import Capture, CrawlRun, FeedEntry, Hit, Site, WarcFile
 from swordnet.quarantine import QuarantineWatch
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_for_url
@@ -43,30 +48,112 @@ def open_run(session: Session, run_id: int | None, start_url: str, spider: str) 
     return RunRef(run.id, run.site_id)
 
 
+def _previous_links(session: Session, run: CrawlRun) -> int | None:
+    """Links found by the last healthy run of the same target (or site and spider)."""
+    query = select(CrawlRun).where(CrawlRun.id != run.id, CrawlRun.healthy.is_(True),
+                                   CrawlRun.spider == run.spider)
+    query = query.where(CrawlRun.target_id == run.target_id) if run.target_id else \
+        query.where(CrawlRun.site_id == run.site_id)
+    previous = session.scalar(query.order_by(CrawlRun.id.desc()).limit(1))
+    return previous.stats.get("links_found") if previous is not None else None
+
+
+def _note_reachability(session: Session, site_id: int, reachable: int | None) -> None:
+    """Count runs whose start page failed; enough in a row mark the site down."""
+    site = session.get(Site, site_id)
+    assert site is not None
+    if reachable is None:
+        return
+    if reachable:
+        site.unreachable_runs = 0
+        if site.status == "down":
+            site.status = "active"
+        return
+    site.unreachable_runs += 1
+    if site.unreachable_runs >= DOWN_AFTER_RUNS and site.status == "active":
+        site.status = "down"
+
+
 def finish_run(
     session: Session, ref: RunRef, finish_reason: str, stats: dict[str, Any],
     errors: list[dict[str, str]],
 ) -> None:
+    """Record how the run ended, its statistics and health, and the site's reachability."""
     run = session.get(CrawlRun, ref.run_id)
     assert run is not None
     run.finished_at = utcnow()
     run.finish_reason = finish_reason
-    run.outcome = "finished" if finish_reason == "finished" else "interrupted"
+    run.outcome = "finished" if finish_reason in ("finished", "closespider_timeout") \
+        else "interrupted"
     duration = (run.finished_at - run.started_at).total_seconds()
     run.stats = {**stats, "duration_s": round(duration, 2)}
     run.errors = errors
+    run.health_problems = health_problems(stats, finish_reason, _previous_links(session, run))
+    run.healthy = not run.health_problems
+    _note_reachability(session, ref.site_id, stats.get("start_reachable"))
 
 
-def _page_capture(session: Session, ref: RunRef, item: MediaItem) -> Capture:
+def note_sealed(session: Session, sealed: list[SealedWarc]) -> None:
+    """Record the sha256 under which finished WARC files now sit in the evidence store."""
+    now = utcnow()
+    for warc in sealed:
+        row = session.scalar(select(WarcFile).where(WarcFile.filename == warc.filename))
+        if row is None:  # a file whose crawl died before any capture pointed into it
+            row = WarcFile(filename=warc.filename)
+            session.add(row)
+        row.sha256, row.size, row.sealed_at = warc.sha256, warc.size, now
+
+
+def _warc_file(session: Session, ref: RunRef, filename: str) -> None:
+    exists = session.scalar(select(WarcFile.id).where(WarcFile.filename == filename))
+    if exists is None:
+        session.add(WarcFile(filename=filename, run_id=ref.run_id))
+
+
+def _record(recorder: WarcRecorder, exchange: Exchange) -> WarcRef:
+    headers = exchange.response_headers
+    if exchange.rendered:
+        headers = [*headers, ("X-Swordnet-Rendered-By", "Chromium (DOM after scripts ran)")]
+    return recorder.record_exchange(
+        url=exchange.url, method=exchange.method, request_headers=exchange.request_headers,
+        status=exchange.status, reason=reason_phrase(exchange.status),
+        response_headers=headers, body=exchange.body, ip=exchange.ip,
+        fetched_at=exchange.fetched_at)
+
+
+def _capture(session: Session, ref: RunRef, recorder: WarcRecorder, kind: str,
+             exchange: Exchange, title: str | None = None) -> Capture:
+    warc = _record(recorder, exchange)
+    _warc_file(session, ref, warc.filename)
+    capture = Capture(run_id=ref.run_id, kind=kind, url=exchange.url,
+                      fetched_at=exchange.fetched_at, http_status=exchange.status,
+                      ip=exchange.ip, sha256=exchange.sha256,
+                      content_type=exchange.content_type, size=len(exchange.body), title=title,
+                      warc_file=warc.filename, warc_offset=warc.offset)
+    session.add(capture)
+    return capture
+
+
+def _page_capture(session: Session, ref: RunRef, item: MediaItem,
+                  recorder: WarcRecorder) -> Capture:
+    """The page's capture in this run: recorded (with its screenshot) the first time."""
     page = item.page
     capture = session.scalar(select(Capture).where(
         Capture.run_id == ref.run_id, Capture.kind == "page", Capture.url == page.url,
         Capture.sha256 == page.sha256))
     if capture is None:
-        capture = Capture(run_id=ref.run_id, kind="page", url=page.url, fetched_at=page.fetched_at,
-                          http_status=page.status, ip=page.ip, sha256=page.sha256,
-                          content_type=page.content_type, size=page.size, title=page.title)
-        session.add(capture)
+        capture = _capture(session, ref, recorder, "page", page.exchange, page.title)
+        if page.screenshot is not None:
+            shot = recorder.record_resource(url=page.url, content_type="image/png",
+                                            body=page.screenshot,
+                                            fetched_at=page.exchange.fetched_at)
+            _warc_file(session, ref, shot.filename)
+            session.add(Capture(run_id=ref.run_id, kind="screenshot", url=page.url,
+                                fetched_at=page.exchange.fetched_at, http_status=0,
+                                ip=None, sha256=sha256(page.screenshot).hexdigest(),
+                                content_type="image/png", size=len(page.screenshot),
+                                title=page.title, warc_file=shot.filename,
+                                warc_offset=shot.offset))
     return capture
 
 
@@ -78,14 +165,13 @@ def _note_site_seen(session: Session, ref: RunRef, ip: str | None, at: datetime)
         site.ips = [*site.ips, ip]
 
 
-def store_matches(session: Session, ref: RunRef, item: MediaItem,
-                  watch: QuarantineWatch) -> tuple[int, int]:
-    """Store captures and pending hits for a matched media item; returns (new, already known).
-
-    ``watch`` applies the quarantine rule to every new hit.
+def store_matches(session: Session, ref: RunRef, item: MediaItem, watch: QuarantineWatch,
+                  recorder: WarcRecorder) -> tuple[int, int]:
+    """Store captures (WARC records first) and pending hits for a matched media item;
+    returns (new, already known). ``watch`` applies the quarantine rule to every new hit.
     """
     now = utcnow()
-    _note_site_seen(session, ref, item.page.ip, now)
+    _note_site_seen(session, ref, item.page.exchange.ip, now)
     known = {h.work_id: h for h in session.scalars(select(Hit).where(
         Hit.url == item.url, Hit.work_id.in_([m.work_id for m in item.matches])))}
     new = [m for m in item.matches if m.work_id not in known]
@@ -93,12 +179,8 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem,
         hit.last_seen_at = now
     if not new:
         return 0, len(known)
-    page_capture = _page_capture(session, ref, item)
-    media_capture = Capture(run_id=ref.run_id, kind="media", url=item.url,
-                            fetched_at=item.fetched_at, http_status=item.status, ip=item.ip,
-                            sha256=item.sha256,
-                            content_type=item.content_type, size=len(item.body))
-    session.add(media_capture)
+    page_capture = _page_capture(session, ref, item, recorder)
+    media_capture = _capture(session, ref, recorder, "media", item.exchange)
     stored = 0
     for match in new:
         hit = Hit(work_id=match.work_id, fingerprint_id=match.fingerprint_id,
@@ -118,3 +200,28 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem,
         except IntegrityError:  # a concurrent crawl stored the same copy first
             pass
     return stored, len(known) + len(new) - stored
+
+
+def feed_versions(session: Session, site_domain: str) -> dict[str, str]:
+    """The feed entries already crawled on a site, with the version seen."""
+    site = session.scalar(select(Site).where(Site.domain == site_domain))
+    if site is None:
+        return {}
+    rows = session.execute(select(FeedEntry.url, FeedEntry.version)
+                           .where(FeedEntry.site_id == site.id)).all()
+    return {url: version for url, version in rows}
+
+
+def remember_feed_entries(session: Session, site_domain: str, entries: dict[str, str]) -> None:
+    site = session.scalar(select(Site).where(Site.domain == site_domain))
+    if site is None:
+        return
+    known = {e.url: e for e in session.scalars(
+        select(FeedEntry).where(FeedEntry.site_id == site.id, FeedEntry.url.in_(entries)))}
+    now = utcnow()
+    for url, version in entries.items():
+        entry = known.get(url)
+        if entry is None:
+            session.add(FeedEntry(site_id=site.id, url=url, version=version, seen_at=now))
+        else:
+            entry.version, entry.seen_at = version, now

@@ -33,9 +33,16 @@ class CrawlRequest:
     target_id: int | None = None
     campaign_id: int | None = None
 
+    def spider_arguments(self) -> list[str]:
+        """``-a`` options: the watch target (whose settings the spider reads), or the URL."""
+        if self.target_id is not None:
+            return ["-a", f"target_id={self.target_id}"]
+        return ["-a", f"url={self.start_url}", "-a", f"depth={self.depth}",
+                "-a", f"max_pages={self.max_pages}"]
+
     @classmethod
-    def for_target(cls, target: WatchTarget, start_url: str | None = None) -> CrawlRequest:
-        return cls(site_id=target.site_id, start_url=start_url or target.start_urls[0],
+    def for_target(cls, target: WatchTarget) -> CrawlRequest:
+        return cls(site_id=target.site_id, start_url=target.start_urls[0],
                    depth=target.depth, max_pages=target.max_pages, spider=target.spider,
                    target_id=target.id, campaign_id=target.campaign_id)
 
@@ -70,12 +77,9 @@ class LocalExecutor:
         jobdir = self.settings.jobs_dir / f"run-{run_id}"
         log_path = self.settings.logs_dir / f"run-{run_id}.log"
         self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "scrapy", "crawl", request.spider,
-            "-a", f"url={request.start_url}", "-a", f"depth={request.depth}",
-            "-a", f"max_pages={request.max_pages}", "-a", f"run_id={run_id}",
-            "-s", f"JOBDIR={jobdir}",
-        ]
+        command = [sys.executable, "-m", "scrapy", "crawl", request.spider,
+                   *request.spider_arguments(), "-a", f"run_id={run_id}",
+                   "-s", f"JOBDIR={jobdir}"]
         env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings",
                "SWORDNET_HOME": str(self.settings.home),
                "SWORDNET_DATABASE_URL": self.settings.database_url}

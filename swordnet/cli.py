@@ -9,16 +9,13 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -28,10 +25,13 @@ from matching.registry import describe_match
 from matching.signal import ContentRejected
 from matching.stages import match_content
 from scheduler.executor import CrawlRequest, LocalExecutor
+from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
+from swordnet.cliutil import console, database, emit, fail, json_option
 from swordnet.config import Settings, load_settings
-from swordnet.db import Database, DatabaseUnavailable, head_revision, open_database
+from swordnet.db import head_revision
 from swordnet.models import (
     HIT_STATUSES,
+    SPIDERS,
     WORK_KINDS,
     Case,
     CaseEvent,
@@ -39,6 +39,7 @@ from swordnet.models import (
     Fingerprint,
     Hit,
     Site,
+    WatchTarget,
     Work,
 )
 from swordnet.quarantine import release
@@ -49,45 +50,6 @@ from swordnet.registry import (
     set_threshold,
 )
 from swordnet.watchlist import add_target, check_url, parse_interval, site_for_url
-
-console = Console(highlight=False, soft_wrap=True)
-
-
-def fail(message: str) -> None:
-    """Stop with a one-line error and exit status 1."""
-    raise click.ClickException(message)
-
-
-@contextmanager
-def database() -> Iterator[Database]:
-    try:
-        db = open_database(load_settings())
-    except DatabaseUnavailable as exc:
-        fail(str(exc))
-    try:
-        yield db
-    finally:
-        db.dispose()
-
-
-def emit(rows: Sequence[dict[str, Any]], as_json: bool, title: str,
-         columns: Sequence[str]) -> None:
-    """Print rows as a JSON array or as a table of the named columns."""
-    if as_json:
-        click.echo(json.dumps(list(rows), indent=2, default=str, ensure_ascii=False))
-        return
-    if not rows:
-        console.print(f"No {title.lower()}.")
-        return
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column.replace("_", " "))
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
-    console.print(table)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -252,22 +214,58 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 
 @sites.command("add")
 @click.argument("url", callback=_url)
+@click.option("--spider", type=click.Choice(SPIDERS), default="site", show_default=True,
+              help="site: follow links from URL; search: query the site's search for each "
+                   "work; feed: crawl new or changed entries of the sitemap/RSS/Atom at URL.")
 @click.option("--depth", type=click.IntRange(0, 50), default=2, show_default=True,
               help="Link depth to follow from the start URL.")
 @click.option("--max-pages", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--every", callback=_interval, help="Crawl interval for the scheduler, e.g. 6h.")
-def sites_add(url: str, depth: int, max_pages: int, every: int | None) -> None:
-    """Put URL on the watchlist."""
+@click.option("--mirror", "mirrors", multiple=True,
+              help="A known mirror domain whose pages are followed too (repeatable).")
+@click.option("--allow", "allow", multiple=True,
+              help="Follow only page URLs matching one of these regular expressions.")
+@click.option("--deny", "deny", multiple=True,
+              help="Never follow page URLs matching this regular expression (repeatable).")
+@click.option("--obey-robots/--ignore-robots", default=False, show_default=True,
+              help="Whether robots.txt is obeyed (see docs/operations.md).")
+@click.option("--delay", type=click.FloatRange(0, 600), default=0.0, show_default=True,
+              help="Seconds between requests to the site (politeness).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Parallel requests to the site.")
+@click.option("--time-cap", callback=_interval, default="1h", show_default=True,
+              help="Stop a crawl after this long (the run is marked unhealthy).")
+@click.option("--render-js", is_flag=True,
+              help="Render pages in Chromium (for sites whose images appear by script).")
+@click.option("--screenshot", is_flag=True,
+              help="Keep a full-page screenshot of pages with hits (renders pages in Chromium).")
+@click.option("--search-template",
+              help="For --spider search: the site's search URL with {query} for the title.")
+@click.option("--work", "work_ids", type=int, multiple=True,
+              help="For --spider search: search only for these works (default: every work).")
+def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | None,
+              mirrors: tuple[str, ...], allow: tuple[str, ...], deny: tuple[str, ...],
+              obey_robots: bool, delay: float, concurrency: int, time_cap: int,
+              render_js: bool, screenshot: bool, search_template: str | None,
+              work_ids: tuple[int, ...]) -> None:
+    """Put URL on the watchlist, with the spider and settings to crawl it with."""
     with database() as db:
         try:
             with db.session() as session:
-                target = add_target(session, url, depth=depth, max_pages=max_pages,
-                                    every_seconds=every)
-                site_id, domain = target.site_id, target.site.domain
+                target = add_target(
+                    session, url, spider=spider, depth=depth, max_pages=max_pages,
+                    every_seconds=every, mirror_domains=list(mirrors),
+                    allow_patterns=list(allow), deny_patterns=list(deny),
+                    obey_robots=obey_robots, delay_s=delay, concurrency=concurrency,
+                    time_cap_s=time_cap, render_js=render_js or screenshot,
+                    screenshot=screenshot, search_template=search_template,
+                    work_ids=list(work_ids))
+                site_id, domain, target_id = target.site_id, target.site.domain, target.id
         except ValueError as exc:
             fail(str(exc))
     schedule = f"every {every} s" if every else "not scheduled"
-    console.print(f"Site {site_id} ({domain}) is on the watchlist, {schedule}.")
+    console.print(f"Site {site_id} ({domain}) is on the watchlist as target {target_id} "
+                  f"({spider} spider), {schedule}.")
 
 
 @sites.command("list")
@@ -297,7 +295,15 @@ def sites_list(as_json: bool) -> None:
 
 # --- crawl -----------------------------------------------------------------------------------
 
-def _crawl_request(session: Session, url_or_site: str) -> CrawlRequest:
+def _crawl_request(session: Session, url_or_site: str | None,
+                   target_id: int | None) -> CrawlRequest:
+    if target_id is not None:
+        target = session.get(WatchTarget, target_id)
+        if target is None:
+            raise LookupError(f"no watch target with id {target_id}")
+        return CrawlRequest.for_target(target)
+    if not url_or_site:
+        raise LookupError("give a URL, a SITE_ID or --target ID to crawl")
     if url_or_site.isdigit():
         site = session.get(Site, int(url_or_site))
         if site is None:
@@ -308,41 +314,23 @@ def _crawl_request(session: Session, url_or_site: str) -> CrawlRequest:
     url = check_url(url_or_site)
     site = site_for_url(session, url)
     for target in site.targets:
-        if url in target.start_urls:
-            return CrawlRequest.for_target(target, url)
+        if url in target.start_urls and target.spider == "site":
+            return CrawlRequest.for_target(target)
     return CrawlRequest(site_id=site.id, start_url=url)
 
 
-def run_summary(session: Session, run_id: int) -> dict[str, Any]:
-    run = session.get(CrawlRun, run_id)
-    assert run is not None
-    return {"run_id": run.id, "site": run.site.domain, "outcome": run.outcome,
-            "finish_reason": run.finish_reason, "error": run.error, **run.stats}
-
-
-def print_run(summary: dict[str, Any]) -> None:
-    table = Table(title=f"Crawl run {summary['run_id']}", title_justify="left", show_header=False)
-    for key in ("site", "outcome", "pages", "media", "media_skipped", "hits_new", "hits_seen",
-                "errors", "bytes", "duration_s"):
-        if summary.get(key) is not None:
-            table.add_row(key.replace("_", " "), str(summary[key]))
-    for kind, n in (summary.get("errors_by_type") or {}).items():
-        table.add_row(f"  errors: {kind}", str(n))
-    console.print(table)
-    if summary.get("error"):
-        console.print(f"[red]{summary['error']}[/red]")
-
-
 @main.command()
-@click.argument("url_or_site")
+@click.argument("url_or_site", required=False)
+@click.option("--target", "target_id", type=int, help="Crawl this watch target.")
 @json_option
-def crawl(url_or_site: str, as_json: bool) -> None:
-    """Crawl a URL or a watched SITE_ID now, to completion, and print the run summary."""
+def crawl(url_or_site: str | None, target_id: int | None, as_json: bool) -> None:
+    """Crawl a URL, a watched SITE_ID (its first target) or a --target now, to completion,
+    and print the run summary."""
     settings = load_settings()
     with database() as db:
         try:
             with db.session() as session:
-                request = _crawl_request(session, url_or_site)
+                request = _crawl_request(session, url_or_site, target_id)
         except (LookupError, ValueError) as exc:
             fail(str(exc))
         if not as_json:
@@ -544,3 +532,7 @@ def scheduler_run(max_concurrent: int) -> None:
         pass
     console.print(f"Scheduler running against {settings.database_url}; Ctrl-C to stop.")
     run_scheduler(settings, max_concurrent)
+
+
+for group in (runs, captures, evidence):
+    main.add_command(group)

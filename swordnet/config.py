@@ -19,6 +19,11 @@ class Settings:
         return self.home / "logs"
 
     @property
+    def evidence_dir(self) -> Path:
+        """The content-addressed evidence store (WARC files, screenshots)."""
+        return self.home / "evidence"
+
+    @property
     def jobs_dir(self) -> Path:
         """Parent of the per-run Scrapy JOBDIRs."""
         return self.home / "jobs"

@@ -6,10 +6,10 @@ before returning, so `swordnet init` is optional and a second one is a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from swordnet.config import Settings
 
+T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -118,3 +119,13 @@ def open_database(settings: Settings, *, apply_migrations: bool = True) -> Datab
             f"cannot open database {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from exc
     return Database(engine)
+
+
+def in_session(settings: Settings, work: Callable[..., T], *args: Any) -> T:
+    """Open the database, run ``work(session, *args)`` in one unit of work, close it again."""
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            return work(session, *args)
+    finally:
+        db.dispose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import io
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,20 +95,44 @@ class PlantedCopy:
     embedding: str
 
 
+@dataclass(frozen=True)
+class Resource:
+    """One response the site gives: status, Content-Type (None sends none), body, headers."""
+
+    status: int
+    content_type: str | None
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# A dynamic part of a site: (path, query string) -> the response.
+Route = Callable[[str, str], Resource]
+
+
 @dataclass
 class DemoSite:
-    """The site's files by path, and what was planted where."""
+    """The site's files by path, dynamic routes by path prefix, and what was planted where."""
 
-    files: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
+    files: dict[str, Resource] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
     planted: list[PlantedCopy] = field(default_factory=list)
     unrelated: list[str] = field(default_factory=list)
 
-    def add(self, path: str, body: bytes, content_type: str, status: int = 200) -> None:
-        self.files[path] = (status, content_type, body)
+    def add(self, path: str, body: bytes, content_type: str | None, status: int = 200,
+            headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.files[path] = Resource(status, content_type, body, headers)
+
+    def respond(self, path: str, query: str) -> Resource:
+        if path in self.files:
+            return self.files[path]
+        for prefix in sorted(self.routes, key=len, reverse=True):
+            if path.startswith(prefix):
+                return self.routes[prefix](path, query)
+        return Resource(404, "text/plain", b"not found")
 
     @property
     def page_paths(self) -> list[str]:
-        return [p for p, (_, ctype, _) in self.files.items() if ctype.startswith("text/html")]
+        return [p for p, r in self.files.items() if (r.content_type or "").startswith("text/html")]
 
 
 def _image_path(body: bytes) -> str:
@@ -226,15 +251,19 @@ class _Handler(BaseHTTPRequestHandler):
     server: _SiteHTTPServer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        path = self.path.split("?", 1)[0].split("#", 1)[0]
+        path, _, query = self.path.split("#", 1)[0].partition("?")
         self.server.requests.append(path)
-        status, content_type, body = self.server.site.files.get(
-            path, (404, "text/plain", b"not found"))
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if self.server.delay_s:
+            time.sleep(self.server.delay_s)
+        resource = self.server.site.respond(path, query)
+        self.send_response(resource.status)
+        if resource.content_type is not None:
+            self.send_header("Content-Type", resource.content_type)
+        for name, value in resource.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(resource.body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(resource.body)
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep the demo's and the tests' output clean."""
@@ -243,9 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _SiteHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, site: DemoSite, host: str, port: int) -> None:
+    def __init__(self, site: DemoSite, host: str, port: int, delay_s: float) -> None:
         super().__init__((host, port), _Handler)
         self.site = site
+        self.delay_s = delay_s
         self.requests: list[str] = []
 
 
@@ -262,9 +292,11 @@ class RunningSite:
 
 
 @contextmanager
-def serve_site(site: DemoSite, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningSite]:
-    """Serve ``site`` over HTTP on ``host`` (a free port by default) while the block runs."""
-    server = _SiteHTTPServer(site, host, port)
+def serve_site(site: DemoSite, host: str = "127.0.0.1", port: int = 0,
+               delay_s: float = 0.0) -> Iterator[RunningSite]:
+    """Serve ``site`` over HTTP on ``host`` (a free port by default) while the block runs;
+    ``delay_s`` slows every response down (for tests that stop a crawl midway)."""
+    server = _SiteHTTPServer(site, host, port, delay_s)
     thread = threading.Thread(target=server.serve_forever, name="demo-site", daemon=True)
     thread.start()
     try:

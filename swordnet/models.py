@@ -42,7 +42,8 @@ CASE_STATUSES = (
     "closed",
     "reopened",
 )
-CAPTURE_KINDS = ("page", "media")
+CAPTURE_KINDS = ("page", "media", "screenshot")
+SPIDERS = ("site", "search", "feed")
 TIP_STATUSES = ("queued", "checked", "dismissed")
 NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
 
@@ -163,6 +164,9 @@ class Site(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
     ips: Mapped[list[Any]] = mapped_column(default=list)
+    # Consecutive crawl runs whose start page could not be fetched; enough of them mark the
+    # site ``down``, one success marks it ``active`` again.
+    unreachable_runs: Mapped[int] = mapped_column(Integer, default=0)
 
     targets: Mapped[list[WatchTarget]] = relationship(back_populates="site")
 
@@ -180,9 +184,10 @@ class Campaign(Base):
 
 
 class WatchTarget(Base):
-    """What to crawl on a site, how deep, and how often."""
+    """What to crawl on a site, how deep, how politely, and how often."""
 
     __tablename__ = "watch_targets"
+    __table_args__ = (CheckConstraint(_in("spider", SPIDERS), name="ck_targets_spider"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
@@ -193,6 +198,20 @@ class WatchTarget(Base):
     every_seconds: Mapped[int | None] = mapped_column(Integer)
     cron: Mapped[str | None] = mapped_column(String(100))
     render_js: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Hosts besides the start URLs' own whose pages are followed (known mirrors).
+    mirror_domains: Mapped[list[Any]] = mapped_column(default=list)
+    # Regular expressions a followed page URL must match (any) / must not match (none).
+    allow_patterns: Mapped[list[Any]] = mapped_column(default=list)
+    deny_patterns: Mapped[list[Any]] = mapped_column(default=list)
+    obey_robots: Mapped[bool] = mapped_column(Boolean, default=False)
+    delay_s: Mapped[float] = mapped_column(Float, default=0.0)
+    concurrency: Mapped[int] = mapped_column(Integer, default=8)
+    time_cap_s: Mapped[int] = mapped_column(Integer, default=3600)
+    screenshot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The search spider's URL template, with ``{query}`` where the work title goes.
+    search_template: Mapped[str | None] = mapped_column(Text)
+    # Works the search spider queries for; empty means every registered work.
+    work_ids: Mapped[list[Any]] = mapped_column(default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -217,8 +236,41 @@ class CrawlRun(Base):
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     errors: Mapped[list[Any]] = mapped_column(default=list)
     error: Mapped[str | None] = mapped_column(Text)
+    # Set when the run ends: False with the reasons when it was blocked, found no pages,
+    # hit its time cap or suddenly found no links.
+    healthy: Mapped[bool | None] = mapped_column(Boolean)
+    health_problems: Mapped[list[Any]] = mapped_column(default=list)
 
     site: Mapped[Site] = relationship()
+
+
+class WarcFile(Base):
+    """A WARC file of evidence: written open during a crawl, then sealed into the evidence
+    store under the sha256 of the whole file."""
+
+    __tablename__ = "warc_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sealed_at: Mapped[datetime | None]
+
+
+class FeedEntry(Base):
+    """A sitemap or feed entry already crawled, with the version (lastmod) seen, so the feed
+    spider fetches only new or changed entries."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (UniqueConstraint("site_id", "url", name="uq_feed_entries_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(String(100), default="")
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Capture(Base):
@@ -238,6 +290,7 @@ class Capture(Base):
     content_type: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[int]
     title: Mapped[str | None] = mapped_column(Text)
+    # The WARC file (its stable name, see WarcFile) and the offset of the response record.
     warc_file: Mapped[str | None] = mapped_column(Text)
     warc_offset: Mapped[int | None]
 

@@ -135,3 +135,18 @@ def load_match_index(session: Session) -> MatchIndex:
     index = MatchIndex()
     extend_match_index(index, fingerprints_since(session))
     return index
+
+
+def search_queries(session: Session, work_ids: list[int] | None = None) -> list[str]:
+    """Titles and aliases of the given works (every work when none are given), each once
+    (compared without case), in registration order: what a search spider types in."""
+    query = select(Work).order_by(Work.id)
+    if work_ids:
+        query = query.where(Work.id.in_(work_ids))
+    seen: dict[str, str] = {}
+    for work in session.scalars(query):
+        for text in [work.title, *work.aliases]:
+            text = " ".join(str(text).split())
+            if text:
+                seen.setdefault(text.casefold(), text)
+    return list(seen.values())

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from swordnet.models import Site, WatchTarget
+from swordnet.models import SPIDERS, Site, WatchTarget, Work
 from swordnet.timeutil import utcnow
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SEARCH_PLACEHOLDER = "{query}"
+_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}(?::[0-9]{1,5})?$")
 
 
 def check_url(url: str) -> str:
@@ -64,6 +67,56 @@ def parse_interval(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
 
 
+def check_patterns(patterns: list[str]) -> list[str]:
+    """The patterns, if every one is a valid regular expression.
+
+    >>> check_patterns([r"/films/\\d+"])
+    ['/films/\\\\d+']
+    >>> check_patterns(["/films/("])
+    Traceback (most recent call last):
+    ...
+    ValueError: not a valid regular expression: '/films/(' (missing ), unterminated subpattern)
+    """
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {pattern!r} ({exc.msg})") from None
+    return list(patterns)
+
+
+def check_search_template(template: str) -> str:
+    """A search URL template with exactly one ``{query}`` placeholder.
+
+    >>> check_search_template("https://pirate.example/search?q={query}")
+    'https://pirate.example/search?q={query}'
+    >>> check_search_template("https://pirate.example/search")
+    Traceback (most recent call last):
+    ...
+    ValueError: search template needs one {query} placeholder: 'https://pirate.example/search'
+    """
+    if template.count(SEARCH_PLACEHOLDER) != 1:
+        raise ValueError(f"search template needs one {SEARCH_PLACEHOLDER} placeholder: "
+                         f"{template!r}")
+    check_url(template.replace(SEARCH_PLACEHOLDER, "q"))
+    return template
+
+
+def check_host(host: str) -> str:
+    """A mirror domain as sites are keyed: lower-case host, plus a port if not the default.
+
+    >>> check_host("Mirror.Pirate.Example")
+    'mirror.pirate.example'
+    >>> check_host("https://mirror.example/")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a host name: 'https://mirror.example/' (give e.g. mirror.example)
+    """
+    if not _HOST.match(host.strip().lower()):
+        raise ValueError(f"not a host name: {host!r} (give e.g. mirror.example)")
+    return host.strip().lower()
+
+
 def site_for_url(session: Session, url: str) -> Site:
     """The site ``url`` belongs to, added to the sites table on first sight."""
     key = site_key(url)
@@ -76,16 +129,32 @@ def site_for_url(session: Session, url: str) -> Site:
 
 
 def add_target(
-    session: Session, url: str, *, depth: int, max_pages: int, every_seconds: int | None
+    session: Session, url: str, *, depth: int, max_pages: int, every_seconds: int | None,
+    spider: str = "site", **options: Any,
 ) -> WatchTarget:
-    """Put ``url`` on the watchlist; raises ValueError if it is already there."""
+    """Put ``url`` on the watchlist with a spider and its settings (WatchTarget columns);
+    raises ValueError naming the bad setting, or if the URL is already watched by that spider.
+    """
     url = check_url(url)
+    if spider not in SPIDERS:
+        raise ValueError(f"unknown spider {spider!r} (choose from {', '.join(SPIDERS)})")
+    options["mirror_domains"] = [check_host(h) for h in options.get("mirror_domains", [])]
+    check_patterns([*options.get("allow_patterns", []), *options.get("deny_patterns", [])])
+    if spider == "search":
+        if not options.get("search_template"):
+            raise ValueError("a search target needs --search-template URL containing {query}")
+        check_search_template(options["search_template"])
+    for work_id in options.get("work_ids", []):
+        if session.get(Work, work_id) is None:
+            raise ValueError(f"no work with id {work_id}")
     site = site_for_url(session, url)
     for target in site.targets:
-        if url in target.start_urls:
-            raise ValueError(f"{url} is already on the watchlist (site {site.id})")
-    target = WatchTarget(site=site, spider="site", start_urls=[url], depth=depth,
-                         max_pages=max_pages, every_seconds=every_seconds, enabled=True)
+        if url in target.start_urls and target.spider == spider:
+            raise ValueError(f"{url} is already on the watchlist (site {site.id}, "
+                             f"{spider} spider)")
+    target = WatchTarget(site=site, spider=spider, start_urls=[url], depth=depth,
+                         max_pages=max_pages, every_seconds=every_seconds, enabled=True,
+                         **options)
     session.add(target)
     session.flush()
     return target

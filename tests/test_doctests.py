@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefiles.custody",
-           "crawlers.extract"]
+           "crawlers.extract", "crawlers.traps", "crawlers.items", "crawlers.health"]
 
 
 @pytest.mark.parametrize("name", MODULES)

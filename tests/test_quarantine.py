@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sqlalchemy import select
 
-from crawlers.items import MediaItem, PageInfo
+from casefiles.evidence import EvidenceStore
+from casefiles.warc import WarcRecorder
+from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.store import open_run, store_matches
 from matching.match_index import Match
 from swordnet.db import Database
@@ -20,31 +23,36 @@ from tests.conftest import run_cli
 SITE = "http://127.0.0.1:9/"
 
 
-def store_run(db: Database, hits_per_work: dict[int, int]) -> int:
+def exchange(url: str, content_type: str, body: bytes) -> Exchange:
+    return Exchange(url, "GET", [], 200, [("Content-Type", content_type)], body, "127.0.0.1",
+                    utcnow())
+
+
+def store_run(db: Database, recorder: WarcRecorder, hits_per_work: dict[int, int]) -> int:
     """One crawl run on SITE that finds ``n`` distinct copies of each work; returns its id."""
     with db.session() as session:
         ref = open_run(session, None, SITE, "site")
     watch = QuarantineWatch(ref.run_id)
-    now = utcnow()
     for work_id, count in hits_per_work.items():
         for n in range(count):
             url = f"{SITE}run{ref.run_id}/work{work_id}/{n}.jpg"
-            page = PageInfo(SITE, 200, now, "127.0.0.1", "0" * 64, 10, "text/html", "page")
-            item = MediaItem(url, 200, now, "127.0.0.1", "image/jpeg", b"x", page,
-                             sha256=f"{n:064x}",
+            page = PageInfo(exchange(SITE, "text/html", b"<p>page</p>"), "page")
+            item = MediaItem(exchange(url, "image/jpeg", f"copy {n}".encode()), page,
                              matches=[Match(work_id, work_id, "orb", "original", 2, 30.0)])
             with db.session() as session:
-                assert store_matches(session, ref, item, watch) == (1, 0)
+                assert store_matches(session, ref, item, watch, recorder) == (1, 0)
     return ref.run_id
 
 
-def test_a_bursting_work_is_quarantined_and_its_hits_held(db: Database) -> None:
+def test_a_bursting_work_is_quarantined_and_its_hits_held(db: Database, tmp_path: Path) -> None:
+    recorder = WarcRecorder(EvidenceStore(tmp_path / "evidence"), "test", {})
     with db.session() as session:
         steady, bursting = (register_work(session, path.read_bytes(), title=title,
                                           holder_name="H").work.id
                             for path, title in sample_files()[:2])
-    store_run(db, {steady: 10, bursting: 3})        # the usual: at most 10 and 3 per run
-    run = store_run(db, {steady: 25, bursting: 25})  # steady stays under 5x10; bursting passes 20
+    store_run(db, recorder, {steady: 10, bursting: 3})  # the usual: at most 10, 3 per run
+    # steady stays under 5 x 10; bursting passes 20
+    run = store_run(db, recorder, {steady: 25, bursting: 25})
     with db.session() as session:
         works = {w.id: w for w in session.scalars(select(Work))}
         assert works[steady].quarantined_at is None
@@ -69,7 +77,7 @@ def test_a_bursting_work_is_quarantined_and_its_hits_held(db: Database) -> None:
     assert run_cli("works", "release", str(bursting)).exit_code == 0
     again = run_cli("works", "release", str(bursting))
     assert again.exit_code == 1 and "is not quarantined" in again.output
-    store_run(db, {bursting: 2})  # released: new hits are no longer flagged
+    store_run(db, recorder, {bursting: 2})  # released: new hits are no longer flagged
     with db.session() as session:
         newest = session.scalars(select(Hit).order_by(Hit.id.desc()).limit(2)).all()
         assert [h.quarantined for h in newest] == [False, False]

@@ -1,0 +1,71 @@
+"""Finding and checking the stored evidence behind captures.
+
+A Capture names its WARC file by its stable file name and the offset of its record. While
+a crawl runs, the file is open in the evidence store's ``open/`` directory; once sealed it
+lives under the sha256 of the whole file, recorded on its WarcFile row.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from casefiles.evidence import EvidenceStore
+from casefiles.warc import SUFFIX, WarcRecordView, read_record
+from swordnet.models import Capture, Hit, WarcFile
+
+
+def warc_path(session: Session, store: EvidenceStore, filename: str) -> Path:
+    """Where the WARC file named ``filename`` is now (sealed, or still open)."""
+    row = session.scalar(select(WarcFile).where(WarcFile.filename == filename))
+    if row is not None and row.sha256:
+        return store.path_for(row.sha256, SUFFIX)
+    return store.open_dir / Path(filename).name
+
+
+def hit_captures(session: Session, hit: Hit) -> list[Capture]:
+    """The page and media captures of a hit, and screenshots of its page from the same run."""
+    captures = [c for c in (hit.page_capture, hit.media_capture) if c is not None]
+    if hit.page_capture is not None:
+        captures += session.scalars(select(Capture).where(
+            Capture.kind == "screenshot", Capture.run_id == hit.page_capture.run_id,
+            Capture.url == hit.page_capture.url).order_by(Capture.id)).all()
+    return captures
+
+
+def capture_record(session: Session, store: EvidenceStore, capture: Capture) -> WarcRecordView:
+    """The capture's WARC record, digests verified; ValueError if it has none or it is bad."""
+    if capture.warc_file is None or capture.warc_offset is None:
+        raise ValueError(f"capture {capture.id} has no WARC record (captured before WARC "
+                         "recording existed)")
+    path = warc_path(session, store, capture.warc_file)
+    if not path.exists():
+        raise ValueError(f"capture {capture.id}: WARC file {capture.warc_file} is missing "
+                         f"({path})")
+    return read_record(path, capture.warc_offset)
+
+
+def evidence_problems(session: Session, store: EvidenceStore) -> list[str]:
+    """Everything wrong with the stored evidence, one line each (empty when all is well).
+
+    Every object in the store must still hash to its name; every sealed WARC file must be
+    present and unchanged; every capture's record must read back with valid digests.
+    """
+    problems = [f"{path}: {problem}" for path, problem in store.check_all()]
+    for row in session.scalars(select(WarcFile).where(WarcFile.sha256.is_not(None))):
+        assert row.sha256 is not None
+        if not store.path_for(row.sha256, SUFFIX).exists():  # changed files: check_all above
+            problems.append(f"WARC file {row.filename}: missing from the evidence store")
+    for capture in session.scalars(select(Capture).where(Capture.warc_file.is_not(None))):
+        try:
+            view = capture_record(session, store, capture)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        if sha256(view.payload).hexdigest() != capture.sha256:
+            problems.append(f"capture {capture.id}: WARC payload differs from the sha256 "
+                            "recorded at capture time")
+    return problems

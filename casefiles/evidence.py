@@ -1,0 +1,211 @@
+"""A content-addressed evidence store on local disk.
+
+Layout under the store's root::
+
+    objects/<sha[:2]>/<sha256-hex><suffix>   sealed objects, read-only (0o444)
+    open/                                    files being written (e.g. WARC files of a crawl)
+    tmp/                                     staging for files on their way into objects/
+
+An object's name is the SHA-256 of its whole content, so the name itself is the check:
+:meth:`EvidenceStore.check` and :meth:`EvidenceStore.check_all` recompute it. Objects are
+moved in with an atomic rename and every step is fsynced, so an object that exists under its
+name is complete and durable. Hash strings and suffixes are validated before they become
+paths, so no caller-supplied value can make a path outside the root.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_SUFFIX_RE = re.compile(r"(\.[a-z0-9]{1,10}){1,3}")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A sealed object: its SHA-256 (hex), size in bytes and path in the store."""
+
+    sha256: str
+    size: int
+    path: Path
+
+
+def validate_sha256(sha256: str) -> str:
+    """Returns ``sha256`` if it is 64 lowercase hex digits, else raises ValueError.
+
+    >>> validate_sha256("../../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a sha256 hex digest: '../../etc/passwd'
+    """
+    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return sha256
+
+
+def validate_suffix(suffix: str) -> str:
+    """Returns ``suffix`` if it looks like ``.png`` or ``.warc.gz``, else raises ValueError."""
+    if not isinstance(suffix, str) or not _SUFFIX_RE.fullmatch(suffix):
+        raise ValueError(f"not a file suffix: {suffix!r}")
+    return suffix
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def fsync_dir(path: Path) -> None:
+    """Makes the entries of a directory (creations, renames, removals) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class EvidenceStore:
+    """Sealed, content-addressed objects under ``root``; see the module docstring."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.objects_dir = self.root / "objects"
+        self.open_dir = self.root / "open"
+        self.tmp_dir = self.root / "tmp"
+        for directory in (self.objects_dir, self.open_dir, self.tmp_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str, suffix: str) -> Path:
+        """Where the object with this hash and suffix lives (whether or not it exists)."""
+        validate_sha256(sha256)
+        validate_suffix(suffix)
+        return self.objects_dir / sha256[:2] / f"{sha256}{suffix}"
+
+    def open_object(self, sha256: str, suffix: str) -> BinaryIO:
+        """Opens a sealed object for reading; FileNotFoundError if it is not stored."""
+        return open(self.path_for(sha256, suffix), "rb")
+
+    def put_file(self, path: Path, suffix: str) -> StoredObject:
+        """Moves a finished file into the store under its SHA-256 and returns where it went.
+
+        The source is consumed: renamed into ``objects/`` (copied then removed when it is on
+        another filesystem). If an intact object with that hash already exists, the source is
+        just removed; a damaged existing object is replaced by the good copy.
+        """
+        path = Path(path)
+        sha256, size = file_sha256(path)
+        target = self.path_for(sha256, suffix)
+        stored = StoredObject(sha256, size, target)
+        self._make_shard(target.parent)
+        if target.exists() and self.check(sha256, suffix, size=size) is None:
+            path.unlink()
+            fsync_dir(path.parent)
+            return stored
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(path, 0o444)
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self._copy_in(path, target, sha256)
+            path.unlink()
+        fsync_dir(target.parent)
+        fsync_dir(path.parent)
+        return stored
+
+    def put_bytes(self, data: bytes, suffix: str) -> StoredObject:
+        """Stores ``data`` (e.g. a screenshot) as an object and returns where it went."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self.path_for(sha256, suffix)
+        if target.exists() and self.check(sha256, suffix, size=len(data)) is None:
+            return StoredObject(sha256, len(data), target)
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-", suffix=suffix)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except BaseException:
+            os.unlink(name)
+            raise
+        return self.put_file(Path(name), suffix)
+
+    def check(self, sha256: str, suffix: str, size: int | None = None) -> str | None:
+        """Recomputes an object's hash; returns a one-line problem, or None if it is intact.
+
+        ``size``, when given, is the size the object was stored with.
+        """
+        path = self.path_for(sha256, suffix)
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return "missing"
+        if not path.is_file() or path.is_symlink():
+            return "not a regular file"
+        if size is not None and st.st_size != size:
+            return f"size {st.st_size} bytes, stored with {size}"
+        actual, _ = file_sha256(path)
+        if actual != sha256:
+            return "sha256 mismatch: file changed since it was stored"
+        return None
+
+    def check_all(self) -> list[tuple[Path, str]]:
+        """Checks every file under ``objects/`` (its name says its hash); returns the problems."""
+        problems: list[tuple[Path, str]] = []
+        for shard in sorted(self.objects_dir.iterdir()):
+            if not shard.is_dir() or shard.is_symlink():
+                problems.append((shard, "unexpected entry: not a shard directory"))
+                continue
+            for path in sorted(shard.iterdir()):
+                name = path.name
+                sha256, suffix = name[:64], name[64:]
+                try:
+                    validate_sha256(sha256)
+                    validate_suffix(suffix)
+                except ValueError:
+                    problems.append((path, "unexpected entry: name is not <sha256><suffix>"))
+                    continue
+                if shard.name != sha256[:2]:
+                    problems.append((path, f"in the wrong directory: belongs in {sha256[:2]}/"))
+                    continue
+                problem = self.check(sha256, suffix)
+                if problem is not None:
+                    problems.append((path, problem))
+        return problems
+
+    def _make_shard(self, shard: Path) -> None:
+        if not shard.is_dir():
+            shard.mkdir(exist_ok=True)
+            fsync_dir(self.objects_dir)
+
+    def _copy_in(self, path: Path, target: Path, sha256: str) -> None:
+        """Copies ``path`` to ``target`` through tmp/, verifying the copy's hash."""
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="copy-")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                shutil.copyfileobj(src, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            if file_sha256(tmp)[0] != sha256:
+                raise OSError(f"{path} changed while it was being stored")
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

@@ -1,0 +1,47 @@
+"""Is a finished crawl run healthy? The rules a run is judged by, from its statistics.
+
+A run is unhealthy when the site blocked it (most responses 403/429/503), it found no
+readable page, it hit its time cap, it was interrupted, or its pages suddenly held no links
+where the last healthy run of the same target found many (a changed layout or a block
+page the parser cannot read).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BLOCKING_STATUSES = (403, 429, 503)
+BLOCKED_SHARE = 0.5
+MANY_LINKS = 10
+# A site whose start page failed this many runs in a row is marked ``down``.
+DOWN_AFTER_RUNS = 3
+
+
+def health_problems(summary: dict[str, Any], finish_reason: str,
+                    previous_links: int | None) -> list[str]:
+    """What was wrong with a run (empty when healthy).
+
+    ``summary`` is the run's statistics (see :func:`crawlers.runstats.summary`);
+    ``previous_links`` is what the last healthy run of the same target found, if any.
+
+    >>> health_problems({"responses": 10, "blocked": 9, "pages_ok": 1, "links_found": 3},
+    ...                 "finished", None)
+    ['blocked: 9 of 10 responses were 403/429/503']
+    >>> health_problems({"responses": 5, "pages_ok": 5, "links_found": 0}, "finished", 40)
+    ['no links found where the last healthy run found 40']
+    """
+    problems = []
+    responses, blocked = summary.get("responses", 0), summary.get("blocked", 0)
+    if responses and blocked >= BLOCKED_SHARE * responses:
+        problems.append(f"blocked: {blocked} of {responses} responses were "
+                        + "/".join(map(str, BLOCKING_STATUSES)))
+    if not summary.get("pages_ok"):
+        problems.append("no pages: no readable page was fetched")
+    if finish_reason == "closespider_timeout":
+        problems.append("time cap reached before the crawl finished")
+    elif finish_reason != "finished":
+        problems.append(f"interrupted ({finish_reason})")
+    if (summary.get("pages_ok") and not summary.get("links_found")
+            and previous_links is not None and previous_links >= MANY_LINKS):
+        problems.append(f"no links found where the last healthy run found {previous_links}")
+    return problems

@@ -1,0 +1,198 @@
+"""The base of every Swordnet spider: pages in, media items out, with caps, traps and health.
+
+A subclass decides where a crawl starts (:meth:`start`) and whether page links are
+followed (:attr:`follows_links`). Everything else is shared: which pages may be followed
+(the target's hosts and mirrors, allow/deny patterns, depth and page caps, crawler traps),
+how a page is read (malformed markup, NUL bytes and wrong content types are counted, never
+fatal), which media are fetched (kinds some matcher understands, within a size cap per kind),
+and the statistics the run's health is judged on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.http import Response, TextResponse
+from scrapy_playwright.page import PageMethod
+from twisted.python.failure import Failure
+
+from crawlers.extract import PageLinks, extract_page
+from crawlers.items import Exchange, MediaItem, PageInfo
+from crawlers.runstats import count, note_error, note_trap
+from crawlers.target_config import CrawlConfig
+from crawlers.traps import TrapGuard, canonical_url, had_session_id
+from matching.registry import signals_for_kind
+from swordnet.timeutil import utcnow
+from swordnet.watchlist import site_key
+
+MB = 1024 * 1024
+# Largest body fetched per kind of content (compressed responses are capped after decoding).
+SIZE_CAPS = {"page": 8 * MB, "image": 32 * MB, "video": 256 * MB, "archive": 512 * MB,
+             "software": 512 * MB, "torrent": 4 * MB, "playlist": 1 * MB}
+
+
+def _headers(headers: Any) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1"))
+            for name, values in headers.items() for value in values]
+
+
+def exchange_of(response: Response) -> Exchange:
+    """The request and response as a WARC record will hold them."""
+    request = response.request
+    assert request is not None
+    return Exchange(url=response.url, method=request.method,
+                    request_headers=_headers(request.headers), status=response.status,
+                    response_headers=_headers(response.headers), body=response.body,
+                    ip=str(response.ip_address) if response.ip_address else None,
+                    fetched_at=utcnow(), rendered=bool(request.meta.get("playwright")))
+
+
+class WatchSpider(Spider):
+    """Shared crawling rules; see the module docstring. Not a spider on its own (no name)."""
+
+    follows_links = True
+
+    def __init__(self, url: str | None = None, depth: Any = None, max_pages: Any = None,
+                 run_id: Any = None, target_id: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = CrawlConfig.from_args(url, target_id, depth, max_pages)
+        self.start_url = self.config.start_urls[0]
+        self.run_id = int(run_id) if run_id else None
+        self.target_id = self.config.target_id
+        self.max_depth = self.config.depth
+        self.max_pages = self.config.max_pages
+        self._allow = [re.compile(p) for p in self.config.allow_patterns]
+        self._deny = [re.compile(p) for p in self.config.deny_patterns]
+        self._pages: set[str] = set()
+        self._media: set[str] = set()
+        self.traps = TrapGuard()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.config.apply_to(crawler.settings)
+        return spider
+
+    # --- pages -----------------------------------------------------------------------------
+
+    def _refusal(self, url: str, start: bool) -> str | None:
+        """Why ``url`` is not crawled as a page, or None."""
+        if not start:
+            if site_key(url) not in self.config.hosts:
+                return "off_site"
+            if self._allow and not any(p.search(url) for p in self._allow):
+                return "not_allowed"
+            if any(p.search(url) for p in self._deny):
+                return "denied"
+        trap = self.traps.check(url)
+        if trap:
+            note_trap(self.crawler.stats, trap, url)
+            return "trap"
+        return None
+
+    def page_request(self, url: str, depth: int, *, start: bool = False,
+                     meta: dict[str, Any] | None = None) -> Request | None:
+        """A request for a page, or None when the caps, rules or trap guard refuse it."""
+        stats = self.crawler.stats
+        if had_session_id(url):
+            count(stats, "session_ids_stripped")
+        url = canonical_url(url)
+        if url in self._pages:
+            return None
+        if len(self._pages) >= self.max_pages:
+            count(stats, "pages_capped")
+            return None
+        refusal = self._refusal(url, start)
+        if refusal:
+            count(stats, f"links_{refusal}")
+            return None
+        self._pages.add(url)
+        meta = {**(meta or {}), "start": start, "download_maxsize": SIZE_CAPS["page"]}
+        if self.config.render_js:
+            methods = [PageMethod("wait_for_load_state", "networkidle")]
+            if self.config.screenshot:
+                methods.append(PageMethod("screenshot", full_page=True, type="png"))
+            meta.update(playwright=True, playwright_page_methods=methods)
+        return Request(url, callback=self.parse_page, errback=self.on_error,
+                       cb_kwargs={"depth": depth}, meta=meta)
+
+    def read_page(self, response: Response) -> PageLinks | None:
+        """The links of an HTML page; None (counted) for anything that is not one."""
+        stats = self.crawler.stats
+        count(stats, "pages")
+        if response.status >= 400:
+            note_error(stats, f"http_{response.status}", response.url, f"HTTP {response.status}")
+            return None
+        if not isinstance(response, TextResponse):
+            count(stats, "pages_not_html")
+            return None
+        text = response.text
+        if "\x00" in text:
+            count(stats, "pages_with_nul_bytes")
+            text = text.replace("\x00", "")
+        try:
+            found = extract_page(text, response.url)
+        except Exception as exc:  # noqa: BLE001 (hostile markup must never end a crawl)
+            note_error(stats, "bad_html", response.url, f"{type(exc).__name__}: {exc}")
+            return None
+        count(stats, "pages_ok")
+        count(stats, "links_found", len(found.links))
+        return found
+
+    def parse_page(self, response: Response, depth: int) -> Iterator[Request]:
+        if response.meta.get("start"):
+            reachable = response.status < 500
+            self.crawler.stats.set_value("swordnet/start_reachable", int(reachable))
+        found = self.read_page(response)
+        if found is None:
+            return
+        self.page_crawled(response)
+        methods = response.meta.get("playwright_page_methods") or []
+        screenshot = next((m.result for m in methods if m.method == "screenshot"), None)
+        page = PageInfo(exchange=exchange_of(response), title=found.title, screenshot=screenshot)
+        yield from self.media_requests(found, page)
+        if self.follows_links and depth < self.max_depth:
+            for link in found.links:
+                request = self.page_request(link, depth + 1)
+                if request is not None:
+                    yield request
+
+    def page_crawled(self, response: Response) -> None:
+        """Hook for subclasses: a page was fetched and read."""
+
+    # --- media -----------------------------------------------------------------------------
+
+    def media_requests(self, found: PageLinks, page: PageInfo) -> Iterator[Request]:
+        """Fetch the page's media of every kind a matcher understands; count the rest."""
+        stats = self.crawler.stats
+        wanted = [(url, "image") for url in found.images]
+        for link in found.files:
+            count(stats, f"files_{link.kind}")
+            wanted.append((link.url, link.kind))
+        for url, kind in wanted:
+            if url in self._media or not url.startswith(("http://", "https://")):
+                continue
+            if not signals_for_kind(kind, 1):
+                continue  # no matcher for this kind of content (yet): counted above, not fetched
+            self._media.add(url)
+            yield Request(url, callback=self.parse_media, errback=self.on_error,
+                          cb_kwargs={"page": page, "kind": kind}, priority=1,
+                          meta={"download_maxsize": SIZE_CAPS.get(kind, SIZE_CAPS["image"])})
+
+    def parse_media(self, response: Response, page: PageInfo, kind: str) -> Iterator[MediaItem]:
+        if response.status >= 400:
+            note_error(self.crawler.stats, f"http_{response.status}", response.url,
+                       f"HTTP {response.status}")
+            return
+        yield MediaItem(exchange=exchange_of(response), page=page, kind=kind)
+
+    def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        if request.meta.get("start"):
+            self.crawler.stats.set_value("swordnet/start_reachable", 0)
+        note_error(self.crawler.stats, failure.type.__name__, request.url,
+                   failure.getErrorMessage())

@@ -1,0 +1,55 @@
+"""What every ``swordnet`` command shares: the console, one-line failures, the database, output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from swordnet.config import load_settings
+from swordnet.db import Database, DatabaseUnavailable, open_database
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    """Stop with a one-line error and exit status 1."""
+    raise click.ClickException(message)
+
+
+@contextmanager
+def database() -> Iterator[Database]:
+    try:
+        db = open_database(load_settings())
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def emit(rows: Sequence[dict[str, Any]], as_json: bool, title: str,
+         columns: Sequence[str]) -> None:
+    """Print rows as a JSON array or as a table of the named columns."""
+    if as_json:
+        click.echo(json.dumps(list(rows), indent=2, default=str, ensure_ascii=False))
+        return
+    if not rows:
+        console.print(f"No {title.lower()}.")
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+    console.print(table)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
