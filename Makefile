@@ -2,13 +2,16 @@
 #   make demo   set up .venv and run the end-to-end demo
 #   make test   set up .venv with test extras and run the whole test suite
 #   make bench  add the benchmark extras and run bench/*.py (results in bench/results/)
+#   make browser  install Debian's chromium (for JavaScript targets and their tests; needs root)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint bench bench-setup clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test lint bench bench-setup browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +22,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/swordnet demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# JavaScript rendering uses the system Chromium through scrapy-playwright; no browser download.
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "note: $(CHROMIUM) missing; JavaScript tests will be skipped (sudo make browser)"; \
+	  fi; }
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -1,0 +1,159 @@
+"""Hostile and unusual fixture sites for crawl-level tests, served like the demo site.
+
+Each builder returns a :class:`~swordnet.demo_site.DemoSite` whose ``planted`` list says
+exactly which copy of which sample work sits where, so a test can demand that hit set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from PIL import Image
+from sqlalchemy import select
+
+from scheduler.executor import CrawlRequest, LocalExecutor
+from swordnet.config import Settings
+from swordnet.db import Database
+from swordnet.demo_site import MILD_ALTERATIONS, DemoSite, PlantedCopy, Resource
+from swordnet.models import CrawlRun, Hit, WatchTarget, Work
+from swordnet.registry import register_work
+from swordnet.samples import sample_files
+from swordnet.watchlist import add_target
+
+HTML = "text/html; charset=utf-8"
+
+
+def sample_works() -> list[tuple[str, Image.Image]]:
+    return [(title, Image.open(path).convert("RGB")) for path, title in sample_files()]
+
+
+def register_samples(db: Database) -> None:
+    with db.session() as session:
+        for path, title in sample_files():
+            register_work(session, path.read_bytes(), title=title, holder_name="Holder")
+
+
+def page(title: str, body: str) -> bytes:
+    return (f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>").encode()
+
+
+def plant(site: DemoSite, work: tuple[str, Image.Image], image_path: str, page_path: str,
+          alteration: str = "reencoded") -> str:
+    """Put an altered copy of ``work`` at ``image_path``; returns an ``<img>`` tag for it."""
+    title, image = work
+    site.add(image_path, MILD_ALTERATIONS[alteration](image), "image/jpeg")
+    site.planted.append(PlantedCopy(title, alteration, image_path, page_path, "img"))
+    return f'<img src="{image_path}" alt="copy">'
+
+
+def add_watch_target(db: Database, url: str, **options: object) -> int:
+    options = {"depth": 2, "max_pages": 200, "every_seconds": None, **options}
+    with db.session() as session:
+        return add_target(session, url, **options).id  # type: ignore[arg-type]
+
+
+def crawl_target(db: Database, settings: Settings, target_id: int,
+                 timeout_s: float = 180) -> CrawlRun:
+    with db.session() as session:
+        target = session.get(WatchTarget, target_id)
+        assert target is not None
+        request = CrawlRequest.for_target(target)
+    run_id = LocalExecutor(db, settings, timeout_s=timeout_s).run(request)
+    with db.session() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        return run
+
+
+def hit_set(db: Database) -> set[tuple[str, str]]:
+    """(work title, copy path) of every hit."""
+    with db.session() as session:
+        rows = session.execute(select(Work.title, Hit.url).join(Hit.work)).all()
+    return {(title, "/" + url.split("/", 3)[3]) for title, url in rows}
+
+
+def planted_set(site: DemoSite) -> set[tuple[str, str]]:
+    return {(p.work_title, p.image_path) for p in site.planted}
+
+
+def warcio_check(path: Path) -> str:
+    """Run ``warcio check -v`` on a WARC file; returns its output (raises on failure)."""
+    warcio = Path(sys.executable).with_name("warcio")
+    result = subprocess.run([str(warcio), "check", "-v", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+# --- a site with its own search box ---------------------------------------------------------
+
+def search_site() -> DemoSite:
+    """Film pages reachable only through ``/search?q=``; two sample works are planted."""
+    site = DemoSite()
+    works = sample_works()
+    films: dict[str, str] = {}
+    for n, work in enumerate(works[:2], start=1):
+        path = f"/film/{n}.html"
+        site.add(path, page(f"Watch {work[0]} free", plant(site, work, f"/img/{n}.jpg", path)),
+                 HTML)
+        films[work[0]] = path
+    site.add("/", page("PirateFlix", '<form action="/search"><input name="q"></form>'), HTML)
+
+    def search(_path: str, query: str) -> Resource:
+        q = " ".join(parse_qs(query).get("q", [""])[0].split()).casefold()
+        found = [(t, p) for t, p in films.items() if q and q in t.casefold()]
+        items = "".join(f'<li><a href="{p}">{html.escape(t)}</a></li>' for t, p in found)
+        body = f"<ul>{items}</ul>" if found else f"<p>No results for {html.escape(q)}</p>"
+        return Resource(200, HTML, page("Search", body))
+
+    site.routes["/search"] = search
+    return site
+
+
+# --- a site published through a sitemap index and an RSS feed ------------------------------
+
+@dataclass
+class FeedSite:
+    """Posts with versions; the sitemap, its gzipped child and the RSS feed follow them."""
+
+    site: DemoSite = field(default_factory=DemoSite)
+    posts: dict[str, str] = field(default_factory=dict)  # path -> lastmod
+
+    def post(self, path: str, lastmod: str, body: str) -> None:
+        self.site.add(path, page(f"Post {path}", body), HTML)
+        self.posts[path] = lastmod
+
+    def serve_feeds(self, base_url: str) -> None:
+        base = base_url.rstrip("/")
+
+        def index(_path: str, _query: str) -> Resource:
+            return Resource(200, "application/xml", (
+                '<?xml version="1.0" encoding="UTF-8"?><sitemapindex '
+                'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                f"<sitemap><loc>{base}/sitemaps/posts.xml.gz</loc></sitemap>"
+                "</sitemapindex>").encode())
+
+        def posts(_path: str, _query: str) -> Resource:
+            urls = "".join(f"<url><loc>{base}{p}</loc><lastmod>{m}</lastmod></url>"
+                           for p, m in self.posts.items())
+            xml = ('<?xml version="1.0" encoding="UTF-8"?><urlset '
+                   f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>')
+            return Resource(200, "application/gzip", gzip.compress(xml.encode()))
+
+        def rss(_path: str, _query: str) -> Resource:
+            items = "".join(f"<item><title>{p}</title><link>{base}{p}</link>"
+                            f"<guid>{base}{p}</guid><pubDate>{m}</pubDate></item>"
+                            for p, m in self.posts.items())
+            return Resource(200, "application/rss+xml", (
+                '<?xml version="1.0"?><rss version="2.0"><channel><title>Posts</title>'
+                f"<link>{base}/</link>{items}</channel></rss>").encode())
+
+        self.site.routes.update({"/sitemap.xml": index, "/sitemaps/posts.xml.gz": posts,
+                                 "/feed.xml": rss})

@@ -1,0 +1,90 @@
+"""Crawl health: blocked runs, empty runs, runs cut by their time cap and runs whose pages
+suddenly hold no links are marked unhealthy and listed as such; unreachable sites go down."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from swordnet.config import Settings
+from swordnet.db import open_database
+from swordnet.demo_site import DemoSite, Resource, serve_site
+from swordnet.models import Site
+from tests.conftest import run_cli
+from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
+
+
+def _blocked(_path: str, _query: str) -> Resource:
+    return Resource(403, HTML, page("Access denied", "<p>Are you a robot?</p>"))
+
+
+def _listing(links: int) -> bytes:
+    return page("Listing", "".join(f'<a href="/p/{n}.html">{n}</a>' for n in range(links)))
+
+
+def test_runs_are_judged_and_unhealthy_ones_listed_with_their_reasons(
+        sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    site = DemoSite()
+    site.add("/", _listing(12), HTML)
+    site.routes["/p/"] = lambda path, _q: Resource(200, HTML, page(path, "<p>post</p>"))
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url)
+        healthy = crawl_target(db, sqlite_home, target)
+        # the layout changes: the listing now holds no links at all
+        site.add("/", page("Listing", "<div id=app></div>"), HTML)
+        collapsed = crawl_target(db, sqlite_home, target)
+        # the site starts blocking the crawler
+        site.files.clear()
+        site.routes = {"/": _blocked}
+        blocked = crawl_target(db, sqlite_home, target)
+        slow = DemoSite()
+        slow.add("/", _listing(30), HTML)
+        slow.routes["/p/"] = lambda path, _q: Resource(200, HTML, _listing(30))
+    with serve_site(slow, delay_s=0.4) as running:
+        capped = crawl_target(db, sqlite_home,
+                              add_watch_target(db, running.url, time_cap_s=2, concurrency=1))
+
+    assert healthy.healthy and healthy.stats["links_found"] == 12
+    assert collapsed.health_problems == ["no links found where the last healthy run found 12"]
+    assert blocked.health_problems == ["blocked: 1 of 1 responses were 403/429/503",
+                                       "no pages: no readable page was fetched"]
+    assert blocked.stats["status_counts"] == {"403": 1}
+    assert capped.finish_reason == "closespider_timeout"
+    assert capped.health_problems == ["time cap reached before the crawl finished"]
+
+    listed = json.loads(run_cli("runs", "list", "--unhealthy", "--json").output)
+    assert {r["id"] for r in listed} == {collapsed.id, blocked.id, capped.id}
+    assert all(r["health"] == "UNHEALTHY" and r["problems"] for r in listed)
+    shown = run_cli("runs", "show", str(blocked.id))
+    assert shown.exit_code == 0 and "blocked: 1 of 1" in shown.output
+    db.dispose()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_site_unreachable_three_runs_in_a_row_is_marked_down(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    port = _closed_port()
+    target = add_watch_target(db, f"http://127.0.0.1:{port}/")
+    statuses = []
+    for _ in range(3):
+        run = crawl_target(db, sqlite_home, target)
+        assert run.outcome == "finished" and not run.healthy
+        with db.session() as session:
+            statuses.append(session.get(Site, run.site_id).status)  # type: ignore[union-attr]
+    assert statuses == ["active", "active", "down"]
+    listed = json.loads(run_cli("sites", "list", "--json").output)
+    assert listed[0]["status"] == "down"
+    # the site comes back: one reachable run makes it active again
+    site = DemoSite()
+    site.add("/", page("Back", "<p>hello</p>"), HTML)
+    with serve_site(site, port=port):
+        crawl_target(db, sqlite_home, target)
+    with db.session() as session:
+        assert session.get(Site, run.site_id).status == "active"  # type: ignore[union-attr]
+    db.dispose()

@@ -1,0 +1,189 @@
+"""Crawl-level tests of each spider kind and the per-target settings, over fixture sites."""
+
+from __future__ import annotations
+
+import gzip
+
+from sqlalchemy import select
+
+from swordnet.config import Settings
+from swordnet.db import Database, open_database
+from swordnet.demo_site import DemoSite, serve_site
+from swordnet.models import FeedEntry
+from tests.pirate_sites import (
+    HTML,
+    FeedSite,
+    add_watch_target,
+    crawl_target,
+    hit_set,
+    page,
+    plant,
+    planted_set,
+    register_samples,
+    sample_works,
+    search_site,
+)
+
+
+def test_search_spider_finds_copies_only_reachable_through_the_site_search(
+        sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = search_site()
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url, spider="search",
+                                  search_template=running.url + "search?q={query}")
+        run = crawl_target(db, sqlite_home, target)
+        searched = [p for p in running.requests if p == "/search"]
+    assert run.outcome == "finished" and run.healthy, run.health_problems
+    assert hit_set(db) == planted_set(site)
+    assert len(searched) == len(sample_works()) == run.stats["search_queries"]
+    db.dispose()
+
+
+def test_search_spider_queries_only_the_works_in_scope(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = search_site()
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url, spider="search", work_ids=[1],
+                                  search_template=running.url + "search?q={query}")
+        run = crawl_target(db, sqlite_home, target)
+    assert run.stats["search_queries"] == 1
+    first = site.planted[0]
+    assert hit_set(db) == {(first.work_title, first.image_path)}
+    db.dispose()
+
+
+def test_feed_spider_crawls_only_new_or_changed_sitemap_entries(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    works = sample_works()
+    feed = FeedSite()
+    feed.post("/posts/1.html", "2026-11-01", plant(feed.site, works[0], "/i/1.jpg",
+                                                   "/posts/1.html"))
+    feed.post("/posts/2.html", "2026-11-02", "<p>nothing here</p>")
+    feed.post("/posts/3.html", "2026-11-03", plant(feed.site, works[1], "/i/3.jpg",
+                                                   "/posts/3.html"))
+    with serve_site(feed.site) as running:
+        feed.serve_feeds(running.url)
+        target = add_watch_target(db, running.url + "sitemap.xml", spider="feed")
+        first = crawl_target(db, sqlite_home, target)
+        first_pages = sorted(p for p in running.requests if p.startswith("/posts/"))
+        assert first_pages == ["/posts/1.html", "/posts/2.html", "/posts/3.html"]
+        assert "/sitemaps/posts.xml.gz" in running.requests  # index -> gzipped sitemap
+        assert hit_set(db) == planted_set(feed.site)
+
+        # Post 2 is edited (new lastmod, now with a copy); post 4 is new.
+        feed.post("/posts/2.html", "2026-11-20", plant(feed.site, works[2], "/i/2.jpg",
+                                                       "/posts/2.html"))
+        feed.post("/posts/4.html", "2026-11-21", plant(feed.site, works[3], "/i/4.jpg",
+                                                       "/posts/4.html"))
+        running.requests.clear()
+        second = crawl_target(db, sqlite_home, target)
+        second_pages = sorted(p for p in running.requests if p.startswith("/posts/"))
+    assert second_pages == ["/posts/2.html", "/posts/4.html"]
+    assert second.stats["feed_entries"] == 4 and second.stats["feed_entries_unchanged"] == 2
+    assert hit_set(db) == planted_set(feed.site)
+    assert first.healthy and second.healthy
+    db.dispose()
+
+
+def test_feed_spider_reads_rss(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    feed = FeedSite()
+    feed.post("/p/a.html", "Sat, 21 Nov 2026 08:00:00 GMT",
+              plant(feed.site, sample_works()[4], "/i/a.jpg", "/p/a.html"))
+    with serve_site(feed.site) as running:
+        feed.serve_feeds(running.url)
+        target = add_watch_target(db, running.url + "feed.xml", spider="feed")
+        crawl_target(db, sqlite_home, target)
+        again = crawl_target(db, sqlite_home, target)
+    assert hit_set(db) == planted_set(feed.site)
+    assert again.stats["feed_entries_unchanged"] == 1 and again.stats["pages"] == 0
+    with db.session() as session:
+        entries = session.scalars(select(FeedEntry)).all()
+        assert [(e.url.rsplit("/", 1)[1], e.version) for e in entries] == [
+            ("a.html", "Sat, 21 Nov 2026 08:00:00 GMT")]
+    db.dispose()
+
+
+def _gallery_site() -> DemoSite:
+    """Three gallery pages, each with one planted copy, a robots.txt closing page 3."""
+    site = DemoSite()
+    works = sample_works()
+    links = "".join(f'<a href="/gallery/{n}.html">{n}</a>' for n in (1, 2, 3))
+    site.add("/", page("Home", links), HTML)
+    for n in (1, 2, 3):
+        path = f"/gallery/{n}.html"
+        site.add(path, page(f"Gallery {n}", plant(site, works[n], f"/g/{n}.jpg", path)), HTML)
+    site.add("/robots.txt", b"User-agent: *\nDisallow: /gallery/3.html\n", "text/plain")
+    return site
+
+
+def _planted_on(site: DemoSite, *pages: int) -> set[tuple[str, str]]:
+    return {(p.work_title, p.image_path) for p in site.planted
+            if p.page_path in {f"/gallery/{n}.html" for n in pages}}
+
+
+def test_allow_and_deny_patterns_choose_the_pages_followed(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = _gallery_site()
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url, allow_patterns=[r"/gallery/"],
+                                  deny_patterns=[r"/gallery/2\.html$"])
+        run = crawl_target(db, sqlite_home, target)
+    assert "/gallery/2.html" not in running.requests
+    assert hit_set(db) == _planted_on(site, 1, 3)
+    assert run.stats["pages"] == 3  # home (the start URL is always fetched), 1 and 3
+    db.dispose()
+
+
+def test_robots_txt_is_obeyed_only_when_the_target_says_so(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = _gallery_site()
+    with serve_site(site) as running:
+        obeying = add_watch_target(db, running.url, obey_robots=True)
+        crawl_target(db, sqlite_home, obeying)
+        assert "/robots.txt" in running.requests and "/gallery/3.html" not in running.requests
+        assert hit_set(db) == _planted_on(site, 1, 2)
+        ignoring = add_watch_target(db, running.url + "?all", obey_robots=False)
+        crawl_target(db, sqlite_home, ignoring)
+    assert hit_set(db) == _planted_on(site, 1, 2, 3)
+    db.dispose()
+
+
+def test_mirror_domains_are_followed_and_other_sites_are_not(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    works = sample_works()
+    mirror, other = DemoSite(), DemoSite()
+    mirror.add("/m.html", page("Mirror", plant(mirror, works[0], "/m.jpg", "/m.html")), HTML)
+    other.add("/o.html", page("Other", plant(other, works[1], "/o.jpg", "/o.html")), HTML)
+    with serve_site(mirror) as m, serve_site(other) as o:
+        main = DemoSite()
+        main.add("/", page("Main", f'<a href="{m.url}m.html">mirror</a>'
+                                   f'<a href="{o.url}o.html">other</a>'), HTML)
+        with serve_site(main) as running:
+            mirror_host = m.url.split("/")[2]
+            target = add_watch_target(db, running.url, mirror_domains=[mirror_host])
+            crawl_target(db, sqlite_home, target)
+        assert o.requests == [] and m.requests == ["/m.html", "/m.jpg"]
+    assert hit_set(db) == planted_set(mirror)
+    db.dispose()
+
+
+def test_gzip_sitemap_that_expands_past_the_cap_is_dropped(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    site = DemoSite()
+    bomb = gzip.compress(b"<urlset>" + b" " * (12 * 1024 * 1024) + b"</urlset>")
+    site.add("/sitemap.xml.gz", bomb, "application/gzip")
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url + "sitemap.xml.gz", spider="feed")
+        run = crawl_target(db, sqlite_home, target)
+    assert run.outcome == "finished"
+    assert run.stats["errors_by_type"] == {"bad_feed": 1}
+    db.dispose()
