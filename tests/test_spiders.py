@@ -7,7 +7,7 @@ import gzip
 from sqlalchemy import select
 
 from swordnet.config import Settings
-from swordnet.db import Database, open_database
+from swordnet.db import open_database
 from swordnet.demo_site import DemoSite, serve_site
 from swordnet.models import FeedEntry
 from tests.pirate_sites import (
