@@ -18,9 +18,13 @@ from casefiles.warc import SUFFIX, WarcRecordView, read_record
 from swordnet.models import Capture, Hit, WarcFile
 
 
+def _warc_row(session: Session, filename: str) -> WarcFile | None:
+    return session.scalar(select(WarcFile).where(WarcFile.filename == filename))
+
+
 def warc_path(session: Session, store: EvidenceStore, filename: str) -> Path:
     """Where the WARC file named ``filename`` is now (sealed, or still open)."""
-    row = session.scalar(select(WarcFile).where(WarcFile.filename == filename))
+    row = _warc_row(session, filename)
     if row is not None and row.sha256:
         return store.path_for(row.sha256, SUFFIX)
     return store.open_dir / Path(filename).name
@@ -36,8 +40,11 @@ def hit_captures(session: Session, hit: Hit) -> list[Capture]:
     return captures
 
 
-def capture_record(session: Session, store: EvidenceStore, capture: Capture) -> WarcRecordView:
-    """The capture's WARC record, digests verified; ValueError if it has none or it is bad."""
+def capture_record(session: Session, store: EvidenceStore, capture: Capture, *,
+                   check_file: bool = True) -> WarcRecordView:
+    """The capture's WARC record, digests verified, and (``check_file``) the whole sealed file
+    re-hashed first, since record digests do not cover WARC headers. ValueError names what is
+    wrong."""
     if capture.warc_file is None or capture.warc_offset is None:
         raise ValueError(f"capture {capture.id} has no WARC record (captured before WARC "
                          "recording existed)")
@@ -45,6 +52,11 @@ def capture_record(session: Session, store: EvidenceStore, capture: Capture) -> 
     if not path.exists():
         raise ValueError(f"capture {capture.id}: WARC file {capture.warc_file} is missing "
                          f"({path})")
+    row = _warc_row(session, capture.warc_file)
+    if check_file and row is not None and row.sha256:
+        problem = store.check(row.sha256, SUFFIX, row.size)
+        if problem:
+            raise ValueError(f"capture {capture.id}: WARC file {capture.warc_file}: {problem}")
     return read_record(path, capture.warc_offset)
 
 
@@ -61,7 +73,7 @@ def evidence_problems(session: Session, store: EvidenceStore) -> list[str]:
             problems.append(f"WARC file {row.filename}: missing from the evidence store")
     for capture in session.scalars(select(Capture).where(Capture.warc_file.is_not(None))):
         try:
-            view = capture_record(session, store, capture)
+            view = capture_record(session, store, capture, check_file=False)  # files: above
         except ValueError as exc:
             problems.append(str(exc))
             continue

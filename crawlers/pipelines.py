@@ -176,7 +176,8 @@ class StorePipeline:
         info = {"crawl-run": str(self.run.run_id), "spider": spider.name,
                 "start-url": getattr(spider, "start_url", ""),
                 "crawl-settings": repr(config) if config is not None else ""}
-        self.recorder = WarcRecorder(store, f"swordnet-run{self.run.run_id}", info)
+        self.recorder = WarcRecorder(store, f"swordnet-run{self.run.run_id}", info,
+                                     self.crawler.settings.getint("SWORDNET_WARC_MAX_BYTES"))
 
     def _store(self, session: Session, item: MediaItem) -> tuple[int, int]:
         assert self.run is not None and self.watch is not None and self.recorder is not None

@@ -7,8 +7,8 @@ SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
 USER_AGENT = "Mozilla/5.0 (compatible; Swordnet/0.1; copyright monitoring)"
-# Per-target robots.txt policy arrives with the crawler issue; evidence collection on
-# suspected infringing sites does not obey it by default.
+# robots.txt is a per-target policy (WatchTarget.obey_robots, applied by the spider); evidence
+# collection on suspected infringing sites does not obey it by default (docs/operations.md).
 ROBOTSTXT_OBEY = False
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
@@ -27,3 +27,6 @@ ITEM_PIPELINES = {
     "crawlers.pipelines.MatchPipeline": 200,
     "crawlers.pipelines.StorePipeline": 300,
 }
+
+# WARC files of evidence roll over (and are sealed into the evidence store) at this size.
+SWORDNET_WARC_MAX_BYTES = 256 * 1024 * 1024

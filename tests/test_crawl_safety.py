@@ -4,6 +4,7 @@ a run; a crawl killed with SIGKILL and started again loses and duplicates nothin
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
 import subprocess
@@ -194,7 +195,7 @@ def test_crawl_killed_with_sigkill_resumes_without_duplicates_or_dangling_captur
 
 
 def test_evidence_check_detects_one_changed_byte_in_a_stored_warc(
-        sqlite_home: Settings, served_site: RunningSite) -> None:
+        sqlite_home: Settings, served_site: RunningSite, tmp_path: Path) -> None:
     db = open_database(sqlite_home)
     register_samples(db)
     target = add_watch_target(db, served_site.url)
@@ -206,6 +207,18 @@ def test_evidence_check_detects_one_changed_byte_in_a_stored_warc(
     path = store.path_for(warc.sha256, ".warc.gz")
     warcio_check(path)
     assert run_cli("evidence", "check").exit_code == 0
+    # a user lists a hit's captures and extracts the recorded copy: the bytes served
+    with db.session() as session:
+        hit = session.scalars(select(Hit).order_by(Hit.id)).first()
+        assert hit is not None
+        hit_id, image_path = hit.id, "/" + hit.url.split("/", 3)[3]
+    listed = json.loads(run_cli("captures", "list", str(hit_id), "--json").output)
+    assert [c["kind"] for c in listed] == ["page", "media"]
+    assert all(c["warc_file"] == warc.filename and c["ip"] == "127.0.0.1" for c in listed)
+    out = tmp_path / "copy.jpg"
+    extracted = run_cli("captures", "extract", str(listed[1]["id"]), "-o", str(out))
+    assert extracted.exit_code == 0, extracted.output
+    assert out.read_bytes() == served_site.site.files[image_path].body
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.chmod(0o644)
@@ -213,4 +226,31 @@ def test_evidence_check_detects_one_changed_byte_in_a_stored_warc(
     result = run_cli("evidence", "check")
     assert result.exit_code == 1
     assert f"{path}: sha256 mismatch" in result.output
+    refused = run_cli("captures", "extract", str(listed[0]["id"]), "-o", str(tmp_path / "p"))
+    assert refused.exit_code == 1 and "sha256 mismatch" in refused.output
+    assert not (tmp_path / "p").exists()
+    db.dispose()
+
+
+def test_warc_files_roll_over_at_their_size_cap(sqlite_home: Settings,
+                                                 served_site: RunningSite) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    env = {**os.environ, "SWORDNET_HOME": str(sqlite_home.home)}
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={served_site.url}",
+         "-s", "SWORDNET_WARC_MAX_BYTES=100000"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    store = EvidenceStore(sqlite_home.evidence_dir)
+    with db.session() as session:
+        warcs = session.scalars(select(WarcFile)).all()
+        assert len(warcs) >= 3 and all(w.sha256 and w.size for w in warcs)
+        assert evidence_problems(session, store) == []
+        used = set(session.scalars(select(Capture.warc_file)))
+    assert used == {w.filename for w in warcs}  # every file holds captures
+    for warc in warcs:
+        assert warc.sha256 is not None
+        output = warcio_check(store.path_for(warc.sha256, ".warc.gz"))
+        assert output.count("warcinfo") >= 1  # each file opens with its own warcinfo
     db.dispose()
