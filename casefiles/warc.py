@@ -511,6 +511,10 @@ def read_record(path: Path, offset: int) -> WarcRecordView:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
             raise ValueError(f"{path}: no readable WARC record at offset {offset}: "
                              f"{reason}") from exc
+        if record.format != "warc" or not record.rec_headers.get_header("WARC-Type"):
+            # warcio falls back to reading old ARC records from whatever bytes it is given
+            raise ValueError(f"{path}: no readable WARC record at offset {offset}: "
+                             "not the start of a record")
         if record.digest_checker.passed is False:
             problems = "; ".join(record.digest_checker.problems)
             raise ValueError(f"{path}: record at offset {offset}: {problems}")
