@@ -15,14 +15,14 @@ from urllib.parse import urlsplit
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from matching.registry import describe_match
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.demo_site import build_demo_site, serve_site
-from swordnet.models import CrawlRun, Hit
+from swordnet.models import Capture, CrawlRun, Hit, WarcFile
 from swordnet.registry import register_work
 from swordnet.samples import sample_files
 from swordnet.watchlist import add_target, site_for_url
@@ -81,6 +81,10 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
                           urlsplit(hit.url).path)
         outcome, error = run.outcome, run.error
         by_stage = Counter(hit.stage for hit in hits if hit.run_id == run_id)
+        health = "healthy" if run.healthy else "unhealthy: " + "; ".join(run.health_problems)
+        captures = session.scalar(select(func.count()).select_from(Capture)
+                                  .where(Capture.run_id == run_id)) or 0
+        warcs = session.scalars(select(WarcFile).where(WarcFile.run_id == run_id)).all()
 
     console.print(table)
     console.print(
@@ -89,7 +93,11 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
         f"already known; {by_stage.get(2, 0)} found by stage 2, the local-feature matcher "
         f"that sees through hard crops and screenshots), {stats.get('errors', 0)} fetch "
         f"errors recorded "
-        f"(the site serves a broken page and two bad images on purpose).")
+        f"(the site serves a broken page and two bad images on purpose); {health}.")
+    if warcs:
+        files = ", ".join(f"{w.filename} (sha256 {w.sha256})" for w in warcs)
+        console.print(f"Evidence: {captures} captured pages and images, as WARC records in "
+                      f"{files}.")
     if error:
         console.print(f"[red]{error}[/red]")
     console.print(
@@ -97,6 +105,9 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
         "  swordnet hits list --status pending   the review queue\n"
         "  swordnet hits confirm ID [ID ...]     confirm: opens the site's case\n"
         "  swordnet hits reject ID               reject a false match\n"
+        "  swordnet captures list HIT_ID         the WARC records behind a hit\n"
+        "  swordnet evidence check               re-hash the evidence store\n"
+        "  swordnet runs list                    crawl runs and their health\n"
         "  swordnet cases list                   cases; cases show ID for the log\n"
         "  swordnet match FILE                   which works a local file matches\n"
         "  swordnet sites list                   the watchlist and last runs")
