@@ -15,17 +15,10 @@ from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.demo_site import RunningSite
 from swordnet.models import Capture, CrawlRun, Hit, Work
-from swordnet.registry import register_work
-from swordnet.samples import sample_files
 from swordnet.watchlist import site_for_url
+from tests.pirate_sites import register_samples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def register_samples(db: Database) -> None:
-    with db.session() as session:
-        for path, title in sample_files():
-            register_work(session, path.read_bytes(), title=title, holder_name="Holder")
 
 
 def crawl(db: Database, settings: Settings, url: str, depth: int = 2) -> CrawlRun:

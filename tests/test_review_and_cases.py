@@ -13,7 +13,8 @@ from swordnet.db import Database
 from swordnet.demo_site import RunningSite
 from swordnet.models import CaseEvent
 from tests.conftest import run_cli
-from tests.test_crawl import crawl, register_samples
+from tests.pirate_sites import register_samples
+from tests.test_crawl import crawl
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from swordnet.db import Database
 from swordnet.demo_site import RunningSite
 from swordnet.models import CrawlRun
 from tests.conftest import run_cli
-from tests.test_crawl import register_samples
+from tests.pirate_sites import register_samples
 
 
 def start_scheduler(settings: Settings) -> subprocess.Popen[str]:
