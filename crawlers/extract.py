@@ -20,6 +20,7 @@ LAZY_ATTRIBUTES = ("data-src", "data-lazy-src", "data-original", "data-lazy", "d
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
 META_IMAGE_KEYS = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image")
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.IGNORECASE)
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
 FILE_EXTENSIONS = {
     "video": {".mp4", ".mkv", ".avi", ".mov", ".wmv", ".flv", ".webm", ".m4v", ".ts", ".rmvb"},
     "playlist": {".m3u8", ".m3u", ".mpd"},
@@ -49,6 +50,10 @@ class PageLinks:
     files: list[FileLink]
 
 
+def _suffix(url: str) -> str:
+    return PurePosixPath(unquote(urlsplit(url).path)).suffix.lower()
+
+
 def file_kind(url: str) -> str | None:
     """What a link points to, if it is a file a pirate page offers rather than a page.
 
@@ -67,7 +72,7 @@ def file_kind(url: str) -> str | None:
     host = (parts.hostname or "").lower()
     if any(host == h or host.endswith("." + h) for h in CLOUD_DRIVE_HOSTS):
         return "cloud"
-    suffix = PurePosixPath(unquote(parts.path)).suffix.lower()
+    suffix = _suffix(url)
     for kind, suffixes in FILE_EXTENSIONS.items():
         if suffix in suffixes:
             return kind
@@ -160,11 +165,13 @@ def extract_page(html: str | bytes, base_url: str) -> PageLinks:
     hrefs = [_attr(tag, "href") for tag in soup.find_all(["a", "area"])]
     hrefs += [_attr(tag, "href") for tag in soup.find_all("link", rel=["next", "prev"])]
     links = _absolute_unique(base_url, hrefs)
+    linked_images = [u for u in links if _suffix(u) in IMAGE_EXTENSIONS]  # a full-size view
+    images += [u for u in linked_images if u not in images]
     files = _file_links(base_url, soup, links)
-    file_urls = {f.url for f in files}
+    not_pages = {f.url for f in files} | set(linked_images)
     title = soup.title.get_text(strip=True) if soup.title else None
     return PageLinks(title=title or None, images=images,
-                     links=[u for u in links if u not in file_urls], files=files)
+                     links=[u for u in links if u not in not_pages], files=files)
 
 
 def _absolute_unique(base_url: str, raws: list[str | None]) -> list[str]:

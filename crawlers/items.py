@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from hashlib import sha256
 from http import HTTPStatus
 
@@ -47,7 +48,7 @@ class Exchange:
                 return value
         return None
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return sha256(self.body).hexdigest()
 

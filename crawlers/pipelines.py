@@ -1,19 +1,18 @@
-"""Item pipelines: fingerprint -> match -> store.
+"""Item pipelines: analyse (fingerprint + match) -> store.
 
-Hashing and the stage-2 matcher run in worker threads and every database call on one writer
-thread per crawl, so none of them blocks the reactor. The store pipeline also owns the
-crawl's CrawlRun and its WARC recorder: it opens both when the spider opens (first sealing
-WARC files that a killed crawl left open) and writes the outcome, statistics and health, and
-seals the last WARC file, when the spider closes.
+Fingerprinting and matching run in worker processes (:mod:`crawlers.analysis`) and every
+database call on one writer thread per crawl, so none of them blocks the reactor. The store
+pipeline also owns the crawl's CrawlRun and its WARC recorder: it opens both when the spider
+opens (first sealing WARC files that a killed crawl left open) and writes the outcome,
+statistics and health, and seals the last WARC file, when the spider closes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from hashlib import sha256
 from typing import Any, TypeVar
 
 from scrapy import signals
@@ -24,115 +23,60 @@ from sqlalchemy.orm import Session
 from casefiles.evidence import EvidenceStore
 from casefiles.warc import WarcRecorder, recover_open_files
 from crawlers import runstats
+from crawlers.analysis import AnalysisPool
 from crawlers.items import MediaItem
 from crawlers.store import RunRef, finish_run, note_sealed, open_run, store_matches
-from matching.decode import animation_note
-from matching.match_index import MatchIndex
-from matching.signal import ContentRejected, ContentSkipped
-from matching.stages import (
-    first_stage_fingerprints,
-    first_stage_matches,
-    needs_later_stages,
-    settle,
-)
 from swordnet.config import load_settings
 from swordnet.db import Database, open_database
 from swordnet.quarantine import QuarantineWatch
-from swordnet.registry import IndexedFingerprint, extend_match_index, fingerprints_since
 
 T = TypeVar("T")
 
 
-class FingerprintPipeline:
-    """Computes stage-1 fingerprints of each media item's original bytes, off the reactor.
+class AnalysisPipeline:
+    """Fingerprints and matches each media item in the crawl's worker processes.
 
-    Media the quality gate skips (tiny, near-blank, featureless) is counted and dropped;
-    media that cannot be decoded is recorded as a ``bad_media`` error with its reason.
+    Stage 1 runs for every item, later stages only where stage 1 left doubt (no match, or
+    only a marginal one). Media the quality gate skips (tiny, near-blank, featureless) is
+    counted and dropped; media that cannot be decoded is recorded as a ``bad_media`` error
+    with its reason.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.pool: AnalysisPool | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> FingerprintPipeline:
-        return cls(crawler)
-
-    async def process_item(self, item: MediaItem) -> MediaItem:
-        stats = self.crawler.stats
-        assert stats is not None
-        runstats.count(stats, "media")
-        item.sha256 = sha256(item.body).hexdigest()
-        try:
-            item.fingerprints = await asyncio.to_thread(first_stage_fingerprints, item.kind,
-                                                        item.body)
-        except ContentSkipped as exc:
-            runstats.count(stats, "media_skipped")
-            raise DropItem(f"{item.url}: {exc}", log_level="DEBUG") from None
-        except ContentRejected as exc:
-            runstats.note_error(stats, "bad_media", item.url, str(exc))
-            raise DropItem(f"{item.url}: {exc}") from None
-        item.note = await asyncio.to_thread(animation_note, item.body)
-        if item.note:
-            runstats.count(stats, "media_animated")
-        return item
-
-
-class MatchPipeline:
-    """Looks each item up in the match index: stage 1, then later stages if stage 1 left any
-    doubt (no match, or only a marginal one).
-
-    The index is loaded when the spider opens and extended with works registered since, at
-    most every :attr:`refresh_s` seconds, so a long crawl sees new works without a rebuild.
-    """
-
-    refresh_s = 10.0
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.index = MatchIndex()
-        self.newest_fingerprint_id = 0
-        self.refreshed_at = 0.0
-        self.db: Database | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
+    def from_crawler(cls, crawler: Crawler) -> AnalysisPipeline:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        self.db = await asyncio.to_thread(open_database, load_settings())
-        await self._refresh()
+        workers = self.crawler.settings.getint("SWORDNET_MATCH_WORKERS") or os.cpu_count() or 1
+        self.pool = AnalysisPool(workers)
 
     async def close_spider(self) -> None:
-        if self.db is not None:
-            self.db.dispose()
-
-    async def _refresh(self) -> None:
-        """Read new fingerprints in a thread; extend the index here, where queries run."""
-        def read() -> list[IndexedFingerprint]:
-            assert self.db is not None
-            with self.db.session() as session:
-                return fingerprints_since(session, self.newest_fingerprint_id)
-
-        self.refreshed_at = time.monotonic()
-        new = await asyncio.to_thread(read)
-        extend_match_index(self.index, new)
-        if new:
-            self.newest_fingerprint_id = max(self.newest_fingerprint_id, new[-1].id)
+        if self.pool is not None:
+            await asyncio.to_thread(self.pool.shutdown)
 
     async def process_item(self, item: MediaItem) -> MediaItem:
-        if time.monotonic() - self.refreshed_at > self.refresh_s:
-            await self._refresh()
-        first = first_stage_matches(self.index, item.fingerprints)
-        item.matches = first
-        if needs_later_stages(first):
-            stats = self.crawler.stats
-            assert stats is not None
+        stats = self.crawler.stats
+        assert stats is not None and self.pool is not None
+        runstats.count(stats, "media")
+        result = await asyncio.wrap_future(self.pool.submit(item.kind, item.body))
+        item.sha256 = result.sha256
+        if result.outcome == "skipped":
+            runstats.count(stats, "media_skipped")
+            raise DropItem(f"{item.url}: {result.reason}", log_level="DEBUG")
+        if result.outcome == "rejected":
+            runstats.note_error(stats, "bad_media", item.url, result.reason)
+            if not result.fingerprints:
+                raise DropItem(f"{item.url}: {result.reason}")
+        item.fingerprints, item.note, item.matches = (result.fingerprints, result.note,
+                                                       result.matches)
+        if item.note:
+            runstats.count(stats, "media_animated")
+        if result.later_stages:
             runstats.count(stats, "media_stage2")
-            try:
-                item.matches = await asyncio.to_thread(settle, self.index, item.kind, item.body,
-                                                       first)
-            except ContentRejected as exc:
-                runstats.note_error(stats, "bad_media", item.url, str(exc))
         return item
 
 

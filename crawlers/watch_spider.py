@@ -69,7 +69,8 @@ class WatchSpider(Spider):
         self._deny = [re.compile(p) for p in self.config.deny_patterns]
         self._pages: set[str] = set()
         self._media: set[str] = set()
-        self.traps = TrapGuard()
+        # numbered pages are content: only the page cap limits them; calendars stop at 50
+        self.traps = TrapGuard(max_per_pattern=max(5000, self.max_pages))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:

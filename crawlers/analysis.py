@@ -1,0 +1,121 @@
+"""Fingerprinting and matching of crawled media in worker processes, away from the reactor.
+
+Hashing, decoding and stage-2 matching are CPU-bound and hold Python's GIL for much of
+their time; in threads they slowed the crawl's own event loop as much as they gained. A
+crawl therefore runs them in a small pool of worker processes. Each worker keeps its own
+:class:`~matching.match_index.MatchIndex`, loaded from the database when it starts and
+extended with works registered since at most every :data:`REFRESH_S` seconds, so a long
+crawl sees new works without a rebuild. One call analyses one media file completely.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from hashlib import sha256
+
+from matching.decode import animation_note
+from matching.match_index import Match, MatchIndex
+from matching.signal import ContentRejected, ContentSkipped
+from matching.stages import (
+    first_stage_fingerprints,
+    first_stage_matches,
+    needs_later_stages,
+    settle,
+)
+from swordnet.config import load_settings
+from swordnet.db import Database, open_database
+from swordnet.registry import extend_match_index, fingerprints_since
+
+REFRESH_S = 10.0
+
+
+@dataclass
+class Analysis:
+    """What a worker found out about one media file."""
+
+    sha256: str
+    outcome: str = "ok"             # "ok", "skipped" (quality gate) or "rejected" (bad file)
+    reason: str = ""                # why it was skipped or rejected
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    note: str | None = None         # e.g. "first frame of an animation"
+    later_stages: bool = False      # stage 1 did not settle it
+    matches: list[Match] = field(default_factory=list)
+
+
+class _WorkerIndex:
+    """The match index of one worker process, refreshed from the database now and then."""
+
+    def __init__(self) -> None:
+        self.db: Database = open_database(load_settings(), apply_migrations=False)
+        self.index = MatchIndex()
+        self.newest_id = 0
+        self.refreshed_at = 0.0
+        self.refresh()
+
+    def refresh(self) -> None:
+        with self.db.session() as session:
+            new = fingerprints_since(session, self.newest_id)
+        extend_match_index(self.index, new)
+        if new:
+            self.newest_id = max(self.newest_id, new[-1].id)
+        self.refreshed_at = time.monotonic()
+
+    def current(self) -> MatchIndex:
+        if time.monotonic() - self.refreshed_at > REFRESH_S:
+            self.refresh()
+        return self.index
+
+
+_worker: _WorkerIndex | None = None
+
+
+def _start_worker() -> None:
+    global _worker
+    _worker = _WorkerIndex()
+
+
+def analyse(kind: str, body: bytes, index: MatchIndex) -> Analysis:
+    """Fingerprint ``body`` and match it: stage 1, then later stages if stage 1 left doubt."""
+    result = Analysis(sha256=sha256(body).hexdigest())
+    try:
+        result.fingerprints = first_stage_fingerprints(kind, body)
+    except ContentSkipped as exc:
+        result.outcome, result.reason = "skipped", str(exc)
+        return result
+    except ContentRejected as exc:
+        result.outcome, result.reason = "rejected", str(exc)
+        return result
+    result.note = animation_note(body)
+    first = first_stage_matches(index, result.fingerprints)
+    result.matches = first
+    if needs_later_stages(first):
+        result.later_stages = True
+        try:
+            result.matches = settle(index, kind, body, first)
+        except ContentRejected as exc:
+            result.outcome, result.reason = "rejected", str(exc)
+    return result
+
+
+def _analyse_in_worker(kind: str, body: bytes) -> Analysis:
+    assert _worker is not None, "worker started without its index"
+    return analyse(kind, body, _worker.current())
+
+
+class AnalysisPool:
+    """A pool of worker processes, each with its own match index."""
+
+    def __init__(self, workers: int) -> None:
+        self.executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker)
+
+    def submit(self, kind: str, body: bytes):  # type: ignore[no-untyped-def]
+        """A concurrent future of the :class:`Analysis` of ``body``."""
+        return self.executor.submit(_analyse_in_worker, kind, body)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
