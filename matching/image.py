@@ -29,6 +29,7 @@ PHASH_DRAFT_SIDE = 256
 # altered copies of the benchmark's photos moved at most 2 bits, noisy gradients up to 30.
 MAX_UNSTABLE_BITS = 6
 QUERY_SIDE, QUERY_FEATURES = 800, 2000  # crawled copies: room for a work inside a screenshot
+MIN_QUERY_FEATURES = 1000  # however small the copy
 
 
 def gated_image(content: bytes, draft_side: int | None) -> Image.Image:
@@ -114,7 +115,11 @@ class OrbSignal(SignalType):
     @classmethod
     def query_value(cls, content: bytes) -> local_features.LocalFeatures:
         image = gated_image(content, QUERY_SIDE)
-        return local_features.extract(image, side=QUERY_SIDE, features=QUERY_FEATURES)
+        # Never enlarge (upscaling a thumbnail adds no detail, only keypoints to compare) and
+        # keep the keypoint density of a full-size query: fewer keypoints on smaller images.
+        side = min(QUERY_SIDE, max(image.size))
+        features = max(MIN_QUERY_FEATURES, round(QUERY_FEATURES * (side / QUERY_SIDE) ** 2))
+        return local_features.extract(image, side=side, features=features)
 
     @classmethod
     def score(cls, a: str, b: str) -> float:
