@@ -27,6 +27,11 @@ FAST_THRESHOLD = 8  # OpenCV's default (20) finds too few corners on smooth phot
 RATIO = 0.8
 MAX_DESCRIPTOR_DISTANCE = 64
 RANSAC_REPROJECTION_PX = 4.0
+# The inliers must sit on this many distinct spots of the work, this far apart (work pixels at
+# SIDE). ORB finds one corner at several pyramid levels, so a chance alignment of 10-14
+# "inliers" on unrelated images stood on only 3-5 spots; true copies stand on 9 or more.
+MIN_DISTINCT_POINTS = 8
+DISTINCT_RADIUS_PX = 8.0
 MIN_SCALE, MAX_SCALE = 0.15, 8.0
 RANSAC_SEED = 20261121
 _COORD_SCALE = 8  # keypoint coordinates stored as uint16 in 1/8 px
@@ -135,6 +140,21 @@ def verify(query: LocalFeatures, work: LocalFeatures, min_inliers: int) -> Place
     return fit_placement(work_points, query_points, work, min_inliers)
 
 
+def distinct_points(points: np.ndarray, radius: float, enough: int) -> int:
+    """How many of ``points`` lie more than ``radius`` apart, counted greedily up to ``enough``.
+
+    >>> distinct_points(np.array([[0, 0], [1, 1], [20, 0], [20, 2], [0, 30]], float), 8, 10)
+    3
+    """
+    kept = np.empty((0, 2), np.float64)
+    for point in points:
+        if not len(kept) or np.min(np.hypot(*(kept - point).T)) > radius:
+            kept = np.vstack([kept, point])
+            if len(kept) >= enough:
+                break
+    return len(kept)
+
+
 def fit_placement(work_points: np.ndarray, query_points: np.ndarray, work: LocalFeatures,
                   min_inliers: int) -> Placement | None:
     """RANSAC-fit one similarity transform to point pairs; ``None`` unless enough agree."""
@@ -149,6 +169,9 @@ def fit_placement(work_points: np.ndarray, query_points: np.ndarray, work: Local
     inlier_mask = mask.ravel().astype(bool)
     inliers = int(inlier_mask.sum())
     if inliers < min_inliers:
+        return None
+    wanted = min(MIN_DISTINCT_POINTS, min_inliers)
+    if distinct_points(work_points[inlier_mask], DISTINCT_RADIUS_PX, wanted) < wanted:
         return None
     scale = math.hypot(transform[0, 0], transform[1, 0])
     if not MIN_SCALE <= scale <= MAX_SCALE:

@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefiles.custody",
-           "crawlers.extract", "crawlers.traps", "crawlers.items", "crawlers.health"]
+           "crawlers.extract", "crawlers.traps", "crawlers.items", "crawlers.health",
+           "matching.local_features"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from bench.imageset import ALTERATIONS, encode
 from matching.image import OrbSignal, PHashSignal
+from matching.local_features import LocalFeatures, fit_placement
 from matching.match_index import MatchIndex
 from matching.signal import ContentSkipped
 from matching.stages import match_content, needs_later_stages, registration_fingerprints
@@ -149,3 +151,23 @@ def test_a_later_stage_quality_skip_is_no_match_not_an_error(
 
     monkeypatch.setattr(OrbSignal, "query_value", staticmethod(skipped))
     assert match_content(index, "image", encode(artwork(6100))) == []
+
+
+def _pairs(spots: list[tuple[float, float]], per_spot: int) -> tuple[np.ndarray, np.ndarray]:
+    """Work points clustered on ``spots`` and their exact images under a similarity."""
+    rng = np.random.default_rng(5)
+    work = np.array([(x + rng.uniform(-1, 1), y + rng.uniform(-1, 1))
+                     for x, y in spots for _ in range(per_spot)], np.float32)
+    angle, scale = np.radians(20), 0.7
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return work, (work @ rotation.T + [40, 25]).astype(np.float32)
+
+
+def test_agreement_piled_on_a_few_spots_of_the_work_is_not_a_placement() -> None:
+    work = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), 640, 480)
+    piled = _pairs([(100, 100), (300, 120), (200, 400)], per_spot=4)  # 12 on 3 spots
+    assert fit_placement(*piled, work, 10) is None
+    spread = _pairs([(60 * i + 30, 40 * (i % 5) + 50) for i in range(10)], per_spot=2)
+    placement = fit_placement(*spread, work, 10)
+    assert placement is not None and placement.inliers == 20
+    assert abs(placement.rotation_deg - 20) < 1 and abs(placement.scale - 0.7) < 0.01
