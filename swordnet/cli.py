@@ -282,6 +282,7 @@ def sites_list(as_json: bool) -> None:
             data.append({
                 "id": site.id, "domain": site.domain, "status": site.status,
                 "start_url": target.start_urls[0] if target else None,
+                "spiders": ",".join(t.spider for t in site.targets),
                 "depth": target.depth if target else None,
                 "max_pages": target.max_pages if target else None,
                 "every_seconds": target.every_seconds if target else None,
@@ -289,7 +290,7 @@ def sites_list(as_json: bool) -> None:
                 "last_outcome": last.outcome if last else None,
                 "hits": hits.get(site.id, 0),
             })
-    emit(data, as_json, "Sites", ["id", "domain", "status", "depth", "every_seconds",
+    emit(data, as_json, "Sites", ["id", "domain", "status", "spiders", "depth", "every_seconds",
                                   "last_outcome", "hits"])
 
 
