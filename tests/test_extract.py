@@ -41,3 +41,34 @@ def test_links_are_absolute_http_without_fragments() -> None:
 def test_garbage_input_does_not_crash() -> None:
     page = extract_page(b"\x00\xff\xfe<<<img src=>>>\x00", "http://site.test/")
     assert page.images == [] and page.links == []
+
+
+def test_a_linked_full_size_image_is_media_not_a_page() -> None:
+    found = extract_page('<a href="/full/7.jpg"><img src="/thumb/7.jpg"></a>'
+                         '<a href="/gallery/2.html">next</a>', "https://p.example/g/1.html")
+    assert found.images == ["https://p.example/thumb/7.jpg", "https://p.example/full/7.jpg"]
+    assert found.links == ["https://p.example/gallery/2.html"]
+
+
+def test_file_links_are_classified_and_kept_out_of_the_page_links() -> None:
+    html = """
+      <video src="/stream/88"></video>
+      <video><source src="/v/film.mp4" type="video/mp4"></video>
+      <a href="magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Film">magnet</a>
+      <a href="/dl/Film.2026.torrent">torrent</a>
+      <a href="https://pan.baidu.com/s/1AbC?pwd=x1y2">pan</a>
+      <a href="/dl/setup.EXE">installer</a> <a href="/dl/all.part1.rar">archive</a>
+      <a href="/live/index.m3u8">stream</a> <a href="/film/9.html">details</a>
+    """
+    found = extract_page(html, "https://p.example/")
+    assert {(f.kind, f.url) for f in found.files} == {
+        ("video", "https://p.example/stream/88"),
+        ("video", "https://p.example/v/film.mp4"),
+        ("magnet", "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Film"),
+        ("torrent", "https://p.example/dl/Film.2026.torrent"),
+        ("cloud", "https://pan.baidu.com/s/1AbC?pwd=x1y2"),
+        ("software", "https://p.example/dl/setup.EXE"),
+        ("archive", "https://p.example/dl/all.part1.rar"),
+        ("playlist", "https://p.example/live/index.m3u8"),
+    }
+    assert found.links == ["https://p.example/film/9.html"]

@@ -187,3 +187,23 @@ def test_gzip_sitemap_that_expands_past_the_cap_is_dropped(sqlite_home: Settings
     assert run.outcome == "finished"
     assert run.stats["errors_by_type"] == {"bad_feed": 1}
     db.dispose()
+
+
+def test_file_links_are_counted_and_only_kinds_with_a_matcher_are_fetched(
+        sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = DemoSite()
+    links = ('<a href="magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a">m</a>'
+             '<a href="/dl/film.torrent">t</a><a href="/dl/film.mkv">v</a>'
+             '<a href="/full/1.jpg">full size</a>')
+    site.add("/", page("Downloads", links), HTML)
+    plant(site, sample_works()[0], "/full/1.jpg", "/")
+    with serve_site(site) as running:
+        run = crawl_target(db, sqlite_home, add_watch_target(db, running.url))
+    assert run.stats["files"] == {"magnet": 1, "torrent": 1, "video": 1}
+    assert "/dl/film.torrent" not in running.requests  # no matcher for torrents yet
+    assert "/dl/film.mkv" not in running.requests
+    assert hit_set(db) == planted_set(site)  # the linked full-size image was matched
+    assert run.stats["pages"] == 1
+    db.dispose()
