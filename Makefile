@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/hashing.py
 	$(BIN)/python bench/index.py
+	$(BIN)/python bench/crawl.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
