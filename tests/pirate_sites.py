@@ -59,17 +59,22 @@ def add_watch_target(db: Database, url: str, **options: object) -> int:
         return add_target(session, url, **options).id  # type: ignore[arg-type]
 
 
-def crawl_target(db: Database, settings: Settings, target_id: int,
-                 timeout_s: float = 180) -> CrawlRun:
-    with db.session() as session:
-        target = session.get(WatchTarget, target_id)
-        assert target is not None
-        request = CrawlRequest.for_target(target)
+def run_crawl(db: Database, settings: Settings, request: CrawlRequest,
+              timeout_s: float = 180) -> CrawlRun:
+    """Crawl as the scheduler does (a ``scrapy crawl`` subprocess); the finished run."""
     run_id = LocalExecutor(db, settings, timeout_s=timeout_s).run(request)
     with db.session() as session:
         run = session.get(CrawlRun, run_id)
         assert run is not None
         return run
+
+
+def crawl_target(db: Database, settings: Settings, target_id: int) -> CrawlRun:
+    with db.session() as session:
+        target = session.get(WatchTarget, target_id)
+        assert target is not None
+        request = CrawlRequest.for_target(target)
+    return run_crawl(db, settings, request)
 
 
 def hit_set(db: Database) -> set[tuple[str, str]]:

@@ -10,13 +10,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from matching.image import PHashSignal
-from scheduler.executor import CrawlRequest, LocalExecutor
+from scheduler.executor import CrawlRequest
 from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.demo_site import RunningSite
 from swordnet.models import Capture, CrawlRun, Hit, Work
 from swordnet.watchlist import site_for_url
-from tests.pirate_sites import register_samples
+from tests.pirate_sites import register_samples, run_crawl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,12 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def crawl(db: Database, settings: Settings, url: str, depth: int = 2) -> CrawlRun:
     with db.session() as session:
         site_id = site_for_url(session, url).id
-    run_id = LocalExecutor(db, settings, timeout_s=120).run(
-        CrawlRequest(site_id=site_id, start_url=url, depth=depth, max_pages=50))
-    with db.session() as session:
-        run = session.get(CrawlRun, run_id)
-        assert run is not None
-        return run
+    return run_crawl(db, settings,
+                     CrawlRequest(site_id=site_id, start_url=url, depth=depth, max_pages=50))
 
 
 def hit_set(db: Database) -> set[tuple[str, str]]:
