@@ -13,6 +13,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from scrapy import signals
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from casefiles.evidence import EvidenceStore
 from casefiles.warc import WarcRecorder, recover_open_files
 from crawlers import runstats
-from crawlers.analysis import AnalysisPool
+from crawlers.analysis import Analysis, AnalysisPool
 from crawlers.items import MediaItem
 from crawlers.store import RunRef, finish_run, note_sealed, open_run, store_matches
 from swordnet.config import load_settings
@@ -44,6 +45,7 @@ class AnalysisPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.workers = crawler.settings.getint("SWORDNET_MATCH_WORKERS") or os.cpu_count() or 1
         self.pool: AnalysisPool | None = None
 
     @classmethod
@@ -51,8 +53,23 @@ class AnalysisPipeline:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        workers = self.crawler.settings.getint("SWORDNET_MATCH_WORKERS") or os.cpu_count() or 1
-        self.pool = AnalysisPool(workers)
+        self.pool = AnalysisPool(self.workers)
+
+    async def _analyse(self, item: MediaItem) -> Analysis | None:
+        """The item's analysis; None if a worker died on it twice (a file that crashes the
+        decoder). A dead worker breaks the whole pool: the first item to notice starts a new
+        one, and every item that was in flight is tried once more."""
+        for _attempt in range(2):
+            pool = self.pool
+            assert pool is not None
+            try:
+                return await asyncio.wrap_future(pool.submit(item.kind, item.body))
+            except BrokenProcessPool:
+                if self.pool is pool:
+                    runstats.count(self.crawler.stats, "matcher_restarts")
+                    self.pool = AnalysisPool(self.workers)
+                    await asyncio.to_thread(pool.shutdown)
+        return None
 
     async def close_spider(self) -> None:
         if self.pool is not None:
@@ -62,7 +79,11 @@ class AnalysisPipeline:
         stats = self.crawler.stats
         assert stats is not None and self.pool is not None
         runstats.count(stats, "media")
-        result = await asyncio.wrap_future(self.pool.submit(item.kind, item.body))
+        result = await self._analyse(item)
+        if result is None:
+            runstats.note_error(stats, "matcher_crashed", item.url,
+                                "the matcher's worker process died on this file, twice")
+            raise DropItem(f"{item.url}: the matcher's worker process died on it")
         item.sha256 = result.sha256
         if result.outcome == "skipped":
             runstats.count(stats, "media_skipped")

@@ -1,0 +1,61 @@
+"""The crawl's matcher workers: a worker process that dies does not stop matching."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy.settings import Settings as ScrapySettings
+from scrapy.statscollectors import MemoryStatsCollector
+
+from crawlers.items import Exchange, MediaItem, PageInfo
+from crawlers.pipelines import AnalysisPipeline
+from swordnet.config import Settings
+from swordnet.db import open_database
+from swordnet.demo_site import MILD_ALTERATIONS
+from tests.pirate_sites import register_samples, sample_works
+
+
+class _Crawler:
+    """What the pipeline reads of a Scrapy crawler: its settings and stats."""
+
+    def __init__(self) -> None:
+        self.settings = ScrapySettings({"SWORDNET_MATCH_WORKERS": 1})
+        self.stats = MemoryStatsCollector(self)  # type: ignore[arg-type]
+
+
+def _item(body: bytes, n: int) -> MediaItem:
+    def exchange(url: str, data: bytes) -> Exchange:
+        return Exchange(url, "GET", [], 200, [], data, None, datetime.now(UTC))
+
+    page = PageInfo(exchange("http://127.0.0.1:9/p.html", b"<p>page</p>"), "page")
+    return MediaItem(exchange(f"http://127.0.0.1:9/{n}.jpg", body), page)
+
+
+def test_matching_goes_on_after_a_worker_process_dies(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    db.dispose()
+    title, image = sample_works()[0]
+    copy = MILD_ALTERATIONS["reencoded"](image)
+
+    async def scenario() -> list[Any]:
+        pipeline = AnalysisPipeline(_Crawler())  # type: ignore[arg-type]
+        await pipeline.open_spider()
+        try:
+            first = await pipeline.process_item(_item(copy, 1))
+            assert pipeline.pool is not None
+            broken = pipeline.pool
+            for process in list(broken.executor._processes.values()):
+                process.kill()  # as if a hostile file had crashed the decoder
+            second = await pipeline.process_item(_item(copy, 2))
+            assert pipeline.pool is not broken  # a fresh pool took over
+            return [first, second, pipeline.crawler.stats.get_stats()]
+        finally:
+            await pipeline.close_spider()
+
+    first, second, stats = asyncio.run(scenario())
+    assert [m.work_id for m in first.matches] == [m.work_id for m in second.matches] == [1]
+    assert stats["swordnet/matcher_restarts"] == 1
+    assert "swordnet/errors/matcher_crashed" not in stats  # the file itself was fine: retried
