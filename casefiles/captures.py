@@ -22,12 +22,17 @@ def _warc_row(session: Session, filename: str) -> WarcFile | None:
     return session.scalar(select(WarcFile).where(WarcFile.filename == filename))
 
 
-def warc_path(session: Session, store: EvidenceStore, filename: str) -> Path:
-    """Where the WARC file named ``filename`` is now (sealed, or still open)."""
+def _locate(session: Session, store: EvidenceStore,
+            filename: str) -> tuple[Path, WarcFile | None]:
     row = _warc_row(session, filename)
     if row is not None and row.sha256:
-        return store.path_for(row.sha256, SUFFIX)
-    return store.open_dir / Path(filename).name
+        return store.path_for(row.sha256, SUFFIX), row
+    return store.open_dir / Path(filename).name, row
+
+
+def warc_path(session: Session, store: EvidenceStore, filename: str) -> Path:
+    """Where the WARC file named ``filename`` is now (sealed, or still open)."""
+    return _locate(session, store, filename)[0]
 
 
 def hit_captures(session: Session, hit: Hit) -> list[Capture]:
@@ -48,11 +53,10 @@ def capture_record(session: Session, store: EvidenceStore, capture: Capture, *,
     if capture.warc_file is None or capture.warc_offset is None:
         raise ValueError(f"capture {capture.id} has no WARC record (captured before WARC "
                          "recording existed)")
-    path = warc_path(session, store, capture.warc_file)
+    path, row = _locate(session, store, capture.warc_file)
     if not path.exists():
         raise ValueError(f"capture {capture.id}: WARC file {capture.warc_file} is missing "
                          f"({path})")
-    row = _warc_row(session, capture.warc_file)
     if check_file and row is not None and row.sha256:
         problem = store.check(row.sha256, SUFFIX, row.size)
         if problem:

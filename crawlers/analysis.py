@@ -14,7 +14,6 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from hashlib import sha256
 
 from matching.decode import animation_note
 from matching.match_index import Match, MatchIndex
@@ -36,7 +35,6 @@ REFRESH_S = 10.0
 class Analysis:
     """What a worker found out about one media file."""
 
-    sha256: str
     outcome: str = "ok"             # "ok", "skipped" (quality gate) or "rejected" (bad file)
     reason: str = ""                # why it was skipped or rejected
     fingerprints: dict[str, str] = field(default_factory=dict)
@@ -79,7 +77,7 @@ def _start_worker() -> None:
 
 def analyse(kind: str, body: bytes, index: MatchIndex) -> Analysis:
     """Fingerprint ``body`` and match it: stage 1, then later stages if stage 1 left doubt."""
-    result = Analysis(sha256=sha256(body).hexdigest())
+    result = Analysis()
     try:
         result.fingerprints = first_stage_fingerprints(kind, body)
     except ContentSkipped as exc:

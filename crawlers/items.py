@@ -59,15 +59,15 @@ class PageInfo:
 
     exchange: Exchange = field(repr=False)
     title: str | None
-    sha256: str = ""
     screenshot: bytes | None = field(default=None, repr=False)  # full-page PNG, if wanted
-
-    def __post_init__(self) -> None:
-        self.sha256 = self.sha256 or self.exchange.sha256
 
     @property
     def url(self) -> str:
         return self.exchange.url
+
+    @property
+    def sha256(self) -> str:
+        return self.exchange.sha256
 
 
 @dataclass
@@ -77,7 +77,6 @@ class MediaItem:
     exchange: Exchange = field(repr=False)
     page: PageInfo = field(repr=False)
     kind: str = "image"
-    sha256: str = ""
     fingerprints: dict[str, str] = field(default_factory=dict)  # stage 1, by algorithm
     note: str | None = None  # how the content was read, e.g. first frame of an animation
     matches: list[Match] = field(default_factory=list)

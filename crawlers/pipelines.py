@@ -84,7 +84,6 @@ class AnalysisPipeline:
             runstats.note_error(stats, "matcher_crashed", item.url,
                                 "the matcher's worker process died on this file, twice")
             raise DropItem(f"{item.url}: the matcher's worker process died on it")
-        item.sha256 = result.sha256
         if result.outcome == "skipped":
             runstats.count(stats, "media_skipped")
             raise DropItem(f"{item.url}: {result.reason}", log_level="DEBUG")

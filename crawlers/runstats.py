@@ -22,6 +22,12 @@ def note_error(stats: StatsCollector, kind: str, url: str, message: str) -> None
     _sample(stats, {"kind": kind, "url": url, "message": message})
 
 
+def note_start(stats: StatsCollector, reachable: bool) -> None:
+    """Record whether a start URL could be fetched (a site unreachable run after run goes
+    down)."""
+    stats.set_value(PREFIX + "start_reachable", int(reachable))
+
+
 def note_trap(stats: StatsCollector, reason: str, url: str) -> None:
     """Record a link not followed because it looks like a crawler trap."""
     stats.inc_value(f"{PREFIX}traps/{reason}")

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 
 from crawlers.extract import PageLinks, extract_page
 from crawlers.items import Exchange, MediaItem, PageInfo
-from crawlers.runstats import count, note_error, note_trap
+from crawlers.runstats import count, note_error, note_start, note_trap
 from crawlers.target_config import CrawlConfig
 from crawlers.traps import TrapGuard, canonical_url, had_session_id
 from matching.registry import signals_for_kind
@@ -146,8 +146,7 @@ class WatchSpider(Spider):
 
     def parse_page(self, response: Response, depth: int) -> Iterator[Request]:
         if response.meta.get("start"):
-            reachable = response.status < 500
-            self.crawler.stats.set_value("swordnet/start_reachable", int(reachable))
+            note_start(self.crawler.stats, response.status < 500)
         found = self.read_page(response)
         if found is None:
             return
@@ -194,6 +193,6 @@ class WatchSpider(Spider):
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         if request.meta.get("start"):
-            self.crawler.stats.set_value("swordnet/start_reachable", 0)
+            note_start(self.crawler.stats, False)
         note_error(self.crawler.stats, failure.type.__name__, request.url,
                    failure.getErrorMessage())

@@ -20,7 +20,7 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from crawlers.runstats import count, note_error
+from crawlers.runstats import count, note_error, note_start
 from crawlers.store import feed_versions, remember_feed_entries
 from crawlers.watch_spider import SIZE_CAPS, WatchSpider
 from swordnet.config import load_settings
@@ -77,7 +77,7 @@ class FeedSpider(WatchSpider):
     def parse_feed(self, response: Response, nesting: int) -> Iterator[Request]:
         stats = self.crawler.stats
         if response.meta.get("start"):
-            stats.set_value("swordnet/start_reachable", int(response.status < 500))
+            note_start(stats, response.status < 500)
         if response.status >= 400:
             note_error(stats, f"http_{response.status}", response.url, f"HTTP {response.status}")
             return
