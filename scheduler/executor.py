@@ -44,7 +44,7 @@ class CrawlRequest:
     def for_target(cls, target: WatchTarget) -> CrawlRequest:
         return cls(site_id=target.site_id, start_url=target.start_urls[0],
                    depth=target.depth, max_pages=target.max_pages, spider=target.spider,
-                   target_id=target.id, campaign_id=target.campaign_id)
+                   target_id=target.id)
 
 
 def _log_tail(path: os.PathLike[str]) -> str:

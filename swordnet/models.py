@@ -44,7 +44,11 @@ CASE_STATUSES = (
 )
 CAPTURE_KINDS = ("page", "media", "screenshot")
 SPIDERS = ("site", "search", "feed")
-TIP_STATUSES = ("queued", "checked", "dismissed")
+TIP_STATUSES = ("queued", "checking", "checked", "failed", "dismissed")
+RUN_PURPOSES = ("watch", "campaign", "recheck", "tip", "manual")
+# A URL under notice: not yet rechecked, still up, gone, or back after it was gone.
+NOTICE_URL_STATUSES = ("unchecked", "present", "removed", "reappeared")
+RECHECK_OUTCOMES = ("present", "removed", "unreachable")
 NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
 
 
@@ -172,15 +176,31 @@ class Site(Base):
 
 
 class Campaign(Base):
+    """A time-boxed special campaign: its own targets, crawled at its own frequency between
+    its bounds, its runs tagged with it."""
+
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
+    every_seconds: Mapped[int] = mapped_column(Integer, default=3600)
     focus: Mapped[str | None] = mapped_column(Text)
     goals: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the campaign was ended before its planned end (``campaigns stop``).
+    stopped_at: Mapped[datetime | None]
+
+    targets: Mapped[list[WatchTarget]] = relationship(secondary="campaign_targets",
+                                                      order_by="WatchTarget.id")
+
+
+class CampaignTarget(Base):
+    __tablename__ = "campaign_targets"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("watch_targets.id"), primary_key=True)
 
 
 class WatchTarget(Base):
@@ -213,7 +233,6 @@ class WatchTarget(Base):
     # Works the search spider queries for; empty means every registered work.
     work_ids: Mapped[list[Any]] = mapped_column(default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="targets")
@@ -221,7 +240,8 @@ class WatchTarget(Base):
 
 class CrawlRun(Base):
     __tablename__ = "crawl_runs"
-    __table_args__ = (CheckConstraint(_in("outcome", RUN_OUTCOMES), name="ck_runs_outcome"),)
+    __table_args__ = (CheckConstraint(_in("outcome", RUN_OUTCOMES), name="ck_runs_outcome"),
+                      CheckConstraint(_in("purpose", RUN_PURPOSES), name="ck_runs_purpose"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
@@ -240,6 +260,13 @@ class CrawlRun(Base):
     # hit its time cap or suddenly found no links.
     healthy: Mapped[bool | None] = mapped_column(Boolean)
     health_problems: Mapped[list[Any]] = mapped_column(default=list)
+    # Why it ran: a watch target's schedule, a campaign, a recheck, a tip, or by hand.
+    purpose: Mapped[str] = mapped_column(String(20), default="manual")
+    # Where it ran: the scrapyd node URL and its job id (None for a local subprocess).
+    node: Mapped[str | None] = mapped_column(String(300))
+    node_job: Mapped[str | None] = mapped_column(String(100))
+    # The run this one repeats after its node failed.
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
 
     site: Mapped[Site] = relationship()
 
@@ -388,8 +415,47 @@ class Notice(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class NoticeUrl(Base):
+    """One infringing URL a notice asked to take down, and what rechecks last saw there."""
+
+    __tablename__ = "notice_urls"
+    __table_args__ = (
+        CheckConstraint(_in("status", NOTICE_URL_STATUSES), name="ck_notice_urls_status"),
+        UniqueConstraint("notice_id", "hit_id", name="uq_notice_urls_hit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id"))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="unchecked")
+    last_checked_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+    notice: Mapped[Notice] = relationship()
+    hit: Mapped[Hit] = relationship()
+
+
+class RecheckResult(Base):
+    """One recheck of a URL under notice, with the capture of the response it got."""
+
+    __tablename__ = "recheck_results"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", RECHECK_OUTCOMES), name="ck_recheck_results_outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_url_id: Mapped[int] = mapped_column(ForeignKey("notice_urls.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    checked_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(Text)
+    capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+
+
 class Tip(Base):
-    """A complaint or public tip naming one URL to check."""
+    """A complaint or public tip naming one URL to check, and what the check found."""
 
     __tablename__ = "tips"
     __table_args__ = (CheckConstraint(_in("status", TIP_STATUSES), name="ck_tips_status"),)
@@ -400,3 +466,21 @@ class Tip(Base):
     work_id: Mapped[int | None] = mapped_column(ForeignKey("works.id"))
     status: Mapped[str] = mapped_column(String(20), default="queued")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    checked_at: Mapped[datetime | None]
+    # What the check found: hit ids on the URL, whether the named work was among them.
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SchedulerInstance(Base):
+    """The scheduler process currently (or last) running against this database."""
+
+    __tablename__ = "scheduler_instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    executor: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
