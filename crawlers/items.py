@@ -88,3 +88,16 @@ class MediaItem:
     @property
     def body(self) -> bytes:
         return self.exchange.body
+
+
+@dataclass
+class RecheckItem:
+    """The response (or the lack of one) to a recheck of a URL under notice."""
+
+    notice_url_id: int
+    work_id: int
+    kind: str
+    url: str
+    exchange: Exchange | None = field(default=None, repr=False)  # None: no response at all
+    failure: str | None = None
+    still_matches: bool = False

@@ -1,4 +1,5 @@
-"""Item pipelines: analyse (fingerprint + match) -> store.
+"""Item pipelines: analyse (fingerprint + match) -> store, for crawled media and for
+rechecks of URLs under notice.
 
 Fingerprinting and matching run in worker processes (:mod:`crawlers.analysis`) and every
 database call on one writer thread per crawl, so none of them blocks the reactor. The store
@@ -25,8 +26,15 @@ from casefiles.evidence import EvidenceStore
 from casefiles.warc import WarcRecorder, recover_open_files
 from crawlers import runstats
 from crawlers.analysis import Analysis, AnalysisPool
-from crawlers.items import MediaItem
-from crawlers.store import RunRef, finish_run, note_sealed, open_run, store_matches
+from crawlers.items import MediaItem, RecheckItem
+from crawlers.store import (
+    RunRef,
+    finish_run,
+    note_sealed,
+    open_run,
+    store_matches,
+    store_recheck,
+)
 from swordnet.config import load_settings
 from swordnet.db import Database, open_database
 from swordnet.quarantine import QuarantineWatch
@@ -55,7 +63,7 @@ class AnalysisPipeline:
     async def open_spider(self) -> None:
         self.pool = AnalysisPool(self.workers)
 
-    async def _analyse(self, item: MediaItem) -> Analysis | None:
+    async def _analyse(self, item: MediaItem | RecheckItem) -> Analysis | None:
         """The item's analysis; None if a worker died on it twice (a file that crashes the
         decoder). A dead worker breaks the whole pool: the first item to notice starts a new
         one, and every item that was in flight is tried once more."""
@@ -63,7 +71,8 @@ class AnalysisPipeline:
             pool = self.pool
             assert pool is not None
             try:
-                return await asyncio.wrap_future(pool.submit(item.kind, item.body))
+                assert item.exchange is not None
+                return await asyncio.wrap_future(pool.submit(item.kind, item.exchange.body))
             except BrokenProcessPool:
                 if self.pool is pool:
                     runstats.count(self.crawler.stats, "matcher_restarts")
@@ -75,7 +84,17 @@ class AnalysisPipeline:
         if self.pool is not None:
             await asyncio.to_thread(self.pool.shutdown)
 
-    async def process_item(self, item: MediaItem) -> MediaItem:
+    async def _recheck(self, item: RecheckItem) -> RecheckItem:
+        """Does the content at a URL under notice still match the work?"""
+        if item.exchange is not None and item.exchange.status < 400 and item.exchange.body:
+            result = await self._analyse(item)
+            item.still_matches = result is not None and any(
+                match.work_id == item.work_id for match in result.matches)
+        return item
+
+    async def process_item(self, item: MediaItem | RecheckItem) -> MediaItem | RecheckItem:
+        if isinstance(item, RecheckItem):
+            return await self._recheck(item)
         stats = self.crawler.stats
         assert stats is not None and self.pool is not None
         runstats.count(stats, "media")
@@ -149,12 +168,23 @@ class StorePipeline:
         note_sealed(session, self.recorder.take_sealed())
         return result
 
+    def _store_recheck(self, session: Session, item: RecheckItem) -> str:
+        assert self.run is not None and self.recorder is not None
+        outcome = store_recheck(session, self.run, item, self.recorder)
+        note_sealed(session, self.recorder.take_sealed())
+        return outcome
+
     def _seal_last(self, session: Session) -> None:
         assert self.recorder is not None
         self.recorder.close()
         note_sealed(session, self.recorder.take_sealed())
 
-    async def process_item(self, item: MediaItem) -> MediaItem:
+    async def process_item(self, item: MediaItem | RecheckItem) -> MediaItem | RecheckItem:
+        if isinstance(item, RecheckItem):
+            outcome = await self._write(self._store_recheck, item)
+            assert self.crawler.stats is not None
+            runstats.count(self.crawler.stats, f"rechecks_{outcome}")
+            return item
         if item.matches:
             new, seen = await self._write(self._store, item)
             stats = self.crawler.stats

@@ -72,6 +72,8 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "matcher_restarts": ours.get("matcher_restarts", 0),  # a worker process died
         "hits_new": ours.get("hits_new", 0),
         "hits_seen": ours.get("hits_seen", 0),
+        "rechecks": {k.removeprefix("rechecks_"): v for k, v in ours.items()
+                     if k.startswith("rechecks_")},            # outcome -> URLs under notice
         "errors": sum(errors.values()),
         "errors_by_type": errors,
         "bytes": stats.get("downloader/response_bytes", 0),

@@ -18,6 +18,9 @@ DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 RETRY_TIMES = 1
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy's remote-control HTTP server (one port per crawl) is not needed: runs are managed
+# through the scheduler's executor.
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 # Non-2xx responses reach the spider so that failures are recorded on the run.
 HTTPERROR_ALLOW_ALL = True

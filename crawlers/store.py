@@ -1,4 +1,5 @@
-"""Database writes of a crawl: the CrawlRun, the Captures and their WARC records, the Hits.
+"""Database writes of a crawl: the CrawlRun, the Captures and their WARC records, the Hits,
+and the outcomes of rechecks.
 
 Plain synchronous functions taking a session; the pipelines run them on one writer thread.
 A hit is identified by (work, media URL): finding the same copy again only refreshes
@@ -18,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from casefiles.notices import judge, record_recheck
 from casefiles.warc import SealedWarc, WarcRecorder, WarcRef
 from crawlers.health import DOWN_AFTER_RUNS, health_problems
-from crawlers.items import Exchange, MediaItem, reason_phrase
+from crawlers.items import Exchange, MediaItem, RecheckItem, reason_phrase
 from swordnet.models import Capture, CrawlRun, FeedEntry, Hit, Site, WarcFile
 from swordnet.quarantine import QuarantineWatch
 from swordnet.timeutil import utcnow
@@ -200,6 +202,22 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem, watch: Quarant
         except IntegrityError:  # a concurrent crawl stored the same copy first
             pass
     return stored, len(known) + len(new) - stored
+
+
+def store_recheck(session: Session, ref: RunRef, item: RecheckItem,
+                  recorder: WarcRecorder) -> str:
+    """Capture a recheck's response (removal pages and all) and record its outcome."""
+    capture = None
+    status = None
+    if item.exchange is not None:
+        status = item.exchange.status
+        capture = _capture(session, ref, recorder, "media", item.exchange)
+        session.flush()
+    outcome, reason = judge(status, item.still_matches)
+    if item.failure:
+        reason = f"{reason}: {item.failure}"
+    record_recheck(session, item.notice_url_id, ref.run_id, outcome, status, reason, capture)
+    return outcome
 
 
 def feed_versions(session: Session, site_domain: str) -> dict[str, str]:

@@ -51,6 +51,11 @@ def exchange_of(response: Response) -> Exchange:
                     fetched_at=utcnow(), rendered=bool(request.meta.get("playwright")))
 
 
+def _is_image(response: Response) -> bool:
+    content_type = response.headers.get(b"Content-Type", b"") or b""
+    return content_type.split(b";")[0].strip().lower().startswith(b"image/")
+
+
 class WatchSpider(Spider):
     """Shared crawling rules; see the module docstring. Not a spider on its own (no name)."""
 
@@ -144,9 +149,16 @@ class WatchSpider(Spider):
         count(stats, "links_found", len(found.links))
         return found
 
-    def parse_page(self, response: Response, depth: int) -> Iterator[Request]:
+    def parse_page(self, response: Response, depth: int) -> Iterator[Request | MediaItem]:
         if response.meta.get("start"):
             note_start(self.crawler.stats, response.status < 500)
+            if response.status < 400 and _is_image(response):
+                # a start URL that is itself a copy (a tip pointing at an image file)
+                count(self.crawler.stats, "pages_ok")
+                exchange = exchange_of(response)
+                yield MediaItem(exchange=exchange, page=PageInfo(exchange=exchange, title=None),
+                                kind="image")
+                return
         found = self.read_page(response)
         if found is None:
             return

@@ -1,9 +1,10 @@
-"""The local executor: one ``scrapy crawl`` subprocess per run, with a fresh JOBDIR.
+"""What a crawl is asked to do, and the local executor: one ``scrapy crawl`` subprocess per
+run, with a fresh JOBDIR.
 
 A Twisted reactor cannot be restarted, so a long-lived process never crawls in-process.
-The executor creates the CrawlRun before launching; the crawl's store pipeline fills in its
-statistics; if the subprocess dies or times out, the executor marks the run failed with the
-tail of its log.
+Every executor creates the CrawlRun before launching (so a run is recorded exactly once,
+whatever happens to the crawl); the crawl's store pipeline fills in its statistics; if the
+crawl dies or times out, the executor marks the run failed with the tail of its log.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from swordnet.config import Settings
 from swordnet.db import Database
@@ -32,28 +34,78 @@ class CrawlRequest:
     spider: str = "site"
     target_id: int | None = None
     campaign_id: int | None = None
+    purpose: str = "manual"
+    # Spider arguments of a spider that takes neither a target nor a URL (``recheck``).
+    spider_args: dict[str, str] = field(default_factory=dict)
+
+    def arguments(self) -> dict[str, str]:
+        """Spider arguments: the watch target (whose settings the spider reads), the given
+        ones, or the URL with depth and page cap."""
+        if self.target_id is not None:
+            return {"target_id": str(self.target_id)}
+        if self.spider_args:
+            return dict(self.spider_args)
+        return {"url": self.start_url, "depth": str(self.depth),
+                "max_pages": str(self.max_pages)}
 
     def spider_arguments(self) -> list[str]:
-        """``-a`` options: the watch target (whose settings the spider reads), or the URL."""
-        if self.target_id is not None:
-            return ["-a", f"target_id={self.target_id}"]
-        return ["-a", f"url={self.start_url}", "-a", f"depth={self.depth}",
-                "-a", f"max_pages={self.max_pages}"]
+        """The arguments as ``scrapy crawl`` options."""
+        return [option for name, value in self.arguments().items()
+                for option in ("-a", f"{name}={value}")]
 
     @classmethod
-    def for_target(cls, target: WatchTarget) -> CrawlRequest:
+    def for_target(cls, target: WatchTarget, purpose: str = "manual",
+                   campaign_id: int | None = None) -> CrawlRequest:
         return cls(site_id=target.site_id, start_url=target.start_urls[0],
                    depth=target.depth, max_pages=target.max_pages, spider=target.spider,
-                   target_id=target.id)
+                   target_id=target.id, campaign_id=campaign_id, purpose=purpose)
 
 
-def _log_tail(path: os.PathLike[str]) -> str:
+class Executor(Protocol):
+    """Runs a crawl to completion and returns its CrawlRun id, whatever the outcome."""
+
+    def run(self, request: CrawlRequest) -> int: ...
+
+    def describe(self) -> str: ...
+
+
+def create_run(db: Database, request: CrawlRequest, retry_of: int | None = None) -> int:
+    """The CrawlRun a crawl will record into, created before the crawl is launched."""
+    with db.session() as session:
+        run = CrawlRun(site_id=request.site_id, target_id=request.target_id,
+                       campaign_id=request.campaign_id, spider=request.spider,
+                       start_url=request.start_url, outcome="running",
+                       purpose=request.purpose, retry_of=retry_of)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def settle_run(db: Database, run_id: int, failure: str | None, log_tail: str) -> None:
+    """Mark the run failed if the crawl died or never recorded its outcome."""
+    with db.session() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        if failure is None and run.outcome != "running":
+            return
+        run.outcome = "failed"
+        run.finished_at = run.finished_at or utcnow()
+        reason = failure or "crawl process ended without recording its outcome"
+        run.error = f"{reason}\n{log_tail}".strip() if log_tail else reason
+
+
+def log_tail(text: str) -> str:
+    """The last few non-blank lines of a crawl log."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _log_file_tail(path: os.PathLike[str]) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            lines = [line.rstrip() for line in fh if line.strip()]
+            return log_tail(fh.read())
     except OSError:
         return ""
-    return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
 class LocalExecutor:
@@ -65,15 +117,12 @@ class LocalExecutor:
         self.settings = settings
         self.timeout_s = timeout_s
 
+    def describe(self) -> str:
+        return "local"
+
     def run(self, request: CrawlRequest) -> int:
         """Crawl to completion; returns the CrawlRun id whatever the outcome."""
-        with self.db.session() as session:
-            run = CrawlRun(site_id=request.site_id, target_id=request.target_id,
-                           campaign_id=request.campaign_id, spider=request.spider,
-                           start_url=request.start_url, outcome="running")
-            session.add(run)
-            session.flush()
-            run_id = run.id
+        run_id = create_run(self.db, request)
         jobdir = self.settings.jobs_dir / f"run-{run_id}"
         log_path = self.settings.logs_dir / f"run-{run_id}.log"
         self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -93,20 +142,7 @@ class LocalExecutor:
                     failure = f"crawl process exited with status {result.returncode}"
             except subprocess.TimeoutExpired:
                 failure = f"crawl timed out after {self.timeout_s:.0f} s and was killed"
-        self._settle(run_id, failure, log_path)
+        settle_run(self.db, run_id, failure, _log_file_tail(log_path))
         if failure is None:
             shutil.rmtree(jobdir, ignore_errors=True)
         return run_id
-
-    def _settle(self, run_id: int, failure: str | None, log_path: os.PathLike[str]) -> None:
-        """Mark the run failed if the crawl died or never recorded its outcome."""
-        with self.db.session() as session:
-            run = session.get(CrawlRun, run_id)
-            assert run is not None
-            if failure is None and run.outcome != "running":
-                return
-            run.outcome = "failed"
-            run.finished_at = run.finished_at or utcnow()
-            reason = failure or "crawl process ended without recording its outcome"
-            tail = _log_tail(log_path)
-            run.error = f"{reason}\n{tail}".strip() if tail else reason

@@ -1,82 +1,162 @@
 """The scheduler service: APScheduler 3 with a persistent SQLAlchemy job store.
 
-Each enabled watch target with an interval gets one job, id ``target:<id>``, stored in the
-project database (``replace_existing``, so a restart never duplicates jobs). A sync job in
-memory picks up targets added or disabled while the scheduler runs. Missed runs are
-coalesced into one catch-up run within a grace time, instead of APScheduler's default of
-silently skipping anything more than a second late.
+Jobs live in the project database under explicit ids, written with ``replace_existing`` so
+a restart never duplicates them:
+
+- ``target:<id>``: a watch target's standing schedule (interval or cron);
+- ``campaign:<cid>:target:<tid>``: a campaign's crawl of one of its targets, an interval
+  trigger bounded by the campaign's start and end, so it starts and stops by itself;
+- ``rechecks``: every URL under an open notice (daily by default);
+- ``tips``: queued tips and complaints (every minute by default).
+
+A sync job (in memory) makes the stored jobs match the database every
+:data:`SYNC_EVERY_S` seconds. Each job's name spells out its schedule; a job is rewritten
+only when that changes, so its next run time survives restarts. Runs missed while no
+scheduler was running are coalesced into one catch-up run (within a 6 h grace time, instead
+of APScheduler's default of silently skipping anything more than a second late), and the
+misses are logged. Only one scheduler may run against a database (:mod:`scheduler.lock`).
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from scheduler.executor import CrawlRequest, LocalExecutor
-from swordnet.config import Settings, load_settings
-from swordnet.db import Database, open_database
-from swordnet.models import WatchTarget
+from scheduler import jobs
+from scheduler.executor import Executor
+from scheduler.lock import SchedulerLock
+from swordnet.campaigns import effective_end
+from swordnet.db import Database
+from swordnet.models import Campaign, WatchTarget
 from swordnet.timeutil import utcnow
 
 log = logging.getLogger("swordnet.scheduler")
 
-JOB_PREFIX = "target:"
 MISFIRE_GRACE_S = 6 * 3600
 SYNC_EVERY_S = 30
+DEFAULT_RECHECK_EVERY_S = 86400
+DEFAULT_TIPS_EVERY_S = 60
+STORE = "default"
 
 
-def crawl_target(target_id: int) -> None:
-    """Job body: crawl one watch target now (module-level so the job store can reference it)."""
-    settings = load_settings()
-    db = open_database(settings)
-    try:
-        with db.session() as session:
-            target = session.get(WatchTarget, target_id)
-            if target is None or not target.enabled:
-                log.warning("watch target %s is gone or disabled; skipping", target_id)
-                return
-            request = CrawlRequest.for_target(target)
-        run_id = LocalExecutor(db, settings).run(request)
-        log.info("target %s crawled as run %s", target_id, run_id)
-    finally:
-        db.dispose()
+@dataclass(frozen=True)
+class JobSpec:
+    """A job as the database says it should be."""
+
+    job_id: str
+    name: str  # says the schedule too; a change of name means the job must be rewritten
+    func: Callable[..., None]
+    args: tuple[Any, ...]
+    trigger: BaseTrigger
+    run_at_once: bool  # a new interval job runs now rather than one interval from now
 
 
-def sync_jobs(scheduler: BaseScheduler, db: Database) -> None:
-    """Make the stored jobs match the enabled, scheduled watch targets."""
+def _target_spec(target: WatchTarget) -> JobSpec:
+    if target.cron:
+        return JobSpec(f"target:{target.id}", f"crawl target {target.id} cron '{target.cron}'",
+                       jobs.crawl_target, (target.id,),
+                       CronTrigger.from_crontab(target.cron, timezone="UTC"), False)
+    seconds = target.every_seconds or 0
+    return JobSpec(f"target:{target.id}", f"crawl target {target.id} every {seconds} s",
+                   jobs.crawl_target, (target.id,), IntervalTrigger(seconds=seconds), True)
+
+
+def _campaign_specs(campaign: Campaign) -> list[JobSpec]:
+    end = effective_end(campaign)
+    trigger = IntervalTrigger(seconds=campaign.every_seconds, start_date=campaign.starts_at,
+                              end_date=end, timezone="UTC")
+    window = (f"every {campaign.every_seconds} s from {campaign.starts_at.isoformat()} "
+              f"to {end.isoformat()}")
+    return [JobSpec(f"campaign:{campaign.id}:target:{t.id}",
+                    f"campaign {campaign.id} crawls target {t.id} {window}",
+                    jobs.crawl_target, (t.id, campaign.id), trigger, False)
+            for t in campaign.targets]
+
+
+def wanted_jobs(db: Database, recheck_every_s: int, tips_every_s: int) -> list[JobSpec]:
+    """Every job the database asks for right now."""
+    now = utcnow()
     with db.session() as session:
         targets = session.scalars(select(WatchTarget).where(
-            WatchTarget.enabled.is_(True), WatchTarget.every_seconds.is_not(None))).all()
-        wanted = {f"{JOB_PREFIX}{t.id}": t.every_seconds for t in targets}
-    for job in scheduler.get_jobs(jobstore="default"):
-        if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+            WatchTarget.enabled.is_(True),
+            WatchTarget.every_seconds.is_not(None) | WatchTarget.cron.is_not(None))).all()
+        specs = [_target_spec(t) for t in targets]
+        for campaign in session.scalars(select(Campaign)):
+            if effective_end(campaign) > now:
+                specs.extend(_campaign_specs(campaign))
+    specs.append(JobSpec("rechecks", f"recheck URLs under notice every {recheck_every_s} s",
+                         jobs.run_rechecks, (), IntervalTrigger(seconds=recheck_every_s), True))
+    specs.append(JobSpec("tips", f"check queued tips every {tips_every_s} s", jobs.check_tips,
+                         (), IntervalTrigger(seconds=tips_every_s), True))
+    return specs
+
+
+def sync_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> None:
+    """Make the stored jobs match ``specs``: add new, rewrite changed, remove stale ones."""
+    wanted = {spec.job_id: spec for spec in specs}
+    for job in scheduler.get_jobs(jobstore=STORE):
+        if job.id not in wanted:
             job.remove()
             log.info("removed job %s", job.id)
-    for job_id, seconds in wanted.items():
-        existing = scheduler.get_job(job_id, jobstore="default")
-        if existing is not None and existing.trigger.interval.total_seconds() == seconds:
+    for spec in specs:
+        existing = scheduler.get_job(spec.job_id, jobstore=STORE)
+        if existing is not None and existing.name == spec.name:
             continue
-        first_run = existing.next_run_time if existing is not None else utcnow()
-        scheduler.add_job(crawl_target, "interval", seconds=seconds, id=job_id,
-                          args=[int(job_id.removeprefix(JOB_PREFIX))], jobstore="default",
-                          replace_existing=True, name=f"crawl {job_id}",
-                          next_run_time=first_run)
-        log.info("scheduled %s every %s s", job_id, seconds)
+        options: dict[str, Any] = {}
+        if existing is None and spec.run_at_once:
+            options["next_run_time"] = utcnow()
+        scheduler.add_job(spec.func, spec.trigger, args=spec.args, id=spec.job_id,
+                          name=spec.name, jobstore=STORE, replace_existing=True, **options)
+        log.info("scheduled %s: %s", spec.job_id, spec.name)
 
 
-def build_scheduler(db: Database, max_concurrent_crawls: int = 2) -> BlockingScheduler:
-    return BlockingScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=db.engine),
-                   "internal": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(max_workers=max_concurrent_crawls),
+def missed_runs(job: Job, now: datetime) -> list[datetime]:
+    """The run times of ``job`` that fell due before ``now`` (while no scheduler ran)."""
+    missed: list[datetime] = []
+    due = job.next_run_time
+    while due is not None and due <= now and len(missed) < 10_000:
+        missed.append(due)
+        due = job.trigger.get_next_fire_time(due, now)
+    return missed
+
+
+def report_misfires(scheduler: BackgroundScheduler) -> None:
+    """Log, per job, the runs missed while the scheduler was down (one catch-up run follows
+    if the last was within the grace time)."""
+    now = utcnow()
+    for job in scheduler.get_jobs(jobstore=STORE):
+        missed = missed_runs(job, now)
+        if len(missed) < 2 and (not missed or now - missed[0] < timedelta(seconds=SYNC_EVERY_S)):
+            continue
+        late = now - missed[-1]
+        action = ("one catch-up run now" if late.total_seconds() <= MISFIRE_GRACE_S
+                  else f"no catch-up run (the last was due more than {MISFIRE_GRACE_S} s ago)")
+        log.warning("misfire: job %s missed %d run(s) while no scheduler was running "
+                    "(due %s to %s); %s", job.id, len(missed),
+                    missed[0].isoformat(timespec="seconds"),
+                    missed[-1].isoformat(timespec="seconds"), action)
+
+
+def build_scheduler(db: Database, max_concurrent: int) -> BackgroundScheduler:
+    return BackgroundScheduler(
+        jobstores={STORE: SQLAlchemyJobStore(engine=db.engine), "internal": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(max_workers=max_concurrent),
                    "internal": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_S,
                       "max_instances": 1},
@@ -84,20 +164,46 @@ def build_scheduler(db: Database, max_concurrent_crawls: int = 2) -> BlockingSch
     )
 
 
-def run_scheduler(settings: Settings, max_concurrent_crawls: int = 2) -> None:
-    """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first."""
-    db = open_database(settings)
-    scheduler = build_scheduler(db, max_concurrent_crawls)
+def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
+                  recheck_every_s: int = DEFAULT_RECHECK_EVERY_S,
+                  tips_every_s: int = DEFAULT_TIPS_EVERY_S) -> None:
+    """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first.
+
+    Raises :class:`scheduler.lock.SchedulerAlreadyRunning` if another scheduler runs
+    against the same database.
+    """
+    lock = SchedulerLock(db)
+    lock.acquire(executor.describe())
+    stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received; stopping after running crawls finish", signum)
-        scheduler.shutdown(wait=True)
+        stopping.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    scheduler.add_job(sync_jobs, "interval", seconds=SYNC_EVERY_S, args=[scheduler, db],
-                      id="sync-targets", jobstore="internal", executor="internal",
-                      next_run_time=utcnow())
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    scheduler = build_scheduler(db, max_concurrent)
+    jobs.install(jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent))
     try:
-        scheduler.start()
+        requeued = jobs.requeue_unfinished_tips(db)
+        if requeued:
+            log.info("%d tip(s) left unchecked by a previous scheduler are queued again",
+                     requeued)
+        scheduler.start(paused=True)
+        sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s))
+        report_misfires(scheduler)
+
+        def sync() -> None:
+            lock.heartbeat()
+            sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s))
+
+        scheduler.add_job(sync, "interval", seconds=SYNC_EVERY_S, id="sync",
+                          jobstore="internal", executor="internal")
+        scheduler.resume()
+        log.info("Scheduler started with the %s executor", executor.describe())
+        stopping.wait()
+        scheduler.shutdown(wait=True)
     finally:
-        db.dispose()
+        jobs.install(None)
+        lock.release()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -26,8 +26,9 @@ from matching.signal import ContentRejected
 from matching.stages import match_content
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
+from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
 from swordnet.cliutil import console, database, emit, fail, json_option
-from swordnet.config import Settings, load_settings
+from swordnet.config import load_settings
 from swordnet.db import head_revision
 from swordnet.models import (
     HIT_STATUSES,
@@ -221,6 +222,7 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               help="Link depth to follow from the start URL.")
 @click.option("--max-pages", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--every", callback=_interval, help="Crawl interval for the scheduler, e.g. 6h.")
+@click.option("--cron", help="Or a crontab schedule in UTC, e.g. '0 3 * * *'.")
 @click.option("--mirror", "mirrors", multiple=True,
               help="A known mirror domain whose pages are followed too (repeatable).")
 @click.option("--allow", "allow", multiple=True,
@@ -244,6 +246,7 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.option("--work", "work_ids", type=int, multiple=True,
               help="For --spider search: search only for these works (default: every work).")
 def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | None,
+              cron: str | None,
               mirrors: tuple[str, ...], allow: tuple[str, ...], deny: tuple[str, ...],
               obey_robots: bool, delay: float, concurrency: int, time_cap: int,
               render_js: bool, screenshot: bool, search_template: str | None,
@@ -254,7 +257,7 @@ def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | No
             with db.session() as session:
                 target = add_target(
                     session, url, spider=spider, depth=depth, max_pages=max_pages,
-                    every_seconds=every, mirror_domains=list(mirrors),
+                    every_seconds=every, cron=cron, mirror_domains=list(mirrors),
                     allow_patterns=list(allow), deny_patterns=list(deny),
                     obey_robots=obey_robots, delay_s=delay, concurrency=concurrency,
                     time_cap_s=time_cap, render_js=render_js or screenshot,
@@ -263,7 +266,7 @@ def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | No
                 site_id, domain, target_id = target.site_id, target.site.domain, target.id
         except ValueError as exc:
             fail(str(exc))
-    schedule = f"every {every} s" if every else "not scheduled"
+    schedule = f"every {every} s" if every else f"on cron '{cron}'" if cron else "not scheduled"
     console.print(f"Site {site_id} ({domain}) is on the watchlist as target {target_id} "
                   f"({spider} spider), {schedule}.")
 
@@ -513,27 +516,6 @@ def demo() -> None:
         run_demo(db, load_settings(), console)
 
 
-@main.group()
-def scheduler() -> None:
-    """The crawl scheduler service."""
-
-
-@scheduler.command("run")
-@click.option("--max-concurrent", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Crawls that may run at once.")
-def scheduler_run(max_concurrent: int) -> None:
-    """Run scheduled crawls of every watched site until stopped (SIGTERM or Ctrl-C)."""
-    import logging
-
-    from scheduler.service import run_scheduler
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings: Settings = load_settings()
-    with database():
-        pass
-    console.print(f"Scheduler running against {settings.database_url}; Ctrl-C to stop.")
-    run_scheduler(settings, max_concurrent)
-
-
-for group in (runs, captures, evidence):
+for group in (runs, captures, evidence, campaigns, tips, notices, scheduler, scrapyd):
     main.add_command(group)
+sites.add_command(sites_schedule)

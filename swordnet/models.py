@@ -414,6 +414,8 @@ class Notice(Base):
     status: Mapped[str] = mapped_column(String(20), default="draft")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    case: Mapped[Case] = relationship()
+
 
 class NoticeUrl(Base):
     """One infringing URL a notice asked to take down, and what rechecks last saw there."""

@@ -67,6 +67,25 @@ def parse_interval(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
 
 
+def check_cron(expression: str) -> str:
+    """A standard five-field crontab expression (minute hour day month weekday), in UTC.
+
+    >>> check_cron("30 2 * * mon-fri")
+    '30 2 * * mon-fri'
+    >>> check_cron("61 * * * *")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: not a cron expression: '61 * * * *' (... higher than the maximum value (59))
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression: {expression!r} ({exc})") from None
+    return expression
+
+
 def check_patterns(patterns: list[str]) -> list[str]:
     """The patterns, if every one is a valid regular expression.
 
@@ -138,6 +157,10 @@ def add_target(
     url = check_url(url)
     if spider not in SPIDERS:
         raise ValueError(f"unknown spider {spider!r} (choose from {', '.join(SPIDERS)})")
+    if every_seconds is not None and options.get("cron"):
+        raise ValueError("give either an interval (--every) or a cron expression (--cron)")
+    if options.get("cron"):
+        check_cron(options["cron"])
     options["mirror_domains"] = [check_host(h) for h in options.get("mirror_domains", [])]
     check_patterns([*options.get("allow_patterns", []), *options.get("deny_patterns", [])])
     if spider == "search":
@@ -157,4 +180,23 @@ def add_target(
                          **options)
     session.add(target)
     session.flush()
+    return target
+
+
+def get_target(session: Session, target_id: int) -> WatchTarget:
+    """The watch target with this id; raises LookupError naming the id if there is none."""
+    target = session.get(WatchTarget, target_id)
+    if target is None:
+        raise LookupError(f"no watch target with id {target_id} (see `swordnet sites list`)")
+    return target
+
+
+def set_schedule(session: Session, target_id: int, every_seconds: int | None,
+                 cron: str | None) -> WatchTarget:
+    """Crawl a target on an interval, on a cron expression, or (neither) not on a schedule."""
+    if every_seconds is not None and cron:
+        raise ValueError("give either an interval (--every) or a cron expression (--cron)")
+    target = get_target(session, target_id)
+    target.every_seconds = every_seconds
+    target.cron = check_cron(cron) if cron else None
     return target

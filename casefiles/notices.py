@@ -1,0 +1,144 @@
+"""Takedown notices as sent, the URLs each one names, and what rechecks of those URLs saw.
+
+Recording a notice snapshots the case's confirmed hits as the notice's URLs. The recheck
+job fetches every URL under an open notice; each check is kept (with the capture of the
+response) and a change of state (a copy removed, or back after removal) is a custody-log
+event on the case, so the case file shows when the site complied and with what evidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from casefiles.custody import append_event
+from swordnet.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
+from swordnet.timeutil import utcnow
+
+OPEN_NOTICE_STATUSES = ("sent", "answered")
+# HTTP statuses that mean the copy was taken down (gone, not found, unavailable for legal
+# reasons); any other failure leaves the question open ("unreachable").
+REMOVED_STATUSES = (404, 410, 451)
+RECHECK_ACTOR = "recheck"
+
+
+def record_notice(session: Session, case_id: int, recipient: str, template: str,
+                  actor: str) -> Notice:
+    """Record that a notice naming every confirmed hit of the case was sent to ``recipient``."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise LookupError(f"no case with id {case_id} (see `swordnet cases list`)")
+    if case.status == "closed":
+        raise ValueError(f"case {case_id} is closed; no notice can be sent for it")
+    if not recipient.strip():
+        raise ValueError("a notice needs a recipient (--recipient abuse@host.example)")
+    hits = session.scalars(select(Hit).where(Hit.case_id == case_id, Hit.status == "confirmed")
+                           .order_by(Hit.id)).all()
+    if not hits:
+        raise ValueError(f"case {case_id} has no confirmed hits to name in a notice")
+    now = utcnow()
+    notice = Notice(case_id=case_id, template=template, recipient=recipient.strip(),
+                    sent_at=now, status="sent", created_at=now)
+    session.add(notice)
+    session.flush()
+    for hit in hits:
+        session.add(NoticeUrl(notice_id=notice.id, hit_id=hit.id, url=hit.url,
+                              status="unchecked"))
+    if case.status in ("open", "reopened"):
+        case.status = "notice_sent"
+    append_event(session, case, "notice_sent", {
+        "notice_id": notice.id, "recipient": notice.recipient, "template": template,
+        "urls": [hit.url for hit in hits]}, actor)
+    return notice
+
+
+def due_rechecks(session: Session) -> dict[int, list[int]]:
+    """The URLs under open notices of cases still open, grouped by site: {site: [url ids]}."""
+    rows = session.execute(
+        select(NoticeUrl.id, Hit.site_id).join(Hit, NoticeUrl.hit_id == Hit.id)
+        .join(Notice, NoticeUrl.notice_id == Notice.id).join(Case, Notice.case_id == Case.id)
+        .where(Notice.status.in_(OPEN_NOTICE_STATUSES), Case.status != "closed")
+        .order_by(NoticeUrl.id)).all()
+    by_site: dict[int, list[int]] = defaultdict(list)
+    for url_id, site_id in rows:
+        by_site[site_id].append(url_id)
+    return dict(by_site)
+
+
+@dataclass(frozen=True)
+class RecheckTarget:
+    """What the recheck spider needs to know about one URL under notice."""
+
+    notice_url_id: int
+    url: str
+    work_id: int
+    kind: str
+
+
+def recheck_targets(session: Session, notice_url_ids: list[int]) -> list[RecheckTarget]:
+    rows = session.scalars(select(NoticeUrl).where(NoticeUrl.id.in_(notice_url_ids))
+                           .order_by(NoticeUrl.id)).all()
+    if len(rows) != len(set(notice_url_ids)):
+        missing = set(notice_url_ids) - {row.id for row in rows}
+        raise LookupError(f"no URL under notice with id {', '.join(map(str, sorted(missing)))}")
+    return [RecheckTarget(row.id, row.url, row.hit.work_id, row.hit.work.kind) for row in rows]
+
+
+def judge(http_status: int | None, still_matches: bool) -> tuple[str, str]:
+    """A recheck's outcome and reason from the response status and whether its content
+    still matches the work.
+
+    >>> judge(404, False)
+    ('removed', 'HTTP 404')
+    >>> judge(200, False)
+    ('removed', 'HTTP 200 but the content no longer matches the work')
+    >>> judge(None, False)
+    ('unreachable', 'no response')
+    """
+    if http_status is None:
+        return "unreachable", "no response"
+    if http_status in REMOVED_STATUSES:
+        return "removed", f"HTTP {http_status}"
+    if http_status >= 400:
+        return "unreachable", f"HTTP {http_status}"
+    if still_matches:
+        return "present", f"HTTP {http_status}, content still matches the work"
+    return "removed", f"HTTP {http_status} but the content no longer matches the work"
+
+
+def record_recheck(session: Session, notice_url_id: int, run_id: int | None, outcome: str,
+                   http_status: int | None, reason: str,
+                   capture: Capture | None) -> RecheckResult:
+    """Keep one recheck; a change of state becomes an event in the case's custody log."""
+    notice_url = session.get(NoticeUrl, notice_url_id, with_for_update=True)
+    assert notice_url is not None
+    now = utcnow()
+    result = RecheckResult(notice_url_id=notice_url_id, run_id=run_id, checked_at=now,
+                           outcome=outcome, http_status=http_status, reason=reason,
+                           capture_id=capture.id if capture is not None else None)
+    session.add(result)
+    notice_url.last_checked_at = now
+    event = None
+    if outcome == "removed" and notice_url.status != "removed":
+        notice_url.status, notice_url.removed_at = "removed", now
+        event = "copy_removed"
+    elif outcome == "present":
+        if notice_url.status == "removed":
+            notice_url.status = "reappeared"
+            event = "copy_reappeared"
+        elif notice_url.status == "unchecked":
+            notice_url.status = "present"
+    if event is not None:
+        session.flush()
+        append_event(session, notice_url.notice.case, event, {
+            "notice_id": notice_url.notice_id, "hit_id": notice_url.hit_id,
+            "url": notice_url.url, "reason": reason, "http_status": http_status,
+            "recheck_id": result.id,
+            "capture_id": capture.id if capture is not None else None,
+            "capture_sha256": capture.sha256 if capture is not None else None,
+            "captured_at": capture.fetched_at.isoformat() if capture is not None else None,
+        }, RECHECK_ACTOR)
+    return result

@@ -1,0 +1,131 @@
+"""What the scheduler's jobs do: crawl a watch target (standing or for a campaign), check
+queued tips, recheck URLs under notice.
+
+Job functions are module-level so APScheduler's job store can refer to them by name. They
+reach the database and the executor through the :class:`JobContext` the scheduler service
+installs when it starts; every crawl goes through that executor (local subprocesses or
+scrapyd nodes), so each is recorded as a CrawlRun exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from casefiles.notices import due_rechecks
+from scheduler.executor import CrawlRequest, Executor
+from swordnet.campaigns import campaign_state
+from swordnet.db import Database
+from swordnet.models import Campaign, NoticeUrl, Site, Tip, WatchTarget
+from swordnet.tips import claim_queued, settle_tip
+
+log = logging.getLogger("swordnet.scheduler")
+
+# How many URLs under notice one recheck run fetches (a site with more gets several runs).
+RECHECK_BATCH = 200
+TIP_DEPTH = 0
+
+
+@dataclass
+class JobContext:
+    db: Database
+    executor: Executor
+    max_concurrent: int
+
+
+_context: JobContext | None = None
+
+
+def install(context: JobContext | None) -> None:
+    """Make ``context`` the one the job functions use (None when the scheduler stops)."""
+    global _context
+    _context = context
+
+
+def _ctx() -> JobContext:
+    if _context is None:
+        raise RuntimeError("scheduler jobs run only inside `swordnet scheduler run`")
+    return _context
+
+
+def _run_all(requests: list[CrawlRequest]) -> list[int]:
+    """Run crawls through the executor, up to the scheduler's concurrency at once."""
+    ctx = _ctx()
+    if len(requests) <= 1:
+        return [ctx.executor.run(r) for r in requests]
+    with ThreadPoolExecutor(max_workers=ctx.max_concurrent) as pool:
+        return list(pool.map(ctx.executor.run, requests))
+
+
+def crawl_target(target_id: int, campaign_id: int | None = None) -> None:
+    """Crawl one watch target now; for a campaign, only while the campaign is running."""
+    ctx = _ctx()
+    with ctx.db.session() as session:
+        target = session.get(WatchTarget, target_id)
+        if target is None or (campaign_id is None and not target.enabled):
+            log.warning("watch target %s is gone or disabled; skipping", target_id)
+            return
+        if campaign_id is not None:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign_state(campaign) != "running":
+                log.info("campaign %s is not running; skipping target %s", campaign_id,
+                         target_id)
+                return
+        request = CrawlRequest.for_target(
+            target, purpose="campaign" if campaign_id else "watch", campaign_id=campaign_id)
+    run_id = ctx.executor.run(request)
+    log.info("target %s crawled as run %s%s", target_id, run_id,
+             f" for campaign {campaign_id}" if campaign_id else "")
+
+
+def check_tips() -> None:
+    """Check every queued tip: crawl its URL (and the media on it) and record what was found."""
+    ctx = _ctx()
+    with ctx.db.session() as session:
+        checks = claim_queued(session)
+    if not checks:
+        return
+    requests = [CrawlRequest(site_id=c.site_id, start_url=c.url, depth=TIP_DEPTH, max_pages=1,
+                             purpose="tip") for c in checks]
+    run_ids = _run_all(requests)
+    with ctx.db.session() as session:
+        for check, run_id in zip(checks, run_ids, strict=True):
+            tip = settle_tip(session, check.tip_id, run_id)
+            log.info("tip %s (%s) checked by run %s: %s, %d hit(s)", tip.id, tip.url, run_id,
+                     tip.status, len(tip.result["hits"]))
+
+
+def requeue_unfinished_tips(db: Database) -> int:
+    """Tips left ``checking`` by a scheduler that died go back in the queue."""
+    with db.session() as session:
+        tips = session.scalars(select(Tip).where(Tip.status == "checking")).all()
+        for tip in tips:
+            tip.status = "queued"
+        return len(tips)
+
+
+def run_rechecks() -> None:
+    """Recheck every URL under an open notice: one run per site (per batch of URLs)."""
+    ctx = _ctx()
+    with ctx.db.session() as session:
+        due = due_rechecks(session)
+        requests = []
+        for site_id, url_ids in due.items():
+            site = session.get(Site, site_id)
+            assert site is not None
+            for start in range(0, len(url_ids), RECHECK_BATCH):
+                batch = url_ids[start:start + RECHECK_BATCH]
+                first = session.get(NoticeUrl, batch[0])
+                assert first is not None
+                requests.append(CrawlRequest(
+                    site_id=site_id, start_url=first.url, spider="recheck", purpose="recheck",
+                    spider_args={"notice_urls": ",".join(map(str, batch))}))
+    if not requests:
+        log.info("no URLs under open notices to recheck")
+        return
+    run_ids = _run_all(requests)
+    log.info("rechecked %d URL(s) under notice on %d site(s): runs %s",
+             sum(len(v) for v in due.values()), len(due), ", ".join(map(str, run_ids)))

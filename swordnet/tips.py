@@ -1,0 +1,64 @@
+"""Complaints and public tips: single URLs queued for a check within minutes.
+
+A tip is checked by crawling its URL (the page and the media on it, or the media file it
+points at) as a run of its own; the tip then records which hits the check found there and,
+if the reporter named a work, whether that work was among them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from swordnet.models import CrawlRun, Hit, Tip, Work
+from swordnet.timeutil import utcnow
+from swordnet.watchlist import check_url, site_for_url
+
+
+def add_tip(session: Session, url: str, work_id: int | None = None,
+            reporter: str | None = None) -> Tip:
+    """Queue a URL for checking; raises ValueError naming a bad URL or unknown work."""
+    url = check_url(url)
+    if work_id is not None and session.get(Work, work_id) is None:
+        raise ValueError(f"no work with id {work_id} (see `swordnet works list`)")
+    tip = Tip(url=url, work_id=work_id, reporter=reporter, status="queued", created_at=utcnow())
+    session.add(tip)
+    session.flush()
+    return tip
+
+
+@dataclass(frozen=True)
+class TipCheck:
+    tip_id: int
+    site_id: int
+    url: str
+
+
+def claim_queued(session: Session) -> list[TipCheck]:
+    """Every queued tip, now marked ``checking`` (so a slow check is not started twice)."""
+    tips = session.scalars(select(Tip).where(Tip.status == "queued").order_by(Tip.id)
+                           .with_for_update(skip_locked=True)).all()
+    checks = []
+    for tip in tips:
+        tip.status = "checking"
+        checks.append(TipCheck(tip.id, site_for_url(session, tip.url).id, tip.url))
+    return checks
+
+
+def settle_tip(session: Session, tip_id: int, run_id: int) -> Tip:
+    """Record what the check run found at the tip's URL."""
+    tip = session.get(Tip, tip_id)
+    run = session.get(CrawlRun, run_id)
+    assert tip is not None and run is not None
+    hits = session.scalars(select(Hit).where(
+        or_(Hit.url == tip.url, Hit.page_url == tip.url),
+        Hit.last_seen_at >= run.started_at).order_by(Hit.id)).all()
+    works = sorted({hit.work_id for hit in hits})
+    tip.run_id, tip.checked_at = run_id, utcnow()
+    tip.status = "checked" if run.outcome == "finished" else "failed"
+    tip.result = {"run_outcome": run.outcome, "error": run.error,
+                  "hits": [hit.id for hit in hits], "works": works,
+                  "named_work_found": None if tip.work_id is None else tip.work_id in works}
+    return tip
