@@ -17,9 +17,6 @@ from swordnet.models import Campaign, CrawlRun, Hit
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import get_target
 
-MIN_EVERY_S = 60
-
-
 def parse_time(text: str) -> datetime:
     """A campaign bound: an ISO date or date-time, read as UTC unless it names an offset.
 
@@ -77,8 +74,6 @@ def create_campaign(session: Session, name: str, starts_at: datetime, ends_at: d
                          f"({starts_at.isoformat()})")
     if ends_at <= utcnow():
         raise ValueError(f"--to ({ends_at.isoformat()}) is already in the past")
-    if every_seconds < MIN_EVERY_S:
-        raise ValueError(f"--every must be at least {MIN_EVERY_S} s, got {every_seconds} s")
     if not target_ids:
         raise ValueError("a campaign needs at least one watch target (--targets 1,2,3)")
     targets = [get_target(session, target_id) for target_id in dict.fromkeys(target_ids)]

@@ -1,34 +1,81 @@
-"""The scheduler service as a real process: repeated crawls, persistent jobs, clean SIGTERM."""
+"""The scheduler service as a real process: repeated crawls, persistent jobs, clean SIGTERM,
+missed runs, one scheduler per database, campaigns, rechecks of URLs under notice, tips."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from casefiles.captures import capture_record
+from casefiles.custody import first_broken_link
+from casefiles.evidence import EvidenceStore
+from casefiles.notices import record_notice
+from casefiles.review import confirm_hit
 from swordnet.config import Settings
-from swordnet.db import Database
+from swordnet.db import Database, open_database
 from swordnet.demo_site import RunningSite
-from swordnet.models import CrawlRun
+from swordnet.models import Capture, Case, CrawlRun, Hit, NoticeUrl, RecheckResult, Work
+from swordnet.timeutil import utcnow
 from tests.conftest import run_cli
-from tests.pirate_sites import register_samples
+from tests.pirate_sites import add_watch_target, crawl_target, register_samples
 
 
-def start_scheduler(settings: Settings) -> subprocess.Popen[str]:
-    env = {**os.environ, "SWORDNET_HOME": str(settings.home),
-           "SWORDNET_DATABASE_URL": settings.database_url}
-    process = subprocess.Popen([sys.executable, "-m", "swordnet", "scheduler", "run"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    for line in process.stdout:  # wait until it is ready to take signals
-        if "Scheduler started" in line:
-            return process
-    raise AssertionError(f"scheduler exited with {process.wait()} before starting")
+class Scheduler:
+    """A ``swordnet scheduler run`` process, its output collected on a thread."""
+
+    def __init__(self, settings: Settings, *options: str) -> None:
+        env = {**os.environ, "SWORDNET_HOME": str(settings.home),
+               "SWORDNET_DATABASE_URL": settings.database_url}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "swordnet", "scheduler", "run", *options], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._started = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._started.wait(60) or self.process.poll() is not None:
+            self.process.kill()
+            raise AssertionError(f"scheduler did not start:\n{self.output}")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if "Scheduler started" in line:
+                self._started.set()
+        self._started.set()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=120)
+        return self.output
+
+
+def start_scheduler(settings: Settings, *options: str) -> Scheduler:
+    return Scheduler(settings, *options)
+
+
+def wait_for(condition: Callable[[], bool], scheduler: Scheduler, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert scheduler.process.poll() is None, scheduler.output
+        assert time.monotonic() < deadline, f"timed out; scheduler said:\n{scheduler.output}"
+        time.sleep(0.3)
 
 
 def finished_runs(db: Database) -> int:
@@ -45,43 +92,201 @@ def stored_job_ids(db: Database) -> list[str]:
         return []
 
 
-def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
-    return output
-
-
 def test_site_on_a_one_second_interval_is_crawled_repeatedly(
     home: Settings, db: Database, served_site: RunningSite
 ) -> None:
     register_samples(db)
     assert run_cli("sites", "add", served_site.url, "--every", "1s").exit_code == 0
-    process = start_scheduler(home)
+    scheduler = start_scheduler(home)
     try:
-        deadline = time.monotonic() + 90
-        while finished_runs(db) < 2 and time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            time.sleep(0.5)
+        wait_for(lambda: finished_runs(db) >= 2, scheduler)
     finally:
-        output = stop(process)
-    assert process.returncode == 0, output
+        output = scheduler.stop()
+    assert scheduler.process.returncode == 0, output
     assert finished_runs(db) >= 2, output
     with db.session() as session:
         runs = session.scalars(select(CrawlRun).where(CrawlRun.outcome == "finished")).all()
         assert {r.target_id for r in runs} == {1}
+        assert {r.purpose for r in runs} == {"watch"}
         assert runs[0].stats["hits_new"] == len(served_site.site.planted)
         assert all(r.stats["hits_new"] == 0 for r in runs[1:])
-    assert stored_job_ids(db) == ["target:1"]  # in the persistent job store, once
+    # in the persistent job store, once each
+    assert sorted(stored_job_ids(db)) == ["rechecks", "target:1", "tips"]
 
 
 def test_restart_keeps_one_job_per_target(home: Settings, db: Database) -> None:
     assert run_cli("sites", "add", "http://127.0.0.1:9/", "--every", "6h").exit_code == 0
     for _ in range(2):
-        process = start_scheduler(home)
-        deadline = time.monotonic() + 30
-        while not stored_job_ids(db) and time.monotonic() < deadline:
-            time.sleep(0.3)
+        scheduler = start_scheduler(home)
         time.sleep(1)  # let a duplicate, if any, be written
-        stop(process)
-        assert process.returncode == 0
-    assert stored_job_ids(db) == ["target:1"]
+        scheduler.stop()
+        assert scheduler.process.returncode == 0
+    assert sorted(stored_job_ids(db)) == ["rechecks", "target:1", "tips"]
+
+
+def runs_of(db: Database, **where: object) -> list[CrawlRun]:
+    with db.session() as session:
+        query = select(CrawlRun).order_by(CrawlRun.id)
+        for column, value in where.items():
+            query = query.where(getattr(CrawlRun, column) == value)
+        return list(session.scalars(query))
+
+
+def rewind_job(db: Database, job_id: str, to: datetime) -> None:
+    """Move a stored job's next run back in time, as if no scheduler had run since then."""
+    store = SQLAlchemyJobStore(engine=db.engine)
+    store.start(BackgroundScheduler(timezone="UTC"), "default")  # never started: runs nothing
+    job = store.lookup_job(job_id)
+    assert job is not None
+    job._modify(next_run_time=to)
+    store.update_job(job)
+
+
+def test_scheduler_down_across_three_due_runs_makes_one_catch_up_run_and_logs_it(
+    sqlite_home: Settings, served_site: RunningSite
+) -> None:
+    db = open_database(sqlite_home)
+    assert run_cli("sites", "add", served_site.url, "--every", "1h", "--depth", "0").exit_code == 0
+    scheduler = start_scheduler(sqlite_home)
+    wait_for(lambda: finished_runs(db) == 1, scheduler)  # a new target is crawled at once
+    scheduler.stop()
+    # down for 2.5 intervals: runs were due 2.5 h, 1.5 h and 0.5 h ago
+    rewind_job(db, "target:1", utcnow() - timedelta(hours=2.5))
+    scheduler = start_scheduler(sqlite_home)
+    try:
+        wait_for(lambda: finished_runs(db) == 2, scheduler)
+        time.sleep(3)  # a second catch-up run, if any, would start now
+    finally:
+        output = scheduler.stop()
+    assert len(runs_of(db, target_id=1)) == 2, output
+    assert "misfire: job target:1 missed 3 run(s)" in output
+    assert "one catch-up run now" in output
+    db.dispose()
+
+
+def test_a_second_scheduler_on_the_same_database_refuses_to_start(home: Settings,
+                                                                  db: Database) -> None:
+    first = start_scheduler(home)
+    try:
+        env = {**os.environ, "SWORDNET_HOME": str(home.home),
+               "SWORDNET_DATABASE_URL": home.database_url}
+        second = subprocess.run([sys.executable, "-m", "swordnet", "scheduler", "run"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        status = run_cli("scheduler", "status")
+    finally:
+        first.stop()
+    assert second.returncode == 1
+    error = second.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: another scheduler is already running against this "
+                            f"database (pid {first.process.pid} on ")
+    assert status.exit_code == 0 and f"Scheduler running: pid {first.process.pid}" in status.output
+    assert "tips" in status.output and "rechecks" in status.output
+    after = run_cli("scheduler", "status")
+    assert "No scheduler is running" in after.output
+
+
+def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
+    sqlite_home: Settings, served_site: RunningSite
+) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    assert run_cli("sites", "add", served_site.url, "--depth", "1").exit_code == 0  # unscheduled
+    starts, ends = utcnow() + timedelta(seconds=4), utcnow() + timedelta(seconds=12)
+    created = run_cli("campaigns", "create", "Quick reaction", "--from", starts.isoformat(),
+                      "--to", ends.isoformat(), "--targets", "1", "--every", "2s")
+    assert created.exit_code == 0, created.output
+    scheduler = start_scheduler(sqlite_home)
+    try:
+        time.sleep((ends - utcnow()).total_seconds() + 5)
+    finally:
+        output = scheduler.stop()
+    runs = runs_of(db)
+    assert len(runs) >= 2, output
+    assert all(r.campaign_id == 1 and r.purpose == "campaign" for r in runs)
+    assert all(starts - timedelta(seconds=1) <= r.started_at <= ends for r in runs), \
+        [r.started_at for r in runs]
+    assert "campaign:1:target:1" not in stored_job_ids(db)  # gone once the campaign ended
+    shown = run_cli("campaigns", "show", "quick reaction", "--json")
+    summary = json.loads(shown.output)
+    assert summary["state"] == "ended" and summary["runs"] == len(runs)
+    with db.session() as session:
+        hits = session.scalar(select(func.count()).select_from(Hit))
+    assert summary["hits_found"] == hits > 0  # every hit was found by the campaign's runs
+    db.dispose()
+
+
+def _confirm_and_notify(db: Database) -> list[Hit]:
+    with db.session() as session:
+        hits = list(session.scalars(select(Hit).order_by(Hit.id)))
+        for hit in hits:
+            confirm_hit(session, hit.id, "tester")
+        record_notice(session, hits[0].case_id, "abuse@pirate.example", "dmca-en", "tester")
+    return hits
+
+
+def _notice_urls(db: Database) -> dict[str, str]:
+    with db.session() as session:
+        return {u.url: u.status for u in session.scalars(select(NoticeUrl))}
+
+
+def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
+    sqlite_home: Settings, served_site: RunningSite
+) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    add_watch_target(db, served_site.url)
+    crawl_target(db, sqlite_home, 1)
+    hits = _confirm_and_notify(db)
+    removed = hits[0].url
+    scheduler = start_scheduler(sqlite_home, "--recheck-every", "2s")
+    try:
+        wait_for(lambda: set(_notice_urls(db).values()) == {"present"}, scheduler)
+        del served_site.site.files["/" + removed.split("/", 3)[3]]  # the host takes it down
+        wait_for(lambda: _notice_urls(db)[removed] == "removed", scheduler)
+    finally:
+        output = scheduler.stop()
+    statuses = _notice_urls(db)
+    assert [u for u, s in statuses.items() if s == "removed"] == [removed], output
+    with db.session() as session:
+        check = session.scalars(select(RecheckResult).where(RecheckResult.outcome == "removed")
+                                ).one()
+        assert check.http_status == 404 and check.capture_id is not None
+        capture = session.get(Capture, check.capture_id)
+        assert capture is not None and capture.url == removed and capture.http_status == 404
+        view = capture_record(session, EvidenceStore(sqlite_home.evidence_dir), capture)
+        assert view.payload == b"not found"  # the removal response itself, from the WARC
+        case = session.get(Case, hits[0].case_id)
+        assert case is not None and first_broken_link(case.events) is None
+        event = case.events[-1]
+        assert event.type == "copy_removed" and event.payload["url"] == removed
+        assert event.payload["capture_id"] == capture.id
+        runs = session.scalars(select(CrawlRun).where(CrawlRun.purpose == "recheck")).all()
+        assert runs and all(r.spider == "recheck" and r.outcome == "finished" for r in runs)
+    db.dispose()
+
+
+def test_tip_is_checked_within_the_tips_interval(
+    sqlite_home: Settings, served_site: RunningSite
+) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    planted = served_site.site.planted[0]
+    with db.session() as session:
+        work_id = session.scalar(select(Work.id).where(Work.title == planted.work_title))
+    page_url = served_site.url.rstrip("/") + planted.page_path
+    image_url = served_site.url.rstrip("/") + planted.image_path
+    missing_url = served_site.url + "no-such-page.html"
+    for url in (page_url, image_url, missing_url):
+        assert run_cli("tips", "add", url, "--work", str(work_id)).exit_code == 0
+    scheduler = start_scheduler(sqlite_home, "--tips-every", "1s")
+    try:
+        wait_for(lambda: len(json.loads(run_cli("tips", "list", "--status", "checked",
+                                                "--json").output)) == 3, scheduler)
+    finally:
+        scheduler.stop()
+    tips = {t["url"]: t for t in json.loads(run_cli("tips", "list", "--json").output)}
+    assert tips[page_url]["named_work_found"] is True and tips[page_url]["hits"]
+    assert tips[image_url]["named_work_found"] is True  # a tip pointing at the copy itself
+    assert tips[missing_url]["named_work_found"] is False and tips[missing_url]["hits"] == []
+    assert {r.purpose for r in runs_of(db)} == {"tip"}
+    db.dispose()
