@@ -301,10 +301,10 @@ def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...
                   recheck_every: int | None, tips_every: int | None) -> None:
     """Run scheduled crawls, campaigns, rechecks and tip checks until stopped (SIGTERM or
     Ctrl-C). Only one scheduler may run against a database."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with database() as db:
         executor = _executor(db, executor_kind, nodes)
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
         console.print(f"Scheduler running against "
                       f"{db.engine.url.render_as_string(hide_password=True)} with the "
                       f"{executor.describe()} executor; Ctrl-C to stop.")
