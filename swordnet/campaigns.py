@@ -17,6 +17,7 @@ from swordnet.models import Campaign, CrawlRun, Hit
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import get_target
 
+
 def parse_time(text: str) -> datetime:
     """A campaign bound: an ISO date or date-time, read as UTC unless it names an offset.
 

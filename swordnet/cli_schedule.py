@@ -20,7 +20,7 @@ from casefiles.notices import record_notice
 from scheduler.executor import Executor, LocalExecutor
 from scheduler.lock import SchedulerAlreadyRunning, SchedulerLock, last_instance
 from scheduler.scrapyd import NodeError, NodeUnreachable, ScrapydExecutor, ScrapydNode, node_config
-from scheduler.service import DEFAULT_RECHECK_EVERY_S, DEFAULT_TIPS_EVERY_S, run_scheduler
+from scheduler.service import run_scheduler
 from swordnet.campaigns import (
     campaign_summary,
     create_campaign,
@@ -271,14 +271,15 @@ def scheduler() -> None:
     """The crawl scheduler service."""
 
 
-def _executor(db: Database, kind: str, nodes: tuple[str, ...]) -> Executor:
+def _executor(db: Database, kind: str, nodes: tuple[str, ...],
+              node_lost_after_s: float) -> Executor:
     if kind == "local":
         return LocalExecutor(db, load_settings())
     urls = list(nodes) or [u for u in os.environ.get(NODES_ENV, "").split(",") if u.strip()]
     if not urls:
         fail(f"the scrapyd executor needs nodes: --node URL (repeatable) or {NODES_ENV}")
     try:
-        executor = ScrapydExecutor(db, urls)
+        executor = ScrapydExecutor(db, urls, node_lost_after_s=node_lost_after_s)
         executor.check_nodes()
     except (ValueError, NodeUnreachable, NodeError) as exc:
         fail(str(exc))
@@ -293,16 +294,19 @@ def _executor(db: Database, kind: str, nodes: tuple[str, ...]) -> Executor:
               help="local: scrapy subprocesses on this machine; scrapyd: dispatch to nodes.")
 @click.option("--node", "nodes", multiple=True,
               help=f"A scrapyd node URL (repeatable; default: ${NODES_ENV}, comma-separated).")
+@click.option("--node-lost-after", callback=_interval, default="15s", show_default=True,
+              help="A node silent this long during a run has its run failed and retried on "
+                   "another node.")
 @click.option("--recheck-every", callback=_interval, default="1d", show_default=True,
               help="How often URLs under notice are rechecked.")
 @click.option("--tips-every", callback=_interval, default="1m", show_default=True,
               help="How often queued tips are picked up.")
 def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...],
-                  recheck_every: int | None, tips_every: int | None) -> None:
+                  node_lost_after: int, recheck_every: int, tips_every: int) -> None:
     """Run scheduled crawls, campaigns, rechecks and tip checks until stopped (SIGTERM or
     Ctrl-C). Only one scheduler may run against a database."""
     with database() as db:
-        executor = _executor(db, executor_kind, nodes)
+        executor = _executor(db, executor_kind, nodes, node_lost_after)
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
         console.print(f"Scheduler running against "
@@ -310,8 +314,7 @@ def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...
                       f"{executor.describe()} executor; Ctrl-C to stop.")
         try:
             run_scheduler(db, executor, max_concurrent=max_concurrent,
-                          recheck_every_s=recheck_every or DEFAULT_RECHECK_EVERY_S,
-                          tips_every_s=tips_every or DEFAULT_TIPS_EVERY_S)
+                          recheck_every_s=recheck_every, tips_every_s=tips_every)
         except SchedulerAlreadyRunning as exc:
             fail(str(exc))
 

@@ -1,0 +1,176 @@
+"""Scale-out on loopback: the scheduler dispatching to two real scrapyd nodes, PostgreSQL.
+
+Twenty watch targets (twenty fixture sites) are crawled through the scrapyd executor; one
+node is killed (its whole process group: scrapyd and its crawls) while it runs the crawl
+of a deliberately slow site. That run must end up failed, naming the node, and be retried
+on the other node; every target must have exactly one finished run; every planted copy
+must be a hit exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from swordnet.config import Settings, load_settings
+from swordnet.db import Database, open_database
+from swordnet.demo_site import DemoSite, RunningSite, serve_site
+from swordnet.models import CrawlRun, Hit, Work
+from tests.conftest import postgres_database, run_cli
+from tests.pirate_sites import HTML, page, plant, register_samples, sample_works
+from tests.test_schedule_cli import free_port
+from tests.test_scheduler import start_scheduler, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+TARGETS = 20
+
+
+@dataclass
+class Node:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """Kill scrapyd and every crawl it started (they share its process group)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+def start_node(directory: Path, settings: Settings) -> Node:
+    directory.mkdir(parents=True)
+    port = free_port()
+    config = run_cli("scrapyd", "config", "--data-dir", str(directory / "data"), "--port",
+                     str(port), "--max-proc", "2")
+    assert config.exit_code == 0, config.output
+    (directory / "scrapyd.conf").write_text(config.output)
+    env = {**os.environ, "SWORDNET_HOME": str(settings.home),
+           "SWORDNET_DATABASE_URL": settings.database_url,
+           "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
+    scrapyd = Path(sys.executable).with_name("scrapyd")
+    process = subprocess.Popen([str(scrapyd), "--pidfile="], cwd=directory, env=env,
+                               stdout=(directory / "scrapyd.out").open("wb"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/daemonstatus.json", timeout=2):
+                return Node(url, process)
+        except OSError:
+            assert process.poll() is None, (directory / "scrapyd.out").read_text()
+            assert time.monotonic() < deadline, "scrapyd did not start"
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A home whose database is a fresh PostgreSQL database (the scale-out database)."""
+    for url in postgres_database():
+        monkeypatch.setenv("SWORDNET_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("SWORDNET_DATABASE_URL", url)
+        yield load_settings()
+
+
+@pytest.fixture
+def db(home: Settings) -> Iterator[Database]:
+    database = open_database(home)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, home: Settings) -> Iterator[list[Node]]:
+    started = [start_node(tmp_path / f"node{i}", home) for i in (1, 2)]
+    yield started
+    for node in started:
+        if node.process.poll() is None:
+            node.kill()
+
+
+def small_site(number: int) -> DemoSite:
+    """Two pages, each with one planted copy of a sample work."""
+    works = sample_works()
+    site = DemoSite()
+    links = []
+    for i in range(2):
+        work = works[(number + i) % len(works)]
+        tag = plant(site, work, f"/img/{number}-{i}.jpg", f"/p{i}.html")
+        site.add(f"/p{i}.html", page(f"Post {i}", tag), HTML)
+        links.append(f'<a href="/p{i}.html">post {i}</a>')
+    site.add("/", page(f"Pirate site {number}", "".join(links)), HTML)
+    return site
+
+
+def test_twenty_targets_on_two_scrapyd_nodes_survive_a_node_kill(
+    home: Settings, db: Database, nodes: list[Node]
+) -> None:
+    register_samples(db)
+    with ExitStack() as stack:
+        sites: list[RunningSite] = [
+            # the first site is slow, so its crawl is still running when its node dies
+            stack.enter_context(serve_site(small_site(n), delay_s=1.5 if n == 0 else 0.0))
+            for n in range(TARGETS)]
+        for running in sites:
+            assert run_cli("sites", "add", running.url, "--every", "1h").exit_code == 0
+        scheduler = start_scheduler(home, "--executor", "scrapyd", "--node", nodes[0].url,
+                                    "--node", nodes[1].url, "--max-concurrent", "4",
+                                    "--node-lost-after", "3s")
+        try:
+            def slow_run_dispatched() -> CrawlRun | None:
+                with db.session() as session:
+                    return session.scalar(select(CrawlRun).where(
+                        CrawlRun.target_id == 1, CrawlRun.node.is_not(None)))
+
+            wait_for(lambda: slow_run_dispatched() is not None, scheduler)
+            first = slow_run_dispatched()
+            assert first is not None
+            killed = next(n for n in nodes if n.url == first.node)
+            time.sleep(1.0)  # the crawl has started fetching the slow site
+            killed.kill()
+            survivor = next(n for n in nodes if n is not killed)
+
+            def finished_targets() -> set[int | None]:
+                with db.session() as session:
+                    return set(session.scalars(select(CrawlRun.target_id).where(
+                        CrawlRun.outcome == "finished")))
+
+            wait_for(lambda: finished_targets() == set(range(1, TARGETS + 1)), scheduler,
+                     timeout_s=400)
+        finally:
+            output = scheduler.stop()
+
+    with db.session() as session:
+        runs = session.scalars(select(CrawlRun).order_by(CrawlRun.id)).all()
+        assert not [r.id for r in runs if r.outcome == "running"], output
+        finished = [r for r in runs if r.outcome == "finished"]
+        assert sorted(r.target_id for r in finished) == list(range(1, TARGETS + 1))  # once each
+        failed = [r for r in runs if r.outcome == "failed"]
+        assert first.id in {r.id for r in failed}
+        for run in failed:  # every run lost with the node was retried, on the other node
+            assert run.node == killed.url
+            assert run.error == f"scrapyd node {killed.url} stopped answering during the run"
+            retry = next(r for r in runs if r.retry_of == run.id)
+            assert retry.outcome == "finished" and retry.node == survivor.url
+            assert retry.target_id == run.target_id
+        assert len(runs) == TARGETS + len(failed)
+        # the first four crawls, dispatched at once, went two to each (least loaded) node
+        assert sorted(r.node or "" for r in runs[:4]) == sorted([nodes[0].url] * 2
+                                                                + [nodes[1].url] * 2)
+        hits = session.execute(select(Work.title, Hit.url).join(Hit.work)).all()
+    found = [(title, url) for title, url in hits]
+    planted = [(p.work_title, s.url.rstrip("/") + p.image_path)
+               for s in sites for p in s.site.planted]
+    assert len(found) == len(set(found))  # no hit stored twice
+    assert set(found) == set(planted)     # and none lost
