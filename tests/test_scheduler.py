@@ -230,15 +230,14 @@ def _notice_urls(db: Database) -> dict[str, str]:
 
 
 def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
-    sqlite_home: Settings, served_site: RunningSite
+    home: Settings, db: Database, served_site: RunningSite
 ) -> None:
-    db = open_database(sqlite_home)
     register_samples(db)
     add_watch_target(db, served_site.url)
-    crawl_target(db, sqlite_home, 1)
+    crawl_target(db, home, 1)
     hits = _confirm_and_notify(db)
     removed = hits[0].url
-    scheduler = start_scheduler(sqlite_home, "--recheck-every", "2s")
+    scheduler = start_scheduler(home, "--recheck-every", "2s")
     try:
         wait_for(lambda: set(_notice_urls(db).values()) == {"present"}, scheduler)
         del served_site.site.files["/" + removed.split("/", 3)[3]]  # the host takes it down
@@ -253,7 +252,7 @@ def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
         assert check.http_status == 404 and check.capture_id is not None
         capture = session.get(Capture, check.capture_id)
         assert capture is not None and capture.url == removed and capture.http_status == 404
-        view = capture_record(session, EvidenceStore(sqlite_home.evidence_dir), capture)
+        view = capture_record(session, EvidenceStore(home.evidence_dir), capture)
         assert view.payload == b"not found"  # the removal response itself, from the WARC
         case = session.get(Case, hits[0].case_id)
         assert case is not None and first_broken_link(case.events) is None
@@ -262,13 +261,11 @@ def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
         assert event.payload["capture_id"] == capture.id
         runs = session.scalars(select(CrawlRun).where(CrawlRun.purpose == "recheck")).all()
         assert runs and all(r.spider == "recheck" and r.outcome == "finished" for r in runs)
-    db.dispose()
 
 
 def test_tip_is_checked_within_the_tips_interval(
-    sqlite_home: Settings, served_site: RunningSite
+    home: Settings, db: Database, served_site: RunningSite
 ) -> None:
-    db = open_database(sqlite_home)
     register_samples(db)
     planted = served_site.site.planted[0]
     with db.session() as session:
@@ -278,7 +275,7 @@ def test_tip_is_checked_within_the_tips_interval(
     missing_url = served_site.url + "no-such-page.html"
     for url in (page_url, image_url, missing_url):
         assert run_cli("tips", "add", url, "--work", str(work_id)).exit_code == 0
-    scheduler = start_scheduler(sqlite_home, "--tips-every", "1s")
+    scheduler = start_scheduler(home, "--tips-every", "1s")
     try:
         wait_for(lambda: len(json.loads(run_cli("tips", "list", "--status", "checked",
                                                 "--json").output)) == 3, scheduler)
@@ -289,4 +286,3 @@ def test_tip_is_checked_within_the_tips_interval(
     assert tips[image_url]["named_work_found"] is True  # a tip pointing at the copy itself
     assert tips[missing_url]["named_work_found"] is False and tips[missing_url]["hits"] == []
     assert {r.purpose for r in runs_of(db)} == {"tip"}
-    db.dispose()
