@@ -27,7 +27,7 @@ from matching.stages import match_content
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
-from swordnet.cliutil import console, database, emit, fail, json_option
+from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
 from swordnet.config import load_settings
 from swordnet.db import head_revision
 from swordnet.models import (
@@ -50,7 +50,7 @@ from swordnet.registry import (
     register_work,
     set_threshold,
 )
-from swordnet.watchlist import add_target, check_url, parse_interval, site_for_url
+from swordnet.watchlist import add_target, check_url, site_for_url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -197,15 +197,6 @@ def sites() -> None:
     """The watchlist of suspect sites."""
 
 
-def _interval(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_interval(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     try:
         return check_url(value)
@@ -221,7 +212,8 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.option("--depth", type=click.IntRange(0, 50), default=2, show_default=True,
               help="Link depth to follow from the start URL.")
 @click.option("--max-pages", type=click.IntRange(1), default=200, show_default=True)
-@click.option("--every", callback=_interval, help="Crawl interval for the scheduler, e.g. 6h.")
+@click.option("--every", callback=interval_option,
+              help="Crawl interval for the scheduler, e.g. 6h.")
 @click.option("--cron", help="Or a crontab schedule in UTC, e.g. '0 3 * * *'.")
 @click.option("--mirror", "mirrors", multiple=True,
               help="A known mirror domain whose pages are followed too (repeatable).")
@@ -235,7 +227,7 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               help="Seconds between requests to the site (politeness).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Parallel requests to the site.")
-@click.option("--time-cap", callback=_interval, default="1h", show_default=True,
+@click.option("--time-cap", callback=interval_option, default="1h", show_default=True,
               help="Stop a crawl after this long (the run is marked unhealthy).")
 @click.option("--render-js", is_flag=True,
               help="Render pages in Chromium (for sites whose images appear by script).")

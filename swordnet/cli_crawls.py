@@ -48,7 +48,9 @@ def print_run(summary: dict[str, Any]) -> None:
 def run_row(run: CrawlRun) -> dict[str, Any]:
     stats = run.stats
     return {"id": run.id, "site": run.site.domain, "target_id": run.target_id,
-            "spider": run.spider, "started_at": run.started_at.isoformat(timespec="seconds"),
+            "spider": run.spider, "purpose": run.purpose, "campaign_id": run.campaign_id,
+            "node": run.node, "retry_of": run.retry_of,
+            "started_at": run.started_at.isoformat(timespec="seconds"),
             "outcome": run.outcome, "finish_reason": run.finish_reason,
             "health": "-" if run.healthy is None else "ok" if run.healthy else "UNHEALTHY",
             "problems": "; ".join(run.health_problems), "pages": stats.get("pages"),
@@ -65,11 +67,12 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--site", "site_id", type=int, help="Only runs of this site.")
 @click.option("--target", "target_id", type=int, help="Only runs of this watch target.")
+@click.option("--campaign", "campaign_id", type=int, help="Only runs of this campaign.")
 @click.option("--unhealthy", is_flag=True, help="Only runs marked unhealthy.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @json_option
-def runs_list(site_id: int | None, target_id: int | None, unhealthy: bool, limit: int,
-              as_json: bool) -> None:
+def runs_list(site_id: int | None, target_id: int | None, campaign_id: int | None,
+              unhealthy: bool, limit: int, as_json: bool) -> None:
     """List crawl runs, newest first; unhealthy runs say why."""
     with database() as db, db.session() as session:
         query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
@@ -77,11 +80,13 @@ def runs_list(site_id: int | None, target_id: int | None, unhealthy: bool, limit
             query = query.where(CrawlRun.site_id == site_id)
         if target_id is not None:
             query = query.where(CrawlRun.target_id == target_id)
+        if campaign_id is not None:
+            query = query.where(CrawlRun.campaign_id == campaign_id)
         if unhealthy:
             query = query.where(CrawlRun.healthy.is_(False))
         data = [run_row(run) for run in session.scalars(query)]
-    emit(data, as_json, "Runs", ["id", "site", "spider", "started_at", "outcome", "health",
-                                 "pages", "media", "hits_new", "errors", "problems"])
+    emit(data, as_json, "Runs", ["id", "site", "spider", "purpose", "started_at", "outcome",
+                                 "health", "pages", "media", "hits_new", "errors", "problems"])
 
 
 @runs.command("show")

@@ -28,23 +28,14 @@ from swordnet.campaigns import (
     parse_time,
     stop_campaign,
 )
-from swordnet.cliutil import console, database, emit, fail, json_option
+from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
 from swordnet.config import load_settings
 from swordnet.db import Database
 from swordnet.models import Campaign, CrawlRun, Notice, NoticeUrl, RecheckResult, Tip
 from swordnet.tips import add_tip
-from swordnet.watchlist import parse_interval, set_schedule
+from swordnet.watchlist import set_schedule
 
 NODES_ENV = "SWORDNET_SCRAPYD_NODES"
-
-
-def _interval(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_interval(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _time(_ctx: click.Context, _param: click.Parameter, value: str) -> datetime:
@@ -77,7 +68,7 @@ def _in_unit(work: Any, *args: Any) -> Any:
 
 @click.command("schedule")
 @click.argument("target_id", type=int)
-@click.option("--every", callback=_interval, help="Crawl on an interval, e.g. 6h.")
+@click.option("--every", callback=interval_option, help="Crawl on an interval, e.g. 6h.")
 @click.option("--cron", help="Crawl on a crontab expression in UTC, e.g. '0 3 * * *'.")
 @click.option("--off", is_flag=True, help="Take the target off the schedule.")
 def sites_schedule(target_id: int, every: int | None, cron: str | None, off: bool) -> None:
@@ -107,7 +98,7 @@ def campaigns() -> None:
 @click.option("--to", "ends_at", required=True, callback=_time, help="End, after --from.")
 @click.option("--targets", "target_ids", required=True, callback=_ids,
               help="Watch target ids, comma-separated (see `swordnet sites list`).")
-@click.option("--every", callback=_interval, default="1h", show_default=True,
+@click.option("--every", callback=interval_option, default="1h", show_default=True,
               help="How often each target is crawled while the campaign runs.")
 @click.option("--focus", help="What the campaign is about (free text).")
 def campaigns_create(name: str, starts_at: datetime, ends_at: datetime, target_ids: list[int],
@@ -294,12 +285,12 @@ def _executor(db: Database, kind: str, nodes: tuple[str, ...],
               help="local: scrapy subprocesses on this machine; scrapyd: dispatch to nodes.")
 @click.option("--node", "nodes", multiple=True,
               help=f"A scrapyd node URL (repeatable; default: ${NODES_ENV}, comma-separated).")
-@click.option("--node-lost-after", callback=_interval, default="15s", show_default=True,
+@click.option("--node-lost-after", callback=interval_option, default="15s", show_default=True,
               help="A node silent this long during a run has its run failed and retried on "
                    "another node.")
-@click.option("--recheck-every", callback=_interval, default="1d", show_default=True,
+@click.option("--recheck-every", callback=interval_option, default="1d", show_default=True,
               help="How often URLs under notice are rechecked.")
-@click.option("--tips-every", callback=_interval, default="1m", show_default=True,
+@click.option("--tips-every", callback=interval_option, default="1m", show_default=True,
               help="How often queued tips are picked up.")
 def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...],
                   node_lost_after: int, recheck_every: int, tips_every: int) -> None:

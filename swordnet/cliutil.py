@@ -14,6 +14,7 @@ from rich.table import Table
 
 from swordnet.config import load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
+from swordnet.watchlist import parse_interval
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -33,6 +34,17 @@ def database() -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def interval_option(_ctx: click.Context, _param: click.Parameter,
+                    value: str | None) -> int | None:
+    """Click callback: an interval like ``30m`` or ``6h`` as seconds."""
+    if value is None:
+        return None
+    try:
+        return parse_interval(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def emit(rows: Sequence[dict[str, Any]], as_json: bool, title: str,

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from swordnet.config import Settings, load_settings
-from swordnet.db import Database, open_database
+from swordnet.config import Settings
+from swordnet.db import Database
 from swordnet.demo_site import DemoSite, RunningSite, serve_site
 from swordnet.models import CrawlRun, Hit, Work
 from tests.conftest import postgres_database, run_cli
@@ -75,19 +75,9 @@ def start_node(directory: Path, settings: Settings) -> Node:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A home whose database is a fresh PostgreSQL database (the scale-out database)."""
-    for url in postgres_database():
-        monkeypatch.setenv("SWORDNET_HOME", str(tmp_path / "home"))
-        monkeypatch.setenv("SWORDNET_DATABASE_URL", url)
-        yield load_settings()
-
-
-@pytest.fixture
-def db(home: Settings) -> Iterator[Database]:
-    database = open_database(home)
-    yield database
-    database.dispose()
+def database_url() -> Iterator[str]:
+    """Scale-out runs on PostgreSQL only (``home`` and ``db`` build on this)."""
+    yield from postgres_database()
 
 
 @pytest.fixture

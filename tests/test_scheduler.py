@@ -206,6 +206,8 @@ def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
     assert all(starts - timedelta(seconds=1) <= r.started_at <= ends for r in runs), \
         [r.started_at for r in runs]
     assert "campaign:1:target:1" not in stored_job_ids(db)  # gone once the campaign ended
+    listed = json.loads(run_cli("runs", "list", "--campaign", "1", "--json").output)
+    assert len(listed) == len(runs) and {r["purpose"] for r in listed} == {"campaign"}
     shown = run_cli("campaigns", "show", "quick reaction", "--json")
     summary = json.loads(shown.output)
     assert summary["state"] == "ended" and summary["runs"] == len(runs)
