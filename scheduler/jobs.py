@@ -10,8 +10,9 @@ scrapyd nodes), so each is recorded as a CrawlRun exactly once.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -31,9 +32,21 @@ TIP_DEPTH = 0
 
 @dataclass
 class JobContext:
+    """The database and executor the jobs use, and the limit on crawls running at once
+    (shared by every job, including the several crawls of one recheck or tips job)."""
+
     db: Database
     executor: Executor
     max_concurrent: int
+    slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = threading.BoundedSemaphore(self.max_concurrent)
+
+    def crawl(self, request: CrawlRequest) -> int:
+        """Run one crawl through the executor once a slot is free; returns its run id."""
+        with self.slots:
+            return self.executor.run(request)
 
 
 _context: JobContext | None = None
@@ -55,9 +68,9 @@ def _run_all(requests: list[CrawlRequest]) -> list[int]:
     """Run crawls through the executor, up to the scheduler's concurrency at once."""
     ctx = _ctx()
     if len(requests) <= 1:
-        return [ctx.executor.run(r) for r in requests]
+        return [ctx.crawl(r) for r in requests]
     with ThreadPoolExecutor(max_workers=ctx.max_concurrent) as pool:
-        return list(pool.map(ctx.executor.run, requests))
+        return list(pool.map(ctx.crawl, requests))
 
 
 def crawl_target(target_id: int, campaign_id: int | None = None) -> None:
@@ -76,7 +89,7 @@ def crawl_target(target_id: int, campaign_id: int | None = None) -> None:
                 return
         request = CrawlRequest.for_target(
             target, purpose="campaign" if campaign_id else "watch", campaign_id=campaign_id)
-    run_id = ctx.executor.run(request)
+    run_id = ctx.crawl(request)
     log.info("target %s crawled as run %s%s", target_id, run_id,
              f" for campaign {campaign_id}" if campaign_id else "")
 

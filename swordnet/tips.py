@@ -2,7 +2,9 @@
 
 A tip is checked by crawling its URL (the page and the media on it, or the media file it
 points at) as a run of its own; the tip then records which hits the check found there and,
-if the reporter named a work, whether that work was among them.
+if the reporter named a work, whether that work was among them. A URL that could not be
+fetched at all (no such host, connection refused, a server error) leaves the tip ``failed``
+with the reason, since the check saw nothing.
 """
 
 from __future__ import annotations
@@ -57,8 +59,11 @@ def settle_tip(session: Session, tip_id: int, run_id: int) -> Tip:
         Hit.last_seen_at >= run.started_at).order_by(Hit.id)).all()
     works = sorted({hit.work_id for hit in hits})
     tip.run_id, tip.checked_at = run_id, utcnow()
-    tip.status = "checked" if run.outcome == "finished" else "failed"
-    tip.result = {"run_outcome": run.outcome, "error": run.error,
+    reached = run.outcome == "finished" and run.stats.get("start_reachable") != 0
+    tip.status = "checked" if reached else "failed"
+    error = run.error or (None if reached else "the URL could not be fetched: " + "; ".join(
+        f"{e['kind']}: {e['message']}" for e in run.errors[:3]))
+    tip.result = {"run_outcome": run.outcome, "error": error,
                   "hits": [hit.id for hit in hits], "works": works,
                   "named_work_found": None if tip.work_id is None else tip.work_id in works}
     return tip

@@ -26,10 +26,11 @@ from casefiles.review import confirm_hit
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
 from swordnet.demo_site import RunningSite
-from swordnet.models import Capture, Case, CrawlRun, Hit, NoticeUrl, RecheckResult, Work
+from swordnet.models import Capture, Case, CrawlRun, Hit, NoticeUrl, RecheckResult, Tip, Work
 from swordnet.timeutil import utcnow
 from tests.conftest import run_cli
 from tests.pirate_sites import add_watch_target, crawl_target, register_samples
+from tests.test_schedule_cli import free_port
 
 
 class Scheduler:
@@ -242,12 +243,15 @@ def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
     scheduler = start_scheduler(home, "--recheck-every", "2s")
     try:
         wait_for(lambda: set(_notice_urls(db).values()) == {"present"}, scheduler)
-        del served_site.site.files["/" + removed.split("/", 3)[3]]  # the host takes it down
+        path = "/" + removed.split("/", 3)[3]
+        copy = served_site.site.files.pop(path)  # the host takes it down
         wait_for(lambda: _notice_urls(db)[removed] == "removed", scheduler)
+        served_site.site.files[path] = copy  # and puts it back
+        wait_for(lambda: _notice_urls(db)[removed] == "reappeared", scheduler)
     finally:
         output = scheduler.stop()
     statuses = _notice_urls(db)
-    assert [u for u, s in statuses.items() if s == "removed"] == [removed], output
+    assert [u for u, s in statuses.items() if s != "present"] == [removed], output
     with db.session() as session:
         check = session.scalars(select(RecheckResult).where(RecheckResult.outcome == "removed")
                                 ).one()
@@ -258,9 +262,14 @@ def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
         assert view.payload == b"not found"  # the removal response itself, from the WARC
         case = session.get(Case, hits[0].case_id)
         assert case is not None and first_broken_link(case.events) is None
-        event = case.events[-1]
-        assert event.type == "copy_removed" and event.payload["url"] == removed
-        assert event.payload["capture_id"] == capture.id
+        assert [e.type for e in case.events][-2:] == ["copy_removed", "copy_reappeared"]
+        event = case.events[-2]
+        assert event.payload["url"] == removed and event.payload["capture_id"] == capture.id
+        back = session.get(Capture, case.events[-1].payload["capture_id"])
+        hit = session.get(Hit, hits[0].id)
+        assert hit is not None and hit.media_capture is not None
+        assert back is not None and back.http_status == 200
+        assert back.sha256 == hit.media_capture.sha256  # the same copy, back again
         runs = session.scalars(select(CrawlRun).where(CrawlRun.purpose == "recheck")).all()
         assert runs and all(r.spider == "recheck" and r.outcome == "finished" for r in runs)
 
@@ -275,16 +284,26 @@ def test_tip_is_checked_within_the_tips_interval(
     page_url = served_site.url.rstrip("/") + planted.page_path
     image_url = served_site.url.rstrip("/") + planted.image_path
     missing_url = served_site.url + "no-such-page.html"
-    for url in (page_url, image_url, missing_url):
+    dead_url = f"http://127.0.0.1:{free_port()}/post.html"  # nothing listens there
+    for url in (page_url, image_url, missing_url, dead_url):
         assert run_cli("tips", "add", url, "--work", str(work_id)).exit_code == 0
     scheduler = start_scheduler(home, "--tips-every", "1s")
     try:
-        wait_for(lambda: len(json.loads(run_cli("tips", "list", "--status", "checked",
-                                                "--json").output)) == 3, scheduler)
+        wait_for(lambda: not json.loads(run_cli("tips", "list", "--status", "queued",
+                                                "--json").output)
+                 and not json.loads(run_cli("tips", "list", "--status", "checking",
+                                            "--json").output), scheduler)
     finally:
         scheduler.stop()
     tips = {t["url"]: t for t in json.loads(run_cli("tips", "list", "--json").output)}
-    assert tips[page_url]["named_work_found"] is True and tips[page_url]["hits"]
+    assert tips[page_url]["status"] == "checked" and tips[page_url]["hits"]
+    assert tips[page_url]["named_work_found"] is True
     assert tips[image_url]["named_work_found"] is True  # a tip pointing at the copy itself
+    assert tips[missing_url]["status"] == "checked"     # the page is gone: nothing there
     assert tips[missing_url]["named_work_found"] is False and tips[missing_url]["hits"] == []
+    assert tips[dead_url]["status"] == "failed"         # the check saw nothing at all
+    with db.session() as session:
+        dead = session.scalars(select(Tip).where(Tip.url == dead_url)).one()
+        assert dead.result["error"].startswith("the URL could not be fetched: ")
+        assert "Connection" in dead.result["error"] or "refused" in dead.result["error"]
     assert {r.purpose for r in runs_of(db)} == {"tip"}
