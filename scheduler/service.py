@@ -77,7 +77,8 @@ def _target_spec(target: WatchTarget) -> JobSpec:
                    jobs.crawl_target, (target.id,), IntervalTrigger(seconds=seconds), True)
 
 
-def _campaign_specs(campaign: Campaign) -> list[JobSpec]:
+def _campaign_specs(campaign: Campaign, now: datetime) -> list[JobSpec]:
+    """One job per target; a campaign already under way crawls at once when first seen."""
     end = effective_end(campaign)
     trigger = IntervalTrigger(seconds=campaign.every_seconds, start_date=campaign.starts_at,
                               end_date=end, timezone="UTC")
@@ -85,7 +86,7 @@ def _campaign_specs(campaign: Campaign) -> list[JobSpec]:
               f"to {end.isoformat()}")
     return [JobSpec(f"campaign:{campaign.id}:target:{t.id}",
                     f"campaign {campaign.id} crawls target {t.id} {window}",
-                    jobs.crawl_target, (t.id, campaign.id), trigger, False)
+                    jobs.crawl_target, (t.id, campaign.id), trigger, campaign.starts_at <= now)
             for t in campaign.targets]
 
 
@@ -99,7 +100,7 @@ def wanted_jobs(db: Database, recheck_every_s: int, tips_every_s: int) -> list[J
         specs = [_target_spec(t) for t in targets]
         for campaign in session.scalars(select(Campaign)):
             if effective_end(campaign) > now:
-                specs.extend(_campaign_specs(campaign))
+                specs.extend(_campaign_specs(campaign, now))
     specs.append(JobSpec("rechecks", f"recheck URLs under notice every {recheck_every_s} s",
                          jobs.run_rechecks, (), IntervalTrigger(seconds=recheck_every_s), True))
     specs.append(JobSpec("tips", f"check queued tips every {tips_every_s} s", jobs.check_tips,

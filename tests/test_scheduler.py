@@ -218,6 +218,23 @@ def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
     db.dispose()
 
 
+def test_campaign_already_under_way_crawls_at_once_not_an_interval_later(
+    sqlite_home: Settings, served_site: RunningSite
+) -> None:
+    db = open_database(sqlite_home)
+    assert run_cli("sites", "add", served_site.url, "--depth", "0").exit_code == 0
+    yesterday, tomorrow = utcnow() - timedelta(days=1), utcnow() + timedelta(days=1)
+    assert run_cli("campaigns", "create", "Under way", "--from", yesterday.isoformat(),
+                   "--to", tomorrow.isoformat(), "--targets", "1", "--every", "6h").exit_code == 0
+    scheduler = start_scheduler(sqlite_home)
+    try:
+        wait_for(lambda: len(runs_of(db, campaign_id=1, outcome="finished")) == 1, scheduler,
+                 timeout_s=60)
+    finally:
+        scheduler.stop()
+    db.dispose()
+
+
 def _confirm_and_notify(db: Database) -> list[Hit]:
     with db.session() as session:
         hits = list(session.scalars(select(Hit).order_by(Hit.id)))
