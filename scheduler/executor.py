@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -68,6 +69,10 @@ class Executor(Protocol):
 
     def describe(self) -> str: ...
 
+    def begin_shutdown(self) -> None:
+        """The scheduler is stopping: a crawl that now ends without recording its outcome
+        (it got the stop signal too) is marked interrupted, not failed."""
+
 
 def create_run(db: Database, request: CrawlRequest, retry_of: int | None = None) -> int:
     """The CrawlRun a crawl will record into, created before the crawl is launched."""
@@ -81,15 +86,21 @@ def create_run(db: Database, request: CrawlRequest, retry_of: int | None = None)
         return run.id
 
 
-def settle_run(db: Database, run_id: int, failure: str | None, log_tail: str) -> None:
-    """Mark the run failed if the crawl died or never recorded its outcome."""
+def settle_run(db: Database, run_id: int, failure: str | None, log_tail: str,
+               stopping: bool = False) -> None:
+    """Mark the run failed if the crawl died or never recorded its outcome (interrupted
+    instead, if that happened while the scheduler was stopping)."""
     with db.session() as session:
         run = session.get(CrawlRun, run_id)
         assert run is not None
-        if failure is None and run.outcome != "running":
+        if run.outcome != "running" and (failure is None or stopping):
+            return
+        run.finished_at = run.finished_at or utcnow()
+        if stopping:
+            run.outcome, run.finish_reason = "interrupted", "shutdown"
+            run.error = "stopped with the scheduler before the crawl recorded its outcome"
             return
         run.outcome = "failed"
-        run.finished_at = run.finished_at or utcnow()
         reason = failure or "crawl process ended without recording its outcome"
         run.error = f"{reason}\n{log_tail}".strip() if log_tail else reason
 
@@ -116,9 +127,13 @@ class LocalExecutor:
         self.db = db
         self.settings = settings
         self.timeout_s = timeout_s
+        self.stopping = threading.Event()
 
     def describe(self) -> str:
         return "local"
+
+    def begin_shutdown(self) -> None:
+        self.stopping.set()
 
     def run(self, request: CrawlRequest) -> int:
         """Crawl to completion; returns the CrawlRun id whatever the outcome."""
@@ -142,7 +157,7 @@ class LocalExecutor:
                     failure = f"crawl process exited with status {result.returncode}"
             except subprocess.TimeoutExpired:
                 failure = f"crawl timed out after {self.timeout_s:.0f} s and was killed"
-        settle_run(self.db, run_id, failure, _log_file_tail(log_path))
+        settle_run(self.db, run_id, failure, _log_file_tail(log_path), self.stopping.is_set())
         if failure is None:
             shutil.rmtree(jobdir, ignore_errors=True)
         return run_id

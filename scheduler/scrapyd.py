@@ -165,9 +165,14 @@ class ScrapydExecutor:
         self.node_lost_after_s = node_lost_after_s
         self._in_flight = {node.url: 0 for node in self.nodes}
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
 
     def describe(self) -> str:
         return "scrapyd " + ", ".join(node.url for node in self.nodes)
+
+    def begin_shutdown(self) -> None:
+        """Crawls already on the nodes run to their end; the scheduler waits for them."""
+        self.stopping.set()
 
     def check_nodes(self) -> None:
         """Raise NodeUnreachable/NodeError naming the first node that is not ready."""
@@ -266,7 +271,8 @@ class ScrapydExecutor:
         if outcome == "lost" and self._recorded(run_id):
             outcome = "finished"  # the crawl ended (and said so) just before the node went
         if outcome == "finished":
-            settle_run(self.db, run_id, None, node.log_tail(request.spider, job_id))
+            settle_run(self.db, run_id, None, node.log_tail(request.spider, job_id),
+                       self.stopping.is_set())
         elif outcome == "lost":
             settle_run(self.db, run_id,
                        f"scrapyd node {node.url} stopped answering during the run", "")

@@ -179,6 +179,7 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received; stopping after running crawls finish", signum)
+        executor.begin_shutdown()
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select, text
@@ -25,7 +26,7 @@ from casefiles.notices import record_notice
 from casefiles.review import confirm_hit
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
-from swordnet.demo_site import RunningSite
+from swordnet.demo_site import DemoSite, RunningSite, serve_site
 from swordnet.models import Capture, Case, CrawlRun, Hit, NoticeUrl, RecheckResult, Tip, Work
 from swordnet.timeutil import utcnow
 from tests.conftest import run_cli
@@ -41,7 +42,7 @@ class Scheduler:
                "SWORDNET_DATABASE_URL": settings.database_url}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "swordnet", "scheduler", "run", *options], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines: list[str] = []
         self._started = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
@@ -61,8 +62,12 @@ class Scheduler:
     def output(self) -> str:
         return "".join(self.lines)
 
-    def stop(self) -> str:
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, whole_group: bool = False) -> str:
+        """SIGTERM to the scheduler, or to it and its crawls (as systemd's default does)."""
+        if whole_group:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        else:
+            self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=120)
         return self.output
 
@@ -123,6 +128,31 @@ def test_restart_keeps_one_job_per_target(home: Settings, db: Database) -> None:
         scheduler.stop()
         assert scheduler.process.returncode == 0
     assert sorted(stored_job_ids(db)) == ["rechecks", "target:1", "tips"]
+
+
+@pytest.mark.parametrize(("whole_group", "after_s", "outcome"), [
+    (False, 1.0, "finished"),     # the scheduler alone: the crawl runs to its end
+    (True, 4.0, "interrupted"),   # the crawl too, mid-crawl: it stops cleanly and says so
+    (True, 0.0, "interrupted"),   # the crawl too, while it starts: the executor says so
+])
+def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
+    sqlite_home: Settings, fixture_site: DemoSite, whole_group: bool, after_s: float,
+    outcome: str
+) -> None:
+    db = open_database(sqlite_home)
+    with serve_site(fixture_site, delay_s=0.2) as slow:
+        assert run_cli("sites", "add", slow.url, "--every", "1h", "--depth", "1").exit_code == 0
+        scheduler = start_scheduler(sqlite_home)
+        wait_for(lambda: bool(runs_of(db, outcome="running")), scheduler)
+        time.sleep(after_s)
+        output = scheduler.stop(whole_group)  # SIGTERM while the crawl runs
+    assert scheduler.process.returncode == 0, output
+    assert "stopping after running crawls finish" in output
+    [run] = runs_of(db)
+    assert run.outcome == outcome, run.error
+    assert run.finish_reason == ("finished" if outcome == "finished" else "shutdown")
+    assert run.finished_at is not None
+    db.dispose()
 
 
 def runs_of(db: Database, **where: object) -> list[CrawlRun]:
