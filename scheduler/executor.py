@@ -15,7 +15,10 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
+
+from sqlalchemy import select
 
 from swordnet.config import Settings
 from swordnet.db import Database
@@ -103,6 +106,20 @@ def settle_run(db: Database, run_id: int, failure: str | None, log_tail: str,
         run.outcome = "failed"
         reason = failure or "crawl process ended without recording its outcome"
         run.error = f"{reason}\n{log_tail}".strip() if log_tail else reason
+
+
+def fail_stale_runs(db: Database, older_than_s: float = DEFAULT_TIMEOUT_S + 600) -> list[int]:
+    """Mark failed the runs still ``running`` long after any executor would have ended them
+    (their crawl and the process watching it both died, e.g. a machine lost power)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    with db.session() as session:
+        runs = session.scalars(select(CrawlRun).where(CrawlRun.outcome == "running",
+                                                      CrawlRun.started_at < cutoff)).all()
+        for run in runs:
+            run.outcome, run.finished_at = "failed", utcnow()
+            run.error = (f"no outcome recorded {older_than_s:.0f} s after it started: its "
+                         "crawl and the scheduler or command watching it are gone")
+        return [run.id for run in runs]
 
 
 def log_tail(text: str) -> str:

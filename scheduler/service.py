@@ -10,7 +10,8 @@ a restart never duplicates them:
 - ``tips``: queued tips and complaints (every minute by default).
 
 A sync job (in memory) makes the stored jobs match the database every
-:data:`SYNC_EVERY_S` seconds. Each job's name spells out its schedule; a job is rewritten
+:data:`SYNC_EVERY_S` seconds, and fails runs left ``running`` long after any executor would
+have ended them. Each job's name spells out its schedule; a job is rewritten
 only when that changes, so its next run time survives restarts. Runs missed while no
 scheduler was running are coalesced into one catch-up run (within a 6 h grace time, instead
 of APScheduler's default of silently skipping anything more than a second late), and the
@@ -39,7 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from scheduler import jobs
-from scheduler.executor import Executor
+from scheduler.executor import Executor, fail_stale_runs
 from scheduler.lock import SchedulerLock
 from swordnet.campaigns import effective_end
 from swordnet.db import Database
@@ -197,9 +198,13 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
         def sync() -> None:
             lock.heartbeat()
             sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s))
+            stale = fail_stale_runs(db)
+            if stale:
+                log.warning("runs %s had no outcome long after they started; marked failed",
+                            ", ".join(map(str, stale)))
 
         scheduler.add_job(sync, "interval", seconds=SYNC_EVERY_S, id="sync",
-                          jobstore="internal", executor="internal")
+                          jobstore="internal", executor="internal", next_run_time=utcnow())
         scheduler.resume()
         log.info("Scheduler started with the %s executor", executor.describe())
         stopping.wait()

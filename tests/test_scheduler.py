@@ -29,6 +29,7 @@ from swordnet.db import Database, open_database
 from swordnet.demo_site import DemoSite, RunningSite, serve_site
 from swordnet.models import Capture, Case, CrawlRun, Hit, NoticeUrl, RecheckResult, Tip, Work
 from swordnet.timeutil import utcnow
+from swordnet.watchlist import site_for_url
 from tests.conftest import run_cli
 from tests.pirate_sites import add_watch_target, crawl_target, register_samples
 from tests.test_schedule_cli import free_port
@@ -192,6 +193,27 @@ def test_scheduler_down_across_three_due_runs_makes_one_catch_up_run_and_logs_it
     assert len(runs_of(db, target_id=1)) == 2, output
     assert "misfire: job target:1 missed 3 run(s)" in output
     assert "one catch-up run now" in output
+    db.dispose()
+
+
+def test_runs_left_running_by_a_dead_crawl_are_failed(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        site = site_for_url(session, "http://127.0.0.1:9/")
+        session.add_all([
+            CrawlRun(site_id=site.id, start_url="http://127.0.0.1:9/", outcome="running",
+                     started_at=utcnow() - timedelta(hours=2)),   # long dead
+            CrawlRun(site_id=site.id, start_url="http://127.0.0.1:9/", outcome="running",
+                     started_at=utcnow() - timedelta(minutes=5))])  # may still be crawling
+    scheduler = start_scheduler(sqlite_home)
+    try:
+        wait_for(lambda: bool(runs_of(db, outcome="failed")), scheduler)
+    finally:
+        output = scheduler.stop()
+    old, recent = runs_of(db)
+    assert old.outcome == "failed" and "no outcome recorded" in (old.error or "")
+    assert recent.outcome == "running"
+    assert "runs 1 had no outcome long after they started; marked failed" in output
     db.dispose()
 
 
