@@ -87,9 +87,9 @@ def recheck_targets(session: Session, notice_url_ids: list[int]) -> list[Recheck
     return [RecheckTarget(row.id, row.url, row.hit.work_id, row.hit.work.kind) for row in rows]
 
 
-def judge(http_status: int | None, still_matches: bool) -> tuple[str, str]:
+def judge(http_status: int | None, still_matches: bool | None) -> tuple[str, str]:
     """A recheck's outcome and reason from the response status and whether its content
-    still matches the work.
+    still matches the work (None: the matcher could not tell).
 
     >>> judge(404, False)
     ('removed', 'HTTP 404')
@@ -97,6 +97,8 @@ def judge(http_status: int | None, still_matches: bool) -> tuple[str, str]:
     ('removed', 'HTTP 200 but the content no longer matches the work')
     >>> judge(None, False)
     ('unreachable', 'no response')
+    >>> judge(200, None)
+    ('unreachable', 'HTTP 200 but the matcher could not analyse the content')
     """
     if http_status is None:
         return "unreachable", "no response"
@@ -104,6 +106,8 @@ def judge(http_status: int | None, still_matches: bool) -> tuple[str, str]:
         return "removed", f"HTTP {http_status}"
     if http_status >= 400:
         return "unreachable", f"HTTP {http_status}"
+    if still_matches is None:
+        return "unreachable", f"HTTP {http_status} but the matcher could not analyse the content"
     if still_matches:
         return "present", f"HTTP {http_status}, content still matches the work"
     return "removed", f"HTTP {http_status} but the content no longer matches the work"

@@ -100,4 +100,5 @@ class RecheckItem:
     url: str
     exchange: Exchange | None = field(default=None, repr=False)  # None: no response at all
     failure: str | None = None
-    still_matches: bool = False
+    # Whether the content still matches the work; None when the matcher could not tell.
+    still_matches: bool | None = False

@@ -88,7 +88,7 @@ class AnalysisPipeline:
         """Does the content at a URL under notice still match the work?"""
         if item.exchange is not None and item.exchange.status < 400 and item.exchange.body:
             result = await self._analyse(item)
-            item.still_matches = result is not None and any(
+            item.still_matches = None if result is None else any(
                 match.work_id == item.work_id for match in result.matches)
         return item
 
