@@ -20,7 +20,7 @@ from swordnet.timeutil import utcnow
 
 OPEN_NOTICE_STATUSES = ("sent", "answered")
 # HTTP statuses that mean the copy was taken down (gone, not found, unavailable for legal
-# reasons); any other failure leaves the question open ("unreachable").
+# reasons); any other failure leaves the question open ("undecided").
 REMOVED_STATUSES = (404, 410, 451)
 RECHECK_ACTOR = "recheck"
 
@@ -96,18 +96,18 @@ def judge(http_status: int | None, still_matches: bool | None) -> tuple[str, str
     >>> judge(200, False)
     ('removed', 'HTTP 200 but the content no longer matches the work')
     >>> judge(None, False)
-    ('unreachable', 'no response')
+    ('undecided', 'no response')
     >>> judge(200, None)
-    ('unreachable', 'HTTP 200 but the matcher could not analyse the content')
+    ('undecided', 'HTTP 200 but the matcher could not analyse the content')
     """
     if http_status is None:
-        return "unreachable", "no response"
+        return "undecided", "no response"
     if http_status in REMOVED_STATUSES:
         return "removed", f"HTTP {http_status}"
     if http_status >= 400:
-        return "unreachable", f"HTTP {http_status}"
+        return "undecided", f"HTTP {http_status}"
     if still_matches is None:
-        return "unreachable", f"HTTP {http_status} but the matcher could not analyse the content"
+        return "undecided", f"HTTP {http_status} but the matcher could not analyse the content"
     if still_matches:
         return "present", f"HTTP {http_status}, content still matches the work"
     return "removed", f"HTTP {http_status} but the content no longer matches the work"

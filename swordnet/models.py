@@ -48,7 +48,7 @@ TIP_STATUSES = ("queued", "checking", "checked", "failed", "dismissed")
 RUN_PURPOSES = ("watch", "campaign", "recheck", "tip", "manual")
 # A URL under notice: not yet rechecked, still up, gone, or back after it was gone.
 NOTICE_URL_STATUSES = ("unchecked", "present", "removed", "reappeared")
-RECHECK_OUTCOMES = ("present", "removed", "unreachable")
+RECHECK_OUTCOMES = ("present", "removed", "undecided")
 NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
 
 

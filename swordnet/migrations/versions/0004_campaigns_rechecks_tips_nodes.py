@@ -83,7 +83,7 @@ def upgrade() -> None:
         sa.Column("http_status", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("capture_id", sa.Integer(), nullable=True),
-        sa.CheckConstraint("outcome IN ('present', 'removed', 'unreachable')",
+        sa.CheckConstraint("outcome IN ('present', 'removed', 'undecided')",
                            name="ck_recheck_results_outcome"),
         sa.ForeignKeyConstraint(["capture_id"], ["captures.id"]),
         sa.ForeignKeyConstraint(["notice_url_id"], ["notice_urls.id"]),
