@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefiles.custody",
            "crawlers.extract", "crawlers.traps", "crawlers.items", "crawlers.health",
-           "matching.local_features"]
+           "matching.local_features", "swordnet.campaigns", "casefiles.notices",
+           "scheduler.scrapyd"]
 
 
 @pytest.mark.parametrize("name", MODULES)
