@@ -131,21 +131,22 @@ def test_restart_keeps_one_job_per_target(home: Settings, db: Database) -> None:
     assert sorted(stored_job_ids(db)) == ["rechecks", "target:1", "tips"]
 
 
-@pytest.mark.parametrize(("whole_group", "after_s", "outcome"), [
-    (False, 1.0, "finished"),     # the scheduler alone: the crawl runs to its end
-    (True, 4.0, "interrupted"),   # the crawl too, mid-crawl: it stops cleanly and says so
-    (True, 0.0, "interrupted"),   # the crawl too, while it starts: the executor says so
+@pytest.mark.parametrize(("whole_group", "when", "outcome"), [
+    (False, "fetching", "finished"),     # the scheduler alone: the crawl runs to its end
+    (True, "fetching", "interrupted"),   # the crawl too, mid-crawl: it stops cleanly, says so
+    (True, "starting", "interrupted"),   # the crawl too, as it starts: the executor says so
 ])
 def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
-    sqlite_home: Settings, fixture_site: DemoSite, whole_group: bool, after_s: float,
-    outcome: str
+    sqlite_home: Settings, fixture_site: DemoSite, whole_group: bool, when: str, outcome: str
 ) -> None:
     db = open_database(sqlite_home)
-    with serve_site(fixture_site, delay_s=0.2) as slow:
+    with serve_site(fixture_site, delay_s=0.5) as slow:  # a crawl of several seconds
         assert run_cli("sites", "add", slow.url, "--every", "1h", "--depth", "1").exit_code == 0
         scheduler = start_scheduler(sqlite_home)
-        wait_for(lambda: bool(runs_of(db, outcome="running")), scheduler)
-        time.sleep(after_s)
+        if when == "fetching":
+            wait_for(lambda: len(slow.requests) >= 1, scheduler)
+        else:
+            wait_for(lambda: bool(runs_of(db, outcome="running")), scheduler)
         output = scheduler.stop(whole_group)  # SIGTERM while the crawl runs
     assert scheduler.process.returncode == 0, output
     assert "stopping after running crawls finish" in output
@@ -153,6 +154,8 @@ def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
     assert run.outcome == outcome, run.error
     assert run.finish_reason == ("finished" if outcome == "finished" else "shutdown")
     assert run.finished_at is not None
+    if outcome == "finished":
+        assert run.stats["pages"] == len(fixture_site.page_paths)  # the whole site
     db.dispose()
 
 
