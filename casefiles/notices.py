@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
+from casefiles.lifecycle import allowed_next, transition
+from casefiles.templates import check_template, notice_context, render_notice
 from swordnet.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
 from swordnet.timeutil import utcnow
 
@@ -26,11 +30,13 @@ RECHECK_ACTOR = "recheck"
 
 
 def record_notice(session: Session, case_id: int, recipient: str, template: str,
-                  actor: str) -> Notice:
-    """Record that a notice naming every confirmed hit of the case was sent to ``recipient``."""
+                  actor: str, templates: Path | None = None) -> Notice:
+    """Render ``template`` for every confirmed hit of the case and record it as sent to
+    ``recipient`` (``templates``: a directory whose files override the built-in ones)."""
     case = session.get(Case, case_id)
     if case is None:
         raise LookupError(f"no case with id {case_id} (see `swordnet cases list`)")
+    check_template(templates, template)
     if case.status == "closed":
         raise ValueError(f"case {case_id} is closed; no notice can be sent for it")
     if not recipient.strip():
@@ -44,14 +50,18 @@ def record_notice(session: Session, case_id: int, recipient: str, template: str,
                     sent_at=now, status="sent", created_at=now)
     session.add(notice)
     session.flush()
+    body = render_notice(templates, template, notice_context(session, case, notice, hits))
+    notice.body = body
     for hit in hits:
         session.add(NoticeUrl(notice_id=notice.id, hit_id=hit.id, url=hit.url,
                               status="unchecked"))
-    if case.status in ("open", "reopened"):
-        case.status = "notice_sent"
     append_event(session, case, "notice_sent", {
         "notice_id": notice.id, "recipient": notice.recipient, "template": template,
-        "urls": [hit.url for hit in hits]}, actor)
+        "urls": [hit.url for hit in hits], "body_sha256": sha256(body.encode()).hexdigest()},
+        actor)
+    if "notice_sent" in allowed_next(case.status):
+        transition(session, case, "notice_sent", actor, f"notice {notice.id} sent to "
+                   f"{notice.recipient}", {"notice_id": notice.id})
     return notice
 
 
@@ -137,7 +147,8 @@ def record_recheck(session: Session, notice_url_id: int, run_id: int | None, out
             notice_url.status = "present"
     if event is not None:
         session.flush()
-        append_event(session, notice_url.notice.case, event, {
+        case = notice_url.notice.case
+        append_event(session, case, event, {
             "notice_id": notice_url.notice_id, "hit_id": notice_url.hit_id,
             "url": notice_url.url, "reason": reason, "http_status": http_status,
             "recheck_id": result.id,
@@ -145,4 +156,23 @@ def record_recheck(session: Session, notice_url_id: int, run_id: int | None, out
             "capture_sha256": capture.sha256 if capture is not None else None,
             "captured_at": capture.fetched_at.isoformat() if capture is not None else None,
         }, RECHECK_ACTOR)
+        _follow_rechecks(session, case, notice_url, result)
     return result
+
+
+def _follow_rechecks(session: Session, case: Case, notice_url: NoticeUrl,
+                     result: RecheckResult) -> None:
+    """Every URL of the notice gone: the case is ``removed``; a removed copy back on the
+    site (or a mirror): the case is ``reopened``."""
+    evidence = {"recheck_id": result.id, "capture_id": result.capture_id}
+    if notice_url.status == "reappeared":
+        if "reopened" in allowed_next(case.status):
+            transition(session, case, "reopened", RECHECK_ACTOR,
+                       f"removed copy is back: {notice_url.url}", evidence)
+        return
+    statuses = session.scalars(select(NoticeUrl.status)
+                               .where(NoticeUrl.notice_id == notice_url.notice_id)).all()
+    if all(status == "removed" for status in statuses) and "removed" in allowed_next(
+            case.status):
+        transition(session, case, "removed", RECHECK_ACTOR,
+                   f"every URL of notice {notice_url.notice_id} is gone", evidence)

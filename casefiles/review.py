@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
-from swordnet.models import Case, Hit
+from swordnet.models import Case, CaseMirror, Hit
 from swordnet.timeutil import utcnow
 
 
@@ -30,7 +30,13 @@ def _pending_hit(session: Session, hit_id: int, verb: str) -> Hit:
 
 
 def case_for_site(session: Session, site_id: int, actor: str) -> Case:
-    """The site's active (not closed) case, opened now if there is none."""
+    """The site's active (not closed) case, or the case it is a linked mirror of, opened
+    now if there is none."""
+    mirror_of = session.scalar(
+        select(Case).join(CaseMirror, CaseMirror.case_id == Case.id)
+        .where(CaseMirror.site_id == site_id, Case.status != "closed").with_for_update())
+    if mirror_of is not None:
+        return mirror_of
     case = session.scalar(
         select(Case)
         .where(Case.site_id == site_id, Case.status != "closed")

@@ -19,12 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from casefiles.custody import first_broken_link
 from casefiles.review import ReviewError, confirm_hit, reject_hit
 from matching.registry import describe_match
 from matching.signal import ContentRejected
 from matching.stages import match_content
 from scheduler.executor import CrawlRequest, LocalExecutor
+from swordnet.cli_cases import cases, evidence_extract, evidence_verify, keys
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
 from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
@@ -35,7 +35,6 @@ from swordnet.models import (
     SPIDERS,
     WORK_KINDS,
     Case,
-    CaseEvent,
     CrawlRun,
     Fingerprint,
     Hit,
@@ -412,50 +411,6 @@ def hits_reject(hit_ids: tuple[int, ...], reviewer: str) -> None:
     _decide(hit_ids, reviewer, reject_hit, "rejected")
 
 
-# --- cases -----------------------------------------------------------------------------------
-
-@main.group()
-def cases() -> None:
-    """Enforcement cases and their custody logs."""
-
-
-@cases.command("list")
-@json_option
-def cases_list(as_json: bool) -> None:
-    """List cases with their confirmed hits and custody-log state."""
-    with database() as db, db.session() as session:
-        data = []
-        for case in session.scalars(select(Case).order_by(Case.id)):
-            hit_count = session.scalar(select(func.count()).where(Hit.case_id == case.id))
-            broken = first_broken_link(case.events)
-            data.append({"id": case.id, "site": case.site.domain, "status": case.status,
-                         "opened_at": case.opened_at.isoformat(timespec="seconds"),
-                         "hits": hit_count, "events": len(case.events),
-                         "custody_log": "intact" if broken is None else f"broken at {broken}"})
-    emit(data, as_json, "Cases", ["id", "site", "status", "opened_at", "hits", "events",
-                                  "custody_log"])
-
-
-@cases.command("show")
-@click.argument("case_id", type=int)
-@json_option
-def cases_show(case_id: int, as_json: bool) -> None:
-    """Show a case's custody log, oldest event first."""
-    with database() as db, db.session() as session:
-        case = session.get(Case, case_id)
-        if case is None:
-            fail(f"no case with id {case_id}")
-        events: list[CaseEvent] = list(case.events)
-        broken = first_broken_link(events)
-        data = [{"seq": e.seq, "at": e.at.isoformat(timespec="seconds"), "type": e.type,
-                 "actor": e.actor, "payload": e.payload, "hash": e.hash} for e in events]
-        title = f"Case {case.id}: {case.site.domain} ({case.status})"
-    emit(data, as_json, title, ["seq", "at", "type", "actor", "payload"])
-    if not as_json:
-        console.print("Custody log intact." if broken is None
-                      else f"[red]Custody log broken at event {broken}.[/red]")
-
-
 # --- match -----------------------------------------------------------------------------------
 
 @main.command()
@@ -508,6 +463,9 @@ def demo() -> None:
         run_demo(db, load_settings(), console)
 
 
-for group in (runs, captures, evidence, campaigns, tips, notices, scheduler, scrapyd):
+evidence.add_command(evidence_verify)
+evidence.add_command(evidence_extract)
+for group in (runs, captures, evidence, campaigns, tips, notices, scheduler, scrapyd, cases,
+              keys):
     main.add_command(group)
 sites.add_command(sites_schedule)

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -210,21 +211,44 @@ def notices() -> None:
 @click.argument("case_id", type=int)
 @click.option("--recipient", required=True, help="Who the notice went to (e.g. abuse@host).")
 @click.option("--template", default="dmca-en", show_default=True,
-              help="Which notice template was used.")
+              help="Notice template: dmca-en (English, DMCA-style), admin-zh (Chinese "
+                   "administrative notice), or notice-NAME.txt in $SWORDNET_HOME/templates.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the rendered notice to this file.")
 @click.option("--actor", default=lambda: os.environ.get("USER", "staff"),
               help="Who sent it (default: your user name).")
-def notices_record(case_id: int, recipient: str, template: str, actor: str) -> None:
-    """Record that a notice naming every confirmed hit of CASE_ID was sent; its URLs are
-    rechecked by the scheduler from now on."""
-    def record(session: Session) -> tuple[int, int]:
-        notice = record_notice(session, case_id, recipient, template, actor)
+def notices_record(case_id: int, recipient: str, template: str, output: Path | None,
+                   actor: str) -> None:
+    """Render a notice naming every confirmed hit of CASE_ID and record it as sent; its URLs
+    are rechecked by the scheduler from now on."""
+    if output is not None and output.exists():
+        fail(f"{output} already exists; choose another --output")
+    templates = load_settings().templates_dir
+
+    def record(session: Session) -> tuple[int, int, str]:
+        notice = record_notice(session, case_id, recipient, template, actor, templates)
         count = len(session.scalars(select(NoticeUrl.id)
                                     .where(NoticeUrl.notice_id == notice.id)).all())
-        return notice.id, count
+        return notice.id, count, notice.body or ""
 
-    notice_id, count = _in_unit(record)
+    notice_id, count, body = _in_unit(record)
+    if output is not None:
+        output.write_text(body, encoding="utf-8")
     console.print(f"Notice {notice_id} to {recipient} recorded for case {case_id}: "
                   f"{count} URL(s) under notice.")
+
+
+@notices.command("text")
+@click.argument("notice_id", type=int)
+def notices_text(notice_id: int) -> None:
+    """Print a notice as it was rendered and sent."""
+    def text(session: Session) -> str:
+        notice = session.get(Notice, notice_id)
+        if notice is None:
+            raise LookupError(f"no notice with id {notice_id}")
+        return notice.body or ""
+
+    click.echo(_in_unit(text), nl=False)
 
 
 @notices.command("show")

@@ -24,6 +24,11 @@ class Settings:
         return self.home / "evidence"
 
     @property
+    def templates_dir(self) -> Path:
+        """Notice and report templates that replace or add to the built-in ones."""
+        return self.home / "templates"
+
+    @property
     def jobs_dir(self) -> Path:
         """Parent of the per-run Scrapy JOBDIRs."""
         return self.home / "jobs"

@@ -341,6 +341,28 @@ class Case(Base):
     )
 
 
+class CaseMirror(Base):
+    """A known mirror site linked to a case: its confirmed hits join that case."""
+
+    __tablename__ = "case_mirrors"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True, unique=True)
+
+
+class CaseExport(Base):
+    """An evidence bundle exported for a case: its sha256 goes on shutdown lists."""
+
+    __tablename__ = "case_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    filename: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Hit(Base):
     """A found copy that matched a registered fingerprint, awaiting (or past) review."""
 
@@ -410,6 +432,8 @@ class Notice(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     template: Mapped[str] = mapped_column(String(100))
     recipient: Mapped[str] = mapped_column(String(500))
+    # The notice as rendered from its template when it was recorded.
+    body: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="draft")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
