@@ -1,0 +1,257 @@
+"""Evidence bundles: a clean bundle verifies; every kind of tampering is caught and named;
+unsafe bundles are never extracted. Built once from the demo database, as a user would."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from casefiles.bundle import verify_bundle
+from casefiles.signing import load_public_pem, public_pem, sign
+
+Files = dict[str, bytes]
+
+
+def swordnet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SWORDNET_HOME": str(home)}
+    env.pop("SWORDNET_DATABASE_URL", None)
+    return subprocess.run([sys.executable, "-m", "swordnet", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(home, bundle): the demo's first three hits confirmed, a notice sent, case 1 exported."""
+    home = tmp_path_factory.mktemp("bundle") / "home"
+    for args in (["demo"], ["hits", "confirm", "1", "2", "3"],
+                 ["notices", "record", "1", "--recipient", "abuse@pirate.example"],
+                 ["cases", "export", "1", "-o", str(home / "case.zip")]):
+        result = swordnet(home, *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return home, home / "case.zip"
+
+
+@pytest.fixture
+def trusted(exported: tuple[Path, Path]) -> Path:
+    home, _ = exported
+    pem = home / "trusted.pem"
+    pem.write_text(swordnet(home, "keys", "show").stdout.split("sha256 of")[0])
+    return pem
+
+
+def read_all(path: Path) -> Files:
+    with zipfile.ZipFile(path) as bundle:
+        return {name: bundle.read(name) for name in bundle.namelist()}
+
+
+def write_all(path: Path, files: Files) -> Path:
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, body in files.items():
+            bundle.writestr(name, body)
+    return path
+
+
+def tampered(exported: tuple[Path, Path], tmp_path: Path, edit: Callable[[Files], None]) -> Path:
+    files = read_all(exported[1])
+    edit(files)
+    return write_all(tmp_path / "tampered.zip", files)
+
+
+def problems(path: Path, trusted: Path) -> list[str]:
+    return verify_bundle(path, load_public_pem(trusted.read_bytes(), "key")).problems
+
+
+def warc_name(files: Files) -> str:
+    return next(n for n in files if n.startswith("warc/"))
+
+
+def gzip_members(data: bytes) -> list[bytes]:
+    """The decompressed gzip members of a WARC file: one record each."""
+    members = []
+    while data:
+        inflater = zlib.decompressobj(wbits=31)
+        members.append(inflater.decompress(data))
+        data = inflater.unused_data
+    return members
+
+
+def edit_warc(files: Files, change: Callable[[bytes], bytes]) -> None:
+    """Apply ``change`` to the first record it changes, recompressing record by record."""
+    name = warc_name(files)
+    members = gzip_members(files[name])
+    for index, member in enumerate(members):
+        if change(member) != member:
+            members[index] = change(member)
+            break
+    else:
+        raise AssertionError("the edit changed no record")
+    files[name] = b"".join(gzip.compress(m) for m in members)
+
+
+def test_clean_bundle_verifies(exported: tuple[Path, Path], trusted: Path) -> None:
+    home, bundle = exported
+    result = swordnet(home, "evidence", "verify", str(bundle), "--key", str(trusted))
+    assert result.returncode == 0, result.stderr
+    assert "intact. Case 1," in result.stdout
+    files = read_all(bundle)
+    manifest = json.loads(files["manifest.json"])
+    assert {n for n in files if n.startswith("media/")} and warc_name(files) in manifest["files"]
+    assert "report.html" in manifest["files"] and "custody.jsonl" in manifest["files"]
+    report = files["report.html"].decode()
+    case = json.loads(files["case.json"])
+    assert len(case["hits"]) == 3 and "abuse@pirate.example" in report
+    for hit in case["hits"]:
+        assert hit["work"]["title"] in report and hit["url"] in report
+        assert all(c["sha256"] in report and c["fetched_at"] in report for c in hit["captures"])
+
+
+def test_one_byte_changed_in_a_warc_payload(exported: tuple[Path, Path], tmp_path: Path,
+                                           trusted: Path) -> None:
+    def flip(record: bytes) -> bytes:
+        if b"\xff\xd8\xff" not in record:
+            return record
+        at = record.index(b"\xff\xd8\xff") + 200  # inside the JPEG payload
+        return record[:at] + bytes([record[at] ^ 1]) + record[at + 1:]
+
+    found = problems(tampered(exported, tmp_path, lambda f: edit_warc(f, flip)), trusted)
+    name = warc_name(read_all(exported[1]))
+    assert any(p.startswith(f"{name}: altered") for p in found), found
+    assert any("fails its digest check" in p for p in found), found
+
+
+def test_only_the_warc_date_header_changed(exported: tuple[Path, Path], tmp_path: Path,
+                                           trusted: Path) -> None:
+    def redate(record: bytes) -> bytes:
+        if not record.startswith(b"WARC/1.1\r\nWARC-Type: response"):
+            return record
+        return re.sub(rb"WARC-Date: 2\d{3}", b"WARC-Date: 1999", record, count=1)
+
+    found = problems(tampered(exported, tmp_path, lambda f: edit_warc(f, redate)), trusted)
+    name = warc_name(read_all(exported[1]))
+    assert [p for p in found if p.startswith(name)] == [
+        p for p in found if p.startswith(f"{name}: altered")] != []  # the digests still pass
+    assert not any("digest check" in p for p in found)
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda f: f.__setitem__("notes.txt", b"x"), ["notes.txt: not in the manifest"]),
+    (lambda f: f.pop("report.html"), ["report.html: listed in the manifest but missing"]),
+    (lambda f: f.__setitem__("media/renamed.jpg", f.pop(next(n for n in f
+                                                             if n.startswith("media/")))),
+     ["media/renamed.jpg: not in the manifest", "listed in the manifest but missing"]),
+], ids=["added", "removed", "renamed"])
+def test_files_added_removed_or_renamed(exported: tuple[Path, Path], tmp_path: Path,
+                                        trusted: Path, edit: Callable[[Files], None],
+                                        expected: list[str]) -> None:
+    found = problems(tampered(exported, tmp_path, edit), trusted)
+    for text in expected:
+        assert any(text in p for p in found), (text, found)
+
+
+def _rewrite_consistently(files: Files, key: Ed25519PrivateKey | None) -> None:
+    """Change case.json, fix its manifest entry, re-sign (if a key is given)."""
+    import hashlib
+
+    files["case.json"] = files["case.json"].replace(b"abuse@pirate.example",
+                                                    b"nobody@elsewhere.example")
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"]["case.json"] = {"sha256": hashlib.sha256(files["case.json"]).hexdigest(),
+                                      "size": len(files["case.json"])}
+    files["manifest.json"] = json.dumps(manifest, indent=2).encode()
+    if key is not None:
+        files["manifest.sig"] = sign(key, files["manifest.json"])
+        files["public_key.pem"] = public_pem(key.public_key())
+
+
+def test_manifest_and_files_rewritten_without_the_key(exported: tuple[Path, Path],
+                                                     tmp_path: Path, trusted: Path) -> None:
+    unsigned = problems(tampered(exported, tmp_path, lambda f: _rewrite_consistently(f, None)),
+                        trusted)
+    assert any("manifest.sig: the signature does not match" in p for p in unsigned), unsigned
+    other_key = Ed25519PrivateKey.generate()
+    resigned = problems(tampered(exported, tmp_path,
+                                 lambda f: _rewrite_consistently(f, other_key)), trusted)
+    assert len(resigned) == 1 and "not by the trusted key" in resigned[0], resigned
+
+
+def _custody(files: Files, change: Callable[[list[bytes]], list[bytes]]) -> None:
+    lines = files["custody.jsonl"].splitlines(keepends=True)
+    files["custody.jsonl"] = b"".join(change(lines))
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda ls: [ls[0], ls[1].replace(b'"actor":"', b'"actor":"x'), *ls[2:]],
+     "chain broken at event 2"),
+    (lambda ls: [ls[0], ls[2], ls[1], *ls[3:]], "chain broken at event 2"),
+    (lambda ls: [ls[0], ls[1], *ls[3:]], "chain broken at event 3"),
+    (lambda ls: ls[:-2], "truncated or extended"),
+], ids=["edited", "reordered", "deleted", "truncated"])
+def test_custody_log_tampering(exported: tuple[Path, Path], tmp_path: Path, trusted: Path,
+                               change: Callable[[list[bytes]], list[bytes]],
+                               expected: str) -> None:
+    found = problems(tampered(exported, tmp_path, lambda f: _custody(f, change)), trusted)
+    assert any(p.startswith("custody.jsonl: altered") for p in found), found
+    assert any(expected in p for p in found), found
+
+
+def test_cli_names_each_problem_and_exits_1(exported: tuple[Path, Path], tmp_path: Path,
+                                            trusted: Path) -> None:
+    home, _ = exported
+    path = tampered(exported, tmp_path, lambda f: f.pop("report.html"))
+    result = swordnet(home, "evidence", "verify", str(path), "--key", str(trusted))
+    assert result.returncode == 1
+    assert f"{path}: report.html: listed in the manifest but missing" in result.stderr
+
+
+def _zip_with(path: Path, name: str, *, symlink: bool = False) -> Path:
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("manifest.json", b"{}")
+        info = zipfile.ZipInfo(name)
+        if symlink:
+            info.external_attr = (0o120777 << 16)
+        bundle.writestr(info, b"/etc/passwd" if symlink else b"owned")
+    return path
+
+
+@pytest.mark.parametrize(("name", "symlink", "reason"), [
+    ("../escaped.txt", False, "leaves the bundle's directory"),
+    ("warc/../../escaped.txt", False, "leaves the bundle's directory"),
+    ("/tmp/escaped-absolute.txt", False, "is an absolute path"),
+    ("link", True, "is a symbolic link"),
+])
+def test_unsafe_bundles_are_refused_and_nothing_is_written(
+    exported: tuple[Path, Path], tmp_path: Path, name: str, symlink: bool, reason: str
+) -> None:
+    home, _ = exported
+    bundle = _zip_with(tmp_path / "evil.zip", name, symlink=symlink)
+    target = tmp_path / "out" / "case"
+    result = swordnet(home, "evidence", "extract", str(bundle), "-o", str(target))
+    assert result.returncode == 1
+    assert reason in result.stderr and "refused, nothing extracted" in result.stderr
+    assert not target.exists()
+    assert not (tmp_path / "out" / "escaped.txt").exists()
+    assert not Path("/tmp/escaped-absolute.txt").exists()
+    verify = swordnet(home, "evidence", "verify", str(bundle))
+    assert verify.returncode == 1 and reason in verify.stderr
+
+
+def test_a_clean_bundle_extracts_and_still_verifies(exported: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    home, bundle = exported
+    target = tmp_path / "case1"
+    assert swordnet(home, "evidence", "extract", str(bundle), "-o", str(target)).returncode == 0
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert all((target / name).is_file() for name in manifest["files"])
+    shutil.rmtree(target)
