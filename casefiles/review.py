@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
-from swordnet.models import Case, CaseMirror, Hit
+from swordnet.models import Case, CaseMirror, CrawlRun, Hit
 from swordnet.timeutil import utcnow
 
 
@@ -29,9 +29,11 @@ def _pending_hit(session: Session, hit_id: int, verb: str) -> Hit:
     return hit
 
 
-def case_for_site(session: Session, site_id: int, actor: str) -> Case:
+def case_for_site(session: Session, site_id: int, actor: str,
+                  campaign_id: int | None = None) -> Case:
     """The site's active (not closed) case, or the case it is a linked mirror of, opened
-    now if there is none."""
+    now (for ``campaign_id``, the campaign whose crawl found the first hit) if there is
+    none."""
     mirror_of = session.scalar(
         select(Case).join(CaseMirror, CaseMirror.case_id == Case.id)
         .where(CaseMirror.site_id == site_id, Case.status != "closed").with_for_update())
@@ -45,7 +47,7 @@ def case_for_site(session: Session, site_id: int, actor: str) -> Case:
         .with_for_update()
     )
     if case is None:
-        case = Case(site_id=site_id, status="open")
+        case = Case(site_id=site_id, status="open", campaign_id=campaign_id)
         session.add(case)
         session.flush()
         append_event(session, case, "case_opened", {"site_id": site_id}, actor)
@@ -61,7 +63,8 @@ def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
             f"hit {hit_id} is held by the quarantine of work {hit.work_id}; check it against the "
             "work and confirm it with --accept-quarantined")
     hit.status, hit.reviewer, hit.reviewed_at = "confirmed", reviewer, utcnow()
-    case = case_for_site(session, hit.site_id, reviewer)
+    run = session.get(CrawlRun, hit.run_id) if hit.run_id is not None else None
+    case = case_for_site(session, hit.site_id, reviewer, run.campaign_id if run else None)
     hit.case_id = case.id
     media = hit.media_capture
     append_event(session, case, "hit_confirmed", {

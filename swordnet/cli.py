@@ -24,7 +24,7 @@ from matching.registry import describe_match
 from matching.signal import ContentRejected
 from matching.stages import match_content
 from scheduler.executor import CrawlRequest, LocalExecutor
-from swordnet.cli_cases import cases, evidence_extract, evidence_verify, keys
+from swordnet.cli_cases import allowlist, cases, evidence_extract, evidence_verify, keys
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
 from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
@@ -466,6 +466,6 @@ def demo() -> None:
 evidence.add_command(evidence_verify)
 evidence.add_command(evidence_extract)
 for group in (runs, captures, evidence, campaigns, tips, notices, scheduler, scrapyd, cases,
-              keys):
+              keys, allowlist):
     main.add_command(group)
 sites.add_command(sites_schedule)

@@ -1,5 +1,6 @@
-"""The ``cases`` and ``keys`` commands, and ``evidence verify``/``extract``: the case
-lifecycle, custody-log checks, evidence bundles and the key that signs them."""
+"""The ``cases``, ``keys`` and ``allowlist`` commands, and ``evidence verify``/``extract``:
+the case lifecycle, custody-log checks, evidence bundles and the key that signs them, and
+the licensed domains kept off shutdown lists."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror
 from casefiles.signing import fingerprint, key_path, load_or_create_key, load_public_pem, public_pem
 from swordnet.cliutil import console, database, emit, fail, json_option
 from swordnet.config import load_settings
-from swordnet.models import Case, CaseEvent, Hit
+from swordnet.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
+from swordnet.watchlist import check_host
 
 actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "staff"),
                             show_default="your user name", help="Who is acting.")
@@ -199,3 +201,39 @@ def evidence_extract(bundle: Path, output: Path) -> None:
     except ValueError as exc:
         fail(str(exc))
     console.print(f"Extracted {len(written)} files into {output}.")
+
+
+@click.group()
+def allowlist() -> None:
+    """Licensed domains: never put on a shutdown list."""
+
+
+@allowlist.command("add")
+@click.argument("domain")
+@click.option("--holder", required=True, help="The rights holder who licensed the domain.")
+@click.option("--work", "work_id", type=int, help="Only for this work (default: all).")
+def allowlist_add(domain: str, holder: str, work_id: int | None) -> None:
+    """Put DOMAIN (a host, or host:port) on HOLDER's allowlist."""
+    def add(session: Session) -> str:
+        rights_holder = session.scalar(select(RightsHolder).where(RightsHolder.name == holder))
+        if rights_holder is None:
+            raise LookupError(f"no rights holder named {holder!r}")
+        if work_id is not None:
+            work = session.get(Work, work_id)
+            if work is None or work.holder_id != rights_holder.id:
+                raise LookupError(f"{holder!r} has no work with id {work_id}")
+        key = check_host(domain)
+        session.add(AllowlistEntry(holder_id=rights_holder.id, work_id=work_id, domain=key))
+        return key
+
+    console.print(f"{_in_unit(add)} is on {holder}'s allowlist.")
+
+
+@allowlist.command("list")
+@json_option
+def allowlist_list(as_json: bool) -> None:
+    """List allowlisted domains."""
+    with database() as db, db.session() as session:
+        data = [{"id": e.id, "domain": e.domain, "holder_id": e.holder_id, "work_id": e.work_id}
+                for e in session.scalars(select(AllowlistEntry).order_by(AllowlistEntry.id))]
+    emit(data, as_json, "Allowlist", ["id", "domain", "holder_id", "work_id"])

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from casefiles.notices import record_notice
+from casefiles.reports import FORMATS, campaign_report, render_rows, shutdown_rows
 from scheduler.executor import Executor, LocalExecutor
 from scheduler.lock import SchedulerAlreadyRunning, SchedulerLock, last_instance
 from scheduler.scrapyd import NodeError, NodeUnreachable, ScrapydExecutor, ScrapydNode, node_config
@@ -149,6 +150,40 @@ def campaigns_show(name: str, as_json: bool) -> None:
                                                    "runs_by_outcome", "hits_found"])
     emit(data["recent_runs"], False, "Recent runs", ["id", "target_id", "started_at",
                                                      "outcome", "hits_new"])
+
+
+@campaigns.command("report")
+@click.argument("name")
+@json_option
+def campaigns_report(name: str, as_json: bool) -> None:
+    """Enforcement statistics of campaign NAME: cases, URLs, shutdowns, notices, removals."""
+    data = _in_unit(lambda session: campaign_report(session, find_campaign(session, name)))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    emit([{"measure": k.replace("_", " "), "value": v} for k, v in data.items()], False,
+         f"Campaign report: {data['campaign']}", ["measure", "value"])
+
+
+@campaigns.command("shutdown-list")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: standard output; required for xlsx).")
+def campaigns_shutdown_list(name: str, fmt: str, output: Path | None) -> None:
+    """The sites of campaign NAME's cases, for site-shutdown requests (allowlisted sites
+    never appear)."""
+    if output is None and fmt == "xlsx":
+        fail("--format xlsx needs --output FILE")
+    if output is not None and output.exists():
+        fail(f"{output} already exists; choose another --output")
+    rows = _in_unit(lambda session: shutdown_rows(session, find_campaign(session, name)))
+    data = render_rows(rows, fmt)
+    if output is None:
+        click.echo(data.decode("utf-8-sig"), nl=False)
+        return
+    output.write_bytes(data)
+    console.print(f"Wrote {len(rows)} site(s) to {output}.")
 
 
 @campaigns.command("stop")

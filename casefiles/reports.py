@@ -1,0 +1,153 @@
+"""Campaign statistics and site-shutdown lists (CSV, XLSX, JSON).
+
+A campaign's cases are those opened from its crawls or holding a confirmed hit its crawls
+found. Sites on any rights holder's allowlist never appear on a shutdown list. Spreadsheet
+cells whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are
+prefixed with an apostrophe, so no spreadsheet program runs them as formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from swordnet.models import (
+    AllowlistEntry,
+    Campaign,
+    Case,
+    CaseEvent,
+    CaseExport,
+    CrawlRun,
+    Hit,
+    Notice,
+    NoticeUrl,
+    Site,
+)
+
+FORMATS = ("csv", "xlsx", "json")
+SHUTDOWN_COLUMNS = ("domain", "ips", "first_seen", "last_seen", "infringing_urls", "works",
+                    "work_titles", "case_id", "case_status", "evidence_bundle_sha256")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A cell value safe for spreadsheets: text that could start a formula gets a leading
+    apostrophe; everything else is unchanged.
+
+    >>> neutralise("=HYPERLINK(\\"http://evil\\")")
+    '\\'=HYPERLINK("http://evil")'
+    >>> neutralise("pirate.example"), neutralise(-3)
+    ('pirate.example', -3)
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def campaign_cases(session: Session, campaign: Campaign) -> list[Case]:
+    found = select(Hit.case_id).join(CrawlRun, Hit.run_id == CrawlRun.id).where(
+        CrawlRun.campaign_id == campaign.id, Hit.status == "confirmed",
+        Hit.case_id.is_not(None))
+    return list(session.scalars(select(Case).where(
+        or_(Case.campaign_id == campaign.id, Case.id.in_(found))).order_by(Case.id)))
+
+
+def _reached(session: Session, case: Case, status: str) -> bool:
+    if case.status == status:
+        return True
+    return any(e.type == "status_changed" and e.payload.get("to") == status
+               for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)))
+
+
+def campaign_report(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """The campaign's enforcement statistics."""
+    cases = campaign_cases(session, campaign)
+    ids = [case.id for case in cases]
+    confirmed = session.scalars(select(Hit).join(CrawlRun, Hit.run_id == CrawlRun.id).where(
+        CrawlRun.campaign_id == campaign.id, Hit.status == "confirmed")).all()
+    notices = session.scalars(select(Notice).where(Notice.case_id.in_(ids),
+                                                   Notice.sent_at.is_not(None))).all()
+    removal_days = [
+        (url.removed_at - notice.sent_at).total_seconds() / 86400
+        for notice in notices
+        for url in session.scalars(select(NoticeUrl).where(NoticeUrl.notice_id == notice.id,
+                                                           NoticeUrl.removed_at.is_not(None)))
+        if notice.sent_at is not None and url.removed_at is not None]
+    return {
+        "campaign": campaign.name,
+        "cases_opened": len(cases),
+        "infringing_urls_confirmed": len(confirmed),
+        "sites_shut_down": sum(_reached(session, c, "site_shut_down") for c in cases),
+        "transferred_to_judiciary": sum(_reached(session, c, "transferred_to_judiciary")
+                                        for c in cases),
+        "notices_sent": len(notices),
+        "urls_removed": len(removal_days),
+        "median_days_to_removal": round(statistics.median(removal_days), 2)
+        if removal_days else None,
+    }
+
+
+def _allowlisted(session: Session) -> set[str]:
+    return {entry.domain.lower() for entry in session.scalars(select(AllowlistEntry))}
+
+
+def _on_allowlist(site: Site, allowlisted: set[str]) -> bool:
+    return site.domain in allowlisted or site.domain.split(":")[0] in allowlisted
+
+
+def shutdown_rows(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
+    """One row per site of the campaign's cases (allowlisted sites left out)."""
+    allowlisted = _allowlisted(session)
+    rows = []
+    for case in campaign_cases(session, campaign):
+        site = case.site
+        if _on_allowlist(site, allowlisted):
+            continue
+        hits = session.scalars(select(Hit).where(Hit.case_id == case.id,
+                                                 Hit.status == "confirmed")).all()
+        export = session.scalar(select(CaseExport).where(CaseExport.case_id == case.id)
+                                .order_by(CaseExport.id.desc()).limit(1))
+        rows.append({
+            "domain": site.domain, "ips": " ".join(site.ips),
+            "first_seen": site.first_seen_at.isoformat(timespec="seconds"),
+            "last_seen": site.last_seen_at.isoformat(timespec="seconds")
+            if site.last_seen_at else "",
+            "infringing_urls": len(hits), "works": len({h.work_id for h in hits}),
+            "work_titles": "; ".join(sorted({h.work.title for h in hits})),
+            "case_id": case.id, "case_status": case.status,
+            "evidence_bundle_sha256": export.sha256 if export else ""})
+    return rows
+
+
+def render_rows(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
+    """The shutdown list as CSV, XLSX or JSON bytes."""
+    if fmt == "json":
+        return json.dumps(list(rows), indent=2, ensure_ascii=False).encode()
+    table = [list(SHUTDOWN_COLUMNS)] + [[neutralise(row[c]) for c in SHUTDOWN_COLUMNS]
+                                        for row in rows]
+    if fmt == "csv":
+        text = io.StringIO()
+        csv.writer(text).writerows(table)
+        return text.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
+    if fmt == "xlsx":
+        workbook = Workbook()
+        sheet = workbook.active
+        assert sheet is not None
+        sheet.title = "shutdown list"
+        for line in table:
+            sheet.append(line)
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # text, never a formula
+        data = io.BytesIO()
+        workbook.save(data)
+        return data.getvalue()
+    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
