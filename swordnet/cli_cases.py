@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from sqlalchemy import func, select
@@ -18,7 +17,7 @@ from casefiles.custody import first_broken_link
 from casefiles.evidence import EvidenceStore
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
 from casefiles.signing import fingerprint, key_path, load_or_create_key, load_public_pem, public_pem
-from swordnet.cliutil import console, database, emit, fail, json_option
+from swordnet.cliutil import console, database, emit, fail, in_unit, json_option
 from swordnet.config import load_settings
 from swordnet.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
 from swordnet.watchlist import check_host
@@ -26,14 +25,6 @@ from swordnet.watchlist import check_host
 actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "staff"),
                             show_default="your user name", help="Who is acting.")
 
-
-def _in_unit(work: Any, *args: Any) -> Any:
-    with database() as db:
-        try:
-            with db.session() as session:
-                return work(session, *args)
-        except (ValueError, LookupError) as exc:
-            fail(str(exc))
 
 
 @click.group()
@@ -112,7 +103,7 @@ def cases_transition(case_id: int, status: str, reason: str, evidence: tuple[str
         transition(session, case, status, actor, reason, {"references": list(evidence)})
         return case.status
 
-    console.print(f"Case {case_id} is now {_in_unit(apply)}.")
+    console.print(f"Case {case_id} is now {in_unit(apply)}.")
 
 
 @cases.command("link-mirror")
@@ -121,7 +112,7 @@ def cases_transition(case_id: int, status: str, reason: str, evidence: tuple[str
 @actor_option
 def cases_link_mirror(case_id: int, domain: str, actor: str) -> None:
     """Link a known mirror DOMAIN to CASE_ID: its confirmed hits join this case."""
-    key = _in_unit(lambda s: link_mirror(s, get_case(s, case_id), domain, actor).domain)
+    key = in_unit(lambda s: link_mirror(s, get_case(s, case_id), domain, actor).domain)
     console.print(f"{key} is linked to case {case_id} as a mirror.")
 
 
@@ -144,7 +135,7 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
                                actor)
         return record.sha256, record.size
 
-    digest, size = _in_unit(export)
+    digest, size = in_unit(export)
     console.print(f"Wrote {output} ({size} bytes, sha256 {digest}); signed with key "
                   f"{fingerprint(key.public_key())}.")
 
@@ -226,7 +217,7 @@ def allowlist_add(domain: str, holder: str, work_id: int | None) -> None:
         session.add(AllowlistEntry(holder_id=rights_holder.id, work_id=work_id, domain=key))
         return key
 
-    console.print(f"{_in_unit(add)} is on {holder}'s allowlist.")
+    console.print(f"{in_unit(add)} is on {holder}'s allowlist.")
 
 
 @allowlist.command("list")

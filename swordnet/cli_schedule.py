@@ -30,7 +30,15 @@ from swordnet.campaigns import (
     parse_time,
     stop_campaign,
 )
-from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
+from swordnet.cliutil import (
+    console,
+    database,
+    emit,
+    fail,
+    in_unit,
+    interval_option,
+    json_option,
+)
 from swordnet.config import load_settings
 from swordnet.db import Database
 from swordnet.models import Campaign, CrawlRun, Notice, NoticeUrl, RecheckResult, Tip
@@ -55,16 +63,6 @@ def _ids(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
             from None
 
 
-def _in_unit(work: Any, *args: Any) -> Any:
-    """Run ``work(session, *args)`` in one unit of work; user errors become one-line failures
-    and roll everything back."""
-    with database() as db:
-        try:
-            with db.session() as session:
-                return work(session, *args)
-        except (ValueError, LookupError) as exc:
-            fail(str(exc))
-
 
 # --- sites schedule --------------------------------------------------------------------------
 
@@ -83,7 +81,7 @@ def sites_schedule(target_id: int, every: int | None, cron: str | None, off: boo
         return (f"every {target.every_seconds} s" if target.every_seconds
                 else f"on cron '{target.cron}'" if target.cron else "not scheduled")
 
-    console.print(f"Target {target_id} is crawled {_in_unit(apply)}.")
+    console.print(f"Target {target_id} is crawled {in_unit(apply)}.")
 
 
 # --- campaigns -------------------------------------------------------------------------------
@@ -110,7 +108,7 @@ def campaigns_create(name: str, starts_at: datetime, ends_at: datetime, target_i
         campaign = create_campaign(session, name, starts_at, ends_at, target_ids, every, focus)
         return campaign_summary(session, campaign)
 
-    summary = _in_unit(create)
+    summary = in_unit(create)
     console.print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
                   f"{', '.join(map(str, summary['targets']))} every {every} s from "
                   f"{summary['from']} to {summary['to']} ({summary['state']}).")
@@ -141,7 +139,7 @@ def campaigns_show(name: str, as_json: bool) -> None:
                 timespec="seconds"), "outcome": r.outcome,
              "hits_new": r.stats.get("hits_new")} for r in runs]}
 
-    data = _in_unit(show)
+    data = in_unit(show)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
@@ -157,7 +155,7 @@ def campaigns_show(name: str, as_json: bool) -> None:
 @json_option
 def campaigns_report(name: str, as_json: bool) -> None:
     """Enforcement statistics of campaign NAME: cases, URLs, shutdowns, notices, removals."""
-    data = _in_unit(lambda session: campaign_report(session, find_campaign(session, name)))
+    data = in_unit(lambda session: campaign_report(session, find_campaign(session, name)))
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
@@ -177,7 +175,7 @@ def campaigns_shutdown_list(name: str, fmt: str, output: Path | None) -> None:
         fail("--format xlsx needs --output FILE")
     if output is not None and output.exists():
         fail(f"{output} already exists; choose another --output")
-    rows = _in_unit(lambda session: shutdown_rows(session, find_campaign(session, name)))
+    rows = in_unit(lambda session: shutdown_rows(session, find_campaign(session, name)))
     data = render_rows(rows, fmt)
     if output is None:
         click.echo(data.decode("utf-8-sig"), nl=False)
@@ -190,7 +188,7 @@ def campaigns_shutdown_list(name: str, fmt: str, output: Path | None) -> None:
 @click.argument("name")
 def campaigns_stop(name: str) -> None:
     """End campaign NAME now: its crawls are no longer scheduled; its history stays."""
-    stopped = _in_unit(lambda session: stop_campaign(session, name).name)
+    stopped = in_unit(lambda session: stop_campaign(session, name).name)
     console.print(f"Campaign {stopped} stopped; the scheduler drops its jobs within 30 s.")
 
 
@@ -207,7 +205,7 @@ def tips() -> None:
 @click.option("--reporter", help="Who reported it (name, e-mail or reference).")
 def tips_add(url: str, work_id: int | None, reporter: str | None) -> None:
     """Queue URL for a check by the scheduler (its tips job runs every minute)."""
-    tip_id = _in_unit(lambda session: add_tip(session, url, work_id, reporter).id)
+    tip_id = in_unit(lambda session: add_tip(session, url, work_id, reporter).id)
     console.print(f"Tip {tip_id} queued: {url}")
 
 
@@ -266,7 +264,7 @@ def notices_record(case_id: int, recipient: str, template: str, output: Path | N
                                     .where(NoticeUrl.notice_id == notice.id)).all())
         return notice.id, count, notice.body or ""
 
-    notice_id, count, body = _in_unit(record)
+    notice_id, count, body = in_unit(record)
     if output is not None:
         output.write_text(body, encoding="utf-8")
     console.print(f"Notice {notice_id} to {recipient} recorded for case {case_id}: "
@@ -283,7 +281,7 @@ def notices_text(notice_id: int) -> None:
             raise LookupError(f"no notice with id {notice_id}")
         return notice.body or ""
 
-    click.echo(_in_unit(text), nl=False)
+    click.echo(in_unit(text), nl=False)
 
 
 @notices.command("show")
@@ -307,7 +305,7 @@ def notices_show(notice_id: int, as_json: bool) -> None:
                               "capture_id": c.capture_id} for c in checks]})
         return rows
 
-    data = _in_unit(show)
+    data = in_unit(show)
     for row in data:
         row["last_check"] = row["checks"][-1]["reason"] if row["checks"] else None
     emit(data, as_json, f"URLs under notice {notice_id}",

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -16,10 +16,11 @@ from swordnet.config import load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
 from swordnet.watchlist import parse_interval
 
+T = TypeVar("T")
 console = Console(highlight=False, soft_wrap=True)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Stop with a one-line error and exit status 1."""
     raise click.ClickException(message)
 
@@ -34,6 +35,17 @@ def database() -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def in_unit(work: Callable[..., T], *args: Any) -> T:
+    """Run ``work(session, *args)`` in one unit of work; a ValueError or LookupError (a
+    user's mistake) becomes a one-line failure and rolls everything back."""
+    with database() as db:
+        try:
+            with db.session() as session:
+                return work(session, *args)
+        except (ValueError, LookupError) as exc:
+            fail(str(exc))
 
 
 def interval_option(_ctx: click.Context, _param: click.Parameter,
