@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -92,5 +93,9 @@ def fixture_site() -> DemoSite:
 
 @pytest.fixture
 def served_site(fixture_site: DemoSite) -> Iterator[RunningSite]:
-    with serve_site(fixture_site) as running:
+    """The fixture site on a free port; a test may change its copy (take pages down)."""
+    site = replace(fixture_site, files=dict(fixture_site.files),
+                   routes=dict(fixture_site.routes), planted=list(fixture_site.planted),
+                   unrelated=list(fixture_site.unrelated))
+    with serve_site(site) as running:
         yield running
