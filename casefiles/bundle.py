@@ -90,10 +90,8 @@ def _collect(session: Session, store: EvidenceStore, case: Case) -> tuple[_Conte
                                               RecheckResult.notice_url_id == NoticeUrl.id)
         .join(Notice, NoticeUrl.notice_id == Notice.id).where(Notice.case_id == case.id)
         .order_by(RecheckResult.id)).all()
-    captures: dict[int, Capture] = {}
-    for hit in hits:
-        for capture in hit_captures(session, hit):
-            captures[capture.id] = capture
+    captures_of = {hit.id: hit_captures(session, hit) for hit in hits}
+    captures: dict[int, Capture] = {c.id: c for found in captures_of.values() for c in found}
     for result, _url in recheck_rows:
         if result.capture_id is not None:
             capture = session.get(Capture, result.capture_id)
@@ -123,7 +121,7 @@ def _collect(session: Session, store: EvidenceStore, case: Case) -> tuple[_Conte
                   "reviewer": h.reviewer,
                   "reviewed_at": h.reviewed_at.isoformat() if h.reviewed_at else None,
                   "captures": [_capture_data(c, payload_files)
-                               for c in hit_captures(session, h)]} for h in hits],
+                               for c in captures_of[h.id]]} for h in hits],
         "notices": [{"id": n.id, "template": n.template, "recipient": n.recipient,
                      "sent_at": n.sent_at.isoformat() if n.sent_at else None,
                      "body": n.body} for n in notices],

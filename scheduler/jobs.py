@@ -20,7 +20,7 @@ from casefiles.notices import due_rechecks
 from scheduler.executor import CrawlRequest, Executor
 from swordnet.campaigns import campaign_state
 from swordnet.db import Database
-from swordnet.models import Campaign, NoticeUrl, Site, Tip, WatchTarget
+from swordnet.models import Campaign, NoticeUrl, Tip, WatchTarget
 from swordnet.tips import claim_queued, settle_tip
 
 log = logging.getLogger("swordnet.scheduler")
@@ -127,8 +127,6 @@ def run_rechecks() -> None:
         due = due_rechecks(session)
         requests = []
         for site_id, url_ids in due.items():
-            site = session.get(Site, site_id)
-            assert site is not None
             for start in range(0, len(url_ids), RECHECK_BATCH):
                 batch = url_ids[start:start + RECHECK_BATCH]
                 first = session.get(NoticeUrl, batch[0])

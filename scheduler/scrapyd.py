@@ -190,10 +190,10 @@ class ScrapydExecutor:
             except (NodeUnreachable, NodeError) as exc:
                 log.warning("%s", exc)
                 continue
-            loads.append((max(remote, self._in_flight[node.url]), position, node))
+            loads.append((remote, position, node))
         if not loads:
             return None
-        with self._lock:
+        with self._lock:  # in-flight counts may have grown while the nodes were asked
             _, _, node = min(loads, key=lambda entry: (
                 max(entry[0], self._in_flight[entry[2].url]), entry[1]))
             self._in_flight[node.url] += 1

@@ -4,7 +4,6 @@ the licensed domains kept off shutdown lists."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,14 +16,18 @@ from casefiles.custody import first_broken_link
 from casefiles.evidence import EvidenceStore
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
 from casefiles.signing import fingerprint, key_path, load_or_create_key, load_public_pem, public_pem
-from swordnet.cliutil import console, database, emit, fail, in_unit, json_option
+from swordnet.cliutil import (
+    actor_option,
+    console,
+    database,
+    emit,
+    fail,
+    in_unit,
+    json_option,
+)
 from swordnet.config import load_settings
 from swordnet.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
 from swordnet.watchlist import check_host
-
-actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "staff"),
-                            show_default="your user name", help="Who is acting.")
-
 
 
 @click.group()

@@ -31,6 +31,7 @@ from swordnet.campaigns import (
     stop_campaign,
 )
 from swordnet.cliutil import (
+    actor_option,
     console,
     database,
     emit,
@@ -248,8 +249,7 @@ def notices() -> None:
                    "administrative notice), or notice-NAME.txt in $SWORDNET_HOME/templates.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the rendered notice to this file.")
-@click.option("--actor", default=lambda: os.environ.get("USER", "staff"),
-              help="Who sent it (default: your user name).")
+@actor_option
 def notices_record(case_id: int, recipient: str, template: str, output: Path | None,
                    actor: str) -> None:
     """Render a notice naming every confirmed hit of CASE_ID and record it as sent; its URLs

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -76,4 +77,7 @@ def emit(rows: Sequence[dict[str, Any]], as_json: bool, title: str,
     console.print(table)
 
 
+actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "staff"),
+                            show_default="your user name",
+                            help="Who is acting (recorded in the custody log).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from casefiles.notices import record_notice, record_recheck
+from casefiles.reports import SHUTDOWN_COLUMNS, render_rows
 from casefiles.review import confirm_hit
 from swordnet.config import Settings
 from swordnet.db import Database
@@ -230,8 +231,6 @@ def test_shutdown_list_in_three_formats_neutralises_formulas(campaign_with_cases
 
 def neutralise_probe(title: str, tmp_path: Path) -> str:
     """Round-trip one title through the xlsx and csv writers; the text each reads back."""
-    from casefiles.reports import SHUTDOWN_COLUMNS, render_rows
-
     row = {column: "" for column in SHUTDOWN_COLUMNS} | {"work_titles": title}
     book = tmp_path / "probe.xlsx"
     book.write_bytes(render_rows([row], "xlsx"))

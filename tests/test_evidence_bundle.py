@@ -4,6 +4,7 @@ unsafe bundles are never extracted. Built once from the demo database, as a user
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -162,8 +163,6 @@ def test_files_added_removed_or_renamed(exported: tuple[Path, Path], tmp_path: P
 
 def _rewrite_consistently(files: Files, key: Ed25519PrivateKey | None) -> None:
     """Change case.json, fix its manifest entry, re-sign (if a key is given)."""
-    import hashlib
-
     files["case.json"] = files["case.json"].replace(b"abuse@pirate.example",
                                                     b"nobody@elsewhere.example")
     manifest = json.loads(files["manifest.json"])
