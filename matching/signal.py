@@ -61,6 +61,9 @@ class SignalType(ABC):
     # A match scoring beyond this (in the signal's direction) is only a candidate until a
     # later stage confirms it; ``None``: the signal's matches stand on their own.
     confirm_beyond: ClassVar[float | None] = None
+    # Largest content this signal fingerprints: registration refuses bigger files before
+    # reading them, crawls do not download more.
+    max_content_bytes: ClassVar[int] = 64 * 1024 * 1024
 
     @classmethod
     @abstractmethod
