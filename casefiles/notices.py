@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from casefiles.custody import append_event
 from casefiles.lifecycle import allowed_next, transition
 from casefiles.templates import check_template, notice_context, render_notice
+from matching.registry import signal_type
 from swordnet.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
 from swordnet.timeutil import utcnow
 
@@ -94,7 +95,12 @@ def recheck_targets(session: Session, notice_url_ids: list[int]) -> list[Recheck
     if len(rows) != len(set(notice_url_ids)):
         missing = set(notice_url_ids) - {row.id for row in rows}
         raise LookupError(f"no URL under notice with id {', '.join(map(str, sorted(missing)))}")
-    return [RecheckTarget(row.id, row.url, row.hit.work_id, row.hit.work.kind) for row in rows]
+    return [RecheckTarget(row.id, row.url, row.hit.work_id, _recheck_kind(row.hit)) for row in rows]
+
+
+def _recheck_kind(hit: Hit) -> str:
+    """How a recheck reads the URL: as a page (text and link hits) or as the work's kind."""
+    return "page" if signal_type(hit.algorithm).matches_pages else hit.work.kind
 
 
 def judge(http_status: int | None, still_matches: bool | None) -> tuple[str, str]:

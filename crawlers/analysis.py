@@ -2,7 +2,9 @@
 
 Hashing, decoding and stage-2 matching are CPU-bound and hold Python's GIL for much of
 their time; in threads they slowed the crawl's own event loop as much as they gained. A
-crawl therefore runs them in a small pool of worker processes. Each worker keeps its own
+crawl therefore runs them in a small pool of worker processes. Pages (kind ``page``) are
+matched by their main text (the text signal) and by work names next to their download links
+(the link signal). Each worker keeps its own
 :class:`~matching.match_index.MatchIndex`, loaded from the database when it starts and
 extended with works registered since at most every :data:`REFRESH_S` seconds, so a long
 crawl sees new works without a rebuild. One call analyses one media file completely.
@@ -14,13 +16,16 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+from crawlers.link_context import link_query
 from matching.decode import animation_note
 from matching.match_index import Match, MatchIndex
+from matching.registry import signal_type
 from matching.signal import ContentRejected, ContentSkipped
 from matching.stages import (
-    first_stage_fingerprints,
     first_stage_matches,
+    first_stage_queries,
     needs_later_stages,
     settle,
 )
@@ -37,7 +42,7 @@ class Analysis:
 
     outcome: str = "ok"             # "ok", "skipped" (quality gate) or "rejected" (bad file)
     reason: str = ""                # why it was skipped or rejected
-    fingerprints: dict[str, str] = field(default_factory=dict)
+    queries: dict[str, Any] = field(default_factory=dict)  # stage 1's, by algorithm
     note: str | None = None         # e.g. "first frame of an animation"
     later_stages: bool = False      # stage 1 did not settle it
     matches: list[Match] = field(default_factory=list)
@@ -75,11 +80,35 @@ def _start_worker() -> None:
     _worker = _WorkerIndex()
 
 
-def analyse(kind: str, body: bytes, index: MatchIndex) -> Analysis:
-    """Fingerprint ``body`` and match it: stage 1, then later stages if stage 1 left doubt."""
+def analyse_page(html: bytes, url: str, index: MatchIndex) -> Analysis:
+    """Text and link matches of a page (``html`` UTF-8 encoded); a work found by its text is
+    not also reported as found by its name."""
+    result = Analysis()
+    matches: list[Match] = []
+    if index.has("text"):
+        try:
+            matches += index.match("text", signal_type("text").query_value(html))
+        except ContentRejected as exc:  # too little text, or none: nothing to match
+            result.reason = str(exc)
+    if index.has("link"):
+        query = link_query(html.decode("utf-8", errors="replace"), url)
+        if query.contexts:
+            by_text = {m.work_id for m in matches}
+            matches += [m for m in index.match("link", query) if m.work_id not in by_text]
+    result.matches = matches
+    return result
+
+
+def analyse(kind: str, body: bytes, index: MatchIndex, url: str = "") -> Analysis:
+    """Fingerprint ``body`` and match it: stage 1, then later stages if stage 1 left doubt.
+
+    A ``page`` is matched by :func:`analyse_page` instead.
+    """
+    if kind == "page":
+        return analyse_page(body, url, index)
     result = Analysis()
     try:
-        result.fingerprints = first_stage_fingerprints(kind, body)
+        result.queries = first_stage_queries(kind, body)
     except ContentSkipped as exc:
         result.outcome, result.reason = "skipped", str(exc)
         return result
@@ -87,7 +116,7 @@ def analyse(kind: str, body: bytes, index: MatchIndex) -> Analysis:
         result.outcome, result.reason = "rejected", str(exc)
         return result
     result.note = animation_note(body)
-    first = first_stage_matches(index, result.fingerprints)
+    first = first_stage_matches(index, result.queries)
     result.matches = first
     if needs_later_stages(first):
         result.later_stages = True
@@ -98,9 +127,9 @@ def analyse(kind: str, body: bytes, index: MatchIndex) -> Analysis:
     return result
 
 
-def _analyse_in_worker(kind: str, body: bytes) -> Analysis:
+def _analyse_in_worker(kind: str, body: bytes, url: str) -> Analysis:
     assert _worker is not None, "worker started without its index"
-    return analyse(kind, body, _worker.current())
+    return analyse(kind, body, _worker.current(), url)
 
 
 class AnalysisPool:
@@ -111,9 +140,9 @@ class AnalysisPool:
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker)
 
-    def submit(self, kind: str, body: bytes):  # type: ignore[no-untyped-def]
-        """A concurrent future of the :class:`Analysis` of ``body``."""
-        return self.executor.submit(_analyse_in_worker, kind, body)
+    def submit(self, kind: str, body: bytes, url: str = ""):  # type: ignore[no-untyped-def]
+        """A concurrent future of the :class:`Analysis` of ``body`` (found at ``url``)."""
+        return self.executor.submit(_analyse_in_worker, kind, body, url)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)

@@ -72,12 +72,13 @@ class PageInfo:
 
 @dataclass
 class MediaItem:
-    """A fetched media file, filled in as it moves through the pipelines."""
+    """A fetched media file, or a page to match by its text and links (kind ``page``),
+    filled in as it moves through the pipelines."""
 
     exchange: Exchange = field(repr=False)
     page: PageInfo = field(repr=False)
     kind: str = "image"
-    fingerprints: dict[str, str] = field(default_factory=dict)  # stage 1, by algorithm
+    text: str | None = field(default=None, repr=False)  # a page's decoded HTML
     note: str | None = None  # how the content was read, e.g. first frame of an animation
     matches: list[Match] = field(default_factory=list)
 
@@ -88,6 +89,16 @@ class MediaItem:
     @property
     def body(self) -> bytes:
         return self.exchange.body
+
+    @property
+    def is_page(self) -> bool:
+        """Whether the copy is the page itself (its text or links matched, not a file)."""
+        return self.kind == "page"
+
+    @property
+    def analysed(self) -> bytes:
+        """What the matcher reads: a page as UTF-8 HTML, a file as fetched."""
+        return self.text.encode("utf-8") if self.text is not None else self.exchange.body
 
 
 @dataclass
@@ -102,3 +113,10 @@ class RecheckItem:
     failure: str | None = None
     # Whether the content still matches the work; None when the matcher could not tell.
     still_matches: bool | None = False
+    text: str | None = field(default=None, repr=False)  # a page's decoded HTML
+
+    @property
+    def analysed(self) -> bytes:
+        """What the matcher reads: a page as UTF-8 HTML, a file as fetched."""
+        assert self.exchange is not None
+        return self.text.encode("utf-8") if self.text is not None else self.exchange.body

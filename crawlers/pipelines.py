@@ -72,7 +72,8 @@ class AnalysisPipeline:
             assert pool is not None
             try:
                 assert item.exchange is not None
-                return await asyncio.wrap_future(pool.submit(item.kind, item.exchange.body))
+                return await asyncio.wrap_future(pool.submit(item.kind, item.analysed,
+                                                             item.url))
             except BrokenProcessPool:
                 if self.pool is pool:
                     runstats.count(self.crawler.stats, "matcher_restarts")
@@ -83,6 +84,16 @@ class AnalysisPipeline:
     async def close_spider(self) -> None:
         if self.pool is not None:
             await asyncio.to_thread(self.pool.shutdown)
+
+    async def _page(self, item: MediaItem) -> MediaItem:
+        """Match a page by its text and the work names next to its download links."""
+        result = await self._analyse(item)
+        if result is None:
+            runstats.note_error(self.crawler.stats, "matcher_crashed", item.url,
+                                "the matcher's worker process died on this page, twice")
+            raise DropItem(f"{item.url}: the matcher's worker process died on it")
+        item.matches = result.matches
+        return item
 
     async def _recheck(self, item: RecheckItem) -> RecheckItem:
         """Does the content at a URL under notice still match the work?"""
@@ -97,6 +108,8 @@ class AnalysisPipeline:
             return await self._recheck(item)
         stats = self.crawler.stats
         assert stats is not None and self.pool is not None
+        if item.is_page:
+            return await self._page(item)
         runstats.count(stats, "media")
         result = await self._analyse(item)
         if result is None:
@@ -108,10 +121,9 @@ class AnalysisPipeline:
             raise DropItem(f"{item.url}: {result.reason}", log_level="DEBUG")
         if result.outcome == "rejected":
             runstats.note_error(stats, "bad_media", item.url, result.reason)
-            if not result.fingerprints:
+            if not result.queries:
                 raise DropItem(f"{item.url}: {result.reason}")
-        item.fingerprints, item.note, item.matches = (result.fingerprints, result.note,
-                                                       result.matches)
+        item.note, item.matches = result.note, result.matches
         if item.note:
             runstats.count(stats, "media_animated")
         if result.later_stages:

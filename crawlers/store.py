@@ -182,7 +182,8 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem, watch: Quarant
     if not new:
         return 0, len(known)
     page_capture = _page_capture(session, ref, item, recorder)
-    media_capture = _capture(session, ref, recorder, "media", item.exchange)
+    media_capture = page_capture if item.is_page else \
+        _capture(session, ref, recorder, "media", item.exchange)
     stored = 0
     for match in new:
         hit = Hit(work_id=match.work_id, fingerprint_id=match.fingerprint_id,

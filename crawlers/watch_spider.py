@@ -33,6 +33,8 @@ MB = 1024 * 1024
 # Largest body fetched per kind of content (compressed responses are capped after decoding).
 SIZE_CAPS = {"page": 8 * MB, "image": 32 * MB, "video": 256 * MB, "archive": 512 * MB,
              "software": 512 * MB, "torrent": 4 * MB, "playlist": 1 * MB}
+# Files matched as a kind of work other than their own name: archives hold software.
+WORK_KIND_OF_FILE = {"archive": "software"}
 
 
 def _headers(headers: Any) -> list[tuple[str, str]]:
@@ -166,6 +168,8 @@ class WatchSpider(Spider):
         methods = response.meta.get("playwright_page_methods") or []
         screenshot = next((m.result for m in methods if m.method == "screenshot"), None)
         page = PageInfo(exchange=exchange_of(response), title=found.title, screenshot=screenshot)
+        assert isinstance(response, TextResponse)  # read_page returns None for anything else
+        yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text)
         yield from self.media_requests(found, page)
         if self.follows_links and depth < self.max_depth:
             for link in found.links:
@@ -181,11 +185,11 @@ class WatchSpider(Spider):
     def media_requests(self, found: PageLinks, page: PageInfo) -> Iterator[Request]:
         """Fetch the page's media of every kind a matcher understands; count the rest."""
         stats = self.crawler.stats
-        wanted = [(url, "image") for url in found.images]
+        wanted = [(url, "image", "image") for url in found.images]
         for link in found.files:
             count(stats, f"files_{link.kind}")
-            wanted.append((link.url, link.kind))
-        for url, kind in wanted:
+            wanted.append((link.url, link.kind, WORK_KIND_OF_FILE.get(link.kind, link.kind)))
+        for url, file_kind, kind in wanted:
             if url in self._media or not url.startswith(("http://", "https://")):
                 continue
             if not signals_for_kind(kind, 1):
@@ -193,7 +197,8 @@ class WatchSpider(Spider):
             self._media.add(url)
             yield Request(url, callback=self.parse_media, errback=self.on_error,
                           cb_kwargs={"page": page, "kind": kind}, priority=1,
-                          meta={"download_maxsize": SIZE_CAPS.get(kind, SIZE_CAPS["image"])})
+                          meta={"download_maxsize": SIZE_CAPS.get(file_kind,
+                                                                  SIZE_CAPS["image"])})
 
     def parse_media(self, response: Response, page: PageInfo, kind: str) -> Iterator[MediaItem]:
         if response.status >= 400:

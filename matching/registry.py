@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from matching.image import OrbSignal, PHashSignal
+from matching.link import LinkSignal
 from matching.signal import SignalType
+from matching.text import TextSignal
 
 SIGNAL_TYPES: dict[str, type[SignalType]] = {
-    signal.name: signal for signal in (PHashSignal, OrbSignal)
+    signal.name: signal for signal in (PHashSignal, OrbSignal, TextSignal, LinkSignal)
 }
 
 
@@ -25,8 +27,14 @@ def signals_for_kind(kind: str, stage: int | None = None) -> list[type[SignalTyp
                   key=lambda s: s.stage)
 
 
+def max_content_bytes(kind: str) -> int:
+    """Largest file any signal of ``kind`` fingerprints (registration refuses bigger ones)."""
+    return max((s.max_content_bytes for s in signals_for_kind(kind)), default=0)
+
+
 def supported_kinds() -> list[str]:
-    return sorted({s.work_kind for s in SIGNAL_TYPES.values()})
+    """Kinds of work some signal fingerprints by content (the link signal goes by names)."""
+    return sorted({s.work_kind for s in SIGNAL_TYPES.values() if s.work_kind != "*"})
 
 
 def describe_match(algorithm: str, variant: str, score: float) -> str:

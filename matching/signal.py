@@ -64,6 +64,9 @@ class SignalType(ABC):
     # Largest content this signal fingerprints: registration refuses bigger files before
     # reading them, crawls do not download more.
     max_content_bytes: ClassVar[int] = 64 * 1024 * 1024
+    # Whether this signal finds works in pages (their text, their links) rather than in
+    # files fetched from them: the page is then the copy, and rechecks read it as a page.
+    matches_pages: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod

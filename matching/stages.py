@@ -10,6 +10,7 @@ stage confirms the same work, unless that work has no later-stage fingerprint to
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from matching.match_index import Match, MatchIndex
 from matching.registry import signal_type, signals_for_kind
@@ -25,13 +26,14 @@ def registration_fingerprints(kind: str, content: bytes) -> list[tuple[str, str,
             for variant, value in signal.registration_variants(content).items()]
 
 
-def first_stage_fingerprints(kind: str, content: bytes) -> dict[str, str]:
-    """Stage-1 fingerprints of ``content`` by algorithm; raises ``ContentRejected``."""
-    return {signal.name: signal.fingerprint(content) for signal in signals_for_kind(kind, 1)}
+def first_stage_queries(kind: str, content: bytes) -> dict[str, Any]:
+    """What stage 1 asks the index for ``content``, by algorithm (each signal's
+    ``query_value``: the fingerprint itself for most); raises ``ContentRejected``."""
+    return {signal.name: signal.query_value(content) for signal in signals_for_kind(kind, 1)}
 
 
-def first_stage_matches(index: MatchIndex, fingerprints: dict[str, str]) -> list[Match]:
-    return [m for algorithm, value in fingerprints.items() for m in index.match(algorithm, value)]
+def first_stage_matches(index: MatchIndex, queries: dict[str, Any]) -> list[Match]:
+    return [m for algorithm, value in queries.items() for m in index.match(algorithm, value)]
 
 
 def later_stage_matches(index: MatchIndex, kind: str, content: bytes) -> list[Match]:
@@ -80,4 +82,4 @@ def settle(index: MatchIndex, kind: str, content: bytes, first: list[Match]) -> 
 def match_content(index: MatchIndex, kind: str, content: bytes) -> list[Match]:
     """Every stage ``content`` needs, in order; raises ``ContentRejected``."""
     return settle(index, kind, content,
-                  first_stage_matches(index, first_stage_fingerprints(kind, content)))
+                  first_stage_matches(index, first_stage_queries(kind, content)))

@@ -11,43 +11,30 @@ import json
 import sys
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from casefiles.review import ReviewError, confirm_hit, reject_hit
 from matching.registry import describe_match
-from matching.signal import ContentRejected
-from matching.stages import match_content
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.cli_cases import allowlist, cases, evidence_extract, evidence_verify, keys
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
+from swordnet.cli_works import fingerprint, match, works
 from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
 from swordnet.config import load_settings
 from swordnet.db import head_revision
 from swordnet.models import (
     HIT_STATUSES,
     SPIDERS,
-    WORK_KINDS,
     Case,
     CrawlRun,
-    Fingerprint,
     Hit,
     Site,
     WatchTarget,
-    Work,
-)
-from swordnet.quarantine import release
-from swordnet.registry import (
-    RegistrationError,
-    load_match_index,
-    register_work,
-    set_threshold,
 )
 from swordnet.watchlist import add_target, check_url, site_for_url
 
@@ -66,127 +53,6 @@ def init() -> None:
         pass
     console.print(f"Swordnet home: {settings.home}")
     console.print(f"Database: {settings.database_url} (schema {head_revision()})")
-
-
-# --- works -----------------------------------------------------------------------------------
-
-@main.group()
-def works() -> None:
-    """Registered works and their fingerprints."""
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise RegistrationError(f"cannot read {path}: {exc.strerror}") from None
-
-
-@works.command("add")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--title", required=True, help="Title of the work.")
-@click.option("--holder", required=True, help="Rights holder name (created on first use).")
-@click.option("--kind", type=click.Choice(WORK_KINDS), default="image", show_default=True)
-def works_add(file: Path, title: str, holder: str, kind: str) -> None:
-    """Register FILE as a work of HOLDER."""
-    with database() as db:
-        try:
-            with db.session() as session:
-                reg = register_work(session, _read_file(file), title=title, holder_name=holder,
-                                    kind=kind, source_name=file.name)
-                work_id, work_title = reg.work.id, reg.work.title
-                fingerprints = len(reg.work.fingerprints)
-        except (RegistrationError, ContentRejected) as exc:
-            fail(f"{file}: {exc}")
-    if reg.created:
-        console.print(f"Registered work {work_id} '{work_title}' ({fingerprints} fingerprints).")
-    else:
-        count = reg.added_fingerprints
-        added = f"; added {count} missing fingerprint{'s' * (count != 1)}" if count else ""
-        console.print(f"{file} is already registered as work {work_id} '{work_title}'{added}.")
-
-
-@works.command("import")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--holder", required=True, help="Rights holder name (created on first use).")
-@click.option("--kind", type=click.Choice(WORK_KINDS), default="image", show_default=True)
-def works_import(directory: Path, holder: str, kind: str) -> None:
-    """Register every file in DIRECTORY as one work, titled after its file name."""
-    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
-        console.print(f"{directory} has no files: 0 works registered.")
-        return
-    added = existing = 0
-    failed: list[str] = []
-    with database() as db, Progress(TextColumn("{task.description}"), BarColumn(),
-                                    MofNCompleteColumn(), console=console,
-                                    transient=True) as progress:
-        task = progress.add_task("Registering", total=len(files))
-        for path in files:
-            try:
-                with db.session() as session:
-                    reg = register_work(session, _read_file(path), holder_name=holder,
-                                        title=path.stem.replace("_", " "), kind=kind,
-                                        source_name=path.name)
-                added, existing = added + reg.created, existing + (not reg.created)
-            except (RegistrationError, ContentRejected) as exc:
-                failed.append(f"{path}: {exc}")
-            progress.advance(task)
-    console.print(f"{added} works registered, {existing} already registered, "
-                  f"{len(failed)} failed.")
-    for line in failed:
-        console.print(f"  failed: {line}")
-    if failed:
-        sys.exit(1)
-
-
-@works.command("list")
-@json_option
-def works_list(as_json: bool) -> None:
-    """List registered works."""
-    with database() as db, db.session() as session:
-        rows = session.execute(
-            select(Work, func.count(Fingerprint.id)).outerjoin(Work.fingerprints)
-            .group_by(Work.id).order_by(Work.id)
-        ).all()
-        data = [{"id": w.id, "title": w.title, "kind": w.kind, "holder": w.holder.name,
-                 "fingerprints": n, "sha256": w.sha256, "source": w.source_name,
-                 "quarantined": w.quarantine_reason or "",
-                 "created_at": w.created_at.isoformat()} for w, n in rows]
-    emit(data, as_json, "Works", ["id", "title", "kind", "holder", "fingerprints", "source",
-                                  "quarantined"])
-
-
-@works.command("threshold")
-@click.argument("work_id", type=int)
-@click.argument("algorithm")
-@click.argument("value", type=float, required=False)
-@click.option("--clear", is_flag=True, help="Go back to the algorithm's default threshold.")
-def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bool) -> None:
-    """Override WORK_ID's match threshold for ALGORITHM (phash: max bits; orb: min inliers)."""
-    if (value is None) == (not clear):
-        fail("give a VALUE or --clear, not both or neither")
-    with database() as db:
-        try:
-            with db.session() as session:
-                set_threshold(session, work_id, algorithm, None if clear else value)
-        except RegistrationError as exc:
-            fail(str(exc))
-    shown = "the default" if clear else f"{value:g}"
-    console.print(f"Work {work_id}: {algorithm} threshold set to {shown} (applies to new crawls).")
-
-
-@works.command("release")
-@click.argument("work_id", type=int)
-def works_release(work_id: int) -> None:
-    """Lift the quarantine of WORK_ID (hits it already holds stay flagged)."""
-    with database() as db:
-        try:
-            with db.session() as session:
-                release(session, work_id)
-        except LookupError as exc:
-            fail(str(exc))
-    console.print(f"Work {work_id} released from quarantine.")
 
 
 # --- sites -----------------------------------------------------------------------------------
@@ -411,47 +277,6 @@ def hits_reject(hit_ids: tuple[int, ...], reviewer: str) -> None:
     _decide(hit_ids, reviewer, reject_hit, "rejected")
 
 
-# --- match -----------------------------------------------------------------------------------
-
-@main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@json_option
-def match(files: tuple[Path, ...], as_json: bool) -> None:
-    """Fingerprint local FILES and show which registered works each matches."""
-    with database() as db, db.session() as session:
-        index = load_match_index(session)
-        titles = dict(session.execute(select(Work.id, Work.title)).all())
-    results: list[dict[str, Any]] = []
-    for path in files:
-        entry: dict[str, Any] = {"file": str(path), "matches": []}
-        try:
-            found = match_content(index, "image", path.read_bytes())
-        except OSError as exc:
-            entry["error"] = f"cannot read file: {exc.strerror}"
-        except ContentRejected as exc:
-            entry["error"] = str(exc)
-        else:
-            entry["matches"] = [{"work_id": m.work_id, "work_title": titles[m.work_id],
-                                 "algorithm": m.algorithm, "variant": m.variant,
-                                 "stage": m.stage, "score": m.score, "detail": m.detail,
-                                 "method": describe_match(m.algorithm, m.variant, m.score)}
-                                for m in found]
-        results.append(entry)
-    if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
-    else:
-        for entry in results:
-            if "error" in entry:
-                console.print(f"{entry['file']}: [red]{entry['error']}[/red]")
-            elif not entry["matches"]:
-                console.print(f"{entry['file']}: no match")
-            for m in entry["matches"]:
-                console.print(f"{entry['file']}: work {m['work_id']} '{m['work_title']}' "
-                              f"({m['method']})")
-    if any("error" in entry for entry in results):
-        sys.exit(1)
-
-
 # --- demo and scheduler ----------------------------------------------------------------------
 
 @main.command()
@@ -465,7 +290,9 @@ def demo() -> None:
 
 evidence.add_command(evidence_verify)
 evidence.add_command(evidence_extract)
-for group in (runs, captures, evidence, campaigns, tips, notices, scheduler, scrapyd, cases,
+for group in (works, runs, captures, evidence, campaigns, tips, notices, scheduler, scrapyd, cases,
               keys, allowlist):
     main.add_command(group)
 sites.add_command(sites_schedule)
+main.add_command(fingerprint)
+main.add_command(match)

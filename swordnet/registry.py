@@ -6,14 +6,18 @@ before anything is written, so content that cannot be fingerprinted stores nothi
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from matching.link import LinkSignal
 from matching.match_index import MatchIndex
 from matching.registry import signals_for_kind, supported_kinds
+from matching.signal import ContentRejected
 from matching.stages import registration_fingerprints
 from swordnet.models import Fingerprint, RightsHolder, Work
 
@@ -42,34 +46,44 @@ def holder_by_name(session: Session, name: str) -> RightsHolder:
     return holder
 
 
-def register_work(
-    session: Session,
-    content: bytes,
-    *,
-    title: str,
-    holder_name: str,
-    kind: str = "image",
-    source_name: str | None = None,
-) -> Registration:
-    """Fingerprint ``content`` and store it as a work of ``holder_name``.
+def name_fingerprints(title: str, aliases: Sequence[str] = ()) -> list[tuple[str, str, str]]:
+    """``(algorithm, variant, value)`` of the link signal for a work's title and aliases
+    (names too short to be telling are left out).
 
-    The same content registered twice for the same holder returns the existing work, after
-    adding any fingerprint it lacks (a work registered before a signal type existed gains it
-    this way). Raises :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
+    >>> name_fingerprints("The Matrix", ["黑客帝国", "Up"])
+    [('link', 'title', 'the matrix'), ('link', 'alias1', '黑客帝国')]
     """
+    found: list[tuple[str, str, str]] = []
+    for number, name in enumerate([title, *aliases]):
+        try:
+            value = LinkSignal.fingerprint(name.encode("utf-8"))
+        except ContentRejected:
+            continue
+        if all(value != v for _, _, v in found):
+            found.append((LinkSignal.name, "title" if number == 0 else f"alias{number}", value))
+    return found
+
+
+def _check_names(title: str, aliases: Sequence[str], kind: str) -> tuple[str, list[str]]:
     title = title.strip()
     if not title:
         raise RegistrationError("work title is empty")
-    if not signals_for_kind(kind):
+    if kind not in supported_kinds():
         raise RegistrationError(
-            f"kind {kind!r} is not supported yet (supported: {', '.join(supported_kinds())})"
-        )
-    fingerprints = registration_fingerprints(kind, content)
-    digest = sha256(content).hexdigest()
+            f"kind {kind!r} is not supported yet (supported: {', '.join(supported_kinds())})")
+    cleaned = [a.strip() for a in aliases]
+    if any(not a for a in cleaned):
+        raise RegistrationError("an alias is empty")
+    return title, cleaned
+
+
+def _store(session: Session, holder_name: str, digest: str, fingerprints: list[tuple[str, str,
+           str]], **fields: object) -> Registration:
+    """Store a new work, or add the fingerprints it lacks to the holder's work with
+    ``digest``."""
     holder = holder_by_name(session, holder_name)
     existing = session.scalar(
-        select(Work).where(Work.holder_id == holder.id, Work.sha256 == digest)
-    )
+        select(Work).where(Work.holder_id == holder.id, Work.sha256 == digest))
     if existing is not None:
         have = {(fp.algorithm, fp.variant) for fp in existing.fingerprints}
         missing = [Fingerprint(algorithm=algorithm, variant=variant, value=value)
@@ -78,12 +92,56 @@ def register_work(
         existing.fingerprints.extend(missing)
         session.flush()
         return Registration(existing, created=False, added_fingerprints=len(missing))
-    work = Work(holder=holder, title=title, kind=kind, sha256=digest, source_name=source_name)
+    work = Work(holder=holder, sha256=digest, **fields)
     work.fingerprints.extend(Fingerprint(algorithm=algorithm, variant=variant, value=value)
                              for algorithm, variant, value in fingerprints)
     session.add(work)
     session.flush()
     return Registration(work, created=True)
+
+
+def register_work(
+    session: Session,
+    content: bytes,
+    *,
+    title: str,
+    holder_name: str,
+    kind: str = "image",
+    source_name: str | None = None,
+    aliases: Sequence[str] = (),
+) -> Registration:
+    """Fingerprint ``content`` and store it as a work of ``holder_name``.
+
+    The work's title and aliases are registered for the link signal too. The same content
+    registered twice for the same holder returns the existing work, after adding any
+    fingerprint it lacks (a work registered before a signal type existed gains it this
+    way). Raises :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
+    """
+    title, aliases = _check_names(title, aliases, kind)
+    fingerprints = registration_fingerprints(kind, content) + name_fingerprints(title, aliases)
+    return _store(session, holder_name, sha256(content).hexdigest(), fingerprints, title=title,
+                  kind=kind, source_name=source_name, aliases=aliases)
+
+
+def register_precomputed(
+    session: Session,
+    *,
+    title: str,
+    holder_name: str,
+    kind: str,
+    fingerprints: Sequence[tuple[str, str, str]],
+    aliases: Sequence[str] = (),
+    registration_number: str | None = None,
+    source_name: str | None = None,
+) -> Registration:
+    """Store a work from fingerprints computed elsewhere, already validated (see
+    :mod:`swordnet.precomputed`). Its identity is the digest of its sorted fingerprints."""
+    title, aliases = _check_names(title, aliases, kind)
+    canonical = json.dumps(sorted(fingerprints), ensure_ascii=False, separators=(",", ":"))
+    return _store(session, holder_name, sha256(canonical.encode()).hexdigest(),
+                  [*fingerprints, *name_fingerprints(title, aliases)], title=title, kind=kind,
+                  source_name=source_name, aliases=aliases,
+                  registration_number=registration_number)
 
 
 @dataclass(frozen=True)
@@ -113,7 +171,7 @@ def set_threshold(session: Session, work_id: int, algorithm: str, value: float |
     work = session.get(Work, work_id)
     if work is None:
         raise RegistrationError(f"no work with id {work_id}")
-    known = {s.name for s in signals_for_kind(work.kind)}
+    known = {s.name for s in signals_for_kind(work.kind)} | {LinkSignal.name}
     if algorithm not in known:
         raise RegistrationError(f"work {work_id} ({work.kind}) has no {algorithm!r} signal "
                                 f"(its signals: {', '.join(sorted(known))})")

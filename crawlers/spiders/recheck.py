@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from scrapy import Request, Spider
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from casefiles.notices import RecheckTarget, recheck_targets
@@ -59,7 +59,9 @@ class RecheckSpider(Spider):
         stats = self.crawler.stats
         count(stats, "pages")
         count(stats, "pages_ok")  # for a recheck, any response is a completed check
-        yield self._item(target, exchange=exchange_of(response))
+        text = response.text if target.kind == "page" and isinstance(response, TextResponse) \
+            else None
+        yield self._item(target, exchange=exchange_of(response), text=text)
 
     def failed(self, failure: Failure) -> Iterator[RecheckItem]:
         target: RecheckTarget = failure.request.cb_kwargs["target"]  # type: ignore[attr-defined]

@@ -1,0 +1,75 @@
+"""The text around a page's download links: what the link signal looks for work names in.
+
+A download link (magnet, ``.torrent``, cloud-drive share, streaming playlist) is read with
+its own text and ``title``, and the text of the nearest enclosing block (list item, table
+row, paragraph, ...; at most :data:`MAX_BLOCK_CHARS`). The page's ``<title>`` and first
+``<h1>`` name what a download page is about, so they form one more context holding all of
+the page's download links. lxml parses the page: it is fast and tolerant of bad markup.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+import lxml.etree
+import lxml.html
+
+from crawlers.extract import file_kind
+from matching.link import LinkContext, LinkQuery
+
+LINK_KINDS = ("magnet", "torrent", "cloud", "playlist")
+BLOCKS = {"li", "tr", "p", "dd", "dt", "td", "div", "section", "article", "h1", "h2", "h3",
+          "h4", "table", "ul", "ol"}
+MAX_BLOCK_CHARS = 400
+
+
+def _text(element: lxml.html.HtmlElement) -> str:
+    return " ".join(element.text_content().split())
+
+
+def _block_text(anchor: lxml.html.HtmlElement) -> str:
+    """Text of the nearest enclosing block that says more than the anchor alone."""
+    own = _text(anchor)
+    for parent in anchor.iterancestors():
+        if not isinstance(parent.tag, str) or parent.tag in ("body", "html"):
+            break
+        if parent.tag in BLOCKS:
+            text = _text(parent)
+            if len(text) > len(own):
+                return text[:MAX_BLOCK_CHARS]
+    return own
+
+
+def link_query(html: str, base_url: str) -> LinkQuery:
+    """Contexts of every download link on the page (none if it has no such link).
+
+    >>> q = link_query('<title>Film X 1080p</title><ul><li>Film X <a href="/x.torrent">'
+    ...                'get</a></li></ul><a href="/about">about</a>', "http://s.test/p/1")
+    >>> [(c.text, c.links) for c in q.contexts]
+    [('Film X get', ['http://s.test/x.torrent']), ('Film X 1080p', ['http://s.test/x.torrent'])]
+    """
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (lxml.etree.LxmlError, ValueError):
+        return LinkQuery([])
+    contexts: list[LinkContext] = []
+    links: list[str] = []
+    kinds: list[str] = []
+    for anchor in root.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        url = href if href.lower().startswith("magnet:") else urljoin(base_url, href)
+        kind = file_kind(url) if href else None
+        if kind not in LINK_KINDS:
+            continue
+        text = " ".join(t for t in (_block_text(anchor), anchor.get("title") or "") if t)
+        contexts.append(LinkContext(text, [url], [kind]))
+        if url not in links:
+            links.append(url)
+            kinds.append(kind)
+    if links:
+        title = root.find(".//title")
+        heading = root.find(".//h1")
+        page_text = " ".join(_text(e) for e in (title, heading) if e is not None)
+        if page_text:
+            contexts.append(LinkContext(page_text, links, kinds))
+    return LinkQuery(contexts)

@@ -1,0 +1,161 @@
+"""The link signal: a registered work named next to links that hand out copies.
+
+Many pirate pages host nothing: they name the work and link out (magnet links, ``.torrent``
+files, cloud-drive shares, streaming playlists). Every work's title and aliases are
+registered as ``link`` fingerprints (folded by :func:`matching.textnorm.phrase`: width,
+case, punctuation, traditional/simplified). A page is queried with the text around each of
+its download links (the crawler finds them, see :mod:`crawlers.link_context`); a name found
+in that text, on word boundaries for Latin script, is a ``link`` hit carrying the matched
+text and the links as evidence.
+
+Names too short to be telling (under :data:`MIN_NAME_WEIGHT`: "Up", "Heat"; a single CJK
+character) are not registered for link matching. The index is one Aho-Corasick automaton
+over all names (pyahocorasick), rebuilt lazily after names are added or removed, which
+costs milliseconds per thousand names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import ahocorasick
+
+from matching.signal import ContentRejected, SignalIndex, SignalType
+from matching.textnorm import is_cjk, phrase, text_weight
+
+MIN_NAME_WEIGHT = 6  # "Avatar", "英雄" (two CJK characters), "1917 film"
+MAX_LINKS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class LinkContext:
+    """Text around one or more download links of a page, and those links."""
+
+    text: str
+    links: list[str]
+    kinds: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LinkQuery:
+    contexts: list[LinkContext]
+
+
+def _boundary_ok(text: str, start: int, end: int) -> bool:
+    """Latin names must not run into neighbouring letters or digits ("heat" in "theater")."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    first, last = text[start], text[end - 1]
+    return ((is_cjk(first) or not before.isalnum())
+            and (is_cjk(last) or not after.isalnum()))
+
+
+class LinkIndex(SignalIndex):
+    """Names of works in one Aho-Corasick automaton; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+        self._automaton: ahocorasick.Automaton | None = None
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def add(self, entry_id: int, value: str) -> None:
+        self._names[entry_id] = value
+        self._automaton = None
+
+    def remove(self, entry_id: int) -> None:
+        if self._names.pop(entry_id, None) is not None:
+            self._automaton = None
+
+    def _built(self) -> ahocorasick.Automaton:
+        if self._automaton is None:
+            by_name: dict[str, list[int]] = {}
+            for entry_id, name in self._names.items():
+                by_name.setdefault(name, []).append(entry_id)
+            automaton = ahocorasick.Automaton()
+            for name, entries in by_name.items():
+                automaton.add_word(name, (name, entries))
+            if by_name:
+                automaton.make_automaton()
+            self._automaton = automaton
+        return self._automaton
+
+    def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
+        return [(e, s) for e, s, _ in self.query_detailed(value, limit)]
+
+    def query_detailed(self, value: Any, limit: float) -> list[tuple[int, float, dict[str, Any]]]:
+        query: LinkQuery = value
+        automaton = self._built()
+        if not self._names:
+            return []
+        found: dict[int, dict[str, Any]] = {}
+        for context in query.contexts:
+            text = phrase(context.text)
+            for end, (name, entries) in automaton.iter(text):
+                start = end - len(name) + 1
+                if not _boundary_ok(text, start, end + 1):
+                    continue
+                for entry_id in entries:
+                    detail = found.setdefault(entry_id, {
+                        "name": name, "matched_text": context.text.strip()[:300],
+                        "links": [], "link_kinds": []})
+                    for link, kind in zip(context.links, context.kinds or
+                                          [""] * len(context.links), strict=True):
+                        if link not in detail["links"] and len(detail["links"]) < MAX_LINKS_KEPT:
+                            detail["links"].append(link)
+                            if kind and kind not in detail["link_kinds"]:
+                                detail["link_kinds"].append(kind)
+        results = [(entry_id, float(len(d["links"])), d) for entry_id, d in found.items()
+                   if len(d["links"]) >= limit]
+        return sorted(results, key=lambda r: (-r[1], r[0]))
+
+
+def link_name(title: str) -> str:
+    """A title or alias as a link fingerprint; raises ``ContentRejected`` if too short.
+
+    >>> link_name("  The Matrix (1999) ")
+    'the matrix 1999'
+    >>> link_name("Up")
+    Traceback (most recent call last):
+    ...
+    matching.signal.ContentRejected: name 'Up' is too short to find next to download links
+    """
+    name = phrase(title)
+    if text_weight(name) < MIN_NAME_WEIGHT:
+        raise ContentRejected(f"name {title.strip()!r} is too short to find next to download "
+                              f"links")
+    return name
+
+
+class LinkSignal(SignalType):
+    """A work's title or alias next to download links; the score is how many links."""
+
+    name: ClassVar[str] = "link"
+    work_kind: ClassVar[str] = "*"  # every work, by its names rather than its content
+    higher_is_closer: ClassVar[bool] = True
+    matches_pages: ClassVar[bool] = True
+    score_unit: ClassVar[str] = "links"
+    default_threshold: ClassVar[float] = 1
+    max_content_bytes: ClassVar[int] = 2000
+
+    @classmethod
+    def fingerprint(cls, content: bytes) -> str:
+        """``content`` is a title or alias, UTF-8 encoded."""
+        return link_name(content.decode("utf-8", errors="replace"))
+
+    @classmethod
+    def score(cls, a: str, b: str) -> float:
+        return 1.0 if phrase(a) == phrase(b) else 0.0
+
+    @classmethod
+    def validate(cls, value: str) -> str:
+        try:
+            return link_name(value)
+        except ContentRejected as exc:
+            raise ValueError(str(exc)) from None
+
+    @classmethod
+    def new_index(cls) -> SignalIndex:
+        return LinkIndex()
