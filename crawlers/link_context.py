@@ -1,8 +1,8 @@
 """The text around a page's download links: what the link signal looks for work names in.
 
 A download link (magnet, ``.torrent``, cloud-drive share, streaming playlist) is read with
-its own text and ``title``, and the text of the nearest enclosing block (list item, table
-row, paragraph, ...; at most :data:`MAX_BLOCK_CHARS`). The page's ``<title>`` and first
+its own text and ``title``, the text of the nearest enclosing block (list item, table
+row, paragraph, ...; at most :data:`MAX_BLOCK_CHARS`) and the nearest heading before it. The page's ``<title>`` and first
 ``<h1>`` name what a download page is about, so they form one more context holding all of
 the page's download links. lxml parses the page: it is fast and tolerant of bad markup.
 """
@@ -47,6 +47,9 @@ def link_query(html: str, base_url: str) -> LinkQuery:
     ...                'get</a></li></ul><a href="/about">about</a>', "http://s.test/p/1")
     >>> [(c.text, c.links) for c in q.contexts]
     [('Film X get', ['http://s.test/x.torrent']), ('Film X 1080p', ['http://s.test/x.torrent'])]
+    >>> q = link_query('<h2>Film Y</h2><ul><li><a href="magnet:?xt=1">magnet</a></li></ul>', "")
+    >>> q.contexts[0].text
+    'Film Y magnet'
     """
     try:
         root = lxml.html.document_fromstring(html)
@@ -61,7 +64,10 @@ def link_query(html: str, base_url: str) -> LinkQuery:
         kind = file_kind(url) if href else None
         if kind not in LINK_KINDS:
             continue
-        text = " ".join(t for t in (_block_text(anchor), anchor.get("title") or "") if t)
+        heading = anchor.xpath("preceding::*[self::h1 or self::h2 or self::h3 or self::h4][1]")
+        parts = (_text(heading[0]) if heading else "", _block_text(anchor),
+                 anchor.get("title") or "")
+        text = " ".join(t for t in parts if t)
         contexts.append(LinkContext(text, [url], [kind]))
         if url not in links:
             links.append(url)

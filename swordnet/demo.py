@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from PIL import Image
@@ -18,13 +19,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from matching.registry import describe_match
+from matching.textdoc import sections_of
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.demo_site import build_demo_site, serve_site
 from swordnet.models import Capture, CrawlRun, Hit, WarcFile
 from swordnet.registry import register_work
-from swordnet.samples import sample_files
+from swordnet.samples import sample_files, sample_text
 from swordnet.watchlist import add_target, site_for_url
 
 DEMO_HOLDER = "Demo Rights Holder"
@@ -42,17 +44,32 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def chapters(path: Path) -> list[tuple[str, list[str]]]:
+    """A text work's chapters as (heading, paragraphs), for the demo site to repost."""
+    found: list[tuple[str, list[str]]] = []
+    for section in sections_of(path.read_text(encoding="utf-8")):
+        paragraphs = [" ".join(p.split()) for p in section.text.split("\n\n") if p.strip()]
+        if section.heading and paragraphs:
+            found.append((section.heading, paragraphs))
+    return found
+
+
 def run_demo(db: Database, settings: Settings, console: Console) -> int:
     """Run the demo; returns the crawl run id."""
     samples = sample_files()
+    text_path, text_title = sample_text()
     with db.session() as session:
         created = sum(register_work(session, path.read_bytes(), title=title,
                                     holder_name=DEMO_HOLDER, source_name=path.name).created
                       for path, title in samples)
-    console.print(f"Registered {len(samples)} sample works for '{DEMO_HOLDER}' "
-                  f"({created} new).")
+        created += register_work(session, text_path.read_bytes(), title=text_title,
+                                 holder_name=DEMO_HOLDER, kind="text",
+                                 source_name=text_path.name).created
+    console.print(f"Registered {len(samples)} sample images and 1 text work for "
+                  f"'{DEMO_HOLDER}' ({created} new).")
 
-    site = build_demo_site([(title, Image.open(path).convert("RGB")) for path, title in samples])
+    site = build_demo_site([(title, Image.open(path).convert("RGB")) for path, title in samples],
+                           novel=(text_title, chapters(text_path)), download_page=True)
     with serve_site(site, port=PREFERRED_PORT if _port_free(PREFERRED_PORT) else 0) as running:
         console.print(f"Demo pirate site serving at {running.url} "
                       f"({len(site.page_paths)} pages, {len(site.planted)} altered copies).")
@@ -76,8 +93,10 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
         for column in ("hit", "work", "stage", "found by", "status", "path"):
             table.add_column(column)
         for hit in hits:
-            table.add_row(str(hit.id), hit.work.title, str(hit.stage),
-                          describe_match(hit.algorithm, hit.variant, hit.score), hit.status,
+            found_by = describe_match(hit.algorithm, hit.variant, hit.score)
+            if hit.detail.get("chapters"):
+                found_by += f" ({', '.join(hit.detail['chapters'])})"
+            table.add_row(str(hit.id), hit.work.title, str(hit.stage), found_by, hit.status,
                           urlsplit(hit.url).path)
         outcome, error = run.outcome, run.error
         by_stage = Counter(hit.stage for hit in hits if hit.run_id == run_id)
@@ -93,7 +112,9 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
         f"already known; {by_stage.get(2, 0)} found by stage 2, the local-feature matcher "
         f"that sees through hard crops and screenshots), {stats.get('errors', 0)} fetch "
         f"errors recorded "
-        f"(the site serves a broken page and two bad images on purpose); {health}.")
+        f"(the site serves a broken page and two bad images on purpose); {health}. Text hits "
+        f"are pages reposting a chapter of a registered text; link hits are pages naming a "
+        f"work next to download links.")
     if warcs:
         files = ", ".join(f"{w.filename} (sha256 {w.sha256})" for w in warcs)
         console.print(f"Evidence: {captures} captured pages and images, as WARC records in "

@@ -5,6 +5,8 @@ every way the site spider must understand (``img src``, ``srcset``, lazy ``data-
 ``<picture>``, ``og:image``, inline and ``<style>`` CSS backgrounds) among unrelated images,
 plus resources that fail (a 500 page, a 404 image, a corrupt image). It records exactly
 which copy of which work sits at which URL, so a test can demand that hit set and no other.
+Given a text work, it also reposts one chapter as a pirate novel site would, and a
+download page names the first image work next to magnet, torrent and cloud-drive links.
 """
 
 from __future__ import annotations
@@ -170,6 +172,31 @@ def _page(title: str, body: str, head_extra: str = "", style: str = "") -> bytes
     ).encode()
 
 
+AD_LINES = ["Read the next chapter free on our app!", "Casino bonus: 200 free spins today.",
+            "Click here: hot singles in your area.", "VPN 90% off - limited offer."]
+
+
+def repost_chapter(heading: str, paragraphs: list[str]) -> str:
+    """A chapter as pirate novel sites repost it: paragraphs in another order, an ad after
+    every fourth sentence, straight quotes and dashes swapped, extra whitespace."""
+    shown = paragraphs[1:] + paragraphs[:1]
+    body = []
+    count = 0
+    for paragraph in shown:
+        sentences = [s.strip() for s in paragraph.replace("?", "?.").split(". ") if s.strip()]
+        kept = []
+        for sentence in sentences:
+            count += 1
+            kept.append(sentence.rstrip("."))
+            if count % 4 == 0:
+                kept.append(AD_LINES[count // 4 % len(AD_LINES)])
+        text = " . ".join(kept).replace("'", "\u2019").replace(",", " ,")
+        body.append(f"<p>  {html.escape(text)}  </p>")
+    return (f'<div class="chapter"><h2>{html.escape(heading)}</h2>{"".join(body)}</div>'
+            '<div class="comments"><h3>Comments</h3><p>first!</p><p>update faster pls</p>'
+            '</div>')
+
+
 def _spacer_gif() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (1, 1), 255).save(buffer, "GIF")
@@ -182,8 +209,15 @@ def build_demo_site(
     alterations: tuple[str, ...] = tuple(ALTERATIONS),
     unrelated_count: int = 12,
     pages: int = 4,
+    novel: tuple[str, list[tuple[str, list[str]]]] | None = None,
+    download_page: bool = False,
 ) -> DemoSite:
-    """Lay out the site: every work appears once under each alteration, spread over pages."""
+    """Lay out the site: every work appears once under each alteration, spread over pages.
+
+    ``novel`` is a text work's title and its chapters (heading, paragraphs): the third
+    chapter (or the last) is reposted at ``/read/3.html``. ``download_page`` adds
+    ``/downloads.html``, naming the first work next to download links (a link-only copy).
+    """
     site = DemoSite()
     site.add("/static/spacer.gif", _spacer_gif(), "image/gif")
     blocks: list[list[str]] = [[] for _ in range(pages)]
@@ -239,6 +273,24 @@ def build_demo_site(
                        head, " ".join(styles[page])), "text/html; charset=utf-8")
     index_links = "".join(f'<li><a href="gallery/{p + 1}.html">Gallery {p + 1}</a></li>'
                           for p in range(pages))
+    if novel is not None:
+        title, chapters = novel
+        heading, paragraphs = chapters[min(2, len(chapters) - 1)]
+        site.add("/read/3.html", _page(f"{title} - free online novel",
+                                       repost_chapter(heading, paragraphs)),
+                 "text/html; charset=utf-8")
+        index_links += '<li><a href="/read/3.html">Free novels: read online</a></li>'
+    if download_page and works:
+        name = works[0][0]
+        downloads = (
+            f"<h2>{html.escape(name)} (2026) 4K wallpaper pack</h2><ul>"
+            '<li><a href="magnet:?xt=urn:btih:2f1e0c7d3b9a8e6f5d4c3b2a1908f7e6d5c4b3a2">'
+            "Magnet link</a></li><li><a href=\"/dl/pack.torrent\">Torrent file</a></li>"
+            '<li><a href="https://pan.baidu.com/s/1demoPack">Cloud drive (code: 8x2k)</a></li>'
+            "</ul>")
+        site.add("/downloads.html", _page("Downloads - FreeArtz", downloads),
+                 "text/html; charset=utf-8")
+        index_links += '<li><a href="/downloads.html">Downloads</a></li>'
     site.add("/", _page("FreeArtz - free HD wallpapers",
                         f'<ul>{index_links}<li><a href="/broken.html">Old forum</a></li></ul>'),
              "text/html; charset=utf-8")

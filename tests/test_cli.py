@@ -41,7 +41,7 @@ def test_works_add_and_list(home: Settings) -> None:
     assert again.exit_code == 0 and "already registered as work 1" in again.output
     [work] = works_json()
     assert (work["title"], work["holder"], work["kind"], work["fingerprints"]) == (
-        title, "Studio A", "image", 3)  # phash, mirrored phash, orb
+        title, "Studio A", "image", 4)  # phash, mirrored phash, orb, the title for links
 
 
 def test_registering_a_work_again_adds_the_fingerprints_it_lacks(home: Settings) -> None:
@@ -52,11 +52,11 @@ def test_registering_a_work_again_adds_the_fingerprints_it_lacks(home: Settings)
     with db.session() as session:
         session.execute(delete(Fingerprint).where(Fingerprint.algorithm == "orb"))
     db.dispose()
-    assert works_json()[0]["fingerprints"] == 2
+    assert works_json()[0]["fingerprints"] == 3
     again = run_cli("works", "add", str(path), "--title", title, "--holder", "H")
     assert again.exit_code == 0
     assert f"already registered as work 1 '{title}'; added 1 missing fingerprint." in again.output
-    assert works_json()[0]["fingerprints"] == 3
+    assert works_json()[0]["fingerprints"] == 4
     unchanged = run_cli("works", "add", str(path), "--title", title, "--holder", "H")
     assert f"already registered as work 1 '{title}'." in unchanged.output
 
@@ -80,9 +80,10 @@ def test_works_add_refuses_bad_files_and_stores_nothing(
 
 def test_works_add_unsupported_kind_is_refused(home: Settings) -> None:
     path, _ = sample_files()[0]
-    result = run_cli("works", "add", str(path), "--title", "T", "--holder", "H", "--kind", "text")
+    result = run_cli("works", "add", str(path), "--title", "T", "--holder", "H",
+                     "--kind", "audio")
     assert result.exit_code == 1
-    assert "kind 'text' is not supported yet (supported: image)" in result.output
+    assert "kind 'audio' is not supported yet" in result.output
     assert works_json() == []
 
 
@@ -160,7 +161,7 @@ def test_match_reports_matches_misses_and_unreadable_files(
     assert 0.4 < found["detail"]["scale"] < 1.0
     assert entries[1]["matches"] == [] and "error" not in entries[1]
     assert "not a recognised image format" in entries[2]["error"]
-    assert entries[3]["error"].startswith("cannot read file")
+    assert entries[3]["error"].startswith("cannot read ")
 
 
 def test_init_twice_is_a_no_op(home: Settings) -> None:

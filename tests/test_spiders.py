@@ -202,8 +202,8 @@ def test_file_links_are_counted_and_only_kinds_with_a_matcher_are_fetched(
     with serve_site(site) as running:
         run = crawl_target(db, sqlite_home, add_watch_target(db, running.url))
     assert run.stats["files"] == {"magnet": 1, "torrent": 1, "video": 1}
-    assert "/dl/film.torrent" not in running.requests  # no matcher for torrents yet
-    assert "/dl/film.mkv" not in running.requests
+    assert "/dl/film.torrent" not in running.requests  # no matcher for torrent files
+    assert "/dl/film.mkv" in running.requests  # video: fetched for the video matcher
     assert hit_set(db) == planted_set(site)  # the linked full-size image was matched
     assert run.stats["pages"] == 1
     db.dispose()

@@ -24,6 +24,15 @@ SAMPLE_WORKS: list[tuple[int, str]] = [
 ]
 
 
+SAMPLE_TEXT = ("the-lamplighters-almanac.txt", "The Lamplighter's Almanac")
+
+
+def sample_text() -> tuple[Path, str]:
+    """``(path, title)`` of the shipped sample text work (a short original story, CC0)."""
+    name, title = SAMPLE_TEXT
+    return SAMPLES_DIR / name, title
+
+
 def sample_path(seed: int, title: str) -> Path:
     slug = "-".join(title.lower().replace(",", "").split())
     return SAMPLES_DIR / f"{seed}-{slug}.png"
