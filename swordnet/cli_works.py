@@ -78,7 +78,7 @@ def works_add(file: Path, title: str, holder: str, kind: str, aliases: tuple[str
         except (RegistrationError, ContentRejected) as exc:
             fail(f"{file}: {exc}")
     if reg.created:
-        console.print(f"Registered {kind} work {work_id} '{work_title}' ({fingerprints} "
+        console.print(f"Registered work {work_id} '{work_title}' ({kind}, {fingerprints} "
                       f"fingerprints).")
     else:
         count = reg.added_fingerprints
