@@ -298,7 +298,8 @@ class TextIndex(SignalIndex):
             work = self._works[entry_id]
             first, last = int(offsets[window[0]]), int(offsets[window[-1]])
             found.append((entry_id, round(containment, 4), {
-                "work_range": [first, last + GRAM_WEIGHT], "work_length": work.length,
+                "work_range": [first, min(last + GRAM_WEIGHT, work.length)],
+                "work_length": work.length,
                 "chapters": [title for start, title in _chapters_in(work.chapters, first, last)],
                 "matched": matched, "page_fingerprints": counted,
                 "page_fraction": round(containment, 4),

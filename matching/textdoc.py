@@ -34,6 +34,7 @@ HEADING = re.compile(
     r"^\s{0,8}(?:#{1,3}\s+\S.*|(?:chapter|part|book|prologue|epilogue)\b[\w .:'-]{0,80}"
     r"|第[0-9〇零一二三四五六七八九十百千两]{1,8}[章回节卷部篇集].{0,40})\s*$",
     re.IGNORECASE)
+XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
@@ -150,7 +151,8 @@ def epub_document(content: bytes) -> Document:
         sections = []
         for href in spine:
             name = posixpath.normpath(posixpath.join(posixpath.dirname(opf_path), href))
-            page = lxml.html.fromstring(_epub_member(book, name, budget))
+            xhtml, _ = decode_text(_epub_member(book, name, budget))
+            page = lxml.html.fromstring(XML_DECLARATION.sub("", xhtml, count=1))
             heading = next((h.text_content().strip() for h in page.iter("h1", "h2", "h3")
                             if h.text_content().strip()), None)
             for junk in page.xpath("//script|//style"):
