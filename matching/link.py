@@ -8,7 +8,8 @@ its download links (the crawler finds them, see :mod:`crawlers.link_context`); a
 in that text, on word boundaries for Latin script, is a ``link`` hit carrying the matched
 text and the links as evidence.
 
-Names too short to be telling (under :data:`MIN_NAME_WEIGHT`: "Up", "Heat"; a single CJK
+A work's names are one fingerprint value, one name per line, so a hit gathers every link
+next to any of them. Names too short to be telling (under :data:`MIN_NAME_WEIGHT`: "Up", "Heat"; a single CJK
 character) are not registered for link matching. The index is one Aho-Corasick automaton
 over all names (pyahocorasick), rebuilt lazily after names are added or removed, which
 costs milliseconds per thousand names.
@@ -55,14 +56,14 @@ class LinkIndex(SignalIndex):
     """Names of works in one Aho-Corasick automaton; see the module docstring."""
 
     def __init__(self) -> None:
-        self._names: dict[int, str] = {}
+        self._names: dict[int, list[str]] = {}
         self._automaton: ahocorasick.Automaton | None = None
 
     def __len__(self) -> int:
         return len(self._names)
 
     def add(self, entry_id: int, value: str) -> None:
-        self._names[entry_id] = value
+        self._names[entry_id] = value.split("\n")
         self._automaton = None
 
     def remove(self, entry_id: int) -> None:
@@ -72,8 +73,9 @@ class LinkIndex(SignalIndex):
     def _built(self) -> ahocorasick.Automaton:
         if self._automaton is None:
             by_name: dict[str, list[int]] = {}
-            for entry_id, name in self._names.items():
-                by_name.setdefault(name, []).append(entry_id)
+            for entry_id, names in self._names.items():
+                for name in names:
+                    by_name.setdefault(name, []).append(entry_id)
             automaton = ahocorasick.Automaton()
             for name, entries in by_name.items():
                 automaton.add_word(name, (name, entries))
@@ -112,6 +114,23 @@ class LinkIndex(SignalIndex):
         return sorted(results, key=lambda r: (-r[1], r[0]))
 
 
+def link_names(names: list[str]) -> str:
+    """A work's telling names, folded, as one fingerprint value (one per line); "" if none.
+
+    >>> link_names(["The Salt Road", "Up", "盐之路", "THE SALT ROAD"])
+    'the salt road\\n盐之路'
+    """
+    found: list[str] = []
+    for name in names:
+        try:
+            folded = link_name(name)
+        except ContentRejected:
+            continue
+        if folded not in found:
+            found.append(folded)
+    return "\n".join(found)
+
+
 def link_name(title: str) -> str:
     """A title or alias as a link fingerprint; raises ``ContentRejected`` if too short.
 
@@ -142,19 +161,24 @@ class LinkSignal(SignalType):
 
     @classmethod
     def fingerprint(cls, content: bytes) -> str:
-        """``content`` is a title or alias, UTF-8 encoded."""
-        return link_name(content.decode("utf-8", errors="replace"))
+        """``content`` is a work's names, one per line, UTF-8 encoded."""
+        value = link_names(content.decode("utf-8", errors="replace").splitlines())
+        if not value:
+            raise ContentRejected("no name long enough to find next to download links")
+        return value
 
     @classmethod
     def score(cls, a: str, b: str) -> float:
-        return 1.0 if phrase(a) == phrase(b) else 0.0
+        return float(len(set(a.split("\n")) & set(b.split("\n"))))
 
     @classmethod
     def validate(cls, value: str) -> str:
+        names = value.split("\n")
         try:
-            return link_name(value)
+            folded = [link_name(name) for name in names]
         except ContentRejected as exc:
             raise ValueError(str(exc)) from None
+        return "\n".join(dict.fromkeys(folded))
 
     @classmethod
     def new_index(cls) -> SignalIndex:

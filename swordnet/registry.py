@@ -14,10 +14,9 @@ from hashlib import sha256
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from matching.link import LinkSignal
+from matching.link import LinkSignal, link_names
 from matching.match_index import MatchIndex
 from matching.registry import signals_for_kind, supported_kinds
-from matching.signal import ContentRejected
 from matching.stages import registration_fingerprints
 from swordnet.models import Fingerprint, RightsHolder, Work
 
@@ -48,20 +47,15 @@ def holder_by_name(session: Session, name: str) -> RightsHolder:
 
 def name_fingerprints(title: str, aliases: Sequence[str] = ()) -> list[tuple[str, str, str]]:
     """``(algorithm, variant, value)`` of the link signal for a work's title and aliases
-    (names too short to be telling are left out).
+    (one value, one name per line; names too short to be telling are left out).
 
     >>> name_fingerprints("The Matrix", ["黑客帝国", "Up"])
-    [('link', 'title', 'the matrix'), ('link', 'alias1', '黑客帝国')]
+    [('link', 'names', 'the matrix\\n黑客帝国')]
+    >>> name_fingerprints("Up")
+    []
     """
-    found: list[tuple[str, str, str]] = []
-    for number, name in enumerate([title, *aliases]):
-        try:
-            value = LinkSignal.fingerprint(name.encode("utf-8"))
-        except ContentRejected:
-            continue
-        if all(value != v for _, _, v in found):
-            found.append((LinkSignal.name, "title" if number == 0 else f"alias{number}", value))
-    return found
+    value = link_names([title, *aliases])
+    return [(LinkSignal.name, "names", value)] if value else []
 
 
 def _check_names(title: str, aliases: Sequence[str], kind: str) -> tuple[str, list[str]]:
