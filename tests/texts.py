@@ -8,11 +8,10 @@ demo's sample story and the Python language reference shipped with Python.
 from __future__ import annotations
 
 import html
+import pydoc_data.topics
 import random
 from functools import lru_cache
 from importlib import resources
-
-import pydoc_data.topics
 
 from swordnet.demo import chapters
 from swordnet.samples import sample_text
