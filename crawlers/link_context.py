@@ -4,7 +4,8 @@ A download link (magnet, ``.torrent``, cloud-drive share, streaming playlist) is
 its own text and ``title``, the text of the nearest enclosing block (list item, table
 row, paragraph, ...; at most :data:`MAX_BLOCK_CHARS`) and the nearest heading before it.
 The page's ``<title>`` and first ``<h1>`` name what a download page is about, so they form
-one more context holding all of the page's download links. lxml parses the page: it is fast and tolerant of bad markup.
+one more context holding all of the page's download links. lxml parses the page: it is
+fast and tolerant of bad markup.
 """
 
 from __future__ import annotations

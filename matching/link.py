@@ -10,9 +10,9 @@ text and the links as evidence.
 
 A work's names are one fingerprint value, one name per line, so a hit gathers every link
 next to any of them. Names too short to be telling (under :data:`MIN_NAME_WEIGHT`: "Up",
-"Heat"; a single CJK character) are not registered for link matching. The index is one Aho-Corasick automaton
-over all names (pyahocorasick), rebuilt lazily after names are added or removed, which
-costs milliseconds per thousand names.
+"Heat"; a single CJK character) are not registered for link matching. The index is one
+Aho-Corasick automaton over all names (pyahocorasick), rebuilt lazily after names are
+added or removed, which costs milliseconds per thousand names.
 """
 
 from __future__ import annotations
