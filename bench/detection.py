@@ -36,7 +36,7 @@ from matching.image import OrbSignal  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.signal import ContentRejected, ContentSkipped  # noqa: E402
 from matching.stages import (  # noqa: E402
-    first_stage_fingerprints,
+    first_stage_queries,
     first_stage_matches,
     needs_later_stages,
     registration_fingerprints,
@@ -72,7 +72,7 @@ def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:
     result: dict[str, object] = {"label": label, "work": work}
     start = time.perf_counter()
     try:
-        first = first_stage_matches(_index, first_stage_fingerprints("image", content))
+        first = first_stage_matches(_index, first_stage_queries("image", content))
     except ContentSkipped:
         result.update(skipped=True, phash=[], two_stage=[], stage2_ran=False,
                       stage1_s=time.perf_counter() - start, stage2_s=0.0)
