@@ -39,7 +39,7 @@ from bench.imageset import (  # noqa: E402
 from matching.local_index import LocalFeatureIndex  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.stages import (  # noqa: E402
-    first_stage_fingerprints,
+    first_stage_queries,
     first_stage_matches,
     later_stage_matches,
     registration_fingerprints,
@@ -102,7 +102,7 @@ def main() -> None:
     start = time.perf_counter()
     settled = 0
     for content in images:
-        settled += bool(first_stage_matches(index, first_stage_fingerprints("image", content)))
+        settled += bool(first_stage_matches(index, first_stage_queries("image", content)))
     stage1_s = time.perf_counter() - start
 
     stage2_s = stage2_ms(index, images) * len(images) / 1000
