@@ -36,8 +36,8 @@ from matching.image import OrbSignal  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.signal import ContentRejected, ContentSkipped  # noqa: E402
 from matching.stages import (  # noqa: E402
-    first_stage_queries,
     first_stage_matches,
+    first_stage_queries,
     needs_later_stages,
     registration_fingerprints,
     settle,

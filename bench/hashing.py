@@ -39,8 +39,8 @@ from bench.imageset import (  # noqa: E402
 from matching.local_index import LocalFeatureIndex  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.stages import (  # noqa: E402
-    first_stage_queries,
     first_stage_matches,
+    first_stage_queries,
     later_stage_matches,
     registration_fingerprints,
 )

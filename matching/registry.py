@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from matching.image import OrbSignal, PHashSignal
 from matching.link import LinkSignal
 from matching.signal import SignalType
+from matching.software import Sha256Signal, TlshSignal
 from matching.text import TextSignal
+from matching.video import VideoSignal
 
 SIGNAL_TYPES: dict[str, type[SignalType]] = {
-    signal.name: signal for signal in (PHashSignal, OrbSignal, TextSignal, LinkSignal)
+    signal.name: signal for signal in (PHashSignal, OrbSignal, TextSignal, LinkSignal, VideoSignal,
+                                       Sha256Signal, TlshSignal)
 }
 
 
@@ -37,13 +42,41 @@ def supported_kinds() -> list[str]:
     return sorted({s.work_kind for s in SIGNAL_TYPES.values() if s.work_kind != "*"})
 
 
-def describe_match(algorithm: str, variant: str, score: float) -> str:
-    """How a hit was found, for reviewers.
+def describe_match(algorithm: str, variant: str, score: float,
+                   detail: dict[str, Any] | None = None) -> str:
+    """How a hit was found, for reviewers: method, score and where (chapter, segment, member).
 
     >>> describe_match("phash", "mirrored", 3.0)
     'phash mirrored 3 bits'
     >>> describe_match("orb", "original", 42.0)
     'orb 42 inliers'
+    >>> describe_match("text", "original", 0.8527, {"chapters": ["Chapter 3"]})
+    'text 85% of the page, Chapter 3'
+    >>> describe_match("video", "original", 14, {"work_range": [10.0, 40.5],
+    ...                                          "copy_range": [0.0, 30.5]})
+    'video 14 frames, work 0:10-0:40 at copy 0:00-0:30'
+    >>> describe_match("tlsh", "member:2", 13, {"copy_member": "bin/app.exe"})
+    'tlsh member:2 13 distance, bin/app.exe'
     """
-    shown = "" if variant == "original" else f" {variant}"
-    return f"{algorithm}{shown} {score:g} {signal_type(algorithm).score_unit}"
+    signal = signal_type(algorithm)
+    shown = "" if variant in ("original", "names") else f" {variant}"
+    value = f"{score:.0%}" if signal.score_unit.startswith("of ") else f"{score:g}"
+    where = _where(detail or {})
+    return f"{algorithm}{shown} {value} {signal.score_unit}" + (f", {where}" if where else "")
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def _where(detail: dict[str, Any]) -> str:
+    """The part of the work a match found, from the detail a signal's index recorded."""
+    if detail.get("chapters"):
+        return ", ".join(detail["chapters"])
+    if "work_range" in detail and "copy_range" in detail:
+        work, copy = detail["work_range"], detail["copy_range"]
+        return (f"work {_clock(work[0])}-{_clock(work[1])} at copy "
+                f"{_clock(copy[0])}-{_clock(copy[1])}")
+    if detail.get("name"):
+        return f"named '{detail['name']}'"
+    return str(detail.get("copy_member") or detail.get("work_member") or "")

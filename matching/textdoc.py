@@ -91,9 +91,14 @@ def decode_text(content: bytes) -> tuple[str, str]:
 
 
 def looks_like_html(text: str) -> bool:
+    """Markup from its first character on (plain text that mentions a tag is still text).
+
+    >>> looks_like_html("<p>Chapter one</p>"), looks_like_html("Use <p> for paragraphs.")
+    (True, False)
+    """
     head = text[:2048].lstrip().lower()
-    return head.startswith(("<!doctype html", "<html", "<?xml")) or bool(
-        re.search(r"<(body|p|div|article)[\s>]", head))
+    return head.startswith(("<!doctype html", "<html", "<?xml")) or (
+        head.startswith("<") and bool(re.search(r"<(head|body|p|div|article|br)[\s/>]", head)))
 
 
 def html_main_text(html: str) -> str:

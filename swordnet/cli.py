@@ -218,7 +218,7 @@ def hit_row(hit: Hit) -> dict[str, Any]:
     return {"id": hit.id, "work_id": hit.work_id, "work_title": hit.work.title, "url": hit.url,
             "page_url": hit.page_url, "site": hit.site.domain, "algorithm": hit.algorithm,
             "variant": hit.variant, "stage": hit.stage, "score": hit.score,
-            "method": describe_match(hit.algorithm, hit.variant, hit.score),
+            "method": describe_match(hit.algorithm, hit.variant, hit.score, hit.detail),
             "detail": hit.detail, "quarantined": hit.quarantined, "status": hit.status,
             "case_id": hit.case_id, "reviewer": hit.reviewer,
             "created_at": hit.created_at.isoformat(timespec="seconds")}

@@ -248,7 +248,8 @@ def match(files: tuple[Path, ...], kind: str, as_json: bool) -> None:
             entry["matches"] = [{"work_id": m.work_id, "work_title": titles[m.work_id],
                                  "algorithm": m.algorithm, "variant": m.variant,
                                  "stage": m.stage, "score": m.score, "detail": m.detail,
-                                 "method": describe_match(m.algorithm, m.variant, m.score)}
+                                 "method": describe_match(m.algorithm, m.variant, m.score,
+                                                          m.detail)}
                                 for m in found]
         results.append(entry)
     if as_json:

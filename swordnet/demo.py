@@ -93,11 +93,9 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
         for column in ("hit", "work", "stage", "found by", "status", "path"):
             table.add_column(column)
         for hit in hits:
-            found_by = describe_match(hit.algorithm, hit.variant, hit.score)
-            if hit.detail.get("chapters"):
-                found_by += f" ({', '.join(hit.detail['chapters'])})"
-            table.add_row(str(hit.id), hit.work.title, str(hit.stage), found_by, hit.status,
-                          urlsplit(hit.url).path)
+            table.add_row(str(hit.id), hit.work.title, str(hit.stage),
+                          describe_match(hit.algorithm, hit.variant, hit.score, hit.detail),
+                          hit.status, urlsplit(hit.url).path)
         outcome, error = run.outcome, run.error
         by_stage = Counter(hit.stage for hit in hits if hit.run_id == run_id)
         health = "healthy" if run.healthy else "unhealthy: " + "; ".join(run.health_problems)
