@@ -1,7 +1,8 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   set up .venv and run the end-to-end demo
 #   make test   set up .venv with test extras and run the whole test suite
-#   make bench  add the benchmark extras and run bench/*.py (results in bench/results/)
+#   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus) and run
+#               bench/*.py (results in bench/results/)
 #   make browser  install Debian's chromium (for JavaScript targets and their tests; needs root)
 PYTHON ?= python3
 VENV := .venv
@@ -38,13 +39,23 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-bench-setup: $(BENCH_STAMP)
+# Real Chinese text for bench/text.py: the chinese-poetry npm package (Tang and Song poems).
+POETRY := bench/.data/chinese-poetry/package/dist
+$(POETRY):
+	mkdir -p bench/.data/chinese-poetry
+	cd bench/.data && npm pack chinese-poetry@2.0.1 --silent >/dev/null && \
+	  tar xzf chinese-poetry-2.0.1.tgz -C chinese-poetry && rm chinese-poetry-2.0.1.tgz
 
-bench: $(BENCH_STAMP)
+bench-setup: $(BENCH_STAMP) $(POETRY)
+
+bench: bench-setup
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/hashing.py
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/text.py
+	$(BIN)/python bench/video.py
+	$(BIN)/python bench/software.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
