@@ -1,6 +1,6 @@
-"""Crawls that fetch files: software (binaries, zip archives) found and matched, and bad
-files (a zip bomb, a truncated archive, a file over the download cap) recorded without
-stopping the crawl."""
+"""Crawls that fetch files: software (binaries, zip archives) and videos found and matched,
+and bad files (a zip bomb, a truncated archive, empty, truncated and audio-only videos)
+recorded without stopping the crawl."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bench.video import ALTERATIONS, alter, write_work
 from matching import software
+from matching.video import VideoSignal
 from swordnet.config import Settings
 from swordnet.db import open_database
 from swordnet.demo_site import DemoSite, serve_site
@@ -18,6 +20,7 @@ from swordnet.models import Hit
 from tests.conftest import run_cli
 from tests.pirate_sites import add_watch_target, crawl_target, page
 from tests.test_software_signal import make_zip, patched, real_binaries, zeros_bomb
+from tests.test_video_signal import wav_bytes
 
 HTML = "text/html; charset=utf-8"
 
@@ -67,4 +70,38 @@ def test_a_crawl_matches_binaries_and_archive_members_and_records_bad_archives(
     assert hits["repack.zip"].detail["copy_member"] == "Tool Pro 3/bin/tool.so"
     shown = json.loads(run_cli("hits", "list", "--json").output)
     assert any("Tool Pro 3/bin/tool.so" in h["method"] for h in shown)
+    db.dispose()
+
+
+def test_a_crawl_matches_a_pirated_video_with_its_segment_and_records_bad_videos(
+        sqlite_home: Settings, tmp_path: Path) -> None:
+    work = write_work(tmp_path / "film.mp4", 201, 24.0, 10, (320, 180))
+    copy = alter(work, tmp_path / "copy.avi", ALTERATIONS["combined"])  # trimmed 7.3 s
+    unrelated = write_work(tmp_path / "other.mp4", 202, 12.0, 10, (320, 180))
+    assert run_cli("works", "add", str(work), "--kind", "video", "--title", "Night Train",
+                   "--holder", "Studio").exit_code == 0
+    site = DemoSite()
+    player = ('<video controls><source src="/v/stream-1080p" type="video/mp4"></video>'
+              '<a href="/v/trailer.mp4">trailer</a><a href="/v/empty.mp4">cam</a>'
+              '<a href="/v/broken.mp4">hd</a><a href="/v/audio.mp4">soundtrack</a>')
+    site.add("/", page("Night Train (2026) watch online", player), HTML)
+    site.add("/v/stream-1080p", copy.read_bytes(), "video/x-msvideo")
+    site.add("/v/trailer.mp4", unrelated.read_bytes(), "video/mp4")
+    site.add("/v/empty.mp4", b"", "video/mp4")
+    site.add("/v/broken.mp4", work.read_bytes()[: work.stat().st_size // 2], "video/mp4")
+    site.add("/v/audio.mp4", wav_bytes(), "video/mp4")
+    db = open_database(sqlite_home)
+    with serve_site(site) as running:
+        run = crawl_target(db, sqlite_home, add_watch_target(db, running.url))
+    assert run.outcome == "finished"
+    errors = {e["url"].rsplit("/", 1)[1]: e for e in run.errors}
+    assert {name for name, e in errors.items() if e["kind"] == "bad_media"} == {
+        "empty.mp4", "broken.mp4", "audio.mp4"}
+    with db.session() as session:
+        [hit] = session.scalars(select(Hit)).all()
+        assert hit.url.endswith("/v/stream-1080p") and hit.algorithm == "video"
+        assert hit.score >= VideoSignal.default_threshold
+        work_start, _ = hit.detail["work_range"]
+        copy_start, _ = hit.detail["copy_range"]
+        assert abs((work_start - copy_start) - 7.3) < 1.0  # the copy starts 7.3 s in
     db.dispose()
