@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from markupsafe import escape
 
 from casefiles.bundle import verify_bundle
 from casefiles.signing import load_public_pem, public_pem, sign
@@ -114,7 +115,7 @@ def test_clean_bundle_verifies(exported: tuple[Path, Path], trusted: Path) -> No
     case = json.loads(files["case.json"])
     assert len(case["hits"]) == 3 and "abuse@pirate.example" in report
     for hit in case["hits"]:
-        assert hit["work"]["title"] in report and hit["url"] in report
+        assert str(escape(hit["work"]["title"])) in report and hit["url"] in report
         assert all(c["sha256"] in report and c["fetched_at"] in report for c in hit["captures"])
 
 

@@ -225,5 +225,5 @@ def test_live_index_picks_up_a_newly_registered_work_without_rebuild(
         new = fingerprints_since(session, max(fp.id for fp in loaded))
     extend_match_index(index, new)
     assert [m.work_id for m in index.match("phash", probe)] == [work_id]
-    assert len(index) == 6  # two works: phash original + mirrored, and orb, each
+    assert len(index) == 8  # two works: phash original + mirrored, orb and link names, each
     db.dispose()
