@@ -94,7 +94,7 @@ def test_per_work_thresholds_are_set_per_algorithm_from_the_cli(db: Database) ->
         assert session.get(Work, work_id).thresholds == {"orb": 25.0}  # type: ignore[union-attr]
     for args, message in [
         (("999", "orb", "3"), "no work with id 999"),
-        ((str(work_id), "tlsh", "3"), "has no 'tlsh' signal (its signals: orb, phash)"),
+        ((str(work_id), "tlsh", "3"), "has no 'tlsh' signal (its signals: link, orb, phash)"),
         ((str(work_id), "orb"), "give a VALUE or --clear"),
     ]:
         result = run_cli("works", "threshold", *args)
