@@ -14,7 +14,6 @@ stage 2 ORB on what stage 1 did not settle) and with pHash alone. Prints a table
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ from bench.imageset import (  # noqa: E402
     encode,
     load_photo,
 )
+from bench.report import write_results  # noqa: E402
 from matching.image import OrbSignal  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.signal import ContentRejected, ContentSkipped  # noqa: E402
@@ -192,9 +192,7 @@ def main() -> None:
     summary["wall_s"] = round(time.time() - started, 1)
     summary["workers"] = args.workers
     print_table(summary)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args.output, summary)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import argparse
 import glob
 import hashlib
 import io
-import json
 import os
 import platform
 import random
@@ -40,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import write_results  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.software import TlshSignal  # noqa: E402
 from matching.stages import (  # noqa: E402
@@ -399,9 +399,7 @@ def main() -> None:
     summary["tlsh_index_100k"] = index_timing(100_000, args.seed)
     summary["wall_s"] = round(time.time() - started, 1)
     print_table(summary)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args.output, summary)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import random
 import statistics
 import sys
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from opencc import OpenCC  # noqa: E402
 
+from bench.report import write_results  # noqa: E402
 from bench.textcorpus import Book, build  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.text import MIN_MATCHED, TextSignal, shingles  # noqa: E402
@@ -185,8 +185,7 @@ def main() -> None:
         shingles(text)
     print(f"shingling alone: {len(sample) / (time.perf_counter() - started):.0f} pages/s")
 
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    write_results(RESULTS, {
         "books": len(books), "books_chinese": sum(b.language == "zh" for b in books),
         "registered_characters": register_chars, "register_seconds": round(register_s, 2),
         "threshold": threshold, "groups": groups, "recall": round(recall, 4),
@@ -199,8 +198,7 @@ def main() -> None:
         "pages_per_second_html": round(pages / seconds, 1),
         "pages_per_second_text": round(pages / (seconds - extraction), 1),
         "ms_per_page_extraction": round(extraction / pages * 1000, 3),
-    }, indent=2, ensure_ascii=False))
-    print(f"wrote {RESULTS}")
+    })
 
 
 if __name__ == "__main__":

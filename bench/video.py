@@ -21,7 +21,6 @@ The clip helpers (:func:`write_work`, :func:`alter`, :data:`ALTERATIONS`) are al
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import write_results  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.stages import (  # noqa: E402
     first_stage_matches,
@@ -385,9 +385,7 @@ def main() -> None:
             summary = run(args, Path(folder))
     summary["wall_s"] = round(time.time() - started, 1)
     print_table(summary)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args.output, summary)
 
 
 if __name__ == "__main__":
