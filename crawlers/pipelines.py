@@ -85,15 +85,14 @@ class AnalysisPipeline:
         if self.pool is not None:
             await asyncio.to_thread(self.pool.shutdown)
 
-    async def _page(self, item: MediaItem) -> MediaItem:
-        """Match a page by its text and the work names next to its download links."""
+    async def _analysed(self, item: MediaItem) -> Analysis:
+        """The item's analysis; an item that killed the matcher twice is recorded, dropped."""
         result = await self._analyse(item)
         if result is None:
             runstats.note_error(self.crawler.stats, "matcher_crashed", item.url,
-                                "the matcher's worker process died on this page, twice")
+                                f"the matcher's worker process died on this {item.kind}, twice")
             raise DropItem(f"{item.url}: the matcher's worker process died on it")
-        item.matches = result.matches
-        return item
+        return result
 
     async def _recheck(self, item: RecheckItem) -> RecheckItem:
         """Does the content at a URL under notice still match the work?"""
@@ -108,14 +107,11 @@ class AnalysisPipeline:
             return await self._recheck(item)
         stats = self.crawler.stats
         assert stats is not None and self.pool is not None
-        if item.is_page:
-            return await self._page(item)
+        if item.is_page:  # matched by its text and the names next to its download links
+            item.matches = (await self._analysed(item)).matches
+            return item
         runstats.count(stats, "media")
-        result = await self._analyse(item)
-        if result is None:
-            runstats.note_error(stats, "matcher_crashed", item.url,
-                                "the matcher's worker process died on this file, twice")
-            raise DropItem(f"{item.url}: the matcher's worker process died on it")
+        result = await self._analysed(item)
         if result.outcome == "skipped":
             runstats.count(stats, "media_skipped")
             raise DropItem(f"{item.url}: {result.reason}", log_level="DEBUG")
