@@ -33,7 +33,13 @@ def first_stage_queries(kind: str, content: bytes) -> dict[str, Any]:
 
 
 def first_stage_matches(index: MatchIndex, queries: dict[str, Any]) -> list[Match]:
-    return [m for algorithm, value in queries.items() for m in index.match(algorithm, value)]
+    """Stage-1 matches, one per work: that of the first signal finding it, in registry order
+    (an exact SHA-256 match before a TLSH one)."""
+    found: dict[int, Match] = {}
+    for algorithm, value in queries.items():
+        for match in index.match(algorithm, value):
+            found.setdefault(match.work_id, match)
+    return list(found.values())
 
 
 def later_stage_matches(index: MatchIndex, kind: str, content: bytes) -> list[Match]:

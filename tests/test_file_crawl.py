@@ -105,3 +105,24 @@ def test_a_crawl_matches_a_pirated_video_with_its_segment_and_records_bad_videos
         copy_start, _ = hit.detail["copy_range"]
         assert abs((work_start - copy_start) - 7.3) < 1.0  # the copy starts 7.3 s in
     db.dispose()
+
+
+def test_precomputed_video_and_software_fingerprints_register_and_match(
+        sqlite_home: Settings, tmp_path: Path) -> None:
+    """A rights holder sends only fingerprint lines; staff's `match` finds the files."""
+    tool = tmp_path / "tool.so"
+    tool.write_bytes(real_binaries()[0])
+    film = write_work(tmp_path / "film.mp4", 203, 12.0, 10, (320, 180))
+    lines = []
+    for path, kind in ((tool, "software"), (film, "video")):
+        result = run_cli("fingerprint", str(path), "--kind", kind, "--title", f"My {kind}")
+        assert result.exit_code == 0, result.output
+        lines.append(result.output.strip())
+    sent = tmp_path / "fingerprints.jsonl"
+    sent.write_text("\n".join(lines) + "\n")
+    result = run_cli("works", "import-fingerprints", str(sent), "--holder", "Vendor")
+    assert result.exit_code == 0 and "2 works registered" in result.output
+    found = json.loads(run_cli("match", "--kind", "software", "--json", str(tool)).output)
+    assert [m["work_title"] for m in found[0]["matches"]] == ["My software"]
+    found = json.loads(run_cli("match", "--kind", "video", "--json", str(film)).output)
+    assert [m["work_title"] for m in found[0]["matches"]] == ["My video"]

@@ -30,7 +30,7 @@ from matching.software import (
     TlshSignal,
     member_path,
 )
-from matching.stages import first_stage_matches, first_stage_queries, registration_fingerprints
+from matching.stages import first_stage_queries, registration_fingerprints
 
 # CPython's own extension modules: real, stable binaries, far apart in TLSH distance (> 70).
 MODULES = ("_ssl", "_sqlite3", "_decimal", "_pickle", "_socket", "_elementtree", "pyexpat",
@@ -88,11 +88,9 @@ def register(works: dict[int, bytes]) -> MatchIndex:
 
 
 def crawl(index: MatchIndex, content: bytes) -> dict[str, list[Match]]:
-    """Stage-1 matches of crawled ``content``, by algorithm."""
-    found: dict[str, list[Match]] = {"sha256": [], "tlsh": []}
-    for match in first_stage_matches(index, first_stage_queries("software", content)):
-        found[match.algorithm].append(match)
-    return found
+    """What each signal finds in crawled ``content`` (a crawl keeps the first per work)."""
+    return {algorithm: index.match(algorithm, query)
+            for algorithm, query in first_stage_queries("software", content).items()}
 
 
 def patched(data: bytes, seed: int = 1, patches: int = 32) -> bytes:
