@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/swordnet demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # JavaScript rendering uses the system Chromium through scrapy-playwright; no browser download.
 browser:

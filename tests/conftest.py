@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -25,9 +27,47 @@ from swordnet.demo_site import DemoSite, RunningSite, build_demo_site, serve_sit
 from swordnet.samples import sample_files
 
 PG_ADMIN_DSN = os.environ.get("SWORDNET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def postgres_database() -> Iterator[str]:
+# Test files whose tests run on one pytest-xdist worker (``make test`` runs
+# ``--dist loadgroup``), one group each: `swordnet demo` serves its site on port 8765 when
+# that port is free and a rerun counts on getting it again, so no two demos may run at once
+# (the bundle tests build a demo home too); the others share module-scoped crawls.
+XDIST_GROUPS = {"test_demo.py": "demo", "test_evidence_bundle.py": "demo",
+                "test_crawl.py": "test_crawl.py",
+                "test_review_and_cases.py": "test_review_and_cases.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort: the same order on every xdist worker), so that under
+    pytest-xdist they start at once instead of becoming the tail of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` with the groups of :data:`XDIST_GROUPS`, and every other test on
+    its own, handed out in collection order.
+
+    xdist's own loadgroup reads ``xdist_group`` marks through node ids, which pytest 9.2 no
+    longer lets it change: the marks are silently ignored (pytest-dev/pytest-xdist#1386).
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return XDIST_GROUPS.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
+
+    config.option.loadscopereorder = False  # not the biggest groups first: slow tests first
+    return FileGroupScheduling(config, log)
+
+
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A fresh database: empty, or a copy of the database at URL ``template`` (which nothing
+    may be connected to); dropped afterwards."""
     name = f"swordnet_test_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
@@ -36,7 +76,8 @@ def postgres_database() -> Iterator[str]:
             pytest.fail(f"PostgreSQL unreachable at {PG_ADMIN_DSN}: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_DSN}")
     with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        source = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{source}')
         base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
         try:
             yield f"{base}/{name}"
@@ -44,13 +85,20 @@ def postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'swordnet.db'}"
+@contextmanager
+def fresh_database(backend: str, directory: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database on ``backend`` (a SQLite file in ``directory``)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'swordnet.db'}"
     else:
         yield from postgres_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -91,11 +139,14 @@ def fixture_site() -> DemoSite:
     return build_demo_site([(t, Image.open(p).convert("RGB")) for p, t in sample_files()])
 
 
+def site_copy(site: DemoSite) -> DemoSite:
+    """A copy of ``site`` that can be changed (pages taken down) without changing ``site``."""
+    return replace(site, files=dict(site.files), routes=dict(site.routes),
+                   planted=list(site.planted), unrelated=list(site.unrelated))
+
+
 @pytest.fixture
 def served_site(fixture_site: DemoSite) -> Iterator[RunningSite]:
     """The fixture site on a free port; a test may change its copy (take pages down)."""
-    site = replace(fixture_site, files=dict(fixture_site.files),
-                   routes=dict(fixture_site.routes), planted=list(fixture_site.planted),
-                   unrelated=list(fixture_site.unrelated))
-    with serve_site(site) as running:
+    with serve_site(site_copy(fixture_site)) as running:
         yield running

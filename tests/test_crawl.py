@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from matching.image import PHashSignal
 from scheduler.executor import CrawlRequest
 from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.demo_site import RunningSite
+from swordnet.db import Database, open_database
+from swordnet.demo_site import DemoSite, RunningSite, serve_site
 from swordnet.models import Capture, CrawlRun, Hit, Work
 from swordnet.watchlist import site_for_url
+from tests.conftest import BACKENDS, fresh_database, site_copy
 from tests.pirate_sites import register_samples, run_crawl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +38,32 @@ def hit_set(db: Database) -> set[tuple[str, str]]:
     return {(title, url) for title, url in rows}
 
 
-def test_crawl_finds_exactly_the_planted_copies(
-    home: Settings, db: Database, served_site: RunningSite
-) -> None:
-    register_samples(db)
-    run = crawl(db, home, served_site.url)
+@dataclass
+class SiteCrawl:
+    db: Database
+    served_site: RunningSite  # its requests are the crawl's
+    run: CrawlRun
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def site_crawl(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               fixture_site: DemoSite) -> Iterator[SiteCrawl]:
+    """The fixture site crawled once into a fresh database (sample works registered), on each
+    backend, for the tests below that only read what the crawl did."""
+    directory = tmp_path_factory.mktemp("site_crawl")
+    with fresh_database(request.param, directory) as url, \
+            serve_site(site_copy(fixture_site)) as served_site:
+        settings = Settings(home=directory / "home", database_url=url)
+        db = open_database(settings)
+        try:
+            register_samples(db)
+            yield SiteCrawl(db, served_site, crawl(db, settings, served_site.url))
+        finally:
+            db.dispose()
+
+
+def test_crawl_finds_exactly_the_planted_copies(site_crawl: SiteCrawl) -> None:
+    db, served_site, run = site_crawl.db, site_crawl.served_site, site_crawl.run
 
     base = served_site.url.rstrip("/")
     expected = {(p.work_title, base + p.image_path) for p in served_site.site.planted}
@@ -61,11 +86,8 @@ def test_crawl_finds_exactly_the_planted_copies(
     assert all(path in served_site.requests for path in served_site.site.unrelated)
 
 
-def test_failures_are_recorded_on_the_run_and_the_crawl_goes_on(
-    home: Settings, db: Database, served_site: RunningSite
-) -> None:
-    register_samples(db)
-    run = crawl(db, home, served_site.url)
+def test_failures_are_recorded_on_the_run_and_the_crawl_goes_on(site_crawl: SiteCrawl) -> None:
+    db, served_site, run = site_crawl.db, site_crawl.served_site, site_crawl.run
     failed = {(e["kind"], e["url"].removeprefix(served_site.url.rstrip("/"))) for e in run.errors}
     assert failed == {("http_500", "/broken.html"), ("http_404", "/media/missing.jpg"),
                       ("bad_media", "/media/corrupt.jpg")}

@@ -45,8 +45,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return home, home / "case.zip"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def trusted(exported: tuple[Path, Path]) -> Path:
+    """The public key from `swordnet keys show`, as the file a recipient trusts (read-only,
+    so built once per module)."""
     home, _ = exported
     pem = home / "trusted.pem"
     pem.write_text(swordnet(home, "keys", "show").stdout.split("sha256 of")[0])

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -82,7 +83,13 @@ def wait_for(condition: Callable[[], bool], scheduler: Scheduler, timeout_s: flo
     while not condition():
         assert scheduler.process.poll() is None, scheduler.output
         assert time.monotonic() < deadline, f"timed out; scheduler said:\n{scheduler.output}"
-        time.sleep(0.3)
+        time.sleep(0.1)
+
+
+def startup_synced(scheduler: Scheduler) -> bool:
+    """Whether the stored jobs are all written: the scheduler syncs them before it starts and
+    again at once in its in-memory ``sync`` job; that job's first run has ended."""
+    return any(".sync (" in line and "executed successfully" in line for line in scheduler.lines)
 
 
 def finished_runs(db: Database) -> int:
@@ -125,7 +132,7 @@ def test_restart_keeps_one_job_per_target(home: Settings, db: Database) -> None:
     assert run_cli("sites", "add", "http://127.0.0.1:9/", "--every", "6h").exit_code == 0
     for _ in range(2):
         scheduler = start_scheduler(home)
-        time.sleep(1)  # let a duplicate, if any, be written
+        wait_for(partial(startup_synced, scheduler), scheduler)  # duplicates are written by now
         scheduler.stop()
         assert scheduler.process.returncode == 0
     assert sorted(stored_job_ids(db)) == ["rechecks", "target:1", "tips"]
@@ -247,13 +254,16 @@ def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
     db = open_database(sqlite_home)
     register_samples(db)
     assert run_cli("sites", "add", served_site.url, "--depth", "1").exit_code == 0  # unscheduled
-    starts, ends = utcnow() + timedelta(seconds=4), utcnow() + timedelta(seconds=12)
+    # A second run needs the first crawl over before the last fire ahead of the end (the
+    # fire at the end itself finds the campaign over): 16 s leave room for a slow machine.
+    starts, ends = utcnow() + timedelta(seconds=4), utcnow() + timedelta(seconds=20)
     created = run_cli("campaigns", "create", "Quick reaction", "--from", starts.isoformat(),
                       "--to", ends.isoformat(), "--targets", "1", "--every", "2s")
     assert created.exit_code == 0, created.output
     scheduler = start_scheduler(sqlite_home)
-    try:
-        time.sleep((ends - utcnow()).total_seconds() + 5)
+    try:  # until the campaign is over: its end passed, its job gone, its last crawl ended
+        wait_for(lambda: utcnow() > ends and "campaign:1:target:1" not in stored_job_ids(db)
+                 and not runs_of(db, outcome="running"), scheduler)
     finally:
         output = scheduler.stop()
     runs = runs_of(db)
@@ -346,6 +356,11 @@ def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
         assert runs and all(r.spider == "recheck" and r.outcome == "finished" for r in runs)
 
 
+def tips_with_status(db: Database, *statuses: str) -> list[int]:
+    with db.session() as session:
+        return list(session.scalars(select(Tip.id).where(Tip.status.in_(statuses))))
+
+
 def test_tip_is_checked_within_the_tips_interval(
     home: Settings, db: Database, served_site: RunningSite
 ) -> None:
@@ -361,10 +376,7 @@ def test_tip_is_checked_within_the_tips_interval(
         assert run_cli("tips", "add", url, "--work", str(work_id)).exit_code == 0
     scheduler = start_scheduler(home, "--tips-every", "1s")
     try:
-        wait_for(lambda: not json.loads(run_cli("tips", "list", "--status", "queued",
-                                                "--json").output)
-                 and not json.loads(run_cli("tips", "list", "--status", "checking",
-                                            "--json").output), scheduler)
+        wait_for(lambda: not tips_with_status(db, "queued", "checking"), scheduler)
     finally:
         scheduler.stop()
     tips = {t["url"]: t for t in json.loads(run_cli("tips", "list", "--json").output)}
