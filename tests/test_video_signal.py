@@ -215,12 +215,13 @@ def test_oversized_content_is_refused_before_anything_is_written(
         VideoSignal.query_value((clips / "work101.mp4").read_bytes())
 
 
-def test_no_temporary_file_is_left_behind(clips: Path) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("swordnet-video-*"))
+def test_no_temporary_file_is_left_behind(clips: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # not shared with other tests
     VideoSignal.query_value((clips / "work101.mp4").read_bytes())
     with pytest.raises(ContentRejected):
         VideoSignal.query_value(b"junk" * 1000)
-    assert set(Path(tempfile.gettempdir()).glob("swordnet-video-*")) == before
+    assert list(tmp_path.iterdir()) == []
 
 
 GOOD = {"v": 1, "duration": 2.0, "frames": [[0, "00ff00ff00ff00ff"], [0.5, "0f0f0f0f0f0f0f0f"]]}
