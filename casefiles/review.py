@@ -2,6 +2,9 @@
 
 Only pending hits can be decided; every confirmation is a custody-log event on the case.
 A hit held by its work's quarantine is confirmed only when the reviewer says so explicitly.
+A decision can be undone (the hit is pending again) until a notice names the hit; undoing a
+confirmation appends a ``hit_unconfirmed`` event, since the custody log is never rewritten.
+Every decision and undo is kept in ``hit_decisions`` with who made it and when.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
-from swordnet.models import Case, CaseMirror, CrawlRun, Hit
+from swordnet.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl
 from swordnet.timeutil import utcnow
 
 
@@ -62,10 +65,10 @@ def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
         raise ReviewError(
             f"hit {hit_id} is held by the quarantine of work {hit.work_id}; check it against the "
             "work and confirm it with --accept-quarantined")
-    hit.status, hit.reviewer, hit.reviewed_at = "confirmed", reviewer, utcnow()
     run = session.get(CrawlRun, hit.run_id) if hit.run_id is not None else None
     case = case_for_site(session, hit.site_id, reviewer, run.campaign_id if run else None)
     hit.case_id = case.id
+    _record(session, hit, "confirmed", reviewer)
     media = hit.media_capture
     append_event(session, case, "hit_confirmed", {
         "hit_id": hit.id,
@@ -84,5 +87,38 @@ def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
 def reject_hit(session: Session, hit_id: int, reviewer: str) -> Hit:
     """Reject a pending hit as a false match."""
     hit = _pending_hit(session, hit_id, "rejected")
-    hit.status, hit.reviewer, hit.reviewed_at = "rejected", reviewer, utcnow()
+    _record(session, hit, "rejected", reviewer)
+    return hit
+
+
+def _record(session: Session, hit: Hit, decision: str, actor: str) -> None:
+    """Set the hit's status from a decision and keep the decision."""
+    at = utcnow()
+    session.add(HitDecision(hit_id=hit.id, decision=decision, previous_status=hit.status,
+                            case_id=hit.case_id, actor=actor, at=at))
+    hit.status = "pending" if decision == "undone" else decision
+    hit.reviewer, hit.reviewed_at = (None, None) if decision == "undone" else (actor, at)
+
+
+def undo_decision(session: Session, hit_id: int, actor: str) -> Hit:
+    """Put a confirmed or rejected hit back to pending. A confirmed hit leaves its case with a
+    ``hit_unconfirmed`` custody event; one already named in a notice cannot be undone."""
+    hit = session.get(Hit, hit_id, with_for_update=True)
+    if hit is None:
+        raise ReviewError(f"no hit with id {hit_id}")
+    if hit.status not in ("confirmed", "rejected"):
+        raise ReviewError(f"hit {hit_id} is {hit.status}; only confirmed or rejected hits "
+                          "can be undone")
+    if hit.status == "confirmed" and hit.case_id is not None:
+        notice_id = session.scalar(select(NoticeUrl.notice_id)
+                                   .where(NoticeUrl.hit_id == hit.id).limit(1))
+        if notice_id is not None:
+            raise ReviewError(f"hit {hit_id} is named in notice {notice_id}; it can no longer "
+                              "be undone")
+        case = session.get(Case, hit.case_id)
+        assert case is not None
+        append_event(session, case, "hit_unconfirmed",
+                     {"hit_id": hit.id, "work_id": hit.work_id, "url": hit.url}, actor)
+    _record(session, hit, "undone", actor)
+    hit.case_id = None
     return hit

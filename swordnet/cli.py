@@ -23,6 +23,7 @@ from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.cli_cases import allowlist, cases, evidence_extract, evidence_verify, keys
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
+from swordnet.cli_web import serve, tokens, users
 from swordnet.cli_works import fingerprint, match, works
 from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
 from swordnet.config import load_settings
@@ -291,8 +292,9 @@ def demo() -> None:
 evidence.add_command(evidence_verify)
 evidence.add_command(evidence_extract)
 for group in (works, runs, captures, evidence, campaigns, tips, notices, scheduler, scrapyd, cases,
-              keys, allowlist):
+              keys, allowlist, users, tokens):
     main.add_command(group)
+main.add_command(serve)
 sites.add_command(sites_schedule)
 main.add_command(fingerprint)
 main.add_command(match)

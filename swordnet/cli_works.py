@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from matching.registry import describe_match, max_content_bytes, signals_for_kind
 from matching.signal import ContentRejected
 from matching.stages import match_content, registration_fingerprints
-from swordnet.cliutil import console, database, emit, fail, json_option
+from swordnet.cliutil import console, database, emit, fail, json_option, preview_store
 from swordnet.models import WORK_KINDS, Fingerprint, Work
 from swordnet.precomputed import parse_lines
 from swordnet.quarantine import release
@@ -72,7 +72,7 @@ def works_add(file: Path, title: str, holder: str, kind: str, aliases: tuple[str
             with db.session() as session:
                 reg = register_work(session, read_work_file(file, kind), title=title,
                                     holder_name=holder, kind=kind, source_name=file.name,
-                                    aliases=aliases)
+                                    aliases=aliases, preview_store=preview_store())
                 work_id, work_title = reg.work.id, reg.work.title
                 fingerprints = len(reg.work.fingerprints)
         except (RegistrationError, ContentRejected) as exc:
@@ -107,7 +107,8 @@ def works_import(directory: Path, holder: str, kind: str) -> None:
                 with db.session() as session:
                     reg = register_work(session, read_work_file(path, kind), holder_name=holder,
                                         title=path.stem.replace("_", " "), kind=kind,
-                                        source_name=path.name)
+                                        source_name=path.name,
+                                        preview_store=preview_store())
                 added, existing = added + reg.created, existing + (not reg.created)
             except (RegistrationError, ContentRejected) as exc:
                 failed.append(f"{path}: {exc}")

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from casefiles.evidence import EvidenceStore
 from swordnet.config import load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
 from swordnet.watchlist import parse_interval
@@ -36,6 +37,11 @@ def database() -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def preview_store() -> EvidenceStore:
+    """The evidence store, where previews of registered works are kept for reviewers."""
+    return EvidenceStore(load_settings().evidence_dir)
 
 
 def in_unit(work: Callable[..., T], *args: Any) -> T:

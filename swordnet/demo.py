@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from casefiles.evidence import EvidenceStore
 from matching.registry import describe_match
 from matching.textdoc import sections_of
 from scheduler.executor import CrawlRequest, LocalExecutor
@@ -58,13 +59,15 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
     """Run the demo; returns the crawl run id."""
     samples = sample_files()
     text_path, text_title = sample_text()
+    store = EvidenceStore(settings.evidence_dir)
     with db.session() as session:
         created = sum(register_work(session, path.read_bytes(), title=title,
-                                    holder_name=DEMO_HOLDER, source_name=path.name).created
+                                    holder_name=DEMO_HOLDER, source_name=path.name,
+                                    preview_store=store).created
                       for path, title in samples)
         created += register_work(session, text_path.read_bytes(), title=text_title,
                                  holder_name=DEMO_HOLDER, kind="text",
-                                 source_name=text_path.name).created
+                                 source_name=text_path.name, preview_store=store).created
     console.print(f"Registered {len(samples)} sample images and 1 text work for "
                   f"'{DEMO_HOLDER}' ({created} new).")
 

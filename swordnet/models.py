@@ -50,6 +50,10 @@ RUN_PURPOSES = ("watch", "campaign", "recheck", "tip", "manual")
 NOTICE_URL_STATUSES = ("unchecked", "present", "removed", "reappeared")
 RECHECK_OUTCOMES = ("present", "removed", "undecided")
 NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
+# admin: everything, including users; staff: monitoring and enforcement; rights_holder: one
+# holder's own works, hits and cases.
+ROLES = ("admin", "staff", "rights_holder")
+HIT_DECISIONS = ("confirmed", "rejected", "undone")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -115,6 +119,10 @@ class Work(Base):
     # hits are flagged and held for review until staff release it.
     quarantined_at: Mapped[datetime | None]
     quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    # What reviewers see of the work beside a found copy: a PNG thumbnail (images) or the
+    # decoded text (text works), kept in the evidence store under this hash.
+    preview_sha256: Mapped[str | None] = mapped_column(String(64))
+    preview_type: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     holder: Mapped[RightsHolder] = relationship(back_populates="works")
@@ -510,3 +518,76 @@ class SchedulerInstance(Base):
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]
+
+
+class HitDecision(Base):
+    """One review decision on a hit, or the undoing of one: who, what and when."""
+
+    __tablename__ = "hit_decisions"
+    __table_args__ = (
+        CheckConstraint(_in("decision", HIT_DECISIONS), name="ck_hit_decisions_decision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    # The status the hit had before this decision (what an undo goes back from).
+    previous_status: Mapped[str] = mapped_column(String(20))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """Someone who signs in to the console or calls the API."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="ck_users_role"),
+        CheckConstraint("(role = 'rights_holder') = (holder_id IS NOT NULL)",
+                        name="ck_users_holder"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("rights_holders.id"))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    holder: Mapped[RightsHolder | None] = relationship()
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; it can expire and be revoked."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, to tell tokens apart in listings.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class ConsoleSession(Base):
+    """A signed-in console session: the cookie's SHA-256 and the session's CSRF token."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()

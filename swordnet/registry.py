@@ -14,11 +14,13 @@ from hashlib import sha256
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from casefiles.evidence import EvidenceStore
 from matching.link import LinkSignal, link_names
 from matching.match_index import MatchIndex
 from matching.registry import signals_for_kind, supported_kinds
 from matching.stages import registration_fingerprints
 from swordnet.models import Fingerprint, RightsHolder, Work
+from swordnet.previews import store_work_preview
 
 
 class RegistrationError(ValueError):
@@ -103,18 +105,23 @@ def register_work(
     kind: str = "image",
     source_name: str | None = None,
     aliases: Sequence[str] = (),
+    preview_store: EvidenceStore | None = None,
 ) -> Registration:
     """Fingerprint ``content`` and store it as a work of ``holder_name``.
 
     The work's title and aliases are registered for the link signal too. The same content
     registered twice for the same holder returns the existing work, after adding any
     fingerprint it lacks (a work registered before a signal type existed gains it this
-    way). Raises :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
+    way). With ``preview_store``, a preview for reviewers is kept there too. Raises
+    :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
     """
     title, aliases = _check_names(title, aliases, kind)
     fingerprints = registration_fingerprints(kind, content) + name_fingerprints(title, aliases)
-    return _store(session, holder_name, sha256(content).hexdigest(), fingerprints, title=title,
-                  kind=kind, source_name=source_name, aliases=aliases)
+    reg = _store(session, holder_name, sha256(content).hexdigest(), fingerprints, title=title,
+                 kind=kind, source_name=source_name, aliases=aliases)
+    if preview_store is not None and reg.work.preview_sha256 is None:
+        store_work_preview(preview_store, reg.work, content)
+    return reg
 
 
 def register_precomputed(

@@ -1,0 +1,1 @@
+"""The web console and REST API (FastAPI): ``swordnet serve``. Nothing else imports it."""

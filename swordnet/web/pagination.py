@@ -1,0 +1,43 @@
+"""Paginated list responses: every list endpoint takes ``limit``/``offset`` and says ``total``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from swordnet.access import count
+
+T = TypeVar("T")
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PageParams(BaseModel):
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+def paginate(session: Session, query: Select[Any], params: PageParams,
+             to_item: Callable[[Any], T]) -> Page[T]:
+    """One page of ``query`` (already ordered) and the total it pages through."""
+    rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
+    return Page[T](items=[to_item(row) for row in rows], total=count(session, query),
+                   limit=params.limit, offset=params.offset)
