@@ -1,0 +1,94 @@
+"""A crawled database for console and API tests: two rights holders, four users, real hits.
+
+The fixture pirate site is crawled once (a real ``scrapy crawl`` subprocess). The six sample
+works are split between two holders, so each holder has hits the other must never see.
+One page of the site is titled ``<script>alert(1)</script>`` and holds a copy, so its hit
+carries that title into the console. Tests copy the home and database before changing them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from casefiles.evidence import EvidenceStore
+from swordnet.accounts import add_user, create_token
+from swordnet.config import Settings
+from swordnet.db import open_database
+from swordnet.demo_site import build_demo_site, serve_site
+from swordnet.registry import register_work
+from swordnet.samples import sample_files
+from tests.pirate_sites import plant, sample_works
+from tests.test_crawl import crawl
+
+HOLDER_A = "North Light Pictures"
+HOLDER_B = "Harbour Press"
+PASSWORD = "correct horse battery staple"
+XSS_TITLE = "<script>alert(1)</script>"
+XSS_PAGE = "/forum/thread-7.html"
+ALTERATIONS = ("reencoded", "resized", "mirrored", "cropped")
+USERS = {  # username -> (role, holder)
+    "admin": ("admin", None),
+    "reviewer": ("staff", None),
+    "north": ("rights_holder", HOLDER_A),
+    "harbour": ("rights_holder", HOLDER_B),
+}
+
+
+@dataclass(frozen=True)
+class WebData:
+    """A home with a crawled database, and an API token per user."""
+
+    settings: Settings
+    tokens: dict[str, str]
+
+    def copy_to(self, directory: Path) -> Settings:
+        """A private copy of the home and SQLite database, for a test that changes data."""
+        home = directory / "home"
+        shutil.copytree(self.settings.home, home)
+        source = self.settings.database_url.removeprefix("sqlite:///")
+        target = home / "swordnet.db"
+        target.unlink()
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+            src.backup(dst)
+        return Settings(home=home, database_url=f"sqlite:///{target}")
+
+
+def holder_of(index: int) -> str:
+    """Sample works alternate between the two holders."""
+    return HOLDER_A if index % 2 == 0 else HOLDER_B
+
+
+def build_web_data(directory: Path) -> WebData:
+    """Register the samples for two holders, add users and tokens, crawl the fixture site."""
+    home = directory / "home"
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
+    db = open_database(settings)
+    store = EvidenceStore(settings.evidence_dir)
+    tokens: dict[str, str] = {}
+    try:
+        with db.session() as session:
+            for n, (path, title) in enumerate(sample_files()):
+                register_work(session, path.read_bytes(), title=title, holder_name=holder_of(n),
+                              source_name=path.name, preview_store=store)
+            for username, (role, holder) in USERS.items():
+                add_user(session, username, PASSWORD, role, holder)
+                tokens[username] = create_token(session, username, "tests").secret
+        works = sample_works()
+        site = build_demo_site(works, alterations=ALTERATIONS, unrelated_count=4)
+        tag = plant(site, works[0], "/forum/attach/7.jpg", XSS_PAGE, "watermarked")
+        site.add(XSS_PAGE, (f"<!doctype html><html><head><title>{XSS_TITLE}</title></head>"
+                            f"<body><p>New upload</p>{tag}</body></html>").encode(),
+                 "text/html; charset=utf-8")
+        root = site.files["/"]
+        site.add("/", root.body.replace(b"</ul>", f'<li><a href="{XSS_PAGE}">Forum</a></li>'
+                                        "</ul>".encode()), root.content_type)
+        with serve_site(site) as running:
+            crawl(db, settings, running.url)
+    finally:
+        db.dispose()
+    return WebData(settings, tokens)
+
