@@ -1,5 +1,6 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   set up .venv and run the end-to-end demo
+#   make serve  the web console and REST API on http://127.0.0.1:8000/ (after make demo)
 #   make test   set up .venv with test extras and run the whole test suite
 #   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus) and run
 #               bench/*.py (results in bench/results/)
@@ -12,7 +13,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint bench bench-setup browser clean
+.PHONY: demo serve test lint bench bench-setup browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/swordnet demo
+
+serve: $(STAMP)
+	$(BIN)/swordnet serve
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)

@@ -94,8 +94,7 @@ def add_user(session: Session, username: str, password: str, role: str,
                            "starting with a letter or digit")
     if role not in ROLES:
         raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    _check_password_rules(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"user {username!r} already exists")
     holder_id = None
@@ -114,6 +113,21 @@ def add_user(session: Session, username: str, password: str, role: str,
                 holder_id=holder_id)
     session.add(user)
     session.flush()
+    return user
+
+
+def _check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    """Give a user a new password; their console sessions end."""
+    _check_password_rules(password)
+    user = user_by_name(session, username)
+    user.password_hash = hash_password(password)
+    for row in session.scalars(select(ConsoleSession).where(ConsoleSession.user_id == user.id)):
+        session.delete(row)
     return user
 
 

@@ -17,7 +17,7 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from casefiles.review import ReviewError, confirm_hit, reject_hit
+from casefiles.review import ReviewError, confirm_hit, reject_hit, undo_decision
 from matching.registry import describe_match
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.cli_cases import allowlist, cases, evidence_extract, evidence_verify, keys
@@ -276,6 +276,14 @@ def hits_confirm(hit_ids: tuple[int, ...], reviewer: str, accept_quarantined: bo
 def hits_reject(hit_ids: tuple[int, ...], reviewer: str) -> None:
     """Reject pending hits as false matches."""
     _decide(hit_ids, reviewer, reject_hit, "rejected")
+
+
+@hits.command("undo")
+@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@reviewer_option
+def hits_undo(hit_ids: tuple[int, ...], reviewer: str) -> None:
+    """Put confirmed or rejected hits back to pending (until a notice names them)."""
+    _decide(hit_ids, reviewer, undo_decision, "is pending again")
 
 
 # --- demo and scheduler ----------------------------------------------------------------------

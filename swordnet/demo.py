@@ -8,6 +8,7 @@ was found and what to try next. Running it again reuses the registered works and
 
 from __future__ import annotations
 
+import secrets
 import socket
 from collections import Counter
 from pathlib import Path
@@ -22,16 +23,20 @@ from casefiles.evidence import EvidenceStore
 from matching.registry import describe_match
 from matching.textdoc import sections_of
 from scheduler.executor import CrawlRequest, LocalExecutor
+from swordnet.accounts import add_user, set_password
 from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.demo_site import build_demo_site, serve_site
-from swordnet.models import Capture, CrawlRun, Hit, WarcFile
+from swordnet.models import Capture, CrawlRun, Hit, User, WarcFile
 from swordnet.registry import register_work
 from swordnet.samples import sample_files, sample_text
 from swordnet.watchlist import add_target, site_for_url
 
 DEMO_HOLDER = "Demo Rights Holder"
 PREFERRED_PORT = 8765
+DEMO_USER = "demo"
+LOGIN_FILE = "demo-login.txt"
+CONSOLE_URL = "http://127.0.0.1:8000/"
 
 
 def _port_free(port: int) -> bool:
@@ -122,6 +127,7 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
                       f"{files}.")
     if error:
         console.print(f"[red]{error}[/red]")
+    login = demo_login(db, settings)
     console.print(
         f"\nData kept in {settings.home}. Next:\n"
         "  swordnet hits list --status pending   the review queue\n"
@@ -133,4 +139,24 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
         "  swordnet cases list                   cases; cases show ID for the log\n"
         "  swordnet match FILE                   which works a local file matches\n"
         "  swordnet sites list                   the watchlist and last runs")
+    console.print(
+        "\n[bold]Review the hits in the web console:[/bold] run [bold]make serve[/bold] (or "
+        f"swordnet serve), open {CONSOLE_URL} and sign in as [bold]{DEMO_USER}[/bold] with "
+        f"password [bold]{login}[/bold] (also in {settings.home / LOGIN_FILE}).",
+        highlight=False)
     return run_id
+
+
+def demo_login(db: Database, settings: Settings) -> str:
+    """Create the demo's staff user, or give it a new password; returns the password and
+    keeps it in the home (readable by its owner only)."""
+    password = secrets.token_urlsafe(12)
+    with db.session() as session:
+        if session.scalar(select(User.id).where(User.username == DEMO_USER)) is None:
+            add_user(session, DEMO_USER, password, "staff")
+        else:
+            set_password(session, DEMO_USER, password)
+    path = settings.home / LOGIN_FILE
+    path.touch(mode=0o600)
+    path.write_text(f"console: {CONSOLE_URL}\nuser: {DEMO_USER}\npassword: {password}\n")
+    return password
