@@ -11,7 +11,8 @@ MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefil
            "crawlers.extract", "crawlers.traps", "crawlers.items", "crawlers.health",
            "matching.local_features", "swordnet.campaigns", "casefiles.notices",
            "scheduler.scrapyd", "matching.textnorm", "matching.textdoc", "matching.text",
-           "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry"]
+           "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
+           "swordnet.accounts", "swordnet.access"]
 
 
 @pytest.mark.parametrize("name", MODULES)
