@@ -9,6 +9,7 @@ does not exist, so ids of other holders' data leak nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
@@ -16,11 +17,16 @@ from sqlalchemy.orm import Session
 
 from swordnet.accounts import Principal
 from swordnet.models import (
+    CASE_STATUSES,
+    TIP_STATUSES,
+    WORK_KINDS,
     AllowlistEntry,
+    Campaign,
     Case,
     CaseEvent,
     CrawlRun,
     Hit,
+    RightsHolder,
     Site,
     Tip,
     Work,
@@ -112,6 +118,16 @@ def get_case(session: Session, principal: Principal, case_id: int) -> Case:
     return _one(session, cases_query(principal).where(Case.id == case_id), "case", case_id)
 
 
+def get_tip(session: Session, principal: Principal, tip_id: int) -> Tip:
+    return _one(session, tips_query(principal).where(Tip.id == tip_id), "tip", tip_id)
+
+
+def get_allowlist_entry(session: Session, principal: Principal,
+                        entry_id: int) -> AllowlistEntry:
+    return _one(session, allowlist_query(principal).where(AllowlistEntry.id == entry_id),
+                "allowlist entry", entry_id)
+
+
 def case_hits(session: Session, principal: Principal, case: Case) -> list[Hit]:
     """The case's hits this principal may see, in the order they were confirmed."""
     query = hits_query(principal).where(Hit.case_id == case.id)
@@ -120,13 +136,30 @@ def case_hits(session: Session, principal: Principal, case: Case) -> list[Hit]:
 
 def case_events(session: Session, principal: Principal, case: Case) -> list[CaseEvent]:
     """The case's custody log; a rights holder does not see events about other holders'
-    hits (their work ids, URLs and scores)."""
+    hits (their work ids, URLs and scores), nor notices naming other holders' URLs."""
     events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                   .order_by(CaseEvent.seq)))
     if principal.is_staff:
         return events
     own = set(session.scalars(select(Work.id).where(Work.holder_id == principal.holder_id)))
-    return [e for e in events if "work_id" not in e.payload or e.payload["work_id"] in own]
+    hit_ids = {e.payload["hit_id"] for e in events if isinstance(e.payload.get("hit_id"), int)}
+    urls = {url for e in events for url in e.payload.get("urls") or () if isinstance(url, str)}
+    own_hits = set(session.scalars(
+        select(Hit.id).join(Work, Work.id == Hit.work_id)
+        .where(Hit.id.in_(hit_ids), Work.holder_id == principal.holder_id))) if hit_ids else set()
+    own_urls = set(session.scalars(
+        select(Hit.url).join(Work, Work.id == Hit.work_id)
+        .where(Hit.url.in_(urls), Work.holder_id == principal.holder_id))) if urls else set()
+
+    def visible(event: CaseEvent) -> bool:
+        payload = event.payload
+        if "work_id" in payload and payload["work_id"] not in own:
+            return False
+        if "hit_id" in payload and payload["hit_id"] not in own_hits:
+            return False  # e.g. a recheck of another holder's URL under notice
+        return all(url in own_urls for url in payload.get("urls") or ())
+
+    return [e for e in events if visible(e)]
 
 
 # --- hit lists: filters and sort fields come from allowlists ---------------------------------
@@ -155,7 +188,8 @@ class HitFilters:
 
 
 def sort_clause(sort: str, fields: dict[str, Any]) -> list[Any]:
-    """``field`` or ``-field`` (descending) from ``fields``; BadQuery names an unknown one.
+    """``field`` or ``-field`` (descending) from ``fields`` (which must hold ``id``, the
+    tiebreak); BadQuery names an unknown one.
 
     >>> sort_clause("-score", HIT_SORTS)[0].compile().string.endswith("DESC")
     True
@@ -163,9 +197,9 @@ def sort_clause(sort: str, fields: dict[str, Any]) -> list[Any]:
     name = sort.removeprefix("-")
     if name not in fields:
         raise BadQuery(f"unknown sort field {name!r}; sort by one of {', '.join(fields)}")
-    column = fields[name]
+    column, key = fields[name], fields["id"]
     primary = column.desc() if sort.startswith("-") else column.asc()
-    tiebreak = Hit.id.desc() if sort.startswith("-") else Hit.id.asc()
+    tiebreak = key.desc() if sort.startswith("-") else key.asc()
     return [primary, tiebreak] if name != "id" else [primary]
 
 
@@ -197,3 +231,166 @@ def filtered_hits(principal: Principal, filters: HitFilters) -> Select[tuple[Hit
 def count(session: Session, query: Select[Any]) -> int:
     """How many rows ``query`` returns."""
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+# --- console dashboard: counts over what the principal may see ------------------------------
+
+def hits_by_status(session: Session, principal: Principal) -> dict[str, int]:
+    """How many hits this principal may see, per status."""
+    hits = hits_query(principal).subquery()
+    rows = session.execute(select(hits.c.status, func.count()).group_by(hits.c.status))
+    return {status: n for status, n in rows}
+
+
+def hits_per_day(session: Session, principal: Principal, since: datetime) -> dict[str, int]:
+    """Hits found per UTC day (``YYYY-MM-DD``) since ``since``, of those this principal may
+    see; days without hits are absent."""
+    hits = hits_query(principal).where(Hit.created_at >= since).subquery()
+    day = func.date(hits.c.created_at)
+    rows = session.execute(select(day, func.count()).group_by(day))
+    return {str(value)[:10]: n for value, n in rows}
+
+
+def top_sites(session: Session, principal: Principal, limit: int = 8) -> list[tuple[str, int]]:
+    """The sites with most hits this principal may see, with their hit counts."""
+    hits = hits_query(principal).subquery()
+    rows = session.execute(
+        select(Site.domain, func.count()).join(hits, hits.c.site_id == Site.id)
+        .group_by(Site.id, Site.domain).order_by(func.count().desc(), Site.domain).limit(limit))
+    return [(domain, n) for domain, n in rows]
+
+
+def oldest_pending(session: Session, principal: Principal) -> datetime | None:
+    """When the oldest pending hit this principal may see was found."""
+    hits = hits_query(principal).where(Hit.status == "pending").subquery()
+    return session.scalar(select(func.min(hits.c.created_at)))
+
+
+def quarantined_pending(session: Session, principal: Principal) -> int:
+    return count(session, hits_query(principal).where(Hit.status == "pending",
+                                                      Hit.quarantined.is_(True)))
+
+
+def cases_by_status(session: Session, principal: Principal) -> dict[str, int]:
+    """How many cases this principal may see, per status."""
+    cases = cases_query(principal).subquery()
+    rows = session.execute(select(cases.c.status, func.count()).group_by(cases.c.status))
+    return {status: n for status, n in rows}
+
+
+def case_hit_counts(session: Session, principal: Principal,
+                    case_ids: list[int]) -> dict[int, int]:
+    """Confirmed hits per case, counting only hits this principal may see."""
+    hits = hits_query(principal).where(Hit.case_id.in_(case_ids)).subquery()
+    rows = session.execute(select(hits.c.case_id, func.count()).group_by(hits.c.case_id))
+    return {case_id: n for case_id, n in rows}
+
+
+def hit_sites(session: Session, principal: Principal) -> list[str]:
+    """Domains of the sites holding hits this principal may see (for filters)."""
+    hits = hits_query(principal).subquery()
+    return list(session.scalars(select(Site.domain).where(Site.id.in_(select(hits.c.site_id)))
+                                .order_by(Site.domain)))
+
+
+# --- other lists: the same rules ----------------------------------------------------------------
+
+WORK_SORTS: dict[str, Any] = {
+    "id": Work.id,
+    "title": Work.title,
+    "kind": Work.kind,
+    "created_at": Work.created_at,
+    "holder": Work.holder_id,
+}
+CASE_SORTS: dict[str, Any] = {
+    "id": Case.id,
+    "status": Case.status,
+    "opened_at": Case.opened_at,
+    "closed_at": Case.closed_at,
+    "site": Case.site_id,
+    "campaign": Case.campaign_id,
+}
+TIP_SORTS: dict[str, Any] = {
+    "id": Tip.id,
+    "created_at": Tip.created_at,
+    "checked_at": Tip.checked_at,
+    "status": Tip.status,
+    "work": Tip.work_id,
+}
+ALLOWLIST_SORTS: dict[str, Any] = {
+    "id": AllowlistEntry.id,
+    "domain": AllowlistEntry.domain,
+    "created_at": AllowlistEntry.created_at,
+    "work": AllowlistEntry.work_id,
+}
+CAMPAIGN_SORTS: dict[str, Any] = {
+    "id": Campaign.id,
+    "name": Campaign.name,
+    "starts_at": Campaign.starts_at,
+    "ends_at": Campaign.ends_at,
+    "created_at": Campaign.created_at,
+}
+
+
+def _one_of(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise BadQuery(f"unknown {what} {value!r}; use one of {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class WorkFilters:
+    kind: str | None = None
+    title: str | None = None  # a substring of the title, any case
+    holder: str | None = None  # the rights holder's name, exactly
+
+
+def filtered_works(principal: Principal, filters: WorkFilters) -> Select[tuple[Work]]:
+    """Works this principal may see that pass every given filter (``title`` is matched as
+    a literal substring: ``%`` and ``_`` in it are not wildcards).
+
+    >>> q = filtered_works(Principal(1, "x", "staff", None), WorkFilters(title="50%_off"))
+    >>> "LIKE" in str(q) and "ESCAPE" in str(q)
+    True
+    """
+    query = works_query(principal)
+    if filters.kind is not None:
+        query = query.where(Work.kind == _one_of("kind", filters.kind, WORK_KINDS))
+    if filters.title is not None:
+        query = query.where(Work.title.icontains(filters.title, autoescape=True))
+    if filters.holder is not None:
+        query = query.where(Work.holder_id.in_(
+            select(RightsHolder.id).where(RightsHolder.name == filters.holder)))
+    return query
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    status: str | None = None
+    site: str | None = None  # the site's domain, exactly
+    campaign_id: int | None = None
+
+
+def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[tuple[Case]]:
+    """Cases this principal may see that pass every given filter."""
+    query = cases_query(principal)
+    if filters.status is not None:
+        query = query.where(Case.status == _one_of("case status", filters.status,
+                                                   CASE_STATUSES))
+    if filters.site is not None:
+        query = query.where(Case.site_id.in_(select(Site.id).where(Site.domain == filters.site)))
+    if filters.campaign_id is not None:
+        query = query.where(Case.campaign_id == filters.campaign_id)
+    return query
+
+
+def filtered_tips(principal: Principal, status: str | None) -> Select[tuple[Tip]]:
+    query = tips_query(principal)
+    if status is not None:
+        query = query.where(Tip.status == _one_of("tip status", status, TIP_STATUSES))
+    return query
+
+
+def visible_case_hit_count(session: Session, principal: Principal, case: Case) -> int:
+    """How many of the case's hits this principal may see."""
+    return count(session, hits_query(principal).where(Hit.case_id == case.id))

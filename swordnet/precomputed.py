@@ -1,4 +1,4 @@
-"""Works registered from precomputed fingerprints: one JSON object, or JSON Lines in bulk.
+"""Works registered from precomputed fingerprints: one JSON object, JSON Lines or CSV in bulk.
 
 A rights holder need not upload the content itself: ``swordnet fingerprint FILE --kind K``
 prints the line for a file, computed locally, and ``swordnet works import-fingerprints``
@@ -11,10 +11,17 @@ Line format::
     {"title": "Night Train", "kind": "text", "aliases": ["夜行列车"],
      "registration_number": "TX-2026-001",
      "fingerprints": [{"algorithm": "text", "variant": "original", "value": "..."}]}
+
+CSV holds one fingerprint per row under a header naming the columns ``title``, ``kind``,
+``algorithm`` and ``value`` (required) and ``aliases`` (separated by ``|``),
+``registration_number`` and ``variant`` (optional, default ``original``); rows with the
+same title, kind, aliases and registration number are one work.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +31,10 @@ from matching.registry import SIGNAL_TYPES, signals_for_kind, supported_kinds
 KEYS = {"title", "kind", "aliases", "registration_number", "fingerprints"}
 FINGERPRINT_KEYS = {"algorithm", "variant", "value"}
 MAX_VARIANT_CHARS = 40
+CSV_REQUIRED = ("title", "kind", "algorithm", "value")
+CSV_OPTIONAL = ("aliases", "registration_number", "variant")
+ALIAS_SEPARATOR = "|"
+MAX_CSV_FIELD = 64 * 1024 * 1024  # a text work's fingerprint is one long value
 
 
 class PrecomputedError(ValueError):
@@ -71,6 +82,8 @@ def _fingerprint(kind: str, number: int, raw: Any) -> tuple[str, str, str]:
         return algorithm, variant, SIGNAL_TYPES[algorithm].validate(value)
     except ValueError as exc:
         raise PrecomputedError(f"{where}: {exc}") from None
+    except RecursionError:  # e.g. a text fingerprint of nested JSON arrays
+        raise PrecomputedError(f"{where}: value is nested too deeply") from None
 
 
 def parse_work(data: Any, line: int = 1) -> PrecomputedWork:
@@ -113,7 +126,7 @@ def parse_lines(text: str) -> tuple[list[PrecomputedWork], list[str]]:
     if stripped.startswith("{") and "\n" in stripped:
         try:  # a single pretty-printed object
             return [parse_work(json.loads(stripped))], []
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass
         except PrecomputedError as exc:
             return [], [f"line 1: {exc}"]
@@ -126,8 +139,87 @@ def parse_lines(text: str) -> tuple[list[PrecomputedWork], list[str]]:
             works.append(parse_work(json.loads(line), number))
         except json.JSONDecodeError as exc:
             errors.append(f"line {number}: not JSON: {exc.msg}")
+        except RecursionError:
+            errors.append(f"line {number}: not JSON: nested too deeply")
         except PrecomputedError as exc:
             errors.append(f"line {number}: {exc}")
     if not works and not errors:
         errors.append("no works in the file (it is empty)")
+    return works, errors
+
+
+def _csv_header(header: list[str]) -> tuple[list[str], str | None]:
+    columns = [name.strip().lower() for name in header]
+    missing = [name for name in CSV_REQUIRED if name not in columns]
+    unknown = [name for name in columns if name not in CSV_REQUIRED + CSV_OPTIONAL]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(map(repr, unknown))}")
+    if len(set(columns)) != len(columns):
+        problems.append("a column is named twice")
+    if not problems:
+        return columns, None
+    return columns, (f"line 1: the CSV header must name {', '.join(CSV_REQUIRED)} (and "
+                     f"optionally {', '.join(CSV_OPTIONAL)}): {'; '.join(problems)}")
+
+
+def parse_csv(text: str) -> tuple[list[PrecomputedWork], list[str]]:
+    """Works and per-line errors of a CSV text, one fingerprint per row (see above).
+
+    >>> works, errors = parse_csv("title,kind,algorithm,value\\nStill,image,phash,zz\\n")
+    >>> works, errors
+    ([], ["line 2: fingerprint: expected 16 hex digits, got 2: 'zz'"])
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    errors: list[str] = []
+    groups: dict[tuple[str, str, tuple[str, ...], str | None], list[tuple[int, Any]]] = {}
+    try:
+        header = next(reader, None)
+        if header is None:
+            return [], ["no works in the file (it is empty)"]
+        columns, problem = _csv_header(header)
+        if problem:
+            return [], [problem]
+        for row in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(columns):
+                errors.append(f"line {number}: {len(row)} cells, the header names "
+                              f"{len(columns)} columns")
+                continue
+            cells = dict(zip(columns, row, strict=True))
+            aliases = [a for a in cells.get("aliases", "").split(ALIAS_SEPARATOR) if a.strip()]
+            data: dict[str, Any] = {
+                "title": cells["title"], "kind": cells["kind"].strip(), "aliases": aliases,
+                "fingerprints": [{"algorithm": cells["algorithm"].strip(),
+                                  "variant": cells.get("variant", "").strip() or "original",
+                                  "value": cells["value"]}]}
+            if cells.get("registration_number", "").strip():
+                data["registration_number"] = cells["registration_number"]
+            try:
+                one = parse_work(data, number)
+            except PrecomputedError as exc:
+                message = str(exc).replace("fingerprints[0]", "fingerprint")
+                errors.append(f"line {number}: {message}")
+                continue
+            key = (one.title, one.kind, tuple(one.aliases), one.registration_number)
+            rows = groups.setdefault(key, [])
+            algorithm, variant, _value = one.fingerprints[0]
+            earlier = [line for line, (a, v, _) in rows if (a, v) == (algorithm, variant)]
+            if earlier:
+                errors.append(f"line {number}: {one.title!r} already has a {algorithm} "
+                              f"{variant} fingerprint on line {earlier[0]}")
+                continue
+            rows.append((number, one.fingerprints[0]))
+    except csv.Error as exc:
+        errors.append(f"line {reader.line_num}: not CSV: {exc}")
+    works = [PrecomputedWork(rows[0][0], title, kind, [fp for _, fp in rows], list(aliases),
+                             registration_number)
+             for (title, kind, aliases, registration_number), rows in groups.items()]
+    if not works and not errors:
+        errors.append("no works in the file (only a header)")
     return works, errors

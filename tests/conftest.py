@@ -36,7 +36,11 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 # (the bundle tests build a demo home too); the others share module-scoped crawls.
 XDIST_GROUPS = {"test_demo.py": "demo", "test_evidence_bundle.py": "demo",
                 "test_crawl.py": "test_crawl.py",
-                "test_review_and_cases.py": "test_review_and_cases.py"}
+                "test_review_and_cases.py": "test_review_and_cases.py",
+                # each builds one crawled database for the module (tests/web_data.py)
+                **{name: name for name in ("test_api.py", "test_api_access.py",
+                                           "test_api_schema.py", "test_console.py",
+                                           "test_console_browser.py")}}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -31,9 +31,12 @@ from swordnet.accounts import Principal
 from swordnet.models import HIT_STATUSES, Capture, Hit
 from swordnet.previews import NoPreview, readable_text, thumbnail_png
 from swordnet.web.deps import Caller, DbSession, Store
+from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.params import BodyId, PathId, QueryId, refuse_nul, sort_param
 
-router = APIRouter(prefix="/hits", tags=["hits"])
+router = APIRouter(prefix="/hits", tags=["hits"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(refuse_nul)])
 HitStatus = Literal["pending", "confirmed", "rejected", "auto_confirmed"]
 assert set(HitStatus.__args__) == set(HIT_STATUSES)  # type: ignore[attr-defined]
 
@@ -81,26 +84,23 @@ def hit_out(hit: Hit) -> HitOut:
 def hit_filters(
     status: HitStatus | None = None,
     site: Annotated[str | None, Query(max_length=255, description="Site domain.")] = None,
-    work_id: int | None = None,
-    campaign_id: int | None = None,
+    work_id: QueryId = None,
+    campaign_id: QueryId = None,
     algorithm: Annotated[str | None, Query(max_length=40)] = None,
     min_score: float | None = None,
     max_score: float | None = None,
-    case_id: int | None = None,
+    case_id: QueryId = None,
 ) -> HitFilters:
     return HitFilters(status=status, site=site, work_id=work_id, campaign_id=campaign_id,
                       algorithm=algorithm, min_score=min_score, max_score=max_score,
                       case_id=case_id)
 
 
-SORT_HELP = f"One of {', '.join(HIT_SORTS)}; prefix with - for descending."
-
-
 @router.get("", response_model=Page[HitOut])
 def list_hits(session: DbSession, caller: Caller,
               filters: Annotated[HitFilters, Depends(hit_filters)],
               page: Annotated[PageParams, Depends(page_params)],
-              sort: Annotated[str, Query(max_length=40, description=SORT_HELP)] = "-id",
+              sort: Annotated[str, sort_param(HIT_SORTS)] = "-id",
               ) -> Page[HitOut]:
     """Hits you may see, filtered and sorted, one page at a time."""
     query = filtered_hits(caller, filters).order_by(*sort_clause(sort, HIT_SORTS))
@@ -108,7 +108,7 @@ def list_hits(session: DbSession, caller: Caller,
 
 
 @router.get("/{hit_id}", response_model=HitOut)
-def show_hit(hit_id: int, session: DbSession, caller: Caller) -> HitOut:
+def show_hit(hit_id: PathId, session: DbSession, caller: Caller) -> HitOut:
     return hit_out(get_hit(session, caller, hit_id))
 
 
@@ -124,7 +124,7 @@ def _payload(session: Session, store: EvidenceStore, capture: Capture | None,
 
 @router.get("/{hit_id}/copy.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
-def copy_thumbnail(hit_id: int, session: DbSession, store: Store, caller: Caller) -> Response:
+def copy_thumbnail(hit_id: PathId, session: DbSession, store: Store, caller: Caller) -> Response:
     """The found copy as a PNG thumbnail re-encoded from the evidence capture."""
     hit = get_hit(session, caller, hit_id)
     payload = _payload(session, store, hit.media_capture, hit_id)
@@ -144,7 +144,7 @@ class PageText(BaseModel):
 
 
 @router.get("/{hit_id}/page-text", response_model=PageText)
-def page_text(hit_id: int, session: DbSession, store: Store, caller: Caller) -> PageText:
+def page_text(hit_id: PathId, session: DbSession, store: Store, caller: Caller) -> PageText:
     """The main text of the page the copy was found on (as text; never rendered as HTML)."""
     hit = get_hit(session, caller, hit_id)
     page = hit.page_capture
@@ -178,7 +178,7 @@ def _decide(session: Session, caller: Principal, hit_id: int, action: str,
 
 
 @router.post("/{hit_id}/confirm", response_model=HitOut)
-def confirm(hit_id: int, session: DbSession, caller: Caller,
+def confirm(hit_id: PathId, session: DbSession, caller: Caller,
             body: Decision | None = None) -> HitOut:
     """Confirm a pending hit: it joins (or opens) its site's case. Staff only."""
     accept = body.accept_quarantined if body else False
@@ -186,20 +186,20 @@ def confirm(hit_id: int, session: DbSession, caller: Caller,
 
 
 @router.post("/{hit_id}/reject", response_model=HitOut)
-def reject(hit_id: int, session: DbSession, caller: Caller) -> HitOut:
+def reject(hit_id: PathId, session: DbSession, caller: Caller) -> HitOut:
     """Reject a pending hit as a false match. Staff only."""
     return hit_out(_decide(session, caller, hit_id, "reject"))
 
 
 @router.post("/{hit_id}/undo", response_model=HitOut)
-def undo(hit_id: int, session: DbSession, caller: Caller) -> HitOut:
+def undo(hit_id: PathId, session: DbSession, caller: Caller) -> HitOut:
     """Put a confirmed or rejected hit back to pending. Staff only."""
     return hit_out(_decide(session, caller, hit_id, "undo"))
 
 
 class BulkDecision(BaseModel):
     action: Literal["confirm", "reject"]
-    ids: list[int] = Field(min_length=1, max_length=500)
+    ids: list[BodyId] = Field(min_length=1, max_length=500)
 
 
 class BulkResult(BaseModel):

@@ -20,7 +20,15 @@ from swordnet.accounts import AccountError
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
 from swordnet.registry import RegistrationError
-from swordnet.web import api_hits
+from swordnet.web import (
+    api_allowlists,
+    api_campaigns,
+    api_cases,
+    api_hits,
+    api_tips,
+    api_works,
+    console,
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -75,6 +83,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     for error, status in _ERROR_STATUS.items():
         app.add_exception_handler(error, user_error(status))
 
-    for module in (api_hits,):
+    for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips):
         app.include_router(module.router, prefix=API_PREFIX)
+    console.install(app)  # the console's pages and /static, after the API
     return app

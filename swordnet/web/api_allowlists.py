@@ -1,0 +1,135 @@
+"""``/allowlist``: licensed domains, for a rights holder's works or one work; never put on a
+shutdown list. Rights holders manage their own entries; staff name the holder or the work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from swordnet.access import (
+    ALLOWLIST_SORTS,
+    Forbidden,
+    allowlist_query,
+    get_allowlist_entry,
+    get_work,
+    sort_clause,
+)
+from swordnet.accounts import Principal
+from swordnet.models import AllowlistEntry, RightsHolder
+from swordnet.watchlist import check_host
+from swordnet.web.deps import Caller, DbSession
+from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
+from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.params import BodyId, PathId, QueryId, refuse_nul, sort_param
+
+router = APIRouter(prefix="/allowlist", tags=["allowlist"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(refuse_nul)])
+
+
+class AllowlistOut(BaseModel):
+    id: int
+    domain: str
+    holder: str | None
+    work_id: int | None
+    created_at: datetime
+
+
+class AllowlistIn(BaseModel):
+    domain: str = Field(min_length=1, max_length=255, description="A host, or host:port.",
+                        json_schema_extra={"format": "hostname"})
+    holder: str | None = Field(None, max_length=200, description="The rights holder who "
+                               "licensed it (staff, when no work is given).")
+    work_id: BodyId | None = Field(None, description="Only for this work (default: all of the "
+                                "holder's works).")
+
+
+def _holder_names(session: Session, entries: list[AllowlistEntry]) -> dict[int, str]:
+    ids = {e.holder_id for e in entries if e.holder_id is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(RightsHolder.id, RightsHolder.name)
+                                .where(RightsHolder.id.in_(ids))).all())
+
+
+def entry_out(session: Session, entry: AllowlistEntry) -> AllowlistOut:
+    names = _holder_names(session, [entry])
+    return AllowlistOut(id=entry.id, domain=entry.domain,
+                        holder=names.get(entry.holder_id) if entry.holder_id else None,
+                        work_id=entry.work_id, created_at=entry.created_at)
+
+
+@router.get("", response_model=Page[AllowlistOut])
+def list_allowlist(session: DbSession, caller: Caller,
+                   page: Annotated[PageParams, Depends(page_params)],
+                   domain: Annotated[str | None, Query(max_length=255)] = None,
+                   work_id: QueryId = None,
+                   sort: Annotated[str, sort_param(ALLOWLIST_SORTS)] = "id",
+                   ) -> Page[AllowlistOut]:
+    """Allowlisted domains you may see."""
+    query = allowlist_query(caller)
+    if domain is not None:
+        query = query.where(AllowlistEntry.domain == domain.strip().lower())
+    if work_id is not None:
+        query = query.where(AllowlistEntry.work_id == work_id)
+    query = query.order_by(*sort_clause(sort, ALLOWLIST_SORTS))
+    return paginate(session, query, page, lambda entry: entry_out(session, entry))
+
+
+def _scope(session: Session, caller: Principal, body: AllowlistIn) -> tuple[int, int | None]:
+    """The holder and work of a new entry, as this caller may name them."""
+    work = get_work(session, caller, body.work_id) if body.work_id is not None else None
+    if not caller.is_staff:
+        assert caller.holder_id is not None
+        own = session.get(RightsHolder, caller.holder_id)
+        if body.holder is not None and own is not None and body.holder.strip() != own.name:
+            raise Forbidden(f"holder: you manage the allowlist of {own.name!r} only")
+        return caller.holder_id, work.id if work else None
+    if work is not None:
+        if body.holder is not None and body.holder.strip() != work.holder.name:
+            raise unprocessable(f"work_id: work {work.id} belongs to {work.holder.name!r}, "
+                                f"not {body.holder.strip()!r}")
+        return work.holder_id, work.id
+    if not body.holder or not body.holder.strip():
+        raise unprocessable("holder: name the rights holder (or give a work_id)")
+    holder = session.scalar(select(RightsHolder).where(RightsHolder.name == body.holder.strip()))
+    if holder is None:
+        raise unprocessable(f"holder: no rights holder named {body.holder.strip()!r}")
+    return holder.id, None
+
+
+@router.post("", response_model=AllowlistOut, status_code=201)
+def add_entry(body: AllowlistIn, session: DbSession, caller: Caller) -> AllowlistOut:
+    """Put a domain on a holder's allowlist (or one work's)."""
+    holder_id, work_id = _scope(session, caller, body)
+    try:
+        domain = check_host(body.domain)
+    except ValueError as exc:
+        raise unprocessable(f"domain: {exc}") from None
+    existing = session.scalar(select(AllowlistEntry.id).where(
+        AllowlistEntry.holder_id == holder_id, AllowlistEntry.domain == domain,
+        AllowlistEntry.work_id.is_(None) if work_id is None
+        else AllowlistEntry.work_id == work_id))
+    if existing is not None:
+        raise conflict(f"{domain} is already on this allowlist (entry {existing})")
+    entry = AllowlistEntry(holder_id=holder_id, work_id=work_id, domain=domain)
+    session.add(entry)
+    session.flush()
+    return entry_out(session, entry)
+
+
+@router.get("/{entry_id}", response_model=AllowlistOut)
+def show_entry(entry_id: PathId, session: DbSession, caller: Caller) -> AllowlistOut:
+    return entry_out(session, get_allowlist_entry(session, caller, entry_id))
+
+
+@router.delete("/{entry_id}", status_code=204, response_class=Response)
+def delete_entry(entry_id: PathId, session: DbSession, caller: Caller) -> Response:
+    """Take a domain off the allowlist."""
+    session.delete(get_allowlist_entry(session, caller, entry_id))
+    return Response(status_code=204)

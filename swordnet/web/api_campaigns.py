@@ -1,0 +1,184 @@
+"""``/campaigns``: special campaigns (staff only): list, show with statistics, create, stop,
+and their exports, the site-shutdown list (CSV, XLSX, JSON) and the enforcement report.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from casefiles.reports import campaign_report, render_rows, shutdown_rows
+from swordnet.access import CAMPAIGN_SORTS, NotFound, require_staff, sort_clause
+from swordnet.accounts import Principal
+from swordnet.campaigns import campaign_summary, create_campaign, effective_end, stop_campaign
+from swordnet.models import Campaign, CrawlRun
+from swordnet.web.deps import Caller, DbSession
+from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
+from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.params import BodyId, PathId, refuse_nul, sort_param
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(refuse_nul)])
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MAX_EVERY_SECONDS = 366 * 86400
+
+
+def staff(caller: Caller) -> Principal:
+    """The caller, who must be staff: campaigns are enforcement work."""
+    require_staff(caller)
+    return caller
+
+
+Staff = Annotated[Principal, Depends(staff)]
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    state: str = Field(description="planned, running, ended or stopped.")
+    starts_at: datetime
+    ends_at: datetime = Field(description="The planned end, or when it was stopped.")
+    every_seconds: int
+    focus: str | None
+    targets: list[int]
+    runs: int
+    runs_by_outcome: dict[str, int]
+    hits_found: int
+
+
+class ReportOut(BaseModel):
+    campaign: str
+    cases_opened: int
+    infringing_urls_confirmed: int
+    sites_shut_down: int
+    transferred_to_judiciary: int
+    notices_sent: int
+    urls_removed: int
+    median_days_to_removal: float | None
+
+
+class RunOut(BaseModel):
+    id: int
+    target_id: int | None
+    started_at: datetime
+    outcome: str
+    hits_new: int | None
+
+
+class CampaignDetail(CampaignOut):
+    report: ReportOut
+    recent_runs: list[RunOut]
+
+
+def campaign_out(session: Session, campaign: Campaign) -> CampaignOut:
+    summary = campaign_summary(session, campaign)
+    return CampaignOut(
+        id=campaign.id, name=campaign.name, state=summary["state"],
+        starts_at=campaign.starts_at, ends_at=effective_end(campaign),
+        every_seconds=campaign.every_seconds, focus=campaign.focus,
+        targets=summary["targets"], runs=summary["runs"],
+        runs_by_outcome=summary["runs_by_outcome"], hits_found=summary["hits_found"])
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+@router.get("", response_model=Page[CampaignOut])
+def list_campaigns(session: DbSession, _caller: Staff,
+                   page: Annotated[PageParams, Depends(page_params)],
+                   sort: Annotated[str, sort_param(CAMPAIGN_SORTS)] = "-id",
+                   ) -> Page[CampaignOut]:
+    """Campaigns with their state and crawl statistics."""
+    query = select(Campaign).order_by(*sort_clause(sort, CAMPAIGN_SORTS))
+    return paginate(session, query, page, lambda c: campaign_out(session, c))
+
+
+@router.get("/{campaign_id}", response_model=CampaignDetail)
+def show_campaign(campaign_id: PathId, session: DbSession, _caller: Staff) -> CampaignDetail:
+    """One campaign: statistics, enforcement report and its latest runs."""
+    campaign = get_campaign(session, campaign_id)
+    runs = session.scalars(select(CrawlRun).where(CrawlRun.campaign_id == campaign.id)
+                           .order_by(CrawlRun.id.desc()).limit(50))
+    return CampaignDetail(
+        **campaign_out(session, campaign).model_dump(),
+        report=ReportOut(**campaign_report(session, campaign)),
+        recent_runs=[RunOut(id=r.id, target_id=r.target_id, started_at=r.started_at,
+                            outcome=r.outcome, hits_new=r.stats.get("hits_new"))
+                     for r in runs])
+
+
+class CampaignIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    starts_at: datetime = Field(description="Start (UTC unless an offset is given).")
+    ends_at: datetime = Field(description="End, after the start and in the future.")
+    target_ids: list[BodyId] = Field(min_length=1, max_length=1000,
+                                  description="Watch targets crawled during the campaign.")
+    every_seconds: int = Field(3600, ge=60, le=MAX_EVERY_SECONDS,
+                               description="How often each target is crawled.")
+    focus: str | None = Field(None, max_length=2000)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@router.post("", response_model=CampaignOut, status_code=201)
+def add_campaign(body: CampaignIn, session: DbSession, _caller: Staff) -> CampaignOut:
+    """Create a campaign; the scheduler crawls its targets between its bounds."""
+    try:
+        campaign = create_campaign(session, body.name, _utc(body.starts_at), _utc(body.ends_at),
+                                   body.target_ids, body.every_seconds, body.focus)
+    except LookupError as exc:
+        raise unprocessable(f"target_ids: {exc}") from None
+    except (ValueError, OverflowError) as exc:
+        raise unprocessable(exc) from None
+    return campaign_out(session, campaign)
+
+
+@router.post("/{campaign_id}/stop", response_model=CampaignOut)
+def stop(campaign_id: PathId, session: DbSession, _caller: Staff) -> CampaignOut:
+    """End a campaign now: its crawls are no longer scheduled; its history stays."""
+    campaign = get_campaign(session, campaign_id)
+    try:
+        stop_campaign(session, campaign.name)
+    except ValueError as exc:
+        raise conflict(str(exc)) from None
+    session.flush()
+    return campaign_out(session, campaign)
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@router.get("/{campaign_id}/report", response_model=ReportOut)
+def report(campaign_id: PathId, session: DbSession, _caller: Staff,
+           response: Response) -> dict[str, Any]:
+    """The campaign's enforcement statistics (a JSON download)."""
+    campaign = get_campaign(session, campaign_id)
+    response.headers.update(_attachment(f"campaign-{campaign.id}-report.json"))
+    return campaign_report(session, campaign)
+
+
+@router.get("/{campaign_id}/shutdown-list", response_class=Response,
+            responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()},
+                             "description": "The sites of the campaign's cases (allowlisted "
+                                            "sites left out), as a file."}})
+def shutdown_list(campaign_id: PathId, session: DbSession, _caller: Staff,
+                  fmt: Annotated[Literal["csv", "xlsx", "json"], Query(alias="format")] = "csv",
+                  ) -> Response:
+    """The site-shutdown list of a campaign, as a CSV, XLSX or JSON download."""
+    campaign = get_campaign(session, campaign_id)
+    data = render_rows(shutdown_rows(session, campaign), fmt)
+    return Response(data, media_type=MEDIA_TYPES[fmt],
+                    headers=_attachment(f"campaign-{campaign.id}-shutdown-list.{fmt}"))

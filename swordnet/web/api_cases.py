@@ -1,0 +1,166 @@
+"""``/cases``: list and filter cases, show one with its hits and custody log, move it along
+its lifecycle, and download its signed evidence bundle.
+
+Rights holders see the cases holding hits on their works, with only their own hits and the
+custody events about them; changing a case and exporting its bundle are staff work.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+
+from casefiles.bundle import export_bundle
+from casefiles.custody import first_broken_link
+from casefiles.lifecycle import TransitionRefused, allowed_next, transition
+from casefiles.signing import load_or_create_key
+from swordnet.access import (
+    CASE_SORTS,
+    CaseFilters,
+    case_events,
+    case_hits,
+    filtered_cases,
+    get_case,
+    require_staff,
+    sort_clause,
+    visible_case_hit_count,
+)
+from swordnet.accounts import Principal
+from swordnet.models import CASE_STATUSES, Case
+from swordnet.web.api_hits import HitOut, hit_out
+from swordnet.web.deps import Caller, DbSession, Store
+from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
+from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.params import PathId, QueryId, choice_param, refuse_nul, sort_param
+
+router = APIRouter(prefix="/cases", tags=["cases"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(refuse_nul)])
+
+
+class CaseOut(BaseModel):
+    id: int
+    site: str
+    status: str
+    campaign_id: int | None
+    opened_at: datetime
+    closed_at: datetime | None
+    hits: int = Field(description="Hits in the case that you may see.")
+    next: list[str] = Field(description="Statuses the case may move to.")
+
+
+class EventOut(BaseModel):
+    seq: int
+    type: str
+    at: datetime
+    actor: str
+    payload: dict[str, Any]
+    hash: str
+    prev_hash: str
+
+
+class CaseDetail(CaseOut):
+    custody_log: str = Field(description="'intact', or where the hash chain is broken.")
+    hit_list: list[HitOut]
+    events: list[EventOut] = Field(description="The custody log, oldest first (for rights "
+                                   "holders, only events about their own hits).")
+
+
+def case_out(session: Session, caller: Principal, case: Case) -> CaseOut:
+    return CaseOut(id=case.id, site=case.site.domain, status=case.status,
+                   campaign_id=case.campaign_id, opened_at=case.opened_at,
+                   closed_at=case.closed_at,
+                   hits=visible_case_hit_count(session, caller, case),
+                   next=list(allowed_next(case.status)))
+
+
+def case_detail(session: Session, caller: Principal, case: Case) -> CaseDetail:
+    broken = first_broken_link(list(case.events))
+    return CaseDetail(
+        **case_out(session, caller, case).model_dump(),
+        custody_log="intact" if broken is None else f"broken at event {broken}",
+        hit_list=[hit_out(hit) for hit in case_hits(session, caller, case)],
+        events=[EventOut(seq=e.seq, type=e.type, at=e.at, actor=e.actor, payload=e.payload,
+                         hash=e.hash, prev_hash=e.prev_hash)
+                for e in case_events(session, caller, case)])
+
+
+def case_filters(
+    status: Annotated[str | None, choice_param(CASE_STATUSES, "A case status.")] = None,
+    site: Annotated[str | None, Query(max_length=255, description="Site domain.")] = None,
+    campaign_id: QueryId = None,
+) -> CaseFilters:
+    return CaseFilters(status=status, site=site, campaign_id=campaign_id)
+
+
+@router.get("", response_model=Page[CaseOut])
+def list_cases(session: DbSession, caller: Caller,
+               filters: Annotated[CaseFilters, Depends(case_filters)],
+               page: Annotated[PageParams, Depends(page_params)],
+               sort: Annotated[str, sort_param(CASE_SORTS)] = "-id",
+               ) -> Page[CaseOut]:
+    """Cases you may see, filtered and sorted, one page at a time."""
+    query = filtered_cases(caller, filters).order_by(*sort_clause(sort, CASE_SORTS))
+    return paginate(session, query, page, lambda case: case_out(session, caller, case))
+
+
+@router.get("/{case_id}", response_model=CaseDetail)
+def show_case(case_id: PathId, session: DbSession, caller: Caller) -> CaseDetail:
+    """One case with its hits and custody log."""
+    return case_detail(session, caller, get_case(session, caller, case_id))
+
+
+class TransitionIn(BaseModel):
+    to: str = Field(max_length=30, description="The next status (see the case's `next`).")
+    reason: str = Field(max_length=2000, description="Why; goes into the custody log.")
+    evidence: list[str] = Field([], max_length=100, description="References the decision "
+                                "rests on, e.g. capture:12 or a file hash.")
+
+
+@router.post("/{case_id}/transition", response_model=CaseDetail)
+def transition_case(case_id: PathId, body: TransitionIn, session: DbSession,
+                    caller: Caller) -> CaseDetail:
+    """Move a case to its next status (a custody-log event). Staff only."""
+    require_staff(caller)
+    case = get_case(session, caller, case_id)
+    try:
+        transition(session, case, body.to, caller.username, body.reason,
+                   {"references": body.evidence})
+    except TransitionRefused as exc:
+        raise conflict(str(exc)) from None
+    except ValueError as exc:
+        raise unprocessable(f"reason: {exc}") from None
+    session.flush()
+    return case_detail(session, caller, case)
+
+
+@router.post("/{case_id}/bundle", response_class=FileResponse,
+             responses={200: {"content": {"application/zip": {}},
+                              "description": "The signed evidence bundle (a zip)."}})
+def export_case_bundle(case_id: PathId, request: Request, session: DbSession, store: Store,
+                       caller: Caller) -> FileResponse:
+    """Export the case's signed evidence bundle and download it. The export is recorded in
+    the custody log (hence POST). Staff only."""
+    require_staff(caller)
+    case = get_case(session, caller, case_id)
+    settings = request.app.state.settings
+    directory = Path(tempfile.mkdtemp(prefix="swordnet-bundle-"))
+    try:
+        output = directory / f"case-{case.id}-evidence.zip"
+        export_bundle(session, store, case, output, load_or_create_key(settings.home),
+                      settings.templates_dir, caller.username)
+        session.commit()  # the export is on record before the bundle leaves
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return FileResponse(output, media_type="application/zip", filename=output.name,
+                        content_disposition_type="attachment",
+                        background=BackgroundTask(shutil.rmtree, directory, True))

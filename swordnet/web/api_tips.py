@@ -1,0 +1,87 @@
+"""``/tips``: complaints and public tips, single URLs the scheduler checks within minutes.
+
+A rights holder's tip names one of their own works (so they see it, and its result,
+afterwards); staff may name any work or none.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from swordnet.access import TIP_SORTS, filtered_tips, get_tip, get_work, sort_clause
+from swordnet.models import TIP_STATUSES, Tip
+from swordnet.tips import add_tip
+from swordnet.watchlist import check_url
+from swordnet.web.deps import Caller, DbSession
+from swordnet.web.errors import ERROR_RESPONSES, unprocessable
+from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.params import BodyId, PathId, choice_param, refuse_nul, sort_param
+
+router = APIRouter(prefix="/tips", tags=["tips"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(refuse_nul)])
+
+
+class TipOut(BaseModel):
+    id: int
+    url: str
+    work_id: int | None
+    reporter: str | None
+    status: str = Field(description="queued, checking, checked, failed or dismissed.")
+    created_at: datetime
+    checked_at: datetime | None
+    run_id: int | None
+    hits: list[int] | None = Field(description="Hits the check found at the URL.")
+    named_work_found: bool | None
+    error: str | None
+
+
+def tip_out(tip: Tip) -> TipOut:
+    result: dict[str, Any] = tip.result or {}
+    return TipOut(id=tip.id, url=tip.url, work_id=tip.work_id, reporter=tip.reporter,
+                  status=tip.status, created_at=tip.created_at, checked_at=tip.checked_at,
+                  run_id=tip.run_id, hits=result.get("hits"),
+                  named_work_found=result.get("named_work_found"), error=result.get("error"))
+
+
+@router.get("", response_model=Page[TipOut])
+def list_tips(session: DbSession, caller: Caller,
+              page: Annotated[PageParams, Depends(page_params)],
+              status: Annotated[str | None, choice_param(TIP_STATUSES, "A tip status.")] = None,
+              sort: Annotated[str, sort_param(TIP_SORTS)] = "-id",
+              ) -> Page[TipOut]:
+    """Tips you may see, newest first by default, with what their check found."""
+    query = filtered_tips(caller, status).order_by(*sort_clause(sort, TIP_SORTS))
+    return paginate(session, query, page, tip_out)
+
+
+class TipIn(BaseModel):
+    url: str = Field(min_length=1, max_length=4000, description="An http(s) URL to check.",
+                     json_schema_extra={"format": "uri"})
+    work_id: BodyId | None = Field(None, description="The work the reporter says is infringed "
+                                   "(required for rights holders: one of theirs).")
+    reporter: str | None = Field(None, max_length=200, description="Who reported it "
+                                 "(default: you).")
+
+
+@router.post("", response_model=TipOut, status_code=201)
+def create_tip(body: TipIn, session: DbSession, caller: Caller) -> TipOut:
+    """Queue a URL for a check by the scheduler."""
+    try:
+        url = check_url(body.url)
+    except ValueError as exc:
+        raise unprocessable(f"url: {exc}") from None
+    if body.work_id is None and not caller.is_staff:
+        raise unprocessable("work_id: name the work of yours the URL infringes")
+    work = get_work(session, caller, body.work_id) if body.work_id is not None else None
+    reporter = (body.reporter or "").strip() or caller.username
+    tip = add_tip(session, url, work.id if work else None, reporter)
+    return tip_out(tip)
+
+
+@router.get("/{tip_id}", response_model=TipOut)
+def show_tip(tip_id: PathId, session: DbSession, caller: Caller) -> TipOut:
+    return tip_out(get_tip(session, caller, tip_id))

@@ -1,0 +1,365 @@
+"""``/works``: list, show, register (upload, precomputed fingerprints, bulk), delete, preview.
+
+A rights holder registers and sees only their own holder's works; staff name the holder.
+An upload bigger than its kind's signals read is refused by its declared length before the
+body is parsed, and by its size before it is read into memory. A bulk import (JSON Lines or
+CSV of precomputed fingerprints) is checked whole first: one bad line stores nothing, and
+every bad line is reported by number. Deleting a work with confirmed hits is refused, since
+those hits are evidence in cases.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Query,
+    Response,
+    UploadFile,
+)
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from matching.registry import max_content_bytes, supported_kinds
+from matching.signal import ContentRejected
+from swordnet.access import (
+    WORK_SORTS,
+    Forbidden,
+    NotFound,
+    WorkFilters,
+    filtered_works,
+    get_work,
+    sort_clause,
+)
+from swordnet.accounts import Principal
+from swordnet.models import (
+    WORK_KINDS,
+    AllowlistEntry,
+    Fingerprint,
+    Hit,
+    HitDecision,
+    NoticeUrl,
+    RightsHolder,
+    Tip,
+    WatchTarget,
+    Work,
+)
+from swordnet.precomputed import (
+    PrecomputedError,
+    PrecomputedWork,
+    parse_csv,
+    parse_lines,
+    parse_work,
+)
+from swordnet.previews import work_preview
+from swordnet.registry import Registration, RegistrationError, register_precomputed, register_work
+from swordnet.web.deps import Caller, DbSession, Store
+from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES, ErrorOut, conflict, unprocessable
+from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.params import PathId, choice_param, refuse_nul, sort_param
+from swordnet.web.uploads import MB, CappedBodyRoute, body_cap, read_capped
+
+BULK_MAX_BYTES = 256 * MB
+PRECOMPUTED_MAX_BYTES = 64 * MB
+EVIDENCE_STATUSES = ("confirmed", "auto_confirmed")
+
+
+def upload_cap() -> int:
+    """The largest work file any kind accepts (each kind's own cap is checked after)."""
+    return max(max_content_bytes(kind) for kind in supported_kinds())
+
+
+router = APIRouter(prefix="/works", tags=["works"], responses=ERROR_RESPONSES,
+                   dependencies=[Depends(refuse_nul)],
+                   route_class=CappedBodyRoute)
+
+
+class FingerprintOut(BaseModel):
+    algorithm: str
+    variant: str
+
+
+class WorkOut(BaseModel):
+    id: int
+    title: str
+    aliases: list[str]
+    kind: str
+    holder: str
+    registration_number: str | None
+    source_name: str | None
+    sha256: str | None
+    quarantined: bool
+    quarantine_reason: str | None
+    has_preview: bool
+    created_at: datetime
+
+
+class WorkDetail(WorkOut):
+    fingerprints: list[FingerprintOut] = Field(
+        description="Which signals the work is registered with (not their values).")
+    thresholds: dict[str, float]
+    hits: dict[str, int] = Field(description="Hit status -> how many hits on the work.")
+
+
+def work_out(work: Work) -> WorkOut:
+    return WorkOut(
+        id=work.id, title=work.title, aliases=[str(a) for a in work.aliases], kind=work.kind,
+        holder=work.holder.name, registration_number=work.registration_number,
+        source_name=work.source_name, sha256=work.sha256,
+        quarantined=work.quarantined_at is not None, quarantine_reason=work.quarantine_reason,
+        has_preview=work.preview_sha256 is not None, created_at=work.created_at)
+
+
+def work_detail(session: Session, work: Work) -> WorkDetail:
+    hits = dict(session.execute(select(Hit.status, func.count()).where(Hit.work_id == work.id)
+                                .group_by(Hit.status)).all())
+    fingerprints = sorted((fp.algorithm, fp.variant) for fp in work.fingerprints)
+    return WorkDetail(**work_out(work).model_dump(), hits=hits,
+                      fingerprints=[FingerprintOut(algorithm=a, variant=v)
+                                    for a, v in fingerprints],
+                      thresholds={k: float(v) for k, v in work.thresholds.items()})
+
+
+def work_filters(
+    kind: Annotated[str | None, choice_param(WORK_KINDS, "What kind of work.")] = None,
+    title: Annotated[str | None, Query(max_length=500, description="A part of the title "
+                                       "(any case; % and _ are plain characters).")] = None,
+    holder: Annotated[str | None, Query(max_length=200, description="The rights holder's "
+                                        "name, exactly.")] = None,
+) -> WorkFilters:
+    return WorkFilters(kind=kind, title=title, holder=holder)
+
+
+@router.get("", response_model=Page[WorkOut])
+def list_works(session: DbSession, caller: Caller,
+               filters: Annotated[WorkFilters, Depends(work_filters)],
+               page: Annotated[PageParams, Depends(page_params)],
+               sort: Annotated[str, sort_param(WORK_SORTS)] = "-id",
+               ) -> Page[WorkOut]:
+    """Works you may see, filtered and sorted, one page at a time."""
+    query = filtered_works(caller, filters).order_by(*sort_clause(sort, WORK_SORTS))
+    return paginate(session, query, page, work_out)
+
+
+@router.get("/{work_id}", response_model=WorkDetail)
+def show_work(work_id: PathId, session: DbSession, caller: Caller) -> WorkDetail:
+    """One work, with the signals it is registered with and its hits by status."""
+    return work_detail(session, get_work(session, caller, work_id))
+
+
+@router.get("/{work_id}/preview", response_class=Response,
+            responses={200: {"content": {"image/png": {}, "text/plain": {}},
+                             "description": "A PNG thumbnail (images) or the text (text)."}})
+def preview(work_id: PathId, session: DbSession, store: Store, caller: Caller) -> Response:
+    """What reviewers see of the work: a PNG thumbnail or its text."""
+    work = get_work(session, caller, work_id)
+    data = work_preview(store, work)
+    if data is None:
+        raise NotFound(f"work {work_id} has no stored preview")
+    media_type = "image/png" if work.preview_type == "image" else "text/plain; charset=utf-8"
+    return Response(data, media_type=media_type,
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+# --- registering ------------------------------------------------------------------------------
+
+class RegistrationOut(BaseModel):
+    created: bool = Field(description="False: the same content was already registered.")
+    added_fingerprints: int = Field(description="Signals an existing work lacked, added now.")
+    work: WorkDetail
+
+
+def holder_for(session: Session, caller: Principal, holder: str | None) -> str:
+    """Whose work it is: a rights holder's own holder, or the holder staff name."""
+    named = holder.strip() if holder else None
+    if caller.is_staff:
+        if not named:
+            raise unprocessable("holder: staff must name the rights holder the work belongs to")
+        return named
+    own = session.get(RightsHolder, caller.holder_id)
+    assert own is not None
+    if named and named != own.name:
+        raise Forbidden(f"holder: you register works for {own.name!r} only")
+    return own.name
+
+
+def _registered(session: Session, reg: Registration, response: Response) -> RegistrationOut:
+    session.flush()
+    if not reg.created:
+        response.status_code = 200
+    return RegistrationOut(created=reg.created, added_fingerprints=reg.added_fingerprints,
+                           work=work_detail(session, reg.work))
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in supported_kinds():
+        raise unprocessable(f"kind {kind!r} is not supported (supported: "
+                            f"{', '.join(supported_kinds())})")
+    return kind
+
+
+@router.post("", response_model=RegistrationOut, status_code=201,
+             responses={200: {"model": RegistrationOut,
+                              "description": "Already registered (fingerprints it lacked "
+                                             "were added)."}, **UPLOAD_RESPONSES})
+@body_cap(upload_cap)
+def upload_work(
+    session: DbSession, caller: Caller, store: Store, response: Response,
+    file: Annotated[UploadFile, File(description="The work: an image, a text (.txt, HTML, "
+                                     "EPUB), a video or a software file.")],
+    title: Annotated[str, Form(min_length=1, max_length=500)],
+    kind: Annotated[str, Form(max_length=20, description="image, text, video or software.")]
+    = "image",
+    aliases: Annotated[list[str] | None, Form(description="Other names (repeat the field).")]
+    = None,
+    holder: Annotated[str | None, Form(max_length=200, description="The rights holder (staff "
+                                       "only; a rights holder's own is used).")] = None,
+    registration_number: Annotated[str | None, Form(max_length=100)] = None,
+) -> RegistrationOut:
+    """Register an uploaded file as a work, fingerprinted here (201; 200 if the same content
+    was already registered for the holder)."""
+    kind = _check_kind(kind)
+    holder_name = holder_for(session, caller, holder)
+    content = read_capped(file, max_content_bytes(kind), f"a {kind} work")
+    name = file.filename or "upload"
+    try:
+        reg = register_work(session, content, title=title, holder_name=holder_name, kind=kind,
+                            source_name=name[:500], aliases=aliases or [],
+                            preview_store=store)
+    except (RegistrationError, ContentRejected) as exc:
+        raise unprocessable(f"{name}: {exc}") from None
+    if reg.created and registration_number and registration_number.strip():
+        reg.work.registration_number = registration_number.strip()
+    return _registered(session, reg, response)
+
+
+class PrecomputedFingerprintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    algorithm: str = Field(max_length=40)
+    variant: str = Field("original", max_length=40)
+    value: str
+
+
+class PrecomputedIn(BaseModel):
+    """One line of `swordnet fingerprint` output."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(max_length=500)
+    kind: str = Field(max_length=20)
+    aliases: list[str] = []
+    registration_number: str | None = Field(None, max_length=100)
+    fingerprints: list[PrecomputedFingerprintIn]
+
+
+def _register_entries(session: Session, entries: list[PrecomputedWork], holder_name: str,
+                      source: str) -> list[Registration]:
+    registrations = []
+    for entry in entries:
+        try:
+            registrations.append(register_precomputed(
+                session, title=entry.title, holder_name=holder_name, kind=entry.kind,
+                fingerprints=entry.fingerprints, aliases=entry.aliases,
+                registration_number=entry.registration_number,
+                source_name=f"{source}:{entry.line}"[:500]))
+        except RegistrationError as exc:
+            raise unprocessable(f"line {entry.line}: {exc}; nothing registered") from None
+    return registrations
+
+
+@router.post("/precomputed", response_model=RegistrationOut, status_code=201,
+             responses={200: {"model": RegistrationOut, "description": "Already registered."},
+                        **UPLOAD_RESPONSES})
+@body_cap(lambda: PRECOMPUTED_MAX_BYTES)
+def create_precomputed(
+    body: PrecomputedIn, session: DbSession, caller: Caller, response: Response,
+    holder: Annotated[str | None, Query(max_length=200, description="The rights holder "
+                                        "(staff only).")] = None,
+) -> RegistrationOut:
+    """Register a work from fingerprints computed elsewhere (`swordnet fingerprint FILE`),
+    without sending its content."""
+    try:
+        entry = parse_work(body.model_dump(exclude_none=True))
+    except PrecomputedError as exc:
+        raise unprocessable(exc) from None
+    holder_name = holder_for(session, caller, holder)
+    [reg] = _register_entries(session, [entry], holder_name, "api")
+    return _registered(session, reg, response)
+
+
+class ImportOut(BaseModel):
+    created: int
+    existing: int = Field(description="Works already registered (fingerprints they lacked "
+                                      "were added).")
+    work_ids: list[int] = Field(description="The work of each entry, in file order.")
+
+
+@router.post("/import", response_model=ImportOut,
+             responses={422: {"model": ErrorOut, "description": "Bad lines (each in "
+                              "`errors`, by line number); nothing was registered."},
+                        **UPLOAD_RESPONSES})
+@body_cap(lambda: BULK_MAX_BYTES)
+def import_works(
+    session: DbSession, caller: Caller,
+    file: Annotated[UploadFile, File(description="JSON Lines of precomputed works, or CSV "
+                                     "with one fingerprint per row.")],
+    holder: Annotated[str | None, Form(max_length=200, description="The rights holder (staff "
+                                       "only).")] = None,
+    fmt: Annotated[Literal["jsonl", "csv"] | None, Form(
+        alias="format", description="Default: csv for a .csv file name, else jsonl.")] = None,
+) -> Any:
+    """Register many works from precomputed fingerprints. Every line is checked first; if
+    any is bad, each problem is reported with its line number and nothing is registered.
+    Importing the same file again registers nothing new."""
+    holder_name = holder_for(session, caller, holder)
+    name = file.filename or "upload"
+    data = read_capped(file, BULK_MAX_BYTES, "an import")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise unprocessable(f"{name}: not UTF-8 text (byte {exc.start})") from None
+    fmt = fmt or ("csv" if name.lower().endswith(".csv") else "jsonl")
+    entries, errors = parse_csv(text) if fmt == "csv" else parse_lines(text)
+    if errors:
+        count = len(errors)
+        return JSONResponse({"detail": f"{name}: {count} bad line{'s' * (count != 1)}; "
+                             "nothing registered", "errors": errors}, status_code=422)
+    registrations = _register_entries(session, entries, holder_name, name)
+    created = sum(reg.created for reg in registrations)
+    return ImportOut(created=created, existing=len(registrations) - created,
+                     work_ids=[reg.work.id for reg in registrations])
+
+
+# --- deleting ---------------------------------------------------------------------------------
+
+@router.delete("/{work_id}", status_code=204, response_class=Response)
+def delete_work(work_id: PathId, session: DbSession, caller: Caller) -> Response:
+    """Delete a work with its fingerprints, its pending and rejected hits, and its allowlist
+    entries (tips naming it keep their URL). Refused while it has confirmed hits."""
+    work = get_work(session, caller, work_id)
+    evidence = session.scalar(select(func.count()).where(
+        Hit.work_id == work.id,
+        Hit.status.in_(EVIDENCE_STATUSES) | Hit.case_id.is_not(None)
+        | Hit.id.in_(select(NoticeUrl.hit_id)))) or 0
+    if evidence:
+        raise conflict(f"work {work_id} has {evidence} confirmed hit{'s' * (evidence != 1)}; "
+                       "they are evidence in cases, so the work cannot be deleted (undo or "
+                       "close them first)")
+    hit_ids = select(Hit.id).where(Hit.work_id == work.id).scalar_subquery()
+    session.execute(delete(HitDecision).where(HitDecision.hit_id.in_(hit_ids)))
+    session.execute(delete(Hit).where(Hit.work_id == work.id))
+    session.execute(delete(AllowlistEntry).where(AllowlistEntry.work_id == work.id))
+    session.execute(update(Tip).where(Tip.work_id == work.id).values(work_id=None))
+    for target in session.scalars(select(WatchTarget)):
+        if work.id in target.work_ids:
+            target.work_ids = [i for i in target.work_ids if i != work.id]
+    session.execute(delete(Fingerprint).where(Fingerprint.work_id == work.id))
+    session.expire(work)
+    session.execute(delete(Work).where(Work.id == work.id))
+    return Response(status_code=204)

@@ -1,0 +1,244 @@
+"""Console pages every signed-in user has: dashboard, works (with upload), cases, tips.
+
+Every query goes through :mod:`swordnet.access`, so a rights holder sees their own holder's
+works, the hits on them, the cases holding those hits (with only their events) and their
+tips, and every count on the dashboard is of those alone.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
+
+from casefiles.captures import hit_captures
+from casefiles.custody import first_broken_link
+from casefiles.lifecycle import TransitionRefused, allowed_next, case_sites, transition
+from matching.registry import describe_match, max_content_bytes, supported_kinds
+from matching.signal import ContentRejected
+from swordnet import access
+from swordnet.models import (
+    CASE_STATUSES,
+    Capture,
+    Case,
+    Fingerprint,
+    Hit,
+    RightsHolder,
+    Tip,
+    Work,
+)
+from swordnet.registry import RegistrationError, register_work
+from swordnet.timeutil import utcnow
+from swordnet.web.console_base import (
+    API,
+    PageError,
+    Signed,
+    Viewer,
+    check_form_csrf,
+    render,
+    visible,
+)
+from swordnet.web.console_charts import daily, horizontal
+from swordnet.web.deps import DbSession
+
+router = APIRouter(include_in_schema=False)
+DAYS_SHOWN = 14
+# The cases API exports a case's evidence bundle on POST (the export is a custody event);
+# static/case.js sends it with the CSRF header and saves the zip.
+BUNDLE_URL = API + "/cases/{id}/bundle"
+
+
+@router.get("/")
+def dashboard(request: Request, session: DbSession, viewer: Signed) -> Response:
+    principal = viewer.principal
+    now = utcnow()
+    by_status = access.hits_by_status(session, principal)
+    per_day = access.hits_per_day(session, principal, now - timedelta(days=DAYS_SHOWN))
+    sites = access.top_sites(session, principal)
+    cases = access.cases_by_status(session, principal)
+    oldest = access.oldest_pending(session, principal)
+    return render(
+        request, "dashboard.html", viewer,
+        per_day=daily(per_day, now.date(), DAYS_SHOWN),
+        top_sites=horizontal([(domain, n, f"/review?status=&site={quote(domain)}")
+                              for domain, n in sites]),
+        statuses=horizontal([(status.replace("_", " "), by_status.get(status, 0),
+                              f"/review?status={status}")
+                             for status in ("pending", "confirmed", "rejected",
+                                            "auto_confirmed")]),
+        funnel=horizontal([(status.replace("_", " "), cases.get(status, 0),
+                            f"/cases?status={status}") for status in CASE_STATUSES]),
+        pending=by_status.get("pending", 0),
+        quarantined=access.quarantined_pending(session, principal),
+        oldest_pending=oldest, oldest_days=(now - oldest).days if oldest else None,
+        hits_total=sum(by_status.values()), cases_total=sum(cases.values()),
+        works_total=access.count(session, access.works_query(principal)))
+
+
+# --- works -----------------------------------------------------------------------------------
+
+def _works_page(request: Request, session: DbSession, viewer: Viewer, *, status: int = 200,
+                message: str | None = None, error: str | None = None,
+                form: dict[str, str] | None = None) -> Response:
+    works = list(session.scalars(access.works_query(viewer.principal)
+                                 .order_by(Work.id.desc()).limit(500)))
+    ids = [w.id for w in works]
+    hits = dict(session.execute(select(Hit.work_id, func.count()).where(Hit.work_id.in_(ids))
+                                .group_by(Hit.work_id)).all())
+    pending = dict(session.execute(
+        select(Hit.work_id, func.count()).where(Hit.work_id.in_(ids), Hit.status == "pending")
+        .group_by(Hit.work_id)).all())
+    signals = {}
+    for work_id, algorithm in session.execute(
+            select(Fingerprint.work_id, Fingerprint.algorithm)
+            .where(Fingerprint.work_id.in_(ids)).distinct()):
+        signals.setdefault(work_id, []).append(algorithm)
+    holders = (list(session.scalars(select(RightsHolder.name).order_by(RightsHolder.name)))
+               if viewer.is_staff else [])
+    own_holder = (session.get(RightsHolder, viewer.principal.holder_id)
+                  if viewer.principal.holder_id else None)
+    return render(request, "works.html", viewer, status=status, works=works, hits=hits,
+                  pending=pending, signals=signals, holders=holders, own_holder=own_holder,
+                  kinds=supported_kinds(), message=message, error=error, form=form or {})
+
+
+@router.get("/works")
+def works_page(request: Request, session: DbSession, viewer: Signed,
+               registered: int | None = None, existing: int | None = None) -> Response:
+    message = None
+    if registered is not None or existing is not None:
+        work = visible(access.get_work, session, viewer.principal, registered or existing)
+        message = (f"Registered work {work.id}, “{work.title}”." if registered is not None
+                   else f"“{work.title}” was already registered (work {work.id}); fingerprints "
+                        "it lacked were added.")
+    return _works_page(request, session, viewer, message=message)
+
+
+@router.post("/works")
+def register(request: Request, session: DbSession, viewer: Signed,
+             file: Annotated[UploadFile | None, File()] = None,
+             title: Annotated[str, Form(max_length=500)] = "",
+             kind: Annotated[str, Form(max_length=20)] = "image",
+             aliases: Annotated[str, Form(max_length=5000)] = "",
+             holder: Annotated[str, Form(max_length=200)] = "",
+             csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Register an uploaded work: fingerprinted here, its preview kept for reviewers."""
+    check_form_csrf(request, viewer, csrf_token)
+    form = {"title": title, "kind": kind, "aliases": aliases, "holder": holder}
+
+    def refuse(error: str) -> Response:
+        session.rollback()
+        return _works_page(request, session, viewer, status=422, error=error, form=form)
+
+    if viewer.is_staff:
+        holder_name = holder.strip()
+        if not holder_name:
+            return refuse("Name the rights holder the work belongs to.")
+    else:
+        own = session.get(RightsHolder, viewer.principal.holder_id)
+        assert own is not None
+        holder_name = own.name
+    if kind not in supported_kinds():
+        return refuse(f"Kind {kind!r} is not one of {', '.join(supported_kinds())}.")
+    if file is None or not file.filename:
+        return refuse("Choose the file to register.")
+    limit = max_content_bytes(kind)
+    content = file.file.read(limit + 1)
+    if len(content) > limit:
+        return refuse(f"{file.filename} is larger than {limit // 2**20} MB, the limit for "
+                      f"{kind} works; register its fingerprints instead "
+                      "(swordnet fingerprint, then works import-fingerprints).")
+    if not content:
+        return refuse(f"{file.filename} is empty.")
+    names = [a.strip() for a in aliases.replace("\n", ",").split(",") if a.strip()]
+    try:
+        reg = register_work(session, content, title=title, holder_name=holder_name, kind=kind,
+                            source_name=file.filename[:500], aliases=names,
+                            preview_store=request.app.state.store)
+    except (RegistrationError, ContentRejected) as exc:
+        return refuse(f"{file.filename}: {exc}")
+    session.commit()
+    what = "registered" if reg.created else "existing"
+    return RedirectResponse(f"/works?{what}={reg.work.id}", status_code=303)
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+@router.get("/cases")
+def cases_page(request: Request, session: DbSession, viewer: Signed,
+               status: Annotated[str, Query(max_length=40)] = "") -> Response:
+    query = access.cases_query(viewer.principal)
+    if status:
+        if status not in CASE_STATUSES:
+            raise PageError(400, f"unknown case status {status!r}")
+        query = query.where(Case.status == status)
+    cases = list(session.scalars(query.order_by(Case.id.desc()).limit(500)))
+    counts = access.case_hit_counts(session, viewer.principal, [c.id for c in cases])
+    return render(request, "cases.html", viewer, cases=cases, counts=counts, wanted=status,
+                  statuses=CASE_STATUSES)
+
+
+def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: int, *,
+               status: int = 200, error: str | None = None,
+               message: str | None = None) -> Response:
+    case = visible(access.get_case, session, viewer.principal, case_id)
+    hits = [h for h in access.case_hits(session, viewer.principal, case)
+            if h.status in ("confirmed", "auto_confirmed")]
+    events = access.case_events(session, viewer.principal, case)
+    all_events = case.events
+    evidence: dict[int, tuple[Capture, list[int]]] = {}  # a page capture backs many hits
+    for hit in hits:
+        for capture in hit_captures(session, hit):
+            evidence.setdefault(capture.id, (capture, []))[1].append(hit.id)
+    return render(request, "case.html", viewer, status=status, case=case, hits=hits,
+                  matches={h.id: describe_match(h.algorithm, h.variant, h.score, h.detail)
+                           for h in hits},
+                  events=events, hidden_events=len(all_events) - len(events),
+                  broken=first_broken_link(all_events), evidence=list(evidence.values()),
+                  sites=case_sites(session, case), next_statuses=allowed_next(case.status),
+                  bundle_url=BUNDLE_URL.format(id=case.id), error=error, message=message)
+
+
+@router.get("/cases/{case_id}")
+def case_page(case_id: int, request: Request, session: DbSession, viewer: Signed) -> Response:
+    return _case_page(request, session, viewer, case_id)
+
+
+@router.post("/cases/{case_id}/transition")
+def case_transition(case_id: int, request: Request, session: DbSession, viewer: Signed,
+                    to: Annotated[str, Form(max_length=40)] = "",
+                    reason: Annotated[str, Form(max_length=2000)] = "",
+                    csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Move a case to its next status (a custody event with the reason). Staff only."""
+    check_form_csrf(request, viewer, csrf_token)
+    if not viewer.is_staff:
+        raise PageError(403, "Only staff change a case's status.")
+    case = visible(access.get_case, session, viewer.principal, case_id)
+    if not reason.strip():
+        return _case_page(request, session, viewer, case_id, status=422,
+                          error="Say why the case changes status (the reason is logged).")
+    try:
+        transition(session, case, to, viewer.principal.username, reason.strip())
+    except TransitionRefused as exc:
+        session.rollback()
+        return _case_page(request, session, viewer, case_id, status=409, error=str(exc))
+    session.commit()
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+# --- tips ------------------------------------------------------------------------------------
+
+@router.get("/tips")
+def tips_page(request: Request, session: DbSession, viewer: Signed) -> Response:
+    tips = list(session.scalars(access.tips_query(viewer.principal)
+                                .order_by(Tip.id.desc()).limit(500)))
+    titles = dict(session.execute(select(Work.id, Work.title).where(
+        Work.id.in_([t.work_id for t in tips if t.work_id is not None]))).all())
+    named = {hit_id for t in tips for hit_id in (t.result or {}).get("hits", [])}
+    shown = set(session.scalars(access.hits_query(viewer.principal).where(Hit.id.in_(named))
+                                .with_only_columns(Hit.id)))
+    return render(request, "tips.html", viewer, tips=tips, titles=titles, shown_hits=shown)

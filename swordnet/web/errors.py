@@ -1,0 +1,49 @@
+"""The API's error responses: one shape for every 4xx, documented on every router.
+
+Each error is ``{"detail": "one line naming the input and what to do"}``; request
+validation by FastAPI gives ``detail`` as a list of problems instead, and a bulk import that
+stores nothing lists every bad line in ``errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import BaseModel, Field
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(
+        description="What was wrong with the request, in one line (or FastAPI's list of "
+                    "validation problems).")
+    errors: list[str] | None = Field(None, description="Every bad line of an import.")
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("Bad query: unknown sort field or filter value."),
+    401: _error("No valid API token or console session."),
+    403: _error("Your role may not do this (or a console request lacks its CSRF token)."),
+    404: _error("No such object, or not one you may see."),
+    409: _error("The object is not in a state that allows this."),
+    422: _error("The request or its content cannot be used as given."),
+}
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    411: _error("The upload did not say its length."),
+    413: _error("The upload is larger than its kind allows."),
+}
+
+
+def unprocessable(exc: Exception | str) -> HTTPException:
+    """A 422 whose detail is the (one-line) message of a user's mistake."""
+    if isinstance(exc, Exception) and exc.args and isinstance(exc.args[0], str):
+        exc = exc.args[0]
+    return HTTPException(422, str(exc))
+
+
+def conflict(message: str) -> HTTPException:
+    return HTTPException(409, message)

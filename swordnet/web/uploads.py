@@ -1,0 +1,66 @@
+"""Upload size caps: a request body is refused by its declared length before it is read or
+parsed, and an uploaded file by its size before it is read into memory."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import HTTPException, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+MB = 1024 * 1024
+FORM_SLACK_BYTES = 64 * 1024  # the multipart framing and form fields around the file
+
+
+_BODY_CAPS: dict[Callable[..., Any], Callable[[], int]] = {}
+
+
+def body_cap(limit: Callable[[], int]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give an endpoint a request-body cap (a callable, read per request)."""
+    def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        _BODY_CAPS[endpoint] = limit
+        return endpoint
+    return mark
+
+
+class CappedBodyRoute(APIRoute):
+    """Refuses a body larger than its endpoint's cap by ``Content-Length``, before FastAPI
+    reads or parses any of it; a capped endpoint needs the length declared."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        limit = _BODY_CAPS.get(self.endpoint)
+        if limit is None:
+            return handler
+
+        async def capped(request: Request) -> Response:
+            declared = request.headers.get("content-length")
+            if declared is None or not declared.isdigit():
+                return JSONResponse({"detail": "send the upload with a Content-Length header"},
+                                    status_code=411)
+            cap = limit() + FORM_SLACK_BYTES
+            if int(declared) > cap:
+                return JSONResponse({"detail": f"the request is {int(declared) / MB:,.1f} MB; "
+                                     f"at most {cap / MB:,.1f} MB is accepted here"},
+                                    status_code=413)
+            return await handler(request)
+
+        return capped
+
+
+def read_capped(upload: UploadFile, cap: int, what: str) -> bytes:
+    """The upload's bytes, refusing it by its size (before reading) if over ``cap``."""
+    size = upload.size
+    if size is None:
+        size = upload.file.seek(0, 2)
+        upload.file.seek(0)
+    name = upload.filename or "upload"
+    too_big = f"{name}: the file is {size / MB:,.1f} MB; {what} can be at most {cap / MB:,.1f} MB"
+    if size > cap:
+        raise HTTPException(413, too_big)
+    data = upload.file.read(cap + 1)
+    if len(data) > cap:
+        raise HTTPException(413, too_big)
+    return data

@@ -1,0 +1,416 @@
+"""The web console through FastAPI's TestClient: signing in and out, CSRF on every form, every
+page for staff, rights holders kept to their own data, crawled text escaped, work upload.
+
+One crawled database per module (``tests/web_data.py``); a copy of it gets a case (three
+confirmed hits of both holders and a rejected one), a watch target, a campaign and a tip,
+so every page has something to show. Tests that change data use their own copy.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from casefiles.review import confirm_hit, reject_hit
+from swordnet.campaigns import create_campaign
+from swordnet.config import Settings
+from swordnet.db import open_database
+from swordnet.models import Case, Hit, RightsHolder, Site, Work
+from swordnet.timeutil import utcnow
+from swordnet.tips import add_tip
+from swordnet.watchlist import add_target
+from swordnet.web.app import CONTENT_SECURITY_POLICY, create_app
+from swordnet.web.console import LOGIN_CSRF_COOKIE
+from swordnet.web.deps import SESSION_COOKIE
+from tests.images import jpeg_bytes
+from tests.web_data import HOLDER_A, HOLDER_B, PASSWORD, XSS_TITLE, WebData, build_web_data
+
+PAGES = ["/", "/review", "/review?view=grid", "/review?status=", "/works", "/cases", "/sites",
+         "/runs", "/runs?unhealthy=true", "/campaigns", "/tips"]
+STAFF_ONLY = ["/sites", "/runs", "/campaigns"]
+ESCAPED_XSS = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.fixture(scope="module")
+def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
+    return build_web_data(tmp_path_factory.mktemp("console-web"))
+
+
+@pytest.fixture(scope="module")
+def settings(web_data: WebData, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A copy with a case, a target, a campaign and a tip."""
+    settings = web_data.copy_to(tmp_path_factory.mktemp("console-busy"))
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            a_hits, b_hits = holder_hits(session, HOLDER_A), holder_hits(session, HOLDER_B)
+            for hit_id in (a_hits[0], a_hits[1], b_hits[0]):
+                confirm_hit(session, hit_id, "reviewer")
+            reject_hit(session, b_hits[1], "reviewer")
+            site = session.scalars(select(Site)).one()
+            target = add_target(session, f"http://{site.domain}/", depth=1, max_pages=20,
+                                every_seconds=3600)
+            create_campaign(session, "Winter push", utcnow() - timedelta(days=1),
+                            utcnow() + timedelta(days=30), [target.id], 1800)
+            add_tip(session, f"http://{site.domain}/gallery/1.html", reporter="a reader")
+    finally:
+        db.dispose()
+    return settings
+
+
+def holder_hits(session: Session, holder: str) -> list[int]:
+    """Ids of the hits on ``holder``'s works, lowest first (excluding the XSS page's hit)."""
+    query = (select(Hit.id).join(Work).join(RightsHolder).where(RightsHolder.name == holder)
+             .where(Hit.page_url.not_like("%thread-7%")).order_by(Hit.id))
+    return list(session.scalars(query))
+
+
+@pytest.fixture(scope="module")
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield client
+    app.state.db.dispose()
+
+
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no csrf_token field in the page"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD,
+            next_path: str = "/") -> TestClient:
+    token = form_token(client.get("/login").text)
+    response = client.post("/login", data={"username": username, "password": password,
+                                            "csrf_token": token, "next": next_path},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture(scope="module")
+def clients(settings: Settings) -> Iterator[dict[str, TestClient]]:
+    """A signed-in client per user, on one app."""
+    app = create_app(settings)
+    signed = {name: sign_in(TestClient(app), name)
+              for name in ("admin", "reviewer", "north", "harbour")}
+    yield signed
+    for client in signed.values():
+        client.close()
+    app.state.db.dispose()
+
+
+def count_on(html: str, name: str) -> int:
+    found = re.search(rf'data-count="{name}">(\d+)<', html)
+    assert found, f"no {name} count on the page"
+    return int(found.group(1))
+
+
+def review_ids(html: str) -> set[int]:
+    return {int(n) for n in re.findall(r'<article class="hit" id="hit-(\d+)"', html)}
+
+
+# --- signing in and out -----------------------------------------------------------------------
+
+def test_pages_redirect_to_sign_in(app_client: TestClient) -> None:
+    app_client.cookies.clear()
+    for path in [*PAGES, "/cases/1"]:
+        response = app_client.get(path, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login?next=/"), path
+    assert app_client.get("/login").status_code == 200
+
+
+def test_wrong_password_is_refused_with_a_message(app_client: TestClient) -> None:
+    app_client.cookies.clear()
+    token = form_token(app_client.get("/login").text)
+    response = app_client.post("/login", data={"username": "reviewer", "password": "wrong one",
+                                               "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 401
+    assert "Wrong username or password." in response.text
+    assert SESSION_COOKIE not in response.cookies
+    unknown = app_client.post("/login", data={"username": "nobody", "password": PASSWORD,
+                                              "csrf_token": form_token(response.text)})
+    assert unknown.status_code == 401 and "Wrong username or password." in unknown.text
+
+
+def test_login_form_needs_its_csrf_token(app_client: TestClient) -> None:
+    app_client.cookies.clear()
+    app_client.get("/login")
+    no_token = app_client.post("/login", data={"username": "reviewer", "password": PASSWORD},
+                               follow_redirects=False)
+    assert no_token.status_code == 403 and SESSION_COOKIE not in no_token.cookies
+    app_client.cookies.clear()  # a token from the form, but no pre-session cookie
+    token = form_token(app_client.get("/login").text)
+    app_client.cookies.clear()
+    forged = app_client.post("/login", data={"username": "reviewer", "password": PASSWORD,
+                                             "csrf_token": token}, follow_redirects=False)
+    assert forged.status_code == 403 and SESSION_COOKIE not in forged.cookies
+
+
+def test_sign_in_sets_a_strict_cookie_and_sign_out_needs_csrf(settings: Settings) -> None:
+    app = create_app(settings)
+    with TestClient(app) as client:
+        page = client.get("/login?next=/cases")
+        assert LOGIN_CSRF_COOKIE in client.cookies
+        response = client.post("/login", data={
+            "username": "reviewer", "password": PASSWORD, "csrf_token": form_token(page.text),
+            "next": "/cases"}, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/cases"
+        cookie = next(h for h in response.headers.get_list("set-cookie")
+                      if h.startswith(SESSION_COOKIE + "="))
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+        home = client.get("/")
+        assert home.status_code == 200 and "reviewer" in home.text
+        csrf = form_token(home.text)
+        assert client.post("/logout", follow_redirects=False).status_code == 403
+        assert client.post("/logout", data={"csrf_token": "wrong"},
+                           follow_redirects=False).status_code == 403
+        assert client.get("/", follow_redirects=False).status_code == 200  # still signed in
+        out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert client.get("/", follow_redirects=False).status_code == 303
+    app.state.db.dispose()
+
+
+def test_sign_in_goes_only_to_local_pages(settings: Settings) -> None:
+    app = create_app(settings)
+    with TestClient(app) as client:
+        token = form_token(client.get("/login").text)
+        response = client.post("/login", data={
+            "username": "reviewer", "password": PASSWORD, "csrf_token": token,
+            "next": "//evil.example/"}, follow_redirects=False)
+        assert response.headers["location"] == "/"
+    app.state.db.dispose()
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+def test_every_page_renders_for_staff_with_the_csp(clients: dict[str, TestClient],
+                                                   settings: Settings) -> None:
+    client = clients["reviewer"]
+    case_id = case_ids(settings)[0]
+    for path in [*PAGES, f"/cases/{case_id}", "/cases?status=open"]:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert response.headers["content-type"].startswith("text/html")
+        assert "<script>" not in response.text and " style=" not in response.text, path
+    for asset in ("/static/console.css", "/static/review.js", "/static/case.js",
+                  "/static/favicon.svg"):
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def case_ids(settings: Settings) -> list[int]:
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            return list(session.scalars(select(Case.id).order_by(Case.id)))
+    finally:
+        db.dispose()
+
+
+def test_pages_show_what_was_crawled_and_decided(clients: dict[str, TestClient],
+                                                 settings: Settings) -> None:
+    client = clients["admin"]
+    dashboard = client.get("/").text
+    assert count_on(dashboard, "hits") == 25 and count_on(dashboard, "pending") == 21
+    assert count_on(dashboard, "cases") == 1 and count_on(dashboard, "works") == 6
+    assert "<svg" in dashboard and "Takedown funnel" in dashboard
+    assert len(review_ids(client.get("/review").text)) == 21
+    assert len(review_ids(client.get("/review?status=").text)) == 25
+    case_id = case_ids(settings)[0]
+    case = client.get(f"/cases/{case_id}").text
+    assert len(re.findall(r'class="case-hit"', case)) == 3
+    assert "chain intact" in case and "hit confirmed" in case
+    assert f"/api/v1/cases/{case_id}/bundle" in case
+    campaigns = client.get("/campaigns").text
+    assert "Winter push" in campaigns
+    assert "/api/v1/campaigns/1/shutdown-list?format=csv" in campaigns
+    assert "/api/v1/campaigns/1/shutdown-list?format=xlsx" in campaigns
+    for link in ("/api/v1/campaigns/1/shutdown-list?format=csv", "/api/v1/campaigns/1/report"):
+        assert client.get(link).status_code == 200, link  # the export buttons' API downloads
+    assert "healthy" in client.get("/runs").text
+    assert "a reader" in client.get("/tips").text
+    sites = client.get("/sites").text
+    assert "every 1h" in sites
+
+
+def test_review_filters(clients: dict[str, TestClient], settings: Settings) -> None:
+    client = clients["reviewer"]
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            work_id = session.scalar(select(Work.id).where(Work.title == "Glass Orchard"))
+            expected = set(session.scalars(select(Hit.id).where(Hit.work_id == work_id)))
+            close = set(session.scalars(select(Hit.id).where(Hit.score >= 2,
+                                                             Hit.status == "pending")))
+            domain = session.scalars(select(Site.domain)).one()
+    finally:
+        db.dispose()
+    assert review_ids(client.get(f"/review?status=&work_id={work_id}").text) == expected
+    assert review_ids(client.get("/review?min_score=2&max_score=").text) == close
+    assert len(review_ids(client.get(f"/review?status=&site={domain}").text)) == 25
+    assert review_ids(client.get("/review?status=&site=elsewhere.example").text) == set()
+    assert review_ids(client.get("/review?status=&campaign_id=1").text) == set()
+    assert client.get("/review?min_score=lots").status_code == 400
+    assert client.get("/review?sort=password").status_code == 400
+    assert client.get("/review?status=maybe").status_code == 400
+
+
+def test_crawled_title_is_escaped(clients: dict[str, TestClient]) -> None:
+    for user in ("reviewer", "north"):
+        html = clients[user].get("/review").text
+        assert ESCAPED_XSS in html, user
+        assert XSS_TITLE not in html and "<script>alert(1)" not in html, user
+
+
+def test_review_is_read_only_for_rights_holders(clients: dict[str, TestClient]) -> None:
+    staff = clients["reviewer"].get("/review").text
+    assert 'data-readonly="0"' in staff and 'data-action="confirm"' in staff
+    holder = clients["north"].get("/review").text
+    assert 'data-readonly="1"' in holder and 'data-action="confirm"' not in holder
+
+
+@pytest.mark.parametrize(("user", "own", "other"), [("north", HOLDER_A, HOLDER_B),
+                                                    ("harbour", HOLDER_B, HOLDER_A)])
+def test_rights_holders_see_only_their_data(clients: dict[str, TestClient], settings: Settings,
+                                            user: str, own: str, other: str) -> None:
+    client = clients[user]
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            def titles(holder: str) -> list[str]:
+                return list(session.scalars(select(Work.title).join(RightsHolder)
+                                            .where(RightsHolder.name == holder)))
+
+            def hit_ids(holder: str, *status: str) -> set[int]:
+                query = select(Hit.id).join(Work).join(RightsHolder).where(
+                    RightsHolder.name == holder)
+                if status:
+                    query = query.where(Hit.status.in_(status))
+                return set(session.scalars(query))
+
+            own_titles, other_titles = titles(own), titles(other)
+            own_hits, own_pending = hit_ids(own), hit_ids(own, "pending")
+            own_confirmed = hit_ids(own, "confirmed")
+            case_id = session.scalars(select(Case.id)).one()
+    finally:
+        db.dispose()
+    works = client.get("/works").text
+    assert all(title in works for title in own_titles)
+    assert not any(title in works for title in other_titles)
+    assert review_ids(client.get("/review?status=").text) == own_hits
+    assert review_ids(client.get("/review").text) == own_pending
+    dashboard = client.get("/").text
+    assert count_on(dashboard, "hits") == len(own_hits)
+    assert count_on(dashboard, "pending") == len(own_pending)
+    assert count_on(dashboard, "works") == len(own_titles)
+    assert count_on(dashboard, "cases") == 1
+    case = client.get(f"/cases/{case_id}").text
+    assert {int(n) for n in re.findall(r'class="case-hit" data-hit="(\d+)"', case)} == \
+        own_confirmed
+    assert not any(title in case for title in other_titles)
+    assert "Download evidence bundle" not in case  # exports are staff work
+    for path in STAFF_ONLY:
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "text/html" in response.headers["content-type"]
+    assert client.get("/cases/999").status_code == 404
+    other_work = 1 if own == HOLDER_B else 2  # sample works alternate between holders
+    assert client.get(f"/review?status=&work_id={other_work}").status_code == 200
+    assert review_ids(client.get(f"/review?status=&work_id={other_work}").text) == set()
+    assert client.get(f"/works/{other_work}/excerpt").status_code == 404
+
+
+def test_case_status_changes_by_form_with_csrf(web_data: WebData, tmp_path: Path) -> None:
+    settings = web_data.copy_to(tmp_path)
+    db = open_database(settings)
+    with db.session() as session:
+        case_id = confirm_hit(session, 1, "reviewer").id
+    app = create_app(settings, db)
+    with TestClient(app) as client:
+        sign_in(client, "reviewer")
+        page = client.get(f"/cases/{case_id}").text
+        url = f"/cases/{case_id}/transition"
+        assert client.post(url, data={"to": "notice_sent", "reason": "sent"},
+                           follow_redirects=False).status_code == 403
+        assert client.post(url, data={"to": "removed", "reason": "x",
+                                      "csrf_token": form_token(page)}).status_code == 409
+        moved = client.post(url, data={"to": "notice_sent", "reason": "emailed the host",
+                                       "csrf_token": form_token(page)})
+        assert moved.status_code == 200 and "emailed the host" in moved.text
+    with db.session() as session:
+        assert session.get(Case, case_id).status == "notice_sent"  # type: ignore[union-attr]
+    db.dispose()
+
+
+# --- registering works ----------------------------------------------------------------------
+
+def test_work_upload_registers_a_work(web_data: WebData, tmp_path: Path) -> None:
+    settings = web_data.copy_to(tmp_path)
+    db = open_database(settings)
+    app = create_app(settings, db)
+    picture = jpeg_bytes(seed=4242)
+    with TestClient(app) as client:
+        sign_in(client, "reviewer")
+        token = form_token(client.get("/works").text)
+        files = {"file": ("poster.jpg", picture, "image/jpeg")}
+        fields = {"title": "Lighthouse Poster", "kind": "image", "aliases": "Phare, Faro",
+                  "holder": "Studio C"}
+        refused = client.post("/works", data=fields, files=files, follow_redirects=False)
+        assert refused.status_code == 403
+        response = client.post("/works", data={**fields, "csrf_token": token}, files=files,
+                               follow_redirects=False)
+        assert response.status_code == 303, response.text
+        assert response.headers["location"].startswith("/works?registered=")
+        page = client.get(response.headers["location"])
+        assert "Registered work" in page.text and "Lighthouse Poster" in page.text
+        again = client.post("/works", data={**fields, "csrf_token": token}, files=files,
+                            follow_redirects=False)
+        assert again.headers["location"].startswith("/works?existing=")
+        bad = client.post("/works", data={**fields, "csrf_token": token},
+                          files={"file": ("notes.jpg", b"not a picture", "image/jpeg")})
+        assert bad.status_code == 422 and "notes.jpg" in bad.text
+        no_holder = client.post("/works", data={**fields, "holder": "", "csrf_token": token},
+                                files=files)
+        assert no_holder.status_code == 422
+
+        client.cookies.clear()
+        sign_in(client, "harbour")
+        token = form_token(client.get("/works").text)
+        own = client.post("/works", data={"title": "Harbour Map", "kind": "image",
+                                          "holder": "Studio C", "csrf_token": token},
+                          files={"file": ("map.jpg", jpeg_bytes(seed=777), "image/jpeg")},
+                          follow_redirects=False)
+        assert own.status_code == 303, own.text
+    with db.session() as session:
+        work = session.scalars(select(Work).where(Work.title == "Lighthouse Poster")).one()
+        assert work.holder.name == "Studio C" and work.aliases == ["Phare", "Faro"]
+        assert work.preview_type == "image" and work.source_name == "poster.jpg"
+        assert {fp.algorithm for fp in work.fingerprints} >= {"phash", "orb", "link"}
+        mapped = session.scalars(select(Work).where(Work.title == "Harbour Map")).one()
+        assert mapped.holder.name == HOLDER_B  # a rights holder registers for their own holder
+        assert session.scalar(select(Work).where(Work.title == "notes.jpg")) is None
+    db.dispose()
+
+
+# --- the modules' runnable examples ---------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["swordnet.web.console_base", "swordnet.web.console_charts",
+                                  "swordnet.web.console_ops"])
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
