@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
+
 from swordnet.samples import SAMPLE_WORKS
+from tests.test_schedule_cli import free_port
+
+LOGIN = re.compile(r"open (http://127\.0\.0\.1:8000/) and sign in as (\w+) with password (\S+)")
 
 
 def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
@@ -33,6 +40,8 @@ def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
     assert "swordnet hits list --status pending" in first
     second = demo()
     assert "(0 new)" in second and "0 new hits (44 already known" in second
+    assert_console_login(env, LOGIN.search(" ".join(second.split())),
+                         stale_password=LOGIN.search(" ".join(first.split())).group(3))
 
     listed = subprocess.run([sys.executable, "-m", "swordnet", "hits", "list", "--json"],
                             env=env, capture_output=True, text=True, timeout=60)
@@ -43,3 +52,42 @@ def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
     assert text["detail"]["chapters"] == ["Chapter 3: The Second Ledger"]
     [link] = [h for h in hits if h["algorithm"] == "link"]
     assert link["work_title"] == "Harbour at Dusk" and len(link["detail"]["links"]) == 3
+
+
+def assert_console_login(env: dict[str, str], login: re.Match[str] | None,
+                         stale_password: str) -> None:
+    """What the demo's last lines say works: `swordnet serve`, sign in, 44 hits to review."""
+    assert login is not None
+    _url, user, password = login.groups()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "swordnet", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    form = client.get("/login")
+                    break
+                except httpx.ConnectError:
+                    assert server.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.2)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+
+            def sign_in(secret: str) -> httpx.Response:
+                return client.post("/login", data={"username": user, "password": secret,
+                                                   "csrf_token": token, "next": "/review"})
+
+            assert sign_in(stale_password).status_code == 401  # a rerun gave a new password
+            token = re.search(r'name="csrf_token" value="([^"]+)"',
+                              client.get("/login").text).group(1)
+            signed_in = sign_in(password)
+            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/review"
+            review = client.get("/review")
+            assert review.status_code == 200 and "Review queue" in review.text
+            hits = client.get("/api/v1/hits", params={"status": "pending", "limit": 1})
+            assert hits.json()["total"] == 44
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
