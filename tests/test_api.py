@@ -28,13 +28,16 @@ from swordnet.timeutil import utcnow
 from swordnet.watchlist import add_target
 from swordnet.web import api_works
 from tests.api_client import Api, one_line, open_api
+from tests.conftest import BACKENDS
 from tests.images import jpeg_bytes, truncated_jpeg
-from tests.web_data import HOLDER_A, HOLDER_B, WebData, build_web_data
+from tests.web_data import HOLDER_A, HOLDER_B, WebData, web_data_on
 
 
-@pytest.fixture(scope="module")
-def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
-    return build_web_data(tmp_path_factory.mktemp("web"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_data(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
+    with web_data_on(request.param, tmp_path_factory.mktemp("web")) as data:
+        yield data
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
+from sqlalchemy import inspect as sa_inspect
 
 from casefiles.notices import record_notice
 from swordnet.accounts import create_token, revoke_token, start_session, user_by_name
@@ -20,7 +21,8 @@ from swordnet.models import ApiToken, Hit
 from swordnet.timeutil import utcnow
 from swordnet.web.deps import CSRF_HEADER, SESSION_COOKIE
 from tests.api_client import Api, one_line, open_api
-from tests.web_data import HOLDER_A, HOLDER_B, WebData, build_web_data
+from tests.conftest import BACKENDS
+from tests.web_data import HOLDER_A, HOLDER_B, WebData, web_data_on
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,11 @@ class Other:
     own_hits: int
 
 
-@pytest.fixture(scope="module")
-def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
-    return build_web_data(tmp_path_factory.mktemp("web"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_data(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
+    with web_data_on(request.param, tmp_path_factory.mktemp("web")) as data:
+        yield data
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +296,7 @@ def test_filter_values_are_data_not_sql(api: Api, value: str) -> None:
             assert response.status_code in (400, 422), (path, name)
     assert {path: api.ok("reviewer", path)["total"] for path in LISTS} == totals
     with api.db.session() as session:
-        tables = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type='table'")))
+        tables = set(sa_inspect(session.connection()).get_table_names())
         assert {"hits", "works", "cases", "allowlist", "tips"} <= tables
         assert session.scalar(select(func.count()).select_from(Hit)) == totals["/hits"]
 

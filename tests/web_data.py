@@ -3,16 +3,21 @@
 The fixture pirate site is crawled once (a real ``scrapy crawl`` subprocess). The six sample
 works are split between two holders, so each holder has hits the other must never see.
 One page of the site is titled ``<script>alert(1)</script>`` and holds a copy, so its hit
-carries that title into the console. Tests copy the home and database before changing them.
+carries that title into the console. Tests copy the home and database before changing them;
+:func:`web_data_on` builds it on SQLite or PostgreSQL.
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
-from contextlib import closing
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
 
 from casefiles.evidence import EvidenceStore
 from swordnet.accounts import add_user, create_token
@@ -21,6 +26,7 @@ from swordnet.db import open_database
 from swordnet.demo_site import build_demo_site, serve_site
 from swordnet.registry import register_work
 from swordnet.samples import sample_files
+from tests.conftest import PG_ADMIN_DSN, fresh_database
 from tests.pirate_sites import plant, sample_works
 from tests.test_crawl import crawl
 
@@ -44,17 +50,28 @@ class WebData:
 
     settings: Settings
     tokens: dict[str, str]
+    pg_copies: list[str] = field(default_factory=list)  # dropped by web_data_on
 
     def copy_to(self, directory: Path) -> Settings:
-        """A private copy of the home and SQLite database, for a test that changes data."""
+        """A private copy of the home and database, for a test that changes data."""
         home = directory / "home"
         shutil.copytree(self.settings.home, home)
-        source = self.settings.database_url.removeprefix("sqlite:///")
+        url = self.settings.database_url
+        if not url.startswith("sqlite:///"):
+            return Settings(home=home, database_url=self._pg_copy(url))
         target = home / "swordnet.db"
-        target.unlink()
-        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        target.unlink(missing_ok=True)
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as src, \
+                closing(sqlite3.connect(target)) as dst:
             src.backup(dst)
         return Settings(home=home, database_url=f"sqlite:///{target}")
+
+    def _pg_copy(self, url: str) -> str:
+        name = f"swordnet_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
+        self.pg_copies.append(name)
+        return f"{url.rsplit('/', 1)[0]}/{name}"
 
 
 def holder_of(index: int) -> str:
@@ -62,10 +79,26 @@ def holder_of(index: int) -> str:
     return HOLDER_A if index % 2 == 0 else HOLDER_B
 
 
-def build_web_data(directory: Path) -> WebData:
-    """Register the samples for two holders, add users and tokens, crawl the fixture site."""
+@contextmanager
+def web_data_on(backend: str, directory: Path) -> Iterator[WebData]:
+    """The web data in a fresh database on ``backend``; PostgreSQL copies are dropped after."""
+    with fresh_database(backend, directory) as url:
+        data = build_web_data(directory, url)
+        try:
+            yield data
+        finally:
+            if data.pg_copies:
+                with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                    for name in data.pg_copies:
+                        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_web_data(directory: Path, database_url: str | None = None) -> WebData:
+    """Register the samples for two holders, add users and tokens, crawl the fixture site
+    (into a SQLite file in the home unless ``database_url`` names another database)."""
     home = directory / "home"
-    settings = Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
+    settings = Settings(home=home,
+                        database_url=database_url or f"sqlite:///{home / 'swordnet.db'}")
     db = open_database(settings)
     store = EvidenceStore(settings.evidence_dir)
     tokens: dict[str, str] = {}
