@@ -22,8 +22,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from swordnet.timeutil import utcnow
 
@@ -59,6 +61,23 @@ HIT_DECISIONS = ("confirmed", "rejected", "undone")
 def _in(column: str, values: tuple[str, ...]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
+
+
+class NulInText(ValueError):
+    """A text value with a NUL character: PostgreSQL cannot store one, so neither backend
+    accepts it."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_nul_characters(session: Session, _context: Any, _instances: Any) -> None:
+    """Refuse, before anything is written, any text column value holding a NUL character."""
+    for obj in (*session.new, *session.dirty):
+        state = inspect(obj)
+        for column in state.mapper.column_attrs:
+            value = state.dict.get(column.key)
+            if isinstance(value, str) and "\x00" in value:
+                raise NulInText(f"{column.key.replace('_', ' ')} must not contain NUL "
+                                "characters")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -511,8 +511,13 @@ def test_errors_are_one_line_and_unknown_ids_404(reader: Api) -> None:
                  "/campaigns/9999", "/works/9999/preview"):
         response = reader.get("reviewer", path)
         assert response.status_code == 404 and "9999" in one_line(response), path
-    assert reader.get("reviewer", "/works/0").status_code == 422
+    too_small = reader.get("reviewer", "/works/0")
+    assert too_small.status_code == 422
+    assert one_line(too_small).startswith("path parameter work_id: Input should be greater")
     assert reader.get("reviewer", f"/hits/{2**40}").status_code == 422
+    missing = reader.post("reviewer", "/campaigns", json={"name": "x"})
+    assert missing.status_code == 422
+    assert "field starts_at: Field required; field ends_at: Field required" in one_line(missing)
     with reader.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Hit)) > 0
 
@@ -526,3 +531,14 @@ def test_deeply_nested_json_is_refused_not_a_crash(api: Api) -> None:
     bulk = api.post("north", "/works/import", files={"file": ("deep.jsonl", deep.encode())})
     assert bulk.status_code == 422
     assert bulk.json()["errors"] == ["line 1: not JSON: nested too deeply"]
+
+
+def test_nul_characters_in_text_are_refused_on_every_backend(api: Api) -> None:
+    """PostgreSQL cannot store a NUL character; SQLite could, but refuses it the same way."""
+    before = api.ok("reviewer", "/tips")["total"]
+    tip = api.post("reviewer", "/tips", json={"url": "http://tip.example/a", "reporter": "a\x00b"})
+    assert tip.status_code == 422 and one_line(tip) == "reporter must not contain NUL characters"
+    work = upload(api, "north", jpeg_bytes(23), "a.jpg", title="Bad\x00title", kind="image")
+    assert work.status_code == 422 and one_line(work) == "title must not contain NUL characters"
+    assert api.ok("reviewer", "/tips")["total"] == before
+    assert "Bad" not in str(api.ok("north", "/works", limit=500))

@@ -7,9 +7,11 @@ become 4xx responses with a one-line ``detail``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from casefiles.evidence import EvidenceStore
@@ -19,6 +21,7 @@ from swordnet.access import BadQuery, Forbidden, NotFound
 from swordnet.accounts import AccountError
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
+from swordnet.models import NulInText
 from swordnet.registry import RegistrationError
 from swordnet.web import (
     api_allowlists,
@@ -52,7 +55,33 @@ _ERROR_STATUS: dict[type[Exception], int] = {
     AccountError: 400,
     RegistrationError: 422,
     ContentRejected: 422,
+    NulInText: 422,
 }
+
+
+_PLACES = {"body": "field", "query": "query parameter", "path": "path parameter",
+           "header": "header", "cookie": "cookie"}
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """FastAPI's validation problems as one line, each naming the input.
+
+    >>> validation_message([{"loc": ("body", "target_ids"), "msg": "Field required"},
+    ...                     {"loc": ("query", "limit"), "msg": "Input should be <= 500"}])
+    'field target_ids: Field required; query parameter limit: Input should be <= 500'
+    """
+    lines = []
+    for error in errors:
+        place, *names = [str(part) for part in error.get("loc", ())] or ["request"]
+        name = ".".join(names)
+        where = f"{_PLACES.get(place, place)} {name}".strip() if name else "request body"
+        lines.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(lines)
+
+
+def invalid_request(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -82,6 +111,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     for error, status in _ERROR_STATUS.items():
         app.add_exception_handler(error, user_error(status))
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -1,8 +1,8 @@
 """The API's error responses: one shape for every 4xx, documented on every router.
 
-Each error is ``{"detail": "one line naming the input and what to do"}``; request
-validation by FastAPI gives ``detail`` as a list of problems instead, and a bulk import that
-stores nothing lists every bad line in ``errors``.
+Each error is ``{"detail": "one line naming the input and what to do"}`` (FastAPI's
+request validation problems too, joined into one line by :mod:`swordnet.web.app`); a bulk
+import that stores nothing also lists every bad line in ``errors``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from pydantic import BaseModel, Field
 
 
 class ErrorOut(BaseModel):
-    detail: str | list[dict[str, Any]] = Field(
-        description="What was wrong with the request, in one line (or FastAPI's list of "
-                    "validation problems).")
+    detail: str = Field(description="What was wrong with the request, in one line.")
     errors: list[str] | None = Field(None, description="Every bad line of an import.")
 
 
