@@ -17,14 +17,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from httpx import Response
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from casefiles.review import confirm_hit, reject_hit
 from swordnet.campaigns import create_campaign
 from swordnet.config import Settings
 from swordnet.db import open_database
-from swordnet.models import Case, Hit, RightsHolder, Site, Work
+from swordnet.models import Case, ConsoleSession, Hit, RightsHolder, Site, Work
 from swordnet.timeutil import utcnow
 from swordnet.tips import add_tip
 from swordnet.watchlist import add_target
@@ -142,6 +143,30 @@ def test_wrong_password_is_refused_with_a_message(app_client: TestClient) -> Non
     unknown = app_client.post("/login", data={"username": "nobody", "password": PASSWORD,
                                               "csrf_token": form_token(response.text)})
     assert unknown.status_code == 401 and "Wrong username or password." in unknown.text
+
+
+def test_repeated_wrong_passwords_are_throttled(settings: Settings) -> None:
+    app = create_app(settings)  # an app of its own: the throttle counts per address too
+    try:
+        client = TestClient(app)
+        with app.state.db.session() as session:
+            sessions = session.scalar(select(func.count()).select_from(ConsoleSession))
+
+        def attempt(username: str, password: str) -> Response:
+            token = form_token(client.get("/login").text)
+            return client.post("/login", data={"username": username, "password": password,
+                                                "csrf_token": token}, follow_redirects=False)
+
+        assert [attempt("north", "not it at all").status_code for _ in range(5)] == [401] * 5
+        blocked = attempt("north", PASSWORD)  # even the right password waits now
+        assert blocked.status_code == 429 and "Too many failed sign-ins" in blocked.text
+        assert 0 < int(blocked.headers["Retry-After"]) <= 900
+        assert SESSION_COOKIE not in blocked.cookies
+        assert attempt("harbour", PASSWORD).status_code == 429  # the same address
+        with app.state.db.session() as session:
+            assert session.scalar(select(func.count()).select_from(ConsoleSession)) == sessions
+    finally:
+        app.state.db.dispose()
 
 
 def test_login_form_needs_its_csrf_token(app_client: TestClient) -> None:

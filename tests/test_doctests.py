@@ -12,7 +12,8 @@ MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefil
            "matching.local_features", "swordnet.campaigns", "casefiles.notices",
            "scheduler.scrapyd", "matching.textnorm", "matching.textdoc", "matching.text",
            "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
-           "swordnet.accounts", "swordnet.access", "swordnet.web.app"]
+           "swordnet.accounts", "swordnet.access", "swordnet.web.app",
+           "swordnet.web.throttle"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,6 +9,7 @@ works, cases, tips), ``console_ops`` (sites, runs, campaigns: staff only) and
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
 form only when the two agree. The session cookie is HttpOnly, SameSite=Strict, Path=/.
+Repeated wrong passwords for one username or from one address are throttled (429).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from swordnet.web.console_base import (
     safe_next,
 )
 from swordnet.web.deps import SESSION_COOKIE, session_principal
+from swordnet.web.throttle import LoginThrottle
 
 LOGIN_CSRF_COOKIE = "swordnet_login_csrf"
 router = APIRouter(include_in_schema=False)
@@ -74,11 +76,23 @@ def login(request: Request, username: Annotated[str, Form(max_length=100)] = "",
         return _login_form(request, username=username, next_path=next_path, status=403,
                            message="The sign-in form expired or was not sent from this site; "
                                    "please sign in again.")
+    throttle: LoginThrottle = request.app.state.login_throttle
+    user_key = f"user:{username.strip().casefold()}"
+    keys = [user_key, f"ip:{request.client.host if request.client else '-'}"]
+    wait = throttle.retry_after(keys)
+    if wait:
+        response = _login_form(request, username=username, next_path=next_path, status=429,
+                               message=f"Too many failed sign-ins; try again in "
+                                       f"{max(1, round(wait / 60))} min.")
+        response.headers["Retry-After"] = str(wait)
+        return response
     with request.app.state.db.session() as session:
         user = authenticate(session, username.strip(), password)
         if user is None:
+            throttle.failed(keys)
             return _login_form(request, username=username, next_path=next_path, status=401,
                                message="Wrong username or password.")
+        throttle.succeeded(user_key)
         cookie, _row = start_session(session, user)
     response = RedirectResponse(safe_next(next_path), status_code=303)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=int(SESSION_LIFETIME.total_seconds()),
@@ -112,6 +126,7 @@ def install(app: FastAPI) -> None:
     for module in (console_pages, console_review, console_ops):
         app.include_router(module.router)
     app.include_router(router)
+    app.state.login_throttle = LoginThrottle()
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     def to_login(_request: Request, exc: Exception) -> Response:
