@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
-from swordnet.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl
+from swordnet.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl, Site
 from swordnet.timeutil import utcnow
 
 
@@ -21,8 +21,14 @@ class ReviewError(ValueError):
     """A review decision that cannot be applied (unknown hit, hit not pending)."""
 
 
+def _locked_hit(session: Session, hit_id: int) -> Hit | None:
+    """The hit, locked and re-read from the database (not what the session already held,
+    which a concurrent decision may have changed)."""
+    return session.get(Hit, hit_id, with_for_update=True, populate_existing=True)
+
+
 def _pending_hit(session: Session, hit_id: int, verb: str) -> Hit:
-    hit = session.get(Hit, hit_id, with_for_update=True)
+    hit = _locked_hit(session, hit_id)
     if hit is None:
         raise ReviewError(f"no hit with id {hit_id}")
     if hit.status != "pending":
@@ -36,7 +42,8 @@ def case_for_site(session: Session, site_id: int, actor: str,
                   campaign_id: int | None = None) -> Case:
     """The site's active (not closed) case, or the case it is a linked mirror of, opened
     now (for ``campaign_id``, the campaign whose crawl found the first hit) if there is
-    none."""
+    none. The site row is locked first, so concurrent confirmations open one case."""
+    session.get(Site, site_id, with_for_update=True)
     mirror_of = session.scalar(
         select(Case).join(CaseMirror, CaseMirror.case_id == Case.id)
         .where(CaseMirror.site_id == site_id, Case.status != "closed").with_for_update())
@@ -103,7 +110,7 @@ def _record(session: Session, hit: Hit, decision: str, actor: str) -> None:
 def undo_decision(session: Session, hit_id: int, actor: str) -> Hit:
     """Put a confirmed or rejected hit back to pending. A confirmed hit leaves its case with a
     ``hit_unconfirmed`` custody event; one already named in a notice cannot be undone."""
-    hit = session.get(Hit, hit_id, with_for_update=True)
+    hit = _locked_hit(session, hit_id)
     if hit is None:
         raise ReviewError(f"no hit with id {hit_id}")
     if hit.status not in ("confirmed", "rejected"):
@@ -117,6 +124,9 @@ def undo_decision(session: Session, hit_id: int, actor: str) -> Hit:
                               "be undone")
         case = session.get(Case, hit.case_id)
         assert case is not None
+        if case.status == "closed":
+            raise ReviewError(f"hit {hit_id} is in case {case.id}, which is closed; it can no "
+                              "longer be undone")
         append_event(session, case, "hit_unconfirmed",
                      {"hit_id": hit.id, "work_id": hit.work_id, "url": hit.url}, actor)
     _record(session, hit, "undone", actor)

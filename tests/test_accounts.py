@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from casefiles.custody import first_broken_link
 from casefiles.notices import record_notice
+from casefiles.review import ReviewError, confirm_hit, reject_hit, undo_decision
 from swordnet.accounts import (
     authenticate,
     create_token,
@@ -166,3 +167,23 @@ def test_decisions_are_undone_with_a_custody_event_until_a_notice_names_the_hit(
         in refused.output
     with db.session() as session:
         assert session.get(Hit, int(second)).status == "confirmed"
+
+
+def test_a_decision_taken_meanwhile_by_someone_else_is_seen(db: Database) -> None:
+    """Two reviewers on one hit: the second decision sees the first, even though its session
+    had read the hit while it was still pending."""
+    first, second = _hits(db, 2)
+    with db.session() as ann:  # as the API does: a scoped query loads the hit first
+        loaded = ann.scalars(select(Hit).where(Hit.id.in_([first, second]))).all()
+        assert [h.status for h in loaded] == ["pending", "pending"]
+        with db.session() as bo:
+            confirm_hit(bo, first, "bo")
+            reject_hit(bo, second, "bo")
+        with pytest.raises(ReviewError, match=f"hit {first} is already confirmed"):
+            reject_hit(ann, first, "ann")
+        undo_decision(ann, second, "ann")
+        with pytest.raises(ReviewError, match=f"hit {second} is pending"):
+            undo_decision(ann, second, "ann")
+    with db.session() as session:
+        assert session.get(Hit, first).status == "confirmed"
+        assert session.scalar(select(func.count()).select_from(HitDecision)) == 3
