@@ -162,6 +162,16 @@ def case_events(session: Session, principal: Principal, case: Case) -> list[Case
     return [e for e in events if visible(e)]
 
 
+def visible_tip_hits(session: Session, principal: Principal, tips: list[Tip]) -> set[int]:
+    """Of the hits the tips' checks found, those this principal may see (a check records
+    every hit at the URL, whoever's work it is)."""
+    found = {hit_id for tip in tips for hit_id in (tip.result or {}).get("hits", [])}
+    if not found:
+        return set()
+    return set(session.scalars(hits_query(principal).where(Hit.id.in_(found))
+                               .with_only_columns(Hit.id)))
+
+
 # --- hit lists: filters and sort fields come from allowlists ---------------------------------
 
 HIT_SORTS: dict[str, Any] = {

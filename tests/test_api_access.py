@@ -17,7 +17,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from casefiles.notices import record_notice
 from swordnet.accounts import create_token, revoke_token, start_session, user_by_name
-from swordnet.models import ApiToken, Hit
+from swordnet.models import ApiToken, Hit, Tip
 from swordnet.timeutil import utcnow
 from swordnet.web.deps import CSRF_HEADER, SESSION_COOKIE
 from tests.api_client import Api, one_line, open_api
@@ -190,6 +190,20 @@ def test_lists_and_totals_hold_only_own_data(api: Api, other: Other) -> None:
     assert api.ok("reviewer", "/works")["total"] == 6
     assert api.ok("reviewer", "/cases")["total"] == 2
     assert api.ok("harbour", "/cases")["total"] == 2
+
+
+def test_a_tip_shows_only_the_callers_hits_found_at_its_url(private: Api) -> None:
+    """A tip's check records every hit at the URL; a rights holder sees only theirs."""
+    north, harbour = _hits_by_holder(private, HOLDER_A), _hits_by_holder(private, HOLDER_B)
+    tip = private.post("north", "/tips", json={"url": north[0]["page_url"],
+                                               "work_id": north[0]["work_id"]}).json()
+    found = [north[0]["id"], harbour[0]["id"]]
+    with private.db.session() as session:
+        session.execute(update(Tip).where(Tip.id == tip["id"]).values(
+            status="checked", result={"hits": found, "named_work_found": True}))
+    assert private.ok("north", f"/tips/{tip['id']}")["hits"] == [north[0]["id"]]
+    assert [t["hits"] for t in private.ok("north", "/tips")["items"]] == [[north[0]["id"]]]
+    assert private.ok("reviewer", f"/tips/{tip['id']}")["hits"] == found
 
 
 def test_shared_case_shows_only_own_hits_and_events(api: Api, other: Other) -> None:

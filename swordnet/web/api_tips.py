@@ -12,7 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from swordnet.access import TIP_SORTS, filtered_tips, get_tip, get_work, sort_clause
+from swordnet.access import (
+    TIP_SORTS,
+    filtered_tips,
+    get_tip,
+    get_work,
+    sort_clause,
+    visible_tip_hits,
+)
 from swordnet.models import TIP_STATUSES, Tip
 from swordnet.tips import add_tip
 from swordnet.watchlist import check_url
@@ -39,11 +46,14 @@ class TipOut(BaseModel):
     error: str | None
 
 
-def tip_out(tip: Tip) -> TipOut:
+def tip_out(tip: Tip, visible_hits: set[int]) -> TipOut:
+    """The tip, with only the found hits in ``visible_hits`` (the caller's)."""
     result: dict[str, Any] = tip.result or {}
+    hits = result.get("hits")
     return TipOut(id=tip.id, url=tip.url, work_id=tip.work_id, reporter=tip.reporter,
                   status=tip.status, created_at=tip.created_at, checked_at=tip.checked_at,
-                  run_id=tip.run_id, hits=result.get("hits"),
+                  run_id=tip.run_id,
+                  hits=None if hits is None else [h for h in hits if h in visible_hits],
                   named_work_found=result.get("named_work_found"), error=result.get("error"))
 
 
@@ -55,7 +65,10 @@ def list_tips(session: DbSession, caller: Caller,
               ) -> Page[TipOut]:
     """Tips you may see, newest first by default, with what their check found."""
     query = filtered_tips(caller, status).order_by(*sort_clause(sort, TIP_SORTS))
-    return paginate(session, query, page, tip_out)
+    listed = paginate(session, query, page, lambda tip: tip)
+    visible = visible_tip_hits(session, caller, listed.items)
+    return Page[TipOut](items=[tip_out(tip, visible) for tip in listed.items],
+                        total=listed.total, limit=listed.limit, offset=listed.offset)
 
 
 class TipIn(BaseModel):
@@ -79,9 +92,10 @@ def create_tip(body: TipIn, session: DbSession, caller: Caller) -> TipOut:
     work = get_work(session, caller, body.work_id) if body.work_id is not None else None
     reporter = (body.reporter or "").strip() or caller.username
     tip = add_tip(session, url, work.id if work else None, reporter)
-    return tip_out(tip)
+    return tip_out(tip, set())
 
 
 @router.get("/{tip_id}", response_model=TipOut)
 def show_tip(tip_id: PathId, session: DbSession, caller: Caller) -> TipOut:
-    return tip_out(get_tip(session, caller, tip_id))
+    tip = get_tip(session, caller, tip_id)
+    return tip_out(tip, visible_tip_hits(session, caller, [tip]))

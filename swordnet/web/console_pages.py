@@ -238,7 +238,5 @@ def tips_page(request: Request, session: DbSession, viewer: Signed) -> Response:
                                 .order_by(Tip.id.desc()).limit(500)))
     titles = dict(session.execute(select(Work.id, Work.title).where(
         Work.id.in_([t.work_id for t in tips if t.work_id is not None]))).all())
-    named = {hit_id for t in tips for hit_id in (t.result or {}).get("hits", [])}
-    shown = set(session.scalars(access.hits_query(viewer.principal).where(Hit.id.in_(named))
-                                .with_only_columns(Hit.id)))
+    shown = access.visible_tip_hits(session, viewer.principal, tips)
     return render(request, "tips.html", viewer, tips=tips, titles=titles, shown_hits=shown)
