@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ TOKEN_PREFIX = "swn_"
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD_LENGTH = 10
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 
 
 class AccountError(ValueError):
@@ -82,6 +83,12 @@ def check_password(stored: str, password: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+@cache
+def _unknown_user_hash() -> str:
+    """Checked against when the username is unknown, at the cost of a real check."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -89,7 +96,7 @@ def _sha256(secret: str) -> str:
 def add_user(session: Session, username: str, password: str, role: str,
              holder_name: str | None = None) -> User:
     """Create a user; a rights-holder user is bound to the holder called ``holder_name``."""
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         raise AccountError(f"username {username!r} must be 1-100 letters, digits or . _ @ -, "
                            "starting with a letter or digit")
     if role not in ROLES:
@@ -139,14 +146,13 @@ def user_by_name(session: Session, username: str) -> User:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The enabled user with this name and password, or None (the same for either mistake)."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        check_password(hash_password("timing"), password)  # same cost as a real check
-        return None
-    if user.disabled or not check_password(user.password_hash, password):
-        return None
-    return user
+    """The enabled user with this name and password, or None. Every attempt costs one
+    password check, so the time taken does not tell whether a username exists."""
+    user = None
+    if _USERNAME.fullmatch(username):
+        user = session.scalar(select(User).where(User.username == username))
+    matches = check_password(user.password_hash if user else _unknown_user_hash(), password)
+    return user if user is not None and matches and not user.disabled else None
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from swordnet.models import Case, ConsoleSession, Hit, RightsHolder, Site, Work
 from swordnet.timeutil import utcnow
 from swordnet.tips import add_tip
 from swordnet.watchlist import add_target
-from swordnet.web.app import CONTENT_SECURITY_POLICY, create_app
+from swordnet.web.app import create_app
 from swordnet.web.console import LOGIN_CSRF_COOKIE
 from swordnet.web.deps import SESSION_COOKIE
+from swordnet.web.headers import CONTENT_SECURITY_POLICY
 from tests.images import jpeg_bytes
 from tests.web_data import HOLDER_A, HOLDER_B, PASSWORD, XSS_TITLE, WebData, build_web_data
 
@@ -148,7 +149,7 @@ def test_wrong_password_is_refused_with_a_message(app_client: TestClient) -> Non
 def test_repeated_wrong_passwords_are_throttled(settings: Settings) -> None:
     app = create_app(settings)  # an app of its own: the throttle counts per address too
     try:
-        client = TestClient(app)
+        client = TestClient(app, client=("192.0.2.7", 50000))
         with app.state.db.session() as session:
             sessions = session.scalar(select(func.count()).select_from(ConsoleSession))
 
@@ -163,8 +164,14 @@ def test_repeated_wrong_passwords_are_throttled(settings: Settings) -> None:
         assert 0 < int(blocked.headers["Retry-After"]) <= 900
         assert SESSION_COOKIE not in blocked.cookies
         assert attempt("harbour", PASSWORD).status_code == 429  # the same address
+        elsewhere = TestClient(app, client=("198.51.100.3", 50000))
+        token = form_token(elsewhere.get("/login").text)
+        north = elsewhere.post("/login", data={"username": "north", "password": PASSWORD,
+                                               "csrf_token": token}, follow_redirects=False)
+        assert north.status_code == 303  # the user is not locked out from everywhere
         with app.state.db.session() as session:
-            assert session.scalar(select(func.count()).select_from(ConsoleSession)) == sessions
+            assert session.scalar(select(func.count()).select_from(ConsoleSession)) \
+                == sessions + 1
     finally:
         app.state.db.dispose()
 
@@ -236,6 +243,29 @@ def test_every_page_renders_for_staff_with_the_csp(clients: dict[str, TestClient
         response = client.get(asset)
         assert response.status_code == 200, asset
         assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_error_responses_carry_the_security_headers_too(settings: Settings) -> None:
+    """A crash (500) and an oversized body (413) are answered by the framework's own layers;
+    the headers are added outside them."""
+    app = create_app(settings)
+
+    def crash() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/crash", crash)
+    try:
+        client = TestClient(app, raise_server_exceptions=False)
+        crashed = client.get("/crash")
+        too_big = client.post("/api/v1/hits/bulk", content=b"[" + b"1," * 2_000_000 + b"1]",
+                              headers={"Content-Type": "application/json"})
+        for response in (crashed, too_big):
+            assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+            assert response.headers["x-content-type-options"] == "nosniff"
+        assert (crashed.status_code, too_big.status_code) == (500, 413)
+        assert "a bug" not in crashed.text
+    finally:
+        app.state.db.dispose()
 
 
 def case_ids(settings: Settings) -> list[int]:

@@ -26,10 +26,9 @@ from swordnet.watchlist import check_host
 from swordnet.web.deps import Caller, DbSession
 from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
-from swordnet.web.params import BodyId, PathId, QueryId, refuse_nul, sort_param
+from swordnet.web.params import BodyId, PathId, QueryId, sort_param
 
-router = APIRouter(prefix="/allowlist", tags=["allowlist"], responses=ERROR_RESPONSES,
-                   dependencies=[Depends(refuse_nul)])
+router = APIRouter(prefix="/allowlist", tags=["allowlist"], responses=ERROR_RESPONSES)
 
 
 class AllowlistOut(BaseModel):

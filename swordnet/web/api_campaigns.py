@@ -20,10 +20,9 @@ from swordnet.models import Campaign, CrawlRun
 from swordnet.web.deps import Caller, DbSession
 from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
-from swordnet.web.params import BodyId, PathId, refuse_nul, sort_param
+from swordnet.web.params import BodyId, PathId, sort_param
 
-router = APIRouter(prefix="/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES,
-                   dependencies=[Depends(refuse_nul)])
+router = APIRouter(prefix="/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 MAX_EVERY_SECONDS = 366 * 86400

@@ -40,10 +40,9 @@ from swordnet.web.api_hits import HitOut, hit_out
 from swordnet.web.deps import Caller, DbSession, Store
 from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
-from swordnet.web.params import PathId, QueryId, choice_param, refuse_nul, sort_param
+from swordnet.web.params import PathId, QueryId, choice_param, sort_param
 
-router = APIRouter(prefix="/cases", tags=["cases"], responses=ERROR_RESPONSES,
-                   dependencies=[Depends(refuse_nul)])
+router = APIRouter(prefix="/cases", tags=["cases"], responses=ERROR_RESPONSES)
 
 
 class CaseOut(BaseModel):

@@ -33,10 +33,9 @@ from swordnet.previews import NoPreview, readable_text, thumbnail_png
 from swordnet.web.deps import Caller, DbSession, Store
 from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
-from swordnet.web.params import BodyId, PathId, QueryId, refuse_nul, sort_param
+from swordnet.web.params import BodyId, PathId, QueryId, sort_param
 
-router = APIRouter(prefix="/hits", tags=["hits"], responses=ERROR_RESPONSES,
-                   dependencies=[Depends(refuse_nul)])
+router = APIRouter(prefix="/hits", tags=["hits"], responses=ERROR_RESPONSES)
 HitStatus = Literal["pending", "confirmed", "rejected", "auto_confirmed"]
 assert set(HitStatus.__args__) == set(HIT_STATUSES)  # type: ignore[attr-defined]
 

@@ -26,10 +26,9 @@ from swordnet.watchlist import check_url
 from swordnet.web.deps import Caller, DbSession
 from swordnet.web.errors import ERROR_RESPONSES, unprocessable
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
-from swordnet.web.params import BodyId, PathId, choice_param, refuse_nul, sort_param
+from swordnet.web.params import BodyId, PathId, choice_param, sort_param
 
-router = APIRouter(prefix="/tips", tags=["tips"], responses=ERROR_RESPONSES,
-                   dependencies=[Depends(refuse_nul)])
+router = APIRouter(prefix="/tips", tags=["tips"], responses=ERROR_RESPONSES)
 
 
 class TipOut(BaseModel):

@@ -63,21 +63,22 @@ from swordnet.registry import Registration, RegistrationError, register_precompu
 from swordnet.web.deps import Caller, DbSession, Store
 from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES, ErrorOut, conflict, unprocessable
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
-from swordnet.web.params import PathId, choice_param, refuse_nul, sort_param
-from swordnet.web.uploads import MB, CappedBodyRoute, body_cap, read_capped
+from swordnet.web.params import PathId, choice_param, sort_param
+from swordnet.web.uploads import (
+    FORM_SLACK_BYTES,
+    MB,
+    CappedBodyRoute,
+    body_cap,
+    read_capped,
+    upload_cap,
+)
 
 BULK_MAX_BYTES = 256 * MB
 PRECOMPUTED_MAX_BYTES = 64 * MB
 EVIDENCE_STATUSES = ("confirmed", "auto_confirmed")
 
 
-def upload_cap() -> int:
-    """The largest work file any kind accepts (each kind's own cap is checked after)."""
-    return max(max_content_bytes(kind) for kind in supported_kinds())
-
-
 router = APIRouter(prefix="/works", tags=["works"], responses=ERROR_RESPONSES,
-                   dependencies=[Depends(refuse_nul)],
                    route_class=CappedBodyRoute)
 
 
@@ -208,7 +209,8 @@ def _check_kind(kind: str) -> str:
 @router.post("", response_model=RegistrationOut, status_code=201,
              responses={200: {"model": RegistrationOut,
                               "description": "Already registered (fingerprints it lacked "
-                                             "were added)."}, **UPLOAD_RESPONSES})
+                                             "were added)."}, **UPLOAD_RESPONSES},
+             max_body_size=upload_cap() + FORM_SLACK_BYTES)
 @body_cap(upload_cap)
 def upload_work(
     session: DbSession, caller: Caller, store: Store, response: Response,
@@ -275,7 +277,8 @@ def _register_entries(session: Session, entries: list[PrecomputedWork], holder_n
 
 @router.post("/precomputed", response_model=RegistrationOut, status_code=201,
              responses={200: {"model": RegistrationOut, "description": "Already registered."},
-                        **UPLOAD_RESPONSES})
+                        **UPLOAD_RESPONSES},
+             max_body_size=PRECOMPUTED_MAX_BYTES + FORM_SLACK_BYTES)
 @body_cap(lambda: PRECOMPUTED_MAX_BYTES)
 def create_precomputed(
     body: PrecomputedIn, session: DbSession, caller: Caller, response: Response,
@@ -303,7 +306,8 @@ class ImportOut(BaseModel):
 @router.post("/import", response_model=ImportOut,
              responses={422: {"model": ErrorOut, "description": "Bad lines (each in "
                               "`errors`, by line number); nothing was registered."},
-                        **UPLOAD_RESPONSES})
+                        **UPLOAD_RESPONSES},
+             max_body_size=BULK_MAX_BYTES + FORM_SLACK_BYTES)
 @body_cap(lambda: BULK_MAX_BYTES)
 def import_works(
     session: DbSession, caller: Caller,

@@ -1,18 +1,20 @@
 """The FastAPI application: REST API under ``/api/v1``, console pages at the root.
 
 Every response carries a strict Content-Security-Policy (scripts, styles and images from
-this origin only, no inline script, no framing) and ``nosniff``. Errors a user can cause
+this origin only, no inline script, no framing) and ``nosniff``: see
+:mod:`swordnet.web.headers`. Errors a user can cause
 become 4xx responses with a one-line ``detail``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
 from casefiles.evidence import EvidenceStore
 from casefiles.review import ReviewError
@@ -32,19 +34,13 @@ from swordnet.web import (
     api_works,
     console,
 )
+from swordnet.web.headers import SecurityHeaders
+from swordnet.web.params import refuse_nul
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 API_PREFIX = "/api/v1"
+# Request bodies beyond this are refused as they arrive (413), before any parsing or
+# authentication; upload routes set larger caps of their own.
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 # Exception -> status: what a caller did wrong, as 4xx with the message as ``detail``.
 _ERROR_STATUS: dict[type[Exception], int] = {
@@ -79,34 +75,38 @@ def validation_message(errors: Sequence[Any]) -> str:
     return "; ".join(lines)
 
 
-def invalid_request(_request: Request, exc: Exception) -> Response:
+def user_error_response(request: Request, status: int, message: str) -> Response:
+    """JSON ``{"detail": ...}`` for the API, an HTML error page for the console."""
+    if request.url.path.startswith(API_PREFIX):
+        return JSONResponse({"detail": message}, status_code=status)
+    return console.html_error(request, status, message)
+
+
+def invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
+    return user_error_response(request, 422, validation_message(exc.errors()))
+
+
+class SwordnetApp(FastAPI):
+    """FastAPI with :class:`~swordnet.web.headers.SecurityHeaders` outside everything else."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), no_store_prefix=API_PREFIX)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """The app for ``settings``' database and evidence store (migrated on start)."""
-    app = FastAPI(title="Swordnet", version="1", summary="Piracy monitoring and takedown "
+    app = SwordnetApp(title="Swordnet", version="1", summary="Piracy monitoring and takedown "
                   "tracker: works, hits, review, cases, campaigns.",
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None)
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
+                  max_body_size=MAX_BODY_BYTES, dependencies=[Depends(refuse_nul)])
     app.state.settings = settings
     app.state.db = db or open_database(settings)
     app.state.store = EvidenceStore(settings.evidence_dir)
 
-    @app.middleware("http")
-    async def security_headers(request: Request,
-                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith(API_PREFIX) or "text/html" in response.headers.get(
-                "content-type", ""):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
     def user_error(status: int) -> Callable[[Request, Exception], Response]:
-        def handle(_request: Request, exc: Exception) -> Response:
-            return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)
+        def handle(request: Request, exc: Exception) -> Response:
+            return user_error_response(request, status, str(exc))
         return handle
 
     for error, status in _ERROR_STATUS.items():

@@ -9,7 +9,8 @@ works, cases, tips), ``console_ops`` (sites, runs, campaigns: staff only) and
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
 form only when the two agree. The session cookie is HttpOnly, SameSite=Strict, Path=/.
-Repeated wrong passwords for one username or from one address are throttled (429).
+Repeated wrong passwords for one username from one address, or from one address for any
+usernames, are throttled (429).
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ def login(request: Request, username: Annotated[str, Form(max_length=100)] = "",
                            message="The sign-in form expired or was not sent from this site; "
                                    "please sign in again.")
     throttle: LoginThrottle = request.app.state.login_throttle
-    user_key = f"user:{username.strip().casefold()}"
-    keys = [user_key, f"ip:{request.client.host if request.client else '-'}"]
+    address = request.client.host if request.client else "-"
+    # Per username *and* address, so that nobody can lock a user out from elsewhere.
+    user_key = f"user:{username.strip().casefold()}@{address}"
+    keys = [user_key, f"ip:{address}"]
     wait = throttle.retry_after(keys)
     if wait:
         response = _login_form(request, username=username, next_path=next_path, status=429,
@@ -119,6 +122,11 @@ def _viewer_of(request: Request) -> Viewer | None:
     except Exception:  # an error page must not fail in turn
         return None
     return Viewer(*found) if found else None
+
+
+def html_error(request: Request, status: int, message: str) -> Response:
+    """A user's mistake on a console page or form, as an HTML error page."""
+    return error_page(request, status, message, _viewer_of(request))
 
 
 def install(app: FastAPI) -> None:

@@ -17,6 +17,7 @@ from swordnet.campaigns import campaign_state, campaign_summary, effective_end
 from swordnet.models import Campaign, CrawlRun, Hit, Site, WatchTarget
 from swordnet.web.console_base import API, Signed, render, require_staff_page
 from swordnet.web.deps import DbSession
+from swordnet.web.params import QueryId
 
 router = APIRouter(include_in_schema=False)
 RUNS_SHOWN = 200
@@ -77,7 +78,7 @@ def run_row(run: CrawlRun) -> dict[str, Any]:
 @router.get("/runs")
 def runs_page(request: Request, session: DbSession, viewer: Signed,
               unhealthy: Annotated[bool, Query()] = False,
-              site: Annotated[int | None, Query()] = None) -> Response:
+              site: QueryId = None) -> Response:
     require_staff_page(viewer)
     query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(RUNS_SHOWN)
     if unhealthy:

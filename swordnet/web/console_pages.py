@@ -44,6 +44,8 @@ from swordnet.web.console_base import (
 )
 from swordnet.web.console_charts import daily, horizontal
 from swordnet.web.deps import DbSession
+from swordnet.web.params import PathId, QueryId
+from swordnet.web.uploads import FORM_SLACK_BYTES, upload_cap
 
 router = APIRouter(include_in_schema=False)
 DAYS_SHOWN = 14
@@ -108,7 +110,7 @@ def _works_page(request: Request, session: DbSession, viewer: Viewer, *, status:
 
 @router.get("/works")
 def works_page(request: Request, session: DbSession, viewer: Signed,
-               registered: int | None = None, existing: int | None = None) -> Response:
+               registered: QueryId = None, existing: QueryId = None) -> Response:
     message = None
     if registered is not None or existing is not None:
         work = visible(access.get_work, session, viewer.principal, registered or existing)
@@ -118,7 +120,7 @@ def works_page(request: Request, session: DbSession, viewer: Signed,
     return _works_page(request, session, viewer, message=message)
 
 
-@router.post("/works")
+@router.post("/works", max_body_size=upload_cap() + FORM_SLACK_BYTES)
 def register(request: Request, session: DbSession, viewer: Signed,
              file: Annotated[UploadFile | None, File()] = None,
              title: Annotated[str, Form(max_length=500)] = "",
@@ -204,12 +206,12 @@ def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: in
 
 
 @router.get("/cases/{case_id}")
-def case_page(case_id: int, request: Request, session: DbSession, viewer: Signed) -> Response:
+def case_page(case_id: PathId, request: Request, session: DbSession, viewer: Signed) -> Response:
     return _case_page(request, session, viewer, case_id)
 
 
 @router.post("/cases/{case_id}/transition")
-def case_transition(case_id: int, request: Request, session: DbSession, viewer: Signed,
+def case_transition(case_id: PathId, request: Request, session: DbSession, viewer: Signed,
                     to: Annotated[str, Form(max_length=40)] = "",
                     reason: Annotated[str, Form(max_length=2000)] = "",
                     csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:

@@ -9,6 +9,8 @@ see their own hits read-only: deciding is staff work.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -22,6 +24,7 @@ from swordnet.models import HIT_STATUSES, Campaign, Hit, Work
 from swordnet.previews import work_preview
 from swordnet.web.console_base import PageError, Signed, render, visible
 from swordnet.web.deps import DbSession
+from swordnet.web.params import MAX_ID, PathId
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
@@ -34,9 +37,14 @@ def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
     if not value.strip():
         return None
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
         raise PageError(400, f"{name} must be a number, not {value!r}") from None
+    if kind is int and not 1 <= number <= MAX_ID:
+        raise PageError(400, f"{name} must be an id from 1 to {MAX_ID}, not {value!r}")
+    if kind is float and not math.isfinite(number):
+        raise PageError(400, f"{name} must be a finite number, not {value!r}")
+    return number
 
 
 def hit_view(hit: Hit) -> dict[str, Any]:
@@ -102,7 +110,7 @@ def review_page(request: Request, session: DbSession, viewer: Signed,
 
 
 @router.get("/works/{work_id}/excerpt")
-def work_excerpt(work_id: int, request: Request, session: DbSession, viewer: Signed,
+def work_excerpt(work_id: PathId, request: Request, session: DbSession, viewer: Signed,
                  near: Annotated[str, Query(max_length=300)] = "") -> Response:
     """Part of a text work's stored text, from the first place ``near`` (a chapter title the
     match named) occurs, as plain text."""
@@ -111,7 +119,8 @@ def work_excerpt(work_id: int, request: Request, session: DbSession, viewer: Sig
     if content is None or work.preview_type != "text":
         raise PageError(404, f"work {work_id} has no stored text")
     text = content.decode("utf-8", "replace")
-    start = text.casefold().find(near.casefold()) if near.strip() else -1
-    excerpt = text[max(start, 0):max(start, 0) + EXCERPT_CHARS]
+    found = re.search(re.escape(near.strip()), text, re.IGNORECASE) if near.strip() else None
+    start = found.start() if found else 0
+    excerpt = text[start:start + EXCERPT_CHARS]
     return Response(excerpt, media_type="text/plain; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=3600"})

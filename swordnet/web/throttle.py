@@ -1,5 +1,6 @@
-"""Sign-in throttling: too many wrong passwords for one username, or from one address, in a
-short window and further attempts are refused until the window has passed.
+"""Sign-in throttling: too many wrong passwords for one username from one address, or from
+one address for any usernames, in a short window, and further attempts from there are
+refused until the window has passed.
 
 Kept in the serving process's memory (``swordnet serve`` is one process); a restart clears it.
 """
@@ -16,15 +17,18 @@ WINDOW_S = 15 * 60.0
 
 
 class LoginThrottle:
-    """Counts failed sign-ins per key (``user:NAME``, ``ip:ADDRESS``) over a sliding window.
+    """Counts failed sign-ins per key (``user:NAME@ADDRESS``, ``ip:ADDRESS``) over a sliding
+    window.
 
     >>> now = [0.0]
     >>> throttle = LoginThrottle(max_failures=2, window_s=60, clock=lambda: now[0])
-    >>> throttle.failed(["user:ann"]); throttle.failed(["user:ann"])
-    >>> throttle.retry_after(["user:ann", "ip:10.0.0.1"])
+    >>> throttle.failed(["user:ann@10.0.0.1"]); throttle.failed(["user:ann@10.0.0.1"])
+    >>> throttle.retry_after(["user:ann@10.0.0.1", "ip:10.0.0.1"])
     60
+    >>> throttle.retry_after(["user:ann@10.0.0.2", "ip:10.0.0.2"])
+    0
     >>> now[0] = 61.0
-    >>> throttle.retry_after(["user:ann"])
+    >>> throttle.retry_after(["user:ann@10.0.0.1"])
     0
     """
 

@@ -1,5 +1,9 @@
 """Upload size caps: a request body is refused by its declared length before it is read or
-parsed, and an uploaded file by its size before it is read into memory."""
+parsed, and an uploaded file by its size before it is read into memory.
+
+Every other request body is capped by the app's ``max_body_size`` (FastAPI counts the bytes
+as they arrive); upload routes raise that limit to their own cap.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,15 @@ from fastapi import HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from matching.registry import max_content_bytes, supported_kinds
+
 MB = 1024 * 1024
 FORM_SLACK_BYTES = 64 * 1024  # the multipart framing and form fields around the file
+
+
+def upload_cap() -> int:
+    """The largest work file any kind accepts (each kind's own cap is checked after)."""
+    return max(max_content_bytes(kind) for kind in supported_kinds())
 
 
 _BODY_CAPS: dict[Callable[..., Any], Callable[[], int]] = {}
