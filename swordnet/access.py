@@ -50,11 +50,6 @@ def require_staff(principal: Principal) -> None:
         raise Forbidden("this needs a staff or admin account")
 
 
-def require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise Forbidden("this needs an admin account")
-
-
 def works_query(principal: Principal) -> Select[tuple[Work]]:
     query = select(Work)
     if not principal.is_staff:

@@ -25,6 +25,7 @@ from swordnet.timeutil import utcnow
 
 TOKEN_PREFIX = "swn_"
 SESSION_LIFETIME = timedelta(hours=12)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 MIN_PASSWORD_LENGTH = 10
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
@@ -195,7 +196,8 @@ def token_principal(session: Session, secret: str,
         return None
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    token.last_used_at = now
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now  # not on every request: a write per call would contend
     return principal_of(token.user)
 
 

@@ -431,6 +431,12 @@ class Hit(Base):
     media_capture: Mapped[Capture | None] = relationship(foreign_keys=[media_capture_id])
     page_capture: Mapped[Capture | None] = relationship(foreign_keys=[page_capture_id])
 
+    @property
+    def captured_at(self) -> datetime | None:
+        """When the copy (or, for page hits, the page) was fetched."""
+        capture = self.media_capture or self.page_capture
+        return capture.fetched_at if capture else None
+
 
 class CaseEvent(Base):
     """One entry of a case's custody log: append-only and hash-chained."""

@@ -120,8 +120,9 @@ def show_case(case_id: PathId, session: DbSession, caller: Caller) -> CaseDetail
 class TransitionIn(BaseModel):
     to: str = Field(max_length=30, description="The next status (see the case's `next`).")
     reason: str = Field(max_length=2000, description="Why; goes into the custody log.")
-    evidence: list[str] = Field([], max_length=100, description="References the decision "
-                                "rests on, e.g. capture:12 or a file hash.")
+    evidence: list[Annotated[str, Field(max_length=500)]] = Field(
+        [], max_length=100,
+        description="References the decision rests on, e.g. capture:12 or a file hash.")
 
 
 @router.post("/{case_id}/transition", response_model=CaseDetail)

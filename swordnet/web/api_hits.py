@@ -67,7 +67,6 @@ class HitOut(BaseModel):
 
 def hit_out(hit: Hit) -> HitOut:
     page = hit.page_capture
-    media = hit.media_capture
     return HitOut(
         id=hit.id, work_id=hit.work_id, work_title=hit.work.title, work_kind=hit.work.kind,
         site=hit.site.domain, url=hit.url, page_url=hit.page_url,
@@ -76,7 +75,7 @@ def hit_out(hit: Hit) -> HitOut:
         match=describe_match(hit.algorithm, hit.variant, hit.score, hit.detail),
         detail=hit.detail, quarantined=hit.quarantined, status=hit.status,  # type: ignore[arg-type]
         reviewer=hit.reviewer, reviewed_at=hit.reviewed_at, created_at=hit.created_at,
-        captured_at=(media or page).fetched_at if (media or page) else None,
+        captured_at=hit.captured_at,
         case_id=hit.case_id, run_id=hit.run_id)
 
 

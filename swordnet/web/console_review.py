@@ -50,11 +50,10 @@ def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
 def hit_view(hit: Hit) -> dict[str, Any]:
     """What the queue shows of one hit (the template escapes every string)."""
     page, media = hit.page_capture, hit.media_capture
-    captured = (media or page).fetched_at if (media or page) else None
     detail = hit.detail or {}
     chapters = detail.get("chapters") or []
     return {"hit": hit, "match": describe_match(hit.algorithm, hit.variant, hit.score, detail),
-            "page_title": page.title if page else None, "captured_at": captured,
+            "page_title": page.title if page else None, "captured_at": hit.captured_at,
             "near": chapters[0] if chapters else "",
             # The registered work: its thumbnail, its text, or (no preview) its names.
             "work_side": hit.work.preview_type or "none",

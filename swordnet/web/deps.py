@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from casefiles.evidence import EvidenceStore
 from swordnet.accounts import Principal, find_session, principal_of, token_principal
-from swordnet.config import Settings
 from swordnet.db import Database
 
 SESSION_COOKIE = "swordnet_session"
@@ -30,21 +29,18 @@ def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
 def get_store(request: Request) -> EvidenceStore:
     return request.app.state.store
 
 
 def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
-    """One unit of work per request: committed when the endpoint returns normally."""
+    """One unit of work per request: committed when the endpoint returns normally, before
+    the response is sent (a failed commit is the response)."""
     with db.session() as session:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 Store = Annotated[EvidenceStore, Depends(get_store)]
 
 
