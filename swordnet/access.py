@@ -31,6 +31,7 @@ from swordnet.models import (
     Tip,
     Work,
 )
+from swordnet.registry import RegistrationError
 
 
 class NotFound(LookupError):
@@ -165,6 +166,22 @@ def visible_tip_hits(session: Session, principal: Principal, tips: list[Tip]) ->
         return set()
     return set(session.scalars(hits_query(principal).where(Hit.id.in_(found))
                                .with_only_columns(Hit.id)))
+
+
+def registering_holder(session: Session, principal: Principal, named: str | None) -> str:
+    """Whose a newly registered work is: a rights holder's own holder (naming another is
+    refused), or the holder staff name (they must name one)."""
+    named = named.strip() if named else None
+    if principal.is_staff:
+        if not named:
+            raise RegistrationError("holder: staff must name the rights holder the work "
+                                    "belongs to")
+        return named
+    own = session.get(RightsHolder, principal.holder_id)
+    assert own is not None
+    if named and named != own.name:
+        raise Forbidden(f"holder: you register works for {own.name!r} only")
+    return own.name
 
 
 # --- hit lists: filters and sort fields come from allowlists ---------------------------------

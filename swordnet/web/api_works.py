@@ -31,14 +31,13 @@ from matching.registry import max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
 from swordnet.access import (
     WORK_SORTS,
-    Forbidden,
     NotFound,
     WorkFilters,
     filtered_works,
     get_work,
+    registering_holder,
     sort_clause,
 )
-from swordnet.accounts import Principal
 from swordnet.models import (
     WORK_KINDS,
     AllowlistEntry,
@@ -46,7 +45,6 @@ from swordnet.models import (
     Hit,
     HitDecision,
     NoticeUrl,
-    RightsHolder,
     Tip,
     WatchTarget,
     Work,
@@ -177,20 +175,6 @@ class RegistrationOut(BaseModel):
     work: WorkDetail
 
 
-def holder_for(session: Session, caller: Principal, holder: str | None) -> str:
-    """Whose work it is: a rights holder's own holder, or the holder staff name."""
-    named = holder.strip() if holder else None
-    if caller.is_staff:
-        if not named:
-            raise unprocessable("holder: staff must name the rights holder the work belongs to")
-        return named
-    own = session.get(RightsHolder, caller.holder_id)
-    assert own is not None
-    if named and named != own.name:
-        raise Forbidden(f"holder: you register works for {own.name!r} only")
-    return own.name
-
-
 def _registered(session: Session, reg: Registration, response: Response) -> RegistrationOut:
     session.flush()
     if not reg.created:
@@ -228,7 +212,7 @@ def upload_work(
     """Register an uploaded file as a work, fingerprinted here (201; 200 if the same content
     was already registered for the holder)."""
     kind = _check_kind(kind)
-    holder_name = holder_for(session, caller, holder)
+    holder_name = registering_holder(session, caller, holder)
     content = read_capped(file, max_content_bytes(kind), f"a {kind} work")
     name = file.filename or "upload"
     try:
@@ -291,7 +275,7 @@ def create_precomputed(
         entry = parse_work(body.model_dump(exclude_none=True))
     except PrecomputedError as exc:
         raise unprocessable(exc) from None
-    holder_name = holder_for(session, caller, holder)
+    holder_name = registering_holder(session, caller, holder)
     [reg] = _register_entries(session, [entry], holder_name, "api")
     return _registered(session, reg, response)
 
@@ -321,7 +305,7 @@ def import_works(
     """Register many works from precomputed fingerprints. Every line is checked first; if
     any is bad, each problem is reported with its line number and nothing is registered.
     Importing the same file again registers nothing new."""
-    holder_name = holder_for(session, caller, holder)
+    holder_name = registering_holder(session, caller, holder)
     name = file.filename or "upload"
     data = read_capped(file, BULK_MAX_BYTES, "an import")
     try:

@@ -136,14 +136,11 @@ def register(request: Request, session: DbSession, viewer: Signed,
         session.rollback()
         return _works_page(request, session, viewer, status=422, error=error, form=form)
 
-    if viewer.is_staff:
-        holder_name = holder.strip()
-        if not holder_name:
-            return refuse("Name the rights holder the work belongs to.")
-    else:
-        own = session.get(RightsHolder, viewer.principal.holder_id)
-        assert own is not None
-        holder_name = own.name
+    try:
+        holder_name = access.registering_holder(session, viewer.principal,
+                                                holder if viewer.is_staff else None)
+    except RegistrationError:
+        return refuse("Name the rights holder the work belongs to.")
     if kind not in supported_kinds():
         return refuse(f"Kind {kind!r} is not one of {', '.join(supported_kinds())}.")
     if file is None or not file.filename:
