@@ -15,16 +15,26 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from matching.registry import describe_match, max_content_bytes, signals_for_kind
 from matching.signal import ContentRejected
 from matching.stages import match_content, registration_fingerprints
-from swordnet.cliutil import console, database, emit, fail, json_option, preview_store
+from swordnet.cliutil import (
+    console,
+    database,
+    emit,
+    fail,
+    in_unit,
+    json_option,
+    preview_store,
+)
 from swordnet.models import WORK_KINDS, Fingerprint, Work
 from swordnet.precomputed import parse_lines
 from swordnet.quarantine import release
 from swordnet.registry import (
     RegistrationError,
+    delete_work_and_hits,
     load_match_index,
     register_precomputed,
     register_work,
@@ -204,6 +214,22 @@ def works_release(work_id: int) -> None:
         except LookupError as exc:
             fail(str(exc))
     console.print(f"Work {work_id} released from quarantine.")
+
+
+@works.command("delete")
+@click.argument("work_id", type=int)
+def works_delete(work_id: int) -> None:
+    """Delete WORK_ID with its fingerprints and its pending or rejected hits (refused while
+    any of its hits is evidence in a case)."""
+    def delete(session: Session) -> str:
+        work = session.get(Work, work_id)
+        if work is None:
+            raise RegistrationError(f"no work with id {work_id}")
+        title = work.title
+        delete_work_and_hits(session, work)
+        return title
+
+    console.print(f"Deleted work {work_id} '{in_unit(delete)}'.")
 
 
 @click.command()

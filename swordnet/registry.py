@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from casefiles.evidence import EvidenceStore
@@ -19,12 +19,26 @@ from matching.link import LinkSignal, link_names
 from matching.match_index import MatchIndex
 from matching.registry import signals_for_kind, supported_kinds
 from matching.stages import registration_fingerprints
-from swordnet.models import Fingerprint, RightsHolder, Work
+from swordnet.models import (
+    AllowlistEntry,
+    Fingerprint,
+    Hit,
+    HitDecision,
+    NoticeUrl,
+    RightsHolder,
+    Tip,
+    WatchTarget,
+    Work,
+)
 from swordnet.previews import store_work_preview
 
 
 class RegistrationError(ValueError):
     """A work that cannot be registered as asked."""
+
+
+class WorkInUse(RegistrationError):
+    """A work that cannot be deleted: some of its hits are evidence."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,33 @@ def register_precomputed(
                   [*fingerprints, *name_fingerprints(title, aliases)], title=title, kind=kind,
                   source_name=source_name, aliases=aliases,
                   registration_number=registration_number)
+
+
+def delete_work_and_hits(session: Session, work: Work) -> None:
+    """Delete a work with its fingerprints, its pending and rejected hits (and their review
+    history) and its allowlist entries; tips and search targets naming it forget it.
+    Refused with :class:`WorkInUse` while any of its hits is confirmed, in a case or named
+    in a notice: those are evidence. Crawls already running keep matching it until they
+    end."""
+    evidence = session.scalar(select(func.count()).where(
+        Hit.work_id == work.id,
+        Hit.status.in_(("confirmed", "auto_confirmed")) | Hit.case_id.is_not(None)
+        | Hit.id.in_(select(NoticeUrl.hit_id)))) or 0
+    if evidence:
+        raise WorkInUse(f"work {work.id} has {evidence} hit{'s' * (evidence != 1)} kept as "
+                        "evidence (confirmed, in a case or named in a notice); it cannot be "
+                        "deleted (undo them first, or keep the work)")
+    hit_ids = select(Hit.id).where(Hit.work_id == work.id).scalar_subquery()
+    session.execute(delete(HitDecision).where(HitDecision.hit_id.in_(hit_ids)))
+    session.execute(delete(Hit).where(Hit.work_id == work.id))
+    session.execute(delete(AllowlistEntry).where(AllowlistEntry.work_id == work.id))
+    session.execute(update(Tip).where(Tip.work_id == work.id).values(work_id=None))
+    for target in session.scalars(select(WatchTarget)):
+        if work.id in target.work_ids:
+            target.work_ids = [i for i in target.work_ids if i != work.id]
+    session.execute(delete(Fingerprint).where(Fingerprint.work_id == work.id))
+    session.expire(work)
+    session.execute(delete(Work).where(Work.id == work.id))
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,22 @@ def test_a_decision_taken_meanwhile_by_someone_else_is_seen(db: Database) -> Non
     with db.session() as session:
         assert session.get(Hit, first).status == "confirmed"
         assert session.scalar(select(func.count()).select_from(HitDecision)) == 3
+
+
+def test_works_delete_keeps_evidence(db: Database) -> None:
+    """A work whose hits are pending or rejected is deleted with them; one with a confirmed
+    hit is refused, and nothing is deleted."""
+    first, second = _hits(db, 2)
+    assert run_cli("hits", "confirm", str(first)).exit_code == 0
+    refused = run_cli("works", "delete", "1")
+    assert refused.exit_code == 1
+    assert "work 1 has 1 hit kept as evidence" in refused.output
+    assert run_cli("hits", "undo", str(first)).exit_code == 0
+    assert run_cli("hits", "reject", str(second)).exit_code == 0
+    deleted = run_cli("works", "delete", "1")
+    assert deleted.exit_code == 0 and "Deleted work 1 '" in deleted.output
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Hit)) == 0
+        assert session.scalar(select(func.count()).select_from(HitDecision)) == 0
+    missing = run_cli("works", "delete", "1")
+    assert missing.exit_code == 1 and "no work with id 1" in missing.output

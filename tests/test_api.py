@@ -255,7 +255,7 @@ def test_delete_work(api: Api) -> None:
     [hit] = [h for h in pending_hits(api, HOLDER_A) if h["work_id"] == kept][:1]
     assert api.post("reviewer", f"/hits/{hit['id']}/confirm").status_code == 200
     refused = api.delete("north", f"/works/{kept}")
-    assert refused.status_code == 409 and "confirmed hit" in one_line(refused)
+    assert refused.status_code == 409 and "hit kept as evidence" in one_line(refused)
     assert api.get("north", f"/works/{kept}").status_code == 200
 
     rejected = next(h for h in pending_hits(api, HOLDER_A) if h["work_id"] == deleted)

@@ -24,7 +24,7 @@ from fastapi import (
 )
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from matching.registry import max_content_bytes, supported_kinds
@@ -40,13 +40,7 @@ from swordnet.access import (
 )
 from swordnet.models import (
     WORK_KINDS,
-    AllowlistEntry,
-    Fingerprint,
     Hit,
-    HitDecision,
-    NoticeUrl,
-    Tip,
-    WatchTarget,
     Work,
 )
 from swordnet.precomputed import (
@@ -57,9 +51,15 @@ from swordnet.precomputed import (
     parse_work,
 )
 from swordnet.previews import work_preview
-from swordnet.registry import Registration, RegistrationError, register_precomputed, register_work
+from swordnet.registry import (
+    Registration,
+    RegistrationError,
+    delete_work_and_hits,
+    register_precomputed,
+    register_work,
+)
 from swordnet.web.deps import Caller, DbSession, Store
-from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES, ErrorOut, conflict, unprocessable
+from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES, ErrorOut, unprocessable
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import PathId, choice_param, sort_param
 from swordnet.web.uploads import (
@@ -73,7 +73,6 @@ from swordnet.web.uploads import (
 
 BULK_MAX_BYTES = 256 * MB
 PRECOMPUTED_MAX_BYTES = 64 * MB
-EVIDENCE_STATUSES = ("confirmed", "auto_confirmed")
 
 
 router = APIRouter(prefix="/works", tags=["works"], responses=ERROR_RESPONSES,
@@ -329,25 +328,7 @@ def import_works(
 @router.delete("/{work_id}", status_code=204, response_class=Response)
 def delete_work(work_id: PathId, session: DbSession, caller: Caller) -> Response:
     """Delete a work with its fingerprints, its pending and rejected hits, and its allowlist
-    entries (tips naming it keep their URL). Refused while it has confirmed hits."""
-    work = get_work(session, caller, work_id)
-    evidence = session.scalar(select(func.count()).where(
-        Hit.work_id == work.id,
-        Hit.status.in_(EVIDENCE_STATUSES) | Hit.case_id.is_not(None)
-        | Hit.id.in_(select(NoticeUrl.hit_id)))) or 0
-    if evidence:
-        raise conflict(f"work {work_id} has {evidence} confirmed hit{'s' * (evidence != 1)}; "
-                       "they are evidence in cases, so the work cannot be deleted (undo or "
-                       "close them first)")
-    hit_ids = select(Hit.id).where(Hit.work_id == work.id).scalar_subquery()
-    session.execute(delete(HitDecision).where(HitDecision.hit_id.in_(hit_ids)))
-    session.execute(delete(Hit).where(Hit.work_id == work.id))
-    session.execute(delete(AllowlistEntry).where(AllowlistEntry.work_id == work.id))
-    session.execute(update(Tip).where(Tip.work_id == work.id).values(work_id=None))
-    for target in session.scalars(select(WatchTarget)):
-        if work.id in target.work_ids:
-            target.work_ids = [i for i in target.work_ids if i != work.id]
-    session.execute(delete(Fingerprint).where(Fingerprint.work_id == work.id))
-    session.expire(work)
-    session.execute(delete(Work).where(Work.id == work.id))
+    entries (tips naming it keep their URL). Refused (409) while any of its hits is evidence:
+    confirmed, in a case or named in a notice."""
+    delete_work_and_hits(session, get_work(session, caller, work_id))
     return Response(status_code=204)

@@ -24,7 +24,7 @@ from swordnet.accounts import AccountError
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
 from swordnet.models import NulInText
-from swordnet.registry import RegistrationError
+from swordnet.registry import RegistrationError, WorkInUse
 from swordnet.web import (
     api_allowlists,
     api_campaigns,
@@ -48,6 +48,7 @@ _ERROR_STATUS: dict[type[Exception], int] = {
     Forbidden: 403,
     BadQuery: 400,
     ReviewError: 409,
+    WorkInUse: 409,
     AccountError: 400,
     RegistrationError: 422,
     ContentRejected: 422,
