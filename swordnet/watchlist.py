@@ -130,9 +130,16 @@ def check_host(host: str) -> str:
     Traceback (most recent call last):
     ...
     ValueError: not a host name: 'https://mirror.example/' (give e.g. mirror.example)
+    >>> check_host("mirror.example:99999")
+    Traceback (most recent call last):
+    ...
+    ValueError: port 99999 of 'mirror.example:99999' is not 1-65535
     """
     if not _HOST.match(host.strip().lower()):
         raise ValueError(f"not a host name: {host!r} (give e.g. mirror.example)")
+    port = host.strip().rpartition(":")[2] if ":" in host else ""
+    if port and not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} of {host!r} is not 1-65535")
     return host.strip().lower()
 
 
