@@ -60,6 +60,7 @@ bench: bench-setup
 	$(BIN)/python bench/text.py
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/software.py
+	$(BIN)/python bench/console.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from swordnet.accounts import Principal
 from swordnet.models import (
@@ -223,6 +223,14 @@ def sort_clause(sort: str, fields: dict[str, Any]) -> list[Any]:
     primary = column.desc() if sort.startswith("-") else column.asc()
     tiebreak = key.desc() if sort.startswith("-") else key.asc()
     return [primary, tiebreak] if name != "id" else [primary]
+
+
+def with_hit_details(query: Select[tuple[Hit]]) -> Select[tuple[Hit]]:
+    """``query`` loading what a hit list shows (work and holder, site, both captures) in a
+    few statements for the whole page, instead of several per hit."""
+    return query.options(selectinload(Hit.work).selectinload(Work.holder),
+                         selectinload(Hit.site), selectinload(Hit.media_capture),
+                         selectinload(Hit.page_capture))
 
 
 def filtered_hits(principal: Principal, filters: HitFilters) -> Select[tuple[Hit]]:

@@ -59,7 +59,8 @@ class Served:
 def served(web_data: WebData, tmp_path: Path) -> Iterator[Served]:
     """The app on a copy of the data, served by uvicorn on a free loopback port."""
     app = create_app(web_data.copy_to(tmp_path))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, so that asyncio turns Nagle's algorithm off as for any TCP server.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

@@ -26,6 +26,7 @@ from swordnet.access import (
     get_hit,
     require_staff,
     sort_clause,
+    with_hit_details,
 )
 from swordnet.accounts import Principal
 from swordnet.models import HIT_STATUSES, Capture, Hit
@@ -101,7 +102,8 @@ def list_hits(session: DbSession, caller: Caller,
               sort: Annotated[str, sort_param(HIT_SORTS)] = "-id",
               ) -> Page[HitOut]:
     """Hits you may see, filtered and sorted, one page at a time."""
-    query = filtered_hits(caller, filters).order_by(*sort_clause(sort, HIT_SORTS))
+    query = with_hit_details(filtered_hits(caller, filters)).order_by(
+        *sort_clause(sort, HIT_SORTS))
     return paginate(session, query, page, hit_out)
 
 

@@ -88,7 +88,8 @@ def review_page(request: Request, session: DbSession, viewer: Signed,
         raise PageError(400, str(exc)) from None
     query = access.filtered_hits(principal, filters)
     total = access.count(session, query)
-    hits = list(session.scalars(query.order_by(*order).limit(PAGE_SIZE).offset(offset)))
+    hits = list(session.scalars(access.with_hit_details(query).order_by(*order)
+                                .limit(PAGE_SIZE).offset(offset)))
     focus = _number("hit", hit, int)
     algorithms = sorted(set(session.scalars(
         select(Hit.algorithm).where(Hit.id.in_(access.hits_query(principal)
