@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from swordnet.access import get_work
+from swordnet.accounts import Principal
 from swordnet.models import CrawlRun, Hit, Tip, Work
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import check_url, site_for_url
@@ -29,6 +31,25 @@ def add_tip(session: Session, url: str, work_id: int | None = None,
     session.add(tip)
     session.flush()
     return tip
+
+
+class TipRefused(ValueError):
+    """A tip that cannot be queued as sent (bad URL, no work named by a rights holder)."""
+
+
+def submit_tip(session: Session, principal: Principal, url: str, work_id: int | None,
+               reporter: str | None = None) -> Tip:
+    """Queue a tip sent through the API or console. A rights holder must name one of their
+    own works; the reporter defaults to the sender."""
+    try:
+        url = check_url(url)
+    except ValueError as exc:
+        raise TipRefused(f"url: {exc}") from None
+    if work_id is None and not principal.is_staff:
+        raise TipRefused("work_id: name the work of yours the URL infringes")
+    work = get_work(session, principal, work_id) if work_id is not None else None
+    return add_tip(session, url, work.id if work else None,
+                   (reporter or "").strip() or principal.username)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from casefiles.review import confirm_hit, reject_hit
 from swordnet.campaigns import create_campaign
 from swordnet.config import Settings
 from swordnet.db import open_database
-from swordnet.models import Case, ConsoleSession, Hit, RightsHolder, Site, Work
+from swordnet.models import AllowlistEntry, Case, ConsoleSession, Hit, RightsHolder, Site, Tip, Work
 from swordnet.timeutil import utcnow
 from swordnet.tips import add_tip
 from swordnet.watchlist import add_target
@@ -37,7 +37,7 @@ from tests.images import jpeg_bytes
 from tests.web_data import HOLDER_A, HOLDER_B, PASSWORD, XSS_TITLE, WebData, build_web_data
 
 PAGES = ["/", "/review", "/review?view=grid", "/review?status=", "/works", "/cases", "/sites",
-         "/runs", "/runs?unhealthy=true", "/campaigns", "/tips"]
+         "/runs", "/runs?unhealthy=true", "/campaigns", "/tips", "/allowlist"]
 STAFF_ONLY = ["/sites", "/runs", "/campaigns"]
 ESCAPED_XSS = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -459,6 +459,68 @@ def test_work_upload_registers_a_work(web_data: WebData, tmp_path: Path) -> None
         mapped = session.scalars(select(Work).where(Work.title == "Harbour Map")).one()
         assert mapped.holder.name == HOLDER_B  # a rights holder registers for their own holder
         assert session.scalar(select(Work).where(Work.title == "notes.jpg")) is None
+    db.dispose()
+
+
+# --- a rights holder's allowlist and tips --------------------------------------------------
+
+def test_rights_holder_manages_their_allowlist_and_sends_tips(web_data: WebData,
+                                                               tmp_path: Path) -> None:
+    settings = web_data.copy_to(tmp_path)
+    db = open_database(settings)
+    with db.session() as session:
+        own = session.scalars(select(Work.id).join(RightsHolder)
+                              .where(RightsHolder.name == HOLDER_B).order_by(Work.id)).first()
+        other = session.scalars(select(Work.id).join(RightsHolder)
+                                .where(RightsHolder.name == HOLDER_A)).first()
+    app = create_app(settings, db)
+    with TestClient(app) as client:
+        sign_in(client, "harbour")
+        page = client.get("/allowlist").text
+        token = form_token(page)
+        assert client.post("/allowlist", data={"domain": "licensed.example"},
+                           follow_redirects=False).status_code == 403
+        added = client.post("/allowlist", data={"domain": "Harbour-Licensed.Example",
+                                                "csrf_token": token})
+        assert added.status_code == 200
+        assert "harbour-licensed.example is on the allowlist" in added.text
+        for fields, message in [({"domain": "harbour-licensed.example"}, "already on"),
+                                ({"domain": "not a host"}, "not a host name"),
+                                ({"domain": "b.example", "work_id": str(other)},
+                                 f"no work with id {other}"),
+                                ({"domain": "b.example", "work_id": "9" * 15}, "not a work id")]:
+            refused = client.post("/allowlist", data={**fields, "csrf_token": token})
+            assert refused.status_code == 422 and message in refused.text, fields
+        one_work = client.post("/allowlist", data={"domain": "single.example",
+                                                   "work_id": str(own), "csrf_token": token})
+        assert one_work.status_code == 200
+
+        tips = client.get("/tips").text
+        assert f'value="{other}"' not in tips  # only the holder's own works to choose from
+        no_work = client.post("/tips", data={"url": "http://tip.example/a",
+                                             "csrf_token": form_token(tips)})
+        assert no_work.status_code == 422 and "name the work of yours" in no_work.text
+        queued = client.post("/tips", data={"url": "http://tip.example/a", "work_id": str(own),
+                                            "csrf_token": form_token(tips)})
+        assert queued.status_code == 200 and "is queued" in queued.text
+        bad_url = client.post("/tips", data={"url": "ftp://tip.example/", "work_id": str(own),
+                                             "csrf_token": form_token(tips)})
+        assert bad_url.status_code == 422 and "not an http(s) URL" in bad_url.text
+
+        client.cookies.clear()
+        sign_in(client, "north")
+        assert "harbour-licensed.example" not in client.get("/allowlist").text
+        with db.session() as session:
+            entry_id = session.scalar(select(AllowlistEntry.id)
+                                      .where(AllowlistEntry.domain == "harbour-licensed.example"))
+        taken = client.post(f"/allowlist/{entry_id}/delete",
+                            data={"csrf_token": form_token(client.get("/allowlist").text)})
+        assert taken.status_code == 404  # another holder's entry: not found
+    with db.session() as session:
+        entries = {(e.domain, e.work_id) for e in session.scalars(select(AllowlistEntry))}
+        assert entries == {("harbour-licensed.example", None), ("single.example", own)}
+        [tip] = session.scalars(select(Tip)).all()
+        assert (tip.url, tip.work_id, tip.reporter) == ("http://tip.example/a", own, "harbour")
     db.dispose()
 
 

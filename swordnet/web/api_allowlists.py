@@ -12,19 +12,16 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from swordnet import allowlists
 from swordnet.access import (
     ALLOWLIST_SORTS,
-    Forbidden,
     allowlist_query,
     get_allowlist_entry,
-    get_work,
     sort_clause,
 )
-from swordnet.accounts import Principal
 from swordnet.models import AllowlistEntry, RightsHolder
-from swordnet.watchlist import check_host
 from swordnet.web.deps import Caller, DbSession
-from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
+from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import BodyId, PathId, QueryId, sort_param
 
@@ -80,45 +77,10 @@ def list_allowlist(session: DbSession, caller: Caller,
     return paginate(session, query, page, lambda entry: entry_out(session, entry))
 
 
-def _scope(session: Session, caller: Principal, body: AllowlistIn) -> tuple[int, int | None]:
-    """The holder and work of a new entry, as this caller may name them."""
-    work = get_work(session, caller, body.work_id) if body.work_id is not None else None
-    if not caller.is_staff:
-        assert caller.holder_id is not None
-        own = session.get(RightsHolder, caller.holder_id)
-        if body.holder is not None and own is not None and body.holder.strip() != own.name:
-            raise Forbidden(f"holder: you manage the allowlist of {own.name!r} only")
-        return caller.holder_id, work.id if work else None
-    if work is not None:
-        if body.holder is not None and body.holder.strip() != work.holder.name:
-            raise unprocessable(f"work_id: work {work.id} belongs to {work.holder.name!r}, "
-                                f"not {body.holder.strip()!r}")
-        return work.holder_id, work.id
-    if not body.holder or not body.holder.strip():
-        raise unprocessable("holder: name the rights holder (or give a work_id)")
-    holder = session.scalar(select(RightsHolder).where(RightsHolder.name == body.holder.strip()))
-    if holder is None:
-        raise unprocessable(f"holder: no rights holder named {body.holder.strip()!r}")
-    return holder.id, None
-
-
 @router.post("", response_model=AllowlistOut, status_code=201)
 def add_entry(body: AllowlistIn, session: DbSession, caller: Caller) -> AllowlistOut:
     """Put a domain on a holder's allowlist (or one work's)."""
-    holder_id, work_id = _scope(session, caller, body)
-    try:
-        domain = check_host(body.domain)
-    except ValueError as exc:
-        raise unprocessable(f"domain: {exc}") from None
-    existing = session.scalar(select(AllowlistEntry.id).where(
-        AllowlistEntry.holder_id == holder_id, AllowlistEntry.domain == domain,
-        AllowlistEntry.work_id.is_(None) if work_id is None
-        else AllowlistEntry.work_id == work_id))
-    if existing is not None:
-        raise conflict(f"{domain} is already on this allowlist (entry {existing})")
-    entry = AllowlistEntry(holder_id=holder_id, work_id=work_id, domain=domain)
-    session.add(entry)
-    session.flush()
+    entry = allowlists.add_entry(session, caller, body.domain, body.holder, body.work_id)
     return entry_out(session, entry)
 
 

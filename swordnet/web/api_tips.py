@@ -16,15 +16,13 @@ from swordnet.access import (
     TIP_SORTS,
     filtered_tips,
     get_tip,
-    get_work,
     sort_clause,
     visible_tip_hits,
 )
 from swordnet.models import TIP_STATUSES, Tip
-from swordnet.tips import add_tip
-from swordnet.watchlist import check_url
+from swordnet.tips import submit_tip
 from swordnet.web.deps import Caller, DbSession
-from swordnet.web.errors import ERROR_RESPONSES, unprocessable
+from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import BodyId, PathId, choice_param, sort_param
 
@@ -82,16 +80,7 @@ class TipIn(BaseModel):
 @router.post("", response_model=TipOut, status_code=201)
 def create_tip(body: TipIn, session: DbSession, caller: Caller) -> TipOut:
     """Queue a URL for a check by the scheduler."""
-    try:
-        url = check_url(body.url)
-    except ValueError as exc:
-        raise unprocessable(f"url: {exc}") from None
-    if body.work_id is None and not caller.is_staff:
-        raise unprocessable("work_id: name the work of yours the URL infringes")
-    work = get_work(session, caller, body.work_id) if body.work_id is not None else None
-    reporter = (body.reporter or "").strip() or caller.username
-    tip = add_tip(session, url, work.id if work else None, reporter)
-    return tip_out(tip, set())
+    return tip_out(submit_tip(session, caller, body.url, body.work_id, body.reporter), set())
 
 
 @router.get("/{tip_id}", response_model=TipOut)

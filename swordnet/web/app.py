@@ -21,10 +21,12 @@ from casefiles.review import ReviewError
 from matching.signal import ContentRejected
 from swordnet.access import BadQuery, Forbidden, NotFound
 from swordnet.accounts import AccountError
+from swordnet.allowlists import AllowlistError, AlreadyListed
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
 from swordnet.models import NulInText
 from swordnet.registry import RegistrationError, WorkInUse
+from swordnet.tips import TipRefused
 from swordnet.web import (
     api_allowlists,
     api_campaigns,
@@ -49,6 +51,9 @@ _ERROR_STATUS: dict[type[Exception], int] = {
     BadQuery: 400,
     ReviewError: 409,
     WorkInUse: 409,
+    AlreadyListed: 409,
+    AllowlistError: 422,
+    TipRefused: 422,
     AccountError: 400,
     RegistrationError: 422,
     ContentRejected: 422,

@@ -20,9 +20,10 @@ from casefiles.custody import first_broken_link
 from casefiles.lifecycle import TransitionRefused, allowed_next, case_sites, transition
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
-from swordnet import access
+from swordnet import access, allowlists
 from swordnet.models import (
     CASE_STATUSES,
+    AllowlistEntry,
     Capture,
     Case,
     Fingerprint,
@@ -33,6 +34,7 @@ from swordnet.models import (
 )
 from swordnet.registry import RegistrationError, register_work
 from swordnet.timeutil import utcnow
+from swordnet.tips import TipRefused, submit_tip
 from swordnet.web.console_base import (
     API,
     PageError,
@@ -44,7 +46,7 @@ from swordnet.web.console_base import (
 )
 from swordnet.web.console_charts import daily, horizontal
 from swordnet.web.deps import DbSession
-from swordnet.web.params import PathId, QueryId
+from swordnet.web.params import MAX_ID, PathId, QueryId
 from swordnet.web.uploads import FORM_SLACK_BYTES, upload_cap
 
 router = APIRouter(include_in_schema=False)
@@ -229,13 +231,113 @@ def case_transition(case_id: PathId, request: Request, session: DbSession, viewe
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
+# --- allowlist -------------------------------------------------------------------------------
+
+def _allowlist_page(request: Request, session: DbSession, viewer: Viewer, *,
+                    status: int = 200, message: str | None = None, error: str | None = None,
+                    form: dict[str, str] | None = None) -> Response:
+    principal = viewer.principal
+    entries = list(session.scalars(access.allowlist_query(principal)
+                                   .order_by(AllowlistEntry.id.desc()).limit(1000)))
+    works = session.execute(access.works_query(principal).with_only_columns(Work.id, Work.title)
+                            .order_by(Work.title)).all()
+    holders = dict(session.execute(select(RightsHolder.id, RightsHolder.name)).all())
+    return render(request, "allowlist.html", viewer, status=status, entries=entries,
+                  works=works, titles=dict(works), holders=holders,
+                  holder_names=sorted(holders.values()) if viewer.is_staff else [],
+                  own_holder=session.get(RightsHolder, principal.holder_id)
+                  if principal.holder_id else None,
+                  message=message, error=error, form=form or {})
+
+
+@router.get("/allowlist")
+def allowlist_page(request: Request, session: DbSession, viewer: Signed,
+                   added: Annotated[str, Query(max_length=255)] = "") -> Response:
+    return _allowlist_page(request, session, viewer,
+                           message=f"{added} is on the allowlist." if added else None)
+
+
+@router.post("/allowlist")
+def allowlist_add(request: Request, session: DbSession, viewer: Signed,
+                  domain: Annotated[str, Form(max_length=255)] = "",
+                  work_id: Annotated[str, Form(max_length=20)] = "",
+                  holder: Annotated[str, Form(max_length=200)] = "",
+                  csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Add a licensed domain for the viewer's holder (staff: the holder or work named)."""
+    check_form_csrf(request, viewer, csrf_token)
+    form = {"domain": domain, "work_id": work_id, "holder": holder}
+
+    def refuse(error: str) -> Response:
+        session.rollback()
+        return _allowlist_page(request, session, viewer, status=422, error=error, form=form)
+
+    work = work_id.strip()
+    if work and not (work.isdigit() and 1 <= int(work) <= MAX_ID):
+        return refuse(f"work {work!r} is not a work id; choose one from the list")
+    try:
+        entry = allowlists.add_entry(session, viewer.principal, domain,
+                                     holder if viewer.is_staff else None,
+                                     int(work) if work else None)
+    except (allowlists.AllowlistError, access.NotFound) as exc:
+        return refuse(str(exc))
+    session.commit()
+    return RedirectResponse(f"/allowlist?added={quote(entry.domain)}", status_code=303)
+
+
+@router.post("/allowlist/{entry_id}/delete")
+def allowlist_delete(entry_id: PathId, request: Request, session: DbSession, viewer: Signed,
+                     csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    check_form_csrf(request, viewer, csrf_token)
+    session.delete(visible(access.get_allowlist_entry, session, viewer.principal, entry_id))
+    session.commit()
+    return RedirectResponse("/allowlist", status_code=303)
+
+
 # --- tips ------------------------------------------------------------------------------------
 
-@router.get("/tips")
-def tips_page(request: Request, session: DbSession, viewer: Signed) -> Response:
+def _tips_page(request: Request, session: DbSession, viewer: Viewer, *, status: int = 200,
+               message: str | None = None, error: str | None = None,
+               form: dict[str, str] | None = None) -> Response:
     tips = list(session.scalars(access.tips_query(viewer.principal)
                                 .order_by(Tip.id.desc()).limit(500)))
+    works = session.execute(access.works_query(viewer.principal)
+                            .with_only_columns(Work.id, Work.title).order_by(Work.title)).all()
     titles = dict(session.execute(select(Work.id, Work.title).where(
         Work.id.in_([t.work_id for t in tips if t.work_id is not None]))).all())
     shown = access.visible_tip_hits(session, viewer.principal, tips)
-    return render(request, "tips.html", viewer, tips=tips, titles=titles, shown_hits=shown)
+    return render(request, "tips.html", viewer, status=status, tips=tips, titles=titles,
+                  shown_hits=shown, works=works, message=message, error=error,
+                  form=form or {})
+
+
+@router.get("/tips")
+def tips_page(request: Request, session: DbSession, viewer: Signed,
+              queued: QueryId = None) -> Response:
+    message = (f"Tip {queued} is queued; the scheduler checks it within minutes."
+               if queued else None)
+    return _tips_page(request, session, viewer, message=message)
+
+
+@router.post("/tips")
+def tips_submit(request: Request, session: DbSession, viewer: Signed,
+                url: Annotated[str, Form(max_length=4000)] = "",
+                work_id: Annotated[str, Form(max_length=20)] = "",
+                reporter: Annotated[str, Form(max_length=200)] = "",
+                csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Queue a URL someone reported, optionally naming the work it infringes."""
+    check_form_csrf(request, viewer, csrf_token)
+    form = {"url": url, "work_id": work_id, "reporter": reporter}
+
+    def refuse(error: str) -> Response:
+        session.rollback()
+        return _tips_page(request, session, viewer, status=422, error=error, form=form)
+
+    work = work_id.strip()
+    if work and not (work.isdigit() and 1 <= int(work) <= MAX_ID):
+        return refuse(f"work {work!r} is not a work id; choose one from the list")
+    try:
+        tip = submit_tip(session, viewer.principal, url, int(work) if work else None, reporter)
+    except (TipRefused, access.NotFound) as exc:
+        return refuse(str(exc))
+    session.commit()
+    return RedirectResponse(f"/tips?queued={tip.id}", status_code=303)
