@@ -527,7 +527,7 @@ def test_rights_holder_manages_their_allowlist_and_sends_tips(web_data: WebData,
 # --- the modules' runnable examples ---------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["swordnet.web.console_base", "swordnet.web.console_charts",
-                                  "swordnet.web.console_ops"])
+                                  "swordnet.web.console_ops", "swordnet.web.console_pages"])
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -34,7 +34,7 @@ from swordnet.models import (
 )
 from swordnet.registry import RegistrationError, register_work
 from swordnet.timeutil import utcnow
-from swordnet.tips import TipRefused, submit_tip
+from swordnet.tips import submit_tip
 from swordnet.web.console_base import (
     API,
     PageError,
@@ -233,6 +233,18 @@ def case_transition(case_id: PathId, request: Request, session: DbSession, viewe
 
 # --- allowlist -------------------------------------------------------------------------------
 
+def chosen_work(value: str) -> int | None:
+    """The work picked in a form's list (None: none); ValueError for anything else.
+
+    >>> chosen_work(" 12 "), chosen_work("")
+    (12, None)
+    """
+    value = value.strip()
+    if value and not (value.isdigit() and 1 <= int(value) <= MAX_ID):
+        raise ValueError(f"work {value!r} is not a work id; choose one from the list")
+    return int(value) if value else None
+
+
 def _allowlist_page(request: Request, session: DbSession, viewer: Viewer, *,
                     status: int = 200, message: str | None = None, error: str | None = None,
                     form: dict[str, str] | None = None) -> Response:
@@ -271,14 +283,11 @@ def allowlist_add(request: Request, session: DbSession, viewer: Signed,
         session.rollback()
         return _allowlist_page(request, session, viewer, status=422, error=error, form=form)
 
-    work = work_id.strip()
-    if work and not (work.isdigit() and 1 <= int(work) <= MAX_ID):
-        return refuse(f"work {work!r} is not a work id; choose one from the list")
     try:
         entry = allowlists.add_entry(session, viewer.principal, domain,
                                      holder if viewer.is_staff else None,
-                                     int(work) if work else None)
-    except (allowlists.AllowlistError, access.NotFound) as exc:
+                                     chosen_work(work_id))
+    except (ValueError, access.NotFound) as exc:
         return refuse(str(exc))
     session.commit()
     return RedirectResponse(f"/allowlist?added={quote(entry.domain)}", status_code=303)
@@ -332,12 +341,9 @@ def tips_submit(request: Request, session: DbSession, viewer: Signed,
         session.rollback()
         return _tips_page(request, session, viewer, status=422, error=error, form=form)
 
-    work = work_id.strip()
-    if work and not (work.isdigit() and 1 <= int(work) <= MAX_ID):
-        return refuse(f"work {work!r} is not a work id; choose one from the list")
     try:
-        tip = submit_tip(session, viewer.principal, url, int(work) if work else None, reporter)
-    except (TipRefused, access.NotFound) as exc:
+        tip = submit_tip(session, viewer.principal, url, chosen_work(work_id), reporter)
+    except (ValueError, access.NotFound) as exc:
         return refuse(str(exc))
     session.commit()
     return RedirectResponse(f"/tips?queued={tip.id}", status_code=303)
