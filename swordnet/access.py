@@ -8,6 +8,7 @@ does not exist, so ids of other holders' data leak nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,7 +159,8 @@ def case_events(session: Session, principal: Principal, case: Case) -> list[Case
     return [e for e in events if visible(e)]
 
 
-def visible_tip_hits(session: Session, principal: Principal, tips: list[Tip]) -> set[int]:
+def visible_tip_hits(session: Session, principal: Principal,
+                     tips: Sequence[Tip]) -> set[int]:
     """Of the hits the tips' checks found, those this principal may see (a check records
     every hit at the URL, whoever's work it is)."""
     found = {hit_id for tip in tips for hit_id in (tip.result or {}).get("hits", [])}
@@ -421,6 +423,3 @@ def filtered_tips(principal: Principal, status: str | None) -> Select[tuple[Tip]
     return query
 
 
-def visible_case_hit_count(session: Session, principal: Principal, case: Case) -> int:
-    """How many of the case's hits this principal may see."""
-    return count(session, hits_query(principal).where(Hit.case_id == case.id))

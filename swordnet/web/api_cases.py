@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,19 +28,19 @@ from swordnet.access import (
     CASE_SORTS,
     CaseFilters,
     case_events,
+    case_hit_counts,
     case_hits,
     filtered_cases,
     get_case,
     require_staff,
     sort_clause,
-    visible_case_hit_count,
 )
 from swordnet.accounts import Principal
 from swordnet.models import CASE_STATUSES, Case
 from swordnet.web.api_hits import HitOut, hit_out
 from swordnet.web.deps import Caller, DbSession, Store
 from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
-from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.pagination import Page, PageParams, page_params, paginate_rows
 from swordnet.web.params import PathId, QueryId, choice_param, sort_param
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=ERROR_RESPONSES)
@@ -73,20 +74,20 @@ class CaseDetail(CaseOut):
                                    "holders, only events about their own hits).")
 
 
-def case_out(session: Session, caller: Principal, case: Case) -> CaseOut:
+def case_out(case: Case, hits: int) -> CaseOut:
+    """The case, with ``hits``: how many of its hits the caller may see."""
     return CaseOut(id=case.id, site=case.site.domain, status=case.status,
                    campaign_id=case.campaign_id, opened_at=case.opened_at,
-                   closed_at=case.closed_at,
-                   hits=visible_case_hit_count(session, caller, case),
-                   next=list(allowed_next(case.status)))
+                   closed_at=case.closed_at, hits=hits, next=list(allowed_next(case.status)))
 
 
 def case_detail(session: Session, caller: Principal, case: Case) -> CaseDetail:
     broken = first_broken_link(list(case.events))
+    hits = case_hits(session, caller, case)
     return CaseDetail(
-        **case_out(session, caller, case).model_dump(),
+        **case_out(case, len(hits)).model_dump(),
         custody_log="intact" if broken is None else f"broken at event {broken}",
-        hit_list=[hit_out(hit) for hit in case_hits(session, caller, case)],
+        hit_list=[hit_out(hit) for hit in hits],
         events=[EventOut(seq=e.seq, type=e.type, at=e.at, actor=e.actor, payload=e.payload,
                          hash=e.hash, prev_hash=e.prev_hash)
                 for e in case_events(session, caller, case)])
@@ -108,7 +109,12 @@ def list_cases(session: DbSession, caller: Caller,
                ) -> Page[CaseOut]:
     """Cases you may see, filtered and sorted, one page at a time."""
     query = filtered_cases(caller, filters).order_by(*sort_clause(sort, CASE_SORTS))
-    return paginate(session, query, page, lambda case: case_out(session, caller, case))
+
+    def items(cases: Sequence[Case]) -> list[CaseOut]:
+        counts = case_hit_counts(session, caller, [case.id for case in cases])
+        return [case_out(case, counts.get(case.id, 0)) for case in cases]
+
+    return paginate_rows(session, query, page, items)
 
 
 @router.get("/{case_id}", response_model=CaseDetail)

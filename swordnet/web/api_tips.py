@@ -6,6 +6,7 @@ afterwards); staff may name any work or none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from swordnet.models import TIP_STATUSES, Tip
 from swordnet.tips import submit_tip
 from swordnet.web.deps import Caller, DbSession
 from swordnet.web.errors import ERROR_RESPONSES
-from swordnet.web.pagination import Page, PageParams, page_params, paginate
+from swordnet.web.pagination import Page, PageParams, page_params, paginate_rows
 from swordnet.web.params import BodyId, PathId, choice_param, sort_param
 
 router = APIRouter(prefix="/tips", tags=["tips"], responses=ERROR_RESPONSES)
@@ -62,10 +63,12 @@ def list_tips(session: DbSession, caller: Caller,
               ) -> Page[TipOut]:
     """Tips you may see, newest first by default, with what their check found."""
     query = filtered_tips(caller, status).order_by(*sort_clause(sort, TIP_SORTS))
-    listed = paginate(session, query, page, lambda tip: tip)
-    visible = visible_tip_hits(session, caller, listed.items)
-    return Page[TipOut](items=[tip_out(tip, visible) for tip in listed.items],
-                        total=listed.total, limit=listed.limit, offset=listed.offset)
+
+    def items(tips: Sequence[Tip]) -> list[TipOut]:
+        visible = visible_tip_hits(session, caller, tips)
+        return [tip_out(tip, visible) for tip in tips]
+
+    return paginate_rows(session, query, page, items)
 
 
 class TipIn(BaseModel):

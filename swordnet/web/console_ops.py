@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from casefiles.reports import FORMATS, campaign_report
-from swordnet.campaigns import campaign_state, campaign_summary, effective_end
+from swordnet.campaigns import campaign_summary, effective_end
 from swordnet.models import Campaign, CrawlRun, Hit, Site, WatchTarget
 from swordnet.web.console_base import API, Signed, render, require_staff_page
 from swordnet.web.deps import DbSession
@@ -96,10 +96,10 @@ def campaigns_page(request: Request, session: DbSession, viewer: Signed) -> Resp
     require_staff_page(viewer)
     rows = []
     for campaign in session.scalars(select(Campaign).order_by(Campaign.starts_at.desc())):
+        summary = campaign_summary(session, campaign)
         rows.append({
-            "campaign": campaign, "state": campaign_state(campaign),
-            "end": effective_end(campaign),
-            "summary": campaign_summary(session, campaign),
+            "campaign": campaign, "state": summary["state"], "end": effective_end(campaign),
+            "summary": summary,
             "report": campaign_report(session, campaign),
             "targets": [(t.id, t.site.domain) for t in campaign.targets],
             "exports": [(fmt, SHUTDOWN_URL.format(id=campaign.id, fmt=fmt))

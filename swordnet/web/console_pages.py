@@ -172,11 +172,7 @@ def register(request: Request, session: DbSession, viewer: Signed,
 @router.get("/cases")
 def cases_page(request: Request, session: DbSession, viewer: Signed,
                status: Annotated[str, Query(max_length=40)] = "") -> Response:
-    query = access.cases_query(viewer.principal)
-    if status:
-        if status not in CASE_STATUSES:
-            raise PageError(400, f"unknown case status {status!r}")
-        query = query.where(Case.status == status)
+    query = access.filtered_cases(viewer.principal, access.CaseFilters(status=status or None))
     cases = list(session.scalars(query.order_by(Case.id.desc()).limit(500)))
     counts = access.case_hit_counts(session, viewer.principal, [c.id for c in cases])
     return render(request, "cases.html", viewer, cases=cases, counts=counts, wanted=status,

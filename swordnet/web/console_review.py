@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from matching.registry import describe_match
 from swordnet import access
-from swordnet.access import HIT_SORTS, BadQuery, HitFilters
+from swordnet.access import HIT_SORTS, HitFilters
 from swordnet.models import HIT_STATUSES, Campaign, Hit, Work
 from swordnet.previews import work_preview
 from swordnet.web.console_base import PageError, Signed, render, visible
@@ -82,18 +82,14 @@ def review_page(request: Request, session: DbSession, viewer: Signed,
         campaign_id=_number("campaign", campaign_id, int) if viewer.is_staff else None,
         algorithm=algorithm or None, min_score=_number("minimum score", min_score, float),
         max_score=_number("maximum score", max_score, float))
-    try:
-        order = access.sort_clause(sort, HIT_SORTS)
-    except BadQuery as exc:
-        raise PageError(400, str(exc)) from None
+    order = access.sort_clause(sort, HIT_SORTS)
     query = access.filtered_hits(principal, filters)
     total = access.count(session, query)
     hits = list(session.scalars(access.with_hit_details(query).order_by(*order)
                                 .limit(PAGE_SIZE).offset(offset)))
     focus = _number("hit", hit, int)
-    algorithms = sorted(set(session.scalars(
-        select(Hit.algorithm).where(Hit.id.in_(access.hits_query(principal)
-                                               .with_only_columns(Hit.id))).distinct())))
+    algorithms = sorted(session.scalars(access.hits_query(principal)
+                                        .with_only_columns(Hit.algorithm).distinct()))
     works = session.execute(access.works_query(principal).with_only_columns(Work.id, Work.title)
                             .order_by(Work.title)).all()
     campaigns = (session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -35,9 +35,16 @@ def page_params(
     return PageParams(limit=limit, offset=offset)
 
 
+def paginate_rows(session: Session, query: Select[Any], params: PageParams,
+                  to_items: Callable[[Sequence[Any]], list[T]]) -> Page[T]:
+    """One page of ``query`` (already ordered) and the total it pages through; ``to_items``
+    turns the page's rows into items all at once (to look up what they need in bulk)."""
+    rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
+    return Page[T](items=to_items(rows), total=count(session, query),
+                   limit=params.limit, offset=params.offset)
+
+
 def paginate(session: Session, query: Select[Any], params: PageParams,
              to_item: Callable[[Any], T]) -> Page[T]:
-    """One page of ``query`` (already ordered) and the total it pages through."""
-    rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
-    return Page[T](items=[to_item(row) for row in rows], total=count(session, query),
-                   limit=params.limit, offset=params.offset)
+    """One page of ``query`` (already ordered), each row turned into an item."""
+    return paginate_rows(session, query, params, lambda rows: [to_item(row) for row in rows])
