@@ -5,6 +5,10 @@ A hit held by its work's quarantine is confirmed only when the reviewer says so 
 A decision can be undone (the hit is pending again) until a notice names the hit; undoing a
 confirmation appends a ``hit_unconfirmed`` event, since the custody log is never rewritten.
 Every decision and undo is kept in ``hit_decisions`` with who made it and when.
+
+Decisions serialise on every backend: each takes the database's write lock on SQLite, or
+locks the hit's row (and its site's and case's) on PostgreSQL, before reading the hit, so of
+two decisions sent together only one finds it pending; the other is a ``ReviewError``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
+from swordnet.db import lock_for_writing
 from swordnet.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl, Site
 from swordnet.timeutil import utcnow
 
@@ -24,6 +29,7 @@ class ReviewError(ValueError):
 def _locked_hit(session: Session, hit_id: int) -> Hit | None:
     """The hit, locked and re-read from the database (not what the session already held,
     which a concurrent decision may have changed)."""
+    lock_for_writing(session)
     return session.get(Hit, hit_id, with_for_update=True, populate_existing=True)
 
 
@@ -43,6 +49,7 @@ def case_for_site(session: Session, site_id: int, actor: str,
     """The site's active (not closed) case, or the case it is a linked mirror of, opened
     now (for ``campaign_id``, the campaign whose crawl found the first hit) if there is
     none. The site row is locked first, so concurrent confirmations open one case."""
+    lock_for_writing(session)
     session.get(Site, site_id, with_for_update=True)
     mirror_of = session.scalar(
         select(Case).join(CaseMirror, CaseMirror.case_id == Case.id)
@@ -122,8 +129,8 @@ def undo_decision(session: Session, hit_id: int, actor: str) -> Hit:
         if notice_id is not None:
             raise ReviewError(f"hit {hit_id} is named in notice {notice_id}; it can no longer "
                               "be undone")
-        case = session.get(Case, hit.case_id)
-        assert case is not None
+        case = session.get(Case, hit.case_id, with_for_update=True, populate_existing=True)
+        assert case is not None  # locked: a concurrent event on the case comes before or after
         if case.status == "closed":
             raise ReviewError(f"hit {hit_id} is in case {case.id}, which is closed; it can no "
                               "longer be undone")

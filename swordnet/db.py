@@ -1,4 +1,5 @@
-"""Database access: engine creation (SQLite WAL + busy timeout), sessions, migrations.
+"""Database access: engine creation (SQLite WAL + busy timeout), sessions, write locks,
+migrations.
 
 Every entry point calls :func:`open_database`, which applies any pending Alembic migration
 before returning, so `swordnet init` is optional and a second one is a no-op.
@@ -79,6 +80,24 @@ def _make_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(database_url, pool_pre_ping=True)
+
+
+def lock_for_writing(session: Session) -> None:
+    """Make the session's unit of work the only writer from now until it ends, so what it
+    reads next stays true until it commits. Call it before reading what a write depends on.
+
+    On SQLite this takes the database's write lock (``BEGIN IMMEDIATE``, waiting up to the
+    busy timeout) unless the unit of work already holds it: pysqlite opens a transaction only
+    at the first write, so until then every read sees the latest commit and two units of work
+    could both act on the same state. A transaction already open here began with a write,
+    which holds the lock. (Take the lock before any savepoint: one opened outside a
+    transaction would begin a transaction that only reads.) On PostgreSQL it does nothing:
+    callers lock the rows they decide on (``SELECT ... FOR UPDATE``).
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and \
+            not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -29,6 +29,7 @@ from swordnet.access import (
     with_hit_details,
 )
 from swordnet.accounts import Principal
+from swordnet.db import lock_for_writing
 from swordnet.models import HIT_STATUSES, Capture, Hit
 from swordnet.previews import NoPreview, readable_text, thumbnail_png
 from swordnet.web.deps import Caller, DbSession, Store
@@ -212,6 +213,7 @@ def bulk(body: BulkDecision, session: DbSession, caller: Caller) -> BulkResult:
     """Confirm or reject several hits; each is decided on its own, and those that cannot be
     (not pending, quarantined, not found) are listed with the reason. Staff only."""
     require_staff(caller)
+    lock_for_writing(session)  # before the first savepoint (see lock_for_writing)
     decided: list[int] = []
     errors: dict[int, str] = {}
     for hit_id in dict.fromkeys(body.ids):
