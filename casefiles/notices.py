@@ -20,6 +20,7 @@ from casefiles.custody import append_event
 from casefiles.lifecycle import allowed_next, transition
 from casefiles.templates import check_template, notice_context, render_notice
 from matching.registry import signal_type
+from swordnet.db import lock_for_writing
 from swordnet.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
 from swordnet.timeutil import utcnow
 
@@ -33,8 +34,10 @@ RECHECK_ACTOR = "recheck"
 def record_notice(session: Session, case_id: int, recipient: str, template: str,
                   actor: str, templates: Path | None = None) -> Notice:
     """Render ``template`` for every confirmed hit of the case and record it as sent to
-    ``recipient`` (``templates``: a directory whose files override the built-in ones)."""
-    case = session.get(Case, case_id)
+    ``recipient`` (``templates``: a directory whose files override the built-in ones).
+    The case is locked before its hits are read, so an undo comes wholly before or after."""
+    lock_for_writing(session)
+    case = session.get(Case, case_id, with_for_update=True, populate_existing=True)
     if case is None:
         raise LookupError(f"no case with id {case_id} (see `swordnet cases list`)")
     check_template(templates, template)

@@ -28,9 +28,12 @@ class ReviewError(ValueError):
 
 def _locked_hit(session: Session, hit_id: int) -> Hit | None:
     """The hit, locked and re-read from the database (not what the session already held,
-    which a concurrent decision may have changed)."""
+    which a concurrent decision may have changed). On PostgreSQL the row lock is ``FOR NO KEY
+    UPDATE``: it still excludes other decisions, but lets a notice that holds the case's lock
+    insert rows that refer to the hit, instead of deadlocking with an undo waiting for it."""
     lock_for_writing(session)
-    return session.get(Hit, hit_id, with_for_update=True, populate_existing=True)
+    return session.get(Hit, hit_id, with_for_update={"key_share": True},
+                       populate_existing=True)
 
 
 def _pending_hit(session: Session, hit_id: int, verb: str) -> Hit:
@@ -124,13 +127,15 @@ def undo_decision(session: Session, hit_id: int, actor: str) -> Hit:
         raise ReviewError(f"hit {hit_id} is {hit.status}; only confirmed or rejected hits "
                           "can be undone")
     if hit.status == "confirmed" and hit.case_id is not None:
+        # The case is locked before anything about it is read: what another unit of work does
+        # to it (an event, a notice, closing it) comes wholly before this undo or after it.
+        case = session.get(Case, hit.case_id, with_for_update=True, populate_existing=True)
+        assert case is not None
         notice_id = session.scalar(select(NoticeUrl.notice_id)
                                    .where(NoticeUrl.hit_id == hit.id).limit(1))
         if notice_id is not None:
             raise ReviewError(f"hit {hit_id} is named in notice {notice_id}; it can no longer "
                               "be undone")
-        case = session.get(Case, hit.case_id, with_for_update=True, populate_existing=True)
-        assert case is not None  # locked: a concurrent event on the case comes before or after
         if case.status == "closed":
             raise ReviewError(f"hit {hit_id} is in case {case.id}, which is closed; it can no "
                               "longer be undone")

@@ -19,11 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import first_broken_link
-from casefiles.review import ReviewError, confirm_hit, reject_hit, undo_decision
+from casefiles.notices import record_notice
+from casefiles.review import confirm_hit, reject_hit, undo_decision
 from swordnet.accounts import add_user, create_token
 from swordnet.config import Settings
 from swordnet.db import Database
-from swordnet.models import Case, CaseEvent, Hit, HitDecision, Site
+from swordnet.models import Case, CaseEvent, Hit, HitDecision, NoticeUrl, Site
 from swordnet.registry import register_work
 from swordnet.samples import sample_files
 from swordnet.web.app import API_PREFIX, create_app
@@ -54,8 +55,8 @@ def add_hits(db: Database, count: int, sites: int = 1) -> list[int]:
 
 def race(calls: list[Callable[[], object]]) -> list[str | None]:
     """Run ``calls`` at once, one thread each, released together by a barrier. Returns, per
-    call, None if it succeeded or the message it was refused with (a ``ReviewError``); any
-    other exception fails the test."""
+    call, None if it succeeded or the message it was refused with (a ``ValueError``, such as
+    a ``ReviewError``); any other exception fails the test."""
     barrier = threading.Barrier(len(calls))
     outcomes: list[str | None] = [None] * len(calls)
     crashes: list[BaseException] = []
@@ -64,7 +65,7 @@ def race(calls: list[Callable[[], object]]) -> list[str | None]:
         barrier.wait()
         try:
             call()
-        except ReviewError as exc:
+        except ValueError as exc:
             outcomes[index] = str(exc)
         except BaseException as exc:  # noqa: BLE001 - reported in the test's thread below
             crashes.append(exc)
@@ -263,3 +264,24 @@ def test_bulk_decisions_sent_together_decide_each_hit_once(api: tuple[TestClient
             assert_serial_history(session)
             for hit_id in hit_ids:
                 undo_decision(session, hit_id, "ann")
+
+
+def test_a_notice_and_undos_sent_together_never_name_an_undone_hit(db: Database) -> None:
+    hit_ids = add_hits(db, (RACERS - 1) * 3, sites=3)
+    with db.session() as session:
+        case_ids = [confirm_hit(session, hit_id, "ann").id for hit_id in hit_ids]
+
+    def notice(case_id: int) -> Callable[[], object]:
+        def send() -> object:
+            with db.session() as session:
+                return record_notice(session, case_id, "abuse@pirate.test", "dmca-en", "ann")
+        return send
+
+    for site in range(3):
+        on_site = hit_ids[site::3]
+        race([notice(case_ids[site]), *(decision(db, "undo", hit_id, "bo")
+                                         for hit_id in on_site)])
+    with db.session() as session:
+        assert_serial_history(session)
+        named = session.scalars(select(NoticeUrl.hit_id)).all()
+        assert {session.get(Hit, hit_id).status for hit_id in named} == {"confirmed"}
