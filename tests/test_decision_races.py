@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import click
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from casefiles.custody import first_broken_link
 from casefiles.notices import record_notice
 from casefiles.review import confirm_hit, reject_hit, undo_decision
 from swordnet.accounts import add_user, create_token
+from swordnet.cli import main
 from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.models import Case, CaseEvent, Hit, HitDecision, NoticeUrl, Site
@@ -285,3 +287,31 @@ def test_a_notice_and_undos_sent_together_never_name_an_undone_hit(db: Database)
         assert_serial_history(session)
         named = session.scalars(select(NoticeUrl.hit_id)).all()
         assert {session.get(Hit, hit_id).status for hit_id in named} == {"confirmed"}
+
+
+def test_from_the_cli_the_losing_decision_is_a_one_line_error(home: Settings,
+                                                              db: Database) -> None:
+    hit_ids = add_hits(db, 12)
+
+    def cli(action: str, hit_id: int) -> Callable[[], object]:
+        """``swordnet hits ACTION HIT_ID`` as the shell runs it, its refusal as a ValueError
+        that holds the exit status and message."""
+        def run() -> None:
+            try:
+                main.main(["hits", action, str(hit_id)], standalone_mode=False)
+            except click.ClickException as exc:
+                raise ValueError(f"exit {exc.exit_code}: {exc.format_message()}") from exc
+        return run
+
+    for start in range(0, len(hit_ids), RACERS // 2):
+        batch = hit_ids[start:start + RACERS // 2]
+        outcomes = race([cli(action, hit_id) for hit_id in batch
+                         for action in ("confirm", "reject")])
+        for hit_id, confirmed, rejected in zip(batch, outcomes[::2], outcomes[1::2],
+                                               strict=True):
+            assert (confirmed, rejected).count(None) == 1, (hit_id, confirmed, rejected)
+            assert (confirmed or rejected) in (
+                f"exit 1: hit {hit_id} is already rejected; only pending hits can be confirmed",
+                f"exit 1: hit {hit_id} is already confirmed; only pending hits can be rejected")
+    with db.session() as session:
+        assert_serial_history(session)
