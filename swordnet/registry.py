@@ -19,6 +19,7 @@ from matching.link import LinkSignal, link_names
 from matching.match_index import MatchIndex
 from matching.registry import signals_for_kind, supported_kinds
 from matching.stages import registration_fingerprints
+from swordnet.db import lock_for_writing
 from swordnet.models import (
     AllowlistEntry,
     Fingerprint,
@@ -164,7 +165,10 @@ def delete_work_and_hits(session: Session, work: Work) -> None:
     history) and its allowlist entries; tips and search targets naming it forget it.
     Refused with :class:`WorkInUse` while any of its hits is confirmed, in a case or named
     in a notice: those are evidence. Crawls already running keep matching it until they
-    end."""
+    end. Its hits are locked first, so a decision on one of them comes wholly before or
+    after."""
+    lock_for_writing(session)
+    session.scalars(select(Hit.id).where(Hit.work_id == work.id).with_for_update()).all()
     evidence = session.scalar(select(func.count()).where(
         Hit.work_id == work.id,
         Hit.status.in_(("confirmed", "auto_confirmed")) | Hit.case_id.is_not(None)

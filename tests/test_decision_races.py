@@ -27,7 +27,7 @@ from swordnet.cli import main
 from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.models import Case, CaseEvent, Hit, HitDecision, NoticeUrl, Site
-from swordnet.registry import register_work
+from swordnet.registry import delete_work_and_hits, register_work
 from swordnet.samples import sample_files
 from swordnet.web.app import API_PREFIX, create_app
 
@@ -38,9 +38,10 @@ DECIDE: dict[str, Callable[[Session, int, str], object]] = {
 RACERS = 12
 
 
-def add_hits(db: Database, count: int, sites: int = 1) -> list[int]:
-    """``count`` pending hits of one registered sample work, spread over ``sites`` new sites."""
-    path, title = sample_files()[0]
+def add_hits(db: Database, count: int, sites: int = 1, sample: int = 0) -> list[int]:
+    """``count`` pending hits of a newly registered sample work (the ``sample``-th), spread
+    over ``sites`` new sites."""
+    path, title = sample_files()[sample]
     with db.session() as session:
         work = register_work(session, path.read_bytes(), title=title, holder_name="H").work
         first_site = len(session.scalars(select(Site.id)).all())
@@ -315,4 +316,29 @@ def test_from_the_cli_the_losing_decision_is_a_one_line_error(home: Settings,
                 f"exit 1: hit {hit_id} is already rejected; only pending hits can be confirmed",
                 f"exit 1: hit {hit_id} is already confirmed; only pending hits can be rejected")
     with db.session() as session:
+        assert_serial_history(session)
+
+
+def test_a_work_deleted_while_its_hit_is_confirmed_keeps_the_evidence(db: Database) -> None:
+    """Deleting a work and confirming one of its hits at once: either the confirmation wins
+    and the work is kept, or the deletion wins and the confirmation finds no hit; a confirmed
+    hit is never deleted."""
+    works = len(sample_files())
+    hits = [add_hits(db, 2, sample=sample) for sample in range(works)]
+
+    def delete(hit_id: int) -> Callable[[], object]:
+        def run() -> None:
+            with db.session() as session:
+                delete_work_and_hits(session, session.get(Hit, hit_id).work)
+        return run
+
+    for first, second in hits:
+        outcomes = race([delete(first), decision(db, "confirm", first, "ann"),
+                         decision(db, "confirm", second, "ann")])
+        assert outcomes.count(None) in (1, 2), outcomes
+    with db.session() as session:
+        confirmed = session.scalars(select(CaseEvent.payload)
+                                    .where(CaseEvent.type == "hit_confirmed")).all()
+        assert len(confirmed) == len(session.scalars(select(Hit).where(
+            Hit.status == "confirmed")).all()), "a confirmed hit was deleted"
         assert_serial_history(session)
