@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from casefiles.review import ReviewError, confirm_hit, reject_hit, undo_decision
 from matching.registry import describe_match
 from scheduler.executor import CrawlRequest, LocalExecutor
+from scheduler.liveness import settle_gone_runs
 from swordnet.cli_cases import allowlist, cases, evidence_extract, evidence_verify, keys
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
@@ -142,6 +143,7 @@ def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | No
 def sites_list(as_json: bool) -> None:
     """List watched sites with their last crawl and hit counts."""
     with database() as db, db.session() as session:
+        settle_gone_runs(db)
         hits = dict(session.execute(select(Hit.site_id, func.count()).group_by(Hit.site_id)).all())
         data = []
         for site in session.scalars(select(Site).order_by(Site.id)):
