@@ -1,6 +1,7 @@
 """Run state is true: a process is told apart from a later one given its pid; runs whose
-processes are gone are interrupted at the next look, live ones are left alone; a crawl
-stopped by SIGTERM is interrupted whenever the signal arrives."""
+processes are gone are interrupted at the next look, live ones are left alone (a crawl on a
+scrapyd node elsewhere while its node lists it); a crawl stopped by SIGTERM is interrupted
+whenever the signal arrives."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -26,6 +29,7 @@ from swordnet.processes import ProcessRef, this_process
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_for_url
 from tests.conftest import run_cli
+from tests.test_schedule_cli import free_port
 
 
 @pytest.fixture
@@ -122,3 +126,53 @@ def test_a_crawl_stopped_by_sigterm_as_it_starts_is_interrupted_not_failed(
         run = session.query(CrawlRun).one()
         assert run.outcome == "interrupted", run.error
         assert run.finish_reason == "shutdown" and run.finished_at is not None
+
+
+class _NodeStub(BaseHTTPRequestHandler):
+    """A scrapyd node's status.json: what it says about each job is set by the test."""
+
+    states: dict[str, str | None] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        query = parse_qs(urlsplit(self.path).query)
+        state = self.states.get(query["job"][0])
+        body = json.dumps({"status": "ok", "currstate": state}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_crawl_on_another_hosts_scrapyd_node_is_alive_while_its_node_lists_it(
+    home: Settings, db: Database
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NodeStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    node_url = f"http://127.0.0.1:{server.server_address[1]}"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = ProcessRef.of(gone.pid)
+    gone.wait()
+    elsewhere = replace(this_process(), host="crawl-node.invalid")
+    jobs = {"listed": "running", "ended": "finished", "forgotten": None}
+    _NodeStub.states = {f"swordnet-{name}": state for name, state in jobs.items()}
+    runs = {}
+    for name in (*jobs, "unreachable"):
+        runs[name] = _run(db, crawl=elsewhere, watcher=dead)  # its scheduler was killed
+        url = node_url if name != "unreachable" else f"http://127.0.0.1:{free_port()}"
+        with db.session() as session:
+            run = session.get(CrawlRun, runs[name])
+            assert run is not None
+            run.node, run.node_job = url, f"swordnet-{name}"
+    try:
+        listed = {r["id"]: r["outcome"] for r in
+                  json.loads(run_cli("runs", "list", "--json").output)}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {name: listed[run_id] for name, run_id in runs.items()} == {
+        "listed": "running", "ended": "interrupted", "forgotten": "interrupted",
+        "unreachable": "running"}
