@@ -106,6 +106,12 @@ def startup_synced(scheduler: Scheduler) -> bool:
     return any(".sync (" in line and "executed successfully" in line for line in scheduler.lines)
 
 
+def syncs(scheduler: Scheduler) -> int:
+    """How many times the scheduler's in-memory ``sync`` job has run to its end."""
+    return sum(".sync (" in line and "executed successfully" in line
+               for line in scheduler.lines)
+
+
 def finished_runs(db: Database) -> int:
     with db.session() as session:
         return session.scalar(select(func.count()).where(CrawlRun.outcome == "finished")) or 0
@@ -208,10 +214,13 @@ def test_scheduler_down_across_three_due_runs_makes_one_catch_up_run_and_logs_it
     scheduler.stop()
     # down for 2.5 intervals: runs were due 2.5 h, 1.5 h and 0.5 h ago
     rewind_job(db, "target:1", utcnow() - timedelta(hours=2.5))
-    scheduler = start_scheduler(sqlite_home)
+    scheduler = start_scheduler(sqlite_home, "--sync-every", "1s")
     try:
         wait_for(lambda: finished_runs(db) == 2, scheduler)
-        time.sleep(3)  # a second catch-up run, if any, would start now
+        # A second catch-up run, if any, would be handed out no later than the sync job that
+        # follows: wait for two more of those.
+        synced = syncs(scheduler)
+        wait_for(lambda: syncs(scheduler) >= synced + 2, scheduler)
     finally:
         output = scheduler.stop()
     assert len(runs_of(db, target_id=1)) == 2, output
@@ -315,11 +324,11 @@ def test_campaign_already_under_way_crawls_at_once_not_an_interval_later(
     assert run_cli("campaigns", "create", "Under way", "--from", yesterday.isoformat(),
                    "--to", tomorrow.isoformat(), "--targets", "1", "--every", "6h").exit_code == 0
     scheduler = start_scheduler(sqlite_home)
-    try:
-        wait_for(lambda: len(runs_of(db, campaign_id=1, outcome="finished")) == 1, scheduler,
-                 timeout_s=60)
+    try:  # started at once, not 6 h from now
+        wait_for(lambda: len(runs_of(db, campaign_id=1)) == 1, scheduler)
     finally:
         scheduler.stop()
+    assert [r.outcome for r in runs_of(db, campaign_id=1)] == ["finished"]
     db.dispose()
 
 
