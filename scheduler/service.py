@@ -12,8 +12,7 @@ a restart never duplicates them:
 A sync job (in memory) makes the stored jobs match the database every
 :data:`SYNC_EVERY_S` seconds, beats the scheduler's heartbeat, and settles runs whose
 processes are gone (:mod:`scheduler.liveness`). Each job's name spells out its schedule; a job
-is rewritten
-only when that changes, so its next run time survives restarts. Runs missed while no
+is rewritten only when that changes, so its next run time survives restarts. Runs missed while no
 scheduler was running are coalesced into one catch-up run (within a 6 h grace time, instead
 of APScheduler's default of silently skipping anything more than a second late), and the
 misses are logged. Only one scheduler may run against a database (:mod:`scheduler.lock`).
