@@ -8,11 +8,19 @@ matched by their main text (the text signal) and by work names next to their dow
 :class:`~matching.match_index.MatchIndex`, loaded from the database when it starts and
 extended with works registered since at most every :data:`REFRESH_S` seconds, so a long
 crawl sees new works without a rebuild. One call analyses one media file completely.
+
+Workers die with their crawl, however it ends: on Linux each asks the kernel, as it starts,
+for SIGKILL when the crawl's process (the thread that started it: the crawl's main thread)
+ends, and exits at once if the crawl is already gone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +42,7 @@ from swordnet.db import Database, open_database
 from swordnet.registry import extend_match_index, fingerprints_since
 
 REFRESH_S = 10.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass
@@ -75,8 +84,21 @@ class _WorkerIndex:
 _worker: _WorkerIndex | None = None
 
 
-def _start_worker() -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent ends (Linux), and exit now if
+    ``parent_pid`` has ended already (this process was handed to another parent)."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _start_worker(crawl_pid: int) -> None:
     global _worker
+    die_with_parent(crawl_pid)
     _worker = _WorkerIndex()
 
 
@@ -138,7 +160,7 @@ class AnalysisPool:
     def __init__(self, workers: int) -> None:
         self.executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker)
+            initializer=_start_worker, initargs=(os.getpid(),))
 
     def submit(self, kind: str, body: bytes, url: str = ""):  # type: ignore[no-untyped-def]
         """A concurrent future of the :class:`Analysis` of ``body`` (found at ``url``)."""

@@ -24,6 +24,7 @@ from casefiles.warc import SealedWarc, WarcRecorder, WarcRef
 from crawlers.health import DOWN_AFTER_RUNS, health_problems
 from crawlers.items import Exchange, MediaItem, RecheckItem, reason_phrase
 from swordnet.models import Capture, CrawlRun, FeedEntry, Hit, Site, WarcFile
+from swordnet.processes import this_process
 from swordnet.quarantine import QuarantineWatch
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_for_url
@@ -36,7 +37,8 @@ class RunRef:
 
 
 def open_run(session: Session, run_id: int | None, start_url: str, spider: str) -> RunRef:
-    """The CrawlRun this crawl records into: the given one, or a new one."""
+    """The CrawlRun this crawl records into (the given one, or a new one), naming the
+    calling process as the one crawling it."""
     if run_id is not None:
         run = session.get(CrawlRun, run_id)
         if run is None:
@@ -46,6 +48,8 @@ def open_run(session: Session, run_id: int | None, start_url: str, spider: str) 
         run = CrawlRun(site_id=site.id, start_url=start_url, spider=spider)
         session.add(run)
     run.outcome = "running"
+    me = this_process()
+    run.host, run.pid, run.pid_started_at = me.host, me.pid, me.started_at
     session.flush()
     return RunRef(run.id, run.site_id)
 

@@ -3,30 +3,37 @@ run, with a fresh JOBDIR.
 
 A Twisted reactor cannot be restarted, so a long-lived process never crawls in-process.
 Every executor creates the CrawlRun before launching (so a run is recorded exactly once,
-whatever happens to the crawl); the crawl's store pipeline fills in its statistics; if the
-crawl dies or times out, the executor marks the run failed with the tail of its log.
+whatever happens to the crawl), naming itself as the process that watches it, and the local
+executor names the crawl's process as soon as it has launched it; the crawl's store pipeline
+fills in its statistics; if the crawl dies or times out, the executor marks the run failed
+with the tail of its log. A crawl stopped by SIGTERM or SIGINT before it could record that
+itself (as it starts) is marked interrupted, as the crawl would have done: the same signal
+gives the same outcome whenever it arrives.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Protocol
-
-from sqlalchemy import select
 
 from swordnet.config import Settings
 from swordnet.db import Database
 from swordnet.models import CrawlRun, WatchTarget
+from swordnet.processes import ProcessRef, this_process
 from swordnet.timeutil import utcnow
 
 DEFAULT_TIMEOUT_S = 3600.0
 LOG_TAIL_LINES = 5
+# Signals that stop a crawl on purpose (a service manager or an operator): its run was
+# interrupted, not failed.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SCHEDULER_STOPPING = "with the scheduler"
 
 
 @dataclass(frozen=True)
@@ -78,48 +85,64 @@ class Executor(Protocol):
 
 
 def create_run(db: Database, request: CrawlRequest, retry_of: int | None = None) -> int:
-    """The CrawlRun a crawl will record into, created before the crawl is launched."""
+    """The CrawlRun a crawl will record into, created before the crawl is launched, with the
+    calling process as the one watching it."""
+    watcher = this_process()
     with db.session() as session:
         run = CrawlRun(site_id=request.site_id, target_id=request.target_id,
                        campaign_id=request.campaign_id, spider=request.spider,
                        start_url=request.start_url, outcome="running",
-                       purpose=request.purpose, retry_of=retry_of)
+                       purpose=request.purpose, retry_of=retry_of,
+                       watcher_host=watcher.host, watcher_pid=watcher.pid,
+                       watcher_started_at=watcher.started_at)
         session.add(run)
         session.flush()
         return run.id
 
 
-def settle_run(db: Database, run_id: int, failure: str | None, log_tail: str,
-               stopping: bool = False) -> None:
-    """Mark the run failed if the crawl died or never recorded its outcome (interrupted
-    instead, if that happened while the scheduler was stopping)."""
+def name_crawl_process(db: Database, run_id: int, process: ProcessRef | None) -> None:
+    """Record which process crawls the run (None: it is gone already)."""
+    if process is None:
+        return
     with db.session() as session:
         run = session.get(CrawlRun, run_id)
         assert run is not None
-        if run.outcome != "running" and (failure is None or stopping):
+        run.host, run.pid, run.pid_started_at = process.host, process.pid, process.started_at
+
+
+def settle_run(db: Database, run_id: int, failure: str | None, log_tail: str,
+               interrupted_by: str | None = None) -> None:
+    """Mark the run failed if the crawl died or never recorded its outcome; interrupted
+    instead if it was stopped (``interrupted_by`` says by what: a signal's name, or
+    :data:`SCHEDULER_STOPPING`) before it could record it."""
+    with db.session() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        if run.outcome != "running" and (failure is None or interrupted_by):
             return
         run.finished_at = run.finished_at or utcnow()
-        if stopping:
+        if interrupted_by:
             run.outcome, run.finish_reason = "interrupted", "shutdown"
-            run.error = "stopped with the scheduler before the crawl recorded its outcome"
+            run.error = f"stopped {interrupted_by} before the crawl recorded its outcome"
             return
         run.outcome = "failed"
         reason = failure or "crawl process ended without recording its outcome"
         run.error = f"{reason}\n{log_tail}".strip() if log_tail else reason
 
 
-def fail_stale_runs(db: Database, older_than_s: float = DEFAULT_TIMEOUT_S + 600) -> list[int]:
-    """Mark failed the runs still ``running`` long after any executor would have ended them
-    (their crawl and the process watching it both died, e.g. a machine lost power)."""
-    cutoff = utcnow() - timedelta(seconds=older_than_s)
-    with db.session() as session:
-        runs = session.scalars(select(CrawlRun).where(CrawlRun.outcome == "running",
-                                                      CrawlRun.started_at < cutoff)).all()
-        for run in runs:
-            run.outcome, run.finished_at = "failed", utcnow()
-            run.error = (f"no outcome recorded {older_than_s:.0f} s after it started: its "
-                         "crawl and the scheduler or command watching it are gone")
-        return [run.id for run in runs]
+def exit_failure(returncode: int) -> str | None:
+    """How a crawl process's exit status reads in its run (None: it exited cleanly).
+
+    >>> exit_failure(1)
+    'crawl process exited with status 1'
+    >>> exit_failure(-9)
+    'crawl process was killed by SIGKILL'
+    """
+    if returncode == 0:
+        return None
+    if returncode < 0:
+        return f"crawl process was killed by {signal.Signals(-returncode).name}"
+    return f"crawl process exited with status {returncode}"
 
 
 def log_tail(text: str) -> str:
@@ -165,16 +188,23 @@ class LocalExecutor:
                "SWORDNET_HOME": str(self.settings.home),
                "SWORDNET_DATABASE_URL": self.settings.database_url}
         failure: str | None = None
-        with open(log_path, "wb") as log:
+        stopped_by: str | None = None
+        with open(log_path, "wb") as log, subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT) as process:
+            name_crawl_process(self.db, run_id, ProcessRef.of(process.pid))
             try:
-                result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, timeout=self.timeout_s,
-                                        check=False)
-                if result.returncode != 0:
-                    failure = f"crawl process exited with status {result.returncode}"
+                returncode = process.wait(timeout=self.timeout_s)
+                failure = exit_failure(returncode)
+                if -returncode in STOP_SIGNALS:
+                    stopped_by = f"by {signal.Signals(-returncode).name}"
             except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
                 failure = f"crawl timed out after {self.timeout_s:.0f} s and was killed"
-        settle_run(self.db, run_id, failure, _log_file_tail(log_path), self.stopping.is_set())
+        if self.stopping.is_set():
+            stopped_by = SCHEDULER_STOPPING
+        settle_run(self.db, run_id, failure, _log_file_tail(log_path), stopped_by)
         if failure is None:
             shutil.rmtree(jobdir, ignore_errors=True)
         return run_id

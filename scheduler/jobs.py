@@ -4,23 +4,29 @@ queued tips, recheck URLs under notice.
 Job functions are module-level so APScheduler's job store can refer to them by name. They
 reach the database and the executor through the :class:`JobContext` the scheduler service
 installs when it starts; every crawl goes through that executor (local subprocesses or
-scrapyd nodes), so each is recorded as a CrawlRun exactly once.
+scrapyd nodes), so each is recorded as a CrawlRun exactly once. A target is never crawled
+twice at once: not by two of this scheduler's jobs (its standing schedule and a campaign),
+nor while a crawl left running by a previous scheduler or a command is still alive. Once the
+scheduler is stopping, jobs start no crawls.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from casefiles.notices import due_rechecks
 from scheduler.executor import CrawlRequest, Executor
+from scheduler.liveness import running_run_of_target
 from swordnet.campaigns import campaign_state
 from swordnet.db import Database
-from swordnet.models import Campaign, NoticeUrl, Tip, WatchTarget
+from swordnet.models import Campaign, CrawlRun, NoticeUrl, Tip, WatchTarget
 from swordnet.tips import claim_queued, settle_tip
 
 log = logging.getLogger("swordnet.scheduler")
@@ -39,6 +45,9 @@ class JobContext:
     executor: Executor
     max_concurrent: int
     slots: threading.BoundedSemaphore = field(init=False)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _targets: set[int] = field(default_factory=set)
+    _targets_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.max_concurrent)
@@ -47,6 +56,20 @@ class JobContext:
         """Run one crawl through the executor once a slot is free; returns its run id."""
         with self.slots:
             return self.executor.run(request)
+
+    @contextmanager
+    def claim_target(self, target_id: int) -> Iterator[bool]:
+        """Whether this scheduler may crawl the target now (no job of its own is crawling
+        it); the claim lasts until the block ends."""
+        with self._targets_lock:
+            claimed = target_id not in self._targets
+            self._targets.add(target_id)
+        try:
+            yield claimed
+        finally:
+            if claimed:
+                with self._targets_lock:
+                    self._targets.discard(target_id)
 
 
 _context: JobContext | None = None
@@ -74,8 +97,33 @@ def _run_all(requests: list[CrawlRequest]) -> list[int]:
 
 
 def crawl_target(target_id: int, campaign_id: int | None = None) -> None:
-    """Crawl one watch target now; for a campaign, only while the campaign is running."""
+    """Crawl one watch target now; for a campaign, only while the campaign is running; not
+    while the target's previous crawl is still alive."""
     ctx = _ctx()
+    if ctx.stopping.is_set():
+        return
+    with ctx.claim_target(target_id) as claimed:
+        if not claimed:
+            log.warning("target %s is being crawled by another job; not starting another "
+                        "crawl", target_id)
+            return
+        running = running_run_of_target(ctx.db, target_id)
+        if running is not None:
+            log.warning("target %s: run %s is still running (%s); not starting another crawl",
+                        target_id, running.id, _where(running))
+            return
+        _crawl_target(ctx, target_id, campaign_id)
+
+
+def _where(run: CrawlRun) -> str:
+    if run.pid is not None:
+        return f"its crawl is pid {run.pid} on {run.host}"
+    if run.node:
+        return f"on scrapyd node {run.node}"
+    return "no process recorded yet"
+
+
+def _crawl_target(ctx: JobContext, target_id: int, campaign_id: int | None) -> None:
     with ctx.db.session() as session:
         target = session.get(WatchTarget, target_id)
         if target is None or (campaign_id is None and not target.enabled):
@@ -97,6 +145,8 @@ def crawl_target(target_id: int, campaign_id: int | None = None) -> None:
 def check_tips() -> None:
     """Check every queued tip: crawl its URL (and the media on it) and record what was found."""
     ctx = _ctx()
+    if ctx.stopping.is_set():
+        return
     with ctx.db.session() as session:
         checks = claim_queued(session)
     if not checks:
@@ -123,6 +173,8 @@ def requeue_unfinished_tips(db: Database) -> int:
 def run_rechecks() -> None:
     """Recheck every URL under an open notice: one run per site (per batch of URLs)."""
     ctx = _ctx()
+    if ctx.stopping.is_set():
+        return
     with ctx.db.session() as session:
         due = due_rechecks(session)
         requests = []

@@ -27,6 +27,7 @@ from typing import Any
 
 from scheduler.executor import (
     DEFAULT_TIMEOUT_S,
+    SCHEDULER_STOPPING,
     CrawlRequest,
     create_run,
     log_tail,
@@ -272,7 +273,7 @@ class ScrapydExecutor:
             outcome = "finished"  # the crawl ended (and said so) just before the node went
         if outcome == "finished":
             settle_run(self.db, run_id, None, node.log_tail(request.spider, job_id),
-                       self.stopping.is_set())
+                       SCHEDULER_STOPPING if self.stopping.is_set() else None)
         elif outcome == "lost":
             settle_run(self.db, run_id,
                        f"scrapyd node {node.url} stopped answering during the run", "")

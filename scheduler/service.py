@@ -10,12 +10,15 @@ a restart never duplicates them:
 - ``tips``: queued tips and complaints (every minute by default).
 
 A sync job (in memory) makes the stored jobs match the database every
-:data:`SYNC_EVERY_S` seconds, and fails runs left ``running`` long after any executor would
-have ended them. Each job's name spells out its schedule; a job is rewritten
-only when that changes, so its next run time survives restarts. Runs missed while no
+:data:`SYNC_EVERY_S` seconds, beats the scheduler's heartbeat, and settles runs whose
+processes are gone (:mod:`scheduler.liveness`). Each job's name spells out its schedule; a job
+is rewritten only when that changes, so its next run time survives restarts. Runs missed while no
 scheduler was running are coalesced into one catch-up run (within a 6 h grace time, instead
 of APScheduler's default of silently skipping anything more than a second late), and the
 misses are logged. Only one scheduler may run against a database (:mod:`scheduler.lock`).
+
+On SIGTERM or SIGINT the scheduler starts no more jobs, lets running crawls finish, and keeps
+its heartbeat going while it waits for them.
 """
 
 from __future__ import annotations
@@ -34,13 +37,16 @@ from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import jobs
-from scheduler.executor import Executor, fail_stale_runs
+from scheduler.executor import Executor
+from scheduler.liveness import settle_gone_runs
 from scheduler.lock import SchedulerLock
 from swordnet.campaigns import effective_end
 from swordnet.db import Database
@@ -155,8 +161,22 @@ def report_misfires(scheduler: BackgroundScheduler) -> None:
                     missed[-1].isoformat(timespec="seconds"), action)
 
 
+class _Scheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, except that one shutting down never hands a due
+    job to its executors: APScheduler checks its state before it waits for the job-store
+    lock, which ``shutdown`` holds while it shuts the executors down, so a job that fell
+    due meanwhile went to a closed executor ("cannot schedule new futures after shutdown").
+    """
+
+    def _process_jobs(self) -> float | None:
+        with self._jobstores_lock:  # reentrant
+            if self.state == STATE_STOPPED:
+                return None
+            return super()._process_jobs()  # type: ignore[no-any-return]
+
+
 def build_scheduler(db: Database, max_concurrent: int) -> BackgroundScheduler:
-    return BackgroundScheduler(
+    return _Scheduler(
         jobstores={STORE: SQLAlchemyJobStore(engine=db.engine), "internal": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(max_workers=max_concurrent),
                    "internal": ThreadPoolExecutor(max_workers=1)},
@@ -166,9 +186,29 @@ def build_scheduler(db: Database, max_concurrent: int) -> BackgroundScheduler:
     )
 
 
+def _beat_until(done: threading.Event, lock: SchedulerLock, every_s: float) -> None:
+    """Beat the scheduler's heartbeat every ``every_s`` seconds until ``done`` is set."""
+    while not done.wait(every_s):
+        try:
+            lock.heartbeat()
+        except SQLAlchemyError as exc:  # a busy database: the next beat may get through
+            log.warning("heartbeat failed: %s", exc)
+
+
+def _report_sweep(db: Database) -> None:
+    sweep = settle_gone_runs(db)
+    if sweep.interrupted:
+        log.warning("runs %s: their processes are gone; marked interrupted",
+                    ", ".join(map(str, sweep.interrupted)))
+    if sweep.failed:
+        log.warning("runs %s had no outcome long after they started; marked failed",
+                    ", ".join(map(str, sweep.failed)))
+
+
 def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
                   recheck_every_s: int = DEFAULT_RECHECK_EVERY_S,
-                  tips_every_s: int = DEFAULT_TIPS_EVERY_S) -> None:
+                  tips_every_s: int = DEFAULT_TIPS_EVERY_S,
+                  sync_every_s: float = SYNC_EVERY_S) -> None:
     """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first.
 
     Raises :class:`scheduler.lock.SchedulerAlreadyRunning` if another scheduler runs
@@ -177,15 +217,17 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
     lock = SchedulerLock(db)
     lock.acquire(executor.describe())
     stopping = threading.Event()
+    context = jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received; stopping after running crawls finish", signum)
+        context.stopping.set()
         executor.begin_shutdown()
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     scheduler = build_scheduler(db, max_concurrent)
-    jobs.install(jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent))
+    jobs.install(context)
     try:
         requeued = jobs.requeue_unfinished_tips(db)
         if requeued:
@@ -198,17 +240,23 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
         def sync() -> None:
             lock.heartbeat()
             sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s))
-            stale = fail_stale_runs(db)
-            if stale:
-                log.warning("runs %s had no outcome long after they started; marked failed",
-                            ", ".join(map(str, stale)))
+            _report_sweep(db)
 
-        scheduler.add_job(sync, "interval", seconds=SYNC_EVERY_S, id="sync",
+        scheduler.add_job(sync, "interval", seconds=sync_every_s, id="sync",
                           jobstore="internal", executor="internal", next_run_time=utcnow())
         scheduler.resume()
         log.info("Scheduler started with the %s executor", executor.describe())
         stopping.wait()
-        scheduler.shutdown(wait=True)
+        scheduler.pause()  # no job starts from now on
+        waited = threading.Event()
+        beating = threading.Thread(target=_beat_until, args=(waited, lock, sync_every_s),
+                                   name="heartbeat", daemon=True)
+        beating.start()
+        try:
+            scheduler.shutdown(wait=True)
+        finally:
+            waited.set()
+            beating.join()
     finally:
         jobs.install(None)
         lock.release()

@@ -20,12 +20,21 @@ from sqlalchemy.orm import Session
 from casefiles.review import ReviewError, confirm_hit, reject_hit, undo_decision
 from matching.registry import describe_match
 from scheduler.executor import CrawlRequest, LocalExecutor
+from scheduler.liveness import settle_gone_runs
 from swordnet.cli_cases import allowlist, cases, evidence_extract, evidence_verify, keys
 from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
 from swordnet.cli_web import serve, tokens, users
 from swordnet.cli_works import fingerprint, match, works
-from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
+from swordnet.cliutil import (
+    Commands,
+    console,
+    database,
+    emit,
+    fail,
+    interval_option,
+    json_option,
+)
 from swordnet.config import load_settings
 from swordnet.db import head_revision
 from swordnet.models import (
@@ -40,7 +49,7 @@ from swordnet.models import (
 from swordnet.watchlist import add_target, check_url, site_for_url
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="swordnet")
 def main() -> None:
     """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""
@@ -134,6 +143,7 @@ def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | No
 def sites_list(as_json: bool) -> None:
     """List watched sites with their last crawl and hit counts."""
     with database() as db, db.session() as session:
+        settle_gone_runs(db)
         hits = dict(session.execute(select(Hit.site_id, func.count()).group_by(Hit.site_id)).all())
         data = []
         for site in session.scalars(select(Site).order_by(Site.id)):

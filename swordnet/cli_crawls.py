@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from casefiles.captures import capture_record, evidence_problems, hit_captures, warc_path
 from casefiles.evidence import EvidenceStore
+from scheduler.liveness import settle_gone_runs
 from swordnet.cliutil import console, database, emit, fail, json_option
 from swordnet.config import load_settings
+from swordnet.db import Database
 from swordnet.models import Capture, CrawlRun, Hit
 
 
@@ -53,7 +55,8 @@ def run_row(run: CrawlRun) -> dict[str, Any]:
             "started_at": run.started_at.isoformat(timespec="seconds"),
             "outcome": run.outcome, "finish_reason": run.finish_reason,
             "health": "-" if run.healthy is None else "ok" if run.healthy else "UNHEALTHY",
-            "problems": "; ".join(run.health_problems), "pages": stats.get("pages"),
+            "problems": "; ".join(run.health_problems) or (run.error or "").partition("\n")[0],
+            "pages": stats.get("pages"),
             "media": stats.get("media"), "hits_new": stats.get("hits_new"),
             "errors": stats.get("errors"), "blocked": stats.get("blocked"),
             "duration_s": stats.get("duration_s"), "error": run.error}
@@ -68,13 +71,24 @@ def runs() -> None:
 @click.option("--site", "site_id", type=int, help="Only runs of this site.")
 @click.option("--target", "target_id", type=int, help="Only runs of this watch target.")
 @click.option("--campaign", "campaign_id", type=int, help="Only runs of this campaign.")
-@click.option("--unhealthy", is_flag=True, help="Only runs marked unhealthy.")
+@click.option("--unhealthy", is_flag=True,
+              help="Only runs that need a look: marked unhealthy, failed or interrupted.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @json_option
 def runs_list(site_id: int | None, target_id: int | None, campaign_id: int | None,
               unhealthy: bool, limit: int, as_json: bool) -> None:
-    """List crawl runs, newest first; unhealthy runs say why."""
-    with database() as db, db.session() as session:
+    """List crawl runs, newest first; unhealthy runs say why. Runs whose processes are gone
+    are marked interrupted first."""
+    with database() as db:
+        settle_gone_runs(db)
+        data = _run_rows(db, site_id, target_id, campaign_id, unhealthy, limit)
+    emit(data, as_json, "Runs", ["id", "site", "spider", "purpose", "started_at", "outcome",
+                                 "health", "pages", "media", "hits_new", "errors", "problems"])
+
+
+def _run_rows(db: Database, site_id: int | None, target_id: int | None,
+              campaign_id: int | None, unhealthy: bool, limit: int) -> list[dict[str, Any]]:
+    with db.session() as session:
         query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
         if site_id is not None:
             query = query.where(CrawlRun.site_id == site_id)
@@ -83,10 +97,8 @@ def runs_list(site_id: int | None, target_id: int | None, campaign_id: int | Non
         if campaign_id is not None:
             query = query.where(CrawlRun.campaign_id == campaign_id)
         if unhealthy:
-            query = query.where(CrawlRun.healthy.is_(False))
-        data = [run_row(run) for run in session.scalars(query)]
-    emit(data, as_json, "Runs", ["id", "site", "spider", "purpose", "started_at", "outcome",
-                                 "health", "pages", "media", "hits_new", "errors", "problems"])
+            query = query.where(CrawlRun.unhealthy())
+        return [run_row(run) for run in session.scalars(query)]
 
 
 @runs.command("show")
@@ -94,17 +106,23 @@ def runs_list(site_id: int | None, target_id: int | None, campaign_id: int | Non
 @json_option
 def runs_show(run_id: int, as_json: bool) -> None:
     """Show one run's statistics, health and error samples."""
-    with database() as db, db.session() as session:
-        run = session.get(CrawlRun, run_id)
-        if run is None:
-            fail(f"no crawl run with id {run_id}")
-        summary = {**run_summary(session, run_id), "errors_sample": run.errors}
+    with database() as db:
+        settle_gone_runs(db)
+        summary = _run_details(db, run_id)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
     print_run(summary)
     for sample in summary["errors_sample"][:20]:
         console.print(f"  {sample['kind']}: {sample['url']} ({sample['message']})")
+
+
+def _run_details(db: Database, run_id: int) -> dict[str, Any]:
+    with db.session() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            fail(f"no crawl run with id {run_id}")
+        return {**run_summary(session, run_id), "errors_sample": run.errors}
 
 
 # --- captures --------------------------------------------------------------------------------

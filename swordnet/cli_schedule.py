@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from casefiles.notices import record_notice
 from casefiles.reports import FORMATS, campaign_report, render_rows, shutdown_rows
 from scheduler.executor import Executor, LocalExecutor
+from scheduler.liveness import settle_gone_runs
 from scheduler.lock import SchedulerAlreadyRunning, SchedulerLock, last_instance
 from scheduler.scrapyd import NodeError, NodeUnreachable, ScrapydExecutor, ScrapydNode, node_config
 from scheduler.service import run_scheduler
@@ -79,10 +80,12 @@ def sites_schedule(target_id: int, every: int | None, cron: str | None, off: boo
 
     def apply(session: Session) -> str:
         target = set_schedule(session, target_id, every, cron)
-        return (f"every {target.every_seconds} s" if target.every_seconds
-                else f"on cron '{target.cron}'" if target.cron else "not scheduled")
+        return (f"is crawled every {target.every_seconds} s" if target.every_seconds
+                else f"is crawled on cron '{target.cron}'" if target.cron
+                else "is off the schedule (crawl it by hand with `swordnet crawl --target "
+                f"{target_id}`)")
 
-    console.print(f"Target {target_id} is crawled {in_unit(apply)}.")
+    console.print(f"Target {target_id} {in_unit(apply)}.")
 
 
 # --- campaigns -------------------------------------------------------------------------------
@@ -131,6 +134,9 @@ def campaigns_list(as_json: bool) -> None:
 @json_option
 def campaigns_show(name: str, as_json: bool) -> None:
     """Show one campaign (by name or id) and its runs."""
+    with database() as db:
+        settle_gone_runs(db)
+
     def show(session: Session) -> dict[str, Any]:
         campaign = find_campaign(session, name)
         runs = session.scalars(select(CrawlRun).where(CrawlRun.campaign_id == campaign.id)
@@ -349,8 +355,12 @@ def _executor(db: Database, kind: str, nodes: tuple[str, ...],
               help="How often URLs under notice are rechecked.")
 @click.option("--tips-every", callback=interval_option, default="1m", show_default=True,
               help="How often queued tips are picked up.")
+@click.option("--sync-every", callback=interval_option, default="30s", show_default=True,
+              help="How often the scheduler beats its heartbeat, reads schedules from the "
+                   "database and marks runs whose processes are gone interrupted.")
 def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...],
-                  node_lost_after: int, recheck_every: int, tips_every: int) -> None:
+                  node_lost_after: int, recheck_every: int, tips_every: int,
+                  sync_every: int) -> None:
     """Run scheduled crawls, campaigns, rechecks and tip checks until stopped (SIGTERM or
     Ctrl-C). Only one scheduler may run against a database."""
     with database() as db:
@@ -362,7 +372,8 @@ def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...
                       f"{executor.describe()} executor; Ctrl-C to stop.")
         try:
             run_scheduler(db, executor, max_concurrent=max_concurrent,
-                          recheck_every_s=recheck_every, tips_every_s=tips_every)
+                          recheck_every_s=recheck_every, tips_every_s=tips_every,
+                          sync_every_s=sync_every)
         except SchedulerAlreadyRunning as exc:
             fail(str(exc))
 
@@ -396,6 +407,7 @@ def _stored_jobs(db: Database) -> list[Any]:
 def scheduler_status(as_json: bool) -> None:
     """Whether a scheduler is running, and each job's next run and last outcome."""
     with database() as db:
+        settle_gone_runs(db)
         running = SchedulerLock(db).held_elsewhere()
         instance = last_instance(db)
         jobs = _stored_jobs(db)

@@ -1,10 +1,12 @@
-"""What every ``swordnet`` command shares: the console, one-line failures, the database, output.
+"""What every ``swordnet`` command shares: the console, one-line failures (a database held
+locked by another process too long among them), the database, output.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -12,8 +14,10 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from casefiles.evidence import EvidenceStore
+from swordnet import db as dbmodule
 from swordnet.config import load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
 from swordnet.watchlist import parse_interval
@@ -25,6 +29,28 @@ console = Console(highlight=False, soft_wrap=True)
 def fail(message: str) -> NoReturn:
     """Stop with a one-line error and exit status 1."""
     raise click.ClickException(message)
+
+
+def _locked_too_long(exc: OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another process's write lock."""
+    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
+
+
+class Commands(click.Group):
+    """A command group whose commands fail with one line, not a traceback, when the
+    database stays locked by another process past the busy timeout."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            if not _locked_too_long(exc):
+                raise
+            seconds = dbmodule.SQLITE_BUSY_TIMEOUT_MS / 1000
+            fail(f"the database {load_settings().database_url} stayed locked by another "
+                 f"process (a crawl, the scheduler or another command) for {seconds:g} s, "
+                 "so this command stopped and its unfinished change was rolled back; run it "
+                 "again when that process is done")
 
 
 @contextmanager

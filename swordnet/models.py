@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
+    or_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -294,8 +296,23 @@ class CrawlRun(Base):
     node_job: Mapped[str | None] = mapped_column(String(100))
     # The run this one repeats after its node failed.
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    # The crawl's process (set by the crawl when it opens the run) and the process that
+    # launched it and settles it (an executor in the scheduler or a command): host, pid and
+    # the process's start time in seconds since the epoch (a later process given the same pid
+    # starts later). While either is alive the run is alive (scheduler/liveness.py).
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    pid_started_at: Mapped[float | None] = mapped_column(Float)
+    watcher_host: Mapped[str | None] = mapped_column(String(255))
+    watcher_pid: Mapped[int | None]
+    watcher_started_at: Mapped[float | None] = mapped_column(Float)
 
     site: Mapped[Site] = relationship()
+
+    @classmethod
+    def unhealthy(cls) -> ColumnElement[bool]:
+        """A filter: runs that need a look (marked unhealthy, failed, or interrupted)."""
+        return or_(cls.healthy.is_(False), cls.outcome.in_(("failed", "interrupted")))
 
 
 class WarcFile(Base):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from uuid import uuid4
 
+import psutil
 from sqlalchemy import func, select
 
 from casefiles.captures import capture_record, evidence_problems
@@ -168,9 +169,16 @@ def test_crawl_killed_with_sigkill_resumes_without_duplicates_or_dangling_captur
             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_for_hits(db, 5, process)
+            workers = psutil.Process(process.pid).children(recursive=True)
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
+        assert workers  # the matcher's worker processes (and multiprocessing's helper)
+        _, survivors = psutil.wait_procs(workers, timeout=30)
+        assert survivors == []  # they died with their crawl
+        [killed] = json.loads(run_cli("runs", "list", "--unhealthy", "--json").output)
+        assert killed["outcome"] == "interrupted"  # at once, not 70 minutes later
+        assert "ended without recording how the run ended" in killed["error"]
         with db.session() as session:
             stored_before = session.scalar(select(func.count()).select_from(Hit)) or 0
         assert stored_before < len(fixture_site.planted)  # it really was cut off midway

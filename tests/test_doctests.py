@@ -10,7 +10,8 @@ import pytest
 MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefiles.custody",
            "crawlers.extract", "crawlers.traps", "crawlers.items", "crawlers.health",
            "matching.local_features", "swordnet.campaigns", "casefiles.notices",
-           "scheduler.scrapyd", "matching.textnorm", "matching.textdoc", "matching.text",
+           "scheduler.scrapyd", "scheduler.executor", "matching.textnorm", "matching.textdoc",
+           "matching.text",
            "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
            "swordnet.accounts", "swordnet.access", "swordnet.web.app",
            "swordnet.web.throttle"]

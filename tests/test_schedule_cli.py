@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,32 @@ def test_unreachable_database_is_a_one_line_error(tmp_path: Path, command: list[
     error = one_line_error(result.stderr)
     assert error.startswith(f"Error: cannot open database postgresql+psycopg://swordnet@127.0.0.1:"
                             f"{port}/swordnet: connection failed"), error
+
+
+def test_taking_a_target_off_the_schedule_says_so(two_targets: Database) -> None:
+    assert run_cli("sites", "schedule", "1", "--every", "1h").exit_code == 0
+    off = run_cli("sites", "schedule", "1", "--off")
+    assert off.exit_code == 0
+    assert off.output.strip() == ("Target 1 is off the schedule (crawl it by hand with "
+                                  "`swordnet crawl --target 1`).")
+
+
+def test_a_database_locked_too_long_is_a_one_line_error(
+    sqlite_home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_cli("sites", "add", "http://127.0.0.1:9/a/").exit_code == 0
+    monkeypatch.setattr("swordnet.db.SQLITE_BUSY_TIMEOUT_MS", 200)  # not 30 s of waiting
+    holder = sqlite3.connect(sqlite_home.database_url.split("///", 1)[1])
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        result = run_cli("sites", "schedule", "1", "--every", "1h")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 1
+    assert one_line_error(result.output) == (
+        f"Error: the database {sqlite_home.database_url} stayed locked by another process "
+        "(a crawl, the scheduler or another command) for 0.2 s, so this command stopped and "
+        "its unfinished change was rolled back; run it again when that process is done")
+    listed = json.loads(run_cli("sites", "list", "--json").output)
+    assert listed[0]["every_seconds"] is None  # nothing half-done

@@ -1,5 +1,6 @@
 """The scheduler service as a real process: repeated crawls, persistent jobs, clean SIGTERM,
-missed runs, one scheduler per database, campaigns, rechecks of URLs under notice, tips."""
+missed runs, one scheduler per database, campaigns, rechecks of URLs under notice, tips, and
+crawls orphaned by a killed scheduler."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 
+import psutil
 import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,12 +30,23 @@ from casefiles.notices import record_notice
 from casefiles.review import confirm_hit
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, RunningSite, serve_site
-from swordnet.models import Capture, Case, CrawlRun, Hit, NoticeUrl, RecheckResult, Tip, Work
+from swordnet.demo_site import DemoSite, Resource, RunningSite, serve_site
+from swordnet.models import (
+    Campaign,
+    Capture,
+    Case,
+    CrawlRun,
+    Hit,
+    NoticeUrl,
+    RecheckResult,
+    SchedulerInstance,
+    Tip,
+    Work,
+)
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_for_url
 from tests.conftest import run_cli
-from tests.pirate_sites import add_watch_target, crawl_target, register_samples
+from tests.pirate_sites import HTML, add_watch_target, crawl_target, page, register_samples
 from tests.test_schedule_cli import free_port
 
 
@@ -90,6 +104,12 @@ def startup_synced(scheduler: Scheduler) -> bool:
     """Whether the stored jobs are all written: the scheduler syncs them before it starts and
     again at once in its in-memory ``sync`` job; that job's first run has ended."""
     return any(".sync (" in line and "executed successfully" in line for line in scheduler.lines)
+
+
+def syncs(scheduler: Scheduler) -> int:
+    """How many times the scheduler's in-memory ``sync`` job has run to its end."""
+    return sum(".sync (" in line and "executed successfully" in line
+               for line in scheduler.lines)
 
 
 def finished_runs(db: Database) -> int:
@@ -194,10 +214,13 @@ def test_scheduler_down_across_three_due_runs_makes_one_catch_up_run_and_logs_it
     scheduler.stop()
     # down for 2.5 intervals: runs were due 2.5 h, 1.5 h and 0.5 h ago
     rewind_job(db, "target:1", utcnow() - timedelta(hours=2.5))
-    scheduler = start_scheduler(sqlite_home)
+    scheduler = start_scheduler(sqlite_home, "--sync-every", "1s")
     try:
         wait_for(lambda: finished_runs(db) == 2, scheduler)
-        time.sleep(3)  # a second catch-up run, if any, would start now
+        # A second catch-up run, if any, would be handed out no later than the sync job that
+        # follows: wait for two more of those.
+        synced = syncs(scheduler)
+        wait_for(lambda: syncs(scheduler) >= synced + 2, scheduler)
     finally:
         output = scheduler.stop()
     assert len(runs_of(db, target_id=1)) == 2, output
@@ -254,14 +277,22 @@ def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
     db = open_database(sqlite_home)
     register_samples(db)
     assert run_cli("sites", "add", served_site.url, "--depth", "1").exit_code == 0  # unscheduled
-    # A second run needs the first crawl over before the last fire ahead of the end (the
-    # fire at the end itself finds the campaign over): 16 s leave room for a slow machine.
-    starts, ends = utcnow() + timedelta(seconds=4), utcnow() + timedelta(seconds=20)
+    starts = utcnow() + timedelta(seconds=2)
     created = run_cli("campaigns", "create", "Quick reaction", "--from", starts.isoformat(),
-                      "--to", ends.isoformat(), "--targets", "1", "--every", "2s")
+                      "--to", (starts + timedelta(days=1)).isoformat(), "--targets", "1",
+                      "--every", "1s")
     assert created.exit_code == 0, created.output
-    scheduler = start_scheduler(sqlite_home)
-    try:  # until the campaign is over: its end passed, its job gone, its last crawl ended
+    scheduler = start_scheduler(sqlite_home, "--sync-every", "1s")
+    try:
+        wait_for(lambda: finished_runs(db) >= 2, scheduler)  # crawled again and again
+        # The campaign's end is brought forward to a moment just ahead, as if it had been
+        # created with it (the scheduler reads it at its next sync), however long the crawls
+        # took; then until it is over: its end passed, its job gone, its last crawl ended.
+        ends = utcnow() + timedelta(seconds=1)
+        with db.session() as session:
+            campaign = session.get(Campaign, 1)
+            assert campaign is not None
+            campaign.ends_at = ends
         wait_for(lambda: utcnow() > ends and "campaign:1:target:1" not in stored_job_ids(db)
                  and not runs_of(db, outcome="running"), scheduler)
     finally:
@@ -269,7 +300,8 @@ def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
     runs = runs_of(db)
     assert len(runs) >= 2, output
     assert all(r.campaign_id == 1 and r.purpose == "campaign" for r in runs)
-    assert all(starts - timedelta(seconds=1) <= r.started_at <= ends for r in runs), \
+    assert all(starts - timedelta(seconds=1) <= r.started_at <= ends + timedelta(seconds=1)
+               for r in runs), \
         [r.started_at for r in runs]
     assert "campaign:1:target:1" not in stored_job_ids(db)  # gone once the campaign ended
     listed = json.loads(run_cli("runs", "list", "--campaign", "1", "--json").output)
@@ -292,11 +324,11 @@ def test_campaign_already_under_way_crawls_at_once_not_an_interval_later(
     assert run_cli("campaigns", "create", "Under way", "--from", yesterday.isoformat(),
                    "--to", tomorrow.isoformat(), "--targets", "1", "--every", "6h").exit_code == 0
     scheduler = start_scheduler(sqlite_home)
-    try:
-        wait_for(lambda: len(runs_of(db, campaign_id=1, outcome="finished")) == 1, scheduler,
-                 timeout_s=60)
+    try:  # started at once, not 6 h from now
+        wait_for(lambda: len(runs_of(db, campaign_id=1)) == 1, scheduler)
     finally:
         scheduler.stop()
+    assert [r.outcome for r in runs_of(db, campaign_id=1)] == ["finished"]
     db.dispose()
 
 
@@ -391,3 +423,85 @@ def test_tip_is_checked_within_the_tips_interval(
         assert dead.result["error"].startswith("the URL could not be fetched: ")
         assert "Connection" in dead.result["error"] or "refused" in dead.result["error"]
     assert {r.purpose for r in runs_of(db)} == {"tip"}
+
+
+@contextmanager
+def gated_site() -> Iterator[tuple[RunningSite, threading.Event]]:
+    """A site whose one linked page answers only once the test opens the gate, so a crawl of
+    it stays under way exactly as long as the test needs."""
+    gate = threading.Event()
+    site = DemoSite()
+    site.add("/", page("Gated", '<a href="/gate/1">behind the gate</a>'), HTML)
+
+    def held(_path: str, _query: str) -> Resource:
+        gate.wait(60)
+        return Resource(200, HTML, page("Through", "<p>open</p>"))
+
+    site.routes["/gate/"] = held
+    with serve_site(site) as running:
+        try:
+            yield running, gate
+        finally:
+            gate.set()
+
+
+def heartbeat(db: Database) -> datetime:
+    with db.session() as session:
+        instance = session.scalars(select(SchedulerInstance)
+                                   .order_by(SchedulerInstance.id.desc())).first()
+        assert instance is not None
+        return instance.heartbeat_at
+
+
+def test_sigterm_keeps_the_heartbeat_while_crawls_finish_and_starts_no_job(
+    sqlite_home: Settings
+) -> None:
+    db = open_database(sqlite_home)
+    with gated_site() as (site, gate):
+        assert run_cli("sites", "add", site.url, "--every", "1h", "--depth", "1").exit_code == 0
+        scheduler = start_scheduler(sqlite_home, "--sync-every", "1s")
+        wait_for(lambda: "/gate/1" in site.requests, scheduler)  # the crawl is under way
+        scheduler.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping after running crawls finish" in scheduler.output, scheduler)
+        stopped_at = heartbeat(db)
+        wait_for(lambda: heartbeat(db) > stopped_at, scheduler)  # it still beats while waiting
+        assert [r.outcome for r in runs_of(db)] == ["running"]
+        gate.set()
+        output = scheduler.stop()
+    assert scheduler.process.returncode == 0, output
+    assert "cannot schedule new futures" not in output and "Error submitting job" not in output
+    assert [r.outcome for r in runs_of(db)] == ["finished"]
+    db.dispose()
+
+
+def test_a_restarted_scheduler_waits_for_the_crawl_its_killed_predecessor_left_running(
+    sqlite_home: Settings
+) -> None:
+    db = open_database(sqlite_home)
+    orphan_pid = None
+    with gated_site() as (site, gate):
+        assert run_cli("sites", "add", site.url, "--every", "1s", "--depth", "1").exit_code == 0
+        first = start_scheduler(sqlite_home)
+        try:
+            wait_for(lambda: "/gate/1" in site.requests, first)  # its crawl is under way
+            [orphan] = runs_of(db)
+            orphan_pid = orphan.pid
+            first.process.send_signal(signal.SIGKILL)  # the scheduler alone: its crawl lives on
+            first.process.wait(timeout=30)
+            second = start_scheduler(sqlite_home, "--sync-every", "1s")
+            try:
+                wait_for(lambda: f"run {orphan.id} is still running" in second.output, second)
+                assert [r.outcome for r in runs_of(db)] == ["running"]  # alive, not started again
+                gate.set()
+                wait_for(lambda: finished_runs(db) >= 2, second)  # then crawled again
+            finally:
+                output = second.stop()
+        finally:
+            if orphan_pid is not None and psutil.pid_exists(orphan_pid):
+                gate.set()
+                psutil.wait_procs([psutil.Process(orphan_pid)], timeout=60)
+    first_run, *later = runs_of(db)
+    assert first_run.id == orphan.id and first_run.outcome == "finished", output
+    assert first_run.finished_at is not None
+    assert all(run.started_at >= first_run.finished_at for run in later), output  # no overlap
+    db.dispose()

@@ -13,11 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.reports import campaign_report, render_rows, shutdown_rows
+from scheduler.liveness import settle_gone_runs
 from swordnet.access import CAMPAIGN_SORTS, NotFound, require_staff, sort_clause
 from swordnet.accounts import Principal
 from swordnet.campaigns import campaign_summary, create_campaign, effective_end, stop_campaign
+from swordnet.db import Database
 from swordnet.models import Campaign, CrawlRun
-from swordnet.web.deps import Caller, DbSession
+from swordnet.web.deps import Caller, DbSession, get_db
 from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import BodyId, PathId, sort_param
@@ -103,8 +105,11 @@ def list_campaigns(session: DbSession, _caller: Staff,
 
 
 @router.get("/{campaign_id}", response_model=CampaignDetail)
-def show_campaign(campaign_id: PathId, session: DbSession, _caller: Staff) -> CampaignDetail:
-    """One campaign: statistics, enforcement report and its latest runs."""
+def show_campaign(campaign_id: PathId, session: DbSession, _caller: Staff,
+                  db: Annotated[Database, Depends(get_db)]) -> CampaignDetail:
+    """One campaign: statistics, enforcement report and its latest runs (those whose
+    processes are gone marked interrupted first)."""
+    settle_gone_runs(db)
     campaign = get_campaign(session, campaign_id)
     runs = session.scalars(select(CrawlRun).where(CrawlRun.campaign_id == campaign.id)
                            .order_by(CrawlRun.id.desc()).limit(50))

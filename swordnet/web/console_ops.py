@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from casefiles.reports import FORMATS, campaign_report
+from scheduler.liveness import settle_gone_runs
 from swordnet.campaigns import campaign_summary, effective_end
+from swordnet.db import Database
 from swordnet.models import Campaign, CrawlRun, Hit, Site, WatchTarget
 from swordnet.web.console_base import API, Signed, render, require_staff_page
-from swordnet.web.deps import DbSession
+from swordnet.web.deps import DbSession, get_db
 from swordnet.web.params import QueryId
 
 router = APIRouter(include_in_schema=False)
@@ -77,12 +79,16 @@ def run_row(run: CrawlRun) -> dict[str, Any]:
 
 @router.get("/runs")
 def runs_page(request: Request, session: DbSession, viewer: Signed,
+              db: Annotated[Database, Depends(get_db)],
               unhealthy: Annotated[bool, Query()] = False,
               site: QueryId = None) -> Response:
+    """Runs, newest first (those whose processes are gone marked interrupted first);
+    ``unhealthy``: only those marked unhealthy, failed or interrupted."""
     require_staff_page(viewer)
+    settle_gone_runs(db)
     query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(RUNS_SHOWN)
     if unhealthy:
-        query = query.where(CrawlRun.healthy.is_(False))
+        query = query.where(CrawlRun.unhealthy())
     if site is not None:
         query = query.where(CrawlRun.site_id == site)
     runs = [run_row(run) for run in session.scalars(query)]
