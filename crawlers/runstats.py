@@ -52,6 +52,7 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "pages": ours.get("pages", 0),
         "pages_ok": ours.get("pages_ok", 0),
         "pages_capped": ours.get("pages_capped", 0),
+        "pages_refetched": ours.get("pages_refetched", 0),  # reached by a shorter path later
         "links_found": ours.get("links_found", 0),
         "responses": stats.get("downloader/response_count", 0),
         "blocked": sum(statuses.values()),

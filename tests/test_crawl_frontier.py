@@ -1,0 +1,183 @@
+"""The crawl frontier: a crawl to depth D covers exactly what a breadth-first crawl reaches
+within D links, whatever order the site's responses arrive in (issue 21, finding 4)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+
+import pytest
+
+from crawlers.frontier import Frontier
+from swordnet.config import Settings
+from swordnet.db import open_database
+from swordnet.demo_site import DemoSite, Resource, serve_site
+from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
+
+# --- the rule, in-process ----------------------------------------------------------------------
+
+
+def test_a_new_url_is_fetched_once_at_its_first_depth() -> None:
+    frontier = Frontier()
+    assert frontier.reach("/a", 2) is True
+    assert [frontier.reach("/a", d) for d in (2, 3, 9)] == [False, False, False]
+    assert len(frontier) == 1 and "/a" in frontier and frontier.depth("/a") == 2
+
+
+def test_a_shorter_path_to_a_due_page_lowers_the_depth_it_is_read_at() -> None:
+    frontier = Frontier()
+    frontier.reach("/x", 3)
+    assert frontier.reach("/x", 2) is False  # the request in flight will do
+    assert frontier.expand("/x") == 2
+    assert frontier.refetches == 0
+
+
+def test_a_page_read_too_deep_is_fetched_again_from_the_shorter_depth() -> None:
+    frontier = Frontier()
+    frontier.reach("/x", 3)
+    assert frontier.expand("/x") == 3
+    assert frontier.reach("/x", 3) is False
+    assert frontier.reach("/x", 2) is True
+    assert frontier.reach("/x", 1) is False  # due again already; read at depth 1
+    assert frontier.expand("/x") == 1
+    assert frontier.reach("/x", 0) is True
+    assert frontier.refetches == 2 and len(frontier) == 1
+
+
+def test_a_dropped_page_is_never_fetched_again() -> None:
+    frontier = Frontier()
+    frontier.reach("/gone", 3)
+    frontier.drop("/gone")
+    assert frontier.reach("/gone", 1) is False
+    assert frontier.depth("/gone") == 1
+
+
+def test_negative_depths_are_refused() -> None:
+    with pytest.raises(ValueError, match="depth must not be negative, not -1"):
+        Frontier().reach("/a", -1)
+
+
+def _bfs(links: dict[str, list[str]], start: str, max_depth: int) -> dict[str, int]:
+    """Breadth-first reference: every page within ``max_depth`` links, at its depth."""
+    depth = {start: 0}
+    queue = deque([start])
+    while queue:
+        url = queue.popleft()
+        if depth[url] < max_depth:
+            for link in links[url]:
+                if link not in depth:
+                    depth[link] = depth[url] + 1
+                    queue.append(link)
+    return depth
+
+
+def _crawl_in_random_order(links: dict[str, list[str]], start: str, max_depth: int,
+                           rnd: random.Random) -> tuple[list[str], dict[str, int]]:
+    """Drive the frontier as the spider does, answering due requests in a random order
+    (a fast page overtakes a slow one); returns the fetches and the depth each page was
+    last read at."""
+    frontier = Frontier()
+    frontier.reach(start, 0)
+    due = [start]
+    fetched, read_at = [], {}
+    while due:
+        url = due.pop(rnd.randrange(len(due)))
+        fetched.append(url)
+        depth = read_at[url] = frontier.expand(url)
+        if depth < max_depth:
+            due.extend(link for link in links[url] if frontier.reach(link, depth + 1))
+    return fetched, read_at
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_response_order_covers_the_breadth_first_set_at_breadth_first_depths(
+        seed: int) -> None:
+    rnd = random.Random(seed)
+    pages = [f"/p{n}" for n in range(300)]
+    links = {url: rnd.sample(pages, 3) for url in pages}
+    reference = _bfs(links, "/p0", 4)
+    fetched, read_at = _crawl_in_random_order(links, "/p0", 4, rnd)
+    assert read_at == reference
+    assert set(fetched) == set(reference)
+
+
+# --- the crawl -------------------------------------------------------------------------------
+
+
+def _links_page(url: str, links: list[str]) -> bytes:
+    return page(url, "".join(f'<a href="{link}">{link}</a>' for link in links))
+
+
+def _graph_site(links: dict[str, list[str]]) -> DemoSite:
+    """A site whose page ``p`` links to the pages ``links[p]``."""
+    site = DemoSite()
+    for url, targets in links.items():
+        site.add(url, _links_page(url, targets), HTML)
+    return site
+
+
+def _watched(site: DemoSite, url: str, hold: threading.Event | None = None,
+             ) -> threading.Event:
+    """Serve ``url`` through a route that sets the returned event when it is requested and,
+    given ``hold``, answers only once ``hold`` is set."""
+    resource = site.files.pop(url)
+    requested = threading.Event()
+
+    def serve(path: str, _query: str) -> Resource:
+        if path != url:
+            return Resource(404, "text/plain", b"not found")
+        requested.set()
+        if hold is not None:
+            assert hold.wait(timeout=60), f"{url} was held and never released"
+        return resource
+
+    site.routes[url] = serve
+    return requested
+
+
+def test_a_page_first_reached_at_the_depth_limit_is_expanded_from_a_shorter_path(
+        sqlite_home: Settings) -> None:
+    """/ -> /a (slow) and / -> /b -> /b1 -> /x, with /a -> /x -> /y: at depth 3, /y is at
+    depth 3 through /a. /a is answered only after /x was requested through /b1 (at depth
+    3, where its links are not followed)."""
+    links = {"/": ["/a", "/b"], "/a": ["/x"], "/b": ["/b1"], "/b1": ["/x"], "/x": ["/y"],
+             "/y": []}
+    site = _graph_site(links)
+    release_a = threading.Event()
+    _watched(site, "/a", hold=release_a)
+    x_requested = _watched(site, "/x")
+    threading.Thread(target=lambda: x_requested.wait(60) and release_a.set(),
+                     daemon=True).start()
+    db = open_database(sqlite_home)
+    with serve_site(site) as running:
+        run = crawl_target(db, sqlite_home, add_watch_target(db, running.url, depth=3))
+        paths = set(running.requests)
+    release_a.set()
+    assert run.outcome == "finished"
+    assert paths == {"/", "/a", "/b", "/b1", "/x", "/y"}
+    assert run.stats["pages_ok"] == 6
+    db.dispose()
+
+
+@pytest.mark.slow
+def test_coverage_on_a_3000_page_site_equals_a_breadth_first_crawl(
+        sqlite_home: Settings) -> None:
+    rnd = random.Random(21)
+    pages = ["/"] + [f"/p/{n}.html" for n in range(1, 3000)]
+    links = {url: rnd.sample(pages, 4) for url in pages}
+    reference = _bfs(links, "/", 6)
+    assert 2000 < len(reference) < 3000  # deep enough to matter, shallow enough to cut some
+    site = _graph_site(links)
+    db = open_database(sqlite_home)
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url, depth=6, max_pages=5000)
+        run = crawl_target(db, sqlite_home, target)
+        requested = list(running.requests)
+    assert run.outcome == "finished"
+    assert set(requested) == set(reference)
+    assert run.stats["pages_ok"] == len(reference)
+    # in breadth-first order few pages are read before a shorter path to them is found
+    assert len(requested) == len(reference) + run.stats["pages_refetched"]
+    print(f"{len(reference)} pages, {run.stats['pages_refetched']} fetched again")
+    db.dispose()
