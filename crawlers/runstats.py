@@ -28,10 +28,11 @@ def note_start(stats: StatsCollector, reachable: bool) -> None:
     stats.set_value(PREFIX + "start_reachable", int(reachable))
 
 
-def note_trap(stats: StatsCollector, reason: str, url: str) -> None:
+def note_trap(stats: StatsCollector, reason: str, url: str, message: str | None = None) -> None:
     """Record a link not followed because it looks like a crawler trap."""
     stats.inc_value(f"{PREFIX}traps/{reason}")
-    _sample(stats, {"kind": f"trap_{reason}", "url": url, "message": f"crawler trap: {reason}"})
+    _sample(stats, {"kind": f"trap_{reason}", "url": url,
+                    "message": message or f"crawler trap: {reason}"})
 
 
 def _sample(stats: StatsCollector, sample: dict[str, str]) -> None:

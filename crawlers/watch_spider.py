@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
@@ -23,9 +24,9 @@ from twisted.python.failure import Failure
 from crawlers.extract import PageLinks, extract_page
 from crawlers.frontier import Frontier
 from crawlers.items import Exchange, MediaItem, PageInfo
-from crawlers.runstats import count, note_error, note_start, note_trap
+from crawlers.runstats import PREFIX, count, note_error, note_start, note_trap
 from crawlers.target_config import CrawlConfig
-from crawlers.traps import TrapGuard, canonical_url, had_session_id
+from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
 from matching.registry import signals_for_kind
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_key
@@ -52,6 +53,18 @@ def exchange_of(response: Response) -> Exchange:
                     response_headers=_headers(response.headers), body=response.body,
                     ip=str(response.ip_address) if response.ip_address else None,
                     fetched_at=utcnow(), rendered=bool(request.meta.get("playwright")))
+
+
+def failure_message(failure: Failure, size_cap: int) -> str:
+    """What went wrong with a fetch, in words (Scrapy leaves some failures without any).
+
+    Scrapy's HTTP/1.1 download handler cancels a body without a Content-Length that grows
+    past its size cap with no message (one with a Content-Length says so).
+    """
+    message = failure.getErrorMessage()
+    if not message and failure.check(DownloadCancelledError):
+        return f"body larger than {size_cap} bytes cut off (no Content-Length sent)"
+    return message or failure.type.__name__
 
 
 def _is_image(response: Response) -> bool:
@@ -84,6 +97,7 @@ class WatchSpider(Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.config.apply_to(crawler.settings)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
 
     # --- pages -----------------------------------------------------------------------------
@@ -121,6 +135,8 @@ class WatchSpider(Spider):
             count(stats, "pages_refetched")
             return self._page_fetch(url, self.expand_page, meta, start=False, again=True)
         if len(self.frontier) >= self.max_pages:
+            if not stats.get_value(PREFIX + "pages_capped"):
+                self._note_cap_exhausted()
             count(stats, "pages_capped")
             return None
         refusal = self._refusal(url, start)
@@ -129,6 +145,13 @@ class WatchSpider(Spider):
             return None
         self.frontier.reach(url, depth)
         return self._page_fetch(url, self.parse_page, meta, start=start, again=False)
+
+    def _note_cap_exhausted(self) -> None:
+        """The page cap just ran out: report a link space that holds most of the pages
+        (an endless ``/page/1 -> /page/2 -> ...``) as a crawler trap."""
+        for pattern, pages in self.traps.crowded_patterns():
+            note_trap(self.crawler.stats, CAP_EXHAUSTED, pattern,
+                      f"page cap of {self.max_pages} used up: {pages} pages were {pattern}")
 
     def _page_fetch(self, url: str, callback: Any, meta: dict[str, Any] | None, *,
                     start: bool, again: bool) -> Request:
@@ -250,5 +273,18 @@ class WatchSpider(Spider):
             self.frontier.drop(request.cb_kwargs["page_url"])
         if request.meta.get("start"):
             note_start(self.crawler.stats, False)
+        size_cap = request.meta.get("download_maxsize") \
+            or self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
         note_error(self.crawler.stats, failure.type.__name__, request.url,
-                   failure.getErrorMessage())
+                   failure_message(failure, size_cap))
+
+    def request_dropped(self, request: Request) -> None:
+        """Scrapy drops a redirect to a URL it already requested without telling the
+        request's errback: a redirect back into its own chain is recorded as a loop."""
+        chain = request.meta.get("redirect_urls") or []
+        if request.url not in chain:
+            return  # e.g. a redirect to a page crawled already: nothing is lost
+        if "page_url" in request.cb_kwargs:
+            self.frontier.drop(request.cb_kwargs["page_url"])
+        note_error(self.crawler.stats, "redirect_loop", chain[0],
+                   "redirect loop: " + " -> ".join([*chain, request.url]))
