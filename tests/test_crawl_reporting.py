@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from crawlers.health import health_problems
 from crawlers.watch_spider import SIZE_CAPS
 from swordnet.config import Settings
 from swordnet.db import open_database
@@ -92,3 +93,12 @@ def test_redirect_loops_and_cut_off_bodies_are_recorded_with_their_reasons(
         in message
     assert "moved" not in by_url
     db.dispose()
+
+
+def test_the_health_rule_for_an_exhausted_page_cap() -> None:
+    summary = {"responses": 40, "pages_ok": 40, "links_found": 40,
+               "traps": {"exhausted_page_cap": 1}}
+    assert health_problems(summary, "finished", None) == [
+        "page cap used up by a link space that looks endless "
+        "(the rest of the site may be missed)"]
+    assert health_problems({**summary, "traps": {"calendar": 1}}, "finished", None) == []
