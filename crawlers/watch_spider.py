@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from crawlers.extract import PageLinks, extract_page
 from crawlers.frontier import Frontier
 from crawlers.items import Exchange, MediaItem, PageInfo
-from crawlers.runstats import PREFIX, count, note_error, note_start, note_trap
+from crawlers.runstats import count, note_error, note_start, note_trap
 from crawlers.target_config import CrawlConfig
 from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
 from matching.registry import signals_for_kind
@@ -89,6 +89,7 @@ class WatchSpider(Spider):
         self._allow = [re.compile(p) for p in self.config.allow_patterns]
         self._deny = [re.compile(p) for p in self.config.deny_patterns]
         self.frontier = Frontier()
+        self._cap_reached = False
         self._media: set[str] = set()
         # numbered pages are content: only the page cap limits them; calendars stop at 50
         self.traps = TrapGuard(max_per_pattern=max(5000, self.max_pages))
@@ -135,7 +136,8 @@ class WatchSpider(Spider):
             count(stats, "pages_refetched")
             return self._page_fetch(url, self.expand_page, meta, start=False, again=True)
         if len(self.frontier) >= self.max_pages:
-            if not stats.get_value(PREFIX + "pages_capped"):
+            if not self._cap_reached:
+                self._cap_reached = True
                 self._note_cap_exhausted()
             count(stats, "pages_capped")
             return None
