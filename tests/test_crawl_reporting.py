@@ -45,20 +45,6 @@ def test_an_endless_numbered_link_space_that_uses_up_the_page_cap_is_a_trap(
     db.dispose()
 
 
-def test_a_page_cap_spread_over_the_site_is_no_trap(sqlite_home: Settings) -> None:
-    site = DemoSite()
-    site.add("/", page("Home", "".join(f'<a href="/{name}.html">{name}</a>'
-                                       for name in ("news", "films", "music", "games"))), HTML)
-    for name in ("news", "films", "music", "games"):
-        site.add(f"/{name}.html", page(name, '<a href="/">home</a>'), HTML)
-    db = open_database(sqlite_home)
-    with serve_site(site) as running:
-        run = crawl_target(db, sqlite_home, add_watch_target(db, running.url, max_pages=3))
-    assert run.stats["pages_capped"] >= 1 and run.stats["traps"] == {}
-    assert run.healthy
-    db.dispose()
-
-
 def _redirect(to: str) -> Resource:
     return Resource(302, HTML, b"", headers=(("Location", to),))
 
