@@ -205,6 +205,7 @@ class WatchSpider(Spider):
         if found is None:
             self.frontier.drop(page_url)
             return
+        depth = self.frontier.expand(page_url)  # read now: a shorter path from here on refetches
         self.page_crawled(response)
         methods = response.meta.get("playwright_page_methods") or []
         screenshot = next((m.result for m in methods if m.method == "screenshot"), None)
@@ -212,7 +213,7 @@ class WatchSpider(Spider):
         assert isinstance(response, TextResponse)  # read_page returns None for anything else
         yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text)
         yield from self.media_requests(found, page)
-        yield from self._follow(response, page_url, found)
+        yield from self._follow(response, depth, found)
 
     def expand_page(self, response: Response, page_url: str) -> Iterator[Request]:
         """A page read before, fetched again because a shorter path reached it: follow its
@@ -225,11 +226,10 @@ class WatchSpider(Spider):
         except Exception:  # noqa: BLE001 (read once already; its links are a bonus)
             self.frontier.drop(page_url)
             return
-        yield from self._follow(response, page_url, found)
+        yield from self._follow(response, self.frontier.expand(page_url), found)
 
-    def _follow(self, response: Response, page_url: str, found: PageLinks) -> Iterator[Request]:
-        """Requests for the page's links, one level deeper than the page's best depth."""
-        depth = self.frontier.expand(page_url)
+    def _follow(self, response: Response, depth: int, found: PageLinks) -> Iterator[Request]:
+        """Requests for the links of a page read at ``depth`` (its best so far)."""
         # Scrapy's DepthMiddleware gives each request the depth of its response plus one
         # (and its priority from that); the response's depth is the page's best
         response.meta["depth"] = depth
