@@ -38,7 +38,6 @@ class Frontier:
         self._best: dict[str, int] = {}
         self._due: set[str] = set()
         self._dropped: set[str] = set()
-        self.refetches = 0
 
     def __len__(self) -> int:
         """Distinct pages seen (each counts once toward a page cap, however often fetched)."""
@@ -72,7 +71,6 @@ class Frontier:
         if url in self._due or url in self._dropped:
             return False
         self._due.add(url)
-        self.refetches += 1
         return True
 
     def expand(self, url: str) -> int:
