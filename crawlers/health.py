@@ -1,14 +1,17 @@
 """Is a finished crawl run healthy? The rules a run is judged by, from its statistics.
 
 A run is unhealthy when the site blocked it (most responses 403/429/503), it found no
-readable page, it hit its time cap, it was interrupted, or its pages suddenly held no links
-where the last healthy run of the same target found many (a changed layout or a block
-page the parser cannot read).
+readable page, it hit its time cap, it was interrupted, one link space used up its page cap
+(``/page/1 -> /page/2 -> ...``, so the rest of the site may be missed), or its pages
+suddenly held no links where the last healthy run of the same target found many (a changed
+layout or a block page the parser cannot read).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from crawlers.traps import CAP_EXHAUSTED
 
 BLOCKING_STATUSES = (403, 429, 503)
 BLOCKED_SHARE = 0.5
@@ -41,6 +44,9 @@ def health_problems(summary: dict[str, Any], finish_reason: str,
         problems.append("time cap reached before the crawl finished")
     elif finish_reason != "finished":
         problems.append(f"interrupted ({finish_reason})")
+    if summary.get("traps", {}).get(CAP_EXHAUSTED):
+        problems.append("page cap used up by a link space that looks endless "
+                        "(the rest of the site may be missed)")
     if (summary.get("pages_ok") and not summary.get("links_found")
             and previous_links is not None and previous_links >= MANY_LINKS):
         problems.append(f"no links found where the last healthy run found {previous_links}")

@@ -28,10 +28,11 @@ def note_start(stats: StatsCollector, reachable: bool) -> None:
     stats.set_value(PREFIX + "start_reachable", int(reachable))
 
 
-def note_trap(stats: StatsCollector, reason: str, url: str) -> None:
+def note_trap(stats: StatsCollector, reason: str, url: str, message: str | None = None) -> None:
     """Record a link not followed because it looks like a crawler trap."""
     stats.inc_value(f"{PREFIX}traps/{reason}")
-    _sample(stats, {"kind": f"trap_{reason}", "url": url, "message": f"crawler trap: {reason}"})
+    _sample(stats, {"kind": f"trap_{reason}", "url": url,
+                    "message": message or f"crawler trap: {reason}"})
 
 
 def _sample(stats: StatsCollector, sample: dict[str, str]) -> None:
@@ -52,6 +53,7 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "pages": ours.get("pages", 0),
         "pages_ok": ours.get("pages_ok", 0),
         "pages_capped": ours.get("pages_capped", 0),
+        "pages_refetched": ours.get("pages_refetched", 0),  # reached by a shorter path later
         "links_found": ours.get("links_found", 0),
         "responses": stats.get("downloader/response_count", 0),
         "blocked": sum(statuses.values()),

@@ -16,6 +16,12 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 RETRY_TIMES = 1
+# Breadth-first order (Scrapy's "crawl in BFO order"): shallow pages first, so a page cap
+# keeps the pages nearest the start and few pages are reached by a shorter path after they
+# were read (crawlers/frontier.py fetches those again).
+DEPTH_PRIORITY = 1
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 # Scrapy's remote-control HTTP server (one port per crawl) is not needed: runs are managed

@@ -20,6 +20,10 @@ from collections import Counter
 REASONS = (
     "too_many_segments", "repeated_segments", "url_too_long", "calendar", "pattern_cap",
 )
+# Reported (not refused by the guard) when a crawl's page cap runs out: a link space holding
+# at least this share of the crawl's pages, such as ``/page/1 -> /page/2 -> ...``.
+CAP_EXHAUSTED = "exhausted_page_cap"
+CAP_EXHAUSTED_SHARE = 0.5
 MAX_SAMPLES = 20
 MAX_SAMPLE_URL_CHARS = 512
 
@@ -270,6 +274,24 @@ class TrapGuard:
         seen.add(url)
         self.allowed += 1
         return None
+
+    def crowded_patterns(self, share: float = CAP_EXHAUSTED_SHARE) -> list[tuple[str, int]]:
+        """Link spaces holding at least ``share`` of the URLs allowed so far: (the pattern,
+        as host and path with ``{n}`` for each run of digits, and its URL count), largest
+        first. Asked when the page cap runs out, it names what used the cap up.
+
+        >>> guard = TrapGuard()
+        >>> for n in range(1, 9):
+        ...     _ = guard.check(f"http://a.test/page/{n}")
+        >>> _ = guard.check("http://a.test/about.html")
+        >>> guard.crowded_patterns()
+        [('a.test/page/{n}', 8)]
+        """
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be more than 0 and at most 1, not {share}")
+        crowded = [(host + pattern, len(urls)) for (host, pattern), urls in self._by_pattern.items()
+                   if self.allowed and len(urls) >= share * self.allowed]
+        return sorted(crowded, key=lambda item: -item[1])
 
     def reported(self) -> dict[str, int]:
         """Refusals so far per reason (only reasons that occurred), in :data:`REASONS` order."""

@@ -14,17 +14,19 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from crawlers.extract import PageLinks, extract_page
+from crawlers.frontier import Frontier
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.runstats import count, note_error, note_start, note_trap
 from crawlers.target_config import CrawlConfig
-from crawlers.traps import TrapGuard, canonical_url, had_session_id
+from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
 from matching.registry import signals_for_kind
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_key
@@ -53,6 +55,18 @@ def exchange_of(response: Response) -> Exchange:
                     fetched_at=utcnow(), rendered=bool(request.meta.get("playwright")))
 
 
+def failure_message(failure: Failure, size_cap: int) -> str:
+    """What went wrong with a fetch, in words (Scrapy leaves some failures without any).
+
+    Scrapy's HTTP/1.1 download handler cancels a body without a Content-Length that grows
+    past its size cap with no message (one with a Content-Length says so).
+    """
+    message = failure.getErrorMessage()
+    if not message and failure.check(DownloadCancelledError):
+        return f"body larger than {size_cap} bytes cut off (no Content-Length sent)"
+    return message or failure.type.__name__
+
+
 def _is_image(response: Response) -> bool:
     content_type = response.headers.get(b"Content-Type", b"") or b""
     return content_type.split(b";")[0].strip().lower().startswith(b"image/")
@@ -74,7 +88,8 @@ class WatchSpider(Spider):
         self.max_pages = self.config.max_pages
         self._allow = [re.compile(p) for p in self.config.allow_patterns]
         self._deny = [re.compile(p) for p in self.config.deny_patterns]
-        self._pages: set[str] = set()
+        self.frontier = Frontier()
+        self._cap_reached = False
         self._media: set[str] = set()
         # numbered pages are content: only the page cap limits them; calendars stop at 50
         self.traps = TrapGuard(max_per_pattern=max(5000, self.max_pages))
@@ -83,6 +98,7 @@ class WatchSpider(Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.config.apply_to(crawler.settings)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
 
     # --- pages -----------------------------------------------------------------------------
@@ -104,29 +120,52 @@ class WatchSpider(Spider):
 
     def page_request(self, url: str, depth: int, *, start: bool = False,
                      meta: dict[str, Any] | None = None) -> Request | None:
-        """A request for a page, or None when the caps, rules or trap guard refuse it."""
+        """A request for a page at ``depth`` links from a start page, or None when the caps,
+        rules or trap guard refuse it or the page is already due at that depth or less.
+
+        A page already read at a greater depth is fetched again (see
+        :mod:`crawlers.frontier`): only its links are followed from the shorter depth.
+        """
         stats = self.crawler.stats
         if had_session_id(url):
             count(stats, "session_ids_stripped")
         url = canonical_url(url)
-        if url in self._pages:
-            return None
-        if len(self._pages) >= self.max_pages:
+        if url in self.frontier:
+            if not self.frontier.reach(url, depth):
+                return None
+            count(stats, "pages_refetched")
+            return self._page_fetch(url, self.expand_page, meta, start=False, again=True)
+        if len(self.frontier) >= self.max_pages:
+            if not self._cap_reached:
+                self._cap_reached = True
+                self._note_cap_exhausted()
             count(stats, "pages_capped")
             return None
         refusal = self._refusal(url, start)
         if refusal:
             count(stats, f"links_{refusal}")
             return None
-        self._pages.add(url)
+        self.frontier.reach(url, depth)
+        return self._page_fetch(url, self.parse_page, meta, start=start, again=False)
+
+    def _note_cap_exhausted(self) -> None:
+        """The page cap just ran out: report a link space that holds most of the pages
+        (an endless ``/page/1 -> /page/2 -> ...``) as a crawler trap."""
+        for pattern, pages in self.traps.crowded_patterns():
+            note_trap(self.crawler.stats, CAP_EXHAUSTED, pattern,
+                      f"page cap of {self.max_pages} used up: {pages} pages were {pattern}")
+
+    def _page_fetch(self, url: str, callback: Any, meta: dict[str, Any] | None, *,
+                    start: bool, again: bool) -> Request:
         meta = {**(meta or {}), "start": start, "download_maxsize": SIZE_CAPS["page"]}
         if self.config.render_js:
             methods = [PageMethod("wait_for_load_state", "networkidle")]
-            if self.config.screenshot:
+            if self.config.screenshot and not again:
                 methods.append(PageMethod("screenshot", full_page=True, type="png"))
             meta.update(playwright=True, playwright_page_methods=methods)
-        return Request(url, callback=self.parse_page, errback=self.on_error,
-                       cb_kwargs={"depth": depth}, meta=meta)
+        # a second fetch of one URL must pass Scrapy's duplicate filter
+        return Request(url, callback=callback, errback=self.on_error, dont_filter=again,
+                       cb_kwargs={"page_url": url}, meta=meta)
 
     def read_page(self, response: Response) -> PageLinks | None:
         """The links of an HTML page; None (counted) for anything that is not one."""
@@ -151,11 +190,12 @@ class WatchSpider(Spider):
         count(stats, "links_found", len(found.links))
         return found
 
-    def parse_page(self, response: Response, depth: int) -> Iterator[Request | MediaItem]:
+    def parse_page(self, response: Response, page_url: str) -> Iterator[Request | MediaItem]:
         if response.meta.get("start"):
             note_start(self.crawler.stats, response.status < 500)
             if response.status < 400 and _is_image(response):
                 # a start URL that is itself a copy (a tip pointing at an image file)
+                self.frontier.drop(page_url)
                 count(self.crawler.stats, "pages_ok")
                 exchange = exchange_of(response)
                 yield MediaItem(exchange=exchange, page=PageInfo(exchange=exchange, title=None),
@@ -163,7 +203,9 @@ class WatchSpider(Spider):
                 return
         found = self.read_page(response)
         if found is None:
+            self.frontier.drop(page_url)
             return
+        depth = self.frontier.expand(page_url)  # read now: a shorter path from here on refetches
         self.page_crawled(response)
         methods = response.meta.get("playwright_page_methods") or []
         screenshot = next((m.result for m in methods if m.method == "screenshot"), None)
@@ -171,6 +213,26 @@ class WatchSpider(Spider):
         assert isinstance(response, TextResponse)  # read_page returns None for anything else
         yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text)
         yield from self.media_requests(found, page)
+        yield from self._follow(response, depth, found)
+
+    def expand_page(self, response: Response, page_url: str) -> Iterator[Request]:
+        """A page read before, fetched again because a shorter path reached it: follow its
+        links from the new depth (its page and media were captured the first time)."""
+        if response.status >= 400 or not isinstance(response, TextResponse):
+            self.frontier.drop(page_url)
+            return
+        try:
+            found = extract_page(response.text.replace("\x00", ""), response.url)
+        except Exception:  # noqa: BLE001 (read once already; its links are a bonus)
+            self.frontier.drop(page_url)
+            return
+        yield from self._follow(response, self.frontier.expand(page_url), found)
+
+    def _follow(self, response: Response, depth: int, found: PageLinks) -> Iterator[Request]:
+        """Requests for the links of a page read at ``depth`` (its best so far)."""
+        # Scrapy's DepthMiddleware gives each request the depth of its response plus one
+        # (and its priority from that); the response's depth is the page's best
+        response.meta["depth"] = depth
         if self.follows_links and depth < self.max_depth:
             for link in found.links:
                 request = self.page_request(link, depth + 1)
@@ -209,7 +271,22 @@ class WatchSpider(Spider):
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
+        if "page_url" in request.cb_kwargs:
+            self.frontier.drop(request.cb_kwargs["page_url"])
         if request.meta.get("start"):
             note_start(self.crawler.stats, False)
+        size_cap = request.meta.get("download_maxsize") \
+            or self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
         note_error(self.crawler.stats, failure.type.__name__, request.url,
-                   failure.getErrorMessage())
+                   failure_message(failure, size_cap))
+
+    def request_dropped(self, request: Request) -> None:
+        """Scrapy drops a redirect to a URL it already requested without telling the
+        request's errback: a redirect back into its own chain is recorded as a loop."""
+        chain = request.meta.get("redirect_urls") or []
+        if request.url not in chain:
+            return  # e.g. a redirect to a page crawled already: nothing is lost
+        if "page_url" in request.cb_kwargs:
+            self.frontier.drop(request.cb_kwargs["page_url"])
+        note_error(self.crawler.stats, "redirect_loop", chain[0],
+                   "redirect loop: " + " -> ".join([*chain, request.url]))

@@ -16,7 +16,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,12 +99,15 @@ class PlantedCopy:
 
 @dataclass(frozen=True)
 class Resource:
-    """One response the site gives: status, Content-Type (None sends none), body, headers."""
+    """One response the site gives: status, Content-Type (None sends none), body, headers.
+
+    ``sized=False`` sends no Content-Length: the body ends when the connection closes."""
 
     status: int
     content_type: str | None
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    sized: bool = True
 
 
 # A dynamic part of a site: (path, query string) -> the response.
@@ -313,9 +316,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", resource.content_type)
         for name, value in resource.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(resource.body)))
+        if resource.sized:
+            self.send_header("Content-Length", str(len(resource.body)))
         self.end_headers()
-        self.wfile.write(resource.body)
+        with suppress(ConnectionError):  # the client stopped reading (past its size cap)
+            self.wfile.write(resource.body)
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep the demo's and the tests' output clean."""

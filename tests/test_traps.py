@@ -226,3 +226,31 @@ def test_caps_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_per_pattern"):
         TrapGuard(max_per_pattern=0)
 
+
+
+def test_a_link_space_holding_half_the_pages_is_crowded() -> None:
+    guard = TrapGuard()
+    for n in range(1, 6):
+        guard.check(f"http://a.test/page/{n}")
+    for name in ("news", "films", "music", "games"):
+        guard.check(f"http://a.test/{name}.html")
+    guard.check("http://a.test/")
+    assert guard.crowded_patterns() == [("a.test/page/{n}", 5)]  # 5 of 10
+    guard.check("http://a.test/about.html")
+    assert guard.crowded_patterns() == []  # 5 of 11
+    assert guard.crowded_patterns(share=0.4) == [("a.test/page/{n}", 5)]
+
+
+def test_refused_urls_do_not_crowd_a_pattern() -> None:
+    guard = TrapGuard(max_per_calendar=2)
+    for day in range(1, 20):
+        guard.check(f"http://a.test/cal?date=2026-11-{day}")
+    for name in ("a", "b", "c"):
+        guard.check(f"http://a.test/{name}.html")
+    assert guard.crowded_patterns() == []  # 2 of 5 allowed
+
+
+def test_crowding_needs_a_share_in_range() -> None:
+    assert TrapGuard().crowded_patterns() == []
+    with pytest.raises(ValueError, match="share must be more than 0 and at most 1, not 0"):
+        TrapGuard().crowded_patterns(share=0)

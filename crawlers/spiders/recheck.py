@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 from casefiles.notices import RecheckTarget, recheck_targets
 from crawlers.items import RecheckItem
 from crawlers.runstats import count, note_error
-from crawlers.watch_spider import SIZE_CAPS, exchange_of
+from crawlers.watch_spider import SIZE_CAPS, exchange_of, failure_message
 from swordnet.config import load_settings
 from swordnet.db import in_session
 
@@ -64,7 +64,8 @@ class RecheckSpider(Spider):
         yield self._item(target, exchange=exchange_of(response), text=text)
 
     def failed(self, failure: Failure) -> Iterator[RecheckItem]:
-        target: RecheckTarget = failure.request.cb_kwargs["target"]  # type: ignore[attr-defined]
-        message = failure.getErrorMessage() or failure.type.__name__
+        request = failure.request  # type: ignore[attr-defined]
+        target: RecheckTarget = request.cb_kwargs["target"]
+        message = failure_message(failure, request.meta["download_maxsize"])
         note_error(self.crawler.stats, failure.type.__name__, target.url, message)
         yield self._item(target, failure=f"{failure.type.__name__}: {message}")
