@@ -338,6 +338,11 @@ class WarcRecorder:
         try:
             self._write_all(current.fd, data, start)
             os.fsync(current.fd)
+        except OSError as exc:
+            self._undo_write(current, start)
+            if exc.filename is None:  # say which file (and so which store) refused it
+                raise OSError(exc.errno, exc.strerror, str(current.path)) from exc
+            raise
         except BaseException:
             self._undo_write(current, start)
             raise

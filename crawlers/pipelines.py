@@ -6,20 +6,29 @@ database call on one writer thread per crawl, so none of them blocks the reactor
 pipeline also owns the crawl's CrawlRun and its WARC recorder: it opens both when the spider
 opens (first sealing WARC files that a killed crawl left open) and writes the outcome,
 statistics and health, and seals the last WARC file, when the spider closes.
+
+No hit is lost silently: when storing an item fails (a full or read-only evidence store, a
+database lock held past its timeout), the item is counted as not stored with the reason, the
+first failure stops the crawl (``evidence_store_failed``), and the run is recorded ``failed``
+with that reason and the counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from casefiles.evidence import EvidenceStore
@@ -40,6 +49,27 @@ from swordnet.db import Database, open_database
 from swordnet.quarantine import QuarantineWatch
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+STORE_FAILED = "evidence_store_failed"  # the close reason of a crawl stopped by a store failure
+# How long a closing crawl keeps trying to record its outcome while the database is locked
+# (each try waits the database's own busy timeout first).
+OUTCOME_WAIT_S = 120.0
+
+
+def store_failure_reason(exc: Exception) -> str:
+    """One line saying why storing failed, naming the file or the database.
+
+    >>> store_failure_reason(OSError(28, "No space left on device", "/ev/open/r1.warc.gz"))
+    'evidence store: No space left on device (/ev/open/r1.warc.gz)'
+    """
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"evidence store: {exc.strerror or exc}{where}"
+    if isinstance(exc, SQLAlchemyError):
+        orig = getattr(exc, "orig", None)
+        return f"database: {str(orig or exc).splitlines()[0]}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
 class AnalysisPipeline:
@@ -138,6 +168,8 @@ class StorePipeline:
         self.run: RunRef | None = None
         self.watch: QuarantineWatch | None = None
         self.recorder: WarcRecorder | None = None
+        self.failure: str | None = None  # why storing first failed, if it did
+        self._stopping: Any = None  # the Deferred closing the spider after that failure
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -188,29 +220,80 @@ class StorePipeline:
         note_sealed(session, self.recorder.take_sealed())
 
     async def process_item(self, item: MediaItem | RecheckItem) -> MediaItem | RecheckItem:
+        stats = self.crawler.stats
+        assert stats is not None
         if isinstance(item, RecheckItem):
-            outcome = await self._write(self._store_recheck, item)
-            assert self.crawler.stats is not None
-            runstats.count(self.crawler.stats, f"rechecks_{outcome}")
+            try:
+                outcome = await self._write(self._store_recheck, item)
+            except Exception as exc:
+                self._not_stored(item.url, 0, exc)
+            runstats.count(stats, f"rechecks_{outcome}")
             return item
         if item.matches:
-            new, seen = await self._write(self._store, item)
-            stats = self.crawler.stats
-            assert stats is not None
+            try:
+                new, seen = await self._write(self._store, item)
+            except Exception as exc:
+                self._not_stored(item.url, len(item.matches), exc)
             runstats.count(stats, "hits_new", new)
             runstats.count(stats, "hits_seen", seen)
         return item
+
+    def _not_stored(self, url: str, hits: int, exc: Exception) -> NoReturn:
+        """Counts an item whose storing failed, with the reason; the first failure stops the
+        crawl. Raises DropItem (nothing of the item was stored)."""
+        reason = store_failure_reason(exc)
+        log.error("not stored: %s (%d matches): %s", url, hits, reason, exc_info=exc)
+        assert self.crawler.stats is not None
+        runstats.note_not_stored(self.crawler.stats, url, hits, reason)
+        if self.failure is None:
+            self.failure = reason
+            assert self.crawler.engine is not None
+            self._stopping = deferred_from_coro(
+                self.crawler.engine.close_spider_async(reason=STORE_FAILED))
+        raise DropItem(f"{url}: not stored: {reason}") from exc
+
+    def _failure_summary(self, values: dict[str, Any]) -> str | None:
+        if self.failure is None:
+            return None
+        summary = runstats.summary(values)
+        return (f"{self.failure}; not stored: {summary['hits_not_stored']} hits of "
+                f"{summary['store_failures']} matched items or rechecks")
+
+    async def _seal_or_leave_open(self) -> None:
+        """Seals the last WARC file; if that fails its records are durable in ``open/`` and
+        the next crawl's recovery seals it, so this is logged, not fatal."""
+        try:
+            await self._write(self._seal_last)
+        except (OSError, SQLAlchemyError) as exc:
+            log.error("cannot seal the last WARC file; it stays in open/ for recovery: %s",
+                      store_failure_reason(exc), exc_info=exc)
+
+    async def _record_outcome(self, *args: Any) -> None:
+        """Writes the run's outcome, trying again while the database is locked (a run left
+        ``running`` would hide what happened) for up to OUTCOME_WAIT_S."""
+        deadline = time.monotonic() + OUTCOME_WAIT_S
+        while True:
+            try:
+                await self._write(finish_run, *args)
+                return
+            except OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("cannot record the run's outcome yet (%s); trying again",
+                            store_failure_reason(exc))
+                await asyncio.sleep(1)
 
     async def spider_closed(self, reason: str) -> None:
         stats = self.crawler.stats
         assert stats is not None
         try:
             if self.recorder is not None:
-                await self._write(self._seal_last)
+                await self._seal_or_leave_open()
             if self.run is not None:
                 values = stats.get_stats()
-                await self._write(finish_run, self.run, reason, runstats.summary(values),
-                                  runstats.error_samples(values))
+                await self._record_outcome(self.run, reason, runstats.summary(values),
+                                           runstats.error_samples(values),
+                                           self._failure_summary(values))
         finally:
             if self.db is not None:
                 self.db.dispose()
