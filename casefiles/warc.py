@@ -321,9 +321,11 @@ class WarcRecorder:
             os.rename(tmp, path)
             fsync_dir(self.store.open_dir)
             fsync_dir(self.store.tmp_dir)
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)  # a file left in open/ holds only a warcinfo: recovery deletes it
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, tmp) from exc
             raise
         warcinfo_id = warcinfo.rec_headers.get_header("WARC-Record-ID")
         self._current = _OpenWarc(fd, path, name, len(data), warcinfo_id)

@@ -5,14 +5,37 @@ held database lock, ``kill -9``) lose nothing committed, corrupt no record, and 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
+import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from casefiles.captures import capture_record, evidence_problems, hit_captures
 from casefiles.evidence import EvidenceStore
 from casefiles.warc import WarcRecorder, WarcRef, read_record, recover_open_files
+from swordnet.config import Settings
+from swordnet.db import Database, open_database
+from swordnet.demo_site import DemoSite, serve_site
+from swordnet.models import CrawlRun, Hit
+from tests.conftest import run_cli
+from tests.pirate_sites import (
+    HTML,
+    add_watch_target,
+    crawl_target,
+    hit_set,
+    page,
+    plant,
+    planted_set,
+    register_samples,
+    sample_works,
+)
 from tests.test_warc import record, records, sealed_path, warcio_check
 
 
@@ -140,3 +163,116 @@ def test_an_undo_that_errors_abandons_the_file_to_recovery_and_starts_a_new_one(
     assert read_record(path, kept.offset).payload == kept_body
     assert committed_types(path) == ["warcinfo", "response", "request"]
     warcio_check(path, sealed_path(store, new))
+
+
+# --- whole crawls -----------------------------------------------------------------------------
+
+
+def copies_site(pages: int = 12) -> DemoSite:
+    """A start page linking ``pages`` pages, each with one altered copy of a sample work."""
+    site = DemoSite()
+    works = sample_works()
+    site.add("/", page("Copies", "".join(f'<a href="/p/{n}.html">copy {n}</a>'
+                                         for n in range(pages))), HTML)
+    for n in range(pages):
+        alteration = ("reencoded", "mirrored")[n // len(works) % 2]
+        tag = plant(site, works[n % len(works)], f"/i/{n}.jpg", f"/p/{n}.html", alteration)
+        site.add(f"/p/{n}.html", page(f"Copy {n}", tag), HTML)
+    return site
+
+
+@contextmanager
+def mounted(path: Path, *options: str) -> Iterator[None]:
+    """A mount at ``path`` (``mount OPTIONS... path``) while the block runs; skips the test
+    where mounting is not allowed."""
+    path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", *options, str(path)], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount here: {result.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def assert_evidence_sound(db: Database, store: EvidenceStore) -> int:
+    """``evidence check`` passes, no hit is stored twice, and every hit's page and media
+    captures point at readable records; returns the number of hits."""
+    with db.session() as session:
+        assert evidence_problems(session, store) == []
+        hits = session.scalars(select(Hit)).all()
+        assert len({(h.work_id, h.url) for h in hits}) == len(hits)
+        for hit in hits:
+            assert hit.page_capture is not None and hit.media_capture is not None
+            for capture in hit_captures(session, hit):
+                capture_record(session, store, capture)
+        return len(hits)
+
+
+def assert_failed_run_shown(run: CrawlRun, reason: str) -> None:
+    """The run is ``failed`` and unhealthy, saying why, with the loss counted, in ``runs show``
+    and ``runs list``."""
+    assert run.outcome == "failed" and run.finish_reason == "evidence_store_failed"
+    assert run.error is not None and run.error.startswith(reason)
+    assert re.search(r"; not stored: [1-9]\d* hits of [1-9]\d* matched items", run.error)
+    assert run.healthy is False and run.stats["errors_by_type"].get("not_stored", 0) >= 1
+    assert run.stats["hits_not_stored"] >= 1 and run.stats["errors"] >= 1
+    assert any(p.startswith("not stored: ") for p in run.health_problems)
+    shown = run_cli("runs", "show", str(run.id))
+    assert reason in shown.output and "failed" in shown.output
+    listed = json.loads(run_cli("runs", "list", "--json").output)
+    assert any(r["id"] == run.id and r["problems"].startswith(reason) for r in listed)
+
+
+def test_a_full_evidence_disk_fails_the_run_with_the_reason_and_keeps_what_was_stored(
+        sqlite_home: Settings) -> None:
+    """The evidence store fills up mid-crawl (a small tmpfs): the run ends ``failed`` with
+    ENOSPC and a count of the hits not stored; every stored hit's evidence reads back; once
+    there is space again the next crawl finds every copy, none twice."""
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = copies_site()
+    store_dir = sqlite_home.evidence_dir
+    images = sum(len(r.body) for p, r in site.files.items() if p.startswith("/i/"))
+    with serve_site(site) as running, mounted(store_dir, "-t", "tmpfs", "-o",
+                                              f"size={images // 2}", "tmpfs"):
+        store = EvidenceStore(store_dir)
+        target = add_watch_target(db, running.url)
+        run = crawl_target(db, sqlite_home, target)
+        assert_failed_run_shown(run, "evidence store: No space left on device (")
+        stored = assert_evidence_sound(db, store)
+        assert stored + run.stats["hits_not_stored"] <= len(site.planted)
+        assert stored == run.stats["hits_new"]
+        subprocess.run(["mount", "-o", "remount,size=64m", str(store_dir)], check=True)
+        again = crawl_target(db, sqlite_home, target)
+        assert again.outcome == "finished" and again.healthy, again.health_problems
+        assert again.stats["hits_new"] == len(site.planted) - stored
+        assert hit_set(db) == planted_set(site)
+        assert assert_evidence_sound(db, store) == len(site.planted)
+        assert list(store.open_dir.iterdir()) == []
+    db.dispose()
+
+
+def test_a_read_only_evidence_store_fails_the_run_and_stores_no_hit_without_evidence(
+        sqlite_home: Settings) -> None:
+    """A read-only evidence directory (a read-only bind mount: root ignores file modes) loses
+    no hit silently: none is stored without its record, the run says why; once writable
+    again, the next crawl stores them all."""
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = copies_site()
+    store = EvidenceStore(sqlite_home.evidence_dir)
+    root = str(store.root)
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url)
+        with mounted(store.root, "--bind", root):
+            subprocess.run(["mount", "-o", "remount,bind,ro", root], check=True)
+            run = crawl_target(db, sqlite_home, target)
+        assert_failed_run_shown(run, "evidence store: Read-only file system (")
+        assert run.stats["hits_new"] == 0 and assert_evidence_sound(db, store) == 0
+        again = crawl_target(db, sqlite_home, target)
+    assert again.outcome == "finished" and again.stats["hits_new"] == len(site.planted)
+    assert hit_set(db) == planted_set(site)
+    assert assert_evidence_sound(db, store) == len(site.planted)
+    db.dispose()
