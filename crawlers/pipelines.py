@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from casefiles.evidence import EvidenceStore
-from casefiles.warc import WarcRecorder, recover_open_files
+from casefiles.warc import SealedWarc, WarcRecorder, recover_open_files
 from crawlers import runstats
 from crawlers.analysis import Analysis, AnalysisPool
 from crawlers.items import MediaItem, RecheckItem
@@ -170,6 +170,9 @@ class StorePipeline:
         self.recorder: WarcRecorder | None = None
         self.failure: str | None = None  # why storing first failed, if it did
         self._stopping: Any = None  # the Deferred closing the spider after that failure
+        # Files sealed into the store whose sha256 is not yet on their WarcFile row (writer
+        # thread only): kept until a commit records them, or a capture could not find its file.
+        self._unnoted: list[SealedWarc] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -185,6 +188,28 @@ class StorePipeline:
 
         return await asyncio.get_running_loop().run_in_executor(self.writer, in_session)
 
+    async def _write_patiently(self, what: str, work: Callable[..., T], *args: Any) -> T:
+        """:meth:`_write`, tried again while the database stays locked, for up to
+        OUTCOME_WAIT_S (each try first waits the database's own busy timeout)."""
+        deadline = time.monotonic() + OUTCOME_WAIT_S
+        while True:
+            try:
+                return await self._write(work, *args)
+            except OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("cannot record %s yet (%s); trying again", what,
+                            store_failure_reason(exc))
+                await asyncio.sleep(1)
+
+    def _note_sealed(self, session: Session, sealed: list[SealedWarc] | None = None) -> None:
+        """Records the sha256 of the files sealed so far (writer thread)."""
+        assert self.recorder is not None
+        self._unnoted += [*(sealed or []), *self.recorder.take_sealed()]
+        note_sealed(session, self._unnoted)
+        session.commit()
+        self._unnoted = []
+
     async def open_spider(self) -> None:
         spider = self.crawler.spider
         settings = load_settings()
@@ -194,30 +219,23 @@ class StorePipeline:
                                      getattr(spider, "start_url", ""), spider.name)
         self.watch = QuarantineWatch(self.run.run_id)
         store = EvidenceStore(settings.evidence_dir)
-        await self._write(lambda session: note_sealed(session, recover_open_files(store)))
         config = getattr(spider, "config", None)
         info = {"crawl-run": str(self.run.run_id), "spider": spider.name,
                 "start-url": getattr(spider, "start_url", ""),
                 "crawl-settings": repr(config) if config is not None else ""}
         self.recorder = WarcRecorder(store, f"swordnet-run{self.run.run_id}", info,
                                      self.crawler.settings.getint("SWORDNET_WARC_MAX_BYTES"))
+        recovered = await asyncio.get_running_loop().run_in_executor(
+            self.writer, recover_open_files, store)
+        await self._write_patiently("recovered WARC files", self._note_sealed, recovered)
 
     def _store(self, session: Session, item: MediaItem) -> tuple[int, int]:
         assert self.run is not None and self.watch is not None and self.recorder is not None
-        result = store_matches(session, self.run, item, self.watch, self.recorder)
-        note_sealed(session, self.recorder.take_sealed())
-        return result
+        return store_matches(session, self.run, item, self.watch, self.recorder)
 
     def _store_recheck(self, session: Session, item: RecheckItem) -> str:
         assert self.run is not None and self.recorder is not None
-        outcome = store_recheck(session, self.run, item, self.recorder)
-        note_sealed(session, self.recorder.take_sealed())
-        return outcome
-
-    def _seal_last(self, session: Session) -> None:
-        assert self.recorder is not None
-        self.recorder.close()
-        note_sealed(session, self.recorder.take_sealed())
+        return store_recheck(session, self.run, item, self.recorder)
 
     async def process_item(self, item: MediaItem | RecheckItem) -> MediaItem | RecheckItem:
         stats = self.crawler.stats
@@ -228,14 +246,19 @@ class StorePipeline:
             except Exception as exc:
                 self._not_stored(item.url, 0, exc)
             runstats.count(stats, f"rechecks_{outcome}")
-            return item
-        if item.matches:
+        elif item.matches:
             try:
                 new, seen = await self._write(self._store, item)
             except Exception as exc:
                 self._not_stored(item.url, len(item.matches), exc)
             runstats.count(stats, "hits_new", new)
             runstats.count(stats, "hits_seen", seen)
+        else:
+            return item
+        try:  # a file sealed by rollover: its row is updated now, or later at the latest
+            await self._write(self._note_sealed)
+        except SQLAlchemyError as exc:
+            log.warning("cannot record sealed WARC files yet: %s", store_failure_reason(exc))
         return item
 
     def _not_stored(self, url: str, hits: int, exc: Exception) -> NoReturn:
@@ -259,41 +282,33 @@ class StorePipeline:
         return (f"{self.failure}; not stored: {summary['hits_not_stored']} hits of "
                 f"{summary['store_failures']} matched items or rechecks")
 
-    async def _seal_or_leave_open(self) -> None:
-        """Seals the last WARC file; if that fails its records are durable in ``open/`` and
-        the next crawl's recovery seals it, so this is logged, not fatal."""
+    async def _seal_last(self) -> None:
+        """Seals the last WARC file and records it. A file that cannot be sealed keeps its
+        durable records in ``open/`` for the next crawl's recovery: logged, not fatal."""
+        assert self.recorder is not None
         try:
-            await self._write(self._seal_last)
-        except (OSError, SQLAlchemyError) as exc:
+            await asyncio.get_running_loop().run_in_executor(self.writer, self.recorder.close)
+        except OSError as exc:
             log.error("cannot seal the last WARC file; it stays in open/ for recovery: %s",
                       store_failure_reason(exc), exc_info=exc)
-
-    async def _record_outcome(self, *args: Any) -> None:
-        """Writes the run's outcome, trying again while the database is locked (a run left
-        ``running`` would hide what happened) for up to OUTCOME_WAIT_S."""
-        deadline = time.monotonic() + OUTCOME_WAIT_S
-        while True:
-            try:
-                await self._write(finish_run, *args)
-                return
-            except OperationalError as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                log.warning("cannot record the run's outcome yet (%s); trying again",
-                            store_failure_reason(exc))
-                await asyncio.sleep(1)
+        try:
+            await self._write_patiently("sealed WARC files", self._note_sealed)
+        except SQLAlchemyError as exc:
+            log.error("cannot record sealed WARC files %s: %s",
+                      [s.filename for s in self._unnoted], store_failure_reason(exc))
 
     async def spider_closed(self, reason: str) -> None:
         stats = self.crawler.stats
         assert stats is not None
         try:
             if self.recorder is not None:
-                await self._seal_or_leave_open()
+                await self._seal_last()
             if self.run is not None:
                 values = stats.get_stats()
-                await self._record_outcome(self.run, reason, runstats.summary(values),
-                                           runstats.error_samples(values),
-                                           self._failure_summary(values))
+                await self._write_patiently("the run's outcome", finish_run, self.run, reason,
+                                            runstats.summary(values),
+                                            runstats.error_samples(values),
+                                            self._failure_summary(values))
         finally:
             if self.db is not None:
                 self.db.dispose()
