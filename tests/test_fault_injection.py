@@ -9,20 +9,26 @@ import json
 import os
 import random
 import re
+import signal
+import sqlite3
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from casefiles.captures import capture_record, evidence_problems, hit_captures
 from casefiles.evidence import EvidenceStore
 from casefiles.warc import WarcRecorder, WarcRef, read_record, recover_open_files
-from swordnet.config import Settings
+from crawlers.store import note_sealed
+from swordnet.config import Settings, load_settings
 from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, serve_site
+from swordnet.demo_site import DemoSite, Resource, serve_site
 from swordnet.models import CrawlRun, Hit
 from tests.conftest import run_cli
 from tests.pirate_sites import (
@@ -275,4 +281,148 @@ def test_a_read_only_evidence_store_fails_the_run_and_stores_no_hit_without_evid
     assert again.outcome == "finished" and again.stats["hits_new"] == len(site.planted)
     assert hit_set(db) == planted_set(site)
     assert assert_evidence_sound(db, store) == len(site.planted)
+    db.dispose()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_crawl(settings: Settings, target: int, log: Path) -> subprocess.Popen[bytes]:
+    """A ``scrapy crawl`` of the target in its own process group (so that its matcher workers
+    can be cleaned up after a kill), logging to ``log``."""
+    env = {**os.environ, "SWORDNET_HOME": str(settings.home),
+           "SWORDNET_DATABASE_URL": settings.database_url}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"target_id={target}",
+             "-s", "SWORDNET_MATCH_WORKERS=1"],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the crawl, then whatever else of its process group is left (its workers)."""
+    process.kill()
+    process.wait(timeout=60)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes],
+               what: str, timeout_s: float = 120) -> None:
+    """Polls ``condition`` while the crawl runs; fails naming ``what`` if it never holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert process.poll() is None, f"the crawl ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} after {timeout_s} s"
+        time.sleep(0.02)
+
+
+def hit_count(db: Database) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(Hit)) or 0
+
+
+def latest_run(db: Database) -> CrawlRun:
+    with db.session() as session:
+        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+        assert run is not None
+        return run
+
+
+def test_a_database_lock_held_past_the_busy_timeout_fails_the_run_with_the_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holds the SQLite write lock (BEGIN IMMEDIATE) past the busy timeout
+    (0.5 s here, set in the database URL) while the last copy is stored: that hit is counted
+    as not stored and the run fails saying so; the others keep their evidence, and the next
+    crawl stores the missing one."""
+    db_file = tmp_path / "home" / "swordnet.db"
+    monkeypatch.setenv("SWORDNET_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SWORDNET_DATABASE_URL", f"sqlite:///{db_file}?timeout=0.5")
+    settings = load_settings()
+    db = open_database(settings)
+    register_samples(db)
+    site = copies_site()
+    gate = threading.Event()
+    last = site.files.pop("/i/11.jpg")
+
+    def when_locked(_path: str, _query: str) -> Resource:  # served once the test holds the lock
+        gate.wait(120)
+        return last
+
+    site.routes["/i/11.jpg"] = when_locked
+    log = tmp_path / "crawl.log"
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url)
+        process = start_crawl(settings, target, log)
+        holder = sqlite3.connect(db_file, isolation_level=None)
+        try:
+            wait_until(lambda: hit_count(db) == len(site.planted) - 1, process, "11 hits")
+            holder.execute("BEGIN IMMEDIATE")
+            gate.set()
+            wait_until(lambda: b"not stored: " in log.read_bytes(), process, "store failure")
+            holder.execute("ROLLBACK")
+            assert process.wait(timeout=120) == 0
+        finally:
+            holder.close()
+            gate.set()
+            if process.poll() is None:
+                kill_group(process)
+        run = latest_run(db)
+        assert_failed_run_shown(run, "database: database is locked; not stored: 1 hits of 1 ")
+        store = EvidenceStore(settings.evidence_dir)
+        assert assert_evidence_sound(db, store) == len(site.planted) - 1
+        assert list(store.open_dir.iterdir()) == []  # sealed and recorded despite the lock
+        again = crawl_target(db, settings, target)
+    assert again.outcome == "finished" and again.stats["hits_new"] == 1
+    assert hit_set(db) == planted_set(site)
+    assert assert_evidence_sound(db, store) == len(site.planted)
+    db.dispose()
+
+
+def kill_at_random_points(settings: Settings, db: Database, kills: int, seed: int,
+                          tmp_path: Path) -> None:
+    """Crawls of ``copies_site`` killed with SIGKILL at seeded random points (after a random
+    number of stored hits, then a random few milliseconds), each followed by the open-file
+    recovery a crawl runs first; after every kill the evidence is sound."""
+    rng = random.Random(seed)
+    site = copies_site()
+    store = EvidenceStore(settings.evidence_dir)
+    with serve_site(site, delay_s=0.01) as running:
+        target = add_watch_target(db, running.url)
+        for n in range(kills):
+            before = hit_count(db)
+            process = start_crawl(settings, target, tmp_path / f"kill-{n}.log")
+            try:
+                goal = before + rng.randrange(len(site.planted) - before + 1)
+                wait_until(lambda: hit_count(db) >= goal or process.poll() is not None,  # noqa: B023
+                           process, "the kill point")
+                time.sleep(rng.uniform(0, 0.2))  # a random moment after it, not a deadline
+            finally:
+                kill_group(process)
+            recovered = recover_open_files(store)
+            with db.session() as session:
+                note_sealed(session, recovered)
+            assert list(store.open_dir.iterdir()) == []
+            assert assert_evidence_sound(db, store) <= len(site.planted)
+        final = crawl_target(db, settings, target)
+    assert final.outcome == "finished"
+    assert hit_set(db) == planted_set(site)
+    assert assert_evidence_sound(db, store) == len(site.planted)
+
+
+def test_crawls_killed_at_random_points_lose_and_duplicate_nothing(
+        sqlite_home: Settings, tmp_path: Path) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    kill_at_random_points(sqlite_home, db, kills=5, seed=21, tmp_path=tmp_path)
+    db.dispose()
+
+
+@pytest.mark.slow
+def test_a_hundred_crawls_killed_at_random_points_lose_and_duplicate_nothing(
+        sqlite_home: Settings, tmp_path: Path) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    kill_at_random_points(sqlite_home, db, kills=100, seed=2100, tmp_path=tmp_path)
     db.dispose()
