@@ -52,8 +52,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 STORE_FAILED = "evidence_store_failed"  # the close reason of a crawl stopped by a store failure
-# How long a closing crawl keeps trying to record its outcome while the database is locked
-# (each try waits the database's own busy timeout first).
+# How long a crawl keeps trying to record sealed files, or its outcome, while the database is
+# locked (each try waits the database's own busy timeout first).
 OUTCOME_WAIT_S = 120.0
 
 
@@ -171,7 +171,7 @@ class StorePipeline:
         self.failure: str | None = None  # why storing first failed, if it did
         self._stopping: Any = None  # the Deferred closing the spider after that failure
         # Files sealed into the store whose sha256 is not yet on their WarcFile row (writer
-        # thread only): kept until a commit records them, or a capture could not find its file.
+        # thread only): kept until a commit records them, or captures could not find them.
         self._unnoted: list[SealedWarc] = []
 
     @classmethod
@@ -181,10 +181,17 @@ class StorePipeline:
         return pipeline
 
     async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        """Runs ``work`` in one transaction on the writer thread; the same transaction records
+        the files sealed since the last commit (by rollover, recovery or the close)."""
         def in_session() -> T:
             assert self.db is not None
             with self.db.session() as session:
-                return work(session, *args)
+                result = work(session, *args)
+                if self.recorder is not None:
+                    self._unnoted += self.recorder.take_sealed()
+                note_sealed(session, self._unnoted)
+            self._unnoted = []  # committed
+            return result
 
         return await asyncio.get_running_loop().run_in_executor(self.writer, in_session)
 
@@ -202,13 +209,9 @@ class StorePipeline:
                             store_failure_reason(exc))
                 await asyncio.sleep(1)
 
-    def _note_sealed(self, session: Session, sealed: list[SealedWarc] | None = None) -> None:
-        """Records the sha256 of the files sealed so far (writer thread)."""
-        assert self.recorder is not None
-        self._unnoted += [*(sealed or []), *self.recorder.take_sealed()]
-        note_sealed(session, self._unnoted)
-        session.commit()
-        self._unnoted = []
+    def _recover(self, store: EvidenceStore) -> None:
+        """Seals the files that killed crawls left open (writer thread)."""
+        self._unnoted += recover_open_files(store)
 
     async def open_spider(self) -> None:
         spider = self.crawler.spider
@@ -225,9 +228,8 @@ class StorePipeline:
                 "crawl-settings": repr(config) if config is not None else ""}
         self.recorder = WarcRecorder(store, f"swordnet-run{self.run.run_id}", info,
                                      self.crawler.settings.getint("SWORDNET_WARC_MAX_BYTES"))
-        recovered = await asyncio.get_running_loop().run_in_executor(
-            self.writer, recover_open_files, store)
-        await self._write_patiently("recovered WARC files", self._note_sealed, recovered)
+        await asyncio.get_running_loop().run_in_executor(self.writer, self._recover, store)
+        await self._write_patiently("recovered WARC files", lambda _session: None)
 
     def _store(self, session: Session, item: MediaItem) -> tuple[int, int]:
         assert self.run is not None and self.watch is not None and self.recorder is not None
@@ -253,12 +255,6 @@ class StorePipeline:
                 self._not_stored(item.url, len(item.matches), exc)
             runstats.count(stats, "hits_new", new)
             runstats.count(stats, "hits_seen", seen)
-        else:
-            return item
-        try:  # a file sealed by rollover: its row is updated now, or later at the latest
-            await self._write(self._note_sealed)
-        except SQLAlchemyError as exc:
-            log.warning("cannot record sealed WARC files yet: %s", store_failure_reason(exc))
         return item
 
     def _not_stored(self, url: str, hits: int, exc: Exception) -> NoReturn:
@@ -282,27 +278,23 @@ class StorePipeline:
         return (f"{self.failure}; not stored: {summary['hits_not_stored']} hits of "
                 f"{summary['store_failures']} matched items or rechecks")
 
-    async def _seal_last(self) -> None:
-        """Seals the last WARC file and records it. A file that cannot be sealed keeps its
-        durable records in ``open/`` for the next crawl's recovery: logged, not fatal."""
+    def _seal_last(self) -> None:
+        """Seals the last WARC file (writer thread; the outcome's transaction records it). A
+        file that cannot be sealed keeps its durable records in ``open/`` for the next crawl's
+        recovery: logged, not fatal."""
         assert self.recorder is not None
         try:
-            await asyncio.get_running_loop().run_in_executor(self.writer, self.recorder.close)
+            self.recorder.close()
         except OSError as exc:
             log.error("cannot seal the last WARC file; it stays in open/ for recovery: %s",
                       store_failure_reason(exc), exc_info=exc)
-        try:
-            await self._write_patiently("sealed WARC files", self._note_sealed)
-        except SQLAlchemyError as exc:
-            log.error("cannot record sealed WARC files %s: %s",
-                      [s.filename for s in self._unnoted], store_failure_reason(exc))
 
     async def spider_closed(self, reason: str) -> None:
         stats = self.crawler.stats
         assert stats is not None
         try:
             if self.recorder is not None:
-                await self._seal_last()
+                await asyncio.get_running_loop().run_in_executor(self.writer, self._seal_last)
             if self.run is not None:
                 values = stats.get_stats()
                 await self._write_patiently("the run's outcome", finish_run, self.run, reason,
