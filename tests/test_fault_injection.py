@@ -27,7 +27,7 @@ from casefiles.evidence import EvidenceStore
 from casefiles.warc import WarcRecorder, WarcRef, read_record, recover_open_files
 from crawlers.store import note_sealed
 from swordnet.config import Settings, load_settings
-from swordnet.db import Database, open_database
+from swordnet.db import Database, make_engine, open_database
 from swordnet.demo_site import DemoSite, Resource, serve_site
 from swordnet.models import CrawlRun, Hit
 from tests.conftest import run_cli
@@ -330,6 +330,19 @@ def latest_run(db: Database) -> CrawlRun:
         run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
         assert run is not None
         return run
+
+
+@pytest.mark.parametrize(("query", "expected_ms"), [("", 30_000), ("?timeout=0.5", 500)])
+def test_the_sqlite_busy_timeout_is_set_in_the_database_url(
+        tmp_path: Path, query: str, expected_ms: int) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}{query}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == expected_ms
+            assert conn.exec_driver_sql("PRAGMA database_list").one()[2] == str(
+                tmp_path / "db.sqlite")
+    finally:
+        engine.dispose()
 
 
 def test_a_database_lock_held_past_the_busy_timeout_fails_the_run_with_the_reason(
