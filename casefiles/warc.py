@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
@@ -156,12 +156,19 @@ def _request_target(url: str) -> str:
     return f"{target}?{parts.query}" if parts.query else target
 
 
+class WriteAt(Protocol):
+    """Writes bytes at an offset of a file descriptor, returning how many it wrote
+    (:func:`os.pwrite`'s signature; an injected one lets tests fail a chosen write)."""
+
+    def __call__(self, fd: int, data: bytes | memoryview, offset: int, /) -> int: ...
+
+
 @dataclass
 class _OpenWarc:
     fd: int
     path: Path
     name: str
-    size: int
+    size: int  # the end of the last committed (written and fsynced) record
     warcinfo_id: str
 
 
@@ -173,10 +180,17 @@ class WarcRecorder:
     that reaches ``max_bytes`` is sealed and the next record starts a new file, each with its own
     warcinfo record (``info`` adds fields to it, e.g. crawl settings; warcio drops empty values).
     Sealed files are collected for :meth:`take_sealed`.
+
+    Records are written at explicit offsets (``write_at``, :func:`os.pwrite` by default), never
+    at the descriptor's position. A write or fsync that fails is cut off again, back to the
+    end of the last committed record, so a failed call leaves the file as it was and the next
+    record starts exactly there. If even that cut fails, the file is abandoned: closed and left
+    in ``open/``, where :func:`recover_open_files` cuts the partial record and seals it; the
+    next record starts a new file. Either way no committed record moves or is cut.
     """
 
     def __init__(self, store: EvidenceStore, prefix: str, info: dict[str, str],
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, write_at: WriteAt = os.pwrite) -> None:
         if not _PREFIX_RE.fullmatch(prefix):
             raise ValueError(f"invalid WARC file prefix: {prefix!r}")
         if max_bytes <= 0:
@@ -184,6 +198,7 @@ class WarcRecorder:
         self.store = store
         self.prefix = prefix
         self.max_bytes = max_bytes
+        self._write_at = write_at
         self.info = {"software": software(), "format": WARC_FORMAT}
         for key, value in info.items():
             if key in self.info or not _TOKEN_RE.fullmatch(key) or _BAD_VALUE_RE.search(value):
@@ -301,26 +316,35 @@ class WarcRecorder:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             warcinfo = self._builder.create_warcinfo_record(name, self.info)
             data = self._serialise(warcinfo)
-            _write_all(fd, data)
+            self._write_all(fd, data, 0)
             path = self.store.open_dir / name
             os.rename(tmp, path)
             fsync_dir(self.store.open_dir)
             fsync_dir(self.store.tmp_dir)
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)  # a file left in open/ holds only a warcinfo: recovery deletes it
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, tmp) from exc
             raise
         warcinfo_id = warcinfo.rec_headers.get_header("WARC-Record-ID")
         self._current = _OpenWarc(fd, path, name, len(data), warcinfo_id)
         return self._current
 
     def _write(self, current: _OpenWarc, *records: ArcWarcRecord) -> WarcRef:
-        """Appends the records, fsyncs, and seals the file if it has reached max_bytes."""
+        """Appends the records at the committed end, fsyncs, and seals the file if it has
+        reached max_bytes. On failure the file is rolled back (or abandoned) and the error
+        raised: nothing of the records is committed and no ref is returned."""
         data = self._serialise(*records)
         start = current.size
         try:
-            _write_all(current.fd, data)
+            self._write_all(current.fd, data, start)
             os.fsync(current.fd)
+        except OSError as exc:
+            self._undo_write(current, start)
+            if exc.filename is None:  # say which file (and so which store) refused it
+                raise OSError(exc.errno, exc.strerror, str(current.path)) from exc
+            raise
         except BaseException:
             self._undo_write(current, start)
             raise
@@ -332,16 +356,31 @@ class WarcRecorder:
                 log.exception("cannot seal %s; leaving it for recovery", current.path)
         return WarcRef(current.name, start, len(data))
 
+    def _write_all(self, fd: int, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            written = self._write_at(fd, view, offset)
+            if written <= 0:
+                raise OSError(f"no progress writing at byte {offset}")
+            view, offset = view[written:], offset + written
+
     def _undo_write(self, current: _OpenWarc, start: int) -> None:
-        """Cuts a failed write off; if even that fails, leaves the file for recovery."""
+        """Cuts a failed write off at ``start`` (the committed end); if that fails, abandons
+        the file to recovery, so the next record starts a new one."""
         try:
             os.ftruncate(current.fd, start)
             os.fsync(current.fd)
+            if os.fstat(current.fd).st_size != start:
+                raise OSError(f"still {os.fstat(current.fd).st_size} bytes after cutting to "
+                              f"{start}")
         except OSError:
-            log.exception("cannot undo a failed write to %s; leaving it for recovery",
-                          current.path)
+            log.exception("cannot undo a failed write to %s; leaving it for recovery and "
+                          "starting a new file", current.path)
             self._current = None
-            os.close(current.fd)
+            try:
+                os.close(current.fd)
+            except OSError:
+                log.exception("cannot close %s", current.path)
 
     def _seal(self) -> None:
         current = self._current
@@ -352,12 +391,6 @@ class WarcRecorder:
         finally:
             os.close(current.fd)
         self._sealed.append(SealedWarc(current.name, stored.sha256, stored.size))
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 # --- recovery ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Is a finished crawl run healthy? The rules a run is judged by, from its statistics.
 
 A run is unhealthy when the site blocked it (most responses 403/429/503), it found no
-readable page, it hit its time cap, it was interrupted, one link space used up its page cap
+readable page, it hit its time cap, it was interrupted, matched items could not be stored
+(evidence store or database failed), one link space used up its page cap
 (``/page/1 -> /page/2 -> ...``, so the rest of the site may be missed), or its pages
 suddenly held no links where the last healthy run of the same target found many (a changed
 layout or a block page the parser cannot read).
@@ -32,6 +33,9 @@ def health_problems(summary: dict[str, Any], finish_reason: str,
     ['blocked: 9 of 10 responses were 403/429/503']
     >>> health_problems({"responses": 5, "pages_ok": 5, "links_found": 0}, "finished", 40)
     ['no links found where the last healthy run found 40']
+    >>> health_problems({"responses": 5, "pages_ok": 5, "links_found": 9, "store_failures": 2,
+    ...                  "hits_not_stored": 3}, "evidence_store_failed", None)
+    ['not stored: 3 hits of 2 matched items or rechecks', 'interrupted (evidence_store_failed)']
     """
     problems = []
     responses, blocked = summary.get("responses", 0), summary.get("blocked", 0)
@@ -40,6 +44,9 @@ def health_problems(summary: dict[str, Any], finish_reason: str,
                         + "/".join(map(str, BLOCKING_STATUSES)))
     if not summary.get("pages_ok"):
         problems.append("no pages: no readable page was fetched")
+    if summary.get("store_failures"):
+        problems.append(f"not stored: {summary.get('hits_not_stored', 0)} hits of "
+                        f"{summary['store_failures']} matched items or rechecks")
     if finish_reason == "closespider_timeout":
         problems.append("time cap reached before the crawl finished")
     elif finish_reason != "finished":

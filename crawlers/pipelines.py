@@ -6,24 +6,33 @@ database call on one writer thread per crawl, so none of them blocks the reactor
 pipeline also owns the crawl's CrawlRun and its WARC recorder: it opens both when the spider
 opens (first sealing WARC files that a killed crawl left open) and writes the outcome,
 statistics and health, and seals the last WARC file, when the spider closes.
+
+No hit is lost silently: when storing an item fails (a full or read-only evidence store, a
+database lock held past its timeout), the item is counted as not stored with the reason, the
+first failure stops the crawl (``evidence_store_failed``), and the run is recorded ``failed``
+with that reason and the counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from casefiles.evidence import EvidenceStore
-from casefiles.warc import WarcRecorder, recover_open_files
+from casefiles.warc import SealedWarc, WarcRecorder, recover_open_files
 from crawlers import runstats
 from crawlers.analysis import Analysis, AnalysisPool
 from crawlers.items import MediaItem, RecheckItem
@@ -40,6 +49,27 @@ from swordnet.db import Database, open_database
 from swordnet.quarantine import QuarantineWatch
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+STORE_FAILED = "evidence_store_failed"  # the close reason of a crawl stopped by a store failure
+# How long a crawl keeps trying to record sealed files, or its outcome, while the database is
+# locked (each try waits the database's own busy timeout first).
+OUTCOME_WAIT_S = 120.0
+
+
+def store_failure_reason(exc: Exception) -> str:
+    """One line saying why storing failed, naming the file or the database.
+
+    >>> store_failure_reason(OSError(28, "No space left on device", "/ev/open/r1.warc.gz"))
+    'evidence store: No space left on device (/ev/open/r1.warc.gz)'
+    """
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"evidence store: {exc.strerror or exc}{where}"
+    if isinstance(exc, SQLAlchemyError):
+        orig = getattr(exc, "orig", None)
+        return f"database: {str(orig or exc).splitlines()[0]}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
 class AnalysisPipeline:
@@ -138,6 +168,11 @@ class StorePipeline:
         self.run: RunRef | None = None
         self.watch: QuarantineWatch | None = None
         self.recorder: WarcRecorder | None = None
+        self.failure: str | None = None  # why storing first failed, if it did
+        self._stopping: Any = None  # the Deferred closing the spider after that failure
+        # Files sealed into the store whose sha256 is not yet on their WarcFile row (writer
+        # thread only): kept until a commit records them, or captures could not find them.
+        self._unnoted: list[SealedWarc] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -146,12 +181,37 @@ class StorePipeline:
         return pipeline
 
     async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        """Runs ``work`` in one transaction on the writer thread; the same transaction records
+        the files sealed since the last commit (by rollover, recovery or the close)."""
         def in_session() -> T:
             assert self.db is not None
             with self.db.session() as session:
-                return work(session, *args)
+                result = work(session, *args)
+                if self.recorder is not None:
+                    self._unnoted += self.recorder.take_sealed()
+                note_sealed(session, self._unnoted)
+            self._unnoted = []  # committed
+            return result
 
         return await asyncio.get_running_loop().run_in_executor(self.writer, in_session)
+
+    async def _write_patiently(self, what: str, work: Callable[..., T], *args: Any) -> T:
+        """:meth:`_write`, tried again while the database stays locked, for up to
+        OUTCOME_WAIT_S (each try first waits the database's own busy timeout)."""
+        deadline = time.monotonic() + OUTCOME_WAIT_S
+        while True:
+            try:
+                return await self._write(work, *args)
+            except OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("cannot record %s yet (%s); trying again", what,
+                            store_failure_reason(exc))
+                await asyncio.sleep(1)
+
+    def _recover(self, store: EvidenceStore) -> None:
+        """Seals the files that killed crawls left open (writer thread)."""
+        self._unnoted += recover_open_files(store)
 
     async def open_spider(self) -> None:
         spider = self.crawler.spider
@@ -162,55 +222,85 @@ class StorePipeline:
                                      getattr(spider, "start_url", ""), spider.name)
         self.watch = QuarantineWatch(self.run.run_id)
         store = EvidenceStore(settings.evidence_dir)
-        await self._write(lambda session: note_sealed(session, recover_open_files(store)))
         config = getattr(spider, "config", None)
         info = {"crawl-run": str(self.run.run_id), "spider": spider.name,
                 "start-url": getattr(spider, "start_url", ""),
                 "crawl-settings": repr(config) if config is not None else ""}
         self.recorder = WarcRecorder(store, f"swordnet-run{self.run.run_id}", info,
                                      self.crawler.settings.getint("SWORDNET_WARC_MAX_BYTES"))
+        await asyncio.get_running_loop().run_in_executor(self.writer, self._recover, store)
+        await self._write_patiently("recovered WARC files", lambda _session: None)
 
     def _store(self, session: Session, item: MediaItem) -> tuple[int, int]:
         assert self.run is not None and self.watch is not None and self.recorder is not None
-        result = store_matches(session, self.run, item, self.watch, self.recorder)
-        note_sealed(session, self.recorder.take_sealed())
-        return result
+        return store_matches(session, self.run, item, self.watch, self.recorder)
 
     def _store_recheck(self, session: Session, item: RecheckItem) -> str:
         assert self.run is not None and self.recorder is not None
-        outcome = store_recheck(session, self.run, item, self.recorder)
-        note_sealed(session, self.recorder.take_sealed())
-        return outcome
-
-    def _seal_last(self, session: Session) -> None:
-        assert self.recorder is not None
-        self.recorder.close()
-        note_sealed(session, self.recorder.take_sealed())
+        return store_recheck(session, self.run, item, self.recorder)
 
     async def process_item(self, item: MediaItem | RecheckItem) -> MediaItem | RecheckItem:
+        stats = self.crawler.stats
+        assert stats is not None
         if isinstance(item, RecheckItem):
-            outcome = await self._write(self._store_recheck, item)
-            assert self.crawler.stats is not None
-            runstats.count(self.crawler.stats, f"rechecks_{outcome}")
-            return item
-        if item.matches:
-            new, seen = await self._write(self._store, item)
-            stats = self.crawler.stats
-            assert stats is not None
+            try:
+                outcome = await self._write(self._store_recheck, item)
+            except Exception as exc:
+                self._not_stored(item.url, 0, exc)
+            runstats.count(stats, f"rechecks_{outcome}")
+        elif item.matches:
+            try:
+                new, seen = await self._write(self._store, item)
+            except Exception as exc:
+                self._not_stored(item.url, len(item.matches), exc)
             runstats.count(stats, "hits_new", new)
             runstats.count(stats, "hits_seen", seen)
         return item
+
+    def _not_stored(self, url: str, hits: int, exc: Exception) -> NoReturn:
+        """Counts an item whose storing failed, with the reason; the first failure stops the
+        crawl. Raises DropItem (nothing of the item was stored)."""
+        reason = store_failure_reason(exc)
+        log.error("not stored: %s (%d matches): %s", url, hits, reason, exc_info=exc)
+        assert self.crawler.stats is not None
+        runstats.note_not_stored(self.crawler.stats, url, hits, reason)
+        if self.failure is None:
+            self.failure = reason
+            assert self.crawler.engine is not None
+            self._stopping = deferred_from_coro(
+                self.crawler.engine.close_spider_async(reason=STORE_FAILED))
+        raise DropItem(f"{url}: not stored: {reason}") from exc
+
+    def _failure_summary(self, values: dict[str, Any]) -> str | None:
+        if self.failure is None:
+            return None
+        summary = runstats.summary(values)
+        return (f"{self.failure}; not stored: {summary['hits_not_stored']} hits of "
+                f"{summary['store_failures']} matched items or rechecks")
+
+    def _seal_last(self) -> None:
+        """Seals the last WARC file (writer thread; the outcome's transaction records it). A
+        file that cannot be sealed keeps its durable records in ``open/`` for the next crawl's
+        recovery: logged, not fatal."""
+        assert self.recorder is not None
+        try:
+            self.recorder.close()
+        except OSError as exc:
+            log.error("cannot seal the last WARC file; it stays in open/ for recovery: %s",
+                      store_failure_reason(exc), exc_info=exc)
 
     async def spider_closed(self, reason: str) -> None:
         stats = self.crawler.stats
         assert stats is not None
         try:
             if self.recorder is not None:
-                await self._write(self._seal_last)
+                await asyncio.get_running_loop().run_in_executor(self.writer, self._seal_last)
             if self.run is not None:
                 values = stats.get_stats()
-                await self._write(finish_run, self.run, reason, runstats.summary(values),
-                                  runstats.error_samples(values))
+                await self._write_patiently("the run's outcome", finish_run, self.run, reason,
+                                            runstats.summary(values),
+                                            runstats.error_samples(values),
+                                            self._failure_summary(values))
         finally:
             if self.db is not None:
                 self.db.dispose()

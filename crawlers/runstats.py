@@ -35,6 +35,13 @@ def note_trap(stats: StatsCollector, reason: str, url: str, message: str | None 
                     "message": message or f"crawler trap: {reason}"})
 
 
+def note_not_stored(stats: StatsCollector, url: str, hits: int, reason: str) -> None:
+    """Record a matched item (its ``hits`` matches) or a recheck that could not be stored."""
+    count(stats, "store_failures")
+    count(stats, "hits_not_stored", hits)
+    note_error(stats, "not_stored", url, reason)
+
+
 def _sample(stats: StatsCollector, sample: dict[str, str]) -> None:
     samples: list[dict[str, str]] = stats.get_value(PREFIX + "error_samples") or []
     if len(samples) < MAX_ERROR_SAMPLES:
@@ -74,6 +81,8 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "matcher_restarts": ours.get("matcher_restarts", 0),  # a worker process died
         "hits_new": ours.get("hits_new", 0),
         "hits_seen": ours.get("hits_seen", 0),
+        "store_failures": ours.get("store_failures", 0),    # items whose storing failed
+        "hits_not_stored": ours.get("hits_not_stored", 0),  # their matches, new or known
         "rechecks": {k.removeprefix("rechecks_"): v for k, v in ours.items()
                      if k.startswith("rechecks_")},            # outcome -> URLs under notice
         "errors": sum(errors.values()),

@@ -82,15 +82,22 @@ def _note_reachability(session: Session, site_id: int, reachable: int | None) ->
 
 def finish_run(
     session: Session, ref: RunRef, finish_reason: str, stats: dict[str, Any],
-    errors: list[dict[str, str]],
+    errors: list[dict[str, str]], failure: str | None = None,
 ) -> None:
-    """Record how the run ended, its statistics and health, and the site's reachability."""
+    """Record how the run ended, its statistics and health, and the site's reachability.
+
+    ``failure`` (one line) says why storing failed, when it did: the run is then ``failed``
+    with that as its error, whatever made the spider close.
+    """
     run = session.get(CrawlRun, ref.run_id)
     assert run is not None
     run.finished_at = utcnow()
     run.finish_reason = finish_reason
-    run.outcome = "finished" if finish_reason in ("finished", "closespider_timeout") \
-        else "interrupted"
+    if failure is not None:
+        run.outcome, run.error = "failed", failure
+    else:
+        run.outcome = "finished" if finish_reason in ("finished", "closespider_timeout") \
+            else "interrupted"
     duration = (run.finished_at - run.started_at).total_seconds()
     run.stats = {**stats, "duration_s": round(duration, 2)}
     run.errors = errors

@@ -55,7 +55,8 @@ def run_row(run: CrawlRun) -> dict[str, Any]:
             "started_at": run.started_at.isoformat(timespec="seconds"),
             "outcome": run.outcome, "finish_reason": run.finish_reason,
             "health": "-" if run.healthy is None else "ok" if run.healthy else "UNHEALTHY",
-            "problems": "; ".join(run.health_problems) or (run.error or "").partition("\n")[0],
+            "problems": "; ".join([*run.error.splitlines()[:1], *run.health_problems]
+                                  if run.error else run.health_problems),
             "pages": stats.get("pages"),
             "media": stats.get("media"), "hits_new": stats.get("hits_new"),
             "errors": stats.get("errors"), "blocked": stats.get("blocked"),

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,13 +32,16 @@ class DatabaseUnavailable(RuntimeError):
     """The configured database cannot be reached or opened."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
 
 
 def _has_nul(parameters: Any) -> bool:
@@ -63,7 +66,11 @@ def _refuse_nul_parameters(_conn: Any, _cursor: Any, _statement: str, parameters
 
 def make_engine(database_url: str) -> Engine:
     """Create an engine; SQLite connections get WAL mode, a busy timeout and foreign keys.
-    Text parameters holding NUL characters are refused on every backend."""
+    Text parameters holding NUL characters are refused on every backend.
+
+    The SQLite busy timeout (how long a write waits for another's lock before failing) is
+    30 s, or ``?timeout=SECONDS`` in the URL.
+    """
     engine = _make_engine(database_url)
     event.listen(engine, "before_cursor_execute", _refuse_nul_parameters)
     return engine
@@ -71,13 +78,14 @@ def make_engine(database_url: str) -> Engine:
 
 def _make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[-1]
+        url = make_url(database_url)
+        path = url.database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        timeout_s = float(url.query.get("timeout") or SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = create_engine(url.difference_update_query(["timeout"]),
+                               connect_args={"timeout": timeout_s})
+        event.listen(engine, "connect", _sqlite_pragmas(round(timeout_s * 1000)))
         return engine
     return create_engine(database_url, pool_pre_ping=True)
 

@@ -14,7 +14,7 @@ MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefil
            "matching.text",
            "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
            "swordnet.accounts", "swordnet.access", "swordnet.web.app",
-           "swordnet.web.throttle", "crawlers.frontier"]
+           "swordnet.web.throttle", "crawlers.frontier", "crawlers.pipelines"]
 
 
 @pytest.mark.parametrize("name", MODULES)

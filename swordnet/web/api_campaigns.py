@@ -70,6 +70,7 @@ class RunOut(BaseModel):
     started_at: datetime
     outcome: str
     hits_new: int | None
+    error: str | None = Field(None, description="Why the run failed, when it did.")
 
 
 class CampaignDetail(CampaignOut):
@@ -117,7 +118,8 @@ def show_campaign(campaign_id: PathId, session: DbSession, _caller: Staff,
         **campaign_out(session, campaign).model_dump(),
         report=ReportOut(**campaign_report(session, campaign)),
         recent_runs=[RunOut(id=r.id, target_id=r.target_id, started_at=r.started_at,
-                            outcome=r.outcome, hits_new=r.stats.get("hits_new"))
+                            outcome=r.outcome, hits_new=r.stats.get("hits_new"),
+                            error=r.error)
                      for r in runs])
 
 
