@@ -132,6 +132,16 @@ def test_one_byte_changed_in_a_warc_payload(exported: tuple[Path, Path], tmp_pat
     found = problems(tampered(exported, tmp_path, lambda f: edit_warc(f, flip)), trusted)
     name = warc_name(read_all(exported[1]))
     assert any(p.startswith(f"{name}: altered") for p in found), found
+
+    def flip_and_relist(files: Files) -> None:  # the manifest fixed too, without the key
+        edit_warc(files, flip)
+        manifest = json.loads(files["manifest.json"])
+        manifest["files"][name] = {"sha256": hashlib.sha256(files[name]).hexdigest(),
+                                   "size": len(files[name])}
+        files["manifest.json"] = json.dumps(manifest, indent=2).encode()
+
+    found = problems(tampered(exported, tmp_path, flip_and_relist), trusted)
+    assert any("manifest.sig: the signature does not match" in p for p in found), found
     assert any("fails its digest check" in p for p in found), found
 
 
@@ -185,7 +195,8 @@ def test_manifest_and_files_rewritten_without_the_key(exported: tuple[Path, Path
     other_key = Ed25519PrivateKey.generate()
     resigned = problems(tampered(exported, tmp_path,
                                  lambda f: _rewrite_consistently(f, other_key)), trusted)
-    assert len(resigned) == 1 and "not by the trusted key" in resigned[0], resigned
+    assert len(resigned) == 2 and "not by the trusted key" in resigned[0], resigned
+    assert "the custody log's signed head has an invalid signature" in resigned[1], resigned
 
 
 def _custody(files: Files, change: Callable[[list[bytes]], list[bytes]]) -> None:
