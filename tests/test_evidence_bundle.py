@@ -460,3 +460,39 @@ def test_a_bundle_carries_the_signed_head_of_its_custody_log(exported: tuple[Pat
     found = problems(tampered(exported, tmp_path, truncate_consistently), trusted)
     assert f"custody.jsonl: ends at event {signed['seq'] - 1}, but the custody log's signed " \
         f"head is event {signed['seq']} (events deleted before export)" in found, found
+
+
+def _manual_steps() -> tuple[list[str], str]:
+    """The shell blocks and the Python block of docs/evidence.md's "Verifying by hand"."""
+    doc = (Path(__file__).parents[1] / "docs" / "evidence.md").read_text()
+    section = doc.split("## Verifying by hand")[1].split("\n## ")[0]
+    return (re.findall(r"```sh\n(.*?)```", section, re.S),
+            re.findall(r"```python\n(.*?)```", section, re.S)[0])
+
+
+@pytest.mark.skipif(not all(shutil.which(tool) for tool in ("zipinfo", "unzip", "jq",
+                                                              "openssl", "sha256sum")),
+                    reason="the manual steps need zipinfo, unzip, jq, openssl, sha256sum")
+def test_the_manual_steps_in_the_docs_pass_a_clean_bundle_and_catch_duplicates(
+        exported: tuple[Path, Path], trusted: Path, tmp_path: Path) -> None:
+    home, bundle = exported
+    shell, python = _manual_steps()
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    shutil.copy(bundle, clean / "case.zip")
+    steps = subprocess.run(["bash", "-c", "\n".join(shell)], cwd=clean, capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+    fingerprint = swordnet(home, "keys", "show").stdout.split("sha256 of the raw key: ")[1][:64]
+    assert steps.stdout.splitlines() == [f"{fingerprint}  -", "Signature Verified Successfully",
+                                         "Signature Verified Successfully"], steps
+    chain = subprocess.run([sys.executable, "-c", python], cwd=clean / "case",
+                           capture_output=True, text=True, timeout=60)
+    assert chain.returncode == 0 and chain.stdout.startswith("custody log intact:"), chain
+    for name in ("custody.jsonl", "./case.json", "Report.html"):
+        doctored = tmp_path / name.strip("./")
+        doctored.mkdir()
+        _with_entry_first(bundle, doctored / "case.zip", name, b"tampered")
+        step_0 = subprocess.run(["bash", "-c", shell[0]], cwd=doctored, capture_output=True,
+                                text=True, timeout=60)
+        assert {line.lower() for line in step_0.stdout.split()} == {name.strip("./").lower()}, \
+            step_0
