@@ -19,8 +19,9 @@ from pathlib import PurePosixPath
 MAX_ENTRIES = 100_000
 MAX_TOTAL_BYTES = 64 * 1024**3
 # Swordnet's own entries are WARC files and media (stored or already compressed) and
-# JSON/HTML text; deflate squeezes none of them anywhere near this (see docs/security.md).
-MAX_RATIO = 100
+# JSON/HTML text: for a case of 3,000 hits, case.json deflates 26:1, report.html 19:1 and
+# custody.jsonl 10:1, while a run of zeros deflates about 1,000:1 (see docs/security.md).
+MAX_RATIO = 200
 RATIO_FLOOR_BYTES = 1024 * 1024  # smaller entries are never refused for their ratio
 SAFE_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
