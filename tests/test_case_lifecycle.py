@@ -10,7 +10,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import delete, select, text, update
+from alembic import command
+from sqlalchemy import delete, inspect, select, text, update
 
 from casefiles.custody import event_hash
 from casefiles.notices import record_notice, record_recheck
@@ -18,7 +19,7 @@ from casefiles.reports import SHUTDOWN_COLUMNS, render_rows
 from casefiles.review import confirm_hit
 from swordnet.accounts import add_user, create_token
 from swordnet.config import Settings
-from swordnet.db import Database
+from swordnet.db import Database, _alembic_config, open_database
 from swordnet.models import (
     Campaign,
     Case,
@@ -307,9 +308,9 @@ def test_a_removed_signed_head_is_detected(home: Settings, db: Database) -> None
 def test_bad_case_ids_corrupt_payloads_and_export_paths_are_one_line_errors(
         home: Settings, db: Database, tmp_path: Path) -> None:
     case_id = confirm(db, make_hits(db, "http://pirate.example/", ["A", "B"]))
-    for command in ("verify", "show", "export"):
-        args = ["-o", str(tmp_path / "x.zip")] if command == "export" else []
-        huge = run_cli("cases", command, "99999999999999999999", *args)
+    for verb in ("verify", "show", "export"):
+        args = ["-o", str(tmp_path / "x.zip")] if verb == "export" else []
+        huge = run_cli("cases", verb, "99999999999999999999", *args)
         assert huge.exit_code == 2 and "Error: Invalid value for 'CASE_ID': " \
             "99999999999999999999 is not in the range 1<=x<=2147483647.\n" in huge.output
     missing_folder = run_cli("cases", "export", str(case_id), "-o",
@@ -321,8 +322,23 @@ def test_bad_case_ids_corrupt_payloads_and_export_paths_are_one_line_errors(
         session.execute(text("UPDATE case_events SET payload = :bad WHERE seq = 2"),
                         {"bad": '{"hit_id": 1, ' if db.engine.dialect.name == "sqlite"
                          else '{"hit_id": "edited"}'})
-    for command in (["cases", "verify", str(case_id)], ["cases", "show", str(case_id)]):
-        result = run_cli(*command)
+    for args in (["verify", str(case_id)], ["show", str(case_id)]):
+        result = run_cli("cases", *args)
         assert "broken at event 2" in result.output and not isinstance(
             result.exception, (ValueError, KeyError)), result.output
     assert run_cli("cases", "verify", str(case_id)).exit_code == 1
+
+
+def test_upgrading_to_0007_signs_the_heads_of_existing_logs(home: Settings,
+                                                            db: Database) -> None:
+    case_id = confirm(db, make_hits(db, "http://pirate.example/", ["A", "B"]))
+    command.downgrade(_alembic_config(db.engine), "0006")  # as before signed heads
+    assert "custody_heads" not in inspect(db.engine).get_table_names()
+    open_database(home).dispose()  # upgrades, signing the head of every log as it stands
+    verified = run_cli("cases", "verify", str(case_id))
+    assert verified.exit_code == 0 and "custody log intact (3 events" in verified.output
+    with db.session() as session:
+        session.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                CaseEvent.seq == 3))
+    assert "ends at event 2, but its signed head is event 3" in run_cli(
+        "cases", "verify", str(case_id)).output
