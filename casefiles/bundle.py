@@ -217,9 +217,10 @@ _META_LIMITS = {MANIFEST: 32 * 1024 * 1024, SIGNATURE: 1024, PUBLIC_KEY: 4096}
 _MAX_LINE = 16 * 1024 * 1024  # one custody event
 _CUSTODY_LIMIT = 256 * 1024 * 1024
 _MAX_PROBLEMS = 20
-# What reading a hostile zip entry can raise: bad CRC or header, broken deflate stream.
-_ZIP_ERRORS = (OSError, EOFError, ValueError, NotImplementedError, zipfile.BadZipFile,
-               zlib.error)
+# What reading a hostile zip entry can raise: bad CRC or header, broken deflate stream,
+# JSON nested too deep.
+_READ_ERRORS = (OSError, EOFError, ValueError, NotImplementedError, RecursionError,
+                zipfile.BadZipFile, zlib.error)
 
 
 def _why(exc: BaseException) -> str:
@@ -292,14 +293,14 @@ def _custody_problems(stream: IO[bytes], manifest: dict[str, Any],
                                         datetime.fromisoformat(event["at"]))
                 linked = (event["seq"], event["prev_hash"], event["hash"]) == \
                     (seq, prev_hash, recomputed)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 return [f"{CUSTODY}: line {seq} is not a custody event"]
             if not linked:
                 return [f"{CUSTODY}: chain broken at event {seq}"]
             if event["case_id"] != case_id:
                 return [f"{CUSTODY}: event {seq} is about another case than {MANIFEST}'s"]
             prev_hash = event["hash"]
-    except _ZIP_ERRORS as exc:
+    except _READ_ERRORS as exc:
         return [f"{CUSTODY}: unreadable ({_why(exc)})"]
     if (seq, prev_hash) != (expected.get("events"), expected.get("head")):
         return [f"{CUSTODY}: holds {seq} events ending in {prev_hash[:12]}, the manifest says "
@@ -336,23 +337,28 @@ def _capped(problems: list[str]) -> list[str]:
             f"… and {len(problems) - _MAX_PROBLEMS + 1} more problems"]
 
 
-def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None) -> Verification:
+def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None, *,
+                  trust_embedded_key: bool = False) -> Verification:
     """Check a bundle offline; every problem found is named (an empty list: intact).
 
     The zip's directory is checked first (:func:`casefiles.zipcheck.entry_problems`), and
     each entry's size against the manifest before any of it is read; entries are hashed in
-    chunks, so time and memory stay bounded whatever the zip claims."""
+    chunks, so time and memory stay bounded whatever the zip claims. WARC records are parsed
+    only in files a trusted signature vouches for (the trusted key's, or with no trusted key
+    and ``trust_embedded_key``, the bundle's own): a WARC parser is no place for a
+    stranger's gzip bomb."""
     try:
         bundle = zipfile.ZipFile(path)
-    except _ZIP_ERRORS as exc:
+    except _READ_ERRORS as exc:
         return Verification([f"not a readable zip file ({_why(exc)})"])
     with bundle:
-        result = _verify_open(bundle, trusted_key)
+        result = _verify_open(bundle, trusted_key, trust_embedded_key)
     result.problems = _capped(result.problems)
     return result
 
 
-def _verify_open(bundle: zipfile.ZipFile, trusted_key: Ed25519PublicKey | None) -> Verification:
+def _verify_open(bundle: zipfile.ZipFile, trusted_key: Ed25519PublicKey | None,
+                 trust_embedded_key: bool) -> Verification:
     infos = bundle.infolist()
     problems = entry_problems(infos)
     if problems:
@@ -368,12 +374,13 @@ def _verify_open(bundle: zipfile.ZipFile, trusted_key: Ed25519PublicKey | None) 
         bundled_key = load_public_pem(_read_small(bundle, entries[PUBLIC_KEY]), PUBLIC_KEY)
         manifest = json.loads(manifest_bytes)
         files = _declared_files(manifest)
-    except _ZIP_ERRORS as exc:
+    except _READ_ERRORS as exc:
         return Verification([f"{MANIFEST} or {PUBLIC_KEY} is unreadable ({_why(exc)})"])
     result = Verification([], manifest["case_id"], len(files), fingerprint(bundled_key))
     if manifest.get("format") not in (FORMAT, FORMAT_V1):
         result.problems.append(f"{MANIFEST}: unknown format {shown(str(manifest.get('format')))}")
-    if not signature_valid(bundled_key, manifest_bytes, signature):
+    signed = signature_valid(bundled_key, manifest_bytes, signature)
+    if not signed:
         result.problems.append(f"{SIGNATURE}: the signature does not match {MANIFEST} "
                                "(manifest altered, or signed with another key)")
     if trusted_key is not None:
@@ -382,13 +389,14 @@ def _verify_open(bundle: zipfile.ZipFile, trusted_key: Ed25519PublicKey | None) 
             result.problems.append(
                 f"{PUBLIC_KEY}: signed by key {fingerprint(bundled_key)[:16]}…, not by the "
                 f"trusted key {fingerprint(trusted_key)[:16]}…")
+    vouched = signed and (result.trusted or (trusted_key is None and trust_embedded_key))
     present = set(entries) - {MANIFEST, SIGNATURE, PUBLIC_KEY}
     result.problems.extend(f"{shown(name)}: listed in the manifest but missing (removed or "
                            "renamed)" for name in sorted(set(files) - present))
     result.problems.extend(f"{shown(name)}: not in the manifest (added or renamed)"
                            for name in sorted(present - set(files)))
     for name in sorted(set(files) & present):
-        result.problems.extend(_file_problems(bundle, entries[name], files[name]))
+        result.problems.extend(_file_problems(bundle, entries[name], files[name], vouched))
     if CUSTODY in present and entries[CUSTODY].file_size <= _CUSTODY_LIMIT:
         # read even if altered: where the chain breaks says what was done to it
         with bundle.open(entries[CUSTODY]) as stream:
@@ -396,26 +404,26 @@ def _verify_open(bundle: zipfile.ZipFile, trusted_key: Ed25519PublicKey | None) 
     return result
 
 
-def _file_problems(bundle: zipfile.ZipFile, info: zipfile.ZipInfo,
-                   declared: dict[str, Any]) -> list[str]:
+def _file_problems(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, declared: dict[str, Any],
+                   vouched: bool) -> list[str]:
     """One entry against its manifest line: the size first (nothing read if it differs),
-    then the sha256, then, for a WARC file, every record's digests."""
+    then the sha256, then, for a WARC file whose bytes a trusted manifest vouches for,
+    every record's digests."""
     name = shown(info.filename)
     if info.file_size != declared["size"]:
         return [f"{name}: altered ({info.file_size} bytes, the manifest says "
                 f"{declared['size']})"]
     try:
         digest = _entry_sha256(bundle, info)
-    except _ZIP_ERRORS as exc:
+    except _READ_ERRORS as exc:
         return [f"{name}: unreadable ({_why(exc)})"]
-    problems = []
     if digest != declared["sha256"]:
-        problems.append(f"{name}: altered (sha256 {digest}, the manifest says "
-                        f"{shown(declared['sha256'], 64)})")
-    if info.filename.startswith("warc/"):
+        return [f"{name}: altered (sha256 {digest}, the manifest says "
+                f"{shown(declared['sha256'], 64)})"]
+    if vouched and info.filename.startswith("warc/"):
         with bundle.open(info) as stream:
-            problems.extend(_warc_problems(name, stream))
-    return problems
+            return _warc_problems(name, stream)
+    return []
 
 
 def extract_bundle(path: Path, target: Path) -> list[str]:
@@ -429,7 +437,7 @@ def extract_bundle(path: Path, target: Path) -> list[str]:
         raise ValueError(f"{target} already exists and is not empty; extract into a new folder")
     try:
         bundle = zipfile.ZipFile(path)
-    except _ZIP_ERRORS as exc:
+    except _READ_ERRORS as exc:
         raise ValueError(f"{path}: not a readable zip file ({_why(exc)})") from None
     with bundle:
         infos = bundle.infolist()
@@ -450,7 +458,7 @@ def extract_bundle(path: Path, target: Path) -> list[str]:
                     while chunk := source.read(_CHUNK):
                         sink.write(chunk)
             os.replace(partial, target)
-        except _ZIP_ERRORS as exc:
+        except _READ_ERRORS as exc:
             raise ValueError(f"{path}: nothing extracted, an entry is unreadable or cannot be "
                              f"written ({_why(exc)})") from None
         finally:

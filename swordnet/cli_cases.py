@@ -184,7 +184,7 @@ def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: boo
             fail(str(exc))
     elif key_path(settings.home).exists():
         trusted = load_or_create_key(settings.home).public_key()
-    result = verify_bundle(bundle, trusted)
+    result = verify_bundle(bundle, trusted, trust_embedded_key=trust_embedded_key)
     for problem in result.problems:
         click.echo(f"{bundle}: {problem}", err=True)
     if result.problems:
