@@ -121,7 +121,6 @@ def first_broken_link(events: Sequence[CaseEvent]) -> int | None:
     return None
 
 
-
 def head_problem(head: CustodyHead | None, ends: tuple[int, str],
                  key: Ed25519PublicKey) -> str | None:
     """How a log ending at ``ends`` (last seq and hash) misses its head signed with ``key``,

@@ -288,6 +288,9 @@ def test_deleting_or_forging_the_newest_custody_events_is_detected(
         assert expected in api.ok("lead", f"/cases/{case_id}")["custody_log"]
         bundle = api.post("lead", f"/cases/{case_id}/bundle")
         assert bundle.status_code == 409 and expected in one_line(bundle)
+        moved = api.post("lead", f"/cases/{case_id}/transition",
+                         json={"to": "closed", "reason": "done"})
+        assert moved.status_code == 409 and expected in one_line(moved)
     # nothing is signed over the gap: further changes and exports are refused
     moved = run_cli("cases", "transition", str(case_id), "closed", "--reason", "done")
     assert moved.exit_code == 1 and expected in moved.output

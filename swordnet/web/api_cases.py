@@ -141,7 +141,7 @@ def transition_case(case_id: PathId, body: TransitionIn, session: DbSession,
     try:
         transition(session, case, body.to, caller.username, body.reason,
                    {"references": body.evidence})
-    except TransitionRefused as exc:
+    except (TransitionRefused, CustodyBroken) as exc:
         raise conflict(str(exc)) from None
     except ValueError as exc:
         raise unprocessable(f"reason: {exc}") from None
@@ -165,9 +165,6 @@ def export_case_bundle(case_id: PathId, request: Request, session: DbSession, st
         export_bundle(session, store, case, output, load_or_create_key(settings.home),
                       settings.templates_dir, caller.username)
         session.commit()  # the export is on record before the bundle leaves
-    except CustodyBroken as exc:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise conflict(str(exc)) from None
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
