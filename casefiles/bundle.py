@@ -4,25 +4,29 @@ A bundle holds the WARC files behind the case's captures (whole files, so their 
 and WARC-IP-Address headers are covered too), the captured media and screenshots as plain
 files, the custody log (``custody.jsonl``), the case as data (``case.json``), a readable
 ``report.html``, and ``manifest.json`` listing the sha256 and size of every other file,
-signed with the instance's Ed25519 key (``manifest.sig``, key in ``public_key.pem``).
+signed with the instance's Ed25519 key (``manifest.sig``, key in ``public_key.pem``). The
+manifest also carries the custody log's signed head as the database held it.
 
 :func:`verify_bundle` checks all of it without the database: paths, signature and signing
-key, every file against the manifest (nothing added, removed or renamed), the custody chain
-and its head, and every WARC record's digests. docs/evidence.md does the same by hand.
+key, the zip's directory (no duplicate, colliding or undeclared entry, no bomb), every file
+against the manifest (sizes before reading, then sha256), the custody chain and its signed
+head, and every WARC record's digests. docs/evidence.md does the same by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import stat
+import shutil
+import tempfile
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
@@ -30,16 +34,26 @@ from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
 from casefiles.captures import capture_record, hit_captures, warc_path
-from casefiles.custody import GENESIS_HASH, append_event, canonical_json, event_hash
+from casefiles.custody import (
+    GENESIS_HASH,
+    CustodyBroken,
+    append_event,
+    canonical_json,
+    event_hash,
+    head_statement,
+    log_problem,
+)
 from casefiles.evidence import EvidenceStore
 from casefiles.lifecycle import case_sites
 from casefiles.signing import fingerprint, load_public_pem, public_pem, sign, signature_valid
 from casefiles.templates import render_report
+from casefiles.zipcheck import entry_problems, shown
 from swordnet.models import (
     Capture,
     Case,
     CaseEvent,
     CaseExport,
+    CustodyHead,
     Hit,
     Notice,
     NoticeUrl,
@@ -47,7 +61,8 @@ from swordnet.models import (
 )
 from swordnet.timeutil import utcnow
 
-FORMAT = "swordnet-evidence-bundle/1"
+FORMAT = "swordnet-evidence-bundle/2"  # /2: the manifest carries the custody log's signed head
+FORMAT_V1 = "swordnet-evidence-bundle/1"
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public_key.pem"
 CUSTODY = "custody.jsonl"
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
@@ -147,7 +162,12 @@ def _file_sha256(path: Path) -> tuple[str, int]:
 
 def export_bundle(session: Session, store: EvidenceStore, case: Case, output: Path,
                   key: Ed25519PrivateKey, templates: Path | None, actor: str) -> CaseExport:
-    """Write the case's bundle to ``output`` (atomically) and record the export."""
+    """Write the case's bundle to ``output`` (atomically) and record the export; a case whose
+    custody log is broken or misses its signed head is refused (CustodyBroken)."""
+    signed = session.get(CustodyHead, case.id)
+    problem = log_problem(case.events, signed, key.public_key())
+    if problem is not None:
+        raise CustodyBroken(f"case {case.id}: custody log {problem}; not exported")
     contents, data = _collect(session, store, case)
     created = utcnow()
     public = key.public_key()
@@ -160,9 +180,13 @@ def export_bundle(session: Session, store: EvidenceStore, case: Case, output: Pa
         digest, size = _file_sha256(path)
         entries[name] = {"sha256": digest, "size": size}
     head = data["events"][-1]["hash"] if data["events"] else GENESIS_HASH
+    custody: dict[str, Any] = {"events": len(data["events"]), "head": head}
+    if signed is not None:  # verification compares the bundled log's end with it
+        custody["signed_head"] = {"seq": signed.seq, "hash": signed.hash,
+                                  "signature": signed.signature}
     manifest = json.dumps({
         "format": FORMAT, "case_id": case.id, "created_at": created.isoformat(),
-        "custody": {"events": len(data["events"]), "head": head},
+        "custody": custody,
         "signing_key_sha256": fingerprint(public),
         "files": dict(sorted(entries.items()))}, indent=2).encode()
     temporary = output.with_name(f".{output.name}.partial")
@@ -188,60 +212,113 @@ def export_bundle(session: Session, store: EvidenceStore, case: Case, output: Pa
 
 # --- verification ------------------------------------------------------------------------------
 
-def unsafe_member(info: zipfile.ZipInfo) -> str | None:
-    """Why a zip member must not be extracted (absolute, ``..``, a link), or None.
-
-    >>> unsafe_member(zipfile.ZipInfo("warc/a.warc.gz")) is None
-    True
-    >>> unsafe_member(zipfile.ZipInfo("../../etc/passwd"))
-    "'../../etc/passwd' leaves the bundle's directory"
-    """
-    name = info.filename
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return f"{name!r} is an absolute path"
-    if ".." in path.parts:
-        return f"{name!r} leaves the bundle's directory"
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        return f"{name!r} is a symbolic link"
-    return None
+_CHUNK = 1 << 20
+_META_LIMITS = {MANIFEST: 32 * 1024 * 1024, SIGNATURE: 1024, PUBLIC_KEY: 4096}
+_MAX_LINE = 16 * 1024 * 1024  # one custody event
+_CUSTODY_LIMIT = 256 * 1024 * 1024
+_MAX_PROBLEMS = 20
+# What reading a hostile zip entry can raise: bad CRC or header, broken deflate stream,
+# JSON nested too deep.
+_READ_ERRORS = (OSError, EOFError, ValueError, NotImplementedError, RecursionError,
+                zipfile.BadZipFile, zlib.error)
 
 
-def _warc_problems(name: str, data: bytes) -> list[str]:
+def _why(exc: BaseException) -> str:
+    """An exception as a short, one-line reason (never the data it choked on in full)."""
+    return f"{type(exc).__name__}: {shown(str(exc))}"
+
+
+def _read_small(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    limit = _META_LIMITS[info.filename]
+    if info.file_size > limit:
+        raise ValueError(f"{info.filename} is {info.file_size} bytes (at most {limit})")
+    return bundle.read(info)
+
+
+def _declared_files(manifest: Any) -> dict[str, dict[str, Any]]:
+    """The manifest's ``files``, checked to map names to a sha256 and a size."""
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not isinstance(manifest.get("case_id"), int) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("size"), int) for entry in files.values()):
+        raise ValueError("it does not give a case_id and a sha256 and size for every file")
+    return files
+
+
+def _entry_sha256(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    digest = hashlib.sha256()
+    with bundle.open(info) as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _warc_problems(name: str, stream: IO[bytes]) -> list[str]:
     problems = []
     try:
-        for record in ArchiveIterator(io.BytesIO(data), check_digests=True):
-            record.content_stream().read()
+        for record in ArchiveIterator(stream, check_digests=True):
+            content = record.content_stream()
+            while content.read(_CHUNK):
+                pass
             if record.digest_checker.problems:
-                problems.append(f"{name}: record {record.rec_headers.get_header('WARC-Record-ID')}"
-                                f" fails its digest check")
+                record_id = record.rec_headers.get_header("WARC-Record-ID") or "?"
+                problems.append(f"{name}: record {shown(record_id)} fails its digest check")
+                if len(problems) == _MAX_PROBLEMS:
+                    break
     except Exception as exc:  # noqa: BLE001 (any unreadable WARC is a finding, not a crash)
-        problems.append(f"{name}: not a readable WARC file ({type(exc).__name__}: {exc})")
+        problems.append(f"{name}: not a readable WARC file ({_why(exc)})")
     return problems
 
 
-def _custody_problems(data: bytes, expected: dict[str, Any]) -> list[str]:
-    prev_hash = GENESIS_HASH
-    lines = [line for line in data.split(b"\n") if line]
-    for number, line in enumerate(lines, start=1):
-        try:
-            event = json.loads(line)
-            recomputed = event_hash(prev_hash, event["case_id"], event["seq"], event["type"],
-                                    event["payload"], event["actor"],
-                                    datetime.fromisoformat(event["at"]))
-        except (ValueError, KeyError, TypeError):
-            return [f"{CUSTODY}: line {number} is not a custody event"]
-        if event["seq"] != number or event["prev_hash"] != prev_hash or \
-                event["hash"] != recomputed:
-            return [f"{CUSTODY}: chain broken at event {number} (seq {event['seq']})"]
-        prev_hash = event["hash"]
-    problems = []
-    if len(lines) != expected.get("events") or prev_hash != expected.get("head"):
-        problems.append(f"{CUSTODY}: holds {len(lines)} events ending in {prev_hash[:12]}, the "
-                        f"manifest says {expected.get('events')} ending in "
-                        f"{str(expected.get('head'))[:12]} (truncated or extended)")
-    return problems
+def _custody_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    while line := stream.readline(_MAX_LINE):
+        if len(line) == _MAX_LINE and not line.endswith(b"\n"):
+            raise ValueError(f"a line is longer than {_MAX_LINE} bytes")
+        if line.strip():
+            yield line
+
+
+def _custody_problems(stream: IO[bytes], manifest: dict[str, Any],
+                      key: Ed25519PublicKey) -> list[str]:
+    """The custody log chains, belongs to the manifest's case, and ends where both the
+    manifest and (format 2) the custody log's signed head say it ends."""
+    case_id, expected = manifest["case_id"], manifest.get("custody") or {}
+    prev_hash, seq = GENESIS_HASH, 0
+    try:
+        for seq, line in enumerate(_custody_lines(stream), start=1):
+            try:
+                event = json.loads(line)
+                recomputed = event_hash(prev_hash, event["case_id"], event["seq"],
+                                        event["type"], event["payload"], event["actor"],
+                                        datetime.fromisoformat(event["at"]))
+                linked = (event["seq"], event["prev_hash"], event["hash"]) == \
+                    (seq, prev_hash, recomputed)
+            except (ValueError, KeyError, TypeError, RecursionError):
+                return [f"{CUSTODY}: line {seq} is not a custody event"]
+            if not linked:
+                return [f"{CUSTODY}: chain broken at event {seq}"]
+            if event["case_id"] != case_id:
+                return [f"{CUSTODY}: event {seq} is about another case than {MANIFEST}'s"]
+            prev_hash = event["hash"]
+    except _READ_ERRORS as exc:
+        return [f"{CUSTODY}: unreadable ({_why(exc)})"]
+    if (seq, prev_hash) != (expected.get("events"), expected.get("head")):
+        return [f"{CUSTODY}: holds {seq} events ending in {prev_hash[:12]}, the manifest says "
+                f"{shown(str(expected.get('events')), 12)} ending in "
+                f"{shown(str(expected.get('head')), 12)} (truncated or extended)"]
+    if manifest.get("format") == FORMAT_V1:
+        return []
+    signed = expected.get("signed_head")
+    if not isinstance(signed, dict) or not isinstance(signed.get("seq"), int) or \
+            not isinstance(signed.get("hash"), str) or not isinstance(signed.get("signature"), str):
+        return [f"{MANIFEST}: no signed head of the custody log"]
+    if not signature_valid(key, head_statement(case_id, signed["seq"], signed["hash"]),
+                           signed["signature"].encode()):
+        return [f"{MANIFEST}: the custody log's signed head has an invalid signature"]
+    if (signed["seq"], signed["hash"]) != (seq, prev_hash):
+        return [f"{CUSTODY}: ends at event {seq}, but the custody log's signed head is event "
+                f"{signed['seq']} (events deleted before export)"]
+    return []
 
 
 @dataclass
@@ -250,79 +327,140 @@ class Verification:
     case_id: int | None = None
     files: int = 0
     key_fingerprint: str | None = None
+    trusted: bool = False  # signed by the trusted key given
 
 
-def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None) -> Verification:
-    """Check a bundle offline; every problem found is named (an empty list: intact)."""
+def _capped(problems: list[str]) -> list[str]:
+    if len(problems) <= _MAX_PROBLEMS:
+        return problems
+    return [*problems[:_MAX_PROBLEMS - 1],
+            f"… and {len(problems) - _MAX_PROBLEMS + 1} more problems"]
+
+
+def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None, *,
+                  trust_embedded_key: bool = False) -> Verification:
+    """Check a bundle offline; every problem found is named (an empty list: intact).
+
+    The zip's directory is checked first (:func:`casefiles.zipcheck.entry_problems`), and
+    each entry's size against the manifest before any of it is read; entries are hashed in
+    chunks, so time and memory stay bounded whatever the zip claims. WARC records are parsed
+    only in files a trusted signature vouches for (the trusted key's, or with no trusted key
+    and ``trust_embedded_key``, the bundle's own): a WARC parser is no place for a
+    stranger's gzip bomb."""
     try:
         bundle = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        return Verification([f"{path}: not a readable zip file ({exc})"])
+    except _READ_ERRORS as exc:
+        return Verification([f"not a readable zip file ({_why(exc)})"])
     with bundle:
-        infos = bundle.infolist()
-        problems = [reason for info in infos if (reason := unsafe_member(info))]
-        names = [info.filename for info in infos if not info.is_dir()]
-        for required in (MANIFEST, SIGNATURE, PUBLIC_KEY):
-            if required not in names:
-                problems.append(f"{required} is missing")
-        if problems:
-            return Verification(problems)
-        manifest_bytes = bundle.read(MANIFEST)
-        try:
-            bundled_key = load_public_pem(bundle.read(PUBLIC_KEY), PUBLIC_KEY)
-            manifest = json.loads(manifest_bytes)
-            files: dict[str, dict[str, Any]] = manifest["files"]
-        except (ValueError, KeyError, TypeError) as exc:
-            return Verification([f"{MANIFEST} or {PUBLIC_KEY} is unreadable ({exc})"])
-        result = Verification([], manifest.get("case_id"), len(files),
-                              fingerprint(bundled_key))
-        if not signature_valid(bundled_key, manifest_bytes, bundle.read(SIGNATURE)):
-            result.problems.append(f"{SIGNATURE}: the signature does not match {MANIFEST} "
-                                   "(manifest altered, or signed with another key)")
-        if trusted_key is not None and fingerprint(trusted_key) != fingerprint(bundled_key):
+        result = _verify_open(bundle, trusted_key, trust_embedded_key)
+    result.problems = _capped(result.problems)
+    return result
+
+
+def _verify_open(bundle: zipfile.ZipFile, trusted_key: Ed25519PublicKey | None,
+                 trust_embedded_key: bool) -> Verification:
+    infos = bundle.infolist()
+    problems = entry_problems(infos)
+    if problems:
+        return Verification(problems)
+    entries = {info.filename: info for info in infos}
+    missing = [f"{name} is missing" for name in (MANIFEST, SIGNATURE, PUBLIC_KEY)
+               if name not in entries]
+    if missing:
+        return Verification(missing)
+    try:
+        manifest_bytes = _read_small(bundle, entries[MANIFEST])
+        signature = _read_small(bundle, entries[SIGNATURE])
+        bundled_key = load_public_pem(_read_small(bundle, entries[PUBLIC_KEY]), PUBLIC_KEY)
+        manifest = json.loads(manifest_bytes)
+        files = _declared_files(manifest)
+    except _READ_ERRORS as exc:
+        return Verification([f"{MANIFEST} or {PUBLIC_KEY} is unreadable ({_why(exc)})"])
+    result = Verification([], manifest["case_id"], len(files), fingerprint(bundled_key))
+    if manifest.get("format") not in (FORMAT, FORMAT_V1):
+        result.problems.append(f"{MANIFEST}: unknown format {shown(str(manifest.get('format')))}")
+    signed = signature_valid(bundled_key, manifest_bytes, signature)
+    if not signed:
+        result.problems.append(f"{SIGNATURE}: the signature does not match {MANIFEST} "
+                               "(manifest altered, or signed with another key)")
+    if trusted_key is not None:
+        result.trusted = fingerprint(trusted_key) == fingerprint(bundled_key)
+        if not result.trusted:
             result.problems.append(
                 f"{PUBLIC_KEY}: signed by key {fingerprint(bundled_key)[:16]}…, not by the "
                 f"trusted key {fingerprint(trusted_key)[:16]}…")
-        present = set(names) - {MANIFEST, SIGNATURE, PUBLIC_KEY}
-        for name in sorted(set(files) - present):
-            result.problems.append(f"{name}: listed in the manifest but missing (removed or "
-                                   "renamed)")
-        for name in sorted(present - set(files)):
-            result.problems.append(f"{name}: not in the manifest (added or renamed)")
-        for name in sorted(set(files) & present):
-            data = bundle.read(name)
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != files[name].get("sha256") or len(data) != files[name].get("size"):
-                result.problems.append(f"{name}: altered (sha256 {digest}, the manifest says "
-                                       f"{files[name].get('sha256')})")
-            if name.startswith("warc/"):
-                result.problems.extend(_warc_problems(name, data))
-        if CUSTODY in present:
-            result.problems.extend(_custody_problems(bundle.read(CUSTODY),
-                                                     manifest.get("custody", {})))
-        return result
+    vouched = signed and (result.trusted or (trusted_key is None and trust_embedded_key))
+    present = set(entries) - {MANIFEST, SIGNATURE, PUBLIC_KEY}
+    result.problems.extend(f"{shown(name)}: listed in the manifest but missing (removed or "
+                           "renamed)" for name in sorted(set(files) - present))
+    result.problems.extend(f"{shown(name)}: not in the manifest (added or renamed)"
+                           for name in sorted(present - set(files)))
+    for name in sorted(set(files) & present):
+        result.problems.extend(_file_problems(bundle, entries[name], files[name], vouched))
+    if CUSTODY in present and entries[CUSTODY].file_size <= _CUSTODY_LIMIT:
+        # read even if altered: where the chain breaks says what was done to it
+        with bundle.open(entries[CUSTODY]) as stream:
+            result.problems.extend(_custody_problems(stream, manifest, bundled_key))
+    return result
+
+
+def _file_problems(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, declared: dict[str, Any],
+                   vouched: bool) -> list[str]:
+    """One entry against its manifest line: the size first (nothing read if it differs),
+    then the sha256, then, for a WARC file whose bytes a trusted manifest vouches for,
+    every record's digests."""
+    name = shown(info.filename)
+    if info.file_size != declared["size"]:
+        return [f"{name}: altered ({info.file_size} bytes, the manifest says "
+                f"{declared['size']})"]
+    try:
+        digest = _entry_sha256(bundle, info)
+    except _READ_ERRORS as exc:
+        return [f"{name}: unreadable ({_why(exc)})"]
+    if digest != declared["sha256"]:
+        return [f"{name}: altered (sha256 {digest}, the manifest says "
+                f"{shown(declared['sha256'], 64)})"]
+    if vouched and info.filename.startswith("warc/"):
+        with bundle.open(info) as stream:
+            return _warc_problems(name, stream)
+    return []
 
 
 def extract_bundle(path: Path, target: Path) -> list[str]:
-    """Extract a bundle into ``target`` after refusing it whole if any member is unsafe;
-    returns the names written."""
-    with zipfile.ZipFile(path) as bundle:
-        refusals = [reason for info in bundle.infolist() if (reason := unsafe_member(info))]
+    """Unpack a bundle into ``target``, a new or empty folder; returns the names written.
+
+    The bundle is refused whole, before anything is written, if its directory has any
+    problem (:func:`casefiles.zipcheck.entry_problems`: unsafe paths, links, duplicates,
+    bombs). Entries go into a hidden sibling folder, renamed to ``target`` once all are out.
+    """
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ValueError(f"{target} already exists and is not empty; extract into a new folder")
+    try:
+        bundle = zipfile.ZipFile(path)
+    except _READ_ERRORS as exc:
+        raise ValueError(f"{path}: not a readable zip file ({_why(exc)})") from None
+    with bundle:
+        infos = bundle.infolist()
+        refusals = _capped(entry_problems(infos))
         if refusals:
-            raise ValueError(f"{path}: refused, nothing extracted: {'; '.join(refusals)}")
-        target.mkdir(parents=True, exist_ok=True)
-        root = target.resolve()
-        written = []
-        for info in bundle.infolist():
-            destination = (root / info.filename).resolve()
-            if not destination.is_relative_to(root):
-                raise ValueError(f"{path}: refused {info.filename!r} (outside {target})")
-            if info.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(info) as source, destination.open("xb") as sink:
-                while chunk := source.read(1 << 20):
-                    sink.write(chunk)
-            written.append(info.filename)
-        return written
+            raise ValueError(f"{path}: refused, nothing extracted: {refusals[0]}"
+                             + (f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        except OSError as exc:
+            raise ValueError(f"cannot create {target} ({_why(exc)})") from None
+        try:
+            for info in infos:
+                destination = partial / info.filename
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(info) as source, destination.open("xb") as sink:
+                    while chunk := source.read(_CHUNK):
+                        sink.write(chunk)
+            os.replace(partial, target)
+        except _READ_ERRORS as exc:
+            raise ValueError(f"{path}: nothing extracted, an entry is unreadable or cannot be "
+                             f"written ({_why(exc)})") from None
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        return [info.filename for info in infos]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -24,19 +25,27 @@ def key_path(home: Path) -> Path:
 
 
 def load_or_create_key(home: Path) -> Ed25519PrivateKey:
+    """The instance's key, created (0600, published atomically) if there is none yet."""
     path = key_path(home)
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
-        return key
-    key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as fh:
-        fh.write(pem)
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")
+        try:
+            with os.fdopen(descriptor, "wb") as fh:
+                fh.write(pem)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(partial, path)  # another process may have won the race: use its key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(partial)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
     return key
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from casefiles.bundle import export_bundle, extract_bundle, verify_bundle
-from casefiles.custody import first_broken_link
+from casefiles.custody import case_log_problem
 from casefiles.evidence import EvidenceStore
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
 from casefiles.signing import fingerprint, key_path, load_or_create_key, load_public_pem, public_pem
@@ -29,6 +29,8 @@ from swordnet.config import load_settings
 from swordnet.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
 from swordnet.watchlist import check_host
 
+CASE_ID = click.IntRange(1, 2**31 - 1)  # a case id: a 32-bit integer on PostgreSQL
+
 
 @click.group()
 def cases() -> None:
@@ -43,18 +45,18 @@ def cases_list(as_json: bool) -> None:
         data = []
         for case in session.scalars(select(Case).order_by(Case.id)):
             hit_count = session.scalar(select(func.count()).where(Hit.case_id == case.id))
-            broken = first_broken_link(case.events)
+            problem = case_log_problem(session, case)
             data.append({"id": case.id, "site": case.site.domain, "status": case.status,
                          "opened_at": case.opened_at.isoformat(timespec="seconds"),
                          "hits": hit_count, "events": len(case.events),
                          "next": ", ".join(allowed_next(case.status)),
-                         "custody_log": "intact" if broken is None else f"broken at {broken}"})
+                         "custody_log": problem or "intact"})
     emit(data, as_json, "Cases", ["id", "site", "status", "opened_at", "hits", "events",
                                   "custody_log", "next"])
 
 
 @cases.command("show")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=CASE_ID)
 @json_option
 def cases_show(case_id: int, as_json: bool) -> None:
     """Show a case's custody log, oldest event first."""
@@ -63,36 +65,36 @@ def cases_show(case_id: int, as_json: bool) -> None:
         if case is None:
             fail(f"no case with id {case_id}")
         events: list[CaseEvent] = list(case.events)
-        broken = first_broken_link(events)
+        problem = case_log_problem(session, case)
         data = [{"seq": e.seq, "at": e.at.isoformat(timespec="seconds"), "type": e.type,
                  "actor": e.actor, "payload": e.payload, "hash": e.hash} for e in events]
         title = f"Case {case.id}: {case.site.domain} ({case.status})"
     emit(data, as_json, title, ["seq", "at", "type", "actor", "payload"])
     if not as_json:
-        console.print("Custody log intact." if broken is None
-                      else f"[red]Custody log broken at event {broken}.[/red]")
+        console.print("Custody log intact." if problem is None
+                      else f"[red]Custody log {problem}.[/red]")
 
 
 @cases.command("verify")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=CASE_ID)
 def cases_verify(case_id: int) -> None:
-    """Recompute CASE_ID's custody-log chain; exit 1 naming the first broken link."""
+    """Recompute CASE_ID's custody-log chain and check it ends at its signed head; exit 1
+    naming the first broken link or the deleted events."""
     with database() as db, db.session() as session:
         case = session.get(Case, case_id)
         if case is None:
             fail(f"no case with id {case_id}")
         events = list(case.events)
-        broken = first_broken_link(events)
-    if broken is not None:
-        click.echo(f"case {case_id}: custody log broken at event {broken} of {len(events)} "
-                   "(edited, reordered or deleted)", err=True)
+        problem = case_log_problem(session, case)
+    if problem is not None:
+        click.echo(f"case {case_id}: custody log {problem} ({len(events)} events)", err=True)
         sys.exit(1)
     console.print(f"Case {case_id}: custody log intact ({len(events)} events, head "
-                  f"{events[-1].hash if events else 'none'}).")
+                  f"{events[-1].hash if events else 'none'}, signed).")
 
 
 @cases.command("transition")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=CASE_ID)
 @click.argument("status", type=click.Choice(list(TRANSITIONS)))
 @click.option("--reason", required=True, help="Why (goes into the custody log).")
 @click.option("--evidence", "evidence", multiple=True,
@@ -110,7 +112,7 @@ def cases_transition(case_id: int, status: str, reason: str, evidence: tuple[str
 
 
 @cases.command("link-mirror")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=CASE_ID)
 @click.argument("domain")
 @actor_option
 def cases_link_mirror(case_id: int, domain: str, actor: str) -> None:
@@ -120,7 +122,7 @@ def cases_link_mirror(case_id: int, domain: str, actor: str) -> None:
 
 
 @cases.command("export")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=CASE_ID)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="The zip file to write.")
 @actor_option
@@ -128,14 +130,19 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
     """Write CASE_ID's signed evidence bundle (WARC files, media, custody log, report)."""
     if output.exists():
         fail(f"{output} already exists; choose another --output")
+    if not output.parent.is_dir():
+        fail(f"{output.parent} is not a folder; create it or choose another --output")
     settings = load_settings()
     key = load_or_create_key(settings.home)
     store = EvidenceStore(settings.evidence_dir)
 
     def export(session: Session) -> tuple[str, int]:
         case = get_case(session, case_id)
-        record = export_bundle(session, store, case, output, key, settings.templates_dir,
-                               actor)
+        try:
+            record = export_bundle(session, store, case, output, key, settings.templates_dir,
+                                   actor)
+        except OSError as exc:
+            raise ValueError(f"cannot write {output}: {exc.strerror or exc}") from None
         return record.sha256, record.size
 
     digest, size = in_unit(export)
@@ -162,8 +169,12 @@ def keys_show() -> None:
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The trusted public key (PEM); default: this instance's key, if any.")
-def evidence_verify(bundle: Path, key_file: Path | None) -> None:
-    """Check an evidence bundle offline; exit 1 naming every problem."""
+@click.option("--trust-embedded-key", is_flag=True,
+              help="With no trusted key, accept whichever key the bundle carries (checks "
+                   "integrity only, not who signed it).")
+def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: bool) -> None:
+    """Check an evidence bundle offline; exit 1 naming every problem, or if no trusted key
+    vouches for its signer."""
     settings = load_settings()
     trusted = None
     if key_file is not None:
@@ -173,13 +184,18 @@ def evidence_verify(bundle: Path, key_file: Path | None) -> None:
             fail(str(exc))
     elif key_path(settings.home).exists():
         trusted = load_or_create_key(settings.home).public_key()
-    result = verify_bundle(bundle, trusted)
+    result = verify_bundle(bundle, trusted, trust_embedded_key=trust_embedded_key)
     for problem in result.problems:
         click.echo(f"{bundle}: {problem}", err=True)
     if result.problems:
         sys.exit(1)
-    how = "the trusted key" if trusted is not None else \
-        "the bundle's own key (no trusted key given: pass --key to check who signed it)"
+    if not result.trusted and not trust_embedded_key:
+        click.echo(f"{bundle}: intact, but its signer (key {result.key_fingerprint}) is not "
+                   "trusted: pass --key with the instance's published key, or "
+                   "--trust-embedded-key", err=True)
+        sys.exit(1)
+    how = "the trusted key" if result.trusted else "the bundle's own key (not checked against " \
+        "a trusted one)"
     console.print(f"{bundle}: intact. Case {result.case_id}, {result.files} files, signature "
                   f"valid for {how} {result.key_fingerprint}.")
 

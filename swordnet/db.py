@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,14 +17,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from casefiles.custody import SIGNING_KEY
+from casefiles.signing import load_or_create_key
 from swordnet.config import Settings
 from swordnet.models import NulInText
 
 T = TypeVar("T")
+KeyLoader = Callable[[], Ed25519PrivateKey]
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -108,10 +113,11 @@ def lock_for_writing(session: Session) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _alembic_config(engine: Engine) -> Config:
+def _alembic_config(engine: Engine, signing_key: KeyLoader | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
+    config.attributes[SIGNING_KEY] = signing_key  # 0007 signs existing custody-log heads
     return config
 
 
@@ -125,20 +131,21 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
-def migrate(engine: Engine) -> bool:
+def migrate(engine: Engine, signing_key: KeyLoader | None = None) -> bool:
     """Upgrade the schema to the newest revision; returns True if anything was applied."""
     if schema_revision(engine) == head_revision():
         return False
-    command.upgrade(_alembic_config(engine), "head")
+    command.upgrade(_alembic_config(engine, signing_key), "head")
     return True
 
 
 class Database:
     """An engine plus a session factory for one configured database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, signing_key: KeyLoader | None = None) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._sessions = sessionmaker(engine, expire_on_commit=False,
+                                      info={SIGNING_KEY: signing_key})
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -161,9 +168,10 @@ def open_database(settings: Settings, *, apply_migrations: bool = True) -> Datab
     """Connect to the configured database and bring its schema up to date."""
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
+    signing_key = cache(partial(load_or_create_key, settings.home))  # signs custody heads
     try:
         if apply_migrations:
-            migrate(engine)
+            migrate(engine, signing_key)
         else:
             with engine.connect():
                 pass
@@ -173,7 +181,7 @@ def open_database(settings: Settings, *, apply_migrations: bool = True) -> Datab
         raise DatabaseUnavailable(
             f"cannot open database {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from exc
-    return Database(engine)
+    return Database(engine, signing_key)
 
 
 def in_session(settings: Settings, work: Callable[..., T], *args: Any) -> T:

@@ -103,6 +103,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class EventPayload(TypeDecorator[dict[str, Any]]):
+    """A custody event's JSON payload that reads back even if the stored text is not JSON
+    (a tampered row): as ``{"unreadable_payload": <the text, cut short>}``, which no longer
+    hashes to the event's hash, so the custody check names the event instead of crashing."""
+
+    impl = JSON
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        decode = self.impl_instance.result_processor(dialect, coltype)
+        if decode is None:
+            return None
+
+        def process(value: Any) -> Any:
+            try:
+                return decode(value)
+            except ValueError:
+                return {"unreadable_payload": str(value)[:200]}
+
+        return process
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -465,13 +487,27 @@ class CaseEvent(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     seq: Mapped[int]
     type: Mapped[str] = mapped_column(String(40))
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(EventPayload, default=dict)
     actor: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+class CustodyHead(Base):
+    """The signed head of a case's custody log: its last event's seq and hash, signed with
+    the instance's key at every append, so deleting the newest events is detected."""
+
+    __tablename__ = "custody_heads"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
 
 
 class Notice(Base):

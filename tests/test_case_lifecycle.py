@@ -10,18 +10,22 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import select, update
+from alembic import command
+from sqlalchemy import delete, inspect, select, text, update
 
+from casefiles.custody import event_hash
 from casefiles.notices import record_notice, record_recheck
 from casefiles.reports import SHUTDOWN_COLUMNS, render_rows
 from casefiles.review import confirm_hit
+from swordnet.accounts import add_user, create_token
 from swordnet.config import Settings
-from swordnet.db import Database
+from swordnet.db import Database, _alembic_config, open_database
 from swordnet.models import (
     Campaign,
     Case,
     CaseEvent,
     CrawlRun,
+    CustodyHead,
     Hit,
     NoticeUrl,
     RightsHolder,
@@ -29,6 +33,7 @@ from swordnet.models import (
 )
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_for_url
+from tests.api_client import one_line, open_api
 from tests.conftest import run_cli
 
 TRICKY_TITLES = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2", "@SUM(A1:A2)",
@@ -114,7 +119,7 @@ def test_case_walks_the_lifecycle_and_its_custody_log_verifies(home: Settings,
                         .values(actor="someone else"))
     broken = run_cli("cases", "verify", str(case_id))
     assert broken.exit_code == 1
-    assert f"custody log broken at event {seq} of" in broken.output
+    assert f"custody log broken at event {seq} (" in broken.output
 
 
 def test_rechecks_move_the_case_to_removed_and_back_to_reopened(home: Settings,
@@ -241,3 +246,102 @@ def neutralise_probe(title: str, tmp_path: Path) -> str:
     from_csv = list(csv.reader(io.StringIO(render_rows([row], "csv").decode("utf-8-sig"))))
     assert from_csv[1][SHUTDOWN_COLUMNS.index("work_titles")] == cell.value
     return str(cell.value)
+
+
+# --- signed custody-log heads (issue 20) --------------------------------------------------------
+
+def _staff_token(db: Database) -> dict[str, str]:
+    with db.session() as session:
+        add_user(session, "lead", "a long and unusual passphrase 7", "staff")
+        return {"lead": create_token(session, "lead", "tests").secret}
+
+
+@pytest.mark.parametrize("tamper", ["delete-last", "delete-three", "delete-all", "forge-one"])
+def test_deleting_or_forging_the_newest_custody_events_is_detected(
+        home: Settings, db: Database, tmp_path: Path, tamper: str) -> None:
+    case_id = confirm(db, make_hits(db, "http://pirate.example/", ["A", "B", "C", "D"]))
+    tokens = _staff_token(db)
+    assert run_cli("cases", "verify", str(case_id)).exit_code == 0
+    with db.session() as session:  # someone with write access to the database, not the key
+        if tamper.startswith("delete"):
+            keep = {"delete-last": 4, "delete-three": 2, "delete-all": 0}[tamper]
+            session.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                    CaseEvent.seq > keep))
+        else:  # a sixth event that chains correctly (no key is needed for that)
+            last = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                   .order_by(CaseEvent.seq.desc())).first()
+            assert last is not None
+            at = utcnow()
+            payload = {"hit_id": 99, "url": "http://innocent.example/"}
+            session.add(CaseEvent(case_id=case_id, seq=6, type="hit_unconfirmed",
+                                  payload=payload, actor="lead", at=at, prev_hash=last.hash,
+                                  hash=event_hash(last.hash, case_id, 6, "hit_unconfirmed",
+                                                  payload, "lead", at)))
+    ends = {"delete-last": 4, "delete-three": 2, "delete-all": 0, "forge-one": 6}[tamper]
+    expected = f"ends at event {ends}, but its signed head is event 5 (events " + (
+        "added" if tamper == "forge-one" else "deleted)")
+    verified = run_cli("cases", "verify", str(case_id))
+    assert verified.exit_code == 1 and expected in verified.output, verified.output
+    assert verified.output.count("\n") == 1
+    assert expected in json.loads(run_cli("cases", "list", "--json").output)[0]["custody_log"]
+    with open_api(home, tokens) as api:
+        assert expected in api.ok("lead", f"/cases/{case_id}")["custody_log"]
+        bundle = api.post("lead", f"/cases/{case_id}/bundle")
+        assert bundle.status_code == 409 and expected in one_line(bundle)
+        moved = api.post("lead", f"/cases/{case_id}/transition",
+                         json={"to": "closed", "reason": "done"})
+        assert moved.status_code == 409 and expected in one_line(moved)
+    # nothing is signed over the gap: further changes and exports are refused
+    moved = run_cli("cases", "transition", str(case_id), "closed", "--reason", "done")
+    assert moved.exit_code == 1 and expected in moved.output
+    exported = run_cli("cases", "export", str(case_id), "-o", str(tmp_path / "b.zip"))
+    assert exported.exit_code == 1 and "not exported" in exported.output
+    assert not list(tmp_path.glob("*b.zip*"))
+    assert status(db, case_id) == "open"
+
+
+def test_a_removed_signed_head_is_detected(home: Settings, db: Database) -> None:
+    case_id = confirm(db, make_hits(db, "http://pirate.example/", ["A"]))
+    with db.session() as session:
+        session.execute(delete(CustodyHead).where(CustodyHead.case_id == case_id))
+    verified = run_cli("cases", "verify", str(case_id))
+    assert verified.exit_code == 1 and "has no signed head" in verified.output
+
+
+def test_bad_case_ids_corrupt_payloads_and_export_paths_are_one_line_errors(
+        home: Settings, db: Database, tmp_path: Path) -> None:
+    case_id = confirm(db, make_hits(db, "http://pirate.example/", ["A", "B"]))
+    for verb in ("verify", "show", "export"):
+        args = ["-o", str(tmp_path / "x.zip")] if verb == "export" else []
+        huge = run_cli("cases", verb, "99999999999999999999", *args)
+        assert huge.exit_code == 2 and "Error: Invalid value for 'CASE_ID': " \
+            "99999999999999999999 is not in the range 1<=x<=2147483647.\n" in huge.output
+    missing_folder = run_cli("cases", "export", str(case_id), "-o",
+                             str(tmp_path / "nonexistent" / "b.zip"))
+    assert missing_folder.exit_code == 1
+    assert missing_folder.output == (f"Error: {tmp_path / 'nonexistent'} is not a folder; "
+                                     "create it or choose another --output\n")
+    with db.session() as session:  # an event's stored JSON is no longer JSON
+        session.execute(text("UPDATE case_events SET payload = :bad WHERE seq = 2"),
+                        {"bad": '{"hit_id": 1, ' if db.engine.dialect.name == "sqlite"
+                         else '{"hit_id": "edited"}'})
+    for args in (["verify", str(case_id)], ["show", str(case_id)]):
+        result = run_cli("cases", *args)
+        assert "broken at event 2" in result.output and not isinstance(
+            result.exception, (ValueError, KeyError)), result.output
+    assert run_cli("cases", "verify", str(case_id)).exit_code == 1
+
+
+def test_upgrading_to_0007_signs_the_heads_of_existing_logs(home: Settings,
+                                                            db: Database) -> None:
+    case_id = confirm(db, make_hits(db, "http://pirate.example/", ["A", "B"]))
+    command.downgrade(_alembic_config(db.engine), "0006")  # as before signed heads
+    assert "custody_heads" not in inspect(db.engine).get_table_names()
+    open_database(home).dispose()  # upgrades, signing the head of every log as it stands
+    verified = run_cli("cases", "verify", str(case_id))
+    assert verified.exit_code == 0 and "custody log intact (3 events" in verified.output
+    with db.session() as session:
+        session.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                CaseEvent.seq == 3))
+    assert "ends at event 2, but its signed head is event 3" in run_cli(
+        "cases", "verify", str(case_id)).output

@@ -14,7 +14,8 @@ MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefil
            "matching.text",
            "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
            "swordnet.accounts", "swordnet.access", "swordnet.web.app",
-           "swordnet.web.throttle", "crawlers.frontier", "crawlers.pipelines"]
+           "swordnet.web.throttle", "crawlers.frontier", "crawlers.pipelines",
+           "casefiles.zipcheck"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tracemalloc
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -20,8 +22,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from markupsafe import escape
 
-from casefiles.bundle import verify_bundle
-from casefiles.signing import load_public_pem, public_pem, sign
+from casefiles.bundle import extract_bundle, verify_bundle
+from casefiles.custody import head_statement
+from casefiles.signing import load_or_create_key, load_public_pem, public_pem, sign
 
 Files = dict[str, bytes]
 
@@ -132,7 +135,24 @@ def test_one_byte_changed_in_a_warc_payload(exported: tuple[Path, Path], tmp_pat
     found = problems(tampered(exported, tmp_path, lambda f: edit_warc(f, flip)), trusted)
     name = warc_name(read_all(exported[1]))
     assert any(p.startswith(f"{name}: altered") for p in found), found
-    assert any("fails its digest check" in p for p in found), found
+
+    def flip_and_relist(files: Files, key: Ed25519PrivateKey | None) -> None:
+        edit_warc(files, flip)
+        manifest = json.loads(files["manifest.json"])
+        manifest["files"][name] = {"sha256": hashlib.sha256(files[name]).hexdigest(),
+                                   "size": len(files[name])}
+        files["manifest.json"] = json.dumps(manifest, indent=2).encode()
+        if key is not None:
+            files["manifest.sig"] = sign(key, files["manifest.json"])
+
+    # changed on the instance before export: the signature holds, the record digests do not
+    insider = load_or_create_key(exported[0])
+    found = problems(tampered(exported, tmp_path, lambda f: flip_and_relist(f, insider)),
+                     trusted)
+    assert len(found) == 1 and "fails its digest check" in found[0], found
+    # without the key, the signature fails and the WARC is not parsed at all
+    found = problems(tampered(exported, tmp_path, lambda f: flip_and_relist(f, None)), trusted)
+    assert len(found) == 1 and "manifest.sig: the signature does not match" in found[0], found
 
 
 def test_only_the_warc_date_header_changed(exported: tuple[Path, Path], tmp_path: Path,
@@ -171,6 +191,10 @@ def _rewrite_consistently(files: Files, key: Ed25519PrivateKey | None) -> None:
     manifest = json.loads(files["manifest.json"])
     manifest["files"]["case.json"] = {"sha256": hashlib.sha256(files["case.json"]).hexdigest(),
                                       "size": len(files["case.json"])}
+    if key is not None:  # a thorough forger re-signs the custody log's head as well
+        head = manifest["custody"]["signed_head"]
+        head["signature"] = sign(key, head_statement(manifest["case_id"], head["seq"],
+                                                     head["hash"])).decode().strip()
     files["manifest.json"] = json.dumps(manifest, indent=2).encode()
     if key is not None:
         files["manifest.sig"] = sign(key, files["manifest.json"])
@@ -257,3 +281,225 @@ def test_a_clean_bundle_extracts_and_still_verifies(exported: tuple[Path, Path],
     manifest = json.loads((target / "manifest.json").read_text())
     assert all((target / name).is_file() for name in manifest["files"])
     shutil.rmtree(target)
+
+
+# --- hostile zips (issue 20) --------------------------------------------------------------------
+
+def _with_entry_first(bundle: Path, path: Path, name: str, body: bytes) -> Path:
+    """The bundle with one more entry, ``name``, placed before all the others (where
+    ``unzip`` finds it first, whatever Python finds later under the same name)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+            out.writestr(name, body)
+            for entry, content in read_all(bundle).items():
+                out.writestr(entry, content)
+    return path
+
+
+def _media(files: Files) -> str:
+    return next(n for n in files if n.startswith("media/"))
+
+
+@pytest.mark.parametrize(("entry", "reason"), [
+    ("custody.jsonl", "custody.jsonl is a second entry for the file custody.jsonl"),
+    ("case.json", "case.json is a second entry for the file case.json"),
+    ("./case.json", "case.json is a second entry for the file ./case.json"),
+    ("CASE.JSON", "case.json is a second entry for the file CASE.JSON"),
+    ("media\\{media}", "is a second entry for the file media\\"),
+    ("manifest.json", "manifest.json is a second entry for the file manifest.json"),
+    ("media/", "media/ is a directory entry"),
+])
+def test_duplicate_colliding_and_directory_entries_fail_and_are_never_extracted(
+        exported: tuple[Path, Path], tmp_path: Path, trusted: Path, entry: str,
+        reason: str) -> None:
+    home, bundle = exported
+    files = read_all(bundle)
+    name = entry.format(media=_media(files).removeprefix("media/"))
+    body = b"" if name.endswith("/") else files.get(name.replace("\\", "/").lower().lstrip(
+        "./"), b"{}")[:-40] + b"(tampered)"
+    evil = _with_entry_first(bundle, tmp_path / "dup.zip", name, body)
+    found = problems(evil, trusted)
+    assert any(reason in p for p in found), found
+    target = tmp_path / "out"
+    with pytest.raises(ValueError, match="refused, nothing extracted") as refused:
+        extract_bundle(evil, target)
+    assert reason in str(refused.value)
+    assert not target.exists() and os.listdir(tmp_path) == ["dup.zip"]
+    if entry == "custody.jsonl":  # the same through the CLI, once
+        verify = swordnet(home, "evidence", "verify", str(evil), "--key", str(trusted))
+        assert verify.returncode == 1 and reason in verify.stderr and verify.stdout == ""
+        extract = swordnet(home, "evidence", "extract", str(evil), "-o", str(target))
+        assert extract.returncode == 1 and reason in extract.stderr
+        assert extract.stderr.count("\n") == 1 and not target.exists()
+
+
+def _zeros_entry(out: zipfile.ZipFile, name: str, size: int) -> None:
+    """A genuinely deflated run of zeros, written in chunks (fast, small in memory)."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with out.open(info, "w", force_zip64=True) as sink:
+        chunk = bytes(1 << 20)
+        for _ in range(size >> 20):
+            sink.write(chunk)
+
+
+def _claim_size(path: Path, name: str, size: int) -> None:
+    """Rewrite the uncompressed size the zip's headers give for ``name`` (central
+    directory and local header), leaving the data as it is."""
+    data = bytearray(path.read_bytes())
+    encoded = name.encode()
+    for signature, size_at, name_at in ((b"PK\x01\x02", 24, 46), (b"PK\x03\x04", 22, 30)):
+        at = data.find(signature)
+        while at != -1:
+            if data[at + name_at:at + name_at + len(encoded)] == encoded:
+                data[at + size_at:at + size_at + 4] = size.to_bytes(4, "little")
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("variant", "reason"), [
+    ("zeros-as-report", "report.html unpacks"),
+    ("zeros-undeclared", "zeros.bin unpacks"),
+    ("claims-3-gib", "report.html unpacks"),
+    ("claims-declared-size", "report.html: "),
+])
+def test_zip_bombs_are_refused_with_bounded_memory_and_short_messages(
+        exported: tuple[Path, Path], tmp_path: Path, trusted: Path, variant: str,
+        reason: str) -> None:
+    files = read_all(exported[1])
+    declared = json.loads(files["manifest.json"])["files"]["report.html"]["size"]
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, body in files.items():
+            if name == "report.html" and variant != "zeros-undeclared":
+                _zeros_entry(out, name, 64 << 20)
+            else:
+                out.writestr(name, body)
+        if variant == "zeros-undeclared":
+            _zeros_entry(out, "zeros.bin", 64 << 20)
+    if variant == "claims-3-gib":
+        _claim_size(bomb, "report.html", 3 << 30)
+    elif variant == "claims-declared-size":  # passes the size checks; reading stops there
+        _claim_size(bomb, "report.html", declared)
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        found = problems(bomb, trusted)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert any(reason in p for p in found), found
+    assert peak < 8 << 20, peak
+    assert all(len(p) < 200 and "\n" not in p for p in found), found
+
+
+def test_cli_output_stays_short_for_a_bomb(exported: tuple[Path, Path], tmp_path: Path,
+                                           trusted: Path) -> None:
+    home, bundle = exported
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, body in read_all(bundle).items():
+            out.writestr(name, body)
+        for number in range(50):  # many problems: the list is cut, each line is short
+            _zeros_entry(out, f"warc/{'x' * 300}-{number}.warc.gz", 2 << 20)
+    result = swordnet(home, "evidence", "verify", str(bomb), "--key", str(trusted))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 20 and lines[-1].endswith("… and 31 more problems"), lines
+    assert all(len(line) < 300 for line in lines), lines
+
+
+def test_without_a_trusted_key_an_intact_bundle_is_not_enough(exported: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    _, bundle = exported
+    verifier = tmp_path / "verifier"  # a third party's home: no instance key
+    plain = swordnet(verifier, "evidence", "verify", str(bundle))
+    assert plain.returncode == 1
+    assert "intact, but its signer (key " in plain.stderr and "is not trusted" in plain.stderr
+    assert plain.stderr.count("\n") == 1 and plain.stdout == ""
+    embedded = swordnet(verifier, "evidence", "verify", str(bundle), "--trust-embedded-key")
+    assert embedded.returncode == 0 and "intact. Case 1," in embedded.stdout
+    resigned = tampered(exported, tmp_path, lambda f: _rewrite_consistently(
+        f, Ed25519PrivateKey.generate()))
+    forged = swordnet(verifier, "evidence", "verify", str(resigned))
+    assert forged.returncode == 1 and "is not trusted" in forged.stderr
+
+
+def test_extract_refuses_an_existing_folder_and_a_non_zip(exported: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
+    home, bundle = exported
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    result = swordnet(home, "evidence", "extract", str(bundle), "-o", str(existing))
+    assert result.returncode == 1 and result.stderr == (
+        f"Error: {existing} already exists and is not empty; extract into a new folder\n")
+    assert os.listdir(existing) == ["notes.txt"]
+    not_zip = tmp_path / "notes.zip"
+    not_zip.write_bytes(b"just text\n" * 100)
+    result = swordnet(home, "evidence", "extract", str(not_zip), "-o", str(tmp_path / "new"))
+    assert result.returncode == 1 and result.stderr.startswith(
+        f"Error: {not_zip}: not a readable zip file (BadZipFile") and \
+        result.stderr.count("\n") == 1
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_bundle_carries_the_signed_head_of_its_custody_log(exported: tuple[Path, Path],
+                                                             tmp_path: Path,
+                                                             trusted: Path) -> None:
+    manifest = json.loads(read_all(exported[1])["manifest.json"])
+    assert manifest["format"] == "swordnet-evidence-bundle/2"
+    signed = manifest["custody"]["signed_head"]
+    assert (signed["seq"], signed["hash"]) == (manifest["custody"]["events"],
+                                               manifest["custody"]["head"])
+
+    def truncate_consistently(files: Files) -> None:  # the log and its manifest line agree
+        _custody(files, lambda lines: lines[:-1])
+        last = json.loads(files["custody.jsonl"].splitlines()[-1])
+        manifest = json.loads(files["manifest.json"])
+        manifest["custody"].update(events=last["seq"], head=last["hash"])
+        manifest["files"]["custody.jsonl"] = {
+            "sha256": hashlib.sha256(files["custody.jsonl"]).hexdigest(),
+            "size": len(files["custody.jsonl"])}
+        files["manifest.json"] = json.dumps(manifest, indent=2).encode()
+
+    found = problems(tampered(exported, tmp_path, truncate_consistently), trusted)
+    assert f"custody.jsonl: ends at event {signed['seq'] - 1}, but the custody log's signed " \
+        f"head is event {signed['seq']} (events deleted before export)" in found, found
+
+
+def _manual_steps() -> tuple[list[str], str]:
+    """The shell blocks and the Python block of docs/evidence.md's "Verifying by hand"."""
+    doc = (Path(__file__).parents[1] / "docs" / "evidence.md").read_text()
+    section = doc.split("## Verifying by hand")[1].split("\n## ")[0]
+    return (re.findall(r"```sh\n(.*?)```", section, re.S),
+            re.findall(r"```python\n(.*?)```", section, re.S)[0])
+
+
+@pytest.mark.skipif(not all(shutil.which(tool) for tool in ("zipinfo", "unzip", "jq",
+                                                              "openssl", "sha256sum")),
+                    reason="the manual steps need zipinfo, unzip, jq, openssl, sha256sum")
+def test_the_manual_steps_in_the_docs_pass_a_clean_bundle_and_catch_duplicates(
+        exported: tuple[Path, Path], trusted: Path, tmp_path: Path) -> None:
+    home, bundle = exported
+    shell, python = _manual_steps()
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    shutil.copy(bundle, clean / "case.zip")
+    steps = subprocess.run(["bash", "-c", "\n".join(shell)], cwd=clean, capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+    fingerprint = swordnet(home, "keys", "show").stdout.split("sha256 of the raw key: ")[1][:64]
+    assert steps.stdout.splitlines() == [f"{fingerprint}  -", "Signature Verified Successfully",
+                                         "Signature Verified Successfully"], steps
+    chain = subprocess.run([sys.executable, "-c", python], cwd=clean / "case",
+                           capture_output=True, text=True, timeout=60)
+    assert chain.returncode == 0 and chain.stdout.startswith("custody log intact:"), chain
+    for name in ("custody.jsonl", "./case.json", "Report.html"):
+        doctored = tmp_path / name.strip("./")
+        doctored.mkdir()
+        _with_entry_first(bundle, doctored / "case.zip", name, b"tampered")
+        step_0 = subprocess.run(["bash", "-c", shell[0]], cwd=doctored, capture_output=True,
+                                text=True, timeout=60)
+        assert {line.lower() for line in step_0.stdout.split()} == {name.strip("./").lower()}, \
+            step_0

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from casefiles.bundle import export_bundle
-from casefiles.custody import first_broken_link
+from casefiles.custody import CustodyBroken, case_log_problem
 from casefiles.lifecycle import TransitionRefused, allowed_next, transition
 from casefiles.signing import load_or_create_key
 from swordnet.access import (
@@ -68,7 +68,8 @@ class EventOut(BaseModel):
 
 
 class CaseDetail(CaseOut):
-    custody_log: str = Field(description="'intact', or where the hash chain is broken.")
+    custody_log: str = Field(description="'intact', or where the hash chain is broken or "
+                             "how it misses its signed head (newest events deleted).")
     hit_list: list[HitOut]
     events: list[EventOut] = Field(description="The custody log, oldest first (for rights "
                                    "holders, only events about their own hits).")
@@ -82,11 +83,11 @@ def case_out(case: Case, hits: int) -> CaseOut:
 
 
 def case_detail(session: Session, caller: Principal, case: Case) -> CaseDetail:
-    broken = first_broken_link(list(case.events))
+    problem = case_log_problem(session, case)
     hits = case_hits(session, caller, case)
     return CaseDetail(
         **case_out(case, len(hits)).model_dump(),
-        custody_log="intact" if broken is None else f"broken at event {broken}",
+        custody_log="intact" if problem is None else problem,
         hit_list=[hit_out(hit) for hit in hits],
         events=[EventOut(seq=e.seq, type=e.type, at=e.at, actor=e.actor, payload=e.payload,
                          hash=e.hash, prev_hash=e.prev_hash)
@@ -140,7 +141,7 @@ def transition_case(case_id: PathId, body: TransitionIn, session: DbSession,
     try:
         transition(session, case, body.to, caller.username, body.reason,
                    {"references": body.evidence})
-    except TransitionRefused as exc:
+    except (TransitionRefused, CustodyBroken) as exc:
         raise conflict(str(exc)) from None
     except ValueError as exc:
         raise unprocessable(f"reason: {exc}") from None

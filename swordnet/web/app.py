@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 
+from casefiles.custody import CustodyBroken
 from casefiles.evidence import EvidenceStore
 from casefiles.review import ReviewError
 from matching.signal import ContentRejected
@@ -50,6 +51,7 @@ _ERROR_STATUS: dict[type[Exception], int] = {
     Forbidden: 403,
     BadQuery: 400,
     ReviewError: 409,
+    CustodyBroken: 409,
     WorkInUse: 409,
     AlreadyListed: 409,
     AllowlistError: 422,

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from casefiles.captures import hit_captures
-from casefiles.custody import first_broken_link
+from casefiles.custody import case_log_problem
 from casefiles.lifecycle import TransitionRefused, allowed_next, case_sites, transition
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
@@ -195,7 +195,7 @@ def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: in
                   matches={h.id: describe_match(h.algorithm, h.variant, h.score, h.detail)
                            for h in hits},
                   events=events, hidden_events=len(all_events) - len(events),
-                  broken=first_broken_link(all_events), evidence=list(evidence.values()),
+                  broken=case_log_problem(session, case), evidence=list(evidence.values()),
                   sites=case_sites(session, case), next_statuses=allowed_next(case.status),
                   bundle_url=BUNDLE_URL.format(id=case.id), error=error, message=message)
 

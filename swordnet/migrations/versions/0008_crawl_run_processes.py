@@ -1,7 +1,7 @@
 """crawl runs record their processes
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06 04:10:00
 
 A run records the process that crawls it and the process that launched it and will settle
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
