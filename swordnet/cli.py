@@ -25,7 +25,15 @@ from swordnet.cli_crawls import captures, evidence, print_run, run_summary, runs
 from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_schedule, tips
 from swordnet.cli_web import serve, tokens, users
 from swordnet.cli_works import fingerprint, match, works
-from swordnet.cliutil import console, database, emit, fail, interval_option, json_option
+from swordnet.cliutil import (
+    SwordnetGroup,
+    console,
+    database,
+    emit,
+    fail,
+    interval_option,
+    json_option,
+)
 from swordnet.config import load_settings
 from swordnet.db import head_revision
 from swordnet.models import (
@@ -40,7 +48,7 @@ from swordnet.models import (
 from swordnet.watchlist import add_target, check_url, site_for_url
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SwordnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="swordnet")
 def main() -> None:
     """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""

@@ -49,15 +49,20 @@ def _read_password(from_stdin: bool) -> str:
 @users.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
-@click.option("--holder", help="For rights_holder users: the rights holder they act for.")
+@click.option("--holder", help="For rights_holder users: the (existing) rights holder they "
+                               "act for.")
+@click.option("--new-holder", is_flag=True,
+              help="Create the rights holder named by --holder if there is none yet.")
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of standard input.")
-def users_add(username: str, role: str, holder: str | None, password_stdin: bool) -> None:
-    """Add a user who can sign in to the console and own API tokens."""
+def users_add(username: str, role: str, holder: str | None, new_holder: bool,
+              password_stdin: bool) -> None:
+    """Add a user who can sign in to the console and own API tokens. A password has at
+    least 12 characters and is not a common one or the username."""
     password = _read_password(password_stdin)
 
     def add(session: Session) -> str:
-        user = add_user(session, username, password, role, holder)
+        user = add_user(session, username, password, role, holder, new_holder=new_holder)
         return f"{user.username} ({user.role}{', ' + holder if holder else ''})"
 
     console.print(f"Added user {in_unit(add)}.")

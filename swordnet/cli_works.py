@@ -8,6 +8,8 @@ fingerprint``). A file bigger than its kind's signals read is refused before it 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,16 +51,22 @@ holder_option = click.option("--holder", required=True,
 
 
 def read_work_file(path: Path, kind: str) -> bytes:
-    """The file's bytes, refusing files larger than ``kind``'s signals read (before reading)."""
+    """The file's bytes, refusing files larger than ``kind``'s signals read (before reading)
+    and anything but a regular file (``/dev/zero`` or a pipe would be read without end)."""
     try:
-        size = path.stat().st_size
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise RegistrationError("not a regular file (a directory, device or pipe)")
         cap = max_content_bytes(kind)
         if not signals_for_kind(kind):
             raise RegistrationError(f"kind {kind!r} is not supported yet")
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            content = f.read(cap + 1) if size <= cap else b""
+        size = max(size, len(content))
         if size > cap:
             raise RegistrationError(f"file is {size / MB:,.0f} MB; a {kind} work can be at "
                                     f"most {cap // MB} MB")
-        return path.read_bytes()
+        return content
     except OSError as exc:
         raise RegistrationError(f"cannot read {path}: {exc.strerror}") from None
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from casefiles.evidence import EvidenceStore
 from swordnet.config import load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
+from swordnet.text import UnusableText, text_problem
 from swordnet.watchlist import parse_interval
 
 T = TypeVar("T")
@@ -87,3 +88,43 @@ actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "s
                             show_default="your user name",
                             help="Who is acting (recorded in the custody log).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+
+
+def argument_problem(args: Sequence[str]) -> str | None:
+    """A one-line refusal naming the first command-line argument that holds a NUL character
+    or a lone surrogate (bytes that are not UTF-8 arrive as lone surrogates), or None.
+
+    >>> argument_problem(["works", "add", "a.jpg", "--title", "\\udcff"])
+    'option --title must not contain lone surrogates (text that is not valid Unicode)'
+    >>> argument_problem(["sites", "add", "x\\x00"])
+    'argument 3 must not contain NUL characters'
+    """
+    for number, arg in enumerate(args, start=1):
+        if (problem := text_problem(arg)) is None:
+            continue
+        if arg.startswith("--") and "=" in arg:
+            name = arg.split("=", 1)[0]
+        elif number > 1 and args[number - 2].startswith("-"):
+            name = args[number - 2]
+        else:
+            return f"argument {number} {problem}"
+        shown = name if text_problem(name) is None else "an option"
+        return f"option {shown} {problem}"
+    return None
+
+
+class SwordnetGroup(click.Group):
+    """The top-level group: arguments that are not usable text are refused before any
+    command runs, and such text found later (in a file, on standard input) is a one-line
+    failure too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if problem := argument_problem(args):
+            fail(problem)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UnusableText as exc:
+            fail(str(exc))

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from swordnet.config import Settings
-from swordnet.models import NulInText
+from swordnet.text import check_text
 
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -40,31 +40,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _has_nul(parameters: Any) -> bool:
-    """Whether any text in a statement's parameters (a row, or rows; tuples or dicts) holds a
-    NUL character."""
-    if isinstance(parameters, str):
-        return "\x00" in parameters
-    if isinstance(parameters, dict):
-        return any(_has_nul(value) for value in parameters.values())
-    if isinstance(parameters, (list, tuple)):
-        return any(_has_nul(value) for value in parameters)
-    return False
-
-
-def _refuse_nul_parameters(_conn: Any, _cursor: Any, _statement: str, parameters: Any,
-                           _context: Any, _executemany: bool) -> None:
-    """No text parameter with a NUL character reaches the database (PostgreSQL cannot take
-    one): such a query fails as a user's mistake (``NulInText``) on every backend."""
-    if _has_nul(parameters):
-        raise NulInText("a text value must not contain NUL characters")
+def _refuse_unusable_parameters(_conn: Any, _cursor: Any, _statement: str, parameters: Any,
+                                _context: Any, _executemany: bool) -> None:
+    """No text parameter with a NUL character or a lone surrogate reaches the database
+    (PostgreSQL cannot take a NUL): such a query fails as a user's mistake
+    (:class:`~swordnet.text.UnusableText`) on every backend."""
+    check_text(parameters, "a text value")
 
 
 def make_engine(database_url: str) -> Engine:
     """Create an engine; SQLite connections get WAL mode, a busy timeout and foreign keys.
-    Text parameters holding NUL characters are refused on every backend."""
+    Text parameters holding NUL characters or lone surrogates are refused on every backend."""
     engine = _make_engine(database_url)
-    event.listen(engine, "before_cursor_execute", _refuse_nul_parameters)
+    event.listen(engine, "before_cursor_execute", _refuse_unusable_parameters)
     return engine
 
 

@@ -542,3 +542,29 @@ def test_nul_characters_in_text_are_refused_on_every_backend(api: Api) -> None:
     assert work.status_code == 422 and one_line(work) == "title must not contain NUL characters"
     assert api.ok("reviewer", "/tips")["total"] == before
     assert "Bad" not in str(api.ok("north", "/works", limit=500))
+
+
+def raw_json(value: object) -> dict[str, object]:
+    """A JSON request body written with ASCII escapes, as a client sends ``"\\ud800"``."""
+    return {"content": json.dumps(value).encode(),
+            "headers": {"Content-Type": "application/json"}}
+
+
+def test_lone_surrogates_are_refused_at_every_api_boundary(api: Api) -> None:
+    """A lone surrogate stored in a work broke every listing and page that showed it."""
+    before = count_works(api)
+    line = {**fingerprint_line(31, "Night Still"), "aliases": ["ok", "\ud800"]}
+    bulk = api.post("north", "/works/import",
+                    files={"file": ("w.jsonl", json.dumps(line).encode())})
+    assert bulk.status_code == 422
+    assert bulk.json()["errors"] == ['line 1: "aliases" must not contain lone surrogates (text '
+                                     'that is not valid Unicode)']
+    one = api.post("north", "/works/precomputed",
+                   **raw_json({**fingerprint_line(32, "T"), "registration_number": "\udfff"}))
+    assert one.status_code == 422 and "registration_number" in one_line(one)
+    tip = api.post("reviewer", "/tips", **raw_json({"url": "http://tip.example/b",
+                                                    "reporter": "x\ud83d"}))
+    assert tip.status_code == 422 and "reporter" in one_line(tip)
+    assert count_works(api) == before
+    listing = api.get("north", "/works", params={"limit": 500})
+    assert listing.status_code == 200 and "Night Still" not in listing.text

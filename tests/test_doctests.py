@@ -13,7 +13,7 @@ MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefil
            "scheduler.scrapyd", "matching.textnorm", "matching.textdoc", "matching.text",
            "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
            "swordnet.accounts", "swordnet.access", "swordnet.web.app",
-           "swordnet.web.throttle"]
+           "swordnet.web.throttle", "swordnet.text", "swordnet.cliutil"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -24,8 +24,8 @@ from swordnet.accounts import AccountError
 from swordnet.allowlists import AllowlistError, AlreadyListed
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
-from swordnet.models import NulInText
 from swordnet.registry import RegistrationError, WorkInUse
+from swordnet.text import UnusableText
 from swordnet.tips import TipRefused
 from swordnet.web import (
     api_allowlists,
@@ -37,7 +37,7 @@ from swordnet.web import (
     console,
 )
 from swordnet.web.headers import SecurityHeaders
-from swordnet.web.params import refuse_nul
+from swordnet.web.params import refuse_unusable_query
 
 API_PREFIX = "/api/v1"
 # Request bodies beyond this are refused as they arrive (413), before any parsing or
@@ -57,7 +57,7 @@ _ERROR_STATUS: dict[type[Exception], int] = {
     AccountError: 400,
     RegistrationError: 422,
     ContentRejected: 422,
-    NulInText: 422,
+    UnusableText: 422,
 }
 
 
@@ -105,7 +105,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app = SwordnetApp(title="Swordnet", version="1", summary="Piracy monitoring and takedown "
                   "tracker: works, hits, review, cases, campaigns.",
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
-                  max_body_size=MAX_BODY_BYTES, dependencies=[Depends(refuse_nul)])
+                  max_body_size=MAX_BODY_BYTES, dependencies=[Depends(refuse_unusable_query)])
     app.state.settings = settings
     app.state.db = db or open_database(settings)
     app.state.store = EvidenceStore(settings.evidence_dir)
