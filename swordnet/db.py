@@ -6,6 +6,7 @@ before returning, so `swordnet init` is optional and a second one is a no-op.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,11 +57,26 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file readable by its owner only (0600), or make an
+    existing one (and its -wal and -shm files) so; SQLite gives the -wal and -shm files it
+    creates the database file's mode. The database holds password hashes, session tokens
+    and every holder's data."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 def _make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(path))
         engine = create_engine(
             database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
@@ -120,7 +136,7 @@ class Database:
 
 def open_database(settings: Settings, *, apply_migrations: bool = True) -> Database:
     """Connect to the configured database and bring its schema up to date."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(settings.database_url)
     try:
         if apply_migrations:
