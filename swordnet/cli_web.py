@@ -32,7 +32,10 @@ def serve(host: str, port: int) -> None:
     except DatabaseUnavailable as exc:
         fail(str(exc))
     console.print(f"Swordnet console at http://{host}:{port}/ (API: /api/v1, Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    # X-Forwarded-For is believed from SWORDNET_TRUSTED_PROXIES only (in the app), never
+    # from uvicorn's default of 127.0.0.1.
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
+                proxy_headers=False)
 
 
 @click.group()

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from casefiles.evidence import EvidenceStore
-from swordnet.config import load_settings
+from swordnet.config import SettingsError, load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
 from swordnet.text import UnusableText, text_problem
 from swordnet.watchlist import parse_interval
@@ -115,8 +115,8 @@ def argument_problem(args: Sequence[str]) -> str | None:
 
 class SwordnetGroup(click.Group):
     """The top-level group: arguments that are not usable text are refused before any
-    command runs, and such text found later (in a file, on standard input) is a one-line
-    failure too."""
+    command runs; such text found later (in a file, on standard input) and an unusable
+    setting are one-line failures too."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if problem := argument_problem(args):
@@ -126,5 +126,5 @@ class SwordnetGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except UnusableText as exc:
+        except (UnusableText, SettingsError) as exc:
             fail(str(exc))

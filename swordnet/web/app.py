@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from casefiles.evidence import EvidenceStore
 from casefiles.review import ReviewError
@@ -94,10 +95,18 @@ def invalid_request(request: Request, exc: Exception) -> Response:
 
 
 class SwordnetApp(FastAPI):
-    """FastAPI with :class:`~swordnet.web.headers.SecurityHeaders` outside everything else."""
+    """FastAPI with :class:`~swordnet.web.headers.SecurityHeaders` outside everything else,
+    and forwarded-for headers believed only from the configured trusted proxies."""
+
+    trusted_proxies: tuple[str, ...] = ()
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack(), no_store_prefix=API_PREFIX)
+        app = SecurityHeaders(super().build_middleware_stack(), no_store_prefix=API_PREFIX)
+        if self.trusted_proxies:
+            # The client address (sign-in throttling) and scheme (Secure cookies) come from
+            # X-Forwarded-For/-Proto only when the direct peer is one of these.
+            return ProxyHeadersMiddleware(app, trusted_hosts=list(self.trusted_proxies))
+        return app
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -106,6 +115,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                   "tracker: works, hits, review, cases, campaigns.",
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
                   max_body_size=MAX_BODY_BYTES, dependencies=[Depends(refuse_unusable_query)])
+    app.trusted_proxies = settings.trusted_proxies
     app.state.settings = settings
     app.state.db = db or open_database(settings)
     app.state.store = EvidenceStore(settings.evidence_dir)
