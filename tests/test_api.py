@@ -23,6 +23,7 @@ from casefiles.bundle import verify_bundle
 from casefiles.signing import load_or_create_key
 from matching.stages import registration_fingerprints
 from swordnet.models import AllowlistEntry, Case, Hit, HitDecision, Tip, Work
+from swordnet.previews import NoPreview, thumbnail_png
 from swordnet.samples import sample_text
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import add_target
@@ -568,3 +569,10 @@ def test_lone_surrogates_are_refused_at_every_api_boundary(api: Api) -> None:
     assert count_works(api) == before
     listing = api.get("north", "/works", params={"limit": 500})
     assert listing.status_code == 200 and "Night Still" not in listing.text
+
+
+def test_preview_errors_show_no_internals() -> None:
+    """The copy.png error said "cannot identify image file <_io.BytesIO object at 0x...>"."""
+    with pytest.raises(NoPreview) as refused:
+        thumbnail_png(b"<!doctype html><p>a page, not a picture</p>")
+    assert str(refused.value) == "not a readable image (not a recognised image format)"

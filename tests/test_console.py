@@ -343,6 +343,8 @@ def test_error_responses_carry_the_security_headers_too(settings: Settings) -> N
             assert response.headers["x-content-type-options"] == "nosniff"
         assert (crashed.status_code, too_big.status_code) == (500, 413)
         assert "a bug" not in crashed.text
+        assert too_big.json() == {"detail": "the request body is too large; at most 2.0 MB is "
+                                            "accepted here"}  # it was plain text
     finally:
         app.state.db.dispose()
 

@@ -39,6 +39,7 @@ from swordnet.web import (
 )
 from swordnet.web.headers import SecurityHeaders
 from swordnet.web.params import refuse_unusable_query
+from swordnet.web.uploads import JsonTooLarge
 
 API_PREFIX = "/api/v1"
 # Request bodies beyond this are refused as they arrive (413), before any parsing or
@@ -101,7 +102,8 @@ class SwordnetApp(FastAPI):
     trusted_proxies: tuple[str, ...] = ()
 
     def build_middleware_stack(self) -> ASGIApp:
-        app = SecurityHeaders(super().build_middleware_stack(), no_store_prefix=API_PREFIX)
+        app = SecurityHeaders(JsonTooLarge(super().build_middleware_stack(), API_PREFIX),
+                              no_store_prefix=API_PREFIX)
         if self.trusted_proxies:
             # The client address (sign-in throttling) and scheme (Secure cookies) come from
             # X-Forwarded-For/-Proto only when the direct peer is one of these.
