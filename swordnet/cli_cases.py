@@ -17,6 +17,7 @@ from casefiles.evidence import EvidenceStore
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
 from casefiles.signing import fingerprint, key_path, load_or_create_key, load_public_pem, public_pem
 from swordnet.cliutil import (
+    RegularFile,
     actor_option,
     console,
     database,
@@ -159,8 +160,8 @@ def keys_show() -> None:
 
 
 @click.command("verify")
-@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.argument("bundle", type=RegularFile())
+@click.option("--key", "key_file", type=RegularFile(),
               help="The trusted public key (PEM); default: this instance's key, if any.")
 def evidence_verify(bundle: Path, key_file: Path | None) -> None:
     """Check an evidence bundle offline; exit 1 naming every problem."""
@@ -185,7 +186,7 @@ def evidence_verify(bundle: Path, key_file: Path | None) -> None:
 
 
 @click.command("extract")
-@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("bundle", type=RegularFile())
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory to extract into.")
 def evidence_extract(bundle: Path, output: Path) -> None:

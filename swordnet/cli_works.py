@@ -23,6 +23,7 @@ from matching.registry import describe_match, max_content_bytes, signals_for_kin
 from matching.signal import ContentRejected
 from matching.stages import match_content, registration_fingerprints
 from swordnet.cliutil import (
+    RegularFile,
     console,
     database,
     emit,
@@ -77,7 +78,7 @@ def works() -> None:
 
 
 @works.command("add")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=RegularFile())
 @click.option("--title", required=True, help="Title of the work.")
 @holder_option
 @kind_option
@@ -140,7 +141,7 @@ def works_import(directory: Path, holder: str, kind: str) -> None:
 
 
 @works.command("import-fingerprints")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=RegularFile())
 @holder_option
 def works_import_fingerprints(file: Path, holder: str) -> None:
     """Register works from precomputed fingerprints: one JSON object, or JSON Lines.
@@ -241,7 +242,7 @@ def works_delete(work_id: int) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=RegularFile())
 @kind_option
 @click.option("--title", help="Title for the line (default: the file name).")
 @click.option("--alias", "aliases", multiple=True, help="Another name (repeatable).")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -128,3 +130,19 @@ class SwordnetGroup(click.Group):
             return super().invoke(ctx)
         except (UnusableText, SettingsError) as exc:
             fail(str(exc))
+
+
+class RegularFile(click.Path):
+    """An existing regular file to read: a directory, device or pipe is refused
+    (``/dev/zero`` would be read without end)."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            self.fail(f"{click.format_filename(path)!r} is not a regular file (a device, pipe "
+                      "or socket)", param, ctx)
+        return path

@@ -243,19 +243,31 @@ def test_works_added_with_a_lone_surrogate_alias_are_refused_and_listing_works(
 
 
 def test_special_files_are_refused_before_reading(tmp_path: Path) -> None:
-    """`works add /dev/zero` and `match /dev/zero` read until MemoryError (run in a process
-    whose address space is capped, so that a regression fails instead of eating memory)."""
-    script = ("import resource, sys\n"
+    """`works add /dev/zero` and `match /dev/zero` read until MemoryError; so did `evidence
+    verify` and `evidence extract`. (Run in a process whose address space is capped, so
+    that a regression fails instead of eating the machine's memory.)"""
+    commands = [["works", "add", "/dev/zero", "--title", "Z", "--holder", "H"],
+                ["match", "/dev/zero"], ["fingerprint", "/dev/zero"],
+                ["works", "import-fingerprints", "/dev/zero", "--holder", "H"],
+                ["evidence", "verify", "/dev/zero"],
+                ["evidence", "extract", "/dev/zero", "-o", str(tmp_path / "out")]]
+    script = ("import json, resource, sys\n"
               "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+              "from click.testing import CliRunner\n"
               "from swordnet.cli import main\n"
-              "main(sys.argv[1:])\n")
+              "for args in json.loads(sys.argv[1]):\n"
+              "    result = CliRunner().invoke(main, args)\n"
+              "    crash = None if isinstance(result.exception, (SystemExit, type(None))) \\\n"
+              "        else repr(result.exception)\n"
+              "    print(json.dumps([result.exit_code, result.output, crash]))\n")
     env = {**os.environ, "SWORDNET_HOME": str(tmp_path / "home")}
     env.pop("SWORDNET_DATABASE_URL", None)
-    for args in (["works", "add", "/dev/zero", "--title", "Z", "--holder", "H"],
-                 ["match", "/dev/zero"], ["fingerprint", "/dev/zero"]):
-        done = subprocess.run([sys.executable, "-c", script, *args], env=env, timeout=120,
-                              capture_output=True, text=True)
-        output = (done.stdout + done.stderr).strip()
-        assert done.returncode == 1 and "Traceback" not in output, output
-        assert "/dev/zero" in output and "not a regular file" in output, output
-        assert len(output.splitlines()) == 1, output
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], env=env,
+                          timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) == len(commands)
+    for args, (code, output, crash) in zip(commands, results, strict=True):
+        assert code in (1, 2) and crash is None and "Traceback" not in output, (args, output)
+        last = output.strip().splitlines()[-1]  # after click's usage lines for an argument
+        assert "/dev/zero" in last and "not a regular file" in last, (args, output)
