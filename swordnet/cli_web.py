@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swordnet.accounts import add_user, create_token, revoke_token, user_by_name
-from swordnet.cliutil import console, emit, fail, in_unit, interval_option, json_option
+from swordnet.cliutil import ID, console, emit, fail, in_unit, interval_option, json_option
 from swordnet.config import load_settings
 from swordnet.models import ROLES, ApiToken, RightsHolder, User
 from swordnet.timeutil import utcnow
@@ -139,7 +139,7 @@ def tokens_list(as_json: bool) -> None:
 
 
 @tokens.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=ID)
 def tokens_revoke(token_id: int) -> None:
     """Revoke an API token; requests with it get 401 from now on."""
     in_unit(revoke_token, token_id)

@@ -23,6 +23,7 @@ from matching.registry import describe_match, max_content_bytes, signals_for_kin
 from matching.signal import ContentRejected
 from matching.stages import match_content, registration_fingerprints
 from swordnet.cliutil import (
+    ID,
     RegularFile,
     console,
     database,
@@ -193,7 +194,7 @@ def works_list(as_json: bool) -> None:
 
 
 @works.command("threshold")
-@click.argument("work_id", type=int)
+@click.argument("work_id", type=ID)
 @click.argument("algorithm")
 @click.argument("value", type=float, required=False)
 @click.option("--clear", is_flag=True, help="Go back to the algorithm's default threshold.")
@@ -213,7 +214,7 @@ def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bo
 
 
 @works.command("release")
-@click.argument("work_id", type=int)
+@click.argument("work_id", type=ID)
 def works_release(work_id: int) -> None:
     """Lift the quarantine of WORK_ID (hits it already holds stay flagged)."""
     with database() as db:
@@ -226,7 +227,7 @@ def works_release(work_id: int) -> None:
 
 
 @works.command("delete")
-@click.argument("work_id", type=int)
+@click.argument("work_id", type=ID)
 def works_delete(work_id: int) -> None:
     """Delete WORK_ID with its fingerprints and its pending or rejected hits (refused while
     any of its hits is evidence in a case)."""

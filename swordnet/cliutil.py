@@ -18,11 +18,13 @@ from rich.table import Table
 from casefiles.evidence import EvidenceStore
 from swordnet.config import SettingsError, load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
+from swordnet.models import MAX_ID
 from swordnet.text import UnusableText, text_problem
 from swordnet.watchlist import parse_interval
 
 T = TypeVar("T")
 console = Console(highlight=False, soft_wrap=True)
+ID = click.IntRange(1, MAX_ID)  # an object's id: a bigger number never reaches the database
 
 
 def fail(message: str) -> NoReturn:
@@ -117,8 +119,8 @@ def argument_problem(args: Sequence[str]) -> str | None:
 
 class SwordnetGroup(click.Group):
     """The top-level group: arguments that are not usable text are refused before any
-    command runs; such text found later (in a file, on standard input) and an unusable
-    setting are one-line failures too."""
+    command runs; such text found later (in a file, on standard input), an unusable
+    setting and a file that cannot be read or written are one-line failures too."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if problem := argument_problem(args):
@@ -130,6 +132,10 @@ class SwordnetGroup(click.Group):
             return super().invoke(ctx)
         except (UnusableText, SettingsError) as exc:
             fail(str(exc))
+        except OSError as exc:  # a file the user named: a missing folder, no permission
+            if exc.filename is None:
+                raise
+            fail(f"{exc.filename}: {exc.strerror or exc}")
 
 
 class RegularFile(click.Path):

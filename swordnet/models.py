@@ -57,6 +57,7 @@ NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
 # holder's own works, hits and cases.
 ROLES = ("admin", "staff", "rights_holder")
 HIT_DECISIONS = ("confirmed", "rejected", "undone")
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -271,3 +271,25 @@ def test_special_files_are_refused_before_reading(tmp_path: Path) -> None:
         assert code in (1, 2) and crash is None and "Traceback" not in output, (args, output)
         last = output.strip().splitlines()[-1]  # after click's usage lines for an argument
         assert "/dev/zero" in last and "not a regular file" in last, (args, output)
+
+
+@pytest.mark.parametrize("args", [["cases", "show", "99999999999999999999"],
+                                  ["hits", "confirm", "9223372036854775808"],
+                                  ["runs", "list", "--target", "2147483648"],
+                                  ["works", "delete", "0"]])
+def test_ids_out_of_the_database_range_are_refused(home: Settings, args: list[str]) -> None:
+    """Were OverflowError tracebacks on SQLite (and a database error on PostgreSQL)."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "is not in the range 1<=x<=2147483647" in result.output.strip().splitlines()[-1]
+
+
+def test_an_output_file_in_a_missing_folder_is_a_one_line_error(home: Settings,
+                                                                tmp_path: Path) -> None:
+    """Was a FileNotFoundError traceback (any command writing a file the user names)."""
+    assert run_cli("sites", "add", "http://127.0.0.1:9/a/").exit_code == 0
+    assert run_cli("campaigns", "create", "Push", "--from", "2099-01-01", "--to", "2099-02-01",
+                   "--targets", "1").exit_code == 0
+    target = tmp_path / "missing" / "list.csv"
+    result = CliRunner().invoke(main, ["campaigns", "shutdown-list", "Push", "-o", str(target)])
+    assert one_line_error(result) == f"Error: {target}: No such file or directory"

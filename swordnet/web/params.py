@@ -14,9 +14,8 @@ from fastapi import Path, Query, Request
 from pydantic import Field
 
 from swordnet.access import BadQuery
+from swordnet.models import MAX_ID
 from swordnet.text import text_problem
-
-MAX_ID = 2**31 - 1
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's id.")]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
