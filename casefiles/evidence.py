@@ -10,7 +10,8 @@ An object's name is the SHA-256 of its whole content, so the name itself is the 
 :meth:`EvidenceStore.check` and :meth:`EvidenceStore.check_all` recompute it. Objects are
 moved in with an atomic rename and every step is fsynced, so an object that exists under its
 name is complete and durable. Hash strings and suffixes are validated before they become
-paths, so no caller-supplied value can make a path outside the root.
+paths, so no caller-supplied value can make a path outside the root. The store's directories
+are created readable by their owner only (0700).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1 << 20
+PRIVATE_DIR = 0o700  # the store's directories: evidence is for its owner only
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _SUFFIX_RE = re.compile(r"(\.[a-z0-9]{1,10}){1,3}")
 
@@ -87,8 +89,9 @@ class EvidenceStore:
         self.objects_dir = self.root / "objects"
         self.open_dir = self.root / "open"
         self.tmp_dir = self.root / "tmp"
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         for directory in (self.objects_dir, self.open_dir, self.tmp_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(exist_ok=True, mode=PRIVATE_DIR)
 
     def path_for(self, sha256: str, suffix: str) -> Path:
         """Where the object with this hash and suffix lives (whether or not it exists)."""
@@ -190,7 +193,7 @@ class EvidenceStore:
 
     def _make_shard(self, shard: Path) -> None:
         if not shard.is_dir():
-            shard.mkdir(exist_ok=True)
+            shard.mkdir(exist_ok=True, mode=PRIVATE_DIR)
             fsync_dir(self.objects_dir)
 
     def _copy_in(self, path: Path, target: Path, sha256: str) -> None:

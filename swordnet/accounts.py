@@ -16,17 +16,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from importlib.resources import files
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swordnet.models import ROLES, ApiToken, ConsoleSession, RightsHolder, User
+from swordnet.text import text_problem
 from swordnet.timeutil import utcnow
 
 TOKEN_PREFIX = "swn_"
 SESSION_LIFETIME = timedelta(hours=12)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 12
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 
@@ -95,27 +97,33 @@ def _sha256(secret: str) -> str:
 
 
 def add_user(session: Session, username: str, password: str, role: str,
-             holder_name: str | None = None) -> User:
-    """Create a user; a rights-holder user is bound to the holder called ``holder_name``."""
+             holder_name: str | None = None, *, new_holder: bool = False) -> User:
+    """Create a user; a rights-holder user is bound to the existing holder called
+    ``holder_name`` (or, with ``new_holder``, to a holder created by that name, so that a
+    misspelt name is not taken for a new holder)."""
     if not _USERNAME.fullmatch(username):
         raise AccountError(f"username {username!r} must be 1-100 letters, digits or . _ @ -, "
                            "starting with a letter or digit")
     if role not in ROLES:
         raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    _check_password_rules(password)
+    check_password_policy(password, username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"user {username!r} already exists")
     holder_id = None
     if role == "rights_holder":
-        if not holder_name:
+        if not holder_name or not holder_name.strip():
             raise AccountError("a rights_holder user needs --holder NAME")
+        holder_name = holder_name.strip()
         holder = session.scalar(select(RightsHolder).where(RightsHolder.name == holder_name))
+        if holder is None and not new_holder:
+            raise AccountError(f"no rights holder called {holder_name!r}; check the name, or "
+                               "give --new-holder to create it")
         if holder is None:
-            holder = RightsHolder(name=holder_name.strip())
+            holder = RightsHolder(name=holder_name)
             session.add(holder)
             session.flush()
         holder_id = holder.id
-    elif holder_name:
+    elif holder_name or new_holder:
         raise AccountError(f"--holder applies to rights_holder users only, not {role}")
     user = User(username=username, password_hash=hash_password(password), role=role,
                 holder_id=holder_id)
@@ -124,14 +132,47 @@ def add_user(session: Session, username: str, password: str, role: str,
     return user
 
 
-def _check_password_rules(password: str) -> None:
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (``swordnet/data/common-passwords.txt``),
+    casefolded."""
+    text = (files("swordnet") / "data" / "common-passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().casefold() for line in text.splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+def check_password_policy(password: str, username: str) -> None:
+    """Refuse a password that is short, only spaces, one repeated character, a common
+    password or the username; the message says which rule it breaks.
+
+    >>> check_password_policy("ten spaces" + " " * 4, "ann")
+    >>> check_password_policy(" " * 14, "ann")
+    Traceback (most recent call last):
+    ...
+    swordnet.accounts.AccountError: password must not be only spaces
+    >>> check_password_policy("Password1234", "ann")
+    Traceback (most recent call last):
+    ...
+    swordnet.accounts.AccountError: password is a commonly used one; choose another
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if not password.strip():
+        raise AccountError("password must not be only spaces")
+    if len(set(password)) == 1:
+        raise AccountError("password must not be one character repeated")
+    folded = password.casefold()
+    if folded.strip() in common_passwords() or "".join(folded.split()) in common_passwords():
+        raise AccountError("password is a commonly used one; choose another")
+    if username.casefold() in (folded.strip(), "".join(folded.split())):
+        raise AccountError("password must not be the username")
+    if problem := text_problem(password):
+        raise AccountError(f"password {problem}")
 
 
 def set_password(session: Session, username: str, password: str) -> User:
     """Give a user a new password; their console sessions end."""
-    _check_password_rules(password)
+    check_password_policy(password, username)
     user = user_by_name(session, username)
     user.password_hash = hash_password(password)
     for row in session.scalars(select(ConsoleSession).where(ConsoleSession.user_id == user.id)):

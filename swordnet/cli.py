@@ -27,7 +27,8 @@ from swordnet.cli_schedule import campaigns, notices, scheduler, scrapyd, sites_
 from swordnet.cli_web import serve, tokens, users
 from swordnet.cli_works import fingerprint, match, works
 from swordnet.cliutil import (
-    Commands,
+    ID,
+    SwordnetGroup,
     console,
     database,
     emit,
@@ -49,7 +50,7 @@ from swordnet.models import (
 from swordnet.watchlist import add_target, check_url, site_for_url
 
 
-@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SwordnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="swordnet")
 def main() -> None:
     """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""
@@ -110,7 +111,7 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               help="Keep a full-page screenshot of pages with hits (renders pages in Chromium).")
 @click.option("--search-template",
               help="For --spider search: the site's search URL with {query} for the title.")
-@click.option("--work", "work_ids", type=int, multiple=True,
+@click.option("--work", "work_ids", type=ID, multiple=True,
               help="For --spider search: search only for these works (default: every work).")
 def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | None,
               cron: str | None,
@@ -193,7 +194,7 @@ def _crawl_request(session: Session, url_or_site: str | None,
 
 @main.command()
 @click.argument("url_or_site", required=False)
-@click.option("--target", "target_id", type=int, help="Crawl this watch target.")
+@click.option("--target", "target_id", type=ID, help="Crawl this watch target.")
 @json_option
 def crawl(url_or_site: str | None, target_id: int | None, as_json: bool) -> None:
     """Crawl a URL, a watched SITE_ID (its first target) or a --target now, to completion,
@@ -270,7 +271,7 @@ reviewer_option = click.option("--reviewer", default=getpass.getuser, show_defau
 
 
 @hits.command("confirm")
-@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@click.argument("hit_ids", nargs=-1, required=True, type=ID)
 @reviewer_option
 @click.option("--accept-quarantined", is_flag=True,
               help="Also confirm hits held by their work's quarantine (checked one by one).")
@@ -281,7 +282,7 @@ def hits_confirm(hit_ids: tuple[int, ...], reviewer: str, accept_quarantined: bo
 
 
 @hits.command("reject")
-@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@click.argument("hit_ids", nargs=-1, required=True, type=ID)
 @reviewer_option
 def hits_reject(hit_ids: tuple[int, ...], reviewer: str) -> None:
     """Reject pending hits as false matches."""
@@ -289,7 +290,7 @@ def hits_reject(hit_ids: tuple[int, ...], reviewer: str) -> None:
 
 
 @hits.command("undo")
-@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@click.argument("hit_ids", nargs=-1, required=True, type=ID)
 @reviewer_option
 def hits_undo(hit_ids: tuple[int, ...], reviewer: str) -> None:
     """Put confirmed or rejected hits back to pending (until a notice names them)."""

@@ -17,6 +17,8 @@ from casefiles.evidence import EvidenceStore
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
 from casefiles.signing import fingerprint, key_path, load_or_create_key, load_public_pem, public_pem
 from swordnet.cliutil import (
+    ID,
+    RegularFile,
     actor_option,
     console,
     database,
@@ -28,8 +30,6 @@ from swordnet.cliutil import (
 from swordnet.config import load_settings
 from swordnet.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
 from swordnet.watchlist import check_host
-
-CASE_ID = click.IntRange(1, 2**31 - 1)  # a case id: a 32-bit integer on PostgreSQL
 
 
 @click.group()
@@ -56,7 +56,7 @@ def cases_list(as_json: bool) -> None:
 
 
 @cases.command("show")
-@click.argument("case_id", type=CASE_ID)
+@click.argument("case_id", type=ID)
 @json_option
 def cases_show(case_id: int, as_json: bool) -> None:
     """Show a case's custody log, oldest event first."""
@@ -76,7 +76,7 @@ def cases_show(case_id: int, as_json: bool) -> None:
 
 
 @cases.command("verify")
-@click.argument("case_id", type=CASE_ID)
+@click.argument("case_id", type=ID)
 def cases_verify(case_id: int) -> None:
     """Recompute CASE_ID's custody-log chain and check it ends at its signed head; exit 1
     naming the first broken link or the deleted events."""
@@ -94,7 +94,7 @@ def cases_verify(case_id: int) -> None:
 
 
 @cases.command("transition")
-@click.argument("case_id", type=CASE_ID)
+@click.argument("case_id", type=ID)
 @click.argument("status", type=click.Choice(list(TRANSITIONS)))
 @click.option("--reason", required=True, help="Why (goes into the custody log).")
 @click.option("--evidence", "evidence", multiple=True,
@@ -112,7 +112,7 @@ def cases_transition(case_id: int, status: str, reason: str, evidence: tuple[str
 
 
 @cases.command("link-mirror")
-@click.argument("case_id", type=CASE_ID)
+@click.argument("case_id", type=ID)
 @click.argument("domain")
 @actor_option
 def cases_link_mirror(case_id: int, domain: str, actor: str) -> None:
@@ -122,7 +122,7 @@ def cases_link_mirror(case_id: int, domain: str, actor: str) -> None:
 
 
 @cases.command("export")
-@click.argument("case_id", type=CASE_ID)
+@click.argument("case_id", type=ID)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="The zip file to write.")
 @actor_option
@@ -166,8 +166,8 @@ def keys_show() -> None:
 
 
 @click.command("verify")
-@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.argument("bundle", type=RegularFile())
+@click.option("--key", "key_file", type=RegularFile(),
               help="The trusted public key (PEM); default: this instance's key, if any.")
 @click.option("--trust-embedded-key", is_flag=True,
               help="With no trusted key, accept whichever key the bundle carries (checks "
@@ -201,7 +201,7 @@ def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: boo
 
 
 @click.command("extract")
-@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("bundle", type=RegularFile())
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory to extract into.")
 def evidence_extract(bundle: Path, output: Path) -> None:
@@ -221,7 +221,7 @@ def allowlist() -> None:
 @allowlist.command("add")
 @click.argument("domain")
 @click.option("--holder", required=True, help="The rights holder who licensed the domain.")
-@click.option("--work", "work_id", type=int, help="Only for this work (default: all).")
+@click.option("--work", "work_id", type=ID, help="Only for this work (default: all).")
 def allowlist_add(domain: str, holder: str, work_id: int | None) -> None:
     """Put DOMAIN (a host, or host:port) on HOLDER's allowlist."""
     def add(session: Session) -> str:

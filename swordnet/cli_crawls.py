@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from casefiles.captures import capture_record, evidence_problems, hit_captures, warc_path
 from casefiles.evidence import EvidenceStore
 from scheduler.liveness import settle_gone_runs
-from swordnet.cliutil import console, database, emit, fail, json_option
+from swordnet.cliutil import ID, console, database, emit, fail, json_option
 from swordnet.config import load_settings
 from swordnet.db import Database
 from swordnet.models import Capture, CrawlRun, Hit
@@ -69,9 +69,9 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.option("--site", "site_id", type=int, help="Only runs of this site.")
-@click.option("--target", "target_id", type=int, help="Only runs of this watch target.")
-@click.option("--campaign", "campaign_id", type=int, help="Only runs of this campaign.")
+@click.option("--site", "site_id", type=ID, help="Only runs of this site.")
+@click.option("--target", "target_id", type=ID, help="Only runs of this watch target.")
+@click.option("--campaign", "campaign_id", type=ID, help="Only runs of this campaign.")
 @click.option("--unhealthy", is_flag=True,
               help="Only runs that need a look: marked unhealthy, failed or interrupted.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
@@ -103,7 +103,7 @@ def _run_rows(db: Database, site_id: int | None, target_id: int | None,
 
 
 @runs.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ID)
 @json_option
 def runs_show(run_id: int, as_json: bool) -> None:
     """Show one run's statistics, health and error samples."""
@@ -148,7 +148,7 @@ def captures() -> None:
 
 
 @captures.command("list")
-@click.argument("hit_id", type=int)
+@click.argument("hit_id", type=ID)
 @json_option
 def captures_list(hit_id: int, as_json: bool) -> None:
     """List a hit's captures: its page, its media file and any page screenshot."""
@@ -164,7 +164,7 @@ def captures_list(hit_id: int, as_json: bool) -> None:
 
 
 @captures.command("extract")
-@click.argument("capture_id", type=int)
+@click.argument("capture_id", type=ID)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write the captured body to.")
 def captures_extract(capture_id: int, output: Path) -> None:

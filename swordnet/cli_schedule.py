@@ -32,6 +32,7 @@ from swordnet.campaigns import (
     stop_campaign,
 )
 from swordnet.cliutil import (
+    ID,
     actor_option,
     console,
     database,
@@ -69,7 +70,7 @@ def _ids(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
 # --- sites schedule --------------------------------------------------------------------------
 
 @click.command("schedule")
-@click.argument("target_id", type=int)
+@click.argument("target_id", type=ID)
 @click.option("--every", callback=interval_option, help="Crawl on an interval, e.g. 6h.")
 @click.option("--cron", help="Crawl on a crontab expression in UTC, e.g. '0 3 * * *'.")
 @click.option("--off", is_flag=True, help="Take the target off the schedule.")
@@ -208,7 +209,7 @@ def tips() -> None:
 
 @tips.command("add")
 @click.argument("url")
-@click.option("--work", "work_id", type=int, help="The work the reporter says is infringed.")
+@click.option("--work", "work_id", type=ID, help="The work the reporter says is infringed.")
 @click.option("--reporter", help="Who reported it (name, e-mail or reference).")
 def tips_add(url: str, work_id: int | None, reporter: str | None) -> None:
     """Queue URL for a check by the scheduler (its tips job runs every minute)."""
@@ -248,7 +249,7 @@ def notices() -> None:
 
 
 @notices.command("record")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.option("--recipient", required=True, help="Who the notice went to (e.g. abuse@host).")
 @click.option("--template", default="dmca-en", show_default=True,
               help="Notice template: dmca-en (English, DMCA-style), admin-zh (Chinese "
@@ -278,7 +279,7 @@ def notices_record(case_id: int, recipient: str, template: str, output: Path | N
 
 
 @notices.command("text")
-@click.argument("notice_id", type=int)
+@click.argument("notice_id", type=ID)
 def notices_text(notice_id: int) -> None:
     """Print a notice as it was rendered and sent."""
     def text(session: Session) -> str:
@@ -291,7 +292,7 @@ def notices_text(notice_id: int) -> None:
 
 
 @notices.command("show")
-@click.argument("notice_id", type=int)
+@click.argument("notice_id", type=ID)
 @json_option
 def notices_show(notice_id: int, as_json: bool) -> None:
     """Show a notice's URLs, what the last recheck saw, and every recheck."""

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swordnet.accounts import add_user, create_token, revoke_token, user_by_name
-from swordnet.cliutil import console, emit, fail, in_unit, interval_option, json_option
+from swordnet.cliutil import ID, console, emit, fail, in_unit, interval_option, json_option
 from swordnet.config import load_settings
 from swordnet.models import ROLES, ApiToken, RightsHolder, User
 from swordnet.timeutil import utcnow
@@ -32,7 +32,10 @@ def serve(host: str, port: int) -> None:
     except DatabaseUnavailable as exc:
         fail(str(exc))
     console.print(f"Swordnet console at http://{host}:{port}/ (API: /api/v1, Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    # X-Forwarded-For is believed from SWORDNET_TRUSTED_PROXIES only (in the app), never
+    # from uvicorn's default of 127.0.0.1.
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
+                proxy_headers=False)
 
 
 @click.group()
@@ -49,15 +52,20 @@ def _read_password(from_stdin: bool) -> str:
 @users.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
-@click.option("--holder", help="For rights_holder users: the rights holder they act for.")
+@click.option("--holder", help="For rights_holder users: the (existing) rights holder they "
+                               "act for.")
+@click.option("--new-holder", is_flag=True,
+              help="Create the rights holder named by --holder if there is none yet.")
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of standard input.")
-def users_add(username: str, role: str, holder: str | None, password_stdin: bool) -> None:
-    """Add a user who can sign in to the console and own API tokens."""
+def users_add(username: str, role: str, holder: str | None, new_holder: bool,
+              password_stdin: bool) -> None:
+    """Add a user who can sign in to the console and own API tokens. A password has at
+    least 12 characters and is not a common one or the username."""
     password = _read_password(password_stdin)
 
     def add(session: Session) -> str:
-        user = add_user(session, username, password, role, holder)
+        user = add_user(session, username, password, role, holder, new_holder=new_holder)
         return f"{user.username} ({user.role}{', ' + holder if holder else ''})"
 
     console.print(f"Added user {in_unit(add)}.")
@@ -131,7 +139,7 @@ def tokens_list(as_json: bool) -> None:
 
 
 @tokens.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=ID)
 def tokens_revoke(token_id: int) -> None:
     """Revoke an API token; requests with it get 401 from now on."""
     in_unit(revoke_token, token_id)

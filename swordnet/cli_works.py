@@ -8,6 +8,8 @@ fingerprint``). A file bigger than its kind's signals read is refused before it 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from matching.registry import describe_match, max_content_bytes, signals_for_kin
 from matching.signal import ContentRejected
 from matching.stages import match_content, registration_fingerprints
 from swordnet.cliutil import (
+    ID,
+    RegularFile,
     console,
     database,
     emit,
@@ -49,16 +53,22 @@ holder_option = click.option("--holder", required=True,
 
 
 def read_work_file(path: Path, kind: str) -> bytes:
-    """The file's bytes, refusing files larger than ``kind``'s signals read (before reading)."""
+    """The file's bytes, refusing files larger than ``kind``'s signals read (before reading)
+    and anything but a regular file (``/dev/zero`` or a pipe would be read without end)."""
     try:
-        size = path.stat().st_size
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise RegistrationError("not a regular file (a directory, device or pipe)")
         cap = max_content_bytes(kind)
         if not signals_for_kind(kind):
             raise RegistrationError(f"kind {kind!r} is not supported yet")
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            content = f.read(cap + 1) if size <= cap else b""
+        size = max(size, len(content))
         if size > cap:
             raise RegistrationError(f"file is {size / MB:,.0f} MB; a {kind} work can be at "
                                     f"most {cap // MB} MB")
-        return path.read_bytes()
+        return content
     except OSError as exc:
         raise RegistrationError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -69,7 +79,7 @@ def works() -> None:
 
 
 @works.command("add")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=RegularFile())
 @click.option("--title", required=True, help="Title of the work.")
 @holder_option
 @kind_option
@@ -132,7 +142,7 @@ def works_import(directory: Path, holder: str, kind: str) -> None:
 
 
 @works.command("import-fingerprints")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=RegularFile())
 @holder_option
 def works_import_fingerprints(file: Path, holder: str) -> None:
     """Register works from precomputed fingerprints: one JSON object, or JSON Lines.
@@ -184,7 +194,7 @@ def works_list(as_json: bool) -> None:
 
 
 @works.command("threshold")
-@click.argument("work_id", type=int)
+@click.argument("work_id", type=ID)
 @click.argument("algorithm")
 @click.argument("value", type=float, required=False)
 @click.option("--clear", is_flag=True, help="Go back to the algorithm's default threshold.")
@@ -204,7 +214,7 @@ def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bo
 
 
 @works.command("release")
-@click.argument("work_id", type=int)
+@click.argument("work_id", type=ID)
 def works_release(work_id: int) -> None:
     """Lift the quarantine of WORK_ID (hits it already holds stay flagged)."""
     with database() as db:
@@ -217,7 +227,7 @@ def works_release(work_id: int) -> None:
 
 
 @works.command("delete")
-@click.argument("work_id", type=int)
+@click.argument("work_id", type=ID)
 def works_delete(work_id: int) -> None:
     """Delete WORK_ID with its fingerprints and its pending or rejected hits (refused while
     any of its hits is evidence in a case)."""
@@ -233,7 +243,7 @@ def works_delete(work_id: int) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=RegularFile())
 @kind_option
 @click.option("--title", help="Title for the line (default: the file name).")
 @click.option("--alias", "aliases", multiple=True, help="Another name (repeatable).")

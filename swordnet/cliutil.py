@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -18,39 +20,20 @@ from sqlalchemy.exc import OperationalError
 
 from casefiles.evidence import EvidenceStore
 from swordnet import db as dbmodule
-from swordnet.config import load_settings
+from swordnet.config import SettingsError, load_settings
 from swordnet.db import Database, DatabaseUnavailable, open_database
+from swordnet.models import MAX_ID
+from swordnet.text import UnusableText, text_problem
 from swordnet.watchlist import parse_interval
 
 T = TypeVar("T")
 console = Console(highlight=False, soft_wrap=True)
+ID = click.IntRange(1, MAX_ID)  # an object's id: a bigger number never reaches the database
 
 
 def fail(message: str) -> NoReturn:
     """Stop with a one-line error and exit status 1."""
     raise click.ClickException(message)
-
-
-def _locked_too_long(exc: OperationalError) -> bool:
-    """Whether SQLite gave up waiting for another process's write lock."""
-    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
-
-
-class Commands(click.Group):
-    """A command group whose commands fail with one line, not a traceback, when the
-    database stays locked by another process past the busy timeout."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OperationalError as exc:
-            if not _locked_too_long(exc):
-                raise
-            seconds = dbmodule.SQLITE_BUSY_TIMEOUT_MS / 1000
-            fail(f"the database {load_settings().database_url} stayed locked by another "
-                 f"process (a crawl, the scheduler or another command) for {seconds:g} s, "
-                 "so this command stopped and its unfinished change was rolled back; run it "
-                 "again when that process is done")
 
 
 @contextmanager
@@ -113,3 +96,77 @@ actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "s
                             show_default="your user name",
                             help="Who is acting (recorded in the custody log).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+
+
+def argument_problem(args: Sequence[str]) -> str | None:
+    """A one-line refusal naming the first command-line argument that holds a NUL character
+    or a lone surrogate (bytes that are not UTF-8 arrive as lone surrogates), or None.
+
+    >>> argument_problem(["works", "add", "a.jpg", "--title", "\\udcff"])
+    'option --title must not contain lone surrogates (text that is not valid Unicode)'
+    >>> argument_problem(["sites", "add", "x\\x00"])
+    'argument 3 must not contain NUL characters'
+    """
+    for number, arg in enumerate(args, start=1):
+        if (problem := text_problem(arg)) is None:
+            continue
+        if arg.startswith("--") and "=" in arg:
+            name = arg.split("=", 1)[0]
+        elif number > 1 and args[number - 2].startswith("-"):
+            name = args[number - 2]
+        else:
+            return f"argument {number} {problem}"
+        shown = name if text_problem(name) is None else "an option"
+        return f"option {shown} {problem}"
+    return None
+
+
+def _locked_too_long(exc: OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another process's write lock."""
+    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
+
+
+class SwordnetGroup(click.Group):
+    """The top-level group: arguments that are not usable text are refused before any
+    command runs; such text found later (in a file, on standard input), an unusable
+    setting, a file that cannot be read or written and a database held locked by another
+    process past the busy timeout are one-line failures too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if problem := argument_problem(args):
+            fail(problem)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (UnusableText, SettingsError) as exc:
+            fail(str(exc))
+        except OperationalError as exc:
+            if not _locked_too_long(exc):
+                raise
+            seconds = dbmodule.SQLITE_BUSY_TIMEOUT_MS / 1000
+            fail(f"the database {load_settings().database_url} stayed locked by another "
+                 f"process (a crawl, the scheduler or another command) for {seconds:g} s, "
+                 "so this command stopped and its unfinished change was rolled back; run it "
+                 "again when that process is done")
+        except OSError as exc:  # a file the user named: a missing folder, no permission
+            if exc.filename is None:
+                raise
+            fail(f"{exc.filename}: {exc.strerror or exc}")
+
+
+class RegularFile(click.Path):
+    """An existing regular file to read: a directory, device or pipe is refused
+    (``/dev/zero`` would be read without end)."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            self.fail(f"{click.format_filename(path)!r} is not a regular file (a device, pipe "
+                      "or socket)", param, ctx)
+        return path

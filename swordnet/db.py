@@ -7,6 +7,7 @@ before returning, so `swordnet init` is optional and a second one is a no-op.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, partial
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from casefiles.custody import SIGNING_KEY
 from casefiles.signing import load_or_create_key
 from swordnet.config import Settings
-from swordnet.models import NulInText
+from swordnet.text import check_text
 
 T = TypeVar("T")
 KeyLoader = Callable[[], Ed25519PrivateKey]
@@ -49,36 +50,40 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return on_connect
 
 
-def _has_nul(parameters: Any) -> bool:
-    """Whether any text in a statement's parameters (a row, or rows; tuples or dicts) holds a
-    NUL character."""
-    if isinstance(parameters, str):
-        return "\x00" in parameters
-    if isinstance(parameters, dict):
-        return any(_has_nul(value) for value in parameters.values())
-    if isinstance(parameters, (list, tuple)):
-        return any(_has_nul(value) for value in parameters)
-    return False
-
-
-def _refuse_nul_parameters(_conn: Any, _cursor: Any, _statement: str, parameters: Any,
-                           _context: Any, _executemany: bool) -> None:
-    """No text parameter with a NUL character reaches the database (PostgreSQL cannot take
-    one): such a query fails as a user's mistake (``NulInText``) on every backend."""
-    if _has_nul(parameters):
-        raise NulInText("a text value must not contain NUL characters")
+def _refuse_unusable_parameters(_conn: Any, _cursor: Any, _statement: str, parameters: Any,
+                                _context: Any, _executemany: bool) -> None:
+    """No text parameter with a NUL character or a lone surrogate reaches the database
+    (PostgreSQL cannot take a NUL): such a query fails as a user's mistake
+    (:class:`~swordnet.text.UnusableText`) on every backend."""
+    check_text(parameters, "a text value")
 
 
 def make_engine(database_url: str) -> Engine:
     """Create an engine; SQLite connections get WAL mode, a busy timeout and foreign keys.
-    Text parameters holding NUL characters are refused on every backend.
+    Text parameters holding NUL characters or lone surrogates are
+    refused on every backend.
 
     The SQLite busy timeout (how long a write waits for another's lock before failing) is
     30 s, or ``?timeout=SECONDS`` in the URL.
     """
     engine = _make_engine(database_url)
-    event.listen(engine, "before_cursor_execute", _refuse_nul_parameters)
+    event.listen(engine, "before_cursor_execute", _refuse_unusable_parameters)
     return engine
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file readable by its owner only (0600), or make an
+    existing one (and its -wal and -shm files) so; SQLite gives the -wal and -shm files it
+    creates the database file's mode. The database holds password hashes, session tokens
+    and every holder's data."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            pass
 
 
 def _make_engine(database_url: str) -> Engine:
@@ -86,7 +91,7 @@ def _make_engine(database_url: str) -> Engine:
         url = make_url(database_url)
         path = url.database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(path))
         timeout_s = float(url.query.get("timeout") or SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url.difference_update_query(["timeout"]),
                                connect_args={"timeout": timeout_s})
@@ -166,7 +171,7 @@ class Database:
 
 def open_database(settings: Settings, *, apply_migrations: bool = True) -> Database:
     """Connect to the configured database and bring its schema up to date."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(settings.database_url)
     signing_key = cache(partial(load_or_create_key, settings.home))  # signs custody heads
     try:

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from swordnet.text import check_text
 from swordnet.timeutil import utcnow
 
 WORK_KINDS = ("image", "text", "video", "audio", "software")
@@ -58,6 +59,7 @@ NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
 # holder's own works, hits and cases.
 ROLES = ("admin", "staff", "rights_holder")
 HIT_DECISIONS = ("confirmed", "rejected", "undone")
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -65,21 +67,15 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
-class NulInText(ValueError):
-    """A text value with a NUL character: PostgreSQL cannot store one, so neither backend
-    accepts it."""
-
-
 @event.listens_for(Session, "before_flush")
-def _refuse_nul_characters(session: Session, _context: Any, _instances: Any) -> None:
-    """Refuse, before anything is written, any text column value holding a NUL character."""
+def _refuse_unusable_text(session: Session, _context: Any, _instances: Any) -> None:
+    """Refuse, before anything is written, any column value holding text that cannot be
+    stored or shown (a NUL character, a lone surrogate; see :mod:`swordnet.text`), in text
+    and JSON columns alike."""
     for obj in (*session.new, *session.dirty):
         state = inspect(obj)
         for column in state.mapper.column_attrs:
-            value = state.dict.get(column.key)
-            if isinstance(value, str) and "\x00" in value:
-                raise NulInText(f"{column.key.replace('_', ' ')} must not contain NUL "
-                                "characters")
+            check_text(state.dict.get(column.key), column.key.replace("_", " "))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -15,7 +15,8 @@ Line format::
 CSV holds one fingerprint per row under a header naming the columns ``title``, ``kind``,
 ``algorithm`` and ``value`` (required) and ``aliases`` (separated by ``|``),
 ``registration_number`` and ``variant`` (optional, default ``original``); rows with the
-same title, kind, aliases and registration number are one work.
+same title, kind, aliases and registration number are one work. Text holding a NUL
+character or a lone surrogate is refused, naming the line and the key (:mod:`swordnet.text`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matching.registry import SIGNAL_TYPES, signals_for_kind, supported_kinds
+from swordnet.text import value_problem
 
 KEYS = {"title", "kind", "aliases", "registration_number", "fingerprints"}
 FINGERPRINT_KEYS = {"algorithm", "variant", "value"}
@@ -90,6 +92,9 @@ def parse_work(data: Any, line: int = 1) -> PrecomputedWork:
     """One work from a parsed JSON object; raises :class:`PrecomputedError`."""
     if not isinstance(data, dict):
         raise PrecomputedError("each line must be a JSON object")
+    for key, value in data.items():
+        if problem := value_problem(key) or value_problem(value):
+            raise PrecomputedError(f"{json.dumps(key)} {problem}")
     extra = set(data) - KEYS
     if extra:
         raise PrecomputedError(f"unknown keys: {', '.join(sorted(extra))} "

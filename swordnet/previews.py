@@ -35,7 +35,9 @@ def thumbnail_png(content: bytes) -> bytes:
                 raise NoPreview(f"image is {image.width}x{image.height}, too large to preview")
             image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+    except UnidentifiedImageError:  # its message shows the in-memory file's repr
+        raise NoPreview("not a readable image (not a recognised image format)") from None
+    except (OSError, Image.DecompressionBombError, ValueError) as exc:
         raise NoPreview(f"not a readable image ({exc})") from None
     picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     out = io.BytesIO()

@@ -40,6 +40,7 @@ XDIST_GROUPS = {"test_demo.py": "demo", "test_evidence_bundle.py": "demo",
                 # each builds one crawled database for the module (tests/web_data.py)
                 **{name: name for name in ("test_api.py", "test_api_access.py",
                                            "test_api_schema.py", "test_console.py",
+                                           "test_hostile_input.py",
                                            "test_console_browser.py")}}
 
 

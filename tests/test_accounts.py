@@ -39,11 +39,13 @@ def add(*args: str, password: str = PASSWORD) -> tuple[int, str]:
 
 def test_users_are_added_with_roles_and_holders(db: Database) -> None:
     assert add("alice", "--role", "staff")[0] == 0
-    code, out = add("nl", "--role", "rights_holder", "--holder", "North Light")
+    code, out = add("nl", "--role", "rights_holder", "--holder", "North Light", "--new-holder")
     assert code == 0 and "nl (rights_holder, North Light)" in out
+    assert add("nl2", "--role", "rights_holder", "--holder", "North Light")[0] == 0
     with db.session() as session:
         users = {u.username: u for u in session.scalars(select(User))}
         assert users["alice"].holder_id is None and users["nl"].holder.name == "North Light"
+        assert users["nl2"].holder_id == users["nl"].holder_id
         assert users["alice"].password_hash.startswith("scrypt$")
         assert PASSWORD not in users["alice"].password_hash
         assert authenticate(session, "alice", PASSWORD) is not None
@@ -52,7 +54,15 @@ def test_users_are_added_with_roles_and_holders(db: Database) -> None:
 
 
 @pytest.mark.parametrize(("args", "password", "message"), [
-    (("bob", "--role", "staff"), "short", "password must be at least 10 characters"),
+    (("bob", "--role", "staff"), "short", "password must be at least 12 characters"),
+    (("bob", "--role", "staff"), " " * 10, "password must be at least 12 characters"),
+    (("bob", "--role", "staff"), " " * 12, "password must not be only spaces"),
+    (("bob", "--role", "staff"), "x" * 20, "password must not be one character repeated"),
+    (("bob", "--role", "staff"), "Password1234", "password is a commonly used one"),
+    (("bob", "--role", "staff"), "qwertyuiop12", "password is a commonly used one"),
+    (("bob.builder.1", "--role", "staff"), "Bob.Builder.1", "password must not be the username"),
+    (("bob", "--role", "rights_holder", "--holder", "Nroth Light"), PASSWORD,
+     "no rights holder called 'Nroth Light'; check the name, or give --new-holder"),
     (("bob", "--role", "rights_holder"), PASSWORD, "a rights_holder user needs --holder"),
     (("bob", "--role", "staff", "--holder", "X"), PASSWORD, "--holder applies to rights_holder"),
     (("bad name!", "--role", "staff"), PASSWORD, "username 'bad name!' must be"),

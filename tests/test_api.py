@@ -23,6 +23,7 @@ from casefiles.bundle import verify_bundle
 from casefiles.signing import load_or_create_key
 from matching.stages import registration_fingerprints
 from swordnet.models import AllowlistEntry, Case, Hit, HitDecision, Tip, Work
+from swordnet.previews import NoPreview, thumbnail_png
 from swordnet.samples import sample_text
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import add_target
@@ -542,3 +543,36 @@ def test_nul_characters_in_text_are_refused_on_every_backend(api: Api) -> None:
     assert work.status_code == 422 and one_line(work) == "title must not contain NUL characters"
     assert api.ok("reviewer", "/tips")["total"] == before
     assert "Bad" not in str(api.ok("north", "/works", limit=500))
+
+
+def raw_json(value: object) -> dict[str, object]:
+    """A JSON request body written with ASCII escapes, as a client sends ``"\\ud800"``."""
+    return {"content": json.dumps(value).encode(),
+            "headers": {"Content-Type": "application/json"}}
+
+
+def test_lone_surrogates_are_refused_at_every_api_boundary(api: Api) -> None:
+    """A lone surrogate stored in a work broke every listing and page that showed it."""
+    before = count_works(api)
+    line = {**fingerprint_line(31, "Night Still"), "aliases": ["ok", "\ud800"]}
+    bulk = api.post("north", "/works/import",
+                    files={"file": ("w.jsonl", json.dumps(line).encode())})
+    assert bulk.status_code == 422
+    assert bulk.json()["errors"] == ['line 1: "aliases" must not contain lone surrogates (text '
+                                     'that is not valid Unicode)']
+    one = api.post("north", "/works/precomputed",
+                   **raw_json({**fingerprint_line(32, "T"), "registration_number": "\udfff"}))
+    assert one.status_code == 422 and "registration_number" in one_line(one)
+    tip = api.post("reviewer", "/tips", **raw_json({"url": "http://tip.example/b",
+                                                    "reporter": "x\ud83d"}))
+    assert tip.status_code == 422 and "reporter" in one_line(tip)
+    assert count_works(api) == before
+    listing = api.get("north", "/works", params={"limit": 500})
+    assert listing.status_code == 200 and "Night Still" not in listing.text
+
+
+def test_preview_errors_show_no_internals() -> None:
+    """The copy.png error said "cannot identify image file <_io.BytesIO object at 0x...>"."""
+    with pytest.raises(NoPreview) as refused:
+        thumbnail_png(b"<!doctype html><p>a page, not a picture</p>")
+    assert str(refused.value) == "not a readable image (not a recognised image format)"

@@ -4,7 +4,8 @@ Every operation is called with generated requests, valid and invalid, as staff a
 rights holder, each role on a private copy of the crawled home; no response may be a
 server error, and every response must match the schema (status code, content type,
 headers, body). Examples per operation are kept few, so the file runs in well under two
-minutes on two cores.
+minutes on two cores. tests/test_hostile_input.py sends the same operations hostile values
+(lone surrogates, NUL, huge numbers) that schema-driven generation does not.
 """
 
 from __future__ import annotations

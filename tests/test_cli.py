@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from PIL import Image
 from sqlalchemy import delete
 
+from swordnet.cli import main
 from swordnet.config import Settings
 from swordnet.db import open_database
 from swordnet.demo_site import ALTERATIONS
@@ -181,3 +186,110 @@ def test_unreachable_database_is_a_one_line_error(
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot open database postgresql+psycopg://nobody@")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def one_line_error(result: Result) -> str:
+    """The failure's message: exit status 1, no traceback, one line."""
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(("title", "problem"), [
+    ("Night\x00Train", "must not contain NUL characters"),
+    ("Night\ud800Train", "must not contain lone surrogates"),
+])
+def test_import_fingerprints_refuses_unusable_text_naming_the_line(
+        home: Settings, tmp_path: Path, title: str, problem: str) -> None:
+    """These were tracebacks; a lone surrogate alias was stored and broke `works list`."""
+    good = {"title": "Still", "kind": "image",
+            "fingerprints": [{"algorithm": "phash", "value": "0123456789abcdef"}]}
+    lines = tmp_path / "works.jsonl"
+    lines.write_text(json.dumps(good) + "\n" + json.dumps({**good, "title": title}) + "\n"
+                     + json.dumps({**good, "aliases": ["\udcff"]}) + "\n")
+    result = CliRunner().invoke(main, ["works", "import-fingerprints", str(lines),
+                                       "--holder", "H"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f'{lines}: line 2: "title" {problem}' in result.output
+    assert f'{lines}: line 3: "aliases" must not contain lone surrogates' in result.output
+    assert works_json() == []
+
+
+@pytest.mark.parametrize("args", [
+    ["works", "add", "{image}", "--title", "Bad\udcff", "--holder", "H"],
+    ["works", "add", "{image}", "--title", "T", "--holder=H\x00"],
+    ["sites", "add", "http://pirate.example/\udcff"],
+])
+def test_command_line_arguments_that_are_not_text_are_refused(
+        home: Settings, args: list[str]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates; a NUL cannot be stored."""
+    image = str(sample_files()[0][0])
+    result = CliRunner().invoke(main, [a.replace("{image}", image) for a in args])
+    message = one_line_error(result)
+    assert ("option --title" in message or "option --holder" in message
+            or "argument 3" in message)
+    assert works_json() == []
+
+
+def test_works_added_with_a_lone_surrogate_alias_are_refused_and_listing_works(
+        home: Settings) -> None:
+    path, title = sample_files()[0]
+    bad = run_cli("works", "add", str(path), "--title", title, "--holder", "H",
+                  "--alias", "\ud800")
+    assert "option --alias must not contain lone surrogates" in one_line_error(bad)
+    assert run_cli("works", "list").exit_code == 0 and works_json() == []
+
+
+def test_special_files_are_refused_before_reading(tmp_path: Path) -> None:
+    """`works add /dev/zero` and `match /dev/zero` read until MemoryError; so did `evidence
+    verify` and `evidence extract`. (Run in a process whose address space is capped, so
+    that a regression fails instead of eating the machine's memory.)"""
+    commands = [["works", "add", "/dev/zero", "--title", "Z", "--holder", "H"],
+                ["match", "/dev/zero"], ["fingerprint", "/dev/zero"],
+                ["works", "import-fingerprints", "/dev/zero", "--holder", "H"],
+                ["evidence", "verify", "/dev/zero"],
+                ["evidence", "extract", "/dev/zero", "-o", str(tmp_path / "out")]]
+    script = ("import json, resource, sys\n"
+              "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+              "from click.testing import CliRunner\n"
+              "from swordnet.cli import main\n"
+              "for args in json.loads(sys.argv[1]):\n"
+              "    result = CliRunner().invoke(main, args)\n"
+              "    crash = None if isinstance(result.exception, (SystemExit, type(None))) \\\n"
+              "        else repr(result.exception)\n"
+              "    print(json.dumps([result.exit_code, result.output, crash]))\n")
+    env = {**os.environ, "SWORDNET_HOME": str(tmp_path / "home")}
+    env.pop("SWORDNET_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], env=env,
+                          timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) == len(commands)
+    for args, (code, output, crash) in zip(commands, results, strict=True):
+        assert code in (1, 2) and crash is None and "Traceback" not in output, (args, output)
+        last = output.strip().splitlines()[-1]  # after click's usage lines for an argument
+        assert "/dev/zero" in last and "not a regular file" in last, (args, output)
+
+
+@pytest.mark.parametrize("args", [["cases", "show", "99999999999999999999"],
+                                  ["hits", "confirm", "9223372036854775808"],
+                                  ["runs", "list", "--target", "2147483648"],
+                                  ["works", "delete", "0"]])
+def test_ids_out_of_the_database_range_are_refused(home: Settings, args: list[str]) -> None:
+    """Were OverflowError tracebacks on SQLite (and a database error on PostgreSQL)."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "is not in the range 1<=x<=2147483647" in result.output.strip().splitlines()[-1]
+
+
+def test_an_output_file_in_a_missing_folder_is_a_one_line_error(home: Settings,
+                                                                tmp_path: Path) -> None:
+    """Was a FileNotFoundError traceback (any command writing a file the user names)."""
+    assert run_cli("sites", "add", "http://127.0.0.1:9/a/").exit_code == 0
+    assert run_cli("campaigns", "create", "Push", "--from", "2099-01-01", "--to", "2099-02-01",
+                   "--targets", "1").exit_code == 0
+    target = tmp_path / "missing" / "list.csv"
+    result = CliRunner().invoke(main, ["campaigns", "shutdown-list", "Push", "-o", str(target)])
+    assert one_line_error(result) == f"Error: {target}: No such file or directory"

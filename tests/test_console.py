@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
 import re
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import func, select
@@ -34,6 +41,7 @@ from swordnet.web.console import LOGIN_CSRF_COOKIE
 from swordnet.web.deps import SESSION_COOKIE
 from swordnet.web.headers import CONTENT_SECURITY_POLICY
 from tests.images import jpeg_bytes
+from tests.test_schedule_cli import free_port
 from tests.web_data import HOLDER_A, HOLDER_B, PASSWORD, XSS_TITLE, WebData, build_web_data
 
 PAGES = ["/", "/review", "/review?view=grid", "/review?status=", "/works", "/cases", "/sites",
@@ -176,6 +184,77 @@ def test_repeated_wrong_passwords_are_throttled(settings: Settings) -> None:
         app.state.db.dispose()
 
 
+def sign_in_attempts(app: FastAPI, peer: str) -> Callable[[str, str], Response]:
+    """Sign-in attempts from ``peer``, each claiming to forward for ``forwarded_for``."""
+    client = TestClient(app, client=(peer, 50000))
+
+    def attempt(username: str, forwarded_for: str) -> Response:
+        headers = {"X-Forwarded-For": forwarded_for}
+        token = form_token(client.get("/login", headers=headers).text)
+        return client.post("/login", data={"username": username, "password": "not it at all",
+                                            "csrf_token": token}, headers=headers,
+                           follow_redirects=False)
+    return attempt
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy(settings: Settings) -> None:
+    """Throttling was keyed on X-Forwarded-For from any client on 127.0.0.1: rotating the
+    header gave unlimited guesses."""
+    app = create_app(settings)
+    try:
+        attempt = sign_in_attempts(app, "192.0.2.7")
+        codes = [attempt("north", f"203.0.113.{n}").status_code for n in range(6)]
+        assert codes == [401] * 5 + [429]  # all from 192.0.2.7, whatever the header says
+    finally:
+        app.state.db.dispose()
+    proxied = create_app(replace(settings, trusted_proxies=("192.0.2.0/24",)))
+    try:
+        attempt = sign_in_attempts(proxied, "192.0.2.8")
+        codes = [attempt("north", "198.51.100.1").status_code for _ in range(6)]
+        assert codes == [401] * 5 + [429]
+        assert attempt("north", "198.51.100.2").status_code == 401  # another client
+        assert attempt("north", "10.1.1.1, 198.51.100.1").status_code == 429  # spoofed prefix
+        direct = sign_in_attempts(proxied, "198.51.100.9")  # not a proxy: header ignored
+        assert [direct("north", "198.51.100.3").status_code for _ in range(6)][-1] == 429
+        assert attempt("north", "198.51.100.3").status_code == 401
+    finally:
+        proxied.state.db.dispose()
+
+
+def test_swordnet_serve_ignores_forwarded_for_by_default(tmp_path: Path) -> None:
+    """`swordnet serve` left uvicorn trusting X-Forwarded-For from 127.0.0.1, so a client
+    there could rotate the header past the throttle."""
+    env = {**os.environ, "SWORDNET_HOME": str(tmp_path / "home")}
+    for name in ("SWORDNET_DATABASE_URL", "SWORDNET_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "-m", "swordnet", "users", "add", "ann", "--role", "staff",
+                    "--password-stdin"], input=PASSWORD + "\n", env=env, check=True,
+                   capture_output=True, text=True)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "swordnet", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            while True:  # until it listens (or the server died)
+                try:
+                    client.get("/login")
+                    break
+                except httpx.ConnectError:
+                    assert server.poll() is None
+                    time.sleep(0.1)
+            codes = []
+            for n in range(6):
+                headers = {"X-Forwarded-For": f"203.0.113.{n}"}
+                token = form_token(client.get("/login", headers=headers).text)
+                codes.append(client.post("/login", headers=headers, data={
+                    "username": "ann", "password": "not it at all", "csrf_token": token}
+                ).status_code)
+        assert codes == [401] * 5 + [429]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_login_form_needs_its_csrf_token(app_client: TestClient) -> None:
     app_client.cookies.clear()
     app_client.get("/login")
@@ -264,6 +343,8 @@ def test_error_responses_carry_the_security_headers_too(settings: Settings) -> N
             assert response.headers["x-content-type-options"] == "nosniff"
         assert (crashed.status_code, too_big.status_code) == (500, 413)
         assert "a bug" not in crashed.text
+        assert too_big.json() == {"detail": "the request body is too large; at most 2.0 MB is "
+                                            "accepted here"}  # it was plain text
     finally:
         app.state.db.dispose()
 

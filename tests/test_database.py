@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from swordnet.config import Settings, load_settings
-from swordnet.db import Database, head_revision, make_engine, migrate, schema_revision
+from swordnet.db import (
+    Database,
+    head_revision,
+    make_engine,
+    migrate,
+    open_database,
+    schema_revision,
+)
 from swordnet.models import Base, RightsHolder
+from swordnet.samples import sample_files
+from tests.conftest import run_cli
 
 
 def test_migrations_create_every_table_and_match_the_models(db: Database) -> None:
@@ -46,3 +58,43 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_home: Settings) -> N
 
 def test_default_database_lives_in_swordnet_home(sqlite_home: Settings) -> None:
     assert sqlite_home.database_url == f"sqlite:///{sqlite_home.home / 'swordnet.db'}"
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_home_database_evidence_and_keys_are_private(sqlite_home: Settings) -> None:
+    """The database holds password hashes and session tokens; it was created 0644 and the
+    evidence store 0755 (under the usual umask 022)."""
+    previous = os.umask(0o022)
+    try:
+        path, title = sample_files()[0]
+        assert run_cli("works", "add", str(path), "--title", title, "--holder", "H").exit_code == 0
+        assert run_cli("keys", "show").exit_code == 0
+        db = open_database(sqlite_home)
+        with db.engine.connect() as conn:  # an open connection keeps the -wal and -shm files
+            conn.execute(text("INSERT INTO rights_holders (name, created_at) "
+                              "VALUES ('Mode Test', '2026-12-06 00:00:00')"))
+            conn.commit()
+            database = sqlite_home.home / "swordnet.db"
+            files = [database, database.with_name("swordnet.db-wal"),
+                     database.with_name("swordnet.db-shm")]
+            assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+        db.dispose()
+        evidence = sqlite_home.evidence_dir
+        dirs = [sqlite_home.home, sqlite_home.home / "keys", evidence,
+                *(p for p in evidence.rglob("*") if p.is_dir())]
+        assert len(dirs) > 5 and {str(d): mode(d) for d in dirs} == {str(d): 0o700 for d in dirs}
+        assert mode(next((sqlite_home.home / "keys").iterdir())) == 0o600
+    finally:
+        os.umask(previous)
+
+
+def test_an_existing_database_readable_by_others_is_made_private(sqlite_home: Settings) -> None:
+    database = sqlite_home.home / "swordnet.db"
+    database.parent.mkdir(parents=True)
+    database.touch(mode=0o644)
+    database.chmod(0o644)
+    open_database(sqlite_home).dispose()
+    assert mode(database) == 0o600

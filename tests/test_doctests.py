@@ -15,7 +15,7 @@ MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefil
            "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
            "swordnet.accounts", "swordnet.access", "swordnet.web.app",
            "swordnet.web.throttle", "crawlers.frontier", "crawlers.pipelines",
-           "casefiles.zipcheck"]
+           "casefiles.zipcheck", "swordnet.text", "swordnet.cliutil"]
 
 
 @pytest.mark.parametrize("name", MODULES)

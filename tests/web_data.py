@@ -32,7 +32,7 @@ from tests.test_crawl import crawl
 
 HOLDER_A = "North Light Pictures"
 HOLDER_B = "Harbour Press"
-PASSWORD = "correct horse battery staple"
+PASSWORD = "lanterns over the harbour at dusk"
 XSS_TITLE = "<script>alert(1)</script>"
 XSS_PAGE = "/forum/thread-7.html"
 ALTERATIONS = ("reencoded", "resized", "mirrored", "cropped")

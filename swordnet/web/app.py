@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from casefiles.custody import CustodyBroken
 from casefiles.evidence import EvidenceStore
@@ -25,8 +26,8 @@ from swordnet.accounts import AccountError
 from swordnet.allowlists import AllowlistError, AlreadyListed
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
-from swordnet.models import NulInText
 from swordnet.registry import RegistrationError, WorkInUse
+from swordnet.text import UnusableText
 from swordnet.tips import TipRefused
 from swordnet.web import (
     api_allowlists,
@@ -38,7 +39,8 @@ from swordnet.web import (
     console,
 )
 from swordnet.web.headers import SecurityHeaders
-from swordnet.web.params import refuse_nul
+from swordnet.web.params import refuse_unusable_query
+from swordnet.web.uploads import JsonTooLarge
 
 API_PREFIX = "/api/v1"
 # Request bodies beyond this are refused as they arrive (413), before any parsing or
@@ -59,7 +61,7 @@ _ERROR_STATUS: dict[type[Exception], int] = {
     AccountError: 400,
     RegistrationError: 422,
     ContentRejected: 422,
-    NulInText: 422,
+    UnusableText: 422,
 }
 
 
@@ -96,10 +98,19 @@ def invalid_request(request: Request, exc: Exception) -> Response:
 
 
 class SwordnetApp(FastAPI):
-    """FastAPI with :class:`~swordnet.web.headers.SecurityHeaders` outside everything else."""
+    """FastAPI with :class:`~swordnet.web.headers.SecurityHeaders` outside everything else,
+    and forwarded-for headers believed only from the configured trusted proxies."""
+
+    trusted_proxies: tuple[str, ...] = ()
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack(), no_store_prefix=API_PREFIX)
+        app = SecurityHeaders(JsonTooLarge(super().build_middleware_stack(), API_PREFIX),
+                              no_store_prefix=API_PREFIX)
+        if self.trusted_proxies:
+            # The client address (sign-in throttling) and scheme (Secure cookies) come from
+            # X-Forwarded-For/-Proto only when the direct peer is one of these.
+            return ProxyHeadersMiddleware(app, trusted_hosts=list(self.trusted_proxies))
+        return app
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -107,7 +118,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app = SwordnetApp(title="Swordnet", version="1", summary="Piracy monitoring and takedown "
                   "tracker: works, hits, review, cases, campaigns.",
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
-                  max_body_size=MAX_BODY_BYTES, dependencies=[Depends(refuse_nul)])
+                  max_body_size=MAX_BODY_BYTES, dependencies=[Depends(refuse_unusable_query)])
+    app.trusted_proxies = settings.trusted_proxies
     app.state.settings = settings
     app.state.db = db or open_database(settings)
     app.state.store = EvidenceStore(settings.evidence_dir)

@@ -1,5 +1,5 @@
 """Shared request parameters: ids within the database's integer range, documented sort
-fields and filter choices, and no NUL characters in query strings.
+fields and filter choices, and no NUL characters or lone surrogates in query strings.
 
 Ids are 32-bit integers on PostgreSQL; a bigger number in a path or filter is refused as a
 bad request instead of reaching the database.
@@ -14,8 +14,8 @@ from fastapi import Path, Query, Request
 from pydantic import Field
 
 from swordnet.access import BadQuery
-
-MAX_ID = 2**31 - 1
+from swordnet.models import MAX_ID
+from swordnet.text import text_problem
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's id.")]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -38,10 +38,9 @@ def choice_param(values: Iterable[str], description: str) -> Any:
                  json_schema_extra={"enum": list(values)})
 
 
-def refuse_nul(request: Request) -> None:
-    """Refuse a NUL character in a query parameter (PostgreSQL cannot compare text with
-    one); a router-wide dependency."""
+def refuse_unusable_query(request: Request) -> None:
+    """Refuse a NUL character or a lone surrogate in a query parameter's name or value
+    (PostgreSQL cannot compare text with a NUL); a router-wide dependency."""
     for name, value in request.query_params.multi_items():
-        if "\x00" in name or "\x00" in value:
-            raise BadQuery(f"query parameter {name.replace(chr(0), '')!r} contains a NUL "
-                           "character")
+        if problem := text_problem(name) or text_problem(value):
+            raise BadQuery(f"query parameter {name.replace(chr(0), '')!r} {problem}")

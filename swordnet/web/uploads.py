@@ -2,17 +2,22 @@
 parsed, and an uploaded file by its size before it is read into memory.
 
 Every other request body is capped by the app's ``max_body_size`` (FastAPI counts the bytes
-as they arrive); upload routes raise that limit to their own cap.
+as they arrive); upload routes raise that limit to their own cap. The API answers either
+refusal as JSON ``detail``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from matching.registry import max_content_bytes, supported_kinds
 
@@ -75,3 +80,39 @@ def read_capped(upload: UploadFile, cap: int, what: str) -> bytes:
     if len(data) > cap:
         raise HTTPException(413, too_big)
     return data
+
+
+class JsonTooLarge:
+    """Starlette answers a body over a route's ``max_body_size`` with a plain-text 413;
+    under ``prefix`` (the API) that answer becomes ``{"detail": "..."}`` like every other
+    error, naming the limit."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def as_json(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 413 and \
+                    MutableHeaders(scope=message).get("content-type", "").startswith(
+                        "text/plain"):
+                replaced = True
+                limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+                most = f"; at most {limit / MB:,.1f} MB is accepted here" if limit else ""
+                body = json.dumps({"detail": f"the request body is too large{most}"}).encode()
+                headers = MutableHeaders(raw=[(k, v) for k, v in message["headers"]
+                                              if k not in (b"content-type", b"content-length")])
+                headers["content-type"] = "application/json"
+                headers["content-length"] = str(len(body))
+                await send({**message, "headers": headers.raw})
+                await send({"type": "http.response.body", "body": body})
+            elif not replaced:
+                await send(message)
+
+        await self.app(scope, receive, as_json)
