@@ -21,6 +21,7 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from crawlers.extract import PageLinks, extract_page
+from crawlers.failures import failure_reason
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.runstats import count, note_error, note_start, note_trap
 from crawlers.target_config import CrawlConfig
@@ -90,7 +91,11 @@ class WatchSpider(Spider):
     def _refusal(self, url: str, start: bool) -> str | None:
         """Why ``url`` is not crawled as a page, or None."""
         if not start:
-            if site_key(url) not in self.config.hosts:
+            try:
+                on_site = site_key(url) in self.config.hosts
+            except ValueError:  # a link no check would accept (a bad host or port)
+                on_site = False
+            if not on_site:
                 return "off_site"
             if self._allow and not any(p.search(url) for p in self._allow):
                 return "not_allowed"
@@ -211,5 +216,5 @@ class WatchSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         if request.meta.get("start"):
             note_start(self.crawler.stats, False)
-        note_error(self.crawler.stats, failure.type.__name__, request.url,
-                   failure.getErrorMessage())
+        kind, reason = failure_reason(failure)
+        note_error(self.crawler.stats, kind, request.url, reason)

@@ -82,8 +82,11 @@ def settle_tip(session: Session, tip_id: int, run_id: int) -> Tip:
     tip.run_id, tip.checked_at = run_id, utcnow()
     reached = run.outcome == "finished" and run.stats.get("start_reachable") != 0
     tip.status = "checked" if reached else "failed"
-    error = run.error or (None if reached else "the URL could not be fetched: " + "; ".join(
-        f"{e['kind']}: {e['message']}" for e in run.errors[:3]))
+    if run.error:  # the crawl itself failed: its first line, never the crawl's log
+        error: str | None = f"the check did not complete: {run.error.splitlines()[0]}"
+    else:
+        error = None if reached else "the URL could not be fetched: " + "; ".join(
+            f"{e['kind']}: {e['message']}" for e in run.errors[:3])
     tip.result = {"run_outcome": run.outcome, "error": error,
                   "hits": [hit.id for hit in hits], "works": works,
                   "named_work_found": None if tip.work_id is None else tip.work_id in works}

@@ -28,6 +28,19 @@ from swordnet.samples import sample_files
 
 PG_ADMIN_DSN = os.environ.get("SWORDNET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# The tests' own sites are served on loopback, which the outbound-request policy refuses by
+# default: every test session allows it (as an operator would allow an intranet), through
+# the environment the CLI, the executors and their crawl subprocesses read. A ``scrapy crawl``
+# started directly gets the setting with :data:`ALLOW_TEST_SITES`.
+TEST_NETWORKS = "127.0.0.0/8,::1/128"
+ALLOW_TEST_SITES = ("-s", f"SWORDNET_ALLOW_NETWORKS={TEST_NETWORKS}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def allow_test_sites() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SWORDNET_ALLOW_NETWORKS", TEST_NETWORKS)
+        yield
 
 
 # Test files whose tests run on one pytest-xdist worker (``make test`` runs

@@ -17,6 +17,7 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from casefiles.notices import RecheckTarget, recheck_targets
+from crawlers.failures import failure_reason
 from crawlers.items import RecheckItem
 from crawlers.runstats import count, note_error
 from crawlers.watch_spider import SIZE_CAPS, exchange_of
@@ -65,6 +66,6 @@ class RecheckSpider(Spider):
 
     def failed(self, failure: Failure) -> Iterator[RecheckItem]:
         target: RecheckTarget = failure.request.cb_kwargs["target"]  # type: ignore[attr-defined]
-        message = failure.getErrorMessage() or failure.type.__name__
-        note_error(self.crawler.stats, failure.type.__name__, target.url, message)
-        yield self._item(target, failure=f"{failure.type.__name__}: {message}")
+        kind, reason = failure_reason(failure)
+        note_error(self.crawler.stats, kind, target.url, reason)
+        yield self._item(target, failure=f"{kind}: {reason}")

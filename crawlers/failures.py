@@ -1,0 +1,49 @@
+"""Plain one-line reasons for fetches that got no response, as runs and tips record them.
+
+Twisted's failures read like ``[<twisted.python.failure.Failure twisted.internet.error.
+ConnectionLost: ...>]``: internals, and, told apart, a map of what listens where. A failure
+is recorded as a short kind and a sentence that names neither exception classes nor objects.
+"""
+
+from __future__ import annotations
+
+from scrapy.exceptions import IgnoreRequest
+from twisted.internet import error
+from twisted.internet.defer import CancelledError
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+from twisted.web.client import PartialDownloadError
+
+from crawlers.outbound import RefusedRequest
+from swordnet.outbound import PREFIX
+
+# (exception types, kind, reason); the first match wins.
+_REASONS: list[tuple[tuple[type[BaseException], ...], str, str]] = [
+    ((error.DNSLookupError, error.UnknownHostError), "dns_error", "the host name was not found"),
+    ((error.TimeoutError, error.TCPTimedOutError, TimeoutError, CancelledError), "timeout",
+     "no answer in time"),
+    ((error.ConnectionRefusedError, error.NoRouteError, error.ConnectError), "connect_error",
+     "could not connect to the server"),
+    ((ResponseNeverReceived, ResponseFailed, PartialDownloadError, error.ConnectionLost,
+      error.ConnectionDone), "no_response", "the server sent no complete HTTP response"),
+]
+MAX_MESSAGE = 200
+
+
+def failure_reason(failure: Failure) -> tuple[str, str]:
+    """``(kind, one-line reason)`` for a failed request.
+
+    >>> failure_reason(Failure(error.ConnectionRefusedError("111: Connection refused")))
+    ('connect_error', 'could not connect to the server')
+    >>> failure_reason(Failure(RefusedRequest("refused: address not allowed (loopback)")))
+    ('refused', 'address not allowed (loopback)')
+    """
+    exc = failure.value
+    if isinstance(exc, RefusedRequest):
+        return "refused", str(exc).removeprefix(PREFIX)
+    for types, kind, reason in _REASONS:
+        if isinstance(exc, types):
+            return kind, reason
+    message = failure.getErrorMessage() if isinstance(exc, IgnoreRequest) else ""
+    line = " ".join(message.split())[:MAX_MESSAGE] or "the request failed"
+    return type(exc).__name__, line
