@@ -38,6 +38,7 @@ from swordnet.web import (
 )
 from swordnet.web.headers import SecurityHeaders
 from swordnet.web.params import refuse_nul
+from swordnet.web.throttle import tip_limit
 
 API_PREFIX = "/api/v1"
 # Request bodies beyond this are refused as they arrive (413), before any parsing or
@@ -109,6 +110,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db or open_database(settings)
     app.state.store = EvidenceStore(settings.evidence_dir)
+    app.state.tip_limit = tip_limit()
 
     def user_error(status: int) -> Callable[[Request, Exception], Response]:
         def handle(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,212 @@
+"""Server-side request forgery: no fetch Swordnet makes (tips, crawled pages, their media,
+redirects, feeds) reaches an address the outbound-request policy refuses, whatever the URL
+says or the name resolves to. Canary servers on loopback count every connection made to
+them; nothing here resolves or contacts a non-loopback address."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from scheduler import jobs
+from scheduler.executor import CrawlRequest, LocalExecutor
+from swordnet.accounts import add_user, create_token
+from swordnet.config import Settings
+from swordnet.db import Database, open_database
+from swordnet.demo_site import DemoSite, serve_site
+from swordnet.models import Tip
+from swordnet.timeutil import utcnow
+from swordnet.watchlist import site_for_url
+from swordnet.web.throttle import TIPS_PER_HOUR, tip_limit
+from tests.api_client import open_api
+from tests.pirate_sites import HTML, page, plant, register_samples, run_crawl, sample_works
+
+LOOPBACK_REFUSED = "refused: address not allowed (loopback)"
+
+
+class _Canary(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html><body>internal secret</body></html>")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class Canary(ThreadingHTTPServer):
+    """An HTTP server that counts every connection made to it."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.connections = 0
+        super().__init__((host, 0), _Canary)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.connections += 1
+        return True
+
+    def url(self, host: str | None = None, path: str = "/") -> str:
+        return f"http://{host or self.server_address[0]}:{self.server_address[1]}{path}"
+
+
+@pytest.fixture
+def canaries() -> Iterator[tuple[Canary, Canary, Canary]]:
+    """Canaries on 127.0.0.1, 127.0.0.2 (loopback too, on Linux) and [::1]."""
+    servers = (Canary("127.0.0.1"), Canary("127.0.0.2"), Canary("::1"))
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    yield servers
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_tips_for_hostile_urls_are_refused_when_submitted(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        add_user(session, "triage", "correct horse battery", "staff")
+        token = create_token(session, "triage", "tests").secret
+    db.dispose()
+    hostile = {
+        "http://pirate example/": "url: not a host name: 'pirate example'",
+        "http://<svg/onload=alert(1)>/": "url: not a host name: '<svg'",
+        "http://" + "a" * 3000 + ".example/": "url: not a host name: 'aaaa",
+        "http://pirate.example:0/": "url: port 0 of",
+        "http://user:pass@pirate.example/": "url: a URL with a user name or password",
+        "http://0x7f000001/": "url: not a host name: '0x7f000001' (write an IPv4",
+        "http://2130706433/": "url: not a host name: '2130706433' (write an IPv4",
+        "http://127.1/": "url: not a host name: '127.1' (write an IPv4",
+    }
+    with open_api(sqlite_home, {"triage": token}) as api:
+        for url, detail in hostile.items():
+            answer = api.post("triage", "/tips", json={"url": url})
+            assert answer.status_code == 422, url
+            assert answer.json()["detail"].startswith(detail), answer.json()
+        idn = api.post("triage", "/tips", json={"url": "http://Bücher.example/raub"})
+        assert idn.status_code == 201 and idn.json()["url"] == "http://xn--bcher-kva.example/raub"
+        with api.db.session() as session:
+            assert session.scalars(select(Tip.url)).all() == [idn.json()["url"]]
+
+
+def test_tips_are_rate_limited_per_principal(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        tokens = {}
+        for name in ("triage", "other"):
+            add_user(session, name, "correct horse battery", "staff")
+            tokens[name] = create_token(session, name, "tests").secret
+    db.dispose()
+    now = [1000.0]
+    with open_api(sqlite_home, tokens) as api:
+        api.client.app.state.tip_limit = tip_limit(clock=lambda: now[0])  # type: ignore[attr-defined]
+        for n in range(TIPS_PER_HOUR):
+            now[0] += 1
+            assert api.post("triage", "/tips", json={"url": f"http://p.example/{n}"}) \
+                .status_code == 201
+        refused = api.post("triage", "/tips", json={"url": "http://p.example/more"})
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == str(3600 - TIPS_PER_HOUR + 1)
+        assert refused.json()["detail"].startswith(f"too many tips: at most {TIPS_PER_HOUR}")
+        assert api.post("other", "/tips", json={"url": "http://p.example/x"}).status_code == 201
+        now[0] += 3600 - TIPS_PER_HOUR + 1  # the first tip leaves the window
+        assert api.post("triage", "/tips", json={"url": "http://p.example/later"}) \
+            .status_code == 201
+
+
+def check_tips(db: Database, settings: Settings) -> None:
+    """The scheduler's tips job, once, through the local executor with ``settings``."""
+    jobs.install(jobs.JobContext(db, LocalExecutor(db, settings), max_concurrent=4))
+    try:
+        jobs.check_tips()
+    finally:
+        jobs.install(None)
+
+
+def test_tips_to_private_addresses_get_one_refusal_and_no_connection(
+        sqlite_home: Settings, canaries: tuple[Canary, Canary, Canary]) -> None:
+    """By default (no networks allowed) a tip for loopback, by address or by a name that
+    resolves there, is refused before any connection; a closed port, PostgreSQL and Redis
+    answer exactly as the canary does, so tips map nothing."""
+    canary, _, canary6 = canaries
+    db = open_database(sqlite_home)
+    by_address = {canary.url(), f"http://127.0.0.1:{closed_port()}/",
+                  "http://127.0.0.1:5432/", "http://127.0.0.1:6379/"}
+    by_name = canary.url("localhost", "/admin")  # resolves to 127.0.0.1
+    others = {canary6.url("[::1]"): LOOPBACK_REFUSED,
+              canary.url("[::ffff:127.0.0.1]"): LOOPBACK_REFUSED,
+              "http://169.254.169.254/latest/meta-data/":
+                  "refused: address not allowed (link-local)"}
+    with db.session() as session:
+        for url in [*by_address, by_name, *others]:
+            session.add(Tip(url=url, status="queued", created_at=utcnow()))
+            site_for_url(session, url)
+    check_tips(db, replace(sqlite_home, allow_networks=""))
+    with db.session() as session:
+        errors = {tip.url: (tip.status, tip.result["error"]) for tip in
+                  session.scalars(select(Tip))}
+    fetched = "the URL could not be fetched: "
+    expected = {url: ("failed", fetched + LOOPBACK_REFUSED) for url in [*by_address, by_name]}
+    expected |= {url: ("failed", fetched + reason) for url, reason in others.items()}
+    assert errors == expected
+    assert (canary.connections, canary6.connections) == (0, 0)
+    db.dispose()
+
+
+def hostile_page_site(canary2: Canary, canary6: Canary) -> DemoSite:
+    """A public-looking page on the (allowed) test site whose links, images and redirects
+    point at other loopback addresses, which are not allowed."""
+    site = DemoSite()
+    copy = plant(site, sample_works()[0], "/img/copy.jpg", "/")
+    images = "".join(f'<img src="{url}">' for url in (
+        canary2.url(path="/a.jpg"), canary6.url("[::1]", "/b.jpg"),
+        f"http://0x7f000002:{canary2.server_address[1]}/c.jpg",
+        f"http://2130706434:{canary2.server_address[1]}/d.jpg", "/img/moved.jpg"))
+    site.add("/", page("Gallery", copy + images + '<a href="/go.html">next</a>'), HTML)
+    site.add("/go.html", b"", None, status=302,
+             headers=(("Location", canary2.url(path="/landing.html")),))
+    site.add("/img/moved.jpg", b"", None, status=301,
+             headers=(("Location", canary6.url("[::1]", "/moved.jpg")),))
+    return site
+
+
+def test_a_crawl_fetches_no_refused_page_image_or_redirect(
+        sqlite_home: Settings, canaries: tuple[Canary, Canary, Canary]) -> None:
+    _, canary2, canary6 = canaries
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = hostile_page_site(canary2, canary6)
+    settings = replace(sqlite_home, allow_networks="127.0.0.1/32")  # the test site only
+    with serve_site(site) as running:
+        with db.session() as session:
+            site_id = site_for_url(session, running.url).id
+        run = run_crawl(db, settings, CrawlRequest(site_id=site_id, start_url=running.url))
+        feed = run_crawl(db, settings, CrawlRequest(
+            site_id=site_id, start_url=canary2.url(path="/feed.xml"), spider="feed"))
+    assert (canary2.connections, canary6.connections) == (0, 0)
+    assert run.outcome == "finished" and run.stats["hits_new"] == 1  # the page itself was read
+    refused = {e["url"].rsplit("/", 1)[1] for e in run.errors
+               if (e["kind"], e["message"]) == ("refused", "address not allowed (loopback)")}
+    assert refused == {"a.jpg", "b.jpg", "c.jpg", "d.jpg", "landing.html", "moved.jpg"}
+    assert run.stats["errors_by_type"] == {"refused": 6}
+    assert feed.stats["start_reachable"] == 0
+    assert [(e["kind"], e["message"]) for e in feed.errors] == [
+        ("refused", "address not allowed (loopback)")]
+    db.dispose()
