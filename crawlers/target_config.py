@@ -75,7 +75,7 @@ class CrawlConfig:
         settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", self.concurrency, priority="spider")
         settings.set("CLOSESPIDER_TIMEOUT", self.time_cap_s, priority="spider")
         if self.render_js:
-            handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+            handler = "crawlers.browser_proxy.PolicyPlaywrightHandler"  # the outbound policy
             settings.set("DOWNLOAD_HANDLERS", {**settings.getdict("DOWNLOAD_HANDLERS"),
                                                "http": handler, "https": handler},
                          priority="spider")
