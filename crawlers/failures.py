@@ -7,7 +7,15 @@ is recorded as a short kind and a sentence that names neither exception classes 
 
 from __future__ import annotations
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from twisted.internet import error
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
@@ -18,14 +26,17 @@ from crawlers.outbound import RefusedRequest
 from swordnet.outbound import PREFIX
 
 # (exception types, kind, reason); the first match wins.
+# Scrapy wraps Twisted's exceptions in its own (scrapy.utils._download_handlers); both kinds.
 _REASONS: list[tuple[tuple[type[BaseException], ...], str, str]] = [
-    ((error.DNSLookupError, error.UnknownHostError), "dns_error", "the host name was not found"),
-    ((error.TimeoutError, error.TCPTimedOutError, TimeoutError, CancelledError), "timeout",
-     "no answer in time"),
-    ((error.ConnectionRefusedError, error.NoRouteError, error.ConnectError), "connect_error",
-     "could not connect to the server"),
-    ((ResponseNeverReceived, ResponseFailed, PartialDownloadError, error.ConnectionLost,
-      error.ConnectionDone), "no_response", "the server sent no complete HTTP response"),
+    ((CannotResolveHostError, error.DNSLookupError, error.UnknownHostError), "dns_error",
+     "the host name was not found"),
+    ((DownloadTimeoutError, DownloadCancelledError, error.TimeoutError, error.TCPTimedOutError,
+      TimeoutError, CancelledError), "timeout", "no answer in time"),
+    ((DownloadConnectionRefusedError, error.ConnectionRefusedError, error.NoRouteError,
+      error.ConnectError), "connect_error", "could not connect to the server"),
+    ((DownloadFailedError, ResponseDataLossError, ResponseNeverReceived, ResponseFailed,
+      PartialDownloadError, error.ConnectionLost, error.ConnectionDone), "no_response",
+     "the server sent no complete HTTP response"),
 ]
 MAX_MESSAGE = 200
 

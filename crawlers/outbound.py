@@ -9,7 +9,9 @@ bypassed: at name resolution, so at connect time.
   redirects included: a redirect is a new request through the whole chain) refuses schemes
   other than http(s) and IP-literal hosts (in any spelling the resolver accepts) before any
   connection, and turns a lookup the resolver refused into :class:`RefusedRequest` with the
-  plain reason, which the spiders record.
+  plain reason, which the spiders record. It comes last in the chain (``process_request``
+  sees the request as it will be sent) and so first for exceptions (a refusal is not
+  retried).
 
 The allowed networks come from the Scrapy setting ``SWORDNET_ALLOW_NETWORKS`` (the
 executors pass :attr:`swordnet.config.Settings.allow_networks` as ``-s``).
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import (
     IAddress,
@@ -146,7 +148,7 @@ class OutboundPolicyMiddleware:
             raise RefusedRequest(reason)
 
     def process_exception(self, request: Request, exception: BaseException) -> None:
-        if isinstance(exception, DNSLookupError):
+        if isinstance(exception, (CannotResolveHostError, DNSLookupError)):
             reason = request_refusal(request.url, self.policy)
             if reason:
                 self.stats.inc_value("swordnet/refused")

@@ -44,7 +44,7 @@ SWORDNET_WARC_MAX_BYTES = 256 * 1024 * 1024
 # http(s) have no handler; proxies from the environment are not used (a proxy would resolve
 # the host itself, out of the policy's reach).
 TWISTED_DNS_RESOLVER = "crawlers.outbound.PolicyResolver"
-DOWNLOADER_MIDDLEWARES = {"crawlers.outbound.OutboundPolicyMiddleware": 50}
+DOWNLOADER_MIDDLEWARES = {"crawlers.outbound.OutboundPolicyMiddleware": 990}
 DOWNLOAD_HANDLERS = {"data": None, "file": None, "s3": None, "ftp": None}
 HTTPPROXY_ENABLED = False
 # Networks allowed besides public addresses (comma-separated), e.g. 10.20.0.0/16 for an

@@ -163,3 +163,17 @@ def test_failures_are_recorded_as_plain_one_line_reasons(
         exc: Exception, kind: str, reason: str) -> None:
     assert failure_reason(Failure(exc)) == (kind, reason)
     assert "twisted" not in reason and "<" not in reason
+
+
+def test_scrapy_wrapped_failures_get_the_same_reasons() -> None:
+    from scrapy.exceptions import (
+        CannotResolveHostError,
+        DownloadConnectionRefusedError,
+        DownloadFailedError,
+    )
+
+    assert failure_reason(Failure(CannotResolveHostError("x")))[0] == "dns_error"
+    assert failure_reason(Failure(DownloadConnectionRefusedError("x")))[0] == "connect_error"
+    assert failure_reason(Failure(DownloadFailedError(
+        "[<twisted.python.failure.Failure twisted.internet.error.ConnectionLost: ...>]"))) == (
+        "no_response", "the server sent no complete HTTP response")
