@@ -177,3 +177,16 @@ def test_scrapy_wrapped_failures_get_the_same_reasons() -> None:
     assert failure_reason(Failure(DownloadFailedError(
         "[<twisted.python.failure.Failure twisted.internet.error.ConnectionLost: ...>]"))) == (
         "no_response", "the server sent no complete HTTP response")
+
+
+def test_a_bad_allowed_network_stops_every_command_with_one_line(
+        sqlite_home: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from swordnet.cli import main
+
+    monkeypatch.setenv("SWORDNET_ALLOW_NETWORKS", "127.0.0.0/8,intranet")
+    result = CliRunner().invoke(main, ["works", "list"])
+    assert result.exit_code == 1
+    assert result.output == ("Error: SWORDNET_ALLOW_NETWORKS: not a network: 'intranet' (not "
+                             "an address/prefix; give e.g. 10.0.0.0/8)\n")
