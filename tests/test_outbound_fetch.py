@@ -16,8 +16,9 @@ from swordnet.accounts import add_user, create_token
 from swordnet.config import Settings
 from swordnet.db import Database, open_database
 from swordnet.demo_site import DemoSite, serve_site
-from swordnet.models import Tip
+from swordnet.models import CrawlRun, Tip
 from swordnet.timeutil import utcnow
+from swordnet.tips import settle_tip
 from swordnet.watchlist import site_for_url
 from swordnet.web.throttle import TIPS_PER_HOUR, tip_limit
 from tests.api_client import open_api
@@ -156,4 +157,22 @@ def test_a_crawl_fetches_no_refused_page_image_or_redirect(
     assert feed.stats["start_reachable"] == 0
     assert [(e["kind"], e["message"]) for e in feed.errors] == [
         ("refused", "address not allowed (loopback)")]
+    db.dispose()
+
+
+def test_a_tip_whose_check_crashed_shows_one_line_not_the_crawl_log(
+        sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    url = "http://pirate.example/film"
+    with db.session() as session:
+        site = site_for_url(session, url)
+        tip = Tip(url=url, status="checking", created_at=utcnow())
+        run = CrawlRun(site_id=site.id, start_url=url, outcome="failed", purpose="tip",
+                       error="crawl process exited with status 1\nTraceback (most recent call "
+                             "last):\n  twisted.internet.error.ConnectionLost: <object at "
+                             "0x7f...>")
+        session.add_all([tip, run])
+        session.flush()
+        assert settle_tip(session, tip.id, run.id).result["error"] == (
+            "the check did not complete: crawl process exited with status 1")
     db.dispose()
