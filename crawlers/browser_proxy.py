@@ -151,7 +151,10 @@ class PolicyPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         options: dict[str, Any] = self.config.launch_options
         options["args"] = [*options.get("args", []),
                            f"--proxy-server=http://127.0.0.1:{self.proxy.port}",
-                           "--proxy-bypass-list=<-loopback>"]
+                           "--proxy-bypass-list=<-loopback>",
+                           # nothing around the proxy: no QUIC, no WebRTC over plain UDP
+                           "--disable-quic",
+                           "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
 
     async def _launch(self) -> None:
         await self.proxy.start()

@@ -79,7 +79,8 @@ def test_tips_are_rate_limited_per_principal(sqlite_home: Settings) -> None:
         refused = api.post("triage", "/tips", json={"url": "http://p.example/more"})
         assert refused.status_code == 429
         assert refused.headers["Retry-After"] == str(3600 - TIPS_PER_HOUR + 1)
-        assert refused.json()["detail"].startswith(f"too many tips: at most {TIPS_PER_HOUR}")
+        assert refused.json()["detail"] == (f"too many tips: at most {TIPS_PER_HOUR} in 60 "
+                                            f"min; try again in {3600 - TIPS_PER_HOUR + 1} s")
         assert api.post("other", "/tips", json={"url": "http://p.example/x"}).status_code == 201
         now[0] += 3600 - TIPS_PER_HOUR + 1  # the first tip leaves the window
         assert api.post("triage", "/tips", json={"url": "http://p.example/later"}) \

@@ -36,9 +36,9 @@ router = APIRouter(prefix="/tips", tags=["tips"], responses=ERROR_RESPONSES)
 class TooManyTips(Exception):
     """The principal queued their hourly share of tips; ``retry_after`` seconds to wait."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many tips: at most {TIPS_PER_HOUR} an hour; try again in "
-                         f"{retry_after} s")
+    def __init__(self, retry_after: int, limit: SlidingWindowLimit) -> None:
+        super().__init__(f"too many tips: at most {limit.max_events} in "
+                         f"{limit.window_s / 60:.0f} min; try again in {retry_after} s")
         self.retry_after = retry_after
 
 
@@ -50,7 +50,7 @@ def submit_within_limit(request: Request, session: DbSession, principal: Princip
     key = [f"tips:{principal.user_id}"]
     wait = limit.retry_after(key)
     if wait:
-        raise TooManyTips(wait)
+        raise TooManyTips(wait, limit)
     tip = submit_tip(session, principal, url, work_id, reporter)
     limit.record(key)
     return tip
