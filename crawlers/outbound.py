@@ -67,7 +67,10 @@ class _FilteringReceiver:
         self.receiver.resolutionBegan(resolution)
 
     def addressResolved(self, address: IAddress) -> None:  # noqa: N802
-        reason = self.policy.refusal(getattr(address, "host", ""))
+        try:
+            reason = self.policy.refusal(getattr(address, "host", ""))
+        except ValueError:  # not an IP address: nothing to connect to
+            reason = f"{PREFIX}address not allowed (not an IP address)"
         if reason:
             self.reason = self.reason or reason
             return
@@ -76,7 +79,7 @@ class _FilteringReceiver:
 
     def resolutionComplete(self) -> None:  # noqa: N802
         if not self.passed and self.reason:
-            _refused_hosts[self.host.lower()] = self.reason
+            _refused_hosts[self.host.lower().rstrip(".")] = self.reason
         self.receiver.resolutionComplete()
 
 

@@ -190,3 +190,68 @@ def test_a_bad_allowed_network_stops_every_command_with_one_line(
     assert result.exit_code == 1
     assert result.output == ("Error: SWORDNET_ALLOW_NETWORKS: not a network: 'intranet' (not "
                              "an address/prefix; give e.g. 10.0.0.0/8)\n")
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+        self.complete = False
+
+    def resolutionBegan(self, resolution: object) -> None:  # noqa: N802 (Twisted's names)
+        pass
+
+    def addressResolved(self, address: object) -> None:  # noqa: N802
+        self.addresses.append(address.host)  # type: ignore[attr-defined]
+
+    def resolutionComplete(self) -> None:  # noqa: N802
+        self.complete = True
+
+
+class _FakeDNS:
+    """A name resolver answering from a table (no lookups at all)."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+
+    def resolveHostName(self, receiver: _Collect, name: str, portNumber: int = 0,  # noqa: N802,N803
+                        *args: object) -> _Collect:
+        from twisted.internet.address import IPv4Address, IPv6Address
+
+        receiver.resolutionBegan(None)
+        for host in self.table[name]:
+            kind = IPv6Address if ":" in host else IPv4Address
+            receiver.addressResolved(kind("TCP", host, portNumber))
+        receiver.resolutionComplete()
+        return receiver
+
+
+def test_the_resolver_hands_a_connection_only_allowed_addresses() -> None:
+    """What a name resolves to is judged when the connection is made: a name that resolves
+    to loopback (DNS rebinding, ``localhost``) gets no address to connect to."""
+    from crawlers.outbound import PolicyResolver
+
+    class Reactor:
+        nameResolver = _FakeDNS({  # noqa: N815 (Twisted's name)
+            "rebound.test": ["127.0.0.1", "::ffff:127.0.0.1"],
+            "mixed.test": ["10.1.2.3", "93.184.215.14", "169.254.169.254"],
+            "intranet.test": ["10.1.2.3"]})
+
+    resolver = PolicyResolver(Reactor(), AddressPolicy())
+    found = {}
+    for name in ("rebound.test", "mixed.test", "intranet.test"):
+        receiver = _Collect()
+        resolver.resolveHostName(receiver, name, 80)
+        assert receiver.complete
+        found[name] = receiver.addresses
+    assert found == {"rebound.test": [], "mixed.test": ["93.184.215.14"], "intranet.test": []}
+    policy = AddressPolicy()
+    assert request_refusal("http://rebound.test/x", policy) == \
+        "refused: address not allowed (loopback)"
+    assert request_refusal("http://intranet.test/", policy) == \
+        "refused: address not allowed (private network)"
+    assert request_refusal("http://mixed.test/", policy) is None
+
+    allowing = PolicyResolver(Reactor(), AddressPolicy.from_text("10.1.0.0/16"))
+    receiver = _Collect()
+    allowing.resolveHostName(receiver, "mixed.test", 80)
+    assert receiver.addresses == ["10.1.2.3", "93.184.215.14"]
