@@ -177,3 +177,45 @@ def test_a_tip_whose_check_crashed_shows_one_line_not_the_crawl_log(
         assert settle_tip(session, tip.id, run.id).result["error"] == (
             "the check did not complete: crawl process exited with status 1")
     db.dispose()
+
+
+def test_the_browser_proxy_connects_only_where_the_policy_allows(
+        canaries: tuple[Canary, Canary, Canary]) -> None:
+    """Chromium's proxy (no browser needed): plain HTTP and CONNECT to an allowed address are
+    relayed; to any other address, by literal or by name, refused without a connection."""
+    import asyncio
+
+    from crawlers.browser_proxy import PolicyProxy
+    from swordnet.outbound import AddressPolicy
+
+    canary, canary2, canary6 = canaries
+    port1, port2, port6 = (c.server_address[1] for c in canaries)
+
+    async def ask(proxy: PolicyProxy, head: str) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(head.encode())
+        await writer.drain()
+        answer = await reader.read(200)
+        writer.close()
+        return answer
+
+    async def main() -> list[bytes]:
+        proxy = PolicyProxy(AddressPolicy.from_text("127.0.0.1/32"))
+        await proxy.start()
+        try:
+            return [await ask(proxy, head) for head in (
+                f"GET http://127.0.0.1:{port1}/ok HTTP/1.1\r\nHost: x\r\n"
+                "Proxy-Connection: keep-alive\r\n\r\n",
+                f"GET http://127.0.0.2:{port2}/ HTTP/1.1\r\nHost: x\r\n\r\n",
+                f"CONNECT [::1]:{port6} HTTP/1.1\r\nHost: x\r\n\r\n",
+                f"CONNECT 2130706434:{port2} HTTP/1.1\r\n\r\n",
+                f"GET http://localhost:{port2}/ HTTP/1.1\r\n\r\n",  # 127.0.0.1: allowed,
+            )]                                                    # but nothing listens
+        finally:
+            await proxy.close()
+
+    answers = asyncio.run(main())
+    assert answers[0].startswith(b"HTTP/1.0 200") and b"internal secret" in answers[0]
+    assert [a.split(b"\r\n")[0] for a in answers[1:4]] == [b"HTTP/1.1 403 Forbidden"] * 3
+    assert not answers[4].startswith(b"HTTP/1.1 403")
+    assert (canary.connections, canary2.connections, canary6.connections) == (1, 0, 0)
