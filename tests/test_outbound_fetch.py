@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 
+import pytest
 from sqlalchemy import select
 
 from scheduler import jobs
@@ -219,3 +220,21 @@ def test_the_browser_proxy_connects_only_where_the_policy_allows(
     assert [a.split(b"\r\n")[0] for a in answers[1:4]] == [b"HTTP/1.1 403 Forbidden"] * 3
     assert not answers[4].startswith(b"HTTP/1.1 403")
     assert (canary.connections, canary2.connections, canary6.connections) == (1, 0, 0)
+
+
+def test_a_fetched_video_that_names_urls_makes_no_connection(
+        canaries: tuple[Canary, Canary, Canary]) -> None:
+    """Decoding is no way round the policy: FFmpeg reads only the downloaded file."""
+    from matching.signal import ContentRejected
+    from matching.video import sample_video
+
+    canary = canaries[0]
+    url = canary.url(path="/segment.ts")
+    for body in (f"ffconcat version 1.0\nfile {url}\n",
+                 f"\ufeff#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{url}\n#EXT-X-ENDLIST\n",
+                 "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                 f"m=video {canary.server_address[1]} RTP/AVP 96\r\n"):
+        with pytest.raises(ContentRejected):
+            sample_video(body.encode(), interval=1.0, max_seconds=10, max_decoded=100,
+                         max_bytes=10**7)
+    assert canary.connections == 0
