@@ -65,8 +65,15 @@ def claim_queued(session: Session) -> list[TipCheck]:
                            .with_for_update(skip_locked=True)).all()
     checks = []
     for tip in tips:
+        try:
+            site = site_for_url(session, tip.url)
+        except ValueError as exc:  # queued before today's URL checks: never fetched
+            tip.status, tip.checked_at = "failed", utcnow()
+            tip.result = {"run_outcome": None, "error": f"the URL is not accepted: {exc}",
+                          "hits": [], "works": [], "named_work_found": None}
+            continue
         tip.status = "checking"
-        checks.append(TipCheck(tip.id, site_for_url(session, tip.url).id, tip.url))
+        checks.append(TipCheck(tip.id, site.id, tip.url))
     return checks
 
 

@@ -238,3 +238,20 @@ def test_a_fetched_video_that_names_urls_makes_no_connection(
             sample_video(body.encode(), interval=1.0, max_seconds=10, max_decoded=100,
                          max_bytes=10**7)
     assert canary.connections == 0
+
+
+def test_a_tip_queued_before_the_url_checks_fails_without_a_fetch(
+        sqlite_home: Settings) -> None:
+    from swordnet.tips import claim_queued
+
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        old = Tip(url="http://user:pw@127.0.0.1:6379/", status="queued", created_at=utcnow())
+        good = Tip(url="http://pirate.example/a", status="queued", created_at=utcnow())
+        session.add_all([old, good])
+        session.flush()
+        assert [c.url for c in claim_queued(session)] == [good.url]
+        assert (old.status, old.result["error"]) == (
+            "failed", "the URL is not accepted: a URL with a user name or password is not "
+                      "accepted: 'http://user:pw@127.0.0.1:6379/'")
+    db.dispose()
