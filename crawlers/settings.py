@@ -44,3 +44,15 @@ SWORDNET_MATCH_WORKERS = 0
 
 # WARC files of evidence roll over (and are sealed into the evidence store) at this size.
 SWORDNET_WARC_MAX_BYTES = 256 * 1024 * 1024
+
+# The outbound-request policy (crawlers/outbound.py, docs/security.md): every connection goes
+# to an address the policy allows, checked when the host is resolved; schemes other than
+# http(s) have no handler; proxies from the environment are not used (a proxy would resolve
+# the host itself, out of the policy's reach).
+TWISTED_DNS_RESOLVER = "crawlers.outbound.PolicyResolver"
+DOWNLOADER_MIDDLEWARES = {"crawlers.outbound.OutboundPolicyMiddleware": 990}
+DOWNLOAD_HANDLERS = {"data": None, "file": None, "s3": None, "ftp": None}
+HTTPPROXY_ENABLED = False
+# Networks allowed besides public addresses (comma-separated), e.g. 10.20.0.0/16 for an
+# intranet deployment; passed by the executors from SWORDNET_ALLOW_NETWORKS.
+SWORDNET_ALLOW_NETWORKS = ""

@@ -75,8 +75,9 @@ class CrawlConfig:
         settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", self.concurrency, priority="spider")
         settings.set("CLOSESPIDER_TIMEOUT", self.time_cap_s, priority="spider")
         if self.render_js:
-            handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
-            settings.set("DOWNLOAD_HANDLERS", {"http": handler, "https": handler},
+            handler = "crawlers.browser_proxy.PolicyPlaywrightHandler"  # the outbound policy
+            settings.set("DOWNLOAD_HANDLERS", {**settings.getdict("DOWNLOAD_HANDLERS"),
+                                               "http": handler, "https": handler},
                          priority="spider")
             settings.set("PLAYWRIGHT_BROWSER_TYPE", "chromium", priority="spider")
             settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",

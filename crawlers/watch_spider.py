@@ -16,12 +16,12 @@ from typing import Any
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from crawlers.extract import PageLinks, extract_page
+from crawlers.failures import failure_reason
 from crawlers.frontier import Frontier
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.runstats import count, note_error, note_start, note_trap
@@ -53,18 +53,6 @@ def exchange_of(response: Response) -> Exchange:
                     response_headers=_headers(response.headers), body=response.body,
                     ip=str(response.ip_address) if response.ip_address else None,
                     fetched_at=utcnow(), rendered=bool(request.meta.get("playwright")))
-
-
-def failure_message(failure: Failure, size_cap: int) -> str:
-    """What went wrong with a fetch, in words (Scrapy leaves some failures without any).
-
-    Scrapy's HTTP/1.1 download handler cancels a body without a Content-Length that grows
-    past its size cap with no message (one with a Content-Length says so).
-    """
-    message = failure.getErrorMessage()
-    if not message and failure.check(DownloadCancelledError):
-        return f"body larger than {size_cap} bytes cut off (no Content-Length sent)"
-    return message or failure.type.__name__
 
 
 def _is_image(response: Response) -> bool:
@@ -106,7 +94,11 @@ class WatchSpider(Spider):
     def _refusal(self, url: str, start: bool) -> str | None:
         """Why ``url`` is not crawled as a page, or None."""
         if not start:
-            if site_key(url) not in self.config.hosts:
+            try:
+                on_site = site_key(url) in self.config.hosts
+            except ValueError:  # a link no check would accept (a bad host or port)
+                on_site = False
+            if not on_site:
                 return "off_site"
             if self._allow and not any(p.search(url) for p in self._allow):
                 return "not_allowed"
@@ -277,8 +269,8 @@ class WatchSpider(Spider):
             note_start(self.crawler.stats, False)
         size_cap = request.meta.get("download_maxsize") \
             or self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
-        note_error(self.crawler.stats, failure.type.__name__, request.url,
-                   failure_message(failure, size_cap))
+        kind, reason = failure_reason(failure, size_cap)
+        note_error(self.crawler.stats, kind, request.url, reason)
 
     def request_dropped(self, request: Request) -> None:
         """Scrapy drops a redirect to a URL it already requested without telling the

@@ -183,7 +183,8 @@ class LocalExecutor:
         self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "scrapy", "crawl", request.spider,
                    *request.spider_arguments(), "-a", f"run_id={run_id}",
-                   "-s", f"JOBDIR={jobdir}"]
+                   "-s", f"JOBDIR={jobdir}",
+                   "-s", f"SWORDNET_ALLOW_NETWORKS={self.settings.allow_networks}"]
         env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings",
                "SWORDNET_HOME": str(self.settings.home),
                "SWORDNET_DATABASE_URL": self.settings.database_url}

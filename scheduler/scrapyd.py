@@ -107,9 +107,13 @@ class ScrapydNode:
         status = self._call("daemonstatus.json")
         return int(status.get("running", 0)) + int(status.get("pending", 0))
 
-    def schedule(self, spider: str, arguments: dict[str, str], job_id: str) -> None:
+    def schedule(self, spider: str, arguments: dict[str, str], job_id: str,
+                 settings: dict[str, str] | None = None) -> None:
+        """Start a crawl with spider ``arguments`` and Scrapy ``settings`` (``-s``)."""
         self._call("schedule.json", {"project": PROJECT, "spider": spider, "jobid": job_id,
-                                     **arguments})
+                                     **arguments, "setting": [
+                                         f"{name}={value}"
+                                         for name, value in (settings or {}).items()]})
 
     def state(self, job_id: str) -> str | None:
         """``pending``, ``running``, ``finished``, or None if the node does not know the job."""
@@ -156,7 +160,8 @@ class ScrapydExecutor:
 
     def __init__(self, db: Database, node_urls: list[str], *, poll_s: float = 1.0,
                  timeout_s: float = DEFAULT_TIMEOUT_S,
-                 node_lost_after_s: float = NODE_LOST_AFTER_S) -> None:
+                 node_lost_after_s: float = NODE_LOST_AFTER_S,
+                 allow_networks: str = "") -> None:
         if not node_urls:
             raise ValueError("the scrapyd executor needs at least one node (--node URL)")
         self.db = db
@@ -164,6 +169,7 @@ class ScrapydExecutor:
         self.poll_s = poll_s
         self.timeout_s = timeout_s
         self.node_lost_after_s = node_lost_after_s
+        self.allow_networks = allow_networks  # the outbound policy's (Settings.allow_networks)
         self._in_flight = {node.url: 0 for node in self.nodes}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -261,7 +267,7 @@ class ScrapydExecutor:
         self._note_node(run_id, node, job_id)
         try:
             node.schedule(request.spider, {**request.arguments(), "run_id": str(run_id)},
-                          job_id)
+                          job_id, {"SWORDNET_ALLOW_NETWORKS": self.allow_networks})
         except NodeUnreachable as exc:
             settle_run(self.db, run_id, str(exc), "")
             return "lost"

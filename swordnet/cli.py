@@ -54,6 +54,10 @@ from swordnet.watchlist import add_target, check_url, site_for_url
 @click.version_option(package_name="swordnet")
 def main() -> None:
     """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""
+    try:
+        load_settings()  # a bad setting stops every command with one line naming it
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @main.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import socket
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +49,13 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def demo_crawl_settings(settings: Settings) -> Settings:
+    """``settings`` allowing the crawl to reach the demo site on 127.0.0.1, which the
+    outbound-request policy refuses by default (docs/security.md)."""
+    networks = ",".join(n for n in (settings.allow_networks, "127.0.0.1/32") if n)
+    return replace(settings, allow_networks=networks)
 
 
 def chapters(path: Path) -> list[tuple[str, list[str]]]:
@@ -89,7 +97,7 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
                                     every_seconds=None)
             request = CrawlRequest.for_target(target)
         console.print("Crawling it (scrapy crawl site, as the scheduler would) ...")
-        run_id = LocalExecutor(db, settings).run(request)
+        run_id = LocalExecutor(db, demo_crawl_settings(settings)).run(request)
 
     with db.session() as session:
         run = session.get(CrawlRun, run_id)

@@ -65,8 +65,15 @@ def claim_queued(session: Session) -> list[TipCheck]:
                            .with_for_update(skip_locked=True)).all()
     checks = []
     for tip in tips:
+        try:
+            site = site_for_url(session, tip.url)
+        except ValueError as exc:  # queued before today's URL checks: never fetched
+            tip.status, tip.checked_at = "failed", utcnow()
+            tip.result = {"run_outcome": None, "error": f"the URL is not accepted: {exc}",
+                          "hits": [], "works": [], "named_work_found": None}
+            continue
         tip.status = "checking"
-        checks.append(TipCheck(tip.id, site_for_url(session, tip.url).id, tip.url))
+        checks.append(TipCheck(tip.id, site.id, tip.url))
     return checks
 
 
@@ -82,8 +89,11 @@ def settle_tip(session: Session, tip_id: int, run_id: int) -> Tip:
     tip.run_id, tip.checked_at = run_id, utcnow()
     reached = run.outcome == "finished" and run.stats.get("start_reachable") != 0
     tip.status = "checked" if reached else "failed"
-    error = run.error or (None if reached else "the URL could not be fetched: " + "; ".join(
-        f"{e['kind']}: {e['message']}" for e in run.errors[:3]))
+    if run.error:  # the crawl itself failed: its first line, never the crawl's log
+        error: str | None = f"the check did not complete: {run.error.splitlines()[0]}"
+    else:
+        error = None if reached else "the URL could not be fetched: " + "; ".join(
+            f"{e['kind']}: {e['message']}" for e in run.errors[:3])
     tip.result = {"run_outcome": run.outcome, "error": error,
                   "hits": [hit.id for hit in hits], "works": works,
                   "named_work_found": None if tip.work_id is None else tip.work_id in works}

@@ -6,21 +6,60 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swordnet.models import SPIDERS, Site, WatchTarget, Work
+from swordnet.outbound import host_address
 from swordnet.timeutil import utcnow
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SEARCH_PLACEHOLDER = "{query}"
-_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}(?::[0-9]{1,5})?$")
+# A DNS label (underscores occur in real host names, though not in registered domains).
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+MAX_HOST_LENGTH = 253
+_HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:/@\[\]\s]+)(?::([0-9]{1,5}))?")
+
+
+def check_hostname(host: str) -> str:
+    """A URL's host as sites are keyed: a DNS name in lower-case ASCII (IDN names in their
+    punycode form), or an IP address as it is usually written; raises ValueError otherwise.
+
+    >>> check_hostname("Bücher.Example")
+    'xn--bcher-kva.example'
+    >>> check_hostname("0x7f000001")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a host name: '0x7f000001' (write an IPv4 address as four decimal numbers)
+    """
+    name = host.strip().rstrip(".").lower()
+    literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    address = host_address(literal)
+    if address is not None:
+        if address.version == 4 and literal != str(address):
+            raise ValueError(f"not a host name: {host!r} (write an IPv4 address as four "
+                             "decimal numbers)")
+        return str(address)
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise ValueError(f"not a host name: {host[:80]!r} (not a valid "
+                             "internationalised domain name)") from None
+    labels = name.split(".")
+    if (len(name) > MAX_HOST_LENGTH or not all(_LABEL.match(label) for label in labels)
+            or labels[-1].isdigit()):
+        raise ValueError(f"not a host name: {host[:80]!r} (letters, digits and hyphens in "
+                         f"dot-separated labels of at most 63, {MAX_HOST_LENGTH} in all)")
+    return name
 
 
 def check_url(url: str) -> str:
-    """``url`` with scheme and host lower-cased, if it is an absolute http(s) URL with a host.
+    """``url`` with scheme and host normalised, if it is an absolute http(s) URL with a valid
+    host (see :func:`check_hostname`), no user name or password, and a port of 1-65535.
 
     >>> check_url(" HTTPS://Pirate.Example/Films?id=7 ")
     'https://pirate.example/Films?id=7'
@@ -28,15 +67,26 @@ def check_url(url: str) -> str:
     Traceback (most recent call last):
     ...
     ValueError: not an http(s) URL: 'ftp://example.org/'
+    >>> check_url("http://user:pw@pirate.example/")
+    Traceback (most recent call last):
+    ...
+    ValueError: a URL with a user name or password is not accepted: 'http://user:pw@pirate.example/'
     """
+    shown = url if len(url) <= 200 else url[:200] + "..."
     try:
         parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+        port = parts.port
     except ValueError:
-        raise ValueError(f"not a valid URL: {url!r}") from None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
+        raise ValueError(f"not a valid URL: {shown!r}") from None
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {shown!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"a URL with a user name or password is not accepted: {shown!r}")
+    if port == 0:
+        raise ValueError(f"port 0 of {shown!r} is not 1-65535")
+    host = check_hostname(parts.hostname)
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=netloc))
 
 
 def site_key(url: str) -> str:
@@ -135,12 +185,18 @@ def check_host(host: str) -> str:
     ...
     ValueError: port 99999 of 'mirror.example:99999' is not 1-65535
     """
-    if not _HOST.match(host.strip().lower()):
-        raise ValueError(f"not a host name: {host!r} (give e.g. mirror.example)")
-    port = host.strip().rpartition(":")[2] if ":" in host else ""
+    match = _HOST_PORT.fullmatch(host.strip())
+    try:
+        if match is None:
+            raise ValueError
+        key = check_hostname(match.group(1))
+    except ValueError:
+        raise ValueError(f"not a host name: {host[:80]!r} (give e.g. mirror.example)") from None
+    port = match.group(2)
     if port and not 1 <= int(port) <= 65535:
         raise ValueError(f"port {port} of {host!r} is not 1-65535")
-    return host.strip().lower()
+    key = f"[{key}]" if ":" in key else key
+    return f"{key}:{int(port)}" if port else key
 
 
 def site_for_url(session: Session, url: str) -> Site:

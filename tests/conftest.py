@@ -8,6 +8,7 @@ turns "unreachable" into a failure.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +26,23 @@ from swordnet.config import Settings, load_settings
 from swordnet.db import Database, open_database
 from swordnet.demo_site import DemoSite, RunningSite, build_demo_site, serve_site
 from swordnet.samples import sample_files
+from tests.canary import Canary
 
 PG_ADMIN_DSN = os.environ.get("SWORDNET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# The tests' own sites are served on loopback, which the outbound-request policy refuses by
+# default: every test session allows it (as an operator would allow an intranet), through
+# the environment the CLI, the executors and their crawl subprocesses read. A ``scrapy crawl``
+# started directly gets the setting with :data:`ALLOW_TEST_SITES`.
+TEST_NETWORKS = "127.0.0.0/8,::1/128"
+ALLOW_TEST_SITES = ("-s", f"SWORDNET_ALLOW_NETWORKS={TEST_NETWORKS}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def allow_test_sites() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SWORDNET_ALLOW_NETWORKS", TEST_NETWORKS)
+        yield
 
 
 # Test files whose tests run on one pytest-xdist worker (``make test`` runs
@@ -155,3 +170,16 @@ def served_site(fixture_site: DemoSite) -> Iterator[RunningSite]:
     """The fixture site on a free port; a test may change its copy (take pages down)."""
     with serve_site(site_copy(fixture_site)) as running:
         yield running
+
+
+@pytest.fixture
+def canaries() -> Iterator[tuple[Canary, Canary, Canary]]:
+    """Canaries on 127.0.0.1, 127.0.0.2 (loopback too, on Linux) and [::1]."""
+    servers = (Canary("127.0.0.1"), Canary("127.0.0.2"), Canary("::1"))
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    yield servers
+    for server in servers:
+        server.shutdown()
+        server.server_close()

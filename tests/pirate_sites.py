@@ -10,7 +10,7 @@ import gzip
 import html
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -25,6 +25,7 @@ from swordnet.models import CrawlRun, Hit, WatchTarget, Work
 from swordnet.registry import register_work
 from swordnet.samples import sample_files
 from swordnet.watchlist import add_target
+from tests.conftest import TEST_NETWORKS
 
 HTML = "text/html; charset=utf-8"
 
@@ -61,7 +62,12 @@ def add_watch_target(db: Database, url: str, **options: object) -> int:
 
 def run_crawl(db: Database, settings: Settings, request: CrawlRequest,
               timeout_s: float = 180) -> CrawlRun:
-    """Crawl as the scheduler does (a ``scrapy crawl`` subprocess); the finished run."""
+    """Crawl as the scheduler does (a ``scrapy crawl`` subprocess); the finished run.
+
+    Settings that allow no networks (built by a test rather than read from the session's
+    environment) get the test sites' loopback networks (tests/conftest.py)."""
+    if not settings.allow_networks:
+        settings = replace(settings, allow_networks=TEST_NETWORKS)
     run_id = LocalExecutor(db, settings, timeout_s=timeout_s).run(request)
     with db.session() as session:
         run = session.get(CrawlRun, run_id)

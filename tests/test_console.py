@@ -40,6 +40,7 @@ from swordnet.web.app import create_app
 from swordnet.web.console import LOGIN_CSRF_COOKIE
 from swordnet.web.deps import SESSION_COOKIE
 from swordnet.web.headers import CONTENT_SECURITY_POLICY
+from swordnet.web.throttle import SlidingWindowLimit
 from tests.images import jpeg_bytes
 from tests.test_schedule_cli import free_port
 from tests.web_data import HOLDER_A, HOLDER_B, PASSWORD, XSS_TITLE, WebData, build_web_data
@@ -576,17 +577,22 @@ def test_rights_holder_manages_their_allowlist_and_sends_tips(web_data: WebData,
                                                    "work_id": str(own), "csrf_token": token})
         assert one_work.status_code == 200
 
+        app.state.tip_limit = SlidingWindowLimit(1, 3600.0, clock=lambda: 0.0)
         tips = client.get("/tips").text
         assert f'value="{other}"' not in tips  # only the holder's own works to choose from
         no_work = client.post("/tips", data={"url": "http://tip.example/a",
                                              "csrf_token": form_token(tips)})
         assert no_work.status_code == 422 and "name the work of yours" in no_work.text
-        queued = client.post("/tips", data={"url": "http://tip.example/a", "work_id": str(own),
-                                            "csrf_token": form_token(tips)})
-        assert queued.status_code == 200 and "is queued" in queued.text
         bad_url = client.post("/tips", data={"url": "ftp://tip.example/", "work_id": str(own),
                                              "csrf_token": form_token(tips)})
         assert bad_url.status_code == 422 and "not an http(s) URL" in bad_url.text
+        queued = client.post("/tips", data={"url": "http://tip.example/a", "work_id": str(own),
+                                            "csrf_token": form_token(tips)})
+        assert queued.status_code == 200 and "is queued" in queued.text
+        limited = client.post("/tips", data={"url": "http://tip.example/b", "work_id": str(own),
+                                             "csrf_token": form_token(tips)})
+        assert limited.status_code == 429 and limited.headers["Retry-After"] == "3600"
+        assert "too many tips: at most 1 in 60 min; try again in 3600 s" in limited.text
 
         client.cookies.clear()
         sign_in(client, "north")

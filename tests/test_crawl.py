@@ -19,7 +19,7 @@ from swordnet.db import Database, open_database
 from swordnet.demo_site import DemoSite, RunningSite, serve_site
 from swordnet.models import Capture, CrawlRun, Hit, Work
 from swordnet.watchlist import site_for_url
-from tests.conftest import BACKENDS, fresh_database, site_copy
+from tests.conftest import ALLOW_TEST_SITES, BACKENDS, fresh_database, site_copy
 from tests.pirate_sites import register_samples, run_crawl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +144,8 @@ def test_scrapy_crawl_from_repo_root_records_its_own_run(
     env = {**os.environ, "SWORDNET_HOME": str(sqlite_home.home)}
     env.pop("SCRAPY_SETTINGS_MODULE", None)
     result = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={served_site.url}"],
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={served_site.url}",
+         *ALLOW_TEST_SITES],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     with db.session() as session:

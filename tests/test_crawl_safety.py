@@ -22,7 +22,7 @@ from swordnet.config import Settings
 from swordnet.db import Database, open_database
 from swordnet.demo_site import DemoSite, Resource, RunningSite, serve_site
 from swordnet.models import Capture, Hit, WarcFile
-from tests.conftest import run_cli
+from tests.conftest import ALLOW_TEST_SITES, run_cli
 from tests.pirate_sites import (
     HTML,
     add_watch_target,
@@ -165,7 +165,8 @@ def test_crawl_killed_with_sigkill_resumes_without_duplicates_or_dangling_captur
         target = add_watch_target(db, running.url)
         env = {**os.environ, "SWORDNET_HOME": str(sqlite_home.home)}
         process = subprocess.Popen(
-            [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"target_id={target}"],
+            [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"target_id={target}",
+             *ALLOW_TEST_SITES],
             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_for_hits(db, 5, process)
@@ -247,7 +248,7 @@ def test_warc_files_roll_over_at_their_size_cap(sqlite_home: Settings,
     env = {**os.environ, "SWORDNET_HOME": str(sqlite_home.home)}
     result = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={served_site.url}",
-         "-s", "SWORDNET_WARC_MAX_BYTES=100000"],
+         "-s", "SWORDNET_WARC_MAX_BYTES=100000", *ALLOW_TEST_SITES],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     store = EvidenceStore(sqlite_home.evidence_dir)

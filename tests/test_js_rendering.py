@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from swordnet.config import Settings
 from swordnet.db import open_database
 from swordnet.demo_site import DemoSite, serve_site
 from swordnet.models import Capture, Hit
+from tests.canary import Canary
 from tests.pirate_sites import (
     HTML,
     add_watch_target,
@@ -73,4 +75,31 @@ def test_images_added_by_script_are_found_only_when_rendering(sqlite_home: Setti
         assert shot.url == hit.page_capture.url
         png = capture_record(session, store, shot).payload
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    db.dispose()
+
+
+def test_a_rendered_page_reaches_no_refused_address(
+        sqlite_home: Settings, canaries: tuple[Canary, Canary, Canary]) -> None:
+    """Chromium's own requests (script-added images, a frame that redirects, a fetch) go
+    through the outbound policy's proxy: the test site is allowed, other loopback addresses
+    are not, and no connection reaches them."""
+    _, canary2, canary6 = canaries
+    db = open_database(sqlite_home)
+    register_samples(db)
+    site = scripted_site()
+    hostile = (f"<script>['{canary2.url(path='/a.jpg')}', '{canary6.url('[::1]', '/b.jpg')}']"
+               ".forEach(function (u) { var i = document.createElement('img'); i.src = u;"
+               " document.body.appendChild(i); });"
+               f"fetch('{canary2.url(path='/api')}').catch(function () {{}});</script>"
+               "<iframe src='/go.html'></iframe>")
+    site.add("/", page("Gallery (needs JavaScript)", site.files["/"].body.decode()
+                       .split("<body>", 1)[1] + hostile), HTML)
+    site.add("/go.html", b"", None, status=302,
+             headers=(("Location", canary2.url(path="/landing.html")),))
+    with serve_site(site) as running:
+        target = add_watch_target(db, running.url, render_js=True)
+        run = crawl_target(db, replace(sqlite_home, allow_networks="127.0.0.1/32"), target)
+    assert run.outcome == "finished", run.error
+    assert (canary2.connections, canary6.connections) == (0, 0)
+    assert hit_set(db) == planted_set(site)  # the allowed site rendered as before
     db.dispose()

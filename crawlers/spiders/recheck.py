@@ -17,9 +17,10 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from casefiles.notices import RecheckTarget, recheck_targets
+from crawlers.failures import failure_reason
 from crawlers.items import RecheckItem
 from crawlers.runstats import count, note_error
-from crawlers.watch_spider import SIZE_CAPS, exchange_of, failure_message
+from crawlers.watch_spider import SIZE_CAPS, exchange_of
 from swordnet.config import load_settings
 from swordnet.db import in_session
 
@@ -66,6 +67,6 @@ class RecheckSpider(Spider):
     def failed(self, failure: Failure) -> Iterator[RecheckItem]:
         request = failure.request  # type: ignore[attr-defined]
         target: RecheckTarget = request.cb_kwargs["target"]
-        message = failure_message(failure, request.meta["download_maxsize"])
-        note_error(self.crawler.stats, failure.type.__name__, target.url, message)
-        yield self._item(target, failure=f"{failure.type.__name__}: {message}")
+        kind, reason = failure_reason(failure, request.meta["download_maxsize"])
+        note_error(self.crawler.stats, kind, target.url, reason)
+        yield self._item(target, failure=f"{kind}: {reason}")

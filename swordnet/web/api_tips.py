@@ -1,7 +1,8 @@
 """``/tips``: complaints and public tips, single URLs the scheduler checks within minutes.
 
 A rights holder's tip names one of their own works (so they see it, and its result,
-afterwards); staff may name any work or none.
+afterwards); staff may name any work or none. Each principal may queue
+:data:`~swordnet.web.throttle.TIPS_PER_HOUR` tips an hour (429 with ``Retry-After`` past it).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from swordnet.access import (
@@ -20,14 +21,39 @@ from swordnet.access import (
     sort_clause,
     visible_tip_hits,
 )
+from swordnet.accounts import Principal
 from swordnet.models import TIP_STATUSES, Tip
 from swordnet.tips import submit_tip
 from swordnet.web.deps import Caller, DbSession
-from swordnet.web.errors import ERROR_RESPONSES
+from swordnet.web.errors import ERROR_RESPONSES, ErrorOut
 from swordnet.web.pagination import Page, PageParams, page_params, paginate_rows
 from swordnet.web.params import BodyId, PathId, choice_param, sort_param
+from swordnet.web.throttle import TIPS_PER_HOUR, SlidingWindowLimit
 
 router = APIRouter(prefix="/tips", tags=["tips"], responses=ERROR_RESPONSES)
+
+
+class TooManyTips(Exception):
+    """The principal queued their hourly share of tips; ``retry_after`` seconds to wait."""
+
+    def __init__(self, retry_after: int, limit: SlidingWindowLimit) -> None:
+        super().__init__(f"too many tips: at most {limit.max_events} in "
+                         f"{limit.window_s / 60:.0f} min; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def submit_within_limit(request: Request, session: DbSession, principal: Principal, url: str,
+                        work_id: int | None, reporter: str | None) -> Tip:
+    """:func:`~swordnet.tips.submit_tip`, if the principal has tips left this hour (the app's
+    ``tip_limit``); raises TooManyTips otherwise. Only queued tips count."""
+    limit: SlidingWindowLimit = request.app.state.tip_limit
+    key = [f"tips:{principal.user_id}"]
+    wait = limit.retry_after(key)
+    if wait:
+        raise TooManyTips(wait, limit)
+    tip = submit_tip(session, principal, url, work_id, reporter)
+    limit.record(key)
+    return tip
 
 
 class TipOut(BaseModel):
@@ -80,10 +106,19 @@ class TipIn(BaseModel):
                                  "(default: you).")
 
 
-@router.post("", response_model=TipOut, status_code=201)
-def create_tip(body: TipIn, session: DbSession, caller: Caller) -> TipOut:
-    """Queue a URL for a check by the scheduler."""
-    return tip_out(submit_tip(session, caller, body.url, body.work_id, body.reporter), set())
+@router.post("", response_model=TipOut, status_code=201, responses={
+    429: {"model": ErrorOut, "description": f"More than {TIPS_PER_HOUR} tips in an hour; "
+          "the Retry-After header says when to try again."}})
+def create_tip(body: TipIn, request: Request, session: DbSession, caller: Caller) -> TipOut:
+    """Queue a URL for a check by the scheduler (URLs whose host is not a valid name or
+    address, with a user name or password, or port 0 are refused)."""
+    try:
+        tip = submit_within_limit(request, session, caller, body.url, body.work_id,
+                                  body.reporter)
+    except TooManyTips as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) \
+            from None
+    return tip_out(tip, set())
 
 
 @router.get("/{tip_id}", response_model=TipOut)

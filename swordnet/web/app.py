@@ -40,6 +40,7 @@ from swordnet.web import (
 )
 from swordnet.web.headers import SecurityHeaders
 from swordnet.web.params import refuse_unusable_query
+from swordnet.web.throttle import tip_limit
 from swordnet.web.uploads import JsonTooLarge
 
 API_PREFIX = "/api/v1"
@@ -123,6 +124,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db or open_database(settings)
     app.state.store = EvidenceStore(settings.evidence_dir)
+    app.state.tip_limit = tip_limit()
 
     def user_error(status: int) -> Callable[[Request, Exception], Response]:
         def handle(request: Request, exc: Exception) -> Response:

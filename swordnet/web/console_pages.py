@@ -34,7 +34,7 @@ from swordnet.models import (
 )
 from swordnet.registry import RegistrationError, register_work
 from swordnet.timeutil import utcnow
-from swordnet.tips import submit_tip
+from swordnet.web.api_tips import TooManyTips, submit_within_limit
 from swordnet.web.console_base import (
     API,
     PageError,
@@ -338,7 +338,13 @@ def tips_submit(request: Request, session: DbSession, viewer: Signed,
         return _tips_page(request, session, viewer, status=422, error=error, form=form)
 
     try:
-        tip = submit_tip(session, viewer.principal, url, chosen_work(work_id), reporter)
+        tip = submit_within_limit(request, session, viewer.principal, url, chosen_work(work_id),
+                                  reporter)
+    except TooManyTips as exc:
+        response = refuse(str(exc))
+        response.status_code = 429
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except (ValueError, access.NotFound) as exc:
         return refuse(str(exc))
     session.commit()

@@ -1,0 +1,178 @@
+"""The outbound-request policy for JavaScript rendering: Chromium goes through a proxy that
+applies it.
+
+Chromium resolves and connects by itself, so neither the crawl's resolver nor its downloader
+middleware sees the requests a rendered page makes (scripts, images, redirects, frames).
+Every one of them is sent to :class:`PolicyProxy`, an HTTP proxy on 127.0.0.1 inside the
+crawl process (``--proxy-server``; ``<-loopback>`` so that loopback addresses go through it
+too): it resolves the host, refuses it unless an allowed address comes back, and connects to
+that address only. :class:`PolicyPlaywrightHandler` starts it with the browser and turns a
+navigation the policy refused into :class:`~crawlers.outbound.RefusedRequest`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+from crawlers.outbound import RefusedRequest, policy_of, request_refusal
+from swordnet.outbound import AddressPolicy, host_address
+
+MAX_HEAD = 64 * 1024
+_REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_HOP_HEADERS = (b"proxy-connection", b"connection", b"keep-alive", b"proxy-authorization")
+
+
+def _split_host_port(target: str, default_port: int) -> tuple[str, int]:
+    """``host`` and port of ``host:port`` or ``[v6]:port`` (a CONNECT target)."""
+    parts = urlsplit(f"//{target}")
+    return parts.hostname or "", parts.port or default_port
+
+
+class PolicyProxy:
+    """An HTTP/HTTPS (CONNECT) forward proxy that connects only where the policy allows.
+
+    ``refused`` maps each host it refused to the reason.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self.policy = policy
+        self.refused: dict[str, str] = {}
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(128)
+        self.port: int = self._socket.getsockname()[1]
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._serve, sock=self._socket,
+                                                      limit=MAX_HEAD)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def address_for(self, host: str, port: int) -> tuple[str | None, str | None]:
+        """``(address to connect to, None)`` or ``(None, reason)``."""
+        literal = host_address(host)
+        if literal is not None:
+            candidates = [str(literal)]
+        else:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                return None, None
+            candidates = [str(info[4][0]) for info in infos]
+        reasons = [self.policy.refusal(address) for address in candidates]
+        for address, reason in zip(candidates, reasons, strict=True):
+            if reason is None:
+                return address, None
+        reason = reasons[0] if reasons else None
+        if reason:
+            self.refused[host.lower()] = reason
+        return None, reason
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            line, _, header_block = head.partition(b"\r\n")
+            method, target, version = line.decode("latin-1").split(" ", 2)
+            if method.upper() == "CONNECT":
+                host, port = _split_host_port(target, 443)
+                request = None
+            else:
+                parts = urlsplit(target)
+                if parts.scheme != "http" or not parts.hostname:
+                    writer.write(_BAD)
+                    return
+                host, port = parts.hostname, parts.port or 80
+                path = parts.path or "/"
+                path += f"?{parts.query}" if parts.query else ""
+                headers = [h for h in header_block.split(b"\r\n")
+                           if h and h.split(b":", 1)[0].strip().lower() not in _HOP_HEADERS]
+                request = b"\r\n".join([f"{method} {path} {version}".encode("latin-1"),
+                                        *headers, b"Connection: close", b"", b""])
+            address, reason = await self.address_for(host, port)
+            if address is None:
+                writer.write(_REFUSED if reason else _BAD)
+                return
+            up_reader, upstream = await asyncio.open_connection(address, port)
+            if request is None:
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                upstream.write(request)
+            await _pipe_both(reader, writer, up_reader, upstream)
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            with contextlib.suppress(OSError):
+                writer.write(_BAD)
+        finally:
+            for stream in (upstream, writer):
+                if stream is not None:
+                    stream.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+        while data := await reader.read(64 * 1024):
+            writer.write(data)
+            await writer.drain()
+
+
+async def _pipe_both(client_reader: asyncio.StreamReader, client: asyncio.StreamWriter,
+                     upstream_reader: asyncio.StreamReader,
+                     upstream: asyncio.StreamWriter) -> None:
+    """Copy both ways until either side closes."""
+    tasks = [asyncio.ensure_future(_pipe(client_reader, upstream)),
+             asyncio.ensure_future(_pipe(upstream_reader, client))]
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+class PolicyPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
+    """scrapy-playwright with Chromium behind :class:`PolicyProxy`."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.proxy = PolicyProxy(policy_of(crawler))
+        options: dict[str, Any] = self.config.launch_options
+        options["args"] = [*options.get("args", []),
+                           f"--proxy-server=http://127.0.0.1:{self.proxy.port}",
+                           "--proxy-bypass-list=<-loopback>",
+                           # nothing around the proxy: no QUIC, no WebRTC over plain UDP
+                           "--disable-quic",
+                           "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
+
+    async def _launch(self) -> None:
+        await self.proxy.start()
+        await super()._launch()
+
+    async def _download_request(self, request: Request, spider: Any = None) -> Response:
+        reason = request_refusal(request.url, self.proxy.policy)
+        if reason is None:
+            host = urlsplit(request.url).hostname or ""
+            _, reason = await self.proxy.address_for(host, 80)
+        if reason:
+            raise RefusedRequest(reason)
+        response = await super()._download_request(request, spider)
+        landed = (urlsplit(response.url).hostname or "").lower()
+        if landed in self.proxy.refused:  # a redirect the proxy refused
+            raise RefusedRequest(self.proxy.refused[landed])
+        return response
+
+    async def _close(self) -> None:
+        await super()._close()
+        await self.proxy.close()
