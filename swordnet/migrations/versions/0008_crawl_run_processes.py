@@ -31,7 +31,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("crawl_runs", schema=None) as batch_op:
-        for column in ("watcher_started_at", "watcher_pid", "watcher_host", "pid_started_at",
-                       "pid", "host"):
-            batch_op.drop_column(column)
+    # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35) rather than a batch table copy: other
+    # tables refer to crawl_runs, and SQLite refuses to drop a table they point at.
+    for column in ("watcher_started_at", "watcher_pid", "watcher_host", "pid_started_at",
+                   "pid", "host"):
+        op.execute(f"ALTER TABLE crawl_runs DROP COLUMN {column}")
