@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
+from swordnet.db import lock_for_writing
 from swordnet.models import Case, CaseEvent, CaseMirror, Site
 from swordnet.timeutil import utcnow
 from swordnet.watchlist import site_key
@@ -43,6 +44,13 @@ def get_case(session: Session, case_id: int) -> Case:
     return case
 
 
+def lock_case(session: Session, case: Case) -> None:
+    """Take the write lock and read ``case`` again under it, so a change of status or a
+    custody event stored meanwhile by another unit of work is seen before deciding on it."""
+    lock_for_writing(session)
+    session.refresh(case, with_for_update=True)
+
+
 def allowed_next(status: str) -> tuple[str, ...]:
     return TRANSITIONS.get(status, ())
 
@@ -50,6 +58,7 @@ def allowed_next(status: str) -> tuple[str, ...]:
 def transition(session: Session, case: Case, to: str, actor: str, reason: str,
                evidence: dict[str, Any] | None = None) -> CaseEvent:
     """Move ``case`` to status ``to``; raises TransitionRefused with the allowed statuses."""
+    lock_case(session, case)
     if to not in TRANSITIONS:
         raise TransitionRefused(f"unknown case status {to!r} "
                                 f"(statuses: {', '.join(TRANSITIONS)})")
@@ -70,6 +79,7 @@ def transition(session: Session, case: Case, to: str, actor: str, reason: str,
 def link_mirror(session: Session, case: Case, domain_or_url: str, actor: str) -> Site:
     """Link a known mirror (a host, or a URL on it) to ``case``: its hits join the case."""
     key = site_key(domain_or_url if "://" in domain_or_url else f"http://{domain_or_url}/")
+    lock_case(session, case)
     if case.status == "closed":
         raise ValueError(f"case {case.id} is closed; mirrors cannot be linked to it")
     site = session.scalar(select(Site).where(Site.domain == key))

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import first_broken_link
+from casefiles.lifecycle import get_case, transition
 from casefiles.notices import record_notice
 from casefiles.review import confirm_hit, reject_hit, undo_decision
 from swordnet.accounts import add_user, create_token
@@ -175,6 +176,36 @@ def test_concurrent_confirmations_on_one_site_open_one_case(db: Database) -> Non
         assert len(cases) == rounds
         assert Counter(session.scalars(select(Hit.case_id))) == \
             dict.fromkeys((case.id for case in cases), RACERS)
+        assert_serial_history(session)
+
+
+def test_status_changes_and_confirmations_sent_together_keep_one_custody_log(
+        db: Database) -> None:
+    """The same status change of one case twice and confirmations of hits into it, all at
+    once: one status change wins (the other finds the case moved on), every confirmation
+    joins the case, and the custody log stays one unbroken chain."""
+    hit_ids = add_hits(db, RACERS)
+    with db.session() as session:
+        case_id = confirm_hit(session, hit_ids[0], "ann").id
+
+    def change(to: str) -> Callable[[], object]:
+        def move() -> object:
+            with db.session() as session:
+                return transition(session, get_case(session, case_id), to, "ann", "racing")
+        return move
+
+    outcomes = race([change("notice_sent"), change("notice_sent"),
+                     *(decision(db, "confirm", hit_id, "bo") for hit_id in hit_ids[1:11])])
+    assert sum(outcome is None for outcome in outcomes[:2]) == 1, outcomes[:2]
+    assert "cannot become" in next(outcome for outcome in outcomes[:2] if outcome)
+    assert outcomes[2:] == [None] * 10
+    with db.session() as session:
+        assert session.get(Case, case_id).status == "notice_sent"
+        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                 .order_by(CaseEvent.seq)).all()
+        assert [event.seq for event in events] == list(range(1, len(events) + 1))
+        assert first_broken_link(events) is None
+        assert [event.type for event in events].count("status_changed") == 1
         assert_serial_history(session)
 
 
