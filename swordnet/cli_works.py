@@ -44,6 +44,7 @@ from swordnet.registry import (
     register_work,
     set_threshold,
 )
+from swordnet.text import UnusableText
 
 MB = 1024 * 1024
 kind_option = click.option("--kind", type=click.Choice(WORK_KINDS), default="image",
@@ -130,8 +131,8 @@ def works_import(directory: Path, holder: str, kind: str) -> None:
                                         source_name=path.name,
                                         preview_store=preview_store())
                 added, existing = added + reg.created, existing + (not reg.created)
-            except (RegistrationError, ContentRejected) as exc:
-                failed.append(f"{path}: {exc}")
+            except (RegistrationError, ContentRejected, UnusableText) as exc:
+                failed.append(f"{click.format_filename(path)}: {exc}")
             progress.advance(task)
     console.print(f"{added} works registered, {existing} already registered, "
                   f"{len(failed)} failed.")

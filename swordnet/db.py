@@ -90,7 +90,7 @@ def _make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         url = make_url(database_url)
         path = url.database
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not path.startswith("file:"):
             private_sqlite_file(Path(path))
         timeout_s = float(url.query.get("timeout") or SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url.difference_update_query(["timeout"]),

@@ -293,3 +293,19 @@ def test_an_output_file_in_a_missing_folder_is_a_one_line_error(home: Settings,
     target = tmp_path / "missing" / "list.csv"
     result = CliRunner().invoke(main, ["campaigns", "shutdown-list", "Push", "-o", str(target)])
     assert one_line_error(result) == f"Error: {target}: No such file or directory"
+
+
+def test_works_import_lists_a_file_whose_name_is_not_text_as_failed(
+        home: Settings, tmp_path: Path) -> None:
+    """A file name that is not UTF-8 becomes a title with lone surrogates: that file fails,
+    the others are registered."""
+    folder = tmp_path / "works"
+    folder.mkdir()
+    path, _title = sample_files()[0]
+    shutil.copy(path, folder / "good.jpg")
+    shutil.copy(sample_files()[1][0], os.fsencode(folder) + b"/bad\xff.jpg")
+    result = run_cli("works", "import", str(folder), "--holder", "H")
+    assert result.exit_code == 1
+    assert "1 works registered, 0 already registered, 1 failed." in result.output
+    assert "title must not contain lone surrogates" in result.output
+    assert [w["title"] for w in works_json()] == ["good"]
