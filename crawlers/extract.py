@@ -106,8 +106,13 @@ def _absolute_http(base: str, raw: str | None) -> str | None:
     raw = raw.strip()
     if not raw or raw.startswith(("data:", "javascript:", "mailto:", "#")):
         return None
-    url = urldefrag(urljoin(base, raw)).url
-    return url if urlsplit(url).scheme in ("http", "https") else None
+    try:
+        url = urldefrag(urljoin(base, raw)).url
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not 0-65535)
+    except ValueError:  # e.g. "http://host:{port}/", "http://[::1/": no request can be made
+        return None
+    return url if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 def _attr(tag: Tag, name: str) -> str | None:

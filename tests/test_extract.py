@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scrapy import Request
+
 from crawlers.extract import extract_page
 
 PAGE = """<html><head><title> Free HD </title>
@@ -72,3 +74,15 @@ def test_file_links_are_classified_and_kept_out_of_the_page_links() -> None:
         ("playlist", "https://p.example/live/index.m3u8"),
     }
     assert found.links == ["https://p.example/film/9.html"]
+
+
+def test_urls_no_request_can_be_made_for_are_left_out_and_the_rest_is_kept() -> None:
+    """A template left in a page (``http://host:{port}/``), a port out of range or a broken
+    IPv6 literal made Scrapy's Request raise and lost the rest of the page's media and links."""
+    page = extract_page("""<img src="http://cdn.test:{port}/a.jpg"><img src="http://[::1/b.jpg">
+        <img src="http://cdn.test:99999/c.jpg"><img src="/ok.jpg">
+        <a href="http://x.test:{p}/">t</a><a href="/next.html">n</a>""", "http://site.test/")
+    assert page.images == ["http://site.test/ok.jpg"]
+    assert page.links == ["http://site.test/next.html"]
+    for url in page.images + page.links:
+        Request(url)
