@@ -85,9 +85,6 @@ def commands(group: click.Group = main, prefix: str = "") -> Iterator[tuple[str,
 
 
 # Tracebacks other changes of issue 20 fix (until they are merged, expected to fail here).
-FIXED_ELSEWHERE = {
-    "evidence extract": "a bundle that is not a zip file is a traceback (issue 20, item 7)",
-}
 COMMANDS = [name for name, _ in commands() if name not in SKIPPED]
 
 
@@ -186,9 +183,7 @@ def assert_one_line_failure(result: Result, argv: list[str]) -> None:
         assert errors in ([], [len(lines) - 1]), (shown, result.output[-2000:])
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=FIXED_ELSEWHERE[name], strict=False))
-    if name in FIXED_ELSEWHERE else name for name in COMMANDS])
+@pytest.mark.parametrize("name", COMMANDS)
 def test_cli_commands_answer_hostile_input_in_one_line(name: str, places: list[str]) -> None:
     command = dict(commands())[name]
 
