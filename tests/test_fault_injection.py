@@ -30,7 +30,7 @@ from swordnet.config import Settings, load_settings
 from swordnet.db import Database, make_engine, open_database
 from swordnet.demo_site import DemoSite, Resource, serve_site
 from swordnet.models import CrawlRun, Hit
-from tests.conftest import run_cli
+from tests.conftest import ALLOW_TEST_SITES, run_cli
 from tests.pirate_sites import (
     HTML,
     add_watch_target,
@@ -300,7 +300,7 @@ def start_crawl(settings: Settings, target: int, log: Path) -> subprocess.Popen[
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"target_id={target}",
-             "-s", "SWORDNET_MATCH_WORKERS=1"],
+             "-s", "SWORDNET_MATCH_WORKERS=1", *ALLOW_TEST_SITES],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -408,6 +408,7 @@ def kill_at_random_points(settings: Settings, db: Database, kills: int, seed: in
     rng = random.Random(seed)
     site = copies_site()
     store = EvidenceStore(settings.evidence_dir)
+    mid_crawl = 0  # kills that found the crawl still running
     with serve_site(site) as running:
         target = add_watch_target(db, running.url)
         for n in range(kills):
@@ -421,6 +422,7 @@ def kill_at_random_points(settings: Settings, db: Database, kills: int, seed: in
                 wait_until(lambda: hit_count(db) - before >= point  # noqa: B023
                            or process.poll() is not None, process, "the kill point")  # noqa: B023
                 time.sleep(offset_s)  # a random moment, not a wait for anything
+                mid_crawl += process.poll() is None
             finally:
                 kill_group(process)
             recovered = recover_open_files(store)
@@ -428,6 +430,7 @@ def kill_at_random_points(settings: Settings, db: Database, kills: int, seed: in
                 note_sealed(session, recovered)
             assert list(store.open_dir.iterdir()) == []
             assert assert_evidence_sound(db, store) <= len(fresh.planted) * (n + 1)
+        assert mid_crawl > 0 and hit_count(db) > 0, "no kill cut a crawl that stored hits"
         last = copies_site(prefix="/last")
         site.files.update(last.files)
         final = crawl_target(db, settings, target)
