@@ -448,6 +448,7 @@ def test_crawls_killed_at_random_points_lose_and_duplicate_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a hundred crawls, each started and killed: minutes, not seconds
 def test_a_hundred_crawls_killed_at_random_points_lose_and_duplicate_nothing(
         sqlite_home: Settings, tmp_path: Path) -> None:
     db = open_database(sqlite_home)
