@@ -439,19 +439,14 @@ def kill_at_random_points(settings: Settings, db: Database, kills: int, seed: in
     assert_evidence_sound(db, store)
 
 
+@pytest.mark.parametrize(("kills", "seed"), [
+    (3, 21),
+    # a hundred crawls, each started and killed: minutes, not seconds
+    pytest.param(100, 2100, marks=[pytest.mark.slow, pytest.mark.timeout(1800)]),
+])
 def test_crawls_killed_at_random_points_lose_and_duplicate_nothing(
-        sqlite_home: Settings, tmp_path: Path) -> None:
+        sqlite_home: Settings, tmp_path: Path, kills: int, seed: int) -> None:
     db = open_database(sqlite_home)
     register_samples(db)
-    kill_at_random_points(sqlite_home, db, kills=3, seed=21, tmp_path=tmp_path)
-    db.dispose()
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)  # a hundred crawls, each started and killed: minutes, not seconds
-def test_a_hundred_crawls_killed_at_random_points_lose_and_duplicate_nothing(
-        sqlite_home: Settings, tmp_path: Path) -> None:
-    db = open_database(sqlite_home)
-    register_samples(db)
-    kill_at_random_points(sqlite_home, db, kills=100, seed=2100, tmp_path=tmp_path)
+    kill_at_random_points(sqlite_home, db, kills=kills, seed=seed, tmp_path=tmp_path)
     db.dispose()
