@@ -57,9 +57,9 @@ from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import event, insert, select, update  # noqa: E402
 
 from bench.report import write_results  # noqa: E402
-from swordnet.config import Settings  # noqa: E402
-from swordnet.db import open_database  # noqa: E402
-from swordnet.models import Capture, Hit  # noqa: E402
+from swordnet.core.config import Settings  # noqa: E402
+from swordnet.core.db import open_database  # noqa: E402
+from swordnet.core.models import Capture, Hit  # noqa: E402
 from swordnet.web.app import create_app  # noqa: E402
 from tests.web_data import PASSWORD, build_web_data  # noqa: E402
 

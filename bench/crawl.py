@@ -123,10 +123,10 @@ def start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
 
 def fresh_home(home: Path) -> str:
     """A new Swordnet home with the sample works registered; returns its database URL."""
-    from swordnet.config import load_settings
-    from swordnet.db import open_database
-    from swordnet.registry import register_work
-    from swordnet.samples import sample_files
+    from swordnet.core.config import load_settings
+    from swordnet.core.db import open_database
+    from swordnet.demo.samples import sample_files
+    from swordnet.works.registry import register_work
 
     settings = load_settings({"SWORDNET_HOME": str(home)})
     db = open_database(settings)
@@ -142,7 +142,7 @@ def stored_hits(database_url: str) -> list[tuple[str, str]]:
     """``(media URL, work title)`` of every hit in the database."""
     from sqlalchemy import create_engine, select
 
-    from swordnet.models import Hit, Work
+    from swordnet.core.models import Hit, Work
 
     engine = create_engine(database_url)
     with engine.connect() as conn:
@@ -162,7 +162,7 @@ def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid
     home = workdir / label
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    database_url = fresh_home(home) if mode == "full" else f"sqlite:///{home / 'swordnet.db'}"
+    database_url = fresh_home(home) if mode == "full" else f"sqlite:///{home / 'swordnet.core.db'}"
     stats_file, log_file = home / "stats.json", home / "crawl.log"
     command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={url}",
                "-a", f"depth={pages}", "-a", f"max_pages={pages}",

@@ -10,7 +10,7 @@ The site is a tree of pages (fan-out :data:`FANOUT`; each page also links home, 
 and to two random pages), every page showing its own ``images_per_page`` JPEG gallery images:
 procedurally drawn, textured 200-400 px pictures (distinct, and past the matcher's quality
 gate), among which a small share are altered copies of the shipped sample works, made with
-:data:`swordnet.demo_site.ALTERATIONS` at a random scale. Each planted copy is checked with
+:data:`swordnet.demo.site.ALTERATIONS` at a random scale. Each planted copy is checked with
 the product's own matcher when it is generated (stage 1, then stage 2 as the pipeline runs
 them), so the hits a crawl should store are known exactly: ``manifest.json`` lists them.
 
@@ -166,7 +166,7 @@ def _sample_index() -> tuple[Any, dict[int, str], dict[str, Any]]:
 
     from matching.match_index import MatchIndex
     from matching.stages import registration_fingerprints
-    from swordnet.samples import sample_files
+    from swordnet.demo.samples import sample_files
 
     index = MatchIndex()
     titles: dict[int, str] = {}
@@ -185,7 +185,7 @@ def _planted_copies(numbers: list[int], seed: int) -> tuple[list[dict[str, Any]]
 
     from matching.signal import ContentSkipped
     from matching.stages import match_content
-    from swordnet.demo_site import ALTERATIONS
+    from swordnet.demo.site import ALTERATIONS
 
     index, titles, images = _sample_index()
     alterations = list(ALTERATIONS)

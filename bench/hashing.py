@@ -8,7 +8,7 @@ One process, OpenCV limited to one thread. The images are 1024x768 JPEG renderin
 benchmark's held-out photographs and page screenshots (none is a registered work, so every
 one goes through stage 2, the worst case), matched against the 13 registered works of
 ``bench/detection.py``. Stage 2's cost is measured again with more registered works (generated
-abstract pictures from :func:`swordnet.samples.artwork`, unrelated to the test images) to show
+abstract pictures from :func:`swordnet.demo.samples.artwork`, unrelated to the test images) to show
 how it grows with the registry. Prints a table and writes ``bench/results/hashing.json``.
 """
 
@@ -44,7 +44,7 @@ from matching.stages import (  # noqa: E402
     later_stage_matches,
     registration_fingerprints,
 )
-from swordnet.samples import artwork  # noqa: E402
+from swordnet.demo.samples import artwork  # noqa: E402
 
 RESULTS = DETECTION_RESULTS.parent / "hashing.json"
 SIZE = (1024, 768)

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from matching.hamming import HammingIndex  # noqa: E402
 from matching.image import PHashSignal  # noqa: E402
-from swordnet.samples import artwork  # noqa: E402
+from swordnet.demo.samples import artwork  # noqa: E402
 
 RADII = (8, 12)
 PLANTED_PER_QUERY = 4

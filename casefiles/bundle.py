@@ -43,12 +43,10 @@ from casefiles.custody import (
     head_statement,
     log_problem,
 )
-from casefiles.evidence import EvidenceStore
 from casefiles.lifecycle import case_sites
-from casefiles.signing import fingerprint, load_public_pem, public_pem, sign, signature_valid
 from casefiles.templates import render_report
 from casefiles.zipcheck import entry_problems, shown
-from swordnet.models import (
+from swordnet.core.models import (
     Capture,
     Case,
     CaseEvent,
@@ -59,7 +57,9 @@ from swordnet.models import (
     NoticeUrl,
     RecheckResult,
 )
-from swordnet.timeutil import utcnow
+from swordnet.core.signing import fingerprint, load_public_pem, public_pem, sign, signature_valid
+from swordnet.core.timeutil import utcnow
+from swordnet.evidence.store import EvidenceStore
 
 FORMAT = "swordnet-evidence-bundle/2"  # /2: the manifest carries the custody log's signed head
 FORMAT_V1 = "swordnet-evidence-bundle/1"

@@ -13,9 +13,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from casefiles.evidence import EvidenceStore
-from casefiles.warc import SUFFIX, WarcRecordView, read_record
-from swordnet.models import Capture, Hit, WarcFile
+from swordnet.core.models import Capture, Hit, WarcFile
+from swordnet.evidence.store import EvidenceStore
+from swordnet.evidence.warc import SUFFIX, WarcRecordView, read_record
 
 
 def _warc_row(session: Session, filename: str) -> WarcFile | None:

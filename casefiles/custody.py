@@ -20,14 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from casefiles.signing import fingerprint, sign, signature_valid
-from swordnet.models import Case, CaseEvent, CustodyHead
-from swordnet.timeutil import utcnow
+from swordnet.core.models import Case, CaseEvent, CustodyHead
+from swordnet.core.signing import SIGNING_KEY, fingerprint, sign, signature_valid
+from swordnet.core.timeutil import utcnow
 
 GENESIS_HASH = "0" * 64
 HEAD_FORMAT = "swordnet-custody-head/1"
-# Session.info entry: a callable returning the instance's private key (set by open_database).
-SIGNING_KEY = "custody_signing_key"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
-from swordnet.db import lock_for_writing
-from swordnet.models import Case, CaseEvent, CaseMirror, Site
-from swordnet.timeutil import utcnow
-from swordnet.watchlist import site_key
+from swordnet.core.db import lock_for_writing
+from swordnet.core.models import Case, CaseEvent, CaseMirror, Site
+from swordnet.core.timeutil import utcnow
+from swordnet.watch.targets import site_key
 
 # open -> notice_sent -> removed | no_response -> escalated -> site_shut_down |
 # transferred_to_judiciary -> closed; reopened when removed content reappears.

@@ -20,9 +20,9 @@ from casefiles.custody import append_event
 from casefiles.lifecycle import allowed_next, transition
 from casefiles.templates import check_template, notice_context, render_notice
 from matching.registry import signal_type
-from swordnet.db import lock_for_writing
-from swordnet.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
-from swordnet.timeutil import utcnow
+from swordnet.core.db import lock_for_writing
+from swordnet.core.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
+from swordnet.core.timeutil import utcnow
 
 OPEN_NOTICE_STATUSES = ("sent", "answered")
 # HTTP statuses that mean the copy was taken down (gone, not found, unavailable for legal

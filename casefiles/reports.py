@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from swordnet.models import (
+from swordnet.core.models import (
     AllowlistEntry,
     Campaign,
     Case,

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
-from swordnet.db import lock_for_writing
-from swordnet.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl, Site
-from swordnet.timeutil import utcnow
+from swordnet.core.db import lock_for_writing
+from swordnet.core.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl, Site
+from swordnet.core.timeutil import utcnow
 
 
 class ReviewError(ValueError):

@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
-from swordnet.models import Case, Hit, Notice
+from swordnet.core.models import Case, Hit, Notice
 
 BUILT_IN = Path(__file__).with_name("templates")
 

@@ -37,9 +37,9 @@ from matching.stages import (
     needs_later_stages,
     settle,
 )
-from swordnet.config import load_settings
-from swordnet.db import Database, open_database
-from swordnet.registry import extend_match_index, fingerprints_since
+from swordnet.core.config import load_settings
+from swordnet.core.db import Database, open_database
+from swordnet.works.registry import extend_match_index, fingerprints_since
 
 REFRESH_S = 10.0
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

@@ -24,7 +24,7 @@ from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from crawlers.outbound import RefusedRequest, policy_of, request_refusal
-from swordnet.outbound import AddressPolicy, host_address
+from swordnet.core.outbound import AddressPolicy, host_address
 
 MAX_HEAD = 64 * 1024
 _REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -23,7 +23,7 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from twisted.web.client import PartialDownloadError
 
 from crawlers.outbound import RefusedRequest
-from swordnet.outbound import PREFIX
+from swordnet.core.outbound import PREFIX
 
 # (exception types, kind, reason); the first match wins.
 # Scrapy wraps Twisted's exceptions in its own (scrapy.utils._download_handlers); both kinds.

@@ -1,4 +1,4 @@
-"""The outbound-request policy in a crawl (:mod:`swordnet.outbound`), where it cannot be
+"""The outbound-request policy in a crawl (:mod:`swordnet.core.outbound`), where it cannot be
 bypassed: at name resolution, so at connect time.
 
 - :class:`PolicyResolver` (``TWISTED_DNS_RESOLVER``) hands the connection only the
@@ -14,7 +14,7 @@ bypassed: at name resolution, so at connect time.
   retried).
 
 The allowed networks come from the Scrapy setting ``SWORDNET_ALLOW_NETWORKS`` (the
-executors pass :attr:`swordnet.config.Settings.allow_networks` as ``-s``).
+executors pass :attr:`swordnet.core.config.Settings.allow_networks` as ``-s``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer, provider
 
-from swordnet.outbound import PREFIX, AddressPolicy, host_address
+from swordnet.core.outbound import PREFIX, AddressPolicy, host_address
 
 SETTING = "SWORDNET_ALLOW_NETWORKS"
 SCHEMES = ("http", "https")

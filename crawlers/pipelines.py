@@ -31,8 +31,6 @@ from scrapy.utils.defer import deferred_from_coro
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from casefiles.evidence import EvidenceStore
-from casefiles.warc import SealedWarc, WarcRecorder, recover_open_files
 from crawlers import runstats
 from crawlers.analysis import Analysis, AnalysisPool
 from crawlers.items import MediaItem, RecheckItem
@@ -44,9 +42,11 @@ from crawlers.store import (
     store_matches,
     store_recheck,
 )
-from swordnet.config import load_settings
-from swordnet.db import Database, open_database
-from swordnet.quarantine import QuarantineWatch
+from swordnet.core.config import load_settings
+from swordnet.core.db import Database, open_database
+from swordnet.evidence.store import EvidenceStore
+from swordnet.evidence.warc import SealedWarc, WarcRecorder, recover_open_files
+from swordnet.works.quarantine import QuarantineWatch
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

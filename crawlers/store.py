@@ -20,14 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from casefiles.notices import judge, record_recheck
-from casefiles.warc import SealedWarc, WarcRecorder, WarcRef
 from crawlers.health import DOWN_AFTER_RUNS, health_problems
 from crawlers.items import Exchange, MediaItem, RecheckItem, reason_phrase
-from swordnet.models import Capture, CrawlRun, FeedEntry, Hit, Site, WarcFile
-from swordnet.processes import this_process
-from swordnet.quarantine import QuarantineWatch
-from swordnet.timeutil import utcnow
-from swordnet.watchlist import site_for_url
+from swordnet.core.models import Capture, CrawlRun, FeedEntry, Hit, Site, WarcFile
+from swordnet.core.processes import this_process
+from swordnet.core.timeutil import utcnow
+from swordnet.evidence.warc import SealedWarc, WarcRecorder, WarcRef
+from swordnet.watch.targets import site_for_url
+from swordnet.works.quarantine import QuarantineWatch
 
 
 @dataclass(frozen=True)

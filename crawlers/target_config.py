@@ -14,10 +14,10 @@ from typing import Any
 from scrapy.settings import Settings as ScrapySettings
 from sqlalchemy.orm import Session
 
-from swordnet.config import load_settings
-from swordnet.db import in_session
-from swordnet.models import WatchTarget
-from swordnet.watchlist import check_url, site_key
+from swordnet.core.config import load_settings
+from swordnet.core.db import in_session
+from swordnet.core.models import WatchTarget
+from swordnet.watch.targets import check_url, site_key
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 

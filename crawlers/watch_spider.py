@@ -28,8 +28,8 @@ from crawlers.runstats import count, note_error, note_start, note_trap
 from crawlers.target_config import CrawlConfig
 from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
 from matching.registry import signals_for_kind
-from swordnet.timeutil import utcnow
-from swordnet.watchlist import site_key
+from swordnet.core.timeutil import utcnow
+from swordnet.watch.targets import site_key
 
 MB = 1024 * 1024
 # Largest body fetched per kind of content (compressed responses are capped after decoding).

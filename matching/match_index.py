@@ -2,7 +2,7 @@
 
 Entries are fingerprint ids; each remembers its work and that work's threshold (a per-work
 threshold overrides the signal's default). Pure: loading from the database happens in
-:mod:`swordnet.registry`.
+:mod:`swordnet.works.registry`.
 """
 
 from __future__ import annotations

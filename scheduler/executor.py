@@ -22,11 +22,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.models import CrawlRun, WatchTarget
-from swordnet.processes import ProcessRef, this_process
-from swordnet.timeutil import utcnow
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.models import CrawlRun, WatchTarget
+from swordnet.core.processes import ProcessRef, this_process
+from swordnet.core.timeutil import utcnow
 
 DEFAULT_TIMEOUT_S = 3600.0
 LOG_TAIL_LINES = 5

@@ -24,10 +24,10 @@ from sqlalchemy import select
 from casefiles.notices import due_rechecks
 from scheduler.executor import CrawlRequest, Executor
 from scheduler.liveness import running_run_of_target
-from swordnet.campaigns import campaign_state
-from swordnet.db import Database
-from swordnet.models import Campaign, CrawlRun, NoticeUrl, Tip, WatchTarget
-from swordnet.tips import claim_queued, settle_tip
+from swordnet.core.db import Database
+from swordnet.core.models import Campaign, CrawlRun, NoticeUrl, Tip, WatchTarget
+from swordnet.watch.campaigns import campaign_state
+from swordnet.watch.tips import claim_queued, settle_tip
 
 log = logging.getLogger("swordnet.scheduler")
 

@@ -1,9 +1,9 @@
 """Whether a crawl run is still alive, and the sweep that settles runs nobody is running.
 
-A run names two processes (see :class:`~swordnet.models.CrawlRun`): the crawl, and the
+A run names two processes (see :class:`~swordnet.core.models.CrawlRun`): the crawl, and the
 executor that launched it and settles it when the crawl ends (in the scheduler, or in a
 ``swordnet crawl`` command). The run is alive while either is, each checked by pid and start
-time (:mod:`swordnet.processes`). A crawl on a scrapyd node that cannot be checked from this
+time (:mod:`swordnet.core.processes`). A crawl on a scrapyd node that cannot be checked from this
 host is alive while its node lists its job as pending or running.
 
 :func:`settle_gone_runs` marks ``interrupted`` every ``running`` run whose processes are all
@@ -22,10 +22,10 @@ from sqlalchemy import select, update
 
 from scheduler.executor import DEFAULT_TIMEOUT_S
 from scheduler.scrapyd import NodeError, NodeUnreachable, ScrapydNode
-from swordnet.db import Database
-from swordnet.models import CrawlRun
-from swordnet.processes import ProcessRef
-from swordnet.timeutil import utcnow
+from swordnet.core.db import Database
+from swordnet.core.models import CrawlRun
+from swordnet.core.processes import ProcessRef
+from swordnet.core.timeutil import utcnow
 
 # A run that cannot be checked is failed this long after it started (an executor kills a
 # crawl at its timeout, and then settles the run).

@@ -19,9 +19,9 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, select, text
 
-from swordnet.db import Database
-from swordnet.models import SchedulerInstance
-from swordnet.timeutil import utcnow
+from swordnet.core.db import Database
+from swordnet.core.models import SchedulerInstance
+from swordnet.core.timeutil import utcnow
 
 # Advisory lock keys are per database on PostgreSQL; this one is "swordnet" in ASCII.
 ADVISORY_KEY = 0x73776F72646E6574

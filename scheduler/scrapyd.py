@@ -33,8 +33,8 @@ from scheduler.executor import (
     log_tail,
     settle_run,
 )
-from swordnet.db import Database
-from swordnet.models import CrawlRun
+from swordnet.core.db import Database
+from swordnet.core.models import CrawlRun
 
 log = logging.getLogger("swordnet.scheduler")
 

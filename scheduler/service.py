@@ -48,10 +48,10 @@ from scheduler import jobs
 from scheduler.executor import Executor
 from scheduler.liveness import settle_gone_runs
 from scheduler.lock import SchedulerLock
-from swordnet.campaigns import effective_end
-from swordnet.db import Database
-from swordnet.models import Campaign, WatchTarget
-from swordnet.timeutil import utcnow
+from swordnet.core.db import Database
+from swordnet.core.models import Campaign, WatchTarget
+from swordnet.core.timeutil import utcnow
+from swordnet.watch.campaigns import effective_end
 
 log = logging.getLogger("swordnet.scheduler")
 

@@ -1,5 +1,5 @@
 """``python -m swordnet``: the same as the ``swordnet`` command."""
 
-from swordnet.cli import main
+from swordnet.cli.main import main
 
 main()

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from swordnet.config import Settings
-from swordnet.db import Database
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
 from swordnet.web.app import API_PREFIX, create_app
 
 

@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from swordnet.cli import main
-from swordnet.config import Settings, load_settings
-from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, RunningSite, build_demo_site, serve_site
-from swordnet.samples import sample_files
+from swordnet.cli.main import main
+from swordnet.core.config import Settings, load_settings
+from swordnet.core.db import Database, open_database
+from swordnet.demo.samples import sample_files
+from swordnet.demo.site import DemoSite, RunningSite, build_demo_site, serve_site
 from tests.canary import Canary
 
 PG_ADMIN_DSN = os.environ.get("SWORDNET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -109,7 +109,7 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
 def fresh_database(backend: str, directory: Path) -> Iterator[str]:
     """The URL of a fresh, empty database on ``backend`` (a SQLite file in ``directory``)."""
     if backend == "sqlite":
-        yield f"sqlite:///{directory / 'swordnet.db'}"
+        yield f"sqlite:///{directory / 'swordnet.core.db'}"
     else:
         yield from postgres_database()
 

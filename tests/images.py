@@ -8,7 +8,7 @@ import zlib
 
 from PIL import Image
 
-from swordnet.samples import artwork
+from swordnet.demo.samples import artwork
 
 
 def jpeg_bytes(seed: int = 1, quality: int = 85) -> bytes:

@@ -1,6 +1,6 @@
 """Hostile and unusual fixture sites for crawl-level tests, served like the demo site.
 
-Each builder returns a :class:`~swordnet.demo_site.DemoSite` whose ``planted`` list says
+Each builder returns a :class:`~swordnet.demo.site.DemoSite` whose ``planted`` list says
 exactly which copy of which sample work sits where, so a test can demand that hit set.
 """
 
@@ -18,13 +18,13 @@ from PIL import Image
 from sqlalchemy import select
 
 from scheduler.executor import CrawlRequest, LocalExecutor
-from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.demo_site import MILD_ALTERATIONS, DemoSite, PlantedCopy, Resource
-from swordnet.models import CrawlRun, Hit, WatchTarget, Work
-from swordnet.registry import register_work
-from swordnet.samples import sample_files
-from swordnet.watchlist import add_target
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.models import CrawlRun, Hit, WatchTarget, Work
+from swordnet.demo.samples import sample_files
+from swordnet.demo.site import MILD_ALTERATIONS, DemoSite, PlantedCopy, Resource
+from swordnet.watch.targets import add_target
+from swordnet.works.registry import register_work
 from tests.conftest import TEST_NETWORKS
 
 HTML = "text/html; charset=utf-8"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from casefiles.custody import first_broken_link
 from casefiles.notices import record_notice
 from casefiles.review import ReviewError, confirm_hit, reject_hit, undo_decision
-from swordnet.accounts import (
+from swordnet.accounts.users import (
     authenticate,
     create_token,
     find_session,
@@ -18,11 +18,11 @@ from swordnet.accounts import (
     start_session,
     token_principal,
 )
-from swordnet.db import Database
-from swordnet.models import ApiToken, CaseEvent, Hit, HitDecision, Site, User
-from swordnet.registry import register_work
-from swordnet.samples import sample_files
-from swordnet.timeutil import utcnow
+from swordnet.core.db import Database
+from swordnet.core.models import ApiToken, CaseEvent, Hit, HitDecision, Site, User
+from swordnet.core.timeutil import utcnow
+from swordnet.demo.samples import sample_files
+from swordnet.works.registry import register_work
 from tests.conftest import run_cli
 
 PASSWORD = "a long enough password"
@@ -31,7 +31,7 @@ PASSWORD = "a long enough password"
 def add(*args: str, password: str = PASSWORD) -> tuple[int, str]:
     from click.testing import CliRunner
 
-    from swordnet.cli import main
+    from swordnet.cli.main import main
     result = CliRunner().invoke(main, ["users", "add", *args, "--password-stdin"],
                                 input=password + "\n")
     return result.exit_code, result.output

@@ -11,9 +11,9 @@ from scrapy.statscollectors import MemoryStatsCollector
 
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.pipelines import AnalysisPipeline
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import MILD_ALTERATIONS
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.demo.site import MILD_ALTERATIONS
 from tests.pirate_sites import register_samples, sample_works
 
 

@@ -20,14 +20,14 @@ from PIL import Image
 from sqlalchemy import func, select, update
 
 from casefiles.bundle import verify_bundle
-from casefiles.signing import load_or_create_key
 from matching.stages import registration_fingerprints
-from swordnet.models import AllowlistEntry, Case, Hit, HitDecision, Tip, Work
-from swordnet.previews import NoPreview, thumbnail_png
-from swordnet.samples import sample_text
-from swordnet.timeutil import utcnow
-from swordnet.watchlist import add_target
+from swordnet.core.models import AllowlistEntry, Case, Hit, HitDecision, Tip, Work
+from swordnet.core.signing import load_or_create_key
+from swordnet.core.timeutil import utcnow
+from swordnet.demo.samples import sample_text
+from swordnet.watch.targets import add_target
 from swordnet.web import api_works
+from swordnet.works.previews import NoPreview, thumbnail_png
 from tests.api_client import Api, one_line, open_api
 from tests.conftest import BACKENDS
 from tests.images import jpeg_bytes, truncated_jpeg

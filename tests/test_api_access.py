@@ -16,9 +16,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy import inspect as sa_inspect
 
 from casefiles.notices import record_notice
-from swordnet.accounts import create_token, revoke_token, start_session, user_by_name
-from swordnet.models import ApiToken, Hit, Tip
-from swordnet.timeutil import utcnow
+from swordnet.accounts.users import create_token, revoke_token, start_session, user_by_name
+from swordnet.core.models import ApiToken, Hit, Tip
+from swordnet.core.timeutil import utcnow
 from swordnet.web.deps import CSRF_HEADER, SESSION_COOKIE
 from tests.api_client import Api, one_line, open_api
 from tests.conftest import BACKENDS

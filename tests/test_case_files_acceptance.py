@@ -15,11 +15,11 @@ from pathlib import Path
 import openpyxl
 from sqlalchemy import select
 
-from swordnet.config import Settings
-from swordnet.db import Database, open_database
-from swordnet.demo_site import RunningSite
-from swordnet.models import CaseExport, Hit, NoticeUrl
-from swordnet.timeutil import utcnow
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import CaseExport, Hit, NoticeUrl
+from swordnet.core.timeutil import utcnow
+from swordnet.demo.site import RunningSite
 from tests.conftest import run_cli
 from tests.pirate_sites import register_samples
 from tests.test_scheduler import runs_of, start_scheduler, wait_for

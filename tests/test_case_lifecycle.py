@@ -17,10 +17,10 @@ from casefiles.custody import event_hash
 from casefiles.notices import record_notice, record_recheck
 from casefiles.reports import SHUTDOWN_COLUMNS, render_rows
 from casefiles.review import confirm_hit
-from swordnet.accounts import add_user, create_token
-from swordnet.config import Settings
-from swordnet.db import Database, _alembic_config, open_database
-from swordnet.models import (
+from swordnet.accounts.users import add_user, create_token
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, _alembic_config, open_database
+from swordnet.core.models import (
     Campaign,
     Case,
     CaseEvent,
@@ -31,8 +31,8 @@ from swordnet.models import (
     RightsHolder,
     Work,
 )
-from swordnet.timeutil import utcnow
-from swordnet.watchlist import site_for_url
+from swordnet.core.timeutil import utcnow
+from swordnet.watch.targets import site_for_url
 from tests.api_client import one_line, open_api
 from tests.conftest import run_cli
 

@@ -14,12 +14,12 @@ from click.testing import CliRunner, Result
 from PIL import Image
 from sqlalchemy import delete
 
-from swordnet.cli import main
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import ALTERATIONS
-from swordnet.models import Fingerprint
-from swordnet.samples import sample_files
+from swordnet.cli.main import main
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Fingerprint
+from swordnet.demo.samples import sample_files
+from swordnet.demo.site import ALTERATIONS
 from tests.conftest import run_cli
 from tests.images import NOT_AN_IMAGE, jpeg_bytes, png_header_claiming, truncated_jpeg
 
@@ -254,7 +254,7 @@ def test_special_files_are_refused_before_reading(tmp_path: Path) -> None:
     script = ("import json, resource, sys\n"
               "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
               "from click.testing import CliRunner\n"
-              "from swordnet.cli import main\n"
+              "from swordnet.cli.main import main\n"
               "for args in json.loads(sys.argv[1]):\n"
               "    result = CliRunner().invoke(main, args)\n"
               "    crash = None if isinstance(result.exception, (SystemExit, type(None))) \\\n"

@@ -29,13 +29,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from casefiles.review import confirm_hit, reject_hit
-from swordnet.campaigns import create_campaign
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.models import AllowlistEntry, Case, ConsoleSession, Hit, RightsHolder, Site, Tip, Work
-from swordnet.timeutil import utcnow
-from swordnet.tips import add_tip
-from swordnet.watchlist import add_target
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import (
+    AllowlistEntry,
+    Case,
+    ConsoleSession,
+    Hit,
+    RightsHolder,
+    Site,
+    Tip,
+    Work,
+)
+from swordnet.core.timeutil import utcnow
+from swordnet.watch.campaigns import create_campaign
+from swordnet.watch.targets import add_target
+from swordnet.watch.tips import add_tip
 from swordnet.web.app import create_app
 from swordnet.web.console import LOGIN_CSRF_COOKIE
 from swordnet.web.deps import SESSION_COOKIE

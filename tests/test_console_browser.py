@@ -26,8 +26,8 @@ import uvicorn
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 from sqlalchemy import select
 
-from swordnet.db import Database
-from swordnet.models import Case, CaseEvent, CaseExport, Hit
+from swordnet.core.db import Database
+from swordnet.core.models import Case, CaseEvent, CaseExport, Hit
 from swordnet.web.app import create_app
 from tests.web_data import PASSWORD, XSS_PAGE, XSS_TITLE, WebData, build_web_data
 

@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from matching.image import PHashSignal
 from scheduler.executor import CrawlRequest
-from swordnet.config import Settings
-from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, RunningSite, serve_site
-from swordnet.models import Capture, CrawlRun, Hit, Work
-from swordnet.watchlist import site_for_url
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import Capture, CrawlRun, Hit, Work
+from swordnet.demo.site import DemoSite, RunningSite, serve_site
+from swordnet.watch.targets import site_for_url
 from tests.conftest import ALLOW_TEST_SITES, BACKENDS, fresh_database, site_copy
 from tests.pirate_sites import register_samples, run_crawl
 
@@ -123,7 +123,7 @@ def test_recrawl_yields_the_same_hit_set(
 def test_spider_stays_on_site_and_respects_depth(
     sqlite_home: Settings, served_site: RunningSite
 ) -> None:
-    from swordnet.db import open_database
+    from swordnet.core.db import open_database
 
     db = open_database(sqlite_home)
     run = crawl(db, sqlite_home, served_site.url, depth=0)
@@ -137,7 +137,7 @@ def test_spider_stays_on_site_and_respects_depth(
 def test_scrapy_crawl_from_repo_root_records_its_own_run(
     sqlite_home: Settings, served_site: RunningSite
 ) -> None:
-    from swordnet.db import open_database
+    from swordnet.core.db import open_database
 
     db = open_database(sqlite_home)
     register_samples(db)

@@ -10,9 +10,9 @@ from collections import deque
 import pytest
 
 from crawlers.frontier import Frontier
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import DemoSite, Resource, serve_site
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.demo.site import DemoSite, Resource, serve_site
 from tests.images import jpeg_bytes
 from tests.pirate_sites import (
     HTML,

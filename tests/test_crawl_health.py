@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import socket
 
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import DemoSite, Resource, serve_site
-from swordnet.models import Site
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Site
+from swordnet.demo.site import DemoSite, Resource, serve_site
 from tests.conftest import run_cli
 from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
 

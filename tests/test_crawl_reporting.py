@@ -8,9 +8,9 @@ import json
 
 from crawlers.health import health_problems
 from crawlers.watch_spider import SIZE_CAPS
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import DemoSite, Resource, serve_site
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.demo.site import DemoSite, Resource, serve_site
 from tests.conftest import run_cli
 from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
 

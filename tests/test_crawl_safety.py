@@ -17,11 +17,11 @@ import psutil
 from sqlalchemy import func, select
 
 from casefiles.captures import capture_record, evidence_problems
-from casefiles.evidence import EvidenceStore
-from swordnet.config import Settings
-from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, Resource, RunningSite, serve_site
-from swordnet.models import Capture, Hit, WarcFile
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import Capture, Hit, WarcFile
+from swordnet.demo.site import DemoSite, Resource, RunningSite, serve_site
+from swordnet.evidence.store import EvidenceStore
 from tests.conftest import ALLOW_TEST_SITES, run_cli
 from tests.pirate_sites import (
     HTML,

@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from swordnet.config import Settings, load_settings
-from swordnet.db import (
+from swordnet.core.config import Settings, load_settings
+from swordnet.core.db import (
     Database,
     head_revision,
     make_engine,
@@ -20,8 +20,8 @@ from swordnet.db import (
     open_database,
     schema_revision,
 )
-from swordnet.models import Base, RightsHolder
-from swordnet.samples import sample_files
+from swordnet.core.models import Base, RightsHolder
+from swordnet.demo.samples import sample_files
 from tests.conftest import run_cli
 
 
@@ -57,7 +57,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_home: Settings) -> N
 
 
 def test_default_database_lives_in_swordnet_home(sqlite_home: Settings) -> None:
-    assert sqlite_home.database_url == f"sqlite:///{sqlite_home.home / 'swordnet.db'}"
+    assert sqlite_home.database_url == f"sqlite:///{sqlite_home.home / 'swordnet.core.db'}"
 
 
 def mode(path: Path) -> int:
@@ -77,9 +77,9 @@ def test_the_home_database_evidence_and_keys_are_private(sqlite_home: Settings) 
             conn.execute(text("INSERT INTO rights_holders (name, created_at) "
                               "VALUES ('Mode Test', '2026-12-06 00:00:00')"))
             conn.commit()
-            database = sqlite_home.home / "swordnet.db"
-            files = [database, database.with_name("swordnet.db-wal"),
-                     database.with_name("swordnet.db-shm")]
+            database = sqlite_home.home / "swordnet.core.db"
+            files = [database, database.with_name("swordnet.core.db-wal"),
+                     database.with_name("swordnet.core.db-shm")]
             assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
         db.dispose()
         evidence = sqlite_home.evidence_dir
@@ -92,7 +92,7 @@ def test_the_home_database_evidence_and_keys_are_private(sqlite_home: Settings) 
 
 
 def test_an_existing_database_readable_by_others_is_made_private(sqlite_home: Settings) -> None:
-    database = sqlite_home.home / "swordnet.db"
+    database = sqlite_home.home / "swordnet.core.db"
     database.parent.mkdir(parents=True)
     database.touch(mode=0o644)
     database.chmod(0o644)

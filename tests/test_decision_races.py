@@ -23,14 +23,14 @@ from casefiles.custody import first_broken_link
 from casefiles.lifecycle import get_case, transition
 from casefiles.notices import record_notice
 from casefiles.review import confirm_hit, reject_hit, undo_decision
-from swordnet.accounts import add_user, create_token
-from swordnet.cli import main
-from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.models import Case, CaseEvent, Hit, HitDecision, NoticeUrl, Site
-from swordnet.registry import delete_work_and_hits, register_work
-from swordnet.samples import sample_files
+from swordnet.accounts.users import add_user, create_token
+from swordnet.cli.main import main
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.models import Case, CaseEvent, Hit, HitDecision, NoticeUrl, Site
+from swordnet.demo.samples import sample_files
 from swordnet.web.app import API_PREFIX, create_app
+from swordnet.works.registry import delete_work_and_hits, register_work
 
 DECIDE: dict[str, Callable[[Session, int, str], object]] = {
     "confirm": confirm_hit, "reject": reject_hit, "undo": undo_decision}

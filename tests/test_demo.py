@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from swordnet.samples import SAMPLE_WORKS
+from swordnet.demo.samples import SAMPLE_WORKS
 from tests.test_schedule_cli import free_port
 
 LOGIN = re.compile(r"open (http://127\.0\.0\.1:8000/) and sign in as (\w+) with password (\S+)")

@@ -7,15 +7,37 @@ import importlib
 
 import pytest
 
-MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefiles.custody",
-           "crawlers.extract", "crawlers.traps", "crawlers.items", "crawlers.health",
-           "matching.local_features", "swordnet.campaigns", "casefiles.notices",
-           "scheduler.scrapyd", "scheduler.executor", "matching.textnorm", "matching.textdoc",
-           "matching.text",
-           "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
-           "swordnet.accounts", "swordnet.access", "swordnet.web.app",
-           "swordnet.web.throttle", "crawlers.frontier", "crawlers.pipelines",
-           "casefiles.zipcheck", "swordnet.text", "swordnet.cliutil"]
+MODULES = [
+    "swordnet.core.config",
+    "swordnet.watch.targets",
+    "matching.hamming",
+    "casefiles.custody",
+    "crawlers.extract",
+    "crawlers.traps",
+    "crawlers.items",
+    "crawlers.health",
+    "matching.local_features",
+    "swordnet.watch.campaigns",
+    "casefiles.notices",
+    "scheduler.scrapyd",
+    "scheduler.executor",
+    "matching.textnorm",
+    "matching.textdoc",
+    "matching.text",
+    "matching.link",
+    "crawlers.link_context",
+    "swordnet.works.precomputed",
+    "swordnet.works.registry",
+    "swordnet.accounts.users",
+    "swordnet.accounts.access",
+    "swordnet.web.app",
+    "swordnet.web.throttle",
+    "crawlers.frontier",
+    "crawlers.pipelines",
+    "casefiles.zipcheck",
+    "swordnet.core.text",
+    "swordnet.cli.util",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -24,7 +24,7 @@ from markupsafe import escape
 
 from casefiles.bundle import extract_bundle, verify_bundle
 from casefiles.custody import head_statement
-from casefiles.signing import load_or_create_key, load_public_pem, public_pem, sign
+from swordnet.core.signing import load_or_create_key, load_public_pem, public_pem, sign
 
 Files = dict[str, bytes]
 

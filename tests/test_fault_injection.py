@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import func, select
 
 from casefiles.captures import capture_record, evidence_problems, hit_captures
-from casefiles.evidence import EvidenceStore
-from casefiles.warc import WarcRecorder, WarcRef, read_record, recover_open_files
 from crawlers.store import note_sealed
-from swordnet.config import Settings, load_settings
-from swordnet.db import Database, make_engine, open_database
-from swordnet.demo_site import DemoSite, Resource, serve_site
-from swordnet.models import CrawlRun, Hit
+from swordnet.core.config import Settings, load_settings
+from swordnet.core.db import Database, make_engine, open_database
+from swordnet.core.models import CrawlRun, Hit
+from swordnet.demo.site import DemoSite, Resource, serve_site
+from swordnet.evidence.store import EvidenceStore
+from swordnet.evidence.warc import WarcRecorder, WarcRef, read_record, recover_open_files
 from tests.conftest import ALLOW_TEST_SITES, run_cli
 from tests.pirate_sites import (
     HTML,
@@ -354,7 +354,7 @@ def test_a_database_lock_held_past_the_busy_timeout_fails_the_run_with_the_reaso
     (0.5 s here, set in the database URL) while the last copy is stored: that hit is counted
     as not stored and the run fails saying so; the others keep their evidence, and the next
     crawl stores the missing one."""
-    db_file = tmp_path / "home" / "swordnet.db"
+    db_file = tmp_path / "home" / "swordnet.core.db"
     monkeypatch.setenv("SWORDNET_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SWORDNET_DATABASE_URL", f"sqlite:///{db_file}?timeout=0.5")
     settings = load_settings()

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from bench.video import ALTERATIONS, alter, write_work
 from matching import software
 from matching.video import VideoSignal
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import DemoSite, serve_site
-from swordnet.models import Hit
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Hit
+from swordnet.demo.site import DemoSite, serve_site
 from tests.conftest import run_cli
 from tests.pirate_sites import add_watch_target, crawl_target, page
 from tests.test_software_signal import make_zip, patched, real_binaries, zeros_bomb

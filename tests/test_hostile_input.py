@@ -35,7 +35,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swordnet.cli import main
+from swordnet.cli.main import main
 from swordnet.web.app import create_app
 from tests.web_data import WebData, build_web_data
 

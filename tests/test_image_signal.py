@@ -12,8 +12,8 @@ from PIL import Image, ImageOps
 from matching.decode import animation_note, decode_image
 from matching.image import PHashSignal
 from matching.signal import ContentRejected, ContentSkipped
-from swordnet.demo_site import MILD_ALTERATIONS
-from swordnet.samples import artwork, sample_files
+from swordnet.demo.samples import artwork, sample_files
+from swordnet.demo.site import MILD_ALTERATIONS
 from tests.images import (
     NOT_AN_IMAGE,
     animated,

@@ -12,10 +12,10 @@ import matching.hamming as hamming
 from matching.hamming import HammingIndex
 from matching.image import PHashSignal
 from matching.match_index import MatchIndex
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.registry import extend_match_index, fingerprints_since, register_work
-from swordnet.samples import sample_files
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.demo.samples import sample_files
+from swordnet.works.registry import extend_match_index, fingerprints_since, register_work
 
 RADII = (0, 3, 8, 12, 24)
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from casefiles.captures import capture_record
-from casefiles.evidence import EvidenceStore
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import DemoSite, serve_site
-from swordnet.models import Capture, Hit
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Capture, Hit
+from swordnet.demo.site import DemoSite, serve_site
+from swordnet.evidence.store import EvidenceStore
 from tests.canary import Canary
 from tests.pirate_sites import (
     HTML,

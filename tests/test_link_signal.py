@@ -6,7 +6,7 @@ import pytest
 
 from crawlers.link_context import link_query
 from matching.match_index import MatchIndex
-from swordnet.registry import name_fingerprints
+from swordnet.works.registry import name_fingerprints
 
 WORKS = {1: ("The Salt Road", ["盐之路"]), 2: ("流浪地球", ["The Wandering Earth"]),
          3: ("Heat Wave", []), 4: ("Up", [])}

@@ -13,9 +13,9 @@ from twisted.web._newclient import ResponseNeverReceived
 
 from crawlers.failures import failure_reason
 from crawlers.outbound import RefusedRequest, request_refusal
-from swordnet.config import load_settings
-from swordnet.outbound import AddressPolicy, host_address, parse_networks
-from swordnet.watchlist import check_host, check_url
+from swordnet.core.config import load_settings
+from swordnet.core.outbound import AddressPolicy, host_address, parse_networks
+from swordnet.watch.targets import check_host, check_url
 
 REFUSED = {
     "127.0.0.1": "loopback", "127.255.0.9": "loopback", "::1": "loopback",
@@ -183,7 +183,7 @@ def test_a_bad_allowed_network_stops_every_command_with_one_line(
         sqlite_home: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from swordnet.cli import main
+    from swordnet.cli.main import main
 
     monkeypatch.setenv("SWORDNET_ALLOW_NETWORKS", "127.0.0.0/8,intranet")
     result = CliRunner().invoke(main, ["works", "list"])

@@ -13,14 +13,14 @@ from sqlalchemy import select
 
 from scheduler import jobs
 from scheduler.executor import CrawlRequest, LocalExecutor
-from swordnet.accounts import add_user, create_token
-from swordnet.config import Settings
-from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, serve_site
-from swordnet.models import CrawlRun, Tip
-from swordnet.timeutil import utcnow
-from swordnet.tips import settle_tip
-from swordnet.watchlist import site_for_url
+from swordnet.accounts.users import add_user, create_token
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import CrawlRun, Tip
+from swordnet.core.timeutil import utcnow
+from swordnet.demo.site import DemoSite, serve_site
+from swordnet.watch.targets import site_for_url
+from swordnet.watch.tips import settle_tip
 from swordnet.web.throttle import TIPS_PER_HOUR, tip_limit
 from tests.api_client import open_api
 from tests.canary import Canary
@@ -187,7 +187,7 @@ def test_the_browser_proxy_connects_only_where_the_policy_allows(
     import asyncio
 
     from crawlers.browser_proxy import PolicyProxy
-    from swordnet.outbound import AddressPolicy
+    from swordnet.core.outbound import AddressPolicy
 
     canary, canary2, canary6 = canaries
     port1, port2, port6 = (c.server_address[1] for c in canaries)
@@ -242,7 +242,7 @@ def test_a_fetched_video_that_names_urls_makes_no_connection(
 
 def test_a_tip_queued_before_the_url_checks_fails_without_a_fetch(
         sqlite_home: Settings) -> None:
-    from swordnet.tips import claim_queued
+    from swordnet.watch.tips import claim_queued
 
     db = open_database(sqlite_home)
     with db.session() as session:

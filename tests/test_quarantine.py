@@ -7,17 +7,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from casefiles.evidence import EvidenceStore
-from casefiles.warc import WarcRecorder
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.store import open_run, store_matches
 from matching.match_index import Match
-from swordnet.db import Database
-from swordnet.models import Hit, Work
-from swordnet.quarantine import QuarantineWatch
-from swordnet.registry import register_work
-from swordnet.samples import sample_files
-from swordnet.timeutil import utcnow
+from swordnet.core.db import Database
+from swordnet.core.models import Hit, Work
+from swordnet.core.timeutil import utcnow
+from swordnet.demo.samples import sample_files
+from swordnet.evidence.store import EvidenceStore
+from swordnet.evidence.warc import WarcRecorder
+from swordnet.works.quarantine import QuarantineWatch
+from swordnet.works.registry import register_work
 from tests.conftest import run_cli
 
 SITE = "http://127.0.0.1:9/"

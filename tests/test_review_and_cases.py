@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from casefiles.custody import GENESIS_HASH, first_broken_link
-from swordnet.config import Settings
-from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, serve_site
-from swordnet.models import CaseEvent
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import CaseEvent
+from swordnet.demo.site import DemoSite, serve_site
 from tests.conftest import BACKENDS, fresh_database, postgres_database, run_cli, site_copy
 from tests.pirate_sites import register_samples
 from tests.test_crawl import crawl
@@ -46,7 +46,7 @@ def database_url(crawled_once: Settings, tmp_path: Path) -> Iterator[str]:
     the test's home (the ``home`` fixture)."""
     shutil.copytree(crawled_once.home, tmp_path / "home")
     if crawled_once.database_url.startswith("sqlite:///"):
-        copy = tmp_path / "swordnet.db"
+        copy = tmp_path / "swordnet.core.db"
         with closing(sqlite3.connect(crawled_once.database_url.removeprefix("sqlite:///"))) \
                 as source, closing(sqlite3.connect(copy)) as target:
             source.backup(target)

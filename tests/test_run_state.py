@@ -21,13 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from scheduler.executor import CrawlRequest, LocalExecutor
-from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.demo_site import RunningSite
-from swordnet.models import CrawlRun
-from swordnet.processes import ProcessRef, this_process
-from swordnet.timeutil import utcnow
-from swordnet.watchlist import site_for_url
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.models import CrawlRun
+from swordnet.core.processes import ProcessRef, this_process
+from swordnet.core.timeutil import utcnow
+from swordnet.demo.site import RunningSite
+from swordnet.watch.targets import site_for_url
 from tests.conftest import run_cli
 from tests.test_schedule_cli import free_port
 

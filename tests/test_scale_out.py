@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.demo_site import DemoSite, RunningSite, serve_site
-from swordnet.models import CrawlRun, Hit, Work
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.models import CrawlRun, Hit, Work
+from swordnet.demo.site import DemoSite, RunningSite, serve_site
 from tests.conftest import postgres_database, run_cli
 from tests.pirate_sites import HTML, page, plant, register_samples, sample_works
 from tests.test_schedule_cli import free_port

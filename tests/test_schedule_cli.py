@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.models import Campaign, CampaignTarget, SchedulerInstance, Tip, WatchTarget
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.models import Campaign, CampaignTarget, SchedulerInstance, Tip, WatchTarget
 from tests.conftest import run_cli
 
 
@@ -174,7 +174,7 @@ def test_a_database_locked_too_long_is_a_one_line_error(
     sqlite_home: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert run_cli("sites", "add", "http://127.0.0.1:9/a/").exit_code == 0
-    monkeypatch.setattr("swordnet.db.SQLITE_BUSY_TIMEOUT_MS", 200)  # not 30 s of waiting
+    monkeypatch.setattr("swordnet.core.db.SQLITE_BUSY_TIMEOUT_MS", 200)  # not 30 s of waiting
     holder = sqlite3.connect(sqlite_home.database_url.split("///", 1)[1])
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:

@@ -25,13 +25,11 @@ from sqlalchemy.exc import DBAPIError
 
 from casefiles.captures import capture_record
 from casefiles.custody import first_broken_link
-from casefiles.evidence import EvidenceStore
 from casefiles.notices import record_notice
 from casefiles.review import confirm_hit
-from swordnet.config import Settings
-from swordnet.db import Database, open_database
-from swordnet.demo_site import DemoSite, Resource, RunningSite, serve_site
-from swordnet.models import (
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import (
     Campaign,
     Capture,
     Case,
@@ -43,8 +41,10 @@ from swordnet.models import (
     Tip,
     Work,
 )
-from swordnet.timeutil import utcnow
-from swordnet.watchlist import site_for_url
+from swordnet.core.timeutil import utcnow
+from swordnet.demo.site import DemoSite, Resource, RunningSite, serve_site
+from swordnet.evidence.store import EvidenceStore
+from swordnet.watch.targets import site_for_url
 from tests.conftest import run_cli
 from tests.pirate_sites import HTML, add_watch_target, crawl_target, page, register_samples
 from tests.test_schedule_cli import free_port

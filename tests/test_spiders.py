@@ -6,10 +6,10 @@ import gzip
 
 from sqlalchemy import select
 
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import DemoSite, serve_site
-from swordnet.models import FeedEntry
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import FeedEntry
+from swordnet.demo.site import DemoSite, serve_site
 from tests.pirate_sites import (
     HTML,
     FeedSite,

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from swordnet.config import Settings
-from swordnet.db import Database
-from swordnet.models import WatchTarget
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.models import WatchTarget
 from tests.conftest import run_cli
 
 

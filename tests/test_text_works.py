@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import DemoSite, serve_site
-from swordnet.models import Capture, Hit, Work
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Capture, Hit, Work
+from swordnet.demo.site import DemoSite, serve_site
 from tests.conftest import run_cli
 from tests.pirate_sites import add_watch_target, crawl_target
 from tests.texts import as_document, chinese_novel, english_topic, mangle, pirate_page, story

@@ -14,7 +14,7 @@ from matching.local_features import LocalFeatures, fit_placement
 from matching.match_index import MatchIndex
 from matching.signal import ContentSkipped
 from matching.stages import match_content, needs_later_stages, registration_fingerprints
-from swordnet.samples import artwork, sample_files
+from swordnet.demo.samples import artwork, sample_files
 
 # What stage 1 (pHash) cannot settle and stage 2 (ORB) must.
 STAGE_2_ALTERATIONS = {"crop_75", "border_10", "rotate_5", "embed_60"}

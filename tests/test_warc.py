@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-import casefiles.evidence
-import casefiles.warc
-from casefiles.evidence import EvidenceStore, file_sha256
-from casefiles.warc import (
+import swordnet.evidence.store
+import swordnet.evidence.warc
+from swordnet.evidence.store import EvidenceStore, file_sha256
+from swordnet.evidence.warc import (
     SealedWarc,
     WarcRecorder,
     WarcRef,
@@ -364,8 +364,8 @@ WRITER = textwrap.dedent("""
     import sys, time
     from datetime import UTC, datetime
     from pathlib import Path
-    from casefiles.evidence import EvidenceStore
-    from casefiles.warc import WarcRecorder
+    from swordnet.evidence.store import EvidenceStore
+    from swordnet.evidence.warc import WarcRecorder
     rec = WarcRecorder(EvidenceStore(Path(sys.argv[1])), "killed", {})
     for n in range(3):
         ref = rec.record_exchange(
@@ -399,7 +399,7 @@ def test_recover_after_the_writer_is_killed(store: EvidenceStore) -> None:
     warcio_check(path)
 
 
-@pytest.mark.parametrize("module", [casefiles.evidence, casefiles.warc])
+@pytest.mark.parametrize("module", [swordnet.evidence.store, swordnet.evidence.warc])
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

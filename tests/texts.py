@@ -13,8 +13,8 @@ import random
 from functools import lru_cache
 from importlib import resources
 
-from swordnet.demo import chapters
-from swordnet.samples import sample_text
+from swordnet.demo.run import chapters
+from swordnet.demo.samples import sample_text
 
 Chapter = tuple[str, list[str]]
 ADS = ["澳门首家线上赌场上线啦，注册即送八十八元彩金", "点击下载本站客户端，看小说永久免费无广告",

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import psycopg
 
-from casefiles.evidence import EvidenceStore
-from swordnet.accounts import add_user, create_token
-from swordnet.config import Settings
-from swordnet.db import open_database
-from swordnet.demo_site import build_demo_site, serve_site
-from swordnet.registry import register_work
-from swordnet.samples import sample_files
+from swordnet.accounts.users import add_user, create_token
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.demo.samples import sample_files
+from swordnet.demo.site import build_demo_site, serve_site
+from swordnet.evidence.store import EvidenceStore
+from swordnet.works.registry import register_work
 from tests.conftest import PG_ADMIN_DSN, fresh_database
 from tests.pirate_sites import plant, sample_works
 from tests.test_crawl import crawl
@@ -59,7 +59,7 @@ class WebData:
         url = self.settings.database_url
         if not url.startswith("sqlite:///"):
             return Settings(home=home, database_url=self._pg_copy(url))
-        target = home / "swordnet.db"
+        target = home / "swordnet.core.db"
         target.unlink(missing_ok=True)
         with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as src, \
                 closing(sqlite3.connect(target)) as dst:
@@ -98,7 +98,7 @@ def build_web_data(directory: Path, database_url: str | None = None) -> WebData:
     (into a SQLite file in the home unless ``database_url`` names another database)."""
     home = directory / "home"
     settings = Settings(home=home,
-                        database_url=database_url or f"sqlite:///{home / 'swordnet.db'}")
+                        database_url=database_url or f"sqlite:///{home / 'swordnet.core.db'}")
     db = open_database(settings)
     store = EvidenceStore(settings.evidence_dir)
     tokens: dict[str, str] = {}

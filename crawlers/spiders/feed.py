@@ -23,9 +23,9 @@ from scrapy.utils.sitemap import Sitemap
 from crawlers.runstats import count, note_error, note_start
 from crawlers.store import feed_versions, remember_feed_entries
 from crawlers.watch_spider import SIZE_CAPS, WatchSpider
-from swordnet.config import load_settings
-from swordnet.db import in_session
-from swordnet.watchlist import site_key
+from swordnet.core.config import load_settings
+from swordnet.core.db import in_session
+from swordnet.watch.targets import site_key
 
 MAX_SITEMAP_NESTING = 3
 

@@ -21,8 +21,8 @@ from crawlers.failures import failure_reason
 from crawlers.items import RecheckItem
 from crawlers.runstats import count, note_error
 from crawlers.watch_spider import SIZE_CAPS, exchange_of
-from swordnet.config import load_settings
-from swordnet.db import in_session
+from swordnet.core.config import load_settings
+from swordnet.core.db import in_session
 
 
 def _ids(text: str) -> list[int]:

@@ -18,10 +18,10 @@ from scrapy import Request
 
 from crawlers.runstats import count
 from crawlers.watch_spider import WatchSpider
-from swordnet.config import load_settings
-from swordnet.db import in_session
-from swordnet.registry import search_queries
-from swordnet.watchlist import SEARCH_PLACEHOLDER
+from swordnet.core.config import load_settings
+from swordnet.core.db import in_session
+from swordnet.watch.targets import SEARCH_PLACEHOLDER
+from swordnet.works.registry import search_queries
 
 
 class SearchSpider(WatchSpider):

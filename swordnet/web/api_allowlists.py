@@ -12,14 +12,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from swordnet import allowlists
-from swordnet.access import (
+from swordnet.accounts.access import (
     ALLOWLIST_SORTS,
     allowlist_query,
     get_allowlist_entry,
     sort_clause,
 )
-from swordnet.models import AllowlistEntry, RightsHolder
+from swordnet.core.models import AllowlistEntry, RightsHolder
+from swordnet.watch import allowlists
 from swordnet.web.deps import Caller, DbSession
 from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate

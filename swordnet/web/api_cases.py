@@ -23,8 +23,7 @@ from starlette.background import BackgroundTask
 from casefiles.bundle import export_bundle
 from casefiles.custody import CustodyBroken, case_log_problem
 from casefiles.lifecycle import TransitionRefused, allowed_next, transition
-from casefiles.signing import load_or_create_key
-from swordnet.access import (
+from swordnet.accounts.access import (
     CASE_SORTS,
     CaseFilters,
     case_events,
@@ -35,8 +34,9 @@ from swordnet.access import (
     require_staff,
     sort_clause,
 )
-from swordnet.accounts import Principal
-from swordnet.models import CASE_STATUSES, Case
+from swordnet.accounts.users import Principal
+from swordnet.core.models import CASE_STATUSES, Case
+from swordnet.core.signing import load_or_create_key
 from swordnet.web.api_hits import HitOut, hit_out
 from swordnet.web.deps import Caller, DbSession, Store
 from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable

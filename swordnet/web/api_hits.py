@@ -15,10 +15,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from casefiles.captures import capture_record
-from casefiles.evidence import EvidenceStore
 from casefiles.review import confirm_hit, reject_hit, undo_decision
 from matching.registry import describe_match
-from swordnet.access import (
+from swordnet.accounts.access import (
     HIT_SORTS,
     HitFilters,
     NotFound,
@@ -28,14 +27,15 @@ from swordnet.access import (
     sort_clause,
     with_hit_details,
 )
-from swordnet.accounts import Principal
-from swordnet.db import lock_for_writing
-from swordnet.models import HIT_STATUSES, Capture, Hit
-from swordnet.previews import NoPreview, readable_text, thumbnail_png
+from swordnet.accounts.users import Principal
+from swordnet.core.db import lock_for_writing
+from swordnet.core.models import HIT_STATUSES, Capture, Hit
+from swordnet.evidence.store import EvidenceStore
 from swordnet.web.deps import Caller, DbSession, Store
 from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import BodyId, PathId, QueryId, sort_param
+from swordnet.works.previews import NoPreview, readable_text, thumbnail_png
 
 router = APIRouter(prefix="/hits", tags=["hits"], responses=ERROR_RESPONSES)
 HitStatus = Literal["pending", "confirmed", "rejected", "auto_confirmed"]

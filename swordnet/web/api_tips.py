@@ -14,16 +14,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from swordnet.access import (
+from swordnet.accounts.access import (
     TIP_SORTS,
     filtered_tips,
     get_tip,
     sort_clause,
     visible_tip_hits,
 )
-from swordnet.accounts import Principal
-from swordnet.models import TIP_STATUSES, Tip
-from swordnet.tips import submit_tip
+from swordnet.accounts.users import Principal
+from swordnet.core.models import TIP_STATUSES, Tip
+from swordnet.watch.tips import submit_tip
 from swordnet.web.deps import Caller, DbSession
 from swordnet.web.errors import ERROR_RESPONSES, ErrorOut
 from swordnet.web.pagination import Page, PageParams, page_params, paginate_rows
@@ -44,7 +44,7 @@ class TooManyTips(Exception):
 
 def submit_within_limit(request: Request, session: DbSession, principal: Principal, url: str,
                         work_id: int | None, reporter: str | None) -> Tip:
-    """:func:`~swordnet.tips.submit_tip`, if the principal has tips left this hour (the app's
+    """:func:`~swordnet.watch.tips.submit_tip`, if the principal has tips left this hour (the app's
     ``tip_limit``); raises TooManyTips otherwise. Only queued tips count."""
     limit: SlidingWindowLimit = request.app.state.tip_limit
     key = [f"tips:{principal.user_id}"]

@@ -29,34 +29,18 @@ from sqlalchemy.orm import Session
 
 from matching.registry import max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
-from swordnet.access import (
+from swordnet.accounts.access import (
     WORK_SORTS,
     NotFound,
     WorkFilters,
     filtered_works,
     get_work,
-    registering_holder,
     sort_clause,
 )
-from swordnet.models import (
+from swordnet.core.models import (
     WORK_KINDS,
     Hit,
     Work,
-)
-from swordnet.precomputed import (
-    PrecomputedError,
-    PrecomputedWork,
-    parse_csv,
-    parse_lines,
-    parse_work,
-)
-from swordnet.previews import work_preview
-from swordnet.registry import (
-    Registration,
-    RegistrationError,
-    delete_work_and_hits,
-    register_precomputed,
-    register_work,
 )
 from swordnet.web.deps import Caller, DbSession, Store
 from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES, ErrorOut, unprocessable
@@ -69,6 +53,22 @@ from swordnet.web.uploads import (
     body_cap,
     read_capped,
     upload_cap,
+)
+from swordnet.works.holders import registering_holder
+from swordnet.works.precomputed import (
+    PrecomputedError,
+    PrecomputedWork,
+    parse_csv,
+    parse_lines,
+    parse_work,
+)
+from swordnet.works.previews import work_preview
+from swordnet.works.registry import (
+    Registration,
+    RegistrationError,
+    delete_work_and_hits,
+    register_precomputed,
+    register_work,
 )
 
 BULK_MAX_BYTES = 256 * MB

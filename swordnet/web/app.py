@@ -18,17 +18,16 @@ from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from casefiles.custody import CustodyBroken
-from casefiles.evidence import EvidenceStore
 from casefiles.review import ReviewError
 from matching.signal import ContentRejected
-from swordnet.access import BadQuery, Forbidden, NotFound
-from swordnet.accounts import AccountError
-from swordnet.allowlists import AllowlistError, AlreadyListed
-from swordnet.config import Settings
-from swordnet.db import Database, open_database
-from swordnet.registry import RegistrationError, WorkInUse
-from swordnet.text import UnusableText
-from swordnet.tips import TipRefused
+from swordnet.accounts.access import BadQuery, Forbidden, NotFound
+from swordnet.accounts.users import AccountError
+from swordnet.core.config import Settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.text import UnusableText
+from swordnet.evidence.store import EvidenceStore
+from swordnet.watch.allowlists import AllowlistError, AlreadyListed
+from swordnet.watch.tips import TipRefused
 from swordnet.web import (
     api_allowlists,
     api_campaigns,
@@ -42,6 +41,7 @@ from swordnet.web.headers import SecurityHeaders
 from swordnet.web.params import refuse_unusable_query
 from swordnet.web.throttle import tip_limit
 from swordnet.web.uploads import JsonTooLarge
+from swordnet.works.registry import RegistrationError, WorkInUse
 
 API_PREFIX = "/api/v1"
 # Request bodies beyond this are refused as they arrive (413), before any parsing or

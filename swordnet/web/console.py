@@ -23,7 +23,7 @@ from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from swordnet.accounts import SESSION_LIFETIME, authenticate, end_session, start_session
+from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session, start_session
 from swordnet.web import console_ops, console_pages, console_review
 from swordnet.web.console_base import (
     STATIC_DIR,

@@ -18,8 +18,8 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from swordnet.access import NotFound
-from swordnet.accounts import Principal
+from swordnet.accounts.access import NotFound
+from swordnet.accounts.users import Principal
 from swordnet.web.deps import DbSession, check_csrf, session_principal
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -78,7 +78,7 @@ def check_form_csrf(request: Request, viewer: Viewer, submitted: str | None) -> 
 
 
 def visible(loader: Any, *args: Any) -> Any:
-    """``loader(*args)`` from :mod:`swordnet.access`, its NotFound as a 404 page."""
+    """``loader(*args)`` from :mod:`swordnet.accounts.access`, its NotFound as a 404 page."""
     try:
         return loader(*args)
     except NotFound as exc:

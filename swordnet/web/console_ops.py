@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from casefiles.reports import FORMATS, campaign_report
 from scheduler.liveness import settle_gone_runs
-from swordnet.campaigns import campaign_summary, effective_end
-from swordnet.db import Database
-from swordnet.models import Campaign, CrawlRun, Hit, Site, WatchTarget
+from swordnet.core.db import Database
+from swordnet.core.models import Campaign, CrawlRun, Hit, Site, WatchTarget
+from swordnet.watch.campaigns import campaign_summary, effective_end
 from swordnet.web.console_base import API, Signed, render, require_staff_page
 from swordnet.web.deps import DbSession, get_db
 from swordnet.web.params import QueryId

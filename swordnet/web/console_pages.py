@@ -1,6 +1,6 @@
 """Console pages every signed-in user has: dashboard, works (with upload), cases, tips.
 
-Every query goes through :mod:`swordnet.access`, so a rights holder sees their own holder's
+Every query goes through :mod:`swordnet.accounts.access`, so a rights holder sees their own holder's
 works, the hits on them, the cases holding those hits (with only their events) and their
 tips, and every count on the dashboard is of those alone.
 """
@@ -20,8 +20,8 @@ from casefiles.custody import case_log_problem
 from casefiles.lifecycle import TransitionRefused, allowed_next, case_sites, transition
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
-from swordnet import access, allowlists
-from swordnet.models import (
+from swordnet.accounts import access, dashboard_counts
+from swordnet.core.models import (
     CASE_STATUSES,
     AllowlistEntry,
     Capture,
@@ -32,8 +32,8 @@ from swordnet.models import (
     Tip,
     Work,
 )
-from swordnet.registry import RegistrationError, register_work
-from swordnet.timeutil import utcnow
+from swordnet.core.timeutil import utcnow
+from swordnet.watch import allowlists
 from swordnet.web.api_tips import TooManyTips, submit_within_limit
 from swordnet.web.console_base import (
     API,
@@ -48,6 +48,8 @@ from swordnet.web.console_charts import daily, horizontal
 from swordnet.web.deps import DbSession
 from swordnet.web.params import MAX_ID, PathId, QueryId
 from swordnet.web.uploads import FORM_SLACK_BYTES, upload_cap
+from swordnet.works.holders import registering_holder
+from swordnet.works.registry import RegistrationError, register_work
 
 router = APIRouter(include_in_schema=False)
 DAYS_SHOWN = 14
@@ -60,11 +62,11 @@ BUNDLE_URL = API + "/cases/{id}/bundle"
 def dashboard(request: Request, session: DbSession, viewer: Signed) -> Response:
     principal = viewer.principal
     now = utcnow()
-    by_status = access.hits_by_status(session, principal)
-    per_day = access.hits_per_day(session, principal, now - timedelta(days=DAYS_SHOWN))
-    sites = access.top_sites(session, principal)
-    cases = access.cases_by_status(session, principal)
-    oldest = access.oldest_pending(session, principal)
+    by_status = dashboard_counts.hits_by_status(session, principal)
+    per_day = dashboard_counts.hits_per_day(session, principal, now - timedelta(days=DAYS_SHOWN))
+    sites = dashboard_counts.top_sites(session, principal)
+    cases = dashboard_counts.cases_by_status(session, principal)
+    oldest = dashboard_counts.oldest_pending(session, principal)
     return render(
         request, "dashboard.html", viewer,
         per_day=daily(per_day, now.date(), DAYS_SHOWN),
@@ -77,7 +79,7 @@ def dashboard(request: Request, session: DbSession, viewer: Signed) -> Response:
         funnel=horizontal([(status.replace("_", " "), cases.get(status, 0),
                             f"/cases?status={status}") for status in CASE_STATUSES]),
         pending=by_status.get("pending", 0),
-        quarantined=access.quarantined_pending(session, principal),
+        quarantined=dashboard_counts.quarantined_pending(session, principal),
         oldest_pending=oldest, oldest_days=(now - oldest).days if oldest else None,
         hits_total=sum(by_status.values()), cases_total=sum(cases.values()),
         works_total=access.count(session, access.works_query(principal)))
@@ -139,7 +141,7 @@ def register(request: Request, session: DbSession, viewer: Signed,
         return _works_page(request, session, viewer, status=422, error=error, form=form)
 
     try:
-        holder_name = access.registering_holder(session, viewer.principal,
+        holder_name = registering_holder(session, viewer.principal,
                                                 holder if viewer.is_staff else None)
     except RegistrationError:
         return refuse("Name the rights holder the work belongs to.")

@@ -16,9 +16,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from casefiles.evidence import EvidenceStore
-from swordnet.accounts import Principal, find_session, principal_of, token_principal
-from swordnet.db import Database
+from swordnet.accounts.users import Principal, find_session, principal_of, token_principal
+from swordnet.core.db import Database
+from swordnet.evidence.store import EvidenceStore
 
 SESSION_COOKIE = "swordnet_session"
 CSRF_HEADER = "X-CSRF-Token"

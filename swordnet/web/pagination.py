@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from swordnet.access import count
+from swordnet.accounts.access import count
 
 T = TypeVar("T")
 MAX_LIMIT = 500

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Request
 from pydantic import Field
 
-from swordnet.access import BadQuery
-from swordnet.models import MAX_ID
-from swordnet.text import text_problem
+from swordnet.accounts.access import BadQuery
+from swordnet.core.models import MAX_ID
+from swordnet.core.text import text_problem
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's id.")]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -25,7 +25,7 @@ BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
 def sort_param(fields: Iterable[str]) -> Any:
     """A ``sort`` query parameter, documented as one of ``fields`` or ``-field``
     (descending). It is not validated here: an unknown field reaches
-    :func:`swordnet.access.sort_clause`, whose 400 names it."""
+    :func:`swordnet.accounts.access.sort_clause`, whose 400 names it."""
     names = list(fields)
     return Query(max_length=40, description=f"One of {', '.join(names)}; prefix with - for "
                  "descending.", json_schema_extra={"enum": [

@@ -1,0 +1,1 @@
+"""Users, tokens and sessions, and what each principal may see."""

@@ -1,0 +1,305 @@
+"""``swordnet works`` (the registry), ``swordnet fingerprint`` and ``swordnet match``.
+
+Works of every kind are registered from a file (``works add``, ``works import``) or from
+fingerprints computed elsewhere (``works import-fingerprints``, fed by ``swordnet
+fingerprint``). A file bigger than its kind's signals read is refused before it is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from matching.registry import describe_match, max_content_bytes, signals_for_kind
+from matching.signal import ContentRejected
+from matching.stages import match_content, registration_fingerprints
+from swordnet.cli.util import (
+    ID,
+    RegularFile,
+    console,
+    database,
+    emit,
+    fail,
+    in_unit,
+    json_option,
+    preview_store,
+)
+from swordnet.core.models import WORK_KINDS, Fingerprint, Work
+from swordnet.core.text import UnusableText
+from swordnet.works.precomputed import parse_lines
+from swordnet.works.quarantine import release
+from swordnet.works.registry import (
+    RegistrationError,
+    delete_work_and_hits,
+    load_match_index,
+    register_precomputed,
+    register_work,
+    set_threshold,
+)
+
+MB = 1024 * 1024
+kind_option = click.option("--kind", type=click.Choice(WORK_KINDS), default="image",
+                           show_default=True, help="What kind of work the file is.")
+holder_option = click.option("--holder", required=True,
+                             help="Rights holder name (created on first use).")
+
+
+def read_work_file(path: Path, kind: str) -> bytes:
+    """The file's bytes, refusing files larger than ``kind``'s signals read (before reading)
+    and anything but a regular file (``/dev/zero`` or a pipe would be read without end)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise RegistrationError("not a regular file (a directory, device or pipe)")
+        cap = max_content_bytes(kind)
+        if not signals_for_kind(kind):
+            raise RegistrationError(f"kind {kind!r} is not supported yet")
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            content = f.read(cap + 1) if size <= cap else b""
+        size = max(size, len(content))
+        if size > cap:
+            raise RegistrationError(f"file is {size / MB:,.0f} MB; a {kind} work can be at "
+                                    f"most {cap // MB} MB")
+        return content
+    except OSError as exc:
+        raise RegistrationError(f"cannot read {path}: {exc.strerror}") from None
+
+
+@click.group()
+def works() -> None:
+    """Registered works and their fingerprints."""
+
+
+@works.command("add")
+@click.argument("file", type=RegularFile())
+@click.option("--title", required=True, help="Title of the work.")
+@holder_option
+@kind_option
+@click.option("--alias", "aliases", multiple=True,
+              help="Another name of the work (repeatable), e.g. a translated title.")
+def works_add(file: Path, title: str, holder: str, kind: str, aliases: tuple[str, ...]) -> None:
+    """Register FILE as a work of HOLDER (image, text, video or software)."""
+    with database() as db:
+        try:
+            with db.session() as session:
+                reg = register_work(session, read_work_file(file, kind), title=title,
+                                    holder_name=holder, kind=kind, source_name=file.name,
+                                    aliases=aliases, preview_store=preview_store())
+                work_id, work_title = reg.work.id, reg.work.title
+                fingerprints = len(reg.work.fingerprints)
+        except (RegistrationError, ContentRejected) as exc:
+            fail(f"{file}: {exc}")
+    if reg.created:
+        console.print(f"Registered work {work_id} '{work_title}' ({kind}, {fingerprints} "
+                      f"fingerprints).")
+    else:
+        count = reg.added_fingerprints
+        added = f"; added {count} missing fingerprint{'s' * (count != 1)}" if count else ""
+        console.print(f"{file} is already registered as work {work_id} '{work_title}'{added}.")
+
+
+@works.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@holder_option
+@kind_option
+def works_import(directory: Path, holder: str, kind: str) -> None:
+    """Register every file in DIRECTORY as one work, titled after its file name."""
+    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        console.print(f"{directory} has no files: 0 works registered.")
+        return
+    added = existing = 0
+    failed: list[str] = []
+    with database() as db, Progress(TextColumn("{task.description}"), BarColumn(),
+                                    MofNCompleteColumn(), console=console,
+                                    transient=True) as progress:
+        task = progress.add_task("Registering", total=len(files))
+        for path in files:
+            try:
+                with db.session() as session:
+                    reg = register_work(session, read_work_file(path, kind), holder_name=holder,
+                                        title=path.stem.replace("_", " "), kind=kind,
+                                        source_name=path.name,
+                                        preview_store=preview_store())
+                added, existing = added + reg.created, existing + (not reg.created)
+            except (RegistrationError, ContentRejected, UnusableText) as exc:
+                failed.append(f"{click.format_filename(path)}: {exc}")
+            progress.advance(task)
+    console.print(f"{added} works registered, {existing} already registered, "
+                  f"{len(failed)} failed.")
+    for line in failed:
+        console.print(f"  failed: {line}")
+    if failed:
+        sys.exit(1)
+
+
+@works.command("import-fingerprints")
+@click.argument("file", type=RegularFile())
+@holder_option
+def works_import_fingerprints(file: Path, holder: str) -> None:
+    """Register works from precomputed fingerprints: one JSON object, or JSON Lines.
+
+    Every line is checked first; if any is bad, each problem is printed with its line
+    number and nothing is registered. Lines come from `swordnet fingerprint`.
+    """
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: cannot read it as UTF-8 text: {exc}")
+    entries, errors = parse_lines(text)
+    if errors:
+        for error in errors:
+            console.print(f"{file}: {error}", markup=False)
+        fail(f"{file}: {len(errors)} bad line{'s' * (len(errors) != 1)}; nothing registered")
+    created = 0
+    with database() as db:
+        try:
+            with db.session() as session:
+                for entry in entries:
+                    reg = register_precomputed(
+                        session, title=entry.title, holder_name=holder, kind=entry.kind,
+                        fingerprints=entry.fingerprints, aliases=entry.aliases,
+                        registration_number=entry.registration_number,
+                        source_name=f"{file.name}:{entry.line}")
+                    created += reg.created
+        except RegistrationError as exc:
+            fail(f"{file}: {exc}; nothing registered")
+    console.print(f"{created} works registered from precomputed fingerprints, "
+                  f"{len(entries) - created} already registered.")
+
+
+@works.command("list")
+@json_option
+def works_list(as_json: bool) -> None:
+    """List registered works."""
+    with database() as db, db.session() as session:
+        rows = session.execute(
+            select(Work, func.count(Fingerprint.id)).outerjoin(Work.fingerprints)
+            .group_by(Work.id).order_by(Work.id)
+        ).all()
+        data = [{"id": w.id, "title": w.title, "kind": w.kind, "holder": w.holder.name,
+                 "aliases": ", ".join(w.aliases), "fingerprints": n, "sha256": w.sha256,
+                 "source": w.source_name, "quarantined": w.quarantine_reason or "",
+                 "created_at": w.created_at.isoformat()} for w, n in rows]
+    emit(data, as_json, "Works", ["id", "title", "kind", "holder", "aliases", "fingerprints",
+                                  "source", "quarantined"])
+
+
+@works.command("threshold")
+@click.argument("work_id", type=ID)
+@click.argument("algorithm")
+@click.argument("value", type=float, required=False)
+@click.option("--clear", is_flag=True, help="Go back to the algorithm's default threshold.")
+def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bool) -> None:
+    """Override WORK_ID's match threshold for ALGORITHM (phash: max bits; orb: min inliers;
+    text: min share of a page; link: min links)."""
+    if (value is None) == (not clear):
+        fail("give a VALUE or --clear, not both or neither")
+    with database() as db:
+        try:
+            with db.session() as session:
+                set_threshold(session, work_id, algorithm, None if clear else value)
+        except RegistrationError as exc:
+            fail(str(exc))
+    shown = "the default" if clear else f"{value:g}"
+    console.print(f"Work {work_id}: {algorithm} threshold set to {shown} (applies to new crawls).")
+
+
+@works.command("release")
+@click.argument("work_id", type=ID)
+def works_release(work_id: int) -> None:
+    """Lift the quarantine of WORK_ID (hits it already holds stay flagged)."""
+    with database() as db:
+        try:
+            with db.session() as session:
+                release(session, work_id)
+        except LookupError as exc:
+            fail(str(exc))
+    console.print(f"Work {work_id} released from quarantine.")
+
+
+@works.command("delete")
+@click.argument("work_id", type=ID)
+def works_delete(work_id: int) -> None:
+    """Delete WORK_ID with its fingerprints and its pending or rejected hits (refused while
+    any of its hits is evidence in a case)."""
+    def delete(session: Session) -> str:
+        work = session.get(Work, work_id)
+        if work is None:
+            raise RegistrationError(f"no work with id {work_id}")
+        title = work.title
+        delete_work_and_hits(session, work)
+        return title
+
+    console.print(f"Deleted work {work_id} '{in_unit(delete)}'.")
+
+
+@click.command()
+@click.argument("file", type=RegularFile())
+@kind_option
+@click.option("--title", help="Title for the line (default: the file name).")
+@click.option("--alias", "aliases", multiple=True, help="Another name (repeatable).")
+def fingerprint(file: Path, kind: str, title: str | None, aliases: tuple[str, ...]) -> None:
+    """Print FILE's fingerprints as a line for `works import-fingerprints`.
+
+    Needs no database: a rights holder can run it where the content is and send only the
+    line.
+    """
+    try:
+        fingerprints = registration_fingerprints(kind, read_work_file(file, kind))
+    except (RegistrationError, ContentRejected) as exc:
+        fail(f"{file}: {exc}")
+    line: dict[str, Any] = {"title": title or file.stem.replace("_", " "), "kind": kind}
+    if aliases:
+        line["aliases"] = list(aliases)
+    line["fingerprints"] = [{"algorithm": a, "variant": v, "value": value}
+                            for a, v, value in fingerprints]
+    click.echo(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@kind_option
+@json_option
+def match(files: tuple[Path, ...], kind: str, as_json: bool) -> None:
+    """Fingerprint local FILES and show which registered works each matches."""
+    with database() as db, db.session() as session:
+        index = load_match_index(session)
+        titles = dict(session.execute(select(Work.id, Work.title)).all())
+    results: list[dict[str, Any]] = []
+    for path in files:
+        entry: dict[str, Any] = {"file": str(path), "matches": []}
+        try:
+            found = match_content(index, kind, read_work_file(path, kind))
+        except (RegistrationError, ContentRejected) as exc:
+            entry["error"] = str(exc)
+        else:
+            entry["matches"] = [{"work_id": m.work_id, "work_title": titles[m.work_id],
+                                 "algorithm": m.algorithm, "variant": m.variant,
+                                 "stage": m.stage, "score": m.score, "detail": m.detail,
+                                 "method": describe_match(m.algorithm, m.variant, m.score,
+                                                          m.detail)}
+                                for m in found]
+        results.append(entry)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for entry in results:
+            if "error" in entry:
+                console.print(f"{entry['file']}: [red]{entry['error']}[/red]")
+            elif not entry["matches"]:
+                console.print(f"{entry['file']}: no match")
+            for m in entry["matches"]:
+                console.print(f"{entry['file']}: work {m['work_id']} '{m['work_title']}' "
+                              f"({m['method']})")
+    if any("error" in entry for entry in results):
+        sys.exit(1)

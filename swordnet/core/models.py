@@ -1,0 +1,667 @@
+"""The database schema: every table of Swordnet's data model, as SQLAlchemy 2 typed models.
+
+Status and kind columns are plain strings checked against the tuples below, so that adding a
+state never needs an enum migration on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ColumnElement,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    event,
+    inspect,
+    or_,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from swordnet.core.text import check_text
+from swordnet.core.timeutil import utcnow
+
+WORK_KINDS = ("image", "text", "video", "audio", "software")
+SITE_STATUSES = ("active", "down", "shut_down")
+RUN_OUTCOMES = ("running", "finished", "failed", "interrupted")
+HIT_STATUSES = ("pending", "confirmed", "rejected", "auto_confirmed")
+CASE_STATUSES = (
+    "open",
+    "notice_sent",
+    "removed",
+    "no_response",
+    "escalated",
+    "site_shut_down",
+    "transferred_to_judiciary",
+    "closed",
+    "reopened",
+)
+CAPTURE_KINDS = ("page", "media", "screenshot")
+SPIDERS = ("site", "search", "feed")
+TIP_STATUSES = ("queued", "checking", "checked", "failed", "dismissed")
+RUN_PURPOSES = ("watch", "campaign", "recheck", "tip", "manual")
+# A URL under notice: not yet rechecked, still up, gone, or back after it was gone.
+NOTICE_URL_STATUSES = ("unchecked", "present", "removed", "reappeared")
+RECHECK_OUTCOMES = ("present", "removed", "undecided")
+NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
+# admin: everything, including users; staff: monitoring and enforcement; rights_holder: one
+# holder's own works, hits and cases.
+ROLES = ("admin", "staff", "rights_holder")
+HIT_DECISIONS = ("confirmed", "rejected", "undone")
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_unusable_text(session: Session, _context: Any, _instances: Any) -> None:
+    """Refuse, before anything is written, any column value holding text that cannot be
+    stored or shown (a NUL character, a lone surrogate; see :mod:`swordnet.core.text`), in text
+    and JSON columns alike."""
+    for obj in (*session.new, *session.dirty):
+        state = inspect(obj)
+        for column in state.mapper.column_attrs:
+            check_text(state.dict.get(column.key), column.key.replace("_", " "))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns timezone-aware UTC, on SQLite and PostgreSQL alike.
+
+    Case events are hashed over their timestamps, so a timestamp must read back exactly as
+    it was written whatever the backend.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use swordnet.core.timeutil.utcnow()")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class EventPayload(TypeDecorator[dict[str, Any]]):
+    """A custody event's JSON payload that reads back even if the stored text is not JSON
+    (a tampered row): as ``{"unreadable_payload": <the text, cut short>}``, which no longer
+    hashes to the event's hash, so the custody check names the event instead of crashing."""
+
+    impl = JSON
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        decode = self.impl_instance.result_processor(dialect, coltype)
+        if decode is None:
+            return None
+
+        def process(value: Any) -> Any:
+            try:
+                return decode(value)
+            except ValueError:
+                return {"unreadable_payload": str(value)[:200]}
+
+        return process
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class RightsHolder(Base):
+    __tablename__ = "rights_holders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    works: Mapped[list[Work]] = relationship(back_populates="holder")
+
+
+class Work(Base):
+    """A registered work: what a rights holder wants found."""
+
+    __tablename__ = "works"
+    __table_args__ = (
+        CheckConstraint(_in("kind", WORK_KINDS), name="ck_works_kind"),
+        UniqueConstraint("holder_id", "sha256", name="uq_works_holder_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    kind: Mapped[str] = mapped_column(String(20))
+    registration_number: Mapped[str | None] = mapped_column(String(100))
+    source_name: Mapped[str | None] = mapped_column(String(500))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # Per-algorithm overrides of the signals' default thresholds, e.g. {"orb": 25}.
+    thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set when the work suddenly matched far more copies than usual in one run: its new
+    # hits are flagged and held for review until staff release it.
+    quarantined_at: Mapped[datetime | None]
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    # What reviewers see of the work beside a found copy: a PNG thumbnail (images) or the
+    # decoded text (text works), kept in the evidence store under this hash.
+    preview_sha256: Mapped[str | None] = mapped_column(String(64))
+    preview_type: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    holder: Mapped[RightsHolder] = relationship(back_populates="works")
+    fingerprints: Mapped[list[Fingerprint]] = relationship(
+        back_populates="work", cascade="all, delete-orphan"
+    )
+
+
+class Fingerprint(Base):
+    __tablename__ = "fingerprints"
+    __table_args__ = (
+        UniqueConstraint("work_id", "algorithm", "variant", name="uq_fingerprints_variant"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    algorithm: Mapped[str] = mapped_column(String(40), index=True)
+    value: Mapped[str] = mapped_column(Text)
+    variant: Mapped[str] = mapped_column(String(40), default="original")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    work: Mapped[Work] = relationship(back_populates="fingerprints")
+
+
+class AllowlistEntry(Base):
+    """A licensed domain for one work, or for all of a holder's works."""
+
+    __tablename__ = "allowlist"
+    __table_args__ = (
+        CheckConstraint(
+            "work_id IS NOT NULL OR holder_id IS NOT NULL", name="ck_allowlist_scope"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("rights_holders.id"), index=True)
+    work_id: Mapped[int | None] = mapped_column(ForeignKey("works.id"), index=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Site(Base):
+    """A suspect site, identified by its network location (host, and port if not default)."""
+
+    __tablename__ = "sites"
+    __table_args__ = (CheckConstraint(_in("status", SITE_STATUSES), name="ck_sites_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    ips: Mapped[list[Any]] = mapped_column(default=list)
+    # Consecutive crawl runs whose start page could not be fetched; enough of them mark the
+    # site ``down``, one success marks it ``active`` again.
+    unreachable_runs: Mapped[int] = mapped_column(Integer, default=0)
+
+    targets: Mapped[list[WatchTarget]] = relationship(back_populates="site")
+
+
+class Campaign(Base):
+    """A time-boxed special campaign: its own targets, crawled at its own frequency between
+    its bounds, its runs tagged with it."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    every_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    focus: Mapped[str | None] = mapped_column(Text)
+    goals: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the campaign was ended before its planned end (``campaigns stop``).
+    stopped_at: Mapped[datetime | None]
+
+    targets: Mapped[list[WatchTarget]] = relationship(secondary="campaign_targets",
+                                                      order_by="WatchTarget.id")
+
+
+class CampaignTarget(Base):
+    __tablename__ = "campaign_targets"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("watch_targets.id"), primary_key=True)
+
+
+class WatchTarget(Base):
+    """What to crawl on a site, how deep, how politely, and how often."""
+
+    __tablename__ = "watch_targets"
+    __table_args__ = (CheckConstraint(_in("spider", SPIDERS), name="ck_targets_spider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    spider: Mapped[str] = mapped_column(String(40), default="site")
+    start_urls: Mapped[list[Any]] = mapped_column(default=list)
+    depth: Mapped[int] = mapped_column(Integer, default=2)
+    max_pages: Mapped[int] = mapped_column(Integer, default=200)
+    every_seconds: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(String(100))
+    render_js: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Hosts besides the start URLs' own whose pages are followed (known mirrors).
+    mirror_domains: Mapped[list[Any]] = mapped_column(default=list)
+    # Regular expressions a followed page URL must match (any) / must not match (none).
+    allow_patterns: Mapped[list[Any]] = mapped_column(default=list)
+    deny_patterns: Mapped[list[Any]] = mapped_column(default=list)
+    obey_robots: Mapped[bool] = mapped_column(Boolean, default=False)
+    delay_s: Mapped[float] = mapped_column(Float, default=0.0)
+    concurrency: Mapped[int] = mapped_column(Integer, default=8)
+    time_cap_s: Mapped[int] = mapped_column(Integer, default=3600)
+    screenshot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The search spider's URL template, with ``{query}`` where the work title goes.
+    search_template: Mapped[str | None] = mapped_column(Text)
+    # Works the search spider queries for; empty means every registered work.
+    work_ids: Mapped[list[Any]] = mapped_column(default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="targets")
+
+
+class CrawlRun(Base):
+    __tablename__ = "crawl_runs"
+    __table_args__ = (CheckConstraint(_in("outcome", RUN_OUTCOMES), name="ck_runs_outcome"),
+                      CheckConstraint(_in("purpose", RUN_PURPOSES), name="ck_runs_purpose"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("watch_targets.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    spider: Mapped[str] = mapped_column(String(40), default="site")
+    start_url: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    finish_reason: Mapped[str | None] = mapped_column(String(100))
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    errors: Mapped[list[Any]] = mapped_column(default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Set when the run ends: False with the reasons when it was blocked, found no pages,
+    # hit its time cap or suddenly found no links.
+    healthy: Mapped[bool | None] = mapped_column(Boolean)
+    health_problems: Mapped[list[Any]] = mapped_column(default=list)
+    # Why it ran: a watch target's schedule, a campaign, a recheck, a tip, or by hand.
+    purpose: Mapped[str] = mapped_column(String(20), default="manual")
+    # Where it ran: the scrapyd node URL and its job id (None for a local subprocess).
+    node: Mapped[str | None] = mapped_column(String(300))
+    node_job: Mapped[str | None] = mapped_column(String(100))
+    # The run this one repeats after its node failed.
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    # The crawl's process (set by the crawl when it opens the run) and the process that
+    # launched it and settles it (an executor in the scheduler or a command): host, pid and
+    # the process's start time in seconds since the epoch (a later process given the same pid
+    # starts later). While either is alive the run is alive (scheduler/liveness.py).
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    pid_started_at: Mapped[float | None] = mapped_column(Float)
+    watcher_host: Mapped[str | None] = mapped_column(String(255))
+    watcher_pid: Mapped[int | None]
+    watcher_started_at: Mapped[float | None] = mapped_column(Float)
+
+    site: Mapped[Site] = relationship()
+
+    @classmethod
+    def unhealthy(cls) -> ColumnElement[bool]:
+        """A filter: runs that need a look (marked unhealthy, failed, or interrupted)."""
+        return or_(cls.healthy.is_(False), cls.outcome.in_(("failed", "interrupted")))
+
+
+class WarcFile(Base):
+    """A WARC file of evidence: written open during a crawl, then sealed into the evidence
+    store under the sha256 of the whole file."""
+
+    __tablename__ = "warc_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sealed_at: Mapped[datetime | None]
+
+
+class FeedEntry(Base):
+    """A sitemap or feed entry already crawled, with the version (lastmod) seen, so the feed
+    spider fetches only new or changed entries."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (UniqueConstraint("site_id", "url", name="uq_feed_entries_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(String(100), default="")
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Capture(Base):
+    """One fetched response that backs a hit: a page or a media file."""
+
+    __tablename__ = "captures"
+    __table_args__ = (CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    url: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
+    http_status: Mapped[int]
+    ip: Mapped[str | None] = mapped_column(String(45))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int]
+    title: Mapped[str | None] = mapped_column(Text)
+    # The WARC file (its stable name, see WarcFile) and the offset of the response record.
+    warc_file: Mapped[str | None] = mapped_column(Text)
+    warc_offset: Mapped[int | None]
+
+
+class Case(Base):
+    """An enforcement case: the confirmed hits on one site."""
+
+    __tablename__ = "cases"
+    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="ck_cases_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    status: Mapped[str] = mapped_column(String(30), default="open")
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship()
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.seq"
+    )
+
+
+class CaseMirror(Base):
+    """A known mirror site linked to a case: its confirmed hits join that case."""
+
+    __tablename__ = "case_mirrors"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True, unique=True)
+
+
+class CaseExport(Base):
+    """An evidence bundle exported for a case: its sha256 goes on shutdown lists."""
+
+    __tablename__ = "case_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    filename: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Hit(Base):
+    """A found copy that matched a registered fingerprint, awaiting (or past) review."""
+
+    __tablename__ = "hits"
+    __table_args__ = (
+        CheckConstraint(_in("status", HIT_STATUSES), name="ck_hits_status"),
+        UniqueConstraint("work_id", "url", name="uq_hits_work_url"),
+        Index("ix_hits_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
+    fingerprint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("fingerprints.id", ondelete="SET NULL")
+    )
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    media_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+    page_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(40))
+    variant: Mapped[str] = mapped_column(String(40), default="original")
+    stage: Mapped[int] = mapped_column(Integer, default=1)
+    # In the algorithm's units: Hamming bits for phash (lower is closer), verified keypoint
+    # matches for orb (higher is closer); ``detail`` holds the method's own evidence.
+    score: Mapped[float] = mapped_column(Float)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    work: Mapped[Work] = relationship()
+    site: Mapped[Site] = relationship()
+    media_capture: Mapped[Capture | None] = relationship(foreign_keys=[media_capture_id])
+    page_capture: Mapped[Capture | None] = relationship(foreign_keys=[page_capture_id])
+
+    @property
+    def captured_at(self) -> datetime | None:
+        """When the copy (or, for page hits, the page) was fetched."""
+        capture = self.media_capture or self.page_capture
+        return capture.fetched_at if capture else None
+
+
+class CaseEvent(Base):
+    """One entry of a case's custody log: append-only and hash-chained."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(EventPayload, default=dict)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class CustodyHead(Base):
+    """The signed head of a case's custody log: its last event's seq and hash, signed with
+    the instance's key at every append, so deleting the newest events is detected."""
+
+    __tablename__ = "custody_heads"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+    __table_args__ = (CheckConstraint(_in("status", NOTICE_STATUSES), name="ck_notices_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    template: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(500))
+    # The notice as rendered from its template when it was recorded.
+    body: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship()
+
+
+class NoticeUrl(Base):
+    """One infringing URL a notice asked to take down, and what rechecks last saw there."""
+
+    __tablename__ = "notice_urls"
+    __table_args__ = (
+        CheckConstraint(_in("status", NOTICE_URL_STATUSES), name="ck_notice_urls_status"),
+        UniqueConstraint("notice_id", "hit_id", name="uq_notice_urls_hit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id"))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="unchecked")
+    last_checked_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+    notice: Mapped[Notice] = relationship()
+    hit: Mapped[Hit] = relationship()
+
+
+class RecheckResult(Base):
+    """One recheck of a URL under notice, with the capture of the response it got."""
+
+    __tablename__ = "recheck_results"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", RECHECK_OUTCOMES), name="ck_recheck_results_outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_url_id: Mapped[int] = mapped_column(ForeignKey("notice_urls.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    checked_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(Text)
+    capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+
+
+class Tip(Base):
+    """A complaint or public tip naming one URL to check, and what the check found."""
+
+    __tablename__ = "tips"
+    __table_args__ = (CheckConstraint(_in("status", TIP_STATUSES), name="ck_tips_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    reporter: Mapped[str | None] = mapped_column(String(200))
+    work_id: Mapped[int | None] = mapped_column(ForeignKey("works.id"))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    checked_at: Mapped[datetime | None]
+    # What the check found: hit ids on the URL, whether the named work was among them.
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SchedulerInstance(Base):
+    """The scheduler process currently (or last) running against this database."""
+
+    __tablename__ = "scheduler_instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    executor: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+
+class HitDecision(Base):
+    """One review decision on a hit, or the undoing of one: who, what and when."""
+
+    __tablename__ = "hit_decisions"
+    __table_args__ = (
+        CheckConstraint(_in("decision", HIT_DECISIONS), name="ck_hit_decisions_decision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    # The status the hit had before this decision (what an undo goes back from).
+    previous_status: Mapped[str] = mapped_column(String(20))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """Someone who signs in to the console or calls the API."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="ck_users_role"),
+        CheckConstraint("(role = 'rights_holder') = (holder_id IS NOT NULL)",
+                        name="ck_users_holder"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("rights_holders.id"))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    holder: Mapped[RightsHolder | None] = relationship()
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; it can expire and be revoked."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, to tell tokens apart in listings.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class ConsoleSession(Base):
+    """A signed-in console session: the cookie's SHA-256 and the session's CSRF token."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,1 @@
+"""The evidence layer: the content-addressed store and WARC recording."""

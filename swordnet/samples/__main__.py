@@ -1,5 +1,0 @@
-"""Regenerate the sample work images: ``python -m swordnet.samples``."""
-
-from swordnet.samples import main
-
-main()

@@ -1,0 +1,1 @@
+"""What is watched: targets, campaigns, tips, allowlists."""

@@ -1,0 +1,127 @@
+"""Special campaigns: time-boxed pushes with their own targets, frequency and statistics.
+
+A campaign names watch targets already on the watchlist; between its bounds the scheduler
+crawls each of them at the campaign's frequency, on top of (not instead of) the target's
+standing schedule, and tags those runs with the campaign.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from swordnet.core.models import Campaign, CrawlRun, Hit
+from swordnet.core.timeutil import utcnow
+from swordnet.watch.targets import get_target
+
+
+def parse_time(text: str) -> datetime:
+    """A campaign bound: an ISO date or date-time, read as UTC unless it names an offset.
+
+    >>> parse_time("2026-12-01").isoformat()
+    '2026-12-01T00:00:00+00:00'
+    >>> parse_time("2026-12-01T08:30+08:00").isoformat()
+    '2026-12-01T00:30:00+00:00'
+    >>> parse_time("next week")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a date or date-time: 'next week' (use e.g. 2026-12-01 or 2026-12-01T08:00)
+    """
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not a date or date-time: {text!r} "
+                         "(use e.g. 2026-12-01 or 2026-12-01T08:00)") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def normalise_name(name: str) -> str:
+    """How campaign names are compared: case and surrounding or repeated spaces ignored.
+
+    >>> normalise_name("  World  Cup 2026 ")
+    'world cup 2026'
+    """
+    return " ".join(name.split()).casefold()
+
+
+def find_campaign(session: Session, name: str) -> Campaign:
+    """The campaign called ``name`` (or with that id); LookupError naming it otherwise."""
+    wanted = normalise_name(name)
+    for campaign in session.scalars(select(Campaign)):
+        if normalise_name(campaign.name) == wanted or (name.isdigit() and campaign.id == int(name)):
+            return campaign
+    raise LookupError(f"no campaign named {name!r} (see `swordnet campaigns list`)")
+
+
+def create_campaign(session: Session, name: str, starts_at: datetime, ends_at: datetime,
+                    target_ids: list[int], every_seconds: int,
+                    focus: str | None = None) -> Campaign:
+    """Create a campaign; raises ValueError (or LookupError for an unknown target) naming the
+    bad input, before anything is written."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValueError("a campaign needs a name")
+    for existing in session.scalars(select(Campaign)):
+        if normalise_name(existing.name) == normalise_name(name):
+            raise ValueError(
+                f"a campaign named {existing.name!r} already exists (id {existing.id}, "
+                f"{existing.starts_at:%Y-%m-%d} to {existing.ends_at:%Y-%m-%d}); "
+                "choose another name")
+    if ends_at <= starts_at:
+        raise ValueError(f"--to ({ends_at.isoformat()}) must be after --from "
+                         f"({starts_at.isoformat()})")
+    if ends_at <= utcnow():
+        raise ValueError(f"--to ({ends_at.isoformat()}) is already in the past")
+    if not target_ids:
+        raise ValueError("a campaign needs at least one watch target (--targets 1,2,3)")
+    targets = [get_target(session, target_id) for target_id in dict.fromkeys(target_ids)]
+    campaign = Campaign(name=name, starts_at=starts_at, ends_at=ends_at,
+                        every_seconds=every_seconds, focus=focus, targets=targets)
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def effective_end(campaign: Campaign) -> datetime:
+    """When the campaign's crawling ends: its planned end, or earlier if it was stopped."""
+    if campaign.stopped_at is not None and campaign.stopped_at < campaign.ends_at:
+        return campaign.stopped_at
+    return campaign.ends_at
+
+
+def campaign_state(campaign: Campaign, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    if campaign.stopped_at is not None:
+        return "stopped"
+    if now < campaign.starts_at:
+        return "planned"
+    return "running" if now < campaign.ends_at else "ended"
+
+
+def stop_campaign(session: Session, name: str) -> Campaign:
+    """End a campaign now; its crawls stop being scheduled, its history stays."""
+    campaign = find_campaign(session, name)
+    if campaign_state(campaign) in ("stopped", "ended"):
+        raise ValueError(f"campaign {campaign.name!r} is already {campaign_state(campaign)}")
+    campaign.stopped_at = utcnow()
+    return campaign
+
+
+def campaign_summary(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """A campaign's bounds, state, targets and crawl statistics so far."""
+    runs = session.execute(
+        select(CrawlRun.outcome, func.count()).where(CrawlRun.campaign_id == campaign.id)
+        .group_by(CrawlRun.outcome)).all()
+    hits = session.scalar(select(func.count(Hit.id)).join(CrawlRun, Hit.run_id == CrawlRun.id)
+                          .where(CrawlRun.campaign_id == campaign.id)) or 0
+    by_outcome = {outcome: n for outcome, n in runs}
+    return {"id": campaign.id, "name": campaign.name, "state": campaign_state(campaign),
+            "from": campaign.starts_at.isoformat(timespec="minutes"),
+            "to": effective_end(campaign).isoformat(timespec="minutes"),
+            "every_seconds": campaign.every_seconds, "focus": campaign.focus,
+            "targets": [t.id for t in campaign.targets],
+            "runs": sum(by_outcome.values()), "runs_by_outcome": by_outcome,
+            "hits_found": hits}

@@ -1,0 +1,265 @@
+"""The watchlist: suspect sites (keyed by network location) and their watch targets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import idna
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from swordnet.core.models import SPIDERS, Site, WatchTarget, Work
+from swordnet.core.outbound import host_address
+from swordnet.core.timeutil import utcnow
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SEARCH_PLACEHOLDER = "{query}"
+# A DNS label (underscores occur in real host names, though not in registered domains).
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+MAX_HOST_LENGTH = 253
+_HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:/@\[\]\s]+)(?::([0-9]{1,5}))?")
+
+
+def check_hostname(host: str) -> str:
+    """A URL's host as sites are keyed: a DNS name in lower-case ASCII (IDN names in their
+    punycode form), or an IP address as it is usually written; raises ValueError otherwise.
+
+    >>> check_hostname("Bücher.Example")
+    'xn--bcher-kva.example'
+    >>> check_hostname("0x7f000001")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a host name: '0x7f000001' (write an IPv4 address as four decimal numbers)
+    """
+    name = host.strip().rstrip(".").lower()
+    literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    address = host_address(literal)
+    if address is not None:
+        if address.version == 4 and literal != str(address):
+            raise ValueError(f"not a host name: {host!r} (write an IPv4 address as four "
+                             "decimal numbers)")
+        return str(address)
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise ValueError(f"not a host name: {host[:80]!r} (not a valid "
+                             "internationalised domain name)") from None
+    labels = name.split(".")
+    if (len(name) > MAX_HOST_LENGTH or not all(_LABEL.match(label) for label in labels)
+            or labels[-1].isdigit()):
+        raise ValueError(f"not a host name: {host[:80]!r} (letters, digits and hyphens in "
+                         f"dot-separated labels of at most 63, {MAX_HOST_LENGTH} in all)")
+    return name
+
+
+def check_url(url: str) -> str:
+    """``url`` with scheme and host normalised, if it is an absolute http(s) URL with a valid
+    host (see :func:`check_hostname`), no user name or password, and a port of 1-65535.
+
+    >>> check_url(" HTTPS://Pirate.Example/Films?id=7 ")
+    'https://pirate.example/Films?id=7'
+    >>> check_url("ftp://example.org/")
+    Traceback (most recent call last):
+    ...
+    ValueError: not an http(s) URL: 'ftp://example.org/'
+    >>> check_url("http://user:pw@pirate.example/")
+    Traceback (most recent call last):
+    ...
+    ValueError: a URL with a user name or password is not accepted: 'http://user:pw@pirate.example/'
+    """
+    shown = url if len(url) <= 200 else url[:200] + "..."
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not a valid URL: {shown!r}") from None
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {shown!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"a URL with a user name or password is not accepted: {shown!r}")
+    if port == 0:
+        raise ValueError(f"port 0 of {shown!r} is not 1-65535")
+    host = check_hostname(parts.hostname)
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=netloc))
+
+
+def site_key(url: str) -> str:
+    """The site a URL belongs to: lower-case host, plus the port when not the default.
+
+    >>> site_key("HTTPS://Pirate.Example:443/a?b")
+    'pirate.example'
+    >>> site_key("http://127.0.0.1:8080/")
+    '127.0.0.1:8080'
+    """
+    parts = urlsplit(check_url(url))
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    return host if port in (None, DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"
+
+
+def parse_interval(text: str) -> int:
+    """Seconds in an interval like ``30m``, ``6h`` or ``1d``.
+
+    >>> parse_interval("6h")
+    21600
+    """
+    match = _INTERVAL.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"not an interval: {text!r} (use e.g. 45s, 30m, 6h, 1d)")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
+def check_cron(expression: str) -> str:
+    """A standard five-field crontab expression (minute hour day month weekday), in UTC.
+
+    >>> check_cron("30 2 * * mon-fri")
+    '30 2 * * mon-fri'
+    >>> check_cron("61 * * * *")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: not a cron expression: '61 * * * *' (... higher than the maximum value (59))
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression: {expression!r} ({exc})") from None
+    return expression
+
+
+def check_patterns(patterns: list[str]) -> list[str]:
+    """The patterns, if every one is a valid regular expression.
+
+    >>> check_patterns([r"/films/\\d+"])
+    ['/films/\\\\d+']
+    >>> check_patterns(["/films/("])
+    Traceback (most recent call last):
+    ...
+    ValueError: not a valid regular expression: '/films/(' (missing ), unterminated subpattern)
+    """
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {pattern!r} ({exc.msg})") from None
+    return list(patterns)
+
+
+def check_search_template(template: str) -> str:
+    """A search URL template with exactly one ``{query}`` placeholder.
+
+    >>> check_search_template("https://pirate.example/search?q={query}")
+    'https://pirate.example/search?q={query}'
+    >>> check_search_template("https://pirate.example/search")
+    Traceback (most recent call last):
+    ...
+    ValueError: search template needs one {query} placeholder: 'https://pirate.example/search'
+    """
+    if template.count(SEARCH_PLACEHOLDER) != 1:
+        raise ValueError(f"search template needs one {SEARCH_PLACEHOLDER} placeholder: "
+                         f"{template!r}")
+    check_url(template.replace(SEARCH_PLACEHOLDER, "q"))
+    return template
+
+
+def check_host(host: str) -> str:
+    """A mirror domain as sites are keyed: lower-case host, plus a port if not the default.
+
+    >>> check_host("Mirror.Pirate.Example")
+    'mirror.pirate.example'
+    >>> check_host("https://mirror.example/")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a host name: 'https://mirror.example/' (give e.g. mirror.example)
+    >>> check_host("mirror.example:99999")
+    Traceback (most recent call last):
+    ...
+    ValueError: port 99999 of 'mirror.example:99999' is not 1-65535
+    """
+    match = _HOST_PORT.fullmatch(host.strip())
+    try:
+        if match is None:
+            raise ValueError
+        key = check_hostname(match.group(1))
+    except ValueError:
+        raise ValueError(f"not a host name: {host[:80]!r} (give e.g. mirror.example)") from None
+    port = match.group(2)
+    if port and not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} of {host!r} is not 1-65535")
+    key = f"[{key}]" if ":" in key else key
+    return f"{key}:{int(port)}" if port else key
+
+
+def site_for_url(session: Session, url: str) -> Site:
+    """The site ``url`` belongs to, added to the sites table on first sight."""
+    key = site_key(url)
+    site = session.scalar(select(Site).where(Site.domain == key))
+    if site is None:
+        site = Site(domain=key, status="active", first_seen_at=utcnow())
+        session.add(site)
+        session.flush()
+    return site
+
+
+def add_target(
+    session: Session, url: str, *, depth: int, max_pages: int, every_seconds: int | None,
+    spider: str = "site", **options: Any,
+) -> WatchTarget:
+    """Put ``url`` on the watchlist with a spider and its settings (WatchTarget columns);
+    raises ValueError naming the bad setting, or if the URL is already watched by that spider.
+    """
+    url = check_url(url)
+    if spider not in SPIDERS:
+        raise ValueError(f"unknown spider {spider!r} (choose from {', '.join(SPIDERS)})")
+    if every_seconds is not None and options.get("cron"):
+        raise ValueError("give either an interval (--every) or a cron expression (--cron)")
+    if options.get("cron"):
+        check_cron(options["cron"])
+    options["mirror_domains"] = [check_host(h) for h in options.get("mirror_domains", [])]
+    check_patterns([*options.get("allow_patterns", []), *options.get("deny_patterns", [])])
+    if spider == "search":
+        if not options.get("search_template"):
+            raise ValueError("a search target needs --search-template URL containing {query}")
+        check_search_template(options["search_template"])
+    for work_id in options.get("work_ids", []):
+        if session.get(Work, work_id) is None:
+            raise ValueError(f"no work with id {work_id}")
+    site = site_for_url(session, url)
+    for target in site.targets:
+        if url in target.start_urls and target.spider == spider:
+            raise ValueError(f"{url} is already on the watchlist (site {site.id}, "
+                             f"{spider} spider)")
+    target = WatchTarget(site=site, spider=spider, start_urls=[url], depth=depth,
+                         max_pages=max_pages, every_seconds=every_seconds, enabled=True,
+                         **options)
+    session.add(target)
+    session.flush()
+    return target
+
+
+def get_target(session: Session, target_id: int) -> WatchTarget:
+    """The watch target with this id; raises LookupError naming the id if there is none."""
+    target = session.get(WatchTarget, target_id)
+    if target is None:
+        raise LookupError(f"no watch target with id {target_id} (see `swordnet sites list`)")
+    return target
+
+
+def set_schedule(session: Session, target_id: int, every_seconds: int | None,
+                 cron: str | None) -> WatchTarget:
+    """Crawl a target on an interval, on a cron expression, or (neither) not on a schedule."""
+    if every_seconds is not None and cron:
+        raise ValueError("give either an interval (--every) or a cron expression (--cron)")
+    target = get_target(session, target_id)
+    target.every_seconds = every_seconds
+    target.cron = check_cron(cron) if cron else None
+    return target

@@ -1,0 +1,1 @@
+"""Registered works: registration, precomputed fingerprints, quarantine, previews."""

@@ -1,0 +1,84 @@
+"""What reviewers see: thumbnails and plain text made from registered works and captures.
+
+Crawled bytes are never handed to the browser as they are. An image (the registered work or
+a found copy) is decoded with Pillow and re-encoded as a PNG thumbnail; a page is reduced to
+its main text, which templates escape. So a crawled SVG with script, an HTML page posing as
+an image or a polyglot file never runs in the console.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+from matching.signal import ContentRejected
+from matching.textdoc import decode_text, html_main_text, looks_like_html
+from swordnet.core.models import Work
+from swordnet.evidence.store import EvidenceStore
+
+THUMBNAIL_SIDE = 640
+MAX_PREVIEW_PIXELS = 60_000_000
+TEXT_PREVIEW_CHARS = 2_000_000
+Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PREVIEW_PIXELS)
+
+
+class NoPreview(ValueError):
+    """Content the console cannot show (not an image, not text, too big)."""
+
+
+def thumbnail_png(content: bytes) -> bytes:
+    """A PNG at most 640 pixels on its longer side, re-encoded from any image Pillow reads."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.width * image.height > MAX_PREVIEW_PIXELS:
+                raise NoPreview(f"image is {image.width}x{image.height}, too large to preview")
+            image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    except UnidentifiedImageError:  # its message shows the in-memory file's repr
+        raise NoPreview("not a readable image (not a recognised image format)") from None
+    except (OSError, Image.DecompressionBombError, ValueError) as exc:
+        raise NoPreview(f"not a readable image ({exc})") from None
+    picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    out = io.BytesIO()
+    picture.save(out, "PNG", optimize=False)
+    return out.getvalue()
+
+
+def readable_text(content: bytes) -> str:
+    """The text of a text file, or the main text of an HTML page, capped for display."""
+    try:
+        text, _encoding = decode_text(content)
+    except ContentRejected as exc:
+        raise NoPreview(str(exc)) from None
+    if looks_like_html(text):
+        text = html_main_text(text)
+    return text[:TEXT_PREVIEW_CHARS]
+
+
+def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None:
+    """Keep a preview of a registered work (image thumbnail or text) in the evidence store."""
+    try:
+        if work.kind == "image":
+            stored = store.put_bytes(thumbnail_png(content), ".png")
+            work.preview_type = "image"
+        elif work.kind == "text":
+            stored = store.put_bytes(readable_text(content).encode(), ".txt")
+            work.preview_type = "text"
+        else:
+            return
+    except NoPreview:
+        return
+    work.preview_sha256 = stored.sha256
+
+
+def work_preview(store: EvidenceStore, work: Work) -> bytes | None:
+    """The stored preview's bytes (PNG or UTF-8 text), or None if the work has none."""
+    if work.preview_sha256 is None or work.preview_type is None:
+        return None
+    suffix = ".png" if work.preview_type == "image" else ".txt"
+    try:
+        with store.open_object(work.preview_sha256, suffix) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None

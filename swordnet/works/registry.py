@@ -1,0 +1,256 @@
+"""The works registry: registering works and their fingerprints, and loading the match index.
+
+This is where the pure :mod:`matching` package meets the database. Fingerprints are computed
+before anything is written, so content that cannot be fingerprinted stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from matching.link import LinkSignal, link_names
+from matching.match_index import MatchIndex
+from matching.registry import signals_for_kind, supported_kinds
+from matching.stages import registration_fingerprints
+from swordnet.core.db import lock_for_writing
+from swordnet.core.models import (
+    AllowlistEntry,
+    Fingerprint,
+    Hit,
+    HitDecision,
+    NoticeUrl,
+    RightsHolder,
+    Tip,
+    WatchTarget,
+    Work,
+)
+from swordnet.evidence.store import EvidenceStore
+from swordnet.works.previews import store_work_preview
+
+
+class RegistrationError(ValueError):
+    """A work that cannot be registered as asked."""
+
+
+class WorkInUse(RegistrationError):
+    """A work that cannot be deleted: some of its hits are evidence."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    work: Work
+    created: bool
+    added_fingerprints: int = 0  # to an existing work: signals it was registered without
+
+
+def holder_by_name(session: Session, name: str) -> RightsHolder:
+    """The rights holder called ``name``, created on first use."""
+    name = name.strip()
+    if not name:
+        raise RegistrationError("rights holder name is empty")
+    holder = session.scalar(select(RightsHolder).where(RightsHolder.name == name))
+    if holder is None:
+        holder = RightsHolder(name=name)
+        session.add(holder)
+        session.flush()
+    return holder
+
+
+def name_fingerprints(title: str, aliases: Sequence[str] = ()) -> list[tuple[str, str, str]]:
+    """``(algorithm, variant, value)`` of the link signal for a work's title and aliases
+    (one value, one name per line; names too short to be telling are left out).
+
+    >>> name_fingerprints("The Matrix", ["黑客帝国", "Up"])
+    [('link', 'names', 'the matrix\\n黑客帝国')]
+    >>> name_fingerprints("Up")
+    []
+    """
+    value = link_names([title, *aliases])
+    return [(LinkSignal.name, "names", value)] if value else []
+
+
+def _check_names(title: str, aliases: Sequence[str], kind: str) -> tuple[str, list[str]]:
+    title = title.strip()
+    if not title:
+        raise RegistrationError("work title is empty")
+    if kind not in supported_kinds():
+        raise RegistrationError(
+            f"kind {kind!r} is not supported yet (supported: {', '.join(supported_kinds())})")
+    cleaned = [a.strip() for a in aliases]
+    if any(not a for a in cleaned):
+        raise RegistrationError("an alias is empty")
+    return title, cleaned
+
+
+def _store(session: Session, holder_name: str, digest: str, fingerprints: list[tuple[str, str,
+           str]], **fields: object) -> Registration:
+    """Store a new work, or add the fingerprints it lacks to the holder's work with
+    ``digest``."""
+    holder = holder_by_name(session, holder_name)
+    existing = session.scalar(
+        select(Work).where(Work.holder_id == holder.id, Work.sha256 == digest))
+    if existing is not None:
+        have = {(fp.algorithm, fp.variant) for fp in existing.fingerprints}
+        missing = [Fingerprint(algorithm=algorithm, variant=variant, value=value)
+                   for algorithm, variant, value in fingerprints
+                   if (algorithm, variant) not in have]
+        existing.fingerprints.extend(missing)
+        session.flush()
+        return Registration(existing, created=False, added_fingerprints=len(missing))
+    work = Work(holder=holder, sha256=digest, **fields)
+    work.fingerprints.extend(Fingerprint(algorithm=algorithm, variant=variant, value=value)
+                             for algorithm, variant, value in fingerprints)
+    session.add(work)
+    session.flush()
+    return Registration(work, created=True)
+
+
+def register_work(
+    session: Session,
+    content: bytes,
+    *,
+    title: str,
+    holder_name: str,
+    kind: str = "image",
+    source_name: str | None = None,
+    aliases: Sequence[str] = (),
+    preview_store: EvidenceStore | None = None,
+) -> Registration:
+    """Fingerprint ``content`` and store it as a work of ``holder_name``.
+
+    The work's title and aliases are registered for the link signal too. The same content
+    registered twice for the same holder returns the existing work, after adding any
+    fingerprint it lacks (a work registered before a signal type existed gains it this
+    way). With ``preview_store``, a preview for reviewers is kept there too. Raises
+    :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
+    """
+    title, aliases = _check_names(title, aliases, kind)
+    fingerprints = registration_fingerprints(kind, content) + name_fingerprints(title, aliases)
+    reg = _store(session, holder_name, sha256(content).hexdigest(), fingerprints, title=title,
+                 kind=kind, source_name=source_name, aliases=aliases)
+    if preview_store is not None and reg.work.preview_sha256 is None:
+        store_work_preview(preview_store, reg.work, content)
+    return reg
+
+
+def register_precomputed(
+    session: Session,
+    *,
+    title: str,
+    holder_name: str,
+    kind: str,
+    fingerprints: Sequence[tuple[str, str, str]],
+    aliases: Sequence[str] = (),
+    registration_number: str | None = None,
+    source_name: str | None = None,
+) -> Registration:
+    """Store a work from fingerprints computed elsewhere, already validated (see
+    :mod:`swordnet.works.precomputed`). Its identity is the digest of its sorted fingerprints."""
+    title, aliases = _check_names(title, aliases, kind)
+    canonical = json.dumps(sorted(fingerprints), ensure_ascii=False, separators=(",", ":"))
+    return _store(session, holder_name, sha256(canonical.encode()).hexdigest(),
+                  [*fingerprints, *name_fingerprints(title, aliases)], title=title, kind=kind,
+                  source_name=source_name, aliases=aliases,
+                  registration_number=registration_number)
+
+
+def delete_work_and_hits(session: Session, work: Work) -> None:
+    """Delete a work with its fingerprints, its pending and rejected hits (and their review
+    history) and its allowlist entries; tips and search targets naming it forget it.
+    Refused with :class:`WorkInUse` while any of its hits is confirmed, in a case or named
+    in a notice: those are evidence. Crawls already running keep matching it until they
+    end. Its hits are locked first, so a decision on one of them comes wholly before or
+    after."""
+    lock_for_writing(session)
+    session.scalars(select(Hit.id).where(Hit.work_id == work.id).with_for_update()).all()
+    evidence = session.scalar(select(func.count()).where(
+        Hit.work_id == work.id,
+        Hit.status.in_(("confirmed", "auto_confirmed")) | Hit.case_id.is_not(None)
+        | Hit.id.in_(select(NoticeUrl.hit_id)))) or 0
+    if evidence:
+        raise WorkInUse(f"work {work.id} has {evidence} hit{'s' * (evidence != 1)} kept as "
+                        "evidence (confirmed, in a case or named in a notice); it cannot be "
+                        "deleted (undo them first, or keep the work)")
+    hit_ids = select(Hit.id).where(Hit.work_id == work.id).scalar_subquery()
+    session.execute(delete(HitDecision).where(HitDecision.hit_id.in_(hit_ids)))
+    session.execute(delete(Hit).where(Hit.work_id == work.id))
+    session.execute(delete(AllowlistEntry).where(AllowlistEntry.work_id == work.id))
+    session.execute(update(Tip).where(Tip.work_id == work.id).values(work_id=None))
+    for target in session.scalars(select(WatchTarget)):
+        if work.id in target.work_ids:
+            target.work_ids = [i for i in target.work_ids if i != work.id]
+    session.execute(delete(Fingerprint).where(Fingerprint.work_id == work.id))
+    session.expire(work)
+    session.execute(delete(Work).where(Work.id == work.id))
+
+
+@dataclass(frozen=True)
+class IndexedFingerprint:
+    id: int
+    work_id: int
+    algorithm: str
+    value: str
+    variant: str
+    threshold: float | None
+
+
+def fingerprints_since(session: Session, after_id: int = 0) -> list[IndexedFingerprint]:
+    """Fingerprints registered after ``after_id``, oldest first, with their work's threshold."""
+    rows = session.execute(
+        select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm, Fingerprint.value,
+               Fingerprint.variant, Work.thresholds).join(Work)
+        .where(Fingerprint.id > after_id).order_by(Fingerprint.id)
+    )
+    return [IndexedFingerprint(fp_id, work_id, algorithm, value, variant,
+                               thresholds.get(algorithm))
+            for fp_id, work_id, algorithm, value, variant, thresholds in rows]
+
+
+def set_threshold(session: Session, work_id: int, algorithm: str, value: float | None) -> Work:
+    """Override (or with ``None`` restore) the default threshold of one of a work's signals."""
+    work = session.get(Work, work_id)
+    if work is None:
+        raise RegistrationError(f"no work with id {work_id}")
+    known = {s.name for s in signals_for_kind(work.kind)} | {LinkSignal.name}
+    if algorithm not in known:
+        raise RegistrationError(f"work {work_id} ({work.kind}) has no {algorithm!r} signal "
+                                f"(its signals: {', '.join(sorted(known))})")
+    if value is not None and value < 0:
+        raise RegistrationError(f"threshold must not be negative, got {value:g}")
+    thresholds = {k: v for k, v in work.thresholds.items() if k != algorithm}
+    work.thresholds = thresholds if value is None else {**thresholds, algorithm: value}
+    return work
+
+
+def extend_match_index(index: MatchIndex, fingerprints: list[IndexedFingerprint]) -> None:
+    """Add fingerprints to a live index: newly registered works match without a rebuild."""
+    index.extend((fp.id, fp.work_id, fp.algorithm, fp.value, fp.variant, fp.threshold)
+                 for fp in fingerprints)
+
+
+def load_match_index(session: Session) -> MatchIndex:
+    """Build the match index from every registered fingerprint."""
+    index = MatchIndex()
+    extend_match_index(index, fingerprints_since(session))
+    return index
+
+
+def search_queries(session: Session, work_ids: list[int] | None = None) -> list[str]:
+    """Titles and aliases of the given works (every work when none are given), each once
+    (compared without case), in registration order: what a search spider types in."""
+    query = select(Work).order_by(Work.id)
+    if work_ids:
+        query = query.where(Work.id.in_(work_ids))
+    seen: dict[str, str] = {}
+    for work in session.scalars(query):
+        for text in [work.title, *work.aliases]:
+            text = " ".join(str(text).split())
+            if text:
+                seen.setdefault(text.casefold(), text)
+    return list(seen.values())
