@@ -46,6 +46,7 @@ from casefiles.custody import (
 from casefiles.lifecycle import case_sites
 from casefiles.templates import render_report
 from casefiles.zipcheck import entry_problems, shown
+from swordnet.core.errors import BadInput
 from swordnet.core.models import (
     Capture,
     Case,
@@ -221,6 +222,10 @@ _MAX_PROBLEMS = 20
 # JSON nested too deep.
 _READ_ERRORS = (OSError, EOFError, ValueError, NotImplementedError, RecursionError,
                 zipfile.BadZipFile, zlib.error)
+
+
+class BundleRefused(BadInput):
+    """A bundle that cannot be extracted where asked; nothing was written."""
 
 
 def _why(exc: BaseException) -> str:
@@ -434,22 +439,22 @@ def extract_bundle(path: Path, target: Path) -> list[str]:
     bombs). Entries go into a hidden sibling folder, renamed to ``target`` once all are out.
     """
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ValueError(f"{target} already exists and is not empty; extract into a new folder")
+        raise BundleRefused(f"{target} already exists and is not empty; extract into a new folder")
     try:
         bundle = zipfile.ZipFile(path)
     except _READ_ERRORS as exc:
-        raise ValueError(f"{path}: not a readable zip file ({_why(exc)})") from None
+        raise BundleRefused(f"{path}: not a readable zip file ({_why(exc)})") from None
     with bundle:
         infos = bundle.infolist()
         refusals = _capped(entry_problems(infos))
         if refusals:
-            raise ValueError(f"{path}: refused, nothing extracted: {refusals[0]}"
+            raise BundleRefused(f"{path}: refused, nothing extracted: {refusals[0]}"
                              + (f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         except OSError as exc:
-            raise ValueError(f"cannot create {target} ({_why(exc)})") from None
+            raise BundleRefused(f"cannot create {target} ({_why(exc)})") from None
         try:
             for info in infos:
                 destination = partial / info.filename
@@ -459,8 +464,8 @@ def extract_bundle(path: Path, target: Path) -> list[str]:
                         sink.write(chunk)
             os.replace(partial, target)
         except _READ_ERRORS as exc:
-            raise ValueError(f"{path}: nothing extracted, an entry is unreadable or cannot be "
-                             f"written ({_why(exc)})") from None
+            raise BundleRefused(f"{path}: nothing extracted, an entry is unreadable or cannot be "
+                                f"written ({_why(exc)})") from None
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         return [info.filename for info in infos]

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import NotFound
 from swordnet.core.models import Capture, Hit, WarcFile
 from swordnet.evidence.store import EvidenceStore
 from swordnet.evidence.warc import SUFFIX, WarcRecordView, read_record
@@ -45,23 +46,31 @@ def hit_captures(session: Session, hit: Hit) -> list[Capture]:
     return captures
 
 
+class RecordUnreadable(NotFound):
+    """A capture whose WARC record is missing, changed or cannot be read back."""
+
+
 def capture_record(session: Session, store: EvidenceStore, capture: Capture, *,
                    check_file: bool = True) -> WarcRecordView:
     """The capture's WARC record, digests verified, and (``check_file``) the whole sealed file
-    re-hashed first, since record digests do not cover WARC headers. ValueError names what is
-    wrong."""
+    re-hashed first, since record digests do not cover WARC headers. RecordUnreadable names
+    what is wrong."""
     if capture.warc_file is None or capture.warc_offset is None:
-        raise ValueError(f"capture {capture.id} has no WARC record (captured before WARC "
-                         "recording existed)")
+        raise RecordUnreadable(f"capture {capture.id} has no WARC record (captured before WARC "
+                               "recording existed)")
     path, row = _locate(session, store, capture.warc_file)
     if not path.exists():
-        raise ValueError(f"capture {capture.id}: WARC file {capture.warc_file} is missing "
-                         f"({path})")
+        raise RecordUnreadable(f"capture {capture.id}: WARC file {capture.warc_file} is missing "
+                               f"({path})")
     if check_file and row is not None and row.sha256:
         problem = store.check(row.sha256, SUFFIX, row.size)
         if problem:
-            raise ValueError(f"capture {capture.id}: WARC file {capture.warc_file}: {problem}")
-    return read_record(path, capture.warc_offset)
+            raise RecordUnreadable(f"capture {capture.id}: WARC file {capture.warc_file}: "
+                                   f"{problem}")
+    try:
+        return read_record(path, capture.warc_offset)
+    except ValueError as exc:  # the record's own problem, naming the file and offset
+        raise RecordUnreadable(str(exc)) from None
 
 
 def evidence_problems(session: Session, store: EvidenceStore) -> list[str]:
@@ -78,7 +87,7 @@ def evidence_problems(session: Session, store: EvidenceStore) -> list[str]:
     for capture in session.scalars(select(Capture).where(Capture.warc_file.is_not(None))):
         try:
             view = capture_record(session, store, capture, check_file=False)  # files: above
-        except ValueError as exc:
+        except RecordUnreadable as exc:
             problems.append(str(exc))
             continue
         if sha256(view.payload).hexdigest() != capture.sha256:

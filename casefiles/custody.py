@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import Conflict
 from swordnet.core.models import Case, CaseEvent, CustodyHead
 from swordnet.core.signing import SIGNING_KEY, fingerprint, sign, signature_valid
 from swordnet.core.timeutil import utcnow
@@ -46,7 +47,7 @@ def event_hash(
     return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
-class CustodyBroken(ValueError):
+class CustodyBroken(Conflict):
     """A case's custody log does not end at its signed head."""
 
 

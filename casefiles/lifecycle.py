@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
 from swordnet.core.db import lock_for_writing
+from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import Case, CaseEvent, CaseMirror, Site
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import site_key
@@ -33,14 +34,14 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class TransitionRefused(ValueError):
+class TransitionRefused(Conflict):
     """A status change the lifecycle does not allow."""
 
 
 def get_case(session: Session, case_id: int) -> Case:
     case = session.get(Case, case_id, with_for_update=True)
     if case is None:
-        raise LookupError(f"no case with id {case_id} (see `swordnet cases list`)")
+        raise NotFound(f"no case with id {case_id} (see `swordnet cases list`)")
     return case
 
 
@@ -67,7 +68,7 @@ def transition(session: Session, case: Case, to: str, actor: str, reason: str,
         raise TransitionRefused(f"case {case.id} is {case.status}; it cannot become {to} "
                                 f"(allowed next: {allowed})")
     if not reason.strip():
-        raise ValueError("a status change needs a reason (--reason)")
+        raise BadInput("a status change needs a reason (--reason)")
     previous, case.status = case.status, to
     if to == "closed":
         case.closed_at = utcnow()
@@ -81,18 +82,18 @@ def link_mirror(session: Session, case: Case, domain_or_url: str, actor: str) ->
     key = site_key(domain_or_url if "://" in domain_or_url else f"http://{domain_or_url}/")
     lock_case(session, case)
     if case.status == "closed":
-        raise ValueError(f"case {case.id} is closed; mirrors cannot be linked to it")
+        raise Conflict(f"case {case.id} is closed; mirrors cannot be linked to it")
     site = session.scalar(select(Site).where(Site.domain == key))
     if site is None:
         site = Site(domain=key, status="active", first_seen_at=utcnow())
         session.add(site)
         session.flush()
     if site.id == case.site_id:
-        raise ValueError(f"{key} is the case's own site")
+        raise BadInput(f"{key} is the case's own site")
     linked = session.get(CaseMirror, {"case_id": case.id, "site_id": site.id})
     other = session.scalar(select(CaseMirror).where(CaseMirror.site_id == site.id))
     if other is not None and linked is None:
-        raise ValueError(f"{key} is already linked to case {other.case_id}")
+        raise Conflict(f"{key} is already linked to case {other.case_id}")
     if linked is None:
         session.add(CaseMirror(case_id=case.id, site_id=site.id))
         append_event(session, case, "mirror_linked", {"site_id": site.id, "domain": key}, actor)

@@ -21,6 +21,7 @@ from casefiles.lifecycle import allowed_next, transition
 from casefiles.templates import check_template, notice_context, render_notice
 from matching.registry import signal_type
 from swordnet.core.db import lock_for_writing
+from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
 from swordnet.core.timeutil import utcnow
 
@@ -39,16 +40,16 @@ def record_notice(session: Session, case_id: int, recipient: str, template: str,
     lock_for_writing(session)
     case = session.get(Case, case_id, with_for_update=True, populate_existing=True)
     if case is None:
-        raise LookupError(f"no case with id {case_id} (see `swordnet cases list`)")
+        raise NotFound(f"no case with id {case_id} (see `swordnet cases list`)")
     check_template(templates, template)
     if case.status == "closed":
-        raise ValueError(f"case {case_id} is closed; no notice can be sent for it")
+        raise Conflict(f"case {case_id} is closed; no notice can be sent for it")
     if not recipient.strip():
-        raise ValueError("a notice needs a recipient (--recipient abuse@host.example)")
+        raise BadInput("a notice needs a recipient (--recipient abuse@host.example)")
     hits = session.scalars(select(Hit).where(Hit.case_id == case_id, Hit.status == "confirmed")
                            .order_by(Hit.id)).all()
     if not hits:
-        raise ValueError(f"case {case_id} has no confirmed hits to name in a notice")
+        raise Conflict(f"case {case_id} has no confirmed hits to name in a notice")
     now = utcnow()
     notice = Notice(case_id=case_id, template=template, recipient=recipient.strip(),
                     sent_at=now, status="sent", created_at=now)
@@ -97,7 +98,7 @@ def recheck_targets(session: Session, notice_url_ids: list[int]) -> list[Recheck
                            .order_by(NoticeUrl.id)).all()
     if len(rows) != len(set(notice_url_ids)):
         missing = set(notice_url_ids) - {row.id for row in rows}
-        raise LookupError(f"no URL under notice with id {', '.join(map(str, sorted(missing)))}")
+        raise NotFound(f"no URL under notice with id {', '.join(map(str, sorted(missing)))}")
     return [RecheckTarget(row.id, row.url, row.hit.work_id, _recheck_kind(row.hit)) for row in rows]
 
 

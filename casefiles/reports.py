@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import BadInput
 from swordnet.core.models import (
     AllowlistEntry,
     Campaign,
@@ -150,4 +151,4 @@ def render_rows(rows: Sequence[dict[str, Any]], fmt: str) -> bytes:
         data = io.BytesIO()
         workbook.save(data)
         return data.getvalue()
-    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    raise BadInput(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
 from swordnet.core.db import lock_for_writing
+from swordnet.core.errors import Conflict
 from swordnet.core.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl, Site
 from swordnet.core.timeutil import utcnow
 
 
-class ReviewError(ValueError):
+class ReviewError(Conflict):
     """A review decision that cannot be applied (unknown hit, hit not pending)."""
 
 

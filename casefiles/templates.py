@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import NotFound
 from swordnet.core.models import Case, Hit, Notice
 
 BUILT_IN = Path(__file__).with_name("templates")
@@ -34,8 +35,8 @@ def notice_templates(overrides: Path | None) -> list[str]:
 
 def check_template(overrides: Path | None, name: str) -> None:
     if name not in notice_templates(overrides):
-        raise ValueError(f"no notice template {name!r} (templates: "
-                         f"{', '.join(notice_templates(overrides))})")
+        raise NotFound(f"no notice template {name!r} (templates: "
+                       f"{', '.join(notice_templates(overrides))})")
 
 
 def notice_context(session: Session, case: Case, notice: Notice,

@@ -12,8 +12,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from swordnet.core.errors import BadInput
 
-class ContentRejected(ValueError):
+
+class ContentRejected(BadInput):
     """Content that cannot be fingerprinted (corrupt, unsupported, too large, too small)."""
 
 

@@ -20,6 +20,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, select, text
 
 from swordnet.core.db import Database
+from swordnet.core.errors import Conflict
 from swordnet.core.models import SchedulerInstance
 from swordnet.core.timeutil import utcnow
 
@@ -27,7 +28,7 @@ from swordnet.core.timeutil import utcnow
 ADVISORY_KEY = 0x73776F72646E6574
 
 
-class SchedulerAlreadyRunning(RuntimeError):
+class SchedulerAlreadyRunning(Conflict):
     """Another scheduler holds this database's lock."""
 
 

@@ -34,6 +34,7 @@ from scheduler.executor import (
     settle_run,
 )
 from swordnet.core.db import Database
+from swordnet.core.errors import BadInput, Unavailable
 from swordnet.core.models import CrawlRun
 
 log = logging.getLogger("swordnet.scheduler")
@@ -45,11 +46,11 @@ REQUEST_TIMEOUT_S = 10.0
 NODE_LOST_AFTER_S = 15.0
 
 
-class NodeUnreachable(RuntimeError):
+class NodeUnreachable(Unavailable):
     """A scrapyd node did not answer."""
 
 
-class NodeError(RuntimeError):
+class NodeError(Unavailable):
     """A scrapyd node answered with an error, or is not set up for Swordnet."""
 
 
@@ -58,14 +59,14 @@ def check_node_url(url: str) -> str:
 
     >>> check_node_url("http://10.0.0.5:6800/")
     'http://10.0.0.5:6800'
-    >>> check_node_url("10.0.0.5:6800")
+    >>> check_node_url("10.0.0.5:6800")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: not a scrapyd node URL: '10.0.0.5:6800' (give e.g. http://10.0.0.5:6800)
+    swordnet.core.errors.BadInput: not a scrapyd node URL: '10.0.0.5:6800' (give e.g. ...
     """
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not a scrapyd node URL: {url!r} (give e.g. http://10.0.0.5:6800)")
+        raise BadInput(f"not a scrapyd node URL: {url!r} (give e.g. http://10.0.0.5:6800)")
     return url.strip().rstrip("/")
 
 
@@ -163,7 +164,7 @@ class ScrapydExecutor:
                  node_lost_after_s: float = NODE_LOST_AFTER_S,
                  allow_networks: str = "") -> None:
         if not node_urls:
-            raise ValueError("the scrapyd executor needs at least one node (--node URL)")
+            raise BadInput("the scrapyd executor needs at least one node (--node URL)")
         self.db = db
         self.nodes = [ScrapydNode(url) for url in dict.fromkeys(node_urls)]
         self.poll_s = poll_s

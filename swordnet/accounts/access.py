@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from swordnet.accounts.users import Principal
+from swordnet.core.errors import BadRequest, Forbidden, NotFound
 from swordnet.core.models import (
     CASE_STATUSES,
     TIP_STATUSES,
@@ -33,15 +34,7 @@ from swordnet.core.models import (
 )
 
 
-class NotFound(LookupError):
-    """No such object, or not one this principal may see."""
-
-
-class Forbidden(PermissionError):
-    """The principal's role may not do this at all."""
-
-
-class BadQuery(ValueError):
+class BadQuery(BadRequest):
     """A list request with an unknown sort field or an impossible filter."""
 
 

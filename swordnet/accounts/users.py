@@ -21,6 +21,7 @@ from importlib.resources import files
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import BadRequest
 from swordnet.core.models import ROLES, ApiToken, ConsoleSession, RightsHolder, User
 from swordnet.core.text import text_problem
 from swordnet.core.timeutil import utcnow
@@ -33,7 +34,7 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 
 
-class AccountError(ValueError):
+class AccountError(BadRequest):
     """A user, token or session request that cannot be carried out as asked."""
 
 

@@ -26,6 +26,7 @@ from swordnet.cli.util import (
     json_option,
 )
 from swordnet.core.config import load_settings
+from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
 from swordnet.core.signing import (
     fingerprint,
@@ -148,7 +149,7 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
             record = export_bundle(session, store, case, output, key, settings.templates_dir,
                                    actor)
         except OSError as exc:
-            raise ValueError(f"cannot write {output}: {exc.strerror or exc}") from None
+            raise BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
         return record.sha256, record.size
 
     digest, size = in_unit(export)
@@ -184,10 +185,7 @@ def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: boo
     settings = load_settings()
     trusted = None
     if key_file is not None:
-        try:
-            trusted = load_public_pem(key_file.read_bytes(), str(key_file))
-        except ValueError as exc:
-            fail(str(exc))
+        trusted = load_public_pem(key_file.read_bytes(), str(key_file))
     elif key_path(settings.home).exists():
         trusted = load_or_create_key(settings.home).public_key()
     result = verify_bundle(bundle, trusted, trust_embedded_key=trust_embedded_key)
@@ -212,10 +210,7 @@ def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: boo
               help="Directory to extract into.")
 def evidence_extract(bundle: Path, output: Path) -> None:
     """Unpack a bundle into a directory (refused whole if any path is unsafe)."""
-    try:
-        written = extract_bundle(bundle, output)
-    except ValueError as exc:
-        fail(str(exc))
+    written = extract_bundle(bundle, output)
     console.print(f"Extracted {len(written)} files into {output}.")
 
 
@@ -233,11 +228,11 @@ def allowlist_add(domain: str, holder: str, work_id: int | None) -> None:
     def add(session: Session) -> str:
         rights_holder = session.scalar(select(RightsHolder).where(RightsHolder.name == holder))
         if rights_holder is None:
-            raise LookupError(f"no rights holder named {holder!r}")
+            raise NotFound(f"no rights holder named {holder!r}")
         if work_id is not None:
             work = session.get(Work, work_id)
             if work is None or work.holder_id != rights_holder.id:
-                raise LookupError(f"{holder!r} has no work with id {work_id}")
+                raise NotFound(f"{holder!r} has no work with id {work_id}")
         key = check_host(domain)
         session.add(AllowlistEntry(holder_id=rights_holder.id, work_id=work_id, domain=key))
         return key

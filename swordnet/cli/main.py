@@ -17,7 +17,7 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from casefiles.review import ReviewError, confirm_hit, reject_hit, undo_decision
+from casefiles.review import confirm_hit, reject_hit, undo_decision
 from matching.registry import describe_match
 from scheduler.executor import CrawlRequest, LocalExecutor
 from scheduler.liveness import settle_gone_runs
@@ -30,7 +30,6 @@ from swordnet.cli.util import (
     console,
     database,
     emit,
-    fail,
     interval_option,
     json_option,
 )
@@ -38,6 +37,7 @@ from swordnet.cli.web import serve, tokens, users
 from swordnet.cli.works import fingerprint, match, works
 from swordnet.core.config import load_settings
 from swordnet.core.db import head_revision
+from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import (
     HIT_STATUSES,
     SPIDERS,
@@ -54,10 +54,7 @@ from swordnet.watch.targets import add_target, check_url, site_for_url
 @click.version_option(package_name="swordnet")
 def main() -> None:
     """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""
-    try:
-        load_settings()  # a bad setting stops every command with one line naming it
-    except ValueError as exc:
-        fail(str(exc))
+    load_settings()  # a bad setting stops every command with one line naming it
 
 
 @main.command()
@@ -80,7 +77,7 @@ def sites() -> None:
 def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     try:
         return check_url(value)
-    except ValueError as exc:
+    except BadInput as exc:
         raise click.BadParameter(str(exc)) from None
 
 
@@ -124,20 +121,16 @@ def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | No
               render_js: bool, screenshot: bool, search_template: str | None,
               work_ids: tuple[int, ...]) -> None:
     """Put URL on the watchlist, with the spider and settings to crawl it with."""
-    with database() as db:
-        try:
-            with db.session() as session:
-                target = add_target(
-                    session, url, spider=spider, depth=depth, max_pages=max_pages,
-                    every_seconds=every, cron=cron, mirror_domains=list(mirrors),
-                    allow_patterns=list(allow), deny_patterns=list(deny),
-                    obey_robots=obey_robots, delay_s=delay, concurrency=concurrency,
-                    time_cap_s=time_cap, render_js=render_js or screenshot,
-                    screenshot=screenshot, search_template=search_template,
-                    work_ids=list(work_ids))
-                site_id, domain, target_id = target.site_id, target.site.domain, target.id
-        except ValueError as exc:
-            fail(str(exc))
+    with database() as db, db.session() as session:
+        target = add_target(
+            session, url, spider=spider, depth=depth, max_pages=max_pages,
+            every_seconds=every, cron=cron, mirror_domains=list(mirrors),
+            allow_patterns=list(allow), deny_patterns=list(deny),
+            obey_robots=obey_robots, delay_s=delay, concurrency=concurrency,
+            time_cap_s=time_cap, render_js=render_js or screenshot,
+            screenshot=screenshot, search_template=search_template,
+            work_ids=list(work_ids))
+        site_id, domain, target_id = target.site_id, target.site.domain, target.id
     schedule = f"every {every} s" if every else f"on cron '{cron}'" if cron else "not scheduled"
     console.print(f"Site {site_id} ({domain}) is on the watchlist as target {target_id} "
                   f"({spider} spider), {schedule}.")
@@ -177,16 +170,16 @@ def _crawl_request(session: Session, url_or_site: str | None,
     if target_id is not None:
         target = session.get(WatchTarget, target_id)
         if target is None:
-            raise LookupError(f"no watch target with id {target_id}")
+            raise NotFound(f"no watch target with id {target_id}")
         return CrawlRequest.for_target(target)
     if not url_or_site:
-        raise LookupError("give a URL, a SITE_ID or --target ID to crawl")
+        raise BadInput("give a URL, a SITE_ID or --target ID to crawl")
     if url_or_site.isdigit():
         site = session.get(Site, int(url_or_site))
         if site is None:
-            raise LookupError(f"no site with id {url_or_site}")
+            raise NotFound(f"no site with id {url_or_site}")
         if not site.targets:
-            raise LookupError(f"site {site.id} has no watch target; crawl it by URL")
+            raise NotFound(f"site {site.id} has no watch target; crawl it by URL")
         return CrawlRequest.for_target(site.targets[0])
     url = check_url(url_or_site)
     site = site_for_url(session, url)
@@ -205,11 +198,8 @@ def crawl(url_or_site: str | None, target_id: int | None, as_json: bool) -> None
     and print the run summary."""
     settings = load_settings()
     with database() as db:
-        try:
-            with db.session() as session:
-                request = _crawl_request(session, url_or_site, target_id)
-        except (LookupError, ValueError) as exc:
-            fail(str(exc))
+        with db.session() as session:
+            request = _crawl_request(session, url_or_site, target_id)
         if not as_json:
             console.print(f"Crawling {request.start_url} ...")
         run_id = LocalExecutor(db, settings).run(request)
@@ -258,15 +248,13 @@ def hits_list(status: str | None, as_json: bool) -> None:
 
 def _decide(hit_ids: tuple[int, ...], reviewer: str,
             decide: Callable[[Session, int, str], Any], done: str) -> None:
-    """Apply one decision per hit, each in its own transaction; stop at the first refusal."""
+    """Apply one decision per hit, each in its own transaction; stop at the first refusal
+    (a ReviewError)."""
     with database() as db:
         for hit_id in hit_ids:
-            try:
-                with db.session() as session:
-                    result = decide(session, hit_id, reviewer)
-                    case_note = f" (case {result.id})" if isinstance(result, Case) else ""
-            except ReviewError as exc:
-                fail(str(exc))
+            with db.session() as session:
+                result = decide(session, hit_id, reviewer)
+                case_note = f" (case {result.id})" if isinstance(result, Case) else ""
             console.print(f"Hit {hit_id} {done}{case_note}.")
 
 

@@ -174,10 +174,7 @@ def captures_extract(capture_id: int, output: Path) -> None:
         capture = session.get(Capture, capture_id)
         if capture is None:
             fail(f"no capture with id {capture_id}")
-        try:
-            view = capture_record(session, store, capture)
-        except ValueError as exc:
-            fail(str(exc))
+        view = capture_record(session, store, capture)
     if output.exists():
         fail(f"{output} already exists; choose another --output")
     output.write_bytes(view.payload)

@@ -21,8 +21,8 @@ from casefiles.notices import record_notice
 from casefiles.reports import FORMATS, campaign_report, render_rows, shutdown_rows
 from scheduler.executor import Executor, LocalExecutor
 from scheduler.liveness import settle_gone_runs
-from scheduler.lock import SchedulerAlreadyRunning, SchedulerLock, last_instance
-from scheduler.scrapyd import NodeError, NodeUnreachable, ScrapydExecutor, ScrapydNode, node_config
+from scheduler.lock import SchedulerLock, last_instance
+from scheduler.scrapyd import ScrapydExecutor, ScrapydNode, node_config
 from scheduler.service import run_scheduler
 from swordnet.cli.util import (
     ID,
@@ -37,6 +37,7 @@ from swordnet.cli.util import (
 )
 from swordnet.core.config import load_settings
 from swordnet.core.db import Database
+from swordnet.core.errors import BadInput, NotFound, SwordnetError
 from swordnet.core.models import Campaign, CrawlRun, Notice, NoticeUrl, RecheckResult, Tip
 from swordnet.watch.campaigns import (
     campaign_summary,
@@ -54,7 +55,7 @@ NODES_ENV = "SWORDNET_SCRAPYD_NODES"
 def _time(_ctx: click.Context, _param: click.Parameter, value: str) -> datetime:
     try:
         return parse_time(value)
-    except ValueError as exc:
+    except BadInput as exc:
         raise click.BadParameter(str(exc)) from None
 
 
@@ -285,7 +286,7 @@ def notices_text(notice_id: int) -> None:
     def text(session: Session) -> str:
         notice = session.get(Notice, notice_id)
         if notice is None:
-            raise LookupError(f"no notice with id {notice_id}")
+            raise NotFound(f"no notice with id {notice_id}")
         return notice.body or ""
 
     click.echo(in_unit(text), nl=False)
@@ -298,7 +299,7 @@ def notices_show(notice_id: int, as_json: bool) -> None:
     """Show a notice's URLs, what the last recheck saw, and every recheck."""
     def show(session: Session) -> list[dict[str, Any]]:
         if session.get(Notice, notice_id) is None:
-            raise LookupError(f"no notice with id {notice_id}")
+            raise NotFound(f"no notice with id {notice_id}")
         rows = []
         for url in session.scalars(select(NoticeUrl).where(NoticeUrl.notice_id == notice_id)
                                    .order_by(NoticeUrl.id)):
@@ -333,12 +334,9 @@ def _executor(db: Database, kind: str, nodes: tuple[str, ...],
     urls = list(nodes) or [u for u in os.environ.get(NODES_ENV, "").split(",") if u.strip()]
     if not urls:
         fail(f"the scrapyd executor needs nodes: --node URL (repeatable) or {NODES_ENV}")
-    try:
-        executor = ScrapydExecutor(db, urls, node_lost_after_s=node_lost_after_s,
-                                   allow_networks=load_settings().allow_networks)
-        executor.check_nodes()
-    except (ValueError, NodeUnreachable, NodeError) as exc:
-        fail(str(exc))
+    executor = ScrapydExecutor(db, urls, node_lost_after_s=node_lost_after_s,
+                               allow_networks=load_settings().allow_networks)
+    executor.check_nodes()
     return executor
 
 
@@ -372,12 +370,9 @@ def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...
         console.print(f"Scheduler running against "
                       f"{db.engine.url.render_as_string(hide_password=True)} with the "
                       f"{executor.describe()} executor; Ctrl-C to stop.")
-        try:
-            run_scheduler(db, executor, max_concurrent=max_concurrent,
-                          recheck_every_s=recheck_every, tips_every_s=tips_every,
-                          sync_every_s=sync_every)
-        except SchedulerAlreadyRunning as exc:
-            fail(str(exc))
+        run_scheduler(db, executor, max_concurrent=max_concurrent,
+                      recheck_every_s=recheck_every, tips_every_s=tips_every,
+                      sync_every_s=sync_every)
 
 
 def _last_run(session: Session, job_id: str) -> CrawlRun | None:
@@ -476,7 +471,7 @@ def scrapyd_check(urls: tuple[str, ...]) -> None:
             node = ScrapydNode(url)
             node.check()
             console.print(f"{node.url}: ready ({node.load()} job(s) running or pending)")
-        except (ValueError, NodeUnreachable, NodeError) as exc:
+        except SwordnetError as exc:  # a bad URL, or a node that is down or not set up
             click.echo(str(exc), err=True)
             problems += 1
     if problems:

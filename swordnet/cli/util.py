@@ -1,5 +1,6 @@
-"""What every ``swordnet`` command shares: the console, one-line failures (a database held
-locked by another process too long among them), the database, output.
+"""What every ``swordnet`` command shares: the console, one-line failures (a
+:class:`~swordnet.core.errors.SwordnetError`, or a database held locked by another process
+too long), the database, output.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from swordnet.core import db as dbmodule
-from swordnet.core.config import SettingsError, load_settings
-from swordnet.core.db import Database, DatabaseUnavailable, open_database
+from swordnet.core.config import load_settings
+from swordnet.core.db import Database, open_database
+from swordnet.core.errors import BadInput, SwordnetError
 from swordnet.core.models import MAX_ID
-from swordnet.core.text import UnusableText, text_problem
+from swordnet.core.text import text_problem
 from swordnet.evidence.store import EvidenceStore
 from swordnet.watch.targets import parse_interval
 
@@ -38,10 +40,9 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def database() -> Iterator[Database]:
-    try:
-        db = open_database(load_settings())
-    except DatabaseUnavailable as exc:
-        fail(str(exc))
+    """The configured database (DatabaseUnavailable, a SwordnetError, if it cannot be
+    opened)."""
+    db = open_database(load_settings())
     try:
         yield db
     finally:
@@ -54,14 +55,10 @@ def preview_store() -> EvidenceStore:
 
 
 def in_unit(work: Callable[..., T], *args: Any) -> T:
-    """Run ``work(session, *args)`` in one unit of work; a ValueError or LookupError (a
-    user's mistake) becomes a one-line failure and rolls everything back."""
-    with database() as db:
-        try:
-            with db.session() as session:
-                return work(session, *args)
-        except (ValueError, LookupError) as exc:
-            fail(str(exc))
+    """Run ``work(session, *args)`` in one unit of work: committed if it returns, rolled back
+    if it raises (a SwordnetError then ends the command in one line; see SwordnetGroup)."""
+    with database() as db, db.session() as session:
+        return work(session, *args)
 
 
 def interval_option(_ctx: click.Context, _param: click.Parameter,
@@ -71,7 +68,7 @@ def interval_option(_ctx: click.Context, _param: click.Parameter,
         return None
     try:
         return parse_interval(value)
-    except ValueError as exc:
+    except BadInput as exc:
         raise click.BadParameter(str(exc)) from None
 
 
@@ -128,9 +125,10 @@ def _locked_too_long(exc: OperationalError) -> bool:
 
 class SwordnetGroup(click.Group):
     """The top-level group: arguments that are not usable text are refused before any
-    command runs; such text found later (in a file, on standard input), an unusable
-    setting, a file that cannot be read or written and a database held locked by another
-    process past the busy timeout are one-line failures too."""
+    command runs. A SwordnetError (a user's mistake, such as unusable text found in a file,
+    an unusable setting or an unknown id), a file that cannot be read or written and a
+    database held locked by another process past the busy timeout are one-line failures.
+    Any other exception is a bug and shows its traceback."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if problem := argument_problem(args):
@@ -140,7 +138,7 @@ class SwordnetGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (UnusableText, SettingsError) as exc:
+        except SwordnetError as exc:
             fail(str(exc))
         except OperationalError as exc:
             if not _locked_too_long(exc):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swordnet.accounts.users import add_user, create_token, revoke_token, user_by_name
-from swordnet.cli.util import ID, console, emit, fail, in_unit, interval_option, json_option
+from swordnet.cli.util import ID, console, emit, in_unit, interval_option, json_option
 from swordnet.core.config import load_settings
 from swordnet.core.models import ROLES, ApiToken, RightsHolder, User
 from swordnet.core.timeutil import utcnow
@@ -24,13 +24,9 @@ def serve(host: str, port: int) -> None:
     """Run the web console and REST API (OpenAPI at /api/v1/openapi.json)."""
     import uvicorn
 
-    from swordnet.core.db import DatabaseUnavailable
     from swordnet.web.app import create_app
 
-    try:
-        app = create_app(load_settings())
-    except DatabaseUnavailable as exc:
-        fail(str(exc))
+    app = create_app(load_settings())
     console.print(f"Swordnet console at http://{host}:{port}/ (API: /api/v1, Ctrl-C stops)")
     # X-Forwarded-For is believed from SWORDNET_TRUSTED_PROXIES only (in the app), never
     # from uvicorn's default of 127.0.0.1.

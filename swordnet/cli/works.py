@@ -33,6 +33,7 @@ from swordnet.cli.util import (
     json_option,
     preview_store,
 )
+from swordnet.core.errors import NotFound
 from swordnet.core.models import WORK_KINDS, Fingerprint, Work
 from swordnet.core.text import UnusableText
 from swordnet.works.precomputed import parse_lines
@@ -204,12 +205,8 @@ def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bo
     text: min share of a page; link: min links)."""
     if (value is None) == (not clear):
         fail("give a VALUE or --clear, not both or neither")
-    with database() as db:
-        try:
-            with db.session() as session:
-                set_threshold(session, work_id, algorithm, None if clear else value)
-        except RegistrationError as exc:
-            fail(str(exc))
+    with database() as db, db.session() as session:
+        set_threshold(session, work_id, algorithm, None if clear else value)
     shown = "the default" if clear else f"{value:g}"
     console.print(f"Work {work_id}: {algorithm} threshold set to {shown} (applies to new crawls).")
 
@@ -218,12 +215,8 @@ def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bo
 @click.argument("work_id", type=ID)
 def works_release(work_id: int) -> None:
     """Lift the quarantine of WORK_ID (hits it already holds stay flagged)."""
-    with database() as db:
-        try:
-            with db.session() as session:
-                release(session, work_id)
-        except LookupError as exc:
-            fail(str(exc))
+    with database() as db, db.session() as session:
+        release(session, work_id)
     console.print(f"Work {work_id} released from quarantine.")
 
 
@@ -235,7 +228,7 @@ def works_delete(work_id: int) -> None:
     def delete(session: Session) -> str:
         work = session.get(Work, work_id)
         if work is None:
-            raise RegistrationError(f"no work with id {work_id}")
+            raise NotFound(f"no work with id {work_id}")
         title = work.title
         delete_work_and_hits(session, work)
         return title

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swordnet.core import outbound
+from swordnet.core.errors import Unavailable
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Settings:
         return self.home / "jobs"
 
 
-class SettingsError(ValueError):
+class SettingsError(Unavailable, ValueError):
     """An environment variable Swordnet cannot use; the message names it."""
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from swordnet.core.config import Settings
+from swordnet.core.errors import Unavailable
 from swordnet.core.signing import SIGNING_KEY, load_or_create_key
 from swordnet.core.text import check_text
 
@@ -33,7 +34,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(Unavailable):
     """The configured database cannot be reached or opened."""
 
 

@@ -17,10 +17,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from swordnet.core.errors import BadInput
+
 KEY_FILE = "instance-ed25519.pem"
 # Session.info entry: a callable returning the instance's private key (set by open_database;
 # casefiles.custody signs each custody log's head with it).
 SIGNING_KEY = "custody_signing_key"
+
+
+class KeyUnusable(BadInput):
+    """A key file that does not hold an Ed25519 key."""
 
 
 def key_path(home: Path) -> Path:
@@ -48,7 +54,7 @@ def load_or_create_key(home: Path) -> Ed25519PrivateKey:
             os.unlink(partial)
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
+        raise KeyUnusable(f"{path} is not an Ed25519 private key")
     return key
 
 
@@ -67,9 +73,9 @@ def load_public_pem(data: bytes, name: str) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as exc:
-        raise ValueError(f"{name} is not a PEM public key ({exc})") from None
+        raise KeyUnusable(f"{name} is not a PEM public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{name} is not an Ed25519 public key")
+        raise KeyUnusable(f"{name} is not an Ed25519 public key")
     return key
 
 

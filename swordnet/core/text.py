@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from swordnet.core.errors import BadInput
 
-class UnusableText(ValueError):
+
+class UnusableText(BadInput):
     """Text with a NUL character or a lone surrogate; the message names the input."""
 
 

@@ -12,15 +12,16 @@ from sqlalchemy.orm import Session
 
 from swordnet.accounts.access import Forbidden, get_work
 from swordnet.accounts.users import Principal
+from swordnet.core.errors import BadInput, Conflict
 from swordnet.core.models import AllowlistEntry, RightsHolder
 from swordnet.watch.targets import check_host
 
 
-class AllowlistError(ValueError):
+class AllowlistError(BadInput):
     """An entry that cannot be added as asked (bad domain, no such holder, wrong work)."""
 
 
-class AlreadyListed(AllowlistError):
+class AlreadyListed(Conflict):
     """The domain is already on that allowlist."""
 
 

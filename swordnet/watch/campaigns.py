@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import Campaign, CrawlRun, Hit
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import get_target
@@ -25,16 +26,16 @@ def parse_time(text: str) -> datetime:
     '2026-12-01T00:00:00+00:00'
     >>> parse_time("2026-12-01T08:30+08:00").isoformat()
     '2026-12-01T00:30:00+00:00'
-    >>> parse_time("next week")
+    >>> parse_time("next week")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: not a date or date-time: 'next week' (use e.g. 2026-12-01 or 2026-12-01T08:00)
+    swordnet.core.errors.BadInput: not a date or date-time: 'next week' (use e.g. 2026-12-01 ...
     """
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"not a date or date-time: {text!r} "
-                         "(use e.g. 2026-12-01 or 2026-12-01T08:00)") from None
+        raise BadInput(f"not a date or date-time: {text!r} "
+                       "(use e.g. 2026-12-01 or 2026-12-01T08:00)") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -48,35 +49,35 @@ def normalise_name(name: str) -> str:
 
 
 def find_campaign(session: Session, name: str) -> Campaign:
-    """The campaign called ``name`` (or with that id); LookupError naming it otherwise."""
+    """The campaign called ``name`` (or with that id); NotFound naming it otherwise."""
     wanted = normalise_name(name)
     for campaign in session.scalars(select(Campaign)):
         if normalise_name(campaign.name) == wanted or (name.isdigit() and campaign.id == int(name)):
             return campaign
-    raise LookupError(f"no campaign named {name!r} (see `swordnet campaigns list`)")
+    raise NotFound(f"no campaign named {name!r} (see `swordnet campaigns list`)")
 
 
 def create_campaign(session: Session, name: str, starts_at: datetime, ends_at: datetime,
                     target_ids: list[int], every_seconds: int,
                     focus: str | None = None) -> Campaign:
-    """Create a campaign; raises ValueError (or LookupError for an unknown target) naming the
-    bad input, before anything is written."""
+    """Create a campaign; raises BadInput (or NotFound for an unknown target) naming the bad
+    input, before anything is written."""
     name = " ".join(name.split())
     if not name:
-        raise ValueError("a campaign needs a name")
+        raise BadInput("a campaign needs a name")
     for existing in session.scalars(select(Campaign)):
         if normalise_name(existing.name) == normalise_name(name):
-            raise ValueError(
+            raise BadInput(
                 f"a campaign named {existing.name!r} already exists (id {existing.id}, "
                 f"{existing.starts_at:%Y-%m-%d} to {existing.ends_at:%Y-%m-%d}); "
                 "choose another name")
     if ends_at <= starts_at:
-        raise ValueError(f"--to ({ends_at.isoformat()}) must be after --from "
-                         f"({starts_at.isoformat()})")
+        raise BadInput(f"--to ({ends_at.isoformat()}) must be after --from "
+                       f"({starts_at.isoformat()})")
     if ends_at <= utcnow():
-        raise ValueError(f"--to ({ends_at.isoformat()}) is already in the past")
+        raise BadInput(f"--to ({ends_at.isoformat()}) is already in the past")
     if not target_ids:
-        raise ValueError("a campaign needs at least one watch target (--targets 1,2,3)")
+        raise BadInput("a campaign needs at least one watch target (--targets 1,2,3)")
     targets = [get_target(session, target_id) for target_id in dict.fromkeys(target_ids)]
     campaign = Campaign(name=name, starts_at=starts_at, ends_at=ends_at,
                         every_seconds=every_seconds, focus=focus, targets=targets)
@@ -105,7 +106,7 @@ def stop_campaign(session: Session, name: str) -> Campaign:
     """End a campaign now; its crawls stop being scheduled, its history stays."""
     campaign = find_campaign(session, name)
     if campaign_state(campaign) in ("stopped", "ended"):
-        raise ValueError(f"campaign {campaign.name!r} is already {campaign_state(campaign)}")
+        raise Conflict(f"campaign {campaign.name!r} is already {campaign_state(campaign)}")
     campaign.stopped_at = utcnow()
     return campaign
 

@@ -10,6 +10,7 @@ import idna
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import SPIDERS, Site, WatchTarget, Work
 from swordnet.core.outbound import host_address
 from swordnet.core.timeutil import utcnow
@@ -26,34 +27,34 @@ _HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:/@\[\]\s]+)(?::([0-9]{1,5}))?")
 
 def check_hostname(host: str) -> str:
     """A URL's host as sites are keyed: a DNS name in lower-case ASCII (IDN names in their
-    punycode form), or an IP address as it is usually written; raises ValueError otherwise.
+    punycode form), or an IP address as it is usually written; raises BadInput otherwise.
 
     >>> check_hostname("Bücher.Example")
     'xn--bcher-kva.example'
-    >>> check_hostname("0x7f000001")
+    >>> check_hostname("0x7f000001")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: not a host name: '0x7f000001' (write an IPv4 address as four decimal numbers)
+    swordnet.core.errors.BadInput: not a host name: '0x7f000001' (write an IPv4 address as four ...
     """
     name = host.strip().rstrip(".").lower()
     literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
     address = host_address(literal)
     if address is not None:
         if address.version == 4 and literal != str(address):
-            raise ValueError(f"not a host name: {host!r} (write an IPv4 address as four "
-                             "decimal numbers)")
+            raise BadInput(f"not a host name: {host!r} (write an IPv4 address as four "
+                           "decimal numbers)")
         return str(address)
     if not name.isascii():
         try:
             name = idna.encode(name, uts46=True).decode("ascii")
         except idna.IDNAError:
-            raise ValueError(f"not a host name: {host[:80]!r} (not a valid "
-                             "internationalised domain name)") from None
+            raise BadInput(f"not a host name: {host[:80]!r} (not a valid "
+                           "internationalised domain name)") from None
     labels = name.split(".")
     if (len(name) > MAX_HOST_LENGTH or not all(_LABEL.match(label) for label in labels)
             or labels[-1].isdigit()):
-        raise ValueError(f"not a host name: {host[:80]!r} (letters, digits and hyphens in "
-                         f"dot-separated labels of at most 63, {MAX_HOST_LENGTH} in all)")
+        raise BadInput(f"not a host name: {host[:80]!r} (letters, digits and hyphens in "
+                       f"dot-separated labels of at most 63, {MAX_HOST_LENGTH} in all)")
     return name
 
 
@@ -66,24 +67,24 @@ def check_url(url: str) -> str:
     >>> check_url("ftp://example.org/")
     Traceback (most recent call last):
     ...
-    ValueError: not an http(s) URL: 'ftp://example.org/'
+    swordnet.core.errors.BadInput: not an http(s) URL: 'ftp://example.org/'
     >>> check_url("http://user:pw@pirate.example/")
     Traceback (most recent call last):
     ...
-    ValueError: a URL with a user name or password is not accepted: 'http://user:pw@pirate.example/'
+    swordnet.core.errors.BadInput: a URL with a user name or password is not accepted: 'http://user:pw@pirate.example/'
     """
     shown = url if len(url) <= 200 else url[:200] + "..."
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
-        raise ValueError(f"not a valid URL: {shown!r}") from None
+        raise BadInput(f"not a valid URL: {shown!r}") from None
     if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {shown!r}")
+        raise BadInput(f"not an http(s) URL: {shown!r}")
     if "@" in parts.netloc:
-        raise ValueError(f"a URL with a user name or password is not accepted: {shown!r}")
+        raise BadInput(f"a URL with a user name or password is not accepted: {shown!r}")
     if port == 0:
-        raise ValueError(f"port 0 of {shown!r} is not 1-65535")
+        raise BadInput(f"port 0 of {shown!r} is not 1-65535")
     host = check_hostname(parts.hostname)
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
     return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=netloc))
@@ -113,7 +114,7 @@ def parse_interval(text: str) -> int:
     """
     match = _INTERVAL.match(text)
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"not an interval: {text!r} (use e.g. 45s, 30m, 6h, 1d)")
+        raise BadInput(f"not an interval: {text!r} (use e.g. 45s, 30m, 6h, 1d)")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
 
 
@@ -125,14 +126,14 @@ def check_cron(expression: str) -> str:
     >>> check_cron("61 * * * *")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: not a cron expression: '61 * * * *' (... higher than the maximum value (59))
+    swordnet.core.errors.BadInput: not a cron expression: '61 * * * *' (... higher than the ...
     """
     from apscheduler.triggers.cron import CronTrigger
 
     try:
         CronTrigger.from_crontab(expression, timezone="UTC")
     except ValueError as exc:
-        raise ValueError(f"not a cron expression: {expression!r} ({exc})") from None
+        raise BadInput(f"not a cron expression: {expression!r} ({exc})") from None
     return expression
 
 
@@ -141,16 +142,16 @@ def check_patterns(patterns: list[str]) -> list[str]:
 
     >>> check_patterns([r"/films/\\d+"])
     ['/films/\\\\d+']
-    >>> check_patterns(["/films/("])
+    >>> check_patterns(["/films/("])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: not a valid regular expression: '/films/(' (missing ), unterminated subpattern)
+    swordnet.core.errors.BadInput: not a valid regular expression: '/films/(' (missing ), ...
     """
     for pattern in patterns:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {pattern!r} ({exc.msg})") from None
+            raise BadInput(f"not a valid regular expression: {pattern!r} ({exc.msg})") from None
     return list(patterns)
 
 
@@ -162,11 +163,11 @@ def check_search_template(template: str) -> str:
     >>> check_search_template("https://pirate.example/search")
     Traceback (most recent call last):
     ...
-    ValueError: search template needs one {query} placeholder: 'https://pirate.example/search'
+    swordnet.core.errors.BadInput: search template needs one {query} placeholder: 'https://pirate.example/search'
     """
     if template.count(SEARCH_PLACEHOLDER) != 1:
-        raise ValueError(f"search template needs one {SEARCH_PLACEHOLDER} placeholder: "
-                         f"{template!r}")
+        raise BadInput(f"search template needs one {SEARCH_PLACEHOLDER} placeholder: "
+                       f"{template!r}")
     check_url(template.replace(SEARCH_PLACEHOLDER, "q"))
     return template
 
@@ -176,14 +177,14 @@ def check_host(host: str) -> str:
 
     >>> check_host("Mirror.Pirate.Example")
     'mirror.pirate.example'
-    >>> check_host("https://mirror.example/")
+    >>> check_host("https://mirror.example/")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: not a host name: 'https://mirror.example/' (give e.g. mirror.example)
+    swordnet.core.errors.BadInput: not a host name: 'https://mirror.example/' (give e.g. ...
     >>> check_host("mirror.example:99999")
     Traceback (most recent call last):
     ...
-    ValueError: port 99999 of 'mirror.example:99999' is not 1-65535
+    swordnet.core.errors.BadInput: port 99999 of 'mirror.example:99999' is not 1-65535
     """
     match = _HOST_PORT.fullmatch(host.strip())
     try:
@@ -191,10 +192,10 @@ def check_host(host: str) -> str:
             raise ValueError
         key = check_hostname(match.group(1))
     except ValueError:
-        raise ValueError(f"not a host name: {host[:80]!r} (give e.g. mirror.example)") from None
+        raise BadInput(f"not a host name: {host[:80]!r} (give e.g. mirror.example)") from None
     port = match.group(2)
     if port and not 1 <= int(port) <= 65535:
-        raise ValueError(f"port {port} of {host!r} is not 1-65535")
+        raise BadInput(f"port {port} of {host!r} is not 1-65535")
     key = f"[{key}]" if ":" in key else key
     return f"{key}:{int(port)}" if port else key
 
@@ -215,29 +216,29 @@ def add_target(
     spider: str = "site", **options: Any,
 ) -> WatchTarget:
     """Put ``url`` on the watchlist with a spider and its settings (WatchTarget columns);
-    raises ValueError naming the bad setting, or if the URL is already watched by that spider.
+    raises BadInput naming the bad setting (Conflict if that spider already watches the URL).
     """
     url = check_url(url)
     if spider not in SPIDERS:
-        raise ValueError(f"unknown spider {spider!r} (choose from {', '.join(SPIDERS)})")
+        raise BadInput(f"unknown spider {spider!r} (choose from {', '.join(SPIDERS)})")
     if every_seconds is not None and options.get("cron"):
-        raise ValueError("give either an interval (--every) or a cron expression (--cron)")
+        raise BadInput("give either an interval (--every) or a cron expression (--cron)")
     if options.get("cron"):
         check_cron(options["cron"])
     options["mirror_domains"] = [check_host(h) for h in options.get("mirror_domains", [])]
     check_patterns([*options.get("allow_patterns", []), *options.get("deny_patterns", [])])
     if spider == "search":
         if not options.get("search_template"):
-            raise ValueError("a search target needs --search-template URL containing {query}")
+            raise BadInput("a search target needs --search-template URL containing {query}")
         check_search_template(options["search_template"])
     for work_id in options.get("work_ids", []):
         if session.get(Work, work_id) is None:
-            raise ValueError(f"no work with id {work_id}")
+            raise NotFound(f"no work with id {work_id}")
     site = site_for_url(session, url)
     for target in site.targets:
         if url in target.start_urls and target.spider == spider:
-            raise ValueError(f"{url} is already on the watchlist (site {site.id}, "
-                             f"{spider} spider)")
+            raise Conflict(f"{url} is already on the watchlist (site {site.id}, "
+                           f"{spider} spider)")
     target = WatchTarget(site=site, spider=spider, start_urls=[url], depth=depth,
                          max_pages=max_pages, every_seconds=every_seconds, enabled=True,
                          **options)
@@ -247,10 +248,10 @@ def add_target(
 
 
 def get_target(session: Session, target_id: int) -> WatchTarget:
-    """The watch target with this id; raises LookupError naming the id if there is none."""
+    """The watch target with this id; raises NotFound naming the id if there is none."""
     target = session.get(WatchTarget, target_id)
     if target is None:
-        raise LookupError(f"no watch target with id {target_id} (see `swordnet sites list`)")
+        raise NotFound(f"no watch target with id {target_id} (see `swordnet sites list`)")
     return target
 
 
@@ -258,7 +259,7 @@ def set_schedule(session: Session, target_id: int, every_seconds: int | None,
                  cron: str | None) -> WatchTarget:
     """Crawl a target on an interval, on a cron expression, or (neither) not on a schedule."""
     if every_seconds is not None and cron:
-        raise ValueError("give either an interval (--every) or a cron expression (--cron)")
+        raise BadInput("give either an interval (--every) or a cron expression (--cron)")
     target = get_target(session, target_id)
     target.every_seconds = every_seconds
     target.cron = check_cron(cron) if cron else None

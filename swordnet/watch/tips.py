@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from swordnet.accounts.access import get_work
 from swordnet.accounts.users import Principal
+from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import CrawlRun, Hit, Tip, Work
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import check_url, site_for_url
@@ -23,17 +24,18 @@ from swordnet.watch.targets import check_url, site_for_url
 
 def add_tip(session: Session, url: str, work_id: int | None = None,
             reporter: str | None = None) -> Tip:
-    """Queue a URL for checking; raises ValueError naming a bad URL or unknown work."""
+    """Queue a URL for checking; refused (BadTarget, NotFound) naming a bad URL or unknown
+    work."""
     url = check_url(url)
     if work_id is not None and session.get(Work, work_id) is None:
-        raise ValueError(f"no work with id {work_id} (see `swordnet works list`)")
+        raise NotFound(f"no work with id {work_id} (see `swordnet works list`)")
     tip = Tip(url=url, work_id=work_id, reporter=reporter, status="queued", created_at=utcnow())
     session.add(tip)
     session.flush()
     return tip
 
 
-class TipRefused(ValueError):
+class TipRefused(BadInput):
     """A tip that cannot be queued as sent (bad URL, no work named by a rights holder)."""
 
 

@@ -17,10 +17,11 @@ from scheduler.liveness import settle_gone_runs
 from swordnet.accounts.access import CAMPAIGN_SORTS, NotFound, require_staff, sort_clause
 from swordnet.accounts.users import Principal
 from swordnet.core.db import Database
+from swordnet.core.errors import BadInput
 from swordnet.core.models import Campaign, CrawlRun
 from swordnet.watch.campaigns import campaign_summary, create_campaign, effective_end, stop_campaign
 from swordnet.web.deps import Caller, DbSession, get_db
-from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
+from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import BodyId, PathId, sort_param
 
@@ -144,10 +145,10 @@ def add_campaign(body: CampaignIn, session: DbSession, _caller: Staff) -> Campai
     try:
         campaign = create_campaign(session, body.name, _utc(body.starts_at), _utc(body.ends_at),
                                    body.target_ids, body.every_seconds, body.focus)
-    except LookupError as exc:
-        raise unprocessable(f"target_ids: {exc}") from None
-    except (ValueError, OverflowError) as exc:
-        raise unprocessable(exc) from None
+    except NotFound as exc:
+        raise BadInput(f"target_ids: {exc}") from None
+    except OverflowError as exc:  # a bound so far out that the schedule cannot be computed
+        raise BadInput(str(exc)) from None
     return campaign_out(session, campaign)
 
 
@@ -155,10 +156,7 @@ def add_campaign(body: CampaignIn, session: DbSession, _caller: Staff) -> Campai
 def stop(campaign_id: PathId, session: DbSession, _caller: Staff) -> CampaignOut:
     """End a campaign now: its crawls are no longer scheduled; its history stays."""
     campaign = get_campaign(session, campaign_id)
-    try:
-        stop_campaign(session, campaign.name)
-    except ValueError as exc:
-        raise conflict(str(exc)) from None
+    stop_campaign(session, campaign.name)
     session.flush()
     return campaign_out(session, campaign)
 

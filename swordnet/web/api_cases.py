@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from casefiles.bundle import export_bundle
-from casefiles.custody import CustodyBroken, case_log_problem
-from casefiles.lifecycle import TransitionRefused, allowed_next, transition
+from casefiles.custody import case_log_problem
+from casefiles.lifecycle import allowed_next, transition
 from swordnet.accounts.access import (
     CASE_SORTS,
     CaseFilters,
@@ -35,11 +35,12 @@ from swordnet.accounts.access import (
     sort_clause,
 )
 from swordnet.accounts.users import Principal
+from swordnet.core.errors import BadInput
 from swordnet.core.models import CASE_STATUSES, Case
 from swordnet.core.signing import load_or_create_key
 from swordnet.web.api_hits import HitOut, hit_out
 from swordnet.web.deps import Caller, DbSession, Store
-from swordnet.web.errors import ERROR_RESPONSES, conflict, unprocessable
+from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate_rows
 from swordnet.web.params import PathId, QueryId, choice_param, sort_param
 
@@ -141,10 +142,8 @@ def transition_case(case_id: PathId, body: TransitionIn, session: DbSession,
     try:
         transition(session, case, body.to, caller.username, body.reason,
                    {"references": body.evidence})
-    except (TransitionRefused, CustodyBroken) as exc:
-        raise conflict(str(exc)) from None
-    except ValueError as exc:
-        raise unprocessable(f"reason: {exc}") from None
+    except BadInput as exc:
+        raise BadInput(f"reason: {exc}") from None
     session.flush()
     return case_detail(session, caller, case)
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from casefiles.captures import capture_record
+from casefiles.captures import RecordUnreadable, capture_record
 from casefiles.review import confirm_hit, reject_hit, undo_decision
 from matching.registry import describe_match
 from swordnet.accounts.access import (
@@ -29,6 +29,7 @@ from swordnet.accounts.access import (
 )
 from swordnet.accounts.users import Principal
 from swordnet.core.db import lock_for_writing
+from swordnet.core.errors import SwordnetError
 from swordnet.core.models import HIT_STATUSES, Capture, Hit
 from swordnet.evidence.store import EvidenceStore
 from swordnet.web.deps import Caller, DbSession, Store
@@ -119,7 +120,7 @@ def _payload(session: Session, store: EvidenceStore, capture: Capture | None,
         raise NotFound(f"hit {hit_id} has no stored capture")
     try:
         return capture_record(session, store, capture, check_file=False).payload
-    except ValueError as exc:
+    except RecordUnreadable as exc:
         raise NotFound(f"hit {hit_id}: {exc}") from None
 
 
@@ -221,6 +222,6 @@ def bulk(body: BulkDecision, session: DbSession, caller: Caller) -> BulkResult:
             with session.begin_nested():
                 _decide(session, caller, hit_id, body.action)
             decided.append(hit_id)
-        except (LookupError, ValueError) as exc:
+        except SwordnetError as exc:
             errors[hit_id] = str(exc)
     return BulkResult(decided=decided, errors=errors)

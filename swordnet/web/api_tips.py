@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from swordnet.accounts.access import (
@@ -22,6 +22,7 @@ from swordnet.accounts.access import (
     visible_tip_hits,
 )
 from swordnet.accounts.users import Principal
+from swordnet.core.errors import TooMany
 from swordnet.core.models import TIP_STATUSES, Tip
 from swordnet.watch.tips import submit_tip
 from swordnet.web.deps import Caller, DbSession
@@ -33,13 +34,13 @@ from swordnet.web.throttle import TIPS_PER_HOUR, SlidingWindowLimit
 router = APIRouter(prefix="/tips", tags=["tips"], responses=ERROR_RESPONSES)
 
 
-class TooManyTips(Exception):
+class TooManyTips(TooMany):
     """The principal queued their hourly share of tips; ``retry_after`` seconds to wait."""
 
     def __init__(self, retry_after: int, limit: SlidingWindowLimit) -> None:
         super().__init__(f"too many tips: at most {limit.max_events} in "
-                         f"{limit.window_s / 60:.0f} min; try again in {retry_after} s")
-        self.retry_after = retry_after
+                         f"{limit.window_s / 60:.0f} min; try again in {retry_after} s",
+                         retry_after)
 
 
 def submit_within_limit(request: Request, session: DbSession, principal: Principal, url: str,
@@ -112,12 +113,7 @@ class TipIn(BaseModel):
 def create_tip(body: TipIn, request: Request, session: DbSession, caller: Caller) -> TipOut:
     """Queue a URL for a check by the scheduler (URLs whose host is not a valid name or
     address, with a user name or password, or port 0 are refused)."""
-    try:
-        tip = submit_within_limit(request, session, caller, body.url, body.work_id,
-                                  body.reporter)
-    except TooManyTips as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) \
-            from None
+    tip = submit_within_limit(request, session, caller, body.url, body.work_id, body.reporter)
     return tip_out(tip, set())
 
 

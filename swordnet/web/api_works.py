@@ -37,13 +37,14 @@ from swordnet.accounts.access import (
     get_work,
     sort_clause,
 )
+from swordnet.core.errors import BadInput
 from swordnet.core.models import (
     WORK_KINDS,
     Hit,
     Work,
 )
 from swordnet.web.deps import Caller, DbSession, Store
-from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES, ErrorOut, unprocessable
+from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES, ErrorOut
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import PathId, choice_param, sort_param
 from swordnet.web.uploads import (
@@ -56,7 +57,6 @@ from swordnet.web.uploads import (
 )
 from swordnet.works.holders import registering_holder
 from swordnet.works.precomputed import (
-    PrecomputedError,
     PrecomputedWork,
     parse_csv,
     parse_lines,
@@ -184,8 +184,8 @@ def _registered(session: Session, reg: Registration, response: Response) -> Regi
 
 def _check_kind(kind: str) -> str:
     if kind not in supported_kinds():
-        raise unprocessable(f"kind {kind!r} is not supported (supported: "
-                            f"{', '.join(supported_kinds())})")
+        raise BadInput(f"kind {kind!r} is not supported (supported: "
+                       f"{', '.join(supported_kinds())})")
     return kind
 
 
@@ -219,7 +219,7 @@ def upload_work(
                             source_name=name[:500], aliases=aliases or [],
                             preview_store=store)
     except (RegistrationError, ContentRejected) as exc:
-        raise unprocessable(f"{name}: {exc}") from None
+        raise BadInput(f"{name}: {exc}") from None
     if reg.created and registration_number and registration_number.strip():
         reg.work.registration_number = registration_number.strip()
     return _registered(session, reg, response)
@@ -254,7 +254,7 @@ def _register_entries(session: Session, entries: list[PrecomputedWork], holder_n
                 registration_number=entry.registration_number,
                 source_name=f"{source}:{entry.line}"[:500]))
         except RegistrationError as exc:
-            raise unprocessable(f"line {entry.line}: {exc}; nothing registered") from None
+            raise RegistrationError(f"line {entry.line}: {exc}; nothing registered") from None
     return registrations
 
 
@@ -270,10 +270,7 @@ def create_precomputed(
 ) -> RegistrationOut:
     """Register a work from fingerprints computed elsewhere (`swordnet fingerprint FILE`),
     without sending its content."""
-    try:
-        entry = parse_work(body.model_dump(exclude_none=True))
-    except PrecomputedError as exc:
-        raise unprocessable(exc) from None
+    entry = parse_work(body.model_dump(exclude_none=True))
     holder_name = registering_holder(session, caller, holder)
     [reg] = _register_entries(session, [entry], holder_name, "api")
     return _registered(session, reg, response)
@@ -310,7 +307,7 @@ def import_works(
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise unprocessable(f"{name}: not UTF-8 text (byte {exc.start})") from None
+        raise BadInput(f"{name}: not UTF-8 text (byte {exc.start})") from None
     fmt = fmt or ("csv" if name.lower().endswith(".csv") else "jsonl")
     entries, errors = parse_csv(text) if fmt == "csv" else parse_lines(text)
     if errors:

@@ -2,13 +2,14 @@
 
 Every response carries a strict Content-Security-Policy (scripts, styles and images from
 this origin only, no inline script, no framing) and ``nosniff``: see
-:mod:`swordnet.web.headers`. Errors a user can cause
-become 4xx responses with a one-line ``detail``.
+:mod:`swordnet.web.headers`. A :class:`~swordnet.core.errors.SwordnetError` (what a user can
+cause) becomes its status with a one-line ``detail`` (an error page on the console); any
+other exception is a bug and a 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -17,17 +18,10 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from casefiles.custody import CustodyBroken
-from casefiles.review import ReviewError
-from matching.signal import ContentRejected
-from swordnet.accounts.access import BadQuery, Forbidden, NotFound
-from swordnet.accounts.users import AccountError
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
-from swordnet.core.text import UnusableText
+from swordnet.core.errors import SwordnetError
 from swordnet.evidence.store import EvidenceStore
-from swordnet.watch.allowlists import AllowlistError, AlreadyListed
-from swordnet.watch.tips import TipRefused
 from swordnet.web import (
     api_allowlists,
     api_campaigns,
@@ -41,30 +35,11 @@ from swordnet.web.headers import SecurityHeaders
 from swordnet.web.params import refuse_unusable_query
 from swordnet.web.throttle import tip_limit
 from swordnet.web.uploads import JsonTooLarge
-from swordnet.works.registry import RegistrationError, WorkInUse
 
 API_PREFIX = "/api/v1"
 # Request bodies beyond this are refused as they arrive (413), before any parsing or
 # authentication; upload routes set larger caps of their own.
 MAX_BODY_BYTES = 2 * 1024 * 1024
-
-# Exception -> status: what a caller did wrong, as 4xx with the message as ``detail``.
-_ERROR_STATUS: dict[type[Exception], int] = {
-    NotFound: 404,
-    Forbidden: 403,
-    BadQuery: 400,
-    ReviewError: 409,
-    CustodyBroken: 409,
-    WorkInUse: 409,
-    AlreadyListed: 409,
-    AllowlistError: 422,
-    TipRefused: 422,
-    AccountError: 400,
-    RegistrationError: 422,
-    ContentRejected: 422,
-    UnusableText: 422,
-}
-
 
 _PLACES = {"body": "field", "query": "query parameter", "path": "path parameter",
            "header": "header", "cookie": "cookie"}
@@ -86,16 +61,25 @@ def validation_message(errors: Sequence[Any]) -> str:
     return "; ".join(lines)
 
 
-def user_error_response(request: Request, status: int, message: str) -> Response:
+def user_error_response(request: Request, status: int, message: str,
+                        headers: dict[str, str] | None = None) -> Response:
     """JSON ``{"detail": ...}`` for the API, an HTML error page for the console."""
     if request.url.path.startswith(API_PREFIX):
-        return JSONResponse({"detail": message}, status_code=status)
-    return console.html_error(request, status, message)
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    response = console.html_error(request, status, message)
+    response.headers.update(headers or {})
+    return response
 
 
 def invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return user_error_response(request, 422, validation_message(exc.errors()))
+
+
+def swordnet_error(request: Request, exc: Exception) -> Response:
+    """A user's mistake: its status and one-line message."""
+    assert isinstance(exc, SwordnetError)
+    return user_error_response(request, exc.status, str(exc), exc.headers)
 
 
 class SwordnetApp(FastAPI):
@@ -126,13 +110,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.store = EvidenceStore(settings.evidence_dir)
     app.state.tip_limit = tip_limit()
 
-    def user_error(status: int) -> Callable[[Request, Exception], Response]:
-        def handle(request: Request, exc: Exception) -> Response:
-            return user_error_response(request, status, str(exc))
-        return handle
-
-    for error, status in _ERROR_STATUS.items():
-        app.add_exception_handler(error, user_error(status))
+    app.add_exception_handler(SwordnetError, swordnet_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips):

@@ -28,7 +28,6 @@ from swordnet.web import console_ops, console_pages, console_review
 from swordnet.web.console_base import (
     STATIC_DIR,
     LoginRequired,
-    PageError,
     Signed,
     Viewer,
     check_form_csrf,
@@ -141,9 +140,4 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, LoginRequired)
         return login_redirect(exc.path)
 
-    def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, PageError)
-        return error_page(request, exc.status, exc.message, _viewer_of(request))
-
     app.add_exception_handler(LoginRequired, to_login)
-    app.add_exception_handler(PageError, refused)

@@ -3,7 +3,8 @@
 Templates are autoescaped jinja2; crawled text (titles, URLs, page text) is only ever
 inserted as escaped text, and a crawled URL becomes a link only when it is http(s). A page
 request without a live session redirects to ``/login``; a page a role may not see, or an
-object the viewer may not see, is an HTML error page with status 403 or 404.
+object the viewer may not see, is an HTML error page with status 403 or 404 (the app's
+:class:`~swordnet.core.errors.SwordnetError` handler).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from swordnet.accounts.access import NotFound
 from swordnet.accounts.users import Principal
+from swordnet.core.errors import Forbidden
 from swordnet.web.deps import DbSession, check_csrf, session_principal
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -33,15 +34,6 @@ class LoginRequired(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
-
-
-class PageError(Exception):
-    """A console request refused with an HTML page (403 not allowed, 404 not found, ...)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -69,20 +61,12 @@ Signed = Annotated[Viewer, Depends(current_viewer)]
 
 def require_staff_page(viewer: Viewer) -> None:
     if not viewer.is_staff:
-        raise PageError(403, "This page is for monitoring and enforcement staff.")
+        raise Forbidden("This page is for monitoring and enforcement staff.")
 
 
 def check_form_csrf(request: Request, viewer: Viewer, submitted: str | None) -> None:
     """A console form's hidden ``csrf_token`` must be the session's (403 otherwise)."""
     check_csrf(request, viewer.csrf, submitted)
-
-
-def visible(loader: Any, *args: Any) -> Any:
-    """``loader(*args)`` from :mod:`swordnet.accounts.access`, its NotFound as a 404 page."""
-    try:
-        return loader(*args)
-    except NotFound as exc:
-        raise PageError(404, str(exc)) from None
 
 
 def safe_next(target: str | None) -> str:

@@ -21,6 +21,7 @@ from casefiles.lifecycle import TransitionRefused, allowed_next, case_sites, tra
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
 from swordnet.accounts import access, dashboard_counts
+from swordnet.core.errors import BadInput, Conflict, Forbidden, NotFound
 from swordnet.core.models import (
     CASE_STATUSES,
     AllowlistEntry,
@@ -37,12 +38,10 @@ from swordnet.watch import allowlists
 from swordnet.web.api_tips import TooManyTips, submit_within_limit
 from swordnet.web.console_base import (
     API,
-    PageError,
     Signed,
     Viewer,
     check_form_csrf,
     render,
-    visible,
 )
 from swordnet.web.console_charts import daily, horizontal
 from swordnet.web.deps import DbSession
@@ -117,7 +116,7 @@ def works_page(request: Request, session: DbSession, viewer: Signed,
                registered: QueryId = None, existing: QueryId = None) -> Response:
     message = None
     if registered is not None or existing is not None:
-        work = visible(access.get_work, session, viewer.principal, registered or existing)
+        work = access.get_work(session, viewer.principal, registered or existing)
         message = (f"Registered work {work.id}, “{work.title}”." if registered is not None
                    else f"“{work.title}” was already registered (work {work.id}); fingerprints "
                         "it lacked were added.")
@@ -184,7 +183,7 @@ def cases_page(request: Request, session: DbSession, viewer: Signed,
 def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: int, *,
                status: int = 200, error: str | None = None,
                message: str | None = None) -> Response:
-    case = visible(access.get_case, session, viewer.principal, case_id)
+    case = access.get_case(session, viewer.principal, case_id)
     hits = [h for h in access.case_hits(session, viewer.principal, case)
             if h.status in ("confirmed", "auto_confirmed")]
     events = access.case_events(session, viewer.principal, case)
@@ -215,8 +214,8 @@ def case_transition(case_id: PathId, request: Request, session: DbSession, viewe
     """Move a case to its next status (a custody event with the reason). Staff only."""
     check_form_csrf(request, viewer, csrf_token)
     if not viewer.is_staff:
-        raise PageError(403, "Only staff change a case's status.")
-    case = visible(access.get_case, session, viewer.principal, case_id)
+        raise Forbidden("Only staff change a case's status.")
+    case = access.get_case(session, viewer.principal, case_id)
     if not reason.strip():
         return _case_page(request, session, viewer, case_id, status=422,
                           error="Say why the case changes status (the reason is logged).")
@@ -232,14 +231,14 @@ def case_transition(case_id: PathId, request: Request, session: DbSession, viewe
 # --- allowlist -------------------------------------------------------------------------------
 
 def chosen_work(value: str) -> int | None:
-    """The work picked in a form's list (None: none); ValueError for anything else.
+    """The work picked in a form's list (None: none); BadInput for anything else.
 
     >>> chosen_work(" 12 "), chosen_work("")
     (12, None)
     """
     value = value.strip()
     if value and not (value.isdigit() and 1 <= int(value) <= MAX_ID):
-        raise ValueError(f"work {value!r} is not a work id; choose one from the list")
+        raise BadInput(f"work {value!r} is not a work id; choose one from the list")
     return int(value) if value else None
 
 
@@ -285,7 +284,7 @@ def allowlist_add(request: Request, session: DbSession, viewer: Signed,
         entry = allowlists.add_entry(session, viewer.principal, domain,
                                      holder if viewer.is_staff else None,
                                      chosen_work(work_id))
-    except (ValueError, access.NotFound) as exc:
+    except (BadInput, NotFound, Conflict) as exc:
         return refuse(str(exc))
     session.commit()
     return RedirectResponse(f"/allowlist?added={quote(entry.domain)}", status_code=303)
@@ -295,7 +294,7 @@ def allowlist_add(request: Request, session: DbSession, viewer: Signed,
 def allowlist_delete(entry_id: PathId, request: Request, session: DbSession, viewer: Signed,
                      csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
     check_form_csrf(request, viewer, csrf_token)
-    session.delete(visible(access.get_allowlist_entry, session, viewer.principal, entry_id))
+    session.delete(access.get_allowlist_entry(session, viewer.principal, entry_id))
     session.commit()
     return RedirectResponse("/allowlist", status_code=303)
 
@@ -347,7 +346,7 @@ def tips_submit(request: Request, session: DbSession, viewer: Signed,
         response.status_code = 429
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    except (ValueError, access.NotFound) as exc:
+    except (BadInput, NotFound) as exc:
         return refuse(str(exc))
     session.commit()
     return RedirectResponse(f"/tips?queued={tip.id}", status_code=303)

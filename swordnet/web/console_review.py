@@ -20,8 +20,9 @@ from sqlalchemy import select
 from matching.registry import describe_match
 from swordnet.accounts import access
 from swordnet.accounts.access import HIT_SORTS, HitFilters
+from swordnet.core.errors import BadRequest, NotFound
 from swordnet.core.models import HIT_STATUSES, Campaign, Hit, Work
-from swordnet.web.console_base import PageError, Signed, render, visible
+from swordnet.web.console_base import Signed, render
 from swordnet.web.deps import DbSession
 from swordnet.web.params import MAX_ID, PathId
 from swordnet.works.previews import work_preview
@@ -39,11 +40,11 @@ def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
     try:
         number = kind(value)
     except ValueError:
-        raise PageError(400, f"{name} must be a number, not {value!r}") from None
+        raise BadRequest(f"{name} must be a number, not {value!r}") from None
     if kind is int and not 1 <= number <= MAX_ID:
-        raise PageError(400, f"{name} must be an id from 1 to {MAX_ID}, not {value!r}")
+        raise BadRequest(f"{name} must be an id from 1 to {MAX_ID}, not {value!r}")
     if kind is float and not math.isfinite(number):
-        raise PageError(400, f"{name} must be a finite number, not {value!r}")
+        raise BadRequest(f"{name} must be a finite number, not {value!r}")
     return number
 
 
@@ -75,7 +76,7 @@ def review_page(request: Request, session: DbSession, viewer: Signed,
     principal = viewer.principal
     status = "pending" if status is None else status
     if status and status not in HIT_STATUSES:
-        raise PageError(400, f"unknown hit status {status!r}")
+        raise BadRequest(f"unknown hit status {status!r}")
     filters = HitFilters(
         status=status or None, site=site or None,
         work_id=_number("work", work_id, int),
@@ -110,10 +111,10 @@ def work_excerpt(work_id: PathId, request: Request, session: DbSession, viewer: 
                  near: Annotated[str, Query(max_length=300)] = "") -> Response:
     """Part of a text work's stored text, from the first place ``near`` (a chapter title the
     match named) occurs, as plain text."""
-    work = visible(access.get_work, session, viewer.principal, work_id)
+    work = access.get_work(session, viewer.principal, work_id)
     content = work_preview(request.app.state.store, work)
     if content is None or work.preview_type != "text":
-        raise PageError(404, f"work {work_id} has no stored text")
+        raise NotFound(f"work {work_id} has no stored text")
     text = content.decode("utf-8", "replace")
     found = re.search(re.escape(near.strip()), text, re.IGNORECASE) if near.strip() else None
     start = found.start() if found else 0

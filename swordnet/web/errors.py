@@ -1,15 +1,15 @@
 """The API's error responses: one shape for every 4xx, documented on every router.
 
-Each error is ``{"detail": "one line naming the input and what to do"}`` (FastAPI's
-request validation problems too, joined into one line by :mod:`swordnet.web.app`); a bulk
-import that stores nothing also lists every bad line in ``errors``.
+Each error is ``{"detail": "one line naming the input and what to do"}``: a
+:class:`~swordnet.core.errors.SwordnetError`'s message with its status, or FastAPI's request
+validation problems joined into one line (both by :mod:`swordnet.web.app`); a bulk import
+that stores nothing also lists every bad line in ``errors``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
 
@@ -35,13 +35,3 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _error("The upload is larger than its kind allows."),
 }
 
-
-def unprocessable(exc: Exception | str) -> HTTPException:
-    """A 422 whose detail is the (one-line) message of a user's mistake."""
-    if isinstance(exc, Exception) and exc.args and isinstance(exc.args[0], str):
-        exc = exc.args[0]
-    return HTTPException(422, str(exc))
-
-
-def conflict(message: str) -> HTTPException:
-    return HTTPException(409, message)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import HTTPException, Request, Response, UploadFile
+from fastapi import Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
@@ -20,6 +20,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from matching.registry import max_content_bytes, supported_kinds
+from swordnet.core.errors import TooLarge
 
 MB = 1024 * 1024
 FORM_SLACK_BYTES = 64 * 1024  # the multipart framing and form fields around the file
@@ -75,10 +76,10 @@ def read_capped(upload: UploadFile, cap: int, what: str) -> bytes:
     name = upload.filename or "upload"
     too_big = f"{name}: the file is {size / MB:,.1f} MB; {what} can be at most {cap / MB:,.1f} MB"
     if size > cap:
-        raise HTTPException(413, too_big)
+        raise TooLarge(too_big)
     data = upload.file.read(cap + 1)
     if len(data) > cap:
-        raise HTTPException(413, too_big)
+        raise TooLarge(too_big)
     return data
 
 

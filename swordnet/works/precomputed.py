@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matching.registry import SIGNAL_TYPES, signals_for_kind, supported_kinds
+from swordnet.core.errors import BadInput
 from swordnet.core.text import value_problem
 
 KEYS = {"title", "kind", "aliases", "registration_number", "fingerprints"}
@@ -39,7 +40,7 @@ ALIAS_SEPARATOR = "|"
 MAX_CSV_FIELD = 64 * 1024 * 1024  # a text work's fingerprint is one long value
 
 
-class PrecomputedError(ValueError):
+class PrecomputedError(BadInput):
     """A line that cannot be registered; the message says where and why."""
 
 

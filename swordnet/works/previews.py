@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from matching.signal import ContentRejected
 from matching.textdoc import decode_text, html_main_text, looks_like_html
+from swordnet.core.errors import BadInput
 from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
 
@@ -23,7 +24,7 @@ TEXT_PREVIEW_CHARS = 2_000_000
 Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PREVIEW_PIXELS)
 
 
-class NoPreview(ValueError):
+class NoPreview(BadInput):
     """Content the console cannot show (not an image, not text, too big)."""
 
 

@@ -16,6 +16,7 @@ from collections import Counter
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from swordnet.core.errors import Conflict, NotFound
 from swordnet.core.models import Hit, Work
 from swordnet.core.timeutil import utcnow
 
@@ -68,9 +69,9 @@ def release(session: Session, work_id: int) -> Work:
     """Lift a work's quarantine; hits already flagged stay flagged until reviewed."""
     work = session.get(Work, work_id)
     if work is None:
-        raise LookupError(f"no work with id {work_id}")
+        raise NotFound(f"no work with id {work_id}")
     if work.quarantined_at is None:
-        raise LookupError(f"work {work_id} is not quarantined")
+        raise Conflict(f"work {work_id} is not quarantined")
     work.quarantined_at = None
     work.quarantine_reason = None
     return work

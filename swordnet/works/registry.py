@@ -19,6 +19,7 @@ from matching.match_index import MatchIndex
 from matching.registry import signals_for_kind, supported_kinds
 from matching.stages import registration_fingerprints
 from swordnet.core.db import lock_for_writing
+from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import (
     AllowlistEntry,
     Fingerprint,
@@ -34,11 +35,11 @@ from swordnet.evidence.store import EvidenceStore
 from swordnet.works.previews import store_work_preview
 
 
-class RegistrationError(ValueError):
+class RegistrationError(BadInput):
     """A work that cannot be registered as asked."""
 
 
-class WorkInUse(RegistrationError):
+class WorkInUse(Conflict):
     """A work that cannot be deleted: some of its hits are evidence."""
 
 
@@ -216,7 +217,7 @@ def set_threshold(session: Session, work_id: int, algorithm: str, value: float |
     """Override (or with ``None`` restore) the default threshold of one of a work's signals."""
     work = session.get(Work, work_id)
     if work is None:
-        raise RegistrationError(f"no work with id {work_id}")
+        raise NotFound(f"no work with id {work_id}")
     known = {s.name for s in signals_for_kind(work.kind)} | {LinkSignal.name}
     if algorithm not in known:
         raise RegistrationError(f"work {work_id} ({work.kind}) has no {algorithm!r} signal "
