@@ -55,7 +55,7 @@ def add_entry(session: Session, principal: Principal, domain: str, holder: str |
     holder_id, work_id = entry_scope(session, principal, holder, work_id)
     try:
         key = check_host(domain)
-    except ValueError as exc:
+    except BadInput as exc:
         raise AllowlistError(f"domain: {exc}") from None
     existing = session.scalar(select(AllowlistEntry.id).where(
         AllowlistEntry.holder_id == holder_id, AllowlistEntry.domain == key,

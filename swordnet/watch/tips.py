@@ -45,7 +45,7 @@ def submit_tip(session: Session, principal: Principal, url: str, work_id: int | 
     own works; the reporter defaults to the sender."""
     try:
         url = check_url(url)
-    except ValueError as exc:
+    except BadInput as exc:
         raise TipRefused(f"url: {exc}") from None
     if work_id is None and not principal.is_staff:
         raise TipRefused("work_id: name the work of yours the URL infringes")
@@ -69,7 +69,7 @@ def claim_queued(session: Session) -> list[TipCheck]:
     for tip in tips:
         try:
             site = site_for_url(session, tip.url)
-        except ValueError as exc:  # queued before today's URL checks: never fetched
+        except BadInput as exc:  # queued before today's URL checks: never fetched
             tip.status, tip.checked_at = "failed", utcnow()
             tip.result = {"run_outcome": None, "error": f"the URL is not accepted: {exc}",
                           "hits": [], "works": [], "named_work_found": None}

@@ -115,8 +115,8 @@ def _works_page(request: Request, session: DbSession, viewer: Viewer, *, status:
 def works_page(request: Request, session: DbSession, viewer: Signed,
                registered: QueryId = None, existing: QueryId = None) -> Response:
     message = None
-    if registered is not None or existing is not None:
-        work = access.get_work(session, viewer.principal, registered or existing)
+    if (work_id := registered or existing) is not None:
+        work = access.get_work(session, viewer.principal, work_id)
         message = (f"Registered work {work.id}, “{work.title}”." if registered is not None
                    else f"“{work.title}” was already registered (work {work.id}); fingerprints "
                         "it lacked were added.")
