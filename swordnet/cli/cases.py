@@ -1,6 +1,5 @@
-"""The ``cases``, ``keys`` and ``allowlist`` commands, and ``evidence verify``/``extract``:
-the case lifecycle, custody-log checks, evidence bundles and the key that signs them, and
-the licensed domains kept off shutdown lists."""
+"""The ``cases`` commands: the case lifecycle, custody-log checks, mirrors and evidence
+bundle export."""
 
 from __future__ import annotations
 
@@ -11,32 +10,15 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from casefiles.bundle import export_bundle, extract_bundle, verify_bundle
+from casefiles.bundle import export_bundle
 from casefiles.custody import case_log_problem
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
-from swordnet.cli.util import (
-    ID,
-    RegularFile,
-    actor_option,
-    console,
-    database,
-    emit,
-    fail,
-    in_unit,
-    json_option,
-)
+from swordnet.cli.util import ID, actor_option, console, database, emit, fail, in_unit, json_option
 from swordnet.core.config import load_settings
-from swordnet.core.errors import BadInput, NotFound
-from swordnet.core.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
-from swordnet.core.signing import (
-    fingerprint,
-    key_path,
-    load_or_create_key,
-    load_public_pem,
-    public_pem,
-)
+from swordnet.core.errors import BadInput
+from swordnet.core.models import Case, CaseEvent, Hit
+from swordnet.core.signing import fingerprint, load_or_create_key
 from swordnet.evidence.store import EvidenceStore
-from swordnet.watch.targets import check_host
 
 
 @click.group()
@@ -155,96 +137,3 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
     digest, size = in_unit(export)
     console.print(f"Wrote {output} ({size} bytes, sha256 {digest}); signed with key "
                   f"{fingerprint(key.public_key())}.")
-
-
-@click.group()
-def keys() -> None:
-    """The instance's signing key."""
-
-
-@keys.command("show")
-def keys_show() -> None:
-    """Print the public key that signs evidence bundles (publish it for verifiers)."""
-    settings = load_settings()
-    key = load_or_create_key(settings.home).public_key()
-    click.echo(public_pem(key).decode(), nl=False)
-    click.echo(f"sha256 of the raw key: {fingerprint(key)}")
-    click.echo(f"private key: {key_path(settings.home)}", err=True)
-
-
-@click.command("verify")
-@click.argument("bundle", type=RegularFile())
-@click.option("--key", "key_file", type=RegularFile(),
-              help="The trusted public key (PEM); default: this instance's key, if any.")
-@click.option("--trust-embedded-key", is_flag=True,
-              help="With no trusted key, accept whichever key the bundle carries (checks "
-                   "integrity only, not who signed it).")
-def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: bool) -> None:
-    """Check an evidence bundle offline; exit 1 naming every problem, or if no trusted key
-    vouches for its signer."""
-    settings = load_settings()
-    trusted = None
-    if key_file is not None:
-        trusted = load_public_pem(key_file.read_bytes(), str(key_file))
-    elif key_path(settings.home).exists():
-        trusted = load_or_create_key(settings.home).public_key()
-    result = verify_bundle(bundle, trusted, trust_embedded_key=trust_embedded_key)
-    for problem in result.problems:
-        click.echo(f"{bundle}: {problem}", err=True)
-    if result.problems:
-        sys.exit(1)
-    if not result.trusted and not trust_embedded_key:
-        click.echo(f"{bundle}: intact, but its signer (key {result.key_fingerprint}) is not "
-                   "trusted: pass --key with the instance's published key, or "
-                   "--trust-embedded-key", err=True)
-        sys.exit(1)
-    how = "the trusted key" if result.trusted else "the bundle's own key (not checked against " \
-        "a trusted one)"
-    console.print(f"{bundle}: intact. Case {result.case_id}, {result.files} files, signature "
-                  f"valid for {how} {result.key_fingerprint}.")
-
-
-@click.command("extract")
-@click.argument("bundle", type=RegularFile())
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory to extract into.")
-def evidence_extract(bundle: Path, output: Path) -> None:
-    """Unpack a bundle into a directory (refused whole if any path is unsafe)."""
-    written = extract_bundle(bundle, output)
-    console.print(f"Extracted {len(written)} files into {output}.")
-
-
-@click.group()
-def allowlist() -> None:
-    """Licensed domains: never put on a shutdown list."""
-
-
-@allowlist.command("add")
-@click.argument("domain")
-@click.option("--holder", required=True, help="The rights holder who licensed the domain.")
-@click.option("--work", "work_id", type=ID, help="Only for this work (default: all).")
-def allowlist_add(domain: str, holder: str, work_id: int | None) -> None:
-    """Put DOMAIN (a host, or host:port) on HOLDER's allowlist."""
-    def add(session: Session) -> str:
-        rights_holder = session.scalar(select(RightsHolder).where(RightsHolder.name == holder))
-        if rights_holder is None:
-            raise NotFound(f"no rights holder named {holder!r}")
-        if work_id is not None:
-            work = session.get(Work, work_id)
-            if work is None or work.holder_id != rights_holder.id:
-                raise NotFound(f"{holder!r} has no work with id {work_id}")
-        key = check_host(domain)
-        session.add(AllowlistEntry(holder_id=rights_holder.id, work_id=work_id, domain=key))
-        return key
-
-    console.print(f"{in_unit(add)} is on {holder}'s allowlist.")
-
-
-@allowlist.command("list")
-@json_option
-def allowlist_list(as_json: bool) -> None:
-    """List allowlisted domains."""
-    with database() as db, db.session() as session:
-        data = [{"id": e.id, "domain": e.domain, "holder_id": e.holder_id, "work_id": e.work_id}
-                for e in session.scalars(select(AllowlistEntry).order_by(AllowlistEntry.id))]
-    emit(data, as_json, "Allowlist", ["id", "domain", "holder_id", "work_id"])

@@ -1,25 +1,19 @@
-"""The ``runs``, ``captures`` and ``evidence`` commands: crawl runs and their health, the
-captures behind a hit, and the integrity of the evidence store."""
+"""The ``runs`` commands: crawl runs, their outcome, statistics and health."""
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from casefiles.captures import capture_record, evidence_problems, hit_captures, warc_path
 from scheduler.liveness import settle_gone_runs
 from swordnet.cli.util import ID, console, database, emit, fail, json_option
-from swordnet.core.config import load_settings
 from swordnet.core.db import Database
-from swordnet.core.models import Capture, CrawlRun, Hit
-from swordnet.evidence.store import EvidenceStore
+from swordnet.core.models import CrawlRun
 
 
 def run_summary(session: Session, run_id: int) -> dict[str, Any]:
@@ -44,7 +38,6 @@ def print_run(summary: dict[str, Any]) -> None:
     console.print(table)
     if summary.get("error"):
         console.print(f"[red]{summary['error']}[/red]")
-
 
 
 def run_row(run: CrawlRun) -> dict[str, Any]:
@@ -124,84 +117,3 @@ def _run_details(db: Database, run_id: int) -> dict[str, Any]:
         if run is None:
             fail(f"no crawl run with id {run_id}")
         return {**run_summary(session, run_id), "errors_sample": run.errors}
-
-
-# --- captures --------------------------------------------------------------------------------
-
-def _store() -> EvidenceStore:
-    return EvidenceStore(load_settings().evidence_dir)
-
-
-def capture_row(session: Session, store: EvidenceStore, capture: Capture) -> dict[str, Any]:
-    path = warc_path(session, store, capture.warc_file) if capture.warc_file else None
-    return {"id": capture.id, "kind": capture.kind, "url": capture.url,
-            "fetched_at": capture.fetched_at.isoformat(timespec="microseconds"),
-            "http_status": capture.http_status, "ip": capture.ip, "sha256": capture.sha256,
-            "content_type": capture.content_type, "size": capture.size,
-            "warc_file": capture.warc_file, "warc_offset": capture.warc_offset,
-            "warc_path": str(path) if path else None}
-
-
-@click.group()
-def captures() -> None:
-    """The captured responses (WARC records) behind hits."""
-
-
-@captures.command("list")
-@click.argument("hit_id", type=ID)
-@json_option
-def captures_list(hit_id: int, as_json: bool) -> None:
-    """List a hit's captures: its page, its media file and any page screenshot."""
-    store = _store()
-    with database() as db, db.session() as session:
-        hit = session.get(Hit, hit_id)
-        if hit is None:
-            fail(f"no hit with id {hit_id}")
-        data = [capture_row(session, store, c) for c in hit_captures(session, hit)]
-    emit(data, as_json, f"Captures of hit {hit_id}",
-         ["id", "kind", "url", "fetched_at", "ip", "http_status", "size", "warc_file",
-          "warc_offset"])
-
-
-@captures.command("extract")
-@click.argument("capture_id", type=ID)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="File to write the captured body to.")
-def captures_extract(capture_id: int, output: Path) -> None:
-    """Write a capture's body, as recorded in its WARC file, to OUTPUT (digests checked)."""
-    store = _store()
-    with database() as db, db.session() as session:
-        capture = session.get(Capture, capture_id)
-        if capture is None:
-            fail(f"no capture with id {capture_id}")
-        view = capture_record(session, store, capture)
-    if output.exists():
-        fail(f"{output} already exists; choose another --output")
-    output.write_bytes(view.payload)
-    headers = view.headers
-    console.print(f"Wrote {len(view.payload)} bytes of {headers.get('WARC-Target-URI')} to "
-                  f"{output} (captured {headers.get('WARC-Date')} from "
-                  f"{headers.get('WARC-IP-Address', 'unknown IP')}, "
-                  f"{headers.get('WARC-Payload-Digest')}).")
-
-
-# --- evidence --------------------------------------------------------------------------------
-
-@click.group()
-def evidence() -> None:
-    """The evidence store: WARC files and screenshots, content-addressed by sha256."""
-
-
-@evidence.command("check")
-def evidence_check() -> None:
-    """Re-hash every stored file and re-read every capture's record; exit 1 naming problems."""
-    store = _store()
-    with database() as db, db.session() as session:
-        problems = evidence_problems(session, store)
-        count = session.scalar(select(func.count()).select_from(Capture)
-                               .where(Capture.warc_file.is_not(None)))
-    for problem in problems:
-        click.echo(problem, err=True)
-    if problems:
-        sys.exit(1)
-    console.print(f"Evidence store intact ({count} captures checked).")

@@ -49,6 +49,11 @@ def database() -> Iterator[Database]:
         db.dispose()
 
 
+def evidence_store() -> EvidenceStore:
+    """The evidence store: WARC files, screenshots, work previews."""
+    return EvidenceStore(load_settings().evidence_dir)
+
+
 def preview_store() -> EvidenceStore:
     """The evidence store, where previews of registered works are kept for reviewers."""
     return EvidenceStore(load_settings().evidence_dir)

@@ -1,0 +1,51 @@
+"""The ``tips`` commands: complaints and public tips, single URLs checked within minutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from swordnet.cli.util import ID, console, database, emit, in_unit, json_option
+from swordnet.core.models import Tip
+from swordnet.watch.tips import add_tip
+
+
+@click.group()
+def tips() -> None:
+    """Complaints and public tips: single URLs checked within minutes."""
+
+
+@tips.command("add")
+@click.argument("url")
+@click.option("--work", "work_id", type=ID, help="The work the reporter says is infringed.")
+@click.option("--reporter", help="Who reported it (name, e-mail or reference).")
+def tips_add(url: str, work_id: int | None, reporter: str | None) -> None:
+    """Queue URL for a check by the scheduler (its tips job runs every minute)."""
+    tip_id = in_unit(lambda session: add_tip(session, url, work_id, reporter).id)
+    console.print(f"Tip {tip_id} queued: {url}")
+
+
+def tip_row(tip: Tip) -> dict[str, Any]:
+    result = tip.result or {}
+    return {"id": tip.id, "url": tip.url, "work_id": tip.work_id, "reporter": tip.reporter,
+            "status": tip.status, "created_at": tip.created_at.isoformat(timespec="seconds"),
+            "checked_at": tip.checked_at.isoformat(timespec="seconds") if tip.checked_at
+            else None, "run_id": tip.run_id, "hits": result.get("hits"),
+            "named_work_found": result.get("named_work_found")}
+
+
+@tips.command("list")
+@click.option("--status", type=click.Choice(["queued", "checking", "checked", "failed",
+                                             "dismissed"]))
+@json_option
+def tips_list(status: str | None, as_json: bool) -> None:
+    """List tips, newest first, with what their check found."""
+    with database() as db, db.session() as session:
+        query = select(Tip).order_by(Tip.id.desc())
+        if status:
+            query = query.where(Tip.status == status)
+        data = [tip_row(t) for t in session.scalars(query)]
+    emit(data, as_json, "Tips", ["id", "url", "status", "work_id", "checked_at", "run_id",
+                                 "hits", "named_work_found"])
