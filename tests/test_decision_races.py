@@ -27,6 +27,7 @@ from swordnet.accounts.users import add_user, create_token
 from swordnet.cli.main import main
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
+from swordnet.core.errors import SwordnetError
 from swordnet.core.models import Case, CaseEvent, Hit, HitDecision, NoticeUrl, Site
 from swordnet.demo.samples import sample_files
 from swordnet.web.app import API_PREFIX, create_app
@@ -59,8 +60,8 @@ def add_hits(db: Database, count: int, sites: int = 1, sample: int = 0) -> list[
 
 def race(calls: list[Callable[[], object]]) -> list[str | None]:
     """Run ``calls`` at once, one thread each, released together by a barrier. Returns, per
-    call, None if it succeeded or the message it was refused with (a ``ValueError``, such as
-    a ``ReviewError``); any other exception fails the test."""
+    call, None if it succeeded or the message it was refused with (a ``SwordnetError``, such
+    as a ``ReviewError``); any other exception fails the test."""
     barrier = threading.Barrier(len(calls))
     outcomes: list[str | None] = [None] * len(calls)
     crashes: list[BaseException] = []
@@ -69,7 +70,7 @@ def race(calls: list[Callable[[], object]]) -> list[str | None]:
         barrier.wait()
         try:
             call()
-        except ValueError as exc:
+        except SwordnetError as exc:
             outcomes[index] = str(exc)
         except BaseException as exc:  # noqa: BLE001 - reported in the test's thread below
             crashes.append(exc)
@@ -327,13 +328,13 @@ def test_from_the_cli_the_losing_decision_is_a_one_line_error(home: Settings,
     hit_ids = add_hits(db, 12)
 
     def cli(action: str, hit_id: int) -> Callable[[], object]:
-        """``swordnet hits ACTION HIT_ID`` as the shell runs it, its refusal as a ValueError
-        that holds the exit status and message."""
+        """``swordnet hits ACTION HIT_ID`` as the shell runs it, its refusal as a
+        SwordnetError that holds the exit status and message."""
         def run() -> None:
             try:
                 main.main(["hits", action, str(hit_id)], standalone_mode=False)
             except click.ClickException as exc:
-                raise ValueError(f"exit {exc.exit_code}: {exc.format_message()}") from exc
+                raise SwordnetError(f"exit {exc.exit_code}: {exc.format_message()}") from exc
         return run
 
     for start in range(0, len(hit_ids), RACERS // 2):
