@@ -12,7 +12,8 @@ MODULES = ["swordnet.config", "swordnet.watchlist", "matching.hamming", "casefil
            "matching.local_features", "swordnet.campaigns", "casefiles.notices",
            "scheduler.scrapyd", "scheduler.executor", "matching.textnorm", "matching.textdoc",
            "matching.text",
-           "matching.link", "crawlers.link_context", "swordnet.precomputed", "swordnet.registry",
+           "matching.link", "matching.link_context", "matching.media", "matching.registry",
+           "matching.decode", "swordnet.precomputed", "swordnet.registry",
            "swordnet.accounts", "swordnet.access", "swordnet.web.app",
            "swordnet.web.throttle", "crawlers.frontier", "crawlers.pipelines",
            "casefiles.zipcheck", "swordnet.text", "swordnet.cliutil"]
