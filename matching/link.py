@@ -154,7 +154,12 @@ class LinkSignal(SignalType):
     def fingerprint(cls, content: bytes | Content) -> str:
         """``content`` is a work's names, one per line, UTF-8 encoded."""
         raw = content.raw if isinstance(content, Content) else content
-        value = link_names(raw.decode("utf-8", errors="replace").splitlines())
+        try:
+            names = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise ContentRejected(f"names must be UTF-8 text: {exc.reason} at byte "
+                                  f"{exc.start}") from None
+        value = link_names(names)
         if not value:
             raise ContentRejected("no name long enough to find next to download links")
         return value
