@@ -122,9 +122,9 @@ def _embedded(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
 def _file_links(base_url: str, soup: BeautifulSoup, links: list[str]) -> list[FileLink]:
     found: dict[str, str] = {}
     for raw, kind in _embedded(soup):
-        url = _absolute_http(base_url, raw)
-        if url:
-            found.setdefault(url, kind)
+        source = _absolute_http(base_url, raw)
+        if source:
+            found.setdefault(source, kind)
     for tag in soup.find_all(["a", "area"]):
         href = (_attr(tag, "href") or "").strip()
         if href.lower().startswith("magnet:"):

@@ -41,7 +41,7 @@ def each_signal(test: Any) -> Any:
 
 def registered(signal: type[SignalType], works: list[bytes]) -> list[tuple[int, int, str]]:
     """``(entry id, work number, value)`` of every value registration stores."""
-    entries = []
+    entries: list[tuple[int, int, str]] = []
     for number, work in enumerate(works):
         for value in signal.registration_variants(work).values():
             entries.append((len(entries) + 1, number, value))

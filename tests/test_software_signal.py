@@ -15,6 +15,7 @@ import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import tlsh
@@ -134,7 +135,7 @@ def raw_zip(members: list[tuple[str, bytes, int, int]]) -> bytes:
 
 
 @pytest.mark.parametrize("module", [software, software_scan, software_values])
-def test_docstring_examples(module: object) -> None:
+def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
 
