@@ -3,8 +3,9 @@
 Hashing, decoding and stage-2 matching are CPU-bound and hold Python's GIL for much of
 their time; in threads they slowed the crawl's own event loop as much as they gained. A
 crawl therefore runs them in a small pool of worker processes. Pages (kind ``page``) are
-matched by their main text (the text signal) and by work names next to their download links
-(the link signal). Each worker keeps its own
+matched by every signal that reads pages (their main text, the work names next to their
+download links), files by their kind's signals; each is decoded once for all of them. Each
+worker keeps its own
 :class:`~matching.match_index.MatchIndex`, loaded from the database when it starts and
 extended with works registered since at most every :data:`REFRESH_S` seconds, so a long
 crawl sees new works without a rebuild. One call analyses one media file completely.
@@ -26,10 +27,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawlers.link_context import link_query
-from matching.decode import animation_note
 from matching.match_index import Match, MatchIndex
-from matching.registry import signal_type
+from matching.page import PageContent
+from matching.registry import content_for, page_signals
 from matching.signal import ContentRejected, ContentSkipped
 from matching.stages import (
     first_stage_matches,
@@ -103,20 +103,22 @@ def _start_worker(crawl_pid: int) -> None:
 
 
 def analyse_page(html: bytes, url: str, index: MatchIndex) -> Analysis:
-    """Text and link matches of a page (``html`` UTF-8 encoded); a work found by its text is
-    not also reported as found by its name."""
+    """Matches of a page (``html`` UTF-8 encoded) by every page signal, in registry order; a
+    work an earlier signal found (by its text) is not reported again by a later one (by its
+    name)."""
     result = Analysis()
+    page = PageContent(html, url)
     matches: list[Match] = []
-    if index.has("text"):
+    for reader in page_signals():
+        if not index.has(reader.name):
+            continue
         try:
-            matches += index.match("text", signal_type("text").query_value(html))
+            query = reader.query_value(page)
         except ContentRejected as exc:  # too little text, or none: nothing to match
-            result.reason = str(exc)
-    if index.has("link"):
-        query = link_query(html.decode("utf-8", errors="replace"), url)
-        if query.contexts:
-            by_text = {m.work_id for m in matches}
-            matches += [m for m in index.match("link", query) if m.work_id not in by_text]
+            result.reason = result.reason or str(exc)
+            continue
+        found = {m.work_id for m in matches}
+        matches += [m for m in index.match(reader.name, query) if m.work_id not in found]
     result.matches = matches
     return result
 
@@ -129,21 +131,22 @@ def analyse(kind: str, body: bytes, index: MatchIndex, url: str = "") -> Analysi
     if kind == "page":
         return analyse_page(body, url, index)
     result = Analysis()
+    content = content_for(kind, body)
     try:
-        result.queries = first_stage_queries(kind, body)
+        result.queries = first_stage_queries(kind, content)
     except ContentSkipped as exc:
         result.outcome, result.reason = "skipped", str(exc)
         return result
     except ContentRejected as exc:
         result.outcome, result.reason = "rejected", str(exc)
         return result
-    result.note = animation_note(body)
+    result.note = content.note
     first = first_stage_matches(index, result.queries)
     result.matches = first
     if needs_later_stages(first):
         result.later_stages = True
         try:
-            result.matches = settle(index, kind, body, first)
+            result.matches = settle(index, kind, content, first)
         except ContentRejected as exc:
             result.outcome, result.reason = "rejected", str(exc)
     return result

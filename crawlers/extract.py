@@ -3,43 +3,33 @@
 Images come from ``<img src>``, the largest ``srcset`` candidate, lazy-loading attributes,
 ``<picture><source>``, ``og:image``/``twitter:image`` and CSS ``url(...)`` in ``style``
 attributes and ``<style>`` blocks. File links (video, archives, installers, ``.torrent``,
-``magnet:``, cloud-drive shares, streaming playlists) come from ``<a>``, ``<video>``,
-``<source>`` and ``<embed>``/``<object>``, classified by :func:`file_kind`.
+``magnet:``, cloud-drive shares, streaming playlists, audio) come from ``<a>``, ``<video>``,
+``<audio>``, their ``<source>`` s and ``<embed>``/``<object>``, classified by
+:func:`matching.media.file_kind` from the URL, else by the ``type`` attribute's media type.
+A player's source is what it plays (video, audio); an embed or object saying neither is an
+``embed`` (counted, not fetched).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Tag
+
+from matching.media import IMAGE, file_kind, kind_of_content_type, url_suffix
 
 LAZY_ATTRIBUTES = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url")
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
 META_IMAGE_KEYS = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image")
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.IGNORECASE)
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
-FILE_EXTENSIONS = {
-    "video": {".mp4", ".mkv", ".avi", ".mov", ".wmv", ".flv", ".webm", ".m4v", ".ts", ".rmvb"},
-    "playlist": {".m3u8", ".m3u", ".mpd"},
-    "archive": {".zip", ".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".iso"},
-    "software": {".exe", ".msi", ".dmg", ".pkg", ".apk", ".ipa", ".deb", ".rpm", ".appimage"},
-    "torrent": {".torrent"},
-}
-CLOUD_DRIVE_HOSTS = (
-    "pan.baidu.com", "drive.google.com", "docs.google.com", "mega.nz", "mega.co.nz",
-    "mediafire.com", "1drv.ms", "onedrive.live.com", "dropbox.com", "aliyundrive.com",
-    "alipan.com", "pan.quark.cn", "lanzou.com", "lanzoui.com", "lanzoux.com", "115.com",
-    "weiyun.com", "cloud.189.cn", "pan.xunlei.com", "terabox.com", "disk.yandex.ru",
-)
 
 
 @dataclass(frozen=True)
 class FileLink:
     url: str
-    kind: str  # one of FILE_EXTENSIONS' keys, "magnet" or "cloud"
+    kind: str  # a file kind of matching.media, or "embed" (an embed saying nothing more)
 
 
 @dataclass(frozen=True)
@@ -48,35 +38,6 @@ class PageLinks:
     images: list[str]
     links: list[str]
     files: list[FileLink]
-
-
-def _suffix(url: str) -> str:
-    return PurePosixPath(unquote(urlsplit(url).path)).suffix.lower()
-
-
-def file_kind(url: str) -> str | None:
-    """What a link points to, if it is a file a pirate page offers rather than a page.
-
-    >>> file_kind("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a")
-    'magnet'
-    >>> file_kind("https://cdn.example/Film.2026.1080p.MKV?token=1")
-    'video'
-    >>> file_kind("https://pan.baidu.com/s/1AbCdEf")
-    'cloud'
-    >>> file_kind("https://site.example/films/7.html") is None
-    True
-    """
-    if url.lower().startswith("magnet:"):
-        return "magnet"
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if any(host == h or host.endswith("." + h) for h in CLOUD_DRIVE_HOSTS):
-        return "cloud"
-    suffix = _suffix(url)
-    for kind, suffixes in FILE_EXTENSIONS.items():
-        if suffix in suffixes:
-            return kind
-    return None
 
 
 def largest_srcset_candidate(srcset: str) -> str | None:
@@ -144,13 +105,26 @@ def _image_candidates(soup: BeautifulSoup) -> list[str | None]:
     return found
 
 
+def _embedded(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
+    """``(url, kind)`` of every player source and embed, kind from the URL, else the
+    ``type`` attribute, else what the element plays."""
+    found: list[tuple[str | None, str]] = []
+    for tag, attribute, plays in (("video", "src", "video"), ("video source", "src", "video"),
+                                  ("audio", "src", "audio"), ("audio source", "src", "audio"),
+                                  ("embed", "src", "embed"), ("object", "data", "embed")):
+        for element in soup.select(tag):
+            raw = _attr(element, attribute)
+            declared = kind_of_content_type(_attr(element, "type") or "")
+            found.append((raw, (file_kind(raw) if raw else None) or declared or plays))
+    return found
+
+
 def _file_links(base_url: str, soup: BeautifulSoup, links: list[str]) -> list[FileLink]:
     found: dict[str, str] = {}
-    media = [_attr(t, "src") for t in soup.find_all(["video", "embed"])]
-    media += [_attr(t, "src") for t in soup.select("video source")]
-    media += [_attr(t, "data") for t in soup.find_all("object")]
-    for url in _absolute_unique(base_url, media):  # a player's source is a video, whatever
-        found.setdefault(url, file_kind(url) or "video")  # its name says
+    for raw, kind in _embedded(soup):
+        source = _absolute_http(base_url, raw)
+        if source:
+            found.setdefault(source, kind)
     for tag in soup.find_all(["a", "area"]):
         href = (_attr(tag, "href") or "").strip()
         if href.lower().startswith("magnet:"):
@@ -170,7 +144,7 @@ def extract_page(html: str | bytes, base_url: str) -> PageLinks:
     hrefs = [_attr(tag, "href") for tag in soup.find_all(["a", "area"])]
     hrefs += [_attr(tag, "href") for tag in soup.find_all("link", rel=["next", "prev"])]
     links = _absolute_unique(base_url, hrefs)
-    linked_images = [u for u in links if _suffix(u) in IMAGE_EXTENSIONS]  # a full-size view
+    linked_images = [u for u in links if url_suffix(u) in IMAGE.extensions]  # a full-size view
     images += [u for u in linked_images if u not in images]
     files = _file_links(base_url, soup, links)
     not_pages = {f.url for f in files} | set(linked_images)

@@ -4,7 +4,7 @@ A subclass decides where a crawl starts (:meth:`start`) and whether page links a
 followed (:attr:`follows_links`). Everything else is shared: which pages may be followed
 (the target's hosts and mirrors, allow/deny patterns, depth and page caps, crawler traps),
 how a page is read (malformed markup, NUL bytes and wrong content types are counted, never
-fatal), which media are fetched (kinds some matcher understands, within a size cap per kind),
+fatal), which media are fetched (kinds some signal reads, within its kind's size cap),
 and the statistics the run's health is judged on.
 """
 
@@ -27,16 +27,15 @@ from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.runstats import count, note_error, note_start, note_trap
 from crawlers.target_config import CrawlConfig
 from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
-from matching.registry import signals_for_kind
+from matching.media import kind_of_content_type
+from matching.registry import download_cap, fetched_file_kinds, work_kind_of_file
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import site_key
 
 MB = 1024 * 1024
-# Largest body fetched per kind of content (compressed responses are capped after decoding).
-SIZE_CAPS = {"page": 8 * MB, "image": 32 * MB, "video": 256 * MB, "archive": 512 * MB,
-             "software": 512 * MB, "torrent": 4 * MB, "playlist": 1 * MB}
-# Files matched as a kind of work other than their own name: archives hold software.
-WORK_KIND_OF_FILE = {"archive": "software"}
+# Largest body fetched per kind of content: pages, and each kind of linked file some signal
+# reads, as the registry says (compressed responses are capped after decoding).
+SIZE_CAPS = {"page": 8 * MB, **{kind: download_cap(kind) for kind in fetched_file_kinds()}}
 
 
 def _headers(headers: Any) -> list[tuple[str, str]]:
@@ -55,9 +54,11 @@ def exchange_of(response: Response) -> Exchange:
                     fetched_at=utcnow(), rendered=bool(request.meta.get("playwright")))
 
 
-def _is_image(response: Response) -> bool:
-    content_type = response.headers.get(b"Content-Type", b"") or b""
-    return content_type.split(b";")[0].strip().lower().startswith(b"image/")
+def _served_kind(response: Response) -> str | None:
+    """The kind of work a response is a file of, by its content type, if a signal reads it."""
+    content_type = (response.headers.get(b"Content-Type", b"") or b"").decode("latin-1")
+    file_kind = kind_of_content_type(content_type)
+    return work_kind_of_file(file_kind) if file_kind else None
 
 
 class WatchSpider(Spider):
@@ -185,13 +186,14 @@ class WatchSpider(Spider):
     def parse_page(self, response: Response, page_url: str) -> Iterator[Request | MediaItem]:
         if response.meta.get("start"):
             note_start(self.crawler.stats, response.status < 500)
-            if response.status < 400 and _is_image(response):
+            kind = _served_kind(response) if response.status < 400 else None
+            if kind is not None:
                 # a start URL that is itself a copy (a tip pointing at an image file)
                 self.frontier.drop(page_url)
                 count(self.crawler.stats, "pages_ok")
                 exchange = exchange_of(response)
                 yield MediaItem(exchange=exchange, page=PageInfo(exchange=exchange, title=None),
-                                kind="image")
+                                kind=kind)
                 return
         found = self.read_page(response)
         if found is None:
@@ -237,22 +239,22 @@ class WatchSpider(Spider):
     # --- media -----------------------------------------------------------------------------
 
     def media_requests(self, found: PageLinks, page: PageInfo) -> Iterator[Request]:
-        """Fetch the page's media of every kind a matcher understands; count the rest."""
+        """Fetch the page's media of every kind a signal reads; count the rest."""
         stats = self.crawler.stats
-        wanted = [(url, "image", "image") for url in found.images]
+        wanted = [(url, "image") for url in found.images]
         for link in found.files:
             count(stats, f"files_{link.kind}")
-            wanted.append((link.url, link.kind, WORK_KIND_OF_FILE.get(link.kind, link.kind)))
-        for url, file_kind, kind in wanted:
+            wanted.append((link.url, link.kind))
+        for url, file_kind in wanted:
             if url in self._media or not url.startswith(("http://", "https://")):
                 continue
-            if not signals_for_kind(kind, 1):
-                continue  # no matcher for this kind of content (yet): counted above, not fetched
+            kind = work_kind_of_file(file_kind)
+            if kind is None:
+                continue  # no signal reads this kind of file (yet): counted above, not fetched
             self._media.add(url)
             yield Request(url, callback=self.parse_media, errback=self.on_error,
                           cb_kwargs={"page": page, "kind": kind}, priority=1,
-                          meta={"download_maxsize": SIZE_CAPS.get(file_kind,
-                                                                  SIZE_CAPS["image"])})
+                          meta={"download_maxsize": SIZE_CAPS[file_kind]})
 
     def parse_media(self, response: Response, page: PageInfo, kind: str) -> Iterator[MediaItem]:
         if response.status >= 400:

@@ -23,12 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from matching.signal import ContentRejected, ContentSkipped
+from matching.signal import Content, ContentRejected, ContentSkipped
 
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 16
 MIN_CONTRAST = 4.0  # std of the 64x64 grayscale thumbnail, 0-255 scale
 MIN_DETAIL = 1.5    # mean absolute Laplacian of that thumbnail: ~0 for smooth gradients
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00",
+               b"MM\x00*")
+_ISO_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
 
 
 @dataclass(frozen=True)
@@ -119,3 +122,48 @@ def check_information(image: Image.Image) -> None:
     if detail < MIN_DETAIL:
         raise ContentSkipped(
             f"low-information image (detail {detail:.2f} < {MIN_DETAIL}): too smooth to match")
+
+
+class ImageContent(Content):
+    """An image, decoded and gated once per decode size and shared by the image signals
+    (registration decodes fully for every signal: one decode serves them all)."""
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__(raw)
+        self._gated: dict[int | None, Image.Image | ContentRejected] = {}
+        self._note: str | None = None
+
+    def gated(self, draft_side: int | None) -> Image.Image:
+        """The RGB image, decoded as :func:`decode_image` does with ``draft_side``, that
+        passed :func:`check_information`; raises ``ContentRejected``/``ContentSkipped`` (the
+        same each time)."""
+        found = self._gated.get(draft_side)
+        if found is None:
+            try:
+                decoded = decode_image(self.raw, draft_side=draft_side)
+                self._note = decoded.note
+                check_information(decoded.image)
+                found = decoded.image
+            except ContentRejected as exc:
+                found = exc
+            self._gated[draft_side] = found
+        if isinstance(found, ContentRejected):
+            raise found
+        return found
+
+    @property
+    def note(self) -> str | None:
+        return self._note if self._gated else animation_note(self.raw)
+
+    @classmethod
+    def recognise(cls, head: bytes) -> int:
+        """2 for JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF and HEIF signatures, else 0.
+
+        >>> ImageContent.recognise(b"\\x89PNG\\r\\n\\x1a\\n"), ImageContent.recognise(b"Chapter")
+        (2, 0)
+        """
+        if head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+            return 2
+        if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":
+            return 2
+        return 2 if head[4:8] == b"ftyp" and head[8:12] in _ISO_IMAGE_BRANDS else 0

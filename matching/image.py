@@ -19,10 +19,11 @@ import imagehash
 from PIL import Image, ImageFilter, ImageOps
 
 from matching import local_features
-from matching.decode import check_information, decode_image
+from matching.decode import ImageContent
 from matching.hamming import HammingIndex, hex_to_u64
 from matching.local_index import LocalFeatureIndex
-from matching.signal import ContentSkipped, SignalIndex, SignalType
+from matching.media import IMAGE, FileKind
+from matching.signal import Content, ContentSkipped, SignalIndex, SignalType
 
 PHASH_DRAFT_SIDE = 256
 # A pHash that moves more than this under a slight blur is made of noise, not structure:
@@ -32,18 +33,25 @@ QUERY_SIDE, QUERY_FEATURES = 800, 2000  # crawled copies: room for a work inside
 MIN_QUERY_FEATURES = 1000  # however small the copy
 
 
-def gated_image(content: bytes, draft_side: int | None) -> Image.Image:
-    """Decode and pass the quality gate; raises ``ContentRejected``/``ContentSkipped``."""
-    image = decode_image(content, draft_side=draft_side).image
-    check_information(image)
-    return image
+class _ImageSignal(SignalType):
+    """What the image signals share: the files they read and how reviewers see them."""
+
+    work_kind: ClassVar[str] = "image"
+    file_kinds: ClassVar[tuple[FileKind, ...]] = (IMAGE,)
+    content_type: ClassVar[type[Content]] = ImageContent
+    preview: ClassVar[str | None] = "image"
 
 
-class PHashSignal(SignalType):
+def gated_image(content: bytes | Content, draft_side: int | None) -> Image.Image:
+    """Decoded (once per size, see :class:`ImageContent`) and through the quality gate;
+    raises ``ContentRejected``/``ContentSkipped``."""
+    return ImageContent.of(content).gated(draft_side)
+
+
+class PHashSignal(_ImageSignal):
     """64-bit DCT perceptual hash; the mirrored variant is registered with every work."""
 
     name: ClassVar[str] = "phash"
-    work_kind: ClassVar[str] = "image"
     # Calibrated by bench/detection.py (see docs/architecture.md): altered copies that
     # stage 1 settles stay within 12 bits. A smooth, low-structure work's hash can fall within
     # 10 bits of an unrelated gradient's, so matches beyond 6 bits wait for stage 2 to
@@ -52,7 +60,7 @@ class PHashSignal(SignalType):
     confirm_beyond: ClassVar[float | None] = 6
 
     @classmethod
-    def fingerprint(cls, content: bytes) -> str:
+    def fingerprint(cls, content: bytes | Content) -> str:
         return cls.stable_hash(gated_image(content, PHASH_DRAFT_SIDE))
 
     @staticmethod
@@ -75,7 +83,7 @@ class PHashSignal(SignalType):
         return cls.hash_image(image)
 
     @classmethod
-    def registration_variants(cls, content: bytes) -> dict[str, str]:
+    def registration_variants(cls, content: bytes | Content) -> dict[str, str]:
         image = gated_image(content, None)
         return {
             "original": cls.stable_hash(image),
@@ -97,11 +105,10 @@ class PHashSignal(SignalType):
         return HammingIndex()
 
 
-class OrbSignal(SignalType):
+class OrbSignal(_ImageSignal):
     """ORB keypoints of the work; a copy matches when enough of them verify geometrically."""
 
     name: ClassVar[str] = "orb"
-    work_kind: ClassVar[str] = "image"
     stage: ClassVar[int] = 2
     higher_is_closer: ClassVar[bool] = True
     score_unit: ClassVar[str] = "inliers"
@@ -110,11 +117,11 @@ class OrbSignal(SignalType):
     default_threshold: ClassVar[float] = 10
 
     @classmethod
-    def fingerprint(cls, content: bytes) -> str:
+    def fingerprint(cls, content: bytes | Content) -> str:
         return local_features.extract(gated_image(content, None)).encode()
 
     @classmethod
-    def query_value(cls, content: bytes) -> local_features.LocalFeatures:
+    def query_value(cls, content: bytes | Content) -> local_features.LocalFeatures:
         image = gated_image(content, QUERY_SIDE)
         # Never enlarge (upscaling a thumbnail adds no detail, only keypoints to compare) and
         # keep the keypoint density of a full-size query: fewer keypoints on smaller images.

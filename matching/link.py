@@ -4,7 +4,7 @@ Many pirate pages host nothing: they name the work and link out (magnet links, `
 files, cloud-drive shares, streaming playlists). Every work's title and aliases are
 registered as ``link`` fingerprints (folded by :func:`matching.textnorm.phrase`: width,
 case, punctuation, traditional/simplified). A page is queried with the text around each of
-its download links (the crawler finds them, see :mod:`crawlers.link_context`); a name found
+its download links (see :mod:`matching.link_context`); a name found
 in that text, on word boundaries for Latin script, is a ``link`` hit carrying the matched
 text and the links as evidence.
 
@@ -17,30 +17,19 @@ added or removed, which costs milliseconds per thousand names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import ahocorasick
 
-from matching.signal import ContentRejected, SignalIndex, SignalType
+from matching.link_context import LINK_KINDS, LinkQuery
+from matching.media import FileKind
+from matching.page import PageContent
+from matching.signal import Content, ContentRejected, ReviewContext, SignalIndex, SignalType
 from matching.textnorm import is_cjk, phrase, text_weight
 
 MIN_NAME_WEIGHT = 6  # "Avatar", "英雄" (two CJK characters), "1917 film"
 MAX_LINKS_KEPT = 20
-
-
-@dataclass(frozen=True)
-class LinkContext:
-    """Text around one or more download links of a page, and those links."""
-
-    text: str
-    links: list[str]
-    kinds: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class LinkQuery:
-    contexts: list[LinkContext]
 
 
 def _boundary_ok(text: str, start: int, end: int) -> bool:
@@ -158,14 +147,50 @@ class LinkSignal(SignalType):
     score_unit: ClassVar[str] = "links"
     default_threshold: ClassVar[float] = 1
     max_content_bytes: ClassVar[int] = 2000
+    file_kinds: ClassVar[tuple[FileKind, ...]] = LINK_KINDS
+    content_type: ClassVar[type[Content]] = PageContent
 
     @classmethod
-    def fingerprint(cls, content: bytes) -> str:
+    def fingerprint(cls, content: bytes | Content) -> str:
         """``content`` is a work's names, one per line, UTF-8 encoded."""
-        value = link_names(content.decode("utf-8", errors="replace").splitlines())
+        raw = content.raw if isinstance(content, Content) else content
+        try:
+            names = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise ContentRejected(f"names must be UTF-8 text: {exc.reason} at byte "
+                                  f"{exc.start}") from None
+        value = link_names(names)
         if not value:
             raise ContentRejected("no name long enough to find next to download links")
         return value
+
+    @classmethod
+    def name_variants(cls, names: Sequence[str]) -> dict[str, str]:
+        """The work's telling names as one ``names`` value (none if no name is telling)."""
+        value = link_names(list(names))
+        return {"names": value} if value else {}
+
+    @classmethod
+    def query_value(cls, content: bytes | Content) -> LinkQuery:
+        """The contexts of a page's download links (a page read as :class:`PageContent`)."""
+        return PageContent.of(content).link_query
+
+    @classmethod
+    def describe(cls, detail: dict[str, Any]) -> str:
+        """The name found next to the links.
+
+        >>> LinkSignal.describe({"name": "the salt road"})
+        "named 'the salt road'"
+        """
+        return f"named '{detail['name']}'" if detail.get("name") else ""
+
+    @classmethod
+    def review_context(cls, detail: dict[str, Any]) -> ReviewContext | None:
+        """The name, the text it was found in and the links next to it."""
+        if not detail.get("name"):
+            return None
+        return ReviewContext(f"Named next to download links: “{detail['name']}”",
+                             detail.get("matched_text") or "", tuple(detail.get("links") or ()))
 
     @classmethod
     def score(cls, a: str, b: str) -> float:

@@ -1,4 +1,10 @@
-"""The registered signal types, by algorithm name and by kind of work."""
+"""The registered signal types, and what the rest of Swordnet asks about them.
+
+Crawls, registration, the CLI and the console never name a signal: they ask here which
+signals a kind of work has, which linked files to fetch and how large, which signals read
+pages, what content object a kind decodes into, what kind a file is, how a kind is previewed
+and how a match is described. A new signal is one module and one line below.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ from typing import Any
 
 from matching.image import OrbSignal, PHashSignal
 from matching.link import LinkSignal
-from matching.signal import SignalType
+from matching.media import kind_of_file_name
+from matching.signal import Content, SignalType
 from matching.software import Sha256Signal, TlshSignal
 from matching.text import TextSignal
 from matching.video import VideoSignal
@@ -30,6 +37,87 @@ def signals_for_kind(kind: str, stage: int | None = None) -> list[type[SignalTyp
     return sorted((s for s in SIGNAL_TYPES.values()
                    if s.work_kind == kind and (stage is None or s.stage == stage)),
                   key=lambda s: s.stage)
+
+
+def signals_of_work(kind: str) -> list[type[SignalType]]:
+    """Every signal a work of ``kind`` may have: its kind's, and those of every kind (the
+    link signal, registered from the work's names)."""
+    return signals_for_kind(kind) + [s for s in SIGNAL_TYPES.values() if s.work_kind == "*"]
+
+
+def name_signals() -> list[type[SignalType]]:
+    """Signals registered from a work's title and aliases rather than its content."""
+    return [s for s in SIGNAL_TYPES.values() if s.work_kind == "*"]
+
+
+def page_signals() -> list[type[SignalType]]:
+    """Signals that read pages (their text, their links) rather than files, in registry
+    order: a work found by an earlier one is not reported again by a later one."""
+    return [s for s in SIGNAL_TYPES.values() if s.matches_pages]
+
+
+def content_for(kind: str, raw: bytes) -> Content:
+    """``raw`` as ``kind``'s content object, decoded at most once for all its signals."""
+    signals = signals_for_kind(kind)
+    return (signals[0].content_type if signals else Content)(raw)
+
+
+def detect_kind(head: bytes, name: str = "") -> str | None:
+    """The kind of work a file is, from its first bytes (64 KiB is plenty), or None.
+
+    Each kind's content object recognises its formats' signatures (and text recognises
+    anything that decodes as text); the surest wins, so an EPUB book is text although it is
+    a zip archive too. Content no kind recognises is taken for what its file ``name``'s
+    extension says, so that kind's signals can say what is wrong with it.
+
+    >>> detect_kind(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8)), detect_kind("第一章".encode())
+    ('image', 'text')
+    >>> detect_kind(b"\\x7fELF\\x02\\x01\\x01" + bytes(9)), detect_kind(bytes(16)) is None
+    ('software', True)
+    """
+    best, found = 0, None
+    for kind in supported_kinds():
+        sureness = signals_for_kind(kind)[0].content_type.recognise(head)
+        if sureness > best:
+            best, found = sureness, kind
+    if found is None and name:
+        named = kind_of_file_name(name)
+        found = work_kind_of_file(named) if named else None
+    return found
+
+
+def _file_readers(file_kind: str) -> list[type[SignalType]]:
+    return [s for s in SIGNAL_TYPES.values() if not s.matches_pages
+            and any(k.name == file_kind for k in s.file_kinds)]
+
+
+def work_kind_of_file(file_kind: str) -> str | None:
+    """The kind of work a linked file of ``file_kind`` is matched as (archives hold
+    software), or None if no signal reads such files: then crawls do not fetch them."""
+    readers = _file_readers(file_kind)
+    return readers[0].work_kind if readers else None
+
+
+def download_cap(file_kind: str) -> int:
+    """Largest download of a linked file of ``file_kind``: its kind's cap, and no more than
+    the signals reading it fingerprint (0 if none reads it)."""
+    readers = _file_readers(file_kind)
+    if not readers:
+        return 0
+    kind = next(k for k in readers[0].file_kinds if k.name == file_kind)
+    return min(kind.max_download_bytes, *(s.max_content_bytes for s in readers))
+
+
+def fetched_file_kinds() -> list[str]:
+    """Names of the file kinds crawls fetch: those some signal reads files of."""
+    return list(dict.fromkeys(k.name for s in SIGNAL_TYPES.values() if not s.matches_pages
+                              for k in s.file_kinds))
+
+
+def preview_of(kind: str) -> str | None:
+    """How reviewers see a work of ``kind``: "image", "text" or None (see
+    :attr:`SignalType.preview`)."""
+    return next((s.preview for s in signals_for_kind(kind) if s.preview), None)
 
 
 def max_content_bytes(kind: str) -> int:
@@ -61,22 +149,5 @@ def describe_match(algorithm: str, variant: str, score: float,
     signal = signal_type(algorithm)
     shown = "" if variant in ("original", "names") else f" {variant}"
     value = f"{score:.0%}" if signal.score_unit.startswith("of ") else f"{score:g}"
-    where = _where(detail or {})
+    where = signal.describe(detail or {})
     return f"{algorithm}{shown} {value} {signal.score_unit}" + (f", {where}" if where else "")
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
-
-
-def _where(detail: dict[str, Any]) -> str:
-    """The part of the work a match found, from the detail a signal's index recorded."""
-    if detail.get("chapters"):
-        return ", ".join(detail["chapters"])
-    if "work_range" in detail and "copy_range" in detail:
-        work, copy = detail["work_range"], detail["copy_range"]
-        return (f"work {_clock(work[0])}-{_clock(work[1])} at copy "
-                f"{_clock(copy[0])}-{_clock(copy[1])}")
-    if detail.get("name"):
-        return f"named '{detail['name']}'"
-    return str(detail.get("copy_member") or detail.get("work_member") or "")

@@ -5,14 +5,24 @@ each other, carries a default threshold, and makes the index that searches its v
 Scores are distances (lower is closer: Hamming bits) or similarities (higher is closer:
 verified keypoint matches), as the signal declares. Signals run in stages: stage 1 is
 cheap and settles most content; a later stage runs only on what earlier stages did not match.
+
+A signal also declares what the rest of Swordnet needs to know without asking for it by
+name: the file kinds it reads from crawls (:mod:`matching.media`) or whether it reads pages
+instead, its size cap, its kind's content object (decoded once, shared by the kind's
+signals), how reviewers see its content, and how a match is described to them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
+from matching.media import FileKind
 from swordnet.core.errors import BadInput
+
+_C = TypeVar("_C", bound="Content")
 
 
 class ContentRejected(BadInput):
@@ -21,6 +31,45 @@ class ContentRejected(BadInput):
 
 class ContentSkipped(ContentRejected):
     """Content deliberately not fingerprinted (a spacer pixel, an icon): counted, not an error."""
+
+
+class Content:
+    """One file's (or page's) bytes and what was decoded from them, shared by every signal of
+    its kind so content is decoded once: each kind's subclass caches its decodings.
+
+    Signals accept bytes or their kind's content object; :meth:`of` gives the latter.
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    @classmethod
+    def of(cls: type[_C], content: bytes | Content) -> _C:
+        """``content`` as this class's object: bytes are wrapped, one of ours is shared."""
+        if isinstance(content, cls):
+            return content
+        return cls(content.raw if isinstance(content, Content) else content)
+
+    @property
+    def note(self) -> str | None:
+        """What decoding noted for the crawl log (an animation's first frame was used)."""
+        return None
+
+    @classmethod
+    def recognise(cls, head: bytes) -> int:
+        """How surely ``head`` (the start of a file) is content of this kind: 0 not, 1 as a
+        fallback (it decodes as text, it is some archive), 2 by a format's own signature."""
+        return 0
+
+
+@dataclass(frozen=True)
+class ReviewContext:
+    """What a reviewer is shown beside a match besides the copy: a heading, a quote from the
+    page, links."""
+
+    heading: str
+    quote: str = ""
+    links: tuple[str, ...] = ()
 
 
 class SignalIndex(ABC):
@@ -69,14 +118,45 @@ class SignalType(ABC):
     # Whether this signal finds works in pages (their text, their links) rather than in
     # files fetched from them: the page is then the copy, and rechecks read it as a page.
     matches_pages: ClassVar[bool] = False
+    # Kinds of linked files it reads: fetched by crawls for a signal that reads files; for a
+    # page signal, the links it reads on a page (never fetched).
+    file_kinds: ClassVar[tuple[FileKind, ...]] = ()
+    # The content object its kind's content is decoded into (one per kind, shared).
+    content_type: ClassVar[type[Content]] = Content
+    # How reviewers see content of its kind: "image" (a re-encoded thumbnail), "text" (the
+    # main text) or None (not shown; a copy found in a file is shown by its page's text).
+    preview: ClassVar[str | None] = None
+
+    @classmethod
+    def describe(cls, detail: dict[str, Any]) -> str:
+        """Where a match lies, for reviewers, from the detail its index recorded ("" if it
+        says nothing more than the score)."""
+        return ""
+
+    @classmethod
+    def landmark(cls, detail: dict[str, Any]) -> str:
+        """Text of the registered work near where a match lies (a chapter heading), to show
+        that part of its stored text; "" if none."""
+        return ""
+
+    @classmethod
+    def review_context(cls, detail: dict[str, Any]) -> ReviewContext | None:
+        """What a reviewer is shown beside the copy, if anything."""
+        return None
+
+    @classmethod
+    def name_variants(cls, names: Sequence[str]) -> dict[str, str]:
+        """Fingerprints registered from a work's title and aliases, by variant name (only a
+        signal of every kind of work, ``work_kind`` "*", registers any)."""
+        return {}
 
     @classmethod
     @abstractmethod
-    def fingerprint(cls, content: bytes) -> str:
+    def fingerprint(cls, content: bytes | Content) -> str:
         """The fingerprint of ``content``; raises :class:`ContentRejected`."""
 
     @classmethod
-    def query_value(cls, content: bytes) -> Any:
+    def query_value(cls, content: bytes | Content) -> Any:
         """What the index is queried with for crawled ``content`` (by default its fingerprint)."""
         return cls.fingerprint(content)
 
@@ -91,7 +171,7 @@ class SignalType(ABC):
         return cls.confirm_beyond is None or cls.accepts(score, cls.confirm_beyond)
 
     @classmethod
-    def registration_variants(cls, content: bytes) -> dict[str, str]:
+    def registration_variants(cls, content: bytes | Content) -> dict[str, str]:
         """Fingerprints stored when a work is registered, by variant name.
 
         Signals that know a cheap transformation pirates apply (mirroring, say) register it

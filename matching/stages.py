@@ -5,6 +5,9 @@ Content goes on to the later, costlier stages (one at a time, only signals that 
 registered fingerprints) when stage 1 matched nothing, or when a stage-1 match is only
 marginal (beyond its signal's ``confirm_beyond``): a marginal match stands only if a later
 stage confirms the same work, unless that work has no later-stage fingerprint to ask.
+
+Content is decoded once for all stages and signals: pass the kind's content object
+(:func:`matching.registry.content_for`) rather than bytes to share it between calls.
 """
 
 from __future__ import annotations
@@ -13,23 +16,29 @@ from dataclasses import replace
 from typing import Any
 
 from matching.match_index import Match, MatchIndex
-from matching.registry import signal_type, signals_for_kind
-from matching.signal import ContentSkipped
+from matching.registry import content_for, signal_type, signals_for_kind
+from matching.signal import Content, ContentSkipped
 
 
-def registration_fingerprints(kind: str, content: bytes) -> list[tuple[str, str, str]]:
+def _shared(kind: str, content: bytes | Content) -> Content:
+    return content_for(kind, content) if isinstance(content, bytes) else content
+
+
+def registration_fingerprints(kind: str, content: bytes | Content) -> list[tuple[str, str, str]]:
     """``(algorithm, variant, value)`` of every signal a work of ``kind`` is registered with.
 
     Raises ``ContentRejected`` (for instance a blank image) before anything is stored.
     """
+    shared = _shared(kind, content)
     return [(signal.name, variant, value) for signal in signals_for_kind(kind)
-            for variant, value in signal.registration_variants(content).items()]
+            for variant, value in signal.registration_variants(shared).items()]
 
 
-def first_stage_queries(kind: str, content: bytes) -> dict[str, Any]:
+def first_stage_queries(kind: str, content: bytes | Content) -> dict[str, Any]:
     """What stage 1 asks the index for ``content``, by algorithm (each signal's
     ``query_value``: the fingerprint itself for most); raises ``ContentRejected``."""
-    return {signal.name: signal.query_value(content) for signal in signals_for_kind(kind, 1)}
+    shared = _shared(kind, content)
+    return {signal.name: signal.query_value(shared) for signal in signals_for_kind(kind, 1)}
 
 
 def first_stage_matches(index: MatchIndex, queries: dict[str, Any]) -> list[Match]:
@@ -42,8 +51,9 @@ def first_stage_matches(index: MatchIndex, queries: dict[str, Any]) -> list[Matc
     return list(found.values())
 
 
-def later_stage_matches(index: MatchIndex, kind: str, content: bytes) -> list[Match]:
+def later_stage_matches(index: MatchIndex, kind: str, content: bytes | Content) -> list[Match]:
     """Matches from the first later stage that finds any; CPU-bound, run it off the reactor."""
+    content = _shared(kind, content)
     for signal in signals_for_kind(kind):
         if signal.stage > 1 and index.has(signal.name):
             try:
@@ -61,7 +71,8 @@ def needs_later_stages(first: list[Match]) -> bool:
     return not first or not all(signal_type(m.algorithm).is_sure(m.score) for m in first)
 
 
-def settle(index: MatchIndex, kind: str, content: bytes, first: list[Match]) -> list[Match]:
+def settle(index: MatchIndex, kind: str, content: bytes | Content,
+           first: list[Match]) -> list[Match]:
     """Final matches once later stages have confirmed or refuted stage 1's marginal ones.
 
     CPU-bound when later stages run: call it off the reactor.
@@ -85,7 +96,8 @@ def settle(index: MatchIndex, kind: str, content: bytes, first: list[Match]) -> 
     return kept + [m for m in later.values() if m.work_id not in found]
 
 
-def match_content(index: MatchIndex, kind: str, content: bytes) -> list[Match]:
+def match_content(index: MatchIndex, kind: str, content: bytes | Content) -> list[Match]:
     """Every stage ``content`` needs, in order; raises ``ContentRejected``."""
-    return settle(index, kind, content,
-                  first_stage_matches(index, first_stage_queries(kind, content)))
+    shared = _shared(kind, content)
+    return settle(index, kind, shared,
+                  first_stage_matches(index, first_stage_queries(kind, shared)))

@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from matching.signal import ContentRejected, ContentSkipped, SignalIndex, SignalType
-from matching.textdoc import read_document
+from matching.signal import Content, ContentRejected, ContentSkipped, SignalIndex, SignalType
+from matching.textdoc import Document, TextContent
 from matching.textnorm import char_weights, shingle_text
 
 FORMAT_VERSION = 1
@@ -150,10 +150,9 @@ class TextFingerprint:
         return cls(Shingles(hashes, offsets, length), [(o, t) for o, t in chapters])
 
 
-def fingerprint_document(content: bytes) -> TextFingerprint:
-    """Fingerprint a registered text file (plain text, HTML or EPUB); raises
+def fingerprint_document(document: Document) -> TextFingerprint:
+    """Fingerprint a registered text file's document (plain text, HTML or EPUB); raises
     ``ContentRejected``."""
-    document = read_document(content)
     parts: list[str] = []
     chapters: list[tuple[int, str]] = []
     offset = 0
@@ -170,9 +169,9 @@ def fingerprint_document(content: bytes) -> TextFingerprint:
     return TextFingerprint(found, chapters)
 
 
-def page_shingles(content: bytes) -> Shingles:
+def page_shingles(document: Document) -> Shingles:
     """Shingles of a crawled page's main text; ``ContentSkipped`` if it has too little."""
-    found = shingles(shingle_text(read_document(content).text))
+    found = shingles(shingle_text(document.text))
     if len(found) < MIN_FINGERPRINTS:
         raise ContentSkipped(f"too little text to match ({found.length} letters and digits)")
     return found
@@ -337,14 +336,30 @@ class TextSignal(SignalType):
     # more; 10,000 unrelated pages reached 0.08 at most.
     default_threshold: ClassVar[float] = 0.2
     max_content_bytes: ClassVar[int] = 64 * 1024 * 1024
+    content_type: ClassVar[type[Content]] = TextContent
+    preview: ClassVar[str | None] = "text"
 
     @classmethod
-    def fingerprint(cls, content: bytes) -> str:
-        return fingerprint_document(content).encode()
+    def fingerprint(cls, content: bytes | Content) -> str:
+        return fingerprint_document(TextContent.of(content).document).encode()
 
     @classmethod
-    def query_value(cls, content: bytes) -> Shingles:
-        return page_shingles(content)
+    def query_value(cls, content: bytes | Content) -> Shingles:
+        return page_shingles(TextContent.of(content).document)
+
+    @classmethod
+    def describe(cls, detail: dict[str, Any]) -> str:
+        """The chapters of the work the page's text came from.
+
+        >>> TextSignal.describe({"chapters": ["Chapter 3", "Chapter 4"]})
+        'Chapter 3, Chapter 4'
+        """
+        return ", ".join(detail.get("chapters") or [])
+
+    @classmethod
+    def landmark(cls, detail: dict[str, Any]) -> str:
+        chapters = detail.get("chapters") or []
+        return str(chapters[0]) if chapters else ""
 
     @classmethod
     def score(cls, a: str, b: str) -> float:

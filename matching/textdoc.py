@@ -6,7 +6,8 @@
 * HTML: the main text only, extracted by trafilatura, so navigation, ads, comments and
   footers never take part in matching.
 * EPUB: the spine's XHTML documents in reading order, each a section titled by its first
-  heading. Members are read with a size cap, so a zip bomb is refused, not inflated.
+  heading. The book is read by :mod:`matching.ziparchive` within :data:`MAX_EPUB_TEXT_BYTES`
+  (and its directory and ratio caps), so a zip bomb is refused, not inflated.
 
 Plain text is split into sections at chapter headings ("Chapter 12", "第十二章", "# Part
 two"), so a match can say which chapter a copy holds.
@@ -15,18 +16,18 @@ two"), so a match can say which chapter a copy holds.
 from __future__ import annotations
 
 import codecs
-import io
 import posixpath
 import re
-import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 
 import charset_normalizer
 import lxml.etree
 import lxml.html
 import trafilatura
 
-from matching.signal import ContentRejected
+from matching.signal import Content, ContentRejected
+from matching.ziparchive import ZipArchive, ZipUnreadable
 
 MAX_EPUB_TEXT_BYTES = 64 * 1024 * 1024  # uncompressed XHTML read from one book, at most
 MAX_CONTROL_FRACTION = 0.05
@@ -130,33 +131,23 @@ def sections_of(text: str) -> list[Section]:
     return sections
 
 
-def _epub_member(book: zipfile.ZipFile, name: str, budget: list[int]) -> bytes:
-    """Read one member with the book's remaining uncompressed budget (never trusting sizes
-    the archive declares)."""
-    with book.open(name) as member:
-        data = member.read(budget[0] + 1)
-    if len(data) > budget[0]:
-        raise ContentRejected(f"EPUB expands beyond {MAX_EPUB_TEXT_BYTES // 2**20} MB of text "
-                              f"(a zip bomb?)")
-    budget[0] -= len(data)
-    return data
-
-
 def epub_document(content: bytes) -> Document:
     """The sections of an EPUB book in spine order; raises ``ContentRejected``."""
     try:
-        book = zipfile.ZipFile(io.BytesIO(content))
-        budget = [MAX_EPUB_TEXT_BYTES]
-        container = lxml.etree.fromstring(_epub_member(book, "META-INF/container.xml", budget))
+        book = ZipArchive.open(content, member_bytes=MAX_EPUB_TEXT_BYTES,
+                               total_bytes=MAX_EPUB_TEXT_BYTES)
+        if book is None:
+            raise ZipUnreadable("not a zip archive")
+        container = lxml.etree.fromstring(book.read("META-INF/container.xml"))
         opf_path = container.xpath("//*[local-name()='rootfile']/@full-path")[0]
-        opf = lxml.etree.fromstring(_epub_member(book, opf_path, budget))
+        opf = lxml.etree.fromstring(book.read(opf_path))
         items = {i.get("id"): i.get("href") for i in opf.xpath("//*[local-name()='item']")}
         spine = [items[ref] for ref in opf.xpath("//*[local-name()='itemref']/@idref")
                  if ref in items]
         sections = []
         for href in spine:
             name = posixpath.normpath(posixpath.join(posixpath.dirname(opf_path), href))
-            xhtml, _ = decode_text(_epub_member(book, name, budget))
+            xhtml, _ = decode_text(book.read(name))
             page = lxml.html.fromstring(XML_DECLARATION.sub("", xhtml, count=1))
             heading = next((h.text_content().strip() for h in page.iter("h1", "h2", "h3")
                             if h.text_content().strip()), None)
@@ -165,19 +156,63 @@ def epub_document(content: bytes) -> Document:
             sections.append(Section(heading, page.text_content()))
     except ContentRejected:
         raise
-    except (zipfile.BadZipFile, KeyError, IndexError, lxml.etree.LxmlError, ValueError,
-            EOFError) as exc:
+    except ZipUnreadable as exc:
+        raise ContentRejected(f"EPUB refused: {exc}") from None
+    except (KeyError, IndexError, lxml.etree.LxmlError, ValueError) as exc:
         raise ContentRejected(f"unreadable EPUB: {type(exc).__name__}: {exc}") from None
     if not sections:
         raise ContentRejected("EPUB with no readable chapters")
     return Document("epub", None, sections)
 
 
+def _is_epub(content: bytes) -> bool:
+    return content.startswith(b"PK\x03\x04") and b"application/epub+zip" in content[:200]
+
+
 def read_document(content: bytes) -> Document:
     """A registered or crawled document as sections of text; raises ``ContentRejected``."""
-    if content.startswith(b"PK\x03\x04") and b"application/epub+zip" in content[:200]:
+    if _is_epub(content):
         return epub_document(content)
     text, encoding = decode_text(content)
     if looks_like_html(text):
         return Document("html", encoding, [Section(None, html_main_text(text))])
     return Document("text", encoding, sections_of(text))
+
+
+def _whole_characters(head: bytes) -> bytes:
+    """The start of a file without a UTF-8 character its cut left incomplete."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            return head[: exc.start]
+    return head
+
+
+class TextContent(Content):
+    """A text file (plain text, HTML, EPUB), read once for every text signal."""
+
+    @cached_property
+    def document(self) -> Document:
+        """Its sections of text; raises ``ContentRejected`` (each time it is asked)."""
+        return read_document(self.raw)
+
+    @classmethod
+    def recognise(cls, head: bytes) -> int:
+        """2 for an EPUB book, 1 for anything else that decodes as text (but PDF and
+        PostScript, which start like text), else 0.
+
+        >>> TextContent.recognise("第一章 雨".encode()[:-1]), TextContent.recognise(b"\\0\\1")
+        (1, 0)
+        """
+        if _is_epub(head):
+            return 2
+        if head.startswith((b"%PDF-", b"%!PS")):
+            return 0
+        if head.startswith(tuple(bom for bom, _ in _BOMS)):
+            return 1
+        try:
+            decode_text(_whole_characters(head))
+        except ContentRejected:
+            return 0
+        return 1

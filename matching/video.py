@@ -48,7 +48,8 @@ import numpy as np
 from PIL import Image
 
 from matching.hamming import HammingIndex
-from matching.signal import ContentRejected, SignalIndex, SignalType
+from matching.media import VIDEO, FileKind
+from matching.signal import Content, ContentRejected, SignalIndex, SignalType
 
 FORMAT_VERSION = 1
 SAMPLE_INTERVAL_S = 0.5  # works: one sampled frame per half second of video time
@@ -75,6 +76,12 @@ MIN_USABLE_FRAMES = 4  # two seconds of non-blank video
 MAX_ROWS_PER_FRAME = 512  # a copy frame near more registered frames than this says nothing
 _OPEN_TIMEOUT_MS = 10_000
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
+# Container signatures (MP4 and QuickTime, AVI, MPEG transport streams are checked apart):
+# Matroska/WebM, FLV, MPEG program and elementary streams, ASF/WMV, RealMedia.
+_SIGNATURES = (b"\x1aE\xdf\xa3", b"FLV\x01", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3",
+               b"0&\xb2u\x8ef\xcf\x11", b".RMF")
+_NOT_VIDEO_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"M4A ", b"M4B ",
+                     b"M4P ", b"F4A ", b"F4B ")
 _TIME_EPS = 1e-6
 
 # Video containers FFmpeg may open. Others it would also probe (text, ANSI art, images)
@@ -302,6 +309,30 @@ def _read(capture: cv2.VideoCapture, interval: float, max_seconds: float,
     return VideoFrames(times, np.array(sampler.codes, dtype=np.uint64), round(duration, 2))
 
 
+class VideoContent(Content):
+    """A video file (sampled by :func:`sample_video`: a work and a copy are sampled
+    differently, so there is nothing for two decodings to share)."""
+
+    @classmethod
+    def recognise(cls, head: bytes) -> int:
+        """2 for the signatures of the containers FFmpeg is allowed to open, else 0 (audio in
+        an MP4 or Ogg container is not video).
+
+        >>> VideoContent.recognise(bytes(4) + b"ftypisom"), VideoContent.recognise(b"ID3")
+        (2, 0)
+        """
+        box, brand = head[4:8], head[8:12]
+        if box == b"ftyp":
+            return 0 if brand in _NOT_VIDEO_BRANDS else 2
+        if box in (b"moov", b"mdat", b"wide") or head.startswith(_SIGNATURES):
+            return 2
+        if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+            return 2
+        if head[:4] == b"OggS" and b"\x80theora" in head[:512]:
+            return 2
+        return 2 if len(head) > 376 and head[0] == head[188] == head[376] == 0x47 else 0
+
+
 class VideoSignal(SignalType):
     """Frame pHashes sampled twice a second; a copy matches on frames agreeing on one offset."""
 
@@ -314,19 +345,35 @@ class VideoSignal(SignalType):
     # 8 (4 s of agreeing video) leaves room for closer coincidences in a large catalogue.
     default_threshold: ClassVar[float] = 8
     max_content_bytes: ClassVar[int] = 256 * 1024 * 1024
+    file_kinds: ClassVar[tuple[FileKind, ...]] = (VIDEO,)
+    content_type: ClassVar[type[Content]] = VideoContent
 
     @classmethod
-    def fingerprint(cls, content: bytes) -> str:
+    def fingerprint(cls, content: bytes | Content) -> str:
         """The whole video's fingerprint (a registered work), up to :data:`WORK_MAX_SECONDS`."""
-        return sample_video(content, interval=SAMPLE_INTERVAL_S, max_seconds=WORK_MAX_SECONDS,
-                            max_decoded=WORK_MAX_DECODED,
+        return sample_video(VideoContent.of(content).raw, interval=SAMPLE_INTERVAL_S,
+                            max_seconds=WORK_MAX_SECONDS, max_decoded=WORK_MAX_DECODED,
                             max_bytes=cls.max_content_bytes).encode()
 
     @classmethod
-    def query_value(cls, content: bytes) -> VideoFrames:
+    def query_value(cls, content: bytes | Content) -> VideoFrames:
         """Frames of crawled content: its first :data:`COPY_MAX_SECONDS` only."""
-        return sample_video(content, interval=COPY_INTERVAL_S, max_seconds=COPY_MAX_SECONDS,
-                            max_decoded=COPY_MAX_DECODED, max_bytes=cls.max_content_bytes)
+        return sample_video(VideoContent.of(content).raw, interval=COPY_INTERVAL_S,
+                            max_seconds=COPY_MAX_SECONDS, max_decoded=COPY_MAX_DECODED,
+                            max_bytes=cls.max_content_bytes)
+
+    @classmethod
+    def describe(cls, detail: dict[str, Any]) -> str:
+        """The stretch of the work found, and where it lies in the copy.
+
+        >>> VideoSignal.describe({"work_range": [10.0, 40.5], "copy_range": [0.0, 30.5]})
+        'work 0:10-0:40 at copy 0:00-0:30'
+        """
+        if "work_range" not in detail or "copy_range" not in detail:
+            return ""
+        work, copy = detail["work_range"], detail["copy_range"]
+        return (f"work {_clock(work[0])}-{_clock(work[1])} at copy "
+                f"{_clock(copy[0])}-{_clock(copy[1])}")
 
     @classmethod
     def score(cls, a: str, b: str) -> float:
@@ -343,6 +390,10 @@ class VideoSignal(SignalType):
     @classmethod
     def new_index(cls) -> SignalIndex:
         return VideoIndex()
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def _distinct_per_cell(cell: np.ndarray, item: np.ndarray, cells: int) -> np.ndarray:

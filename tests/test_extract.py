@@ -5,6 +5,9 @@ from __future__ import annotations
 from scrapy import Request
 
 from crawlers.extract import extract_page
+from matching.image import PHashSignal
+from matching.registry import download_cap, work_kind_of_file
+from matching.software import TlshSignal
 
 PAGE = """<html><head><title> Free HD </title>
 <meta property="og:image" content="/og.jpg"><meta name="twitter:image" content="tw.jpg">
@@ -86,3 +89,30 @@ def test_urls_no_request_can_be_made_for_are_left_out_and_the_rest_is_kept() -> 
     assert page.links == ["http://site.test/next.html"]
     for url in page.images + page.links:
         Request(url)
+
+
+def test_players_and_embeds_are_classified_by_what_they_play_or_their_type() -> None:
+    html = """
+      <audio src="/ost/theme"></audio> <audio><source src="/ost/2.flac"></audio>
+      <a href="/ost/album.mp3">mp3</a>
+      <embed src="/player?id=3"> <object data="/flash/x"></object>
+      <embed src="/watch?v=9" type="video/mp4"> <object data="/s/1" type="application/zip">
+      <video><source src="/live/feed" type="application/x-mpegURL"></video>
+    """
+    found = extract_page(html, "https://p.example/")
+    assert {(f.kind, f.url) for f in found.files} == {
+        ("audio", "https://p.example/ost/theme"), ("audio", "https://p.example/ost/2.flac"),
+        ("audio", "https://p.example/ost/album.mp3"),
+        ("embed", "https://p.example/player?id=3"), ("embed", "https://p.example/flash/x"),
+        ("video", "https://p.example/watch?v=9"), ("archive", "https://p.example/s/1"),
+        ("playlist", "https://p.example/live/feed"),
+    }
+
+
+def test_crawls_fetch_only_file_kinds_some_signal_reads_within_its_cap() -> None:
+    assert {kind: work_kind_of_file(kind) for kind in
+            ("image", "video", "archive", "software", "audio", "embed", "torrent")} == {
+        "image": "image", "video": "video", "archive": "software", "software": "software",
+        "audio": None, "embed": None, "torrent": None}
+    assert download_cap("image") == 32 * 2**20 < PHashSignal.max_content_bytes
+    assert download_cap("archive") == TlshSignal.max_content_bytes == 512 * 2**20

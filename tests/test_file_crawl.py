@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from bench.video import ALTERATIONS, alter, write_work
-from matching import software
 from matching.video import VideoSignal
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
@@ -23,11 +21,6 @@ from tests.test_software_signal import make_zip, patched, real_binaries, zeros_b
 from tests.test_video_signal import wav_bytes
 
 HTML = "text/html; charset=utf-8"
-
-
-@pytest.fixture(autouse=True)
-def fresh_scans() -> None:
-    software._cache.clear()
 
 
 def test_a_crawl_matches_binaries_and_archive_members_and_records_bad_archives(

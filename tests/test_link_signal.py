@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawlers.link_context import link_query
+from matching.link_context import link_query
 from matching.match_index import MatchIndex
 from swordnet.works.registry import name_fingerprints
 

@@ -14,23 +14,20 @@ import time
 import tracemalloc
 import zipfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import tlsh
 
-from matching import software
+from matching import software, software_scan, software_values, ziparchive
 from matching.match_index import Match, MatchIndex
 from matching.signal import ContentRejected, ContentSkipped
-from matching.software import (
-    MiB,
-    Sha256Signal,
-    TlshIndex,
-    TlshSignal,
-    member_path,
-)
+from matching.software import Sha256Signal, TlshSignal
+from matching.software_values import member_path
 from matching.stages import first_stage_queries, registration_fingerprints
+from matching.tlsh_index import TlshIndex
+from matching.ziparchive import MiB
 
 # CPython's own extension modules: real, stable binaries, far apart in TLSH distance (> 70).
 MODULES = ("_ssl", "_sqlite3", "_decimal", "_pickle", "_socket", "_elementtree", "pyexpat",
@@ -51,14 +48,6 @@ def real_binaries() -> list[bytes]:
 @pytest.fixture(scope="module")
 def binaries() -> list[bytes]:
     return real_binaries()
-
-
-@pytest.fixture(autouse=True)
-def fresh_scans() -> Iterator[None]:
-    """Tests change the caps: no scan of an earlier test may be reused."""
-    software._cache.clear()
-    yield
-    software._cache.clear()
 
 
 def pe_launcher() -> bytes:
@@ -145,8 +134,9 @@ def raw_zip(members: list[tuple[str, bytes, int, int]]) -> bytes:
     return bytes(out + directory + end)
 
 
-def test_docstring_examples() -> None:
-    result = doctest.testmod(software)
+@pytest.mark.parametrize("module", [software, software_scan, software_values])
+def test_docstring_examples(module: ModuleType) -> None:
+    result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -249,7 +239,6 @@ def test_a_zip_bomb_is_read_with_bounded_memory_and_time(binaries: list[bytes]) 
     index = register({1: binaries[0]})
     copy = raw_zip([("zeros.bin", *_member_of(bomb)),
                     ("game.so", *_deflated(binaries[0]))])
-    software._cache.clear()
     tracemalloc.start()
     started = time.perf_counter()
     found = crawl(index, copy)
@@ -281,18 +270,21 @@ def test_a_bzip2_bomb_is_stopped_too() -> None:
     assert [line.member for line in Sha256Signal.query_value(bomb)] == [None]  # the whole file
 
 
-@pytest.mark.parametrize(("cap", "value", "problem"), [
-    ("MAX_MEMBERS", 2, "4 members, over the 2 member limit"),
-    ("MAX_MEMBER_BYTES", 100_000, r"member '\w+.so': expands past the 100,000 byte member limit"),
-    ("MAX_TOTAL_BYTES", 700_000, "member 'm1.so': the archive expands past 700,000 bytes"),
-    ("MAX_DIRECTORY_BYTES", 100, r"its directory claims \d+ bytes, over the 100 byte limit"),
+@pytest.mark.parametrize(("module", "cap", "value", "problem"), [
+    (ziparchive, "MAX_MEMBERS", 2, "4 members, over the 2 member limit"),
+    (software_scan, "MAX_MEMBER_BYTES", 100_000,
+     r"member '\w+.so': expands past the 100,000 byte member limit"),
+    (software_scan, "MAX_TOTAL_BYTES", 700_000,
+     "member 'm1.so': the archive expands past 700,000 bytes"),
+    (ziparchive, "MAX_DIRECTORY_BYTES", 100,
+     r"its directory claims \d+ bytes, over the 100 byte limit"),
 ])
 def test_archives_over_a_cap_are_refused_or_read_in_part(
-        binaries: list[bytes], monkeypatch: pytest.MonkeyPatch, cap: str, value: int,
-        problem: str) -> None:
+        binaries: list[bytes], monkeypatch: pytest.MonkeyPatch, module: object, cap: str,
+        value: int, problem: str) -> None:
     members = [(f"m{n}.so", data) for n, data in enumerate(binaries[:4])]
     archive = make_zip(members)
-    monkeypatch.setattr(software, cap, value)
+    monkeypatch.setattr(module, cap, value)
     with pytest.raises(ContentRejected, match=f"zip archive refused: {problem}"):
         registration_fingerprints("software", archive)
     read = {line.member for line in Sha256Signal.query_value(archive)} - {None}
@@ -343,7 +335,7 @@ def test_oversized_content_is_rejected_before_it_is_read(monkeypatch: pytest.Mon
     assert Sha256Signal.max_content_bytes == TlshSignal.max_content_bytes == 512 * MiB
     for signal in (Sha256Signal, TlshSignal):
         monkeypatch.setattr(signal, "max_content_bytes", 1000)
-    monkeypatch.setattr(software, "read_content", lambda content: pytest.fail("read"))
+    monkeypatch.setattr(software_scan, "read_content", lambda content: pytest.fail("read"))
     with pytest.raises(ContentRejected, match="file is 1,001 bytes, over the 1,000 byte limit"):
         registration_fingerprints("software", bytes(1001))
 

@@ -2,7 +2,8 @@
 
 Works of every kind are registered from a file (``works add``, ``works import``) or from
 fingerprints computed elsewhere (``works import-fingerprints``, fed by ``swordnet
-fingerprint``). A file bigger than its kind's signals read is refused before it is read.
+fingerprint``). A file's kind is told from its content unless ``--kind`` says it; a file
+bigger than its kind's signals read is refused before it is read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from matching.registry import describe_match, max_content_bytes, signals_for_kind
+from matching.registry import (
+    describe_match,
+    detect_kind,
+    max_content_bytes,
+    signals_for_kind,
+    supported_kinds,
+)
 from matching.signal import ContentRejected
 from matching.stages import match_content, registration_fingerprints
 from swordnet.cli.util import (
@@ -48,29 +55,39 @@ from swordnet.works.registry import (
 )
 
 MB = 1024 * 1024
-kind_option = click.option("--kind", type=click.Choice(WORK_KINDS), default="image",
-                           show_default=True, help="What kind of work the file is.")
+SNIFF_BYTES = 64 * 1024  # the start of a file its kind is told from
+kind_option = click.option("--kind", type=click.Choice(WORK_KINDS), default=None,
+                           help="What kind of work the file is (default: told from its "
+                                "content).")
 holder_option = click.option("--holder", required=True,
                              help="Rights holder name (created on first use).")
 
 
-def read_work_file(path: Path, kind: str) -> bytes:
-    """The file's bytes, refusing files larger than ``kind``'s signals read (before reading)
-    and anything but a regular file (``/dev/zero`` or a pipe would be read without end)."""
+def read_work_file(path: Path, kind: str | None) -> tuple[str, bytes]:
+    """The file's kind (``kind``, or told from its first bytes) and its bytes, refusing files
+    larger than that kind's signals read (before reading them) and anything but a regular
+    file (``/dev/zero`` or a pipe would be read without end)."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             raise RegistrationError("not a regular file (a directory, device or pipe)")
-        cap = max_content_bytes(kind)
-        if not signals_for_kind(kind):
-            raise RegistrationError(f"kind {kind!r} is not supported yet")
         with path.open("rb") as f:
+            if kind is None:
+                kind = detect_kind(f.read(SNIFF_BYTES), path.name)
+                if kind is None:
+                    raise RegistrationError(
+                        "cannot tell what kind of work this is: not a recognised "
+                        f"{', '.join(supported_kinds())} file (give --kind)")
+                f.seek(0)
+            if not signals_for_kind(kind):
+                raise RegistrationError(f"kind {kind!r} is not supported yet")
+            cap = max_content_bytes(kind)
             size = os.fstat(f.fileno()).st_size
             content = f.read(cap + 1) if size <= cap else b""
         size = max(size, len(content))
         if size > cap:
             raise RegistrationError(f"file is {size / MB:,.0f} MB; a {kind} work can be at "
                                     f"most {cap // MB} MB")
-        return content
+        return kind, content
     except OSError as exc:
         raise RegistrationError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -87,12 +104,14 @@ def works() -> None:
 @kind_option
 @click.option("--alias", "aliases", multiple=True,
               help="Another name of the work (repeatable), e.g. a translated title.")
-def works_add(file: Path, title: str, holder: str, kind: str, aliases: tuple[str, ...]) -> None:
+def works_add(file: Path, title: str, holder: str, kind: str | None,
+              aliases: tuple[str, ...]) -> None:
     """Register FILE as a work of HOLDER (image, text, video or software)."""
     with database() as db:
         try:
             with db.session() as session:
-                reg = register_work(session, read_work_file(file, kind), title=title,
+                kind, content = read_work_file(file, kind)
+                reg = register_work(session, content, title=title,
                                     holder_name=holder, kind=kind, source_name=file.name,
                                     aliases=aliases, preview_store=preview_store())
                 work_id, work_title = reg.work.id, reg.work.title
@@ -112,7 +131,7 @@ def works_add(file: Path, title: str, holder: str, kind: str, aliases: tuple[str
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @holder_option
 @kind_option
-def works_import(directory: Path, holder: str, kind: str) -> None:
+def works_import(directory: Path, holder: str, kind: str | None) -> None:
     """Register every file in DIRECTORY as one work, titled after its file name."""
     files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
@@ -127,8 +146,9 @@ def works_import(directory: Path, holder: str, kind: str) -> None:
         for path in files:
             try:
                 with db.session() as session:
-                    reg = register_work(session, read_work_file(path, kind), holder_name=holder,
-                                        title=path.stem.replace("_", " "), kind=kind,
+                    file_kind, content = read_work_file(path, kind)
+                    reg = register_work(session, content, holder_name=holder,
+                                        title=path.stem.replace("_", " "), kind=file_kind,
                                         source_name=path.name,
                                         preview_store=preview_store())
                 added, existing = added + reg.created, existing + (not reg.created)
@@ -241,14 +261,16 @@ def works_delete(work_id: int) -> None:
 @kind_option
 @click.option("--title", help="Title for the line (default: the file name).")
 @click.option("--alias", "aliases", multiple=True, help="Another name (repeatable).")
-def fingerprint(file: Path, kind: str, title: str | None, aliases: tuple[str, ...]) -> None:
+def fingerprint(file: Path, kind: str | None, title: str | None,
+                aliases: tuple[str, ...]) -> None:
     """Print FILE's fingerprints as a line for `works import-fingerprints`.
 
     Needs no database: a rights holder can run it where the content is and send only the
     line.
     """
     try:
-        fingerprints = registration_fingerprints(kind, read_work_file(file, kind))
+        kind, content = read_work_file(file, kind)
+        fingerprints = registration_fingerprints(kind, content)
     except (RegistrationError, ContentRejected) as exc:
         fail(f"{file}: {exc}")
     line: dict[str, Any] = {"title": title or file.stem.replace("_", " "), "kind": kind}
@@ -263,7 +285,7 @@ def fingerprint(file: Path, kind: str, title: str | None, aliases: tuple[str, ..
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @kind_option
 @json_option
-def match(files: tuple[Path, ...], kind: str, as_json: bool) -> None:
+def match(files: tuple[Path, ...], kind: str | None, as_json: bool) -> None:
     """Fingerprint local FILES and show which registered works each matches."""
     with database() as db, db.session() as session:
         index = load_match_index(session)
@@ -272,7 +294,7 @@ def match(files: tuple[Path, ...], kind: str, as_json: bool) -> None:
     for path in files:
         entry: dict[str, Any] = {"file": str(path), "matches": []}
         try:
-            found = match_content(index, kind, read_work_file(path, kind))
+            found = match_content(index, *read_work_file(path, kind))
         except (RegistrationError, ContentRejected) as exc:
             entry["error"] = str(exc)
         else:

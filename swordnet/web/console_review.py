@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from matching.registry import describe_match
+from matching.registry import describe_match, signal_type
 from swordnet.accounts import access
 from swordnet.accounts.access import HIT_SORTS, HitFilters
 from swordnet.core.errors import BadRequest, NotFound
@@ -30,7 +30,6 @@ from swordnet.works.previews import work_preview
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
 EXCERPT_CHARS = 3000
-IMAGE_ALGORITHMS = ("phash", "orb")  # hits whose copy is a picture (shown as copy.png)
 Text = Annotated[str, Query(max_length=255)]
 
 
@@ -52,16 +51,16 @@ def hit_view(hit: Hit) -> dict[str, Any]:
     """What the queue shows of one hit (the template escapes every string)."""
     page, media = hit.page_capture, hit.media_capture
     detail = hit.detail or {}
-    chapters = detail.get("chapters") or []
+    signal = signal_type(hit.algorithm)
     return {"hit": hit, "match": describe_match(hit.algorithm, hit.variant, hit.score, detail),
             "page_title": page.title if page else None, "captured_at": hit.captured_at,
-            "near": chapters[0] if chapters else "",
+            "near": signal.landmark(detail),
             # The registered work: its thumbnail, its text, or (no preview) its names.
             "work_side": hit.work.preview_type or "none",
             # The copy: the found picture re-encoded, or the page's main text.
-            "copy_image": hit.algorithm in IMAGE_ALGORITHMS and media is not None,
-            "link_name": detail.get("name"), "link_text": detail.get("matched_text"),
-            "links": detail.get("links") or []}
+            "copy_image": signal.preview == "image" and media is not None,
+            # What else the signal shows (the link signal: the name, its text, the links).
+            "context": signal.review_context(detail)}
 
 
 @router.get("/review")

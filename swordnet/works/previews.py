@@ -12,6 +12,7 @@ import io
 
 from PIL import Image, UnidentifiedImageError
 
+from matching.registry import preview_of
 from matching.signal import ContentRejected
 from matching.textdoc import decode_text, html_main_text, looks_like_html
 from swordnet.core.errors import BadInput
@@ -58,18 +59,19 @@ def readable_text(content: bytes) -> str:
 
 
 def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None:
-    """Keep a preview of a registered work (image thumbnail or text) in the evidence store."""
+    """Keep a preview of a registered work in the evidence store, as its kind's signals say
+    reviewers see it (an image thumbnail, or text)."""
+    preview = preview_of(work.kind)
     try:
-        if work.kind == "image":
+        if preview == "image":
             stored = store.put_bytes(thumbnail_png(content), ".png")
-            work.preview_type = "image"
-        elif work.kind == "text":
+        elif preview == "text":
             stored = store.put_bytes(readable_text(content).encode(), ".txt")
-            work.preview_type = "text"
         else:
             return
     except NoPreview:
         return
+    work.preview_type = preview
     work.preview_sha256 = stored.sha256
 
 

@@ -14,9 +14,8 @@ from hashlib import sha256
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from matching.link import LinkSignal, link_names
 from matching.match_index import MatchIndex
-from matching.registry import signals_for_kind, supported_kinds
+from matching.registry import name_signals, signals_of_work, supported_kinds
 from matching.stages import registration_fingerprints
 from swordnet.core.db import lock_for_writing
 from swordnet.core.errors import BadInput, Conflict, NotFound
@@ -64,16 +63,17 @@ def holder_by_name(session: Session, name: str) -> RightsHolder:
 
 
 def name_fingerprints(title: str, aliases: Sequence[str] = ()) -> list[tuple[str, str, str]]:
-    """``(algorithm, variant, value)`` of the link signal for a work's title and aliases
-    (one value, one name per line; names too short to be telling are left out).
+    """``(algorithm, variant, value)`` of the signals registered from a work's title and
+    aliases (the link signal: one value, one name per line; names too short to be telling
+    are left out).
 
     >>> name_fingerprints("The Matrix", ["黑客帝国", "Up"])
     [('link', 'names', 'the matrix\\n黑客帝国')]
     >>> name_fingerprints("Up")
     []
     """
-    value = link_names([title, *aliases])
-    return [(LinkSignal.name, "names", value)] if value else []
+    return [(signal.name, variant, value) for signal in name_signals()
+            for variant, value in signal.name_variants([title, *aliases]).items()]
 
 
 def _check_names(title: str, aliases: Sequence[str], kind: str) -> tuple[str, list[str]]:
@@ -218,7 +218,7 @@ def set_threshold(session: Session, work_id: int, algorithm: str, value: float |
     work = session.get(Work, work_id)
     if work is None:
         raise NotFound(f"no work with id {work_id}")
-    known = {s.name for s in signals_for_kind(work.kind)} | {LinkSignal.name}
+    known = {s.name for s in signals_of_work(work.kind)}
     if algorithm not in known:
         raise RegistrationError(f"work {work_id} ({work.kind}) has no {algorithm!r} signal "
                                 f"(its signals: {', '.join(sorted(known))})")

@@ -10,18 +10,34 @@ fast and tolerant of bad markup.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
 
-from crawlers.extract import file_kind
-from matching.link import LinkContext, LinkQuery
+from matching.media import CLOUD, MAGNET, PLAYLIST, TORRENT, FileKind, file_kind
 
-LINK_KINDS = ("magnet", "torrent", "cloud", "playlist")
+# Links that hand out copies without being one: what the link signal reads on a page.
+LINK_KINDS: tuple[FileKind, ...] = (MAGNET, TORRENT, CLOUD, PLAYLIST)
 BLOCKS = {"li", "tr", "p", "dd", "dt", "td", "div", "section", "article", "h1", "h2", "h3",
           "h4", "table", "ul", "ol"}
 MAX_BLOCK_CHARS = 400
+_LINK_KIND_NAMES = {kind.name for kind in LINK_KINDS}
+
+
+@dataclass(frozen=True)
+class LinkContext:
+    """Text around one or more download links of a page, and those links."""
+
+    text: str
+    links: list[str]
+    kinds: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LinkQuery:
+    contexts: list[LinkContext]
 
 
 def _text(element: lxml.html.HtmlElement) -> str:
@@ -63,7 +79,7 @@ def link_query(html: str, base_url: str) -> LinkQuery:
         href = (anchor.get("href") or "").strip()
         url = href if href.lower().startswith("magnet:") else urljoin(base_url, href)
         kind = file_kind(url) if href else None
-        if kind not in LINK_KINDS:
+        if kind not in _LINK_KIND_NAMES:
             continue
         heading = anchor.xpath("preceding::*[self::h1 or self::h2 or self::h3 or self::h4][1]")
         parts = (_text(heading[0]) if heading else "", _block_text(anchor),
