@@ -334,8 +334,8 @@ def _executor(db: Database, kind: str, nodes: tuple[str, ...],
     if not urls:
         fail(f"the scrapyd executor needs nodes: --node URL (repeatable) or {NODES_ENV}")
     try:
-        executor = ScrapydExecutor(db, urls, node_lost_after_s=node_lost_after_s,
-                                   allow_networks=load_settings().allow_networks)
+        executor = ScrapydExecutor(db, load_settings(), urls,
+                                   node_lost_after_s=node_lost_after_s)
         executor.check_nodes()
     except (ValueError, NodeUnreachable, NodeError) as exc:
         fail(str(exc))
