@@ -18,9 +18,9 @@ from matching.textdoc import decode_text, html_main_text, looks_like_html
 from swordnet.models import Work
 
 THUMBNAIL_SIDE = 640
+# Refused before decoding (below Pillow's own bomb guard, which stays as it is).
 MAX_PREVIEW_PIXELS = 60_000_000
 TEXT_PREVIEW_CHARS = 2_000_000
-Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PREVIEW_PIXELS)
 
 
 class NoPreview(ValueError):
