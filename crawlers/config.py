@@ -39,6 +39,6 @@ def crawl_settings(settings: BaseSettings,
     given = {name: value for name in NAMES
              if (value := crawl_setting(settings, name, environ)) is not None}
     if not given.get(DATABASE_URL) and not given.get(HOME):
-        raise SettingsError(f"no database for this crawl: pass -s {DATABASE_URL}=URL and "
-                            f"-s {HOME}=DIR (or set them in the environment)")
+        raise SettingsError(f"no database for this crawl: pass -s {DATABASE_URL}=URL or "
+                            f"-s {HOME}=DIR (or set either in the environment)")
     return load_settings(given)
