@@ -30,6 +30,7 @@ from swordnet.cliutil import (
     ID,
     SwordnetGroup,
     console,
+    current_settings,
     database,
     emit,
     fail,
@@ -52,10 +53,13 @@ from swordnet.watchlist import add_target, check_url, site_for_url
 
 @click.group(cls=SwordnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="swordnet")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""
     try:
-        load_settings()  # a bad setting stops every command with one line naming it
+        # the one place a command reads its settings (cliutil.settings() hands them out); a
+        # bad one stops every command with one line naming it
+        ctx.obj = load_settings()
     except ValueError as exc:
         fail(str(exc))
 
@@ -63,7 +67,7 @@ def main() -> None:
 @main.command()
 def init() -> None:
     """Create the data directory and database, or bring its schema up to date."""
-    settings = load_settings()
+    settings = current_settings()
     with database():
         pass
     console.print(f"Swordnet home: {settings.home}")
@@ -203,7 +207,7 @@ def _crawl_request(session: Session, url_or_site: str | None,
 def crawl(url_or_site: str | None, target_id: int | None, as_json: bool) -> None:
     """Crawl a URL, a watched SITE_ID (its first target) or a --target now, to completion,
     and print the run summary."""
-    settings = load_settings()
+    settings = current_settings()
     with database() as db:
         try:
             with db.session() as session:
@@ -309,7 +313,7 @@ def demo() -> None:
     from swordnet.demo import run_demo
 
     with database() as db:
-        run_demo(db, load_settings(), console)
+        run_demo(db, current_settings(), console)
 
 
 evidence.add_command(evidence_verify)

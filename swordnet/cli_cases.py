@@ -21,13 +21,13 @@ from swordnet.cliutil import (
     RegularFile,
     actor_option,
     console,
+    current_settings,
     database,
     emit,
     fail,
     in_unit,
     json_option,
 )
-from swordnet.config import load_settings
 from swordnet.models import AllowlistEntry, Case, CaseEvent, Hit, RightsHolder, Work
 from swordnet.watchlist import check_host
 
@@ -132,7 +132,7 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
         fail(f"{output} already exists; choose another --output")
     if not output.parent.is_dir():
         fail(f"{output.parent} is not a folder; create it or choose another --output")
-    settings = load_settings()
+    settings = current_settings()
     key = load_or_create_key(settings.home)
     store = EvidenceStore(settings.evidence_dir)
 
@@ -158,7 +158,7 @@ def keys() -> None:
 @keys.command("show")
 def keys_show() -> None:
     """Print the public key that signs evidence bundles (publish it for verifiers)."""
-    settings = load_settings()
+    settings = current_settings()
     key = load_or_create_key(settings.home).public_key()
     click.echo(public_pem(key).decode(), nl=False)
     click.echo(f"sha256 of the raw key: {fingerprint(key)}")
@@ -175,7 +175,7 @@ def keys_show() -> None:
 def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: bool) -> None:
     """Check an evidence bundle offline; exit 1 naming every problem, or if no trusted key
     vouches for its signer."""
-    settings = load_settings()
+    settings = current_settings()
     trusted = None
     if key_file is not None:
         try:

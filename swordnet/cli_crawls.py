@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from casefiles.captures import capture_record, evidence_problems, hit_captures, warc_path
 from casefiles.evidence import EvidenceStore
 from scheduler.liveness import settle_gone_runs
-from swordnet.cliutil import ID, console, database, emit, fail, json_option
-from swordnet.config import load_settings
+from swordnet.cliutil import ID, console, current_settings, database, emit, fail, json_option
 from swordnet.db import Database
 from swordnet.models import Capture, CrawlRun, Hit
 
@@ -129,7 +128,7 @@ def _run_details(db: Database, run_id: int) -> dict[str, Any]:
 # --- captures --------------------------------------------------------------------------------
 
 def _store() -> EvidenceStore:
-    return EvidenceStore(load_settings().evidence_dir)
+    return EvidenceStore(current_settings().evidence_dir)
 
 
 def capture_row(session: Session, store: EvidenceStore, capture: Capture) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from swordnet.cliutil import (
     ID,
     actor_option,
     console,
+    current_settings,
     database,
     emit,
     fail,
@@ -42,7 +43,6 @@ from swordnet.cliutil import (
     interval_option,
     json_option,
 )
-from swordnet.config import load_settings
 from swordnet.db import Database
 from swordnet.models import Campaign, CrawlRun, Notice, NoticeUrl, RecheckResult, Tip
 from swordnet.tips import add_tip
@@ -263,7 +263,7 @@ def notices_record(case_id: int, recipient: str, template: str, output: Path | N
     are rechecked by the scheduler from now on."""
     if output is not None and output.exists():
         fail(f"{output} already exists; choose another --output")
-    templates = load_settings().templates_dir
+    templates = current_settings().templates_dir
 
     def record(session: Session) -> tuple[int, int, str]:
         notice = record_notice(session, case_id, recipient, template, actor, templates)
@@ -329,12 +329,12 @@ def scheduler() -> None:
 def _executor(db: Database, kind: str, nodes: tuple[str, ...],
               node_lost_after_s: float) -> Executor:
     if kind == "local":
-        return LocalExecutor(db, load_settings())
+        return LocalExecutor(db, current_settings())
     urls = list(nodes) or [u for u in os.environ.get(NODES_ENV, "").split(",") if u.strip()]
     if not urls:
         fail(f"the scrapyd executor needs nodes: --node URL (repeatable) or {NODES_ENV}")
     try:
-        executor = ScrapydExecutor(db, load_settings(), urls,
+        executor = ScrapydExecutor(db, current_settings(), urls,
                                    node_lost_after_s=node_lost_after_s)
         executor.check_nodes()
     except (ValueError, NodeUnreachable, NodeError) as exc:

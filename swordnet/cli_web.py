@@ -10,8 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from swordnet.accounts import add_user, create_token, revoke_token, user_by_name
-from swordnet.cliutil import ID, console, emit, fail, in_unit, interval_option, json_option
-from swordnet.config import load_settings
+from swordnet.cliutil import (
+    ID,
+    console,
+    current_settings,
+    emit,
+    fail,
+    in_unit,
+    interval_option,
+    json_option,
+)
 from swordnet.models import ROLES, ApiToken, RightsHolder, User
 from swordnet.timeutil import utcnow
 
@@ -28,7 +36,7 @@ def serve(host: str, port: int) -> None:
     from swordnet.web.app import create_app
 
     try:
-        app = create_app(load_settings())
+        app = create_app(current_settings())
     except DatabaseUnavailable as exc:
         fail(str(exc))
     console.print(f"Swordnet console at http://{host}:{port}/ (API: /api/v1, Ctrl-C stops)")

@@ -1,5 +1,5 @@
 """What every ``swordnet`` command shares: the console, one-line failures (a database held
-locked by another process too long among them), the database, output.
+locked by another process too long among them), the settings, the database, output.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from casefiles.evidence import EvidenceStore
 from swordnet import db as dbmodule
-from swordnet.config import SettingsError, load_settings
+from swordnet.config import Settings, SettingsError
 from swordnet.db import Database, DatabaseUnavailable, open_database
 from swordnet.models import MAX_ID
 from swordnet.text import UnusableText, text_problem
@@ -36,10 +36,18 @@ def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
+def current_settings() -> Settings:
+    """This command's settings, read from the environment once, by the top-level group."""
+    found = click.get_current_context().find_object(Settings)
+    if found is None:
+        raise RuntimeError("the settings are read by the top-level `swordnet` group")
+    return found
+
+
 @contextmanager
 def database() -> Iterator[Database]:
     try:
-        db = open_database(load_settings())
+        db = open_database(current_settings())
     except DatabaseUnavailable as exc:
         fail(str(exc))
     try:
@@ -50,7 +58,7 @@ def database() -> Iterator[Database]:
 
 def preview_store() -> EvidenceStore:
     """The evidence store, where previews of registered works are kept for reviewers."""
-    return EvidenceStore(load_settings().evidence_dir)
+    return EvidenceStore(current_settings().evidence_dir)
 
 
 def in_unit(work: Callable[..., T], *args: Any) -> T:
@@ -146,7 +154,7 @@ class SwordnetGroup(click.Group):
             if not _locked_too_long(exc):
                 raise
             seconds = dbmodule.SQLITE_BUSY_TIMEOUT_MS / 1000
-            fail(f"the database {load_settings().database_url} stayed locked by another "
+            fail(f"the database {current_settings().database_url} stayed locked by another "
                  f"process (a crawl, the scheduler or another command) for {seconds:g} s, "
                  "so this command stopped and its unfinished change was rolled back; run it "
                  "again when that process is done")
