@@ -26,11 +26,11 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
+from crawlers.config import RENDER_JS
 from crawlers.outbound import RefusedRequest, policy_of, request_refusal
 from swordnet.outbound import AddressPolicy, host_address
 
 CHROMIUM_PATH = "/usr/bin/chromium"
-RENDER_JS = "SWORDNET_RENDER_JS"
 MAX_HEAD = 64 * 1024
 _REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

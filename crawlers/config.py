@@ -19,6 +19,8 @@ HOME = "SWORDNET_HOME"
 DATABASE_URL = "SWORDNET_DATABASE_URL"
 ALLOW_NETWORKS = "SWORDNET_ALLOW_NETWORKS"
 NAMES = (HOME, DATABASE_URL, ALLOW_NETWORKS)
+# A Scrapy setting only (no environment fallback): pages are rendered with JavaScript.
+RENDER_JS = "SWORDNET_RENDER_JS"
 
 
 def crawl_setting(settings: BaseSettings, name: str,

@@ -85,7 +85,7 @@ class AnalysisPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.workers = crawler.settings.getint("SWORDNET_MATCH_WORKERS") or os.cpu_count() or 1
-        self.settings = CrawlDatabase.of(crawler).settings  # the workers' database
+        self.crawl_db = CrawlDatabase.of(crawler)
         self.pool: AnalysisPool | None = None
 
     @classmethod
@@ -93,7 +93,8 @@ class AnalysisPipeline:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        self.pool = AnalysisPool(self.workers, self.settings)
+        await self.crawl_db.database()  # open, its schema up to date, before workers read it
+        self.pool = AnalysisPool(self.workers, self.crawl_db.settings)
 
     async def _analyse(self, item: MediaItem | RecheckItem) -> Analysis | None:
         """The item's analysis; None if a worker died on it twice (a file that crashes the
@@ -109,7 +110,7 @@ class AnalysisPipeline:
             except BrokenProcessPool:
                 if self.pool is pool:
                     runstats.count(self.crawler.stats, "matcher_restarts")
-                    self.pool = AnalysisPool(self.workers, self.settings)
+                    self.pool = AnalysisPool(self.workers, self.crawl_db.settings)
                     await asyncio.to_thread(pool.shutdown)
         return None
 

@@ -25,7 +25,7 @@ from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
-from crawlers.browser_proxy import RENDER_JS
+from crawlers.config import RENDER_JS
 from crawlers.database import CrawlDatabase
 from crawlers.extract import PageLinks, extract_page
 from crawlers.failures import failure_reason

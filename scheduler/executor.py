@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import make_url
+from sqlalchemy import URL, make_url
 
 from swordnet.config import Settings
 from swordnet.db import Database
@@ -91,9 +91,10 @@ def crawl_settings(settings: Settings, request: CrawlRequest) -> tuple[dict[str,
 'SWORDNET_ALLOW_NETWORKS': ''}, 'secret')
     """
     url = make_url(settings.database_url)
+    without_password = URL.create(url.drivername, url.username, None, url.host, url.port,
+                                  url.database, url.query)
     values = {"SWORDNET_HOME": str(settings.home),
-              "SWORDNET_DATABASE_URL": url.set(password=None).render_as_string(
-                  hide_password=False),
+              "SWORDNET_DATABASE_URL": without_password.render_as_string(hide_password=False),
               "SWORDNET_ALLOW_NETWORKS": settings.allow_networks,
               **{name: str(value) for name, value in request.settings.items()}}
     return values, url.password
