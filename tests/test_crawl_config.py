@@ -26,8 +26,11 @@ from crawlers.database import CrawlDatabase
 from crawlers.outbound import policy_of
 from crawlers.pipelines import StorePipeline
 from crawlers.spiders.site import SiteSpider
+from scheduler import executor as executor_module
+from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.config import Settings, SettingsError
 from swordnet.db import Database, head_revision, open_database, schema_revision
+from swordnet.models import WatchTarget
 from tests.pirate_sites import add_watch_target
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +156,47 @@ def test_a_target_crawled_without_its_settings_says_which(
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"watch target {target} asks for settings this crawl was not started with: " \
            "ROBOTSTXT_OBEY=True DOWNLOAD_DELAY=1.5 " in warning
+
+
+class _FakeCrawl:
+    """Stands in for the crawl subprocess: remembers how it was started, exits at once."""
+
+    started: list[tuple[list[str], dict[str, str]]] = []
+
+    def __init__(self, command: list[str], *, env: dict[str, str], **_: Any) -> None:
+        self.started.append((command, env))
+        self.pid = os.getpid()
+
+    def __enter__(self) -> _FakeCrawl:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
+def test_the_local_executor_passes_settings_with_s_and_the_password_apart(
+        sqlite_home: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = open_database(sqlite_home)
+    target_id = add_watch_target(db, "https://pirate.example/", obey_robots=True,
+                                 render_js=True)
+    with db.session() as session:
+        target = session.get(WatchTarget, target_id)
+        assert target is not None
+        request = CrawlRequest.for_target(target)
+    monkeypatch.setattr(executor_module.subprocess, "Popen", _FakeCrawl)
+    _FakeCrawl.started.clear()
+    elsewhere = Settings(sqlite_home.home, "postgresql+psycopg://sn:s3cret@db.internal/sn",
+                         allow_networks="10.0.0.0/8")
+    LocalExecutor(db, elsewhere).run(request)
+    db.dispose()
+    [(command, env)] = _FakeCrawl.started
+    options = {command[i + 1] for i, arg in enumerate(command) if arg == "-s"}
+    assert {f"SWORDNET_HOME={sqlite_home.home}",
+            "SWORDNET_DATABASE_URL=postgresql+psycopg://sn@db.internal/sn",
+            "SWORDNET_ALLOW_NETWORKS=10.0.0.0/8", "ROBOTSTXT_OBEY=True",
+            "SWORDNET_RENDER_JS=True"} <= options
+    assert not any("s3cret" in arg for arg in command)  # `ps` shows the command line
+    assert env["PGPASSWORD"] == "s3cret"
