@@ -37,7 +37,7 @@ from matching.stages import (
     needs_later_stages,
     settle,
 )
-from swordnet.core.config import load_settings
+from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
 from swordnet.works.registry import extend_match_index, fingerprints_since
 
@@ -60,8 +60,8 @@ class Analysis:
 class _WorkerIndex:
     """The match index of one worker process, refreshed from the database now and then."""
 
-    def __init__(self) -> None:
-        self.db: Database = open_database(load_settings(), apply_migrations=False)
+    def __init__(self, settings: Settings) -> None:
+        self.db: Database = open_database(settings, apply_migrations=False)
         self.index = MatchIndex()
         self.newest_id = 0
         self.refreshed_at = 0.0
@@ -96,10 +96,10 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _start_worker(crawl_pid: int) -> None:
+def _start_worker(crawl_pid: int, settings: Settings) -> None:
     global _worker
     die_with_parent(crawl_pid)
-    _worker = _WorkerIndex()
+    _worker = _WorkerIndex(settings)
 
 
 def analyse_page(html: bytes, url: str, index: MatchIndex) -> Analysis:
@@ -158,12 +158,13 @@ def _analyse_in_worker(kind: str, body: bytes, url: str) -> Analysis:
 
 
 class AnalysisPool:
-    """A pool of worker processes, each with its own match index."""
+    """A pool of worker processes, each with its own match index, read from the database
+    of ``settings`` (the crawl's)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, settings: Settings) -> None:
         self.executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(os.getpid(),))
+            initializer=_start_worker, initargs=(os.getpid(), settings))
 
     def submit(self, kind: str, body: bytes, url: str = ""):  # type: ignore[no-untyped-def]
         """A concurrent future of the :class:`Analysis` of ``body`` (found at ``url``)."""

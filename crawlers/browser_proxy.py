@@ -8,6 +8,8 @@ crawl process (``--proxy-server``; ``<-loopback>`` so that loopback addresses go
 too): it resolves the host, refuses it unless an allowed address comes back, and connects to
 that address only. :class:`PolicyPlaywrightHandler` starts it with the browser and turns a
 navigation the policy refused into :class:`~crawlers.outbound.RefusedRequest`.
+:class:`JsRendering`, a Scrapy add-on, installs that handler for a crawl started with
+``SWORDNET_RENDER_JS`` (a watch target that renders JavaScript) and stays off otherwise.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
+from crawlers.config import RENDER_JS
 from crawlers.outbound import RefusedRequest, policy_of, request_refusal
 from swordnet.core.outbound import AddressPolicy, host_address
 
+CHROMIUM_PATH = "/usr/bin/chromium"
 MAX_HEAD = 64 * 1024
 _REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -176,3 +181,28 @@ class PolicyPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     async def _close(self) -> None:
         await super()._close()
         await self.proxy.close()
+
+
+class JsRendering:
+    """Scrapy add-on: pages through Chromium (scrapy-playwright, :class:`PolicyPlaywrightHandler`)
+    when ``SWORDNET_RENDER_JS`` is set; raises NotConfigured otherwise. Media still go
+    through Scrapy's own handler: only requests with ``playwright=True`` are rendered."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> JsRendering:
+        if not crawler.settings.getbool(RENDER_JS):
+            raise NotConfigured
+        return cls()
+
+    def update_settings(self, settings: Any) -> None:
+        handler = f"{PolicyPlaywrightHandler.__module__}.{PolicyPlaywrightHandler.__name__}"
+        # above the project's DOWNLOAD_HANDLERS (crawlers/settings.py), which it extends
+        settings.set("DOWNLOAD_HANDLERS", {**settings.getdict("DOWNLOAD_HANDLERS"),
+                                           "http": handler, "https": handler},
+                     priority="spider")
+        settings.set("PLAYWRIGHT_BROWSER_TYPE", "chromium", priority="addon")
+        settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",
+                     {"executable_path": CHROMIUM_PATH, "headless": True,
+                      "args": ["--no-sandbox"]}, priority="addon")
+        settings.set("PLAYWRIGHT_MAX_CONTEXTS", 1, priority="addon")
+        settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", 4, priority="addon")

@@ -14,7 +14,8 @@ bypassed: at name resolution, so at connect time.
   retried).
 
 The allowed networks come from the Scrapy setting ``SWORDNET_ALLOW_NETWORKS`` (the
-executors pass :attr:`swordnet.core.config.Settings.allow_networks` as ``-s``).
+executors pass :attr:`swordnet.core.config.Settings.allow_networks` as ``-s``), or from the
+environment variable of that name for a crawl started by hand (:mod:`crawlers.config`).
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer, provider
 
+from crawlers.config import ALLOW_NETWORKS, crawl_setting
 from swordnet.core.outbound import PREFIX, AddressPolicy, host_address
 
-SETTING = "SWORDNET_ALLOW_NETWORKS"
 SCHEMES = ("http", "https")
 
 # Host names whose every address the resolver refused in this crawl process, with the reason
@@ -51,7 +52,7 @@ class RefusedRequest(IgnoreRequest):
 
 def policy_of(crawler: Crawler) -> AddressPolicy:
     """The policy a crawl was started with; raises ValueError on a bad setting."""
-    return AddressPolicy.from_text(crawler.settings.get(SETTING) or "")
+    return AddressPolicy.from_text(crawl_setting(crawler.settings, ALLOW_NETWORKS) or "")
 
 
 @provider(IResolutionReceiver)

@@ -2,7 +2,8 @@
 rechecks of URLs under notice.
 
 Fingerprinting and matching run in worker processes (:mod:`crawlers.analysis`) and every
-database call on one writer thread per crawl, so none of them blocks the reactor. The store
+database call on one writer thread per crawl, so none of them blocks the reactor. Both get
+the crawl's settings and database from :class:`~crawlers.database.CrawlDatabase`. The store
 pipeline also owns the crawl's CrawlRun and its WARC recorder: it opens both when the spider
 opens (first sealing WARC files that a killed crawl left open) and writes the outcome,
 statistics and health, and seals the last WARC file, when the spider closes.
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from crawlers import runstats
 from crawlers.analysis import Analysis, AnalysisPool
+from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem, RecheckItem
 from crawlers.store import (
     RunRef,
@@ -42,8 +44,7 @@ from crawlers.store import (
     store_matches,
     store_recheck,
 )
-from swordnet.core.config import load_settings
-from swordnet.core.db import Database, open_database
+from swordnet.core.db import Database
 from swordnet.evidence.store import EvidenceStore
 from swordnet.evidence.warc import SealedWarc, WarcRecorder, recover_open_files
 from swordnet.works.quarantine import QuarantineWatch
@@ -84,6 +85,7 @@ class AnalysisPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.workers = crawler.settings.getint("SWORDNET_MATCH_WORKERS") or os.cpu_count() or 1
+        self.crawl_db = CrawlDatabase.of(crawler)
         self.pool: AnalysisPool | None = None
 
     @classmethod
@@ -91,7 +93,8 @@ class AnalysisPipeline:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        self.pool = AnalysisPool(self.workers)
+        await self.crawl_db.database()  # open, its schema up to date, before workers read it
+        self.pool = AnalysisPool(self.workers, self.crawl_db.settings)
 
     async def _analyse(self, item: MediaItem | RecheckItem) -> Analysis | None:
         """The item's analysis; None if a worker died on it twice (a file that crashes the
@@ -107,7 +110,7 @@ class AnalysisPipeline:
             except BrokenProcessPool:
                 if self.pool is pool:
                     runstats.count(self.crawler.stats, "matcher_restarts")
-                    self.pool = AnalysisPool(self.workers)
+                    self.pool = AnalysisPool(self.workers, self.crawl_db.settings)
                     await asyncio.to_thread(pool.shutdown)
         return None
 
@@ -163,6 +166,7 @@ class StorePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.crawl_db = CrawlDatabase.of(crawler)
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swordnet-db")
         self.db: Database | None = None
         self.run: RunRef | None = None
@@ -215,13 +219,14 @@ class StorePipeline:
 
     async def open_spider(self) -> None:
         spider = self.crawler.spider
-        settings = load_settings()
-        self.db = await asyncio.get_running_loop().run_in_executor(
-            self.writer, lambda: open_database(settings))
+        prepare = getattr(spider, "prepare", None)
+        if prepare is not None:  # what the crawl is about: its start URL, its config
+            await prepare()
+        self.db = await self.crawl_db.database()
         self.run = await self._write(open_run, getattr(spider, "run_id", None),
                                      getattr(spider, "start_url", ""), spider.name)
         self.watch = QuarantineWatch(self.run.run_id)
-        store = EvidenceStore(settings.evidence_dir)
+        store = EvidenceStore(self.crawl_db.settings.evidence_dir)
         config = getattr(spider, "config", None)
         info = {"crawl-run": str(self.run.run_id), "spider": spider.name,
                 "start-url": getattr(spider, "start_url", ""),
@@ -302,6 +307,4 @@ class StorePipeline:
                                             runstats.error_samples(values),
                                             self._failure_summary(values))
         finally:
-            if self.db is not None:
-                self.db.dispose()
             self.writer.shutdown(wait=False)

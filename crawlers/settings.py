@@ -1,4 +1,9 @@
-"""Scrapy settings for Swordnet's spiders (``scrapy crawl site -a url=...``)."""
+"""Scrapy settings for Swordnet's spiders (``scrapy crawl site -a url=...``).
+
+The executors add the run's own with ``-s`` (or scrapyd job settings): the database, the
+home, the allowed networks and the watch target's robots policy, politeness, time cap and
+JavaScript rendering. The defaults below are those of a crawl of a URL.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ USER_AGENT = "Mozilla/5.0 (compatible; Swordnet/0.1; copyright monitoring)"
 ROBOTSTXT_OBEY = False
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
+DOWNLOAD_DELAY = 0
+CLOSESPIDER_TIMEOUT = 3600  # a watch target's time cap replaces it
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 32 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
@@ -35,6 +42,17 @@ HTTPERROR_ALLOW_ALL = True
 # that many tasks for every response, which costs a plain crawl about half its speed.
 CONCURRENT_ITEMS = 8
 
+# Where the crawl keeps its results: SWORDNET_DATABASE_URL and SWORDNET_HOME (evidence
+# store), passed by the executors; a crawl started by hand without them reads the
+# environment variables of the same names (crawlers/config.py). One database per crawl
+# process, opened by this extension:
+EXTENSIONS = {"crawlers.database.CrawlDatabase": 0}
+
+# JavaScript rendering (scrapy-playwright behind the outbound policy's proxy) for a watch
+# target that asks for it (-s SWORDNET_RENDER_JS=True); otherwise the add-on stays off.
+ADDONS = {"crawlers.browser_proxy.JsRendering": 0}
+SWORDNET_RENDER_JS = False
+
 ITEM_PIPELINES = {
     "crawlers.pipelines.AnalysisPipeline": 100,  # fingerprint + match, in worker processes
     "crawlers.pipelines.StorePipeline": 300,     # evidence, captures and hits
@@ -53,6 +71,7 @@ TWISTED_DNS_RESOLVER = "crawlers.outbound.PolicyResolver"
 DOWNLOADER_MIDDLEWARES = {"crawlers.outbound.OutboundPolicyMiddleware": 990}
 DOWNLOAD_HANDLERS = {"data": None, "file": None, "s3": None, "ftp": None}
 HTTPPROXY_ENABLED = False
-# Networks allowed besides public addresses (comma-separated), e.g. 10.20.0.0/16 for an
-# intranet deployment; passed by the executors from SWORDNET_ALLOW_NETWORKS.
-SWORDNET_ALLOW_NETWORKS = ""
+# SWORDNET_ALLOW_NETWORKS: networks allowed besides public addresses (comma-separated),
+# e.g. 10.20.0.0/16 for an intranet deployment; passed by the executors, or read from the
+# environment (crawlers/config.py). No default here: an absent setting means "ask the
+# environment".

@@ -6,10 +6,15 @@ followed (:attr:`follows_links`). Everything else is shared: which pages may be 
 how a page is read (malformed markup, NUL bytes and wrong content types are counted, never
 fatal), which media are fetched (kinds some signal reads, within its kind's size cap),
 and the statistics the run's health is judged on.
+
+What the crawl is asked to do (:class:`CrawlConfig`) is known at once for ``-a url=...``; a
+watch target's is read from the crawl's database by :meth:`WatchSpider.prepare`, off the
+event loop, before the run is opened and the first request is made.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,12 +25,14 @@ from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
+from crawlers.config import RENDER_JS
+from crawlers.database import CrawlDatabase
 from crawlers.extract import PageLinks, extract_page
 from crawlers.failures import failure_reason
 from crawlers.frontier import Frontier
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.runstats import count, note_error, note_start, note_trap
-from crawlers.target_config import CrawlConfig
+from crawlers.target_config import CrawlConfig, load_target_config
 from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
 from matching.media import kind_of_content_type
 from matching.registry import download_cap, fetched_file_kinds, work_kind_of_file
@@ -66,29 +73,58 @@ class WatchSpider(Spider):
 
     follows_links = True
 
+    config: CrawlConfig  # set by __init__ for a URL, by prepare() for a watch target
+
     def __init__(self, url: str | None = None, depth: Any = None, max_pages: Any = None,
                  run_id: Any = None, target_id: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.config = CrawlConfig.from_args(url, target_id, depth, max_pages)
-        self.start_url = self.config.start_urls[0]
         self.run_id = int(run_id) if run_id else None
-        self.target_id = self.config.target_id
-        self.max_depth = self.config.depth
-        self.max_pages = self.config.max_pages
-        self._allow = [re.compile(p) for p in self.config.allow_patterns]
-        self._deny = [re.compile(p) for p in self.config.deny_patterns]
+        self.target_id = int(target_id) if target_id is not None else None
         self.frontier = Frontier()
         self._cap_reached = False
         self._media: set[str] = set()
+        self._prepared: asyncio.Future[None] | None = None
+        if self.target_id is None:
+            self._use(CrawlConfig.from_url(url, depth, max_pages))
+
+    def _use(self, config: CrawlConfig) -> None:
+        self.config = config
+        self.start_url = config.start_urls[0]
+        self.max_depth = config.depth
+        self.max_pages = config.max_pages
+        self._allow = [re.compile(p) for p in config.allow_patterns]
+        self._deny = [re.compile(p) for p in config.deny_patterns]
         # numbered pages are content: only the page cap limits them; calendars stop at 50
         self.traps = TrapGuard(max_per_pattern=max(5000, self.max_pages))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.config.apply_to(crawler.settings)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
+
+    async def prepare(self) -> None:
+        """Read what the crawl is asked to do, once (the store pipeline calls this before it
+        opens the run; :meth:`start` before its first request)."""
+        if self._prepared is None:
+            self._prepared = asyncio.ensure_future(self._load())
+        await self._prepared
+
+    async def _load(self) -> None:
+        if self.target_id is not None:
+            config = await CrawlDatabase.of(self.crawler).run(load_target_config,
+                                                              self.target_id)
+            self._use(config)
+            missing = config.missing_settings(self.crawler.settings)
+            if missing:
+                self.logger.warning(
+                    "watch target %d asks for settings this crawl was not started with: %s "
+                    "(pass them with -s, or run `swordnet crawl --target %d`)",
+                    self.target_id, " ".join(missing), self.target_id)
+        await self.loaded()
+
+    async def loaded(self) -> None:
+        """Hook for subclasses: :attr:`config` is known (check it, read more)."""
 
     # --- pages -----------------------------------------------------------------------------
 
@@ -151,7 +187,7 @@ class WatchSpider(Spider):
     def _page_fetch(self, url: str, callback: Any, meta: dict[str, Any] | None, *,
                     start: bool, again: bool) -> Request:
         meta = {**(meta or {}), "start": start, "download_maxsize": SIZE_CAPS["page"]}
-        if self.config.render_js:
+        if self.crawler.settings.getbool(RENDER_JS):
             methods = [PageMethod("wait_for_load_state", "networkidle")]
             if self.config.screenshot and not again:
                 methods.append(PageMethod("screenshot", full_page=True, type="png"))

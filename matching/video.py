@@ -39,6 +39,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,10 +89,28 @@ _TIME_EPS = 1e-6
 # render random bytes as a "frame"; playlists and concat lists refer to other files or URLs.
 CONTAINERS = ("mov,matroska,avi,flv,live_flv,mpegts,mpeg,asf,rm,ogg,m4v,h264,hevc,"
               "mpegvideo,mxf,nut,ivf,dv,wtv,obu")
-# Read through OpenCV's environment variable (there is no per-capture option for these);
-# an operator's own setting wins.
-os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS",
-                      f"protocol_whitelist;file|format_whitelist;{CONTAINERS}")
+# Read through OpenCV's environment variable (there is no per-capture option for these),
+# set only while a capture opens; an operator's own setting wins.
+CAPTURE_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+CAPTURE_OPTIONS = f"protocol_whitelist;file|format_whitelist;{CONTAINERS}"
+_capture_options_lock = threading.Lock()
+
+
+def _open_capture(path: str) -> cv2.VideoCapture:
+    """A capture of the file ``path``, opened with FFmpeg limited to local files and
+    :data:`CONTAINERS`. The environment variable OpenCV reads is set for the opening only,
+    under a lock, so no other thread sees it come and go and no other code inherits it."""
+    with _capture_options_lock:
+        ours = CAPTURE_OPTIONS_ENV not in os.environ
+        if ours:
+            os.environ[CAPTURE_OPTIONS_ENV] = CAPTURE_OPTIONS
+        try:
+            return cv2.VideoCapture(path, cv2.CAP_FFMPEG,
+                                    [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS,
+                                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS])
+        finally:
+            if ours:
+                del os.environ[CAPTURE_OPTIONS_ENV]
 
 
 @dataclass(frozen=True)
@@ -252,9 +271,7 @@ def sample_video(content: bytes, *, interval: float, max_seconds: float, max_dec
     with tempfile.NamedTemporaryFile(prefix="swordnet-video-") as file:
         file.write(content)
         file.flush()
-        capture = cv2.VideoCapture(file.name, cv2.CAP_FFMPEG,
-                                   [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS,
-                                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS])
+        capture = _open_capture(file.name)
         try:
             return _read(capture, interval, max_seconds, max_decoded)
         finally:

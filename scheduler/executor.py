@@ -22,11 +22,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy import URL, make_url
+
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.models import CrawlRun, WatchTarget
 from swordnet.core.processes import ProcessRef, this_process
 from swordnet.core.timeutil import utcnow
+from swordnet.watch.targets import scrapy_settings
 
 DEFAULT_TIMEOUT_S = 3600.0
 LOG_TAIL_LINES = 5
@@ -48,6 +51,8 @@ class CrawlRequest:
     purpose: str = "manual"
     # Spider arguments of a spider that takes neither a target nor a URL (``recheck``).
     spider_args: dict[str, str] = field(default_factory=dict)
+    # Scrapy settings of the watch target (robots, politeness, time cap, rendering).
+    settings: dict[str, bool | int | float] = field(default_factory=dict)
 
     def arguments(self) -> dict[str, str]:
         """Spider arguments: the watch target (whose settings the spider reads), the given
@@ -69,7 +74,30 @@ class CrawlRequest:
                    campaign_id: int | None = None) -> CrawlRequest:
         return cls(site_id=target.site_id, start_url=target.start_urls[0],
                    depth=target.depth, max_pages=target.max_pages, spider=target.spider,
-                   target_id=target.id, campaign_id=campaign_id, purpose=purpose)
+                   target_id=target.id, campaign_id=campaign_id, purpose=purpose,
+                   settings=scrapy_settings(target))
+
+
+def crawl_settings(settings: Settings, request: CrawlRequest) -> tuple[dict[str, str], str | None]:
+    """The Scrapy settings a crawl process is started with (Swordnet's, then the target's),
+    and the database password taken out of them (None if the URL has none): command lines
+    and scrapyd job lists are readable by others, so the password travels separately
+    (``PGPASSWORD`` for PostgreSQL, which libpq reads).
+
+    >>> from pathlib import Path
+    >>> crawl_settings(Settings(Path("/srv/sn"), "postgresql://sn:secret@db/sn"),
+    ...                CrawlRequest(site_id=1, start_url="http://x.example/"))
+    ({'SWORDNET_HOME': '/srv/sn', 'SWORDNET_DATABASE_URL': 'postgresql://sn@db/sn', \
+'SWORDNET_ALLOW_NETWORKS': ''}, 'secret')
+    """
+    url = make_url(settings.database_url)
+    without_password = URL.create(url.drivername, url.username, None, url.host, url.port,
+                                  url.database, url.query)
+    values = {"SWORDNET_HOME": str(settings.home),
+              "SWORDNET_DATABASE_URL": without_password.render_as_string(hide_password=False),
+              "SWORDNET_ALLOW_NETWORKS": settings.allow_networks,
+              **{name: str(value) for name, value in request.settings.items()}}
+    return values, url.password
 
 
 class Executor(Protocol):
@@ -181,13 +209,15 @@ class LocalExecutor:
         jobdir = self.settings.jobs_dir / f"run-{run_id}"
         log_path = self.settings.logs_dir / f"run-{run_id}.log"
         self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        settings, password = crawl_settings(self.settings, request)
         command = [sys.executable, "-m", "scrapy", "crawl", request.spider,
                    *request.spider_arguments(), "-a", f"run_id={run_id}",
                    "-s", f"JOBDIR={jobdir}",
-                   "-s", f"SWORDNET_ALLOW_NETWORKS={self.settings.allow_networks}"]
-        env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings",
-               "SWORDNET_HOME": str(self.settings.home),
-               "SWORDNET_DATABASE_URL": self.settings.database_url}
+                   *[option for name, value in settings.items()
+                     for option in ("-s", f"{name}={value}")]]
+        env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
+        if password is not None:
+            env["PGPASSWORD"] = password
         failure: str | None = None
         stopped_by: str | None = None
         with open(log_path, "wb") as log, subprocess.Popen(

@@ -29,10 +29,12 @@ from scheduler.executor import (
     DEFAULT_TIMEOUT_S,
     SCHEDULER_STOPPING,
     CrawlRequest,
+    crawl_settings,
     create_run,
     log_tail,
     settle_run,
 )
+from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.errors import BadInput, Unavailable
 from swordnet.core.models import CrawlRun
@@ -159,10 +161,9 @@ def node_config(data_dir: str, port: int, bind_address: str = "127.0.0.1",
 class ScrapydExecutor:
     """Runs crawls on scrapyd nodes and records each as a CrawlRun (see the module doc)."""
 
-    def __init__(self, db: Database, node_urls: list[str], *, poll_s: float = 1.0,
-                 timeout_s: float = DEFAULT_TIMEOUT_S,
-                 node_lost_after_s: float = NODE_LOST_AFTER_S,
-                 allow_networks: str = "") -> None:
+    def __init__(self, db: Database, settings: Settings, node_urls: list[str], *,
+                 poll_s: float = 1.0, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 node_lost_after_s: float = NODE_LOST_AFTER_S) -> None:
         if not node_urls:
             raise BadInput("the scrapyd executor needs at least one node (--node URL)")
         self.db = db
@@ -170,7 +171,7 @@ class ScrapydExecutor:
         self.poll_s = poll_s
         self.timeout_s = timeout_s
         self.node_lost_after_s = node_lost_after_s
-        self.allow_networks = allow_networks  # the outbound policy's (Settings.allow_networks)
+        self.settings = settings  # passed to each crawl as job settings
         self._in_flight = {node.url: 0 for node in self.nodes}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -266,9 +267,10 @@ class ScrapydExecutor:
     def _dispatch(self, node: ScrapydNode, request: CrawlRequest, run_id: int) -> str:
         job_id = f"swordnet-run-{run_id}"
         self._note_node(run_id, node, job_id)
+        settings, _password = crawl_settings(self.settings, request)  # nodes have their own
         try:
             node.schedule(request.spider, {**request.arguments(), "run_id": str(run_id)},
-                          job_id, {"SWORDNET_ALLOW_NETWORKS": self.allow_networks})
+                          job_id, settings)
         except NodeUnreachable as exc:
             settle_run(self.db, run_id, str(exc), "")
             return "lost"

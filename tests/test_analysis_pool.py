@@ -6,23 +6,15 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from scrapy.settings import Settings as ScrapySettings
-from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.test import get_crawler
 
+from crawlers.database import CrawlDatabase
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.pipelines import AnalysisPipeline
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.demo.site import MILD_ALTERATIONS
 from tests.pirate_sites import register_samples, sample_works
-
-
-class _Crawler:
-    """What the pipeline reads of a Scrapy crawler: its settings and stats."""
-
-    def __init__(self) -> None:
-        self.settings = ScrapySettings({"SWORDNET_MATCH_WORKERS": 1})
-        self.stats = MemoryStatsCollector(self)  # type: ignore[arg-type]
 
 
 def _item(body: bytes, n: int) -> MediaItem:
@@ -40,8 +32,12 @@ def test_matching_goes_on_after_a_worker_process_dies(sqlite_home: Settings) -> 
     title, image = sample_works()[0]
     copy = MILD_ALTERATIONS["reencoded"](image)
 
+    crawler = get_crawler(settings_dict={
+        "SWORDNET_MATCH_WORKERS": 1, "EXTENSIONS": {CrawlDatabase: 0},
+        "SWORDNET_HOME": str(sqlite_home.home), "SWORDNET_DATABASE_URL": sqlite_home.database_url})
+
     async def scenario() -> list[Any]:
-        pipeline = AnalysisPipeline(_Crawler())  # type: ignore[arg-type]
+        pipeline = AnalysisPipeline(crawler)
         await pipeline.open_spider()
         try:
             first = await pipeline.process_item(_item(copy, 1))
@@ -56,6 +52,7 @@ def test_matching_goes_on_after_a_worker_process_dies(sqlite_home: Settings) -> 
             await pipeline.close_spider()
 
     first, second, stats = asyncio.run(scenario())
+    CrawlDatabase.of(crawler).close()
     assert [m.work_id for m in first.matches] == [m.work_id for m in second.matches] == [1]
     assert stats["swordnet/matcher_restarts"] == 1
     assert "swordnet/errors/matcher_crashed" not in stats  # the file itself was fine: retried

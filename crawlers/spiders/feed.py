@@ -10,7 +10,6 @@ the spider closes, so a killed crawl only means those entries are crawled again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,11 +19,10 @@ from scrapy.http import Response
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
+from crawlers.database import CrawlDatabase
 from crawlers.runstats import count, note_error, note_start
 from crawlers.store import feed_versions, remember_feed_entries
 from crawlers.watch_spider import SIZE_CAPS, WatchSpider
-from swordnet.core.config import load_settings
-from swordnet.core.db import in_session
 from swordnet.watch.targets import site_key
 
 MAX_SITEMAP_NESTING = 3
@@ -53,7 +51,6 @@ class FeedSpider(WatchSpider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.site = site_key(self.start_url)
         self.known: dict[str, str] = {}
         self.crawled: dict[str, str] = {}
 
@@ -63,9 +60,12 @@ class FeedSpider(WatchSpider):
         crawler.signals.connect(spider.remember, signal=signals.spider_closed)
         return spider  # type: ignore[return-value]
 
+    async def loaded(self) -> None:
+        self.site = site_key(self.start_url)
+        self.known = await CrawlDatabase.of(self.crawler).run(feed_versions, self.site)
+
     async def start(self) -> AsyncIterator[Request]:
-        self.known = await asyncio.to_thread(in_session, load_settings(), feed_versions,
-                                             self.site)
+        await self.prepare()
         for url in self.config.start_urls:
             yield self._feed_request(url, 0, start=True)
 
@@ -120,5 +120,5 @@ class FeedSpider(WatchSpider):
 
     async def remember(self) -> None:
         if self.crawled:
-            await asyncio.to_thread(in_session, load_settings(), remember_feed_entries,
-                                    self.site, self.crawled)
+            await CrawlDatabase.of(self.crawler).run(remember_feed_entries, self.site,
+                                                     self.crawled)

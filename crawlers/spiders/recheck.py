@@ -9,6 +9,7 @@ captures the response in the run's WARC file and records the outcome (see
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,12 +18,11 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from casefiles.notices import RecheckTarget, recheck_targets
+from crawlers.database import CrawlDatabase
 from crawlers.failures import failure_reason
 from crawlers.items import RecheckItem
 from crawlers.runstats import count, note_error
 from crawlers.watch_spider import SIZE_CAPS, exchange_of
-from swordnet.core.config import load_settings
-from swordnet.core.db import in_session
 
 
 def _ids(text: str) -> list[int]:
@@ -37,14 +37,28 @@ class RecheckSpider(Spider):
 
     def __init__(self, notice_urls: str = "", run_id: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        ids = _ids(notice_urls)
-        if not ids:
+        self.notice_url_ids = _ids(notice_urls)
+        if not self.notice_url_ids:
             raise ValueError("the recheck spider needs -a notice_urls=ID[,ID...]")
-        self.targets: list[RecheckTarget] = in_session(load_settings(), recheck_targets, ids)
-        self.start_url = self.targets[0].url
         self.run_id = int(run_id) if run_id else None
+        self.targets: list[RecheckTarget] = []
+        self.start_url = ""
+        self._prepared: asyncio.Future[None] | None = None
+
+    async def prepare(self) -> None:
+        """Read the URLs to check from the crawl's database, once (before the run is opened
+        and before :meth:`start`)."""
+        if self._prepared is None:
+            self._prepared = asyncio.ensure_future(self._load())
+        await self._prepared
+
+    async def _load(self) -> None:
+        self.targets = await CrawlDatabase.of(self.crawler).run(recheck_targets,
+                                                                self.notice_url_ids)
+        self.start_url = self.targets[0].url
 
     async def start(self) -> AsyncIterator[Request]:
+        await self.prepare()
         for target in self.targets:
             yield Request(target.url, callback=self.checked, errback=self.failed,
                           dont_filter=True, cb_kwargs={"target": target},

@@ -9,17 +9,14 @@ pages and the pages they list).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import quote_plus
 
 from scrapy import Request
 
+from crawlers.database import CrawlDatabase
 from crawlers.runstats import count
 from crawlers.watch_spider import WatchSpider
-from swordnet.core.config import load_settings
-from swordnet.core.db import in_session
 from swordnet.watch.targets import SEARCH_PLACEHOLDER
 from swordnet.works.registry import search_queries
 
@@ -27,16 +24,16 @@ from swordnet.works.registry import search_queries
 class SearchSpider(WatchSpider):
     name = "search"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    async def loaded(self) -> None:
         if not self.config.search_template:
             raise ValueError("the search spider needs a target with a search template "
                              "(swordnet sites add URL --spider search --search-template ...)")
         self.template = self.config.search_template
 
     async def start(self) -> AsyncIterator[Request]:
-        queries = await asyncio.to_thread(in_session, load_settings(), search_queries,
-                                          self.config.work_ids)
+        await self.prepare()
+        queries = await CrawlDatabase.of(self.crawler).run(search_queries,
+                                                           self.config.work_ids)
         count(self.crawler.stats, "search_queries", len(queries))
         for query in queries:
             url = self.template.replace(SEARCH_PLACEHOLDER, quote_plus(query))

@@ -19,6 +19,7 @@ class SiteSpider(WatchSpider):
     name = "site"
 
     async def start(self) -> AsyncIterator[Request]:
+        await self.prepare()
         for url in self.config.start_urls:
             request = self.page_request(url, 0, start=True)
             if request is not None:

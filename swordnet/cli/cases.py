@@ -13,8 +13,17 @@ from sqlalchemy.orm import Session
 from casefiles.bundle import export_bundle
 from casefiles.custody import case_log_problem
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
-from swordnet.cli.util import ID, actor_option, console, database, emit, fail, in_unit, json_option
-from swordnet.core.config import load_settings
+from swordnet.cli.util import (
+    ID,
+    actor_option,
+    console,
+    current_settings,
+    database,
+    emit,
+    fail,
+    in_unit,
+    json_option,
+)
 from swordnet.core.errors import BadInput
 from swordnet.core.models import Case, CaseEvent, Hit
 from swordnet.core.signing import fingerprint, load_or_create_key
@@ -121,7 +130,7 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
         fail(f"{output} already exists; choose another --output")
     if not output.parent.is_dir():
         fail(f"{output.parent} is not a folder; create it or choose another --output")
-    settings = load_settings()
+    settings = current_settings()
     key = load_or_create_key(settings.home)
     store = EvidenceStore(settings.evidence_dir)
 

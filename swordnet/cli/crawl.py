@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.executor import CrawlRequest, LocalExecutor
 from swordnet.cli.runs import print_run, run_summary
-from swordnet.cli.util import ID, console, database, json_option
-from swordnet.core.config import load_settings
+from swordnet.cli.util import ID, console, current_settings, database, json_option
 from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import Site, WatchTarget
 from swordnet.watch.targets import check_url, site_for_url
@@ -48,7 +47,7 @@ def _crawl_request(session: Session, url_or_site: str | None,
 def crawl(url_or_site: str | None, target_id: int | None, as_json: bool) -> None:
     """Crawl a URL, a watched SITE_ID (its first target) or a --target now, to completion,
     and print the run summary."""
-    settings = load_settings()
+    settings = current_settings()
     with database() as db:
         with db.session() as session:
             request = _crawl_request(session, url_or_site, target_id)

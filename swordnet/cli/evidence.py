@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 
 from casefiles.bundle import extract_bundle, verify_bundle
 from casefiles.captures import evidence_problems
-from swordnet.cli.util import RegularFile, console, database, evidence_store
-from swordnet.core.config import load_settings
+from swordnet.cli.util import RegularFile, console, current_settings, database, evidence_store
 from swordnet.core.models import Capture
 from swordnet.core.signing import key_path, load_or_create_key, load_public_pem
 
@@ -47,7 +46,7 @@ def evidence_check() -> None:
 def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: bool) -> None:
     """Check an evidence bundle offline; exit 1 naming every problem, or if no trusted key
     vouches for its signer."""
-    settings = load_settings()
+    settings = current_settings()
     trusted = None
     if key_file is not None:
         trusted = load_public_pem(key_file.read_bytes(), str(key_file))

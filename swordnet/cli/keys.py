@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from swordnet.core.config import load_settings
+from swordnet.cli.util import current_settings
 from swordnet.core.signing import fingerprint, key_path, load_or_create_key, public_pem
 
 
@@ -16,7 +16,7 @@ def keys() -> None:
 @keys.command("show")
 def keys_show() -> None:
     """Print the public key that signs evidence bundles (publish it for verifiers)."""
-    settings = load_settings()
+    settings = current_settings()
     key = load_or_create_key(settings.home).public_key()
     click.echo(public_pem(key).decode(), nl=False)
     click.echo(f"sha256 of the raw key: {fingerprint(key)}")

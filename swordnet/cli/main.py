@@ -26,7 +26,7 @@ from swordnet.cli.serve import serve
 from swordnet.cli.sites import sites
 from swordnet.cli.tips import tips
 from swordnet.cli.users import tokens, users
-from swordnet.cli.util import SwordnetGroup, console, database
+from swordnet.cli.util import SwordnetGroup, console, current_settings, database
 from swordnet.cli.works import fingerprint, match, works
 from swordnet.core.config import load_settings
 from swordnet.core.db import head_revision
@@ -34,15 +34,18 @@ from swordnet.core.db import head_revision
 
 @click.group(cls=SwordnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="swordnet")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Swordnet: crawl suspect sites, match registered works, review hits, build cases."""
-    load_settings()  # a bad setting stops every command with one line naming it
+    # the one place a command reads its settings (util.current_settings() hands them out);
+    # a bad one stops every command with one line naming it
+    ctx.obj = load_settings()
 
 
 @main.command()
 def init() -> None:
     """Create the data directory and database, or bring its schema up to date."""
-    settings = load_settings()
+    settings = current_settings()
     with database():
         pass
     console.print(f"Swordnet home: {settings.home}")
@@ -55,7 +58,7 @@ def demo() -> None:
     from swordnet.demo.run import run_demo
 
     with database() as db:
-        run_demo(db, load_settings(), console)
+        run_demo(db, current_settings(), console)
 
 
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,

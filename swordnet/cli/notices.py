@@ -11,8 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.notices import record_notice
-from swordnet.cli.util import ID, actor_option, console, emit, fail, in_unit, json_option
-from swordnet.core.config import load_settings
+from swordnet.cli.util import (
+    ID,
+    actor_option,
+    console,
+    current_settings,
+    emit,
+    fail,
+    in_unit,
+    json_option,
+)
 from swordnet.core.errors import NotFound
 from swordnet.core.models import Notice, NoticeUrl, RecheckResult
 
@@ -37,7 +45,7 @@ def notices_record(case_id: int, recipient: str, template: str, output: Path | N
     are rechecked by the scheduler from now on."""
     if output is not None and output.exists():
         fail(f"{output} already exists; choose another --output")
-    templates = load_settings().templates_dir
+    templates = current_settings().templates_dir
 
     def record(session: Session) -> tuple[int, int, str]:
         notice = record_notice(session, case_id, recipient, template, actor, templates)

@@ -18,8 +18,15 @@ from scheduler.liveness import settle_gone_runs
 from scheduler.lock import SchedulerLock, last_instance
 from scheduler.scrapyd import ScrapydExecutor
 from scheduler.service import run_scheduler
-from swordnet.cli.util import console, database, emit, fail, interval_option, json_option
-from swordnet.core.config import load_settings
+from swordnet.cli.util import (
+    console,
+    current_settings,
+    database,
+    emit,
+    fail,
+    interval_option,
+    json_option,
+)
 from swordnet.core.db import Database
 from swordnet.core.models import CrawlRun
 
@@ -34,12 +41,12 @@ def scheduler() -> None:
 def _executor(db: Database, kind: str, nodes: tuple[str, ...],
               node_lost_after_s: float) -> Executor:
     if kind == "local":
-        return LocalExecutor(db, load_settings())
+        return LocalExecutor(db, current_settings())
     urls = list(nodes) or [u for u in os.environ.get(NODES_ENV, "").split(",") if u.strip()]
     if not urls:
         fail(f"the scrapyd executor needs nodes: --node URL (repeatable) or {NODES_ENV}")
-    executor = ScrapydExecutor(db, urls, node_lost_after_s=node_lost_after_s,
-                               allow_networks=load_settings().allow_networks)
+    executor = ScrapydExecutor(db, current_settings(), urls,
+                               node_lost_after_s=node_lost_after_s)
     executor.check_nodes()
     return executor
 

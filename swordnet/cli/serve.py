@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from swordnet.cli.util import console
-from swordnet.core.config import load_settings
+from swordnet.cli.util import console, current_settings
 
 
 @click.command()
@@ -18,7 +17,7 @@ def serve(host: str, port: int) -> None:
 
     from swordnet.web.app import create_app
 
-    app = create_app(load_settings())
+    app = create_app(current_settings())
     console.print(f"Swordnet console at http://{host}:{port}/ (API: /api/v1, Ctrl-C stops)")
     # X-Forwarded-For is believed from SWORDNET_TRUSTED_PROXIES only (in the app), never
     # from uvicorn's default of 127.0.0.1.

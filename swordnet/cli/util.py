@@ -20,7 +20,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from swordnet.core import db as dbmodule
-from swordnet.core.config import load_settings
+from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
 from swordnet.core.errors import BadInput, SwordnetError
 from swordnet.core.models import MAX_ID
@@ -38,11 +38,19 @@ def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
+def current_settings() -> Settings:
+    """This command's settings, read from the environment once, by the top-level group."""
+    found = click.get_current_context().find_object(Settings)
+    if found is None:
+        raise RuntimeError("the settings are read by the top-level `swordnet` group")
+    return found
+
+
 @contextmanager
 def database() -> Iterator[Database]:
     """The configured database (DatabaseUnavailable, a SwordnetError, if it cannot be
     opened)."""
-    db = open_database(load_settings())
+    db = open_database(current_settings())
     try:
         yield db
     finally:
@@ -51,12 +59,12 @@ def database() -> Iterator[Database]:
 
 def evidence_store() -> EvidenceStore:
     """The evidence store: WARC files, screenshots, work previews."""
-    return EvidenceStore(load_settings().evidence_dir)
+    return EvidenceStore(current_settings().evidence_dir)
 
 
 def preview_store() -> EvidenceStore:
     """The evidence store, where previews of registered works are kept for reviewers."""
-    return EvidenceStore(load_settings().evidence_dir)
+    return EvidenceStore(current_settings().evidence_dir)
 
 
 def in_unit(work: Callable[..., T], *args: Any) -> T:
@@ -149,7 +157,7 @@ class SwordnetGroup(click.Group):
             if not _locked_too_long(exc):
                 raise
             seconds = dbmodule.SQLITE_BUSY_TIMEOUT_MS / 1000
-            fail(f"the database {load_settings().database_url} stayed locked by another "
+            fail(f"the database {current_settings().database_url} stayed locked by another "
                  f"process (a crawl, the scheduler or another command) for {seconds:g} s, "
                  "so this command stopped and its unfinished change was rolled back; run it "
                  "again when that process is done")

@@ -255,6 +255,14 @@ def get_target(session: Session, target_id: int) -> WatchTarget:
     return target
 
 
+def scrapy_settings(target: WatchTarget) -> dict[str, bool | int | float]:
+    """The Scrapy settings a crawl of ``target`` runs with: its robots policy, politeness,
+    time cap and JavaScript rendering (the executors pass them with ``-s``)."""
+    return {"ROBOTSTXT_OBEY": target.obey_robots, "DOWNLOAD_DELAY": float(target.delay_s),
+            "CONCURRENT_REQUESTS_PER_DOMAIN": target.concurrency,
+            "CLOSESPIDER_TIMEOUT": target.time_cap_s, "SWORDNET_RENDER_JS": target.render_js}
+
+
 def set_schedule(session: Session, target_id: int, every_seconds: int | None,
                  cron: str | None) -> WatchTarget:
     """Crawl a target on an interval, on a cron expression, or (neither) not on a schedule."""

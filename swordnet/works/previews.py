@@ -20,9 +20,9 @@ from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
 
 THUMBNAIL_SIDE = 640
+# Refused before decoding (below Pillow's own bomb guard, which stays as it is).
 MAX_PREVIEW_PIXELS = 60_000_000
 TEXT_PREVIEW_CHARS = 2_000_000
-Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PREVIEW_PIXELS)
 
 
 class NoPreview(BadInput):
