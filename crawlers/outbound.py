@@ -33,7 +33,7 @@ from twisted.internet.interfaces import (
     IHostResolution,
     IResolutionReceiver,
 )
-from zope.interface import implementer, provider
+from zope.interface import implementer
 
 from swordnet.outbound import PREFIX, AddressPolicy, host_address
 
@@ -54,7 +54,7 @@ def policy_of(crawler: Crawler) -> AddressPolicy:
     return AddressPolicy.from_text(crawler.settings.get(SETTING) or "")
 
 
-@provider(IResolutionReceiver)
+@implementer(IResolutionReceiver)
 class _FilteringReceiver:
     """Passes on only the addresses the policy allows."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -83,7 +83,7 @@ class WatchSpider(Spider):
         self.traps = TrapGuard(max_per_pattern=max(5000, self.max_pages))
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.config.apply_to(crawler.settings)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)

@@ -395,9 +395,9 @@ def _scan_archive(content: bytes) -> tuple[list[Part], list[str], str | None]:
         return [], [], "corrupt or truncated zip archive: no end of central directory" \
             if zip_like else None
     if claimed > MAX_DIRECTORY_BYTES:
-        problem = (f"its directory claims {claimed:,} bytes, over the "
+        too_big = (f"its directory claims {claimed:,} bytes, over the "
                    f"{MAX_DIRECTORY_BYTES:,} byte limit: members not read")
-        return [], [problem] if zip_like else [], None
+        return [], [too_big] if zip_like else [], None
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             infos = archive.infolist()

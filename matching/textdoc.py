@@ -20,6 +20,7 @@ import posixpath
 import re
 import zipfile
 from dataclasses import dataclass
+from typing import cast
 
 import charset_normalizer
 import lxml.etree
@@ -142,26 +143,46 @@ def _epub_member(book: zipfile.ZipFile, name: str, budget: list[int]) -> bytes:
     return data
 
 
+def _xpath_strings(node: lxml.etree._Element, path: str) -> list[str]:
+    """The string results (attribute values, text) of XPath ``path`` from ``node``."""
+    found = node.xpath(path)
+    return [str(value) for value in found if isinstance(value, str)] \
+        if isinstance(found, list) else []
+
+
+def _xpath_elements(node: lxml.etree._Element, path: str) -> list[lxml.etree._Element]:
+    """The elements that XPath ``path`` selects from ``node``."""
+    found = node.xpath(path)
+    return [value for value in found if isinstance(value, lxml.etree._Element)] \
+        if isinstance(found, list) else []
+
+
 def epub_document(content: bytes) -> Document:
     """The sections of an EPUB book in spine order; raises ``ContentRejected``."""
     try:
         book = zipfile.ZipFile(io.BytesIO(content))
         budget = [MAX_EPUB_TEXT_BYTES]
         container = lxml.etree.fromstring(_epub_member(book, "META-INF/container.xml", budget))
-        opf_path = container.xpath("//*[local-name()='rootfile']/@full-path")[0]
+        opf_path = _xpath_strings(container, "//*[local-name()='rootfile']/@full-path")[0]
         opf = lxml.etree.fromstring(_epub_member(book, opf_path, budget))
-        items = {i.get("id"): i.get("href") for i in opf.xpath("//*[local-name()='item']")}
-        spine = [items[ref] for ref in opf.xpath("//*[local-name()='itemref']/@idref")
-                 if ref in items]
+        items = {item.get("id"): item.get("href")
+                 for item in _xpath_elements(opf, "//*[local-name()='item']")}
+        spine = [href for ref in _xpath_strings(opf, "//*[local-name()='itemref']/@idref")
+                 if (href := items.get(ref)) is not None]
         sections = []
         for href in spine:
             name = posixpath.normpath(posixpath.join(posixpath.dirname(opf_path), href))
             xhtml, _ = decode_text(_epub_member(book, name, budget))
-            page = lxml.html.fromstring(XML_DECLARATION.sub("", xhtml, count=1))
+            # lxml-stubs type fromstring as returning _Element; lxml.html's parser makes
+            # HtmlElement nodes.
+            page = cast(lxml.html.HtmlElement,
+                        lxml.html.fromstring(XML_DECLARATION.sub("", xhtml, count=1)))
             heading = next((h.text_content().strip() for h in page.iter("h1", "h2", "h3")
-                            if h.text_content().strip()), None)
-            for junk in page.xpath("//script|//style"):
-                junk.drop_tree()
+                            if isinstance(h, lxml.html.HtmlElement) and h.text_content().strip()),
+                           None)
+            for junk in _xpath_elements(page, "//script|//style"):
+                if isinstance(junk, lxml.html.HtmlElement):
+                    junk.drop_tree()
             sections.append(Section(heading, page.text_content()))
     except ContentRejected:
         raise

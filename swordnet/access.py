@@ -52,14 +52,14 @@ def require_staff(principal: Principal) -> None:
         raise Forbidden("this needs a staff or admin account")
 
 
-def works_query(principal: Principal) -> Select[tuple[Work]]:
+def works_query(principal: Principal) -> Select[Work]:
     query = select(Work)
     if not principal.is_staff:
         query = query.where(Work.holder_id == principal.holder_id)
     return query
 
 
-def hits_query(principal: Principal) -> Select[tuple[Hit]]:
+def hits_query(principal: Principal) -> Select[Hit]:
     query = select(Hit)
     if not principal.is_staff:
         query = query.join(Work, Work.id == Hit.work_id).where(
@@ -72,14 +72,14 @@ def _own_hit_in_case(principal: Principal) -> Any:
                           Work.holder_id == principal.holder_id)
 
 
-def cases_query(principal: Principal) -> Select[tuple[Case]]:
+def cases_query(principal: Principal) -> Select[Case]:
     query = select(Case)
     if not principal.is_staff:
         query = query.where(_own_hit_in_case(principal))
     return query
 
 
-def allowlist_query(principal: Principal) -> Select[tuple[AllowlistEntry]]:
+def allowlist_query(principal: Principal) -> Select[AllowlistEntry]:
     query = select(AllowlistEntry)
     if not principal.is_staff:
         query = query.outerjoin(Work, Work.id == AllowlistEntry.work_id).where(
@@ -88,7 +88,7 @@ def allowlist_query(principal: Principal) -> Select[tuple[AllowlistEntry]]:
     return query
 
 
-def tips_query(principal: Principal) -> Select[tuple[Tip]]:
+def tips_query(principal: Principal) -> Select[Tip]:
     query = select(Tip)
     if not principal.is_staff:
         query = query.join(Work, Work.id == Tip.work_id).where(
@@ -227,7 +227,7 @@ def sort_clause(sort: str, fields: dict[str, Any]) -> list[Any]:
     return [primary, tiebreak] if name != "id" else [primary]
 
 
-def with_hit_details(query: Select[tuple[Hit]]) -> Select[tuple[Hit]]:
+def with_hit_details(query: Select[Hit]) -> Select[Hit]:
     """``query`` loading what a hit list shows (work and holder, site, both captures) in a
     few statements for the whole page, instead of several per hit."""
     return query.options(selectinload(Hit.work).selectinload(Work.holder),
@@ -235,7 +235,7 @@ def with_hit_details(query: Select[tuple[Hit]]) -> Select[tuple[Hit]]:
                          selectinload(Hit.page_capture))
 
 
-def filtered_hits(principal: Principal, filters: HitFilters) -> Select[tuple[Hit]]:
+def filtered_hits(principal: Principal, filters: HitFilters) -> Select[Hit]:
     """Hits this principal may see that pass every given filter (values are bound
     parameters, never formatted into SQL)."""
     query = hits_query(principal)
@@ -377,7 +377,7 @@ class WorkFilters:
     holder: str | None = None  # the rights holder's name, exactly
 
 
-def filtered_works(principal: Principal, filters: WorkFilters) -> Select[tuple[Work]]:
+def filtered_works(principal: Principal, filters: WorkFilters) -> Select[Work]:
     """Works this principal may see that pass every given filter (``title`` is matched as
     a literal substring: ``%`` and ``_`` in it are not wildcards).
 
@@ -403,7 +403,7 @@ class CaseFilters:
     campaign_id: int | None = None
 
 
-def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[tuple[Case]]:
+def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[Case]:
     """Cases this principal may see that pass every given filter."""
     query = cases_query(principal)
     if filters.status is not None:
@@ -416,7 +416,7 @@ def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[tuple[C
     return query
 
 
-def filtered_tips(principal: Principal, status: str | None) -> Select[tuple[Tip]]:
+def filtered_tips(principal: Principal, status: str | None) -> Select[Tip]:
     query = tips_query(principal)
     if status is not None:
         query = query.where(Tip.status == _one_of("tip status", status, TIP_STATUSES))

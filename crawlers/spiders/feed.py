@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Self
 
 import feedparser
 from scrapy import Request, signals
@@ -58,10 +58,10 @@ class FeedSpider(WatchSpider):
         self.crawled: dict[str, str] = {}
 
     @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> FeedSpider:
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.remember, signal=signals.spider_closed)
-        return spider  # type: ignore[return-value]
+        return spider
 
     async def start(self) -> AsyncIterator[Request]:
         self.known = await asyncio.to_thread(in_session, load_settings(), feed_versions,

@@ -23,6 +23,7 @@ from matching.signal import ContentRejected
 from swordnet import access, allowlists
 from swordnet.models import (
     CASE_STATUSES,
+    MAX_ID,
     AllowlistEntry,
     Capture,
     Case,
@@ -46,7 +47,7 @@ from swordnet.web.console_base import (
 )
 from swordnet.web.console_charts import daily, horizontal
 from swordnet.web.deps import DbSession
-from swordnet.web.params import MAX_ID, PathId, QueryId
+from swordnet.web.params import PathId, QueryId
 from swordnet.web.uploads import FORM_SLACK_BYTES, upload_cap
 
 router = APIRouter(include_in_schema=False)
@@ -96,7 +97,7 @@ def _works_page(request: Request, session: DbSession, viewer: Viewer, *, status:
     pending = dict(session.execute(
         select(Hit.work_id, func.count()).where(Hit.work_id.in_(ids), Hit.status == "pending")
         .group_by(Hit.work_id)).all())
-    signals = {}
+    signals: dict[int, list[str]] = {}
     for work_id, algorithm in session.execute(
             select(Fingerprint.work_id, Fingerprint.algorithm)
             .where(Fingerprint.work_id.in_(ids)).distinct()):

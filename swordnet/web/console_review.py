@@ -20,11 +20,11 @@ from sqlalchemy import select
 from matching.registry import describe_match
 from swordnet import access
 from swordnet.access import HIT_SORTS, HitFilters
-from swordnet.models import HIT_STATUSES, Campaign, Hit, Work
+from swordnet.models import HIT_STATUSES, MAX_ID, Campaign, Hit, Work
 from swordnet.previews import work_preview
 from swordnet.web.console_base import PageError, Signed, render, visible
 from swordnet.web.deps import DbSession
-from swordnet.web.params import MAX_ID, PathId
+from swordnet.web.params import PathId
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
