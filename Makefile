@@ -1,7 +1,8 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   set up .venv and run the end-to-end demo
 #   make serve  the web console and REST API on http://127.0.0.1:8000/ (after make demo)
-#   make test   set up .venv with test extras and run the whole test suite
+#   make test   set up .venv with test extras; ruff, mypy, then the whole test suite
+#   make typecheck  mypy over the packages (configured in pyproject.toml)
 #   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus) and run
 #               bench/*.py (results in bench/results/)
 #   make browser  install Debian's chromium (for JavaScript targets and their tests; needs root)
@@ -13,7 +14,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo serve test lint bench bench-setup browser clean
+.PHONY: demo serve test lint typecheck bench bench-setup browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,8 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/swordnet serve
 
-test: $(STAMP) browser
+# The static checks are prerequisites, so they run (and fail fast) before pytest starts.
+test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # JavaScript rendering uses the system Chromium through scrapy-playwright; no browser download.
@@ -65,5 +67,8 @@ bench: bench-setup
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) .swordnet .pytest_cache
+	rm -rf $(VENV) .swordnet .pytest_cache .mypy_cache
