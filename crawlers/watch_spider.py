@@ -262,7 +262,7 @@ class WatchSpider(Spider):
         yield MediaItem(exchange=exchange_of(response), page=page, kind=kind)
 
     def on_error(self, failure: Failure) -> None:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on errbacks
         if "page_url" in request.cb_kwargs:
             self.frontier.drop(request.cb_kwargs["page_url"])
         if request.meta.get("start"):
