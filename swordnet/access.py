@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -33,6 +33,8 @@ from swordnet.models import (
     Work,
 )
 from swordnet.registry import RegistrationError
+
+Model = TypeVar("Model")
 
 
 class NotFound(LookupError):
@@ -96,7 +98,7 @@ def tips_query(principal: Principal) -> Select[Tip]:
     return query
 
 
-def _one(session: Session, query: Select[Any], what: str, object_id: int) -> Any:
+def _one(session: Session, query: Select[Model], what: str, object_id: int) -> Model:
     found = session.scalar(query)
     if found is None:
         raise NotFound(f"no {what} with id {object_id}")
