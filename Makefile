@@ -1,7 +1,9 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   set up .venv and run the end-to-end demo
 #   make serve  the web console and REST API on http://127.0.0.1:8000/ (after make demo)
-#   make test   set up .venv with test extras and run the whole test suite
+#   make test   set up .venv with test extras; ruff, mypy, then the whole test suite
+#   make typecheck  mypy over the packages (configured in pyproject.toml)
+#   make upgrade  re-pin constraints.txt to the newest versions pyproject.toml allows
 #   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus) and run
 #               bench/*.py (results in bench/results/)
 #   make browser  install Debian's chromium (for JavaScript targets and their tests; needs root)
@@ -10,16 +12,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+# Every package of a `.[test]` install at a tested version (make upgrade writes it).
+CONSTRAINTS := constraints.txt
+UPGRADE_VENV := .venv-upgrade
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo serve test lint bench bench-setup browser clean
+.PHONY: demo serve test lint typecheck upgrade bench bench-setup browser clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $(STAMP)
+
+# A fresh venv with the newest versions pyproject.toml allows, frozen. pip and the
+# editable swordnet itself are left out; setuptools stays in (swordnet[node] caps it).
+upgrade:
+	rm -rf $(UPGRADE_VENV)
+	$(PYTHON) -m venv $(UPGRADE_VENV)
+	$(UPGRADE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(UPGRADE_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
+	  -e '.[test]'
+	{ echo "# Written by make upgrade from a fresh .[test] install on Python" \
+	    "$$($(UPGRADE_VENV)/bin/python -c 'import platform; print(platform.python_version())')."; \
+	  echo "# make installs with -c $(CONSTRAINTS), so every machine tests these versions."; \
+	  $(UPGRADE_VENV)/bin/python -m pip freeze --all --exclude-editable --exclude pip; \
+	} > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(UPGRADE_VENV)
 
 demo: $(STAMP)
 	$(BIN)/swordnet demo
@@ -27,7 +48,8 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/swordnet serve
 
-test: $(STAMP) browser
+# The static checks are prerequisites, so they run (and fail fast) before pytest starts.
+test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # JavaScript rendering uses the system Chromium through scrapy-playwright; no browser download.
@@ -39,8 +61,11 @@ browser:
 	    echo "note: $(CHROMIUM) missing; JavaScript tests will be skipped (sudo make browser)"; \
 	  fi; }
 
+# The bench extras are not pinned (they are not part of make test, and pinning them would put
+# FAISS and scikit-learn into every make upgrade), but they install under the constraints, so
+# a package they share with the rest (numpy, pillow, ...) stays at its tested version.
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
 # Real Chinese text for bench/text.py: the chinese-poetry npm package (Tang and Song poems).
@@ -65,5 +90,8 @@ bench: bench-setup
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) .swordnet .pytest_cache
+	rm -rf $(VENV) $(UPGRADE_VENV) .swordnet .pytest_cache .mypy_cache

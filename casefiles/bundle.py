@@ -97,7 +97,8 @@ class _Contents:
     warcs: dict[str, Path] = field(default_factory=dict)   # bundle path -> stored WARC file
 
 
-def _collect(session: Session, store: EvidenceStore, case: Case) -> tuple[_Contents, dict]:
+def _collect(session: Session, store: EvidenceStore,
+             case: Case) -> tuple[_Contents, dict[str, Any]]:
     contents = _Contents()
     hits = session.scalars(select(Hit).where(Hit.case_id == case.id, Hit.status == "confirmed")
                            .order_by(Hit.id)).all()

@@ -8,6 +8,7 @@ autoescaping, so crawled text (page titles, URLs) is never interpreted as markup
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def check_template(overrides: Path | None, name: str) -> None:
 
 
 def notice_context(session: Session, case: Case, notice: Notice,
-                   hits: list[Hit]) -> dict[str, Any]:
+                   hits: Sequence[Hit]) -> dict[str, Any]:
     works: dict[int, dict[str, Any]] = {}
     for hit in hits:
         work = hit.work

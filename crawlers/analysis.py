@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,7 +166,7 @@ class AnalysisPool:
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker, initargs=(os.getpid(), settings))
 
-    def submit(self, kind: str, body: bytes, url: str = ""):  # type: ignore[no-untyped-def]
+    def submit(self, kind: str, body: bytes, url: str = "") -> Future[Analysis]:
         """A concurrent future of the :class:`Analysis` of ``body`` (found at ``url``)."""
         return self.executor.submit(_analyse_in_worker, kind, body, url)
 

@@ -34,7 +34,7 @@ from twisted.internet.interfaces import (
     IHostResolution,
     IResolutionReceiver,
 )
-from zope.interface import implementer, provider
+from zope.interface import implementer
 
 from crawlers.config import ALLOW_NETWORKS, crawl_setting
 from swordnet.core.outbound import PREFIX, AddressPolicy, host_address
@@ -55,7 +55,7 @@ def policy_of(crawler: Crawler) -> AddressPolicy:
     return AddressPolicy.from_text(crawl_setting(crawler.settings, ALLOW_NETWORKS) or "")
 
 
-@provider(IResolutionReceiver)
+@implementer(IResolutionReceiver)
 class _FilteringReceiver:
     """Passes on only the addresses the policy allows."""
 

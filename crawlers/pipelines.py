@@ -219,19 +219,20 @@ class StorePipeline:
 
     async def open_spider(self) -> None:
         spider = self.crawler.spider
+        assert spider is not None  # Scrapy opens pipelines once the crawler has its spider
         prepare = getattr(spider, "prepare", None)
         if prepare is not None:  # what the crawl is about: its start URL, its config
             await prepare()
         self.db = await self.crawl_db.database()
-        self.run = await self._write(open_run, getattr(spider, "run_id", None),
-                                     getattr(spider, "start_url", ""), spider.name)
-        self.watch = QuarantineWatch(self.run.run_id)
+        self.run = run = await self._write(open_run, getattr(spider, "run_id", None),
+                                           getattr(spider, "start_url", ""), spider.name)
+        self.watch = QuarantineWatch(run.run_id)
         store = EvidenceStore(self.crawl_db.settings.evidence_dir)
         config = getattr(spider, "config", None)
-        info = {"crawl-run": str(self.run.run_id), "spider": spider.name,
+        info = {"crawl-run": str(run.run_id), "spider": spider.name,
                 "start-url": getattr(spider, "start_url", ""),
                 "crawl-settings": repr(config) if config is not None else ""}
-        self.recorder = WarcRecorder(store, f"swordnet-run{self.run.run_id}", info,
+        self.recorder = WarcRecorder(store, f"swordnet-run{run.run_id}", info,
                                      self.crawler.settings.getint("SWORDNET_WARC_MAX_BYTES"))
         await asyncio.get_running_loop().run_in_executor(self.writer, self._recover, store)
         await self._write_patiently("recovered WARC files", lambda _session: None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -98,7 +98,7 @@ class WatchSpider(Spider):
         self.traps = TrapGuard(max_per_pattern=max(5000, self.max_pages))
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
@@ -300,7 +300,7 @@ class WatchSpider(Spider):
         yield MediaItem(exchange=exchange_of(response), page=page, kind=kind)
 
     def on_error(self, failure: Failure) -> None:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on errbacks
         if "page_url" in request.cb_kwargs:
             self.frontier.drop(request.cb_kwargs["page_url"])
         if request.meta.get("start"):

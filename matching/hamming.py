@@ -188,7 +188,7 @@ class _Segment:
                 entry = self.pos[entry]
         else:
             step = max(1, _STEP_PROBES // len(plan[0]))
-            found = []
+            found: list[tuple[np.ndarray, ...]] = []
             for first in range(0, len(queries), step):
                 query, entry, distance = self._probe(queries[first : first + step], radius, plan)
                 found.append((query + first, entry, distance))
@@ -211,7 +211,8 @@ class _Segment:
         plan = None
         if self.widths:
             a, b = divmod(radius, len(self.widths))
-            best, best_cost = (), _SCAN_COST * len(self)
+            best: tuple[int, ...] = ()
+            best_cost = _SCAN_COST * len(self)
             for wide in itertools.combinations(range(len(self.widths)), b + 1):
                 weights = [a if t in wide else a - 1 for t in range(len(self.widths))]
                 cost = sum(
@@ -237,6 +238,7 @@ class _Segment:
 
         Returns ``(query number, entry number, distance)``, each match once.
         """
+        assert self.pos is not None  # only segments with tables have plans, and positions
         tables, masks = plan
         keys = ((queries[:, None] >> self.shifts) & self.key_masks).astype(np.int64)
         keys = keys[:, tables]

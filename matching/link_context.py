@@ -57,6 +57,13 @@ def _block_text(anchor: lxml.html.HtmlElement) -> str:
     return own
 
 
+def _heading_before(anchor: lxml.html.HtmlElement) -> str:
+    """Text of the nearest heading before ``anchor`` ("" if there is none)."""
+    found = anchor.xpath("preceding::*[self::h1 or self::h2 or self::h3 or self::h4][1]")
+    heading = found[0] if isinstance(found, list) and found else None
+    return _text(heading) if isinstance(heading, lxml.html.HtmlElement) else ""
+
+
 def link_query(html: str, base_url: str) -> LinkQuery:
     """Contexts of every download link on the page (none if it has no such link).
 
@@ -81,8 +88,7 @@ def link_query(html: str, base_url: str) -> LinkQuery:
         kind = file_kind(url) if href else None
         if kind not in _LINK_KIND_NAMES:
             continue
-        heading = anchor.xpath("preceding::*[self::h1 or self::h2 or self::h3 or self::h4][1]")
-        parts = (_text(heading[0]) if heading else "", _block_text(anchor),
+        parts = (_heading_before(anchor), _block_text(anchor),
                  anchor.get("title") or "")
         text = " ".join(t for t in parts if t)
         contexts.append(LinkContext(text, [url], [kind]))

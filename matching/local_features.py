@@ -85,7 +85,7 @@ def reduce(image: Image.Image, side: int = SIDE) -> np.ndarray:
 def extract(image: Image.Image, side: int = SIDE, features: int = FEATURES) -> LocalFeatures:
     """ORB keypoints and descriptors of ``image`` (possibly none, for a featureless image)."""
     gray = reduce(image, side)
-    orb = cv2.ORB_create(nfeatures=features, fastThreshold=FAST_THRESHOLD)
+    orb = cv2.ORB.create(nfeatures=features, fastThreshold=FAST_THRESHOLD)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),

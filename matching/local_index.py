@@ -41,7 +41,8 @@ RETRIEVAL_SHARE = 0.4  # LSH finds about half the true neighbours: a set needs t
 # 12 tables of 20-bit keys, no multi-probe: about 55% of true nearest neighbours, but the cost
 # stays nearly flat as the registry grows (multi-probing 12-bit keys found 97% and cost
 # 18 ms at 12k descriptors, 224 ms at 105k; this costs 2.6 ms and 10 ms there).
-_LSH = {"algorithm": 6, "table_number": 12, "key_size": 20, "multi_probe_level": 0}
+_LSH: dict[str, bool | int | float | str] = {"algorithm": 6, "table_number": 12, "key_size": 20,
+                                             "multi_probe_level": 0}
 _CHECKS = {"checks": 32}
 
 
@@ -103,7 +104,7 @@ class LocalFeatureIndex(SignalIndex):
                 self._stack = _Stack(
                     descriptors,
                     np.concatenate([np.full(len(f), i, np.int64) for i, f in sets.items()]),
-                    points, sets, cv2.flann_Index(descriptors, _LSH))
+                    points, sets, cv2.flann.Index(descriptors, _LSH))
             return self._stack
 
     @staticmethod

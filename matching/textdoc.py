@@ -131,6 +131,20 @@ def sections_of(text: str) -> list[Section]:
     return sections
 
 
+def _xpath_strings(node: lxml.etree._Element, path: str) -> list[str]:
+    """The string results (attribute values, text) of XPath ``path`` from ``node``."""
+    found = node.xpath(path)
+    return [str(value) for value in found if isinstance(value, str)] \
+        if isinstance(found, list) else []
+
+
+def _xpath_elements(node: lxml.etree._Element, path: str) -> list[lxml.etree._Element]:
+    """The elements that XPath ``path`` selects from ``node``."""
+    found = node.xpath(path)
+    return [value for value in found if isinstance(value, lxml.etree._Element)] \
+        if isinstance(found, list) else []
+
+
 def epub_document(content: bytes) -> Document:
     """The sections of an EPUB book in spine order; raises ``ContentRejected``."""
     try:
@@ -139,20 +153,23 @@ def epub_document(content: bytes) -> Document:
         if book is None:
             raise ZipUnreadable("not a zip archive")
         container = lxml.etree.fromstring(book.read("META-INF/container.xml"))
-        opf_path = container.xpath("//*[local-name()='rootfile']/@full-path")[0]
+        opf_path = _xpath_strings(container, "//*[local-name()='rootfile']/@full-path")[0]
         opf = lxml.etree.fromstring(book.read(opf_path))
-        items = {i.get("id"): i.get("href") for i in opf.xpath("//*[local-name()='item']")}
-        spine = [items[ref] for ref in opf.xpath("//*[local-name()='itemref']/@idref")
-                 if ref in items]
+        items = {item.get("id"): item.get("href")
+                 for item in _xpath_elements(opf, "//*[local-name()='item']")}
+        spine = [href for ref in _xpath_strings(opf, "//*[local-name()='itemref']/@idref")
+                 if (href := items.get(ref)) is not None]
         sections = []
         for href in spine:
             name = posixpath.normpath(posixpath.join(posixpath.dirname(opf_path), href))
             xhtml, _ = decode_text(book.read(name))
             page = lxml.html.fromstring(XML_DECLARATION.sub("", xhtml, count=1))
             heading = next((h.text_content().strip() for h in page.iter("h1", "h2", "h3")
-                            if h.text_content().strip()), None)
-            for junk in page.xpath("//script|//style"):
-                junk.drop_tree()
+                            if isinstance(h, lxml.html.HtmlElement) and h.text_content().strip()),
+                           None)
+            for junk in _xpath_elements(page, "//script|//style"):
+                if isinstance(junk, lxml.html.HtmlElement):
+                    junk.drop_tree()
             sections.append(Section(heading, page.text_content()))
     except ContentRejected:
         raise

@@ -172,7 +172,7 @@ class _Scheduler(BackgroundScheduler):
         with self._jobstores_lock:  # reentrant
             if self.state == STATE_STOPPED:
                 return None
-            return super()._process_jobs()  # type: ignore[no-any-return]
+            return super()._process_jobs()
 
 
 def build_scheduler(db: Database, max_concurrent: int) -> BackgroundScheduler:

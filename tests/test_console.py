@@ -8,8 +8,6 @@ so every page has something to show. Tests that change data use their own copy.
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import os
 import re
 import subprocess
@@ -618,12 +616,3 @@ def test_rights_holder_manages_their_allowlist_and_sends_tips(web_data: WebData,
         [tip] = session.scalars(select(Tip)).all()
         assert (tip.url, tip.work_id, tip.reporter) == ("http://tip.example/a", own, "harbour")
     db.dispose()
-
-
-# --- the modules' runnable examples ---------------------------------------------------------
-
-@pytest.mark.parametrize("name", ["swordnet.web.console_base", "swordnet.web.console_charts",
-                                  "swordnet.web.console_ops", "swordnet.web.console_pages"])
-def test_docstring_examples(name: str) -> None:
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

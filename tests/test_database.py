@@ -7,6 +7,7 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -54,6 +55,11 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_home: Settings) -> N
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
+
+
+def test_a_sqlite_url_with_two_timeouts_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"gives \?timeout= more than once"):
+        make_engine(f"sqlite:///{tmp_path / 'x.db'}?timeout=1&timeout=2")
 
 
 def test_default_database_lives_in_swordnet_home(sqlite_home: Settings) -> None:

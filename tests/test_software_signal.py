@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import hashlib
 import importlib
 import importlib.util
@@ -15,12 +14,11 @@ import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import tlsh
 
-from matching import software, software_scan, software_values, ziparchive
+from matching import software_scan, ziparchive
 from matching.match_index import Match, MatchIndex
 from matching.signal import ContentRejected, ContentSkipped
 from matching.software import Sha256Signal, TlshSignal
@@ -132,12 +130,6 @@ def raw_zip(members: list[tuple[str, bytes, int, int]]) -> bytes:
     end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, len(members), len(members),
                       len(directory), len(out), 0)
     return bytes(out + directory + end)
-
-
-@pytest.mark.parametrize("module", [software, software_scan, software_values])
-def test_docstring_examples(module: ModuleType) -> None:
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_an_exact_copy_matches_by_sha256(binaries: list[bytes]) -> None:

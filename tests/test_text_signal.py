@@ -11,6 +11,7 @@ from matching.match_index import MatchIndex
 from matching.signal import ContentRejected, ContentSkipped
 from matching.stages import match_content, registration_fingerprints
 from matching.text import TextSignal
+from matching.textdoc import epub_document
 from tests.texts import (
     as_document,
     chinese_novel,
@@ -109,7 +110,9 @@ def test_a_gbk_page_is_read_through_its_declared_charset(novels: dict,
     assert list(page_matches(index, page)) == [1]
 
 
-def epub(chapters: list[tuple[str, list[str]]], *, bomb: bool = False) -> bytes:
+def epub(chapters: list[tuple[str, list[str]]], *, bomb: bool = False,
+         no_href: int | None = None) -> bytes:
+    """An EPUB book of ``chapters``; chapter ``no_href``'s manifest item names no file."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as book:
         book.writestr("mimetype", "application/epub+zip", zipfile.ZIP_STORED)
@@ -117,8 +120,9 @@ def epub(chapters: list[tuple[str, list[str]]], *, bomb: bool = False) -> bytes:
                       '<?xml version="1.0"?><container xmlns="urn:oasis:names:tc:opendocument'
                       ':xmlns:container"><rootfiles><rootfile full-path="OEBPS/book.opf" '
                       'media-type="application/oebps-package+xml"/></rootfiles></container>')
-        items = "".join(f'<item id="c{n}" href="c{n}.xhtml" media-type="application/xhtml+xml"/>'
-                        for n in range(len(chapters)))
+        hrefs = ["" if n == no_href else f' href="c{n}.xhtml"' for n in range(len(chapters))]
+        items = "".join(f'<item id="c{n}"{href} media-type="application/xhtml+xml"/>'
+                        for n, href in enumerate(hrefs))
         spine = "".join(f'<itemref idref="c{n}"/>' for n in range(len(chapters)))
         book.writestr("OEBPS/book.opf", f'<?xml version="1.0"?><package xmlns="http://www.idpf'
                       f'.org/2007/opf"><manifest>{items}</manifest><spine>{spine}</spine>'
@@ -138,6 +142,11 @@ def test_an_epub_registers_chapter_by_chapter(novels: dict) -> None:
     heading, paragraphs = novels["zh"][2]
     found = page_matches(index, pirate_page(heading, mangle(paragraphs, 2)))
     assert found[1]["chapters"] == [heading]
+
+
+def test_an_epub_item_that_names_no_file_is_left_out(novels: dict) -> None:
+    document = epub_document(epub(novels["zh"][:3], no_href=1))
+    assert [s.heading for s in document.sections] == [novels["zh"][0][0], novels["zh"][2][0]]
 
 
 def test_an_epub_zip_bomb_is_refused_before_it_is_inflated(novels: dict) -> None:

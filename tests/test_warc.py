@@ -4,7 +4,6 @@ writer killed mid-record."""
 from __future__ import annotations
 
 import base64
-import doctest
 import hashlib
 import os
 import re
@@ -19,8 +18,6 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-import swordnet.evidence.store
-import swordnet.evidence.warc
 from swordnet.evidence.store import EvidenceStore, file_sha256
 from swordnet.evidence.warc import (
     SealedWarc,
@@ -399,7 +396,3 @@ def test_recover_after_the_writer_is_killed(store: EvidenceStore) -> None:
     warcio_check(path)
 
 
-@pytest.mark.parametrize("module", [swordnet.evidence.store, swordnet.evidence.warc])
-def test_docstring_examples(module: object) -> None:
-    result = doctest.testmod(module)  # type: ignore[arg-type]
-    assert result.attempted > 0 and result.failed == 0

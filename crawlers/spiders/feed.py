@@ -11,7 +11,7 @@ the spider closes, so a killed crawl only means those entries are crawled again.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Self
 
 import feedparser
 from scrapy import Request, signals
@@ -55,10 +55,10 @@ class FeedSpider(WatchSpider):
         self.crawled: dict[str, str] = {}
 
     @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> FeedSpider:
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.remember, signal=signals.spider_closed)
-        return spider  # type: ignore[return-value]
+        return spider
 
     async def loaded(self) -> None:
         self.site = site_key(self.start_url)

@@ -79,7 +79,7 @@ class RecheckSpider(Spider):
         yield self._item(target, exchange=exchange_of(response), text=text)
 
     def failed(self, failure: Failure) -> Iterator[RecheckItem]:
-        request = failure.request  # type: ignore[attr-defined]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on errbacks
         target: RecheckTarget = request.cb_kwargs["target"]
         kind, reason = failure_reason(failure, request.meta["download_maxsize"])
         note_error(self.crawler.stats, kind, target.url, reason)

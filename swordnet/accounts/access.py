@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -33,6 +33,8 @@ from swordnet.core.models import (
     Work,
 )
 
+Model = TypeVar("Model")
+
 
 class BadQuery(BadRequest):
     """A list request with an unknown sort field or an impossible filter."""
@@ -43,14 +45,14 @@ def require_staff(principal: Principal) -> None:
         raise Forbidden("this needs a staff or admin account")
 
 
-def works_query(principal: Principal) -> Select[tuple[Work]]:
+def works_query(principal: Principal) -> Select[Work]:
     query = select(Work)
     if not principal.is_staff:
         query = query.where(Work.holder_id == principal.holder_id)
     return query
 
 
-def hits_query(principal: Principal) -> Select[tuple[Hit]]:
+def hits_query(principal: Principal) -> Select[Hit]:
     query = select(Hit)
     if not principal.is_staff:
         query = query.join(Work, Work.id == Hit.work_id).where(
@@ -63,14 +65,14 @@ def _own_hit_in_case(principal: Principal) -> Any:
                           Work.holder_id == principal.holder_id)
 
 
-def cases_query(principal: Principal) -> Select[tuple[Case]]:
+def cases_query(principal: Principal) -> Select[Case]:
     query = select(Case)
     if not principal.is_staff:
         query = query.where(_own_hit_in_case(principal))
     return query
 
 
-def allowlist_query(principal: Principal) -> Select[tuple[AllowlistEntry]]:
+def allowlist_query(principal: Principal) -> Select[AllowlistEntry]:
     query = select(AllowlistEntry)
     if not principal.is_staff:
         query = query.outerjoin(Work, Work.id == AllowlistEntry.work_id).where(
@@ -79,7 +81,7 @@ def allowlist_query(principal: Principal) -> Select[tuple[AllowlistEntry]]:
     return query
 
 
-def tips_query(principal: Principal) -> Select[tuple[Tip]]:
+def tips_query(principal: Principal) -> Select[Tip]:
     query = select(Tip)
     if not principal.is_staff:
         query = query.join(Work, Work.id == Tip.work_id).where(
@@ -87,7 +89,7 @@ def tips_query(principal: Principal) -> Select[tuple[Tip]]:
     return query
 
 
-def _one(session: Session, query: Select[Any], what: str, object_id: int) -> Any:
+def _one(session: Session, query: Select[Model], what: str, object_id: int) -> Model:
     found = session.scalar(query)
     if found is None:
         raise NotFound(f"no {what} with id {object_id}")
@@ -202,7 +204,7 @@ def sort_clause(sort: str, fields: dict[str, Any]) -> list[Any]:
     return [primary, tiebreak] if name != "id" else [primary]
 
 
-def with_hit_details(query: Select[tuple[Hit]]) -> Select[tuple[Hit]]:
+def with_hit_details(query: Select[Hit]) -> Select[Hit]:
     """``query`` loading what a hit list shows (work and holder, site, both captures) in a
     few statements for the whole page, instead of several per hit."""
     return query.options(selectinload(Hit.work).selectinload(Work.holder),
@@ -210,7 +212,7 @@ def with_hit_details(query: Select[tuple[Hit]]) -> Select[tuple[Hit]]:
                          selectinload(Hit.page_capture))
 
 
-def filtered_hits(principal: Principal, filters: HitFilters) -> Select[tuple[Hit]]:
+def filtered_hits(principal: Principal, filters: HitFilters) -> Select[Hit]:
     """Hits this principal may see that pass every given filter (values are bound
     parameters, never formatted into SQL)."""
     query = hits_query(principal)
@@ -307,7 +309,7 @@ class WorkFilters:
     holder: str | None = None  # the rights holder's name, exactly
 
 
-def filtered_works(principal: Principal, filters: WorkFilters) -> Select[tuple[Work]]:
+def filtered_works(principal: Principal, filters: WorkFilters) -> Select[Work]:
     """Works this principal may see that pass every given filter (``title`` is matched as
     a literal substring: ``%`` and ``_`` in it are not wildcards).
 
@@ -333,7 +335,7 @@ class CaseFilters:
     campaign_id: int | None = None
 
 
-def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[tuple[Case]]:
+def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[Case]:
     """Cases this principal may see that pass every given filter."""
     query = cases_query(principal)
     if filters.status is not None:
@@ -346,7 +348,7 @@ def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[tuple[C
     return query
 
 
-def filtered_tips(principal: Principal, status: str | None) -> Select[tuple[Tip]]:
+def filtered_tips(principal: Principal, status: str | None) -> Select[Tip]:
     query = tips_query(principal)
     if status is not None:
         query = query.where(Tip.status == _one_of("tip status", status, TIP_STATUSES))

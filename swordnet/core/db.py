@@ -95,7 +95,10 @@ def _make_engine(database_url: str) -> Engine:
         path = url.database
         if path and path != ":memory:" and not path.startswith("file:"):
             private_sqlite_file(Path(path))
-        timeout_s = float(url.query.get("timeout") or SQLITE_BUSY_TIMEOUT_MS / 1000)
+        timeout = url.query.get("timeout", "")
+        if not isinstance(timeout, str):
+            raise ValueError("the database URL gives ?timeout= more than once")
+        timeout_s = float(timeout or SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url.difference_update_query(["timeout"]),
                                connect_args={"timeout": timeout_s})
         event.listen(engine, "connect", _sqlite_pragmas(round(timeout_s * 1000)))
@@ -116,8 +119,11 @@ def lock_for_writing(session: Session) -> None:
     callers lock the rows they decide on (``SELECT ... FOR UPDATE``).
     """
     connection = session.connection()
-    if connection.dialect.name == "sqlite" and \
-            not connection.connection.driver_connection.in_transaction:
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None  # the connection the session just handed out is open
+    if not driver.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -52,10 +52,10 @@ def load_or_create_key(home: Path) -> Ed25519PrivateKey:
             pass
         finally:
             os.unlink(partial)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise KeyUnusable(f"{path} is not an Ed25519 private key")
-    return key
+    return loaded
 
 
 def public_pem(key: Ed25519PublicKey) -> bytes:

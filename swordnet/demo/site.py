@@ -60,7 +60,7 @@ def _screenshot(image: Image.Image) -> Image.Image:
     for line in range(6):
         draw.text((24, 76 + line * 22), "re: thanks for the upload, full size below " * 2,
                   fill=(40, 40, 40), font=ImageFont.load_default(size=14))
-    scaled = image.resize((614, round(614 * image.height / image.width)), Image.LANCZOS)
+    scaled = image.resize((614, round(614 * image.height / image.width)), Image.Resampling.LANCZOS)
     canvas.paste(scaled, (40, 220))
     return canvas
 
@@ -71,7 +71,8 @@ Alteration = Callable[[Image.Image], bytes]
 #: perceptual hash (matching stage 1) settles these.
 MILD_ALTERATIONS: dict[str, Alteration] = {
     "reencoded": lambda im: _jpeg(im, 35),
-    "resized": lambda im: _jpeg(im.resize((im.width // 2, im.height // 2), Image.LANCZOS), 80),
+    "resized": lambda im: _jpeg(im.resize((im.width // 2, im.height // 2),
+                                          Image.Resampling.LANCZOS), 80),
     "watermarked": lambda im: _jpeg(_watermark(im), 85),
     "cropped": lambda im: _jpeg(_crop(im, 0.02), 85),  # 96% of each side
     "mirrored": lambda im: _jpeg(ImageOps.mirror(im), 85),
@@ -243,7 +244,7 @@ def build_demo_site(
             continue
         small_path = None
         if embedding == "srcset":
-            small = image.resize((image.width // 2, image.height // 2), Image.LANCZOS)
+            small = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
             small_body = _jpeg(small, 60)
             small_path = _image_path(small_body)
             # The small candidate of a srcset is not fetched: the spider takes the largest.

@@ -8,7 +8,7 @@ as its main text.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
@@ -40,7 +40,7 @@ from swordnet.works.previews import NoPreview, readable_text, thumbnail_png
 
 router = APIRouter(prefix="/hits", tags=["hits"], responses=ERROR_RESPONSES)
 HitStatus = Literal["pending", "confirmed", "rejected", "auto_confirmed"]
-assert set(HitStatus.__args__) == set(HIT_STATUSES)  # type: ignore[attr-defined]
+assert set(get_args(HitStatus)) == set(HIT_STATUSES)
 
 
 class HitOut(BaseModel):
@@ -76,7 +76,8 @@ def hit_out(hit: Hit) -> HitOut:
         page_title=page.title if page else None, algorithm=hit.algorithm, variant=hit.variant,
         stage=hit.stage, score=hit.score,
         match=describe_match(hit.algorithm, hit.variant, hit.score, hit.detail),
-        detail=hit.detail, quarantined=hit.quarantined, status=hit.status,  # type: ignore[arg-type]
+        detail=hit.detail, quarantined=hit.quarantined,
+        status=cast(HitStatus, hit.status),  # the column holds HIT_STATUSES: asserted above
         reviewer=hit.reviewer, reviewed_at=hit.reviewed_at, created_at=hit.created_at,
         captured_at=hit.captured_at,
         case_id=hit.case_id, run_id=hit.run_id)

@@ -93,8 +93,11 @@ class SwordnetApp(FastAPI):
                               no_store_prefix=API_PREFIX)
         if self.trusted_proxies:
             # The client address (sign-in throttling) and scheme (Secure cookies) come from
-            # X-Forwarded-For/-Proto only when the direct peer is one of these.
-            return ProxyHeadersMiddleware(app, trusted_hosts=list(self.trusted_proxies))
+            # X-Forwarded-For/-Proto only when the direct peer is one of these. (uvicorn types
+            # ASGI apps with its own TypedDicts, Starlette with plain mappings: the same
+            # interface, spelt in two ways mypy cannot match.)
+            return ProxyHeadersMiddleware(  # type: ignore[return-value]
+                app, trusted_hosts=list(self.trusted_proxies))  # type: ignore[arg-type]
         return app
 
 

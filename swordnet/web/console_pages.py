@@ -24,6 +24,7 @@ from swordnet.accounts import access, dashboard_counts
 from swordnet.core.errors import BadInput, Conflict, Forbidden, NotFound
 from swordnet.core.models import (
     CASE_STATUSES,
+    MAX_ID,
     AllowlistEntry,
     Capture,
     Case,
@@ -45,7 +46,7 @@ from swordnet.web.console_base import (
 )
 from swordnet.web.console_charts import daily, horizontal
 from swordnet.web.deps import DbSession
-from swordnet.web.params import MAX_ID, PathId, QueryId
+from swordnet.web.params import PathId, QueryId
 from swordnet.web.uploads import FORM_SLACK_BYTES, upload_cap
 from swordnet.works.holders import registering_holder
 from swordnet.works.registry import RegistrationError, register_work
@@ -97,7 +98,7 @@ def _works_page(request: Request, session: DbSession, viewer: Viewer, *, status:
     pending = dict(session.execute(
         select(Hit.work_id, func.count()).where(Hit.work_id.in_(ids), Hit.status == "pending")
         .group_by(Hit.work_id)).all())
-    signals = {}
+    signals: dict[int, list[str]] = {}
     for work_id, algorithm in session.execute(
             select(Fingerprint.work_id, Fingerprint.algorithm)
             .where(Fingerprint.work_id.in_(ids)).distinct()):

@@ -9,7 +9,7 @@ refusal as JSON ``detail``.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response, UploadFile
@@ -46,7 +46,7 @@ class CappedBodyRoute(APIRoute):
     """Refuses a body larger than its endpoint's cap by ``Content-Length``, before FastAPI
     reads or parses any of it; a capped endpoint needs the length declared."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         limit = _BODY_CAPS.get(self.endpoint)
         if limit is None:
