@@ -29,7 +29,7 @@ from sqlalchemy import select
 from swordnet.db import Database
 from swordnet.models import Case, CaseEvent, CaseExport, Hit
 from swordnet.web.app import create_app
-from tests.web_data import PASSWORD, XSS_PAGE, XSS_TITLE, WebData, build_web_data
+from tests.web_data import PASSWORD, XSS_PAGE, XSS_TITLE, WebData, shared_web_data
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -46,7 +46,7 @@ def require_chromium() -> None:
 @pytest.fixture(scope="module")
 def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
     require_chromium()
-    return build_web_data(tmp_path_factory.mktemp("browser-web"))
+    return shared_web_data(tmp_path_factory)
 
 
 @dataclass

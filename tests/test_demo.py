@@ -18,7 +18,7 @@ from tests.test_schedule_cli import free_port
 LOGIN = re.compile(r"open (http://127\.0\.0\.1:8000/) and sign in as (\w+) with password (\S+)")
 
 
-def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path) -> None:
+def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path, demo_port: None) -> None:
     env = {**os.environ, "SWORDNET_HOME": str(tmp_path / "home"), "COLUMNS": "120"}
     env.pop("SWORDNET_DATABASE_URL", None)
 
