@@ -80,18 +80,26 @@ def _respond(sites: dict[str, DemoSite], request: Request) -> Response:
                request=request)
 
 
-def run_spider(spider: WatchSpider, sites: dict[str, DemoSite], max_requests: int = 10_000
-               ) -> SpiderRun:
-    """Crawl ``sites`` (by host, e.g. ``pirate.example``) with ``spider``: every request is
-    answered at once, breadth first, and a URL already requested is dropped unless the
-    request says ``dont_filter`` (as Scrapy's duplicate filter does)."""
+def run_spider(spider: WatchSpider, sites: dict[str, DemoSite], *,
+               hold: dict[str, str] | None = None, max_requests: int = 10_000) -> SpiderRun:
+    """Crawl ``sites`` (by host, e.g. ``pirate.example``) with ``spider``: requests are
+    answered one at a time, in the order they were made, except that a URL in ``hold`` is
+    answered only once the URL it maps to was requested (a slow page overtaken by others).
+    A URL already requested is dropped unless the request says ``dont_filter`` (as Scrapy's
+    duplicate filter does)."""
     run = SpiderRun(spider)
     queue = deque(asyncio.run(_all(spider.start())))
+    held = dict(hold or {})
     seen: set[str] = set()
     while queue:
         request = queue.popleft()
+        if request.url in held:
+            assert any(r.url not in held for r in queue), f"{request.url} is held for ever"
+            queue.append(request)
+            continue
         if request.url in seen and not request.dont_filter:
             continue
+        held = {url: after for url, after in held.items() if after != request.url}
         seen.add(request.url)
         parts = urlsplit(request.url)
         run.requests.setdefault(parts.netloc, []).append(
