@@ -146,7 +146,7 @@ def test_malformed_responses_never_crash_a_run(sqlite_home: Settings) -> None:
 
 
 def _wait_for_hits(db: Database, n: int, process: subprocess.Popen[bytes],
-                   timeout_s: float = 60) -> None:
+                   timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with db.session() as session:

@@ -64,8 +64,8 @@ def assert_console_login(env: dict[str, str], login: re.Match[str] | None,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=10) as client:
-            deadline = time.monotonic() + 30
+        with httpx.Client(base_url=base, timeout=60) as client:
+            deadline = time.monotonic() + 300  # far beyond need: only ends a hang
             while True:
                 try:
                     form = client.get("/login")
