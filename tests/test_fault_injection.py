@@ -426,15 +426,14 @@ def assert_run_evidence_sound(db: Database, store: EvidenceStore, run_id: int) -
         assert twice == []
 
 
-def kill_at_random_points(settings: Settings, kills: int, seed: int, tmp_path: Path) -> None:
+def kill_at_random_points(db: Database, settings: Settings, kills: int, seed: int,
+                          tmp_path: Path) -> None:
     """Crawls killed with SIGKILL at seeded random points (after a random number of new hits,
     then a random few milliseconds), each followed by the open-file recovery a crawl runs
     first; after every kill what the killed run stored is sound and no hit is stored twice.
     Every crawl finds new copies (the start page links a new round of pages), so every kill
     can cut a record or a hit short; a last crawl, not killed, finds its round whole, and
     then all the evidence stored is checked."""
-    db = open_database(settings)
-    register_samples(db)
     rng = random.Random(seed)
     site = copies_site(ROUND_PAGES)
     store = EvidenceStore(settings.evidence_dir)
@@ -468,7 +467,6 @@ def kill_at_random_points(settings: Settings, kills: int, seed: int, tmp_path: P
     assert final.outcome == "finished" and final.stats["hits_new"] == len(last.planted)
     assert planted_set(last) <= hit_set(db)
     assert assert_evidence_sound(db, store) <= len(last.planted) * (kills + 1)
-    db.dispose()
 
 
 @pytest.mark.parametrize(("kills", "lanes", "seed"), [
@@ -479,10 +477,19 @@ def kill_at_random_points(settings: Settings, kills: int, seed: int, tmp_path: P
 ])
 def test_crawls_killed_at_random_points_lose_and_duplicate_nothing(
         tmp_path: Path, kills: int, lanes: int, seed: int) -> None:
-    def lane(n: int) -> None:
-        home = tmp_path / f"lane-{n}" / "home"
-        settings = Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
-        kill_at_random_points(settings, kills // lanes, seed + n, tmp_path / f"lane-{n}")
+    homes = [tmp_path / f"lane-{n}" / "home" for n in range(lanes)]
+    settings = [Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
+                for home in homes]
+    dbs = [open_database(s) for s in settings]  # one at a time: Alembic's context is global
+    for db in dbs:
+        register_samples(db)
 
-    with ThreadPoolExecutor(lanes) as pool:
-        list(pool.map(lane, range(lanes)))  # re-raises a lane's failure
+    def lane(n: int) -> None:
+        kill_at_random_points(dbs[n], settings[n], kills // lanes, seed + n, homes[n].parent)
+
+    try:
+        with ThreadPoolExecutor(lanes) as pool:
+            list(pool.map(lane, range(lanes)))  # re-raises a lane's failure
+    finally:
+        for db in dbs:
+            db.dispose()
