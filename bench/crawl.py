@@ -162,7 +162,7 @@ def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid
     home = workdir / label
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    database_url = fresh_home(home) if mode == "full" else f"sqlite:///{home / 'swordnet.core.db'}"
+    database_url = fresh_home(home) if mode == "full" else f"sqlite:///{home / 'swordnet.db'}"
     stats_file, log_file = home / "stats.json", home / "crawl.log"
     command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={url}",
                "-a", f"depth={pages}", "-a", f"max_pages={pages}",

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -26,6 +27,7 @@ from scheduler.executor import CrawlRequest, Executor
 from scheduler.liveness import running_run_of_target
 from swordnet.core.db import Database
 from swordnet.core.models import Campaign, CrawlRun, NoticeUrl, Tip, WatchTarget
+from swordnet.core.timeutil import utcnow
 from swordnet.watch.campaigns import campaign_state
 from swordnet.watch.tips import claim_queued, settle_tip
 
@@ -38,12 +40,14 @@ TIP_DEPTH = 0
 
 @dataclass
 class JobContext:
-    """The database and executor the jobs use, and the limit on crawls running at once
-    (shared by every job, including the several crawls of one recheck or tips job)."""
+    """The database and executor the jobs use, the limit on crawls running at once
+    (shared by every job, including the several crawls of one recheck or tips job), and the
+    clock a campaign's bounds are checked against."""
 
     db: Database
     executor: Executor
     max_concurrent: int
+    clock: Callable[[], datetime] = utcnow
     slots: threading.BoundedSemaphore = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
     _targets: set[int] = field(default_factory=set)
@@ -131,7 +135,7 @@ def _crawl_target(ctx: JobContext, target_id: int, campaign_id: int | None) -> N
             return
         if campaign_id is not None:
             campaign = session.get(Campaign, campaign_id)
-            if campaign is None or campaign_state(campaign) != "running":
+            if campaign is None or campaign_state(campaign, ctx.clock()) != "running":
                 log.info("campaign %s is not running; skipping target %s", campaign_id,
                          target_id)
                 return

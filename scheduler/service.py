@@ -97,9 +97,9 @@ def _campaign_specs(campaign: Campaign, now: datetime) -> list[JobSpec]:
             for t in campaign.targets]
 
 
-def wanted_jobs(db: Database, recheck_every_s: int, tips_every_s: int) -> list[JobSpec]:
-    """Every job the database asks for right now."""
-    now = utcnow()
+def wanted_jobs(db: Database, recheck_every_s: int, tips_every_s: int,
+                now: datetime) -> list[JobSpec]:
+    """Every job the database asks for at ``now``."""
     with db.session() as session:
         targets = session.scalars(select(WatchTarget).where(
             WatchTarget.enabled.is_(True),
@@ -115,8 +115,9 @@ def wanted_jobs(db: Database, recheck_every_s: int, tips_every_s: int) -> list[J
     return specs
 
 
-def sync_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> None:
-    """Make the stored jobs match ``specs``: add new, rewrite changed, remove stale ones."""
+def sync_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec], now: datetime) -> None:
+    """Make the stored jobs match ``specs``: add new, rewrite changed, remove stale ones (a
+    new job that runs at once runs at ``now``)."""
     wanted = {spec.job_id: spec for spec in specs}
     for job in scheduler.get_jobs(jobstore=STORE):
         if job.id not in wanted:
@@ -128,7 +129,7 @@ def sync_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> None:
             continue
         options: dict[str, Any] = {}
         if existing is None and spec.run_at_once:
-            options["next_run_time"] = utcnow()
+            options["next_run_time"] = now
         scheduler.add_job(spec.func, spec.trigger, args=spec.args, id=spec.job_id,
                           name=spec.name, jobstore=STORE, replace_existing=True, **options)
         log.info("scheduled %s: %s", spec.job_id, spec.name)
@@ -144,10 +145,9 @@ def missed_runs(job: Job, now: datetime) -> list[datetime]:
     return missed
 
 
-def report_misfires(scheduler: BackgroundScheduler) -> None:
-    """Log, per job, the runs missed while the scheduler was down (one catch-up run follows
-    if the last was within the grace time)."""
-    now = utcnow()
+def report_misfires(scheduler: BackgroundScheduler, now: datetime) -> None:
+    """Log, per job, the runs missed before ``now`` while the scheduler was down (one
+    catch-up run follows if the last was within the grace time)."""
     for job in scheduler.get_jobs(jobstore=STORE):
         missed = missed_runs(job, now)
         if len(missed) < 2 and (not missed or now - missed[0] < timedelta(seconds=SYNC_EVERY_S)):
@@ -208,8 +208,10 @@ def _report_sweep(db: Database) -> None:
 def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
                   recheck_every_s: int = DEFAULT_RECHECK_EVERY_S,
                   tips_every_s: int = DEFAULT_TIPS_EVERY_S,
-                  sync_every_s: float = SYNC_EVERY_S) -> None:
-    """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first.
+                  sync_every_s: float = SYNC_EVERY_S,
+                  clock: Callable[[], datetime] = utcnow) -> None:
+    """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first. ``clock``
+    tells the time the database's schedules (campaign bounds) are read at.
 
     Raises :class:`scheduler.lock.SchedulerAlreadyRunning` if another scheduler runs
     against the same database.
@@ -217,7 +219,8 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
     lock = SchedulerLock(db)
     lock.acquire(executor.describe())
     stopping = threading.Event()
-    context = jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent)
+    context = jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent,
+                              clock=clock)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received; stopping after running crawls finish", signum)
@@ -234,16 +237,18 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
             log.info("%d tip(s) left unchecked by a previous scheduler are queued again",
                      requeued)
         scheduler.start(paused=True)
-        sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s))
-        report_misfires(scheduler)
+        now = clock()
+        sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s, now), now)
+        report_misfires(scheduler, now)
 
         def sync() -> None:
             lock.heartbeat()
-            sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s))
+            now = clock()
+            sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s, now), now)
             _report_sweep(db)
 
         scheduler.add_job(sync, "interval", seconds=sync_every_s, id="sync",
-                          jobstore="internal", executor="internal", next_run_time=utcnow())
+                          jobstore="internal", executor="internal", next_run_time=clock())
         scheduler.resume()
         log.info("Scheduler started with the %s executor", executor.describe())
         stopping.wait()

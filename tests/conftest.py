@@ -7,11 +7,15 @@ turns "unreachable" into a failure.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
+import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,18 +49,10 @@ def allow_test_sites() -> Iterator[None]:
         yield
 
 
-# Test files whose tests run on one pytest-xdist worker (``make test`` runs
-# ``--dist loadgroup``), one group each: `swordnet demo` serves its site on port 8765 when
-# that port is free and a rerun counts on getting it again, so no two demos may run at once
-# (the bundle tests build a demo home too); the others share module-scoped crawls.
-XDIST_GROUPS = {"test_demo.py": "demo", "test_evidence_bundle.py": "demo",
-                "test_crawl.py": "test_crawl.py",
-                "test_review_and_cases.py": "test_review_and_cases.py",
-                # each builds one crawled database for the module (tests/web_data.py)
-                **{name: name for name in ("test_api.py", "test_api_access.py",
-                                           "test_api_schema.py", "test_console.py",
-                                           "test_hostile_input.py",
-                                           "test_console_browser.py")}}
+def pytest_configure(config: pytest.Config) -> None:
+    """One id per test run, shared by its pytest-xdist workers (they inherit the environment
+    of the process that starts them): it names the databases built once for the whole run."""
+    os.environ.setdefault("SWORDNET_TEST_RUN", uuid.uuid4().hex[:10])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -65,30 +61,95 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup`` with the groups of :data:`XDIST_GROUPS`, and every other test on
-    its own, handed out in collection order.
-
-    xdist's own loadgroup reads ``xdist_group`` marks through node ids, which pytest 9.2 no
-    longer lets it change: the marks are silently ignored (pytest-dev/pytest-xdist#1386).
-    """
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class FileGroupScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return XDIST_GROUPS.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
-
-    config.option.loadscopereorder = False  # not the biggest groups first: slow tests first
-    return FileGroupScheduling(config, log)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The process that ran the session (not an xdist worker) drops the run's shared
+    PostgreSQL databases (:func:`built_once`), once no worker can still be copying them."""
+    if hasattr(session.config, "workerinput"):
+        return
+    prefix = f"swordnet_shared_{os.environ['SWORDNET_TEST_RUN']}_"
+    try:
+        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        return  # nothing was created there
+    with admin:
+        names = admin.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                              (prefix,)).fetchall()
+        for (name,) in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def postgres_database(template: str | None = None) -> Iterator[str]:
-    """A fresh database: empty, or a copy of the database at URL ``template`` (which nothing
-    may be connected to); dropped afterwards."""
-    name = f"swordnet_test_{uuid.uuid4().hex[:12]}"
+def shared_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every process of the test run sees: the base temporary directory, or
+    under pytest-xdist the one its workers' base directories are in."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def exclusive(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[None]:
+    """Holds the run-wide lock ``name`` (a file lock) while the block runs: one process of
+    the test run at a time, whichever xdist worker it is on."""
+    with open(shared_directory(tmp_path_factory) / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def demo_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The test runs ``swordnet demo``, which serves its site on port 8765 when that port is
+    free and counts on getting it again on a rerun: one such test at a time in the run."""
+    with exclusive(tmp_path_factory, "demo-port"):
+        yield
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, key: str,
+               build: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """Something built once per test run, whichever xdist worker needs it first: ``build``
+    fills the directory it is given and returns what to remember (JSON); every process
+    gets that directory (to copy, never to change) and the remembered values."""
+    directory = shared_directory(tmp_path_factory) / key
+    done = directory.with_suffix(".json")
+    with exclusive(tmp_path_factory, key):
+        if not done.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            done.write_text(json.dumps(build(directory)))
+    return directory, json.loads(done.read_text())
+
+
+def shared_database_url(backend: str, key: str, directory: Path) -> str:
+    """An empty database for :func:`built_once` to fill: a SQLite file in ``directory`` or a
+    PostgreSQL database dropped when the test run ends. Tests copy it; none connects to it
+    (PostgreSQL copies only a database nobody is connected to)."""
+    if backend == "sqlite":
+        return f"sqlite:///{directory / 'swordnet.db'}"
+    name = f"swordnet_shared_{os.environ['SWORDNET_TEST_RUN']}_{key}".lower()
+    with _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a failed build's
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{_pg_base()}/{name}"
+
+
+@contextmanager
+def copy_database(url: str, directory: Path) -> Iterator[str]:
+    """A copy of the database at ``url`` (a SQLite file copied into ``directory``), dropped
+    afterwards if on PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        copy = directory / "swordnet.db"
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as source, \
+                closing(sqlite3.connect(copy)) as target:
+            source.backup(target)
+        yield f"sqlite:///{copy}"
+    else:
+        with contextmanager(postgres_database)(template=url) as copy_url:
+            yield copy_url
+
+
+@contextmanager
+def _admin() -> Iterator[psycopg.Connection[Any]]:
     try:
         admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -96,11 +157,22 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
             pytest.fail(f"PostgreSQL unreachable at {PG_ADMIN_DSN}: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_DSN}")
     with admin:
+        yield admin
+
+
+def _pg_base() -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+
+
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A fresh database: empty, or a copy of the database at URL ``template`` (which nothing
+    may be connected to); dropped afterwards."""
+    name = f"swordnet_test_{uuid.uuid4().hex[:12]}"
+    with _admin() as admin:
         source = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
         admin.execute(f'CREATE DATABASE "{name}"{source}')
-        base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
         try:
-            yield f"{base}/{name}"
+            yield f"{_pg_base()}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -109,7 +181,7 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
 def fresh_database(backend: str, directory: Path) -> Iterator[str]:
     """The URL of a fresh, empty database on ``backend`` (a SQLite file in ``directory``)."""
     if backend == "sqlite":
-        yield f"sqlite:///{directory / 'swordnet.core.db'}"
+        yield f"sqlite:///{directory / 'swordnet.db'}"
     else:
         yield from postgres_database()
 

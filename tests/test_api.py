@@ -37,7 +37,7 @@ from tests.web_data import HOLDER_A, HOLDER_B, WebData, web_data_on
 @pytest.fixture(scope="module", params=BACKENDS)
 def web_data(request: pytest.FixtureRequest,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
-    with web_data_on(request.param, tmp_path_factory.mktemp("web")) as data:
+    with web_data_on(request.param, tmp_path_factory) as data:
         yield data
 
 

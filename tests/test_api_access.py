@@ -42,7 +42,7 @@ class Other:
 @pytest.fixture(scope="module", params=BACKENDS)
 def web_data(request: pytest.FixtureRequest,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
-    with web_data_on(request.param, tmp_path_factory.mktemp("web")) as data:
+    with web_data_on(request.param, tmp_path_factory) as data:
         yield data
 
 

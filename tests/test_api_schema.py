@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from swordnet.web.app import API_PREFIX, create_app
-from tests.web_data import WebData, build_web_data
+from tests.web_data import WebData, shared_web_data
 
 EXAMPLES = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
@@ -28,7 +28,7 @@ EXAMPLES = settings(max_examples=12, deadline=None, derandomize=True, database=N
 
 @pytest.fixture(scope="module")
 def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
-    return build_web_data(tmp_path_factory.mktemp("web"))
+    return shared_web_data(tmp_path_factory)
 
 
 def _app(web_data: WebData, tmp_path_factory: pytest.TempPathFactory, name: str) -> FastAPI:

@@ -50,7 +50,7 @@ from swordnet.web.headers import CONTENT_SECURITY_POLICY
 from swordnet.web.throttle import SlidingWindowLimit
 from tests.images import jpeg_bytes
 from tests.test_schedule_cli import free_port
-from tests.web_data import HOLDER_A, HOLDER_B, PASSWORD, XSS_TITLE, WebData, build_web_data
+from tests.web_data import HOLDER_A, HOLDER_B, PASSWORD, XSS_TITLE, WebData, shared_web_data
 
 PAGES = ["/", "/review", "/review?view=grid", "/review?status=", "/works", "/cases", "/sites",
          "/runs", "/runs?unhealthy=true", "/campaigns", "/tips", "/allowlist"]
@@ -60,7 +60,7 @@ ESCAPED_XSS = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 @pytest.fixture(scope="module")
 def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
-    return build_web_data(tmp_path_factory.mktemp("console-web"))
+    return shared_web_data(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from swordnet.core.db import Database
 from swordnet.core.models import Case, CaseEvent, CaseExport, Hit
 from swordnet.web.app import create_app
-from tests.web_data import PASSWORD, XSS_PAGE, XSS_TITLE, WebData, build_web_data
+from tests.web_data import PASSWORD, XSS_PAGE, XSS_TITLE, WebData, shared_web_data
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -46,7 +46,7 @@ def require_chromium() -> None:
 @pytest.fixture(scope="module")
 def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
     require_chromium()
-    return build_web_data(tmp_path_factory.mktemp("browser-web"))
+    return shared_web_data(tmp_path_factory)
 
 
 @dataclass
@@ -66,7 +66,7 @@ def served(web_data: WebData, tmp_path: Path) -> Iterator[Served]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # far beyond need: only ends a hang
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)

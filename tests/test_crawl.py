@@ -12,24 +12,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from crawlers.spiders.site import SiteSpider
 from matching.image import PHashSignal
-from scheduler.executor import CrawlRequest
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
 from swordnet.core.models import Capture, CrawlRun, Hit, Work
-from swordnet.demo.site import DemoSite, RunningSite, serve_site
-from swordnet.watch.targets import site_for_url
-from tests.conftest import ALLOW_TEST_SITES, BACKENDS, fresh_database, site_copy
-from tests.pirate_sites import register_samples, run_crawl
+from swordnet.demo.site import DemoSite, RunningSite
+from tests.conftest import ALLOW_TEST_SITES, BACKENDS
+from tests.crawled import crawl, fixture_crawl
+from tests.pirate_sites import register_samples
+from tests.spider_harness import make_spider, run_spider
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def crawl(db: Database, settings: Settings, url: str, depth: int = 2) -> CrawlRun:
-    with db.session() as session:
-        site_id = site_for_url(session, url).id
-    return run_crawl(db, settings,
-                     CrawlRequest(site_id=site_id, start_url=url, depth=depth, max_pages=50))
 
 
 def hit_set(db: Database) -> set[tuple[str, str]]:
@@ -41,40 +35,42 @@ def hit_set(db: Database) -> set[tuple[str, str]]:
 @dataclass
 class SiteCrawl:
     db: Database
-    served_site: RunningSite  # its requests are the crawl's
+    site: DemoSite
+    url: str             # where the site was served
+    requests: list[str]  # what the crawl requested
     run: CrawlRun
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def site_crawl(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-               fixture_site: DemoSite) -> Iterator[SiteCrawl]:
-    """The fixture site crawled once into a fresh database (sample works registered), on each
-    backend, for the tests below that only read what the crawl did."""
-    directory = tmp_path_factory.mktemp("site_crawl")
-    with fresh_database(request.param, directory) as url, \
-            serve_site(site_copy(fixture_site)) as served_site:
-        settings = Settings(home=directory / "home", database_url=url)
+               tmp_path: Path, fixture_site: DemoSite) -> Iterator[SiteCrawl]:
+    """The fixture site crawled once per test run into a database (sample works registered),
+    on each backend; each test reads its own copy."""
+    crawled = fixture_crawl(request.param, tmp_path_factory, fixture_site)
+    with crawled.copy(tmp_path) as settings:
         db = open_database(settings)
         try:
-            register_samples(db)
-            yield SiteCrawl(db, served_site, crawl(db, settings, served_site.url))
+            with db.session() as session:
+                run = session.get(CrawlRun, crawled.run_id)
+                assert run is not None
+            yield SiteCrawl(db, fixture_site, crawled.url, crawled.requests, run)
         finally:
             db.dispose()
 
 
 def test_crawl_finds_exactly_the_planted_copies(site_crawl: SiteCrawl) -> None:
-    db, served_site, run = site_crawl.db, site_crawl.served_site, site_crawl.run
+    db, site, run = site_crawl.db, site_crawl.site, site_crawl.run
 
-    base = served_site.url.rstrip("/")
-    expected = {(p.work_title, base + p.image_path) for p in served_site.site.planted}
-    assert {p.alteration for p in served_site.site.planted} == {
+    base = site_crawl.url.rstrip("/")
+    expected = {(p.work_title, base + p.image_path) for p in site.planted}
+    assert {p.alteration for p in site.planted} == {
         "reencoded", "resized", "watermarked", "cropped", "mirrored", "cropped-hard",
         "in-a-screenshot"}
-    assert {p.embedding for p in served_site.site.planted} == {
+    assert {p.embedding for p in site.planted} == {
         "img", "srcset", "lazy", "picture", "css-inline", "css-block", "og-image"}
     assert hit_set(db) == expected
     with db.session() as session:  # hard alterations were found by stage 2, and say how
-        hard = {base + p.image_path for p in served_site.site.planted
+        hard = {base + p.image_path for p in site.planted
                 if p.alteration in ("cropped-hard", "in-a-screenshot")}
         for hit in session.scalars(select(Hit)):
             assert (hit.stage, hit.algorithm) == ((2, "orb") if hit.url in hard else (1, "phash"))
@@ -83,26 +79,25 @@ def test_crawl_finds_exactly_the_planted_copies(site_crawl: SiteCrawl) -> None:
     assert run.outcome == "finished"
     assert run.stats["hits_new"] == len(expected)
     # Unrelated images were fetched and matched nothing.
-    assert all(path in served_site.requests for path in served_site.site.unrelated)
+    assert all(path in site_crawl.requests for path in site.unrelated)
 
 
 def test_failures_are_recorded_on_the_run_and_the_crawl_goes_on(site_crawl: SiteCrawl) -> None:
-    db, served_site, run = site_crawl.db, site_crawl.served_site, site_crawl.run
-    failed = {(e["kind"], e["url"].removeprefix(served_site.url.rstrip("/"))) for e in run.errors}
+    db, site, run = site_crawl.db, site_crawl.site, site_crawl.run
+    failed = {(e["kind"], e["url"].removeprefix(site_crawl.url.rstrip("/"))) for e in run.errors}
     assert failed == {("http_500", "/broken.html"), ("http_404", "/media/missing.jpg"),
                       ("bad_media", "/media/corrupt.jpg")}
     assert run.stats["errors_by_type"] == {"http_500": 1, "http_404": 1, "bad_media": 1}
     assert run.stats["media_skipped"] == 1  # the 1x1 spacer gif
     # stage 2 ran on what stage 1 left: the hard copies, the unrelated images, and the copies
     # stage 1 matched only marginally, which stage 2 confirmed
-    hard = sum(p.alteration in ("cropped-hard", "in-a-screenshot")
-               for p in served_site.site.planted)
+    hard = sum(p.alteration in ("cropped-hard", "in-a-screenshot") for p in site.planted)
     with db.session() as session:
         marginal = session.scalars(select(Hit).where(
             Hit.stage == 1, Hit.score > PHashSignal.confirm_beyond)).all()
         assert marginal and all(h.detail["confirmed_by"]["algorithm"] == "orb" for h in marginal)
-    assert run.stats["media_stage2"] == hard + len(served_site.site.unrelated) + len(marginal)
-    assert run.stats["hits_new"] == len(served_site.site.planted)
+    assert run.stats["media_stage2"] == hard + len(site.unrelated) + len(marginal)
+    assert run.stats["hits_new"] == len(site.planted)
 
 
 def test_recrawl_yields_the_same_hit_set(
@@ -120,18 +115,14 @@ def test_recrawl_yields_the_same_hit_set(
     assert len(media) == len(first)  # no duplicate captures either
 
 
-def test_spider_stays_on_site_and_respects_depth(
-    sqlite_home: Settings, served_site: RunningSite
-) -> None:
-    from swordnet.core.db import open_database
-
-    db = open_database(sqlite_home)
-    run = crawl(db, sqlite_home, served_site.url, depth=0)
-    db.dispose()
-    pages = [p for p in served_site.requests if p.endswith(".html") or p == "/"]
-    assert pages == ["/"]  # depth 0: the start page only; images on it would still be fetched
+def test_spider_stays_on_site_and_respects_depth(fixture_site: DemoSite) -> None:
+    spider = make_spider(SiteSpider, url="http://pirate.example/", depth="0")
+    run = run_spider(spider, {"pirate.example": fixture_site})
+    assert list(run.requests) == ["pirate.example"]
+    pages = [p for p in run.paths("pirate.example") if p.endswith(".html") or p == "/"]
+    assert pages == ["/"]  # depth 0: the start page only (images on it would be fetched)
     assert run.stats["pages"] == 1
-    assert not any(e["url"].startswith("http://127.0.0.2") for e in run.errors)
+    assert run.stats["links_found"] > 0 and not run.errors
 
 
 def test_scrapy_crawl_from_repo_root_records_its_own_run(

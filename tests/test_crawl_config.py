@@ -113,7 +113,7 @@ def test_the_environment_fills_in_only_what_the_scrapy_settings_lack(
     monkeypatch.setenv("SWORDNET_ALLOW_NETWORKS", "10.0.0.0/8")
     by_hand = get_crawler(SiteSpider)
     assert crawl_settings(by_hand.settings).database_url == \
-        f"sqlite:///{tmp_path / 'env-home' / 'swordnet.core.db'}"
+        f"sqlite:///{tmp_path / 'env-home' / 'swordnet.db'}"
     assert policy_of(by_hand).refusal("10.1.2.3") is None  # allowed by the environment
     # an executor's empty setting means "no networks", whatever the environment says
     started = get_crawler(SiteSpider, {"SWORDNET_ALLOW_NETWORKS": "",

@@ -10,6 +10,7 @@ from collections import deque
 import pytest
 
 from crawlers.frontier import Frontier
+from crawlers.spiders.site import SiteSpider
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.demo.site import DemoSite, Resource, serve_site
@@ -25,6 +26,10 @@ from tests.pirate_sites import (
     register_samples,
     sample_works,
 )
+from tests.spider_harness import make_spider, run_spider
+
+HOST = "pirate.example"
+SITE = f"http://{HOST}/"
 
 # --- the rule, in-process ----------------------------------------------------------------------
 
@@ -176,13 +181,12 @@ def test_a_page_first_reached_at_the_depth_limit_is_expanded_from_a_shorter_path
     db.dispose()
 
 
-@pytest.mark.slow
-def test_coverage_on_a_3000_page_site_equals_a_breadth_first_crawl(
-        sqlite_home: Settings) -> None:
-    """A random site of 3,000 pages, 4 links each, crawled to depth 6. One of the home page's
-    links is slow: it is answered only once the crawl requested a page 6 links deep by
-    other paths (after reading the few hundred pages up to depth 5), so pages below it are
-    first reached, and read, by longer paths."""
+def test_coverage_on_a_3000_page_site_equals_a_breadth_first_crawl() -> None:
+    """A random site of 3,000 pages, 4 links each, crawled to depth 6 in-process
+    (tests/spider_harness.py). One of the home page's links is slow: it is answered only
+    once the crawl requested a page 6 links deep by other paths (after reading the few
+    hundred pages up to depth 5), so pages below it are first reached, and read, by longer
+    paths."""
     rnd = random.Random(21)
     pages = ["/"] + [f"/p/{n}.html" for n in range(1, 3000)]
     links = {url: rnd.sample(pages, 4) for url in pages}
@@ -192,21 +196,10 @@ def test_coverage_on_a_3000_page_site_equals_a_breadth_first_crawl(
     around = _bfs({**links, slow: []}, "/", 6)
     deep = next(url for url, depth in around.items() if depth == 6 and url != slow)
     site = _graph_site(links)
-    release = threading.Event()
-    _watched(site, slow, hold=release)
-    deep_requested = _watched(site, deep)
-    threading.Thread(target=lambda: deep_requested.wait(120) and release.set(),
-                     daemon=True).start()
-    db = open_database(sqlite_home)
-    with serve_site(site) as running:
-        target = add_watch_target(db, running.url, depth=6, max_pages=5000)
-        run = crawl_target(db, sqlite_home, target)
-        requested = list(running.requests)
-    release.set()
-    assert run.outcome == "finished"
+    spider = make_spider(SiteSpider, url=SITE, depth="6", max_pages="5000")
+    run = run_spider(spider, {HOST: site}, hold={SITE + slow[1:]: SITE + deep[1:]})
+    requested = run.paths(HOST)
     assert set(requested) == set(reference)
     assert run.stats["pages_ok"] == len(reference)
     refetched = run.stats["pages_refetched"]
-    assert len(requested) == len(reference) + refetched
-    print(f"{len(reference)} pages, {refetched} fetched again")
-    db.dispose()
+    assert refetched > 0 and len(requested) == len(reference) + refetched

@@ -63,7 +63,7 @@ def test_a_sqlite_url_with_two_timeouts_is_refused(tmp_path: Path) -> None:
 
 
 def test_default_database_lives_in_swordnet_home(sqlite_home: Settings) -> None:
-    assert sqlite_home.database_url == f"sqlite:///{sqlite_home.home / 'swordnet.core.db'}"
+    assert sqlite_home.database_url == f"sqlite:///{sqlite_home.home / 'swordnet.db'}"
 
 
 def mode(path: Path) -> int:
@@ -83,9 +83,9 @@ def test_the_home_database_evidence_and_keys_are_private(sqlite_home: Settings) 
             conn.execute(text("INSERT INTO rights_holders (name, created_at) "
                               "VALUES ('Mode Test', '2026-12-06 00:00:00')"))
             conn.commit()
-            database = sqlite_home.home / "swordnet.core.db"
-            files = [database, database.with_name("swordnet.core.db-wal"),
-                     database.with_name("swordnet.core.db-shm")]
+            database = sqlite_home.home / "swordnet.db"
+            files = [database, database.with_name("swordnet.db-wal"),
+                     database.with_name("swordnet.db-shm")]
             assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
         db.dispose()
         evidence = sqlite_home.evidence_dir
@@ -98,7 +98,7 @@ def test_the_home_database_evidence_and_keys_are_private(sqlite_home: Settings) 
 
 
 def test_an_existing_database_readable_by_others_is_made_private(sqlite_home: Settings) -> None:
-    database = sqlite_home.home / "swordnet.core.db"
+    database = sqlite_home.home / "swordnet.db"
     database.parent.mkdir(parents=True)
     database.touch(mode=0o644)
     database.chmod(0o644)

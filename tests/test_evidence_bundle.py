@@ -25,6 +25,7 @@ from markupsafe import escape
 from casefiles.bundle import extract_bundle, verify_bundle
 from casefiles.custody import head_statement
 from swordnet.core.signing import load_or_create_key, load_public_pem, public_pem, sign
+from tests.conftest import built_once, exclusive
 
 Files = dict[str, bytes]
 
@@ -38,24 +39,33 @@ def swordnet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(home, bundle): the demo's first three hits confirmed, a notice sent, case 1 exported."""
-    home = tmp_path_factory.mktemp("bundle") / "home"
-    for args in (["demo"], ["hits", "confirm", "1", "2", "3"],
-                 ["notices", "record", "1", "--recipient", "abuse@pirate.example"],
-                 ["cases", "export", "1", "-o", str(home / "case.zip")]):
-        result = swordnet(home, *args)
+    """(home, bundle): the demo's first three hits confirmed, a notice sent, case 1 exported,
+    once per test run (tests only read them) with the public key of `swordnet keys show`
+    saved as the file a recipient trusts (``trusted.pem`` in the home)."""
+
+    def build(directory: Path) -> dict[str, str]:
+        home = directory / "home"
+        with exclusive(tmp_path_factory, "demo-port"):  # see the demo_port fixture
+            result = swordnet(home, "demo")
         assert result.returncode == 0, result.stdout + result.stderr
-    return home, home / "case.zip"
+        for args in (["hits", "confirm", "1", "2", "3"],
+                     ["notices", "record", "1", "--recipient", "abuse@pirate.example"],
+                     ["cases", "export", "1", "-o", str(home / "case.zip")]):
+            result = swordnet(home, *args)
+            assert result.returncode == 0, result.stdout + result.stderr
+        key = swordnet(home, "keys", "show")
+        assert key.returncode == 0, key.stdout + key.stderr
+        (home / "trusted.pem").write_text(key.stdout.split("sha256 of")[0])
+        return {}
+
+    directory, _ = built_once(tmp_path_factory, "bundle_demo", build)
+    return directory / "home", directory / "home" / "case.zip"
 
 
 @pytest.fixture(scope="module")
 def trusted(exported: tuple[Path, Path]) -> Path:
-    """The public key from `swordnet keys show`, as the file a recipient trusts (read-only,
-    so built once per module)."""
-    home, _ = exported
-    pem = home / "trusted.pem"
-    pem.write_text(swordnet(home, "keys", "show").stdout.split("sha256 of")[0])
-    return pem
+    """The public key a recipient trusts."""
+    return exported[0] / "trusted.pem"
 
 
 def read_all(path: Path) -> Files:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from casefiles.captures import capture_record, evidence_problems, hit_captures
 from crawlers.store import note_sealed
 from swordnet.core.config import Settings, load_settings
 from swordnet.core.db import Database, make_engine, open_database
-from swordnet.core.models import CrawlRun, Hit
+from swordnet.core.models import Capture, CrawlRun, Hit, WarcFile
 from swordnet.demo.site import DemoSite, Resource, serve_site
 from swordnet.evidence.store import EvidenceStore
 from swordnet.evidence.warc import WarcRecorder, WarcRef, read_record, recover_open_files
@@ -174,6 +175,11 @@ def test_an_undo_that_errors_abandons_the_file_to_recovery_and_starts_a_new_one(
 # --- whole crawls -----------------------------------------------------------------------------
 
 
+# Pages (each with a copy) a killed crawl's round adds: kills fall anywhere from before the
+# first hit to after the last.
+ROUND_PAGES = 4
+
+
 def copies_site(pages: int = 12, prefix: str = "") -> DemoSite:
     """A start page linking ``pages`` pages (under ``prefix``), each with one altered copy of
     a sample work."""
@@ -205,6 +211,9 @@ def mounted(path: Path, *options: str) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["umount", str(path)], check=True)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def assert_evidence_sound(db: Database, store: EvidenceStore) -> int:
@@ -289,9 +298,6 @@ def test_a_read_only_evidence_store_fails_the_run_and_stores_no_hit_without_evid
     db.dispose()
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
 def start_crawl(settings: Settings, target: int, log: Path) -> subprocess.Popen[bytes]:
     """A ``scrapy crawl`` of the target in its own process group (so that its matcher workers
     can be cleaned up after a kill), logging to ``log``."""
@@ -328,6 +334,11 @@ def hit_count(db: Database) -> int:
         return session.scalar(select(func.count()).select_from(Hit)) or 0
 
 
+def run_ids(db: Database) -> set[int]:
+    with db.session() as session:
+        return set(session.scalars(select(CrawlRun.id)))
+
+
 def latest_run(db: Database) -> CrawlRun:
     with db.session() as session:
         run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
@@ -354,7 +365,7 @@ def test_a_database_lock_held_past_the_busy_timeout_fails_the_run_with_the_reaso
     (0.5 s here, set in the database URL) while the last copy is stored: that hit is counted
     as not stored and the run fails saying so; the others keep their evidence, and the next
     crawl stores the missing one."""
-    db_file = tmp_path / "home" / "swordnet.core.db"
+    db_file = tmp_path / "home" / "swordnet.db"
     monkeypatch.setenv("SWORDNET_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SWORDNET_DATABASE_URL", f"sqlite:///{db_file}?timeout=0.5")
     settings = load_settings()
@@ -398,23 +409,41 @@ def test_a_database_lock_held_past_the_busy_timeout_fails_the_run_with_the_reaso
     db.dispose()
 
 
-def kill_at_random_points(settings: Settings, db: Database, kills: int, seed: int,
+def assert_run_evidence_sound(db: Database, store: EvidenceStore, run_id: int) -> None:
+    """What one (killed) run stored is sound: its WARC files sealed and intact, every capture
+    of it reads back with its digests, every hit it stored has both captures; and no hit is
+    stored twice. (:func:`assert_evidence_sound` checks everything stored, at the end.)"""
+    with db.session() as session:
+        for warc in session.scalars(select(WarcFile).where(WarcFile.run_id == run_id)):
+            assert warc.sha256 is not None, f"{warc.filename} was not sealed"
+            assert store.check(warc.sha256, ".warc.gz", warc.size) is None
+        for capture in session.scalars(select(Capture).where(Capture.run_id == run_id)):
+            capture_record(session, store, capture)
+        for hit in session.scalars(select(Hit).where(Hit.run_id == run_id)):
+            assert hit.page_capture is not None and hit.media_capture is not None
+        twice = session.execute(select(Hit.work_id, Hit.url).group_by(Hit.work_id, Hit.url)
+                                .having(func.count() > 1)).all()
+        assert twice == []
+
+
+def kill_at_random_points(db: Database, settings: Settings, kills: int, seed: int,
                           tmp_path: Path) -> None:
     """Crawls killed with SIGKILL at seeded random points (after a random number of new hits,
     then a random few milliseconds), each followed by the open-file recovery a crawl runs
-    first; after every kill the evidence is sound and no hit is stored twice. Every crawl
-    finds new copies (the start page links a new round of pages), so every kill can cut a
-    record or a hit short; a last crawl, not killed, finds its round whole."""
+    first; after every kill what the killed run stored is sound and no hit is stored twice.
+    Every crawl finds new copies (the start page links a new round of pages), so every kill
+    can cut a record or a hit short; a last crawl, not killed, finds its round whole, and
+    then all the evidence stored is checked."""
     rng = random.Random(seed)
-    site = copies_site()
+    site = copies_site(ROUND_PAGES)
     store = EvidenceStore(settings.evidence_dir)
     mid_crawl = 0  # kills that found the crawl still running
     with serve_site(site) as running:
         target = add_watch_target(db, running.url)
         for n in range(kills):
-            fresh = copies_site(prefix=f"/r{n}")
+            fresh = copies_site(ROUND_PAGES, prefix=f"/r{n}")
             site.files.update(fresh.files)  # "/" now links this round's pages
-            before = hit_count(db)
+            before, runs_before = hit_count(db), run_ids(db)
             point = rng.randrange(len(fresh.planted) + 1)  # kill after this many new hits,
             offset_s = rng.uniform(0, 0.1)                   # and then this much later
             process = start_crawl(settings, target, tmp_path / f"kill-{n}.log")
@@ -429,24 +458,38 @@ def kill_at_random_points(settings: Settings, db: Database, kills: int, seed: in
             with db.session() as session:
                 note_sealed(session, recovered)
             assert list(store.open_dir.iterdir()) == []
-            assert assert_evidence_sound(db, store) <= len(fresh.planted) * (n + 1)
+            for run_id in run_ids(db) - runs_before:  # none if killed before it recorded one
+                assert_run_evidence_sound(db, store, run_id)
         assert mid_crawl > 0 and hit_count(db) > 0, "no kill cut a crawl that stored hits"
-        last = copies_site(prefix="/last")
+        last = copies_site(ROUND_PAGES, prefix="/last")
         site.files.update(last.files)
         final = crawl_target(db, settings, target)
     assert final.outcome == "finished" and final.stats["hits_new"] == len(last.planted)
     assert planted_set(last) <= hit_set(db)
-    assert_evidence_sound(db, store)
+    assert assert_evidence_sound(db, store) <= len(last.planted) * (kills + 1)
 
 
-@pytest.mark.parametrize(("kills", "seed"), [
-    (3, 21),
-    # a hundred crawls, each started and killed: minutes, not seconds
-    pytest.param(100, 2100, marks=[pytest.mark.slow, pytest.mark.timeout(1800)]),
+@pytest.mark.parametrize(("kills", "lanes", "seed"), [
+    (3, 1, 21),
+    # a hundred crawls, each started and killed, in four lanes of 25 that run at once (each
+    # with a home, database and site of its own)
+    pytest.param(100, 4, 2100, marks=[pytest.mark.slow, pytest.mark.timeout(1800)]),
 ])
 def test_crawls_killed_at_random_points_lose_and_duplicate_nothing(
-        sqlite_home: Settings, tmp_path: Path, kills: int, seed: int) -> None:
-    db = open_database(sqlite_home)
-    register_samples(db)
-    kill_at_random_points(sqlite_home, db, kills=kills, seed=seed, tmp_path=tmp_path)
-    db.dispose()
+        tmp_path: Path, kills: int, lanes: int, seed: int) -> None:
+    homes = [tmp_path / f"lane-{n}" / "home" for n in range(lanes)]
+    settings = [Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
+                for home in homes]
+    dbs = [open_database(s) for s in settings]  # one at a time: Alembic's context is global
+    for db in dbs:
+        register_samples(db)
+
+    def lane(n: int) -> None:
+        kill_at_random_points(dbs[n], settings[n], kills // lanes, seed + n, homes[n].parent)
+
+    try:
+        with ThreadPoolExecutor(lanes) as pool:
+            list(pool.map(lane, range(lanes)))  # re-raises a lane's failure
+    finally:
+        for db in dbs:
+            db.dispose()

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from swordnet.cli.main import main
 from swordnet.web.app import create_app
-from tests.web_data import WebData, build_web_data
+from tests.web_data import WebData, shared_web_data
 
 EXAMPLES = settings(max_examples=int(os.environ.get("SWORDNET_HOSTILE_EXAMPLES", "3")),
                     deadline=None, derandomize=True, database=None,
@@ -108,7 +108,7 @@ def memory_cap() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
-    return build_web_data(tmp_path_factory.mktemp("web"))
+    return shared_web_data(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,45 +11,20 @@ from sqlalchemy import select
 
 from casefiles.custody import GENESIS_HASH, first_broken_link
 from swordnet.core.config import Settings
-from swordnet.core.db import Database, open_database
+from swordnet.core.db import Database
 from swordnet.core.models import CaseEvent
-from swordnet.demo.site import DemoSite, serve_site
-from tests.conftest import BACKENDS, fresh_database, postgres_database, run_cli, site_copy
-from tests.pirate_sites import register_samples
-from tests.test_crawl import crawl
+from swordnet.demo.site import DemoSite
+from tests.conftest import BACKENDS, run_cli
+from tests.crawled import fixture_crawl
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def crawled_once(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                 fixture_site: DemoSite) -> Iterator[Settings]:
-    """The fixture site crawled once per backend into a home and database (sample works
-    registered) that no test uses directly: each test gets its own copy of both."""
-    directory = tmp_path_factory.mktemp("crawled_once")
-    with fresh_database(request.param, directory) as url:
-        settings = Settings(home=directory / "home", database_url=url)
-        db = open_database(settings)
-        try:
-            register_samples(db)
-            with serve_site(site_copy(fixture_site)) as served_site:
-                crawl(db, settings, served_site.url)
-        finally:
-            db.dispose()  # nothing stays connected: PostgreSQL copies only an unused database
-        yield settings
-
-
-@pytest.fixture
-def database_url(crawled_once: Settings, tmp_path: Path) -> Iterator[str]:
-    """A copy of the crawled database; its home is copied to ``tmp_path / "home"``, which is
-    the test's home (the ``home`` fixture)."""
-    shutil.copytree(crawled_once.home, tmp_path / "home")
-    if crawled_once.database_url.startswith("sqlite:///"):
-        copy = tmp_path / "swordnet.core.db"
-        with closing(sqlite3.connect(crawled_once.database_url.removeprefix("sqlite:///"))) \
-                as source, closing(sqlite3.connect(copy)) as target:
-            source.backup(target)
-        yield f"sqlite:///{copy}"
-    else:
-        yield from postgres_database(template=crawled_once.database_url)
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 tmp_path: Path, fixture_site: DemoSite) -> Iterator[str]:
+    """A copy of the fixture site crawled once per test run and backend; its home is copied
+    to ``tmp_path / "home"``, which is the test's home (the ``home`` fixture)."""
+    with fixture_crawl(request.param, tmp_path_factory, fixture_site).copy(tmp_path) as copy:
+        yield copy.database_url
 
 
 @pytest.fixture

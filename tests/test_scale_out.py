@@ -63,7 +63,7 @@ def start_node(directory: Path, settings: Settings) -> Node:
                                stdout=(directory / "scrapyd.out").open("wb"),
                                stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # far beyond need: only ends a hang
     while True:
         try:
             with urllib.request.urlopen(f"{url}/daemonstatus.json", timeout=2):

@@ -1,11 +1,16 @@
-"""Crawl-level tests of each spider kind and the per-target settings, over fixture sites."""
+"""Each spider kind and the per-target settings, over fixture sites: rules in-process
+(tests/spider_harness.py), and each spider kind once in a real crawl."""
 
 from __future__ import annotations
 
 import gzip
+from urllib.parse import quote_plus
 
+import pytest
 from sqlalchemy import select
 
+from crawlers.spiders.search import SearchSpider
+from crawlers.spiders.site import SiteSpider
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.core.models import FeedEntry
@@ -23,6 +28,11 @@ from tests.pirate_sites import (
     sample_works,
     search_site,
 )
+from tests.spider_harness import make_spider, run_spider
+
+# In-process crawls (tests/spider_harness.py) of a site served under this name.
+HOST = "pirate.example"
+SITE = f"http://{HOST}/"
 
 
 def test_search_spider_finds_copies_only_reachable_through_the_site_search(
@@ -45,13 +55,14 @@ def test_search_spider_queries_only_the_works_in_scope(sqlite_home: Settings) ->
     db = open_database(sqlite_home)
     register_samples(db)
     site = search_site()
-    with serve_site(site) as running:
-        target = add_watch_target(db, running.url, spider="search", work_ids=[1],
-                                  search_template=running.url + "search?q={query}")
-        run = crawl_target(db, sqlite_home, target)
-    assert run.stats["search_queries"] == 1
+    target = add_watch_target(db, SITE, spider="search", work_ids=[1],
+                              search_template=SITE + "search?q={query}")
+    run = run_spider(make_spider(SearchSpider, target_id=str(target)), {HOST: site})
     first = site.planted[0]
-    assert hit_set(db) == {(first.work_title, first.image_path)}
+    assert run.stats["search_queries"] == 1
+    assert [p for p in run.paths(HOST) if p.startswith("/search")] == [
+        "/search?q=" + quote_plus(first.work_title)]
+    assert [i.exchange.url for i in run.items if i.kind == "image"] == [SITE + first.image_path[1:]]
     db.dispose()
 
 
@@ -129,50 +140,41 @@ def _planted_on(site: DemoSite, *pages: int) -> set[tuple[str, str]]:
 
 def test_allow_and_deny_patterns_choose_the_pages_followed(sqlite_home: Settings) -> None:
     db = open_database(sqlite_home)
-    register_samples(db)
-    site = _gallery_site()
-    with serve_site(site) as running:
-        target = add_watch_target(db, running.url, allow_patterns=[r"/gallery/"],
-                                  deny_patterns=[r"/gallery/2\.html$"])
-        run = crawl_target(db, sqlite_home, target)
-    assert "/gallery/2.html" not in running.requests
-    assert hit_set(db) == _planted_on(site, 1, 3)
-    assert run.stats["pages"] == 3  # home (the start URL is always fetched), 1 and 3
+    target = add_watch_target(db, SITE, allow_patterns=[r"/gallery/"],
+                              deny_patterns=[r"/gallery/2\.html$"])
+    run = run_spider(make_spider(SiteSpider, target_id=str(target)), {HOST: _gallery_site()})
+    # home (the start URL is always fetched), 1 and 3, and the copies on them
+    assert run.paths(HOST) == ["/", "/gallery/1.html", "/gallery/3.html", "/g/1.jpg", "/g/3.jpg"]
+    assert run.stats["pages"] == 3
     db.dispose()
 
 
-def test_robots_txt_is_obeyed_only_when_the_target_says_so(sqlite_home: Settings) -> None:
+@pytest.mark.parametrize("obey", [True, False])
+def test_robots_txt_is_obeyed_only_when_the_target_says_so(sqlite_home: Settings,
+                                                           obey: bool) -> None:
+    """The target's policy reaches Scrapy's setting before Scrapy builds its robots.txt
+    middleware from it (the middleware does the obeying)."""
     db = open_database(sqlite_home)
-    register_samples(db)
-    site = _gallery_site()
-    with serve_site(site) as running:
-        obeying = add_watch_target(db, running.url, obey_robots=True)
-        crawl_target(db, sqlite_home, obeying)
-        assert "/robots.txt" in running.requests and "/gallery/3.html" not in running.requests
-        assert hit_set(db) == _planted_on(site, 1, 2)
-        ignoring = add_watch_target(db, running.url + "?all", obey_robots=False)
-        crawl_target(db, sqlite_home, ignoring)
-    assert hit_set(db) == _planted_on(site, 1, 2, 3)
+    target = add_watch_target(db, SITE, obey_robots=obey)
+    spider = make_spider(SiteSpider, target_id=str(target))
+    assert spider.crawler.settings.getbool("ROBOTSTXT_OBEY") is obey
     db.dispose()
 
 
 def test_mirror_domains_are_followed_and_other_sites_are_not(sqlite_home: Settings) -> None:
     db = open_database(sqlite_home)
-    register_samples(db)
     works = sample_works()
-    mirror, other = DemoSite(), DemoSite()
+    mirror, other, main = DemoSite(), DemoSite(), DemoSite()
     mirror.add("/m.html", page("Mirror", plant(mirror, works[0], "/m.jpg", "/m.html")), HTML)
     other.add("/o.html", page("Other", plant(other, works[1], "/o.jpg", "/o.html")), HTML)
-    with serve_site(mirror) as m, serve_site(other) as o:
-        main = DemoSite()
-        main.add("/", page("Main", f'<a href="{m.url}m.html">mirror</a>'
-                                   f'<a href="{o.url}o.html">other</a>'), HTML)
-        with serve_site(main) as running:
-            mirror_host = m.url.split("/")[2]
-            target = add_watch_target(db, running.url, mirror_domains=[mirror_host])
-            crawl_target(db, sqlite_home, target)
-        assert o.requests == [] and m.requests == ["/m.html", "/m.jpg"]
-    assert hit_set(db) == planted_set(mirror)
+    main.add("/", page("Main", '<a href="http://mirror.example/m.html">mirror</a>'
+                               '<a href="http://other.example/o.html">other</a>'), HTML)
+    target = add_watch_target(db, SITE, mirror_domains=["mirror.example"])
+    run = run_spider(make_spider(SiteSpider, target_id=str(target)),
+                     {HOST: main, "mirror.example": mirror, "other.example": other})
+    assert run.paths("other.example") == []
+    assert run.paths("mirror.example") == ["/m.html", "/m.jpg"]
+    assert run.stats["pages"] == 2
     db.dispose()
 
 
@@ -189,21 +191,18 @@ def test_gzip_sitemap_that_expands_past_the_cap_is_dropped(sqlite_home: Settings
     db.dispose()
 
 
-def test_file_links_are_counted_and_only_kinds_with_a_matcher_are_fetched(
-        sqlite_home: Settings) -> None:
-    db = open_database(sqlite_home)
-    register_samples(db)
+def test_file_links_are_counted_and_only_kinds_with_a_matcher_are_fetched() -> None:
     site = DemoSite()
     links = ('<a href="magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a">m</a>'
              '<a href="/dl/film.torrent">t</a><a href="/dl/film.mkv">v</a>'
              '<a href="/full/1.jpg">full size</a>')
     site.add("/", page("Downloads", links), HTML)
     plant(site, sample_works()[0], "/full/1.jpg", "/")
-    with serve_site(site) as running:
-        run = crawl_target(db, sqlite_home, add_watch_target(db, running.url))
+    run = run_spider(make_spider(SiteSpider, url=SITE), {HOST: site})
     assert run.stats["files"] == {"magnet": 1, "torrent": 1, "video": 1}
-    assert "/dl/film.torrent" not in running.requests  # no matcher for torrent files
-    assert "/dl/film.mkv" in running.requests  # video: fetched for the video matcher
-    assert hit_set(db) == planted_set(site)  # the linked full-size image was matched
+    assert "/dl/film.torrent" not in run.paths(HOST)  # no matcher for torrent files
+    assert "/dl/film.mkv" in run.paths(HOST)  # video: fetched for the video matcher
+    # the linked full-size image is media for the image matcher, not a page
+    assert [(i.kind, i.exchange.url) for i in run.items if i.kind != "page"] == [
+        ("image", SITE + "full/1.jpg")]
     assert run.stats["pages"] == 1
-    db.dispose()

@@ -1,10 +1,11 @@
 """A crawled database for console and API tests: two rights holders, four users, real hits.
 
-The fixture pirate site is crawled once (a real ``scrapy crawl`` subprocess). The six sample
-works are split between two holders, so each holder has hits the other must never see.
-One page of the site is titled ``<script>alert(1)</script>`` and holds a copy, so its hit
-carries that title into the console. Tests copy the home and database before changing them;
-:func:`web_data_on` builds it on SQLite or PostgreSQL.
+The fixture pirate site is crawled once per test run and backend (a real ``scrapy crawl``
+subprocess, by whichever pytest-xdist worker needs it first). The six sample works are split
+between two holders, so each holder has hits the other must never see. One page of the site
+is titled ``<script>alert(1)</script>`` and holds a copy, so its hit carries that title into
+the console. Tests use copies of the home and database (:meth:`WebData.copy_to`), never the
+original; :func:`web_data_on` gives it on SQLite or PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,21 +15,22 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
+import pytest
 
-from swordnet.accounts.users import add_user, create_token
+from swordnet.accounts import add_user, create_token
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.demo.samples import sample_files
 from swordnet.demo.site import build_demo_site, serve_site
 from swordnet.evidence.store import EvidenceStore
 from swordnet.works.registry import register_work
-from tests.conftest import PG_ADMIN_DSN, fresh_database
+from tests.conftest import PG_ADMIN_DSN, built_once, shared_database_url
+from tests.crawled import crawl
 from tests.pirate_sites import plant, sample_works
-from tests.test_crawl import crawl
 
 HOLDER_A = "North Light Pictures"
 HOLDER_B = "Harbour Press"
@@ -59,7 +61,7 @@ class WebData:
         url = self.settings.database_url
         if not url.startswith("sqlite:///"):
             return Settings(home=home, database_url=self._pg_copy(url))
-        target = home / "swordnet.core.db"
+        target = home / "swordnet.db"
         target.unlink(missing_ok=True)
         with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as src, \
                 closing(sqlite3.connect(target)) as dst:
@@ -80,17 +82,29 @@ def holder_of(index: int) -> str:
 
 
 @contextmanager
-def web_data_on(backend: str, directory: Path) -> Iterator[WebData]:
-    """The web data in a fresh database on ``backend``; PostgreSQL copies are dropped after."""
-    with fresh_database(backend, directory) as url:
-        data = build_web_data(directory, url)
-        try:
-            yield data
-        finally:
-            if data.pg_copies:
-                with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-                    for name in data.pg_copies:
-                        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def web_data_on(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
+    """The web data on ``backend``; the PostgreSQL copies made from it are dropped after."""
+    data = replace(shared_web_data(tmp_path_factory, backend), pg_copies=[])
+    try:
+        yield data
+    finally:
+        if data.pg_copies:
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                for name in data.pg_copies:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def shared_web_data(tmp_path_factory: pytest.TempPathFactory,
+                    backend: str = "sqlite") -> WebData:
+    """The web data on ``backend``, built once per test run (copy it, never change it)."""
+
+    def build(directory: Path) -> dict[str, object]:
+        data = build_web_data(directory, shared_database_url(backend, "web_data", directory))
+        return {"database_url": data.settings.database_url, "tokens": data.tokens}
+
+    directory, built = built_once(tmp_path_factory, f"web_data_{backend}", build)
+    return WebData(Settings(home=directory / "home", database_url=built["database_url"]),
+                   built["tokens"])
 
 
 def build_web_data(directory: Path, database_url: str | None = None) -> WebData:
@@ -98,7 +112,7 @@ def build_web_data(directory: Path, database_url: str | None = None) -> WebData:
     (into a SQLite file in the home unless ``database_url`` names another database)."""
     home = directory / "home"
     settings = Settings(home=home,
-                        database_url=database_url or f"sqlite:///{home / 'swordnet.core.db'}")
+                        database_url=database_url or f"sqlite:///{home / 'swordnet.db'}")
     db = open_database(settings)
     store = EvidenceStore(settings.evidence_dir)
     tokens: dict[str, str] = {}

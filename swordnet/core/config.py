@@ -76,11 +76,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     >>> s = load_settings({"SWORDNET_HOME": "/tmp/sn"})
     >>> s.database_url
-    'sqlite:////tmp/sn/swordnet.core.db'
+    'sqlite:////tmp/sn/swordnet.db'
     """
     env = os.environ if environ is None else environ
     home = Path(env.get("SWORDNET_HOME") or ".swordnet").expanduser().resolve()
-    url = env.get("SWORDNET_DATABASE_URL") or f"sqlite:///{home / 'swordnet.core.db'}"
+    url = env.get("SWORDNET_DATABASE_URL") or f"sqlite:///{home / 'swordnet.db'}"
     proxies = parse_networks(env.get("SWORDNET_TRUSTED_PROXIES", ""), "SWORDNET_TRUSTED_PROXIES")
     networks = parse_networks(env.get("SWORDNET_ALLOW_NETWORKS", ""), "SWORDNET_ALLOW_NETWORKS")
     return Settings(home=home, database_url=url, trusted_proxies=proxies,

@@ -1,0 +1,115 @@
+"""Spiders run in the test's process over fixture sites, without sockets: a spider built with
+:func:`scrapy.utils.test.get_crawler` is fed the responses its requests ask for, answered by
+:class:`~swordnet.demo.site.DemoSite` objects by host, breadth first.
+
+This is how crawl *rules* are tested (which links are followed, at what depth, what the
+trap guard stops, which media are fetched, what is counted); a few tests in test_crawl.py
+and elsewhere still crawl over HTTP in a real ``scrapy crawl`` subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.http import Headers, Response
+from scrapy.responsetypes import responsetypes
+from scrapy.utils.test import get_crawler
+
+from crawlers.items import MediaItem
+from crawlers.runstats import error_samples, summary
+from crawlers.watch_spider import WatchSpider
+from swordnet.demo.site import DemoSite
+
+
+def make_spider(spidercls: type[WatchSpider], **args: Any) -> WatchSpider:
+    """A spider as ``scrapy crawl NAME -a KEY=VALUE...`` builds it (``target_id`` is read
+    from the database of ``SWORDNET_HOME``), with a crawler and stats of its own."""
+    crawler = get_crawler(spidercls)
+    # Scrapy builds a spider before it freezes the crawler's settings, and the spider sets
+    # its target's settings (robots, politeness) then; get_crawler has frozen them already.
+    crawler.settings.frozen = False
+    spider = spidercls.from_crawler(crawler, **args)
+    crawler.settings.freeze()
+    assert isinstance(spider, WatchSpider)
+    return spider
+
+
+@dataclass
+class SpiderRun:
+    """What an in-process crawl asked for and produced."""
+
+    spider: WatchSpider
+    requests: dict[str, list[str]] = field(default_factory=dict)  # host -> paths, in order
+    items: list[MediaItem] = field(default_factory=list)
+
+    def paths(self, host: str) -> list[str]:
+        """The paths (with their query) requested on ``host``."""
+        return self.requests.get(host, [])
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The run statistics as ``runs show`` would show them (see crawlers/runstats.py)."""
+        return summary(self.spider.crawler.stats.get_stats())
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return error_samples(self.spider.crawler.stats.get_stats())
+
+
+async def _all(requests: AsyncIterator[Request]) -> list[Request]:
+    return [request async for request in requests]
+
+
+def _respond(sites: dict[str, DemoSite], request: Request) -> Response:
+    parts = urlsplit(request.url)
+    site = sites.get(parts.netloc)
+    resource = site.respond(parts.path or "/", parts.query) if site else None
+    if resource is None:
+        return Response(request.url, status=404, request=request)
+    headers = Headers(dict(resource.headers))
+    if resource.content_type:
+        headers["Content-Type"] = resource.content_type
+    cls = responsetypes.from_args(headers=headers, url=request.url, body=resource.body)
+    return cls(request.url, status=resource.status, headers=headers, body=resource.body,
+               request=request)
+
+
+def run_spider(spider: WatchSpider, sites: dict[str, DemoSite], *,
+               hold: dict[str, str] | None = None, max_requests: int = 10_000) -> SpiderRun:
+    """Crawl ``sites`` (by host, e.g. ``pirate.example``) with ``spider``: requests are
+    answered one at a time, in the order they were made, except that a URL in ``hold`` is
+    answered only once the URL it maps to was requested (a slow page overtaken by others).
+    A URL already requested is dropped unless the request says ``dont_filter`` (as Scrapy's
+    duplicate filter does)."""
+    run = SpiderRun(spider)
+    queue = deque(asyncio.run(_all(spider.start())))
+    held = dict(hold or {})
+    seen: set[str] = set()
+    while queue:
+        request = queue.popleft()
+        if request.url in held:
+            assert any(r.url not in held for r in queue), f"{request.url} is held for ever"
+            queue.append(request)
+            continue
+        if request.url in seen and not request.dont_filter:
+            continue
+        held = {url: after for url, after in held.items() if after != request.url}
+        seen.add(request.url)
+        parts = urlsplit(request.url)
+        run.requests.setdefault(parts.netloc, []).append(
+            parts.path + (f"?{parts.query}" if parts.query else ""))
+        assert sum(map(len, run.requests.values())) <= max_requests, "the crawl did not end"
+        response = _respond(sites, request)
+        assert request.callback is not None
+        for result in request.callback(response, **request.cb_kwargs) or ():
+            if isinstance(result, Request):
+                queue.append(result)
+            else:
+                run.items.append(result)
+    return run
