@@ -1,7 +1,8 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   set up .venv and run the end-to-end demo
 #   make serve  the web console and REST API on http://127.0.0.1:8000/ (after make demo)
-#   make test   set up .venv with test extras; ruff, mypy, then the whole test suite
+#   make test   set up .venv with test extras; ruff, the layers contract, mypy, then the
+#               whole test suite
 #   make typecheck  mypy over the packages (configured in pyproject.toml)
 #   make upgrade  re-pin constraints.txt to the newest versions pyproject.toml allows
 #   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus) and run
@@ -89,6 +90,7 @@ bench: bench-setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
