@@ -32,7 +32,8 @@ from tests.pirate_sites import HTML, page, plant, register_samples, sample_works
 from tests.test_schedule_cli import free_port
 from tests.test_scheduler import start_scheduler, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# twenty crawls through scrapyd: minutes on a loaded machine, past the suite's per-test limit
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1800)]
 
 TARGETS = 20
 
@@ -127,7 +128,7 @@ def test_twenty_targets_on_two_scrapyd_nodes_survive_a_node_kill(
             first = slow_run_dispatched()
             assert first is not None
             killed = next(n for n in nodes if n.url == first.node)
-            time.sleep(1.0)  # the crawl has started fetching the slow site
+            wait_for(lambda: bool(sites[0].requests), scheduler)  # it fetches the slow site
             killed.kill()
             survivor = next(n for n in nodes if n is not killed)
 
