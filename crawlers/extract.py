@@ -130,9 +130,9 @@ def _file_links(base_url: str, soup: BeautifulSoup, links: list[str]) -> list[Fi
         if href.lower().startswith("magnet:"):
             found.setdefault(href, "magnet")
     for url in links:
-        kind = file_kind(url)
-        if kind:
-            found.setdefault(url, kind)
+        linked = file_kind(url)
+        if linked:
+            found.setdefault(url, linked)
     return [FileLink(url, kind) for url, kind in found.items()]
 
 

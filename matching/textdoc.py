@@ -20,6 +20,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import charset_normalizer
 import lxml.etree
@@ -163,7 +164,10 @@ def epub_document(content: bytes) -> Document:
         for href in spine:
             name = posixpath.normpath(posixpath.join(posixpath.dirname(opf_path), href))
             xhtml, _ = decode_text(book.read(name))
-            page = lxml.html.fromstring(XML_DECLARATION.sub("", xhtml, count=1))
+            # lxml-stubs type fromstring as returning _Element; lxml.html's parser makes
+            # HtmlElement nodes.
+            page = cast(lxml.html.HtmlElement,
+                        lxml.html.fromstring(XML_DECLARATION.sub("", xhtml, count=1)))
             heading = next((h.text_content().strip() for h in page.iter("h1", "h2", "h3")
                             if isinstance(h, lxml.html.HtmlElement) and h.text_content().strip()),
                            None)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from swordnet.accounts.access import Forbidden, get_work
+from swordnet.accounts.access import get_work
 from swordnet.accounts.users import Principal
-from swordnet.core.errors import BadInput, Conflict
+from swordnet.core.errors import BadInput, Conflict, Forbidden
 from swordnet.core.models import AllowlistEntry, RightsHolder
 from swordnet.watch.targets import check_host
 

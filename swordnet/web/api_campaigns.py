@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from casefiles.reports import campaign_report, render_rows, shutdown_rows
 from scheduler.liveness import settle_gone_runs
-from swordnet.accounts.access import CAMPAIGN_SORTS, NotFound, require_staff, sort_clause
+from swordnet.accounts.access import CAMPAIGN_SORTS, require_staff, sort_clause
 from swordnet.accounts.users import Principal
 from swordnet.core.db import Database
-from swordnet.core.errors import BadInput
+from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import Campaign, CrawlRun
 from swordnet.watch.campaigns import campaign_summary, create_campaign, effective_end, stop_campaign
 from swordnet.web.deps import Caller, DbSession, get_db

@@ -20,7 +20,6 @@ from matching.registry import describe_match
 from swordnet.accounts.access import (
     HIT_SORTS,
     HitFilters,
-    NotFound,
     filtered_hits,
     get_hit,
     require_staff,
@@ -29,7 +28,7 @@ from swordnet.accounts.access import (
 )
 from swordnet.accounts.users import Principal
 from swordnet.core.db import lock_for_writing
-from swordnet.core.errors import SwordnetError
+from swordnet.core.errors import NotFound, SwordnetError
 from swordnet.core.models import HIT_STATUSES, Capture, Hit
 from swordnet.evidence.store import EvidenceStore
 from swordnet.web.deps import Caller, DbSession, Store

@@ -31,13 +31,12 @@ from matching.registry import max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
 from swordnet.accounts.access import (
     WORK_SORTS,
-    NotFound,
     WorkFilters,
     filtered_works,
     get_work,
     sort_clause,
 )
-from swordnet.core.errors import BadInput
+from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import (
     WORK_KINDS,
     Hit,

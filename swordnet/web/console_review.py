@@ -21,10 +21,10 @@ from matching.registry import describe_match, signal_type
 from swordnet.accounts import access
 from swordnet.accounts.access import HIT_SORTS, HitFilters
 from swordnet.core.errors import BadRequest, NotFound
-from swordnet.core.models import HIT_STATUSES, Campaign, Hit, Work
+from swordnet.core.models import HIT_STATUSES, MAX_ID, Campaign, Hit, Work
 from swordnet.web.console_base import Signed, render
 from swordnet.web.deps import DbSession
-from swordnet.web.params import MAX_ID, PathId
+from swordnet.web.params import PathId
 from swordnet.works.previews import work_preview
 
 router = APIRouter(include_in_schema=False)

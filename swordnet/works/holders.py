@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from swordnet.accounts.access import Forbidden
 from swordnet.accounts.users import Principal
+from swordnet.core.errors import Forbidden
 from swordnet.core.models import RightsHolder
 from swordnet.works.registry import RegistrationError
 
