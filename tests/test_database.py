@@ -104,3 +104,15 @@ def test_an_existing_database_readable_by_others_is_made_private(sqlite_home: Se
     database.chmod(0o644)
     open_database(sqlite_home).dispose()
     assert mode(database) == 0o600
+
+
+@pytest.mark.parametrize("timeout", ["abc", "-1", "nan", "1e9"])
+def test_a_bad_busy_timeout_in_the_url_is_one_line_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout: str) -> None:
+    monkeypatch.setenv("SWORDNET_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SWORDNET_DATABASE_URL", f"sqlite:///{tmp_path / 'sn.db'}?timeout={timeout}")
+    result = run_cli("works", "list")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: the database URL's ?timeout= must be a number of seconds from 0 to 86400, "
+        f"not {timeout!r}"]

@@ -62,11 +62,6 @@ def evidence_store() -> EvidenceStore:
     return EvidenceStore(current_settings().evidence_dir)
 
 
-def preview_store() -> EvidenceStore:
-    """The evidence store, where previews of registered works are kept for reviewers."""
-    return EvidenceStore(current_settings().evidence_dir)
-
-
 def in_unit(work: Callable[..., T], *args: Any) -> T:
     """Run ``work(session, *args)`` in one unit of work: committed if it returns, rolled back
     if it raises (a SwordnetError then ends the command in one line; see SwordnetGroup)."""

@@ -35,10 +35,10 @@ from swordnet.cli.util import (
     console,
     database,
     emit,
+    evidence_store,
     fail,
     in_unit,
     json_option,
-    preview_store,
 )
 from swordnet.core.errors import NotFound
 from swordnet.core.models import WORK_KINDS, Fingerprint, Work
@@ -113,7 +113,7 @@ def works_add(file: Path, title: str, holder: str, kind: str | None,
                 kind, content = read_work_file(file, kind)
                 reg = register_work(session, content, title=title,
                                     holder_name=holder, kind=kind, source_name=file.name,
-                                    aliases=aliases, preview_store=preview_store())
+                                    aliases=aliases, preview_store=evidence_store())
                 work_id, work_title = reg.work.id, reg.work.title
                 fingerprints = len(reg.work.fingerprints)
         except (RegistrationError, ContentRejected) as exc:
@@ -150,7 +150,7 @@ def works_import(directory: Path, holder: str, kind: str | None) -> None:
                     reg = register_work(session, content, holder_name=holder,
                                         title=path.stem.replace("_", " "), kind=file_kind,
                                         source_name=path.name,
-                                        preview_store=preview_store())
+                                        preview_store=evidence_store())
                 added, existing = added + reg.created, existing + (not reg.created)
             except (RegistrationError, ContentRejected, UnusableText) as exc:
                 failed.append(f"{click.format_filename(path)}: {exc}")

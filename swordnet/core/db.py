@@ -7,6 +7,7 @@ before returning, so `swordnet init` is optional and a second one is a no-op.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -23,7 +24,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from swordnet.core.config import Settings
+from swordnet.core.config import Settings, SettingsError
 from swordnet.core.errors import Unavailable
 from swordnet.core.signing import SIGNING_KEY, load_or_create_key
 from swordnet.core.text import check_text
@@ -89,16 +90,36 @@ def private_sqlite_file(path: Path) -> None:
             pass
 
 
+def _busy_timeout_s(value: str | tuple[str, ...]) -> float:
+    """The SQLite busy timeout a database URL's ``?timeout=`` gives, in seconds.
+
+    >>> _busy_timeout_s(""), _busy_timeout_s("2.5")
+    (30.0, 2.5)
+    >>> _busy_timeout_s("abc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    swordnet.core.config.SettingsError: the database URL's ?timeout= must be a number ... 'abc'
+    """
+    if not isinstance(value, str):
+        raise SettingsError("the database URL gives ?timeout= more than once")
+    if not value:
+        return SQLITE_BUSY_TIMEOUT_MS / 1000
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= 86400:  # also refuses nan
+        raise SettingsError("the database URL's ?timeout= must be a number of seconds from 0 "
+                            f"to 86400, not {value!r}")
+    return seconds
+
+
 def _make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         url = make_url(database_url)
         path = url.database
         if path and path != ":memory:" and not path.startswith("file:"):
             private_sqlite_file(Path(path))
-        timeout = url.query.get("timeout", "")
-        if not isinstance(timeout, str):
-            raise ValueError("the database URL gives ?timeout= more than once")
-        timeout_s = float(timeout or SQLITE_BUSY_TIMEOUT_MS / 1000)
+        timeout_s = _busy_timeout_s(url.query.get("timeout", ""))
         engine = create_engine(url.difference_update_query(["timeout"]),
                                connect_args={"timeout": timeout_s})
         event.listen(engine, "connect", _sqlite_pragmas(round(timeout_s * 1000)))
