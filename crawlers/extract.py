@@ -131,7 +131,7 @@ def _file_links(base_url: str, soup: BeautifulSoup, links: list[str]) -> list[Fi
             found.setdefault(href, "magnet")
     for url in links:
         kind = file_kind(url)
-        if kind:
+        if kind and kind != IMAGE.name:  # a linked image is one of the page's images
             found.setdefault(url, kind)
     return [FileLink(url, kind) for url, kind in found.items()]
 
