@@ -131,7 +131,7 @@ def _file_links(base_url: str, soup: BeautifulSoup, links: list[str]) -> list[Fi
             found.setdefault(href, "magnet")
     for url in links:
         linked = file_kind(url)
-        if linked:
+        if linked and linked != IMAGE.name:  # a linked image is one of the page's images
             found.setdefault(url, linked)
     return [FileLink(url, kind) for url, kind in found.items()]
 
