@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -89,7 +90,13 @@ def shared_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def exclusive(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[None]:
     """Holds the run-wide lock ``name`` (a file lock) while the block runs: one process of
     the test run at a time, whichever xdist worker it is on."""
-    with open(shared_directory(tmp_path_factory) / f"{name}.lock", "a") as lock:
+    with _locked(shared_directory(tmp_path_factory) / f"{name}.lock"):
+        yield
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -97,11 +104,19 @@ def exclusive(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[N
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextmanager
+def demo_port_lock() -> Iterator[None]:
+    """``swordnet demo`` serves its site on port 8765 when that port is free, and a rerun
+    counts on getting it again: one demo at a time on this machine (the port is the
+    machine's, whichever test run or checkout wants it), held while the block runs."""
+    with _locked(Path(tempfile.gettempdir()) / "swordnet-tests-demo-port-8765.lock"):
+        yield
+
+
 @pytest.fixture
-def demo_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The test runs ``swordnet demo``, which serves its site on port 8765 when that port is
-    free and counts on getting it again on a rerun: one such test at a time in the run."""
-    with exclusive(tmp_path_factory, "demo-port"):
+def demo_port() -> Iterator[None]:
+    """The test runs ``swordnet demo`` (see :func:`demo_port_lock`)."""
+    with demo_port_lock():
         yield
 
 

@@ -25,7 +25,7 @@ from markupsafe import escape
 from casefiles.bundle import extract_bundle, verify_bundle
 from casefiles.custody import head_statement
 from swordnet.core.signing import load_or_create_key, load_public_pem, public_pem, sign
-from tests.conftest import built_once, exclusive
+from tests.conftest import built_once, demo_port_lock
 
 Files = dict[str, bytes]
 
@@ -45,7 +45,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     def build(directory: Path) -> dict[str, str]:
         home = directory / "home"
-        with exclusive(tmp_path_factory, "demo-port"):  # see the demo_port fixture
+        with demo_port_lock():
             result = swordnet(home, "demo")
         assert result.returncode == 0, result.stdout + result.stderr
         for args in (["hits", "confirm", "1", "2", "3"],
