@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from swordnet.accounts import add_user, create_token
+from swordnet.accounts.users import add_user, create_token
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.demo.samples import sample_files
