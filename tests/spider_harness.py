@@ -21,21 +21,31 @@ from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.test import get_crawler
 
+from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem
 from crawlers.runstats import error_samples, summary
 from crawlers.watch_spider import WatchSpider
+from swordnet.core.config import load_settings
+from swordnet.core.db import open_database
 from swordnet.demo.site import DemoSite
+from swordnet.watch.targets import get_target, scrapy_settings
 
 
 def make_spider(spidercls: type[WatchSpider], **args: Any) -> WatchSpider:
-    """A spider as ``scrapy crawl NAME -a KEY=VALUE...`` builds it (``target_id`` is read
-    from the database of ``SWORDNET_HOME``), with a crawler and stats of its own."""
-    crawler = get_crawler(spidercls)
-    # Scrapy builds a spider before it freezes the crawler's settings, and the spider sets
-    # its target's settings (robots, politeness) then; get_crawler has frozen them already.
-    crawler.settings.frozen = False
-    spider = spidercls.from_crawler(crawler, **args)
-    crawler.settings.freeze()
+    """A spider as an executor starts ``scrapy crawl NAME -a KEY=VALUE...``, with a crawler
+    and stats of its own. A ``target_id`` crawl also gets the crawl's database
+    (:class:`CrawlDatabase`, the one ``SWORDNET_HOME`` or ``SWORDNET_DATABASE_URL`` name),
+    which its target is read from, and the target's Scrapy settings."""
+    settings: dict[str, Any] = {}
+    if "target_id" in args:
+        settings["EXTENSIONS"] = {CrawlDatabase: 0}
+        db = open_database(load_settings())
+        try:
+            with db.session() as session:
+                settings.update(scrapy_settings(get_target(session, int(args["target_id"]))))
+        finally:
+            db.dispose()
+    spider = spidercls.from_crawler(get_crawler(spidercls, settings), **args)
     assert isinstance(spider, WatchSpider)
     return spider
 
@@ -112,4 +122,6 @@ def run_spider(spider: WatchSpider, sites: dict[str, DemoSite], *,
                 queue.append(result)
             else:
                 run.items.append(result)
+    if spider.crawler.settings.getdict("EXTENSIONS"):
+        CrawlDatabase.of(spider.crawler).close()  # as when the engine stops
     return run
