@@ -1,7 +1,9 @@
 """Campaign statistics and site-shutdown lists (CSV, XLSX, JSON).
 
 A campaign's cases are those opened from its crawls or holding a confirmed hit its crawls
-found. Sites on any rights holder's allowlist never appear on a shutdown list. Spreadsheet
+found. An allowlist entry leaves out of a shutdown list only the hits it covers (its
+holder's works, or its one work, on its domain); a site stays on the list while other
+confirmed hits remain in its case. Spreadsheet
 cells whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are
 prefixed with an apostrophe, so no spreadsheet program runs them as formulas.
 """
@@ -21,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from swordnet.core.errors import BadInput
 from swordnet.core.models import (
-    AllowlistEntry,
     Campaign,
     Case,
     CaseEvent,
@@ -32,6 +33,7 @@ from swordnet.core.models import (
     NoticeUrl,
     Site,
 )
+from swordnet.watch.allowlists import allowlisted_works
 
 FORMATS = ("csv", "xlsx", "json")
 SHUTDOWN_COLUMNS = ("domain", "ips", "first_seen", "last_seen", "infringing_urls", "works",
@@ -96,24 +98,28 @@ def campaign_report(session: Session, campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _allowlisted(session: Session) -> set[str]:
-    return {entry.domain.lower() for entry in session.scalars(select(AllowlistEntry))}
-
-
-def _on_allowlist(site: Site, allowlisted: set[str]) -> bool:
-    return site.domain in allowlisted or site.domain.split(":")[0] in allowlisted
+def _not_allowlisted(session: Session, hits: Sequence[Hit]) -> list[Hit]:
+    """``hits`` less those an allowlist entry covers (their work on their site)."""
+    sites: dict[Site, list[Hit]] = {}
+    for hit in hits:
+        sites.setdefault(hit.site, []).append(hit)
+    licensed = {(site.id, work_id) for site, found in sites.items()
+                for work_id in allowlisted_works(session, site.domain,
+                                                 {h.work_id for h in found})}
+    return [hit for hit in hits if (hit.site_id, hit.work_id) not in licensed]
 
 
 def shutdown_rows(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
-    """One row per site of the campaign's cases (allowlisted sites left out)."""
-    allowlisted = _allowlisted(session)
+    """One row per site of the campaign's cases, counting its confirmed hits less those
+    allowlisted; a case whose every confirmed hit is allowlisted is left out."""
     rows = []
     for case in campaign_cases(session, campaign):
         site = case.site
-        if _on_allowlist(site, allowlisted):
+        confirmed = session.scalars(select(Hit).where(Hit.case_id == case.id,
+                                                      Hit.status == "confirmed")).all()
+        hits = _not_allowlisted(session, confirmed)
+        if confirmed and not hits:
             continue
-        hits = session.scalars(select(Hit).where(Hit.case_id == case.id,
-                                                 Hit.status == "confirmed")).all()
         export = session.scalar(select(CaseExport).where(CaseExport.case_id == case.id)
                                 .order_by(CaseExport.id.desc()).limit(1))
         rows.append({

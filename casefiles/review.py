@@ -49,10 +49,11 @@ def _pending_hit(session: Session, hit_id: int, verb: str) -> Hit:
 
 
 def case_for_site(session: Session, site_id: int, actor: str,
-                  campaign_id: int | None = None) -> Case:
-    """The site's active (not closed) case, or the case it is a linked mirror of, opened
-    now (for ``campaign_id``, the campaign whose crawl found the first hit) if there is
-    none. The site row is locked first, so concurrent confirmations open one case."""
+                  campaign_id: int | None = None, known_case_id: int | None = None) -> Case:
+    """The case it is a linked mirror of, or the site's active (not closed) case, or else
+    ``known_case_id`` (the case a staydown copy is known from) if still active; opened now
+    (for ``campaign_id``, the campaign whose crawl found the first hit) if there is none.
+    The site row is locked first, so concurrent confirmations open one case."""
     lock_for_writing(session)
     session.get(Site, site_id, with_for_update=True)
     mirror_of = session.scalar(
@@ -67,6 +68,9 @@ def case_for_site(session: Session, site_id: int, actor: str,
         .limit(1)
         .with_for_update()
     )
+    if case is None and known_case_id is not None:
+        case = session.scalar(select(Case).where(Case.id == known_case_id,
+                                                 Case.status != "closed").with_for_update())
     if case is None:
         case = Case(site_id=site_id, status="open", campaign_id=campaign_id)
         session.add(case)
@@ -76,15 +80,18 @@ def case_for_site(session: Session, site_id: int, actor: str,
 
 
 def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
-                accept_quarantined: bool = False) -> Case:
-    """Confirm a pending hit and add it to its site's case; returns the case."""
+                accept_quarantined: bool = False, automatic: str | None = None) -> Case:
+    """Confirm a pending hit and add it to its site's case (or, on a site without one, to
+    the case it is a known copy of); returns the case. ``automatic`` is the reason of a
+    confirmation nobody made by hand (staydown), kept in the custody event."""
     hit = _pending_hit(session, hit_id, "confirmed")
     if hit.quarantined and not accept_quarantined:
         raise ReviewError(
             f"hit {hit_id} is held by the quarantine of work {hit.work_id}; check it against the "
             "work and confirm it with --accept-quarantined")
     run = session.get(CrawlRun, hit.run_id) if hit.run_id is not None else None
-    case = case_for_site(session, hit.site_id, reviewer, run.campaign_id if run else None)
+    case = case_for_site(session, hit.site_id, reviewer, run.campaign_id if run else None,
+                         hit.known_case_id)
     hit.case_id = case.id
     _record(session, hit, "confirmed", reviewer)
     media = hit.media_capture
@@ -98,6 +105,9 @@ def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
         "score": hit.score,
         "media_sha256": media.sha256 if media else None,
         "captured_at": media.fetched_at.isoformat() if media else None,
+        **({"known_copy_of_case": hit.known_case_id, "known_by": hit.known_by}
+           if hit.known_case_id is not None else {}),
+        **({"automatic": True, "reason": automatic} if automatic else {}),
     }, reviewer)
     return case
 

@@ -38,6 +38,7 @@ from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem, RecheckItem
 from crawlers.store import (
     RunRef,
+    Stored,
     finish_run,
     note_sealed,
     open_run,
@@ -237,7 +238,7 @@ class StorePipeline:
         await asyncio.get_running_loop().run_in_executor(self.writer, self._recover, store)
         await self._write_patiently("recovered WARC files", lambda _session: None)
 
-    def _store(self, session: Session, item: MediaItem) -> tuple[int, int]:
+    def _store(self, session: Session, item: MediaItem) -> Stored:
         assert self.run is not None and self.watch is not None and self.recorder is not None
         return store_matches(session, self.run, item, self.watch, self.recorder)
 
@@ -256,11 +257,14 @@ class StorePipeline:
             runstats.count(stats, f"rechecks_{outcome}")
         elif item.matches:
             try:
-                new, seen = await self._write(self._store, item)
+                stored = await self._write(self._store, item)
             except Exception as exc:
                 self._not_stored(item.url, len(item.matches), exc)
-            runstats.count(stats, "hits_new", new)
-            runstats.count(stats, "hits_seen", seen)
+            runstats.count(stats, "hits_new", stored.new)
+            runstats.count(stats, "hits_seen", stored.seen)
+            runstats.count(stats, "matches_allowlisted", stored.allowlisted)
+            runstats.count(stats, "hits_known_copies", stored.known)
+            runstats.count(stats, "hits_auto_confirmed", stored.auto_confirmed)
         return item
 
     def _not_stored(self, url: str, hits: int, exc: Exception) -> NoReturn:

@@ -81,6 +81,9 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "matcher_restarts": ours.get("matcher_restarts", 0),  # a worker process died
         "hits_new": ours.get("hits_new", 0),
         "hits_seen": ours.get("hits_seen", 0),
+        "matches_allowlisted": ours.get("matches_allowlisted", 0),  # licensed there: skipped
+        "hits_known_copies": ours.get("hits_known_copies", 0),  # already confirmed in a case
+        "hits_auto_confirmed": ours.get("hits_auto_confirmed", 0),  # of those, by staydown
         "store_failures": ours.get("store_failures", 0),    # items whose storing failed
         "hits_not_stored": ours.get("hits_not_stored", 0),  # their matches, new or known
         "rechecks": {k.removeprefix("rechecks_"): v for k, v in ours.items()

@@ -3,7 +3,10 @@ and the outcomes of rechecks.
 
 Plain synchronous functions taking a session; the pipelines run them on one writer thread.
 A hit is identified by (work, media URL): finding the same copy again only refreshes
-``last_seen_at``, so re-crawling a site never duplicates hits. The responses backing a new
+``last_seen_at``, so re-crawling a site never duplicates hits. A match of a work allowlisted
+on the site (by its holder or for itself) is skipped and counted, never stored; a new hit
+whose copy is already confirmed in a case names it, and may be confirmed at once
+(:mod:`casefiles.staydown`). The responses backing a new
 hit are written to the run's WARC file, durably, before the Capture rows pointing at them
 are stored, so a Capture never points at a record that is missing or cut short.
 """
@@ -13,20 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from casefiles.mirror_proposals import propose_by_shared_ip
 from casefiles.notices import judge, record_recheck
+from casefiles.staydown import apply_staydown
 from crawlers.health import DOWN_AFTER_RUNS, health_problems
 from crawlers.items import Exchange, MediaItem, RecheckItem, reason_phrase
 from swordnet.core.models import Capture, CrawlRun, FeedEntry, Hit, Site, WarcFile
 from swordnet.core.processes import this_process
 from swordnet.core.timeutil import utcnow
 from swordnet.evidence.warc import SealedWarc, WarcRecorder, WarcRef
-from swordnet.watch.targets import site_for_url
+from swordnet.watch.allowlists import allowlisted_works
+from swordnet.watch.targets import site_for_url, site_key
 from swordnet.works.quarantine import QuarantineWatch
 
 
@@ -104,6 +110,7 @@ def finish_run(
     run.health_problems = health_problems(stats, finish_reason, _previous_links(session, run))
     run.healthy = not run.health_problems
     _note_reachability(session, ref.site_id, stats.get("start_reachable"))
+    propose_by_shared_ip(session, ref.site_id)
 
 
 def note_sealed(session: Session, sealed: list[SealedWarc]) -> None:
@@ -178,24 +185,49 @@ def _note_site_seen(session: Session, ref: RunRef, ip: str | None, at: datetime)
         site.ips = [*site.ips, ip]
 
 
+class Stored(NamedTuple):
+    """What storing one matched item did with its matches."""
+
+    new: int                 # new pending (or automatically confirmed) hits
+    seen: int                # hits already stored, seen again
+    allowlisted: int = 0     # matches skipped: the work is allowlisted on the site
+    known: int = 0           # new hits that are known copies of a case (staydown)
+    auto_confirmed: int = 0  # of those, confirmed automatically
+
+
+def _allowlisted(session: Session, ref: RunRef, item: MediaItem) -> set[int]:
+    """Works of ``item``'s matches allowlisted on the run's site or the page's."""
+    site = session.get(Site, ref.site_id)
+    assert site is not None
+    work_ids = {m.work_id for m in item.matches}
+    skipped = allowlisted_works(session, site.domain, work_ids)
+    page_site = site_key(item.page.url)
+    if page_site != site.domain:
+        skipped |= allowlisted_works(session, page_site, work_ids - skipped)
+    return skipped
+
+
 def store_matches(session: Session, ref: RunRef, item: MediaItem, watch: QuarantineWatch,
-                  recorder: WarcRecorder) -> tuple[int, int]:
-    """Store captures (WARC records first) and pending hits for a matched media item;
-    returns (new, already known). ``watch`` applies the quarantine rule to every new hit.
+                  recorder: WarcRecorder) -> Stored:
+    """Store captures (WARC records first) and pending hits for a matched media item.
+    ``watch`` applies the quarantine rule to every new hit; staydown then marks (and may
+    confirm) known copies.
     """
     now = utcnow()
     _note_site_seen(session, ref, item.page.exchange.ip, now)
+    skipped = _allowlisted(session, ref, item)
+    matches = [m for m in item.matches if m.work_id not in skipped]
     known = {h.work_id: h for h in session.scalars(select(Hit).where(
-        Hit.url == item.url, Hit.work_id.in_([m.work_id for m in item.matches])))}
-    new = [m for m in item.matches if m.work_id not in known]
+        Hit.url == item.url, Hit.work_id.in_([m.work_id for m in matches])))}
+    new = [m for m in matches if m.work_id not in known]
     for hit in known.values():
         hit.last_seen_at = now
     if not new:
-        return 0, len(known)
+        return Stored(0, len(known), len(skipped))
     page_capture = _page_capture(session, ref, item, recorder)
     media_capture = page_capture if item.is_page else \
         _capture(session, ref, recorder, "media", item.exchange)
-    stored = 0
+    stored: list[Hit] = []
     for match in new:
         hit = Hit(work_id=match.work_id, fingerprint_id=match.fingerprint_id,
                   site_id=ref.site_id, run_id=ref.run_id, media_capture=media_capture,
@@ -210,10 +242,12 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem, watch: Quarant
                 session.add(hit)
                 session.flush()
                 watch.note_new_hit(session, hit)
-            stored += 1
+            stored.append(hit)
         except IntegrityError:  # a concurrent crawl stored the same copy first
             pass
-    return stored, len(known) + len(new) - stored
+    outcomes = [apply_staydown(session, hit, media_capture.sha256) for hit in stored]
+    return Stored(len(stored), len(known) + len(new) - len(stored), len(skipped),
+                  sum(o is not None for o in outcomes), outcomes.count("auto_confirmed"))
 
 
 def store_recheck(session: Session, ref: RunRef, item: RecheckItem,

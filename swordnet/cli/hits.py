@@ -28,7 +28,8 @@ def hit_row(hit: Hit) -> dict[str, Any]:
             "variant": hit.variant, "stage": hit.stage, "score": hit.score,
             "method": describe_match(hit.algorithm, hit.variant, hit.score, hit.detail),
             "detail": hit.detail, "quarantined": hit.quarantined, "status": hit.status,
-            "case_id": hit.case_id, "reviewer": hit.reviewer,
+            "case_id": hit.case_id, "known_case_id": hit.known_case_id,
+            "known_by": hit.known_by, "reviewer": hit.reviewer,
             "created_at": hit.created_at.isoformat(timespec="seconds")}
 
 
@@ -43,7 +44,9 @@ def hits_list(status: str | None, as_json: bool) -> None:
             query = query.where(Hit.status == status)
         data = [hit_row(hit) for hit in session.scalars(query)]
     for row in data:
-        row["flag"] = "QUARANTINED" if row["quarantined"] else ""
+        row["flag"] = " ".join(filter(None, (
+            "QUARANTINED" if row["quarantined"] else "",
+            f"known copy of case {row['known_case_id']}" if row["known_case_id"] else "")))
     emit(data, as_json, "Hits", ["id", "status", "flag", "work_title", "stage", "method", "site",
                                  "url"])
 

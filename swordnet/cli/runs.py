@@ -29,7 +29,8 @@ def run_summary(session: Session, run_id: int) -> dict[str, Any]:
 def print_run(summary: dict[str, Any]) -> None:
     table = Table(title=f"Crawl run {summary['run_id']}", title_justify="left", show_header=False)
     for key in ("site", "outcome", "health", "pages", "media", "media_skipped", "hits_new",
-                "hits_seen", "errors", "bytes", "duration_s"):
+                "hits_seen", "matches_allowlisted", "hits_known_copies", "hits_auto_confirmed",
+                "errors", "bytes", "duration_s"):
         if summary.get(key) is not None:
             table.add_row(key.replace("_", " "), str(summary[key]))
     for group in ("errors_by_type", "status_counts", "traps", "files"):

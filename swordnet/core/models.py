@@ -59,6 +59,10 @@ NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
 # holder's own works, hits and cases.
 ROLES = ("admin", "staff", "rights_holder")
 HIT_DECISIONS = ("confirmed", "rejected", "undone")
+# How a new hit is known to be a copy already confirmed in a case: the same bytes, or the
+# same work at a score at least as close (staydown).
+KNOWN_BY = ("sha256", "score")
+MIRROR_PROPOSAL_STATUSES = ("proposed", "accepted", "declined")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
@@ -366,7 +370,8 @@ class Capture(Base):
     """One fetched response that backs a hit: a page or a media file."""
 
     __tablename__ = "captures"
-    __table_args__ = (CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),)
+    __table_args__ = (CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),
+                      Index("ix_captures_sha256", "sha256"))  # staydown: copies by content
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
@@ -396,6 +401,10 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(30), default="open")
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    # Staydown: confirm reappearing copies of this case automatically (exact: same sha256;
+    # fuzzy: same work at a score at least as close); None follows StaydownSettings.
+    auto_confirm_exact: Mapped[bool | None] = mapped_column(Boolean)
+    auto_confirm_fuzzy: Mapped[bool | None] = mapped_column(Boolean)
 
     site: Mapped[Site] = relationship()
     events: Mapped[list[CaseEvent]] = relationship(
@@ -410,6 +419,44 @@ class CaseMirror(Base):
 
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True, unique=True)
+
+
+class MirrorProposal(Base):
+    """A site proposed as a mirror of a case (it serves the case's copies, shares its IP
+    address...), until staff accept it (linking the mirror) or decline it."""
+
+    __tablename__ = "mirror_proposals"
+    __table_args__ = (
+        CheckConstraint(_in("status", MIRROR_PROPOSAL_STATUSES),
+                        name="ck_mirror_proposals_status"),
+        UniqueConstraint("case_id", "site_id", name="uq_mirror_proposals_site"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    # Why, one entry per kind of evidence: {"kind": "copies"|"shared_ip", "text": ...}.
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+    site: Mapped[Site] = relationship()
+
+
+class StaydownSettings(Base):
+    """The instance's staydown defaults (one row, id 1; absent means the defaults below)."""
+
+    __tablename__ = "staydown_settings"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_staydown_settings_one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    auto_confirm_exact: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_confirm_fuzzy: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime | None]
 
 
 class CaseExport(Base):
@@ -445,6 +492,9 @@ class Hit(Base):
     media_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
     page_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    # Staydown: the case this copy is already confirmed in, and how that is known (KNOWN_BY).
+    known_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    known_by: Mapped[str | None] = mapped_column(String(10))
     url: Mapped[str] = mapped_column(Text)
     page_url: Mapped[str | None] = mapped_column(Text)
     algorithm: Mapped[str] = mapped_column(String(40))

@@ -1,19 +1,23 @@
-"""Adding and removing allowlist entries (licensed domains) as a principal may.
+"""Allowlist entries (licensed domains): adding them as a principal may, and what they cover.
 
 A rights holder manages their own holder's entries, for all their works or one of them;
 staff name the holder, or a work (whose holder it then is). The API and the console both
-add entries through :func:`add_entry`.
+add entries through :func:`add_entry`. An entry covers only its holder's works (or its one
+work) on its domain (:func:`allowlisted_works`): crawls skip those matches there, and
+shutdown lists leave out those hits, never other holders'.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Collection
+
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from swordnet.accounts.access import get_work
 from swordnet.accounts.users import Principal
 from swordnet.core.errors import BadInput, Conflict, Forbidden
-from swordnet.core.models import AllowlistEntry, RightsHolder
+from swordnet.core.models import AllowlistEntry, RightsHolder, Work
 from swordnet.watch.targets import check_host
 
 
@@ -67,3 +71,30 @@ def add_entry(session: Session, principal: Principal, domain: str, holder: str |
     session.add(entry)
     session.flush()
     return entry
+
+
+def domain_keys(site_domain: str) -> tuple[str, ...]:
+    """The entry domains that cover a site: its key, and its host without the port.
+
+    >>> domain_keys("licensed.example:8080"), domain_keys("[::1]:81"), domain_keys("a.example")
+    (('licensed.example:8080', 'licensed.example'), ('[::1]:81', '[::1]'), ('a.example',))
+    """
+    host = site_domain.rpartition(":")[0] if site_domain.rfind(":") > site_domain.rfind("]") \
+        else site_domain
+    return tuple(dict.fromkeys((site_domain, host)))
+
+
+def allowlisted_works(session: Session, site_domain: str,
+                      work_ids: Collection[int]) -> set[int]:
+    """The works among ``work_ids`` licensed on the site ``site_domain``: by an entry for
+    the work itself, or for all of its holder's works."""
+    if not work_ids:
+        return set()
+    keys = domain_keys(site_domain.lower())
+    entries = select(AllowlistEntry).where(AllowlistEntry.domain.in_(keys))
+    covered = select(Work.id).where(Work.id.in_(list(work_ids)), or_(
+        Work.id.in_(entries.where(AllowlistEntry.work_id.is_not(None))
+                    .with_only_columns(AllowlistEntry.work_id)),
+        Work.holder_id.in_(entries.where(AllowlistEntry.work_id.is_(None))
+                           .with_only_columns(AllowlistEntry.holder_id))))
+    return set(session.scalars(covered))

@@ -65,6 +65,10 @@ class HitOut(BaseModel):
     captured_at: datetime | None
     case_id: int | None
     run_id: int | None
+    known_case_id: int | None = Field(
+        description="Staydown: the case this copy is already confirmed in (a known copy).")
+    known_by: Literal["sha256", "score"] | None = Field(
+        description="How it is known: the same file, or the same work at a score as close.")
 
 
 def hit_out(hit: Hit) -> HitOut:
@@ -79,7 +83,8 @@ def hit_out(hit: Hit) -> HitOut:
         status=cast(HitStatus, hit.status),  # the column holds HIT_STATUSES: asserted above
         reviewer=hit.reviewer, reviewed_at=hit.reviewed_at, created_at=hit.created_at,
         captured_at=hit.captured_at,
-        case_id=hit.case_id, run_id=hit.run_id)
+        case_id=hit.case_id, run_id=hit.run_id, known_case_id=hit.known_case_id,
+        known_by=cast(Literal["sha256", "score"] | None, hit.known_by))
 
 
 def hit_filters(
