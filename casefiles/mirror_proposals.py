@@ -76,7 +76,7 @@ def _open_proposal(session: Session, proposal_id: int) -> MirrorProposal:
                            populate_existing=True)
     if proposal is None:
         raise NotFound(f"no mirror proposal with id {proposal_id} "
-                       "(see `swordnet cases proposals`)")
+                       "(see `swordnet staydown proposals`)")
     if proposal.status != "proposed":
         raise Conflict(f"mirror proposal {proposal_id} is already {proposal.status}")
     return proposal

@@ -1,4 +1,4 @@
-"""The ``allowlist`` commands: licensed domains kept off shutdown lists."""
+"""The ``allowlist`` commands: domains a rights holder licensed, for all their works or one."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from swordnet.watch.targets import check_host
 
 @click.group()
 def allowlist() -> None:
-    """Licensed domains: never put on a shutdown list."""
+    """Licensed domains: crawls skip the holder's (or the work's) matches there, and shutdown
+    lists leave out those hits (not other holders')."""
 
 
 @allowlist.command("add")

@@ -24,6 +24,7 @@ from swordnet.cli.scheduler import scheduler
 from swordnet.cli.scrapyd import scrapyd
 from swordnet.cli.serve import serve
 from swordnet.cli.sites import sites
+from swordnet.cli.staydown import staydown
 from swordnet.cli.tips import tips
 from swordnet.cli.users import tokens, users
 from swordnet.cli.util import SwordnetGroup, console, current_settings, database
@@ -63,5 +64,5 @@ def demo() -> None:
 
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
                 keys, allowlist, campaigns, tips, notices, scheduler, scrapyd, serve, users,
-                tokens):
+                tokens, staydown):
     main.add_command(command)

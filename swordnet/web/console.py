@@ -24,7 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session, start_session
-from swordnet.web import console_ops, console_pages, console_review
+from swordnet.web import console_ops, console_pages, console_review, console_staydown
 from swordnet.web.console_base import (
     STATIC_DIR,
     LoginRequired,
@@ -130,7 +130,7 @@ def html_error(request: Request, status: int, message: str) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
-    for module in (console_pages, console_review, console_ops):
+    for module in (console_pages, console_review, console_ops, console_staydown):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()

@@ -136,7 +136,8 @@ def _environment() -> jinja2.Environment:
 ENV = _environment()
 NAV = [("/", "Dashboard", False), ("/review", "Review", False), ("/works", "Works", False),
        ("/cases", "Cases", False), ("/sites", "Sites", True), ("/runs", "Runs", True),
-       ("/campaigns", "Campaigns", True), ("/tips", "Tips", False),
+       ("/campaigns", "Campaigns", True), ("/staydown", "Staydown", True),
+       ("/tips", "Tips", False),
        ("/allowlist", "Allowlist", False)]
 
 
