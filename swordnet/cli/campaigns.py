@@ -127,8 +127,8 @@ def campaigns_report(name: str, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (default: standard output; required for xlsx).")
 def campaigns_shutdown_list(name: str, fmt: str, output: Path | None) -> None:
-    """The sites of campaign NAME's cases, for site-shutdown requests (allowlisted sites
-    never appear)."""
+    """The sites of campaign NAME's cases, for site-shutdown requests (hits an allowlist entry
+    covers are left out: a site whose every hit is licensed does not appear)."""
     if output is None and fmt == "xlsx":
         fail("--format xlsx needs --output FILE")
     if output is not None and output.exists():

@@ -1,5 +1,6 @@
-"""``/allowlist``: licensed domains, for a rights holder's works or one work; never put on a
-shutdown list. Rights holders manage their own entries; staff name the holder or the work.
+"""``/allowlist``: licensed domains, for a rights holder's works or one work: crawls skip those
+works there and shutdown lists leave out their hits (not other holders'). Rights holders
+manage their own entries; staff name the holder or the work.
 """
 
 from __future__ import annotations

@@ -176,8 +176,8 @@ def report(campaign_id: PathId, session: DbSession, _caller: Staff,
 
 @router.get("/{campaign_id}/shutdown-list", response_class=Response,
             responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()},
-                             "description": "The sites of the campaign's cases (allowlisted "
-                                            "sites left out), as a file."}})
+                             "description": "The sites of the campaign's cases (hits an "
+                                            "allowlist entry covers left out), as a file."}})
 def shutdown_list(campaign_id: PathId, session: DbSession, _caller: Staff,
                   fmt: Annotated[Literal["csv", "xlsx", "json"], Query(alias="format")] = "csv",
                   ) -> Response:
