@@ -1,7 +1,9 @@
 """Sites proposed as mirrors of a case, for staff to accept (linking the mirror) or decline.
 
-A site is proposed when it serves copies confirmed in a case (:mod:`casefiles.staydown`) or
-shares an IP address with a case's site (checked when a crawl of it ends). A proposal gathers
+A site is proposed when it serves copies confirmed in a case (:mod:`casefiles.staydown`), or,
+checked when a crawl of it ends (:func:`propose_from_run`), when it shares an IP address with
+a case's site, its start page redirects to that site, or its start page has the same template
+(:mod:`matching.page_template`) as the case site's last crawled one. A proposal gathers
 one reason per kind of evidence; a declined proposal is not raised again for the same site
 and case, and nothing is linked until staff accept (:func:`accept`, which is
 :func:`casefiles.lifecycle.link_mirror`: a ``mirror_linked`` custody event).
@@ -13,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.lifecycle import get_case, link_mirror
+from matching.page_template import same_template
 from swordnet.core.db import lock_for_writing
 from swordnet.core.errors import Conflict, NotFound
-from swordnet.core.models import Case, CaseMirror, MirrorProposal, Site
+from swordnet.core.models import Case, CaseMirror, CrawlRun, MirrorProposal
 from swordnet.core.timeutil import utcnow
 
 
@@ -41,23 +44,36 @@ def propose(session: Session, case_id: int, site_id: int, kind: str,
     return proposal
 
 
-def propose_by_shared_ip(session: Session, site_id: int) -> list[MirrorProposal]:
-    """Propose ``site_id`` as a mirror of every active case whose site shares an IP address
-    with it."""
-    site = session.get(Site, site_id)
-    if site is None or not site.ips:
-        return []
-    proposals = []
+def _last_template(session: Session, site_id: int) -> str | None:
+    """The start-page template of the site's latest crawl that recorded one."""
+    for stats in session.scalars(select(CrawlRun.stats).where(CrawlRun.site_id == site_id)
+                                 .order_by(CrawlRun.id.desc()).limit(10)):
+        if stats.get("start_template"):
+            return str(stats["start_template"])
+    return None
+
+
+def propose_from_run(session: Session, run: CrawlRun) -> None:
+    """Propose the crawled site as a mirror of each active case whose site shares an IP
+    address with it, which its start page redirected to, or whose start page has the same
+    template as its own."""
+    site = run.site
+    template = run.stats.get("start_template")
+    redirected_to = run.stats.get("start_redirected_to")
     for case in session.scalars(select(Case).where(Case.status != "closed",
-                                                   Case.site_id != site_id)):
-        shared = sorted(set(site.ips) & set(case.site.ips))
+                                                   Case.site_id != site.id)):
+        other = case.site
+        shared = sorted(set(site.ips) & set(other.ips))
         if shared:
-            proposal = propose(session, case.id, site_id, "shared_ip",
-                               f"shares IP address {', '.join(shared)} with "
-                               f"{case.site.domain}")
-            if proposal is not None:
-                proposals.append(proposal)
-    return proposals
+            propose(session, case.id, site.id, "shared_ip",
+                    f"shares IP address {', '.join(shared)} with {other.domain}")
+        if redirected_to == other.domain:
+            propose(session, case.id, site.id, "redirect",
+                    f"its start page redirects to {other.domain} (run {run.id})")
+        theirs = _last_template(session, other.id) if template else None
+        if template and theirs and same_template(template, theirs):
+            propose(session, case.id, site.id, "template",
+                    f"its start page has the same template as {other.domain}'s (run {run.id})")
 
 
 def list_proposals(session: Session, status: str | None = "proposed",

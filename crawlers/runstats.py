@@ -28,6 +28,16 @@ def note_start(stats: StatsCollector, reachable: bool) -> None:
     stats.set_value(PREFIX + "start_reachable", int(reachable))
 
 
+def note_start_page(stats: StatsCollector, template: str | None,
+                    redirected_to: str | None) -> None:
+    """Record the start page's template (:mod:`matching.page_template`) and the site it
+    redirected to, if another: what mirror proposals compare with cases' sites."""
+    if template is not None:
+        stats.set_value(PREFIX + "start_template", template)
+    if redirected_to is not None:
+        stats.set_value(PREFIX + "start_redirected_to", redirected_to)
+
+
 def note_trap(stats: StatsCollector, reason: str, url: str, message: str | None = None) -> None:
     """Record a link not followed because it looks like a crawler trap."""
     stats.inc_value(f"{PREFIX}traps/{reason}")
@@ -74,6 +84,8 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "feed_entries": ours.get("feed_entries", 0),
         "feed_entries_unchanged": ours.get("feed_entries_unchanged", 0),
         "start_reachable": ours.get("start_reachable"),
+        "start_template": ours.get("start_template"),            # mirror proposals
+        "start_redirected_to": ours.get("start_redirected_to"),  # another site, if so
         "media": ours.get("media", 0),
         "media_skipped": ours.get("media_skipped", 0),    # quality gate: tiny, blank, smooth
         "media_animated": ours.get("media_animated", 0),  # first frame matched

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from casefiles.mirror_proposals import propose_by_shared_ip
+from casefiles.mirror_proposals import propose_from_run
 from casefiles.notices import judge, record_recheck
 from casefiles.staydown import apply_staydown
 from crawlers.health import DOWN_AFTER_RUNS, health_problems
@@ -110,7 +110,7 @@ def finish_run(
     run.health_problems = health_problems(stats, finish_reason, _previous_links(session, run))
     run.healthy = not run.health_problems
     _note_reachability(session, ref.site_id, stats.get("start_reachable"))
-    propose_by_shared_ip(session, ref.site_id)
+    propose_from_run(session, run)
 
 
 def note_sealed(session: Session, sealed: list[SealedWarc]) -> None:

@@ -31,10 +31,11 @@ from crawlers.extract import PageLinks, extract_page
 from crawlers.failures import failure_reason
 from crawlers.frontier import Frontier
 from crawlers.items import Exchange, MediaItem, PageInfo
-from crawlers.runstats import count, note_error, note_start, note_trap
+from crawlers.runstats import count, note_error, note_start, note_start_page, note_trap
 from crawlers.target_config import CrawlConfig, load_target_config
 from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
 from matching.media import kind_of_content_type
+from matching.page_template import template_hash
 from matching.registry import download_cap, fetched_file_kinds, work_kind_of_file
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import site_key
@@ -236,6 +237,8 @@ class WatchSpider(Spider):
             self.frontier.drop(page_url)
             return
         depth = self.frontier.expand(page_url)  # read now: a shorter path from here on refetches
+        if response.meta.get("start"):
+            self._note_start_page(response)
         self.page_crawled(response)
         methods = response.meta.get("playwright_page_methods") or []
         screenshot = next((m.result for m in methods if m.method == "screenshot"), None)
@@ -244,6 +247,17 @@ class WatchSpider(Spider):
         yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text)
         yield from self.media_requests(found, page)
         yield from self._follow(response, depth, found)
+
+    def _note_start_page(self, response: Response) -> None:
+        """The start page's template, and the site it redirected to if not its own."""
+        assert isinstance(response, TextResponse)
+        chain = response.meta.get("redirect_urls") or []
+        try:
+            landed = site_key(response.url)
+            moved = landed if chain and site_key(chain[0]) != landed else None
+        except ValueError:  # not a URL sites are kept under: nothing to compare
+            moved = None
+        note_start_page(self.crawler.stats, template_hash(response.text), moved)
 
     def expand_page(self, response: Response, page_url: str) -> Iterator[Request]:
         """A page read before, fetched again because a shorter path reached it: follow its

@@ -19,21 +19,23 @@ from sqlalchemy import select
 from casefiles.mirror_proposals import list_proposals
 from crawlers.analysis import analyse
 from crawlers.spiders.site import SiteSpider
-from crawlers.store import Stored, open_run, store_matches
+from crawlers.store import Stored, finish_run, open_run, store_matches
+from scheduler.executor import CrawlRequest
 from swordnet.accounts.users import add_user
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
 from swordnet.core.models import CaseEvent, Hit, MirrorProposal
 from swordnet.demo.samples import sample_files
-from swordnet.demo.site import DemoSite, serve_site
+from swordnet.demo.site import DemoSite, Resource, serve_site
 from swordnet.evidence.store import EvidenceStore
 from swordnet.evidence.warc import WarcRecorder
+from swordnet.watch.targets import site_for_url
 from swordnet.web.app import create_app
 from swordnet.works.quarantine import QuarantineWatch
 from swordnet.works.registry import load_match_index
 from tests.conftest import BACKENDS, run_cli, site_copy
 from tests.crawled import crawl, fixture_crawl
-from tests.pirate_sites import HTML, add_watch_target, page, register_samples
+from tests.pirate_sites import HTML, add_watch_target, page, register_samples, run_crawl
 from tests.spider_harness import make_spider, run_spider
 
 PASSWORD = "lanterns over the harbour at dusk"
@@ -131,7 +133,8 @@ def crawl_in_process(db: Database, settings: Settings, host: str, site: DemoSite
     """Crawl ``site`` served at ``host`` (tests/spider_harness.py), match what it found with
     the registered works and store it as the crawl's pipelines do; the totals."""
     target = add_watch_target(db, f"http://{host}/")
-    items = run_spider(make_spider(SiteSpider, target_id=str(target)), {host: site}).items
+    crawl = run_spider(make_spider(SiteSpider, target_id=str(target)), {host: site})
+    items = crawl.items
     with db.session() as session:
         index = load_match_index(session)
         ref = open_run(session, None, f"http://{host}/", "site")
@@ -145,6 +148,8 @@ def crawl_in_process(db: Database, settings: Settings, host: str, site: DemoSite
                 stored = store_matches(session, ref, item, watch, recorder)
             totals = [a + b for a, b in zip(totals, stored, strict=True)]
     recorder.close()
+    with db.session() as session:
+        finish_run(session, ref, "finished", crawl.stats, crawl.errors)
     return Stored(*totals)
 
 
@@ -156,6 +161,25 @@ def one_copy_site(image: Image.Image, fmt: str = "JPEG", **options: int) -> Demo
     site = DemoSite()
     site.add("/copy.img", data.getvalue(), f"image/{fmt.lower()}")
     site.add("/", page("Films", '<img src="/copy.img" alt="x">'), HTML)
+    return site
+
+
+def themed(site: DemoSite, theme: str) -> DemoSite:
+    """``site`` with its home page in a fuller layout: ``"portal"`` (a menu, a film grid, a
+    footer) or ``"blog"`` (posts in a sidebar layout)."""
+    if theme == "portal":
+        menu = "".join(f'<li class="nav-item"><a class="nav-link">{m}</a></li>'
+                       for m in ("Home", "Films", "Series", "Top"))
+        body = (f'<header class="top"><ul class="nav">{menu}</ul></header>'
+                '<main class="grid"><div class="card"><div class="thumb">'
+                '<img src="/copy.img" alt="x"></div><h3 class="title">Film</h3></div></main>'
+                '<footer class="foot"><p class="small">DMCA</p></footer>')
+    else:
+        posts = "".join(f'<article class="post"><h2>{n}</h2><p>text</p></article>'
+                        for n in range(3))
+        body = (f'<table><tr><td class="side"><form><input></form></td><td>{posts}'
+                '<img src="/copy.img" alt="x"></td></tr></table>')
+    site.add("/", page("Films", body), HTML)
     return site
 
 
@@ -254,3 +278,40 @@ def test_the_console_marks_known_copies_and_decides_mirror_proposals(home: Setti
         app.state.db.dispose()
     assert "Instance: exact copies confirmed automatically, fuzzy copies reviewed." in \
         run_cli("staydown", "policy").output
+
+
+def test_a_site_with_the_case_sites_page_template_is_proposed(home: Settings,
+                                                               db: Database) -> None:
+    register_samples(db)
+    first, second = (Image.open(path).convert("RGB") for path, _ in sample_files()[:2])
+    crawl_in_process(db, home, "pirate.example", themed(one_copy_site(first), "portal"))
+    assert run_cli("hits", "confirm", "1").exit_code == 0
+    # Another film on the same layout: a proposal; another layout: none.
+    crawl_in_process(db, home, "pirate2.example", themed(one_copy_site(second), "portal"))
+    crawl_in_process(db, home, "blog.example", themed(one_copy_site(second), "blog"))
+    with db.session() as session:
+        found = [(p.case_id, p.site.domain, [r["kind"] for r in p.reasons])
+                 for p in list_proposals(session)]
+    assert found == [(1, "pirate2.example", ["template"])]
+
+
+def test_a_site_redirecting_to_the_case_site_is_proposed(sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    register_samples(db)
+    work = Image.open(sample_files()[0][0]).convert("RGB")
+    with serve_site(one_copy_site(work)) as case_site:
+        crawl_in_process(db, sqlite_home, case_site.url[7:-1], one_copy_site(work))
+        assert run_cli("hits", "confirm", "1").exit_code == 0
+        moved = DemoSite()
+        moved.files["/"] = Resource(301, "text/html", b"moved", (("Location", case_site.url),))
+        with serve_site(moved) as redirecting:
+            with db.session() as session:
+                site_id = site_for_url(session, redirecting.url).id
+            run = run_crawl(db, sqlite_home, CrawlRequest(site_id=site_id,
+                                                          start_url=redirecting.url))
+    assert run.outcome == "finished", run.error
+    assert run.stats["start_redirected_to"] == case_site.url[7:-1]
+    proposals = json.loads(run_cli("staydown", "proposals", "--json").output)
+    assert [(p["case_id"], p["site"]) for p in proposals] == [(1, redirecting.url[7:-1])]
+    assert f"its start page redirects to {case_site.url[7:-1]}" in proposals[0]["reasons"]
+    db.dispose()
