@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from casefiles.mirror_proposals import list_proposals
 from crawlers.analysis import analyse
+from crawlers.runstats import count
 from crawlers.spiders.site import SiteSpider
 from crawlers.store import Stored, finish_run, open_run, store_matches
 from scheduler.executor import CrawlRequest
@@ -148,6 +149,9 @@ def crawl_in_process(db: Database, settings: Settings, host: str, site: DemoSite
                 stored = store_matches(session, ref, item, watch, recorder)
             totals = [a + b for a, b in zip(totals, stored, strict=True)]
     recorder.close()
+    for key, n in zip(("hits_new", "hits_seen", "matches_allowlisted", "hits_known_copies",
+                       "hits_auto_confirmed"), totals, strict=True):
+        count(crawl.spider.crawler.stats, key, n)  # as the store pipeline counts them
     with db.session() as session:
         finish_run(session, ref, "finished", crawl.stats, crawl.errors)
     return Stored(*totals)
@@ -260,6 +264,7 @@ def test_the_console_marks_known_copies_and_decides_mirror_proposals(home: Setti
                                         "csrf_token": token.group(1), "next": "/"})
             review = client.get("/review").text
             assert "known copy of case 1" in review
+            assert "1 known, 0 auto-confirmed" in client.get("/runs").text
             api = client.get("/api/v1/hits/2").json()
             assert (api["known_case_id"], api["known_by"]) == (1, "sha256")
             page_html = client.get("/staydown").text

@@ -71,6 +71,8 @@ def run_row(run: CrawlRun) -> dict[str, Any]:
     stats = run.stats or {}
     return {"run": run, "pages": stats.get("pages_ok", stats.get("pages")),
             "media": stats.get("media"), "hits_new": stats.get("hits_new"),
+            "allowlisted": stats.get("matches_allowlisted"),
+            "known": stats.get("hits_known_copies"), "auto": stats.get("hits_auto_confirmed"),
             "errors": stats.get("errors", len(run.errors or [])),
             "duration": stats.get("duration_s"),
             "health": "running" if run.outcome == "running" else
