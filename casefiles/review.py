@@ -2,6 +2,8 @@
 
 Only pending hits can be decided; every confirmation is a custody-log event on the case.
 A hit held by its work's quarantine is confirmed only when the reviewer says so explicitly.
+A known copy (staydown) confirmed into a case that was ``removed`` or ``site_shut_down``
+reopens it.
 A decision can be undone (the hit is pending again) until a notice names the hit; undoing a
 confirmation appends a ``hit_unconfirmed`` event, since the custody log is never rewritten.
 Every decision and undo is kept in ``hit_decisions`` with who made it and when.
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.custody import append_event
+from casefiles.lifecycle import allowed_next, transition
 from swordnet.core.db import lock_for_writing
 from swordnet.core.errors import Conflict
 from swordnet.core.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl, Site
@@ -109,6 +112,9 @@ def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
            if hit.known_case_id is not None else {}),
         **({"automatic": True, "reason": automatic} if automatic else {}),
     }, reviewer)
+    if hit.known_case_id == case.id and "reopened" in allowed_next(case.status):
+        transition(session, case, "reopened", reviewer,
+                   f"a copy confirmed in this case is back: {hit.url}", {"hit_id": hit.id})
     return case
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from casefiles.mirror_proposals import list_proposals
+from casefiles.notices import record_notice, record_recheck
 from crawlers.analysis import analyse
 from crawlers.runstats import count
 from crawlers.spiders.site import SiteSpider
@@ -25,7 +26,7 @@ from scheduler.executor import CrawlRequest
 from swordnet.accounts.users import add_user
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
-from swordnet.core.models import CaseEvent, Hit, MirrorProposal
+from swordnet.core.models import CaseEvent, Hit, MirrorProposal, NoticeUrl
 from swordnet.demo.samples import sample_files
 from swordnet.demo.site import DemoSite, Resource, serve_site
 from swordnet.evidence.store import EvidenceStore
@@ -320,3 +321,24 @@ def test_a_site_redirecting_to_the_case_site_is_proposed(sqlite_home: Settings) 
     assert [(p["case_id"], p["site"]) for p in proposals] == [(1, redirecting.url[7:-1])]
     assert f"its start page redirects to {case_site.url[7:-1]}" in proposals[0]["reasons"]
     db.dispose()
+
+
+def test_a_removed_copy_back_on_a_new_domain_reopens_its_case(home: Settings,
+                                                              db: Database) -> None:
+    register_samples(db)
+    work = Image.open(sample_files()[0][0]).convert("RGB")
+    crawl_in_process(db, home, "127.0.0.1:8001", one_copy_site(work))
+    assert run_cli("hits", "confirm", "1").exit_code == 0
+    with db.session() as session:  # a notice, and the copy gone at the recheck
+        notice = record_notice(session, 1, "abuse@127.0.0.1", "dmca-en", "staff")
+        url_id = session.scalars(select(NoticeUrl.id).where(NoticeUrl.notice_id == notice.id)
+                                 ).one()
+    with db.session() as session:
+        record_recheck(session, url_id, None, "removed", 404, "HTTP 404", None)
+    assert json.loads(run_cli("cases", "list", "--json").output)[0]["status"] == "removed"
+    assert crawl_in_process(db, home, "localhost:8001", one_copy_site(work)).auto_confirmed == 1
+    log = json.loads(run_cli("cases", "show", "1", "--json").output)
+    assert [e["type"] for e in log[-2:]] == ["hit_confirmed", "status_changed"]
+    assert log[-1]["payload"]["to"] == "reopened" and log[-1]["actor"] == "staydown"
+    assert "http://localhost:8001/copy.img" in log[-1]["payload"]["reason"]
+    assert run_cli("cases", "verify", "1").exit_code == 0
