@@ -8,13 +8,15 @@ as "known copy of case N", unless the policy confirms it automatically: the case
 setting, else the instance's (:class:`~swordnet.core.models.StaydownSettings`: exact copies
 on, fuzzy ones off). A hit held by its work's flood quarantine is never confirmed
 automatically. An automatic confirmation is an ordinary :func:`~casefiles.review.confirm_hit`
-by the actor ``staydown``, whose custody event says why and carries the copy's sha256.
+by the actor ``staydown``, whose custody event says why and carries the copy's sha256; one
+the case refuses (its custody log is broken, say) leaves the hit pending, for staff.
 A known copy on a site other than the case's is proposed as a mirror of the case
 (:mod:`casefiles.mirror_proposals`); sites are never linked without staff.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -23,10 +25,12 @@ from sqlalchemy.orm import Session
 from casefiles.mirror_proposals import propose
 from casefiles.review import confirm_hit
 from matching.registry import signal_type
+from swordnet.core.errors import SwordnetError
 from swordnet.core.models import Capture, Case, Hit, StaydownSettings
 from swordnet.core.timeutil import utcnow
 
 ACTOR = "staydown"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,5 +127,10 @@ def apply_staydown(session: Session, hit: Hit, sha256: str | None) -> str | None
               if known_by == "sha256" else
               f"copy of work {hit.work_id} at {hit.algorithm} score {hit.score:g}, as close as "
               f"one confirmed in case {case.id}")
-    confirm_hit(session, hit.id, ACTOR, automatic=reason)
+    try:
+        with session.begin_nested():
+            confirm_hit(session, hit.id, ACTOR, automatic=reason)
+    except SwordnetError as exc:  # e.g. the case's custody log is broken: staff decide
+        log.warning("hit %d not confirmed automatically: %s", hit.id, exc)
+        return "known"
     return "auto_confirmed"

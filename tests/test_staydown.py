@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from casefiles.mirror_proposals import list_proposals
 from casefiles.notices import record_notice, record_recheck
@@ -342,3 +342,17 @@ def test_a_removed_copy_back_on_a_new_domain_reopens_its_case(home: Settings,
     assert log[-1]["payload"]["to"] == "reopened" and log[-1]["actor"] == "staydown"
     assert "http://localhost:8001/copy.img" in log[-1]["payload"]["reason"]
     assert run_cli("cases", "verify", "1").exit_code == 0
+
+
+def test_a_case_that_refuses_the_copy_leaves_it_pending_and_the_crawl_goes_on(
+        home: Settings, db: Database) -> None:
+    register_samples(db)
+    work = Image.open(sample_files()[0][0]).convert("RGB")
+    crawl_in_process(db, home, "127.0.0.1:8001", one_copy_site(work))
+    assert run_cli("hits", "confirm", "1").exit_code == 0
+    with db.session() as session:  # the newest custody event deleted: the log is broken
+        session.execute(delete(CaseEvent).where(CaseEvent.seq == 2))
+    stored = crawl_in_process(db, home, "localhost:8001", one_copy_site(work))
+    assert (stored.new, stored.known, stored.auto_confirmed) == (1, 1, 0)
+    [row] = hits_json("--status", "pending")
+    assert (row["known_case_id"], row["case_id"]) == (1, None)
