@@ -6,9 +6,10 @@ A hit is identified by (work, media URL): finding the same copy again only refre
 ``last_seen_at``, so re-crawling a site never duplicates hits. A match of a work allowlisted
 on the site (by its holder or for itself) is skipped and counted, never stored; a new hit
 whose copy is already confirmed in a case names it, and may be confirmed at once
-(:mod:`casefiles.staydown`). The responses backing a new
-hit are written to the run's WARC file, durably, before the Capture rows pointing at them
-are stored, so a Capture never points at a record that is missing or cut short.
+(:mod:`casefiles.staydown`). The responses backing a new hit are written to the run's WARC
+file, durably, before the Capture rows pointing at them are stored, so a Capture never
+points at a record that is missing or cut short. A finished run may propose its site as a
+mirror of a case (:mod:`casefiles.mirror_proposals`).
 """
 
 from __future__ import annotations
