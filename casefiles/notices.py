@@ -235,3 +235,16 @@ def _follow_rechecks(session: Session, case: Case, notice_url: NoticeUrl,
             case.status):
         transition(session, case, "removed", RECHECK_ACTOR,
                    f"every URL of notice {notice_url.notice_id} is gone", evidence)
+
+
+def notice_row(notice: Notice) -> dict[str, Any]:
+    """What lists and pages show of a notice and its delivery."""
+    def at(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") if value is not None else None
+
+    return {"id": notice.id, "case_id": notice.case_id, "recipient": notice.recipient,
+            "template": notice.template, "delivery": notice.delivery, "status": notice.status,
+            "message_id": notice.message_id, "created_at": at(notice.created_at),
+            "sent_at": at(notice.sent_at), "attempts": notice.attempts,
+            "next_attempt_at": at(notice.next_attempt_at),
+            "server_answer": notice.server_answer, "last_error": notice.last_error}

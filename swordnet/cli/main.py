@@ -62,6 +62,6 @@ def demo() -> None:
 
 
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
-                keys, allowlist, campaigns, tips, notices, scheduler, scrapyd, serve, users,
+                keys, allowlist, campaigns, tips, notices, contacts, scheduler, scrapyd, serve, users,
                 tokens):
     main.add_command(command)

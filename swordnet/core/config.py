@@ -1,6 +1,6 @@
 """Runtime settings read from the environment (SWORDNET_HOME, SWORDNET_DATABASE_URL,
 SWORDNET_TRUSTED_PROXIES, SWORDNET_ALLOW_NETWORKS, the SWORDNET_SMTP_* mail server and
-SWORDNET_RDAP_BOOTSTRAP_URL)."""
+SWORDNET_RDAP_BOOTSTRAP_URL, SWORDNET_RDAP_TIMEOUT)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ class Settings:
     smtp: SmtpSettings | None = None
     # Where RDAP's bootstrap files (dns.json, ipv4.json, ...) are read from.
     rdap_bootstrap_url: str = "https://data.iana.org/rdap/"
+    # The most one RDAP request may take, answer included.
+    rdap_timeout_s: float = 10.0
 
     @property
     def logs_dir(self) -> Path:
@@ -115,7 +117,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings(home=home, database_url=url, trusted_proxies=proxies,
                     allow_networks=",".join(networks), smtp=load_smtp(env),
                     rdap_bootstrap_url=env.get("SWORDNET_RDAP_BOOTSTRAP_URL")
-                    or Settings.rdap_bootstrap_url)
+                    or Settings.rdap_bootstrap_url,
+                    rdap_timeout_s=_number(env, "SWORDNET_RDAP_TIMEOUT",
+                                           Settings.rdap_timeout_s, float))
 
 
 def load_smtp(env: Mapping[str, str]) -> SmtpSettings | None:
