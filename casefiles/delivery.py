@@ -52,7 +52,8 @@ from swordnet.core.models import Notice, NoticeUrl
 from swordnet.core.processes import ProcessRef, this_process
 from swordnet.core.timeutil import utcnow
 
-# Waits after the 1st, 2nd, ... temporary failure; after the last the notice fails (about
+# Waits after the 1st, 2nd, ... temporary failure; the attempt after the last wait is the
+# last (about
 # two days of trying in all).
 BACKOFF_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
 # A claim by a sender on another host (whose life cannot be checked from here) is taken
@@ -323,7 +324,7 @@ def _record_failure(session: Session, notice_id: int, exc: DeliveryError, now: d
         notice.status = "uncertain"
         _case_event(session, notice, "notice_uncertain", {"error": str(exc)})
         report.uncertain.append(notice_id)
-    elif not exc.permanent and notice.attempts < len(BACKOFF_S):
+    elif not exc.permanent and notice.attempts <= len(BACKOFF_S):
         notice.status = "queued"
         notice.next_attempt_at = now + timedelta(seconds=BACKOFF_S[notice.attempts - 1])
         report.retrying.append(notice_id)

@@ -8,10 +8,10 @@ event on the case, so the case file shows when the site complied and with what e
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import make_msgid
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -73,8 +73,8 @@ def record_notice(session: Session, case_id: int, recipient: str, template: str,
     session.add(notice)
     session.flush()
     if sender is not None:
-        notice.message_id = make_msgid(f"swordnet.case{case_id}.notice{notice.id}",
-                                       domain=sender.rpartition("@")[2])
+        notice.message_id = (f"<swordnet.{case_id}.{notice.id}.{secrets.token_hex(6)}"
+                             f"@{sender.rpartition('@')[2]}>")
     body = render_notice(templates, template, notice_context(session, case, notice, hits))
     notice.body = body
     for hit in hits:

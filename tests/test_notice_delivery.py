@@ -1,0 +1,316 @@
+"""Notices emailed to a real SMTP server (aiosmtpd in its own process, STARTTLS or implicit
+TLS with a self-signed certificate, AUTH): what arrives, what is recorded, and every way it
+can fail, including a sender killed mid-batch."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from casefiles.delivery import BACKOFF_S, send_due
+from casefiles.notices import record_notice
+from swordnet.core.config import Settings, load_smtp
+from swordnet.core.db import Database
+from swordnet.core.models import Capture, Case, CaseEvent, Hit, Notice
+from swordnet.core.timeutil import utcnow
+from tests.conftest import run_cli
+from tests.smtp_server import free_port, smtp_server
+from tests.test_case_lifecycle import confirm, make_hits
+
+SENDER = "notices@rights.example"
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def case_with_evidence(db: Database, domain: str = "pirate.example", copies: int = 2) -> int:
+    """A case of ``copies`` confirmed hits on ``domain``, each with a captured copy."""
+    hit_ids = make_hits(db, f"http://{domain}/", [f"Work {i} of {domain}" for i in range(copies)])
+    with db.session() as session:
+        for hit_id in hit_ids:
+            hit = session.get(Hit, hit_id)
+            assert hit is not None
+            capture = Capture(kind="media", url=hit.url, fetched_at=utcnow(), http_status=200,
+                              sha256=hashlib.sha256(hit.url.encode()).hexdigest(), size=10)
+            session.add(capture)
+            session.flush()
+            hit.media_capture_id = capture.id
+    return confirm(db, hit_ids)
+
+
+def queue(db: Database, case_id: int, recipient: str = "abuse@host.example",
+          now: datetime | None = None) -> int:
+    with db.session() as session:
+        return record_notice(session, case_id, recipient, "dmca-en", "staff", sender=SENDER,
+                             now=now).id
+
+
+def notice(db: Database, notice_id: int) -> Notice:
+    with db.session() as session:
+        found = session.get(Notice, notice_id)
+        assert found is not None
+        return found
+
+
+def events(db: Database, case_id: int) -> list[CaseEvent]:
+    with db.session() as session:
+        return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                    .order_by(CaseEvent.seq)))
+
+
+def case_status(db: Database, case_id: int) -> str:
+    with db.session() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        return case.status
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_a_notice_arrives_with_its_urls_and_evidence_and_the_answer_is_recorded(
+        db: Database, tmp_path: Path, security: str) -> None:
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id)
+    assert case_status(db, case_id) == "open"  # queued is not sent
+    with smtp_server(tmp_path / "smtp", "--auth", security=security) as server:
+        report = send_due(db, load_smtp(server.environment(security)))  # type: ignore[arg-type]
+        [(envelope, message)] = server.messages()
+    assert report.sent == [notice_id]
+    assert envelope["to"] == ["abuse@host.example"] and envelope["authenticated"]
+    assert envelope["tls"] and envelope["from"] == SENDER
+    sent = notice(db, notice_id)
+    assert sent.status == "sent" and sent.sent_at is not None
+    assert sent.server_answer == "250 2.0.0 Ok: queued as Q0001"
+    assert message["Message-ID"].strip() == sent.message_id
+    assert message["Subject"].startswith("Notice of copyright infringement on pirate.example")
+    body = message.get_payload(decode=True).decode()
+    with db.session() as session:
+        hits = session.scalars(select(Hit).where(Hit.case_id == case_id)).all()
+        for hit in hits:
+            assert hit.url in body and hit.media_capture.sha256 in body  # type: ignore[union-attr]
+    assert case_status(db, case_id) == "notice_sent"
+    delivered = [e for e in events(db, case_id) if e.type == "notice_sent"]
+    assert delivered[0].payload["message_id"] == sent.message_id
+    assert delivered[0].payload["server_answer"].startswith("250")
+
+
+def test_dry_run_writes_the_eml_and_sends_nothing(db: Database, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    case_id = case_with_evidence(db)
+    monkeypatch.setenv("SWORDNET_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SWORDNET_SMTP_PORT", str(free_port()))  # nothing listens
+    monkeypatch.setenv("SWORDNET_SMTP_FROM", SENDER)
+    recorded = run_cli("notices", "record", str(case_id), "--recipient", "abuse@host.example",
+                       "--email")
+    assert recorded.exit_code == 0 and "queued for email" in recorded.output
+    out = tmp_path / "outbox"
+    result = run_cli("notices", "send", "--dry-run", str(out))
+    assert result.exit_code == 0, result.output
+    [eml] = out.glob("notice-*.eml")
+    message = message_from_bytes(eml.read_bytes())
+    assert message["To"] == "abuse@host.example" and message["From"] == SENDER
+    [row] = notice_rows(db)
+    assert row.status == "queued" and row.attempts == 0
+    assert message["Message-ID"].strip() == row.message_id
+    assert case_status(db, case_id) == "open"
+
+
+def notice_rows(db: Database) -> list[Notice]:
+    with db.session() as session:
+        return list(session.scalars(select(Notice).order_by(Notice.id)))
+
+
+def test_notice_sent_is_reached_only_through_a_notice(db: Database) -> None:
+    case_id = case_with_evidence(db)
+    result = run_cli("cases", "transition", str(case_id), "notice_sent", "--reason", "mailed")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: case {case_id} becomes notice_sent only when a notice is sent: record one "
+        f"(`swordnet notices record {case_id} --recipient ADDRESS`)"]
+    assert case_status(db, case_id) == "open"
+
+
+def test_unreachable_server_is_retried_on_the_schedule_then_given_up(
+        db: Database, tmp_path: Path) -> None:
+    clock = Clock()
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id, now=clock())
+    env = {"SWORDNET_SMTP_HOST": "127.0.0.1", "SWORDNET_SMTP_PORT": str(free_port()),
+           "SWORDNET_SMTP_FROM": SENDER, "SWORDNET_SMTP_SECURITY": "none"}
+    smtp = load_smtp(env)
+    assert smtp is not None
+    for attempt, wait in enumerate(BACKOFF_S, start=1):
+        report = send_due(db, smtp, clock)
+        assert report.retrying == [notice_id] and report.stopped is not None
+        row = notice(db, notice_id)
+        assert row.status == "queued" and row.attempts == attempt
+        assert row.next_attempt_at == clock() + timedelta(seconds=wait)
+        assert "cannot reach the mail server" in (row.last_error or "")
+        assert send_due(db, smtp, clock).retrying == []  # not due yet: nothing tried
+        clock.now += timedelta(seconds=wait)
+    report = send_due(db, smtp, clock)
+    assert report.failed == [notice_id]
+    row = notice(db, notice_id)
+    assert row.status == "failed" and row.last_error is not None
+    assert row.last_error.startswith(f"gave up after {len(BACKOFF_S) + 1} attempts")
+    [failed] = [e for e in events(db, case_id) if e.type == "notice_failed"]
+    assert failed.payload["error"] == row.last_error
+    assert case_status(db, case_id) == "open"
+
+
+def test_a_server_back_up_gets_the_retried_notice_once(db: Database, tmp_path: Path) -> None:
+    clock = Clock()
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id, now=clock())
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        env = server.environment()
+        server.process.kill()
+        server.process.wait()
+        smtp = load_smtp(env)
+        assert smtp is not None
+        assert send_due(db, smtp, clock).retrying == [notice_id]
+    with smtp_server(tmp_path / "smtp2", "--auth") as server:
+        smtp = load_smtp(server.environment())
+        assert smtp is not None
+        clock.now += timedelta(seconds=BACKOFF_S[0])
+        assert send_due(db, smtp, clock).sent == [notice_id]
+        assert send_due(db, smtp, clock).sent == []
+        assert len(server.messages()) == 1
+    assert notice(db, notice_id).attempts == 2
+
+
+@pytest.mark.parametrize(("recipient", "extra", "expected"), [
+    ("refused@host.example", (), "the mail server refused the recipient (550 5.1.1"),
+    ("abuse@host.example", ("--size-limit", "600"),
+     "the mail server refused the sender: over its size limit (552"),
+])
+def test_a_permanent_refusal_fails_the_notice_on_the_case(
+        db: Database, tmp_path: Path, recipient: str, extra: tuple[str, ...],
+        expected: str) -> None:
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id, recipient)
+    with smtp_server(tmp_path / "smtp", "--auth", *extra) as server:
+        report = send_due(db, load_smtp(server.environment()))  # type: ignore[arg-type]
+        assert server.messages() == []
+    assert report.failed == [notice_id] and report.stopped is None
+    row = notice(db, notice_id)
+    assert row.status == "failed" and (row.last_error or "").startswith(expected)
+    [failed] = [e for e in events(db, case_id) if e.type == "notice_failed"]
+    assert failed.payload["error"] == row.last_error
+    assert case_status(db, case_id) == "open"
+
+
+def test_a_temporary_refusal_is_retried(db: Database, tmp_path: Path) -> None:
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id, "later@host.example")
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        report = send_due(db, load_smtp(server.environment()))  # type: ignore[arg-type]
+    assert report.retrying == [notice_id]
+    row = notice(db, notice_id)
+    assert row.status == "queued" and "451 4.3.0" in (row.last_error or "")
+
+
+def test_a_failed_login_fails_the_notice_and_stops_the_batch(db: Database,
+                                                            tmp_path: Path) -> None:
+    case_id = case_with_evidence(db)
+    first, second = queue(db, case_id), queue(db, case_id)
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        env = server.environment() | {"SWORDNET_SMTP_PASSWORD": "wrong"}
+        report = send_due(db, load_smtp(env))  # type: ignore[arg-type]
+        assert server.messages() == []
+    assert report.failed == [first] and report.stopped is not None
+    assert "refused the login (535" in report.stopped
+    assert notice(db, first).status == "failed" and notice(db, second).status == "queued"
+    assert [e.type for e in events(db, case_id)].count("notice_failed") == 1
+
+
+def test_a_malformed_address_is_refused_before_anything_is_stored(db: Database) -> None:
+    case_id = case_with_evidence(db)
+    env = {"SWORDNET_SMTP_HOST": "127.0.0.1", "SWORDNET_SMTP_FROM": SENDER}
+    os.environ.update(env)
+    try:
+        result = run_cli("notices", "record", str(case_id), "--recipient", "abuse at host",
+                         "--email")
+    finally:
+        for name in env:
+            del os.environ[name]
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: recipient 'abuse at host' is not an email address: "
+                                     "An email address must have an @-sign.")
+    assert notice_rows(db) == [] and case_status(db, case_id) == "open"
+
+
+def test_a_malformed_stored_address_fails_at_send_time(db: Database, tmp_path: Path) -> None:
+    """A notice queued before addresses were checked (or changed in the database)."""
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id)
+    with db.session() as session:
+        row = session.get(Notice, notice_id)
+        assert row is not None
+        row.recipient = "abuse@@host"
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        report = send_due(db, load_smtp(server.environment()))  # type: ignore[arg-type]
+    assert report.failed == [notice_id]
+    assert "is not an email address" in (notice(db, notice_id).last_error or "")
+
+
+def sender_process(settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "swordnet", "notices", "send"],
+                            env=os.environ | env | {"SWORDNET_HOME": str(settings.home),
+                                                    "SWORDNET_DATABASE_URL":
+                                                        settings.database_url},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("hold", ["data", "rcpt"])
+def test_a_sender_killed_mid_batch_resumes_without_losing_or_repeating_a_notice(
+        home: Settings, db: Database, tmp_path: Path, hold: str) -> None:
+    """The sender (a real subprocess) is killed with SIGKILL while the server holds the
+    third notice: after its DATA (the server has it; the sender never heard back) or in RCPT
+    (it never reached the server). The resumed run sends the rest once each; the third is
+    ``uncertain`` in the first case (never resent by itself) and sent once in the second."""
+    case_id = case_with_evidence(db, copies=1)
+    ids = [queue(db, case_id, f"abuse{i}@host.example") for i in range(5)]
+    extra = ("--hold-data", "3") if hold == "data" else ("--hold-rcpt", "abuse2@host.example")
+    with smtp_server(tmp_path / "smtp", "--auth", *extra) as server:
+        sender = sender_process(home, server.environment())
+        server.wait_for(f"{hold}-held")
+        sender.send_signal(signal.SIGKILL)
+        sender.wait()
+        server.release()
+        assert notice(db, ids[2]).status == "sending"
+        resumed = sender_process(home, server.environment())
+        output, _ = resumed.communicate(timeout=120)
+        received = [message["Message-ID"].strip() for _envelope, message in server.messages()]
+    statuses = {i: notice(db, i).status for i in ids}
+    message_ids = {i: notice(db, i).message_id for i in ids}
+    assert sorted(received) == sorted(set(received))  # nothing twice
+    assert set(received) == set(message_ids.values())  # nothing lost
+    if hold == "data":
+        assert resumed.returncode == 1, output
+        assert statuses == {**{i: "sent" for i in ids}, ids[2]: "uncertain"}
+        held = notice(db, ids[2])
+        assert f"look for Message-ID {held.message_id}" in (held.last_error or "")
+        assert [e.type for e in events(db, case_id)].count("notice_uncertain") == 1
+        settled = run_cli("notices", "settle", str(ids[2]), "--evidence", "maillog Q0003")
+        assert settled.exit_code == 0, settled.output
+        assert notice(db, ids[2]).status == "sent"
+    else:
+        assert resumed.returncode == 0, output
+        assert statuses == {i: "sent" for i in ids}
+    assert case_status(db, case_id) == "notice_sent"
