@@ -56,6 +56,15 @@ def allowed_next(status: str) -> tuple[str, ...]:
     return TRANSITIONS.get(status, ())
 
 
+def manual_next(status: str) -> tuple[str, ...]:
+    """The statuses staff may move a case to by hand (``notice_sent`` comes with a notice).
+
+    >>> manual_next("open")
+    ('closed',)
+    """
+    return tuple(s for s in allowed_next(status) if s != "notice_sent")
+
+
 def transition(session: Session, case: Case, to: str, actor: str, reason: str,
                evidence: dict[str, Any] | None = None, *, via_notice: bool = False) -> CaseEvent:
     """Move ``case`` to status ``to``; raises TransitionRefused with the allowed statuses.

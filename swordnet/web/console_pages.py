@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from casefiles.captures import hit_captures
 from casefiles.custody import case_log_problem
-from casefiles.lifecycle import TransitionRefused, allowed_next, case_sites, transition
+from casefiles.lifecycle import TransitionRefused, case_sites, manual_next, transition
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
 from swordnet.accounts import access, dashboard_counts
@@ -198,7 +198,7 @@ def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: in
                            for h in hits},
                   events=events, hidden_events=len(all_events) - len(events),
                   broken=case_log_problem(session, case), evidence=list(evidence.values()),
-                  sites=case_sites(session, case), next_statuses=allowed_next(case.status),
+                  sites=case_sites(session, case), next_statuses=manual_next(case.status),
                   bundle_url=BUNDLE_URL.format(id=case.id), error=error, message=message)
 
 
