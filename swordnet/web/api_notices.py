@@ -22,10 +22,11 @@ from swordnet.core.db import Database
 from swordnet.core.errors import Conflict, NotFound, Unavailable
 from swordnet.core.models import NOTICE_STATUSES, Notice, NoticeUrl
 from swordnet.web.deps import Caller, DbSession, get_db
-from swordnet.web.errors import ERROR_RESPONSES
+from swordnet.web.errors import ERROR_RESPONSES, ErrorOut
 from swordnet.web.params import PathId, QueryId, choice_param
 
-router = APIRouter(tags=["notices"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["notices"], responses=ERROR_RESPONSES | {503: {
+    "model": ErrorOut, "description": "No mail server is configured, or it cannot be reached."}})
 Db = Annotated[Database, Depends(get_db)]
 Domain = Annotated[str, Path(max_length=255, description="The site's domain (host[:port]).")]
 
