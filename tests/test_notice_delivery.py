@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from casefiles.delivery import BACKOFF_S, send_due
 from casefiles.notices import record_notice
+from scheduler import jobs
+from scheduler.service import wanted_jobs
 from swordnet.core.config import Settings, load_smtp
 from swordnet.core.db import Database
 from swordnet.core.models import Capture, Case, CaseEvent, Hit, Notice
@@ -314,3 +316,24 @@ def test_a_sender_killed_mid_batch_resumes_without_losing_or_repeating_a_notice(
         assert resumed.returncode == 0, output
         assert statuses == {i: "sent" for i in ids}
     assert case_status(db, case_id) == "notice_sent"
+
+
+def test_the_scheduler_sends_notices_when_they_fall_due(db: Database, tmp_path: Path) -> None:
+    clock = Clock()
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id, now=clock() + timedelta(minutes=5))
+    specs = {s.job_id: s for s in wanted_jobs(db, 86400, 60, clock(), send_every_s=60)}
+    assert specs["notices"].func is jobs.send_notices
+    assert "notices" not in {s.job_id for s in wanted_jobs(db, 86400, 60, clock())}
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        jobs.install(jobs.JobContext(db=db, executor=None, max_concurrent=1,  # type: ignore[arg-type]
+                                     clock=clock, smtp=load_smtp(server.environment())))
+        try:
+            jobs.send_notices()
+            assert notice(db, notice_id).status == "queued" and server.messages() == []
+            clock.now += timedelta(minutes=5)
+            jobs.send_notices()
+        finally:
+            jobs.install(None)
+        assert len(server.messages()) == 1
+    assert notice(db, notice_id).status == "sent"
