@@ -9,26 +9,32 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from casefiles.delivery import BACKOFF_S, send_due
 from casefiles.notices import record_notice
 from scheduler import jobs
 from scheduler.service import wanted_jobs
+from swordnet.accounts.users import add_user, create_token
 from swordnet.core.config import Settings, load_smtp
 from swordnet.core.db import Database
 from swordnet.core.models import Capture, Case, CaseEvent, Hit, Notice
 from swordnet.core.timeutil import utcnow
+from swordnet.web.app import API_PREFIX, create_app
 from tests.conftest import run_cli
 from tests.smtp_server import free_port, smtp_server
 from tests.test_case_lifecycle import confirm, make_hits
+from tests.test_console import form_token, sign_in
 
 SENDER = "notices@rights.example"
+PASSPHRASE = "a long and unusual passphrase 7"
 
 
 class Clock:
@@ -336,4 +342,46 @@ def test_the_scheduler_sends_notices_when_they_fall_due(db: Database, tmp_path: 
         finally:
             jobs.install(None)
         assert len(server.messages()) == 1
+    assert notice(db, notice_id).status == "sent"
+
+
+def test_recorded_and_sent_from_the_api_and_the_console(home: Settings, db: Database,
+                                                       tmp_path: Path) -> None:
+    """Staff record an email notice and send it over the API, and from the console's case
+    page (CSRF-checked forms); the case is notice_sent once the server took it."""
+    api_case = case_with_evidence(db, "api-pirate.example")
+    console_case = case_with_evidence(db, "console-pirate.example")
+    with db.session() as session:
+        add_user(session, "lead", PASSPHRASE, "staff")
+        token = create_token(session, "lead", "tests").secret
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        settings = replace(home, smtp=load_smtp(server.environment()))
+        app = create_app(settings, db)
+        with TestClient(app) as client:
+            auth = {"Authorization": f"Bearer {token}"}
+            made = client.post(f"{API_PREFIX}/cases/{api_case}/notices", headers=auth,
+                               json={"recipient": "abuse@host.example", "email": True})
+            assert made.status_code == 201, made.text
+            assert made.json()["status"] == "queued" and len(made.json()["urls"]) == 2
+            sent = client.post(f"{API_PREFIX}/notices/{made.json()['id']}/send", headers=auth)
+            assert sent.status_code == 200, sent.text
+            assert sent.json()["status"] == "sent"
+            assert sent.json()["server_answer"].startswith("250 ")
+            again = client.post(f"{API_PREFIX}/notices/{made.json()['id']}/send", headers=auth)
+            assert again.status_code == 409  # sent once, never twice
+
+            sign_in(client, "lead", PASSPHRASE)
+            page = client.get(f"/cases/{console_case}").text
+            assert 'id="notice-form"' in page
+            queued = client.post(f"/cases/{console_case}/notices", data={
+                "recipient": "abuse@console.example", "email": "1",
+                "csrf_token": form_token(page)})
+            assert queued.status_code == 200 and "Send now" in queued.text
+            notice_id = next(n.id for n in notice_rows(db) if n.case_id == console_case)
+            done = client.post(f"/notices/{notice_id}/send",
+                               data={"csrf_token": form_token(queued.text)})
+            assert done.status_code == 200, done.text
+        assert [m["To"] for _e, m in server.messages()] == ["abuse@host.example",
+                                                            "abuse@console.example"]
+    assert case_status(db, api_case) == case_status(db, console_case) == "notice_sent"
     assert notice(db, notice_id).status == "sent"
