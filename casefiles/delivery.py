@@ -56,8 +56,9 @@ from swordnet.core.timeutil import utcnow
 # last (about
 # two days of trying in all).
 BACKOFF_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
-# A claim by a sender on another host (whose life cannot be checked from here) is taken
-# back after this long; one send takes a few server answers of at most the SMTP timeout.
+# A claim is taken back at once when its sender is dead, and after this long in any case (a
+# sender on another host cannot be checked from here, and one that hit a bug mid-send lives
+# on in a web server); one send takes a few server answers of at most the SMTP timeout.
 CLAIM_LEASE = timedelta(minutes=15)
 SENDER_ACTOR = "mailer"
 
@@ -346,9 +347,9 @@ def recover_abandoned(session: Session, now: datetime, report: SendReport) -> No
         claimer = notice.claimed_by or {}
         alive = ProcessRef(str(claimer.get("host")), int(claimer.get("pid", 0)),
                            float(claimer.get("started_at", 0))).alive()
-        if alive or (alive is None and notice.claimed_at is not None
-                     and now - notice.claimed_at < CLAIM_LEASE):
-            continue
+        expired = notice.claimed_at is None or now - notice.claimed_at >= CLAIM_LEASE
+        if alive is not False and not expired:
+            continue  # its sender may still be at it
         notice.claimed_by = None
         if notice.handed_over_at is None:
             notice.status, notice.next_attempt_at = "queued", now

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from casefiles.delivery import BACKOFF_S, send_due
+from casefiles.delivery import BACKOFF_S, CLAIM_LEASE, claim, send_due
 from casefiles.notices import record_notice
 from scheduler import jobs
 from scheduler.service import wanted_jobs
@@ -26,6 +26,7 @@ from swordnet.accounts.users import add_user, create_token
 from swordnet.core.config import Settings, load_smtp
 from swordnet.core.db import Database
 from swordnet.core.models import Capture, Case, CaseEvent, Hit, Notice
+from swordnet.core.processes import this_process
 from swordnet.core.timeutil import utcnow
 from swordnet.web.app import API_PREFIX, create_app
 from tests.conftest import run_cli
@@ -385,3 +386,22 @@ def test_recorded_and_sent_from_the_api_and_the_console(home: Settings, db: Data
                                                             "abuse@console.example"]
     assert case_status(db, api_case) == case_status(db, console_case) == "notice_sent"
     assert notice(db, notice_id).status == "sent"
+
+
+def test_a_claim_held_by_a_live_sender_is_left_until_its_lease_ends(db: Database,
+                                                                    tmp_path: Path) -> None:
+    clock = Clock()
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id, now=clock())
+    me = this_process()
+    with db.session() as session:  # this very process claimed it, and never got further
+        claim(session, notice_id, me, clock())
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        smtp = load_smtp(server.environment())
+        assert smtp is not None
+        assert send_due(db, smtp, clock).sent == []
+        assert notice(db, notice_id).status == "sending"
+        clock.now += CLAIM_LEASE
+        report = send_due(db, smtp, clock)
+        assert report.requeued == [notice_id] and report.sent == [notice_id]
+        assert len(server.messages()) == 1
