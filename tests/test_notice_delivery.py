@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from casefiles.delivery import BACKOFF_S, CLAIM_LEASE, claim, send_due
-from casefiles.notices import record_notice
+from casefiles.notices import due_rechecks, record_notice, record_recheck
 from scheduler import jobs
 from scheduler.service import wanted_jobs
 from swordnet.accounts.users import add_user, create_token
@@ -405,3 +405,20 @@ def test_a_claim_held_by_a_live_sender_is_left_until_its_lease_ends(db: Database
         report = send_due(db, smtp, clock)
         assert report.requeued == [notice_id] and report.sent == [notice_id]
         assert len(server.messages()) == 1
+
+
+def test_only_a_notice_that_went_out_is_rechecked_and_can_close_the_loop(
+        db: Database, tmp_path: Path) -> None:
+    """Queued: its URLs are not rechecked yet. Sent: they are, and once every one is gone
+    the case is removed."""
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id)
+    with db.session() as session:
+        assert due_rechecks(session) == {}
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        assert send_due(db, load_smtp(server.environment())).sent == [notice_id]  # type: ignore[arg-type]
+    with db.session() as session:
+        [url_ids] = due_rechecks(session).values()
+        for url_id in url_ids:
+            record_recheck(session, url_id, None, "removed", 404, "HTTP 404", None)
+    assert case_status(db, case_id) == "removed"
