@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from casefiles.custody import append_event
+from casefiles.custody import append_event, case_log_problem
 from casefiles.notices import email_address, mark_sent
 from swordnet.core.config import SmtpSettings
 from swordnet.core.db import Database, lock_for_writing
@@ -83,6 +83,7 @@ class SendReport:
     failed: list[int] = field(default_factory=list)
     uncertain: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
+    blocked: list[int] = field(default_factory=list)  # left queued: their case's log is broken
     stopped: str | None = None  # why the run stopped before the queue was empty
 
 
@@ -143,6 +144,10 @@ def send_due(db: Database, smtp: SmtpSettings, clock: Clock = utcnow,
     me = this_process()
     for notice_id in queue:
         with db.session() as session:
+            problem = _custody_problem(session, notice_id)
+            if problem is not None:  # nothing could be recorded on the case: not sent
+                report.blocked.append(notice_id)
+                continue
             notice = claim(session, notice_id, me, clock())
             if notice is None:
                 continue  # another sender has it
@@ -161,6 +166,18 @@ def send_due(db: Database, smtp: SmtpSettings, clock: Clock = utcnow,
             _record_sent(session, notice_id, answer, clock())
         report.sent.append(notice_id)
     return report
+
+
+def _custody_problem(session: Session, notice_id: int) -> str | None:
+    """Why the notice's case cannot take custody events (its log is broken), recorded on the
+    notice; None if it can."""
+    notice = session.get(Notice, notice_id)
+    assert notice is not None
+    problem = case_log_problem(session, notice.case)
+    if problem is not None:
+        notice.last_error = (f"not sent: the custody log of case {notice.case_id} {problem}; "
+                             "restore it first")
+    return problem
 
 
 def claim(session: Session, notice_id: int, me: ProcessRef, now: datetime) -> Notice | None:
@@ -350,6 +367,8 @@ def recover_abandoned(session: Session, now: datetime, report: SendReport) -> No
         expired = notice.claimed_at is None or now - notice.claimed_at >= CLAIM_LEASE
         if alive is not False and not expired:
             continue  # its sender may still be at it
+        if notice.handed_over_at is not None and case_log_problem(session, notice.case):
+            continue  # its uncertain state could not be logged; left for staff to see
         notice.claimed_by = None
         if notice.handed_over_at is None:
             notice.status, notice.next_attempt_at = "queued", now

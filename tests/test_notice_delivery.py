@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from casefiles.delivery import BACKOFF_S, CLAIM_LEASE, claim, send_due
 from casefiles.notices import due_rechecks, record_notice, record_recheck
@@ -422,3 +422,20 @@ def test_only_a_notice_that_went_out_is_rechecked_and_can_close_the_loop(
         for url_id in url_ids:
             record_recheck(session, url_id, None, "removed", 404, "HTTP 404", None)
     assert case_status(db, case_id) == "removed"
+
+
+def test_a_notice_of_a_case_whose_custody_log_is_broken_is_not_sent(
+        db: Database, tmp_path: Path) -> None:
+    case_id = case_with_evidence(db)
+    notice_id = queue(db, case_id)
+    with db.session() as session:  # someone edits an event in the database
+        session.execute(update(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                CaseEvent.seq == 1).values(actor="someone"))
+    with smtp_server(tmp_path / "smtp", "--auth") as server:
+        report = send_due(db, load_smtp(server.environment()))  # type: ignore[arg-type]
+        assert server.messages() == []
+    assert report.blocked == [notice_id] and report.sent == []
+    row = notice(db, notice_id)
+    assert row.status == "queued"
+    assert (row.last_error or "").startswith(f"not sent: the custody log of case {case_id} "
+                                             "broken at event 1")

@@ -105,11 +105,15 @@ def notices_send(notice_ids: tuple[int, ...], dry_run: Path | None) -> None:
                        ("failed", report.failed), ("uncertain", report.uncertain)):
         if ids:
             console.print(f"{label}: notice(s) {', '.join(map(str, ids))}")
-    if not (report.sent or report.retrying or report.failed or report.uncertain):
+    if not (report.sent or report.retrying or report.failed or report.uncertain
+            or report.blocked):
         console.print("No notice was due.")
+    if report.blocked:
+        console.print(f"not sent, their case's custody log is broken: notice(s) "
+                      f"{', '.join(map(str, report.blocked))}")
     if report.stopped:
         fail(f"stopped: {report.stopped}")
-    if report.failed or report.uncertain:
+    if report.failed or report.uncertain or report.blocked:
         fail("some notices were not delivered; see `swordnet notices list`")
 
 
