@@ -11,16 +11,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from casefiles.contacts import refresh
 from casefiles.rdap import rdap_client
+from swordnet.accounts.users import add_user
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.models import AbuseContact, Site
 from swordnet.core.timeutil import utcnow
+from swordnet.web.app import create_app
 from tests.conftest import run_cli
 from tests.test_case_lifecycle import confirm, make_hits
+from tests.test_console import form_token, sign_in
+from tests.test_notice_delivery import PASSPHRASE
 
 
 def vcard(email: str) -> list[Any]:
@@ -179,3 +184,29 @@ def test_an_unknown_site_is_one_line(sqlite_home: Settings) -> None:
     result = run_cli("contacts", "show", "nowhere.example")
     assert result.exit_code == 1
     assert result.output == "Error: no site 'nowhere.example' (see `swordnet sites list`)\n"
+
+
+def test_staff_edit_and_look_up_contacts_from_the_case_page(
+        db: Database, home: Settings, rdap_server: str) -> None:
+    add_site(db, "www.pirate.com", ["93.184.216.34"])
+    case_id = confirm(db, make_hits(db, "http://www.pirate.com/", ["Film"]))
+    with db.session() as session:
+        add_user(session, "lead", PASSPHRASE, "staff")
+    settings = replace(home, rdap_bootstrap_url=rdap_server, rdap_timeout_s=0.5)
+    with TestClient(create_app(settings, db)) as client:
+        sign_in(client, "lead", PASSPHRASE)
+        page = client.get(f"/cases/{case_id}").text
+        assert "None known: look them up over RDAP" in page
+        assert client.post(f"/cases/{case_id}/contact/lookup",
+                           follow_redirects=False).status_code == 403  # no CSRF token
+        looked = client.post(f"/cases/{case_id}/contact/lookup",
+                             data={"csrf_token": form_token(page)})
+        assert looked.status_code == 200 and "abuse@hoster.example" in looked.text
+        assert 'value="abuse@registrar.example"' in looked.text  # the suggested recipient
+        refused = client.post(f"/cases/{case_id}/contact", data={
+            "email": "legal at pirate", "csrf_token": form_token(page)})
+        assert refused.status_code == 422 and "is not an email address" in refused.text
+        set_ = client.post(f"/cases/{case_id}/contact", data={
+            "email": "legal@pirate.example", "csrf_token": form_token(page)})
+        assert 'value="legal@pirate.example"' in set_.text
+    assert stored(db)[-1] == ("staff", "www.pirate.com", "set", "legal@pirate.example")
