@@ -37,7 +37,7 @@ def notices() -> None:
 @notices.command("record")
 @click.argument("case_id", type=ID)
 @click.option("--recipient", help="Who the notice goes to (e.g. abuse@host); default: the "
-              "site's abuse contact (`swordnet sites contact`).")
+              "site's abuse contact (`swordnet contacts show DOMAIN`).")
 @click.option("--template", default="dmca-en", show_default=True,
               help="Notice template: dmca-en (English, DMCA-style), admin-zh (Chinese "
                    "administrative notice), or notice-NAME.txt in $SWORDNET_HOME/templates.")
