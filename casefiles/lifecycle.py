@@ -56,13 +56,28 @@ def allowed_next(status: str) -> tuple[str, ...]:
     return TRANSITIONS.get(status, ())
 
 
+def manual_next(status: str) -> tuple[str, ...]:
+    """The statuses staff may move a case to by hand (``notice_sent`` comes with a notice).
+
+    >>> manual_next("open")
+    ('closed',)
+    """
+    return tuple(s for s in allowed_next(status) if s != "notice_sent")
+
+
 def transition(session: Session, case: Case, to: str, actor: str, reason: str,
-               evidence: dict[str, Any] | None = None) -> CaseEvent:
-    """Move ``case`` to status ``to``; raises TransitionRefused with the allowed statuses."""
+               evidence: dict[str, Any] | None = None, *, via_notice: bool = False) -> CaseEvent:
+    """Move ``case`` to status ``to``; raises TransitionRefused with the allowed statuses.
+    ``notice_sent`` is reached only through a notice that went out (``via_notice``:
+    :func:`casefiles.notices.mark_sent`), never by hand."""
     lock_case(session, case)
     if to not in TRANSITIONS:
         raise TransitionRefused(f"unknown case status {to!r} "
                                 f"(statuses: {', '.join(TRANSITIONS)})")
+    if to == "notice_sent" and not via_notice:
+        raise TransitionRefused(
+            f"case {case.id} becomes notice_sent only when a notice is sent: record one "
+            f"(`swordnet notices record {case.id} --recipient ADDRESS`)")
     if to not in allowed_next(case.status):
         allowed = ", ".join(allowed_next(case.status)) or "none, the case is closed"
         raise TransitionRefused(f"case {case.id} is {case.status}; it cannot become {to} "

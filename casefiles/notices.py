@@ -8,11 +8,15 @@ event on the case, so the case file shows when the site complied and with what e
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +29,7 @@ from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import Capture, Case, Hit, Notice, NoticeUrl, RecheckResult
 from swordnet.core.timeutil import utcnow
 
+# Notices whose URLs are rechecked: those that went out.
 OPEN_NOTICE_STATUSES = ("sent", "answered")
 # HTTP statuses that mean the copy was taken down (gone, not found, unavailable for legal
 # reasons); any other failure leaves the question open ("undecided").
@@ -33,10 +38,16 @@ RECHECK_ACTOR = "recheck"
 
 
 def record_notice(session: Session, case_id: int, recipient: str, template: str,
-                  actor: str, templates: Path | None = None) -> Notice:
-    """Render ``template`` for every confirmed hit of the case and record it as sent to
+                  actor: str, templates: Path | None = None, *, sender: str | None = None,
+                  now: datetime | None = None) -> Notice:
+    """Render ``template`` for every confirmed hit of the case and record the notice to
     ``recipient`` (``templates``: a directory whose files override the built-in ones).
-    The case is locked before its hits are read, so an undo comes wholly before or after."""
+
+    Without ``sender`` the notice was sent through staff's own channel: it is recorded as
+    sent and the case becomes ``notice_sent``. With ``sender`` (the From address) it is
+    queued for email (:mod:`casefiles.delivery`), with its Message-ID fixed now; the case
+    becomes ``notice_sent`` once the mail server accepts it. The case is locked before its
+    hits are read, so an undo comes wholly before or after."""
     lock_for_writing(session)
     case = session.get(Case, case_id, with_for_update=True, populate_existing=True)
     if case is None:
@@ -46,28 +57,66 @@ def record_notice(session: Session, case_id: int, recipient: str, template: str,
         raise Conflict(f"case {case_id} is closed; no notice can be sent for it")
     if not recipient.strip():
         raise BadInput("a notice needs a recipient (--recipient abuse@host.example)")
+    recipient = recipient.strip() if sender is None else email_address(recipient, "recipient")
     hits = session.scalars(select(Hit).where(Hit.case_id == case_id, Hit.status == "confirmed")
                            .order_by(Hit.id)).all()
     if not hits:
         raise Conflict(f"case {case_id} has no confirmed hits to name in a notice")
-    now = utcnow()
-    notice = Notice(case_id=case_id, template=template, recipient=recipient.strip(),
-                    sent_at=now, status="sent", created_at=now)
+    now = now or utcnow()
+    notice = Notice(case_id=case_id, template=template, recipient=recipient, created_at=now,
+                    delivery="manual" if sender is None else "email")
+    if sender is None:
+        notice.status, notice.sent_at = "sent", now
+    else:
+        sender = email_address(sender, "sender (SWORDNET_SMTP_FROM)")
+        notice.status, notice.next_attempt_at, notice.sender = "queued", now, sender
     session.add(notice)
     session.flush()
+    if sender is not None:
+        notice.message_id = (f"<swordnet.{case_id}.{notice.id}.{secrets.token_hex(6)}"
+                             f"@{sender.rpartition('@')[2]}>")
     body = render_notice(templates, template, notice_context(session, case, notice, hits))
     notice.body = body
     for hit in hits:
         session.add(NoticeUrl(notice_id=notice.id, hit_id=hit.id, url=hit.url,
                               status="unchecked"))
-    append_event(session, case, "notice_sent", {
-        "notice_id": notice.id, "recipient": notice.recipient, "template": template,
-        "urls": [hit.url for hit in hits], "body_sha256": sha256(body.encode()).hexdigest()},
-        actor)
+    payload = {"notice_id": notice.id, "recipient": notice.recipient, "template": template,
+               "urls": [hit.url for hit in hits],
+               "body_sha256": sha256(body.encode()).hexdigest()}
+    if sender is None:
+        mark_sent(session, notice, actor, payload | {"delivery": "manual"})
+    else:
+        append_event(session, case, "notice_queued",
+                     payload | {"message_id": notice.message_id, "sender": notice.sender},
+                     actor)
+    return notice
+
+
+def mark_sent(session: Session, notice: Notice, actor: str, payload: dict[str, Any]) -> None:
+    """The ``notice_sent`` event for a notice that went out, and the case moved to
+    ``notice_sent`` where its status allows: the only way a case gets there."""
+    case = notice.case
+    append_event(session, case, "notice_sent", payload, actor)
     if "notice_sent" in allowed_next(case.status):
         transition(session, case, "notice_sent", actor, f"notice {notice.id} sent to "
-                   f"{notice.recipient}", {"notice_id": notice.id})
-    return notice
+                   f"{notice.recipient}", {"notice_id": notice.id}, via_notice=True)
+
+
+def email_address(text: str, what: str) -> str:
+    """``text`` as a normalised email address, or BadInput naming ``what`` and the reason.
+
+    >>> email_address(" abuse@Host.Example ", "recipient")
+    'abuse@host.example'
+    >>> email_address("abuse at host", "recipient")
+    Traceback (most recent call last):
+    ...
+    swordnet.core.errors.BadInput: recipient 'abuse at host' is not an email address: An email \
+address must have an @-sign.
+    """
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise BadInput(f"{what} {text.strip()!r} is not an email address: {exc}") from None
 
 
 def due_rechecks(session: Session) -> dict[int, list[int]]:
@@ -186,3 +235,16 @@ def _follow_rechecks(session: Session, case: Case, notice_url: NoticeUrl,
             case.status):
         transition(session, case, "removed", RECHECK_ACTOR,
                    f"every URL of notice {notice_url.notice_id} is gone", evidence)
+
+
+def notice_row(notice: Notice) -> dict[str, Any]:
+    """What lists and pages show of a notice and its delivery."""
+    def at(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") if value is not None else None
+
+    return {"id": notice.id, "case_id": notice.case_id, "recipient": notice.recipient,
+            "template": notice.template, "delivery": notice.delivery, "status": notice.status,
+            "message_id": notice.message_id, "created_at": at(notice.created_at),
+            "sent_at": at(notice.sent_at), "attempts": notice.attempts,
+            "next_attempt_at": at(notice.next_attempt_at),
+            "server_answer": notice.server_answer, "last_error": notice.last_error}

@@ -50,11 +50,18 @@ def notice_context(session: Session, case: Case, notice: Notice,
                                    "urls": []})["urls"].append({
             "url": hit.url, "page_url": hit.page_url,
             "first_seen": hit.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "sha256": hit.media_capture.sha256 if hit.media_capture else None})
+            "sha256": _evidence_sha256(hit)})
     return {"case": {"id": case.id, "domain": case.site.domain},
             "notice": {"id": notice.id, "recipient": notice.recipient,
                        "date": (notice.sent_at or notice.created_at).strftime("%Y-%m-%d")},
             "works": list(works.values()), "url_count": len(hits)}
+
+
+def _evidence_sha256(hit: Hit) -> str | None:
+    """The sha256 of the capture that proves the copy: the file, or the page for a copy
+    found in a page (text, links)."""
+    capture = hit.media_capture or hit.page_capture
+    return capture.sha256 if capture is not None else None
 
 
 def render_notice(overrides: Path | None, name: str, context: dict[str, Any]) -> str:

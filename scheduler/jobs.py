@@ -1,5 +1,5 @@
 """What the scheduler's jobs do: crawl a watch target (standing or for a campaign), check
-queued tips, recheck URLs under notice.
+queued tips, recheck URLs under notice, email the notices that are due.
 
 Job functions are module-level so APScheduler's job store can refer to them by name. They
 reach the database and the executor through the :class:`JobContext` the scheduler service
@@ -22,9 +22,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from casefiles.delivery import send_due
 from casefiles.notices import due_rechecks
 from scheduler.executor import CrawlRequest, Executor
 from scheduler.liveness import running_run_of_target
+from swordnet.core.config import SmtpSettings
 from swordnet.core.db import Database
 from swordnet.core.models import Campaign, CrawlRun, NoticeUrl, Tip, WatchTarget
 from swordnet.core.timeutil import utcnow
@@ -48,6 +50,7 @@ class JobContext:
     executor: Executor
     max_concurrent: int
     clock: Callable[[], datetime] = utcnow
+    smtp: SmtpSettings | None = None  # where notices are emailed (None: not configured)
     slots: threading.BoundedSemaphore = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
     _targets: set[int] = field(default_factory=set)
@@ -196,3 +199,16 @@ def run_rechecks() -> None:
     run_ids = _run_all(requests)
     log.info("rechecked %d URL(s) under notice on %d site(s): runs %s",
              sum(len(v) for v in due.values()), len(due), ", ".join(map(str, run_ids)))
+
+
+def send_notices() -> None:
+    """One sender run: email every queued notice whose next attempt is due."""
+    ctx = _ctx()
+    if ctx.smtp is None or ctx.stopping.is_set():
+        return
+    report = send_due(ctx.db, ctx.smtp, ctx.clock)
+    if report.sent or report.retrying or report.failed or report.uncertain:
+        log.info("notices sent %s, to retry %s, failed %s, uncertain %s", report.sent,
+                 report.retrying, report.failed, report.uncertain)
+    if report.stopped:
+        log.warning("sending notices stopped: %s", report.stopped)

@@ -48,6 +48,7 @@ from scheduler import jobs
 from scheduler.executor import Executor
 from scheduler.liveness import settle_gone_runs
 from scheduler.lock import SchedulerLock
+from swordnet.core.config import SmtpSettings
 from swordnet.core.db import Database
 from swordnet.core.models import Campaign, WatchTarget
 from swordnet.core.timeutil import utcnow
@@ -59,6 +60,7 @@ MISFIRE_GRACE_S = 6 * 3600
 SYNC_EVERY_S = 30
 DEFAULT_RECHECK_EVERY_S = 86400
 DEFAULT_TIPS_EVERY_S = 60
+DEFAULT_SEND_EVERY_S = 60  # how often due notices are emailed, with a mail server configured
 STORE = "default"
 
 
@@ -98,8 +100,9 @@ def _campaign_specs(campaign: Campaign, now: datetime) -> list[JobSpec]:
 
 
 def wanted_jobs(db: Database, recheck_every_s: int, tips_every_s: int,
-                now: datetime) -> list[JobSpec]:
-    """Every job the database asks for at ``now``."""
+                now: datetime, send_every_s: int | None = None) -> list[JobSpec]:
+    """Every job the database asks for at ``now`` (with ``send_every_s``, a sender run that
+    often)."""
     with db.session() as session:
         targets = session.scalars(select(WatchTarget).where(
             WatchTarget.enabled.is_(True),
@@ -112,6 +115,9 @@ def wanted_jobs(db: Database, recheck_every_s: int, tips_every_s: int,
                          jobs.run_rechecks, (), IntervalTrigger(seconds=recheck_every_s), True))
     specs.append(JobSpec("tips", f"check queued tips every {tips_every_s} s", jobs.check_tips,
                          (), IntervalTrigger(seconds=tips_every_s), True))
+    if send_every_s is not None:
+        specs.append(JobSpec("notices", f"email due notices every {send_every_s} s",
+                             jobs.send_notices, (), IntervalTrigger(seconds=send_every_s), True))
     return specs
 
 
@@ -209,7 +215,9 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
                   recheck_every_s: int = DEFAULT_RECHECK_EVERY_S,
                   tips_every_s: int = DEFAULT_TIPS_EVERY_S,
                   sync_every_s: float = SYNC_EVERY_S,
-                  clock: Callable[[], datetime] = utcnow) -> None:
+                  clock: Callable[[], datetime] = utcnow,
+                  smtp: SmtpSettings | None = None,
+                  send_every_s: int = DEFAULT_SEND_EVERY_S) -> None:
     """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first. ``clock``
     tells the time the database's schedules (campaign bounds) are read at.
 
@@ -220,7 +228,8 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
     lock.acquire(executor.describe())
     stopping = threading.Event()
     context = jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent,
-                              clock=clock)
+                              clock=clock, smtp=smtp)
+    sending = send_every_s if smtp is not None else None
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received; stopping after running crawls finish", signum)
@@ -238,13 +247,13 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
                      requeued)
         scheduler.start(paused=True)
         now = clock()
-        sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s, now), now)
+        sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s, now, sending), now)
         report_misfires(scheduler, now)
 
         def sync() -> None:
             lock.heartbeat()
             now = clock()
-            sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s, now), now)
+            sync_jobs(scheduler, wanted_jobs(db, recheck_every_s, tips_every_s, now, sending), now)
             _report_sweep(db)
 
         scheduler.add_job(sync, "interval", seconds=sync_every_s, id="sync",

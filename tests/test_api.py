@@ -352,23 +352,38 @@ def test_case_transition_and_evidence_bundle(api: Api, tmp_path: Path) -> None:
     for hit in pending_hits(api, HOLDER_A)[:2]:
         api.post("reviewer", f"/hits/{hit['id']}/confirm")
     [case] = api.ok("reviewer", "/cases")["items"]
-    assert case["status"] == "open" and case["next"] == ["notice_sent", "closed"]
+    assert case["status"] == "open" and case["next"] == ["closed"]
 
     refused = api.post("reviewer", f"/cases/{case['id']}/transition",
                        json={"to": "removed", "reason": "gone"})
     assert refused.status_code == 409 and "allowed next: notice_sent, closed" in one_line(refused)
     no_reason = api.post("reviewer", f"/cases/{case['id']}/transition",
-                         json={"to": "notice_sent", "reason": "  "})
+                         json={"to": "closed", "reason": "  "})
     assert no_reason.status_code == 422 and "reason" in one_line(no_reason)
+    by_hand = api.post("reviewer", f"/cases/{case['id']}/transition",
+                       json={"to": "notice_sent", "reason": "mailed abuse@"})
+    assert by_hand.status_code == 409
+    assert "becomes notice_sent only when a notice is sent" in one_line(by_hand)
+    holder_try = api.post("north", f"/cases/{case['id']}/notices",
+                          json={"recipient": "abuse@host.example"})
+    assert holder_try.status_code == 403
+    notice = api.post("reviewer", f"/cases/{case['id']}/notices",
+                      json={"recipient": "abuse@host.example"})
+    assert notice.status_code == 201, notice.text
+    assert notice.json()["status"] == "sent" and notice.json()["delivery"] == "manual"
+    assert len(notice.json()["urls"]) == 2
+    no_mail = api.post("reviewer", f"/cases/{case['id']}/notices",
+                       json={"recipient": "abuse@host.example", "email": True})
+    assert no_mail.status_code == 503 and "SWORDNET_SMTP_HOST" in one_line(no_mail)
     moved = api.post("reviewer", f"/cases/{case['id']}/transition",
-                     json={"to": "notice_sent", "reason": "mailed abuse@", "evidence": ["x:1"]})
+                     json={"to": "no_response", "reason": "no answer", "evidence": ["x:1"]})
     assert moved.status_code == 200, moved.text
     detail = moved.json()
-    assert detail["status"] == "notice_sent" and detail["custody_log"] == "intact"
+    assert detail["status"] == "no_response" and detail["custody_log"] == "intact"
     assert [e["type"] for e in detail["events"]][-1] == "status_changed"
     assert detail["events"][-1]["payload"]["evidence"] == {"references": ["x:1"]}
     assert len(detail["hit_list"]) == 2
-    assert api.ok("reviewer", "/cases", status="notice_sent")["total"] == 1
+    assert api.ok("reviewer", "/cases", status="no_response")["total"] == 1
     assert api.ok("reviewer", "/cases", status="open")["total"] == 0
     assert api.ok("reviewer", "/cases", site=case["site"])["total"] == 1
     bad_status = api.get("reviewer", "/cases", params={"status": "lost"})

@@ -493,11 +493,25 @@ def test_case_status_changes_by_form_with_csrf(web_data: WebData, tmp_path: Path
                            follow_redirects=False).status_code == 403
         assert client.post(url, data={"to": "removed", "reason": "x",
                                       "csrf_token": form_token(page)}).status_code == 409
-        moved = client.post(url, data={"to": "notice_sent", "reason": "emailed the host",
+        by_hand = client.post(url, data={"to": "notice_sent", "reason": "emailed the host",
+                                         "csrf_token": form_token(page)})
+        assert by_hand.status_code == 409 and "only when a notice is sent" in by_hand.text
+        notice_url = f"/cases/{case_id}/notices"
+        assert client.post(notice_url, data={"recipient": "abuse@host.example"},
+                           follow_redirects=False).status_code == 403
+        bad = client.post(notice_url, data={"recipient": "abuse at host", "email": "1",
+                                            "csrf_token": form_token(page)})
+        assert bad.status_code == 503 and "No mail server is configured" in bad.text
+        sent = client.post(notice_url, data={"recipient": "abuse@host.example",
+                                             "template": "dmca-en",
+                                             "csrf_token": form_token(page)})
+        assert sent.status_code == 200 and "abuse@host.example" in sent.text
+        assert 'data-notice="1"' in sent.text
+        moved = client.post(url, data={"to": "no_response", "reason": "no answer in 14 days",
                                        "csrf_token": form_token(page)})
-        assert moved.status_code == 200 and "emailed the host" in moved.text
+        assert moved.status_code == 200 and "no answer in 14 days" in moved.text
     with db.session() as session:
-        assert session.get(Case, case_id).status == "notice_sent"  # type: ignore[union-attr]
+        assert session.get(Case, case_id).status == "no_response"  # type: ignore[union-attr]
     db.dispose()
 
 

@@ -14,6 +14,7 @@ from swordnet.cli.allowlist import allowlist
 from swordnet.cli.campaigns import campaigns
 from swordnet.cli.captures import captures
 from swordnet.cli.cases import cases
+from swordnet.cli.contacts import contacts
 from swordnet.cli.crawl import crawl
 from swordnet.cli.evidence import evidence
 from swordnet.cli.hits import hits
@@ -63,6 +64,6 @@ def demo() -> None:
 
 
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
-                keys, allowlist, campaigns, tips, notices, scheduler, scrapyd, serve, users,
-                tokens, staydown):
+                keys, allowlist, campaigns, tips, notices, contacts, scheduler, scrapyd, serve,
+                users, tokens, staydown):
     main.add_command(command)

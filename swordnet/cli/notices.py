@@ -1,5 +1,5 @@
-"""The ``notices`` commands: takedown notices recorded as sent, and the rechecks of the
-URLs they name."""
+"""The ``notices`` commands: takedown notices recorded as sent or emailed, their delivery,
+and the rechecks of the URLs they name."""
 
 from __future__ import annotations
 
@@ -10,19 +10,23 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from casefiles.notices import record_notice
+from casefiles.contacts import suggested_recipient
+from casefiles.delivery import due_notices, resend, send_due, settle_delivered, write_eml
+from casefiles.notices import notice_row, record_notice
 from swordnet.cli.util import (
     ID,
     actor_option,
     console,
     current_settings,
+    database,
     emit,
     fail,
     in_unit,
     json_option,
 )
 from swordnet.core.errors import NotFound
-from swordnet.core.models import Notice, NoticeUrl, RecheckResult
+from swordnet.core.models import NOTICE_STATUSES, Notice, NoticeUrl, RecheckResult
+from swordnet.core.timeutil import utcnow
 
 
 @click.group()
@@ -32,32 +36,125 @@ def notices() -> None:
 
 @notices.command("record")
 @click.argument("case_id", type=ID)
-@click.option("--recipient", required=True, help="Who the notice went to (e.g. abuse@host).")
+@click.option("--recipient", help="Who the notice goes to (e.g. abuse@host); default: the "
+              "site's abuse contact (`swordnet contacts show DOMAIN`).")
 @click.option("--template", default="dmca-en", show_default=True,
               help="Notice template: dmca-en (English, DMCA-style), admin-zh (Chinese "
                    "administrative notice), or notice-NAME.txt in $SWORDNET_HOME/templates.")
+@click.option("--email", "by_email", is_flag=True,
+              help="Queue it to be emailed by `swordnet notices send` (SWORDNET_SMTP_*); "
+                   "without it, the notice is recorded as sent through your own channel.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the rendered notice to this file.")
 @actor_option
-def notices_record(case_id: int, recipient: str, template: str, output: Path | None,
-                   actor: str) -> None:
-    """Render a notice naming every confirmed hit of CASE_ID and record it as sent; its URLs
-    are rechecked by the scheduler from now on."""
+def notices_record(case_id: int, recipient: str | None, template: str, by_email: bool,
+                   output: Path | None, actor: str) -> None:
+    """Render a notice naming every confirmed hit of CASE_ID (each URL with the sha256 of its
+    evidence) and record it: as sent, or queued for email with --email. Its URLs are
+    rechecked by the scheduler once it is sent."""
     if output is not None and output.exists():
         fail(f"{output} already exists; choose another --output")
-    templates = current_settings().templates_dir
+    settings = current_settings()
+    if by_email and settings.smtp is None:
+        fail("--email needs a mail server: set SWORDNET_SMTP_HOST and SWORDNET_SMTP_FROM "
+             "(docs/operations.md)")
+    sender = settings.smtp.sender if by_email and settings.smtp is not None else None
 
-    def record(session: Session) -> tuple[int, int, str]:
-        notice = record_notice(session, case_id, recipient, template, actor, templates)
+    def record(session: Session) -> tuple[int, int, str, str, str]:
+        to = recipient if recipient is not None else suggested_recipient(session, case_id)
+        notice = record_notice(session, case_id, to, template, actor, settings.templates_dir,
+                               sender=sender)
         count = len(session.scalars(select(NoticeUrl.id)
                                     .where(NoticeUrl.notice_id == notice.id)).all())
-        return notice.id, count, notice.body or ""
+        return notice.id, count, notice.body or "", notice.recipient, notice.status
 
-    notice_id, count, body = in_unit(record)
+    notice_id, count, body, to, status = in_unit(record)
     if output is not None:
         output.write_text(body, encoding="utf-8")
-    console.print(f"Notice {notice_id} to {recipient} recorded for case {case_id}: "
-                  f"{count} URL(s) under notice.")
+    if status == "queued":
+        console.print(f"Notice {notice_id} to {to} queued for email for case {case_id}: "
+                      f"{count} URL(s); `swordnet notices send` sends it.")
+    else:
+        console.print(f"Notice {notice_id} to {to} recorded for case {case_id}: "
+                      f"{count} URL(s) under notice.")
+
+
+@notices.command("send")
+@click.argument("notice_ids", nargs=-1, type=ID)
+@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each notice's email to DIR/notice-ID.eml instead of sending it "
+                   "(the notices stay queued).")
+def notices_send(notice_ids: tuple[int, ...], dry_run: Path | None) -> None:
+    """Email every queued notice whose next attempt is due (or NOTICE_IDS), once each;
+    exits 1 if any failed, is uncertain, or the run had to stop."""
+    settings = current_settings()
+    wanted = list(notice_ids) or None
+    if dry_run is not None:
+        def write(session: Session) -> list[Path]:
+            return [write_eml(n, dry_run) for n in due_notices(session, utcnow(), wanted)]
+
+        for path in in_unit(write):
+            console.print(f"Wrote {path}")
+        return
+    if settings.smtp is None:
+        fail("no mail server: set SWORDNET_SMTP_HOST and SWORDNET_SMTP_FROM "
+             "(docs/operations.md), or use --dry-run DIR")
+    with database() as db:
+        report = send_due(db, settings.smtp, notice_ids=wanted)
+    for label, ids in (("sent", report.sent), ("to retry later", report.retrying),
+                       ("failed", report.failed), ("uncertain", report.uncertain)):
+        if ids:
+            console.print(f"{label}: notice(s) {', '.join(map(str, ids))}")
+    if not (report.sent or report.retrying or report.failed or report.uncertain
+            or report.blocked):
+        console.print("No notice was due.")
+    if report.blocked:
+        console.print(f"not sent, their case's custody log is broken: notice(s) "
+                      f"{', '.join(map(str, report.blocked))}")
+    if report.stopped:
+        fail(f"stopped: {report.stopped}")
+    if report.failed or report.uncertain or report.blocked:
+        fail("some notices were not delivered; see `swordnet notices list`")
+
+
+@notices.command("list")
+@click.option("--case", "case_id", type=ID, help="Only this case's notices.")
+@click.option("--status", type=click.Choice(NOTICE_STATUSES), help="Only notices in this state.")
+@json_option
+def notices_list(case_id: int | None, status: str | None, as_json: bool) -> None:
+    """Notices and their delivery: state, attempts, Message-ID, the server's answer."""
+    def rows(session: Session) -> list[dict[str, Any]]:
+        query = select(Notice).order_by(Notice.id)
+        if case_id is not None:
+            query = query.where(Notice.case_id == case_id)
+        if status is not None:
+            query = query.where(Notice.status == status)
+        return [notice_row(n) for n in session.scalars(query)]
+
+    emit(in_unit(rows), as_json, "Notices", ["id", "case_id", "recipient", "delivery", "status",
+                                             "attempts", "sent_at", "next_attempt_at",
+                                             "server_answer", "last_error"])
+
+
+@notices.command("resend")
+@click.argument("notice_id", type=ID)
+@actor_option
+def notices_resend(notice_id: int, actor: str) -> None:
+    """Queue a failed or uncertain email notice again (same Message-ID)."""
+    in_unit(resend, notice_id, actor)
+    console.print(f"Notice {notice_id} queued again; `swordnet notices send` sends it.")
+
+
+@notices.command("settle")
+@click.argument("notice_id", type=ID)
+@click.option("--evidence", required=True,
+              help="Where its delivery was confirmed (e.g. the mail server's log line).")
+@actor_option
+def notices_settle(notice_id: int, evidence: str, actor: str) -> None:
+    """Record an uncertain notice as delivered, once the mail server's log shows its
+    Message-ID accepted (otherwise: `swordnet notices resend`)."""
+    in_unit(settle_delivered, notice_id, actor, evidence)
+    console.print(f"Notice {notice_id} recorded as delivered.")
 
 
 @notices.command("text")

@@ -54,7 +54,15 @@ RUN_PURPOSES = ("watch", "campaign", "recheck", "tip", "manual")
 # A URL under notice: not yet rechecked, still up, gone, or back after it was gone.
 NOTICE_URL_STATUSES = ("unchecked", "present", "removed", "reappeared")
 RECHECK_OUTCOMES = ("present", "removed", "undecided")
-NOTICE_STATUSES = ("draft", "sent", "answered", "bounced")
+# A notice to email is queued, claimed by one sender (sending), then sent or failed; one
+# whose sender died after handing it to the server is uncertain until staff settle it.
+NOTICE_STATUSES = ("draft", "queued", "sending", "sent", "failed", "uncertain", "answered",
+                   "bounced")
+# email: sent by Swordnet over SMTP; manual: recorded as sent through staff's own channel.
+NOTICE_DELIVERIES = ("manual", "email")
+# Where a site's abuse contact came from, and what the lookup found.
+ABUSE_CONTACT_SOURCES = ("rdap-domain", "rdap-ip", "staff")
+ABUSE_CONTACT_OUTCOMES = ("found", "none", "failed", "set")
 # admin: everything, including users; staff: monitoring and enforcement; rights_holder: one
 # holder's own works, hits and cases.
 ROLES = ("admin", "staff", "rights_holder")
@@ -558,7 +566,12 @@ class CustodyHead(Base):
 
 class Notice(Base):
     __tablename__ = "notices"
-    __table_args__ = (CheckConstraint(_in("status", NOTICE_STATUSES), name="ck_notices_status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", NOTICE_STATUSES), name="ck_notices_status"),
+        CheckConstraint(_in("delivery", NOTICE_DELIVERIES), name="ck_notices_delivery"),
+        UniqueConstraint("message_id", name="uq_notices_message_id"),
+        Index("ix_notices_status_next", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -569,8 +582,48 @@ class Notice(Base):
     sent_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="draft")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivery: Mapped[str] = mapped_column(String(20), default="manual",
+                                          server_default="manual")
+    # Email delivery: the From address and the Message-ID, both fixed when it is queued.
+    sender: Mapped[str | None] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    # The sender process holding it (host, pid, start time) and since when.
+    claimed_by: Mapped[dict[str, Any] | None]
+    claimed_at: Mapped[datetime | None]
+    # Set just before the message's DATA goes to the server: a sender that died after this
+    # may have delivered it.
+    handed_over_at: Mapped[datetime | None]
+    server_answer: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[Case] = relationship()
+
+
+class AbuseContact(Base):
+    """Where to send a site's notices: an address found over RDAP (for its domain or one of
+    its IP addresses), or one staff set; a lookup that found nothing or failed is kept too,
+    with what happened, so it is not asked again at once."""
+
+    __tablename__ = "abuse_contacts"
+    __table_args__ = (
+        CheckConstraint(_in("source", ABUSE_CONTACT_SOURCES), name="ck_abuse_contacts_source"),
+        CheckConstraint(_in("outcome", ABUSE_CONTACT_OUTCOMES),
+                        name="ck_abuse_contacts_outcome"),
+        UniqueConstraint("site_id", "source", "subject", name="uq_abuse_contacts_lookup"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(20))
+    # What was looked up: the domain or the IP address (the site's domain for staff's entry).
+    subject: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+    looked_up_at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(200))
 
 
 class NoticeUrl(Base):

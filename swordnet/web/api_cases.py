@@ -22,7 +22,7 @@ from starlette.background import BackgroundTask
 
 from casefiles.bundle import export_bundle
 from casefiles.custody import case_log_problem
-from casefiles.lifecycle import allowed_next, transition
+from casefiles.lifecycle import manual_next, transition
 from swordnet.accounts.access import (
     CASE_SORTS,
     CaseFilters,
@@ -55,7 +55,8 @@ class CaseOut(BaseModel):
     opened_at: datetime
     closed_at: datetime | None
     hits: int = Field(description="Hits in the case that you may see.")
-    next: list[str] = Field(description="Statuses the case may move to.")
+    next: list[str] = Field(description="Statuses staff may move the case to (it becomes "
+                            "notice_sent when a notice is sent: POST /cases/{id}/notices).")
 
 
 class EventOut(BaseModel):
@@ -80,7 +81,7 @@ def case_out(case: Case, hits: int) -> CaseOut:
     """The case, with ``hits``: how many of its hits the caller may see."""
     return CaseOut(id=case.id, site=case.site.domain, status=case.status,
                    campaign_id=case.campaign_id, opened_at=case.opened_at,
-                   closed_at=case.closed_at, hits=hits, next=list(allowed_next(case.status)))
+                   closed_at=case.closed_at, hits=hits, next=list(manual_next(case.status)))
 
 
 def case_detail(session: Session, caller: Principal, case: Case) -> CaseDetail:

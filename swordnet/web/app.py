@@ -27,6 +27,7 @@ from swordnet.web import (
     api_campaigns,
     api_cases,
     api_hits,
+    api_notices,
     api_tips,
     api_works,
     console,
@@ -116,7 +117,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_exception_handler(SwordnetError, swordnet_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
 
-    for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips):
+    for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips,
+                   api_notices):
         app.include_router(module.router, prefix=API_PREFIX)
     console.install(app)  # the console's pages and /static, after the API
     return app

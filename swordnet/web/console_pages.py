@@ -8,19 +8,24 @@ tips, and every count on the dashboard is of those alone.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from casefiles.captures import hit_captures
+from casefiles.contacts import contacts, suggestion
 from casefiles.custody import case_log_problem
-from casefiles.lifecycle import TransitionRefused, allowed_next, case_sites, transition
+from casefiles.lifecycle import TransitionRefused, case_sites, manual_next, transition
+from casefiles.notices import notice_row
+from casefiles.templates import notice_templates
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
 from swordnet.accounts import access, dashboard_counts
+from swordnet.core.config import Settings
 from swordnet.core.errors import BadInput, Conflict, Forbidden, NotFound
 from swordnet.core.models import (
     CASE_STATUSES,
@@ -30,6 +35,7 @@ from swordnet.core.models import (
     Case,
     Fingerprint,
     Hit,
+    Notice,
     RightsHolder,
     Tip,
     Work,
@@ -181,6 +187,18 @@ def cases_page(request: Request, session: DbSession, viewer: Signed,
                   statuses=CASE_STATUSES)
 
 
+def notices_context(session: Session, settings: Settings, case: Case) -> dict[str, Any]:
+    """What the case page's notices card shows staff."""
+    notices = session.scalars(select(Notice).where(Notice.case_id == case.id)
+                              .order_by(Notice.id)).all()
+    suggested = suggestion(session, case.site)
+    return {"notices": [notice_row(n) for n in notices],
+            "contacts": contacts(session, case.site),
+            "suggested": suggested.email if suggested is not None else "",
+            "notice_templates": notice_templates(settings.templates_dir),
+            "can_email": settings.smtp is not None}
+
+
 def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: int, *,
                status: int = 200, error: str | None = None,
                message: str | None = None) -> Response:
@@ -198,13 +216,21 @@ def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: in
                            for h in hits},
                   events=events, hidden_events=len(all_events) - len(events),
                   broken=case_log_problem(session, case), evidence=list(evidence.values()),
-                  sites=case_sites(session, case), next_statuses=allowed_next(case.status),
-                  bundle_url=BUNDLE_URL.format(id=case.id), error=error, message=message)
+                  sites=case_sites(session, case), next_statuses=manual_next(case.status),
+                  bundle_url=BUNDLE_URL.format(id=case.id), error=error, message=message,
+                  **(notices_context(session, request.app.state.settings, case)
+                     if viewer.is_staff else {}))
 
 
 @router.get("/cases/{case_id}")
 def case_page(case_id: PathId, request: Request, session: DbSession, viewer: Signed) -> Response:
     return _case_page(request, session, viewer, case_id)
+
+
+def case_page_response(request: Request, session: DbSession, viewer: Viewer, case_id: int, *,
+                       status: int = 200, error: str | None = None) -> Response:
+    """The case page, e.g. again with a form's refusal (:mod:`console_notices`)."""
+    return _case_page(request, session, viewer, case_id, status=status, error=error)
 
 
 @router.post("/cases/{case_id}/transition")

@@ -1,7 +1,7 @@
 """staydown: known copies of cases, automatic confirmation, mirror proposals
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06 10:05:00
 
 A hit names the case its copy is already confirmed in (``known_case_id``, ``known_by``);
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
