@@ -14,6 +14,7 @@ from casefiles.notices import record_notice
 from swordnet.cli.util import (
     ID,
     actor_option,
+    campaign_option,
     console,
     current_settings,
     emit,
@@ -21,8 +22,10 @@ from swordnet.cli.util import (
     in_unit,
     json_option,
 )
+from swordnet.core.campaign_scope import notice_condition
 from swordnet.core.errors import NotFound
 from swordnet.core.models import Notice, NoticeUrl, RecheckResult
+from swordnet.watch.campaigns import find_campaign
 
 
 @click.group()
@@ -58,6 +61,36 @@ def notices_record(case_id: int, recipient: str, template: str, output: Path | N
         output.write_text(body, encoding="utf-8")
     console.print(f"Notice {notice_id} to {recipient} recorded for case {case_id}: "
                   f"{count} URL(s) under notice.")
+
+
+@notices.command("list")
+@click.option("--case", "case_id", type=ID, help="Only the notices of this case.")
+@campaign_option
+@json_option
+def notices_list(case_id: int | None, campaign: str | None, as_json: bool) -> None:
+    """List notices with their URLs and how many are gone (with --campaign, the notices
+    its report counts: sent within its window for cases on its sites)."""
+    def rows(session: Session) -> list[dict[str, Any]]:
+        query = select(Notice).order_by(Notice.id)
+        if case_id is not None:
+            query = query.where(Notice.case_id == case_id)
+        if campaign is not None:
+            query = query.where(notice_condition(find_campaign(session, campaign).id))
+        data = []
+        for notice in session.scalars(query):
+            urls = session.scalars(select(NoticeUrl.status)
+                                   .where(NoticeUrl.notice_id == notice.id)).all()
+            data.append({"id": notice.id, "case_id": notice.case_id,
+                         "recipient": notice.recipient, "template": notice.template,
+                         "status": notice.status,
+                         "sent_at": notice.sent_at.isoformat(
+                             timespec="auto" if as_json else "seconds")
+                         if notice.sent_at else None,
+                         "urls": len(urls), "removed": urls.count("removed")})
+        return data
+
+    emit(in_unit(rows), as_json, "Notices", ["id", "case_id", "recipient", "template",
+                                             "status", "sent_at", "urls", "removed"])
 
 
 @notices.command("text")
