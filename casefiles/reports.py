@@ -16,6 +16,7 @@ import io
 import json
 import statistics
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
@@ -82,10 +83,13 @@ def campaign_report(session: Session, campaign: Campaign) -> dict[str, Any]:
     events = session.scalars(select(CaseEvent).where(event_condition(campaign.id))
                              .order_by(CaseEvent.id)).all()
     removals = [e for e in events if e.type == "copy_removed"]
-    sent_at = dict(session.execute(select(Notice.id, Notice.sent_at).where(
-        Notice.id.in_([e.payload.get("notice_id") for e in removals]))).all())
+    sent_at: dict[Any, datetime] = {
+        notice_id: at for notice_id, at in session.execute(
+            select(Notice.id, Notice.sent_at).where(
+                Notice.id.in_([e.payload.get("notice_id") for e in removals])))
+        if at is not None}
     removal_days = [(e.at - sent_at[e.payload["notice_id"]]).total_seconds() / 86400
-                    for e in removals if sent_at.get(e.payload.get("notice_id")) is not None]
+                    for e in removals if e.payload.get("notice_id") in sent_at]
     reached = {measure: len({e.case_id for e in events if e.type == "status_changed"
                              and e.payload.get("to") == status})
                for measure, status in STATUS_MEASURES.items()}

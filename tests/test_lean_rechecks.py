@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from alembic import command
 from PIL import Image
 from sqlalchemy import select
@@ -105,6 +106,8 @@ def _export(case_id: int, path: Path) -> int:
     return path.stat().st_size
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # eleven real recheck crawls, each a scrapy subprocess
 def test_ten_rechecks_of_unchanged_copies_add_revisit_records_not_copies(
         sqlite_home: Settings, tmp_path: Path) -> None:
     db = open_database(sqlite_home)

@@ -25,13 +25,13 @@ depends_on = None
 
 # The signals' default thresholds per work kind, frozen as of this revision ("link" is
 # registered for every work from its names).
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, float]] = {
     "image": {"phash": 12, "orb": 10},
     "text": {"text": 0.2},
     "video": {"video": 8},
     "software": {"sha256": 0, "tlsh": 35},
 }
-NAME_SIGNALS = {"link": 1}
+NAME_SIGNALS: dict[str, float] = {"link": 1}
 
 
 def upgrade() -> None:
