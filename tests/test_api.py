@@ -433,10 +433,10 @@ def test_campaign_lifecycle_and_exports(api: Api) -> None:
     assert shown["report"]["cases_opened"] == 1 and shown["recent_runs"] == []
     assert shown["report"]["infringing_urls_confirmed"] == len(chosen)
     # the hits and cases it counts, whichever run found them, are what the lists show
-    listed = api.ok("reviewer", "/hits", params={"campaign_id": campaign["id"],
-                                                 "status": "confirmed"})
+    listed = api.ok("reviewer", "/hits", campaign_id=campaign["id"], status="confirmed")
     assert listed["total"] == len(chosen)
-    assert api.ok("reviewer", "/cases", params={"campaign_id": campaign["id"]})["total"] == 1
+    assert api.ok("reviewer", "/cases", campaign_id=campaign["id"])["total"] == 1
+    assert api.ok("reviewer", "/cases", campaign_id=campaign["id"] + 1)["total"] == 0
 
     report = api.get("reviewer", f"/campaigns/{campaign['id']}/report")
     assert report.headers["content-disposition"].startswith("attachment;")
