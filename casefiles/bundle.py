@@ -1,10 +1,12 @@
 """Evidence bundles: one zip per case that a third party can verify offline.
 
 A bundle holds the WARC files behind the case's captures (whole files, so their WARC-Date
-and WARC-IP-Address headers are covered too), the captured media and screenshots as plain
-files, the custody log (``custody.jsonl``), the case as data (``case.json``), a readable
-``report.html``, and ``manifest.json`` listing the sha256 and size of every other file,
-signed with the instance's Ed25519 key (``manifest.sig``, key in ``public_key.pem``). The
+and WARC-IP-Address headers are covered too; a recheck that got the same body again is a
+``revisit`` record there, pointing at the earlier record), the captured media and
+screenshots as plain files (each distinct payload once), the custody log
+(``custody.jsonl``), the case as data (``case.json``), a readable ``report.html``, and
+``manifest.json`` listing the sha256 and size of every other file, signed with the
+instance's Ed25519 key (``manifest.sig``, key in ``public_key.pem``). The
 manifest also carries the custody log's signed head as the database held it.
 
 :func:`verify_bundle` checks all of it without the database: paths, signature and signing
@@ -114,16 +116,25 @@ def _collect(session: Session, store: EvidenceStore,
             capture = session.get(Capture, result.capture_id)
             assert capture is not None
             captures[capture.id] = capture
+    for capture in list(captures.values()):  # the records revisits refer to, too
+        if capture.revisit_of is not None and capture.revisit_of not in captures:
+            original = session.get(Capture, capture.revisit_of)
+            assert original is not None
+            captures[original.id] = original
     payload_files: dict[int, str] = {}
+    by_digest: dict[str, str] = {}  # each payload once, however often it was captured
     for capture in captures.values():
         if capture.warc_file is None:
             continue
         contents.warcs[f"warc/{capture.warc_file}"] = warc_path(session, store,
                                                                 capture.warc_file)
         if capture.kind in ("media", "screenshot") and capture.http_status < 400:
-            view = capture_record(session, store, capture, check_file=False)
-            payload_files[capture.id] = _payload_name(capture)
-            contents.files[payload_files[capture.id]] = view.payload
+            name = by_digest.get(capture.sha256)
+            if name is None:
+                view = capture_record(session, store, capture, check_file=False)
+                name = by_digest[capture.sha256] = _payload_name(capture)
+                contents.files[name] = view.payload
+            payload_files[capture.id] = name
     notices = session.scalars(select(Notice).where(Notice.case_id == case.id)
                               .order_by(Notice.id)).all()
     data = {

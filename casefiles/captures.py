@@ -7,6 +7,7 @@ lives under the sha256 of the whole file, recorded on its WarcFile row.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from hashlib import sha256
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from swordnet.core.errors import NotFound
 from swordnet.core.models import Capture, Hit, WarcFile
 from swordnet.evidence.store import EvidenceStore
-from swordnet.evidence.warc import SUFFIX, WarcRecordView, read_record
+from swordnet.evidence.warc import SUFFIX, WarcRecordView, payload_digest, read_record
 
 
 def _warc_row(session: Session, filename: str) -> WarcFile | None:
@@ -68,9 +69,27 @@ def capture_record(session: Session, store: EvidenceStore, capture: Capture, *,
             raise RecordUnreadable(f"capture {capture.id}: WARC file {capture.warc_file}: "
                                    f"{problem}")
     try:
-        return read_record(path, capture.warc_offset)
+        view = read_record(path, capture.warc_offset)
     except ValueError as exc:  # the record's own problem, naming the file and offset
         raise RecordUnreadable(str(exc)) from None
+    if capture.revisit_of is None:
+        return view
+    return _with_revisited_payload(session, store, capture, view, check_file)
+
+
+def _with_revisited_payload(session: Session, store: EvidenceStore, capture: Capture,
+                            view: WarcRecordView, check_file: bool) -> WarcRecordView:
+    """A revisit record's view with the payload of the record it refers to, once that
+    record is found to hold the very body the revisit's payload digest names."""
+    original = session.get(Capture, capture.revisit_of)
+    if original is None or original.revisit_of is not None:
+        raise RecordUnreadable(f"capture {capture.id}: the capture its revisit record refers "
+                               f"to ({capture.revisit_of}) is missing")
+    payload = capture_record(session, store, original, check_file=check_file).payload
+    if payload_digest(payload) != view.headers.get("WARC-Payload-Digest"):
+        raise RecordUnreadable(f"capture {capture.id}: its revisit record's payload digest "
+                               f"does not match capture {original.id}'s payload")
+    return replace(view, payload=payload)
 
 
 def evidence_problems(session: Session, store: EvidenceStore) -> list[str]:

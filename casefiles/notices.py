@@ -140,6 +140,8 @@ class RecheckTarget:
     url: str
     work_id: int
     kind: str
+    # The thresholds in force when the hit was confirmed, which the recheck judges it by.
+    thresholds: dict[str, float] | None = None
 
 
 def recheck_targets(session: Session, notice_url_ids: list[int]) -> list[RecheckTarget]:
@@ -148,7 +150,8 @@ def recheck_targets(session: Session, notice_url_ids: list[int]) -> list[Recheck
     if len(rows) != len(set(notice_url_ids)):
         missing = set(notice_url_ids) - {row.id for row in rows}
         raise NotFound(f"no URL under notice with id {', '.join(map(str, sorted(missing)))}")
-    return [RecheckTarget(row.id, row.url, row.hit.work_id, _recheck_kind(row.hit)) for row in rows]
+    return [RecheckTarget(row.id, row.url, row.hit.work_id, _recheck_kind(row.hit),
+                          row.hit.confirmed_thresholds) for row in rows]
 
 
 def _recheck_kind(hit: Hit) -> str:

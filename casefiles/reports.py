@@ -1,9 +1,12 @@
 """Campaign statistics and site-shutdown lists (CSV, XLSX, JSON).
 
-A campaign's cases are those opened from its crawls or holding a confirmed hit its crawls
-found. An allowlist entry leaves out of a shutdown list only the hits it covers (its
-holder's works, or its one work, on its domain); a site stays on the list while other
-confirmed hits remain in its case. Spreadsheet
+A campaign counts what concerns its targets within its window, whichever run found a hit
+first (:mod:`swordnet.core.campaign_scope` defines it; the ``--campaign`` filters of the
+lists use the same conditions).
+
+An allowlist entry leaves out of a shutdown list only the hits it covers (its holder's
+works, or its one work, on its domain); a site stays on the list while other confirmed hits
+remain in its case. Spreadsheet
 cells whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are
 prefixed with an apostrophe, so no spreadsheet program runs them as formulas.
 """
@@ -15,22 +18,28 @@ import io
 import json
 import statistics
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from swordnet.core.campaign_scope import (
+    case_condition,
+    event_condition,
+    hit_condition,
+    notice_condition,
+)
+from swordnet.core.campaign_scope import window as campaign_window
 from swordnet.core.errors import BadInput
 from swordnet.core.models import (
     Campaign,
     Case,
     CaseEvent,
     CaseExport,
-    CrawlRun,
     Hit,
     Notice,
-    NoticeUrl,
     Site,
 )
 from swordnet.watch.allowlists import allowlisted_works
@@ -39,6 +48,7 @@ FORMATS = ("csv", "xlsx", "json")
 SHUTDOWN_COLUMNS = ("domain", "ips", "first_seen", "last_seen", "infringing_urls", "works",
                     "work_titles", "case_id", "case_status", "evidence_bundle_sha256")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CONFIRMED = ("confirmed", "auto_confirmed")
 
 
 def neutralise(value: Any) -> Any:
@@ -56,45 +66,48 @@ def neutralise(value: Any) -> Any:
 
 
 def campaign_cases(session: Session, campaign: Campaign) -> list[Case]:
-    found = select(Hit.case_id).join(CrawlRun, Hit.run_id == CrawlRun.id).where(
-        CrawlRun.campaign_id == campaign.id, Hit.status == "confirmed",
-        Hit.case_id.is_not(None))
-    return list(session.scalars(select(Case).where(
-        or_(Case.campaign_id == campaign.id, Case.id.in_(found))).order_by(Case.id)))
+    """The cases the campaign counts (:func:`swordnet.core.campaign_scope.case_condition`)."""
+    return list(session.scalars(select(Case).where(case_condition(campaign.id))
+                                .order_by(Case.id)))
 
 
-def _reached(session: Session, case: Case, status: str) -> bool:
-    if case.status == status:
-        return True
-    return any(e.type == "status_changed" and e.payload.get("to") == status
-               for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)))
+STATUS_MEASURES = {"cases_removed": "removed", "sites_shut_down": "site_shut_down",
+                   "transferred_to_judiciary": "transferred_to_judiciary"}
 
 
 def campaign_report(session: Session, campaign: Campaign) -> dict[str, Any]:
-    """The campaign's enforcement statistics."""
+    """The campaign's enforcement statistics: what concerns its targets within its window
+    (see :mod:`swordnet.core.campaign_scope` for exactly what each measure counts)."""
+    start, end = campaign_window(campaign)
     cases = campaign_cases(session, campaign)
-    ids = [case.id for case in cases]
-    confirmed = session.scalars(select(Hit).join(CrawlRun, Hit.run_id == CrawlRun.id).where(
-        CrawlRun.campaign_id == campaign.id, Hit.status == "confirmed")).all()
-    notices = session.scalars(select(Notice).where(Notice.case_id.in_(ids),
-                                                   Notice.sent_at.is_not(None))).all()
-    removal_days = [
-        (url.removed_at - notice.sent_at).total_seconds() / 86400
-        for notice in notices
-        for url in session.scalars(select(NoticeUrl).where(NoticeUrl.notice_id == notice.id,
-                                                           NoticeUrl.removed_at.is_not(None)))
-        if notice.sent_at is not None and url.removed_at is not None]
+    hits = session.scalars(select(Hit).where(hit_condition(campaign.id))).all()
+    notices = session.scalars(select(Notice).where(notice_condition(campaign.id))).all()
+    events = session.scalars(select(CaseEvent).where(event_condition(campaign.id))
+                             .order_by(CaseEvent.id)).all()
+    removals = [e for e in events if e.type == "copy_removed"]
+    sent_at: dict[Any, datetime] = {
+        notice_id: at for notice_id, at in session.execute(
+            select(Notice.id, Notice.sent_at).where(
+                Notice.id.in_([e.payload.get("notice_id") for e in removals])))
+        if at is not None}
+    removal_days = [(e.at - sent_at[e.payload["notice_id"]]).total_seconds() / 86400
+                    for e in removals if e.payload.get("notice_id") in sent_at]
+    reached = {measure: len({e.case_id for e in events if e.type == "status_changed"
+                             and e.payload.get("to") == status})
+               for measure, status in STATUS_MEASURES.items()}
     return {
         "campaign": campaign.name,
-        "cases_opened": len(cases),
-        "infringing_urls_confirmed": len(confirmed),
-        "sites_shut_down": sum(_reached(session, c, "site_shut_down") for c in cases),
-        "transferred_to_judiciary": sum(_reached(session, c, "transferred_to_judiciary")
-                                        for c in cases),
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "hits": len(hits),
+        "infringing_urls_confirmed": sum(h.status in CONFIRMED for h in hits),
+        "cases": len(cases),
+        "cases_opened": sum(start <= c.opened_at <= end for c in cases),
         "notices_sent": len(notices),
-        "urls_removed": len(removal_days),
+        "urls_removed": len(removals),
         "median_days_to_removal": round(statistics.median(removal_days), 2)
         if removal_days else None,
+        **reached,
     }
 
 

@@ -24,6 +24,7 @@ from swordnet.core.db import lock_for_writing
 from swordnet.core.errors import Conflict
 from swordnet.core.models import Case, CaseMirror, CrawlRun, Hit, HitDecision, NoticeUrl, Site
 from swordnet.core.timeutil import utcnow
+from swordnet.works.registry import thresholds_in_force
 
 
 class ReviewError(Conflict):
@@ -96,6 +97,7 @@ def confirm_hit(session: Session, hit_id: int, reviewer: str, *,
     case = case_for_site(session, hit.site_id, reviewer, run.campaign_id if run else None,
                          hit.known_case_id)
     hit.case_id = case.id
+    hit.confirmed_thresholds = thresholds_in_force(hit.work)  # what rechecks judge it by
     _record(session, hit, "confirmed", reviewer)
     media = hit.media_capture
     append_event(session, case, "hit_confirmed", {
@@ -159,5 +161,5 @@ def undo_decision(session: Session, hit_id: int, actor: str) -> Hit:
         append_event(session, case, "hit_unconfirmed",
                      {"hit_id": hit.id, "work_id": hit.work_id, "url": hit.url}, actor)
     _record(session, hit, "undone", actor)
-    hit.case_id = None
+    hit.case_id, hit.confirmed_thresholds = None, None
     return hit

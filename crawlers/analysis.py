@@ -152,9 +152,21 @@ def analyse(kind: str, body: bytes, index: MatchIndex, url: str = "") -> Analysi
     return result
 
 
-def _analyse_in_worker(kind: str, body: bytes, url: str) -> Analysis:
+@dataclass(frozen=True)
+class JudgedBy:
+    """A work to judge by given thresholds instead of its current ones (a recheck of a hit
+    judged by the thresholds in force when it was confirmed)."""
+
+    work_id: int
+    thresholds: dict[str, float]
+
+
+def _analyse_in_worker(kind: str, body: bytes, url: str, judged_by: JudgedBy | None) -> Analysis:
     assert _worker is not None, "worker started without its index"
-    return analyse(kind, body, _worker.current(), url)
+    index = _worker.current()
+    if judged_by is not None:
+        index = index.with_thresholds(judged_by.work_id, judged_by.thresholds)
+    return analyse(kind, body, index, url)
 
 
 class AnalysisPool:
@@ -166,9 +178,10 @@ class AnalysisPool:
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker, initargs=(os.getpid(), settings))
 
-    def submit(self, kind: str, body: bytes, url: str = "") -> Future[Analysis]:
+    def submit(self, kind: str, body: bytes, url: str = "",
+               judged_by: JudgedBy | None = None) -> Future[Analysis]:
         """A concurrent future of the :class:`Analysis` of ``body`` (found at ``url``)."""
-        return self.executor.submit(_analyse_in_worker, kind, body, url)
+        return self.executor.submit(_analyse_in_worker, kind, body, url, judged_by)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)

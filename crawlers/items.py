@@ -114,6 +114,8 @@ class RecheckItem:
     # Whether the content still matches the work; None when the matcher could not tell.
     still_matches: bool | None = False
     text: str | None = field(default=None, repr=False)  # a page's decoded HTML
+    # The thresholds in force when the hit was confirmed (None: judge by today's).
+    thresholds: dict[str, float] | None = None
 
     @property
     def analysed(self) -> bytes:

@@ -33,7 +33,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crawlers import runstats
-from crawlers.analysis import Analysis, AnalysisPool
+from crawlers.analysis import Analysis, AnalysisPool, JudgedBy
 from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem, RecheckItem
 from crawlers.store import (
@@ -106,8 +106,11 @@ class AnalysisPipeline:
             assert pool is not None
             try:
                 assert item.exchange is not None
+                judged_by = None
+                if isinstance(item, RecheckItem) and item.thresholds is not None:
+                    judged_by = JudgedBy(item.work_id, item.thresholds)
                 return await asyncio.wrap_future(pool.submit(item.kind, item.analysed,
-                                                             item.url))
+                                                             item.url, judged_by))
             except BrokenProcessPool:
                 if self.pool is pool:
                     runstats.count(self.crawler.stats, "matcher_restarts")
@@ -129,7 +132,8 @@ class AnalysisPipeline:
         return result
 
     async def _recheck(self, item: RecheckItem) -> RecheckItem:
-        """Does the content at a URL under notice still match the work?"""
+        """Does the content at a URL under notice still match the work, by the thresholds
+        in force when its hit was confirmed?"""
         if item.exchange is not None and item.exchange.status < 400 and item.exchange.body:
             result = await self._analyse(item)
             item.still_matches = None if result is None else any(

@@ -19,16 +19,25 @@ from datetime import datetime
 from hashlib import sha256
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from casefiles.mirror_proposals import propose_from_run
 from casefiles.notices import judge, record_recheck
 from casefiles.staydown import apply_staydown
-from crawlers.health import DOWN_AFTER_RUNS, health_problems
+from crawlers.health import DOWN_AFTER_RUNS, SITE_CRAWL_PURPOSES, health_problems, is_site_crawl
 from crawlers.items import Exchange, MediaItem, RecheckItem, reason_phrase
-from swordnet.core.models import Capture, CrawlRun, FeedEntry, Hit, Site, WarcFile
+from swordnet.core.models import (
+    Capture,
+    CrawlRun,
+    FeedEntry,
+    Hit,
+    NoticeUrl,
+    RecheckResult,
+    Site,
+    WarcFile,
+)
 from swordnet.core.processes import this_process
 from swordnet.core.timeutil import utcnow
 from swordnet.evidence.warc import SealedWarc, WarcRecorder, WarcRef
@@ -62,9 +71,11 @@ def open_run(session: Session, run_id: int | None, start_url: str, spider: str) 
 
 
 def _previous_links(session: Session, run: CrawlRun) -> int | None:
-    """Links found by the last healthy run of the same target (or site and spider)."""
+    """Links found by the last healthy site crawl of the same target (or site and spider);
+    tip checks and rechecks are never that baseline."""
     query = select(CrawlRun).where(CrawlRun.id != run.id, CrawlRun.healthy.is_(True),
-                                   CrawlRun.spider == run.spider)
+                                   CrawlRun.spider == run.spider,
+                                   CrawlRun.purpose.in_(SITE_CRAWL_PURPOSES))
     query = query.where(CrawlRun.target_id == run.target_id) if run.target_id else \
         query.where(CrawlRun.site_id == run.site_id)
     previous = session.scalar(query.order_by(CrawlRun.id.desc()).limit(1))
@@ -108,9 +119,11 @@ def finish_run(
     duration = (run.finished_at - run.started_at).total_seconds()
     run.stats = {**stats, "duration_s": round(duration, 2)}
     run.errors = errors
-    run.health_problems = health_problems(stats, finish_reason, _previous_links(session, run))
+    run.health_problems = health_problems(stats, finish_reason, _previous_links(session, run),
+                                          run.purpose)
     run.healthy = not run.health_problems
-    _note_reachability(session, ref.site_id, stats.get("start_reachable"))
+    if is_site_crawl(run.purpose):  # a tip's page is not the site's start page
+        _note_reachability(session, ref.site_id, stats.get("start_reachable"))
     propose_from_run(session, run)
 
 
@@ -251,14 +264,55 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem, watch: Quarant
                   sum(o is not None for o in outcomes), outcomes.count("auto_confirmed"))
 
 
+def _earlier_copy(session: Session, notice_url_id: int, digest: str) -> Capture | None:
+    """The first capture with the body ``digest`` whose record holds it (not a revisit), among
+    the hit's own captures and earlier rechecks of the hit: all in the case's bundle."""
+    hit = session.scalar(select(Hit).join(NoticeUrl, NoticeUrl.hit_id == Hit.id)
+                         .where(NoticeUrl.id == notice_url_id))
+    assert hit is not None
+    rechecked = select(RecheckResult.capture_id).join(
+        NoticeUrl, RecheckResult.notice_url_id == NoticeUrl.id).where(
+        NoticeUrl.hit_id == hit.id)
+    own = [c for c in (hit.media_capture_id, hit.page_capture_id) if c is not None]
+    return session.scalar(select(Capture).where(
+        Capture.sha256 == digest, Capture.revisit_of.is_(None), Capture.warc_file.is_not(None),
+        Capture.warc_offset.is_not(None), or_(Capture.id.in_(own), Capture.id.in_(rechecked)))
+        .order_by(Capture.id).limit(1))
+
+
+def _recheck_capture(session: Session, ref: RunRef, recorder: WarcRecorder,
+                     item: RecheckItem, exchange: Exchange) -> Capture:
+    """The recheck's response as a capture: a WARC ``revisit`` record pointing at the
+    earlier record of the same body when there is one, a full response otherwise."""
+    earlier = _earlier_copy(session, item.notice_url_id, exchange.sha256) \
+        if exchange.body else None
+    if earlier is None:
+        return _capture(session, ref, recorder, "media", exchange)
+    warc = recorder.record_revisit(
+        url=exchange.url, method=exchange.method, request_headers=exchange.request_headers,
+        status=exchange.status, reason=reason_phrase(exchange.status),
+        response_headers=exchange.response_headers, body=exchange.body, ip=exchange.ip,
+        fetched_at=exchange.fetched_at, refers_to_uri=earlier.url,
+        refers_to_date=earlier.fetched_at)
+    _warc_file(session, ref, warc.filename)
+    capture = Capture(run_id=ref.run_id, kind="media", url=exchange.url,
+                      fetched_at=exchange.fetched_at, http_status=exchange.status,
+                      ip=exchange.ip, sha256=exchange.sha256,
+                      content_type=exchange.content_type, size=len(exchange.body),
+                      warc_file=warc.filename, warc_offset=warc.offset, revisit_of=earlier.id)
+    session.add(capture)
+    return capture
+
+
 def store_recheck(session: Session, ref: RunRef, item: RecheckItem,
                   recorder: WarcRecorder) -> str:
-    """Capture a recheck's response (removal pages and all) and record its outcome."""
+    """Capture a recheck's response (removal pages and all; a body already stored for the
+    hit as a revisit record) and record its outcome."""
     capture = None
     status = None
     if item.exchange is not None:
         status = item.exchange.status
-        capture = _capture(session, ref, recorder, "media", item.exchange)
+        capture = _recheck_capture(session, ref, recorder, item, item.exchange)
         session.flush()
     outcome, reason = judge(status, item.still_matches)
     if item.failure:

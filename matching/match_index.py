@@ -7,8 +7,9 @@ threshold overrides the signal's default). Pure: loading from the database happe
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class MatchIndex:
         self._entries: dict[int, _Entry] = {}
         self._works: dict[str, set[int]] = defaultdict(set)  # algorithm -> work ids
         self._loosest: dict[str, float] = {}
+        # Thresholds that replace one work's own ({work_id: {algorithm: threshold}}).
+        self._overrides: dict[int, Mapping[str, float]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -94,6 +97,30 @@ class MatchIndex:
                 index = self._indexes[algorithm] = signal_type(algorithm).new_index()
             index.extend(entries)
 
+    def with_thresholds(self, work_id: int, thresholds: Mapping[str, float]) -> MatchIndex:
+        """A view of this index (sharing its fingerprints) that judges ``work_id`` by
+        ``thresholds`` instead of its own, e.g. those in force when a hit was confirmed.
+
+        >>> index = MatchIndex()
+        >>> index.add(1, 7, "phash", "ffffffffffffffff", threshold=2)
+        >>> [m.work_id for m in index.match("phash", "fffffffffffffff0")]
+        []
+        >>> lenient = index.with_thresholds(7, {"phash": 6})
+        >>> [m.work_id for m in lenient.match("phash", "fffffffffffffff0")]
+        [7]
+        """
+        view = copy.copy(self)
+        view._overrides = {**self._overrides, work_id: dict(thresholds)}
+        view._loosest = dict(self._loosest)
+        for algorithm, limit in thresholds.items():
+            if algorithm in view._loosest:
+                pick = max if not signal_type(algorithm).higher_is_closer else min
+                view._loosest[algorithm] = pick(view._loosest[algorithm], limit)
+        return view
+
+    def _threshold(self, entry: _Entry) -> float:
+        return self._overrides.get(entry.work_id, {}).get(entry.algorithm, entry.threshold)
+
     def remove_work(self, work_id: int) -> None:
         for fingerprint_id, entry in list(self._entries.items()):
             if entry.work_id == work_id:
@@ -115,7 +142,8 @@ class MatchIndex:
         loosest = self._loosest[algorithm] if limit is None else limit
         for fingerprint_id, score, detail in index.query_detailed(value, loosest):
             entry = self._entries.get(fingerprint_id)
-            threshold = entry.threshold if entry is not None and limit is None else loosest
+            threshold = self._threshold(entry) if entry is not None and limit is None \
+                else loosest
             if entry is None or entry.work_id in best or not signal.accepts(score, threshold):
                 continue
             best[entry.work_id] = Match(fingerprint_id, entry.work_id, algorithm, entry.variant,

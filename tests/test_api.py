@@ -17,11 +17,19 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from PIL import Image
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from casefiles.bundle import verify_bundle
 from matching.stages import registration_fingerprints
-from swordnet.core.models import AllowlistEntry, Case, Hit, HitDecision, Tip, Work
+from swordnet.core.models import (
+    AllowlistEntry,
+    CampaignTarget,
+    Case,
+    Hit,
+    HitDecision,
+    Tip,
+    Work,
+)
 from swordnet.core.signing import load_or_create_key
 from swordnet.core.timeutil import utcnow
 from swordnet.demo.samples import sample_text
@@ -431,10 +439,19 @@ def test_campaign_lifecycle_and_exports(api: Api) -> None:
     chosen = pending_hits(api, HOLDER_A)[:2] + pending_hits(api, HOLDER_B)[:1]
     for hit in chosen:
         api.post("reviewer", f"/hits/{hit['id']}/confirm")
-    with api.db.session() as session:
-        session.execute(update(Case).values(campaign_id=campaign["id"]))
+    with api.db.session() as session:  # the campaign also aims at the site of those hits
+        case = session.scalars(select(Case)).one()
+        target = add_target(session, f"http://{case.site.domain}/", depth=1, max_pages=10,
+                            every_seconds=None)
+        session.add(CampaignTarget(campaign_id=campaign["id"], target_id=target.id))
     shown = api.ok("reviewer", f"/campaigns/{campaign['id']}")
     assert shown["report"]["cases_opened"] == 1 and shown["recent_runs"] == []
+    assert shown["report"]["infringing_urls_confirmed"] == len(chosen)
+    # the hits and cases it counts, whichever run found them, are what the lists show
+    listed = api.ok("reviewer", "/hits", campaign_id=campaign["id"], status="confirmed")
+    assert listed["total"] == len(chosen)
+    assert api.ok("reviewer", "/cases", campaign_id=campaign["id"])["total"] == 1
+    assert api.ok("reviewer", "/cases", campaign_id=campaign["id"] + 1)["total"] == 0
 
     report = api.get("reviewer", f"/campaigns/{campaign['id']}/report")
     assert report.headers["content-disposition"].startswith("attachment;")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import openpyxl
@@ -32,7 +33,7 @@ from swordnet.core.models import (
     Work,
 )
 from swordnet.core.timeutil import utcnow
-from swordnet.watch.targets import site_for_url
+from swordnet.watch.targets import add_target, site_for_url
 from tests.api_client import one_line, open_api
 from tests.conftest import run_cli
 
@@ -183,7 +184,10 @@ def test_notices_render_every_work_and_url_in_english_and_chinese(home: Settings
 @pytest.fixture
 def campaign_with_cases(home: Settings, db: Database) -> Database:
     with db.session() as session:
-        session.add(Campaign(name="Push", starts_at=utcnow(), ends_at=utcnow()))
+        targets = [add_target(session, url, depth=1, max_pages=10, every_seconds=None)
+                   for url in ("http://pirate.example/", "http://licensed.example:8080/")]
+        session.add(Campaign(name="Push", starts_at=utcnow() - timedelta(hours=1),
+                             ends_at=utcnow() + timedelta(days=1), targets=targets))
     first = make_hits(db, "http://pirate.example/", TRICKY_TITLES, campaign_id=1)
     confirm(db, first)
     confirm(db, make_hits(db, "http://licensed.example:8080/", ["Film"], campaign_id=1))
@@ -202,7 +206,7 @@ def campaign_with_cases(home: Settings, db: Database) -> Database:
 
 def test_campaign_report_counts_its_own_cases(campaign_with_cases: Database) -> None:
     report = json.loads(run_cli("campaigns", "report", "Push", "--json").output)
-    assert report["cases_opened"] == 2
+    assert report["cases_opened"] == report["cases"] == 2
     assert report["infringing_urls_confirmed"] == len(TRICKY_TITLES) + 1
     assert report["notices_sent"] == 1 and report["urls_removed"] == len(TRICKY_TITLES)
     assert report["median_days_to_removal"] is not None and report["median_days_to_removal"] < 1

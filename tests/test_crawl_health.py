@@ -1,17 +1,21 @@
 """Crawl health: blocked runs, empty runs, runs cut by their time cap and runs whose pages
-suddenly hold no links are marked unhealthy and listed as such; unreachable sites go down."""
+suddenly hold no links are marked unhealthy and listed as such; unreachable sites go down.
+Tip checks are judged by their own rules and are never a site crawl's baseline."""
 
 from __future__ import annotations
 
 import json
 import socket
 
+from scheduler.executor import CrawlRequest
+from scheduler.jobs import TIP_DEPTH
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.core.models import Site
 from swordnet.demo.site import DemoSite, Resource, serve_site
 from tests.conftest import run_cli
-from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
+from tests.crawled import crawl
+from tests.pirate_sites import HTML, add_watch_target, crawl_target, page, run_crawl
 
 
 def _blocked(_path: str, _query: str) -> Resource:
@@ -87,4 +91,36 @@ def test_a_site_unreachable_three_runs_in_a_row_is_marked_down(sqlite_home: Sett
         crawl_target(db, sqlite_home, target)
     with db.session() as session:
         assert session.get(Site, run.site_id).status == "active"  # type: ignore[union-attr]
+    db.dispose()
+
+
+def test_tip_checks_are_not_judged_by_the_site_crawls_rules_nor_their_baseline(
+        sqlite_home: Settings) -> None:
+    db = open_database(sqlite_home)
+    site = DemoSite()
+    site.add("/", _listing(11), HTML)
+    site.routes["/p/"] = lambda path, _q: Resource(200, HTML, page(path, "<p>post</p>"))
+    site.add("/tip/bare.html", page("A post", "<p>no links here</p>"), HTML)
+    site.add("/tip/two.html", _listing(2), HTML)
+    with serve_site(site) as running:
+        crawled = crawl(db, sqlite_home, running.url, depth=1)  # a site crawl, by hand
+        with db.session() as session:
+            site_id = crawled.site_id
+        tips = [run_crawl(db, sqlite_home, CrawlRequest(
+                    site_id=site_id, start_url=running.url + path, depth=TIP_DEPTH,
+                    max_pages=1, purpose="tip"))
+                for path in ("tip/bare.html", "tip/two.html", "tip/gone.html")]
+        site.add("/", page("Listing", "<div id=app></div>"), HTML)  # the layout changes
+        collapsed = crawl(db, sqlite_home, running.url, depth=1)
+    assert crawled.healthy and crawled.stats["links_found"] == 11
+    assert [t.purpose for t in tips] == ["tip"] * 3
+    assert [t.stats.get("links_found", 0) for t in tips[:2]] == [0, 2]
+    # no links on a tip's page, or a tip's page gone, is the tip's outcome, not a sick run
+    assert [(t.healthy, t.health_problems) for t in tips] == [(True, [])] * 3
+    # the site crawl is still compared with the last site crawl, not with a tip's 2 links
+    assert collapsed.health_problems == ["no links found where the last healthy run found 11"]
+    listed = json.loads(run_cli("runs", "list", "--unhealthy", "--json").output)
+    assert [r["id"] for r in listed] == [collapsed.id]
+    with db.session() as session:
+        assert session.get(Site, site_id).unreachable_runs == 0  # type: ignore[union-attr]
     db.dispose()

@@ -68,7 +68,8 @@ class RecheckSpider(Spider):
 
     def _item(self, target: RecheckTarget, **values: Any) -> RecheckItem:
         return RecheckItem(notice_url_id=target.notice_url_id, work_id=target.work_id,
-                           kind=target.kind, url=target.url, **values)
+                           kind=target.kind, url=target.url, thresholds=target.thresholds,
+                           **values)
 
     def checked(self, response: Response, target: RecheckTarget) -> Iterator[RecheckItem]:
         stats = self.crawler.stats

@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from swordnet.accounts.users import Principal
+from swordnet.core.campaign_scope import case_condition, hit_condition
 from swordnet.core.errors import BadRequest, Forbidden, NotFound
 from swordnet.core.models import (
     CASE_STATUSES,
@@ -25,7 +26,6 @@ from swordnet.core.models import (
     Campaign,
     Case,
     CaseEvent,
-    CrawlRun,
     Hit,
     RightsHolder,
     Site,
@@ -223,9 +223,8 @@ def filtered_hits(principal: Principal, filters: HitFilters) -> Select[Hit]:
         conditions.append(Hit.site_id.in_(select(Site.id).where(Site.domain == filters.site)))
     if filters.work_id is not None:
         conditions.append(Hit.work_id == filters.work_id)
-    if filters.campaign_id is not None:
-        conditions.append(Hit.run_id.in_(
-            select(CrawlRun.id).where(CrawlRun.campaign_id == filters.campaign_id)))
+    if filters.campaign_id is not None:  # what the campaign's report counts
+        conditions.append(hit_condition(filters.campaign_id))
     if filters.algorithm is not None:
         conditions.append(Hit.algorithm == filters.algorithm)
     if filters.min_score is not None:
@@ -343,8 +342,8 @@ def filtered_cases(principal: Principal, filters: CaseFilters) -> Select[Case]:
                                                    CASE_STATUSES))
     if filters.site is not None:
         query = query.where(Case.site_id.in_(select(Site.id).where(Site.domain == filters.site)))
-    if filters.campaign_id is not None:
-        query = query.where(Case.campaign_id == filters.campaign_id)
+    if filters.campaign_id is not None:  # what the campaign's report counts
+        query = query.where(case_condition(filters.campaign_id))
     return query
 
 

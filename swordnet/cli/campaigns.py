@@ -112,7 +112,25 @@ def campaigns_show(name: str, as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def campaigns_report(name: str, as_json: bool) -> None:
-    """Enforcement statistics of campaign NAME: cases, URLs, shutdowns, notices, removals."""
+    """Enforcement statistics of campaign NAME: hits, cases, notices, removals, shutdowns
+    and transfers to judiciary that concern its targets within its window, whichever run
+    found a hit first.
+
+    \b
+    Its sites: its watch targets' sites, and mirrors linked to their cases.
+    Its window: from its start to its end (or to when it was stopped).
+    hits: hits on its sites first found by the window's end and last seen at or
+      after its start (any status); infringing urls confirmed: those confirmed.
+    cases: cases on its sites (or holding a hit on one) open during the window;
+      cases opened: those opened within it.
+    notices sent: those cases' notices sent within the window.
+    urls removed, cases removed, sites shut down, transferred to judiciary: the
+      cases' custody events within the window (copy_removed; status changed to
+      removed, site_shut_down, transferred_to_judiciary).
+
+    `hits list`, `cases list` and `notices list` with --campaign NAME list exactly
+    the hits, cases and notices counted here.
+    """
     data = in_unit(lambda session: campaign_report(session, find_campaign(session, name)))
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))

@@ -16,6 +16,7 @@ from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror
 from swordnet.cli.util import (
     ID,
     actor_option,
+    campaign_option,
     console,
     current_settings,
     database,
@@ -24,10 +25,12 @@ from swordnet.cli.util import (
     in_unit,
     json_option,
 )
+from swordnet.core.campaign_scope import case_condition
 from swordnet.core.errors import BadInput
 from swordnet.core.models import Case, CaseEvent, Hit
 from swordnet.core.signing import fingerprint, load_or_create_key
 from swordnet.evidence.store import EvidenceStore
+from swordnet.watch.campaigns import find_campaign
 
 
 @click.group()
@@ -36,16 +39,22 @@ def cases() -> None:
 
 
 @cases.command("list")
+@campaign_option
 @json_option
-def cases_list(as_json: bool) -> None:
-    """List cases with their confirmed hits and custody-log state."""
+def cases_list(campaign: str | None, as_json: bool) -> None:
+    """List cases with their confirmed hits and custody-log state (with --campaign, the
+    cases its report counts: on its sites and open during its window)."""
     with database() as db, db.session() as session:
         data = []
-        for case in session.scalars(select(Case).order_by(Case.id)):
+        query = select(Case).order_by(Case.id)
+        if campaign is not None:
+            query = query.where(case_condition(find_campaign(session, campaign).id))
+        for case in session.scalars(query):
             hit_count = session.scalar(select(func.count()).where(Hit.case_id == case.id))
             problem = case_log_problem(session, case)
             data.append({"id": case.id, "site": case.site.domain, "status": case.status,
-                         "opened_at": case.opened_at.isoformat(timespec="seconds"),
+                         "opened_at": case.opened_at.isoformat(
+                             timespec="auto" if as_json else "seconds"),
                          "hits": hit_count, "events": len(case.events),
                          "next": ", ".join(allowed_next(case.status)),
                          "custody_log": problem or "intact"})
@@ -64,7 +73,8 @@ def cases_show(case_id: int, as_json: bool) -> None:
             fail(f"no case with id {case_id}")
         events: list[CaseEvent] = list(case.events)
         problem = case_log_problem(session, case)
-        data = [{"seq": e.seq, "at": e.at.isoformat(timespec="seconds"), "type": e.type,
+        data = [{"seq": e.seq, "at": e.at.isoformat(timespec="auto" if as_json else "seconds"),
+                 "type": e.type,
                  "actor": e.actor, "payload": e.payload, "hash": e.hash} for e in events]
         title = f"Case {case.id}: {case.site.domain} ({case.status})"
     emit(data, as_json, title, ["seq", "at", "type", "actor", "payload"])

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from casefiles.review import confirm_hit, reject_hit, undo_decision
 from matching.registry import describe_match
-from swordnet.cli.util import ID, console, database, emit, json_option
+from swordnet.cli.util import ID, campaign_option, console, database, emit, json_option
+from swordnet.core.campaign_scope import hit_condition
 from swordnet.core.models import HIT_STATUSES, Case, Hit
+from swordnet.watch.campaigns import find_campaign
 
 
 @click.group()
@@ -35,13 +37,17 @@ def hit_row(hit: Hit) -> dict[str, Any]:
 
 @hits.command("list")
 @click.option("--status", type=click.Choice(HIT_STATUSES), help="Only hits in this state.")
+@campaign_option
 @json_option
-def hits_list(status: str | None, as_json: bool) -> None:
-    """List hits, newest first."""
+def hits_list(status: str | None, campaign: str | None, as_json: bool) -> None:
+    """List hits, newest first (with --campaign, the hits its report counts: on its sites
+    and up during its window, whichever run found them)."""
     with database() as db, db.session() as session:
         query = select(Hit).order_by(Hit.id.desc())
         if status:
             query = query.where(Hit.status == status)
+        if campaign is not None:
+            query = query.where(hit_condition(find_campaign(session, campaign).id))
         data = [hit_row(hit) for hit in session.scalars(query)]
     for row in data:
         row["flag"] = " ".join(filter(None, (

@@ -16,6 +16,7 @@ from casefiles.notices import notice_row, record_notice
 from swordnet.cli.util import (
     ID,
     actor_option,
+    campaign_option,
     console,
     current_settings,
     database,
@@ -24,9 +25,11 @@ from swordnet.cli.util import (
     in_unit,
     json_option,
 )
+from swordnet.core.campaign_scope import notice_condition
 from swordnet.core.errors import NotFound
 from swordnet.core.models import NOTICE_STATUSES, Notice, NoticeUrl, RecheckResult
 from swordnet.core.timeutil import utcnow
+from swordnet.watch.campaigns import find_campaign
 
 
 @click.group()
@@ -119,21 +122,33 @@ def notices_send(notice_ids: tuple[int, ...], dry_run: Path | None) -> None:
 
 @notices.command("list")
 @click.option("--case", "case_id", type=ID, help="Only this case's notices.")
+@campaign_option
 @click.option("--status", type=click.Choice(NOTICE_STATUSES), help="Only notices in this state.")
 @json_option
-def notices_list(case_id: int | None, status: str | None, as_json: bool) -> None:
-    """Notices and their delivery: state, attempts, Message-ID, the server's answer."""
+def notices_list(case_id: int | None, campaign: str | None, status: str | None,
+                 as_json: bool) -> None:
+    """Notices, their delivery (state, attempts, Message-ID, the server's answer) and how many
+    of their URLs are gone (with --campaign, the notices its report counts: sent within its
+    window for cases on its sites)."""
     def rows(session: Session) -> list[dict[str, Any]]:
         query = select(Notice).order_by(Notice.id)
         if case_id is not None:
             query = query.where(Notice.case_id == case_id)
+        if campaign is not None:
+            query = query.where(notice_condition(find_campaign(session, campaign).id))
         if status is not None:
             query = query.where(Notice.status == status)
-        return [notice_row(n) for n in session.scalars(query)]
+        data = []
+        for notice in session.scalars(query):
+            urls = session.scalars(select(NoticeUrl.status)
+                                   .where(NoticeUrl.notice_id == notice.id)).all()
+            data.append({**notice_row(notice), "urls": len(urls),
+                         "removed": urls.count("removed")})
+        return data
 
     emit(in_unit(rows), as_json, "Notices", ["id", "case_id", "recipient", "delivery", "status",
                                              "attempts", "sent_at", "next_attempt_at",
-                                             "server_answer", "last_error"])
+                                             "server_answer", "last_error", "urls", "removed"])
 
 
 @notices.command("resend")

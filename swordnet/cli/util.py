@@ -101,6 +101,10 @@ actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "s
                             show_default="your user name",
                             help="Who is acting (recorded in the custody log).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+campaign_option = click.option(
+    "--campaign", metavar="NAME",
+    help="Only what campaign NAME (or id) counts: on its sites, within its window, whichever "
+         "run found it (see `swordnet campaigns report --help`).")
 
 
 def argument_problem(args: Sequence[str]) -> str | None:

@@ -395,6 +395,9 @@ class Capture(Base):
     # The WARC file (its stable name, see WarcFile) and the offset of the response record.
     warc_file: Mapped[str | None] = mapped_column(Text)
     warc_offset: Mapped[int | None]
+    # Set when the record is a WARC ``revisit`` (the same body as this earlier capture, whose
+    # record holds the payload).
+    revisit_of: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
 
 
 class Case(Base):
@@ -518,6 +521,9 @@ class Hit(Base):
     reviewed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The thresholds of its work's signals when it was confirmed ({algorithm: threshold});
+    # rechecks judge the copy by these, not by thresholds changed later.
+    confirmed_thresholds: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     work: Mapped[Work] = relationship()
     site: Mapped[Site] = relationship()

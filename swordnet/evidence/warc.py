@@ -15,7 +15,9 @@ be cross-checked. SHA-1 is broken for collisions, which matters for evidence.
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
 import io
 import logging
 import os
@@ -82,6 +84,15 @@ class WarcRecordView:
     http_status: int | None
     http_headers: list[tuple[str, str]]
     payload: bytes
+
+
+def payload_digest(body: bytes) -> str:
+    """A WARC-Payload-Digest as this recorder writes it: ``sha256:`` and base32.
+
+    >>> payload_digest(b"")
+    'sha256:4OYMIQUY7QOBJGX36TEJS35ZEQT24QPEMSNZGTFESWMRW6CSXBKQ===='
+    """
+    return "sha256:" + base64.b32encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
 def software() -> str:
@@ -227,6 +238,28 @@ class WarcRecorder:
         Request headers are kept as given; the request body is not recorded. The ref's offset
         is the response record's, its length covers both records.
         """
+        return self._record_exchange(url, method, request_headers, status, reason,
+                                     response_headers, body, ip, fetched_at, None)
+
+    def record_revisit(self, *, url: str, method: str, request_headers: list[tuple[str, str]],
+                       status: int, reason: str, response_headers: list[tuple[str, str]],
+                       body: bytes, ip: str | None, fetched_at: datetime,
+                       refers_to_uri: str, refers_to_date: datetime) -> WarcRef:
+        """Records a response whose body is the same as an earlier record's as a ``revisit``
+        record (profile identical-payload-digest: HTTP headers, no payload; the payload
+        digest and WARC-Refers-To-Target-URI/Date name the earlier record), then its request.
+
+        ``body`` is only hashed, never written: the caller has checked that the record at
+        ``refers_to_uri``/``refers_to_date`` holds the same bytes.
+        """
+        return self._record_exchange(url, method, request_headers, status, reason,
+                                     response_headers, body, ip, fetched_at,
+                                     (refers_to_uri, refers_to_date))
+
+    def _record_exchange(self, url: str, method: str, request_headers: list[tuple[str, str]],
+                         status: int, reason: str, response_headers: list[tuple[str, str]],
+                         body: bytes, ip: str | None, fetched_at: datetime,
+                         refers_to: tuple[str, datetime] | None) -> WarcRef:
         if not _TOKEN_RE.fullmatch(method) or not 100 <= status <= 999:
             raise ValueError(f"invalid method or status: {method!r} {status!r}")
         if _BAD_VALUE_RE.search(reason):
@@ -242,13 +275,19 @@ class WarcRecorder:
             if ip:
                 common["WARC-IP-Address"] = ip
             common["WARC-Warcinfo-ID"] = current.warcinfo_id
-            response = self._builder.create_warc_record(
-                uri, "response", payload=io.BytesIO(body), length=len(body),
-                warc_headers_dict={"WARC-Type": "response", "WARC-Record-ID": response_id,
-                                   **common},
-                http_headers=_HttpHeaders(f"{status} {reason}",
-                                          _response_headers(response_headers, len(body)),
-                                          protocol="HTTP/1.1"))
+            http = _HttpHeaders(f"{status} {reason}",
+                                _response_headers(response_headers, len(body)),
+                                protocol="HTTP/1.1")
+            if refers_to is None:
+                response = self._builder.create_warc_record(
+                    uri, "response", payload=io.BytesIO(body), length=len(body),
+                    warc_headers_dict={"WARC-Type": "response", "WARC-Record-ID": response_id,
+                                       **common}, http_headers=http)
+            else:
+                response = self._builder.create_revisit_record(
+                    uri, payload_digest(body), _target_uri(refers_to[0]),
+                    warc_date(refers_to[1]), http_headers=http,
+                    warc_headers_dict={"WARC-Record-ID": response_id, **common})
             request = self._builder.create_warc_record(
                 uri, "request",
                 warc_headers_dict={"WARC-Type": "request",

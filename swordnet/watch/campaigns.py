@@ -2,7 +2,9 @@
 
 A campaign names watch targets already on the watchlist; between its bounds the scheduler
 crawls each of them at the campaign's frequency, on top of (not instead of) the target's
-standing schedule, and tags those runs with the campaign.
+standing schedule, and tags those runs with the campaign. Its statistics count what
+concerns its targets within its window, whichever run found it
+(:mod:`swordnet.core.campaign_scope`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from swordnet.core.campaign_scope import hit_condition, window
 from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import Campaign, CrawlRun, Hit
 from swordnet.core.timeutil import utcnow
@@ -88,9 +91,7 @@ def create_campaign(session: Session, name: str, starts_at: datetime, ends_at: d
 
 def effective_end(campaign: Campaign) -> datetime:
     """When the campaign's crawling ends: its planned end, or earlier if it was stopped."""
-    if campaign.stopped_at is not None and campaign.stopped_at < campaign.ends_at:
-        return campaign.stopped_at
-    return campaign.ends_at
+    return window(campaign)[1]
 
 
 def campaign_state(campaign: Campaign, now: datetime | None = None) -> str:
@@ -112,12 +113,13 @@ def stop_campaign(session: Session, name: str) -> Campaign:
 
 
 def campaign_summary(session: Session, campaign: Campaign) -> dict[str, Any]:
-    """A campaign's bounds, state, targets and crawl statistics so far."""
+    """A campaign's bounds, state, targets and crawl statistics so far: its own runs, and
+    the hits on its sites within its window whichever run found them
+    (:mod:`swordnet.core.campaign_scope`)."""
     runs = session.execute(
         select(CrawlRun.outcome, func.count()).where(CrawlRun.campaign_id == campaign.id)
         .group_by(CrawlRun.outcome)).all()
-    hits = session.scalar(select(func.count(Hit.id)).join(CrawlRun, Hit.run_id == CrawlRun.id)
-                          .where(CrawlRun.campaign_id == campaign.id)) or 0
+    hits = session.scalar(select(func.count(Hit.id)).where(hit_condition(campaign.id))) or 0
     by_outcome = {outcome: n for outcome, n in runs}
     return {"id": campaign.id, "name": campaign.name, "state": campaign_state(campaign),
             "from": campaign.starts_at.isoformat(timespec="minutes"),

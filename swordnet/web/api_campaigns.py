@@ -55,14 +55,27 @@ class CampaignOut(BaseModel):
 
 
 class ReportOut(BaseModel):
+    """What concerns the campaign's targets within its window, whichever run found a hit
+    (``GET /hits?campaign_id=``, ``GET /cases?campaign_id=`` list the same hits and cases)."""
+
     campaign: str
-    cases_opened: int
-    infringing_urls_confirmed: int
-    sites_shut_down: int
-    transferred_to_judiciary: int
-    notices_sent: int
-    urls_removed: int
+    window_start: str = Field(description="The window's start: the campaign's start.")
+    window_end: str = Field(description="The window's end: the campaign's end, or when it "
+                                        "was stopped.")
+    hits: int = Field(description="Hits on its sites (targets' and their cases' linked "
+                                  "mirrors') first found by the window's end and last seen "
+                                  "at or after its start, any status.")
+    infringing_urls_confirmed: int = Field(description="Of those hits, the confirmed ones.")
+    cases: int = Field(description="Cases on its sites (or holding a hit on one) open during "
+                                   "the window.")
+    cases_opened: int = Field(description="Of those cases, the ones opened within the window.")
+    notices_sent: int = Field(description="Those cases' notices sent within the window.")
+    urls_removed: int = Field(description="Copies found gone by rechecks within the window.")
     median_days_to_removal: float | None
+    cases_removed: int = Field(description="Cases moved to removed within the window.")
+    sites_shut_down: int = Field(description="Cases moved to site_shut_down within the window.")
+    transferred_to_judiciary: int = Field(description="Cases moved to transferred_to_judiciary "
+                                                      "within the window.")
 
 
 class RunOut(BaseModel):

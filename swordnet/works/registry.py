@@ -229,6 +229,12 @@ def set_threshold(session: Session, work_id: int, algorithm: str, value: float |
     return work
 
 
+def thresholds_in_force(work: Work) -> dict[str, float]:
+    """The threshold of each of ``work``'s signals now: its override, else the default."""
+    return {s.name: float(work.thresholds.get(s.name, s.default_threshold))
+            for s in signals_of_work(work.kind)}
+
+
 def extend_match_index(index: MatchIndex, fingerprints: list[IndexedFingerprint]) -> None:
     """Add fingerprints to a live index: newly registered works match without a rebuild."""
     index.extend((fp.id, fp.work_id, fp.algorithm, fp.value, fp.variant, fp.threshold)
