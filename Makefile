@@ -5,8 +5,8 @@
 #               whole test suite
 #   make typecheck  mypy over the packages (configured in pyproject.toml)
 #   make upgrade  re-pin constraints.txt to the newest versions pyproject.toml allows
-#   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus) and run
-#               bench/*.py (results in bench/results/)
+#   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus; as root,
+#               Debian's photographic wallpapers) and run bench/*.py (results in bench/results/)
 #   make browser  install Debian's chromium (for JavaScript targets and their tests; needs root)
 PYTHON ?= python3
 VENV := .venv
@@ -76,12 +76,23 @@ $(POETRY):
 	cd bench/.data && npm pack chinese-poetry@2.0.1 --silent >/dev/null && \
 	  tar xzf chinese-poetry-2.0.1.tgz -C chinese-poetry && rm chinese-poetry-2.0.1.tgz
 
-bench-setup: $(BENCH_STAMP) $(POETRY)
+# Real photographs for bench/scale.py's filler works: two Debian wallpaper packages (GPL-2+).
+FILLER_PHOTOS := /usr/share/backgrounds/mate/nature/Dune.jpg /usr/share/wallpapers/Path
+$(FILLER_PHOTOS):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    mate-backgrounds plasma-workspace-wallpapers; \
+	else \
+	  echo "note: $@ missing; bench/scale.py needs: sudo apt-get install mate-backgrounds plasma-workspace-wallpapers"; \
+	fi
+
+bench-setup: $(BENCH_STAMP) $(POETRY) $(FILLER_PHOTOS)
 
 bench: bench-setup
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/hashing.py
 	$(BIN)/python bench/index.py
+	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/text.py
 	$(BIN)/python bench/video.py
