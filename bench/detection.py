@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.imageset import (  # noqa: E402
-    ALTERATIONS,
+    ALL_ALTERATIONS,
     HARD_ALTERATIONS,
     WORK_NAMES,
     altered_copies,
@@ -104,9 +104,10 @@ def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:
     return result
 
 
-def _jobs(per_work: int, distractor_count: int):  # noqa: ANN202 - generator of job tuples
+def _jobs(per_work: int, distractor_count: int,  # noqa: ANN202 - generator of job tuples
+          alterations: list[str]):
     works = {name: load_photo(name) for name in WORK_NAMES}
-    for sample in altered_copies(works, per_work):
+    for sample in altered_copies(works, per_work, alterations):
         yield sample.label, sample.work, encode(sample.image)
     for sample in distractors(distractor_count):
         yield sample.label, None, encode(sample.image)
@@ -119,7 +120,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     for row in rows:
         if row["work"] is not None:
             by_alteration[str(row["label"])].append(row)
-    for alteration in ALTERATIONS:
+    for alteration in (a for a in ALL_ALTERATIONS if a in by_alteration):
         group = by_alteration[alteration]
         found = {config: sum(row["work"] in row[config] for row in group)  # type: ignore[operator]
                  for config in ("phash", "two_stage")}
@@ -186,12 +187,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-work", type=int, default=3, help="copies per work and alteration")
     parser.add_argument("--distractors", type=int, default=3200)
+    parser.add_argument("--alterations", default=",".join(ALL_ALTERATIONS),
+                        help="comma-separated subset of: " + ", ".join(ALL_ALTERATIONS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args()
+    unknown = set(args.alterations.split(",")) - set(ALL_ALTERATIONS)
+    if unknown:
+        parser.error(f"unknown alteration(s): {', '.join(sorted(unknown))}")
     started = time.time()
     with ProcessPoolExecutor(args.workers, initializer=_build_index) as pool:
-        rows = list(pool.map(_classify, _jobs(args.per_work, args.distractors), chunksize=8))
+        rows = list(pool.map(_classify, _jobs(args.per_work, args.distractors,
+                                                    args.alterations.split(",")), chunksize=8))
     summary = summarise(rows)
     summary["wall_s"] = round(time.time() - started, 1)
     summary["workers"] = args.workers

@@ -24,7 +24,7 @@ import functools
 import io
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -238,7 +238,7 @@ HARD_ALTERATIONS: dict[str, Callable[[Image.Image, random.Random], Image.Image]]
     "collage_3x3": _collage,
     "screen_photo": _screen_photo,
 }
-ALTERATIONS.update(HARD_ALTERATIONS)
+ALL_ALTERATIONS = {**ALTERATIONS, **HARD_ALTERATIONS}
 
 
 @dataclass(frozen=True)
@@ -250,9 +250,12 @@ class Sample:
     image: Image.Image
 
 
-def altered_copies(works: dict[str, Image.Image], per_work: int = 3) -> Iterator[Sample]:
-    """``per_work`` copies of every work under every alteration (different random params)."""
-    for alteration, make in ALTERATIONS.items():
+def altered_copies(works: dict[str, Image.Image], per_work: int = 3,
+                   alterations: Iterable[str] = ALL_ALTERATIONS) -> Iterator[Sample]:
+    """``per_work`` copies of every work under each of ``alterations`` (different random
+    params)."""
+    for alteration in alterations:
+        make = ALL_ALTERATIONS[alteration]
         for name, image in works.items():
             for k in range(per_work):
                 rnd = random.Random(f"{alteration}/{name}/{k}")
