@@ -10,7 +10,9 @@ stereo data) and ``lfw_subset`` (Labeled Faces in the Wild) state no licence in 
 docstrings. scikit-learn's ``china.jpg`` and ``flower.jpg`` are CC BY 2.0 (attribution in
 ``sklearn.datasets.load_sample_images().DESCR``).
 
-Works are 13 photographs. Distractors never contain a work: they are built from held-out
+Works are 13 photographs, copied under 16 alterations and 6 hard ones
+(:data:`HARD_ALTERATIONS`: 30-50% of a page screenshot, mirrored and cropped, one tile of a
+3x3 collage, a photo of a screen). Distractors never contain a work: they are built from held-out
 photographs (flower, textures, a clock, a document page, a text scan), scikit-image's 200
 bundled faces, rendered text, gradients and page-like screenshots.
 Everything is generated from fixed seeds, so two runs see the same images.
@@ -18,11 +20,14 @@ Everything is generated from fixed seeds, so two runs see the same images.
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
@@ -116,11 +121,11 @@ def page_canvas(width: int, height: int, rnd: random.Random) -> Image.Image:
     return canvas
 
 
-def _embed(image: Image.Image, rnd: random.Random) -> Image.Image:
-    """The work at 60% of a larger page-like canvas's width, somewhere on the page."""
+def _embed(image: Image.Image, rnd: random.Random, share: float = 0.6) -> Image.Image:
+    """The work at ``share`` of a 1024 px page-like canvas's width, somewhere on the page."""
     canvas_w = 1024
-    scaled = image.resize((round(canvas_w * 0.6), round(canvas_w * 0.6 * image.height
-                                                         / image.width)))
+    scaled = image.resize((round(canvas_w * share), round(canvas_w * share * image.height
+                                                          / image.width)))
     canvas_h = max(768, scaled.height + 140)
     canvas = page_canvas(canvas_w, canvas_h, rnd)
     canvas.paste(scaled, (rnd.randint(0, canvas_w - scaled.width),
@@ -135,6 +140,74 @@ def _combined(image: Image.Image, rnd: random.Random) -> Image.Image:
 
 def _gray(image: Image.Image) -> Image.Image:
     return ImageOps.grayscale(image).convert("RGB")
+
+
+def _mirror_crop(image: Image.Image, rnd: random.Random) -> Image.Image:
+    """Mirrored and cropped to 75% (neither stage-1 variant survives the crop)."""
+    return _crop(ImageOps.mirror(image), 0.75, rnd)
+
+
+@functools.cache
+def _held_out() -> tuple[Image.Image, ...]:
+    return tuple(load_photo(name) for name in HELD_OUT_NAMES)
+
+
+def _collage(image: Image.Image, rnd: random.Random) -> Image.Image:
+    """The work as one tile of a 3x3 collage, the other eight from held-out photographs."""
+    tile_w, tile_h, gutter = 330, 248, 8
+    canvas = Image.new("RGB", (3 * tile_w + 4 * gutter, 3 * tile_h + 4 * gutter),
+                       rnd.choice([(255, 255, 255), (0, 0, 0), (40, 40, 40)]))
+    slot = rnd.randrange(9)
+    for k in range(9):
+        source = image if k == slot else _crop(rnd.choice(_held_out()), rnd.uniform(0.4, 1), rnd)
+        tile = ImageOps.fit(source, (tile_w, tile_h), Image.Resampling.BICUBIC)
+        canvas.paste(tile, (gutter + (k % 3) * (tile_w + gutter),
+                            gutter + (k // 3) * (tile_h + gutter)))
+    return canvas
+
+
+def _screen_photo(image: Image.Image, rnd: random.Random) -> Image.Image:
+    """A phone photo of the work on a monitor: perspective, moire, blur, gamma, sensor noise.
+
+    The work fills most of a dark bezel; the camera sees it off-axis (each corner moved by up
+    to 10% of the side), through a fine interference pattern of two slightly rotated pixel
+    grids, out of focus, with a gamma curve and noise, saved as a camera JPEG.
+    """
+    work = np.asarray(image.convert("RGB").resize((800, round(800 * image.height / image.width))),
+                      np.float32)
+    h, w = work.shape[:2]
+    bezel = 40
+    screen = np.full((h + 2 * bezel, w + 2 * bezel, 3), rnd.uniform(5, 25), np.float32)
+    screen[bezel:bezel + h, bezel:bezel + w] = work
+    sh, sw = screen.shape[:2]
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+
+    def grating(angle_deg: float, period: float) -> np.ndarray:
+        angle = math.radians(angle_deg)
+        return np.cos(2 * math.pi * (xx * math.cos(angle) + yy * math.sin(angle)) / period)
+
+    # The screen's pixel grid times the camera's sensor grid, nearly aligned: their product
+    # beats in broad curved bands (the moire) over a fine texture the blur mostly removes.
+    angle, period = rnd.uniform(-30, 30), rnd.uniform(2.6, 3.4)
+    pattern = grating(angle, period) * grating(angle + rnd.uniform(2, 5),
+                                               period * rnd.uniform(1.03, 1.08))
+    screen *= (1 + rnd.uniform(0.15, 0.25) * pattern)[..., None]
+    out_w, out_h = 1024, round(1024 * sh / sw)
+    src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
+    inset = 0.08  # the screen's corners, each then moved by up to 10% of the side
+    jitter = 0.1
+    dst = np.float32([[out_w * (x + rnd.uniform(-jitter, jitter)),
+                       out_h * (y + rnd.uniform(-jitter, jitter))]
+                      for x, y in ((inset, inset), (1 - inset, inset), (1 - inset, 1 - inset),
+                                   (inset, 1 - inset))])
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    photo = cv2.warpPerspective(screen, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                borderValue=(rnd.uniform(30, 90),) * 3)
+    photo = cv2.GaussianBlur(photo, (0, 0), rnd.uniform(0.8, 1.4))
+    gamma = rnd.uniform(0.75, 1.3)
+    photo = 255 * (np.clip(photo, 0, 255) / 255) ** gamma
+    noise = np.random.default_rng(rnd.randrange(2**32)).normal(0, 4, photo.shape)
+    return jpeg(Image.fromarray(np.clip(photo + noise, 0, 255).astype(np.uint8)), 80)
 
 
 ALTERATIONS: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
@@ -155,6 +228,17 @@ ALTERATIONS: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
     "embed_60": _embed,
     "resize_watermark_jpeg": _combined,
 }
+# The hard copies: a work at 30-50% of a page screenshot's width, mirrored and cropped, one
+# tile of nine, photographed off a screen.
+HARD_ALTERATIONS: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
+    "embed_50": lambda im, rnd: _embed(im, rnd, 0.5),
+    "embed_40": lambda im, rnd: _embed(im, rnd, 0.4),
+    "embed_30": lambda im, rnd: _embed(im, rnd, 0.3),
+    "mirror_crop_75": _mirror_crop,
+    "collage_3x3": _collage,
+    "screen_photo": _screen_photo,
+}
+ALL_ALTERATIONS = {**ALTERATIONS, **HARD_ALTERATIONS}
 
 
 @dataclass(frozen=True)
@@ -166,9 +250,12 @@ class Sample:
     image: Image.Image
 
 
-def altered_copies(works: dict[str, Image.Image], per_work: int = 3) -> Iterator[Sample]:
-    """``per_work`` copies of every work under every alteration (different random params)."""
-    for alteration, make in ALTERATIONS.items():
+def altered_copies(works: dict[str, Image.Image], per_work: int = 3,
+                   alterations: Iterable[str] = ALL_ALTERATIONS) -> Iterator[Sample]:
+    """``per_work`` copies of every work under each of ``alterations`` (different random
+    params)."""
+    for alteration in alterations:
+        make = ALL_ALTERATIONS[alteration]
         for name, image in works.items():
             for k in range(per_work):
                 rnd = random.Random(f"{alteration}/{name}/{k}")

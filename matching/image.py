@@ -29,8 +29,9 @@ PHASH_DRAFT_SIDE = 256
 # A pHash that moves more than this under a slight blur is made of noise, not structure:
 # the 624 altered copies of bench/detection.py move 0-4 bits, noisy gradients up to 30.
 MAX_UNSTABLE_BITS = 6
-QUERY_SIDE, QUERY_FEATURES = 800, 2000  # crawled copies: room for a work inside a screenshot
+QUERY_SIDE, QUERY_FEATURES = 800, 3000  # crawled copies: room for a work inside a screenshot
 MIN_QUERY_FEATURES = 1000  # however small the copy
+MIRRORED_SIDE, MIRRORED_FEATURES = 640, 1000  # a mirrored copy is seldom a small part of it
 
 
 class _ImageSignal(SignalType):
@@ -122,12 +123,24 @@ class OrbSignal(_ImageSignal):
 
     @classmethod
     def query_value(cls, content: bytes | Content) -> local_features.LocalFeatures:
+        """The copy's keypoints and its mirror image's, side by side in one feature set.
+
+        ORB is not mirror-invariant, so a copy both mirrored and cropped (which stage 1's
+        mirrored pHash cannot see) is found through the mirrored view. Keypoints are spread
+        over the copy (:func:`local_features.extract_spread`) so that a small work pasted
+        into a text-heavy page screenshot still gets its share.
+        """
         image = gated_image(content, QUERY_SIDE)
         # Never enlarge (upscaling a thumbnail adds no detail, only keypoints to compare) and
         # keep the keypoint density of a full-size query: fewer keypoints on smaller images.
         side = min(QUERY_SIDE, max(image.size))
         features = max(MIN_QUERY_FEATURES, round(QUERY_FEATURES * (side / QUERY_SIDE) ** 2))
-        return local_features.extract(image, side=side, features=features)
+        mirror_side = min(MIRRORED_SIDE, side)
+        return local_features.side_by_side([
+            local_features.extract_spread(image, side, features),
+            local_features.extract_spread(ImageOps.mirror(image), mirror_side,
+                                          MIRRORED_FEATURES),
+        ])
 
     @classmethod
     def score(cls, a: str, b: str) -> float:

@@ -34,6 +34,9 @@ MIN_DISTINCT_POINTS = 8
 DISTINCT_RADIUS_PX = 8.0
 MIN_SCALE, MAX_SCALE = 0.15, 8.0
 RANSAC_SEED = 20261121
+SPREAD_CELLS = 6          # extract_spread: a 6 x 6 grid over the copy
+SPREAD_OVERSAMPLING = 4   # corners detected per keypoint kept, for the cells to choose from
+VIEW_GAP_PX = 1000.0      # side_by_side: space between views, far beyond any RANSAC tolerance
 _COORD_SCALE = 8  # keypoint coordinates stored as uint16 in 1/8 px
 _FORMAT_VERSION = 1
 
@@ -92,6 +95,84 @@ def extract(image: Image.Image, side: int = SIDE, features: int = FEATURES) -> L
                              gray.shape[1], gray.shape[0])
     points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
     return LocalFeatures(points, descriptors, gray.shape[1], gray.shape[0])
+
+
+def _level_quotas(features: int, levels: int, scale_factor: float) -> np.ndarray:
+    """Keypoints per pyramid level as ORB itself shares them out (geometrically, coarse last)."""
+    shares = (1 / scale_factor) ** np.arange(levels)
+    return np.round(features * shares / shares.sum()).astype(np.int64)
+
+
+def _spread(keypoints: list[cv2.KeyPoint], size: tuple[int, int], features: int,
+            cells: int, quotas: np.ndarray) -> list[cv2.KeyPoint]:
+    """At most ``features`` of ``keypoints``: each pyramid level's quota shared equally between
+    ``cells`` x ``cells`` cells (strongest first in each), what empty cells leave unused going
+    to the strongest keypoints left anywhere on that level."""
+    if not keypoints:
+        return []
+    width, height = size
+    xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float64)
+    response = np.array([kp.response for kp in keypoints], np.float64)
+    level = np.array([kp.octave for kp in keypoints], np.int64)
+    cell = (np.minimum(xy[:, 0] * cells // width, cells - 1) * cells
+            + np.minimum(xy[:, 1] * cells // height, cells - 1)).astype(np.int64)
+    chosen: list[int] = []
+    for octave, quota in enumerate(quotas):
+        mine = np.nonzero(level == octave)[0]
+        if not len(mine) or quota <= 0:
+            continue
+        order = mine[np.lexsort((-response[mine], cell[mine]))]  # by cell, strongest first
+        cell_sorted = cell[order]
+        first = np.searchsorted(cell_sorted, cell_sorted, side="left")
+        rank = np.arange(len(order)) - first
+        per_cell = -(-int(quota) // (cells * cells))
+        kept = order[rank < per_cell]
+        if len(kept) > quota:
+            kept = kept[np.argsort(-response[kept], kind="stable")[:quota]]
+        elif len(kept) < quota:
+            rest = np.setdiff1d(order, kept)
+            kept = np.concatenate([kept, rest[np.argsort(-response[rest], kind="stable")]
+                                   [:quota - len(kept)]])
+        chosen.extend(int(i) for i in kept)
+    return [keypoints[i] for i in sorted(chosen)]
+
+
+def extract_spread(image: Image.Image, side: int, features: int,
+                   cells: int = SPREAD_CELLS) -> LocalFeatures:
+    """Like :func:`extract`, with the keypoints spread over the image: every cell of a
+    ``cells`` x ``cells`` grid gets its share of each pyramid level's quota.
+
+    For crawled copies: plain ORB keeps the strongest corners of the whole image, and on a
+    page screenshot the text's glyph corners outbid a smaller photo pasted into it, so a work
+    at a third of the page's width got almost no keypoints.
+    """
+    gray = reduce(image, side)
+    orb = cv2.ORB.create(nfeatures=features * SPREAD_OVERSAMPLING, fastThreshold=FAST_THRESHOLD)
+    detected = orb.detect(gray, None)
+    quotas = _level_quotas(features, orb.getNLevels(), orb.getScaleFactor())
+    chosen = _spread(list(detected), (gray.shape[1], gray.shape[0]), features, cells, quotas)
+    keypoints, descriptors = orb.compute(gray, chosen)
+    if descriptors is None or not keypoints:
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
+                             gray.shape[1], gray.shape[0])
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    return LocalFeatures(points, descriptors, gray.shape[1], gray.shape[0])
+
+
+def side_by_side(views: list[LocalFeatures]) -> LocalFeatures:
+    """Several views of one copy as one feature set: the views placed left to right, far
+    enough apart (:data:`VIEW_GAP_PX`) that no placement of a work can span two of them.
+
+    The geometric verification then finds a work in whichever view shows it (the copy, or
+    the copy mirrored), and the index needs to know nothing about views.
+    """
+    points, offset = [], 0.0
+    for view in views:
+        points.append(view.points + np.array([offset, 0], np.float32))
+        offset += view.width + VIEW_GAP_PX
+    return LocalFeatures(np.concatenate(points).astype(np.float32),
+                         np.concatenate([view.descriptors for view in views]),
+                         round(offset - VIEW_GAP_PX), max(view.height for view in views))
 
 
 @dataclass(frozen=True)
@@ -167,16 +248,23 @@ def fit_placement(work_points: np.ndarray, query_points: np.ndarray, work: Local
     if transform is None or mask is None:
         return None
     inlier_mask = mask.ravel().astype(bool)
-    inliers = int(inlier_mask.sum())
-    if inliers < min_inliers:
-        return None
-    wanted = min(MIN_DISTINCT_POINTS, min_inliers)
-    if distinct_points(work_points[inlier_mask], DISTINCT_RADIUS_PX, wanted) < wanted:
+    if not _enough(work_points[inlier_mask], min_inliers):
         return None
     scale = math.hypot(transform[0, 0], transform[1, 0])
     if not MIN_SCALE <= scale <= MAX_SCALE:
         return None
-    box = np.ptp(work_points[inlier_mask], axis=0)
-    coverage = float(box[0] * box[1]) / float(work.width * work.height)
-    return Placement(inliers, len(work_points), scale,
-                     math.degrees(math.atan2(transform[1, 0], transform[0, 0])), coverage)
+    return Placement(int(inlier_mask.sum()), len(work_points), scale,
+                     math.degrees(math.atan2(transform[1, 0], transform[0, 0])),
+                     _coverage(work_points[inlier_mask], work))
+
+
+def _enough(inlier_points: np.ndarray, min_inliers: int) -> bool:
+    """At least ``min_inliers`` inliers, on enough distinct spots of the work."""
+    wanted = min(MIN_DISTINCT_POINTS, min_inliers)
+    return (len(inlier_points) >= min_inliers
+            and distinct_points(inlier_points, DISTINCT_RADIUS_PX, wanted) >= wanted)
+
+
+def _coverage(inlier_points: np.ndarray, work: LocalFeatures) -> float:
+    box = np.ptp(inlier_points, axis=0)
+    return float(box[0] * box[1]) / float(work.width * work.height)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.imageset import ALTERATIONS, encode
+from bench.imageset import ALTERATIONS, HARD_ALTERATIONS, encode, page_canvas
 from matching.image import OrbSignal, PHashSignal
 from matching.local_features import LocalFeatures, fit_placement
 from matching.match_index import MatchIndex
@@ -57,9 +57,29 @@ def test_every_alteration_class_is_found_and_says_how(index: MatchIndex, alterat
             assert 0.35 < match.detail["scale"] / (800 / 640) < 0.85
 
 
-def test_unrelated_images_and_screenshots_match_nothing(index: MatchIndex) -> None:
-    from bench.imageset import page_canvas
+@pytest.mark.parametrize("alteration", ["mirror_crop_75", "embed_30", "embed_40"])
+def test_hard_copies_are_found_by_stage_2(index: MatchIndex, alteration: str) -> None:
+    """Mirrored and cropped (the mirrored view), at 30-40% of a text-heavy page screenshot's
+    width (keypoints spread over the page instead of spent on its text)."""
+    for work_id, (path, _) in enumerate(WORKS, start=1):
+        copy = HARD_ALTERATIONS[alteration](Image.open(path).convert("RGB"),
+                                            random.Random(f"{alteration}/{work_id}"))
+        matches = match_content(index, "image", encode(copy))
+        assert [(m.work_id, m.stage) for m in matches] == [(work_id, 2)], (alteration, path.name)
+        assert matches[0].score >= OrbSignal.default_threshold
 
+
+def test_unrelated_pictures_small_in_a_screenshot_or_mirrored_match_nothing(
+    index: MatchIndex,
+) -> None:
+    for seed in range(6200, 6215):
+        picture = artwork(seed)
+        for alteration in ("mirror_crop_75", "embed_30", "screen_photo"):
+            copy = HARD_ALTERATIONS[alteration](picture, random.Random(seed))
+            assert match_content(index, "image", encode(copy)) == [], (seed, alteration)
+
+
+def test_unrelated_images_and_screenshots_match_nothing(index: MatchIndex) -> None:
     for seed in range(6000, 6040):
         assert match_content(index, "image", encode(artwork(seed))) == []
         assert match_content(index, "image", encode(page_canvas(1024, 768,
@@ -171,3 +191,4 @@ def test_agreement_piled_on_a_few_spots_of_the_work_is_not_a_placement() -> None
     placement = fit_placement(*spread, work, 10)
     assert placement is not None and placement.inliers == 20
     assert abs(placement.rotation_deg - 20) < 1 and abs(placement.scale - 0.7) < 0.01
+
