@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 from PIL import Image
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from scheduler.executor import CrawlRequest
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
-from swordnet.core.models import Campaign, Case, Hit, Work
+from swordnet.core.models import Case, Hit, Work
 from swordnet.core.timeutil import utcnow
 from swordnet.demo.samples import sample_files
 from swordnet.demo.site import DemoSite, serve_site
@@ -92,9 +93,8 @@ def test_a_crawl_reports_the_skipped_matches(sqlite_home: Settings,
     db.dispose()
 
 
-def make_case(db: Database, campaign_id: int, site_url: str,
-              hits_by_holder: dict[str, int]) -> int:
-    """A case on ``site_url`` (a campaign's) with confirmed hits of each holder's works."""
+def make_case(db: Database, site_url: str, hits_by_holder: dict[str, int]) -> int:
+    """A case on ``site_url`` with confirmed hits of each holder's works."""
     hit_ids = []
     with db.session() as session:
         site = site_for_url(session, site_url)
@@ -113,7 +113,6 @@ def make_case(db: Database, campaign_id: int, site_url: str,
         case = session.scalar(select(Case).join(Hit, Hit.case_id == Case.id)
                               .where(Hit.id == hit_ids[0]))
         assert case is not None
-        case.campaign_id = campaign_id
         return case.id
 
 
@@ -125,10 +124,14 @@ def shutdown_list() -> dict[str, int]:
 
 def test_a_site_stays_on_the_shutdown_list_for_other_holders_hits(home: Settings,
                                                                    db: Database) -> None:
-    with db.session() as session:
-        session.add(Campaign(name="Push", starts_at=utcnow(), ends_at=utcnow()))
-    make_case(db, 1, "http://shared.example/", {"North": 2, "South": 1})
-    make_case(db, 1, "http://north-only.example/", {"North": 1})
+    for site in ("http://shared.example/", "http://north-only.example/"):
+        assert run_cli("sites", "add", site).exit_code == 0
+    make_case(db, "http://shared.example/", {"North": 2, "South": 1})
+    make_case(db, "http://north-only.example/", {"North": 1})
+    start = utcnow()  # the campaign counts the cases on its targets' sites
+    created = run_cli("campaigns", "create", "Push", "--from", start.isoformat(),
+                      "--to", (start + timedelta(days=7)).isoformat(), "--targets", "1,2")
+    assert created.exit_code == 0, created.output
     assert shutdown_list() == {"shared.example": 3, "north-only.example": 1}
 
     # One of North's works licensed on the shared site: that one hit leaves the list.
