@@ -86,6 +86,31 @@ def detect_kind(head: bytes, name: str = "") -> str | None:
     return found
 
 
+def detect_fetched_kind(head: bytes) -> str | None:
+    """The kind of work a downloaded response is a file of, from its first bytes, if crawls
+    fetch files of that kind (see :func:`fetched_file_kinds`); None for anything else, such
+    as a page.
+
+    As :func:`detect_kind` judges, but cheap for the pages a crawl mostly reads: the text
+    kind's decoding check runs only when a fetched kind recognises ``head`` as a fallback
+    (a zip archive may be an EPUB book).
+
+    >>> detect_fetched_kind(b"\\xff\\xd8\\xff\\xe0" + bytes(8))
+    'image'
+    >>> detect_fetched_kind(b"<!doctype html><title>x</title>") is None
+    True
+    """
+    fetched = {work_kind_of_file(k) for k in fetched_file_kinds()}
+    best, found = 0, None
+    for kind in sorted(k for k in fetched if k is not None):
+        sureness = signals_for_kind(kind)[0].content_type.recognise(head)
+        if sureness > best:
+            best, found = sureness, kind
+    if best == 1:  # only a fallback: the surest of every kind decides
+        found = detect_kind(head)
+    return found if found in fetched else None
+
+
 def _file_readers(file_kind: str) -> list[type[SignalType]]:
     return [s for s in SIGNAL_TYPES.values() if not s.matches_pages
             and any(k.name == file_kind for k in s.file_kinds)]
