@@ -169,7 +169,9 @@ def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid
                # EXTENSIONS replaces the project's: keep the crawl's database extension
                "-s", 'EXTENSIONS={"crawlers.database.CrawlDatabase": 0, '
                      '"bench.crawl.StatsDump": 1000}',
-               "-s", f"BENCH_STATS_FILE={stats_file}"]
+               "-s", f"BENCH_STATS_FILE={stats_file}",
+               # the site is served on loopback, which the outbound policy refuses by default
+               "-s", "SWORDNET_ALLOW_NETWORKS=127.0.0.0/8"]
     if jobdir:
         command += ["-s", f"JOBDIR={home / 'job'}"]
     if mode == "raw":
