@@ -105,8 +105,9 @@ class AnalysisPipeline:
             assert pool is not None
             try:
                 assert item.exchange is not None
+                link_kinds = item.link_kinds if isinstance(item, MediaItem) else None
                 return await asyncio.wrap_future(pool.submit(item.kind, item.analysed,
-                                                             item.url))
+                                                             item.url, link_kinds))
             except BrokenProcessPool:
                 if self.pool is pool:
                     runstats.count(self.crawler.stats, "matcher_restarts")

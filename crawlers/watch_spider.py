@@ -249,7 +249,8 @@ class WatchSpider(Spider):
         screenshot = next((m.result for m in methods if m.method == "screenshot"), None)
         page = PageInfo(exchange=exchange_of(response), title=found.title, screenshot=screenshot)
         assert isinstance(response, TextResponse)  # read_page returns None for anything else
-        yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text)
+        yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text,
+                        link_kinds=frozenset(link.kind for link in found.files))
         yield from self.media_requests(found, page)
         yield from self._follow(response, depth, found)
 
