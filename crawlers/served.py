@@ -10,6 +10,8 @@ is read as a page.
 
 from __future__ import annotations
 
+from functools import cache
+
 from matching.media import kind_of_content_type
 from matching.registry import (
     detect_fetched_kind,
@@ -50,6 +52,7 @@ def _starts_like_markup(head: bytes) -> bool:
     return head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"<"
 
 
+@cache
 def media_cap(kind: str) -> int:
     """Largest file of work ``kind`` a crawl keeps: the largest download cap of the file
     kinds read as that kind.

@@ -8,6 +8,7 @@ and how a match is described. A new signal is one module and one line below.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from matching.image import OrbSignal, PHashSignal
@@ -100,15 +101,24 @@ def detect_fetched_kind(head: bytes) -> str | None:
     >>> detect_fetched_kind(b"<!doctype html><title>x</title>") is None
     True
     """
-    fetched = {work_kind_of_file(k) for k in fetched_file_kinds()}
+    fetched = _fetched_content_types()
     best, found = 0, None
-    for kind in sorted(k for k in fetched if k is not None):
-        sureness = signals_for_kind(kind)[0].content_type.recognise(head)
+    for kind, content_type in fetched:
+        sureness = content_type.recognise(head)
         if sureness > best:
             best, found = sureness, kind
     if best == 1:  # only a fallback: the surest of every kind decides
         found = detect_kind(head)
-    return found if found in fetched else None
+    return found if found in dict(fetched) else None
+
+
+@cache
+def _fetched_content_types() -> tuple[tuple[str, type[Content]], ...]:
+    """Kinds of work crawls fetch files of, with their content objects (the registry is
+    fixed once imported)."""
+    kinds = sorted({kind for k in fetched_file_kinds()
+                    if (kind := work_kind_of_file(k)) is not None})
+    return tuple((kind, signals_for_kind(kind)[0].content_type) for kind in kinds)
 
 
 def _file_readers(file_kind: str) -> list[type[SignalType]]:
