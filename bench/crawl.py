@@ -166,8 +166,12 @@ def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid
     stats_file, log_file = home / "stats.json", home / "crawl.log"
     command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={url}",
                "-a", f"depth={pages}", "-a", f"max_pages={pages}",
-               "-s", 'EXTENSIONS={"bench.crawl.StatsDump": 1000}',
-               "-s", f"BENCH_STATS_FILE={stats_file}"]
+               # EXTENSIONS replaces the project's: keep the crawl's database extension
+               "-s", 'EXTENSIONS={"crawlers.database.CrawlDatabase": 0, '
+                     '"bench.crawl.StatsDump": 1000}',
+               "-s", f"BENCH_STATS_FILE={stats_file}",
+               # the site is served on loopback, which the outbound policy refuses by default
+               "-s", "SWORDNET_ALLOW_NETWORKS=127.0.0.0/8"]
     if jobdir:
         command += ["-s", f"JOBDIR={home / 'job'}"]
     if mode == "raw":

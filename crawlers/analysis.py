@@ -102,15 +102,25 @@ def _start_worker(crawl_pid: int, settings: Settings) -> None:
     _worker = _WorkerIndex(settings)
 
 
-def analyse_page(html: bytes, url: str, index: MatchIndex) -> Analysis:
+def analyse_page(html: bytes, url: str, index: MatchIndex,
+                 link_kinds: frozenset[str] | None = None) -> Analysis:
     """Matches of a page (``html`` UTF-8 encoded) by every page signal, in registry order; a
     work an earlier signal found (by its text) is not reported again by a later one (by its
-    name)."""
+    name).
+
+    A signal is not asked when no work has its fingerprints, nor, if ``link_kinds`` says
+    which kinds of file links the page has, when it reads links of other kinds only (the
+    link signal, on a page without magnet, torrent, cloud-drive or playlist links): the
+    page is then not parsed at all.
+    """
     result = Analysis()
     page = PageContent(html, url)
     matches: list[Match] = []
     for reader in page_signals():
         if not index.has(reader.name):
+            continue
+        if link_kinds is not None and reader.file_kinds \
+                and not any(kind.name in link_kinds for kind in reader.file_kinds):
             continue
         try:
             query = reader.query_value(page)
@@ -123,13 +133,14 @@ def analyse_page(html: bytes, url: str, index: MatchIndex) -> Analysis:
     return result
 
 
-def analyse(kind: str, body: bytes, index: MatchIndex, url: str = "") -> Analysis:
+def analyse(kind: str, body: bytes, index: MatchIndex, url: str = "",
+            link_kinds: frozenset[str] | None = None) -> Analysis:
     """Fingerprint ``body`` and match it: stage 1, then later stages if stage 1 left doubt.
 
     A ``page`` is matched by :func:`analyse_page` instead.
     """
     if kind == "page":
-        return analyse_page(body, url, index)
+        return analyse_page(body, url, index, link_kinds)
     result = Analysis()
     content = content_for(kind, body)
     try:
@@ -161,12 +172,13 @@ class JudgedBy:
     thresholds: dict[str, float]
 
 
-def _analyse_in_worker(kind: str, body: bytes, url: str, judged_by: JudgedBy | None) -> Analysis:
+def _analyse_in_worker(kind: str, body: bytes, url: str, judged_by: JudgedBy | None,
+                       link_kinds: frozenset[str] | None) -> Analysis:
     assert _worker is not None, "worker started without its index"
     index = _worker.current()
     if judged_by is not None:
         index = index.with_thresholds(judged_by.work_id, judged_by.thresholds)
-    return analyse(kind, body, index, url)
+    return analyse(kind, body, index, url, link_kinds)
 
 
 class AnalysisPool:
@@ -179,9 +191,11 @@ class AnalysisPool:
             initializer=_start_worker, initargs=(os.getpid(), settings))
 
     def submit(self, kind: str, body: bytes, url: str = "",
-               judged_by: JudgedBy | None = None) -> Future[Analysis]:
-        """A concurrent future of the :class:`Analysis` of ``body`` (found at ``url``)."""
-        return self.executor.submit(_analyse_in_worker, kind, body, url, judged_by)
+               judged_by: JudgedBy | None = None,
+               link_kinds: frozenset[str] | None = None) -> Future[Analysis]:
+        """A concurrent future of the :class:`Analysis` of ``body`` (found at ``url``; a
+        page's kinds of file links, if known, in ``link_kinds``)."""
+        return self.executor.submit(_analyse_in_worker, kind, body, url, judged_by, link_kinds)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)

@@ -79,6 +79,9 @@ class MediaItem:
     page: PageInfo = field(repr=False)
     kind: str = "image"
     text: str | None = field(default=None, repr=False)  # a page's decoded HTML
+    # a page's kinds of file links (magnet, torrent, ...), as the spider found them; None:
+    # not known. Page signals that read links of other kinds only are not asked.
+    link_kinds: frozenset[str] | None = None
     note: str | None = None  # how the content was read, e.g. first frame of an animation
     matches: list[Match] = field(default_factory=list)
 

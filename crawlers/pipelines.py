@@ -109,8 +109,9 @@ class AnalysisPipeline:
                 judged_by = None
                 if isinstance(item, RecheckItem) and item.thresholds is not None:
                     judged_by = JudgedBy(item.work_id, item.thresholds)
+                link_kinds = item.link_kinds if isinstance(item, MediaItem) else None
                 return await asyncio.wrap_future(pool.submit(item.kind, item.analysed,
-                                                             item.url, judged_by))
+                                                             item.url, judged_by, link_kinds))
             except BrokenProcessPool:
                 if self.pool is pool:
                     runstats.count(self.crawler.stats, "matcher_restarts")

@@ -72,6 +72,11 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "pages_capped": ours.get("pages_capped", 0),
         "pages_refetched": ours.get("pages_refetched", 0),  # reached by a shorter path later
         "links_found": ours.get("links_found", 0),
+        "links_to_media": ours.get("links_to_media", 0),  # followed, and a file was served
+        "sitemaps": ours.get("sitemaps", 0),          # sitemap files read (site spider)
+        "sitemap_urls": ours.get("sitemap_urls", 0),  # page URLs they listed
+        "sitemaps_refused": {k.removeprefix("sitemaps_"): v for k, v in ours.items()
+                             if k.startswith("sitemaps_")},  # reason -> sitemaps not read
         "responses": stats.get("downloader/response_count", 0),
         "blocked": sum(statuses.values()),
         "status_counts": {str(code): n for code, n in statuses.items() if n},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, Self
 
@@ -32,9 +33,9 @@ from crawlers.failures import failure_reason
 from crawlers.frontier import Frontier
 from crawlers.items import Exchange, MediaItem, PageInfo
 from crawlers.runstats import count, note_error, note_start, note_start_page, note_trap
+from crawlers.served import media_cap, served_kind
 from crawlers.target_config import CrawlConfig, load_target_config
 from crawlers.traps import CAP_EXHAUSTED, TrapGuard, canonical_url, had_session_id
-from matching.media import kind_of_content_type
 from matching.page_template import template_hash
 from matching.registry import download_cap, fetched_file_kinds, work_kind_of_file
 from swordnet.core.timeutil import utcnow
@@ -44,6 +45,8 @@ MB = 1024 * 1024
 # Largest body fetched per kind of content: pages, and each kind of linked file some signal
 # reads, as the registry says (compressed responses are capped after decoding).
 SIZE_CAPS = {"page": 8 * MB, **{kind: download_cap(kind) for kind in fetched_file_kinds()}}
+# Pages that linked media files, kept (the most recent) for more media files they link.
+LINKING_PAGES_KEPT = 32
 
 
 def _headers(headers: Any) -> list[tuple[str, str]]:
@@ -63,10 +66,12 @@ def exchange_of(response: Response) -> Exchange:
 
 
 def _served_kind(response: Response) -> str | None:
-    """The kind of work a response is a file of, by its content type, if a signal reads it."""
+    """The kind of work a response is a file of, if a signal reads such files (see
+    :mod:`crawlers.served`); None for a page."""
+    if response.status >= 400:
+        return None
     content_type = (response.headers.get(b"Content-Type", b"") or b"").decode("latin-1")
-    file_kind = kind_of_content_type(content_type)
-    return work_kind_of_file(file_kind) if file_kind else None
+    return served_kind(content_type, response.body)
 
 
 class WatchSpider(Spider):
@@ -84,6 +89,9 @@ class WatchSpider(Spider):
         self.frontier = Frontier()
         self._cap_reached = False
         self._media: set[str] = set()
+        # media found at followed links, waiting for the page that linked them (by its URL)
+        self._awaiting_page: dict[str, list[tuple[Exchange, str]]] = {}
+        self._linking_pages: OrderedDict[str, PageInfo] = OrderedDict()
         self._prepared: asyncio.Future[None] | None = None
         if self.target_id is None:
             self._use(CrawlConfig.from_url(url, depth, max_pages))
@@ -221,17 +229,17 @@ class WatchSpider(Spider):
         return found
 
     def parse_page(self, response: Response, page_url: str) -> Iterator[Request | MediaItem]:
-        if response.meta.get("start"):
+        start = bool(response.meta.get("start"))
+        if start:
             note_start(self.crawler.stats, response.status < 500)
-            kind = _served_kind(response) if response.status < 400 else None
-            if kind is not None:
-                # a start URL that is itself a copy (a tip pointing at an image file)
-                self.frontier.drop(page_url)
+        kind = _served_kind(response)
+        if kind is not None:
+            self.frontier.drop(page_url)  # not a page: it neither counts toward the cap nor links
+            self._media.update((page_url, response.url))
+            if start:  # a start URL that is itself a copy (a tip pointing at an image file)
                 count(self.crawler.stats, "pages_ok")
-                exchange = exchange_of(response)
-                yield MediaItem(exchange=exchange, page=PageInfo(exchange=exchange, title=None),
-                                kind=kind)
-                return
+            yield from self._linked_media(response, kind)
+            return
         found = self.read_page(response)
         if found is None:
             self.frontier.drop(page_url)
@@ -244,7 +252,8 @@ class WatchSpider(Spider):
         screenshot = next((m.result for m in methods if m.method == "screenshot"), None)
         page = PageInfo(exchange=exchange_of(response), title=found.title, screenshot=screenshot)
         assert isinstance(response, TextResponse)  # read_page returns None for anything else
-        yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text)
+        yield MediaItem(exchange=page.exchange, page=page, kind="page", text=response.text,
+                        link_kinds=frozenset(link.kind for link in found.files))
         yield from self.media_requests(found, page)
         yield from self._follow(response, depth, found)
 
@@ -278,8 +287,11 @@ class WatchSpider(Spider):
         # (and its priority from that); the response's depth is the page's best
         response.meta["depth"] = depth
         if self.follows_links and depth < self.max_depth:
+            linked_from = {"linked_from": response.url}
             for link in found.links:
-                request = self.page_request(link, depth + 1)
+                if link in self._media:
+                    continue  # fetched as media already (an <img> of it, or an earlier link)
+                request = self.page_request(link, depth + 1, meta=linked_from)
                 if request is not None:
                     yield request
 
@@ -305,6 +317,63 @@ class WatchSpider(Spider):
             yield Request(url, callback=self.parse_media, errback=self.on_error,
                           cb_kwargs={"page": page, "kind": kind}, priority=1,
                           meta={"download_maxsize": SIZE_CAPS[file_kind]})
+
+    def _linked_media(self, response: Response, kind: str) -> Iterator[Request | MediaItem]:
+        """A followed link (or a start URL) whose response is a file some signal reads
+        (a forum's ``attachment.php?aid=N``): matched as media, with the page that linked it
+        as its page. That page is fetched again for the evidence (once for all the media it
+        links; see :meth:`parse_linking_page`); a start URL is its own page."""
+        stats = self.crawler.stats
+        exchange = exchange_of(response)
+        if len(exchange.body) > media_cap(kind):
+            note_error(stats, "too_large", response.url,
+                       f"body larger than {media_cap(kind)} bytes")
+            return
+        linking = response.meta.get("linked_from")
+        if linking is None:
+            yield MediaItem(exchange=exchange, page=PageInfo(exchange=exchange, title=None),
+                            kind=kind)
+            return
+        count(stats, "links_to_media")
+        page = self._linking_pages.get(linking)
+        if page is not None:
+            yield MediaItem(exchange=exchange, page=page, kind=kind)
+            return
+        waiting = self._awaiting_page.setdefault(linking, [])
+        waiting.append((exchange, kind))
+        if len(waiting) == 1:
+            yield Request(linking, callback=self.parse_linking_page,
+                          errback=self.linking_page_failed, dont_filter=True, priority=1,
+                          cb_kwargs={"linking_url": linking},
+                          meta={"download_maxsize": SIZE_CAPS["page"]})
+
+    def parse_linking_page(self, response: Response, linking_url: str) -> Iterator[MediaItem]:
+        """The page that linked media, fetched again: the media's page evidence (a page
+        that is gone by now leaves each media file its own page)."""
+        exchange = exchange_of(response)
+        if response.status >= 400 or not isinstance(response, TextResponse):
+            for media, kind in self._awaiting_page.pop(linking_url, []):
+                yield MediaItem(exchange=media, page=PageInfo(exchange=media, title=None),
+                                kind=kind)
+            return
+        try:
+            title = extract_page(response.text.replace("\x00", ""), response.url).title
+        except Exception:  # noqa: BLE001 (read once already; the title is a bonus)
+            title = None
+        page = PageInfo(exchange=exchange, title=title)
+        self._linking_pages[linking_url] = page
+        while len(self._linking_pages) > LINKING_PAGES_KEPT:
+            self._linking_pages.popitem(last=False)
+        for exchange, kind in self._awaiting_page.pop(linking_url, []):
+            yield MediaItem(exchange=exchange, page=page, kind=kind)
+
+    def linking_page_failed(self, failure: Failure) -> Iterator[MediaItem]:
+        """The linking page could not be fetched again: each media file is its own page."""
+        self.on_error(failure)
+        linking_url = failure.request.cb_kwargs["linking_url"]  # type: ignore[attr-defined]
+        for exchange, kind in self._awaiting_page.pop(linking_url, []):
+            yield MediaItem(exchange=exchange, page=PageInfo(exchange=exchange, title=None),
+                            kind=kind)
 
     def parse_media(self, response: Response, page: PageInfo, kind: str) -> Iterator[MediaItem]:
         if response.status >= 400:

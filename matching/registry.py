@@ -8,6 +8,7 @@ and how a match is described. A new signal is one module and one line below.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from matching.image import OrbSignal, PHashSignal
@@ -84,6 +85,40 @@ def detect_kind(head: bytes, name: str = "") -> str | None:
         named = kind_of_file_name(name)
         found = work_kind_of_file(named) if named else None
     return found
+
+
+def detect_fetched_kind(head: bytes) -> str | None:
+    """The kind of work a downloaded response is a file of, from its first bytes, if crawls
+    fetch files of that kind (see :func:`fetched_file_kinds`); None for anything else, such
+    as a page.
+
+    As :func:`detect_kind` judges, but cheap for the pages a crawl mostly reads: the text
+    kind's decoding check runs only when a fetched kind recognises ``head`` as a fallback
+    (a zip archive may be an EPUB book).
+
+    >>> detect_fetched_kind(b"\\xff\\xd8\\xff\\xe0" + bytes(8))
+    'image'
+    >>> detect_fetched_kind(b"<!doctype html><title>x</title>") is None
+    True
+    """
+    fetched = _fetched_content_types()
+    best, found = 0, None
+    for kind, content_type in fetched:
+        sureness = content_type.recognise(head)
+        if sureness > best:
+            best, found = sureness, kind
+    if best == 1:  # only a fallback: the surest of every kind decides
+        found = detect_kind(head)
+    return found if found in dict(fetched) else None
+
+
+@cache
+def _fetched_content_types() -> tuple[tuple[str, type[Content]], ...]:
+    """Kinds of work crawls fetch files of, with their content objects (the registry is
+    fixed once imported)."""
+    kinds = sorted({kind for k in fetched_file_kinds()
+                    if (kind := work_kind_of_file(k)) is not None})
+    return tuple((kind, signals_for_kind(kind)[0].content_type) for kind in kinds)
 
 
 def _file_readers(file_kind: str) -> list[type[SignalType]]:

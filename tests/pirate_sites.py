@@ -168,3 +168,69 @@ class FeedSite:
 
         self.site.routes.update({"/sitemap.xml": index, "/sitemaps/posts.xml.gz": posts,
                                  "/feed.xml": rss})
+
+
+# --- a forum whose attachments are extension-less links, and pages only a sitemap lists ----
+
+SITEMAP_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
+def urlset(base: str, paths: list[str]) -> bytes:
+    """A sitemap listing ``paths`` under ``base``."""
+    urls = "".join(f"<url><loc>{base}{html.escape(p)}</loc></url>" for p in paths)
+    return f'<?xml version="1.0" encoding="UTF-8"?><urlset {SITEMAP_NS}>{urls}</urlset>'.encode()
+
+
+def sitemap_index(base: str, paths: list[str]) -> bytes:
+    """A sitemap index naming the sitemaps at ``paths`` under ``base``."""
+    maps = "".join(f"<sitemap><loc>{base}{p}</loc></sitemap>" for p in paths)
+    return (f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex {SITEMAP_NS}>{maps}'
+            "</sitemapindex>").encode()
+
+
+def coverage_site(base: str = "http://pirate.example") -> DemoSite:
+    """Copies that only a crawl reading what a site offers besides links can find.
+
+    * A forum thread (linked from home) links two attachments as ``/attachment.php?aid=N``,
+      no extension: one served as ``image/jpeg``, one as ``application/octet-stream`` with a
+      ``Content-Disposition`` file name. Each is a planted copy whose page is the thread.
+    * robots.txt names a sitemap index (``base`` is where the site is served, for the
+      absolute URLs sitemaps hold), which names a plain sitemap and a gzip-compressed one;
+      they list ``/hidden/N.html`` pages that no link leads to, each with a planted copy.
+    """
+    site = DemoSite()
+    works = sample_works()
+    site.add("/", page("Forum home", '<a href="/forum/thread-1.html">Scans thread</a>'), HTML)
+    thread = "/forum/thread-1.html"
+    attachments: dict[str, Resource] = {}
+    for aid, (work, alteration, content_type, headers) in enumerate([
+            (works[0], "reencoded", "image/jpeg", ()),
+            (works[1], "watermarked", "application/octet-stream",
+             (("Content-Disposition", 'attachment; filename="scan 2.jpg"'),))], start=1):
+        path = f"/attachment.php?aid={aid}"
+        attachments[str(aid)] = Resource(
+            200, content_type, MILD_ALTERATIONS[alteration](work[1]), headers)
+        site.planted.append(PlantedCopy(work[0], alteration, path, thread, "attachment"))
+    links = "".join(f'<p><a href="/attachment.php?aid={aid}">scan {aid}.jpg</a></p>'
+                    for aid in attachments)
+    site.add(thread, page("Scans thread", links), HTML)
+
+    def attachment(_path: str, query: str) -> Resource:
+        found = attachments.get(parse_qs(query).get("aid", [""])[0])
+        return found or Resource(404, "text/html", page("Forum", "<p>No such attachment</p>"))
+
+    site.routes["/attachment.php"] = attachment
+    hidden = []
+    for n, work in enumerate(works[2:4], start=1):
+        path = f"/hidden/{n}.html"
+        site.add(path, page(f"Hidden {n}", plant(site, work, f"/h/{n}.jpg", path)), HTML)
+        hidden.append(path)
+    site.add("/robots.txt", f"User-agent: *\nDisallow:\nSitemap: {base}/sitemap_index.xml\n"
+             .encode(), "text/plain")
+    site.add("/sitemap_index.xml", sitemap_index(base, ["/sitemaps/a.xml",
+                                                        "/sitemaps/b.xml.gz"]),
+             "application/xml")
+    site.add("/sitemaps/a.xml", urlset(base, ["/", hidden[0]]), "application/xml")
+    site.add("/sitemaps/b.xml.gz", gzip.compress(urlset(base, [hidden[1]])), "application/gzip")
+    return site
+

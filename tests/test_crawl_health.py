@@ -51,9 +51,10 @@ def test_runs_are_judged_and_unhealthy_ones_listed_with_their_reasons(
 
     assert healthy.healthy and healthy.stats["links_found"] == 12
     assert collapsed.health_problems == ["no links found where the last healthy run found 12"]
-    assert blocked.health_problems == ["blocked: 1 of 1 responses were 403/429/503",
+    # the start page, robots.txt and the /sitemap.xml tried when robots.txt names none
+    assert blocked.health_problems == ["blocked: 3 of 3 responses were 403/429/503",
                                        "no pages: no readable page was fetched"]
-    assert blocked.stats["status_counts"] == {"403": 1}
+    assert blocked.stats["status_counts"] == {"403": 3}
     assert capped.finish_reason == "closespider_timeout"
     assert capped.health_problems == ["time cap reached before the crawl finished"]
 
@@ -61,7 +62,7 @@ def test_runs_are_judged_and_unhealthy_ones_listed_with_their_reasons(
     assert {r["id"] for r in listed} == {collapsed.id, blocked.id, capped.id}
     assert all(r["health"] == "UNHEALTHY" and r["problems"] for r in listed)
     shown = run_cli("runs", "show", str(blocked.id))
-    assert shown.exit_code == 0 and "blocked: 1 of 1" in shown.output
+    assert shown.exit_code == 0 and "blocked: 3 of 3" in shown.output
     db.dispose()
 
 

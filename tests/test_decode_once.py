@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from crawlers.analysis import analyse
+from crawlers.extract import extract_page
 from matching import decode, page, software_scan, textdoc
 from matching.match_index import MatchIndex
 from matching.stages import first_stage_queries, match_content, registration_fingerprints
@@ -67,3 +68,26 @@ def test_a_page_is_read_once_for_its_text_and_once_for_its_links(
     result = analyse("page", html, index, "http://pirate.test/1.html")
     assert [m.algorithm for m in result.matches] == ["text"]  # found by text, not again by name
     assert len(documents) == len(links) == 1
+
+
+def test_a_page_without_download_links_is_not_parsed_for_the_link_signal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spider says which kinds of file links a page has: the link signal is asked only
+    about pages with magnet, torrent, cloud-drive or playlist links, and finds the same."""
+    index = MatchIndex()
+    for n, (algorithm, variant, value) in enumerate(name_fingerprints("星河旅人传")):
+        index.add(n, 1, algorithm, value, variant=variant)
+    links = counted(monkeypatch, page, "link_query")
+    with_magnet = pirate_page("第一章", ["正文" * 50],
+                              links='<p>星河旅人传 <a href="magnet:?xt=urn:btih:1">下载</a></p>')
+    url = "http://pirate.test/1.html"
+    found = extract_page(with_magnet, url)
+    kinds = frozenset(link.kind for link in found.files)
+    assert [m.algorithm for m in analyse("page", with_magnet, index, url, kinds).matches] == [
+        "link"]
+    assert [m.algorithm for m in analyse("page", with_magnet, index, url).matches] == ["link"]
+    assert len(links) == 2
+    plain = pirate_page("第一章", ["正文" * 50],
+                        links="<p>星河旅人传 <a href='/2.html'>下一章</a></p>")
+    kinds = frozenset(link.kind for link in extract_page(plain, url).files)
+    assert analyse("page", plain, index, url, kinds).matches == [] and len(links) == 2

@@ -143,8 +143,10 @@ def test_allow_and_deny_patterns_choose_the_pages_followed(sqlite_home: Settings
     target = add_watch_target(db, SITE, allow_patterns=[r"/gallery/"],
                               deny_patterns=[r"/gallery/2\.html$"])
     run = run_spider(make_spider(SiteSpider, target_id=str(target)), {HOST: _gallery_site()})
-    # home (the start URL is always fetched), 1 and 3, and the copies on them
-    assert run.paths(HOST) == ["/", "/gallery/1.html", "/gallery/3.html", "/g/1.jpg", "/g/3.jpg"]
+    # home (the start URL is always fetched), 1 and 3, and the copies on them (robots.txt
+    # names no sitemap: /sitemap.xml is tried, and is not there)
+    assert run.paths(HOST) == ["/", "/robots.txt", "/gallery/1.html", "/gallery/3.html",
+                               "/sitemap.xml", "/g/1.jpg", "/g/3.jpg"]
     assert run.stats["pages"] == 3
     db.dispose()
 

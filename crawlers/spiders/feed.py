@@ -16,21 +16,13 @@ from typing import Any, Self
 import feedparser
 from scrapy import Request, signals
 from scrapy.http import Response
-from scrapy.utils.gz import gunzip
-from scrapy.utils.sitemap import Sitemap
 
 from crawlers.database import CrawlDatabase
 from crawlers.runstats import count, note_error, note_start
+from crawlers.sitemaps import MAX_NESTING, is_sitemap, read_sitemap, sitemap_body
 from crawlers.store import feed_versions, remember_feed_entries
 from crawlers.watch_spider import SIZE_CAPS, WatchSpider
 from swordnet.watch.targets import site_key
-
-MAX_SITEMAP_NESTING = 3
-
-
-def _is_sitemap(body: bytes) -> bool:
-    head = body[:4096].lower()
-    return b"<urlset" in head or b"<sitemapindex" in head
 
 
 def feed_entries(body: bytes) -> list[tuple[str, str]]:
@@ -81,22 +73,19 @@ class FeedSpider(WatchSpider):
         if response.status >= 400:
             note_error(stats, f"http_{response.status}", response.url, f"HTTP {response.status}")
             return
-        body = response.body
-        if body[:2] == b"\x1f\x8b":
+        try:
+            body = sitemap_body(response.body, SIZE_CAPS["page"])
+        except ValueError as exc:
+            note_error(stats, "bad_feed", response.url, str(exc))
+            return
+        if is_sitemap(body):
             try:
-                body = gunzip(body, max_size=SIZE_CAPS["page"])
-            except Exception as exc:  # noqa: BLE001 (a bad archive is the site's problem)
-                note_error(stats, "bad_feed", response.url, f"cannot gunzip: {exc}")
+                index, entries = read_sitemap(body)
+            except ValueError as exc:
+                note_error(stats, "bad_feed", response.url, str(exc))
                 return
-        if _is_sitemap(body):
-            try:
-                sitemap = Sitemap(body)
-            except Exception as exc:  # noqa: BLE001
-                note_error(stats, "bad_feed", response.url, f"{type(exc).__name__}: {exc}")
-                return
-            entries = [(e["loc"], e.get("lastmod", "")) for e in sitemap if e.get("loc")]
-            if sitemap.type == "sitemapindex":
-                if nesting < MAX_SITEMAP_NESTING:
+            if index:
+                if nesting < MAX_NESTING:
                     for url, _version in entries:
                         yield self._feed_request(url, nesting + 1)
                 return
