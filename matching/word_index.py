@@ -1,0 +1,346 @@
+"""Stage-2 candidate retrieval whose cost barely grows with the registry: an inverted file.
+
+Every registered ORB feature set is posted under short keys of a few of its descriptors: a
+key is :data:`KEY_BITS` fixed bits of a 256-bit descriptor (bit sampling, the hash family
+of Hamming-space LSH; ORB's tests were learnt to be uncorrelated, so the keys spread
+evenly), one key per table, :data:`TABLES` tables. Only :data:`INDEXED_KEYPOINTS` keypoints
+per set are posted (evenly spread over ORB's pyramid levels), so a posting list entry is
+a 4-byte image number and a registered image costs about 2 KB of postings. A query posts
+every one of its descriptors' keys *and* every key one bit away (multi-probe), looks them
+up, and each image found gains the key's inverse document frequency as its vote. Only the
+best-voted :data:`MAX_CANDIDATES` images are verified exactly
+(:func:`matching.local_features.verify` against their full feature sets), so a score never
+depends on the retrieval: the same copy and work always score the same.
+
+Postings and feature sets live in :class:`Segment` objects, immutable once built: in RAM
+for sets added one by one (the delta, rebuilt lazily on the next query after a change), or
+memory-mapped from an index file (:mod:`matching.index_file`), shared by every process that
+maps it. Removing an entry is a tombstone until its segment is rewritten.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from matching.local_features import LocalFeatures, verify
+from matching.signal import SharedSignalIndex
+
+KEY_BITS = 20
+TABLES = 2
+INDEXED_KEYPOINTS = 256
+MAX_CANDIDATES = 8   # images verified per query, best-voted first
+MIN_VOTES = 2.0      # an image with fewer (idf-weighted) votes is not worth verifying
+BIT_SEED = 20261206  # which descriptor bits make the keys: part of the index file format
+_COORD_SCALE = 8     # keypoint coordinates stored as uint16 in 1/8 px (as LocalFeatures.encode)
+_BITS = np.random.default_rng(BIT_SEED).permutation(256)[:TABLES * KEY_BITS].reshape(
+    TABLES, KEY_BITS)
+_KEY_WEIGHTS = (np.uint32(1) << np.arange(KEY_BITS, dtype=np.uint32)).astype(np.uint32)
+_PROBE_FLIPS = np.concatenate([[0], _KEY_WEIGHTS]).astype(np.uint32)
+
+
+def descriptor_keys(descriptors: np.ndarray) -> np.ndarray:
+    """``(TABLES, n)`` uint32 keys of ``n`` ORB descriptors (``n x 32`` uint8).
+
+    >>> descriptor_keys(np.zeros((3, 32), np.uint8)).tolist()
+    [[0, 0, 0], [0, 0, 0]]
+    """
+    bits = np.unpackbits(np.asarray(descriptors, np.uint8).reshape(-1, 32), axis=1)
+    return np.stack([(bits[:, cols].astype(np.uint32) * _KEY_WEIGHTS).sum(
+        axis=1, dtype=np.uint32) for cols in _BITS]).astype(np.uint32)
+
+
+def indexed_rows(count: int) -> np.ndarray:
+    """Which of a set's ``count`` keypoints are posted: evenly spread over ORB's order (which
+    runs level by level through the image pyramid), so every scale is represented.
+
+    >>> indexed_rows(3).tolist()
+    [0, 1, 2]
+    >>> len(indexed_rows(1000)), int(indexed_rows(1000)[-1])
+    (256, 999)
+    """
+    if count <= INDEXED_KEYPOINTS:
+        return np.arange(count, dtype=np.int64)
+    return np.unique(np.linspace(0, count - 1, INDEXED_KEYPOINTS).round().astype(np.int64))
+
+
+def feature_checksum(points: np.ndarray, descriptors: np.ndarray) -> int:
+    """CRC-32 of one feature set's stored coordinates and descriptors."""
+    return zlib.crc32(descriptors.tobytes(), zlib.crc32(points.tobytes()))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Feature sets and their postings, immutable: numpy arrays, in RAM or memory-mapped.
+
+    Image ``i`` is entry ``entry_ids[i]`` (of work ``work_ids[i]``, variant
+    ``variants[variant_codes[i]]``); its keypoints are rows ``offsets[i]:offsets[i+1]`` of
+    ``points`` (uint16, 1/8 px) and ``descriptors``; ``sizes[i]`` is its reduced image's
+    width and height, ``checksums[i]`` the CRC-32 of its rows. Table ``t``'s postings:
+    ``keys[t]`` sorted and unique, key ``keys[t][j]`` lists images
+    ``images[t][starts[t][j]:starts[t][j+1]]``.
+    """
+
+    entry_ids: np.ndarray
+    work_ids: np.ndarray
+    variant_codes: np.ndarray
+    variants: tuple[str, ...]
+    sizes: np.ndarray
+    offsets: np.ndarray
+    checksums: np.ndarray
+    points: np.ndarray
+    descriptors: np.ndarray
+    keys: tuple[np.ndarray, ...]
+    starts: tuple[np.ndarray, ...]
+    images: tuple[np.ndarray, ...]
+    source: str = "memory"  # where the arrays were read from, for error messages
+
+    def __len__(self) -> int:
+        return len(self.entry_ids)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by its file name stem (what :mod:`matching.index_file` stores)."""
+        named = {"entry_ids": self.entry_ids, "work_ids": self.work_ids,
+                 "variant_codes": self.variant_codes, "sizes": self.sizes,
+                 "offsets": self.offsets, "checksums": self.checksums, "points": self.points,
+                 "descriptors": self.descriptors}
+        for t in range(TABLES):
+            named |= {f"keys{t}": self.keys[t], f"starts{t}": self.starts[t],
+                      f"images{t}": self.images[t]}
+        return named
+
+    def resident_bytes(self) -> int:
+        """Bytes a query touches: everything but the feature rows read for verification."""
+        return sum(a.nbytes for name, a in self.arrays().items()
+                   if name not in ("points", "descriptors"))
+
+    def features(self, image: int) -> LocalFeatures:
+        """Image ``image``'s full feature set; raises ``ValueError`` if its rows are corrupt."""
+        start, end = int(self.offsets[image]), int(self.offsets[image + 1])
+        points = np.asarray(self.points[start:end])
+        descriptors = np.asarray(self.descriptors[start:end])
+        if feature_checksum(points, descriptors) != int(self.checksums[image]):
+            raise ValueError(f"{self.source}: feature rows of entry "
+                             f"{int(self.entry_ids[image])} fail their checksum")
+        width, height = (int(v) for v in self.sizes[image])
+        return LocalFeatures(points.astype(np.float32) / _COORD_SCALE,
+                             descriptors.copy(), width, height)
+
+    def lookup(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per table: first posting and posting count of every probe key (``(TABLES, m)``)."""
+        begins = np.zeros(probes.shape, np.int64)
+        counts = np.zeros(probes.shape, np.int64)
+        for t in range(TABLES):
+            keys = self.keys[t]
+            if not len(keys):
+                continue
+            at = np.minimum(np.searchsorted(keys, probes[t]), len(keys) - 1)
+            hit = keys[at] == probes[t]
+            starts = self.starts[t]
+            begins[t] = np.where(hit, starts[at], 0)
+            counts[t] = np.where(hit, starts[np.minimum(at + 1, len(starts) - 1)] - starts[at], 0)
+        return begins, counts
+
+    def votes(self, begins: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Summed ``weights`` (one per table and probe) per image of this segment."""
+        total = np.zeros(len(self), np.float64)
+        for t in range(TABLES):
+            keep = (counts[t] > 0) & (weights[t] > 0)
+            lengths = counts[t][keep]
+            if not len(lengths):
+                continue
+            ends = np.cumsum(lengths)
+            rows = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(
+                begins[t][keep] - (ends - lengths), lengths)
+            hits = np.asarray(self.images[t])[rows]
+            total += np.bincount(hits, np.repeat(weights[t][keep], lengths), len(self))
+        return total
+
+
+def _codes(values: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    variants = tuple(sorted(set(values)))
+    position = {v: i for i, v in enumerate(variants)}
+    return np.array([position[v] for v in values], np.uint8), variants
+
+
+def build_segment(entries: Sequence[tuple[int, int, str, LocalFeatures]]) -> Segment:
+    """A segment of ``(entry_id, work_id, variant, features)`` (featureless sets included:
+    they can never match, but their entry stays known)."""
+    counts = np.array([len(f) for *_, f in entries], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    points = [np.round(f.points * _COORD_SCALE).astype("<u2").reshape(-1, 2)
+              for *_, f in entries]
+    descriptors = [np.asarray(f.descriptors, np.uint8).reshape(-1, 32) for *_, f in entries]
+    codes, variants = _codes([variant for _, _, variant, _ in entries])
+    keys, starts, images = [], [], []
+    posted = [descriptor_keys(d[indexed_rows(len(d))]) for d in descriptors]
+    owner = np.concatenate([np.full(p.shape[1], i, np.uint64) for i, p in enumerate(posted)]
+                           + [np.zeros(0, np.uint64)])
+    for t in range(TABLES):
+        table = np.concatenate([p[t] for p in posted] + [np.zeros(0, np.uint32)])
+        pairs = np.unique((table.astype(np.uint64) << np.uint64(32)) | owner)
+        key = (pairs >> np.uint64(32)).astype(np.uint32)
+        unique, first = np.unique(key, return_index=True)
+        keys.append(unique)
+        starts.append(np.concatenate([first, [len(key)]]).astype(np.int64))
+        images.append((pairs & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    return Segment(
+        entry_ids=np.array([e for e, *_ in entries], np.int64),
+        work_ids=np.array([w for _, w, *_ in entries], np.int64),
+        variant_codes=codes, variants=variants,
+        sizes=np.array([(f.width, f.height) for *_, f in entries], np.uint16).reshape(-1, 2),
+        offsets=offsets,
+        checksums=np.array([feature_checksum(p, d) for p, d in zip(points, descriptors,
+                                                                     strict=True)], np.uint32),
+        points=np.concatenate(points + [np.zeros((0, 2), "<u2")]),
+        descriptors=np.concatenate(descriptors + [np.zeros((0, 32), np.uint8)]),
+        keys=tuple(keys), starts=tuple(starts), images=tuple(images))
+
+
+def segment_entries(segment: Segment, skip: Iterable[int] = ()) -> list[tuple[int, int, str,
+                                                                             LocalFeatures]]:
+    """Back from a segment to its entries (for merging segments), less the ``skip`` ids."""
+    dropped = set(skip)
+    return [(int(e), int(segment.work_ids[i]), segment.variants[int(segment.variant_codes[i])],
+             segment.features(i)) for i, e in enumerate(segment.entry_ids)
+            if int(e) not in dropped]
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one query reads: the segments, which of their images are live, the delta."""
+
+    segments: tuple[Segment, ...]
+    alive: tuple[np.ndarray, ...]
+    live: int
+
+
+class WordIndex(SharedSignalIndex):
+    """Registered ORB feature sets behind an inverted file; thread-safe.
+
+    ``base`` segments (memory-mapped from an index file) are read-only; :meth:`add` puts a
+    set in the in-RAM delta, :meth:`remove` drops it there or tombstones it in a segment.
+    """
+
+    def __init__(self, base: Sequence[Segment] = ()) -> None:
+        self._base = tuple(base)
+        self._where: dict[int, tuple[int, int]] = {}  # entry id -> (base segment, image)
+        for s, segment in enumerate(self._base):
+            for i, entry_id in enumerate(segment.entry_ids.tolist()):
+                self._where[entry_id] = (s, i)
+        self._removed: set[int] = set()
+        self._delta: dict[int, tuple[int | None, str, LocalFeatures]] = {}
+        self._lock = threading.Lock()
+        self._view: _View | None = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._where) - len(self._removed) + len(self._delta)
+
+    def nbytes(self) -> int:
+        """Bytes a query reads from postings and per-image tables (memory-mapped or not);
+        the feature rows of the few verified candidates are read from disk on demand."""
+        view = self._snapshot()
+        return sum(s.resident_bytes() for s in view.segments)
+
+    def add(self, entry_id: int, value: str) -> None:
+        """Add an encoded set whose owner the caller keeps (:meth:`owner` does not know it)."""
+        self.add_features(entry_id, None, "original", LocalFeatures.decode(value))
+
+    def add_features(self, entry_id: int, work_id: int | None, variant: str,
+                     features: LocalFeatures) -> None:
+        """Add a decoded set, with its owner if :meth:`owner` is to answer for it."""
+        with self._lock:
+            self._delta[entry_id] = (work_id, variant, features)
+            self._removed.discard(entry_id)
+            self._view = None
+
+    def remove(self, entry_id: int) -> None:
+        with self._lock:
+            if self._delta.pop(entry_id, None) is not None:
+                self._view = None
+            elif entry_id in self._where and entry_id not in self._removed:
+                self._removed.add(entry_id)
+                self._view = None
+
+    def owner(self, entry_id: int) -> tuple[int, str] | None:
+        with self._lock:
+            if entry_id in self._delta:
+                work_id, variant, _ = self._delta[entry_id]
+                return None if work_id is None else (work_id, variant)
+            where = self._where.get(entry_id)
+            if where is None or entry_id in self._removed:
+                return None
+            segment = self._base[where[0]]
+            return (int(segment.work_ids[where[1]]),
+                    segment.variants[int(segment.variant_codes[where[1]])])
+
+    def entries(self) -> dict[int, int]:
+        """Every live entry id with its work id."""
+        with self._lock:
+            found = {entry_id: work_id for entry_id, (work_id, _, _) in self._delta.items()
+                     if work_id is not None}
+            for segment in self._base:
+                found.update(zip(segment.entry_ids.tolist(), segment.work_ids.tolist(),
+                                 strict=True))
+            for entry_id in self._removed:
+                found.pop(entry_id, None)
+            return found
+
+    def _snapshot(self) -> _View:
+        with self._lock:
+            if self._view is None:
+                segments = list(self._base)
+                alive = [np.ones(len(s), bool) for s in segments]
+                for entry_id in self._removed:
+                    s, i = self._where[entry_id]
+                    alive[s][i] = False
+                if self._delta:
+                    segments.append(build_segment(
+                        [(e, -1 if w is None else w, v, f)
+                         for e, (w, v, f) in self._delta.items()]))
+                    alive.append(np.ones(len(self._delta), bool))
+                self._view = _View(tuple(segments), tuple(alive),
+                                   len(self._where) - len(self._removed) + len(self._delta))
+            return self._view
+
+    def candidates(self, query: LocalFeatures, limit: int = MAX_CANDIDATES) -> list[
+            tuple[Segment, int, float]]:
+        """The best-voted ``limit`` live images for ``query``: ``(segment, image, votes)``."""
+        view = self._snapshot()
+        if not view.live or len(query) < 2:
+            return []
+        keys = descriptor_keys(query.descriptors)
+        probes = (keys[:, :, None] ^ _PROBE_FLIPS[None, None, :]).reshape(TABLES, -1)
+        looked = [segment.lookup(probes) for segment in view.segments]
+        frequency = sum((counts for _, counts in looked), np.zeros(probes.shape, np.int64))
+        # inverse document frequency (smoothed: still counts in a registry of one image)
+        weights = np.where(frequency > 0, np.log1p(view.live / np.maximum(frequency, 1)), 0.0)
+        scored: list[tuple[float, int, int]] = []
+        for s, (segment, (begins, counts)) in enumerate(zip(view.segments, looked,
+                                                            strict=True)):
+            votes = np.where(view.alive[s], segment.votes(begins, counts, weights), 0.0)
+            top = np.argsort(-votes, kind="stable")[:limit]
+            scored += [(float(votes[i]), s, int(i)) for i in top if votes[i] >= MIN_VOTES]
+        scored.sort(key=lambda c: (-c[0], c[1], c[2]))
+        return [(view.segments[s], i, v) for v, s, i in scored[:limit]]
+
+    def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
+        return [(entry_id, score) for entry_id, score, _ in self.query_detailed(value, limit)]
+
+    def query_detailed(self, value: Any, limit: float) -> list[tuple[int, float, dict[str, Any]]]:
+        """Verified sets with at least ``limit`` inliers: ``(id, inliers, placement)``."""
+        query: LocalFeatures = value
+        min_inliers = max(2, int(limit))
+        found = []
+        for segment, image, _ in self.candidates(query):
+            placement = verify(query, segment.features(image), min_inliers)
+            if placement is not None:
+                found.append((int(segment.entry_ids[image]), float(placement.inliers),
+                              placement.as_detail()))
+        return sorted(found, key=lambda f: (-f[1], f[0]))
