@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from matching.registry import signal_type
 import numpy as np
 
+from matching.registry import signal_type
 from matching.signal import SharedSignalIndex, SignalIndex
 
 

@@ -20,27 +20,43 @@ maps it. Removing an entry is a tombstone until its segment is rewritten.
 
 from __future__ import annotations
 
+import math
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
-from matching.local_features import LocalFeatures, verify
+from matching.local_features import (
+    DISTINCT_RADIUS_PX,
+    MAX_DESCRIPTOR_DISTANCE,
+    MAX_SCALE,
+    MIN_SCALE,
+    RANSAC_REPROJECTION_PX,
+    RANSAC_SEED,
+    LocalFeatures,
+    distinct_points,
+    verify,
+)
 from matching.signal import SharedSignalIndex
 
 KEY_BITS = 20
 TABLES = 2
 INDEXED_KEYPOINTS = 256
-MAX_CANDIDATES = 8   # images verified per query, best-voted first
+MAX_CANDIDATES = 16  # best-voted images given the cheap geometric check per query
+RETRIEVAL_SHARE = 0.4  # the check's key-sharing matches find about half the true ones: a set
+                       # needs this share of the inliers among them to be verified exactly
+ROUGH_RANSAC_ITERATIONS = 500
 MIN_VOTES = 2.0      # an image with fewer (idf-weighted) votes is not worth verifying
 BIT_SEED = 20261206  # which descriptor bits make the keys: part of the index file format
 _COORD_SCALE = 8     # keypoint coordinates stored as uint16 in 1/8 px (as LocalFeatures.encode)
 _BITS = np.random.default_rng(BIT_SEED).permutation(256)[:TABLES * KEY_BITS].reshape(
     TABLES, KEY_BITS)
 _KEY_WEIGHTS = (np.uint32(1) << np.arange(KEY_BITS, dtype=np.uint32)).astype(np.uint32)
+_BIT_BYTES, _BIT_SHIFTS = _BITS // 8, (7 - _BITS % 8).astype(np.uint8)
 _PROBE_FLIPS = np.concatenate([[0], _KEY_WEIGHTS]).astype(np.uint32)
 
 
@@ -50,9 +66,10 @@ def descriptor_keys(descriptors: np.ndarray) -> np.ndarray:
     >>> descriptor_keys(np.zeros((3, 32), np.uint8)).tolist()
     [[0, 0, 0], [0, 0, 0]]
     """
-    bits = np.unpackbits(np.asarray(descriptors, np.uint8).reshape(-1, 32), axis=1)
-    return np.stack([(bits[:, cols].astype(np.uint32) * _KEY_WEIGHTS).sum(
-        axis=1, dtype=np.uint32) for cols in _BITS]).astype(np.uint32)
+    data = np.asarray(descriptors, np.uint8).reshape(-1, 32)
+    bits = (data[:, _BIT_BYTES] >> _BIT_SHIFTS) & 1  # n x TABLES x KEY_BITS, as unpackbits
+    return np.ascontiguousarray((bits.astype(np.uint32) * _KEY_WEIGHTS).sum(
+        axis=2, dtype=np.uint32).T)
 
 
 def indexed_rows(count: int) -> np.ndarray:
@@ -131,32 +148,34 @@ class Segment:
         return LocalFeatures(points.astype(np.float32) / _COORD_SCALE,
                              descriptors.copy(), width, height)
 
-    def lookup(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per table: first posting and posting count of every probe key (``(TABLES, m)``)."""
-        begins = np.zeros(probes.shape, np.int64)
-        counts = np.zeros(probes.shape, np.int64)
+    def lookup(self, probes: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per table: first posting and posting count of each of that table's probe keys."""
+        found = []
         for t in range(TABLES):
-            keys = self.keys[t]
+            keys, starts = self.keys[t], self.starts[t]
             if not len(keys):
+                found.append((np.zeros(len(probes[t]), np.int64),
+                              np.zeros(len(probes[t]), np.int64)))
                 continue
             at = np.minimum(np.searchsorted(keys, probes[t]), len(keys) - 1)
             hit = keys[at] == probes[t]
-            starts = self.starts[t]
-            begins[t] = np.where(hit, starts[at], 0)
-            counts[t] = np.where(hit, starts[np.minimum(at + 1, len(starts) - 1)] - starts[at], 0)
-        return begins, counts
+            begin = np.asarray(starts[at], np.int64)
+            end = np.asarray(starts[np.minimum(at + 1, len(starts) - 1)], np.int64)
+            found.append((np.where(hit, begin, 0), np.where(hit, end - begin, 0)))
+        return found
 
-    def votes(self, begins: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    def votes(self, looked: Sequence[tuple[np.ndarray, np.ndarray]],
+              weights: Sequence[np.ndarray]) -> np.ndarray:
         """Summed ``weights`` (one per table and probe) per image of this segment."""
         total = np.zeros(len(self), np.float64)
-        for t in range(TABLES):
-            keep = (counts[t] > 0) & (weights[t] > 0)
-            lengths = counts[t][keep]
+        for t, (begins, counts) in enumerate(looked):
+            keep = (counts > 0) & (weights[t] > 0)
+            lengths = counts[keep]
             if not len(lengths):
                 continue
             ends = np.cumsum(lengths)
             rows = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(
-                begins[t][keep] - (ends - lengths), lengths)
+                begins[keep] - (ends - lengths), lengths)
             hits = np.asarray(self.images[t])[rows]
             total += np.bincount(hits, np.repeat(weights[t][keep], lengths), len(self))
         return total
@@ -316,15 +335,23 @@ class WordIndex(SharedSignalIndex):
         if not view.live or len(query) < 2:
             return []
         keys = descriptor_keys(query.descriptors)
-        probes = (keys[:, :, None] ^ _PROBE_FLIPS[None, None, :]).reshape(TABLES, -1)
+        # each distinct key (or key one bit away) votes once: a pattern repeated all over
+        # the copy (text, a texture) must not outvote the work
+        probes = [np.unique((keys[t][:, None] ^ _PROBE_FLIPS[None, :]).ravel())
+                  for t in range(TABLES)]
         looked = [segment.lookup(probes) for segment in view.segments]
-        frequency = sum((counts for _, counts in looked), np.zeros(probes.shape, np.int64))
-        # inverse document frequency (smoothed: still counts in a registry of one image)
-        weights = np.where(frequency > 0, np.log1p(view.live / np.maximum(frequency, 1)), 0.0)
+        weights = []
+        for t in range(TABLES):
+            frequency = sum((found[t][1] for found in looked), np.zeros(len(probes[t]),
+                                                                         np.int64))
+            # inverse document frequency (smoothed: still counts in a registry of one image)
+            weights.append(np.where(frequency > 0,
+                                    np.log1p(view.live / np.maximum(frequency, 1)), 0.0))
         scored: list[tuple[float, int, int]] = []
-        for s, (segment, (begins, counts)) in enumerate(zip(view.segments, looked,
-                                                            strict=True)):
-            votes = np.where(view.alive[s], segment.votes(begins, counts, weights), 0.0)
+        for s, (segment, found) in enumerate(zip(view.segments, looked, strict=True)):
+            posted = np.minimum(np.diff(segment.offsets), INDEXED_KEYPOINTS)
+            votes = np.where(view.alive[s], segment.votes(found, weights), 0.0) / np.sqrt(
+                np.maximum(posted, 1))
             top = np.argsort(-votes, kind="stable")[:limit]
             scored += [(float(votes[i]), s, int(i)) for i in top if votes[i] >= MIN_VOTES]
         scored.sort(key=lambda c: (-c[0], c[1], c[2]))
@@ -338,9 +365,83 @@ class WordIndex(SharedSignalIndex):
         query: LocalFeatures = value
         min_inliers = max(2, int(limit))
         found = []
-        for segment, image, _ in self.candidates(query):
-            placement = verify(query, segment.features(image), min_inliers)
+        candidates = self.candidates(query)
+        if not candidates:
+            return []
+        probes = _QueryProbes.of(descriptor_keys(query.descriptors))
+        for segment, image, _ in candidates:
+            features = segment.features(image)
+            work_points, query_points = key_matches(query, probes, features)
+            if not roughly_placed(work_points, query_points,
+                                  max(2, int(min_inliers * RETRIEVAL_SHARE))):
+                continue  # not even roughly in place: skip the exact (costlier) verification
+            placement = verify(query, features, min_inliers)
             if placement is not None:
                 found.append((int(segment.entry_ids[image]), float(placement.inliers),
                               placement.as_detail()))
         return sorted(found, key=lambda f: (-f[1], f[0]))
+
+
+@dataclass(frozen=True)
+class _QueryProbes:
+    """A query's probe keys per table, sorted, with the query keypoint of each."""
+
+    keys: tuple[np.ndarray, ...]
+    points: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, query_keys: np.ndarray) -> _QueryProbes:
+        keys, points = [], []
+        for t in range(TABLES):
+            probes = (query_keys[t][:, None] ^ _PROBE_FLIPS[None, :]).ravel()
+            order = np.argsort(probes, kind="stable")
+            keys.append(probes[order])
+            points.append(order // len(_PROBE_FLIPS))
+        return cls(tuple(keys), tuple(points))
+
+
+def roughly_placed(work_points: np.ndarray, query_points: np.ndarray, need: int) -> bool:
+    """Whether at least ``need`` of the pairs agree on one similarity transform (a short,
+    seeded RANSAC: a gate before :func:`~matching.local_features.verify`, not a verdict)."""
+    if len(work_points) < need:
+        return False
+    cv2.setRNGSeed(RANSAC_SEED)
+    transform, mask = cv2.estimateAffinePartial2D(
+        work_points, query_points, method=cv2.RANSAC,
+        ransacReprojThreshold=RANSAC_REPROJECTION_PX, maxIters=ROUGH_RANSAC_ITERATIONS,
+        confidence=0.99)
+    if transform is None or mask is None or int(mask.sum()) < need:
+        return False
+    inliers = work_points[mask.ravel().astype(bool)]
+    return (MIN_SCALE <= math.hypot(transform[0, 0], transform[1, 0]) <= MAX_SCALE
+            and distinct_points(inliers, DISTINCT_RADIUS_PX, need) >= need)
+
+
+def key_matches(query: LocalFeatures, probes: _QueryProbes,
+                work: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """Cheap matches for a rough placement check: pairs whose keys agree (up to one bit) in
+    some table and whose descriptors are close, the nearest query point per work point;
+    ``(work points, query points)``."""
+    work_keys = descriptor_keys(work.descriptors)
+    pairs_q, pairs_w = [], []
+    for t in range(TABLES):
+        lo = np.searchsorted(probes.keys[t], work_keys[t], "left")
+        counts = np.searchsorted(probes.keys[t], work_keys[t], "right") - lo
+        keep = counts > 0
+        lengths = counts[keep]
+        if not len(lengths):
+            continue
+        ends = np.cumsum(lengths)
+        rows = np.arange(int(ends[-1])) + np.repeat(lo[keep] - (ends - lengths), lengths)
+        pairs_q.append(probes.points[t][rows])
+        pairs_w.append(np.repeat(np.nonzero(keep)[0], lengths))
+    if not pairs_q:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    q, w = np.concatenate(pairs_q), np.concatenate(pairs_w)
+    distance = np.bitwise_count(query.descriptors[q] ^ work.descriptors[w]).sum(
+        axis=1, dtype=np.int64)
+    close = distance <= MAX_DESCRIPTOR_DISTANCE
+    q, w, distance = q[close], w[close], distance[close]
+    nearest = np.lexsort((distance, w))
+    first = nearest[np.r_[True, w[nearest][1:] != w[nearest][:-1]]] if len(w) else nearest
+    return work.points[w[first]], query.points[q[first]]
