@@ -1,14 +1,17 @@
 """Stage-2 candidate retrieval whose cost barely grows with the registry: an inverted file.
 
-Every registered ORB feature set is posted under short keys of a few of its descriptors: a
-key is :data:`KEY_BITS` fixed bits of a 256-bit descriptor (bit sampling, the hash family
+Every registered ORB feature set is posted under a short key of each of its descriptors: a
+key is :data:`KEY_BITS` fixed bits of the 256-bit descriptor (bit sampling, the hash family
 of Hamming-space LSH; ORB's tests were learnt to be uncorrelated, so the keys spread
-evenly), one key per table, :data:`TABLES` tables. Only :data:`INDEXED_KEYPOINTS` keypoints
-per set are posted (evenly spread over ORB's pyramid levels), so a posting list entry is
-a 4-byte image number and a registered image costs about 2 KB of postings. A query posts
-every one of its descriptors' keys *and* every key one bit away (multi-probe), looks them
-up, and each image found gains the key's inverse document frequency as its vote. Only the
-best-voted :data:`MAX_CANDIDATES` images are verified exactly
+evenly), one key per table, :data:`TABLES` tables. :data:`INDEXED_KEYPOINTS` keypoints of
+a set are posted (evenly spread over ORB's order, which runs level by level through the
+image pyramid), and a posting is the image's 16-bit number within its segment, so a
+registered image costs at most 2 KB of postings (less where keypoints share a key). A
+query looks up each distinct key of its descriptors once (a pattern repeated all over a
+page must not outvote the work), and every image found gains the key's inverse document
+frequency as its vote. The best-voted :data:`MAX_CANDIDATES` images get a cheap check
+(pairs whose keys agree up to one bit and whose descriptors are close must roughly fit one
+similarity transform), and only those that pass are verified exactly
 (:func:`matching.local_features.verify` against their full feature sets), so a score never
 depends on the retrieval: the same copy and work always score the same.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +48,14 @@ from matching.signal import SharedSignalIndex
 
 KEY_BITS = 20
 TABLES = 2
-INDEXED_KEYPOINTS = 256
+INDEXED_KEYPOINTS = 500  # posted keypoints per image: half of FEATURES, in TABLES tables
+MAX_SEGMENT_IMAGES = 1 << 16  # images of a segment are numbered in 16 bits (2 bytes a posting)
 MAX_CANDIDATES = 16  # best-voted images given the cheap geometric check per query
 RETRIEVAL_SHARE = 0.4  # the check's key-sharing matches find about half the true ones: a set
                        # needs this share of the inliers among them to be verified exactly
 ROUGH_RANSAC_ITERATIONS = 500
+VOTE_PROBES = 1  # probe keys per query key when voting: the key itself only (one-bit
+                 # neighbours added more chance votes than true ones: see docs/architecture.md)
 MIN_VOTES = 2.0      # an image with fewer (idf-weighted) votes is not worth verifying
 BIT_SEED = 20261206  # which descriptor bits make the keys: part of the index file format
 _COORD_SCALE = 8     # keypoint coordinates stored as uint16 in 1/8 px (as LocalFeatures.encode)
@@ -58,6 +64,7 @@ _BITS = np.random.default_rng(BIT_SEED).permutation(256)[:TABLES * KEY_BITS].res
 _KEY_WEIGHTS = (np.uint32(1) << np.arange(KEY_BITS, dtype=np.uint32)).astype(np.uint32)
 _BIT_BYTES, _BIT_SHIFTS = _BITS // 8, (7 - _BITS % 8).astype(np.uint8)
 _PROBE_FLIPS = np.concatenate([[0], _KEY_WEIGHTS]).astype(np.uint32)
+_VOTE_FLIPS = _PROBE_FLIPS[:VOTE_PROBES]
 
 
 def descriptor_keys(descriptors: np.ndarray) -> np.ndarray:
@@ -79,7 +86,7 @@ def indexed_rows(count: int) -> np.ndarray:
     >>> indexed_rows(3).tolist()
     [0, 1, 2]
     >>> len(indexed_rows(1000)), int(indexed_rows(1000)[-1])
-    (256, 999)
+    (500, 999)
     """
     if count <= INDEXED_KEYPOINTS:
         return np.arange(count, dtype=np.int64)
@@ -189,7 +196,9 @@ def _codes(values: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 
 def build_segment(entries: Sequence[tuple[int, int, str, LocalFeatures]]) -> Segment:
     """A segment of ``(entry_id, work_id, variant, features)`` (featureless sets included:
-    they can never match, but their entry stays known)."""
+    they can never match, but their entry stays known); at most :data:`MAX_SEGMENT_IMAGES`."""
+    if len(entries) > MAX_SEGMENT_IMAGES:
+        raise ValueError(f"a segment holds at most {MAX_SEGMENT_IMAGES} images, not {len(entries)}")
     counts = np.array([len(f) for *_, f in entries], np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     points = [np.round(f.points * _COORD_SCALE).astype("<u2").reshape(-1, 2)
@@ -207,7 +216,7 @@ def build_segment(entries: Sequence[tuple[int, int, str, LocalFeatures]]) -> Seg
         unique, first = np.unique(key, return_index=True)
         keys.append(unique)
         starts.append(np.concatenate([first, [len(key)]]).astype(np.int64))
-        images.append((pairs & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        images.append((pairs & np.uint64(0xFFFFFFFF)).astype(np.uint16))
     return Segment(
         entry_ids=np.array([e for e, *_ in entries], np.int64),
         work_ids=np.array([w for _, w, *_ in entries], np.int64),
@@ -221,13 +230,14 @@ def build_segment(entries: Sequence[tuple[int, int, str, LocalFeatures]]) -> Seg
         keys=tuple(keys), starts=tuple(starts), images=tuple(images))
 
 
-def segment_entries(segment: Segment, skip: Iterable[int] = ()) -> list[tuple[int, int, str,
-                                                                             LocalFeatures]]:
+def segment_entries(segment: Segment, skip: Iterable[int] = ()) -> Iterator[
+        tuple[int, int, str, LocalFeatures]]:
     """Back from a segment to its entries (for merging segments), less the ``skip`` ids."""
     dropped = set(skip)
-    return [(int(e), int(segment.work_ids[i]), segment.variants[int(segment.variant_codes[i])],
-             segment.features(i)) for i, e in enumerate(segment.entry_ids)
-            if int(e) not in dropped]
+    for i, entry_id in enumerate(segment.entry_ids.tolist()):
+        if entry_id not in dropped:
+            yield (entry_id, int(segment.work_ids[i]),
+                   segment.variants[int(segment.variant_codes[i])], segment.features(i))
 
 
 @dataclass(frozen=True)
@@ -319,11 +329,11 @@ class WordIndex(SharedSignalIndex):
                 for entry_id in self._removed:
                     s, i = self._where[entry_id]
                     alive[s][i] = False
-                if self._delta:
-                    segments.append(build_segment(
-                        [(e, -1 if w is None else w, v, f)
-                         for e, (w, v, f) in self._delta.items()]))
-                    alive.append(np.ones(len(self._delta), bool))
+                delta = [(e, -1 if w is None else w, v, f) for e, (w, v, f) in self._delta.items()]
+                for start in range(0, len(delta), MAX_SEGMENT_IMAGES):
+                    chunk = delta[start:start + MAX_SEGMENT_IMAGES]
+                    segments.append(build_segment(chunk))
+                    alive.append(np.ones(len(chunk), bool))
                 self._view = _View(tuple(segments), tuple(alive),
                                    len(self._where) - len(self._removed) + len(self._delta))
             return self._view
@@ -337,7 +347,7 @@ class WordIndex(SharedSignalIndex):
         keys = descriptor_keys(query.descriptors)
         # each distinct key (or key one bit away) votes once: a pattern repeated all over
         # the copy (text, a texture) must not outvote the work
-        probes = [np.unique((keys[t][:, None] ^ _PROBE_FLIPS[None, :]).ravel())
+        probes = [np.unique((keys[t][:, None] ^ _VOTE_FLIPS[None, :]).ravel())
                   for t in range(TABLES)]
         looked = [segment.lookup(probes) for segment in view.segments]
         weights = []
@@ -349,9 +359,7 @@ class WordIndex(SharedSignalIndex):
                                     np.log1p(view.live / np.maximum(frequency, 1)), 0.0))
         scored: list[tuple[float, int, int]] = []
         for s, (segment, found) in enumerate(zip(view.segments, looked, strict=True)):
-            posted = np.minimum(np.diff(segment.offsets), INDEXED_KEYPOINTS)
-            votes = np.where(view.alive[s], segment.votes(found, weights), 0.0) / np.sqrt(
-                np.maximum(posted, 1))
+            votes = np.where(view.alive[s], segment.votes(found, weights), 0.0)
             top = np.argsort(-votes, kind="stable")[:limit]
             scored += [(float(votes[i]), s, int(i)) for i in top if votes[i] >= MIN_VOTES]
         scored.sort(key=lambda c: (-c[0], c[1], c[2]))

@@ -23,7 +23,13 @@ from matching import index_file
 from matching.image import OrbSignal
 from matching.local_features import LocalFeatures
 from matching.match_index import MatchIndex
-from matching.word_index import Segment, WordIndex, build_segment, segment_entries
+from matching.word_index import (
+    MAX_SEGMENT_IMAGES,
+    Segment,
+    WordIndex,
+    build_segment,
+    segment_entries,
+)
 from swordnet.core.models import Fingerprint, Work
 from swordnet.works.registry import extend_match_index, fingerprints_since
 
@@ -31,7 +37,7 @@ log = logging.getLogger(__name__)
 
 ORB = OrbSignal.name
 SEGMENT_IMAGES = 20_000  # at most this many images per segment written (bounds the RAM used)
-MAX_SEGMENTS = 8         # more than this, or a quarter tombstoned: merge them into one
+MAX_SEGMENTS = 8         # more part-full segments, or a quarter tombstoned: merge them
 
 
 def index_directory(home: Path) -> Path:
@@ -86,8 +92,8 @@ def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
             manifest = index_file.Manifest(batch[-1][0], manifest.segments, manifest.removed,
                                            manifest.next_segment)
             index_file.commit(directory, manifest)  # each batch survives a later kill
-        if len(manifest.segments) > MAX_SEGMENTS or len(manifest.removed) * 4 > max(
-                manifest.images(), 1):
+        partial = sum(int(s["images"]) < MAX_SEGMENT_IMAGES for s in manifest.segments)
+        if partial > MAX_SEGMENTS or len(manifest.removed) * 4 > max(manifest.images(), 1):
             manifest = _merge(directory, manifest)
         index_file.commit(directory, manifest)
         index_file.remove_unlisted(directory, manifest)
@@ -95,14 +101,21 @@ def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
 
 
 def _merge(directory: Path, manifest: index_file.Manifest) -> index_file.Manifest:
-    """Rewrite every segment into one without the tombstoned entries."""
+    """Rewrite every segment into as few as fit, without the tombstoned entries (one new
+    segment's entries in RAM at a time)."""
     loaded = index_file.load(directory)
     segments = loaded[1] if loaded else []
-    entries = [entry for segment in segments for entry in segment_entries(segment,
-                                                                          manifest.removed)]
     merged = index_file.Manifest(manifest.high_water, (), (), manifest.next_segment)
-    return index_file.write_segment(directory, merged, build_segment(entries)) if entries \
-        else merged
+    chunk: list[tuple[int, int, str, LocalFeatures]] = []
+    for segment in segments:
+        for entry in segment_entries(segment, manifest.removed):
+            chunk.append(entry)
+            if len(chunk) == MAX_SEGMENT_IMAGES:
+                merged = index_file.write_segment(directory, merged, build_segment(chunk))
+                chunk = []
+    if chunk:
+        merged = index_file.write_segment(directory, merged, build_segment(chunk))
+    return merged
 
 
 def orb_thresholds(session: Session) -> dict[int, float]:
