@@ -332,8 +332,15 @@ class WordIndex(SharedSignalIndex):
                 delta = [(e, -1 if w is None else w, v, f) for e, (w, v, f) in self._delta.items()]
                 for start in range(0, len(delta), MAX_SEGMENT_IMAGES):
                     chunk = delta[start:start + MAX_SEGMENT_IMAGES]
-                    segments.append(build_segment(chunk))
+                    segment = build_segment(chunk)
+                    segments.append(segment)
                     alive.append(np.ones(len(chunk), bool))
+                    for i, (entry_id, _, _, features) in enumerate(chunk):  # one copy of the
+                        rows = slice(segment.offsets[i], segment.offsets[i + 1])  # descriptors
+                        self._delta[entry_id] = (self._delta[entry_id][0], chunk[i][2],
+                                                 LocalFeatures(features.points,
+                                                               segment.descriptors[rows],
+                                                               features.width, features.height))
                 self._view = _View(tuple(segments), tuple(alive),
                                    len(self._where) - len(self._removed) + len(self._delta))
             return self._view
