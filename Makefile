@@ -81,6 +81,7 @@ bench-setup: $(BENCH_STAMP) $(POETRY)
 bench: bench-setup
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/hashing.py
+	$(BIN)/python bench/image_index.py
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/text.py

@@ -215,7 +215,7 @@ def build_segment(entries: Sequence[tuple[int, int, str, LocalFeatures]]) -> Seg
         key = (pairs >> np.uint64(32)).astype(np.uint32)
         unique, first = np.unique(key, return_index=True)
         keys.append(unique)
-        starts.append(np.concatenate([first, [len(key)]]).astype(np.int64))
+        starts.append(np.concatenate([first, [len(key)]]).astype(np.uint32))
         images.append((pairs & np.uint64(0xFFFFFFFF)).astype(np.uint16))
     return Segment(
         entry_ids=np.array([e for e, *_ in entries], np.int64),
@@ -266,6 +266,7 @@ class WordIndex(SharedSignalIndex):
         self._delta: dict[int, tuple[int | None, str, LocalFeatures]] = {}
         self._lock = threading.Lock()
         self._view: _View | None = None
+        self.verified = MAX_CANDIDATES  # candidates checked per query (benchmarks vary it)
 
     def __len__(self) -> int:
         with self._lock:
@@ -380,11 +381,11 @@ class WordIndex(SharedSignalIndex):
         query: LocalFeatures = value
         min_inliers = max(2, int(limit))
         found = []
-        candidates = self.candidates(query)
+        candidates = self.candidates(query, max(MAX_CANDIDATES, self.verified))
         if not candidates:
             return []
         probes = _QueryProbes.of(descriptor_keys(query.descriptors))
-        for segment, image, _ in candidates:
+        for segment, image, _ in candidates[:self.verified]:
             features = segment.features(image)
             work_points, query_points = key_matches(query, probes, features)
             if not roughly_placed(work_points, query_points,

@@ -25,6 +25,7 @@ from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.core.models import Work
 from swordnet.demo.samples import artwork, sample_files
+from swordnet.works import image_index
 from swordnet.works.image_index import LiveMatchIndex, index_directory, update_index_file
 from swordnet.works.registry import delete_work_and_hits, register_work
 
@@ -250,3 +251,27 @@ def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
     assert after.high_water > before.high_water
     assert sorted(p.name for p in directory.glob("seg-*")) == ["seg-000001", "seg-000002"]
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
+
+
+def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_index, "MAX_SEGMENTS", 1)
+    directory = index_directory(sqlite_home.home)
+    db = open_database(sqlite_home)
+    work_ids = []
+    for i, work in enumerate(WORKS[:3]):
+        work_ids.append(_register(sqlite_home, work, f"w{i}"))
+        with db.session() as session:
+            manifest = update_index_file(session, directory)
+        assert len(manifest.segments) == 1 and manifest.images() == i + 1  # 2 merge into 1
+    with db.session() as session:
+        deleted = session.get(Work, work_ids[1])
+        assert deleted is not None
+        delete_work_and_hits(session, deleted)
+    with db.session() as session:
+        manifest = update_index_file(session, directory)
+    db.dispose()
+    assert manifest.removed == () and manifest.images() == 2  # merged away, not tombstoned
+    assert sorted(p.name for p in directory.glob("seg-*")) == [manifest.segments[0]["name"]]
+    assert _worker_matches(sqlite_home, _copy(WORKS[1])) == []
+    assert _worker_matches(sqlite_home, _copy(WORKS[2])) == [work_ids[2]]
