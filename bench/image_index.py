@@ -134,14 +134,14 @@ def main() -> None:
             "copies_found_previous_index": round(lsh_recall, 3),
         })
         print(json.dumps(rows[-1]), flush=True)
-    result = {"cpu": platform.processor() or platform.machine(), "cores_used": 1,
-              "queries": len(queries), "copies": len(copies), "rows": rows}
+        result = {"cpu": platform.processor() or platform.machine(), "cores_used": 1,
+                  "queries": len(queries), "copies": len(copies), "rows": rows}
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=2) + "\n")  # after each size
     keys = list(rows[0])
     print(" ".join(f"{k[:26]:>26}" for k in keys))
     for row in rows:
         print(" ".join(f"{row[k]!s:>26}" for k in keys))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

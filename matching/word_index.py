@@ -50,7 +50,8 @@ KEY_BITS = 20
 TABLES = 2
 INDEXED_KEYPOINTS = 500  # posted keypoints per image: half of FEATURES, in TABLES tables
 MAX_SEGMENT_IMAGES = 1 << 16  # images of a segment are numbered in 16 bits (2 bytes a posting)
-MAX_CANDIDATES = 16  # best-voted images given the cheap geometric check per query
+MAX_CANDIDATES = 24  # best-voted images given the cheap geometric check per query (copies
+                     # found at 500 images of bench/image_index.py: 48/52 at 16, 50 at 24-48)
 RETRIEVAL_SHARE = 0.4  # the check's key-sharing matches find about half the true ones: a set
                        # needs this share of the inliers among them to be verified exactly
 ROUGH_RANSAC_ITERATIONS = 500
@@ -266,7 +267,6 @@ class WordIndex(SharedSignalIndex):
         self._delta: dict[int, tuple[int | None, str, LocalFeatures]] = {}
         self._lock = threading.Lock()
         self._view: _View | None = None
-        self.verified = MAX_CANDIDATES  # candidates checked per query (benchmarks vary it)
 
     def __len__(self) -> int:
         with self._lock:
@@ -381,11 +381,11 @@ class WordIndex(SharedSignalIndex):
         query: LocalFeatures = value
         min_inliers = max(2, int(limit))
         found = []
-        candidates = self.candidates(query, max(MAX_CANDIDATES, self.verified))
+        candidates = self.candidates(query)
         if not candidates:
             return []
         probes = _QueryProbes.of(descriptor_keys(query.descriptors))
-        for segment, image, _ in candidates[:self.verified]:
+        for segment, image, _ in candidates:
             features = segment.features(image)
             work_points, query_points = key_matches(query, probes, features)
             if not roughly_placed(work_points, query_points,
