@@ -91,6 +91,7 @@ bench-setup: $(BENCH_STAMP) $(POETRY) $(FILLER_PHOTOS)
 bench: bench-setup
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/hashing.py
+	$(BIN)/python bench/image_index.py
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/crawl.py

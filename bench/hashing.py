@@ -36,7 +36,6 @@ from bench.imageset import (  # noqa: E402
     load_photo,
     page_canvas,
 )
-from matching.local_index import LocalFeatureIndex  # noqa: E402
 from matching.match_index import MatchIndex  # noqa: E402
 from matching.stages import (  # noqa: E402
     first_stage_matches,
@@ -44,6 +43,7 @@ from matching.stages import (  # noqa: E402
     later_stage_matches,
     registration_fingerprints,
 )
+from matching.word_index import WordIndex  # noqa: E402
 from swordnet.demo.samples import artwork  # noqa: E402
 
 RESULTS = DETECTION_RESULTS.parent / "hashing.json"
@@ -111,11 +111,11 @@ def main() -> None:
     for wanted in sorted(int(x) for x in args.filler_works.split(",") if x):
         add_filler_works(index, len(WORK_NAMES) + fillers + 1, wanted - fillers)
         fillers = wanted
-        stage2_ms(index, images[:1])  # the LSH tables rebuild once after the adds
+        stage2_ms(index, images[:1])  # the in-RAM postings rebuild once after the adds
         sample = images[: max(50, len(images) // 4)]
         scaling[str(len(WORK_NAMES) + fillers)] = round(stage2_ms(index, sample), 2)
     orb_index = index.signal_index("orb")
-    assert isinstance(orb_index, LocalFeatureIndex)
+    assert isinstance(orb_index, WordIndex)
     orb_bytes_per_work = orb_index.nbytes() / len(orb_index)
 
     n = len(images)

@@ -6,9 +6,11 @@ crawl therefore runs them in a small pool of worker processes. Pages (kind ``pag
 matched by every signal that reads pages (their main text, the work names next to their
 download links), files by their kind's signals; each is decoded once for all of them. Each
 worker keeps its own
-:class:`~matching.match_index.MatchIndex`, loaded from the database when it starts and
-extended with works registered since at most every :data:`REFRESH_S` seconds, so a long
-crawl sees new works without a rebuild. One call analyses one media file completely.
+:class:`~matching.match_index.MatchIndex`: stage 2 (ORB) memory-mapped from the node's
+index file (:mod:`swordnet.works.image_index`, extended when the pool starts), so the
+workers share one copy; every other signal from the database. Every :data:`REFRESH_S`
+seconds at most it adds works registered since and forgets deleted ones, so a long crawl
+sees new works without a rebuild. One call analyses one media file completely.
 
 Workers die with their crawl, however it ends: on Linux each asks the kernel, as it starts,
 for SIGKILL when the crawl's process (the thread that started it: the crawl's main thread)
@@ -18,6 +20,7 @@ ends, and exits at once if the crawl is already gone.
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -39,7 +42,9 @@ from matching.stages import (
 )
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
-from swordnet.works.registry import extend_match_index, fingerprints_since
+from swordnet.works.image_index import LiveMatchIndex, index_directory, update_index_file
+
+log = logging.getLogger(__name__)
 
 REFRESH_S = 10.0
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -58,27 +63,39 @@ class Analysis:
 
 
 class _WorkerIndex:
-    """The match index of one worker process, refreshed from the database now and then."""
+    """The match index of one worker process: stage 2 memory-mapped from the node's index
+    file, the rest from the database, refreshed now and then."""
 
     def __init__(self, settings: Settings) -> None:
         self.db: Database = open_database(settings, apply_migrations=False)
-        self.index = MatchIndex()
-        self.newest_id = 0
-        self.refreshed_at = 0.0
-        self.refresh()
+        with self.db.session() as session:
+            self.live = LiveMatchIndex(session, index_directory(settings.home))
+        self.refreshed_at = time.monotonic()
 
     def refresh(self) -> None:
         with self.db.session() as session:
-            new = fingerprints_since(session, self.newest_id)
-        extend_match_index(self.index, new)
-        if new:
-            self.newest_id = max(self.newest_id, new[-1].id)
+            self.live.refresh(session)
         self.refreshed_at = time.monotonic()
 
     def current(self) -> MatchIndex:
         if time.monotonic() - self.refreshed_at > REFRESH_S:
             self.refresh()
-        return self.index
+        return self.live.index
+
+
+def update_shared_index(settings: Settings) -> None:
+    """Extend the node's stage-2 index file with what was registered since it was last
+    extended, before a crawl's workers map it. A failure is logged, not raised: workers
+    then read stage-2 fingerprints from the database."""
+    db = open_database(settings, apply_migrations=False)
+    try:
+        with db.session() as session:
+            update_index_file(session, index_directory(settings.home))
+    except (OSError, ValueError) as exc:
+        log.error("could not update the stage-2 index file in %s: %s",
+                  index_directory(settings.home), exc)
+    finally:
+        db.dispose()
 
 
 _worker: _WorkerIndex | None = None
@@ -186,6 +203,7 @@ class AnalysisPool:
     of ``settings`` (the crawl's)."""
 
     def __init__(self, workers: int, settings: Settings) -> None:
+        update_shared_index(settings)
         self.executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker, initargs=(os.getpid(), settings))

@@ -21,9 +21,9 @@ from PIL import Image, ImageFilter, ImageOps
 from matching import local_features
 from matching.decode import ImageContent
 from matching.hamming import HammingIndex, hex_to_u64
-from matching.local_index import LocalFeatureIndex
 from matching.media import IMAGE, FileKind
 from matching.signal import Content, ContentSkipped, SignalIndex, SignalType
+from matching.word_index import WordIndex
 
 PHASH_DRAFT_SIDE = 256
 # A pHash that moves more than this under a slight blur is made of noise, not structure:
@@ -156,4 +156,4 @@ class OrbSignal(_ImageSignal):
 
     @classmethod
     def new_index(cls) -> SignalIndex:
-        return LocalFeatureIndex()
+        return WordIndex()

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from matching.registry import signal_type
-from matching.signal import SignalIndex
+from matching.signal import SharedSignalIndex, SignalIndex
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,63 @@ class MatchIndex:
         self._loosest: dict[str, float] = {}
         # Thresholds that replace one work's own ({work_id: {algorithm: threshold}}).
         self._overrides: dict[int, Mapping[str, float]] = {}
+        # algorithm -> per-work thresholds, for indexes whose entries know their works
+        self._shared: dict[str, dict[int, float]] = {}
+        self._shared_works: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        shared = sum(len(self._indexes[a]) for a in self._shared)
+        return len(self._entries) + shared - sum(
+            1 for e in self._entries.values() if e.algorithm in self._shared)
+
+    def attach(self, algorithm: str, index: SharedSignalIndex,
+               thresholds: dict[int, float]) -> None:
+        """Serve ``algorithm`` from ``index`` (an index file's: its entries know their
+        works, so none is recorded here); ``thresholds`` are per-work overrides. Later
+        :meth:`extend` calls add to it."""
+        signal = signal_type(algorithm)
+        self._indexes[algorithm] = index
+        self._shared[algorithm] = dict(thresholds)
+        self._shared_works[algorithm] = np.unique(np.fromiter(
+            index.entries().values(), np.int64))
+        pick = min if signal.higher_is_closer else max
+        self._loosest[algorithm] = pick([signal.default_threshold, *thresholds.values()])
+
+    def fingerprint_ids(self) -> set[int]:
+        """Every indexed fingerprint id."""
+        found = set(self._entries)
+        for algorithm in self._shared:
+            index = self._indexes[algorithm]
+            assert isinstance(index, SharedSignalIndex)
+            found.update(index.entries())
+        return found
+
+    def remove_fingerprints(self, fingerprint_ids: Iterable[int]) -> None:
+        """Forget fingerprints (of deleted works); unknown ids are ignored."""
+        for fingerprint_id in fingerprint_ids:
+            entry = self._entries.pop(fingerprint_id, None)
+            if entry is not None:
+                self._indexes[entry.algorithm].remove(fingerprint_id)
+            for algorithm in self._shared:
+                self._indexes[algorithm].remove(fingerprint_id)
+        for algorithm in self._shared:
+            index = self._indexes[algorithm]
+            assert isinstance(index, SharedSignalIndex)
+            self._shared_works[algorithm] = np.unique(np.fromiter(
+                index.entries().values(), np.int64))
+
+    def _entry(self, algorithm: str, fingerprint_id: int) -> _Entry | None:
+        entry = self._entries.get(fingerprint_id)
+        thresholds = self._shared.get(algorithm)
+        if entry is not None or thresholds is None:
+            return entry
+        index = self._indexes[algorithm]
+        assert isinstance(index, SharedSignalIndex)
+        owner = index.owner(fingerprint_id)
+        if owner is None:
+            return None
+        return _Entry(owner[0], algorithm, owner[1],
+                      thresholds.get(owner[0], signal_type(algorithm).default_threshold))
 
     def signal_index(self, algorithm: str) -> SignalIndex | None:
         """The index holding ``algorithm``'s fingerprints, if any were added."""
@@ -58,7 +114,13 @@ class MatchIndex:
 
     def has_work(self, algorithm: str, work_id: int) -> bool:
         """Whether ``work_id`` has any fingerprint of ``algorithm`` indexed."""
-        return work_id in self._works.get(algorithm, ())
+        if work_id in self._works.get(algorithm, ()):
+            return True
+        shared = self._shared_works.get(algorithm)
+        if shared is None or not len(shared):
+            return False
+        at = min(int(np.searchsorted(shared, work_id)), len(shared) - 1)
+        return int(shared[at]) == work_id
 
     def has(self, algorithm: str) -> bool:
         """Whether any fingerprint of ``algorithm`` is indexed."""
@@ -122,6 +184,14 @@ class MatchIndex:
         return self._overrides.get(entry.work_id, {}).get(entry.algorithm, entry.threshold)
 
     def remove_work(self, work_id: int) -> None:
+        for algorithm in self._shared:
+            index = self._indexes[algorithm]
+            assert isinstance(index, SharedSignalIndex)
+            for fingerprint_id, owner in index.entries().items():
+                if owner == work_id:
+                    index.remove(fingerprint_id)
+            works = self._shared_works[algorithm]
+            self._shared_works[algorithm] = works[works != work_id]
         for fingerprint_id, entry in list(self._entries.items()):
             if entry.work_id == work_id:
                 self._indexes[entry.algorithm].remove(fingerprint_id)
@@ -141,7 +211,7 @@ class MatchIndex:
         best: dict[int, Match] = {}
         loosest = self._loosest[algorithm] if limit is None else limit
         for fingerprint_id, score, detail in index.query_detailed(value, loosest):
-            entry = self._entries.get(fingerprint_id)
+            entry = self._entry(algorithm, fingerprint_id)
             threshold = self._threshold(entry) if entry is not None and limit is None \
                 else loosest
             if entry is None or entry.work_id in best or not signal.accepts(score, threshold):

@@ -192,3 +192,17 @@ class SignalType(ABC):
     @classmethod
     @abstractmethod
     def new_index(cls) -> SignalIndex: ...
+
+
+class SharedSignalIndex(SignalIndex):
+    """An index that knows which work (and variant) each of its entries belongs to, so a
+    :class:`~matching.match_index.MatchIndex` need not hold a record per entry: what an
+    index file shared by processes (:mod:`matching.index_file`) provides."""
+
+    @abstractmethod
+    def owner(self, entry_id: int) -> tuple[int, str] | None:
+        """``(work_id, variant)`` of a live entry, ``None`` for an unknown or removed one."""
+
+    @abstractmethod
+    def entries(self) -> dict[int, int]:
+        """Every live entry id with its work id."""

@@ -1,4 +1,6 @@
-"""Candidate retrieval and verification for stage-2 (ORB) fingerprints.
+"""The previous stage-2 index, kept as the baseline of ``bench/image_index.py``.
+
+Candidate retrieval and verification for stage-2 (ORB) fingerprints.
 
 Every registered feature set's descriptors sit in one stacked matrix searched by an
 approximate nearest-neighbour index for binary descriptors (FLANN's multi-probe LSH, part

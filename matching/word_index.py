@@ -1,0 +1,463 @@
+"""Stage-2 candidate retrieval whose cost barely grows with the registry: an inverted file.
+
+Every registered ORB feature set is posted under a short key of each of its descriptors: a
+key is :data:`KEY_BITS` fixed bits of the 256-bit descriptor (bit sampling, the hash family
+of Hamming-space LSH; ORB's tests were learnt to be uncorrelated, so the keys spread
+evenly), one key per table, :data:`TABLES` tables. :data:`INDEXED_KEYPOINTS` keypoints of
+a set are posted (evenly spread over ORB's order, which runs level by level through the
+image pyramid), and a posting is the image's 16-bit number within its segment, so a
+registered image costs at most 2 KB of postings (less where keypoints share a key). A
+query looks up each distinct key of its descriptors once (a pattern repeated all over a
+page must not outvote the work), and every image found gains the key's inverse document
+frequency as its vote. The best-voted :data:`MAX_CANDIDATES` images get a cheap check
+(pairs whose keys agree up to one bit and whose descriptors are close must roughly fit one
+similarity transform), and only those that pass are verified exactly
+(:func:`matching.local_features.verify` against their full feature sets), so a score never
+depends on the retrieval: the same copy and work always score the same.
+
+Postings and feature sets live in :class:`Segment` objects, immutable once built: in RAM
+for sets added one by one (the delta, rebuilt lazily on the next query after a change), or
+memory-mapped from an index file (:mod:`matching.index_file`), shared by every process that
+maps it. Removing an entry is a tombstone until its segment is rewritten.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from matching.local_features import (
+    DISTINCT_RADIUS_PX,
+    MAX_DESCRIPTOR_DISTANCE,
+    MAX_SCALE,
+    MIN_SCALE,
+    RANSAC_REPROJECTION_PX,
+    RANSAC_SEED,
+    LocalFeatures,
+    distinct_points,
+    verify,
+)
+from matching.signal import SharedSignalIndex
+
+KEY_BITS = 20
+TABLES = 2
+INDEXED_KEYPOINTS = 500  # posted keypoints per image: half of FEATURES, in TABLES tables
+MAX_SEGMENT_IMAGES = 1 << 16  # images of a segment are numbered in 16 bits (2 bytes a posting)
+MAX_CANDIDATES = 24  # best-voted images given the cheap geometric check per query (copies
+                     # found at 500 images of bench/image_index.py: 48/52 at 16, 50 at 24-48)
+RETRIEVAL_SHARE = 0.4  # the check's key-sharing matches find about half the true ones: a set
+                       # needs this share of the inliers among them to be verified exactly
+ROUGH_RANSAC_ITERATIONS = 500
+VOTE_PROBES = 1  # probe keys per query key when voting: the key itself only (one-bit
+                 # neighbours added more chance votes than true ones: see docs/architecture.md)
+MIN_VOTES = 2.0      # an image with fewer (idf-weighted) votes is not worth verifying
+BIT_SEED = 20261206  # which descriptor bits make the keys: part of the index file format
+_COORD_SCALE = 8     # keypoint coordinates stored as uint16 in 1/8 px (as LocalFeatures.encode)
+_BITS = np.random.default_rng(BIT_SEED).permutation(256)[:TABLES * KEY_BITS].reshape(
+    TABLES, KEY_BITS)
+_KEY_WEIGHTS = (np.uint32(1) << np.arange(KEY_BITS, dtype=np.uint32)).astype(np.uint32)
+_BIT_BYTES, _BIT_SHIFTS = _BITS // 8, (7 - _BITS % 8).astype(np.uint8)
+_PROBE_FLIPS = np.concatenate([[0], _KEY_WEIGHTS]).astype(np.uint32)
+_VOTE_FLIPS = _PROBE_FLIPS[:VOTE_PROBES]
+
+
+def descriptor_keys(descriptors: np.ndarray) -> np.ndarray:
+    """``(TABLES, n)`` uint32 keys of ``n`` ORB descriptors (``n x 32`` uint8).
+
+    >>> descriptor_keys(np.zeros((3, 32), np.uint8)).tolist()
+    [[0, 0, 0], [0, 0, 0]]
+    """
+    data = np.asarray(descriptors, np.uint8).reshape(-1, 32)
+    bits = (data[:, _BIT_BYTES] >> _BIT_SHIFTS) & 1  # n x TABLES x KEY_BITS, as unpackbits
+    return np.ascontiguousarray((bits.astype(np.uint32) * _KEY_WEIGHTS).sum(
+        axis=2, dtype=np.uint32).T)
+
+
+def indexed_rows(count: int) -> np.ndarray:
+    """Which of a set's ``count`` keypoints are posted: evenly spread over ORB's order (which
+    runs level by level through the image pyramid), so every scale is represented.
+
+    >>> indexed_rows(3).tolist()
+    [0, 1, 2]
+    >>> len(indexed_rows(1000)), int(indexed_rows(1000)[-1])
+    (500, 999)
+    """
+    if count <= INDEXED_KEYPOINTS:
+        return np.arange(count, dtype=np.int64)
+    return np.unique(np.linspace(0, count - 1, INDEXED_KEYPOINTS).round().astype(np.int64))
+
+
+def feature_checksum(points: np.ndarray, descriptors: np.ndarray) -> int:
+    """CRC-32 of one feature set's stored coordinates and descriptors."""
+    return zlib.crc32(descriptors.tobytes(), zlib.crc32(points.tobytes()))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Feature sets and their postings, immutable: numpy arrays, in RAM or memory-mapped.
+
+    Image ``i`` is entry ``entry_ids[i]`` (of work ``work_ids[i]``, variant
+    ``variants[variant_codes[i]]``); its keypoints are rows ``offsets[i]:offsets[i+1]`` of
+    ``points`` (uint16, 1/8 px) and ``descriptors``; ``sizes[i]`` is its reduced image's
+    width and height, ``checksums[i]`` the CRC-32 of its rows. Table ``t``'s postings:
+    ``keys[t]`` sorted and unique, key ``keys[t][j]`` lists images
+    ``images[t][starts[t][j]:starts[t][j+1]]``.
+    """
+
+    entry_ids: np.ndarray
+    work_ids: np.ndarray
+    variant_codes: np.ndarray
+    variants: tuple[str, ...]
+    sizes: np.ndarray
+    offsets: np.ndarray
+    checksums: np.ndarray
+    points: np.ndarray
+    descriptors: np.ndarray
+    keys: tuple[np.ndarray, ...]
+    starts: tuple[np.ndarray, ...]
+    images: tuple[np.ndarray, ...]
+    source: str = "memory"  # where the arrays were read from, for error messages
+
+    def __len__(self) -> int:
+        return len(self.entry_ids)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by its file name stem (what :mod:`matching.index_file` stores)."""
+        named = {"entry_ids": self.entry_ids, "work_ids": self.work_ids,
+                 "variant_codes": self.variant_codes, "sizes": self.sizes,
+                 "offsets": self.offsets, "checksums": self.checksums, "points": self.points,
+                 "descriptors": self.descriptors}
+        for t in range(TABLES):
+            named |= {f"keys{t}": self.keys[t], f"starts{t}": self.starts[t],
+                      f"images{t}": self.images[t]}
+        return named
+
+    def resident_bytes(self) -> int:
+        """Bytes a query touches: everything but the feature rows read for verification."""
+        return sum(a.nbytes for name, a in self.arrays().items()
+                   if name not in ("points", "descriptors"))
+
+    def features(self, image: int) -> LocalFeatures:
+        """Image ``image``'s full feature set; raises ``ValueError`` if its rows are corrupt."""
+        start, end = int(self.offsets[image]), int(self.offsets[image + 1])
+        points = np.asarray(self.points[start:end])
+        descriptors = np.asarray(self.descriptors[start:end])
+        if feature_checksum(points, descriptors) != int(self.checksums[image]):
+            raise ValueError(f"{self.source}: feature rows of entry "
+                             f"{int(self.entry_ids[image])} fail their checksum")
+        width, height = (int(v) for v in self.sizes[image])
+        return LocalFeatures(points.astype(np.float32) / _COORD_SCALE,
+                             descriptors.copy(), width, height)
+
+    def lookup(self, probes: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per table: first posting and posting count of each of that table's probe keys."""
+        found = []
+        for t in range(TABLES):
+            keys, starts = self.keys[t], self.starts[t]
+            if not len(keys):
+                found.append((np.zeros(len(probes[t]), np.int64),
+                              np.zeros(len(probes[t]), np.int64)))
+                continue
+            at = np.minimum(np.searchsorted(keys, probes[t]), len(keys) - 1)
+            hit = keys[at] == probes[t]
+            begin = np.asarray(starts[at], np.int64)
+            end = np.asarray(starts[np.minimum(at + 1, len(starts) - 1)], np.int64)
+            found.append((np.where(hit, begin, 0), np.where(hit, end - begin, 0)))
+        return found
+
+    def votes(self, looked: Sequence[tuple[np.ndarray, np.ndarray]],
+              weights: Sequence[np.ndarray]) -> np.ndarray:
+        """Summed ``weights`` (one per table and probe) per image of this segment."""
+        total = np.zeros(len(self), np.float64)
+        for t, (begins, counts) in enumerate(looked):
+            keep = (counts > 0) & (weights[t] > 0)
+            lengths = counts[keep]
+            if not len(lengths):
+                continue
+            ends = np.cumsum(lengths)
+            rows = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(
+                begins[keep] - (ends - lengths), lengths)
+            hits = np.asarray(self.images[t])[rows]
+            total += np.bincount(hits, np.repeat(weights[t][keep], lengths), len(self))
+        return total
+
+
+def _codes(values: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    variants = tuple(sorted(set(values)))
+    position = {v: i for i, v in enumerate(variants)}
+    return np.array([position[v] for v in values], np.uint8), variants
+
+
+def build_segment(entries: Sequence[tuple[int, int, str, LocalFeatures]]) -> Segment:
+    """A segment of ``(entry_id, work_id, variant, features)`` (featureless sets included:
+    they can never match, but their entry stays known); at most :data:`MAX_SEGMENT_IMAGES`."""
+    if len(entries) > MAX_SEGMENT_IMAGES:
+        raise ValueError(f"a segment holds at most {MAX_SEGMENT_IMAGES} images, not {len(entries)}")
+    counts = np.array([len(f) for *_, f in entries], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    points = [np.round(f.points * _COORD_SCALE).astype("<u2").reshape(-1, 2)
+              for *_, f in entries]
+    descriptors = [np.asarray(f.descriptors, np.uint8).reshape(-1, 32) for *_, f in entries]
+    codes, variants = _codes([variant for _, _, variant, _ in entries])
+    keys, starts, images = [], [], []
+    posted = [descriptor_keys(d[indexed_rows(len(d))]) for d in descriptors]
+    owner = np.concatenate([np.full(p.shape[1], i, np.uint64) for i, p in enumerate(posted)]
+                           + [np.zeros(0, np.uint64)])
+    for t in range(TABLES):
+        table = np.concatenate([p[t] for p in posted] + [np.zeros(0, np.uint32)])
+        pairs = np.unique((table.astype(np.uint64) << np.uint64(32)) | owner)
+        key = (pairs >> np.uint64(32)).astype(np.uint32)
+        unique, first = np.unique(key, return_index=True)
+        keys.append(unique)
+        starts.append(np.concatenate([first, [len(key)]]).astype(np.uint32))
+        images.append((pairs & np.uint64(0xFFFFFFFF)).astype(np.uint16))
+    return Segment(
+        entry_ids=np.array([e for e, *_ in entries], np.int64),
+        work_ids=np.array([w for _, w, *_ in entries], np.int64),
+        variant_codes=codes, variants=variants,
+        sizes=np.array([(f.width, f.height) for *_, f in entries], np.uint16).reshape(-1, 2),
+        offsets=offsets,
+        checksums=np.array([feature_checksum(p, d) for p, d in zip(points, descriptors,
+                                                                     strict=True)], np.uint32),
+        points=np.concatenate(points + [np.zeros((0, 2), "<u2")]),
+        descriptors=np.concatenate(descriptors + [np.zeros((0, 32), np.uint8)]),
+        keys=tuple(keys), starts=tuple(starts), images=tuple(images))
+
+
+def segment_entries(segment: Segment, skip: Iterable[int] = ()) -> Iterator[
+        tuple[int, int, str, LocalFeatures]]:
+    """Back from a segment to its entries (for merging segments), less the ``skip`` ids."""
+    dropped = set(skip)
+    for i, entry_id in enumerate(segment.entry_ids.tolist()):
+        if entry_id not in dropped:
+            yield (entry_id, int(segment.work_ids[i]),
+                   segment.variants[int(segment.variant_codes[i])], segment.features(i))
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one query reads: the segments, which of their images are live, the delta."""
+
+    segments: tuple[Segment, ...]
+    alive: tuple[np.ndarray, ...]
+    live: int
+
+
+class WordIndex(SharedSignalIndex):
+    """Registered ORB feature sets behind an inverted file; thread-safe.
+
+    ``base`` segments (memory-mapped from an index file) are read-only; :meth:`add` puts a
+    set in the in-RAM delta, :meth:`remove` drops it there or tombstones it in a segment.
+    """
+
+    def __init__(self, base: Sequence[Segment] = ()) -> None:
+        self._base = tuple(base)
+        self._where: dict[int, tuple[int, int]] = {}  # entry id -> (base segment, image)
+        for s, segment in enumerate(self._base):
+            for i, entry_id in enumerate(segment.entry_ids.tolist()):
+                self._where[entry_id] = (s, i)
+        self._removed: set[int] = set()
+        self._delta: dict[int, tuple[int | None, str, LocalFeatures]] = {}
+        self._lock = threading.Lock()
+        self._view: _View | None = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._where) - len(self._removed) + len(self._delta)
+
+    def nbytes(self) -> int:
+        """Bytes a query reads from postings and per-image tables (memory-mapped or not);
+        the feature rows of the few verified candidates are read from disk on demand."""
+        view = self._snapshot()
+        return sum(s.resident_bytes() for s in view.segments)
+
+    def add(self, entry_id: int, value: str) -> None:
+        """Add an encoded set whose owner the caller keeps (:meth:`owner` does not know it)."""
+        self.add_features(entry_id, None, "original", LocalFeatures.decode(value))
+
+    def add_features(self, entry_id: int, work_id: int | None, variant: str,
+                     features: LocalFeatures) -> None:
+        """Add a decoded set, with its owner if :meth:`owner` is to answer for it."""
+        with self._lock:
+            self._delta[entry_id] = (work_id, variant, features)
+            self._removed.discard(entry_id)
+            self._view = None
+
+    def remove(self, entry_id: int) -> None:
+        with self._lock:
+            if self._delta.pop(entry_id, None) is not None:
+                self._view = None
+            elif entry_id in self._where and entry_id not in self._removed:
+                self._removed.add(entry_id)
+                self._view = None
+
+    def owner(self, entry_id: int) -> tuple[int, str] | None:
+        with self._lock:
+            if entry_id in self._delta:
+                work_id, variant, _ = self._delta[entry_id]
+                return None if work_id is None else (work_id, variant)
+            where = self._where.get(entry_id)
+            if where is None or entry_id in self._removed:
+                return None
+            segment = self._base[where[0]]
+            return (int(segment.work_ids[where[1]]),
+                    segment.variants[int(segment.variant_codes[where[1]])])
+
+    def entries(self) -> dict[int, int]:
+        """Every live entry id with its work id."""
+        with self._lock:
+            found = {entry_id: work_id for entry_id, (work_id, _, _) in self._delta.items()
+                     if work_id is not None}
+            for segment in self._base:
+                found.update(zip(segment.entry_ids.tolist(), segment.work_ids.tolist(),
+                                 strict=True))
+            for entry_id in self._removed:
+                found.pop(entry_id, None)
+            return found
+
+    def _snapshot(self) -> _View:
+        with self._lock:
+            if self._view is None:
+                segments = list(self._base)
+                alive = [np.ones(len(s), bool) for s in segments]
+                for entry_id in self._removed:
+                    s, i = self._where[entry_id]
+                    alive[s][i] = False
+                delta = [(e, -1 if w is None else w, v, f) for e, (w, v, f) in self._delta.items()]
+                for start in range(0, len(delta), MAX_SEGMENT_IMAGES):
+                    chunk = delta[start:start + MAX_SEGMENT_IMAGES]
+                    segment = build_segment(chunk)
+                    segments.append(segment)
+                    alive.append(np.ones(len(chunk), bool))
+                    for i, (entry_id, _, _, features) in enumerate(chunk):  # one copy of the
+                        rows = slice(segment.offsets[i], segment.offsets[i + 1])  # descriptors
+                        self._delta[entry_id] = (self._delta[entry_id][0], chunk[i][2],
+                                                 LocalFeatures(features.points,
+                                                               segment.descriptors[rows],
+                                                               features.width, features.height))
+                self._view = _View(tuple(segments), tuple(alive),
+                                   len(self._where) - len(self._removed) + len(self._delta))
+            return self._view
+
+    def candidates(self, query: LocalFeatures, limit: int = MAX_CANDIDATES) -> list[
+            tuple[Segment, int, float]]:
+        """The best-voted ``limit`` live images for ``query``: ``(segment, image, votes)``."""
+        view = self._snapshot()
+        if not view.live or len(query) < 2:
+            return []
+        keys = descriptor_keys(query.descriptors)
+        # each distinct key (or key one bit away) votes once: a pattern repeated all over
+        # the copy (text, a texture) must not outvote the work
+        probes = [np.unique((keys[t][:, None] ^ _VOTE_FLIPS[None, :]).ravel())
+                  for t in range(TABLES)]
+        looked = [segment.lookup(probes) for segment in view.segments]
+        weights = []
+        for t in range(TABLES):
+            frequency = sum((found[t][1] for found in looked), np.zeros(len(probes[t]),
+                                                                         np.int64))
+            # inverse document frequency (smoothed: still counts in a registry of one image)
+            weights.append(np.where(frequency > 0,
+                                    np.log1p(view.live / np.maximum(frequency, 1)), 0.0))
+        scored: list[tuple[float, int, int]] = []
+        for s, (segment, found) in enumerate(zip(view.segments, looked, strict=True)):
+            votes = np.where(view.alive[s], segment.votes(found, weights), 0.0)
+            top = np.argsort(-votes, kind="stable")[:limit]
+            scored += [(float(votes[i]), s, int(i)) for i in top if votes[i] >= MIN_VOTES]
+        scored.sort(key=lambda c: (-c[0], c[1], c[2]))
+        return [(view.segments[s], i, v) for v, s, i in scored[:limit]]
+
+    def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
+        return [(entry_id, score) for entry_id, score, _ in self.query_detailed(value, limit)]
+
+    def query_detailed(self, value: Any, limit: float) -> list[tuple[int, float, dict[str, Any]]]:
+        """Verified sets with at least ``limit`` inliers: ``(id, inliers, placement)``."""
+        query: LocalFeatures = value
+        min_inliers = max(2, int(limit))
+        found = []
+        candidates = self.candidates(query)
+        if not candidates:
+            return []
+        probes = _QueryProbes.of(descriptor_keys(query.descriptors))
+        for segment, image, _ in candidates:
+            features = segment.features(image)
+            work_points, query_points = key_matches(query, probes, features)
+            if not roughly_placed(work_points, query_points,
+                                  max(2, int(min_inliers * RETRIEVAL_SHARE))):
+                continue  # not even roughly in place: skip the exact (costlier) verification
+            placement = verify(query, features, min_inliers)
+            if placement is not None:
+                found.append((int(segment.entry_ids[image]), float(placement.inliers),
+                              placement.as_detail()))
+        return sorted(found, key=lambda f: (-f[1], f[0]))
+
+
+@dataclass(frozen=True)
+class _QueryProbes:
+    """A query's probe keys per table, sorted, with the query keypoint of each."""
+
+    keys: tuple[np.ndarray, ...]
+    points: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, query_keys: np.ndarray) -> _QueryProbes:
+        keys, points = [], []
+        for t in range(TABLES):
+            probes = (query_keys[t][:, None] ^ _PROBE_FLIPS[None, :]).ravel()
+            order = np.argsort(probes, kind="stable")
+            keys.append(probes[order])
+            points.append(order // len(_PROBE_FLIPS))
+        return cls(tuple(keys), tuple(points))
+
+
+def roughly_placed(work_points: np.ndarray, query_points: np.ndarray, need: int) -> bool:
+    """Whether at least ``need`` of the pairs agree on one similarity transform (a short,
+    seeded RANSAC: a gate before :func:`~matching.local_features.verify`, not a verdict)."""
+    if len(work_points) < need:
+        return False
+    cv2.setRNGSeed(RANSAC_SEED)
+    transform, mask = cv2.estimateAffinePartial2D(
+        work_points, query_points, method=cv2.RANSAC,
+        ransacReprojThreshold=RANSAC_REPROJECTION_PX, maxIters=ROUGH_RANSAC_ITERATIONS,
+        confidence=0.99)
+    if transform is None or mask is None or int(mask.sum()) < need:
+        return False
+    inliers = work_points[mask.ravel().astype(bool)]
+    return (MIN_SCALE <= math.hypot(transform[0, 0], transform[1, 0]) <= MAX_SCALE
+            and distinct_points(inliers, DISTINCT_RADIUS_PX, need) >= need)
+
+
+def key_matches(query: LocalFeatures, probes: _QueryProbes,
+                work: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """Cheap matches for a rough placement check: pairs whose keys agree (up to one bit) in
+    some table and whose descriptors are close, the nearest query point per work point;
+    ``(work points, query points)``."""
+    work_keys = descriptor_keys(work.descriptors)
+    pairs_q, pairs_w = [], []
+    for t in range(TABLES):
+        lo = np.searchsorted(probes.keys[t], work_keys[t], "left")
+        counts = np.searchsorted(probes.keys[t], work_keys[t], "right") - lo
+        keep = counts > 0
+        lengths = counts[keep]
+        if not len(lengths):
+            continue
+        ends = np.cumsum(lengths)
+        rows = np.arange(int(ends[-1])) + np.repeat(lo[keep] - (ends - lengths), lengths)
+        pairs_q.append(probes.points[t][rows])
+        pairs_w.append(np.repeat(np.nonzero(keep)[0], lengths))
+    if not pairs_q:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    q, w = np.concatenate(pairs_q), np.concatenate(pairs_w)
+    distance = np.bitwise_count(query.descriptors[q] ^ work.descriptors[w]).sum(
+        axis=1, dtype=np.int64)
+    close = distance <= MAX_DESCRIPTOR_DISTANCE
+    q, w, distance = q[close], w[close], distance[close]
+    nearest = np.lexsort((distance, w))
+    first = nearest[np.r_[True, w[nearest][1:] != w[nearest][:-1]]] if len(w) else nearest
+    return work.points[w[first]], query.points[q[first]]

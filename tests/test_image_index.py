@@ -1,0 +1,277 @@
+"""The stage-2 index: inverted file against brute force, the index file on disk (incremental,
+shared, crash-safe, rebuilt when corrupt) and a running crawl worker's view of it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.imageset import ALTERATIONS, encode, page_canvas
+from crawlers import analysis
+from matching import index_file
+from matching.image import OrbSignal
+from matching.local_features import LocalFeatures, verify
+from matching.word_index import MAX_CANDIDATES, WordIndex, build_segment
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Work
+from swordnet.demo.samples import artwork, sample_files
+from swordnet.works import image_index
+from swordnet.works.image_index import LiveMatchIndex, index_directory, update_index_file
+from swordnet.works.registry import delete_work_and_hits, register_work
+
+LIMIT = OrbSignal.default_threshold
+STAGE_2 = ("crop_75", "border_10", "rotate_5", "embed_60")
+
+
+def _works() -> list[Image.Image]:
+    photos = [Image.open(path).convert("RGB") for path, _ in sample_files()]
+    return photos + [artwork(seed, (640, 480)) for seed in range(7000, 7048)]
+
+
+WORKS = _works()
+
+
+def _features(image: Image.Image) -> LocalFeatures:
+    return LocalFeatures.decode(OrbSignal.fingerprint(encode(image)))
+
+
+def _queries() -> list[tuple[str, LocalFeatures]]:
+    copies = [(name, ALTERATIONS[name](work, random.Random(f"{name}/{i}")))
+              for i, work in enumerate(WORKS[::3]) for name in STAGE_2]
+    unrelated = [("unrelated", artwork(seed)) for seed in range(8000, 8006)] + [
+        ("page", page_canvas(1024, 768, random.Random(seed))) for seed in range(3)]
+    return [(what, OrbSignal.query_value(encode(image))) for what, image in copies + unrelated]
+
+
+@pytest.fixture(scope="module")
+def registered() -> dict[int, LocalFeatures]:
+    return {100 + i: _features(work) for i, work in enumerate(WORKS)}
+
+
+@pytest.fixture(scope="module")
+def queries() -> list[tuple[str, LocalFeatures]]:
+    return _queries()
+
+
+def _brute_force(sets: dict[int, LocalFeatures], query: LocalFeatures) -> list[tuple[int, float]]:
+    """Exhaustive search: every registered set verified against the query."""
+    found = []
+    for entry_id, features in sets.items():
+        placement = verify(query, features, int(LIMIT))
+        if placement is not None:
+            found.append((entry_id, float(placement.inliers)))
+    return sorted(found, key=lambda f: (-f[1], f[0]))
+
+
+def _check_against_brute_force(index: WordIndex, sets: dict[int, LocalFeatures],
+                               queries: list[tuple[str, LocalFeatures]]) -> tuple[int, int]:
+    """Every answer is exhaustive search's, with the same scores; only a copy embedded in a
+    page may be missed (its work ranked below the verified candidates). ``(found, missed)``."""
+    found = missed = 0
+    for what, query in queries:
+        expected = _brute_force(sets, query)
+        got = index.query(query, LIMIT)
+        if what == "embed_60" and got != expected:
+            assert set(got) < set(expected), what
+            missed += len(expected) - len(got)
+        else:
+            assert got == expected, what
+        found += len(got)
+    return found, missed
+
+
+def test_the_inverted_file_finds_what_exhaustive_search_finds(
+        registered: dict[int, LocalFeatures], queries: list[tuple[str, LocalFeatures]]) -> None:
+    index = WordIndex()
+    for entry_id, features in registered.items():
+        index.add_features(entry_id, entry_id, "original", features)
+    assert len(registered) > 2 * MAX_CANDIDATES  # more works than the index verifies
+    found, missed = _check_against_brute_force(index, registered, queries)
+    copies = len(WORKS[::3]) * len(STAGE_2)
+    # measured: exhaustive search finds 71 of the 72 copies, the index 69: it misses 2 copies
+    # of generated pictures embedded in a page (12 and 18 inliers), ranked below the candidates
+    assert found >= copies - 3 and missed <= 2
+
+
+def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_force(
+        tmp_path: Path, registered: dict[int, LocalFeatures],
+        queries: list[tuple[str, LocalFeatures]]) -> None:
+    items = list(registered.items())
+    manifest = index_file.Manifest()
+    for part in (items[:10], items[10:25], items[25:-4]):
+        manifest = index_file.write_segment(
+            tmp_path, manifest, build_segment([(e, e, "original", f) for e, f in part]))
+    index_file.commit(tmp_path, index_file.Manifest(
+        items[-5][0], manifest.segments, (items[3][0], items[12][0]), manifest.next_segment))
+    loaded = index_file.load(tmp_path)
+    assert loaded is not None
+    saved, segments = loaded
+    assert isinstance(segments[0].keys[0], np.memmap)  # mapped, not read into RAM
+    index = WordIndex(segments)
+    for entry_id in saved.removed:
+        index.remove(entry_id)
+    for entry_id, features in items[-4:]:  # newer than the file: the in-RAM delta
+        index.add_features(entry_id, entry_id, "original", features)
+    index.remove(items[-1][0])
+    live = {e: f for e, f in items if e not in (items[3][0], items[12][0], items[-1][0])}
+    assert len(index) == len(live)
+    found, missed = _check_against_brute_force(index, live, queries)
+    assert found > 0 and missed <= 2
+    assert index.owner(items[3][0]) is None and index.owner(items[4][0]) == (items[4][0],
+                                                                             "original")
+
+
+def _register(settings: Settings, image: Image.Image, title: str) -> int:
+    db = open_database(settings)
+    with db.session() as session:
+        work_id = register_work(session, encode(image), title=title, holder_name="H").work.id
+    db.dispose()
+    return work_id
+
+
+def _copy(work: Image.Image) -> bytes:
+    return encode(ALTERATIONS["crop_75"](work, random.Random(5)))
+
+
+def _worker_matches(settings: Settings, body: bytes) -> list[int]:
+    db = open_database(settings)
+    with db.session() as session:
+        live = LiveMatchIndex(session, index_directory(settings.home))
+    db.dispose()
+    return [m.work_id for m in analysis.analyse("image", body, live.index).matches]
+
+
+def test_a_running_crawl_worker_sees_registrations_and_deletions(
+        sqlite_home: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analysis, "REFRESH_S", -1.0)  # refresh before every file
+    first = _register(sqlite_home, WORKS[0], "first")
+    analysis.update_shared_index(sqlite_home)  # what a crawl does as its pool starts
+    worker = analysis._WorkerIndex(sqlite_home)
+    assert worker.live.file_high_water > 0  # stage 2 came from the file
+    assert [m.work_id for m in analysis.analyse("image", _copy(WORKS[0]),
+                                                worker.current()).matches] == [first]
+    assert analysis.analyse("image", _copy(WORKS[1]), worker.current()).matches == []
+    second = _register(sqlite_home, WORKS[1], "registered mid-crawl")
+    found = analysis.analyse("image", _copy(WORKS[1]), worker.current()).matches
+    assert [(m.work_id, m.stage) for m in found if m.stage == 2] == [(second, 2)]
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        work = session.get(Work, first)
+        assert work is not None
+        delete_work_and_hits(session, work)
+    db.dispose()
+    assert analysis.analyse("image", _copy(WORKS[0]), worker.current()).matches == []
+    worker.db.dispose()
+    analysis.update_shared_index(sqlite_home)  # the file tombstones it too
+    assert _worker_matches(sqlite_home, _copy(WORKS[0])) == []
+    assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(data[:-8] + bytes(b ^ 0xFF for b in data[-8:]))
+
+
+@pytest.mark.parametrize(("stem", "how"), [("descriptors", "truncated"), ("keys0", "flipped"),
+                                           ("entry_ids", "truncated")])
+def test_a_damaged_index_file_is_named_and_rebuilt_from_the_database(
+        sqlite_home: Settings, caplog: pytest.LogCaptureFixture, stem: str, how: str) -> None:
+    work_ids = [_register(sqlite_home, work, f"w{i}") for i, work in enumerate(WORKS[:3])]
+    directory = index_directory(sqlite_home.home)
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        update_index_file(session, directory)
+    damaged = directory / "seg-000001" / f"{stem}.npy"
+    _damage(damaged, how)
+    with caplog.at_level(logging.ERROR):
+        assert _worker_matches(sqlite_home, _copy(WORKS[2])) == [work_ids[2]]  # from the DB
+    assert str(damaged) in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.ERROR), db.session() as session:
+        update_index_file(session, directory)
+    db.dispose()
+    assert str(damaged) in caplog.text and "rebuilding" in caplog.text
+    loaded = index_file.load(directory)
+    assert loaded is not None and len(loaded[1][0]) == 3
+    for work, work_id in zip(WORKS[:3], work_ids, strict=True):
+        assert _worker_matches(sqlite_home, _copy(work)) == [work_id]
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from matching import index_file
+from swordnet.core.config import load_settings
+from swordnet.core.db import open_database
+from swordnet.works.image_index import index_directory, update_index_file
+
+def die_before_the_manifest_swap(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+index_file.commit = die_before_the_manifest_swap
+settings = load_settings()
+db = open_database(settings, apply_migrations=False)
+with db.session() as session:
+    update_index_file(session, index_directory(settings.home))
+"""
+
+
+def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
+        sqlite_home: Settings) -> None:
+    first = _register(sqlite_home, WORKS[0], "first")
+    directory = index_directory(sqlite_home.home)
+    db = open_database(sqlite_home)
+    with db.session() as session:
+        before = update_index_file(session, directory)
+    second = _register(sqlite_home, WORKS[1], "second")
+    writer = subprocess.run([sys.executable, "-c", _KILLED_WRITER], env=os.environ.copy(),
+                            cwd=Path(__file__).resolve().parent.parent, check=False)
+    assert writer.returncode == -signal.SIGKILL
+    assert (directory / "seg-000002").exists()  # its segment was written, never named
+    assert index_file.load(directory) is not None
+    assert index_file.read_manifest(directory) == before
+    assert _worker_matches(sqlite_home, _copy(WORKS[0])) == [first]
+    assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]  # from the DB
+    with db.session() as session:
+        after = update_index_file(session, directory)
+    db.dispose()
+    assert after.high_water > before.high_water
+    assert sorted(p.name for p in directory.glob("seg-*")) == ["seg-000001", "seg-000002"]
+    assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
+
+
+def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_index, "MAX_SEGMENTS", 1)
+    directory = index_directory(sqlite_home.home)
+    db = open_database(sqlite_home)
+    work_ids = []
+    for i, work in enumerate(WORKS[:3]):
+        work_ids.append(_register(sqlite_home, work, f"w{i}"))
+        with db.session() as session:
+            manifest = update_index_file(session, directory)
+        assert len(manifest.segments) == 1 and manifest.images() == i + 1  # 2 merge into 1
+    with db.session() as session:
+        deleted = session.get(Work, work_ids[1])
+        assert deleted is not None
+        delete_work_and_hits(session, deleted)
+    with db.session() as session:
+        manifest = update_index_file(session, directory)
+    db.dispose()
+    assert manifest.removed == () and manifest.images() == 2  # merged away, not tombstoned
+    assert sorted(p.name for p in directory.glob("seg-*")) == [manifest.segments[0]["name"]]
+    assert _worker_matches(sqlite_home, _copy(WORKS[1])) == []
+    assert _worker_matches(sqlite_home, _copy(WORKS[2])) == [work_ids[2]]
