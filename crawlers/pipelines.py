@@ -183,6 +183,7 @@ class StorePipeline:
         # Files sealed into the store whose sha256 is not yet on their WarcFile row (writer
         # thread only): kept until a commit records them, or captures could not find them.
         self._unnoted: list[SealedWarc] = []
+        self.store: EvidenceStore | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -200,7 +201,9 @@ class StorePipeline:
                 if self.recorder is not None:
                     self._unnoted += self.recorder.take_sealed()
                 note_sealed(session, self._unnoted)
-            self._unnoted = []  # committed
+            if self.store is not None:  # committed: the receipts have served
+                self.store.drop_receipts([warc.filename for warc in self._unnoted])
+            self._unnoted = []
             return result
 
         return await asyncio.get_running_loop().run_in_executor(self.writer, in_session)
@@ -233,7 +236,7 @@ class StorePipeline:
         self.run = run = await self._write(open_run, getattr(spider, "run_id", None),
                                            getattr(spider, "start_url", ""), spider.name)
         self.watch = QuarantineWatch(run.run_id)
-        store = EvidenceStore(self.crawl_db.settings.evidence_dir)
+        self.store = store = EvidenceStore(self.crawl_db.settings.evidence_dir)
         config = getattr(spider, "config", None)
         info = {"crawl-run": str(run.run_id), "spider": spider.name,
                 "start-url": getattr(spider, "start_url", ""),

@@ -132,16 +132,24 @@ def note_sealed(session: Session, sealed: list[SealedWarc]) -> None:
     now = utcnow()
     for warc in sealed:
         row = session.scalar(select(WarcFile).where(WarcFile.filename == warc.filename))
-        if row is None:  # a file whose crawl died before any capture pointed into it
-            row = WarcFile(filename=warc.filename)
-            session.add(row)
+        if row is None:  # a file whose crawl died before any capture pointed into it, or
+            try:         # one another crawl's recovery found by its receipt
+                with session.begin_nested():
+                    row = WarcFile(filename=warc.filename)
+                    session.add(row)
+            except IntegrityError:  # its crawl recorded it meanwhile
+                row = session.scalar(select(WarcFile)
+                                     .where(WarcFile.filename == warc.filename))
+                assert row is not None
         row.sha256, row.size, row.sealed_at = warc.sha256, warc.size, now
 
 
 def _warc_file(session: Session, ref: RunRef, filename: str) -> None:
-    exists = session.scalar(select(WarcFile.id).where(WarcFile.filename == filename))
-    if exists is None:
+    row = session.scalar(select(WarcFile).where(WarcFile.filename == filename))
+    if row is None:
         session.add(WarcFile(filename=filename, run_id=ref.run_id))
+    elif row.run_id is None:  # noted as sealed (by a recovery) before its capture was stored
+        row.run_id = ref.run_id
 
 
 def _record(recorder: WarcRecorder, exchange: Exchange) -> WarcRef:

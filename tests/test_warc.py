@@ -299,7 +299,9 @@ def test_recover_truncates_to_last_complete_record(store: EvidenceStore, tmp_pat
     if damage == "cut mid-request":  # the response is complete, so it stays
         assert read_record(path, last.offset).http_status == 200
     warcio_check(path)
-    assert recover_open_files(store) == []  # idempotent
+    assert recover_open_files(store) == [sealed]  # idempotent: reported until recorded
+    store.drop_receipts([sealed.filename])
+    assert recover_open_files(store) == []
 
 
 def records_of(data: bytes, tmp_path: Path) -> list[tuple[int, str, str]]:
@@ -352,8 +354,9 @@ def test_recover_concurrently(store: EvidenceStore, tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    names = sorted(s.filename for result in results for s in result)
-    assert names == [f"crash{n}.warc.gz" for n in range(6)]
+    names = sorted({s.filename for result in results for s in result})  # a file sealed by
+    assert names == [f"crash{n}.warc.gz" for n in range(6)]  # one is reported by its receipt
+    assert len({s.sha256 for result in results for s in result}) == 1  # to the others too
     assert list(store.open_dir.iterdir()) == [] and store.check_all() == []
 
 
@@ -396,3 +399,38 @@ def test_recover_after_the_writer_is_killed(store: EvidenceStore) -> None:
     warcio_check(path)
 
 
+
+
+def test_a_file_sealed_by_a_writer_that_died_before_recording_it_is_found_by_its_receipt(
+        store: EvidenceStore) -> None:
+    # The writer sealed its file (moved into objects/) and was killed before its crawl
+    # recorded the file's sha256: open/ is empty, only the receipt knows which object it is.
+    rec = WarcRecorder(store, "sealed-then-killed", {})
+    ref, body = record(rec, 1)
+    rec.close()
+    [sealed] = rec.take_sealed()
+    assert list(store.open_dir.iterdir()) == []
+
+    assert recover_open_files(store) == [sealed]
+    assert read_record(sealed_path(store, sealed), ref.offset).payload == body
+    assert recover_open_files(store) == [sealed]  # until its owner says it is recorded
+    store.drop_receipts([sealed.filename])
+    assert recover_open_files(store) == []
+
+
+def test_a_receipt_whose_object_is_damaged_is_not_reported(store: EvidenceStore) -> None:
+    rec = WarcRecorder(store, "damaged", {})
+    record(rec, 1)
+    rec.close()
+    [sealed] = rec.take_sealed()
+    path = sealed_path(store, sealed)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-1])
+    assert recover_open_files(store) == []  # logged; the receipt stays for an operator
+    assert [p.name for p in store.receipts_dir.iterdir()] == [f"{sealed.filename}.json"]
+
+
+@pytest.mark.parametrize("name", ["../objects/x", "a/b", "", ".hidden", "x..y"])
+def test_receipt_names_are_plain_file_names(store: EvidenceStore, name: str) -> None:
+    with pytest.raises(ValueError, match="not a receipt name"):
+        store.drop_receipts([name])

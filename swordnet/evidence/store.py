@@ -4,6 +4,8 @@ Layout under the store's root::
 
     objects/<sha[:2]>/<sha256-hex><suffix>   sealed objects, read-only (0o444)
     open/                                    files being written (e.g. WARC files of a crawl)
+    receipts/<name>.json                     which object a named file became, kept until its
+                                             owner has recorded that elsewhere
     tmp/                                     staging for files on their way into objects/
 
 An object's name is the SHA-256 of its whole content, so the name itself is the check:
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import logging
 import os
 import re
 import shutil
@@ -26,10 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 20
 PRIVATE_DIR = 0o700  # the store's directories: evidence is for its owner only
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _SUFFIX_RE = re.compile(r"(\.[a-z0-9]{1,10}){1,3}")
+_RECEIPT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,19 @@ def validate_suffix(suffix: str) -> str:
     return suffix
 
 
+def validate_receipt_name(name: str) -> str:
+    """Returns ``name`` if it is a plain file name (no path), else raises ValueError.
+
+    >>> validate_receipt_name("../objects/x")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a receipt name: '../objects/x'
+    """
+    if not isinstance(name, str) or not _RECEIPT_RE.fullmatch(name) or ".." in name:
+        raise ValueError(f"not a receipt name: {name!r}")
+    return name
+
+
 def file_sha256(path: Path) -> tuple[str, int]:
     """SHA-256 (hex) and size of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -89,8 +109,9 @@ class EvidenceStore:
         self.objects_dir = self.root / "objects"
         self.open_dir = self.root / "open"
         self.tmp_dir = self.root / "tmp"
+        self.receipts_dir = self.root / "receipts"
         self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        for directory in (self.objects_dir, self.open_dir, self.tmp_dir):
+        for directory in (self.objects_dir, self.open_dir, self.tmp_dir, self.receipts_dir):
             directory.mkdir(exist_ok=True, mode=PRIVATE_DIR)
 
     def path_for(self, sha256: str, suffix: str) -> Path:
@@ -103,18 +124,23 @@ class EvidenceStore:
         """Opens a sealed object for reading; FileNotFoundError if it is not stored."""
         return open(self.path_for(sha256, suffix), "rb")
 
-    def put_file(self, path: Path, suffix: str) -> StoredObject:
+    def put_file(self, path: Path, suffix: str, receipt: str | None = None) -> StoredObject:
         """Moves a finished file into the store under its SHA-256 and returns where it went.
 
         The source is consumed: renamed into ``objects/`` (copied then removed when it is on
         another filesystem). If an intact object with that hash already exists, the source is
-        just removed; a damaged existing object is replaced by the good copy.
+        just removed; a damaged existing object is replaced by the good copy. With
+        ``receipt``, a durable receipt under that name records which object the file became
+        *before* the source is consumed, so a process killed after the move still leaves the
+        answer behind (:meth:`receipts`; :meth:`drop_receipts` once it is recorded elsewhere).
         """
         path = Path(path)
         sha256, size = file_sha256(path)
         target = self.path_for(sha256, suffix)
         stored = StoredObject(sha256, size, target)
         self._make_shard(target.parent)
+        if receipt is not None:
+            self._write_receipt(receipt, sha256, size, suffix)
         if target.exists() and self.check(sha256, suffix, size=size) is None:
             path.unlink()
             fsync_dir(path.parent)
@@ -132,6 +158,47 @@ class EvidenceStore:
         fsync_dir(target.parent)
         fsync_dir(path.parent)
         return stored
+
+    def _write_receipt(self, name: str, sha256: str, size: int, suffix: str) -> None:
+        path = self.receipts_dir / f"{validate_receipt_name(name)}.json"
+        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="receipt-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"name": name, "sha256": sha256, "size": size, "suffix": suffix}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        fsync_dir(self.receipts_dir)
+
+    def receipts(self) -> dict[str, StoredObject]:
+        """The receipts left by :meth:`put_file`, by name, whose object is stored intact (a
+        receipt that is unreadable, or whose object is missing or damaged, is logged and
+        left in place)."""
+        found: dict[str, StoredObject] = {}
+        for path in sorted(self.receipts_dir.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                name = validate_receipt_name(data["name"])
+                sha256, size, suffix = data["sha256"], int(data["size"]), data["suffix"]
+                problem = self.check(sha256, suffix, size=size)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("%s: unreadable receipt, left in place (%s)", path, exc)
+                continue
+            if problem is not None:
+                log.error("%s: its object is not intact, left in place (%s)", path, problem)
+                continue
+            found[name] = StoredObject(sha256, size, self.path_for(sha256, suffix))
+        return found
+
+    def drop_receipts(self, names: list[str]) -> None:
+        """Forgets the receipts of ``names`` (missing ones are ignored)."""
+        for name in names:
+            (self.receipts_dir / f"{validate_receipt_name(name)}.json").unlink(missing_ok=True)
+        if names:
+            fsync_dir(self.receipts_dir)
 
     def put_bytes(self, data: bytes, suffix: str) -> StoredObject:
         """Stores ``data`` (e.g. a screenshot) as an object and returns where it went."""

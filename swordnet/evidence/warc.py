@@ -2,7 +2,8 @@
 
 :class:`WarcRecorder` writes gzip-per-record WARC files (serialised by warcio) into the
 evidence store's ``open/`` directory, fsyncs after every record, and seals each finished file
-into the store under its SHA-256. A writer holds an exclusive ``flock`` on its open file, so
+into the store under its SHA-256, leaving a receipt (name -> object) until the sealing is
+recorded. A writer holds an exclusive ``flock`` on its open file, so
 :func:`recover_open_files` can tell the files of dead writers (which it truncates to their
 last complete record and seals) from those still being written.
 
@@ -426,7 +427,8 @@ class WarcRecorder:
         assert current is not None
         self._current = None
         try:
-            stored = self.store.put_file(current.path, SUFFIX)  # still holding the lock
+            stored = self.store.put_file(current.path, SUFFIX,  # still holding the lock
+                                         receipt=current.name)
         finally:
             os.close(current.fd)
         self._sealed.append(SealedWarc(current.name, stored.sha256, stored.size))
@@ -516,7 +518,9 @@ def _same_file(path: Path, fd: int) -> bool:
 
 
 def recover_open_files(store: EvidenceStore) -> list[SealedWarc]:
-    """Seals the WARC files in ``open/`` left by dead writers; returns what it sealed.
+    """Seals the WARC files in ``open/`` left by dead writers; returns what it sealed, and
+    the files sealed earlier whose receipt was not dropped yet (their writer may have died
+    between sealing and recording it: :meth:`EvidenceStore.drop_receipts` once recorded).
 
     A file is taken only if its flock can be taken without waiting (a live writer holds it).
     It is truncated to the end of its last complete record (a killed writer leaves a partial
@@ -559,8 +563,12 @@ def recover_open_files(store: EvidenceStore) -> list[SealedWarc]:
                 with open(path, "r+b") as w:
                     w.truncate(end)
                     os.fsync(w.fileno())
-            stored = store.put_file(path, SUFFIX)
+            stored = store.put_file(path, SUFFIX, receipt=path.name)
             sealed.append(SealedWarc(path.name, stored.sha256, stored.size))
+    taken = {warc.filename for warc in sealed}
+    for name, stored in store.receipts().items():  # sealed by a writer killed before its
+        if name not in taken and not (store.open_dir / name).exists():  # owner recorded it
+            sealed.append(SealedWarc(name, stored.sha256, stored.size))
     return sealed
 
 
