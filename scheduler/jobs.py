@@ -19,9 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
+from casefiles.auto_notices import queue_due
 from casefiles.delivery import send_due
 from casefiles.notices import due_rechecks
 from scheduler.executor import CrawlRequest, Executor
@@ -51,6 +53,7 @@ class JobContext:
     max_concurrent: int
     clock: Callable[[], datetime] = utcnow
     smtp: SmtpSettings | None = None  # where notices are emailed (None: not configured)
+    templates: Path | None = None  # notice templates overriding the built-in ones
     slots: threading.BoundedSemaphore = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
     _targets: set[int] = field(default_factory=set)
@@ -202,10 +205,17 @@ def run_rechecks() -> None:
 
 
 def send_notices() -> None:
-    """One sender run: email every queued notice whose next attempt is due."""
+    """One sender run: queue the automatic notices that are due (if staff turned them on:
+    :mod:`casefiles.auto_notices`), then email every queued notice whose next attempt is
+    due."""
     ctx = _ctx()
     if ctx.smtp is None or ctx.stopping.is_set():
         return
+    auto = queue_due(ctx.db, ctx.smtp.sender, ctx.templates, ctx.clock())
+    if auto.queued or auto.skipped:
+        log.info("automatic notices queued %s, %d case(s) skipped%s", auto.queued,
+                 len(auto.skipped), "".join(f"; case {s['case_id']}: {s['reason']}"
+                                            for s in auto.skipped))
     report = send_due(ctx.db, ctx.smtp, ctx.clock)
     if report.sent or report.retrying or report.failed or report.uncertain:
         log.info("notices sent %s, to retry %s, failed %s, uncertain %s", report.sent,

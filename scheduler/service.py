@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -217,7 +218,8 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
                   sync_every_s: float = SYNC_EVERY_S,
                   clock: Callable[[], datetime] = utcnow,
                   smtp: SmtpSettings | None = None,
-                  send_every_s: int = DEFAULT_SEND_EVERY_S) -> None:
+                  send_every_s: int = DEFAULT_SEND_EVERY_S,
+                  templates: Path | None = None) -> None:
     """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first. ``clock``
     tells the time the database's schedules (campaign bounds) are read at.
 
@@ -228,7 +230,7 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
     lock.acquire(executor.describe())
     stopping = threading.Event()
     context = jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent,
-                              clock=clock, smtp=smtp)
+                              clock=clock, smtp=smtp, templates=templates)
     sending = send_every_s if smtp is not None else None
 
     def stop(signum: int, _frame: FrameType | None) -> None:

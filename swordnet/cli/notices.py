@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from casefiles.auto_notices import last_run, policy, set_policy
 from casefiles.contacts import suggested_recipient
 from casefiles.delivery import due_notices, resend, send_due, settle_delivered, write_eml
 from casefiles.notices import notice_row, record_notice
@@ -80,6 +81,44 @@ def notices_record(case_id: int, recipient: str | None, template: str, by_email:
     else:
         console.print(f"Notice {notice_id} to {to} recorded for case {case_id}: "
                       f"{count} URL(s) under notice.")
+
+
+@notices.command("auto")
+@click.option("--on/--off", "enabled", default=None,
+              help="Queue a case's first notice automatically (default: off).")
+@click.option("--template", help="The template automatic notices use (default: dmca-en).")
+@click.option("--after-hours", type=click.IntRange(0), help="Wait this many hours after a "
+              "case opened before its notice is queued (time to reject hits); default 0.")
+@actor_option
+def notices_auto(enabled: bool | None, template: str | None, after_hours: int | None,
+                 actor: str) -> None:
+    """Show or set automatic notices: when on, the scheduler's sender queues and emails a
+    notice for every open case with confirmed hits and no notice yet, to its site's known
+    abuse contact; cases without one are skipped and listed here."""
+    settings = current_settings()
+
+    def apply(session: Session) -> list[str]:
+        if enabled is None and template is None and after_hours is None:
+            current = policy(session)
+        else:
+            current = set_policy(session, actor, settings.templates_dir, enabled=enabled,
+                                 template=template, after_hours=after_hours)
+        lines = [f"Automatic notices: {'on' if current.enabled else 'off'}, template "
+                 f"{current.template}, {current.after_hours} hour(s) after a case opens."]
+        ran_at, queued, skipped = last_run(session)
+        if ran_at is not None:
+            lines.append(f"Last run {ran_at.isoformat(timespec='seconds')}: queued "
+                         f"{', '.join(f'notice {n}' for n in queued) or 'nothing'}; "
+                         f"{len(skipped)} case(s) skipped.")
+            lines += [f"  case {s['case_id']}: {s['reason']}" for s in skipped]
+        return lines
+
+    lines = in_unit(apply)
+    if enabled and settings.smtp is None:
+        lines.append("No mail server is configured (SWORDNET_SMTP_HOST, SWORDNET_SMTP_FROM): "
+                     "nothing is queued until the scheduler has one.")
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
 
 
 @notices.command("send")

@@ -83,7 +83,8 @@ def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...
                       f"{executor.describe()} executor; Ctrl-C to stop.")
         run_scheduler(db, executor, max_concurrent=max_concurrent,
                       recheck_every_s=recheck_every, tips_every_s=tips_every,
-                      sync_every_s=sync_every, smtp=current_settings().smtp)
+                      sync_every_s=sync_every, smtp=current_settings().smtp,
+                      templates=current_settings().templates_dir)
 
 
 def _last_run(session: Session, job_id: str) -> CrawlRun | None:

@@ -470,6 +470,25 @@ class StaydownSettings(Base):
     updated_at: Mapped[datetime | None]
 
 
+class AutoNoticeSettings(Base):
+    """The instance's automatic-notice policy (one row, id 1; absent means off) and what its
+    last run did: notices queued (ids) and cases skipped (``{case_id, reason}``)."""
+
+    __tablename__ = "auto_notice_settings"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_auto_notice_settings_one_row"),
+                      CheckConstraint("after_hours >= 0", name="ck_auto_notice_settings_after"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    template: Mapped[str] = mapped_column(String(100))
+    after_hours: Mapped[int] = mapped_column(Integer, default=0)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    last_queued: Mapped[list[int] | None] = mapped_column(JSON)
+    last_skipped: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
 class CaseExport(Base):
     """An evidence bundle exported for a case: its sha256 goes on shutdown lists."""
 
