@@ -4,7 +4,8 @@ domain and their automatic link back to the case, with no manual step beyond con
 first hits.
 
 Everything after the confirmation is done by the jobs the scheduler has scheduled (its
-standing crawls of watch targets, its sender, its rechecks), run one at a time by the test
+standing crawls of watch targets, its sender, which queues the case's notice itself under
+staff's automatic-notice policy, its rechecks), run one at a time by the test
 with a clock it moves; every crawl is a real ``scrapy crawl`` subprocess over HTTP.
 """
 
@@ -122,6 +123,7 @@ def test_confirmed_hits_to_notice_to_removed_to_staydown_on_a_new_domain(
         ok("campaigns", "create", "Loop", "--from", start.isoformat(),
            "--to", (start + timedelta(days=7)).isoformat(), "--targets", str(target))
         ok("contacts", "set", domain, ABUSE)  # staff's address for the site's notices
+        ok("notices", "auto", "--on")  # staff's policy: first notices go out by themselves
         # The scheduler's jobs, with the mail server read from the environment as
         # `swordnet scheduler run` reads it.
         jobs.install(jobs.JobContext(db=db, executor=LocalExecutor(db, home, timeout_s=240),
@@ -142,12 +144,11 @@ def test_confirmed_hits_to_notice_to_removed_to_staydown_on_a_new_domain(
             assert {h["id"] for h in confirmed} == {h["id"] for h in pending}
             urls = sorted(h["url"] for h in confirmed)
 
-            # A notice to the site's abuse contact, queued for email; the sender job emails
-            # it when it next runs.
-            assert "queued for email" in ok("notices", "record", str(case_id), "--email")
+            # Automatic notices are on: the sender job's next run queues a notice to the
+            # site's abuse contact and emails it.
             assert case_status(db, case_id) == "open"
-            run_job(db, clock, "notices")  # by the scheduler's clock it was not queued yet
-            assert mail.messages() == [] and sent_notice(db, case_id).status == "queued"
+            run_job(db, clock, "notices")  # by the scheduler's clock the case is not open yet
+            assert mail.messages() == [] and no_notice(db, case_id)
             clock.now = utcnow()  # the sender's next run
             run_job(db, clock, "notices")
             [(envelope, message)] = mail.messages()
@@ -164,6 +165,8 @@ def test_confirmed_hits_to_notice_to_removed_to_staydown_on_a_new_domain(
             for url, sha256 in evidence.items():
                 assert url in body and sha256 in body, (url, sha256)
             assert case_status(db, case_id) == "notice_sent"
+            assert [e["actor"] for e in case_log(case_id) if e["type"] == "notice_queued"] \
+                == ["auto-notice"]
             run_job(db, clock, "notices")  # the next sender run sends nothing again
             assert len(mail.messages()) == 1
 
@@ -230,6 +233,11 @@ def case_status(db: Database, case_id: int) -> str:
         case = session.get(Case, case_id)
         assert case is not None
         return case.status
+
+
+def no_notice(db: Database, case_id: int) -> bool:
+    with db.session() as session:
+        return session.scalar(select(Notice.id).where(Notice.case_id == case_id)) is None
 
 
 def sent_notice(db: Database, case_id: int) -> Notice:
