@@ -13,20 +13,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles import auto_notices
 from casefiles.auto_notices import queue_due
 from scheduler import jobs
+from swordnet.accounts.users import add_user, create_token
 from swordnet.core.config import Settings, load_smtp
 from swordnet.core.db import Database
 from swordnet.core.models import AbuseContact, Case, CaseEvent, Notice, Site
 from swordnet.core.timeutil import utcnow
+from swordnet.web.app import API_PREFIX, create_app
 from tests.conftest import run_cli
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.test_case_lifecycle import confirm, make_hits
-from tests.test_notice_delivery import SENDER, Clock, case_with_evidence
+from tests.test_notice_delivery import PASSPHRASE, SENDER, Clock, case_with_evidence
 
 
 def ok(*args: str) -> str:
@@ -191,3 +194,33 @@ def test_two_sender_runs_racing_queue_one_notice(home: Settings, db: Database,
     monkeypatch.setattr(auto_notices, "candidates", read_candidates)
     assert queue_due(db, SENDER, None, now + timedelta(minutes=1)).queued == []
     assert len(notices_of(db, case_id)) == 1
+
+
+def test_the_policy_over_the_api_is_staff_only(home: Settings, db: Database) -> None:
+    lonely = case_with_evidence(db, "lonely.example")
+    with db.session() as session:
+        add_user(session, "lead", PASSPHRASE, "staff")
+        add_user(session, "studio", PASSPHRASE, "rights_holder", "Studio")
+        staff = {"Authorization": f"Bearer {create_token(session, 'lead', 't').secret}"}
+        holder = {"Authorization": f"Bearer {create_token(session, 'studio', 't').secret}"}
+    with TestClient(create_app(home, db)) as client:
+        url = f"{API_PREFIX}/notices/auto"
+        shown = client.get(url, headers=staff)
+        assert shown.status_code == 200, shown.text
+        assert shown.json() == {"enabled": False, "template": "dmca-en", "after_hours": 0,
+                                "last_run_at": None, "last_queued": [], "last_skipped": []}
+        assert client.get(url, headers=holder).status_code == 403
+        assert client.put(url, headers=holder, json={"enabled": True}).status_code == 403
+        bad = client.put(url, headers=staff, json={"template": "nope"})
+        assert bad.status_code == 404 and "nope" in bad.text
+        assert client.put(url, headers=staff, json={"after_hours": -1}).status_code == 422
+        changed = client.put(url, headers=staff, json={"enabled": True, "after_hours": 3})
+        assert changed.status_code == 200, changed.text
+        assert (changed.json()["enabled"], changed.json()["after_hours"],
+                changed.json()["template"]) == (True, 3, "dmca-en")
+        queue_due(db, SENDER, None, utcnow() + timedelta(hours=4))
+        last = client.get(url, headers=staff).json()
+        assert last["last_queued"] == [] and [s["case_id"] for s in last["last_skipped"]] == \
+            [lonely]
+        assert "lonely.example" in last["last_skipped"][0]["reason"]
+    assert "on, template dmca-en, 3 hour(s)" in ok("notices", "auto")

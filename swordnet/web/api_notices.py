@@ -1,6 +1,7 @@
 """``/cases/{id}/notices``, ``/notices`` and ``/contacts``: record a takedown notice (as sent
-through staff's own channel, or queued for email), send it, follow its delivery, and the
-abuse contacts a site's notices go to. Staff only.
+through staff's own channel, or queued for email), send it, follow its delivery, the
+automatic-notice policy (``/notices/auto``), and the abuse contacts a site's notices go to.
+Staff only.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from casefiles.auto_notices import MAX_AFTER_HOURS, last_run, policy, set_policy
 from casefiles.contacts import contacts, find_site, refresh, set_contact, suggested_recipient
 from casefiles.delivery import resend, send_due, settle_delivered
 from casefiles.notices import notice_row, record_notice
@@ -66,6 +68,29 @@ class SettleIn(BaseModel):
 class ContactIn(BaseModel):
     email: str | None = Field(max_length=320, description=(
         "Staff's address for the site's notices; null removes it."))
+
+
+class AutoNoticesIn(BaseModel):
+    enabled: bool | None = Field(None, description="Queue each open case's first notice "
+                                 "automatically; null leaves it as it is.")
+    template: str | None = Field(None, max_length=100, description="Their template.")
+    after_hours: int | None = Field(None, ge=0, le=MAX_AFTER_HOURS, description=(
+        "Hours after a case opened before its notice is queued."))
+
+
+class SkippedCase(BaseModel):
+    case_id: int
+    reason: str
+
+
+class AutoNoticesOut(BaseModel):
+    enabled: bool
+    template: str
+    after_hours: int
+    last_run_at: str | None = Field(description="When the scheduler's sender last applied it.")
+    last_queued: list[int] = Field(description="The notices that run queued.")
+    last_skipped: list[SkippedCase] = Field(description="The cases it skipped, and why (no "
+                                            "known abuse contact, say).")
 
 
 class ContactOut(BaseModel):
@@ -134,6 +159,34 @@ def _notice(session: Session, notice_id: int) -> Notice:
     if notice is None:
         raise NotFound(f"no notice with id {notice_id}")
     return notice
+
+
+def _auto_out(session: Session) -> AutoNoticesOut:
+    current = policy(session)
+    ran_at, queued, skipped = last_run(session)
+    return AutoNoticesOut(
+        enabled=current.enabled, template=current.template, after_hours=current.after_hours,
+        last_run_at=ran_at.isoformat() if ran_at is not None else None, last_queued=queued,
+        last_skipped=[SkippedCase(case_id=s["case_id"], reason=s["reason"]) for s in skipped])
+
+
+@router.get("/notices/auto", response_model=AutoNoticesOut)
+def show_auto_notices(session: DbSession, caller: Caller) -> AutoNoticesOut:
+    """The automatic-notice policy and what its last run did. Staff only."""
+    require_staff(caller)
+    return _auto_out(session)
+
+
+@router.put("/notices/auto", response_model=AutoNoticesOut)
+def put_auto_notices(body: AutoNoticesIn, session: DbSession, caller: Caller,
+                     settings: Config) -> AutoNoticesOut:
+    """Change the automatic-notice policy (fields left out or null stay as they are).
+    Staff only."""
+    require_staff(caller)
+    set_policy(session, caller.username, settings.templates_dir, enabled=body.enabled,
+               template=body.template, after_hours=body.after_hours)
+    session.flush()
+    return _auto_out(session)
 
 
 @router.get("/notices/{notice_id}", response_model=NoticeOut)
