@@ -111,7 +111,7 @@ class EvidenceStore:
         self.tmp_dir = self.root / "tmp"
         self.receipts_dir = self.root / "receipts"
         self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        for directory in (self.objects_dir, self.open_dir, self.tmp_dir, self.receipts_dir):
+        for directory in (self.objects_dir, self.open_dir, self.tmp_dir):  # receipts/: lazily
             directory.mkdir(exist_ok=True, mode=PRIVATE_DIR)
 
     def path_for(self, sha256: str, suffix: str) -> Path:
@@ -161,6 +161,7 @@ class EvidenceStore:
 
     def _write_receipt(self, name: str, sha256: str, size: int, suffix: str) -> None:
         path = self.receipts_dir / f"{validate_receipt_name(name)}.json"
+        self.receipts_dir.mkdir(exist_ok=True, mode=PRIVATE_DIR)  # (a store made before them)
         fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="receipt-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -178,6 +179,8 @@ class EvidenceStore:
         receipt that is unreadable, or whose object is missing or damaged, is logged and
         left in place)."""
         found: dict[str, StoredObject] = {}
+        if not self.receipts_dir.is_dir():
+            return found
         for path in sorted(self.receipts_dir.glob("*.json")):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -197,7 +200,7 @@ class EvidenceStore:
         """Forgets the receipts of ``names`` (missing ones are ignored)."""
         for name in names:
             (self.receipts_dir / f"{validate_receipt_name(name)}.json").unlink(missing_ok=True)
-        if names:
+        if names and self.receipts_dir.is_dir():
             fsync_dir(self.receipts_dir)
 
     def put_bytes(self, data: bytes, suffix: str) -> StoredObject:
