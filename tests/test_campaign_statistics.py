@@ -13,13 +13,12 @@ from sqlalchemy import select, update
 
 from casefiles.lifecycle import get_case, transition
 from casefiles.notices import record_notice, record_recheck
-from casefiles.review import confirm_hit
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
-from swordnet.core.models import CrawlRun, Hit, NoticeUrl, RightsHolder, Work
+from swordnet.core.models import Hit, NoticeUrl
 from swordnet.core.timeutil import utcnow
-from swordnet.watch.targets import site_for_url
 from tests.conftest import run_cli
+from tests.test_case_lifecycle import confirm, make_hits
 
 ESCALATE = ("no_response", "escalated")
 
@@ -28,37 +27,13 @@ def found(db: Database, site_url: str, titles: list[str], purpose: str = "watch"
           campaign_id: int | None = None) -> list[int]:
     """Pending hits on ``site_url`` found by one crawl run (an ordinary scheduled one unless
     ``purpose`` says otherwise), one per new work."""
-    with db.session() as session:
-        holder = session.scalar(select(RightsHolder).where(RightsHolder.name == "Studio")) \
-            or RightsHolder(name="Studio")
-        site = site_for_url(session, site_url)
-        run = CrawlRun(site_id=site.id, start_url=site_url, outcome="finished",
-                       purpose=purpose, campaign_id=campaign_id)
-        session.add(run)
-        session.flush()
-        ids = []
-        for title in titles:
-            work = Work(holder=holder, title=title, kind="image")
-            session.add(work)
-            session.flush()
-            hit = Hit(work_id=work.id, site_id=site.id, run_id=run.id,
-                      url=f"{site_url}img/{work.id}.jpg", page_url=f"{site_url}p/{work.id}",
-                      algorithm="phash", score=3)
-            session.add(hit)
-            session.flush()
-            ids.append(hit.id)
-    return ids
+    return make_hits(db, site_url, titles, campaign_id, purpose)
 
 
 def seen_again(db: Database, hit_ids: list[int]) -> None:
     """A later crawl finds the same copies again: it refreshes their last sighting."""
     with db.session() as session:
         session.execute(update(Hit).where(Hit.id.in_(hit_ids)).values(last_seen_at=utcnow()))
-
-
-def confirm(db: Database, hit_ids: list[int]) -> int:
-    with db.session() as session:
-        return [confirm_hit(session, hit_id, "reviewer").id for hit_id in hit_ids][-1]
 
 
 def notify(db: Database, case_id: int) -> list[int]:

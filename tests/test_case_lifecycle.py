@@ -42,14 +42,17 @@ TRICKY_TITLES = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2", "@SU
 
 
 def make_hits(db: Database, site_url: str, titles: list[str],
-              campaign_id: int | None = None) -> list[int]:
-    """Pending hits on ``site_url``, one per work title (works registered as needed)."""
+              campaign_id: int | None = None, purpose: str | None = None) -> list[int]:
+    """Pending hits on ``site_url`` found by one crawl run (a campaign's with ``campaign_id``,
+    else a manual one, unless ``purpose`` says), one per work title (works registered as
+    needed)."""
     with db.session() as session:
         holder = session.scalar(select(RightsHolder).where(RightsHolder.name == "Studio")) \
             or RightsHolder(name="Studio")
         site = site_for_url(session, site_url)
         run = CrawlRun(site_id=site.id, start_url=site_url, outcome="finished",
-                       campaign_id=campaign_id, purpose="campaign" if campaign_id else "manual")
+                       campaign_id=campaign_id,
+                       purpose=purpose or ("campaign" if campaign_id else "manual"))
         session.add(run)
         session.flush()
         ids = []
