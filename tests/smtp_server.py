@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -132,8 +133,7 @@ def main() -> None:
                             server_hostname="127.0.0.1", **options)
     controller.start()
     print(f"ready {args.port}", flush=True)
-    while True:
-        time.sleep(3600)
+    signal.pause()  # serve until the test kills this process
 
 
 def free_port() -> int:
