@@ -99,6 +99,7 @@ bench: bench-setup
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/software.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/notice_delivery.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
