@@ -1,5 +1,5 @@
-"""The ``cases`` commands: the case lifecycle, custody-log checks, mirrors and evidence
-bundle export."""
+"""The ``cases`` commands: the case lifecycle, custody-log checks, mirrors, evidence
+bundle export, and publishing a case on the public pages (with holders' consent)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ from sqlalchemy.orm import Session
 from casefiles.bundle import export_bundle
 from casefiles.custody import case_log_problem
 from casefiles.lifecycle import TRANSITIONS, allowed_next, get_case, link_mirror, transition
+from casefiles.publication import (
+    PUBLIC_FIELDS,
+    give_consent,
+    publish,
+    unpublish,
+    withdraw_consent,
+)
 from swordnet.cli.util import (
     ID,
     actor_option,
@@ -156,3 +163,54 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
     digest, size = in_unit(export)
     console.print(f"Wrote {output} ({size} bytes, sha256 {digest}); signed with key "
                   f"{fingerprint(key.public_key())}.")
+
+
+@cases.command("consent")
+@click.argument("case_id", type=ID)
+@click.option("--holder", required=True, help="The rights holder who consented.")
+@click.option("--reference", default=None,
+              help="Where the consent was given (letter, email, call); needed for --offline.")
+@click.option("--offline/--holder-acting", "offline", default=True, show_default=True,
+              help="Consent received offline and recorded by staff, or given by the holder "
+                   "at this command line.")
+@click.option("--withdraw", is_flag=True, help="Withdraw the consent (unpublishes the case).")
+@actor_option
+def cases_consent(case_id: int, holder: str, reference: str | None, offline: bool,
+                  withdraw: bool, actor: str) -> None:
+    """Record HOLDER's consent to publishing CASE_ID (a custody event), or withdraw it."""
+    def apply(session: Session) -> None:
+        case = get_case(session, case_id)
+        if withdraw:
+            withdraw_consent(session, case, holder, actor)
+        else:
+            give_consent(session, case, holder, actor, "offline" if offline else "cli",
+                         reference)
+
+    in_unit(apply)
+    console.print(f"{holder}'s consent to publishing case {case_id} is "
+                  f"{'withdrawn' if withdraw else 'recorded'}.")
+
+
+@cases.command("publish")
+@click.argument("case_id", type=ID)
+@click.option("--summary", required=True, help="The short public summary (plain text).")
+@click.option("--fields", default="site,works,outcome,closed", show_default=True,
+              help=f"Comma-separated public fields, of: {', '.join(PUBLIC_FIELDS)}.")
+@actor_option
+def cases_publish(case_id: int, summary: str, fields: str, actor: str) -> None:
+    """Publish closed or transferred CASE_ID on the public pages (every holder of a work in
+    it must have consented: `cases consent`)."""
+    chosen = [f.strip() for f in fields.split(",") if f.strip()]
+    in_unit(lambda s: publish(s, get_case(s, case_id), summary, chosen, actor))
+    console.print(f"Case {case_id} is published: /public/cases/{case_id} (served when "
+                  "SWORDNET_PUBLIC_PAGES is on).")
+
+
+@cases.command("unpublish")
+@click.argument("case_id", type=ID)
+@click.option("--reason", required=True, help="Why (goes into the custody log).")
+@actor_option
+def cases_unpublish(case_id: int, reason: str, actor: str) -> None:
+    """Take CASE_ID off the public pages."""
+    in_unit(lambda s: unpublish(s, get_case(s, case_id), actor, reason))
+    console.print(f"Case {case_id} is no longer published.")

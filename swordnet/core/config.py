@@ -1,6 +1,6 @@
 """Runtime settings read from the environment (SWORDNET_HOME, SWORDNET_DATABASE_URL,
 SWORDNET_TRUSTED_PROXIES, SWORDNET_ALLOW_NETWORKS, the SWORDNET_SMTP_* mail server and
-SWORDNET_RDAP_BOOTSTRAP_URL, SWORDNET_RDAP_TIMEOUT)."""
+SWORDNET_RDAP_BOOTSTRAP_URL, SWORDNET_RDAP_TIMEOUT, SWORDNET_PUBLIC_PAGES)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ class Settings:
     rdap_bootstrap_url: str = "https://data.iana.org/rdap/"
     # The most one RDAP request may take, answer included.
     rdap_timeout_s: float = 10.0
+    # Whether the unauthenticated pages of published cases (/public/) are served; off in a
+    # fresh install (404), on in the demo (make serve).
+    public_pages: bool = False
 
     @property
     def logs_dir(self) -> Path:
@@ -119,7 +122,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                     rdap_bootstrap_url=env.get("SWORDNET_RDAP_BOOTSTRAP_URL")
                     or Settings.rdap_bootstrap_url,
                     rdap_timeout_s=_number(env, "SWORDNET_RDAP_TIMEOUT",
-                                           Settings.rdap_timeout_s, float))
+                                           Settings.rdap_timeout_s, float),
+                    public_pages=_switch(env, "SWORDNET_PUBLIC_PAGES"))
 
 
 def load_smtp(env: Mapping[str, str]) -> SmtpSettings | None:
@@ -160,6 +164,25 @@ user=None, ca_file=None, timeout_s=30.0)
         security=security, sender=sender, user=env.get("SWORDNET_SMTP_USER") or None,
         password=password, ca_file=Path(ca_file) if ca_file else None,
         timeout_s=_number(env, "SWORDNET_SMTP_TIMEOUT", 30.0, float))
+
+
+_ON, _OFF = ("1", "on", "true", "yes"), ("", "0", "off", "false", "no")
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """An on/off variable (unset: off); SettingsError naming it for anything else.
+
+    >>> _switch({"X": "On"}, "X"), _switch({}, "X")
+    (True, False)
+    >>> _switch({"X": "maybe"}, "X")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    swordnet.core.config.SettingsError: X: 'maybe' is not on or off (use 1/on/true or 0/off/false)
+    """
+    text = env.get(name, "").strip().lower()
+    if text not in _ON + _OFF:
+        raise SettingsError(f"{name}: {text!r} is not on or off (use 1/on/true or 0/off/false)")
+    return text in _ON
 
 
 def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:

@@ -71,6 +71,9 @@ HIT_DECISIONS = ("confirmed", "rejected", "undone")
 # same work at a score at least as close (staydown).
 KNOWN_BY = ("sha256", "score")
 MIRROR_PROPOSAL_STATUSES = ("proposed", "accepted", "declined")
+# How a rights holder's consent to publishing a case was given: by the holder in the console,
+# through the API or the CLI, or received offline and recorded by staff with a reference.
+CONSENT_METHODS = ("console", "api", "cli", "offline")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
@@ -587,6 +590,47 @@ class CustodyHead(Base):
     signed_at: Mapped[datetime]
     key_sha256: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
+
+
+class CasePublication(Base):
+    """A closed or transferred case published on the public pages: its public summary and
+    the fields staff chose to show (:data:`casefiles.publication.PUBLIC_FIELDS`)."""
+
+    __tablename__ = "case_publications"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    summary: Mapped[str] = mapped_column(Text)
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    published_at: Mapped[datetime]
+    published_by: Mapped[str] = mapped_column(String(200))
+    # Set while the case is not shown (unpublished by staff, or a holder withdrew consent).
+    unpublished_at: Mapped[datetime | None]
+    unpublished_by: Mapped[str | None] = mapped_column(String(200))
+
+    case: Mapped[Case] = relationship()
+
+
+class PublicationConsent(Base):
+    """A rights holder's consent to publishing a case: who recorded it, when and how."""
+
+    __tablename__ = "publication_consents"
+    __table_args__ = (
+        CheckConstraint(_in("method", CONSENT_METHODS), name="ck_publication_consents_method"),
+        UniqueConstraint("case_id", "holder_id", name="uq_publication_consents_holder"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"))
+    given_by: Mapped[str] = mapped_column(String(200))
+    given_at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(20))
+    # For consent received offline: the letter, email or call it was given in.
+    reference: Mapped[str | None] = mapped_column(Text)
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(String(200))
+
+    holder: Mapped[RightsHolder] = relationship()
 
 
 class Notice(Base):

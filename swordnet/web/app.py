@@ -28,9 +28,11 @@ from swordnet.web import (
     api_cases,
     api_hits,
     api_notices,
+    api_publication,
     api_tips,
     api_works,
     console,
+    public,
 )
 from swordnet.web.headers import SecurityHeaders
 from swordnet.web.params import refuse_unusable_query
@@ -118,7 +120,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips,
-                   api_notices):
+                   api_notices, api_publication):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(public.router)  # published cases, for anyone when switched on
     console.install(app)  # the console's pages and /static, after the API
     return app

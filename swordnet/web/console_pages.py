@@ -21,6 +21,7 @@ from casefiles.contacts import contacts, suggestion
 from casefiles.custody import case_log_problem
 from casefiles.lifecycle import TransitionRefused, case_sites, manual_next, transition
 from casefiles.notices import notice_row
+from casefiles.publication import PUBLIC_FIELDS, PUBLISHABLE, consent_rows, publication_of
 from casefiles.templates import notice_templates
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
@@ -211,6 +212,8 @@ def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: in
     for hit in hits:
         for capture in hit_captures(session, hit):
             evidence.setdefault(capture.id, (capture, []))[1].append(hit.id)
+    consents = [row for row in consent_rows(session, case)  # a holder sees only their own
+                if viewer.is_staff or row["holder_id"] == viewer.principal.holder_id]
     return render(request, "case.html", viewer, status=status, case=case, hits=hits,
                   matches={h.id: describe_match(h.algorithm, h.variant, h.score, h.detail)
                            for h in hits},
@@ -218,6 +221,9 @@ def _case_page(request: Request, session: DbSession, viewer: Viewer, case_id: in
                   broken=case_log_problem(session, case), evidence=list(evidence.values()),
                   sites=case_sites(session, case), next_statuses=manual_next(case.status),
                   bundle_url=BUNDLE_URL.format(id=case.id), error=error, message=message,
+                  publication=publication_of(session, case), consents=consents,
+                  public_fields=PUBLIC_FIELDS, publishable=case.status in PUBLISHABLE,
+                  public_pages=request.app.state.settings.public_pages,
                   **(notices_context(session, request.app.state.settings, case)
                      if viewer.is_staff else {}))
 
