@@ -44,9 +44,8 @@ def test_publishing_needs_every_holders_consent_and_a_closed_case(
     with db.session() as session:
         still_open = session.get(Case, cases.open)
         give_consent(session, still_open, HOLDER_B, STAFF, "offline", "call")
-    with db.session() as session:
-        with pytest.raises(Conflict, match="is open; only a closed case"):
-            publish(session, session.get(Case, cases.open), "Early.", ["site"], STAFF)
+    with db.session() as session, pytest.raises(Conflict, match="is open; only a closed"):
+        publish(session, session.get(Case, cases.open), "Early.", ["site"], STAFF)
     with db.session() as session:
         done = session.get(Case, cases.done)
         with pytest.raises(BadInput, match="unknown public field 'reviewer'"):
