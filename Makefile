@@ -1,6 +1,7 @@
 # Two entry points that work on a fresh machine with only Python 3.11+:
 #   make demo   set up .venv and run the end-to-end demo
-#   make serve  the web console and REST API on http://127.0.0.1:8000/ (after make demo)
+#   make serve  the web console and REST API on http://127.0.0.1:8000/ (after make demo), with
+#               the public pages of published cases on (/public/cases)
 #   make test   set up .venv with test extras; ruff, the layers contract, mypy, then the
 #               whole test suite
 #   make typecheck  mypy over the packages (configured in pyproject.toml)
@@ -46,6 +47,8 @@ upgrade:
 demo: $(STAMP)
 	$(BIN)/swordnet demo
 
+# The demo's published case is public: SWORDNET_PUBLIC_PAGES is on unless set otherwise.
+serve: export SWORDNET_PUBLIC_PAGES ?= on
 serve: $(STAMP)
 	$(BIN)/swordnet serve
 

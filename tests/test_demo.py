@@ -38,17 +38,20 @@ def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path, demo_port: None) -> 
     assert all(title in first for _, title in SAMPLE_WORKS)
     assert "/read/3.html" in first and "/downloads.html" in first
     assert "swordnet hits list --status pending" in first
+    assert "(the reposted chapter) was noticed, removed, closed and published" in flat
     second = demo()
     assert "(0 new)" in second and "0 new hits (44 already known" in second
+    assert "was noticed" not in second  # the published case is not made again
     assert_console_login(env, LOGIN.search(" ".join(second.split())),
                          stale_password=LOGIN.search(" ".join(first.split())).group(3))
 
     listed = subprocess.run([sys.executable, "-m", "swordnet", "hits", "list", "--json"],
                             env=env, capture_output=True, text=True, timeout=60)
-    assert listed.returncode == 0 and listed.stdout.count('"status": "pending"') == 44
+    # 43 to review: the reposted chapter is confirmed into the demo's published case
+    assert listed.returncode == 0 and listed.stdout.count('"status": "pending"') == 43
     hits = json.loads(listed.stdout)
     [text] = [h for h in hits if h["algorithm"] == "text"]
-    assert text["work_title"] == "The Lamplighter's Almanac"
+    assert text["status"] == "confirmed" and text["work_title"] == "The Lamplighter's Almanac"
     assert text["detail"]["chapters"] == ["Chapter 3: The Second Ledger"]
     [link] = [h for h in hits if h["algorithm"] == "link"]
     assert link["work_title"] == "Harbour at Dusk" and len(link["detail"]["links"]) == 3
@@ -56,12 +59,14 @@ def test_demo_runs_and_a_rerun_adds_nothing(tmp_path: Path, demo_port: None) -> 
 
 def assert_console_login(env: dict[str, str], login: re.Match[str] | None,
                          stale_password: str) -> None:
-    """What the demo's last lines say works: `swordnet serve`, sign in, 44 hits to review."""
+    """What the demo's last lines say works: `swordnet serve` (with the public pages on, as
+    `make serve` runs it), sign in, 43 hits to review, the published case signed out."""
     assert login is not None
     _url, user, password = login.groups()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "swordnet", "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              env={**env, "SWORDNET_PUBLIC_PAGES": "on"},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
@@ -87,7 +92,10 @@ def assert_console_login(env: dict[str, str], login: re.Match[str] | None,
             review = client.get("/review")
             assert review.status_code == 200 and "Review queue" in review.text
             hits = client.get("/api/v1/hits", params={"status": "pending", "limit": 1})
-            assert hits.json()["total"] == 44
+            assert hits.json()["total"] == 43
+        with httpx.Client(base_url=base, timeout=60) as signed_out:
+            public = signed_out.get("/public/cases")
+            assert public.status_code == 200 and "A forum reposted a chapter" in public.text
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,8 +1,9 @@
 """``swordnet demo``: the whole pipeline on a generated pirate site, in a few seconds.
 
 Registers the shipped sample works for a demo rights holder, serves the demo site on
-127.0.0.1, puts it on the watchlist, crawls it through the normal executor, and prints what
-was found and what to try next. Running it again reuses the registered works and the site
+127.0.0.1, puts it on the watchlist, crawls it through the normal executor, takes one typical
+case through to publication (:mod:`swordnet.demo.published`), and prints what was found and
+what to try next. Running it again reuses the registered works and the site
 (on the same port when it is free), so hits are not duplicated.
 """
 
@@ -27,6 +28,7 @@ from swordnet.accounts.users import add_user, set_password
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.models import Capture, CrawlRun, Hit, User, WarcFile
+from swordnet.demo.published import publish_typical_case
 from swordnet.demo.samples import sample_files, sample_text
 from swordnet.demo.site import build_demo_site, serve_site
 from swordnet.evidence.store import EvidenceStore
@@ -112,7 +114,7 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
             table.add_row(str(hit.id), hit.work.title, str(hit.stage),
                           describe_match(hit.algorithm, hit.variant, hit.score, hit.detail),
                           hit.status, urlsplit(hit.url).path)
-        outcome, error = run.outcome, run.error
+        outcome, error, site_id = run.outcome, run.error, run.site_id
         by_stage = Counter(hit.stage for hit in hits if hit.run_id == run_id)
         health = "healthy" if run.healthy else "unhealthy: " + "; ".join(run.health_problems)
         captures = session.scalar(select(func.count()).select_from(Capture)
@@ -135,6 +137,12 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
                       f"{files}.")
     if error:
         console.print(f"[red]{error}[/red]")
+    with db.session() as session:
+        published = publish_typical_case(session, site_id, DEMO_HOLDER)
+    if published is not None:
+        console.print(f"Case {published} (the reposted chapter) was noticed, removed, closed "
+                      f"and published with its holder's consent: {CONSOLE_URL}public/cases/"
+                      f"{published} under make serve.", highlight=False)
     login = demo_login(db, settings)
     console.print(
         f"\nData kept in {settings.home}. Next:\n"
@@ -150,7 +158,9 @@ def run_demo(db: Database, settings: Settings, console: Console) -> int:
     console.print(
         "\n[bold]Review the hits in the web console:[/bold] run [bold]make serve[/bold] (or "
         f"swordnet serve), open {CONSOLE_URL} and sign in as [bold]{DEMO_USER}[/bold] with "
-        f"password [bold]{login}[/bold] (also in {settings.home / LOGIN_FILE}).",
+        f"password [bold]{login}[/bold] (also in {settings.home / LOGIN_FILE}). Published "
+        f"cases are at {CONSOLE_URL}public/cases for anyone (make serve turns "
+        "SWORDNET_PUBLIC_PAGES on; a plain swordnet serve leaves them off).",
         highlight=False)
     return run_id
 
