@@ -306,6 +306,15 @@ def public_cases(session: Session) -> list[PublicCase]:
     return [public_view(case_facts(session, p.case), p) for p in published(session)]
 
 
+def public_case(session: Session, case_id: int) -> PublicCase | None:
+    """Case ``case_id`` as the public pages show it, or None if it is not published."""
+    publication = session.get(CasePublication, case_id)
+    if not is_published(publication):
+        return None
+    assert publication is not None
+    return public_view(case_facts(session, publication.case), publication)
+
+
 def public_campaigns(cases: list[PublicCase]) -> dict[int, str]:
     """The campaigns the public pages may name: those a published case shows."""
     return {c.campaign[0]: c.campaign[1] for c in cases if c.campaign is not None}

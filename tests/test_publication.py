@@ -275,6 +275,8 @@ def test_console_publish_form_and_holder_consent(
     assert refused.status_code == 409 and f"{HOLDER_B} has not consented" in refused.text
     own = holder.get(f"/cases/{built.shared}").text
     assert 'id="publish-form"' not in own and HOLDER_A not in own.split('id="publication"')[1]
+    assert "shared consent ref" not in own  # the other holder's consent, in the timeline too
+    assert "shared consent ref" in page
     assert holder.post(f"/cases/{built.shared}/consent", data={"csrf_token": csrf(own)},
                        follow_redirects=False).status_code == 303
     assert holder.post(f"/cases/{built.shared}/publish",

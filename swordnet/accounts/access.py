@@ -126,7 +126,8 @@ def case_hits(session: Session, principal: Principal, case: Case) -> list[Hit]:
 
 def case_events(session: Session, principal: Principal, case: Case) -> list[CaseEvent]:
     """The case's custody log; a rights holder does not see events about other holders'
-    hits (their work ids, URLs and scores), nor notices naming other holders' URLs."""
+    hits (their work ids, URLs and scores), nor notices naming other holders' URLs, nor
+    other holders' consent to publishing."""
     events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                   .order_by(CaseEvent.seq)))
     if principal.is_staff:
@@ -147,6 +148,8 @@ def case_events(session: Session, principal: Principal, case: Case) -> list[Case
             return False
         if "hit_id" in payload and payload["hit_id"] not in own_hits:
             return False  # e.g. a recheck of another holder's URL under notice
+        if "holder_id" in payload and payload["holder_id"] != principal.holder_id:
+            return False  # another holder's consent to publishing
         return all(url in own_urls for url in payload.get("urls") or ())
 
     return [e for e in events if visible(e)]

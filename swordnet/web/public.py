@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from casefiles.publication import PublicCase, public_campaigns, public_cases
+from casefiles.publication import PublicCase, public_campaigns, public_case, public_cases
 from casefiles.reports import campaign_report
 from swordnet.core.errors import NotFound
 from swordnet.core.models import Campaign
@@ -108,10 +108,10 @@ def cases_feed(request: Request, session: DbSession) -> Response:
 @router.get("/cases/{case_id}")
 def case_page(case_id: PathId, request: Request, session: DbSession) -> Response:
     _enabled(request)
-    found = [c for c in public_cases(session) if c.case_id == case_id]
-    if not found:
+    case = public_case(session, case_id)
+    if case is None:
         raise NotFound(f"no published case {case_id}")
-    return _page(request, "public/case.html", found[0].published_at, case=found[0])
+    return _page(request, "public/case.html", case.published_at, case=case)
 
 
 @router.get("/campaigns/{campaign_id}")
