@@ -23,7 +23,9 @@ from swordnet.watch.campaigns import (
     find_campaign,
     parse_time,
     stop_campaign,
+    update_campaign,
 )
+from swordnet.watch.rapid import MAX_RAPID_HOURS, rapid_response
 
 
 def _time(_ctx: click.Context, _param: click.Parameter, value: str) -> datetime:
@@ -39,6 +41,16 @@ def _ids(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
     except ValueError:
         raise click.BadParameter(f"give watch target ids separated by commas, not {value!r}") \
             from None
+
+
+def _optional_time(ctx: click.Context, param: click.Parameter,
+                   value: str | None) -> datetime | None:
+    return None if value is None else _time(ctx, param, value)
+
+
+def _optional_ids(ctx: click.Context, param: click.Parameter,
+                  value: str | None) -> list[int] | None:
+    return None if value is None else _ids(ctx, param, value)
 
 
 @click.group()
@@ -67,6 +79,55 @@ def campaigns_create(name: str, starts_at: datetime, ends_at: datetime, target_i
     console.print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
                   f"{', '.join(map(str, summary['targets']))} every {every} s from "
                   f"{summary['from']} to {summary['to']} ({summary['state']}).")
+
+
+@campaigns.command("rapid")
+@click.option("--sites", "site_ids", required=True, callback=_ids,
+              help="Site ids, comma-separated, each with a search template "
+                   "(see `swordnet sites list`).")
+@click.option("--works", "work_ids", required=True, callback=_ids,
+              help="Work ids, comma-separated: their titles and aliases are searched for.")
+@click.option("--hours", type=click.IntRange(1, MAX_RAPID_HOURS), default=24,
+              show_default=True, help="How long the campaign runs from now.")
+@click.option("--name", help="Campaign name (default: 'Rapid response' and the time).")
+def campaigns_rapid(site_ids: list[int], work_ids: list[int], hours: int,
+                    name: str | None) -> None:
+    """Start a rapid-response campaign now: the sites are checked every 5 minutes for
+    --hours, and their search is queried for the works' titles and aliases."""
+    def create(session: Session) -> dict[str, Any]:
+        return campaign_summary(session, rapid_response(session, site_ids, work_ids, hours,
+                                                        name))
+
+    summary = in_unit(create)
+    console.print(f"Campaign {summary['id']} ({summary['name']}) checks targets "
+                  f"{', '.join(map(str, summary['targets']))} every 5 min until "
+                  f"{summary['to']}; the scheduler starts it within 30 s.")
+
+
+@campaigns.command("edit")
+@click.argument("name")
+@click.option("--rename", help="A new name.")
+@click.option("--from", "starts_at", callback=_optional_time,
+              help="A new start (only while it is planned).")
+@click.option("--to", "ends_at", callback=_optional_time, help="A new end.")
+@click.option("--targets", "target_ids", callback=_optional_ids,
+              help="Its watch targets, comma-separated (replacing the current ones).")
+@click.option("--every", callback=interval_option, help="A new crawl frequency.")
+@click.option("--focus", help="A new focus ('' clears it).")
+def campaigns_edit(name: str, rename: str | None, starts_at: datetime | None,
+                   ends_at: datetime | None, target_ids: list[int] | None,
+                   every: int | None, focus: str | None) -> None:
+    """Change campaign NAME (planned or running); options left out stay as they are."""
+    def edit(session: Session) -> dict[str, Any]:
+        campaign = update_campaign(session, find_campaign(session, name), name=rename,
+                                   starts_at=starts_at, ends_at=ends_at,
+                                   target_ids=target_ids, every_seconds=every, focus=focus)
+        return campaign_summary(session, campaign)
+
+    summary = in_unit(edit)
+    console.print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
+                  f"{', '.join(map(str, summary['targets']))} every "
+                  f"{summary['every_seconds']} s from {summary['from']} to {summary['to']}.")
 
 
 @campaigns.command("list")

@@ -20,12 +20,26 @@ from swordnet.cli.util import (
 )
 from swordnet.core.errors import BadInput
 from swordnet.core.models import SPIDERS, CrawlRun, Hit, Site
-from swordnet.watch.targets import add_target, check_url, set_schedule
+from swordnet.watch.targets import (
+    LIMITS,
+    add_target,
+    check_url,
+    get_target,
+    remove_target,
+    set_enabled,
+    set_schedule,
+)
 
 
 @click.group()
 def sites() -> None:
     """The watchlist of suspect sites."""
+
+
+def _limits(name: str) -> tuple[int, int | None]:
+    """The bounds of a numeric setting (:data:`swordnet.watch.targets.LIMITS`) for click."""
+    low, high = LIMITS[name]
+    return int(low), None if high is None else int(high)
 
 
 def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -40,9 +54,10 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.option("--spider", type=click.Choice(SPIDERS), default="site", show_default=True,
               help="site: follow links from URL; search: query the site's search for each "
                    "work; feed: crawl new or changed entries of the sitemap/RSS/Atom at URL.")
-@click.option("--depth", type=click.IntRange(0, 50), default=2, show_default=True,
+@click.option("--depth", type=click.IntRange(*_limits("depth")), default=2, show_default=True,
               help="Link depth to follow from the start URL.")
-@click.option("--max-pages", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--max-pages", type=click.IntRange(*_limits("max_pages")), default=200,
+              show_default=True)
 @click.option("--every", callback=interval_option,
               help="Crawl interval for the scheduler, e.g. 6h.")
 @click.option("--cron", help="Or a crontab schedule in UTC, e.g. '0 3 * * *'.")
@@ -54,9 +69,11 @@ def _url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               help="Never follow page URLs matching this regular expression (repeatable).")
 @click.option("--obey-robots/--ignore-robots", default=False, show_default=True,
               help="Whether robots.txt is obeyed (see docs/operations.md).")
-@click.option("--delay", type=click.FloatRange(0, 600), default=0.0, show_default=True,
+@click.option("--delay", type=click.FloatRange(*_limits("delay_s")), default=0.0,
+              show_default=True,
               help="Seconds between requests to the site (politeness).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+@click.option("--concurrency", type=click.IntRange(*_limits("concurrency")), default=8,
+              show_default=True,
               help="Parallel requests to the site.")
 @click.option("--time-cap", callback=interval_option, default="1h", show_default=True,
               help="Stop a crawl after this long (the run is marked unhealthy).")
@@ -135,3 +152,33 @@ def sites_schedule(target_id: int, every: int | None, cron: str | None, off: boo
                 f"{target_id}`)")
 
     console.print(f"Target {target_id} {in_unit(apply)}.")
+
+
+@sites.command("pause")
+@click.argument("target_id", type=ID)
+def sites_pause(target_id: int) -> None:
+    """Take watch target TARGET_ID off its standing schedule (campaigns still crawl it)."""
+    in_unit(lambda session: set_enabled(session, target_id, False))
+    console.print(f"Target {target_id} is paused; `swordnet sites resume {target_id}` "
+                  "puts it back on its schedule.")
+
+
+@sites.command("resume")
+@click.argument("target_id", type=ID)
+def sites_resume(target_id: int) -> None:
+    """Put a paused watch target back on its standing schedule."""
+    in_unit(lambda session: set_enabled(session, target_id, True))
+    console.print(f"Target {target_id} is active again.")
+
+
+@sites.command("remove")
+@click.argument("target_id", type=ID)
+def sites_remove(target_id: int) -> None:
+    """Take watch target TARGET_ID off the watchlist (only one never crawled and in no
+    campaign; pause the others). Its site and the site's hits stay."""
+    def remove(session: Session) -> str:
+        url = str(get_target(session, target_id).start_urls[0])
+        remove_target(session, target_id)
+        return url
+
+    console.print(f"Target {target_id} ({in_unit(remove)}) is off the watchlist.")

@@ -17,9 +17,12 @@ from sqlalchemy.orm import Session
 
 from swordnet.core.campaign_scope import hit_condition, window
 from swordnet.core.errors import BadInput, Conflict, NotFound
-from swordnet.core.models import Campaign, CrawlRun, Hit
+from swordnet.core.models import Campaign, CrawlRun, Hit, WatchTarget
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import get_target
+
+MIN_EVERY_SECONDS = 1
+MAX_EVERY_SECONDS = 366 * 86400
 
 
 def parse_time(text: str) -> datetime:
@@ -60,31 +63,83 @@ def find_campaign(session: Session, name: str) -> Campaign:
     raise NotFound(f"no campaign named {name!r} (see `swordnet campaigns list`)")
 
 
-def create_campaign(session: Session, name: str, starts_at: datetime, ends_at: datetime,
-                    target_ids: list[int], every_seconds: int,
-                    focus: str | None = None) -> Campaign:
-    """Create a campaign; raises BadInput (or NotFound for an unknown target) naming the bad
-    input, before anything is written."""
+def check_name(session: Session, name: str, own_id: int | None = None) -> str:
+    """A campaign name, spaces tidied, if no other campaign (than ``own_id``) has it."""
     name = " ".join(name.split())
     if not name:
         raise BadInput("a campaign needs a name")
     for existing in session.scalars(select(Campaign)):
-        if normalise_name(existing.name) == normalise_name(name):
+        if normalise_name(existing.name) == normalise_name(name) and existing.id != own_id:
             raise BadInput(
                 f"a campaign named {existing.name!r} already exists (id {existing.id}, "
                 f"{existing.starts_at:%Y-%m-%d} to {existing.ends_at:%Y-%m-%d}); "
                 "choose another name")
+    return name
+
+
+def check_window(starts_at: datetime, ends_at: datetime) -> None:
+    """A campaign's bounds must end after they start, and in the future."""
     if ends_at <= starts_at:
         raise BadInput(f"--to ({ends_at.isoformat()}) must be after --from "
                        f"({starts_at.isoformat()})")
     if ends_at <= utcnow():
         raise BadInput(f"--to ({ends_at.isoformat()}) is already in the past")
+
+
+def check_every(every_seconds: int) -> int:
+    """How often a campaign crawls each target, if at most :data:`MAX_EVERY_SECONDS`."""
+    if not MIN_EVERY_SECONDS <= every_seconds <= MAX_EVERY_SECONDS:
+        raise BadInput(f"--every {every_seconds} s is out of range (at most "
+                       f"{MAX_EVERY_SECONDS // 86400} days)")
+    return every_seconds
+
+
+def campaign_targets(session: Session, target_ids: list[int]) -> list[WatchTarget]:
+    """The watch targets with these ids (at least one); NotFound naming an unknown one."""
     if not target_ids:
         raise BadInput("a campaign needs at least one watch target (--targets 1,2,3)")
-    targets = [get_target(session, target_id) for target_id in dict.fromkeys(target_ids)]
+    return [get_target(session, target_id) for target_id in dict.fromkeys(target_ids)]
+
+
+def create_campaign(session: Session, name: str, starts_at: datetime, ends_at: datetime,
+                    target_ids: list[int], every_seconds: int,
+                    focus: str | None = None) -> Campaign:
+    """Create a campaign; raises BadInput (or NotFound for an unknown target) naming the bad
+    input, before anything is written."""
+    name = check_name(session, name)
+    check_window(starts_at, ends_at)
+    check_every(every_seconds)
+    targets = campaign_targets(session, target_ids)
     campaign = Campaign(name=name, starts_at=starts_at, ends_at=ends_at,
                         every_seconds=every_seconds, focus=focus, targets=targets)
     session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def update_campaign(session: Session, campaign: Campaign, *, name: str | None = None,
+                    starts_at: datetime | None = None, ends_at: datetime | None = None,
+                    target_ids: list[int] | None = None, every_seconds: int | None = None,
+                    focus: str | None = None) -> Campaign:
+    """Change a planned or running campaign (None: unchanged; an empty focus clears it); its
+    start only while it is planned. Checked as at creation; nothing changes if one is bad."""
+    state = campaign_state(campaign)
+    if state in ("stopped", "ended"):
+        raise Conflict(f"campaign {campaign.name!r} is {state}; it can no longer be changed")
+    if starts_at is not None and starts_at != campaign.starts_at and state != "planned":
+        raise Conflict(f"campaign {campaign.name!r} is running; its start can no longer "
+                       "change")
+    new_name = check_name(session, name, campaign.id) if name is not None else campaign.name
+    start = starts_at or campaign.starts_at
+    end = ends_at or campaign.ends_at
+    check_window(start, end)
+    every = check_every(every_seconds) if every_seconds is not None else campaign.every_seconds
+    targets = (campaign_targets(session, target_ids) if target_ids is not None
+               else campaign.targets)
+    campaign.name, campaign.starts_at, campaign.ends_at = new_name, start, end
+    campaign.every_seconds, campaign.targets = every, targets
+    if focus is not None:
+        campaign.focus = focus.strip() or None
     session.flush()
     return campaign
 

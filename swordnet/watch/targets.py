@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from swordnet.core.errors import BadInput, Conflict, NotFound
-from swordnet.core.models import SPIDERS, Site, WatchTarget, Work
+from swordnet.core.models import SPIDERS, CampaignTarget, CrawlRun, Site, WatchTarget, Work
 from swordnet.core.outbound import host_address
 from swordnet.core.timeutil import utcnow
 
@@ -211,6 +211,60 @@ def site_for_url(session: Session, url: str) -> Site:
     return site
 
 
+# Bounds of a target's numeric settings (the CLI's options, the API's fields and the
+# console's form all check these): inclusive, None for no upper bound.
+LIMITS: dict[str, tuple[float, float | None]] = {
+    "depth": (0, 50), "max_pages": (1, None), "delay_s": (0, 600), "concurrency": (1, 64),
+    "time_cap_s": (1, None), "every_seconds": (1, None),
+}
+# The settings a target's owner may change after adding it (its URL and spider stay).
+EDITABLE = ("depth", "max_pages", "every_seconds", "cron", "mirror_domains", "allow_patterns",
+            "deny_patterns", "obey_robots", "delay_s", "concurrency", "time_cap_s",
+            "render_js", "screenshot", "search_template", "work_ids")
+
+
+def check_limit(name: str, value: float) -> float:
+    """``value`` if it is within the bounds :data:`LIMITS` gives setting ``name``.
+
+    >>> check_limit("depth", 3)
+    3
+    >>> check_limit("depth", 51)
+    Traceback (most recent call last):
+    ...
+    swordnet.core.errors.BadInput: depth 51 is out of range (0 to 50)
+    """
+    low, high = LIMITS[name]
+    if value < low or (high is not None and value > high):
+        bounds = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        raise BadInput(f"{name} {value:g} is out of range ({bounds})")
+    return value
+
+
+def _checked(session: Session, spider: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A target's settings, checked; raises BadInput naming the first bad one (NotFound for
+    an unknown work)."""
+    for name in LIMITS:
+        if options.get(name) is not None:
+            check_limit(name, options[name])
+    if options.get("every_seconds") is not None and options.get("cron"):
+        raise BadInput("give either an interval (--every) or a cron expression (--cron)")
+    if options.get("cron"):
+        check_cron(options["cron"])
+    if "mirror_domains" in options:
+        options["mirror_domains"] = [check_host(h) for h in options["mirror_domains"]]
+    check_patterns([*options.get("allow_patterns", []), *options.get("deny_patterns", [])])
+    if options.get("search_template"):
+        check_search_template(options["search_template"])
+    elif spider == "search":
+        raise BadInput("a search target needs --search-template URL containing {query}")
+    if options.get("screenshot"):
+        options["render_js"] = True  # screenshots are taken of rendered pages
+    for work_id in options.get("work_ids", []):
+        if session.get(Work, work_id) is None:
+            raise NotFound(f"no work with id {work_id}")
+    return options
+
+
 def add_target(
     session: Session, url: str, *, depth: int, max_pages: int, every_seconds: int | None,
     spider: str = "site", **options: Any,
@@ -221,30 +275,62 @@ def add_target(
     url = check_url(url)
     if spider not in SPIDERS:
         raise BadInput(f"unknown spider {spider!r} (choose from {', '.join(SPIDERS)})")
-    if every_seconds is not None and options.get("cron"):
-        raise BadInput("give either an interval (--every) or a cron expression (--cron)")
-    if options.get("cron"):
-        check_cron(options["cron"])
-    options["mirror_domains"] = [check_host(h) for h in options.get("mirror_domains", [])]
-    check_patterns([*options.get("allow_patterns", []), *options.get("deny_patterns", [])])
-    if spider == "search":
-        if not options.get("search_template"):
-            raise BadInput("a search target needs --search-template URL containing {query}")
-        check_search_template(options["search_template"])
-    for work_id in options.get("work_ids", []):
-        if session.get(Work, work_id) is None:
-            raise NotFound(f"no work with id {work_id}")
+    options = _checked(session, spider, {**options, "depth": depth, "max_pages": max_pages,
+                                         "every_seconds": every_seconds})
     site = site_for_url(session, url)
     for target in site.targets:
         if url in target.start_urls and target.spider == spider:
             raise Conflict(f"{url} is already on the watchlist (site {site.id}, "
                            f"{spider} spider)")
-    target = WatchTarget(site=site, spider=spider, start_urls=[url], depth=depth,
-                         max_pages=max_pages, every_seconds=every_seconds, enabled=True,
-                         **options)
+    target = WatchTarget(site=site, spider=spider, start_urls=[url], enabled=True, **options)
     session.add(target)
     session.flush()
     return target
+
+
+def update_target(session: Session, target_id: int, **changes: Any) -> WatchTarget:
+    """Change some of a target's :data:`EDITABLE` settings, checked as when it was added
+    (together with the settings left as they were); nothing changes if one is bad."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise BadInput(f"not a setting of a watch target: {', '.join(sorted(unknown))}")
+    target = get_target(session, target_id)
+    merged = {name: getattr(target, name) for name in EDITABLE} | changes
+    if "cron" in changes and changes["cron"] and "every_seconds" not in changes:
+        merged["every_seconds"] = None  # a new cron replaces the interval, and vice versa
+    if changes.get("every_seconds") is not None and "cron" not in changes:
+        merged["cron"] = None
+    for name, value in _checked(session, target.spider, merged).items():
+        setattr(target, name, value)
+    return target
+
+
+def set_enabled(session: Session, target_id: int, enabled: bool) -> WatchTarget:
+    """Pause (take off its standing schedule) or resume a target; campaigns naming it still
+    crawl it while they run."""
+    target = get_target(session, target_id)
+    if target.enabled == enabled:
+        raise Conflict(f"watch target {target_id} is already "
+                       f"{'active' if enabled else 'paused'}")
+    target.enabled = enabled
+    return target
+
+
+def remove_target(session: Session, target_id: int) -> None:
+    """Take a target off the watchlist; refused (Conflict) once it has crawl history or a
+    campaign names it, whose records point at it: pause it instead. Its site stays."""
+    target = get_target(session, target_id)
+    runs = session.scalar(select(func.count()).where(CrawlRun.target_id == target_id)) or 0
+    if runs:
+        raise Conflict(f"watch target {target_id} has {runs} crawl run(s) on record; "
+                       "pause it instead")
+    campaigns = session.scalar(select(func.count()).where(
+        CampaignTarget.target_id == target_id)) or 0
+    if campaigns:
+        raise Conflict(f"watch target {target_id} belongs to {campaigns} campaign(s); "
+                       "pause it instead")
+    session.delete(target)
+    session.flush()
 
 
 def get_target(session: Session, target_id: int) -> WatchTarget:
@@ -266,9 +352,4 @@ def scrapy_settings(target: WatchTarget) -> dict[str, bool | int | float]:
 def set_schedule(session: Session, target_id: int, every_seconds: int | None,
                  cron: str | None) -> WatchTarget:
     """Crawl a target on an interval, on a cron expression, or (neither) not on a schedule."""
-    if every_seconds is not None and cron:
-        raise BadInput("give either an interval (--every) or a cron expression (--cron)")
-    target = get_target(session, target_id)
-    target.every_seconds = every_seconds
-    target.cron = check_cron(cron) if cron else None
-    return target
+    return update_target(session, target_id, every_seconds=every_seconds, cron=cron)

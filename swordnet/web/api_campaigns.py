@@ -16,10 +16,20 @@ from casefiles.reports import campaign_report, render_rows, shutdown_rows
 from scheduler.liveness import settle_gone_runs
 from swordnet.accounts.access import CAMPAIGN_SORTS, require_staff, sort_clause
 from swordnet.accounts.users import Principal
+from swordnet.core.campaign_scope import hit_condition
 from swordnet.core.db import Database
 from swordnet.core.errors import BadInput, NotFound
-from swordnet.core.models import Campaign, CrawlRun
-from swordnet.watch.campaigns import campaign_summary, create_campaign, effective_end, stop_campaign
+from swordnet.core.models import Campaign, CrawlRun, Hit
+from swordnet.watch.campaigns import (
+    MAX_EVERY_SECONDS,
+    campaign_state,
+    campaign_summary,
+    create_campaign,
+    effective_end,
+    stop_campaign,
+    update_campaign,
+)
+from swordnet.watch.rapid import MAX_RAPID_HOURS, rapid_response
 from swordnet.web.deps import Caller, DbSession, get_db
 from swordnet.web.errors import ERROR_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
@@ -28,7 +38,6 @@ from swordnet.web.params import BodyId, PathId, sort_param
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-MAX_EVERY_SECONDS = 366 * 86400
 
 
 def staff(caller: Caller) -> Principal:
@@ -163,6 +172,97 @@ def add_campaign(body: CampaignIn, session: DbSession, _caller: Staff) -> Campai
     except OverflowError as exc:  # a bound so far out that the schedule cannot be computed
         raise BadInput(str(exc)) from None
     return campaign_out(session, campaign)
+
+
+class CampaignEdit(BaseModel):
+    """What to change; a field left out stays as it is."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    starts_at: datetime | None = Field(None, description="Only while the campaign is planned.")
+    ends_at: datetime | None = Field(None, description="After the start and in the future.")
+    target_ids: list[BodyId] | None = Field(None, min_length=1, max_length=1000)
+    every_seconds: int | None = Field(None, ge=60, le=MAX_EVERY_SECONDS)
+    focus: str | None = Field(None, max_length=2000, description="An empty text clears it.")
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut)
+def edit_campaign(campaign_id: PathId, body: CampaignEdit, session: DbSession,
+                  _caller: Staff) -> CampaignOut:
+    """Change a planned or running campaign (409 once it ended or was stopped)."""
+    campaign = get_campaign(session, campaign_id)
+    try:
+        update_campaign(session, campaign, name=body.name,
+                        starts_at=_utc(body.starts_at) if body.starts_at else None,
+                        ends_at=_utc(body.ends_at) if body.ends_at else None,
+                        target_ids=body.target_ids, every_seconds=body.every_seconds,
+                        focus=body.focus)
+    except NotFound as exc:
+        raise BadInput(f"target_ids: {exc}") from None
+    except OverflowError as exc:
+        raise BadInput(str(exc)) from None
+    return campaign_out(session, campaign)
+
+
+class RapidIn(BaseModel):
+    """A rapid response: starts now, crawls every 5 minutes, searches the sites for the
+    works' titles and aliases through their search templates."""
+
+    site_ids: list[BodyId] = Field(min_length=1, max_length=100,
+                                   description="Sites (each with a search template).")
+    work_ids: list[BodyId] = Field(min_length=1, max_length=100,
+                                   description="Works searched for (titles and aliases).")
+    hours: int = Field(24, ge=1, le=MAX_RAPID_HOURS, description="How long it runs.")
+    name: str | None = Field(None, min_length=1, max_length=200,
+                             description="Default: 'Rapid response' and the time.")
+
+
+@router.post("/rapid-response", response_model=CampaignOut, status_code=201)
+def add_rapid_response(body: RapidIn, session: DbSession, _caller: Staff) -> CampaignOut:
+    """Start a rapid-response campaign now; the scheduler crawls its targets at once."""
+    try:
+        campaign = rapid_response(session, body.site_ids, body.work_ids, body.hours, body.name)
+    except NotFound as exc:
+        raise BadInput(str(exc)) from None
+    return campaign_out(session, campaign)
+
+
+class LiveHit(BaseModel):
+    id: int
+    work_title: str
+    site: str
+    url: str
+    status: str
+    score: float
+    created_at: datetime
+    review_url: str = Field(description="The hit in the console's review queue.")
+
+
+class LiveHits(BaseModel):
+    items: list[LiveHit]
+    state: str = Field(description="The campaign's state: planned, running, ended, stopped.")
+
+
+LIVE_BATCH = 100
+
+
+def review_url(campaign_id: int, hit_id: int) -> str:
+    return f"/review?status=&campaign_id={campaign_id}&hit={hit_id}"
+
+
+@router.get("/{campaign_id}/hits", response_model=LiveHits)
+def live_hits(campaign_id: PathId, session: DbSession, _caller: Staff,
+              after: Annotated[int, Query(ge=0, le=2**31 - 1,
+                                          description="Only hits with a greater id.")] = 0,
+              ) -> LiveHits:
+    """The campaign's hits with an id above ``after``, oldest first (what the console's
+    campaign page polls to show hits as they arrive)."""
+    campaign = get_campaign(session, campaign_id)
+    hits = session.scalars(select(Hit).where(hit_condition(campaign.id), Hit.id > after)
+                           .order_by(Hit.id).limit(LIVE_BATCH))
+    return LiveHits(state=campaign_state(campaign), items=[
+        LiveHit(id=h.id, work_title=h.work.title, site=h.site.domain, url=h.url,
+                status=h.status, score=h.score, created_at=h.created_at,
+                review_url=review_url(campaign.id, h.id)) for h in hits])
 
 
 @router.post("/{campaign_id}/stop", response_model=CampaignOut)

@@ -29,6 +29,7 @@ from swordnet.web import (
     api_hits,
     api_notices,
     api_publication,
+    api_targets,
     api_tips,
     api_works,
     console,
@@ -120,7 +121,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips,
-                   api_notices, api_publication):
+                   api_notices, api_publication, api_targets):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(public.router)  # published cases, for anyone when switched on
     console.install(app)  # the console's pages and /static, after the API

@@ -3,9 +3,11 @@
 :func:`install` adds the console's routes, its static files under ``/static`` and the
 handlers that turn "not signed in" into a redirect to ``/login`` and refusals into HTML error
 pages. This module holds signing in and out; the pages are in ``console_pages`` (dashboard,
-works, cases, tips), ``console_ops`` (sites, runs, campaigns: staff only) and
-``console_review`` (the review queue), ``console_notices`` (a case's notices and its site's abuse
-contact: staff only), ``console_publication`` (publishing a case, holders' consent).
+works, cases, tips), ``console_ops`` (sites, runs: staff only), ``console_targets`` (the
+watchlist's forms), ``console_campaigns`` (campaigns, rapid responses and their live hits:
+staff only), ``console_review`` (the review queue), ``console_notices`` (a case's notices and
+its site's abuse contact: staff only) and ``console_publication`` (publishing a case, holders'
+consent).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
@@ -26,12 +28,14 @@ from fastapi.staticfiles import StaticFiles
 
 from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session, start_session
 from swordnet.web import (
+    console_campaigns,
     console_notices,
     console_ops,
     console_pages,
     console_publication,
     console_review,
     console_staydown,
+    console_targets,
 )
 from swordnet.web.console_base import (
     STATIC_DIR,
@@ -138,8 +142,8 @@ def html_error(request: Request, status: int, message: str) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
-    for module in (console_pages, console_review, console_ops, console_notices,
-                   console_staydown, console_publication):
+    for module in (console_pages, console_review, console_ops, console_targets,
+                   console_campaigns, console_notices, console_staydown, console_publication):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()

@@ -1,5 +1,6 @@
-"""Staff-only console pages: the watchlist (sites and their targets), crawl runs with their
-health, and campaigns with their statistics and shutdown-list exports.
+"""Staff-only console pages: the watchlist (sites and their targets) and crawl runs with
+their health (the watchlist's forms are in ``console_targets``, campaigns in
+``console_campaigns``).
 
 A rights holder gets 403 for all of them: these pages span every holder's data.
 """
@@ -12,20 +13,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-from casefiles.reports import FORMATS, campaign_report
 from scheduler.liveness import settle_gone_runs
 from swordnet.core.db import Database
 from swordnet.core.models import Campaign, CrawlRun, Hit, Site, WatchTarget
-from swordnet.watch.campaigns import campaign_summary, effective_end
-from swordnet.web.console_base import API, Signed, render, require_staff_page
+from swordnet.web.console_base import Signed, render, require_staff_page
 from swordnet.web.deps import DbSession, get_db
 from swordnet.web.params import QueryId
 
 router = APIRouter(include_in_schema=False)
 RUNS_SHOWN = 200
-# The campaigns API renders shutdown lists in each of casefiles.reports.FORMATS.
-SHUTDOWN_URL = API + "/campaigns/{id}/shutdown-list?format={fmt}"
-REPORT_URL = API + "/campaigns/{id}/report"
 
 
 def schedule_text(target: WatchTarget) -> str:
@@ -50,7 +46,8 @@ def schedule_text(target: WatchTarget) -> str:
 
 
 @router.get("/sites")
-def sites_page(request: Request, session: DbSession, viewer: Signed) -> Response:
+def sites_page(request: Request, session: DbSession, viewer: Signed,
+               added: QueryId = None) -> Response:
     require_staff_page(viewer)
     sites = list(session.scalars(select(Site).order_by(Site.domain)))
     hits = dict(session.execute(select(Hit.site_id, func.count()).group_by(Hit.site_id)).all())
@@ -64,7 +61,8 @@ def sites_page(request: Request, session: DbSession, viewer: Signed) -> Response
     for target in session.scalars(select(WatchTarget).order_by(WatchTarget.id)):
         targets.setdefault(target.site_id, []).append(target)
     return render(request, "sites.html", viewer, sites=sites, hits=hits, pending=pending,
-                  last_runs=last_runs, targets=targets, schedule_text=schedule_text)
+                  last_runs=last_runs, targets=targets, schedule_text=schedule_text,
+                  added=added)
 
 
 def run_row(run: CrawlRun) -> dict[str, Any]:
@@ -97,20 +95,3 @@ def runs_page(request: Request, session: DbSession, viewer: Signed,
     campaigns = dict(session.execute(select(Campaign.id, Campaign.name)).all())
     return render(request, "runs.html", viewer, runs=runs, unhealthy=unhealthy,
                   campaigns=campaigns, site=site)
-
-
-@router.get("/campaigns")
-def campaigns_page(request: Request, session: DbSession, viewer: Signed) -> Response:
-    require_staff_page(viewer)
-    rows = []
-    for campaign in session.scalars(select(Campaign).order_by(Campaign.starts_at.desc())):
-        summary = campaign_summary(session, campaign)
-        rows.append({
-            "campaign": campaign, "state": summary["state"], "end": effective_end(campaign),
-            "summary": summary,
-            "report": campaign_report(session, campaign),
-            "targets": [(t.id, t.site.domain) for t in campaign.targets],
-            "exports": [(fmt, SHUTDOWN_URL.format(id=campaign.id, fmt=fmt))
-                        for fmt in FORMATS],
-            "report_url": REPORT_URL.format(id=campaign.id)})
-    return render(request, "campaigns.html", viewer, rows=rows)
