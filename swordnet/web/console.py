@@ -29,6 +29,7 @@ from swordnet.web import (
     console_notices,
     console_ops,
     console_pages,
+    console_previews,
     console_review,
     console_staydown,
 )
@@ -138,7 +139,7 @@ def html_error(request: Request, status: int, message: str) -> Response:
 def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_notices,
-                   console_staydown):
+                   console_staydown, console_previews):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()
