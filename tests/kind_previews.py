@@ -8,6 +8,7 @@ browser check.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
@@ -49,6 +50,14 @@ class PreviewData:
     software_hit: int  # a patched member inside a different zip (TLSH)
     work_member: bytes
     copy_member: bytes
+    old_work: Path  # the file of the work registered before key frames were kept
+
+    def copy_to(self, directory: Path) -> Settings:
+        """A copy of the home (database and evidence) in ``directory``, for tests that change
+        data."""
+        home = directory / "home"
+        shutil.copytree(self.settings.home, home)
+        return Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
 
 
 def _video_detail(work_id: int, work: bytes, copy: bytes) -> tuple[float, dict[str, Any]]:
@@ -73,18 +82,31 @@ def _hit(session: Session, recorder: WarcRecorder, work: Work, url: str, body: b
          algorithm: str, score: float, detail: dict[str, Any],
          warc: tuple[str, int] | None = None) -> int:
     now = utcnow()
-    if warc is None:
+
+    def record(address: str, content: bytes, content_type: str) -> tuple[str, int]:
         ref = recorder.record_exchange(
-            url=url, method="GET", request_headers=[("Host", "pirate.test")], status=200,
-            reason="OK", response_headers=[("Content-Type", "application/octet-stream")],
-            body=body, ip="127.0.0.1", fetched_at=now)
-        warc = ref.filename, ref.offset
+            url=address, method="GET", request_headers=[("Host", "pirate.test")], status=200,
+            reason="OK", response_headers=[("Content-Type", content_type)], body=content,
+            ip="127.0.0.1", fetched_at=now)
+        return ref.filename, ref.offset
+
+    page_url = url + ".html"
+    html = (f"<!doctype html><html><head><title>Download {work.title}</title></head><body>"
+            f"<p>Full {work.kind} here: <a href='{url}'>{url}</a></p></body></html>").encode()
+    page_warc = record(page_url, html, "text/html; charset=utf-8")
+    page = Capture(kind="page", url=page_url, fetched_at=now, http_status=200,
+                   sha256=sha256(html).hexdigest(), size=len(html),
+                   content_type="text/html; charset=utf-8", title=f"Download {work.title}",
+                   warc_file=page_warc[0], warc_offset=page_warc[1])
+    if warc is None:
+        warc = record(url, body, "application/octet-stream")
     capture = Capture(kind="media", url=url, fetched_at=now, http_status=200,
                       sha256=sha256(body).hexdigest(), size=len(body),
                       content_type="application/octet-stream", warc_file=warc[0],
                       warc_offset=warc[1])
-    hit = Hit(work=work, site=site_for_url(session, url), media_capture=capture, url=url,
-              page_url=url, algorithm=algorithm, score=score, detail=detail)
+    hit = Hit(work=work, site=site_for_url(session, url), media_capture=capture,
+              page_capture=page, url=url, page_url=page_url, algorithm=algorithm, score=score,
+              detail=detail)
     session.add(hit)
     session.flush()
     return hit.id
@@ -137,4 +159,4 @@ def build_preview_data(directory: Path) -> PreviewData:
         recorder.close()
         db.dispose()
     return PreviewData(settings, video_hit, old_hit, corrupt_hit, missing_hit, software_hit,
-                       binary, patched(binary))
+                       binary, patched(binary), old_path)

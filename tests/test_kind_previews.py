@@ -26,8 +26,9 @@ from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
 from swordnet.web.app import create_app
 from swordnet.works import video_previews
+from swordnet.works.registry import register_work
 from swordnet.works.video_previews import KeyFrames, key_frames, strip_times
-from tests.kind_previews import PASSWORD, PreviewData, build_preview_data
+from tests.kind_previews import HOLDER_VIDEO, PASSWORD, PreviewData, build_preview_data
 from tests.test_console import sign_in
 
 
@@ -101,7 +102,7 @@ def test_a_video_hit_shows_two_aligned_strips(data: PreviewData,
                                               clients: dict[str, TestClient]) -> None:
     page = clients["reviewer"].get("/review", params={"status": "", "hit": data.video_hit})
     assert 'data-fill="video-strips"' in page.text
-    assert "A video work: its key frames are shown below" in page.text
+    assert "A video work: its key frames are shown above" in page.text
     found = strips(clients["reviewer"], data.video_hit)
     offset = found["offset_s"]
     assert abs(offset - 10.0) <= SAMPLE_INTERVAL_S  # the copy was trimmed by 10 s
@@ -177,3 +178,42 @@ def test_a_video_route_refuses_other_kinds(data: PreviewData,
     response = clients["reviewer"].get(f"/review/hits/{data.software_hit}/video-strips")
     assert response.status_code == 404
     assert "not a video match" in response.text
+
+
+def test_registering_an_old_work_again_keeps_its_key_frames(data: PreviewData,
+                                                             tmp_path: Path) -> None:
+    settings = data.copy_to(tmp_path)
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            reg = register_work(session, data.old_work.read_bytes(), title="Old reel",
+                                holder_name=HOLDER_VIDEO, kind="video",
+                                preview_store=EvidenceStore(settings.evidence_dir))
+            assert not reg.created and reg.work.preview_type == "frames"
+    finally:
+        db.dispose()
+    app = create_app(settings)
+    with sign_in(TestClient(app), "reviewer", PASSWORD) as client:
+        found = strips(client, data.old_video_hit)
+    app.state.db.dispose()
+    assert found["work_note"] is None and len(found["work"]) == len(found["copy"]) >= 6
+
+
+def test_a_software_work_without_a_stored_list_shows_its_fingerprints(
+        data: PreviewData, tmp_path: Path) -> None:
+    settings = data.copy_to(tmp_path)
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            program = session.query(Work).filter(Work.kind == "software").one()
+            program.preview_type = program.preview_sha256 = None  # as registered before
+    finally:
+        db.dispose()
+    app = create_app(settings)
+    with sign_in(TestClient(app), "reviewer", PASSWORD) as client:
+        found = client.get(f"/review/hits/{data.software_hit}/software-files").json()
+    app.state.db.dispose()
+    assert found["work"]["path"] == "lib/app.so" and found["work"]["size"] is None
+    assert found["work"]["sha256"] == sha256(data.work_member).hexdigest()
+    assert "Sizes were not recorded" in found["work_note"]
+    assert 0 < found["distance"] <= found["threshold"]
