@@ -217,3 +217,11 @@ def test_a_software_work_without_a_stored_list_shows_its_fingerprints(
     assert found["work"]["sha256"] == sha256(data.work_member).hexdigest()
     assert "Sizes were not recorded" in found["work_note"]
     assert 0 < found["distance"] <= found["threshold"]
+
+
+def test_the_works_api_does_not_offer_frames_as_a_preview(data: PreviewData,
+                                                          clients: dict[str, TestClient]) -> None:
+    hit = clients["reviewer"].get(f"/api/v1/hits/{data.video_hit}").json()
+    work = clients["reviewer"].get(f"/api/v1/works/{hit['work_id']}").json()
+    assert work["kind"] == "video" and work["has_preview"] is False
+    assert clients["reviewer"].get(f"/api/v1/works/{hit['work_id']}/preview").status_code == 404

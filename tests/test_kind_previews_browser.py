@@ -1,8 +1,9 @@
 """A video hit's aligned key frame strips in a real browser (Debian's Chromium, headless).
 
 The review page fills both strips (work over copy) with images that load, their timestamps
-under them, and no console error (a CSP violation would be one). With
-``SWORDNET_SCREENSHOTS=1`` the run saves ``docs/screenshots/review-video-hit.png``.
+under them, and a software hit's table of matched files; no console error (a CSP violation
+would be one). With ``SWORDNET_SCREENSHOTS=1`` the run saves
+``docs/screenshots/review-video-hit.png``.
 """
 
 from __future__ import annotations
@@ -82,5 +83,11 @@ def test_a_video_hit_shows_both_strips_without_csp_violations(data: PreviewData,
         assert work_times != copy_times  # the copy was trimmed: its clock runs behind
         hit.locator(".video-strips").scroll_into_view_if_needed()
         save_screenshot(page, "review-video-hit.png")
+
+        page.goto(f"/review?status=&hit={data.software_hit}")
+        files = page.locator(f"#hit-{data.software_hit} .software-files")
+        expect(files.locator("[data-side=work] td").first).to_have_text("lib/app.so")
+        expect(files.locator("[data-side=copy] td").first).to_have_text("bin/app.so")
+        expect(files.locator("[data-role=distance]")).to_contain_text("(threshold 35)")
         browser.close()
     assert errors == []
