@@ -225,3 +225,24 @@ def test_the_works_api_does_not_offer_frames_as_a_preview(data: PreviewData,
     work = clients["reviewer"].get(f"/api/v1/works/{hit['work_id']}").json()
     assert work["kind"] == "video" and work["has_preview"] is False
     assert clients["reviewer"].get(f"/api/v1/works/{hit['work_id']}/preview").status_code == 404
+
+
+def test_a_lost_contact_sheet_is_named_and_the_copy_still_shown(data: PreviewData,
+                                                                 tmp_path: Path) -> None:
+    settings = data.copy_to(tmp_path)
+    store = EvidenceStore(settings.evidence_dir)
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            lanterns = session.query(Work).filter(Work.title == "Lanterns").one()
+            frames = video_previews.stored_key_frames(store, lanterns)
+            assert frames is not None
+            store.path_for(frames.sheet_sha256, ".jpg").unlink()
+    finally:
+        db.dispose()
+    app = create_app(settings)
+    with sign_in(TestClient(app), "reviewer", PASSWORD) as client:
+        found = strips(client, data.video_hit)
+    app.state.db.dispose()
+    assert found["work"] == [] and "stored key frames cannot be read" in found["work_note"]
+    assert len(found["copy"]) >= 6 and all(f["src"] for f in found["copy"])

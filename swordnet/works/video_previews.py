@@ -279,7 +279,12 @@ def video_strips(store: EvidenceStore, work: Work, detail: dict[str, Any],
         work_row: list[StripFrame] = []
     else:
         times = strip_times(frames, work_range or (0.0, frames.times[-1]), offset)
-        work_row = _work_strip(store, frames, times)
+        try:
+            work_row = _work_strip(store, frames, times)
+        except (OSError, ValueError) as exc:  # the sheet is gone or damaged
+            work_row, work_note = [], f"The work's stored key frames cannot be read ({exc})."
+        if not times:
+            work_note = "None of the work's key frames lies where the copy can show it."
         targets = [t - offset for t in times]
     if copy is None:
         return VideoStrips(tuple(work_row), (), offset, work_note,
