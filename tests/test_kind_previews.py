@@ -92,10 +92,14 @@ def test_a_long_work_keeps_a_bounded_number_of_frames(monkeypatch: pytest.Monkey
 
 def test_strip_times_spread_over_the_matched_range() -> None:
     frames = KeyFrames(2.0, tuple(float(t) for t in range(0, 60, 2)), "0" * 64, (160, 90), 24)
-    assert strip_times(frames, (10.0, 29.5), 10.0, count=4) == [10.0, 16.0, 24.0, 30.0]
+    assert strip_times(frames, (10.0, 29.5), 10.0, 19.5, count=4) == [10.0, 16.0, 22.0, 28.0]
     # the copy starts 20 s into the work: nothing earlier can be shown beside it
-    assert strip_times(frames, (12.0, 24.0), 20.0) == [20.0, 22.0, 24.0]
+    assert strip_times(frames, (12.0, 24.0), 20.0, 4.0) == [20.0, 22.0, 24.0]
+    # nor anything past the copy's last matched moment
+    assert strip_times(frames, (31.0, 31.2), 0.0, 31.2) == [30.0]
     assert strip_times(frames, (31.0, 31.2), 0.0) == [30.0, 32.0]
+    assert strip_times(frames, (10.0, 20.0), 30.0, 10.0) == [30.0]  # the nearest in reach
+    assert strip_times(frames, (70.0, 80.0), 100.0, 10.0) == []  # past the kept frames
 
 
 def test_a_video_hit_shows_two_aligned_strips(data: PreviewData,

@@ -212,12 +212,13 @@ def stored_key_frames(store: EvidenceStore, work: Work) -> KeyFrames | None:
 
 
 def strip_times(frames: KeyFrames, work_range: tuple[float, float], offset: float,
-                count: int = STRIP_FRAMES) -> list[float]:
+                copy_end: float = COPY_MAX_SECONDS, count: int = STRIP_FRAMES) -> list[float]:
     """Up to ``count`` key frame times spread across ``work_range`` (half an interval of slack
-    either side), only those the copy can show (work time minus ``offset`` not negative);
-    else the key frame nearest the range's middle."""
+    either side), only those the copy can show (work time minus ``offset`` from 0 to
+    ``copy_end``, the last copy time matched); else the key frame nearest the range's
+    middle."""
     low, high = work_range[0] - frames.interval / 2, work_range[1] + frames.interval / 2
-    shown = [t for t in frames.times if t - offset >= -_EPS]
+    shown = [t for t in frames.times if -_EPS <= t - offset <= copy_end + _EPS]
     inside = [t for t in shown if low <= t <= high]
     if not inside:
         middle = (work_range[0] + work_range[1]) / 2
@@ -278,7 +279,8 @@ def video_strips(store: EvidenceStore, work: Work, detail: dict[str, Any],
                    for i in range(STRIP_FRAMES)]
         work_row: list[StripFrame] = []
     else:
-        times = strip_times(frames, work_range or (0.0, frames.times[-1]), offset)
+        times = strip_times(frames, work_range or (0.0, frames.times[-1]), offset,
+                            copy_range[1] if copy_range else COPY_MAX_SECONDS)
         try:
             work_row = _work_strip(store, frames, times)
         except (OSError, ValueError) as exc:  # the sheet is gone or damaged
