@@ -111,7 +111,8 @@ def work_out(work: Work) -> WorkOut:
         holder=work.holder.name, registration_number=work.registration_number,
         source_name=work.source_name, sha256=work.sha256,
         quarantined=work.quarantined_at is not None, quarantine_reason=work.quarantine_reason,
-        has_preview=work.preview_sha256 is not None, created_at=work.created_at)
+        has_preview=work.preview_sha256 is not None and work.preview_type in ("image", "text"),
+        created_at=work.created_at)
 
 
 def work_detail(session: Session, work: Work) -> WorkDetail:

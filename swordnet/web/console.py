@@ -32,6 +32,7 @@ from swordnet.web import (
     console_notices,
     console_ops,
     console_pages,
+    console_previews,
     console_publication,
     console_review,
     console_staydown,
@@ -143,7 +144,8 @@ def html_error(request: Request, status: int, message: str) -> Response:
 def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_targets,
-                   console_campaigns, console_notices, console_staydown, console_publication):
+                   console_campaigns, console_notices, console_staydown, console_publication,
+                   console_previews):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()

@@ -26,6 +26,7 @@ from swordnet.web.console_base import Signed, render
 from swordnet.web.deps import DbSession
 from swordnet.web.params import PathId
 from swordnet.works.previews import work_preview
+from swordnet.works.software_previews import SOFTWARE_ALGORITHMS
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
@@ -60,7 +61,16 @@ def hit_view(hit: Hit) -> dict[str, Any]:
             # The copy: the found picture re-encoded, or the page's main text.
             "copy_image": signal.preview == "image" and media is not None,
             # What else the signal shows (the link signal: the name, its text, the links).
-            "context": signal.review_context(detail)}
+            "context": signal.review_context(detail),
+            # Video and software hits: aligned key frames, or the matched files (filled in).
+            "kind_preview": _kind_preview(hit.algorithm)}
+
+
+def _kind_preview(algorithm: str) -> str | None:
+    """Which filled-in comparison a hit of ``algorithm`` gets on the review page."""
+    if algorithm == "video":
+        return "video-strips"
+    return "software-files" if algorithm in SOFTWARE_ALGORITHMS else None
 
 
 @router.get("/review")

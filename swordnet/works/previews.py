@@ -76,8 +76,9 @@ def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None
 
 
 def work_preview(store: EvidenceStore, work: Work) -> bytes | None:
-    """The stored preview's bytes (PNG or UTF-8 text), or None if the work has none."""
-    if work.preview_sha256 is None or work.preview_type is None:
+    """The stored preview's bytes (PNG or UTF-8 text), or None if the work has none (video
+    key frames and software file lists are read by their own modules)."""
+    if work.preview_sha256 is None or work.preview_type not in ("image", "text"):
         return None
     suffix = ".png" if work.preview_type == "image" else ".txt"
     try:

@@ -32,6 +32,8 @@ from swordnet.core.models import (
 )
 from swordnet.evidence.store import EvidenceStore
 from swordnet.works.previews import store_work_preview
+from swordnet.works.software_previews import store_software_preview
+from swordnet.works.video_previews import store_video_preview
 
 
 class RegistrationError(BadInput):
@@ -137,6 +139,8 @@ def register_work(
                  kind=kind, source_name=source_name, aliases=aliases)
     if preview_store is not None and reg.work.preview_sha256 is None:
         store_work_preview(preview_store, reg.work, content)
+        store_video_preview(preview_store, reg.work, content)  # key frames (video works)
+        store_software_preview(preview_store, reg.work, content)  # parts (software works)
     return reg
 
 

@@ -111,10 +111,82 @@
         put(element, pageTextOnce(), PAGE_EXCERPT);
       } else if (what === "page-text") {
         put(element, pageTextOnce());
+      } else if (what === "video-strips") {
+        fillStrips(element, id);
+      } else if (what === "software-files") {
+        fillFiles(element, id);
       } else if (what === "work-text") {
         var near = hit.dataset.near ? "?near=" + encodeURIComponent(hit.dataset.near) : "";
         put(element, getText("/works/" + hit.dataset.work + "/excerpt" + near, false));
       }
+    });
+  }
+
+  // --- video and software comparisons (JSON; images are re-encoded data: URLs) -----------
+  function getJson(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("not available (" + response.status + ")");
+        }
+        return response.json();
+      });
+  }
+
+  function fillStrips(section, id) {
+    var status = section.querySelector("[data-role=strip-status]");
+    getJson("/review/hits/" + id + "/video-strips").then(function (data) {
+      ["work", "copy"].forEach(function (side) {
+        var list = section.querySelector("[data-row=" + side + "] .strip");
+        data[side].forEach(function (frame) {
+          var item = document.createElement("li");
+          if (frame.src) {
+            var img = document.createElement("img");
+            img.src = frame.src;
+            img.alt = frame.alt;
+            item.appendChild(img);
+          } else {
+            item.classList.add("missing");
+          }
+          var time = document.createElement("span");
+          time.className = "strip-time";
+          time.dataset.t = frame.t;
+          time.textContent = frame.clock;
+          item.appendChild(time);
+          list.appendChild(item);
+        });
+      });
+      var notes = [data.work_note, data.copy_note].filter(Boolean);
+      status.textContent = notes.length ? notes.join(" ")
+        : "Copy time = work time − " + data.offset_s + " s.";
+    }, function (error) {
+      status.textContent = "(" + error.message + ")";
+    });
+  }
+
+  function fillFiles(section, id) {
+    var status = section.querySelector("[data-role=files-status]");
+    getJson("/review/hits/" + id + "/software-files").then(function (data) {
+      ["work", "copy"].forEach(function (side) {
+        var cells = section.querySelectorAll("[data-side=" + side + "] td");
+        var file = data[side];
+        if (!file) {
+          cells[0].textContent = "—";
+          return;
+        }
+        cells[0].textContent = (file.path || "(the whole file)")
+          + (file.overlay_ignored ? " (without " + file.overlay_ignored + " appended bytes)" : "");
+        cells[1].textContent = file.size === null ? "not recorded" : file.size.toLocaleString("en");
+        cells[2].textContent = file.sha256 || "—";
+        cells[3].textContent = file.tlsh || "—";
+      });
+      section.querySelector("[data-role=distance]").textContent =
+        (data.identical ? "Identical (same SHA-256). " : "")
+        + (data.distance === null ? "TLSH distance: not computable"
+          : "TLSH distance " + data.distance) + " (threshold " + data.threshold + ").";
+      status.textContent = [data.work_note, data.copy_note].filter(Boolean).join(" ");
+    }, function (error) {
+      status.textContent = "(" + error.message + ")";
     });
   }
 
