@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,6 +46,17 @@ def hit_captures(session: Session, hit: Hit) -> list[Capture]:
             Capture.kind == "screenshot", Capture.run_id == hit.page_capture.run_id,
             Capture.url == hit.page_capture.url).order_by(Capture.id)).all()
     return captures
+
+
+def capture_row(session: Session, store: EvidenceStore, capture: Capture) -> dict[str, Any]:
+    """What lists show of a capture: its response, and where its WARC record is."""
+    path = warc_path(session, store, capture.warc_file) if capture.warc_file else None
+    return {"id": capture.id, "kind": capture.kind, "url": capture.url,
+            "fetched_at": capture.fetched_at.isoformat(timespec="microseconds"),
+            "http_status": capture.http_status, "ip": capture.ip, "sha256": capture.sha256,
+            "content_type": capture.content_type, "size": capture.size,
+            "warc_file": capture.warc_file, "warc_offset": capture.warc_offset,
+            "warc_path": str(path) if path else None}
 
 
 class RecordUnreadable(NotFound):

@@ -25,9 +25,13 @@ from swordnet.evidence.store import EvidenceStore
 from swordnet.web import (
     api_allowlists,
     api_campaigns,
+    api_captures,
     api_cases,
     api_hits,
+    api_mirrors,
     api_notices,
+    api_runs,
+    api_scheduler,
     api_tips,
     api_works,
     console,
@@ -118,7 +122,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips,
-                   api_notices):
+                   api_notices, api_runs, api_captures, api_mirrors, api_scheduler):
         app.include_router(module.router, prefix=API_PREFIX)
     console.install(app)  # the console's pages and /static, after the API
     return app

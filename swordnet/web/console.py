@@ -5,7 +5,7 @@ handlers that turn "not signed in" into a redirect to ``/login`` and refusals in
 pages. This module holds signing in and out; the pages are in ``console_pages`` (dashboard,
 works, cases, tips), ``console_ops`` (sites, runs, campaigns: staff only) and
 ``console_review`` (the review queue), ``console_notices`` (a case's notices and its site's abuse
-contact: staff only).
+contact: staff only), ``console_apidocs`` (the REST API's reference at ``/api/docs``).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 
 from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session, start_session
 from swordnet.web import (
+    console_apidocs,
     console_notices,
     console_ops,
     console_pages,
@@ -138,7 +139,7 @@ def html_error(request: Request, status: int, message: str) -> Response:
 def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_notices,
-                   console_staydown):
+                   console_staydown, console_apidocs):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()
