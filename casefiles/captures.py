@@ -12,7 +12,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from swordnet.core.errors import NotFound
@@ -102,6 +102,12 @@ def _with_revisited_payload(session: Session, store: EvidenceStore, capture: Cap
         raise RecordUnreadable(f"capture {capture.id}: its revisit record's payload digest "
                                f"does not match capture {original.id}'s payload")
     return replace(view, payload=payload)
+
+
+def recorded_captures(session: Session) -> int:
+    """How many captures have a WARC record (what :func:`evidence_problems` reads back)."""
+    return session.scalar(select(func.count()).select_from(Capture)
+                          .where(Capture.warc_file.is_not(None))) or 0
 
 
 def evidence_problems(session: Session, store: EvidenceStore) -> list[str]:

@@ -11,13 +11,18 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from casefiles.mirror_proposals import propose
 from swordnet.accounts.users import start_session, user_by_name
-from swordnet.core.models import Hit, Site
+from swordnet.core.models import Capture, Hit, Site, WarcFile, Work
+from swordnet.core.signing import fingerprint, load_or_create_key
 from swordnet.core.timeutil import utcnow
+from swordnet.evidence.store import EvidenceStore
+from swordnet.evidence.warc import SUFFIX
 from swordnet.web.deps import SESSION_COOKIE
 from swordnet.web.headers import CONTENT_SECURITY_POLICY
 from tests.api_client import Api, one_line, open_api
@@ -75,7 +80,15 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "staydown accept": ("post", "/mirror-proposals/{proposal_id}/accept"),
     "staydown decline": ("post", "/mirror-proposals/{proposal_id}/decline"),
     "scheduler status": ("get", "/scheduler"),
+    "keys show": ("get", "/signing-key"),
+    "evidence check": ("get", "/evidence/check"),
+    "works threshold": ("put", "/works/{work_id}/thresholds/{algorithm}"),
+    "works release": ("post", "/works/{work_id}/release"),
 }
+# Not in this table: sites, watch targets, crawl, campaigns create/stop (their own task);
+# users and tokens (account administration stays on the command line); evidence verify and
+# extract, fingerprint and match (offline tools over local files); scheduler run, scrapyd,
+# serve and init (processes, not resources).
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,8 @@ def test_scheduler_status_says_none_is_running(api: Api) -> None:
 
 
 @pytest.mark.parametrize("path", ["/runs", "/runs/1", "/scheduler", "/mirror-proposals",
-                                  "/staydown/policy", "/notices/1/urls", "/notices/1/text"])
+                                  "/staydown/policy", "/notices/1/urls", "/notices/1/text",
+                                  "/evidence/check"])
 def test_staff_only_operations_refuse_rights_holders(api: Api, seeded: Seeded,
                                                      path: str) -> None:
     response = api.get("north", path)
@@ -269,6 +283,70 @@ def test_staydown_policy_for_the_instance_and_a_case(api: Api, seeded: Seeded) -
     assert bad.status_code == 422 and "exact" in one_line(bad)
     assert api.call("PUT", "north", path, json={"exact": "on"}).status_code == 403
     assert api.ok("reviewer", path)["own_exact"] is False
+
+
+# --- evidence and works' matching settings -----------------------------------------------------
+
+def test_anyone_signed_in_gets_the_public_signing_key(api: Api) -> None:
+    key = api.ok("north", "/signing-key")
+    assert key["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert key["fingerprint"] == fingerprint(load_or_create_key(api.settings.home).public_key())
+    assert api.get(None, "/signing-key").status_code == 401
+
+
+@pytest.fixture
+def private(web_data: WebData, tmp_path: Path) -> Iterator[Api]:
+    """The API on a copy of its own, for a test whose changes others must not see."""
+    with open_api(web_data.copy_to(tmp_path), web_data.tokens) as api:
+        yield api
+
+
+def test_evidence_check_finds_a_changed_warc_file_whose_bodies_are_then_refused(
+        private: Api) -> None:
+    api = private
+    assert api.get("north", "/evidence/check").status_code == 403
+    clean = api.ok("reviewer", "/evidence/check")
+    assert clean["intact"] and clean["problems"] == [] and clean["captures_checked"] > 0
+    with api.db.session() as session:
+        warc = session.scalars(select(WarcFile).where(WarcFile.sha256.is_not(None))).first()
+        assert warc is not None and warc.sha256 is not None
+        capture = session.scalars(select(Capture).where(Capture.warc_file == warc.filename,
+                                                        Capture.kind == "media")).first()
+        assert capture is not None
+        path = EvidenceStore(api.settings.evidence_dir).path_for(warc.sha256, SUFFIX)
+    path.chmod(0o600)
+    with path.open("ab") as file:
+        file.write(b"tampered")
+    found = api.ok("reviewer", "/evidence/check")
+    assert not found["intact"] and any(warc.sha256 in p for p in found["problems"])
+    refused = api.get("reviewer", f"/captures/{capture.id}/body")
+    assert refused.status_code == 404 and refused.headers["content-type"] == "application/json"
+
+
+def test_staff_set_a_works_threshold_and_release_its_quarantine(private: Api) -> None:
+    api = private
+    work = api.ok("north", "/works")["items"][0]["id"]
+    path = f"/works/{work}/thresholds/phash"
+    assert api.call("PUT", "north", path, json={"value": 6}).status_code == 403
+    set_ = api.call("PUT", "reviewer", path, json={"value": 6})
+    assert set_.status_code == 200 and set_.json()["thresholds"] == {"phash": 6}
+    assert api.ok("reviewer", f"/works/{work}")["thresholds"]["phash"] == 6
+    cleared = api.call("PUT", "reviewer", path, json={"value": None})
+    assert cleared.json()["thresholds"] == {}
+    for bad_path, body, named in ((path, {"value": -1}, "value"),
+                                  (f"/works/{work}/thresholds/nope", {"value": 1}, "nope")):
+        bad = api.call("PUT", "reviewer", bad_path, json=body)
+        assert bad.status_code == 422 and named in one_line(bad)
+    assert api.call("PUT", "reviewer", "/works/999999/thresholds/phash",
+                    json={"value": 1}).status_code == 404
+    assert api.post("reviewer", f"/works/{work}/release").status_code == 409
+    with api.db.session() as session:
+        row = session.get(Work, work)
+        assert row is not None
+        row.quarantined_at, row.quarantine_reason = utcnow(), "too many matches"
+    assert api.post("north", f"/works/{work}/release").status_code == 403
+    released = api.post("reviewer", f"/works/{work}/release")
+    assert released.status_code == 200 and released.json()["quarantined"] is False
 
 
 # --- the OpenAPI document and the docs page -----------------------------------------------------

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -223,7 +223,7 @@ def show_notice(notice_id: PathId, session: DbSession, caller: Caller) -> Notice
     return notice_out(session, _notice(session, notice_id))
 
 
-@router.get("/notices/{notice_id}/text", response_class=PlainTextResponse,
+@router.get("/notices/{notice_id}/text", response_class=Response,
             summary="A notice's text",
             responses={200: {"content": {"text/plain": {}},
                              "description": "The notice as it was rendered and sent."}})

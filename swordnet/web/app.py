@@ -27,12 +27,14 @@ from swordnet.web import (
     api_campaigns,
     api_captures,
     api_cases,
+    api_evidence,
     api_hits,
     api_mirrors,
     api_notices,
     api_runs,
     api_scheduler,
     api_tips,
+    api_work_matching,
     api_works,
     console,
 )
@@ -122,7 +124,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips,
-                   api_notices, api_runs, api_captures, api_mirrors, api_scheduler):
+                   api_notices, api_runs, api_captures, api_mirrors, api_scheduler, api_evidence,
+                   api_work_matching):
         app.include_router(module.router, prefix=API_PREFIX)
     console.install(app)  # the console's pages and /static, after the API
     return app
