@@ -26,7 +26,8 @@ from swordnet.evidence.warc import SUFFIX
 from swordnet.web.deps import SESSION_COOKIE
 from swordnet.web.headers import CONTENT_SECURITY_POLICY
 from tests.api_client import Api, one_line, open_api
-from tests.web_data import HOLDER_A, HOLDER_B, WebData, shared_web_data
+from tests.conftest import BACKENDS
+from tests.web_data import HOLDER_A, HOLDER_B, WebData, web_data_on
 
 # CLI capability -> the operation that does it through the API. A capability the API lacks
 # fails test_openapi_has_an_operation_for_every_cli_capability.
@@ -102,9 +103,11 @@ class Seeded:
     run: int
 
 
-@pytest.fixture(scope="module")
-def web_data(tmp_path_factory: pytest.TempPathFactory) -> WebData:
-    return shared_web_data(tmp_path_factory)
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_data(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
+    with web_data_on(request.param, tmp_path_factory) as data:
+        yield data
 
 
 @pytest.fixture(scope="module")
