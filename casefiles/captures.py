@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from swordnet.core.errors import NotFound
@@ -45,6 +46,17 @@ def hit_captures(session: Session, hit: Hit) -> list[Capture]:
             Capture.kind == "screenshot", Capture.run_id == hit.page_capture.run_id,
             Capture.url == hit.page_capture.url).order_by(Capture.id)).all()
     return captures
+
+
+def capture_row(session: Session, store: EvidenceStore, capture: Capture) -> dict[str, Any]:
+    """What lists show of a capture: its response, and where its WARC record is."""
+    path = warc_path(session, store, capture.warc_file) if capture.warc_file else None
+    return {"id": capture.id, "kind": capture.kind, "url": capture.url,
+            "fetched_at": capture.fetched_at.isoformat(timespec="microseconds"),
+            "http_status": capture.http_status, "ip": capture.ip, "sha256": capture.sha256,
+            "content_type": capture.content_type, "size": capture.size,
+            "warc_file": capture.warc_file, "warc_offset": capture.warc_offset,
+            "warc_path": str(path) if path else None}
 
 
 class RecordUnreadable(NotFound):
@@ -90,6 +102,12 @@ def _with_revisited_payload(session: Session, store: EvidenceStore, capture: Cap
         raise RecordUnreadable(f"capture {capture.id}: its revisit record's payload digest "
                                f"does not match capture {original.id}'s payload")
     return replace(view, payload=payload)
+
+
+def recorded_captures(session: Session) -> int:
+    """How many captures have a WARC record (what :func:`evidence_problems` reads back)."""
+    return session.scalar(select(func.count()).select_from(Capture)
+                          .where(Capture.warc_file.is_not(None))) or 0
 
 
 def evidence_problems(session: Session, store: EvidenceStore) -> list[str]:

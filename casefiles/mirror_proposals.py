@@ -11,6 +11,8 @@ and case, and nothing is linked until staff accept (:func:`accept`, which is
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -111,3 +113,12 @@ def decline(session: Session, proposal_id: int, actor: str) -> MirrorProposal:
     proposal = _open_proposal(session, proposal_id)
     proposal.status, proposal.decided_by, proposal.decided_at = "declined", actor, utcnow()
     return proposal
+
+
+def proposal_row(proposal: MirrorProposal) -> dict[str, Any]:
+    """What lists show of a proposal (its reasons as one line)."""
+    return {"id": proposal.id, "case_id": proposal.case_id, "site": proposal.site.domain,
+            "case_site": proposal.case.site.domain, "status": proposal.status,
+            "reasons": "; ".join(r["text"] for r in proposal.reasons),
+            "created_at": proposal.created_at.isoformat(timespec="seconds"),
+            "decided_by": proposal.decided_by}

@@ -251,3 +251,21 @@ def notice_row(notice: Notice) -> dict[str, Any]:
             "sent_at": at(notice.sent_at), "attempts": notice.attempts,
             "next_attempt_at": at(notice.next_attempt_at),
             "server_answer": notice.server_answer, "last_error": notice.last_error}
+
+
+def notice_url_checks(session: Session, notice_id: int) -> list[dict[str, Any]]:
+    """The URLs a notice names, each with its state and every recheck of it, oldest first."""
+    if session.get(Notice, notice_id) is None:
+        raise NotFound(f"no notice with id {notice_id}")
+    rows = []
+    for url in session.scalars(select(NoticeUrl).where(NoticeUrl.notice_id == notice_id)
+                               .order_by(NoticeUrl.id)):
+        checks = session.scalars(select(RecheckResult).where(
+            RecheckResult.notice_url_id == url.id).order_by(RecheckResult.id)).all()
+        rows.append({"id": url.id, "url": url.url, "hit_id": url.hit_id,
+                     "status": url.status, "removed_at": url.removed_at,
+                     "last_checked_at": url.last_checked_at, "checks": [
+                         {"at": c.checked_at.isoformat(timespec="seconds"),
+                          "outcome": c.outcome, "reason": c.reason,
+                          "capture_id": c.capture_id} for c in checks]})
+    return rows

@@ -24,6 +24,7 @@ from swordnet.core.models import (
     WORK_KINDS,
     AllowlistEntry,
     Campaign,
+    Capture,
     Case,
     CaseEvent,
     Hit,
@@ -89,6 +90,21 @@ def tips_query(principal: Principal) -> Select[Tip]:
     return query
 
 
+def captures_query(principal: Principal) -> Select[Capture]:
+    """Captures; for a rights holder, the page and media captures of their own hits and the
+    screenshots of those pages taken in the same run."""
+    query = select(Capture)
+    if principal.is_staff:
+        return query
+    own = hits_query(principal).subquery()
+    page = select(Capture.run_id, Capture.url).where(
+        Capture.id.in_(select(own.c.page_capture_id))).subquery()
+    screenshot = (Capture.kind == "screenshot") & exists().where(
+        page.c.run_id == Capture.run_id, page.c.url == Capture.url)
+    return query.where(Capture.id.in_(select(own.c.page_capture_id))
+                       | Capture.id.in_(select(own.c.media_capture_id)) | screenshot)
+
+
 def _one(session: Session, query: Select[Model], what: str, object_id: int) -> Model:
     found = session.scalar(query)
     if found is None:
@@ -116,6 +132,11 @@ def get_allowlist_entry(session: Session, principal: Principal,
                         entry_id: int) -> AllowlistEntry:
     return _one(session, allowlist_query(principal).where(AllowlistEntry.id == entry_id),
                 "allowlist entry", entry_id)
+
+
+def get_capture(session: Session, principal: Principal, capture_id: int) -> Capture:
+    return _one(session, captures_query(principal).where(Capture.id == capture_id), "capture",
+                capture_id)
 
 
 def case_hits(session: Session, principal: Principal, case: Case) -> list[Hit]:

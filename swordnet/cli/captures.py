@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
-from casefiles.captures import capture_record, hit_captures, warc_path
+from casefiles.captures import capture_record, capture_row, hit_captures
 from swordnet.cli.util import ID, console, database, emit, evidence_store, fail, json_option
 from swordnet.core.models import Capture, Hit
-from swordnet.evidence.store import EvidenceStore
-
-
-def capture_row(session: Session, store: EvidenceStore, capture: Capture) -> dict[str, Any]:
-    path = warc_path(session, store, capture.warc_file) if capture.warc_file else None
-    return {"id": capture.id, "kind": capture.kind, "url": capture.url,
-            "fetched_at": capture.fetched_at.isoformat(timespec="microseconds"),
-            "http_status": capture.http_status, "ip": capture.ip, "sha256": capture.sha256,
-            "content_type": capture.content_type, "size": capture.size,
-            "warc_file": capture.warc_file, "warc_offset": capture.warc_offset,
-            "warc_path": str(path) if path else None}
 
 
 @click.group()

@@ -9,7 +9,8 @@ import click
 from sqlalchemy.orm import Session
 
 from scheduler.executor import CrawlRequest, LocalExecutor
-from swordnet.cli.runs import print_run, run_summary
+from scheduler.runs import get_run, run_summary
+from swordnet.cli.runs import print_run
 from swordnet.cli.util import ID, console, current_settings, database, json_option
 from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import Site, WatchTarget
@@ -55,7 +56,7 @@ def crawl(url_or_site: str | None, target_id: int | None, as_json: bool) -> None
             console.print(f"Crawling {request.start_url} ...")
         run_id = LocalExecutor(db, settings).run(request)
         with db.session() as session:
-            summary = run_summary(session, run_id)
+            summary = run_summary(get_run(session, run_id))
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:

@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import func, select
 
 from casefiles.bundle import extract_bundle, verify_bundle
-from casefiles.captures import evidence_problems
+from casefiles.captures import evidence_problems, recorded_captures
 from swordnet.cli.util import RegularFile, console, current_settings, database, evidence_store
-from swordnet.core.models import Capture
 from swordnet.core.signing import key_path, load_or_create_key, load_public_pem
 
 
@@ -27,8 +25,7 @@ def evidence_check() -> None:
     store = evidence_store()
     with database() as db, db.session() as session:
         problems = evidence_problems(session, store)
-        count = session.scalar(select(func.count()).select_from(Capture)
-                               .where(Capture.warc_file.is_not(None)))
+        count = recorded_captures(session)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from casefiles.auto_notices import last_run, policy, set_policy
 from casefiles.contacts import suggested_recipient
 from casefiles.delivery import due_notices, resend, send_due, settle_delivered, write_eml
-from casefiles.notices import notice_row, record_notice
+from casefiles.notices import notice_row, notice_url_checks, record_notice
 from swordnet.cli.util import (
     ID,
     actor_option,
@@ -28,7 +28,7 @@ from swordnet.cli.util import (
 )
 from swordnet.core.campaign_scope import notice_condition
 from swordnet.core.errors import NotFound
-from swordnet.core.models import NOTICE_STATUSES, Notice, NoticeUrl, RecheckResult
+from swordnet.core.models import NOTICE_STATUSES, Notice, NoticeUrl
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.campaigns import find_campaign
 
@@ -229,23 +229,7 @@ def notices_text(notice_id: int) -> None:
 @json_option
 def notices_show(notice_id: int, as_json: bool) -> None:
     """Show a notice's URLs, what the last recheck saw, and every recheck."""
-    def show(session: Session) -> list[dict[str, Any]]:
-        if session.get(Notice, notice_id) is None:
-            raise NotFound(f"no notice with id {notice_id}")
-        rows = []
-        for url in session.scalars(select(NoticeUrl).where(NoticeUrl.notice_id == notice_id)
-                                   .order_by(NoticeUrl.id)):
-            checks = session.scalars(select(RecheckResult).where(
-                RecheckResult.notice_url_id == url.id).order_by(RecheckResult.id)).all()
-            rows.append({"id": url.id, "url": url.url, "hit_id": url.hit_id,
-                         "status": url.status, "removed_at": url.removed_at,
-                         "last_checked_at": url.last_checked_at, "checks": [
-                             {"at": c.checked_at.isoformat(timespec="seconds"),
-                              "outcome": c.outcome, "reason": c.reason,
-                              "capture_id": c.capture_id} for c in checks]})
-        return rows
-
-    data = in_unit(show)
+    data = in_unit(notice_url_checks, notice_id)
     for row in data:
         row["last_check"] = row["checks"][-1]["reason"] if row["checks"] else None
     emit(data, as_json, f"URLs under notice {notice_id}",

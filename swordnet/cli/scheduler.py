@@ -5,19 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
 
 import click
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from scheduler.executor import Executor, LocalExecutor
 from scheduler.liveness import settle_gone_runs
-from scheduler.lock import SchedulerLock, last_instance
 from scheduler.scrapyd import ScrapydExecutor
 from scheduler.service import run_scheduler
+from scheduler.status import scheduler_status as current_status
 from swordnet.cli.util import (
     console,
     current_settings,
@@ -28,7 +23,6 @@ from swordnet.cli.util import (
     json_option,
 )
 from swordnet.core.db import Database
-from swordnet.core.models import CrawlRun
 
 NODES_ENV = "SWORDNET_SCRAPYD_NODES"
 
@@ -87,64 +81,20 @@ def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...
                       templates=current_settings().templates_dir)
 
 
-def _last_run(session: Session, job_id: str) -> CrawlRun | None:
-    query = select(CrawlRun)
-    parts = job_id.split(":")
-    if parts[0] == "target":
-        query = query.where(CrawlRun.target_id == int(parts[1]), CrawlRun.campaign_id.is_(None))
-    elif parts[0] == "campaign":
-        query = query.where(CrawlRun.campaign_id == int(parts[1]),
-                            CrawlRun.target_id == int(parts[3]))
-    elif job_id == "rechecks":
-        query = query.where(CrawlRun.purpose == "recheck")
-    elif job_id == "tips":
-        query = query.where(CrawlRun.purpose == "tip")
-    else:
-        return None
-    return session.scalar(query.order_by(CrawlRun.id.desc()).limit(1))
-
-
-def _stored_jobs(db: Database) -> list[Any]:
-    try:
-        return SQLAlchemyJobStore(engine=db.engine).get_all_jobs()
-    except SQLAlchemyError:
-        return []  # no scheduler has run against this database yet
-
-
 @scheduler.command("status")
 @json_option
 def scheduler_status(as_json: bool) -> None:
     """Whether a scheduler is running, and each job's next run and last outcome."""
     with database() as db:
         settle_gone_runs(db)
-        running = SchedulerLock(db).held_elsewhere()
-        instance = last_instance(db)
-        jobs = _stored_jobs(db)
-        rows = []
-        with db.session() as session:
-            for job in jobs:
-                last = _last_run(session, job.id)
-                rows.append({
-                    "job": job.id, "schedule": job.name,
-                    "next_run": job.next_run_time.isoformat(timespec="seconds")
-                    if job.next_run_time else None,
-                    "last_run": last.id if last else None,
-                    "last_started": last.started_at.isoformat(timespec="seconds")
-                    if last else None,
-                    "last_outcome": last.outcome if last else None})
-    state: dict[str, Any] = {"running": running}
-    if instance is not None:
-        state.update(host=instance.host, pid=instance.pid, executor=instance.executor,
-                     started_at=instance.started_at.isoformat(timespec="seconds"),
-                     heartbeat_at=instance.heartbeat_at.isoformat(timespec="seconds"),
-                     stopped_at=instance.stopped_at.isoformat(timespec="seconds")
-                     if instance.stopped_at else None)
+        status = current_status(db)
+    state, rows = status["scheduler"], status["jobs"]
     if as_json:
-        click.echo(json.dumps({"scheduler": state, "jobs": rows}, indent=2))
+        click.echo(json.dumps(status, indent=2))
         return
-    if running and instance is not None:
-        console.print(f"Scheduler running: pid {instance.pid} on {instance.host} since "
-                      f"{state['started_at']} ({instance.executor} executor), last heartbeat "
+    if state["running"] and "pid" in state:
+        console.print(f"Scheduler running: pid {state['pid']} on {state['host']} since "
+                      f"{state['started_at']} ({state['executor']} executor), last heartbeat "
                       f"{state['heartbeat_at']}.")
     else:
         console.print("No scheduler is running against this database.")

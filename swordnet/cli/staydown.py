@@ -3,14 +3,12 @@ proposed as mirrors of a case."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from casefiles.lifecycle import get_case
-from casefiles.mirror_proposals import accept, decline, list_proposals
+from casefiles.mirror_proposals import accept, decline, list_proposals, proposal_row
 from casefiles.staydown import (
     Policy,
     case_policy,
@@ -80,14 +78,6 @@ def staydown_policy(case_id: int | None, exact: str | None, fuzzy: str | None,
 
 def _flag(value: str | None) -> bool | None:
     return None if value is None else value == "on"
-
-
-def proposal_row(proposal: MirrorProposal) -> dict[str, Any]:
-    return {"id": proposal.id, "case_id": proposal.case_id, "site": proposal.site.domain,
-            "case_site": proposal.case.site.domain, "status": proposal.status,
-            "reasons": "; ".join(r["text"] for r in proposal.reasons),
-            "created_at": proposal.created_at.isoformat(timespec="seconds"),
-            "decided_by": proposal.decided_by}
 
 
 @staydown.command("proposals")

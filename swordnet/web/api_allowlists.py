@@ -87,6 +87,7 @@ def add_entry(body: AllowlistIn, session: DbSession, caller: Caller) -> Allowlis
 
 @router.get("/{entry_id}", response_model=AllowlistOut)
 def show_entry(entry_id: PathId, session: DbSession, caller: Caller) -> AllowlistOut:
+    """One allowlist entry you may see."""
     return entry_out(session, get_allowlist_entry(session, caller, entry_id))
 
 

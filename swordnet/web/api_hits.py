@@ -116,6 +116,7 @@ def list_hits(session: DbSession, caller: Caller,
 
 @router.get("/{hit_id}", response_model=HitOut)
 def show_hit(hit_id: PathId, session: DbSession, caller: Caller) -> HitOut:
+    """One hit you may see, with how it matched."""
     return hit_out(get_hit(session, caller, hit_id))
 
 

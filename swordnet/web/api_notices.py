@@ -1,14 +1,16 @@
 """``/cases/{id}/notices``, ``/notices`` and ``/contacts``: record a takedown notice (as sent
-through staff's own channel, or queued for email), send it, follow its delivery, the
-automatic-notice policy (``/notices/auto``), and the abuse contacts a site's notices go to.
-Staff only.
+through staff's own channel, or queued for email), send it, follow its delivery, read its
+text, see the rechecks of the URLs it names (``/notices/{id}/urls``), the automatic-notice
+policy (``/notices/auto``), and the abuse contacts a site's notices go to. Staff only.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,13 +18,14 @@ from sqlalchemy.orm import Session
 from casefiles.auto_notices import MAX_AFTER_HOURS, last_run, policy, set_policy
 from casefiles.contacts import contacts, find_site, refresh, set_contact, suggested_recipient
 from casefiles.delivery import resend, send_due, settle_delivered
-from casefiles.notices import notice_row, record_notice
+from casefiles.notices import notice_row, notice_url_checks, record_notice
 from casefiles.rdap import rdap_client
 from swordnet.accounts.access import BadQuery, get_case, require_staff
+from swordnet.core.campaign_scope import notice_condition
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.errors import Conflict, NotFound, Unavailable
-from swordnet.core.models import NOTICE_STATUSES, Notice, NoticeUrl
+from swordnet.core.models import NOTICE_STATUSES, Campaign, Notice, NoticeUrl
 from swordnet.web.deps import Caller, DbSession, get_db
 from swordnet.web.errors import ERROR_RESPONSES, ErrorOut
 from swordnet.web.params import PathId, QueryId, choice_param
@@ -58,6 +61,24 @@ class NoticeOut(BaseModel):
     server_answer: str | None = Field(description="The mail server's answer to the message.")
     last_error: str | None
     urls: list[str] = Field(description="The URLs the notice names.")
+
+
+class RecheckOut(BaseModel):
+    at: str = Field(description="When the URL was fetched again.")
+    outcome: str = Field(description="What the recheck saw (e.g. removed, present, error).")
+    reason: str
+    capture_id: int | None = Field(description="The capture of the response (GET "
+                                   "/captures/{id}).")
+
+
+class NoticeUrlOut(BaseModel):
+    id: int
+    url: str
+    hit_id: int
+    status: str = Field(description="unchecked, present, removed, ...")
+    removed_at: datetime | None
+    last_checked_at: datetime | None
+    checks: list[RecheckOut] = Field(description="Every recheck of the URL, oldest first.")
 
 
 class SettleIn(BaseModel):
@@ -137,16 +158,22 @@ def create_notice(case_id: PathId, body: NoticeIn, session: DbSession, caller: C
     return notice_out(session, notice)
 
 
-@router.get("/notices", response_model=list[NoticeOut])
+@router.get("/notices", response_model=list[NoticeOut], summary="List notices")
 def list_notices(session: DbSession, caller: Caller, case_id: QueryId = None,
+                 campaign_id: QueryId = None,
                  status: Annotated[str | None, choice_param(NOTICE_STATUSES,
                                                             "Delivery state.")] = None,
                  ) -> list[NoticeOut]:
-    """Notices, newest first (at most 500). Staff only."""
+    """Notices, newest first (at most 500); with ``campaign_id``, the notices its report
+    counts (sent within its window for cases on its sites). Staff only."""
     require_staff(caller)
     query = select(Notice).order_by(Notice.id.desc()).limit(500)
     if case_id is not None:
         query = query.where(Notice.case_id == case_id)
+    if campaign_id is not None:
+        if session.get(Campaign, campaign_id) is None:
+            raise NotFound(f"no campaign with id {campaign_id}")
+        query = query.where(notice_condition(campaign_id))
     if status is not None:
         if status not in NOTICE_STATUSES:
             raise BadQuery(f"status {status!r} is not one of {', '.join(NOTICE_STATUSES)}")
@@ -194,6 +221,25 @@ def show_notice(notice_id: PathId, session: DbSession, caller: Caller) -> Notice
     """One notice and its delivery. Staff only."""
     require_staff(caller)
     return notice_out(session, _notice(session, notice_id))
+
+
+@router.get("/notices/{notice_id}/text", response_class=Response,
+            summary="A notice's text",
+            responses={200: {"content": {"text/plain": {}},
+                             "description": "The notice as it was rendered and sent."}})
+def notice_text(notice_id: PathId, session: DbSession, caller: Caller) -> PlainTextResponse:
+    """The notice as it was rendered and sent. Staff only."""
+    require_staff(caller)
+    return PlainTextResponse(_notice(session, notice_id).body or "")
+
+
+@router.get("/notices/{notice_id}/urls", response_model=list[NoticeUrlOut],
+            summary="A notice's URLs and their rechecks")
+def notice_urls(notice_id: PathId, session: DbSession, caller: Caller) -> list[NoticeUrlOut]:
+    """The URLs the notice names, what the last recheck saw of each, and every recheck
+    (``swordnet notices show``). Staff only."""
+    require_staff(caller)
+    return [NoticeUrlOut.model_validate(row) for row in notice_url_checks(session, notice_id)]
 
 
 @router.post("/notices/{notice_id}/send", response_model=NoticeOut)

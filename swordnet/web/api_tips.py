@@ -119,5 +119,6 @@ def create_tip(body: TipIn, request: Request, session: DbSession, caller: Caller
 
 @router.get("/{tip_id}", response_model=TipOut)
 def show_tip(tip_id: PathId, session: DbSession, caller: Caller) -> TipOut:
+    """One tip you may see, and what its check found."""
     tip = get_tip(session, caller, tip_id)
     return tip_out(tip, visible_tip_hits(session, caller, [tip]))

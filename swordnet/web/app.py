@@ -25,12 +25,18 @@ from swordnet.evidence.store import EvidenceStore
 from swordnet.web import (
     api_allowlists,
     api_campaigns,
+    api_captures,
     api_cases,
+    api_evidence,
     api_hits,
+    api_mirrors,
     api_notices,
     api_publication,
+    api_runs,
+    api_scheduler,
     api_targets,
     api_tips,
+    api_work_matching,
     api_works,
     console,
     public,
@@ -121,7 +127,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid_request)
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips,
-                   api_notices, api_publication, api_targets):
+                   api_notices, api_publication, api_targets, api_runs, api_captures, api_mirrors,
+                   api_scheduler, api_evidence, api_work_matching):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(public.router)  # published cases, for anyone when switched on
     console.install(app)  # the console's pages and /static, after the API

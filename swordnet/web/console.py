@@ -6,8 +6,9 @@ pages. This module holds signing in and out; the pages are in ``console_pages`` 
 works, cases, tips), ``console_ops`` (sites, runs: staff only), ``console_targets`` (the
 watchlist's forms), ``console_campaigns`` (campaigns, rapid responses and their live hits:
 staff only), ``console_review`` (the review queue), ``console_notices`` (a case's notices and
-its site's abuse contact: staff only) and ``console_publication`` (publishing a case, holders'
-consent).
+its site's abuse contact: staff only), ``console_publication`` (publishing a case, holders'
+consent), ``console_previews`` (video and software hits' previews) and ``console_apidocs``
+(the REST API's reference at ``/api/docs``).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
@@ -28,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 
 from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session, start_session
 from swordnet.web import (
+    console_apidocs,
     console_campaigns,
     console_notices,
     console_ops,
@@ -145,7 +147,7 @@ def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_targets,
                    console_campaigns, console_notices, console_staydown, console_publication,
-                   console_previews):
+                   console_previews, console_apidocs):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()

@@ -138,7 +138,7 @@ NAV = [("/", "Dashboard", False), ("/review", "Review", False), ("/works", "Work
        ("/cases", "Cases", False), ("/sites", "Sites", True), ("/runs", "Runs", True),
        ("/campaigns", "Campaigns", True), ("/staydown", "Staydown", True),
        ("/tips", "Tips", False),
-       ("/allowlist", "Allowlist", False)]
+       ("/allowlist", "Allowlist", False), ("/api/docs", "API", False)]
 
 
 def render(request: Request, template: str, viewer: Viewer | None, *, status: int = 200,
