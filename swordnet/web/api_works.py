@@ -152,15 +152,17 @@ def show_work(work_id: PathId, session: DbSession, caller: Caller) -> WorkDetail
 
 
 @router.get("/{work_id}/preview", response_class=Response,
-            responses={200: {"content": {"image/png": {}, "text/plain": {}},
-                             "description": "A PNG thumbnail (images) or the text (text)."}})
+            responses={200: {"content": {"image/png": {}, "text/plain": {}, "audio/ogg": {}},
+                             "description": "A PNG thumbnail (images), the text (text) or "
+                                            "the sound as mono Opus (audio)."}})
 def preview(work_id: PathId, session: DbSession, store: Store, caller: Caller) -> Response:
-    """What reviewers see of the work: a PNG thumbnail or its text."""
+    """What reviewers see of the work: a PNG thumbnail, its text or its sound."""
     work = get_work(session, caller, work_id)
     data = work_preview(store, work)
     if data is None:
         raise NotFound(f"work {work_id} has no stored preview")
-    media_type = "image/png" if work.preview_type == "image" else "text/plain; charset=utf-8"
+    media_type = {"image": "image/png", "audio": "audio/ogg"}.get(work.preview_type or "",
+                                                                    "text/plain; charset=utf-8")
     return Response(data, media_type=media_type,
                     headers={"Cache-Control": "private, max-age=3600"})
 

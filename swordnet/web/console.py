@@ -4,7 +4,8 @@
 handlers that turn "not signed in" into a redirect to ``/login`` and refusals into HTML error
 pages. This module holds signing in and out; the pages are in ``console_pages`` (dashboard,
 works, cases, tips), ``console_ops`` (sites, runs, campaigns: staff only) and
-``console_review`` (the review queue), ``console_notices`` (a case's notices and its site's abuse
+``console_review`` (the review queue; ``console_sound`` draws and plays a sound match's
+segments), ``console_notices`` (a case's notices and its site's abuse
 contact: staff only).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
@@ -30,6 +31,7 @@ from swordnet.web import (
     console_ops,
     console_pages,
     console_review,
+    console_sound,
     console_staydown,
 )
 from swordnet.web.console_base import (
@@ -137,7 +139,7 @@ def html_error(request: Request, status: int, message: str) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
-    for module in (console_pages, console_review, console_ops, console_notices,
+    for module in (console_pages, console_review, console_sound, console_ops, console_notices,
                    console_staydown):
         app.include_router(module.router)
     app.include_router(router)
