@@ -35,6 +35,7 @@ from tests.sound_hits import (
     SoundHits,
     build_sound_hits,
     chirp,
+    cut_video,
     probe_seconds,
     sound_signal,
 )
@@ -94,6 +95,18 @@ def test_an_audio_work_keeps_its_sound_as_a_small_mono_opus_preview(
     assert len(preview) < wav.stat().st_size / 10
 
 
+def test_a_work_registered_from_a_video_keeps_its_soundtrack(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sound_signal(monkeypatch)
+    video = cut_video(chirp(tmp_path / "song.wav", seconds=20), tmp_path / "clip.mp4", 5, 10)
+    store = EvidenceStore(tmp_path / "evidence")
+    work = Work(title="Music video", kind="audio")
+    store_work_preview(store, work, video.read_bytes())
+    preview = work_preview(store, work)
+    assert work.preview_type == "audio" and preview is not None
+    assert abs(probe_seconds(preview, tmp_path) - 10) <= 0.5  # sound only (probe checks)
+
+
 def test_a_file_without_sound_stores_no_preview(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     sound_signal(monkeypatch)
@@ -149,6 +162,22 @@ def test_excerpts_are_reencoded_audio_of_the_segment(
         assert response.headers["content-type"] == "audio/ogg"
         assert response.content[:4] == b"OggS"  # not the captured MP3 or MP4 as served
         assert abs(probe_seconds(response.content, tmp_path) - SEGMENT) <= 0.5
+
+
+def test_players_get_the_byte_ranges_they_ask_for(clients: dict[str, TestClient],
+                                                   hits: SoundHits) -> None:
+    reviewer = clients["reviewer"]
+    path = f"/hits/{hits.mp3_hit}/sound/copy.ogg"
+    whole = reviewer.get(path)
+    assert whole.headers["accept-ranges"] == "bytes"
+    size = len(whole.content)
+    part = reviewer.get(path, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == whole.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{size}"
+    tail = reviewer.get(path, headers={"Range": "bytes=-50"})
+    assert tail.status_code == 206 and tail.content == whole.content[-50:]
+    past = reviewer.get(path, headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
 
 
 def test_rights_holders_hear_and_see_only_their_own_hits(
