@@ -27,7 +27,13 @@ from swordnet.core.db import open_database
 from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
 from swordnet.web.app import create_app
-from swordnet.works.audio_codec import SPECTROGRAM_HEIGHT, spectrogram_png, spectrogram_width
+from swordnet.works.audio_codec import (
+    SPECTROGRAM_HEIGHT,
+    AudioUnreadable,
+    opus_excerpt,
+    spectrogram_png,
+    spectrogram_width,
+)
 from swordnet.works.previews import store_work_preview, work_preview
 from tests.sound_hits import (
     HOLDER_A,
@@ -35,6 +41,7 @@ from tests.sound_hits import (
     SoundHits,
     build_sound_hits,
     chirp,
+    cut_mp3,
     cut_video,
     probe_seconds,
     sound_signal,
@@ -105,6 +112,14 @@ def test_a_work_registered_from_a_video_keeps_its_soundtrack(
     preview = work_preview(store, work)
     assert work.preview_type == "audio" and preview is not None
     assert abs(probe_seconds(preview, tmp_path) - 10) <= 0.5  # sound only (probe checks)
+
+
+def test_a_crawled_playlist_cannot_make_ffmpeg_open_another_file(tmp_path: Path) -> None:
+    song = cut_mp3(chirp(tmp_path / "song.wav", seconds=5), tmp_path / "song.mp3", 0, 5)
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:5\n#EXTINF:5,\n{song}\n#EXT-X-ENDLIST\n"
+    with pytest.raises(AudioUnreadable):
+        opus_excerpt(playlist.encode())
+    assert opus_excerpt(song.read_bytes())[:4] == b"OggS"
 
 
 def test_a_file_without_sound_stores_no_preview(tmp_path: Path,
