@@ -25,7 +25,9 @@ OPUS_BITRATE = "32k"
 # Container formats ffmpeg may read (demuxer names); nothing that refers to other files.
 INPUT_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,ogg,mp3,flac,wav,w64,aac,aiff,ape,"
                  "asf,avi,flv,mpegts,wv,rm")
-FFMPEG_TIMEOUT_S = 120.0
+FFMPEG_TIMEOUT_S = 120.0  # an excerpt or a spectrogram (two minutes of sound at most)
+WHOLE_FILE_TIMEOUT_S = 600.0  # a work's preview (half an hour of sound)
+SHORT_SOUND_SECONDS = 300.0  # sound up to this long gets the short time cap
 FFMPEG_AT_ONCE = 2
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 SPECTROGRAM_HEIGHT = 200
@@ -43,7 +45,8 @@ class AudioUnreadable(ValueError):
     """ffmpeg found no sound it could decode in the content (the message says why)."""
 
 
-def _ffmpeg(content: bytes, before_input: list[str], output: list[str]) -> bytes:
+def _ffmpeg(content: bytes, before_input: list[str], output: list[str],
+            timeout_s: float = FFMPEG_TIMEOUT_S) -> bytes:
     with tempfile.TemporaryDirectory(prefix="swordnet-audio-") as directory:
         source = Path(directory) / "input"
         target = Path(directory) / "output"
@@ -54,10 +57,10 @@ def _ffmpeg(content: bytes, before_input: list[str], output: list[str]) -> bytes
                    *output, str(target)]
         try:
             with _RUNNING:
-                result = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT_S,
+                result = subprocess.run(command, capture_output=True, timeout=timeout_s,
                                         check=False)
         except subprocess.TimeoutExpired:
-            raise AudioUnreadable(f"decoding took over {FFMPEG_TIMEOUT_S:g} s") from None
+            raise AudioUnreadable(f"decoding took over {timeout_s:g} s") from None
         made = target.read_bytes() if target.exists() else b""
         if result.returncode != 0 or not made:
             lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -74,9 +77,11 @@ def _window(start: float, seconds: float | None) -> list[str]:
 def opus_excerpt(content: bytes, start: float = 0.0, seconds: float | None = None) -> bytes:
     """``seconds`` of the content's sound from ``start`` (all of it if None), as mono Opus
     in Ogg; AudioUnreadable if it has no sound ffmpeg decodes (or none in that window)."""
+    long = seconds is None or seconds > SHORT_SOUND_SECONDS
     return _ffmpeg(content, _window(start, seconds),
                    ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", "48000",
-                    "-c:a", "libopus", "-b:a", OPUS_BITRATE, "-f", "ogg"])
+                    "-c:a", "libopus", "-b:a", OPUS_BITRATE, "-f", "ogg"],
+                   WHOLE_FILE_TIMEOUT_S if long else FFMPEG_TIMEOUT_S)
 
 
 def spectrogram_width(seconds: float) -> int:
