@@ -61,7 +61,7 @@ from swordnet.works.precomputed import (
     parse_lines,
     parse_work,
 )
-from swordnet.works.previews import work_preview
+from swordnet.works.previews import PREVIEW_SUFFIXES, work_preview
 from swordnet.works.registry import (
     Registration,
     RegistrationError,
@@ -111,7 +111,7 @@ def work_out(work: Work) -> WorkOut:
         holder=work.holder.name, registration_number=work.registration_number,
         source_name=work.source_name, sha256=work.sha256,
         quarantined=work.quarantined_at is not None, quarantine_reason=work.quarantine_reason,
-        has_preview=work.preview_sha256 is not None and work.preview_type in ("image", "text"),
+        has_preview=work.preview_sha256 is not None and work.preview_type in PREVIEW_SUFFIXES,
         created_at=work.created_at)
 
 
@@ -153,15 +153,17 @@ def show_work(work_id: PathId, session: DbSession, caller: Caller) -> WorkDetail
 
 
 @router.get("/{work_id}/preview", response_class=Response,
-            responses={200: {"content": {"image/png": {}, "text/plain": {}},
-                             "description": "A PNG thumbnail (images) or the text (text)."}})
+            responses={200: {"content": {"image/png": {}, "text/plain": {}, "audio/ogg": {}},
+                             "description": "A PNG thumbnail (images), the text (text) or "
+                                            "the sound as mono Opus (audio)."}})
 def preview(work_id: PathId, session: DbSession, store: Store, caller: Caller) -> Response:
-    """What reviewers see of the work: a PNG thumbnail or its text."""
+    """What reviewers see of the work: a PNG thumbnail, its text or its sound."""
     work = get_work(session, caller, work_id)
     data = work_preview(store, work)
     if data is None:
         raise NotFound(f"work {work_id} has no stored preview")
-    media_type = "image/png" if work.preview_type == "image" else "text/plain; charset=utf-8"
+    media_type = {"image": "image/png", "audio": "audio/ogg"}.get(work.preview_type or "",
+                                                                    "text/plain; charset=utf-8")
     return Response(data, media_type=media_type,
                     headers={"Cache-Control": "private, max-age=3600"})
 

@@ -5,6 +5,7 @@ a time and sends decisions to the ``/api/v1/hits`` endpoints with the session's 
 updating the page in place. Every value from a crawl is rendered by the template as escaped
 text; a page's main text is fetched as JSON and set as text, never as HTML. Rights holders
 see their own hits read-only: deciding is staff work.
+A sound match shows its segments side by side (:mod:`swordnet.web.console_sound`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from swordnet.accounts.access import HIT_SORTS, HitFilters
 from swordnet.core.errors import BadRequest, NotFound
 from swordnet.core.models import HIT_STATUSES, MAX_ID, Campaign, Hit, Work
 from swordnet.web.console_base import Signed, render
+from swordnet.web.console_sound import sound_match
 from swordnet.web.deps import DbSession
 from swordnet.web.params import PathId
 from swordnet.works.previews import work_preview
@@ -60,6 +62,8 @@ def hit_view(hit: Hit) -> dict[str, Any]:
             "work_side": hit.work.preview_type or "none",
             # The copy: the found picture re-encoded, or the page's main text.
             "copy_image": signal.preview == "image" and media is not None,
+            # A sound match: both segments drawn and played (None for any other hit).
+            "sound": sound_match(hit),
             # What else the signal shows (the link signal: the name, its text, the links).
             "context": signal.review_context(detail),
             # Video and software hits: aligned key frames, or the matched files (filled in).

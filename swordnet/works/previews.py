@@ -3,7 +3,8 @@
 Crawled bytes are never handed to the browser as they are. An image (the registered work or
 a found copy) is decoded with Pillow and re-encoded as a PNG thumbnail; a page is reduced to
 its main text, which templates escape. So a crawled SVG with script, an HTML page posing as
-an image or a polyglot file never runs in the console.
+an image or a polyglot file never runs in the console. Sound (an audio work, a video's
+soundtrack) is re-encoded by ffmpeg as a small mono Opus file (:mod:`swordnet.works.audio_codec`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from matching.textdoc import decode_text, html_main_text, looks_like_html
 from swordnet.core.errors import BadInput
 from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
+from swordnet.works.audio_codec import AudioUnreadable, opus_excerpt
 
 THUMBNAIL_SIDE = 640
 # Refused before decoding (below Pillow's own bomb guard, which stays as it is).
 MAX_PREVIEW_PIXELS = 60_000_000
 TEXT_PREVIEW_CHARS = 2_000_000
+# An audio work's stored preview: its first half hour (32 kbit/s Opus: about 7 MB at most).
+AUDIO_PREVIEW_SECONDS = 1800.0
+PREVIEW_SUFFIXES = {"image": ".png", "text": ".txt", "audio": ".ogg"}
 
 
 class NoPreview(BadInput):
@@ -58,15 +63,26 @@ def readable_text(content: bytes) -> str:
     return text[:TEXT_PREVIEW_CHARS]
 
 
+def audio_preview(content: bytes) -> bytes:
+    """The sound of an audio file (or a video's soundtrack), its first
+    :data:`AUDIO_PREVIEW_SECONDS`, as mono Opus in Ogg."""
+    try:
+        return opus_excerpt(content, 0.0, AUDIO_PREVIEW_SECONDS)
+    except AudioUnreadable as exc:
+        raise NoPreview(f"no sound to preview ({exc})") from None
+
+
 def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None:
     """Keep a preview of a registered work in the evidence store, as its kind's signals say
-    reviewers see it (an image thumbnail, or text)."""
+    reviewers see it (an image thumbnail, text, or its sound re-encoded)."""
     preview = preview_of(work.kind)
     try:
         if preview == "image":
             stored = store.put_bytes(thumbnail_png(content), ".png")
         elif preview == "text":
             stored = store.put_bytes(readable_text(content).encode(), ".txt")
+        elif preview == "audio":
+            stored = store.put_bytes(audio_preview(content), ".ogg")
         else:
             return
     except NoPreview:
@@ -76,11 +92,11 @@ def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None
 
 
 def work_preview(store: EvidenceStore, work: Work) -> bytes | None:
-    """The stored preview's bytes (PNG or UTF-8 text), or None if the work has none (video
-    key frames and software file lists are read by their own modules)."""
-    if work.preview_sha256 is None or work.preview_type not in ("image", "text"):
+    """The stored preview's bytes (PNG, UTF-8 text or Ogg Opus), or None if the work has
+    none (video key frames and software file lists are read by their own modules)."""
+    if work.preview_sha256 is None or work.preview_type not in PREVIEW_SUFFIXES:
         return None
-    suffix = ".png" if work.preview_type == "image" else ".txt"
+    suffix = PREVIEW_SUFFIXES[work.preview_type]
     try:
         with store.open_object(work.preview_sha256, suffix) as f:
             return f.read()

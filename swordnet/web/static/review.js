@@ -120,6 +120,10 @@
         put(element, getText("/works/" + hit.dataset.work + "/excerpt" + near, false));
       }
     });
+    // a sound match's spectrograms and excerpts are made on request: only for hits shown
+    hit.querySelectorAll("[data-src]").forEach(function (element) {
+      element.src = element.dataset.src;
+    });
   }
 
   // --- video and software comparisons (JSON; images are re-encoded data: URLs) -----------
@@ -189,6 +193,31 @@
       status.textContent = "(" + error.message + ")";
     });
   }
+  // --- a sound match whose spectrogram or excerpt cannot be made: say why -------------------
+  queue.addEventListener("error", function (event) {
+    var element = event.target;
+    var figure = element.closest && element.closest("figure[data-sound]");
+    if (!figure || figure.dataset.failed === "1") {
+      return;
+    }
+    figure.dataset.failed = "1";
+    var problem = figure.querySelector(".sound-problem");
+    fetch(element.dataset.src, { credentials: "same-origin" })
+      .then(function (response) {
+        if (response.ok) {
+          return "";
+        }
+        return response.text().then(function (html) { // the console's error page (inert here)
+          var said = new DOMParser().parseFromString(html, "text/html").querySelector(".card p");
+          return said ? said.textContent : "";
+        });
+      })
+      .catch(function () { return "not available"; })
+      .then(function (detail) {
+        problem.textContent = "Cannot show this sound: " + (detail || "not available");
+        problem.hidden = false;
+      });
+  }, true);
 
   // --- the API ------------------------------------------------------------------------------
   function api(method, path, body) {
