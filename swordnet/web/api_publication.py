@@ -107,6 +107,8 @@ def _acting_holder(session: Session, principal: Principal, body: ConsentIn) -> s
 
 @router.get("/{case_id}/publication", summary="A case's publication and consents")
 def get_publication(case_id: PathId, session: DbSession, caller: Caller) -> PublicationOut:
+    """Whether the case is published, its public summary and fields, and each holder's consent
+    (a rights holder sees only their own)."""
     return publication_out(session, caller, get_case(session, caller, case_id))
 
 
@@ -124,6 +126,7 @@ def put_publication(case_id: PathId, body: PublishIn, session: DbSession,
 @router.post("/{case_id}/publication/withdraw", summary="Unpublish a case (staff)")
 def withdraw_publication(case_id: PathId, body: UnpublishIn, session: DbSession,
                          caller: Caller) -> PublicationOut:
+    """Take the case off the public pages, with the reason recorded in its custody log."""
     require_staff(caller)
     case = get_case(session, caller, case_id)
     unpublish(session, case, caller.username, body.reason)

@@ -182,6 +182,7 @@ def list_targets(session: DbSession, _caller: Staff,
 
 @router.get("/{target_id}", response_model=TargetOut)
 def show_target(target_id: PathId, session: DbSession, _caller: Staff) -> TargetOut:
+    """One watch target with every setting, as `swordnet sites list` shows it."""
     return target_out(get_target(session, target_id))
 
 
