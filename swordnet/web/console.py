@@ -31,6 +31,7 @@ from swordnet.web import (
     console_pages,
     console_review,
     console_staydown,
+    console_works,
 )
 from swordnet.web.console_base import (
     STATIC_DIR,
@@ -138,7 +139,7 @@ def html_error(request: Request, status: int, message: str) -> Response:
 def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_notices,
-                   console_staydown):
+                   console_staydown, console_works):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()
