@@ -120,8 +120,9 @@ def parse_work(data: Any, line: int = 1) -> PrecomputedWork:
     except (UnknownKind, MetadataError) as exc:
         raise PrecomputedError(str(exc)) from None
     if kind not in supported_kinds():
-        raise PrecomputedError(f"kind {given_kind!r} is a {kind} work, which is not "
-                               f"supported yet (supported: {', '.join(supported_kinds())})")
+        raise PrecomputedError(f"kind {given_kind!r} is not one of "
+                               f"{', '.join(supported_kinds())} (its media kind, {kind}, "
+                               "cannot be registered yet)")
     aliases = data.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip()
                                                 for a in aliases):
