@@ -95,7 +95,7 @@ def test_works_add_with_every_field_and_list_shows_them(home: Settings,
                      "U.S. Copyright Office", "--author", "Mei Tanaka", "--first-published",
                      "2023-11-20", "--territories", "us, jp")
     assert result.exit_code == 0, result.output
-    assert "(fine art, image," in result.output
+    assert "(image, fine art, 4 fingerprints)" in result.output
     [work] = cli_works()
     assert {k: work[k] for k in REGISTRATION} == REGISTRATION
     assert (work["kind"], work["category"], work["category_label"]) == (

@@ -178,7 +178,8 @@ def works_add(file: Path, title: str, holder: str, kind_word: KindAndCategory | 
         except (RegistrationError, ContentRejected) as exc:
             fail(f"{file}: {exc}")
     if reg.created:
-        console.print(f"Registered work {work_id} '{work_title}' ({category}, {kind}, "
+        as_category = f", {category}" if category != kind else ""
+        console.print(f"Registered work {work_id} '{work_title}' ({kind}{as_category}, "
                       f"{fingerprints} fingerprints).")
     else:
         count = reg.added_fingerprints
