@@ -63,6 +63,7 @@ from swordnet.core.models import (
 from swordnet.core.signing import fingerprint, load_public_pem, public_pem, sign, signature_valid
 from swordnet.core.timeutil import utcnow
 from swordnet.evidence.store import EvidenceStore
+from swordnet.works.metadata import registration_facts
 
 FORMAT = "swordnet-evidence-bundle/2"  # /2: the manifest carries the custody log's signed head
 FORMAT_V1 = "swordnet-evidence-bundle/1"
@@ -137,13 +138,15 @@ def _collect(session: Session, store: EvidenceStore,
             payload_files[capture.id] = name
     notices = session.scalars(select(Notice).where(Notice.case_id == case.id)
                               .order_by(Notice.id)).all()
+    works = {h.work_id: {"id": h.work_id, "title": h.work.title, "holder": h.work.holder.name,
+                         "kind": h.work.kind, **registration_facts(h.work)} for h in hits}
     data = {
         "case": {"id": case.id, "status": case.status,
                  "opened_at": case.opened_at.isoformat(),
                  "closed_at": case.closed_at.isoformat() if case.closed_at else None,
                  "sites": [{"domain": s.domain, "ips": s.ips} for s in case_sites(session, case)]},
-        "hits": [{"id": h.id, "work": {"id": h.work_id, "title": h.work.title,
-                                       "holder": h.work.holder.name},
+        "works": list(works.values()),
+        "hits": [{"id": h.id, "work": works[h.work_id],
                   "url": h.url, "page_url": h.page_url, "algorithm": h.algorithm,
                   "stage": h.stage, "score": h.score, "variant": h.variant,
                   "reviewer": h.reviewer,
@@ -200,6 +203,11 @@ def export_bundle(session: Session, store: EvidenceStore, case: Case, output: Pa
     manifest = json.dumps({
         "format": FORMAT, "case_id": case.id, "created_at": created.isoformat(),
         "custody": custody,
+        # What each work's copyright registration says, under the signature too.
+        "works": [{k: work[k] for k in ("id", "title", "holder", "category",
+                                        "registration_number", "registration_date",
+                                        "registering_authority", "author", "first_published",
+                                        "licence_territories")} for work in data["works"]],
         "signing_key_sha256": fingerprint(public),
         "files": dict(sorted(entries.items()))}, indent=2).encode()
     temporary = output.with_name(f".{output.name}.partial")

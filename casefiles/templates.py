@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from swordnet.core.errors import NotFound
 from swordnet.core.models import Case, Hit, Notice
+from swordnet.works.metadata import registration_facts
 
 BUILT_IN = Path(__file__).with_name("templates")
 
@@ -47,6 +48,7 @@ def notice_context(session: Session, case: Case, notice: Notice,
         work = hit.work
         works.setdefault(work.id, {"id": work.id, "title": work.title,
                                    "holder": work.holder.name if work.holder else None,
+                                   **registration_facts(work),
                                    "urls": []})["urls"].append({
             "url": hit.url, "page_url": hit.page_url,
             "first_seen": hit.created_at.strftime("%Y-%m-%d %H:%M UTC"),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from swordnet.accounts.users import Principal
 from swordnet.core.campaign_scope import case_condition, hit_condition
+from swordnet.core.categories import CATEGORIES
 from swordnet.core.errors import BadRequest, Forbidden, NotFound
 from swordnet.core.models import (
     CASE_STATUSES,
@@ -286,6 +287,7 @@ WORK_SORTS: dict[str, Any] = {
     "id": Work.id,
     "title": Work.title,
     "kind": Work.kind,
+    "category": Work.category,
     "created_at": Work.created_at,
     "holder": Work.holder_id,
 }
@@ -328,6 +330,7 @@ def _one_of(what: str, value: str, allowed: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class WorkFilters:
     kind: str | None = None
+    category: str | None = None
     title: str | None = None  # a substring of the title, any case
     holder: str | None = None  # the rights holder's name, exactly
 
@@ -343,6 +346,8 @@ def filtered_works(principal: Principal, filters: WorkFilters) -> Select[Work]:
     query = works_query(principal)
     if filters.kind is not None:
         query = query.where(Work.kind == _one_of("kind", filters.kind, WORK_KINDS))
+    if filters.category is not None:
+        query = query.where(Work.category == _one_of("category", filters.category, CATEGORIES))
     if filters.title is not None:
         query = query.where(Work.title.icontains(filters.title, autoescape=True))
     if filters.holder is not None:

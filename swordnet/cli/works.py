@@ -2,8 +2,11 @@
 
 Works of every kind are registered from a file (``works add``, ``works import``) or from
 fingerprints computed elsewhere (``works import-fingerprints``, fed by ``swordnet
-fingerprint``). A file's kind is told from its content unless ``--kind`` says it; a file
-bigger than its kind's signals read is refused before it is read.
+fingerprint``). A file's kind is told from its content unless ``--kind`` says it (a
+registration category such as ``film`` or ``fine_art``, or a media kind such as ``video``);
+a file bigger than its kind's signals read is refused before it is read. Registration
+metadata (number, date, authority, author, first publication, licence territories) is given
+with ``works add`` or an import line and changed with ``works edit``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import os
 import stat
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +44,23 @@ from swordnet.cli.util import (
     in_unit,
     json_option,
 )
-from swordnet.core.errors import NotFound
-from swordnet.core.models import WORK_KINDS, Fingerprint, Work
+from swordnet.core.categories import (
+    DEFAULT_CATEGORY,
+    KindAndCategory,
+    category_label,
+    kind_words,
+    resolve_kind,
+)
+from swordnet.core.errors import BadInput, NotFound
+from swordnet.core.models import Fingerprint, Work
 from swordnet.core.text import UnusableText
-from swordnet.works.precomputed import parse_lines
+from swordnet.works.metadata import parse_metadata, registration_facts
+from swordnet.works.precomputed import parse_csv, parse_lines
 from swordnet.works.quarantine import release
 from swordnet.works.registry import (
     RegistrationError,
     delete_work_and_hits,
+    edit_registration,
     load_match_index,
     register_precomputed,
     register_work,
@@ -56,9 +69,50 @@ from swordnet.works.registry import (
 
 MB = 1024 * 1024
 SNIFF_BYTES = 64 * 1024  # the start of a file its kind is told from
-kind_option = click.option("--kind", type=click.Choice(WORK_KINDS), default=None,
-                           help="What kind of work the file is (default: told from its "
-                                "content).")
+
+
+class KindWord(click.ParamType[KindAndCategory, Any]):
+    """A registration category or a media kind, as :func:`resolve_kind` reads it."""
+
+    name = "kind"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> KindAndCategory:
+        if isinstance(value, KindAndCategory):
+            return value
+        try:
+            return resolve_kind(str(value))
+        except BadInput as exc:
+            self.fail(str(exc), param, ctx)
+
+
+kind_option = click.option(
+    "--kind", "kind_word", type=KindWord(), default=None,
+    help=f"What the work is: {', '.join(kind_words())} (default: told from the file's "
+         "content, registered as its media kind's default category).")
+METADATA_OPTIONS = (
+    ("--registration-number", "registration_number", "Its copyright registration number."),
+    ("--registration-date", "registration_date", "When it was registered (YYYY-MM-DD)."),
+    ("--authority", "registering_authority", "Who registered it (the registering office)."),
+    ("--author", "author", "Its author."),
+    ("--first-published", "first_published", "When it was first published (YYYY-MM-DD)."),
+    ("--territories", "licence_territories",
+     "Where it is licensed: ISO 3166-1 alpha-2 codes separated by commas, or worldwide."),
+)
+
+
+def metadata_options(command: Any) -> Any:
+    """Add the registration-metadata options; the command gets them as ``metadata``
+    (only those given)."""
+    for flag, field, help_text in reversed(METADATA_OPTIONS):
+        command = click.option(flag, field, default=None, help=help_text)(command)
+    return command
+
+
+def given_metadata(options: dict[str, str | None]) -> dict[str, str]:
+    """The registration fields given on the command line (``""`` clears one in an edit)."""
+    fields = {field for _flag, field, _help in METADATA_OPTIONS}
+    return {k: v for k, v in options.items() if k in fields and v is not None}
 holder_option = click.option("--holder", required=True,
                              help="Rights holder name (created on first use).")
 
@@ -104,23 +158,29 @@ def works() -> None:
 @kind_option
 @click.option("--alias", "aliases", multiple=True,
               help="Another name of the work (repeatable), e.g. a translated title.")
-def works_add(file: Path, title: str, holder: str, kind: str | None,
-              aliases: tuple[str, ...]) -> None:
-    """Register FILE as a work of HOLDER (image, text, video or software)."""
+@metadata_options
+def works_add(file: Path, title: str, holder: str, kind_word: KindAndCategory | None,
+              aliases: tuple[str, ...], **options: str | None) -> None:
+    """Register FILE as a work of HOLDER (text, music, audiovisual, film, photography,
+    fine art or software), with what its copyright registration says."""
     with database() as db:
         try:
             with db.session() as session:
-                kind, content = read_work_file(file, kind)
-                reg = register_work(session, content, title=title,
-                                    holder_name=holder, kind=kind, source_name=file.name,
-                                    aliases=aliases, preview_store=evidence_store())
+                kind, content = read_work_file(file, kind_word.kind if kind_word else None)
+                reg = register_work(session, content, title=title, holder_name=holder,
+                                    kind=kind, category=kind_word.category if kind_word
+                                    else None, source_name=file.name, aliases=aliases,
+                                    metadata=given_metadata(options),
+                                    preview_store=evidence_store())
                 work_id, work_title = reg.work.id, reg.work.title
+                category = category_label(reg.work.category)
                 fingerprints = len(reg.work.fingerprints)
         except (RegistrationError, ContentRejected) as exc:
             fail(f"{file}: {exc}")
     if reg.created:
-        console.print(f"Registered work {work_id} '{work_title}' ({kind}, {fingerprints} "
-                      f"fingerprints).")
+        as_category = f", {category}" if category != kind else ""
+        console.print(f"Registered work {work_id} '{work_title}' ({kind}{as_category}, "
+                      f"{fingerprints} fingerprints).")
     else:
         count = reg.added_fingerprints
         added = f"; added {count} missing fingerprint{'s' * (count != 1)}" if count else ""
@@ -131,8 +191,9 @@ def works_add(file: Path, title: str, holder: str, kind: str | None,
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @holder_option
 @kind_option
-def works_import(directory: Path, holder: str, kind: str | None) -> None:
-    """Register every file in DIRECTORY as one work, titled after its file name."""
+def works_import(directory: Path, holder: str, kind_word: KindAndCategory | None) -> None:
+    """Register every file in DIRECTORY as one work, titled after its file name (for
+    registration metadata per work, import lines with `works import-fingerprints`)."""
     files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         console.print(f"{directory} has no files: 0 works registered.")
@@ -146,9 +207,11 @@ def works_import(directory: Path, holder: str, kind: str | None) -> None:
         for path in files:
             try:
                 with db.session() as session:
-                    file_kind, content = read_work_file(path, kind)
+                    file_kind, content = read_work_file(
+                        path, kind_word.kind if kind_word else None)
                     reg = register_work(session, content, holder_name=holder,
                                         title=path.stem.replace("_", " "), kind=file_kind,
+                                        category=kind_word.category if kind_word else None,
                                         source_name=path.name,
                                         preview_store=evidence_store())
                 added, existing = added + reg.created, existing + (not reg.created)
@@ -166,17 +229,21 @@ def works_import(directory: Path, holder: str, kind: str | None) -> None:
 @works.command("import-fingerprints")
 @click.argument("file", type=RegularFile())
 @holder_option
-def works_import_fingerprints(file: Path, holder: str) -> None:
-    """Register works from precomputed fingerprints: one JSON object, or JSON Lines.
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default=None,
+              help="Default: csv for a .csv file, else JSON Lines.")
+def works_import_fingerprints(file: Path, holder: str, fmt: str | None) -> None:
+    """Register works from precomputed fingerprints: one JSON object, JSON Lines, or CSV
+    (one fingerprint per row), each with its registration metadata.
 
     Every line is checked first; if any is bad, each problem is printed with its line
     number and nothing is registered. Lines come from `swordnet fingerprint`.
     """
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{file}: cannot read it as UTF-8 text: {exc}")
-    entries, errors = parse_lines(text)
+    is_csv = fmt == "csv" or (fmt is None and file.suffix.lower() == ".csv")
+    entries, errors = parse_csv(text) if is_csv else parse_lines(text)
     if errors:
         for error in errors:
             console.print(f"{file}: {error}", markup=False)
@@ -189,7 +256,7 @@ def works_import_fingerprints(file: Path, holder: str) -> None:
                     reg = register_precomputed(
                         session, title=entry.title, holder_name=holder, kind=entry.kind,
                         fingerprints=entry.fingerprints, aliases=entry.aliases,
-                        registration_number=entry.registration_number,
+                        category=entry.category, metadata=entry.metadata,
                         source_name=f"{file.name}:{entry.line}")
                     created += reg.created
         except RegistrationError as exc:
@@ -201,7 +268,7 @@ def works_import_fingerprints(file: Path, holder: str) -> None:
 @works.command("list")
 @json_option
 def works_list(as_json: bool) -> None:
-    """List registered works."""
+    """List registered works with their registration (--json: every field)."""
     with database() as db, db.session() as session:
         rows = session.execute(
             select(Work, func.count(Fingerprint.id)).outerjoin(Work.fingerprints)
@@ -210,9 +277,39 @@ def works_list(as_json: bool) -> None:
         data = [{"id": w.id, "title": w.title, "kind": w.kind, "holder": w.holder.name,
                  "aliases": ", ".join(w.aliases), "fingerprints": n, "sha256": w.sha256,
                  "source": w.source_name, "quarantined": w.quarantine_reason or "",
-                 "created_at": w.created_at.isoformat()} for w, n in rows]
-    emit(data, as_json, "Works", ["id", "title", "kind", "holder", "aliases", "fingerprints",
-                                  "source", "quarantined"])
+                 "created_at": w.created_at.isoformat(), **registration_facts(w)}
+                for w, n in rows]
+    if not as_json:
+        for row in data:
+            row["category"] = row.pop("category_label")
+            row["registration"] = ", ".join(str(row[k]) for k in (
+                "registration_number", "registration_date", "registering_authority") if row[k])
+            row["territories"] = " ".join(row["licence_territories"])
+    emit(data, as_json, "Works", ["id", "title", "category", "holder", "aliases",
+                                  "registration", "author", "territories", "fingerprints",
+                                  "quarantined"])
+
+
+@works.command("edit")
+@click.argument("work_id", type=ID)
+@kind_option
+@metadata_options
+def works_edit(work_id: int, kind_word: KindAndCategory | None,
+               **options: str | None) -> None:
+    """Change WORK_ID's registration metadata (an empty value clears a field) or its
+    category (one of the same media kind: a video work can be film or audiovisual)."""
+    metadata = given_metadata(options)
+    if not metadata and kind_word is None:
+        fail("nothing to change: give --kind or a registration option (see --help)")
+
+    def edit(session: Session) -> str:
+        work = session.get(Work, work_id)
+        if work is None:
+            raise NotFound(f"no work with id {work_id}")
+        edit_registration(work, metadata, kind_word.category if kind_word else None)
+        return work.title
+
+    console.print(f"Work {work_id} '{in_unit(edit)}' updated.")
 
 
 @works.command("threshold")
@@ -261,21 +358,26 @@ def works_delete(work_id: int) -> None:
 @kind_option
 @click.option("--title", help="Title for the line (default: the file name).")
 @click.option("--alias", "aliases", multiple=True, help="Another name (repeatable).")
-def fingerprint(file: Path, kind: str | None, title: str | None,
-                aliases: tuple[str, ...]) -> None:
+@metadata_options
+def fingerprint(file: Path, kind_word: KindAndCategory | None, title: str | None,
+                aliases: tuple[str, ...], **options: str | None) -> None:
     """Print FILE's fingerprints as a line for `works import-fingerprints`.
 
     Needs no database: a rights holder can run it where the content is and send only the
     line.
     """
     try:
-        kind, content = read_work_file(file, kind)
+        metadata = parse_metadata(given_metadata(options))
+        kind, content = read_work_file(file, kind_word.kind if kind_word else None)
         fingerprints = registration_fingerprints(kind, content)
     except (RegistrationError, ContentRejected) as exc:
         fail(f"{file}: {exc}")
-    line: dict[str, Any] = {"title": title or file.stem.replace("_", " "), "kind": kind}
+    category = kind_word.category if kind_word else DEFAULT_CATEGORY[kind]
+    line: dict[str, Any] = {"title": title or file.stem.replace("_", " "), "kind": category}
     if aliases:
         line["aliases"] = list(aliases)
+    line.update({k: v.isoformat() if isinstance(v, date) else v
+                 for k, v in metadata.items() if v})
     line["fingerprints"] = [{"algorithm": a, "variant": v, "value": value}
                             for a, v, value in fingerprints]
     click.echo(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
@@ -285,7 +387,7 @@ def fingerprint(file: Path, kind: str | None, title: str | None,
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @kind_option
 @json_option
-def match(files: tuple[Path, ...], kind: str | None, as_json: bool) -> None:
+def match(files: tuple[Path, ...], kind_word: KindAndCategory | None, as_json: bool) -> None:
     """Fingerprint local FILES and show which registered works each matches."""
     with database() as db, db.session() as session:
         index = load_match_index(session)
@@ -294,7 +396,8 @@ def match(files: tuple[Path, ...], kind: str | None, as_json: bool) -> None:
     for path in files:
         entry: dict[str, Any] = {"file": str(path), "matches": []}
         try:
-            found = match_content(index, *read_work_file(path, kind))
+            found = match_content(index, *read_work_file(
+                path, kind_word.kind if kind_word else None))
         except (RegistrationError, ContentRejected) as exc:
             entry["error"] = str(exc)
         else:

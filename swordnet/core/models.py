@@ -6,7 +6,7 @@ state never needs an enum migration on PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from swordnet.core.categories import CATEGORIES, DEFAULT_CATEGORY
 from swordnet.core.text import check_text
 from swordnet.core.timeutil import utcnow
 
@@ -150,12 +151,18 @@ class RightsHolder(Base):
     works: Mapped[list[Work]] = relationship(back_populates="holder")
 
 
+def _default_category(context: Any) -> str:
+    """A work registered without a category is registered as its media kind's default."""
+    return DEFAULT_CATEGORY.get(context.get_current_parameters()["kind"], "text")
+
+
 class Work(Base):
     """A registered work: what a rights holder wants found."""
 
     __tablename__ = "works"
     __table_args__ = (
         CheckConstraint(_in("kind", WORK_KINDS), name="ck_works_kind"),
+        CheckConstraint(_in("category", CATEGORIES), name="ck_works_category"),
         UniqueConstraint("holder_id", "sha256", name="uq_works_holder_sha256"),
     )
 
@@ -163,8 +170,18 @@ class Work(Base):
     holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id"), index=True)
     title: Mapped[str] = mapped_column(String(500))
     aliases: Mapped[list[Any]] = mapped_column(default=list)
+    # The media kind (which signals fingerprint it) and the copyright category it is
+    # registered as (see swordnet.core.categories).
     kind: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(20), default=_default_category)
+    # What its copyright registration says (all optional; see swordnet.works.metadata).
     registration_number: Mapped[str | None] = mapped_column(String(100))
+    registration_date: Mapped[date | None]
+    registering_authority: Mapped[str | None] = mapped_column(String(200))
+    author: Mapped[str | None] = mapped_column(String(500))
+    first_published: Mapped[date | None]
+    # ISO 3166-1 alpha-2 codes, or ["worldwide"]; empty: not said.
+    licence_territories: Mapped[list[Any]] = mapped_column(default=list)
     source_name: Mapped[str | None] = mapped_column(String(500))
     sha256: Mapped[str | None] = mapped_column(String(64))
     # Per-algorithm overrides of the signals' default thresholds, e.g. {"orb": 25}.

@@ -1,4 +1,5 @@
-"""``/works``: list, show, register (upload, precomputed fingerprints, bulk), delete, preview.
+"""``/works``: list, show, register (upload, precomputed fingerprints, bulk), edit the
+registration metadata, delete, preview.
 
 A rights holder registers and sees only their own holder's works; staff name the holder.
 An upload bigger than its kind's signals read is refused by its declared length before the
@@ -10,7 +11,7 @@ those hits are evidence in cases.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import (
@@ -36,6 +37,7 @@ from swordnet.accounts.access import (
     get_work,
     sort_clause,
 )
+from swordnet.core.categories import CATEGORIES, KindAndCategory, kind_words, resolve_kind
 from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import (
     WORK_KINDS,
@@ -55,6 +57,7 @@ from swordnet.web.uploads import (
     upload_cap,
 )
 from swordnet.works.holders import registering_holder
+from swordnet.works.metadata import TEXT_FIELDS, registration_facts
 from swordnet.works.precomputed import (
     PrecomputedWork,
     parse_csv,
@@ -66,6 +69,7 @@ from swordnet.works.registry import (
     Registration,
     RegistrationError,
     delete_work_and_hits,
+    edit_registration,
     register_precomputed,
     register_work,
 )
@@ -87,9 +91,16 @@ class WorkOut(BaseModel):
     id: int
     title: str
     aliases: list[str]
-    kind: str
+    kind: str = Field(description="The media kind: which signals fingerprint it.")
+    category: str = Field(description=f"What it is registered as: {', '.join(CATEGORIES)}.")
     holder: str
     registration_number: str | None
+    registration_date: date | None
+    registering_authority: str | None
+    author: str | None
+    first_published: date | None
+    licence_territories: list[str] = Field(
+        description="ISO 3166-1 alpha-2 codes, or [\"worldwide\"]; empty: not said.")
     source_name: str | None
     sha256: str | None
     quarantined: bool
@@ -108,7 +119,12 @@ class WorkDetail(WorkOut):
 def work_out(work: Work) -> WorkOut:
     return WorkOut(
         id=work.id, title=work.title, aliases=[str(a) for a in work.aliases], kind=work.kind,
-        holder=work.holder.name, registration_number=work.registration_number,
+        category=work.category, holder=work.holder.name,
+        registration_number=work.registration_number,
+        registration_date=work.registration_date,
+        registering_authority=work.registering_authority, author=work.author,
+        first_published=work.first_published,
+        licence_territories=registration_facts(work)["licence_territories"],
         source_name=work.source_name, sha256=work.sha256,
         quarantined=work.quarantined_at is not None, quarantine_reason=work.quarantine_reason,
         has_preview=work.preview_sha256 is not None and work.preview_type in PREVIEW_SUFFIXES,
@@ -126,13 +142,15 @@ def work_detail(session: Session, work: Work) -> WorkDetail:
 
 
 def work_filters(
-    kind: Annotated[str | None, choice_param(WORK_KINDS, "What kind of work.")] = None,
+    kind: Annotated[str | None, choice_param(WORK_KINDS, "The media kind.")] = None,
+    category: Annotated[str | None, choice_param(CATEGORIES, "What the work is registered "
+                                                 "as.")] = None,
     title: Annotated[str | None, Query(max_length=500, description="A part of the title "
                                        "(any case; % and _ are plain characters).")] = None,
     holder: Annotated[str | None, Query(max_length=200, description="The rights holder's "
                                         "name, exactly.")] = None,
 ) -> WorkFilters:
-    return WorkFilters(kind=kind, title=title, holder=holder)
+    return WorkFilters(kind=kind, category=category, title=title, holder=holder)
 
 
 @router.get("", response_model=Page[WorkOut])
@@ -184,11 +202,12 @@ def _registered(session: Session, reg: Registration, response: Response) -> Regi
                            work=work_detail(session, reg.work))
 
 
-def _check_kind(kind: str) -> str:
-    if kind not in supported_kinds():
-        raise BadInput(f"kind {kind!r} is not supported (supported: "
-                       f"{', '.join(supported_kinds())})")
-    return kind
+def _check_kind(word: str) -> KindAndCategory:
+    resolved = resolve_kind(word)
+    if resolved.kind not in supported_kinds():
+        raise BadInput(f"kind {word!r} is a {resolved.kind} work, which is not supported "
+                       f"(supported: {', '.join(supported_kinds())})")
+    return resolved
 
 
 @router.post("", response_model=RegistrationOut, status_code=201,
@@ -202,28 +221,44 @@ def upload_work(
     file: Annotated[UploadFile, File(description="The work: an image, a text (.txt, HTML, "
                                      "EPUB), a video or a software file.")],
     title: Annotated[str, Form(min_length=1, max_length=500)],
-    kind: Annotated[str, Form(max_length=20, description="image, text, video or software.")]
-    = "image",
+    kind: Annotated[str, Form(max_length=20, description="A registration category ("
+                              f"{', '.join(CATEGORIES)}) or a media kind (image, video, "
+                              "audio): " + ", ".join(kind_words()) + ".")] = "image",
     aliases: Annotated[list[str] | None, Form(description="Other names (repeat the field).")]
     = None,
     holder: Annotated[str | None, Form(max_length=200, description="The rights holder (staff "
                                        "only; a rights holder's own is used).")] = None,
-    registration_number: Annotated[str | None, Form(max_length=100)] = None,
+    registration_number: Annotated[str | None, Form(
+        max_length=TEXT_FIELDS["registration_number"])] = None,
+    registration_date: Annotated[str | None, Form(max_length=40,
+                                                  description="YYYY-MM-DD.")] = None,
+    registering_authority: Annotated[str | None, Form(
+        max_length=TEXT_FIELDS["registering_authority"])] = None,
+    author: Annotated[str | None, Form(max_length=TEXT_FIELDS["author"])] = None,
+    first_published: Annotated[str | None, Form(max_length=40,
+                                                description="YYYY-MM-DD.")] = None,
+    licence_territories: Annotated[str | None, Form(
+        max_length=2000, description="ISO 3166-1 alpha-2 codes separated by commas, or "
+                                     "worldwide.")] = None,
 ) -> RegistrationOut:
-    """Register an uploaded file as a work, fingerprinted here (201; 200 if the same content
-    was already registered for the holder)."""
-    kind = _check_kind(kind)
+    """Register an uploaded file as a work, fingerprinted here, with what its copyright
+    registration says (201; 200 if the same content was already registered for the holder,
+    which keeps its own metadata)."""
+    kind, category = _check_kind(kind)
+    given = {"registration_number": registration_number,
+             "registration_date": registration_date,
+             "registering_authority": registering_authority, "author": author,
+             "first_published": first_published, "licence_territories": licence_territories}
+    metadata = {k: v for k, v in given.items() if v is not None}
     holder_name = registering_holder(session, caller, holder)
     content = read_capped(file, max_content_bytes(kind), f"a {kind} work")
     name = file.filename or "upload"
     try:
         reg = register_work(session, content, title=title, holder_name=holder_name, kind=kind,
-                            source_name=name[:500], aliases=aliases or [],
-                            preview_store=store)
+                            category=category, source_name=name[:500], aliases=aliases or [],
+                            metadata=metadata, preview_store=store)
     except (RegistrationError, ContentRejected) as exc:
         raise BadInput(f"{name}: {exc}") from None
-    if reg.created and registration_number and registration_number.strip():
-        reg.work.registration_number = registration_number.strip()
     return _registered(session, reg, response)
 
 
@@ -239,9 +274,14 @@ class PrecomputedIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     title: str = Field(max_length=500)
-    kind: str = Field(max_length=20)
+    kind: str = Field(max_length=20, description="A registration category or a media kind.")
     aliases: list[str] = []
     registration_number: str | None = Field(None, max_length=100)
+    registration_date: str | None = Field(None, max_length=40, description="YYYY-MM-DD.")
+    registering_authority: str | None = Field(None, max_length=200)
+    author: str | None = Field(None, max_length=500)
+    first_published: str | None = Field(None, max_length=40, description="YYYY-MM-DD.")
+    licence_territories: list[str] | None = Field(None, max_length=300)
     fingerprints: list[PrecomputedFingerprintIn]
 
 
@@ -253,7 +293,7 @@ def _register_entries(session: Session, entries: list[PrecomputedWork], holder_n
             registrations.append(register_precomputed(
                 session, title=entry.title, holder_name=holder_name, kind=entry.kind,
                 fingerprints=entry.fingerprints, aliases=entry.aliases,
-                registration_number=entry.registration_number,
+                category=entry.category, metadata=entry.metadata,
                 source_name=f"{source}:{entry.line}"[:500]))
         except RegistrationError as exc:
             raise RegistrationError(f"line {entry.line}: {exc}; nothing registered") from None
@@ -320,6 +360,35 @@ def import_works(
     created = sum(reg.created for reg in registrations)
     return ImportOut(created=created, existing=len(registrations) - created,
                      work_ids=[reg.work.id for reg in registrations])
+
+
+# --- editing ----------------------------------------------------------------------------------
+
+class WorkEditIn(BaseModel):
+    """The registration fields to change: only those sent change; null or "" clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str | None = Field(None, max_length=20, description="A category of the work's own "
+                             "media kind (a video work: audiovisual or film).")
+    registration_number: str | None = Field(None, max_length=100)
+    registration_date: str | None = Field(None, max_length=40, description="YYYY-MM-DD.")
+    registering_authority: str | None = Field(None, max_length=200)
+    author: str | None = Field(None, max_length=500)
+    first_published: str | None = Field(None, max_length=40, description="YYYY-MM-DD.")
+    licence_territories: list[str] | None = Field(None, max_length=300)
+
+
+@router.patch("/{work_id}", response_model=WorkDetail)
+def edit_work(work_id: PathId, body: WorkEditIn, session: DbSession,
+              caller: Caller) -> WorkDetail:
+    """Change a work's registration metadata or category (422 naming a bad field; nothing
+    changes then). A rights holder edits only their own holder's works."""
+    work = get_work(session, caller, work_id)
+    changes = body.model_dump(exclude_unset=True)
+    kind = changes.pop("kind", None)
+    edit_registration(work, changes, kind)
+    session.flush()
+    return work_detail(session, work)
 
 
 # --- deleting ---------------------------------------------------------------------------------

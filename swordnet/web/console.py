@@ -1,15 +1,15 @@
 """The web console: server-rendered pages for reviewers, enforcement staff and rights holders.
 
-:func:`install` adds the console's routes, its static files under ``/static`` and the
-handlers that turn "not signed in" into a redirect to ``/login`` and refusals into HTML error
-pages. This module holds signing in and out; the pages are in ``console_pages`` (dashboard,
-works, cases, tips), ``console_ops`` (sites, runs: staff only), ``console_targets`` (the
-watchlist's forms), ``console_campaigns`` (campaigns, rapid responses and their live hits:
-staff only), ``console_review`` (the review queue; ``console_sound`` draws and plays a sound
-match's segments), ``console_notices`` (a case's notices and its site's abuse contact: staff
-only), ``console_publication`` (publishing a case, holders'
-consent), ``console_previews`` (video and software hits' previews) and ``console_apidocs``
-(the REST API's reference at ``/api/docs``).
+:func:`install` adds the console's routes, its static files under ``/static`` and the handlers
+that turn "not signed in" into a redirect to ``/login`` and refusals into HTML error pages.
+This module holds signing in and out; the pages are in ``console_pages`` (dashboard, works,
+cases, tips), ``console_works`` (a work's registration form), ``console_ops`` (sites, runs:
+staff only), ``console_targets`` (the watchlist's forms), ``console_campaigns`` (campaigns,
+rapid responses and their live hits: staff only), ``console_review`` (the review queue;
+``console_sound`` draws and plays a sound match's segments), ``console_notices`` (a case's
+notices and its site's abuse contact: staff only), ``console_publication`` (publishing a case,
+holders' consent), ``console_previews`` (video and software hits' previews) and
+``console_apidocs`` (the REST API's reference at ``/api/docs``).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
@@ -41,6 +41,7 @@ from swordnet.web import (
     console_sound,
     console_staydown,
     console_targets,
+    console_works,
 )
 from swordnet.web.console_base import (
     STATIC_DIR,
@@ -149,7 +150,7 @@ def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_targets,
                    console_campaigns, console_notices, console_staydown, console_publication,
-                   console_previews, console_apidocs, console_sound):
+                   console_previews, console_apidocs, console_sound, console_works):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()

@@ -26,6 +26,7 @@ from casefiles.templates import notice_templates
 from matching.registry import describe_match, max_content_bytes, supported_kinds
 from matching.signal import ContentRejected
 from swordnet.accounts import access, dashboard_counts
+from swordnet.core.categories import UnknownKind, kind_words, resolve_kind
 from swordnet.core.config import Settings
 from swordnet.core.errors import BadInput, Conflict, Forbidden, NotFound
 from swordnet.core.models import (
@@ -56,6 +57,7 @@ from swordnet.web.deps import DbSession
 from swordnet.web.params import PathId, QueryId
 from swordnet.web.uploads import FORM_SLACK_BYTES, upload_cap
 from swordnet.works.holders import registering_holder
+from swordnet.works.metadata import MetadataError, parse_metadata
 from swordnet.works.registry import RegistrationError, register_work
 
 router = APIRouter(include_in_schema=False)
@@ -96,7 +98,8 @@ def dashboard(request: Request, session: DbSession, viewer: Signed) -> Response:
 
 def _works_page(request: Request, session: DbSession, viewer: Viewer, *, status: int = 200,
                 message: str | None = None, error: str | None = None,
-                form: dict[str, str] | None = None) -> Response:
+                form: dict[str, str] | None = None,
+                errors: dict[str, str] | None = None) -> Response:
     works = list(session.scalars(access.works_query(viewer.principal)
                                  .order_by(Work.id.desc()).limit(500)))
     ids = [w.id for w in works]
@@ -116,16 +119,21 @@ def _works_page(request: Request, session: DbSession, viewer: Viewer, *, status:
                   if viewer.principal.holder_id else None)
     return render(request, "works.html", viewer, status=status, works=works, hits=hits,
                   pending=pending, signals=signals, holders=holders, own_holder=own_holder,
-                  kinds=supported_kinds(), message=message, error=error, form=form or {})
+                  kinds=[w for w in kind_words()
+                         if resolve_kind(w).kind in supported_kinds()],
+                  message=message, error=error, form=form or {}, errors=errors or {})
 
 
 @router.get("/works")
 def works_page(request: Request, session: DbSession, viewer: Signed,
-               registered: QueryId = None, existing: QueryId = None) -> Response:
+               registered: QueryId = None, existing: QueryId = None,
+               edited: QueryId = None) -> Response:
     message = None
-    if (work_id := registered or existing) is not None:
+    if (work_id := registered or existing or edited) is not None:
         work = access.get_work(session, viewer.principal, work_id)
         message = (f"Registered work {work.id}, “{work.title}”." if registered is not None
+                   else f"Saved the registration of work {work.id}, “{work.title}”."
+                   if edited is not None
                    else f"“{work.title}” was already registered (work {work.id}); fingerprints "
                         "it lacked were added.")
     return _works_page(request, session, viewer, message=message)
@@ -138,22 +146,44 @@ def register(request: Request, session: DbSession, viewer: Signed,
              kind: Annotated[str, Form(max_length=20)] = "image",
              aliases: Annotated[str, Form(max_length=5000)] = "",
              holder: Annotated[str, Form(max_length=200)] = "",
+             registration_number: Annotated[str, Form(max_length=2000)] = "",
+             registration_date: Annotated[str, Form(max_length=2000)] = "",
+             registering_authority: Annotated[str, Form(max_length=2000)] = "",
+             author: Annotated[str, Form(max_length=2000)] = "",
+             first_published: Annotated[str, Form(max_length=2000)] = "",
+             licence_territories: Annotated[str, Form(max_length=2000)] = "",
              csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
-    """Register an uploaded work: fingerprinted here, its preview kept for reviewers."""
+    """Register an uploaded work with its registration metadata: fingerprinted here, its
+    preview kept for reviewers. A bad field is shown beside it."""
     check_form_csrf(request, viewer, csrf_token)
-    form = {"title": title, "kind": kind, "aliases": aliases, "holder": holder}
+    metadata = {"registration_number": registration_number,
+                "registration_date": registration_date,
+                "registering_authority": registering_authority, "author": author,
+                "first_published": first_published, "licence_territories": licence_territories}
+    form = {"title": title, "kind": kind, "aliases": aliases, "holder": holder, **metadata}
 
-    def refuse(error: str) -> Response:
+    def refuse(error: str, field: str | None = None) -> Response:
         session.rollback()
-        return _works_page(request, session, viewer, status=422, error=error, form=form)
+        return _works_page(request, session, viewer, status=422, form=form,
+                           error=None if field else error,
+                           errors={field: error} if field else None)
 
     try:
         holder_name = registering_holder(session, viewer.principal,
                                                 holder if viewer.is_staff else None)
     except RegistrationError:
         return refuse("Name the rights holder the work belongs to.")
-    if kind not in supported_kinds():
-        return refuse(f"Kind {kind!r} is not one of {', '.join(supported_kinds())}.")
+    try:
+        media_kind, category = resolve_kind(kind)
+        parse_metadata(metadata)  # each bad field refused before the file is read
+    except UnknownKind as exc:
+        return refuse(f"{exc}.", "kind")
+    except MetadataError as exc:
+        return refuse(f"{exc}.", exc.field)
+    if media_kind not in supported_kinds():
+        return refuse(f"{kind.replace('_', ' ')} works ({media_kind}) cannot be registered "
+                      "here yet.", "kind")
+    kind = media_kind
     if file is None or not file.filename:
         return refuse("Choose the file to register.")
     limit = max_content_bytes(kind)
@@ -167,8 +197,8 @@ def register(request: Request, session: DbSession, viewer: Signed,
     names = [a.strip() for a in aliases.replace("\n", ",").split(",") if a.strip()]
     try:
         reg = register_work(session, content, title=title, holder_name=holder_name, kind=kind,
-                            source_name=file.filename[:500], aliases=names,
-                            preview_store=request.app.state.store)
+                            category=category, source_name=file.filename[:500], aliases=names,
+                            metadata=metadata, preview_store=request.app.state.store)
     except (RegistrationError, ContentRejected) as exc:
         return refuse(f"{file.filename}: {exc}")
     session.commit()

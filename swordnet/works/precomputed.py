@@ -9,14 +9,20 @@ stores nothing and every problem is reported with its line number.
 Line format::
 
     {"title": "Night Train", "kind": "text", "aliases": ["夜行列车"],
-     "registration_number": "TX-2026-001",
+     "registration_number": "TX-2026-001", "registration_date": "2026-03-01",
+     "registering_authority": "Copyright Protection Center of China", "author": "Lin Wei",
+     "first_published": "2025-11-20", "licence_territories": ["CN", "TW"],
      "fingerprints": [{"algorithm": "text", "variant": "original", "value": "..."}]}
 
+``kind`` is a registration category or a media kind (:mod:`swordnet.core.categories`); the
+registration fields are optional and checked by :mod:`swordnet.works.metadata`.
+
 CSV holds one fingerprint per row under a header naming the columns ``title``, ``kind``,
-``algorithm`` and ``value`` (required) and ``aliases`` (separated by ``|``),
-``registration_number`` and ``variant`` (optional, default ``original``); rows with the
-same title, kind, aliases and registration number are one work. Text holding a NUL
-character or a lone surrogate is refused, naming the line and the key (:mod:`swordnet.core.text`).
+``algorithm`` and ``value`` (required) and ``aliases`` (separated by ``|``), ``variant``
+(default ``original``) and the registration fields (optional; territories separated by
+``|``, commas or spaces); rows with the same title, kind, aliases and registration fields
+are one work. Text holding a NUL character or a lone surrogate is refused, naming the line
+and the key (:mod:`swordnet.core.text`).
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matching.registry import SIGNAL_TYPES, signals_for_kind, supported_kinds
+from swordnet.core.categories import UnknownKind, resolve_kind
 from swordnet.core.errors import BadInput
 from swordnet.core.text import value_problem
+from swordnet.works.metadata import FIELDS as METADATA_FIELDS
+from swordnet.works.metadata import MetadataError, parse_metadata
 
-KEYS = {"title", "kind", "aliases", "registration_number", "fingerprints"}
+KEYS = {"title", "kind", "aliases", "fingerprints", *METADATA_FIELDS}
 FINGERPRINT_KEYS = {"algorithm", "variant", "value"}
 MAX_VARIANT_CHARS = 40
 CSV_REQUIRED = ("title", "kind", "algorithm", "value")
-CSV_OPTIONAL = ("aliases", "registration_number", "variant")
+CSV_OPTIONAL = ("aliases", "variant", *METADATA_FIELDS)
 ALIAS_SEPARATOR = "|"
 MAX_CSV_FIELD = 64 * 1024 * 1024  # a text work's fingerprint is one long value
 
@@ -51,7 +60,9 @@ class PrecomputedWork:
     kind: str
     fingerprints: list[tuple[str, str, str]]
     aliases: list[str] = field(default_factory=list)
-    registration_number: str | None = None
+    category: str | None = None
+    # registration fields, checked (see swordnet.works.metadata.parse_metadata)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _string(data: dict[str, Any], key: str, *, required: bool) -> str | None:
@@ -101,10 +112,17 @@ def parse_work(data: Any, line: int = 1) -> PrecomputedWork:
         raise PrecomputedError(f"unknown keys: {', '.join(sorted(extra))} "
                                f"(allowed: {', '.join(sorted(KEYS))})")
     title = _string(data, "title", required=True)
-    kind = _string(data, "kind", required=True)
-    assert title is not None and kind is not None
+    given_kind = _string(data, "kind", required=True)
+    assert title is not None and given_kind is not None
+    try:
+        kind, category = resolve_kind(given_kind)
+        metadata = parse_metadata({k: v for k, v in data.items() if k in METADATA_FIELDS})
+    except (UnknownKind, MetadataError) as exc:
+        raise PrecomputedError(str(exc)) from None
     if kind not in supported_kinds():
-        raise PrecomputedError(f"kind {kind!r} is not one of {', '.join(supported_kinds())}")
+        raise PrecomputedError(f"kind {given_kind!r} is not one of "
+                               f"{', '.join(supported_kinds())} (its media kind, {kind}, "
+                               "cannot be registered yet)")
     aliases = data.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip()
                                                 for a in aliases):
@@ -117,7 +135,7 @@ def parse_work(data: Any, line: int = 1) -> PrecomputedWork:
     if len(set(seen)) != len(seen):
         raise PrecomputedError("two fingerprints share an algorithm and variant")
     return PrecomputedWork(line, title, kind, fingerprints, [a.strip() for a in aliases],
-                           _string(data, "registration_number", required=False))
+                           category, metadata)
 
 
 def parse_lines(text: str) -> tuple[list[PrecomputedWork], list[str]]:
@@ -181,7 +199,8 @@ def parse_csv(text: str) -> tuple[list[PrecomputedWork], list[str]]:
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     errors: list[str] = []
-    groups: dict[tuple[str, str, tuple[str, ...], str | None], list[tuple[int, Any]]] = {}
+    groups: dict[tuple[str, str, tuple[str, ...], str], list[tuple[int, Any]]] = {}
+    works_of: dict[tuple[str, str, tuple[str, ...], str], PrecomputedWork] = {}
     try:
         header = next(reader, None)
         if header is None:
@@ -204,15 +223,17 @@ def parse_csv(text: str) -> tuple[list[PrecomputedWork], list[str]]:
                 "fingerprints": [{"algorithm": cells["algorithm"].strip(),
                                   "variant": cells.get("variant", "").strip() or "original",
                                   "value": cells["value"]}]}
-            if cells.get("registration_number", "").strip():
-                data["registration_number"] = cells["registration_number"]
+            data.update({key: cells[key] for key in METADATA_FIELDS
+                         if cells.get(key, "").strip()})
             try:
                 one = parse_work(data, number)
             except PrecomputedError as exc:
                 message = str(exc).replace("fingerprints[0]", "fingerprint")
                 errors.append(f"line {number}: {message}")
                 continue
-            key = (one.title, one.kind, tuple(one.aliases), one.registration_number)
+            key = (one.title, one.category or one.kind, tuple(one.aliases),
+                   repr(sorted(one.metadata.items())))
+            works_of.setdefault(key, one)
             rows = groups.setdefault(key, [])
             algorithm, variant, _value = one.fingerprints[0]
             earlier = [line for line, (a, v, _) in rows if (a, v) == (algorithm, variant)]
@@ -223,9 +244,10 @@ def parse_csv(text: str) -> tuple[list[PrecomputedWork], list[str]]:
             rows.append((number, one.fingerprints[0]))
     except csv.Error as exc:
         errors.append(f"line {reader.line_num}: not CSV: {exc}")
-    works = [PrecomputedWork(rows[0][0], title, kind, [fp for _, fp in rows], list(aliases),
-                             registration_number)
-             for (title, kind, aliases, registration_number), rows in groups.items()]
+    works = [PrecomputedWork(rows[0][0], works_of[key].title, works_of[key].kind,
+                             [fp for _, fp in rows], list(works_of[key].aliases),
+                             works_of[key].category, works_of[key].metadata)
+             for key, rows in groups.items()]
     if not works and not errors:
         errors.append("no works in the file (only a header)")
     return works, errors

@@ -7,9 +7,10 @@ before anything is written, so content that cannot be fingerprinted stores nothi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from matching.match_index import MatchIndex
 from matching.registry import name_signals, signals_of_work, supported_kinds
 from matching.stages import registration_fingerprints
+from swordnet.core.categories import DEFAULT_CATEGORY, MEDIA_KIND_OF, resolve_kind
 from swordnet.core.db import lock_for_writing
 from swordnet.core.errors import BadInput, Conflict, NotFound
 from swordnet.core.models import (
@@ -31,6 +33,7 @@ from swordnet.core.models import (
     Work,
 )
 from swordnet.evidence.store import EvidenceStore
+from swordnet.works.metadata import parse_metadata
 from swordnet.works.previews import store_work_preview
 from swordnet.works.software_previews import store_software_preview
 from swordnet.works.video_previews import store_video_preview
@@ -78,6 +81,14 @@ def name_fingerprints(title: str, aliases: Sequence[str] = ()) -> list[tuple[str
             for variant, value in signal.name_variants([title, *aliases]).items()]
 
 
+def _check_category(kind: str, category: str | None) -> str:
+    if category is None:
+        return DEFAULT_CATEGORY.get(kind, "text")
+    if MEDIA_KIND_OF.get(category) != kind:
+        raise RegistrationError(f"category {category!r} is not registered as a {kind} work")
+    return category
+
+
 def _check_names(title: str, aliases: Sequence[str], kind: str) -> tuple[str, list[str]]:
     title = title.strip()
     if not title:
@@ -121,8 +132,10 @@ def register_work(
     title: str,
     holder_name: str,
     kind: str = "image",
+    category: str | None = None,
     source_name: str | None = None,
     aliases: Sequence[str] = (),
+    metadata: Mapping[str, Any] | None = None,
     preview_store: EvidenceStore | None = None,
 ) -> Registration:
     """Fingerprint ``content`` and store it as a work of ``holder_name``.
@@ -130,13 +143,19 @@ def register_work(
     The work's title and aliases are registered for the link signal too. The same content
     registered twice for the same holder returns the existing work, after adding any
     fingerprint it lacks (a work registered before a signal type existed gains it this
-    way). With ``preview_store``, a preview for reviewers is kept there too. Raises
-    :class:`RegistrationError` or :class:`matching.signal.ContentRejected`.
+    way). ``category`` (default: the kind's) and ``metadata`` (registration fields, see
+    :func:`swordnet.works.metadata.parse_metadata`) are kept for a new work; an existing
+    one keeps its own. With ``preview_store``, a preview for reviewers is kept there too.
+    Raises :class:`RegistrationError`, :class:`swordnet.works.metadata.MetadataError` or
+    :class:`matching.signal.ContentRejected`.
     """
     title, aliases = _check_names(title, aliases, kind)
+    fields = parse_metadata(metadata or {})
+    category = _check_category(kind, category)
     fingerprints = registration_fingerprints(kind, content) + name_fingerprints(title, aliases)
     reg = _store(session, holder_name, sha256(content).hexdigest(), fingerprints, title=title,
-                 kind=kind, source_name=source_name, aliases=aliases)
+                 kind=kind, category=category, source_name=source_name, aliases=aliases,
+                 **fields)
     if preview_store is not None and reg.work.preview_sha256 is None:
         store_work_preview(preview_store, reg.work, content)
         store_video_preview(preview_store, reg.work, content)  # key frames (video works)
@@ -152,17 +171,38 @@ def register_precomputed(
     kind: str,
     fingerprints: Sequence[tuple[str, str, str]],
     aliases: Sequence[str] = (),
-    registration_number: str | None = None,
+    category: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
     source_name: str | None = None,
 ) -> Registration:
     """Store a work from fingerprints computed elsewhere, already validated (see
     :mod:`swordnet.works.precomputed`). Its identity is the digest of its sorted fingerprints."""
     title, aliases = _check_names(title, aliases, kind)
+    fields = parse_metadata(metadata or {})
+    category = _check_category(kind, category)
     canonical = json.dumps(sorted(fingerprints), ensure_ascii=False, separators=(",", ":"))
     return _store(session, holder_name, sha256(canonical.encode()).hexdigest(),
                   [*fingerprints, *name_fingerprints(title, aliases)], title=title, kind=kind,
-                  source_name=source_name, aliases=aliases,
-                  registration_number=registration_number)
+                  category=category, source_name=source_name, aliases=aliases, **fields)
+
+
+def edit_registration(work: Work, metadata: Mapping[str, Any], kind: str | None = None) -> Work:
+    """Change ``work``'s registration fields (only those ``metadata`` names; an empty value
+    clears one) and, with ``kind``, its category: a category or media kind of the same media
+    kind (a video work can be film or audiovisual, not music: its signals stay). Checks
+    everything before changing anything."""
+    fields = parse_metadata(metadata)
+    if kind is not None:
+        resolved = resolve_kind(kind)
+        if resolved.kind != work.kind:
+            choices = [c for c, k in MEDIA_KIND_OF.items() if k == work.kind]
+            raise RegistrationError(
+                f"kind {kind!r} is a {resolved.kind} kind; work {work.id} is fingerprinted "
+                f"as {work.kind} (its category can be {' or '.join(choices)})")
+        fields["category"] = resolved.category
+    for name, value in fields.items():
+        setattr(work, name, value)
+    return work
 
 
 def delete_work_and_hits(session: Session, work: Work) -> None:
