@@ -105,6 +105,9 @@ class SignalType(ABC):
 
     name: ClassVar[str]
     work_kind: ClassVar[str]
+    # Other kinds of work whose files it fingerprints too (the soundtrack of a video): such
+    # content comes as that kind's own content object, and the kind's own signals come first.
+    also_work_kinds: ClassVar[tuple[str, ...]] = ()
     default_threshold: ClassVar[float]
     stage: ClassVar[int] = 1
     higher_is_closer: ClassVar[bool] = False

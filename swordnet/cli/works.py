@@ -106,7 +106,7 @@ def works() -> None:
               help="Another name of the work (repeatable), e.g. a translated title.")
 def works_add(file: Path, title: str, holder: str, kind: str | None,
               aliases: tuple[str, ...]) -> None:
-    """Register FILE as a work of HOLDER (image, text, video or software)."""
+    """Register FILE as a work of HOLDER (image, text, video, audio or software)."""
     with database() as db:
         try:
             with db.session() as session:
