@@ -197,9 +197,9 @@ def _check_kind(kind: str) -> str:
 def upload_work(
     session: DbSession, caller: Caller, store: Store, response: Response,
     file: Annotated[UploadFile, File(description="The work: an image, a text (.txt, HTML, "
-                                     "EPUB), a video or a software file.")],
+                                     "EPUB), a video, an audio or a software file.")],
     title: Annotated[str, Form(min_length=1, max_length=500)],
-    kind: Annotated[str, Form(max_length=20, description="image, text, video or software.")]
+    kind: Annotated[str, Form(max_length=20, description="image, text, video, audio or software.")]
     = "image",
     aliases: Annotated[list[str] | None, Form(description="Other names (repeat the field).")]
     = None,
