@@ -59,7 +59,9 @@ BAND = 48  # a window may sit this many items (about 6 s) off the voted offset
 MAX_BER = 0.35  # a window matches at or below this bit error rate
 VOTE_BIN = 8  # items per offset vote bin (about 1 s)
 MAX_ROWS_PER_ITEM = 256  # an item value shared by more registered items says nothing
-CANDIDATES = 8  # best-voted entries verified per query
+CANDIDATES = 8  # best-voted offsets verified per query
+OFFSETS_PER_ENTRY = 3  # of which at most this many of one entry
+_SCANNED_CELLS = 256  # the best-voted offsets looked at to pick them
 MIN_VOTES = 2  # an entry needs this many agreeing items to be verified
 _CHUNK = 1 << 20
 
@@ -468,17 +470,25 @@ class AudioIndex(SignalIndex):
             found = (at < len(cells)) & (cells[np.minimum(at, len(cells) - 1)] == cells + step)
             spread[found] += votes[at[found]]
         cell_slot = cells // span
-        order = np.lexsort((-spread, cell_slot))
-        best = order[np.r_[True, cell_slot[order][1:] != cell_slot[order][:-1]]]
-        best = best[spread[best] >= MIN_VOTES]
-        best = best[np.argsort(-spread[best], kind="stable")][:CANDIDATES]
-        results = []
-        for cell in best:
+        best: dict[int, tuple[float, dict[str, Any]]] = {}
+        tried: dict[int, list[int]] = {}
+        for cell in np.argsort(-spread, kind="stable")[:_SCANNED_CELLS]:
+            if spread[cell] < MIN_VOTES or sum(map(len, tried.values())) >= CANDIDATES:
+                break
             slot = int(cell_slot[cell])
-            offset = (int(cells[cell] % span) + lowest) * VOTE_BIN + VOTE_BIN // 2
-            found = _verify(self._items[slot], copy.items, offset)
-            if found is not None and found[0] >= limit:
-                results.append((self._slot_entry[slot], found[0], found[1]))
+            bin_number = int(cells[cell] % span) + lowest
+            near = tried.setdefault(slot, [])
+            # a work's offsets apart by more than the band are each verified (a recording
+            # repeating itself votes for several); those within it are one already
+            if len(near) >= OFFSETS_PER_ENTRY or any(
+                    abs(bin_number - other) * VOTE_BIN <= BAND for other in near):
+                continue
+            near.append(bin_number)
+            found = _verify(self._items[slot], copy.items, bin_number * VOTE_BIN + VOTE_BIN // 2)
+            if found is not None and found[0] >= limit and found[0] > best.get(slot, (0.0,))[0]:
+                best[slot] = found
+        results = [(self._slot_entry[slot], score, detail)
+                   for slot, (score, detail) in best.items()]
         return sorted(results, key=lambda r: (-r[1], r[0]))
 
 
