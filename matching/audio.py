@@ -207,8 +207,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
     watchdog = threading.Timer(timeout, stop)
     watchdog.start()
     errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(process.stderr.read(65536)
-                                                           if process.stderr else b""))
+    reader = threading.Thread(target=_drain, args=(process, errors))
     reader.start()
     fingerprinter = chromaprint.Fingerprinter(ALGORITHM)
     fingerprinter.start(SAMPLE_RATE, 1)
@@ -245,6 +244,16 @@ def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
     if not items:
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2))
+
+
+def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
+    """Read FFmpeg's error output to its end (so it never blocks writing it), keeping the
+    last few lines."""
+    assert process.stderr is not None
+    tail = b""
+    while chunk := process.stderr.read(4096):
+        tail = (tail + chunk)[-4096:]
+    kept.append(tail)
 
 
 def _audible_seconds(pcm: np.ndarray) -> float:
