@@ -100,6 +100,7 @@ bench: bench-setup
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/text.py
 	$(BIN)/python bench/video.py
+	$(BIN)/python bench/audio.py
 	$(BIN)/python bench/software.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/notice_delivery.py

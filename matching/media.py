@@ -2,9 +2,9 @@
 
 Signals declare the file kinds they read (``SignalType.file_kinds``); a crawl fetches a
 linked file only when some signal that reads files reads its kind, within that kind's
-download cap (see :mod:`matching.registry`). Kinds no such signal reads (audio, until an
-audio signal declares it; torrents, playlists, magnet links and cloud-drive shares, which the
-link signal reads as links on a page) are still recognised, and counted by crawls.
+download cap (see :mod:`matching.registry`). Kinds no such signal reads (torrents,
+playlists, magnet links and cloud-drive shares, which the link signal reads as links on a
+page) are still recognised, and counted by crawls.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from matching.audio import ChromaprintSignal
 from matching.image import OrbSignal, PHashSignal
 from matching.link import LinkSignal
 from matching.media import kind_of_file_name
@@ -21,7 +22,7 @@ from matching.video import VideoSignal
 
 SIGNAL_TYPES: dict[str, type[SignalType]] = {
     signal.name: signal for signal in (PHashSignal, OrbSignal, TextSignal, LinkSignal, VideoSignal,
-                                       Sha256Signal, TlshSignal)
+                                       Sha256Signal, TlshSignal, ChromaprintSignal)
 }
 
 
@@ -34,10 +35,16 @@ def signal_type(name: str) -> type[SignalType]:
 
 
 def signals_for_kind(kind: str, stage: int | None = None) -> list[type[SignalType]]:
-    """Signal types for works of ``kind`` (only ``stage``'s if given), in stage order."""
+    """Signal types for works of ``kind`` (only ``stage``'s if given), in stage order, the
+    kind's own before those that also read it (a video's soundtrack signal after its frames').
+
+    >>> [s.name for s in signals_for_kind("video")]
+    ['video', 'chromaprint']
+    """
     return sorted((s for s in SIGNAL_TYPES.values()
-                   if s.work_kind == kind and (stage is None or s.stage == stage)),
-                  key=lambda s: s.stage)
+                   if (s.work_kind == kind or kind in s.also_work_kinds)
+                   and (stage is None or s.stage == stage)),
+                  key=lambda s: (s.stage, s.work_kind != kind))
 
 
 def signals_of_work(kind: str) -> list[type[SignalType]]:
@@ -150,9 +157,11 @@ def fetched_file_kinds() -> list[str]:
 
 
 def preview_of(kind: str) -> str | None:
-    """How reviewers see a work of ``kind``: "image", "text" or None (see
-    :attr:`SignalType.preview`)."""
-    return next((s.preview for s in signals_for_kind(kind) if s.preview), None)
+    """How reviewers see a work of ``kind``: "image", "text", "audio" or None, as the kind's
+    own signal says (:attr:`SignalType.preview`; a video's soundtrack signal does not make
+    its works sound previews)."""
+    return next((s.preview for s in signals_for_kind(kind) if s.preview and s.work_kind == kind),
+                None)
 
 
 def max_content_bytes(kind: str) -> int:

@@ -105,6 +105,9 @@ class SignalType(ABC):
 
     name: ClassVar[str]
     work_kind: ClassVar[str]
+    # Other kinds of work whose files it fingerprints too (the soundtrack of a video): such
+    # content comes as that kind's own content object, and the kind's own signals come first.
+    also_work_kinds: ClassVar[tuple[str, ...]] = ()
     default_threshold: ClassVar[float]
     stage: ClassVar[int] = 1
     higher_is_closer: ClassVar[bool] = False
@@ -124,7 +127,8 @@ class SignalType(ABC):
     # The content object its kind's content is decoded into (one per kind, shared).
     content_type: ClassVar[type[Content]] = Content
     # How reviewers see content of its kind: "image" (a re-encoded thumbnail), "text" (the
-    # main text) or None (not shown; a copy found in a file is shown by its page's text).
+    # main text), "audio" (its sound, drawn and played as excerpts) or None (not shown; a copy
+    # found in a file is shown by its page's text).
     preview: ClassVar[str | None] = None
 
     @classmethod

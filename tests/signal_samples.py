@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench.audiogen import RATE, music, write_audio
 from bench.video import write_work
 from swordnet.demo.samples import artwork
 from tests.test_software_signal import patched, real_binaries
@@ -105,3 +106,17 @@ def software(folder: Path) -> Samples:
     return Samples(works, buffer.getvalue(), real_binaries()[4],
                    ["", "xyz", "ab" * 31, "T1" + "0A" * 34, "ab" * 32 + " has spaces"],
                    ("empty",))
+
+
+@samples_for("chromaprint")
+def recordings(folder: Path) -> Samples:
+    works = [write_audio(folder / f"w{seed}.mp3", music(seed, 20.0), args=("-b:a", "96k"))
+             .read_bytes() for seed in (301, 302)]
+    copy = write_audio(folder / "copy.ogg", music(301, 20.0)[5 * RATE:],
+                       args=("-c:a", "libvorbis")).read_bytes()
+    unrelated = write_audio(folder / "u.mp3", music(399, 12.0)).read_bytes()
+    return Samples(works, copy, unrelated,
+                   ["", "{}", '{"v": 1, "duration": 10, "chromaprint": ""}',
+                    '{"v": 2, "duration": 10, "chromaprint": "AQAA"}', "AQADtEmUaEkS",
+                    '{"v": 1, "duration": 10, "chromaprint": "!!not base64!!"}'],
+                   ("empty", "garbage"), approximate=True)

@@ -83,12 +83,12 @@ def test_works_add_refuses_bad_files_and_stores_nothing(
     assert works_json() == []
 
 
-def test_works_add_unsupported_kind_is_refused(home: Settings) -> None:
+def test_works_add_unknown_kind_is_refused(home: Settings) -> None:
     path, _ = sample_files()[0]
     result = run_cli("works", "add", str(path), "--title", "T", "--holder", "H",
-                     "--kind", "audio")
-    assert result.exit_code == 1
-    assert "kind 'audio' is not supported yet" in result.output
+                     "--kind", "sculpture")
+    assert result.exit_code == 2
+    assert "'sculpture' is not one of" in result.output
     assert works_json() == []
 
 

@@ -60,7 +60,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ("photo", "image"), ("drawing", "image"), ("chapter", "text"), ("novel-gbk", "text"),
     ("page", "text"), ("book", "text"), ("program", "software"), ("release", "software"),
     ("film.mp4", "video"), ("film.avi", "video"),
-    ("pdf", None), ("sound", None), ("noise", None),
+    ("sound", "audio"), ("pdf", None), ("noise", None),
 ])
 def test_the_kind_is_told_from_the_content(files: dict[str, Path], name: str,
                                            kind: str | None) -> None:
@@ -111,7 +111,14 @@ def test_kind_overrides_what_the_content_says(sqlite_home: Settings,
     assert added.exit_code == 0 and "(software, " in added.output
 
 
-@pytest.mark.parametrize("name", ["sound", "noise", "pdf"])
+def test_a_two_second_sound_is_audio_too_short_to_register(sqlite_home: Settings,
+                                                          files: dict[str, Path]) -> None:
+    result = run_cli("works", "add", str(files["sound"]), "--title", "X", "--holder", "H")
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and "audio too short" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["noise", "pdf"])
 def test_a_file_of_no_known_kind_is_one_line_error(sqlite_home: Settings,
                                                    files: dict[str, Path], name: str) -> None:
     result = run_cli("works", "add", str(files[name]), "--title", "X", "--holder", "H")

@@ -86,7 +86,7 @@ def test_precomputed_fingerprints_single_and_bulk_are_validated_line_by_line(
     gbk = json.loads(run_cli("fingerprint", str(novel_files["gbk"]), "--kind", "text").output)
     bad_value = {**gbk, "title": "Broken", "fingerprints": [
         {"algorithm": "text", "value": '{"v": 1}'}]}
-    lines = [json.dumps(gbk), "", "{not json", json.dumps({**gbk, "kind": "audio"}),
+    lines = [json.dumps(gbk), "", "{not json", json.dumps({**gbk, "kind": "sculpture"}),
              json.dumps(bad_value), json.dumps({**gbk, "title": "X", "colour": "red"}),
              json.dumps({**gbk, "fingerprints": [{"algorithm": "phash", "value": "00"}]})]
     bulk = tmp_path / "bulk.jsonl"
@@ -95,7 +95,7 @@ def test_precomputed_fingerprints_single_and_bulk_are_validated_line_by_line(
     assert result.exit_code == 1
     output = result.output
     assert "line 3: not JSON" in output
-    assert "line 4: kind 'audio' is not one of" in output
+    assert "line 4: kind 'sculpture' is not one of" in output
     assert "line 5: fingerprints[0]: text fingerprint made with gram None" in output
     assert "line 6: unknown keys: colour" in output
     assert "line 7: fingerprints[0]: algorithm 'phash' is not one of a text work's (text)" \

@@ -219,7 +219,7 @@ def _check_kind(word: str) -> KindAndCategory:
 def upload_work(
     session: DbSession, caller: Caller, store: Store, response: Response,
     file: Annotated[UploadFile, File(description="The work: an image, a text (.txt, HTML, "
-                                     "EPUB), a video or a software file.")],
+                                     "EPUB), a video, an audio or a software file.")],
     title: Annotated[str, Form(min_length=1, max_length=500)],
     kind: Annotated[str, Form(max_length=20, description="A registration category ("
                               f"{', '.join(CATEGORIES)}) or a media kind (image, video, "

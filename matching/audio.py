@@ -1,0 +1,538 @@
+"""The audio signal type: Chromaprint acoustic fingerprints, aligned by time offset.
+
+Audio (an audio file, or a video's soundtrack) is decoded by an ``ffmpeg`` subprocess from
+a temporary file, limited to local files and :data:`CONTAINERS`, downmixed to mono and
+resampled to the 11,025 Hz Chromaprint works at, and streamed into Chromaprint (the
+``chromaprint`` ctypes bindings of pyacoustid, over Debian's ``libchromaprint``). Decoding
+is capped in audio time (a registered work: its first :data:`WORK_MAX_SECONDS`; crawled
+content: its first :data:`COPY_MAX_SECONDS`, so an endless stream or a tiny file that
+decodes to hours costs bounded time) and in wall-clock time (:data:`DECODE_TIMEOUT_S`).
+Silence, and clips shorter than :data:`MIN_SECONDS`, are refused: nothing to fingerprint.
+
+Chromaprint gives one 32-bit sub-fingerprint per :data:`ITEM_S` seconds (about 8 a
+second). The fingerprint value is compact, versioned JSON holding Chromaprint's own
+compressed encoding (what ``fpcalc`` prints): ``{"v":1,"duration":D,"chromaprint":"AQAD…"}``;
+rights holders may submit one precomputed and :meth:`ChromaprintSignal.validate` checks it.
+
+Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array of
+values: each copy item looks up the registered items with its exact value (values shared
+by more than :data:`MAX_ROWS_PER_ITEM` rows say nothing and are skipped), and each pair
+votes for its offset (work item minus copy item) in one-second bins. The best-voted offsets
+are then verified over the raw frames: the copy is cut into windows of :data:`WINDOW`
+items, and a window matches where its bit error rate against the work, at an offset within
+:data:`BAND` items of the voted one (a sped-up copy drifts), is at most :data:`MAX_BER`
+(unrelated audio sits near 0.5). The score is the seconds of the copy in matching windows.
+``bench/audio.py`` measures recall, false hits and speed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import chromaprint
+import numpy as np
+
+from matching.media import AUDIO, FileKind
+from matching.signal import Content, ContentRejected, SignalIndex, SignalType
+from matching.video import CONTAINERS as VIDEO_CONTAINERS
+
+FORMAT_VERSION = 1
+SAMPLE_RATE = 11_025  # what Chromaprint analyses at; decoding resamples to it
+ITEM_S = 1365 / SAMPLE_RATE  # one sub-fingerprint per third of a 4,096-sample frame
+ALGORITHM = chromaprint.Fingerprinter.ALGORITHM_DEFAULT
+COPY_MAX_SECONDS = 600.0  # crawled copies: the first ten minutes
+WORK_MAX_SECONDS = 4 * 3600.0  # registered works: the first four hours (a film's soundtrack)
+DECODE_TIMEOUT_S = 300.0  # wall-clock cap on one decoding
+MIN_SECONDS = 3.0  # shorter audio is refused: too short to fingerprint
+SILENCE_RMS = 30.0  # int16 RMS (about -61 dBFS) at or below which a second of audio is silent
+MIN_AUDIBLE_SECONDS = 2.0  # audio with fewer non-silent seconds is "silence only"
+WINDOW = 16  # copy items per verified window (about 2 s)
+BAND = 48  # a window may sit this many items (about 6 s) off the voted offset
+MAX_BER = 0.35  # a window matches at or below this bit error rate
+VOTE_BIN = 8  # items per offset vote bin (about 1 s)
+MAX_ROWS_PER_ITEM = 256  # an item value shared by more registered items says nothing
+CANDIDATES = 8  # best-voted offsets verified per query
+OFFSETS_PER_ENTRY = 3  # of which at most this many of one entry
+_SCANNED_CELLS = 256  # the best-voted offsets looked at to pick them
+MIN_VOTES = 2  # an entry needs this many agreeing items to be verified
+_CHUNK = 1 << 20
+
+# Audio containers FFmpeg may open, and the video ones (soundtracks). Others it would also
+# probe (playlists, concat lists, image sequences) could refer to other files.
+CONTAINERS = ("mp3,flac,wav,w64,ogg,aac,mov,matroska,asf,ape,aiff,caf,wv,tta,au,amr,ac3,"
+              "eac3,dts,mpc,mpc8,tak,shn," + VIDEO_CONTAINERS)
+_MP4_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
+
+
+@dataclass(frozen=True)
+class AudioPrint:
+    """Chromaprint's raw sub-fingerprints of one recording (uint32) and its duration."""
+
+    items: np.ndarray
+    duration: float
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def encode(self) -> str:
+        """The fingerprint value: versioned JSON around Chromaprint's compressed encoding."""
+        packed = chromaprint.encode_fingerprint([int(v) for v in self.items], ALGORITHM)
+        return json.dumps({"v": FORMAT_VERSION, "duration": round(self.duration, 2),
+                           "chromaprint": packed.decode("ascii")}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, value: str) -> AudioPrint:
+        """Parse and check a fingerprint value strictly; raises ``ValueError``."""
+        if not isinstance(value, str):
+            raise ValueError(f"chromaprint fingerprint must be a string, not "
+                             f"{type(value).__name__}")
+        max_items = int(WORK_MAX_SECONDS / ITEM_S) + 16
+        if len(value) > 8 * max_items:
+            raise ValueError(f"chromaprint fingerprint is {len(value):,} characters, too long")
+        try:
+            data = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"chromaprint fingerprint is not JSON: {exc}") from None
+        if not isinstance(data, dict) or set(data) != {"v", "duration", "chromaprint"}:
+            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f'chromaprint fingerprint must be an object with keys "v", '
+                             f'"duration", "chromaprint"; got {keys}')
+        if type(data["v"]) is not int or data["v"] != FORMAT_VERSION:
+            raise ValueError(f"unsupported chromaprint fingerprint version {data['v']!r} "
+                             f"(expected {FORMAT_VERSION})")
+        duration = data["duration"]
+        if isinstance(duration, bool) or not isinstance(duration, int | float) \
+                or not math.isfinite(duration) or not 0 < duration <= WORK_MAX_SECONDS:
+            raise ValueError(f"duration must be seconds in (0, {WORK_MAX_SECONDS:g}], "
+                             f"got {duration!r:.40}")
+        packed = data["chromaprint"]
+        if not isinstance(packed, str) or not packed:
+            raise ValueError("chromaprint must be the non-empty compressed fingerprint "
+                             "(what fpcalc prints)")
+        try:
+            base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
+            items, algorithm = chromaprint.decode_fingerprint(packed.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError,
+                chromaprint.FingerprintError):
+            raise ValueError(f"chromaprint value is not a compressed Chromaprint "
+                             f"fingerprint: {packed!r:.40}") from None
+        if algorithm != ALGORITHM:
+            raise ValueError(f"chromaprint fingerprint made with algorithm {algorithm}, "
+                             f"expected {ALGORITHM} (fpcalc's default)")
+        if not items:
+            raise ValueError("chromaprint fingerprint has no items")
+        if len(items) > max_items:
+            raise ValueError(f"chromaprint fingerprint has {len(items):,} items, "
+                             f"over {max_items:,}")
+        if len(items) * ITEM_S > duration + 2 * 16 * ITEM_S + 1:
+            raise ValueError(f"chromaprint fingerprint has {len(items):,} items, more than "
+                             f"{duration:g} s of audio gives")
+        return cls(np.array(items, dtype=np.uint32), round(float(duration), 2))
+
+
+class AudioContent(Content):
+    """An audio file (decoded by :func:`decode_audio`: a work and a copy are read to
+    different lengths, so there is nothing for two decodings to share)."""
+
+    @classmethod
+    def recognise(cls, head: bytes) -> int:
+        """2 for the signatures of audio formats (MP3 with ID3 or a frame header, ADTS AAC,
+        FLAC, WAV, AIFF, Ogg without a Theora video stream, MP4 audio brands), else 0.
+
+        >>> AudioContent.recognise(b"ID3\\x04"), AudioContent.recognise(b"fLaC")
+        (2, 2)
+        >>> AudioContent.recognise(bytes(4) + b"ftypM4A "), AudioContent.recognise(b"\\xff\\xd8")
+        (2, 0)
+        """
+        if head[:3] == b"ID3" or head[:4] in (b"fLaC", b"MAC ", b"wvpk", b"TTA1", b"#!AM"):
+            return 2
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            return 2
+        if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+            return 2
+        if head[:4] == b"OggS" and b"\x80theora" not in head[:512]:
+            return 2
+        if head[4:8] == b"ftyp" and head[8:12] in _MP4_AUDIO_BRANDS:
+            return 2
+        if len(head) >= 4 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+            if head[1] & 0x06 == 0 and head[1] & 0xF0 == 0xF0:  # ADTS AAC: layer 00
+                return 2
+            if head[1] & 0x06 and head[2] >> 4 not in (0, 15) and head[2] & 0x0C != 0x0C:
+                return 2  # an MPEG audio frame: layer, bitrate and sample rate all valid
+        return 0
+
+
+def _limit_text(limit: int) -> str:
+    return f"{limit // 2**20} MB" if limit % 2**20 == 0 else f"{limit:,} byte"
+
+
+def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
+                 timeout: float = DECODE_TIMEOUT_S) -> AudioPrint:
+    """Decode ``content``'s first audio stream (up to ``max_seconds``) and fingerprint it;
+    raises :class:`ContentRejected` with a one-line reason."""
+    if not content:
+        raise ContentRejected("empty file: 0 bytes, no audio")
+    if len(content) > max_bytes:
+        raise ContentRejected(f"audio of {len(content):,} bytes is over the "
+                              f"{_limit_text(max_bytes)} limit")
+    # FFmpeg seeks in some containers (MP4's index at the end), so it reads a file.
+    # No suffix: FFmpeg would favour the demuxer it names over the content's own format.
+    with tempfile.NamedTemporaryFile(prefix="swordnet-audio-") as file:
+        file.write(content)
+        file.flush()
+        return _decode_file(file.name, max_seconds, timeout)
+
+
+def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+               "-protocol_whitelist", "file", "-format_whitelist", CONTAINERS,
+               "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", f"{max_seconds:g}",
+               "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        process.kill()
+
+    watchdog = threading.Timer(timeout, stop)
+    watchdog.start()
+    errors: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(process, errors))
+    reader.start()
+    fingerprinter = chromaprint.Fingerprinter(ALGORITHM)
+    fingerprinter.start(SAMPLE_RATE, 1)
+    samples, audible, carry = 0, 0.0, b""
+    try:
+        assert process.stdout is not None
+        while chunk := process.stdout.read(_CHUNK):
+            chunk = carry + chunk
+            usable = len(chunk) - len(chunk) % 2
+            carry = chunk[usable:]
+            pcm = np.frombuffer(chunk[:usable], dtype="<i2")
+            fingerprinter.feed(chunk[:usable])
+            audible += _audible_seconds(pcm)
+            samples += len(pcm)
+        process.wait()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join()
+    if timed_out.is_set():
+        raise ContentRejected(f"audio decoding took over {timeout:g} s: refused")
+    duration = samples / SAMPLE_RATE
+    if not samples:
+        raise ContentRejected(_no_audio_reason(b"".join(errors)))
+    if duration < MIN_SECONDS:
+        raise ContentRejected(f"audio too short: {duration:.1f} s, at least "
+                              f"{MIN_SECONDS:g} s needed")
+    if audible < MIN_AUDIBLE_SECONDS:
+        raise ContentRejected(f"silence only: nothing to fingerprint in {duration:.1f} s "
+                              f"of audio")
+    items, _ = chromaprint.decode_fingerprint(fingerprinter.finish())
+    if not items:
+        raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
+    return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2))
+
+
+def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
+    """Read FFmpeg's error output to its end (so it never blocks writing it), keeping the
+    last few lines."""
+    assert process.stderr is not None
+    tail = b""
+    while chunk := process.stderr.read(4096):
+        tail = (tail + chunk)[-4096:]
+    kept.append(tail)
+
+
+def _audible_seconds(pcm: np.ndarray) -> float:
+    """Seconds of ``pcm`` (whole seconds only; the remainder is ignored) above silence."""
+    seconds = len(pcm) // SAMPLE_RATE
+    if not seconds:
+        return 0.0
+    blocks = pcm[: seconds * SAMPLE_RATE].astype(np.float32).reshape(seconds, SAMPLE_RATE)
+    return float(np.count_nonzero(np.sqrt((blocks * blocks).mean(axis=1)) > SILENCE_RMS))
+
+
+def _no_audio_reason(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", "replace")
+    if "matches no streams" in text:
+        return "no audio stream in the file"
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+    last = last.rsplit(": ", 1)[-1] if last else "nothing decoded"
+    return f"not audio FFmpeg can decode (not audio, or corrupt or truncated): {last:.80}"
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+class ChromaprintSignal(SignalType):
+    """Chromaprint sub-fingerprints; a copy matches on windows agreeing at one offset.
+
+    Reads audio files and the soundtracks of videos: a video work is registered with its
+    soundtrack's fingerprint too, and a crawled video is matched by its soundtrack as well.
+    A video without sound (or a silent one) simply has no soundtrack fingerprint.
+    """
+
+    name: ClassVar[str] = "chromaprint"
+    work_kind: ClassVar[str] = "audio"
+    also_work_kinds: ClassVar[tuple[str, ...]] = ("video",)
+    higher_is_closer: ClassVar[bool] = True
+    score_unit: ClassVar[str] = "seconds"
+    # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: unrelated
+    # clips reach 0; altered copies score well above.
+    default_threshold: ClassVar[float] = 6
+    max_content_bytes: ClassVar[int] = AUDIO.max_download_bytes
+    file_kinds: ClassVar[tuple[FileKind, ...]] = (AUDIO,)
+    content_type: ClassVar[type[Content]] = AudioContent
+    preview: ClassVar[str | None] = "audio"
+
+    @classmethod
+    def _soundtrack(cls, content: bytes | Content) -> bool:
+        """Whether ``content`` is another kind's (a video's) rather than an audio file."""
+        return isinstance(content, Content) and not isinstance(content, AudioContent)
+
+    @classmethod
+    def fingerprint(cls, content: bytes | Content) -> str:
+        """The whole recording's fingerprint (a registered work), up to
+        :data:`WORK_MAX_SECONDS`."""
+        return decode_audio(AudioContent.of(content).raw, max_seconds=WORK_MAX_SECONDS,
+                            max_bytes=cls.max_content_bytes).encode()
+
+    @classmethod
+    def registration_variants(cls, content: bytes | Content) -> dict[str, str]:
+        """The recording's fingerprint; none for a video whose soundtrack is missing or
+        silent (its frames identify it)."""
+        try:
+            return {"original": cls.fingerprint(content)}
+        except ContentRejected:
+            if cls._soundtrack(content):
+                return {}
+            raise
+
+    @classmethod
+    def query_value(cls, content: bytes | Content) -> AudioPrint:
+        """Sub-fingerprints of crawled content: its first :data:`COPY_MAX_SECONDS` only (an
+        empty print, matching nothing, for a video without a usable soundtrack)."""
+        try:
+            return decode_audio(AudioContent.of(content).raw, max_seconds=COPY_MAX_SECONDS,
+                                max_bytes=cls.max_content_bytes)
+        except ContentRejected:
+            if cls._soundtrack(content):
+                return AudioPrint(np.zeros(0, dtype=np.uint32), 0.0)
+            raise
+
+    @classmethod
+    def describe(cls, detail: dict[str, Any]) -> str:
+        """The stretch of the work found, where it lies in the copy, and how much of the
+        copy it is.
+
+        >>> ChromaprintSignal.describe({"work_range": [70.0, 100.2],
+        ...                             "copy_range": [0.0, 30.2], "fraction": 0.5})
+        'work 1:10-1:40 at copy 0:00-0:30, 50% of the copy'
+        """
+        if "work_range" not in detail or "copy_range" not in detail:
+            return ""
+        work, copy = detail["work_range"], detail["copy_range"]
+        where = (f"work {_clock(work[0])}-{_clock(work[1])} at copy "
+                 f"{_clock(copy[0])}-{_clock(copy[1])}")
+        fraction = detail.get("fraction")
+        return where + (f", {fraction:.0%} of the copy" if fraction is not None else "")
+
+    @classmethod
+    def score(cls, a: str, b: str) -> float:
+        """Seconds of copy ``b`` matching work ``a`` at one (drifting) offset."""
+        index = AudioIndex()
+        index.add(0, a)
+        found = index.query(b, 0)
+        return found[0][1] if found else 0.0
+
+    @classmethod
+    def validate(cls, value: str) -> str:
+        return AudioPrint.decode(value.strip() if isinstance(value, str) else value).encode()
+
+    @classmethod
+    def new_index(cls) -> SignalIndex:
+        return AudioIndex()
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(values).astype(np.int32)
+
+
+class AudioIndex(SignalIndex):
+    """Registered recordings' sub-fingerprints, sorted by value; queries vote on offsets and
+    the best-voted are verified frame by frame.
+
+    Rows (one per registered item) are numbered in order of addition. New rows go to a small
+    unsorted tail that is sorted into the main arrays once it grows past a share of them, so
+    adding a work never re-sorts the catalogue each time. A removed entry's rows stay until
+    the next merge but no longer count.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[np.ndarray] = []  # per slot: the entry's items
+        self._slot_of: dict[int, int] = {}
+        self._slot_entry: list[int] = []
+        self._alive = np.zeros(0, dtype=bool)
+        self._durations: list[float] = []
+        self._keys = np.zeros(0, dtype=np.uint32)  # sorted item values
+        self._rows = np.zeros(0, dtype=np.int64)   # (slot << 32) | position, by _keys
+        self._tail: list[tuple[np.ndarray, np.ndarray]] = []
+        self._tail_size = 0
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def add(self, entry_id: int, value: str) -> None:
+        self.extend([(entry_id, value)])
+
+    def extend(self, entries: list[tuple[int, str]]) -> None:
+        # Parse everything before changing anything; an id given twice keeps its last value.
+        decoded = {entry_id: AudioPrint.decode(value) for entry_id, value in entries}
+        for entry_id in decoded:
+            self.remove(entry_id)
+        alive = [self._alive]
+        for entry_id, found in decoded.items():
+            slot = len(self._items)
+            self._items.append(found.items)
+            self._durations.append(found.duration)
+            self._slot_entry.append(entry_id)
+            self._slot_of[entry_id] = slot
+            alive.append(np.ones(1, dtype=bool))
+            positions = np.arange(len(found.items), dtype=np.int64)
+            self._tail.append((found.items, (np.int64(slot) << 32) | positions))
+            self._tail_size += len(found.items)
+        self._alive = np.concatenate(alive)
+        if self._tail_size > max(4096, len(self._keys) // 8):
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._tail:
+            return
+        live_rows = self._alive[self._rows >> 32] if len(self._rows) else np.zeros(0, bool)
+        keys = np.concatenate([self._keys[live_rows], *(k for k, _ in self._tail)])
+        rows = np.concatenate([self._rows[live_rows], *(r for _, r in self._tail)])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._rows = keys[order], rows[order]
+        self._tail, self._tail_size = [], 0
+
+    def remove(self, entry_id: int) -> None:
+        slot = self._slot_of.pop(entry_id, None)
+        if slot is not None:
+            self._alive[slot] = False
+            self._items[slot] = np.zeros(0, dtype=np.uint32)
+
+    def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
+        return [(entry_id, score) for entry_id, score, _ in self.query_detailed(value, limit)]
+
+    def _lookup(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(copy position, row)`` of every registered item equal to a copy item."""
+        self._merge()
+        if not len(self._keys):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        start = np.searchsorted(self._keys, items, side="left")
+        stop = np.searchsorted(self._keys, items, side="right")
+        counts = stop - start
+        counts[counts > MAX_ROWS_PER_ITEM] = 0
+        total = int(counts.sum())
+        if not total:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        query = np.repeat(np.arange(len(items), dtype=np.int64), counts)
+        first = np.repeat(start - np.cumsum(counts) + counts, counts)
+        rows = self._rows[first + np.arange(total)]
+        return query, rows
+
+    def query_detailed(self, value: Any, limit: float) -> list[tuple[int, float, dict[str, Any]]]:
+        """Entries with at least ``limit`` seconds of ``value`` matching at one offset.
+
+        ``value`` is a fingerprint string or :class:`AudioPrint` (``query_value``'s result).
+        """
+        copy = value if isinstance(value, AudioPrint) else AudioPrint.decode(value)
+        if not self._slot_of or not len(copy):
+            return []
+        query, rows = self._lookup(copy.items)
+        slots = rows >> 32
+        keep = self._alive[slots]
+        query, slots, positions = query[keep], slots[keep], (rows[keep] & 0xFFFFFFFF)
+        if not len(query):
+            return []
+        bins = np.floor_divide(positions - query, VOTE_BIN)
+        lowest = int(bins.min()) - 1
+        span = int(bins.max()) - lowest + 2
+        cells, votes = np.unique(slots * span + (bins - lowest), return_counts=True)
+        # each bin counts its neighbours' votes too: a sped-up copy spreads over bins
+        spread = votes.copy()
+        for step in (-1, 1):
+            at = np.searchsorted(cells, cells + step)
+            found = (at < len(cells)) & (cells[np.minimum(at, len(cells) - 1)] == cells + step)
+            spread[found] += votes[at[found]]
+        cell_slot = cells // span
+        best: dict[int, tuple[float, dict[str, Any]]] = {}
+        tried: dict[int, list[int]] = {}
+        for cell in np.argsort(-spread, kind="stable")[:_SCANNED_CELLS]:
+            if spread[cell] < MIN_VOTES or sum(map(len, tried.values())) >= CANDIDATES:
+                break
+            slot = int(cell_slot[cell])
+            bin_number = int(cells[cell] % span) + lowest
+            near = tried.setdefault(slot, [])
+            # a work's offsets apart by more than the band are each verified (a recording
+            # repeating itself votes for several); those within it are one already
+            if len(near) >= OFFSETS_PER_ENTRY or any(
+                    abs(bin_number - other) * VOTE_BIN <= BAND for other in near):
+                continue
+            near.append(bin_number)
+            found = _verify(self._items[slot], copy.items, bin_number * VOTE_BIN + VOTE_BIN // 2)
+            if found is not None and found[0] >= limit and found[0] > best.get(slot, (0.0,))[0]:
+                best[slot] = found
+        results = [(self._slot_entry[slot], score, detail)
+                   for slot, (score, detail) in best.items()]
+        return sorted(results, key=lambda r: (-r[1], r[0]))
+
+
+def _verify(work: np.ndarray, copy: np.ndarray,
+            offset: int) -> tuple[float, dict[str, Any]] | None:
+    """Seconds of ``copy`` whose windows match ``work`` near ``offset`` (work item minus copy
+    item), with where; None if no window matches."""
+    windows = len(copy) // WINDOW
+    if not windows or not len(work):
+        return None
+    shifts = np.arange(offset - BAND - VOTE_BIN, offset + BAND + VOTE_BIN + 1)
+    copy_at = np.arange(windows * WINDOW)
+    work_at = copy_at[:, None] + shifts[None, :]
+    valid = (work_at >= 0) & (work_at < len(work))
+    errors = _popcount(copy[copy_at][:, None] ^ work[np.clip(work_at, 0, len(work) - 1)])
+    errors = np.where(valid, errors, 0).reshape(windows, WINDOW, len(shifts)).sum(axis=1)
+    counted = valid.reshape(windows, WINDOW, len(shifts)).sum(axis=1)
+    # a window must overlap the work by at least half to be judged
+    ber = np.where(counted >= WINDOW // 2, errors / np.maximum(32 * counted, 1), 1.0)
+    best_shift = ber.argmin(axis=1)
+    matched = ber[np.arange(windows), best_shift] <= MAX_BER
+    if not matched.any():
+        return None
+    hit = np.flatnonzero(matched)
+    chosen = shifts[best_shift[hit]]
+    first, last = int(hit[0]), int(hit[-1])
+    copy_start, copy_end = first * WINDOW * ITEM_S, (last + 1) * WINDOW * ITEM_S
+    work_start = (first * WINDOW + int(chosen[0])) * ITEM_S
+    work_end = ((last + 1) * WINDOW + int(chosen[-1])) * ITEM_S
+    seconds = round(len(hit) * WINDOW * ITEM_S, 1)
+    return seconds, {
+        "work_range": [round(max(0.0, work_start), 2), round(work_end, 2)],
+        "copy_range": [round(copy_start, 2), round(copy_end, 2)],
+        "fraction": round(len(hit) / windows, 3),
+        "offset_s": round(float(np.median(chosen)) * ITEM_S, 2),
+        "seconds": seconds,
+    }

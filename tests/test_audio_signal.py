@@ -1,0 +1,299 @@
+"""The audio signal: copies and excerpts match their recording with the right offset, a
+video's soundtrack is fingerprinted and matched, and bad audio is refused with one line.
+
+Recordings are generated music (``bench/audiogen.py``: chords, bass, melody and drums from a
+seed), written by ffmpeg in the formats named; matching goes through the production path
+(registration fingerprints, stage-1 queries, :class:`MatchIndex`).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from bench.audiogen import RATE, music, write_audio
+from bench.video import write_work
+from matching import audio
+from matching.audio import AudioPrint, ChromaprintSignal
+from matching.match_index import Match, MatchIndex
+from matching.registry import detect_kind, signal_type, signals_for_kind
+from matching.signal import ContentRejected
+from matching.stages import first_stage_matches, first_stage_queries, registration_fingerprints
+from matching.video import VideoSignal
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Fingerprint, Work
+from tests.conftest import run_cli
+
+SECONDS = 60.0
+WORK_SEEDS = (501, 502, 503)
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("songs")
+    for seed in WORK_SEEDS:
+        write_audio(folder / f"song{seed}.flac", music(seed, SECONDS))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def index(songs: Path) -> MatchIndex:
+    """The three songs registered as ``swordnet works add`` does (work id = seed)."""
+    index = MatchIndex()
+    for seed in WORK_SEEDS:
+        content = (songs / f"song{seed}.flac").read_bytes()
+        for algorithm, variant, value in registration_fingerprints("audio", content):
+            index.add(len(index) + 1, seed, algorithm, value, variant=variant)
+    return index
+
+
+def matches(index: MatchIndex, content: bytes, kind: str = "audio") -> list[Match]:
+    """Stage-1 matches of crawled ``content``, as a crawl finds them."""
+    return first_stage_matches(index, first_stage_queries(kind, content))
+
+
+def encoded(tmp_path: Path, name: str, samples: np.ndarray, *args: str,
+            rate: int = RATE) -> bytes:
+    return write_audio(tmp_path / name, samples, rate, args).read_bytes()
+
+
+def test_the_signal_reads_audio_works_and_the_soundtracks_of_videos() -> None:
+    assert signal_type("chromaprint") is ChromaprintSignal
+    assert signals_for_kind("audio") == [ChromaprintSignal]
+    assert signals_for_kind("video") == [VideoSignal, ChromaprintSignal]
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("a.mp3", ("-b:a", "128k")), ("a.m4a", ("-c:a", "aac")), ("a.ogg", ("-c:a", "libvorbis")),
+    ("a.opus", ("-c:a", "libopus")), ("a.flac", ()), ("a.wav", ()), ("a.aac", ("-c:a", "aac")),
+])
+def test_audio_files_are_told_from_their_bytes(tmp_path: Path, name: str,
+                                               args: tuple[str, ...]) -> None:
+    content = encoded(tmp_path, name, music(1, 4.0), *args)
+    assert detect_kind(content[:65536]) == "audio", name
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("mp3 64k", ("-b:a", "64k", "x.mp3")), ("opus 48k", ("-c:a", "libopus", "-b:a", "48k",
+                                                           "x.opus")),
+    ("aac", ("-c:a", "aac", "-b:a", "96k", "x.m4a")),
+])
+def test_re_encoded_copies_match_their_song(songs: Path, index: MatchIndex, tmp_path: Path,
+                                            name: str, args: tuple[str, ...]) -> None:
+    copy = encoded(tmp_path, args[-1], music(502, SECONDS), *args[:-1])
+    [found] = matches(index, copy)
+    assert found.work_id == 502 and found.algorithm == "chromaprint", name
+    assert found.detail["fraction"] > 0.8
+    assert abs(found.detail["offset_s"]) < 1.0
+
+
+def test_an_excerpt_is_found_with_its_offset(index: MatchIndex, tmp_path: Path) -> None:
+    start = 23.0
+    excerpt = music(503, SECONDS)[int(start * RATE):int((start + 15) * RATE)]
+    noisy = excerpt + np.random.default_rng(3).normal(0, 0.05, len(excerpt))
+    [found] = matches(index, encoded(tmp_path, "x.mp3", noisy, "-b:a", "64k"))
+    assert found.work_id == 503
+    work_start, _ = found.detail["work_range"]
+    copy_start, _ = found.detail["copy_range"]
+    assert abs((work_start - copy_start) - start) <= 1.0
+    assert abs(found.detail["offset_s"] - start) <= 1.0
+    shown = ChromaprintSignal.describe(found.detail)
+    assert shown.startswith("work 0:2") and "at copy 0:0" in shown and "of the copy" in shown
+
+
+def test_unrelated_audio_does_not_match(index: MatchIndex, tmp_path: Path) -> None:
+    for seed in (601, 602, 603):
+        assert matches(index, encoded(tmp_path, f"{seed}.mp3", music(seed, 30.0))) == []
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_mono_stereo_and_surround_copies_match(index: MatchIndex, tmp_path: Path,
+                                               channels: int) -> None:
+    song = music(501, SECONDS)
+    layout = np.stack([song * (0.5 + 0.5 * (c % 2)) for c in range(channels)], axis=1)
+    copy = encoded(tmp_path, f"c{channels}.flac", layout if channels > 1 else song)
+    assert [m.work_id for m in matches(index, copy)] == [501]
+
+
+@pytest.mark.parametrize("rate", [8000, 44_100, 96_000, 192_000])
+def test_any_sample_rate_matches(index: MatchIndex, tmp_path: Path, rate: int) -> None:
+    song = music(501, 30.0, rate=rate)
+    copy = encoded(tmp_path, f"r{rate}.flac", song, rate=rate)
+    assert [m.work_id for m in matches(index, copy)] == [501]
+
+
+def test_a_truncated_mp3_matches_on_what_decodes(index: MatchIndex, tmp_path: Path) -> None:
+    whole = encoded(tmp_path, "t.mp3", music(502, SECONDS), "-b:a", "128k")
+    half = whole[: len(whole) // 2]
+    [found] = matches(index, half)
+    assert found.work_id == 502 and found.detail["copy_range"][1] < SECONDS / 2 + 1
+    assert AudioPrint.decode(ChromaprintSignal.fingerprint(half)).duration < SECONDS / 2 + 1
+
+
+def test_a_wrong_extension_changes_nothing(home: Settings, songs: Path, tmp_path: Path) -> None:
+    disguised = tmp_path / "cover.jpg"
+    disguised.write_bytes(encoded(tmp_path, "s.mp3", music(501, 20.0)))
+    result = run_cli("works", "add", str(disguised), "--title", "Disguised", "--holder", "L")
+    assert result.exit_code == 0, result.output
+    assert "(audio, " in result.output
+
+
+def _silent_video(path: Path) -> Path:
+    return write_work(path, 77, 6.0, 10, (160, 96))
+
+
+def _flac_claiming(path: Path, seconds: float) -> bytes:
+    """A short FLAC whose header claims ``seconds`` of audio (STREAMINFO's sample count)."""
+    content = bytearray(write_audio(path, music(9, 4.0)).read_bytes())
+    at = 4 + 4 + 13  # "fLaC", the block header, then 13 bytes up to the 36-bit count's end
+    total = int(seconds * RATE)
+    packed = int.from_bytes(content[at - 5:at], "big") & ~((1 << 36) - 1) | total
+    content[at - 5:at] = packed.to_bytes(5, "big")
+    assert struct.unpack(">I", content[at - 4:at])[0] == total & 0xFFFFFFFF
+    return bytes(content)
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda d: b"", "empty file"),
+    (lambda d: write_audio(d / "s.wav", np.zeros(RATE * 10)).read_bytes(), "silence only"),
+    (lambda d: write_audio(d / "q.mp3", music(4, 1.0)).read_bytes(), "too short"),
+    (lambda d: _silent_video(d / "v.mp4").read_bytes(), "no audio stream"),
+    (lambda d: b"<html><body>no audio here</body></html>" * 50, "not audio FFmpeg can decode"),
+    (lambda d: b"\x00" * 4096, "not audio FFmpeg can decode"),
+])
+def test_bad_audio_is_refused_with_one_line(tmp_path: Path, make: object, reason: str) -> None:
+    content = make(tmp_path)  # type: ignore[operator]
+    for read in (ChromaprintSignal.fingerprint, ChromaprintSignal.query_value):
+        with pytest.raises(ContentRejected, match=reason) as refused:
+            read(content)
+        assert "\n" not in str(refused.value)
+
+
+def test_a_flac_claiming_hours_is_read_for_what_it_holds(tmp_path: Path) -> None:
+    bomb = _flac_claiming(tmp_path / "b.flac", 10 * 3600)
+    assert len(bomb) < 200_000
+    for read in (ChromaprintSignal.fingerprint, ChromaprintSignal.query_value):
+        try:
+            value = read(bomb)
+        except ContentRejected as exc:
+            assert "\n" not in str(exc)
+        else:
+            found = value if isinstance(value, AudioPrint) else AudioPrint.decode(value)
+            assert found.duration < 10
+
+
+def test_a_ten_hour_file_is_read_for_its_first_minutes(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # MP3 frames concatenate: one minute at 8 kbit/s repeated 600 times is ten hours.
+    minute = encoded(tmp_path, "m.mp3", music(8, 60.0, rate=8000), "-b:a", "8k",
+                     "-write_xing", "0", "-id3v2_version", "0", rate=8000)
+    hours = minute * 600
+    copy = ChromaprintSignal.query_value(hours)
+    assert copy.duration == pytest.approx(audio.COPY_MAX_SECONDS, abs=1)
+    monkeypatch.setattr(audio, "WORK_MAX_SECONDS", 90.0)  # a work reads its first N too
+    assert AudioPrint.decode(ChromaprintSignal.fingerprint(hours)).duration == pytest.approx(
+        90.0, abs=1)
+
+
+def test_decoding_has_a_wall_clock_cap(tmp_path: Path) -> None:
+    song = encoded(tmp_path, "s.flac", music(5, 30.0))
+    with pytest.raises(ContentRejected, match="audio decoding took over 0.001 s"):
+        audio.decode_audio(song, max_seconds=60, max_bytes=2**30, timeout=0.001)
+
+
+def test_oversized_content_is_refused_before_decoding() -> None:
+    with pytest.raises(ContentRejected, match="over the 1 MB limit"):
+        audio.decode_audio(b"ID3" + bytes(2**20), max_seconds=60, max_bytes=2**20)
+
+
+def _with_soundtrack(video: Path, song: Path, out: Path, *video_filter: str) -> Path:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
+                    "-i", str(song), *video_filter, "-map", "0:v", "-map", "1:a",
+                    "-c:v", "libx264" if video_filter else "copy", "-c:a", "aac",
+                    "-shortest", str(out)], check=True, capture_output=True)
+    return out
+
+
+def test_a_video_is_registered_with_its_soundtrack_and_found_by_it(
+        songs: Path, index: MatchIndex, tmp_path: Path) -> None:
+    picture = write_work(tmp_path / "p.mp4", 88, 20.0, 10, (320, 180))
+    film = _with_soundtrack(picture, songs / "song501.flac", tmp_path / "film.mp4")
+    algorithms = [a for a, _, _ in registration_fingerprints("video", film.read_bytes())]
+    assert sorted(set(algorithms)) == ["chromaprint", "video"]
+    # the song is found in a video carrying it
+    assert [m.work_id for m in matches(index, film.read_bytes(), "video")] == [501]
+    # a video without sound is registered and matched by its frames alone
+    silent = _silent_video(tmp_path / "silent.mp4").read_bytes()
+    assert [a for a, _, _ in registration_fingerprints("video", silent)] == ["video"]
+    assert matches(index, silent, "video") == []
+
+
+def test_precomputed_values_round_trip_and_bad_ones_are_refused(songs: Path) -> None:
+    value = ChromaprintSignal.fingerprint((songs / "song501.flac").read_bytes())
+    assert ChromaprintSignal.validate(f"  {value}\n") == value
+    data = json.loads(value)
+    # fpcalc prints the fingerprint (and exits 3 over FFmpeg's end-of-file note)
+    packed = subprocess.run(["fpcalc", "-length", "0", str(songs / "song501.flac")],
+                            capture_output=True, text=True).stdout
+    fpcalc = next(line.split("=", 1)[1] for line in packed.splitlines()
+                  if line.startswith("FINGERPRINT="))
+    from_fpcalc = json.dumps({**data, "chromaprint": fpcalc})  # what fpcalc prints is accepted
+    assert ChromaprintSignal.score(value, ChromaprintSignal.validate(from_fpcalc)) > 40
+    for bad, reason in [({**data, "v": 2}, "version"), ({**data, "duration": -1}, "duration"),
+                        ({**data, "chromaprint": "AQ"}, "not a compressed"),
+                        ({**data, "duration": 1}, "more than 1 s"),
+                        ({"v": 1}, "keys")]:
+        with pytest.raises(ValueError, match=reason):
+            ChromaprintSignal.validate(json.dumps(bad))
+
+
+def test_works_add_import_and_precomputed_fingerprints_from_the_cli(
+        home: Settings, songs: Path, tmp_path: Path) -> None:
+    song = tmp_path / "song.mp3"
+    song.write_bytes(encoded(tmp_path, "x.mp3", music(501, SECONDS), "-b:a", "128k"))
+    result = run_cli("works", "add", str(song), "--kind", "audio", "--title", "Song",
+                     "--holder", "Label")
+    assert result.exit_code == 0 and "(audio, " in result.output, result.output
+    album = tmp_path / "album"
+    album.mkdir()
+    for number, (seed, name, args) in enumerate([(502, "01 Intro.flac", ()),
+                                                 (503, "02 Theme.ogg", ("-c:a", "libvorbis"))]):
+        write_audio(album / name, music(seed, SECONDS), args=args)
+        assert number in (0, 1)
+    result = run_cli("works", "import", str(album), "--holder", "Label")
+    assert result.exit_code == 0 and "2 works registered" in result.output, result.output
+    line = run_cli("fingerprint", str(songs / "song501.flac"), "--kind", "audio",
+                   "--title", "Sent")
+    assert line.exit_code == 0
+    sent = tmp_path / "sent.jsonl"
+    broken = json.loads(line.output)
+    broken["fingerprints"][0]["value"] = '{"v": 1}'
+    sent.write_text(line.output.strip() + "\n" + json.dumps(broken) + "\n")
+    result = run_cli("works", "import-fingerprints", str(sent), "--holder", "Vendor")
+    assert result.exit_code == 1 and "line 2: fingerprints[0]" in result.output
+    excerpt = tmp_path / "clip.mp3"
+    excerpt.write_bytes(encoded(tmp_path, "e.mp3", music(503, SECONDS)[10 * RATE:30 * RATE]))
+    found = json.loads(run_cli("match", "--kind", "audio", "--json", str(excerpt)).output)
+    assert [m["work_title"] for m in found[0]["matches"]] == ["02 Theme"]
+    db = open_database(home)
+    with db.session() as session:
+        kinds = session.scalars(select(Work.kind)).all()
+        assert sorted(kinds) == ["audio"] * 3
+        assert {f.algorithm for f in session.scalars(select(Fingerprint))} >= {"chromaprint"}
+    db.dispose()
+
+
+def test_refused_audio_names_the_file_on_one_line(home: Settings, tmp_path: Path) -> None:
+    quiet = tmp_path / "quiet.wav"
+    write_audio(quiet, np.zeros(RATE * 8))
+    result = run_cli("works", "add", str(quiet), "--title", "Q", "--holder", "L")
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1
+    assert str(quiet) in lines[0] and "silence only" in lines[0]
