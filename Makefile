@@ -9,6 +9,7 @@
 #   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus; as root,
 #               Debian's photographic wallpapers) and run bench/*.py (results in bench/results/)
 #   make browser  install Debian's chromium (for JavaScript targets and their tests; needs root)
+#   make media  install Debian's ffmpeg and Chromaprint (audio; make demo and make test do it)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +21,7 @@ UPGRADE_VENV := .venv-upgrade
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo serve test lint typecheck upgrade bench bench-setup browser clean
+.PHONY: demo serve test lint typecheck upgrade bench bench-setup browser media clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +45,7 @@ upgrade:
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 	rm -rf $(UPGRADE_VENV)
 
-demo: $(STAMP)
+demo: $(STAMP) media
 	$(BIN)/swordnet demo
 
 # The demo's published case is public: SWORDNET_PUBLIC_PAGES is on unless set otherwise.
@@ -53,7 +54,7 @@ serve: $(STAMP)
 	$(BIN)/swordnet serve
 
 # The static checks are prerequisites, so they run (and fail fast) before pytest starts.
-test: $(STAMP) browser lint typecheck
+test: $(STAMP) browser media lint typecheck
 	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # JavaScript rendering uses the system Chromium through scrapy-playwright; no browser download.
@@ -63,6 +64,19 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else \
 	    echo "note: $(CHROMIUM) missing; JavaScript tests will be skipped (sudo make browser)"; \
+	  fi; }
+
+# Sound and video tools from Debian: ffmpeg decodes audio (and video soundtracks) for the
+# chromaprint signal and the review's excerpts; libchromaprint-tools brings libchromaprint1,
+# which pyacoustid's bindings load, and fpcalc. Without them audio works are refused with a
+# one-line reason and video works are registered by their frames alone.
+media:
+	@test -x /usr/bin/ffmpeg -a -x /usr/bin/fpcalc || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      ffmpeg libchromaprint-tools; \
+	  else \
+	    echo "note: ffmpeg or fpcalc missing; audio tests will fail (sudo make media)"; \
 	  fi; }
 
 # The bench extras are not pinned (they are not part of make test, and pinning them would put

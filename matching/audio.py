@@ -35,9 +35,9 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, ClassVar
 
-import chromaprint
 import numpy as np
 
 from matching.media import AUDIO, FileKind
@@ -47,7 +47,7 @@ from matching.video import CONTAINERS as VIDEO_CONTAINERS
 FORMAT_VERSION = 1
 SAMPLE_RATE = 11_025  # what Chromaprint analyses at; decoding resamples to it
 ITEM_S = 1365 / SAMPLE_RATE  # one sub-fingerprint per third of a 4,096-sample frame
-ALGORITHM = chromaprint.Fingerprinter.ALGORITHM_DEFAULT
+ALGORITHM = 1  # Chromaprint's default algorithm (TEST2), what fpcalc uses
 COPY_MAX_SECONDS = 600.0  # crawled copies: the first ten minutes
 WORK_MAX_SECONDS = 4 * 3600.0  # registered works: the first four hours (a film's soundtrack)
 DECODE_TIMEOUT_S = 300.0  # wall-clock cap on one decoding
@@ -84,7 +84,7 @@ class AudioPrint:
 
     def encode(self) -> str:
         """The fingerprint value: versioned JSON around Chromaprint's compressed encoding."""
-        packed = chromaprint.encode_fingerprint([int(v) for v in self.items], ALGORITHM)
+        packed = _library().encode_fingerprint([int(v) for v in self.items], ALGORITHM)
         return json.dumps({"v": FORMAT_VERSION, "duration": round(self.duration, 2),
                            "chromaprint": packed.decode("ascii")}, separators=(",", ":"))
 
@@ -117,11 +117,11 @@ class AudioPrint:
         if not isinstance(packed, str) or not packed:
             raise ValueError("chromaprint must be the non-empty compressed fingerprint "
                              "(what fpcalc prints)")
+        library = _library()
         try:
             base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
-            items, algorithm = chromaprint.decode_fingerprint(packed.encode("ascii"))
-        except (binascii.Error, UnicodeEncodeError, ValueError,
-                chromaprint.FingerprintError):
+            items, algorithm = library.decode_fingerprint(packed.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError, library.FingerprintError):
             raise ValueError(f"chromaprint value is not a compressed Chromaprint "
                              f"fingerprint: {packed!r:.40}") from None
         if algorithm != ALGORITHM:
@@ -191,13 +191,29 @@ def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
         return _decode_file(file.name, max_seconds, timeout)
 
 
+def _library() -> ModuleType:
+    """pyacoustid's bindings to the system's libchromaprint, loaded on first use so that
+    everything else works without it; its absence is a one-line refusal."""
+    try:
+        import chromaprint
+    except ImportError:
+        raise ContentRejected("audio fingerprinting needs the Chromaprint library "
+                              "(Debian: libchromaprint1), which is not installed") from None
+    return chromaprint
+
+
 def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
+    library = _library()
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
                "-protocol_whitelist", "file", "-format_whitelist", CONTAINERS,
                "-i", path, "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", f"{max_seconds:g}",
                "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise ContentRejected("audio decoding needs ffmpeg (Debian: ffmpeg), which is not "
+                              "installed") from None
     timed_out = threading.Event()
 
     def stop() -> None:
@@ -209,7 +225,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
     errors: list[bytes] = []
     reader = threading.Thread(target=_drain, args=(process, errors))
     reader.start()
-    fingerprinter = chromaprint.Fingerprinter(ALGORITHM)
+    fingerprinter = library.Fingerprinter(ALGORITHM)
     fingerprinter.start(SAMPLE_RATE, 1)
     samples, audible, carry = 0, 0.0, b""
     try:
@@ -240,7 +256,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
     if audible < MIN_AUDIBLE_SECONDS:
         raise ContentRejected(f"silence only: nothing to fingerprint in {duration:.1f} s "
                               f"of audio")
-    items, _ = chromaprint.decode_fingerprint(fingerprinter.finish())
+    items, _ = library.decode_fingerprint(fingerprinter.finish())
     if not items:
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2))

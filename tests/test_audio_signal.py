@@ -235,6 +235,16 @@ def test_a_video_is_registered_with_its_soundtrack_and_found_by_it(
     assert matches(index, silent, "video") == []
 
 
+def test_without_ffmpeg_audio_is_refused_in_one_line_and_videos_keep_their_frames(
+        songs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    picture = write_work(tmp_path / "p.mp4", 89, 8.0, 10, (160, 96))
+    film = _with_soundtrack(picture, songs / "song502.flac", tmp_path / "film.mp4")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no ffmpeg on the search path
+    with pytest.raises(ContentRejected, match=r"^audio decoding needs ffmpeg .*not installed$"):
+        registration_fingerprints("audio", (songs / "song502.flac").read_bytes())
+    assert [a for a, _, _ in registration_fingerprints("video", film.read_bytes())] == ["video"]
+
+
 def test_precomputed_values_round_trip_and_bad_ones_are_refused(songs: Path) -> None:
     value = ChromaprintSignal.fingerprint((songs / "song501.flac").read_bytes())
     assert ChromaprintSignal.validate(f"  {value}\n") == value

@@ -61,6 +61,8 @@ def _ffmpeg(content: bytes, before_input: list[str], output: list[str],
                                         check=False)
         except subprocess.TimeoutExpired:
             raise AudioUnreadable(f"decoding took over {timeout_s:g} s") from None
+        except FileNotFoundError:
+            raise AudioUnreadable("ffmpeg (Debian: ffmpeg) is not installed") from None
         made = target.read_bytes() if target.exists() else b""
         if result.returncode != 0 or not made:
             lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
