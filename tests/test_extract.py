@@ -113,6 +113,6 @@ def test_crawls_fetch_only_file_kinds_some_signal_reads_within_its_cap() -> None
     assert {kind: work_kind_of_file(kind) for kind in
             ("image", "video", "archive", "software", "audio", "embed", "torrent")} == {
         "image": "image", "video": "video", "archive": "software", "software": "software",
-        "audio": None, "embed": None, "torrent": None}
+        "audio": "audio", "embed": None, "torrent": None}
     assert download_cap("image") == 32 * 2**20 < PHashSignal.max_content_bytes
     assert download_cap("archive") == TlshSignal.max_content_bytes == 512 * 2**20
