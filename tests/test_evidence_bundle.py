@@ -39,18 +39,25 @@ def swordnet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(home, bundle): the demo's first three hits confirmed, a notice sent, case 1 exported,
-    once per test run (tests only read them) with the public key of `swordnet keys show`
-    saved as the file a recipient trusts (``trusted.pem`` in the home)."""
+    """(home, bundle): the demo's first three pending hits confirmed, a notice sent, their
+    case exported, once per test run (tests only read them) with the public key of
+    `swordnet keys show` saved as the file a recipient trusts (``trusted.pem`` in the home)."""
 
     def build(directory: Path) -> dict[str, str]:
         home = directory / "home"
         with demo_port_lock():
             result = swordnet(home, "demo")
         assert result.returncode == 0, result.stdout + result.stderr
-        for args in (["hits", "confirm", "1", "2", "3"],
-                     ["notices", "record", "1", "--recipient", "abuse@pirate.example"],
-                     ["cases", "export", "1", "-o", str(home / "case.zip")]):
+        # the demo confirmed one hit itself, into the case it published (closed by now)
+        pending = swordnet(home, "hits", "list", "--status", "pending", "--json")
+        assert pending.returncode == 0, pending.stdout + pending.stderr
+        first = [str(i) for i in sorted(row["id"] for row in json.loads(pending.stdout))[:3]]
+        confirmed = swordnet(home, "hits", "confirm", *first)
+        assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
+        case = re.search(rf"Hit {first[0]} confirmed \(case (\d+)\)", confirmed.stdout)
+        assert case is not None, confirmed.stdout
+        for args in (["notices", "record", case[1], "--recipient", "abuse@pirate.example"],
+                     ["cases", "export", case[1], "-o", str(home / "case.zip")]):
             result = swordnet(home, *args)
             assert result.returncode == 0, result.stdout + result.stderr
         key = swordnet(home, "keys", "show")
@@ -121,9 +128,9 @@ def test_clean_bundle_verifies(exported: tuple[Path, Path], trusted: Path) -> No
     home, bundle = exported
     result = swordnet(home, "evidence", "verify", str(bundle), "--key", str(trusted))
     assert result.returncode == 0, result.stderr
-    assert "intact. Case 1," in result.stdout
     files = read_all(bundle)
     manifest = json.loads(files["manifest.json"])
+    assert f"intact. Case {manifest['case_id']}," in result.stdout
     assert {n for n in files if n.startswith("media/")} and warc_name(files) in manifest["files"]
     assert "report.html" in manifest["files"] and "custody.jsonl" in manifest["files"]
     report = files["report.html"].decode()
@@ -429,7 +436,8 @@ def test_without_a_trusted_key_an_intact_bundle_is_not_enough(exported: tuple[Pa
     assert "intact, but its signer (key " in plain.stderr and "is not trusted" in plain.stderr
     assert plain.stderr.count("\n") == 1 and plain.stdout == ""
     embedded = swordnet(verifier, "evidence", "verify", str(bundle), "--trust-embedded-key")
-    assert embedded.returncode == 0 and "intact. Case 1," in embedded.stdout
+    case_id = json.loads(read_all(bundle)["manifest.json"])["case_id"]
+    assert embedded.returncode == 0 and f"intact. Case {case_id}," in embedded.stdout
     resigned = tampered(exported, tmp_path, lambda f: _rewrite_consistently(
         f, Ed25519PrivateKey.generate()))
     forged = swordnet(verifier, "evidence", "verify", str(resigned))

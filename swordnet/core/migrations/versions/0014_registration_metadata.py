@@ -28,28 +28,25 @@ DEFAULT_CATEGORY = {"image": "photography", "video": "audiovisual", "audio": "mu
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("works", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("category", sa.String(length=20), nullable=True))
-        batch_op.add_column(sa.Column("registration_date", sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column("registering_authority", sa.String(length=200),
-                                      nullable=True))
-        batch_op.add_column(sa.Column("author", sa.String(length=500), nullable=True))
-        batch_op.add_column(sa.Column("first_published", sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column("licence_territories", sa.JSON(), nullable=True))
+    # Plain ADD COLUMN (the category's check attached to it), never a batch rebuild: on SQLite a
+    # rebuild drops and recreates ``works``, which the foreign keys of existing hits and
+    # fingerprints refuse.
+    quoted = ", ".join(f"'{c}'" for c in CATEGORIES)
+    op.execute("ALTER TABLE works ADD COLUMN category VARCHAR(20) NOT NULL DEFAULT 'text' "
+               f"CONSTRAINT ck_works_category CHECK (category IN ({quoted}))")
+    op.add_column("works", sa.Column("registration_date", sa.Date(), nullable=True))
+    op.add_column("works", sa.Column("registering_authority", sa.String(length=200),
+                                     nullable=True))
+    op.add_column("works", sa.Column("author", sa.String(length=500), nullable=True))
+    op.add_column("works", sa.Column("first_published", sa.Date(), nullable=True))
+    op.add_column("works", sa.Column("licence_territories", sa.JSON(), nullable=False,
+                                     server_default="[]"))
     cases = " ".join(f"WHEN '{kind}' THEN '{category}'"
                      for kind, category in DEFAULT_CATEGORY.items())
-    op.execute(f"UPDATE works SET category = CASE kind {cases} ELSE 'text' END, "
-               "licence_territories = '[]'")
-    quoted = ", ".join(f"'{c}'" for c in CATEGORIES)
-    with op.batch_alter_table("works", schema=None) as batch_op:
-        batch_op.alter_column("category", existing_type=sa.String(length=20), nullable=False)
-        batch_op.alter_column("licence_territories", existing_type=sa.JSON(), nullable=False)
-        batch_op.create_check_constraint("ck_works_category", f"category IN ({quoted})")
+    op.execute(f"UPDATE works SET category = CASE kind {cases} ELSE 'text' END")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("works", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_works_category", type_="check")
-        for column in ("licence_territories", "first_published", "author",
-                       "registering_authority", "registration_date", "category"):
-            batch_op.drop_column(column)
+    for column in ("licence_territories", "first_published", "author",
+                   "registering_authority", "registration_date", "category"):
+        op.execute(f"ALTER TABLE works DROP COLUMN {column}")  # the check goes with category
