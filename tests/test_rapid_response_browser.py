@@ -7,9 +7,12 @@ shows next to the field, the rest of the form kept), starts a rapid response for
 registered work, and watches the campaign page: the scheduler's job for the campaign's due
 checks runs (in a thread, as the scheduler runs it), the search finds the planted copy, and
 the hit appears on the page without a reload. The organiser reviews it (it joins a case),
-records an email notice for the case and sends it to a real local SMTP server. With
+records an email notice for the case and sends it to a real local SMTP server. The site takes
+the copy down; the organiser closes the case, records its holder's consent and publishes it,
+and a signed-out browser without JavaScript reads its public page. With
 ``SWORDNET_SCREENSHOTS=1`` the run saves ``docs/screenshots/target-form-error.png``,
-``rapid-response-form.png``, ``campaign-live-hits.png`` and ``rapid-response-notice.png``.
+``rapid-response-form.png``, ``campaign-live-hits.png``, ``rapid-response-notice.png`` and
+``rapid-response-published.png``.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ def home(tmp_path: Path, smtp: SmtpServer) -> Settings:
     SMTP server on loopback, loopback sites allowed (as tests opt in)."""
     settings = Settings(home=tmp_path / "home",
                         database_url=f"sqlite:///{tmp_path / 'swordnet.db'}",
-                        allow_networks=TEST_NETWORKS, smtp=load_smtp(smtp.environment()))
+                        allow_networks=TEST_NETWORKS, smtp=load_smtp(smtp.environment()),
+                        public_pages=True)
     db = open_database(settings)
     register_samples(db)
     with db.session() as session:
@@ -121,7 +125,7 @@ def run_due_campaign_checks(db: Database, settings: Settings, campaign_id: int,
         jobs.install(None)
 
 
-def test_organiser_rapid_response_from_site_to_sent_notice(home: Settings,
+def test_organiser_rapid_response_from_site_to_published_case(home: Settings,
                                                             smtp: SmtpServer) -> None:
     site = search_site()
     title = site.planted[0].work_title
@@ -225,6 +229,35 @@ def test_organiser_rapid_response_from_site_to_sent_notice(home: Settings,
             served_hit = session.get(Hit, hit_id)
             assert served_hit is not None
             assert served_hit.url in message.get_payload(decode=True).decode()
+
+        # The site took the copy down: the case is closed, its holder consents (received by
+        # letter), and the organiser publishes it as a typical case.
+        for status in ("removed", "closed"):
+            page.select_option("form.transition select[name=to]", status)
+            page.fill("form.transition input[name=reason]", f"{status}: checked by hand")
+            with page.expect_navigation():
+                page.click("form.transition button")
+        page.fill("#offline-consent input[name=reference]", "letter of 1 December")
+        with page.expect_navigation():
+            page.click("#offline-consent button")
+        page.fill("#publish-form textarea[name=summary]", "Copies removed after one notice.")
+        for field in ("site", "works", "outcome"):
+            page.locator(f"#publish-form input[value={field}]").check()
+        page.click("#publish-form button[type=submit]")
+        expect(page.locator("#publication-state")).to_contain_text("published")
         assert tab.errors == []
         context.close()
+
+        # Anyone, signed out and without JavaScript, reads the published case.
+        visitor = browser.new_context(viewport=VIEWPORT, base_url=served.url,
+                                      java_script_enabled=False)
+        public = visitor.new_page()
+        response = public.goto(f"/public/cases/{case_id}")
+        assert response is not None and response.status == 200
+        assert visitor.cookies() == []
+        expect(public.locator("h1")).to_contain_text(base.split("//", 1)[1].split(":")[0])
+        expect(public.locator("p.summary")).to_have_text("Copies removed after one notice.")
+        expect(public.locator(".field-works")).to_contain_text(title)
+        save_screenshot(public, "rapid-response-published.png")
+        visitor.close()
 
