@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 from sqlalchemy import select
 
 from swordnet.core.db import Database
 from swordnet.core.models import Case, CaseEvent, CaseExport, Hit
 from swordnet.web.app import create_app
+from tests.served_app import serving
 from tests.web_data import PASSWORD, XSS_PAGE, XSS_TITLE, WebData, shared_web_data
 
 CHROMIUM = "/usr/bin/chromium"
@@ -59,23 +56,10 @@ class Served:
 def served(web_data: WebData, tmp_path: Path) -> Iterator[Served]:
     """The app on a copy of the data, served by uvicorn on a free loopback port."""
     app = create_app(web_data.copy_to(tmp_path))
-    # IPPROTO_TCP, so that asyncio turns Nagle's algorithm off as for any TCP server.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120  # far beyond need: only ends a hang
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", app.state.db)
+        with serving(app) as url:
+            yield Served(url, app.state.db)
     finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
         app.state.db.dispose()
 
 

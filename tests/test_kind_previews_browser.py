@@ -9,18 +9,15 @@ would be one). With ``SWORDNET_SCREENSHOTS=1`` the run saves
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
 from swordnet.web.app import create_app
 from tests.kind_previews import PASSWORD, PreviewData, build_preview_data
+from tests.served_app import serving
 from tests.test_console_browser import CHROMIUM, VIEWPORT, require_chromium, save_screenshot
 
 
@@ -34,21 +31,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> PreviewData:
 def served(data: PreviewData, tmp_path: Path) -> Iterator[str]:
     """The app on a copy of the data, served by uvicorn on a free loopback port."""
     app = create_app(data.copy_to(tmp_path))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120  # far beyond need: only ends a hang
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with serving(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
         app.state.db.dispose()
 
 

@@ -4,15 +4,11 @@ public page signed out. With ``SWORDNET_SCREENSHOTS=1`` the run saves
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
 from swordnet.core.config import Settings
@@ -20,6 +16,7 @@ from swordnet.core.db import open_database
 from swordnet.core.models import CasePublication
 from swordnet.web.app import create_app
 from tests.published_cases import PASSWORD, STAFF, Cases, build_cases
+from tests.served_app import serving
 from tests.test_console_browser import CHROMIUM, VIEWPORT, require_chromium, save_screenshot
 
 SUMMARY = "The site took the copies down within a week of our notice <b>and</b> closed."
@@ -32,21 +29,10 @@ def served(sqlite_home: Settings) -> Iterator[tuple[str, Cases, Path]]:
     db = open_database(settings)
     built = build_cases(db)
     app = create_app(settings, db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120  # far beyond need: only ends a hang
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", built, settings.home
+        with serving(app) as url:
+            yield url, built, settings.home
     finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
         db.dispose()
 
 

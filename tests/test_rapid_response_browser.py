@@ -17,14 +17,12 @@ and a signed-out browser without JavaScript reads its public page. With
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, expect, sync_playwright
 from sqlalchemy import select
 
@@ -40,6 +38,7 @@ from swordnet.demo.site import serve_site
 from swordnet.web.app import create_app
 from tests.conftest import TEST_NETWORKS
 from tests.pirate_sites import register_samples, search_site
+from tests.served_app import serving
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.test_console_browser import (
     CHROMIUM,
@@ -81,21 +80,12 @@ def home(tmp_path: Path, smtp: SmtpServer) -> Settings:
 
 @contextmanager
 def serve_app(settings: Settings) -> Iterator[Served]:
-    """The app served by uvicorn on a free loopback port. The socket listens before uvicorn
-    starts, so a request made at once waits in its backlog rather than failing."""
+    """The app on ``settings``, served by uvicorn on a free loopback port."""
     app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", app.state.db)
+        with serving(app) as url:
+            yield Served(url, app.state.db)
     finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
         app.state.db.dispose()
 
 

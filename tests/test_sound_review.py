@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import html
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 from playwright.sync_api import sync_playwright
@@ -35,6 +31,7 @@ from swordnet.works.audio_codec import (
     spectrogram_width,
 )
 from swordnet.works.previews import store_work_preview, work_preview
+from tests.served_app import serving
 from tests.sound_hits import (
     HOLDER_A,
     PASSWORD,
@@ -232,21 +229,12 @@ def test_the_browser_shows_both_spectrograms_and_players_without_csp_errors(
     require_chromium()
     sound_signal(monkeypatch)
     app = create_app(hits.settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120  # far beyond need: only ends a hang
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     errors: list[str] = []
     try:
-        with sync_playwright() as playwright:
+        with serving(app) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                  args=["--no-sandbox"])
-            page = browser.new_page(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+            page = browser.new_page(base_url=url)
             page.on("console", lambda m: m.type == "error" and errors.append(m.text))
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto("/login")
@@ -276,9 +264,6 @@ def test_the_browser_shows_both_spectrograms_and_players_without_csp_errors(
             assert "the copy's capture cannot be read" in problem.inner_text()
             browser.close()
     finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
         app.state.db.dispose()
     # Only the spectrogram asked for on purpose of the missing capture may fail to load.
     assert [e for e in errors if "Content Security Policy" in e or "Refused" in e] == []

@@ -10,6 +10,8 @@ soundtrack) is re-encoded by ffmpeg as a small mono Opus file (:mod:`swordnet.wo
 from __future__ import annotations
 
 import io
+import json
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -89,6 +91,29 @@ def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None
         return
     work.preview_type = preview
     work.preview_sha256 = stored.sha256
+
+
+def store_json_preview(store: EvidenceStore, work: Work, preview_type: str,
+                       manifest: dict[str, Any]) -> None:
+    """Keep ``manifest`` (a kind's own preview: key frames, software parts) as the work's
+    preview of ``preview_type``."""
+    stored = store.put_bytes(json.dumps(manifest, separators=(",", ":")).encode(), ".json")
+    work.preview_type = preview_type
+    work.preview_sha256 = stored.sha256
+
+
+def stored_json_preview(store: EvidenceStore, work: Work,
+                        preview_type: str) -> dict[str, Any] | None:
+    """The work's preview kept by :func:`store_json_preview` as ``preview_type``, or None if
+    it has none of that type (or it is gone, or unreadable)."""
+    if work.preview_type != preview_type or work.preview_sha256 is None:
+        return None
+    try:
+        with store.open_object(work.preview_sha256, ".json") as f:
+            data = json.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def work_preview(store: EvidenceStore, work: Work) -> bytes | None:

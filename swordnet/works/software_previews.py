@@ -11,7 +11,6 @@ the TLSH distance between them beside the threshold that applies.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from matching.software_values import (
 from matching.ziparchive import ZipArchive, ZipUnreadable
 from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
+from swordnet.works.previews import store_json_preview, stored_json_preview
 
 PREVIEW_TYPE = "members"
 MANIFEST_VERSION = 1
@@ -90,18 +90,12 @@ def store_software_preview(store: EvidenceStore, work: Work, content: bytes) -> 
                "sha256": part.sha256, "tlsh": part.tlsh}
               for part, size in parts if not part.overlay]
     manifest = {"v": MANIFEST_VERSION, "parts": listed}
-    stored = store.put_bytes(json.dumps(manifest, separators=(",", ":")).encode(), ".json")
-    work.preview_type = PREVIEW_TYPE
-    work.preview_sha256 = stored.sha256
+    store_json_preview(store, work, PREVIEW_TYPE, manifest)
 
 
 def _stored_parts(store: EvidenceStore, work: Work) -> list[FileSide] | None:
-    if work.preview_type != PREVIEW_TYPE or work.preview_sha256 is None:
-        return None
-    try:
-        with store.open_object(work.preview_sha256, ".json") as f:
-            data = json.loads(f.read())
-    except (FileNotFoundError, ValueError):
+    data = stored_json_preview(store, work, PREVIEW_TYPE)
+    if data is None:
         return None
     return [FileSide(p["path"], p["size"], p["sha256"], p["tlsh"]) for p in data["parts"]]
 

@@ -18,7 +18,6 @@ FFmpeg limits and re-encoded as JPEG. Nothing crawled reaches the browser as it 
 from __future__ import annotations
 
 import io
-import json
 import math
 import tempfile
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from matching.video import (
 from swordnet.core.errors import BadInput
 from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
+from swordnet.works.previews import store_json_preview, stored_json_preview
 
 PREVIEW_TYPE = "frames"
 MANIFEST_VERSION = 1
@@ -192,19 +192,13 @@ def store_video_preview(store: EvidenceStore, work: Work, content: bytes) -> Non
     manifest = {"v": MANIFEST_VERSION, "interval": interval, "tile": list(tile),
                 "columns": columns, "sheet": stored_sheet.sha256,
                 "times": [round(t, 3) for t, _ in frames]}
-    stored = store.put_bytes(json.dumps(manifest, separators=(",", ":")).encode(), ".json")
-    work.preview_type = PREVIEW_TYPE
-    work.preview_sha256 = stored.sha256
+    store_json_preview(store, work, PREVIEW_TYPE, manifest)
 
 
 def stored_key_frames(store: EvidenceStore, work: Work) -> KeyFrames | None:
     """The work's kept key frames, or None if it has none (or they are gone)."""
-    if work.preview_type != PREVIEW_TYPE or work.preview_sha256 is None:
-        return None
-    try:
-        with store.open_object(work.preview_sha256, ".json") as f:
-            data = json.loads(f.read())
-    except (FileNotFoundError, ValueError):
+    data = stored_json_preview(store, work, PREVIEW_TYPE)
+    if data is None:
         return None
     return KeyFrames(float(data["interval"]), tuple(float(t) for t in data["times"]),
                      str(data["sheet"]), (int(data["tile"][0]), int(data["tile"][1])),
