@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -116,16 +117,25 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD,
     return client
 
 
+@contextmanager
+def signed_in_clients(settings: Settings, names: tuple[str, ...],
+                      password: str = PASSWORD) -> Iterator[dict[str, TestClient]]:
+    """A signed-in client per user named, on one app on ``settings``."""
+    app = create_app(settings)
+    signed = {name: sign_in(TestClient(app), name, password) for name in names}
+    try:
+        yield signed
+    finally:
+        for client in signed.values():
+            client.close()
+        app.state.db.dispose()
+
+
 @pytest.fixture(scope="module")
 def clients(settings: Settings) -> Iterator[dict[str, TestClient]]:
     """A signed-in client per user, on one app."""
-    app = create_app(settings)
-    signed = {name: sign_in(TestClient(app), name)
-              for name in ("admin", "reviewer", "north", "harbour")}
-    yield signed
-    for client in signed.values():
-        client.close()
-    app.state.db.dispose()
+    with signed_in_clients(settings, ("admin", "reviewer", "north", "harbour")) as signed:
+        yield signed
 
 
 def count_on(html: str, name: str) -> int:

@@ -24,12 +24,11 @@ from matching.video import SAMPLE_INTERVAL_S
 from swordnet.core.db import open_database
 from swordnet.core.models import Work
 from swordnet.evidence.store import EvidenceStore
-from swordnet.web.app import create_app
 from swordnet.works import video_previews
 from swordnet.works.registry import register_work
 from swordnet.works.video_previews import KeyFrames, key_frames, strip_times
 from tests.kind_previews import HOLDER_VIDEO, PASSWORD, PreviewData, build_preview_data
-from tests.test_console import sign_in
+from tests.test_console import signed_in_clients
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +38,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> PreviewData:
 
 @pytest.fixture(scope="module")
 def clients(data: PreviewData) -> Iterator[dict[str, TestClient]]:
-    app = create_app(data.settings)
-    signed = {name: sign_in(TestClient(app), name, PASSWORD)
-              for name in ("reviewer", "north", "harbour")}
-    yield signed
-    for client in signed.values():
-        client.close()
-    app.state.db.dispose()
+    with signed_in_clients(data.settings, ("reviewer", "north", "harbour"), PASSWORD) as signed:
+        yield signed
 
 
 def strips(client: TestClient, hit_id: int) -> dict[str, Any]:
@@ -196,10 +190,9 @@ def test_registering_an_old_work_again_keeps_its_key_frames(data: PreviewData,
             assert not reg.created and reg.work.preview_type == "frames"
     finally:
         db.dispose()
-    app = create_app(settings)
-    with sign_in(TestClient(app), "reviewer", PASSWORD) as client:
+    with signed_in_clients(settings, ("reviewer",), PASSWORD) as signed:
+        client = signed["reviewer"]
         found = strips(client, data.old_video_hit)
-    app.state.db.dispose()
     assert found["work_note"] is None and len(found["work"]) == len(found["copy"]) >= 6
 
 
@@ -213,10 +206,9 @@ def test_a_software_work_without_a_stored_list_shows_its_fingerprints(
             program.preview_type = program.preview_sha256 = None  # as registered before
     finally:
         db.dispose()
-    app = create_app(settings)
-    with sign_in(TestClient(app), "reviewer", PASSWORD) as client:
+    with signed_in_clients(settings, ("reviewer",), PASSWORD) as signed:
+        client = signed["reviewer"]
         found = client.get(f"/review/hits/{data.software_hit}/software-files").json()
-    app.state.db.dispose()
     assert found["work"]["path"] == "lib/app.so" and found["work"]["size"] is None
     assert found["work"]["sha256"] == sha256(data.work_member).hexdigest()
     assert "Sizes were not recorded" in found["work_note"]
@@ -244,9 +236,8 @@ def test_a_lost_contact_sheet_is_named_and_the_copy_still_shown(data: PreviewDat
             store.path_for(frames.sheet_sha256, ".jpg").unlink()
     finally:
         db.dispose()
-    app = create_app(settings)
-    with sign_in(TestClient(app), "reviewer", PASSWORD) as client:
+    with signed_in_clients(settings, ("reviewer",), PASSWORD) as signed:
+        client = signed["reviewer"]
         found = strips(client, data.video_hit)
-    app.state.db.dispose()
     assert found["work"] == [] and "stored key frames cannot be read" in found["work_note"]
     assert len(found["copy"]) >= 6 and all(f["src"] for f in found["copy"])

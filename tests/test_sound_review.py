@@ -43,7 +43,7 @@ from tests.sound_hits import (
     probe_seconds,
     sound_signal,
 )
-from tests.test_console import sign_in
+from tests.test_console import signed_in_clients
 from tests.test_console_browser import CHROMIUM, require_chromium
 
 SEGMENT = 30.0
@@ -58,13 +58,8 @@ def hits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoundHits]:
 
 @pytest.fixture(scope="module")
 def clients(hits: SoundHits) -> Iterator[dict[str, TestClient]]:
-    app = create_app(hits.settings)
-    signed = {name: sign_in(TestClient(app), name, PASSWORD)
-              for name in ("reviewer", "north", "harbour")}
-    yield signed
-    for client in signed.values():
-        client.close()
-    app.state.db.dispose()
+    with signed_in_clients(hits.settings, ("reviewer", "north", "harbour"), PASSWORD) as signed:
+        yield signed
 
 
 def png_of(content: bytes) -> Image.Image:
