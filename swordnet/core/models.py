@@ -75,6 +75,15 @@ MIRROR_PROPOSAL_STATUSES = ("proposed", "accepted", "declined")
 # How a rights holder's consent to publishing a case was given: by the holder in the console,
 # through the API or the CLI, or received offline and recorded by staff with a reference.
 CONSENT_METHODS = ("console", "api", "cli", "offline")
+# Live events: the official feed's health, a candidate restream's state, what one sample of a
+# stream found, and the address kinds of the blocking list.
+LIVE_FEED_STATES = ("waiting", "live", "dropped", "ended")
+LIVE_STREAM_STATES = ("checking", "matched", "listed", "unmatched", "offline", "encrypted",
+                      "refused", "withdrawn")
+LIVE_CHECK_OUTCOMES = ("matched", "no_match", "no_reference", "offline", "not_found",
+                       "encrypted", "refused", "too_large", "looping", "bad_playlist", "failed")
+LIVE_FOUND_BY = ("crawl", "search", "tip", "staff")
+BLOCK_KINDS = ("fqdn", "ipv4", "ipv6")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
@@ -854,3 +863,152 @@ class ConsoleSession(Base):
     expires_at: Mapped[datetime]
 
     user: Mapped[User] = relationship()
+
+
+class LiveEvent(Base):
+    """A live event a rights holder registered: its work (hits and cases are the usual ones),
+    its official feed, its event campaign, and the feed's health while it runs."""
+
+    __tablename__ = "live_events"
+    __table_args__ = (
+        CheckConstraint(_in("feed_state", LIVE_FEED_STATES), name="ck_live_events_feed_state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), unique=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    # The official feed's HLS or DASH URL; None: captures of it are pushed in.
+    feed_url: Mapped[str | None] = mapped_column(Text)
+    # How much of the feed the rolling reference keeps, and how often a candidate is sampled.
+    window_s: Mapped[int] = mapped_column(Integer, default=600)
+    check_every_s: Mapped[int] = mapped_column(Integer, default=30)
+    # Staff's auto-confirm rule: a match scoring at least this is confirmed and listed at
+    # once; None: every match waits for a reviewer.
+    auto_confirm_score: Mapped[float | None] = mapped_column(Float)
+    auto_confirm_set_by: Mapped[str | None] = mapped_column(String(200))
+    feed_state: Mapped[str] = mapped_column(String(10), default="waiting")
+    feed_checked_at: Mapped[datetime | None]
+    feed_last_segment_at: Mapped[datetime | None]
+    feed_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    work: Mapped[Work] = relationship()
+
+
+class LiveFeedGap(Base):
+    """A time the official feed was down during its event (``ended_at`` None: still down)."""
+
+    __tablename__ = "live_feed_gaps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("live_events.id"), index=True)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class LiveStream(Base):
+    """A candidate restream of an event: where it was found, and what sampling it found."""
+
+    __tablename__ = "live_streams"
+    __table_args__ = (
+        CheckConstraint(_in("state", LIVE_STREAM_STATES), name="ck_live_streams_state"),
+        CheckConstraint(_in("found_by", LIVE_FOUND_BY), name="ck_live_streams_found_by"),
+        UniqueConstraint("event_id", "url", name="uq_live_streams_event_url"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("live_events.id"), index=True)
+    # The playlist (.m3u8 / .mpd) URL, and the page that embeds or links it.
+    url: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    found_by: Mapped[str] = mapped_column(String(10))
+    found_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    page_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+    state: Mapped[str] = mapped_column(String(10), default="checking")
+    next_check_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The match: its hit, when it was first made, the restream's delay behind the feed.
+    hit_id: Mapped[int | None] = mapped_column(ForeignKey("hits.id"))
+    matched_at: Mapped[datetime | None]
+    delay_s: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    listed_at: Mapped[datetime | None]
+
+    event: Mapped[LiveEvent] = relationship()
+    site: Mapped[Site] = relationship()
+    hit: Mapped[Hit | None] = relationship()
+
+
+class LiveCheck(Base):
+    """One sample of a candidate stream: what it found, and the captures that show it."""
+
+    __tablename__ = "live_checks"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", LIVE_CHECK_OUTCOMES), name="ck_live_checks_outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stream_id: Mapped[int] = mapped_column(ForeignKey("live_streams.id"), index=True)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(20))
+    delay_s: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    playlist_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+    segment_capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"))
+    # CPU seconds the sample cost this process (fetch, decode, fingerprint, match).
+    cpu_s: Mapped[float | None] = mapped_column(Float)
+
+
+class BlockEntry(Base):
+    """One address of the blocking list: a confirmed restream's FQDN or IP, first and last
+    seen, listed (or held back as shared infrastructure), and perhaps withdrawn."""
+
+    __tablename__ = "block_entries"
+    __table_args__ = (
+        CheckConstraint(_in("kind", BLOCK_KINDS), name="ck_block_entries_kind"),
+        UniqueConstraint("event_id", "kind", "value", name="uq_block_entries_event_value"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("live_events.id"), index=True)
+    stream_id: Mapped[int | None] = mapped_column(ForeignKey("live_streams.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(5))
+    value: Mapped[str] = mapped_column(String(255))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    # None while held back: an IP of shared infrastructure is not listed unless overridden.
+    listed_at: Mapped[datetime | None]
+    listed_by: Mapped[str | None] = mapped_column(String(200))
+    shared_infrastructure: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared_reason: Mapped[str | None] = mapped_column(Text)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_by: Mapped[str | None] = mapped_column(String(200))
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(String(200))
+    withdraw_reason: Mapped[str | None] = mapped_column(Text)
+    # When the entry last changed (listed, overridden, withdrawn, seen): the export's ETag.
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InfrastructureRange(Base):
+    """A network of a CDN or cloud provider: an address in it is shared infrastructure."""
+
+    __tablename__ = "infrastructure_ranges"
+    __table_args__ = (UniqueConstraint("provider", "network", name="uq_infrastructure_ranges"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(100))
+    network: Mapped[str] = mapped_column(String(49))
+    # The date the provider's list was published (as the list file says), and when loaded.
+    as_of: Mapped[date]
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
