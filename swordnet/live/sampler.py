@@ -6,7 +6,7 @@ INTERFACE SEED (owner: stream-sampling helper): signatures fixed, bodies to be w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,7 +46,10 @@ class StreamSampler:
 
     def __init__(self, policy: AddressPolicy, *, max_playlist_bytes: int = 1_000_000,
                  max_segment_bytes: int = 20_000_000, timeout_s: float = 15.0,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 resolve: Callable[[str, int], Sequence[str]] | None = None) -> None:
+        """``resolve`` maps (host, port) to addresses (default: the system resolver); every
+        address is checked against ``policy`` and the connection made to a checked one."""
         raise NotImplementedError
 
     def sample(self, url: str, *, last_sequence: int | None = None) -> Sample:
