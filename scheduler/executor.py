@@ -196,12 +196,16 @@ class LocalExecutor:
         self.settings = settings
         self.timeout_s = timeout_s
         self.stopping = threading.Event()
+        # Held while a crawl is launched, and by ``begin_shutdown``: a crawl is either launched
+        # before the stop signal (so it got it too, if sent to the group) or not at all.
+        self._launching = threading.Lock()
 
     def describe(self) -> str:
         return "local"
 
     def begin_shutdown(self) -> None:
-        self.stopping.set()
+        with self._launching:
+            self.stopping.set()
 
     def run(self, request: CrawlRequest) -> int:
         """Crawl to completion; returns the CrawlRun id whatever the outcome."""
@@ -220,9 +224,13 @@ class LocalExecutor:
             env["PGPASSWORD"] = password
         failure: str | None = None
         stopped_by: str | None = None
-        with open(log_path, "wb") as log, subprocess.Popen(
-                command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT) as process:
+        with open(log_path, "wb") as log, self._launching:
+            if self.stopping.is_set():  # stopping already: this crawl is not started
+                settle_run(self.db, run_id, None, "", SCHEDULER_STOPPING)
+                return run_id
+            process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=subprocess.STDOUT)
+        with process:
             name_crawl_process(self.db, run_id, ProcessRef.of(process.pid))
             try:
                 returncode = process.wait(timeout=self.timeout_s)

@@ -182,6 +182,10 @@ class _Scheduler(BackgroundScheduler):
             return super()._process_jobs()
 
 
+# How often the main thread wakes to run signal handlers that arrived on another thread.
+SIGNAL_CHECK_S = 0.5
+
+
 def build_scheduler(db: Database, max_concurrent: int) -> BackgroundScheduler:
     return _Scheduler(
         jobstores={STORE: SQLAlchemyJobStore(engine=db.engine), "internal": MemoryJobStore()},
@@ -262,7 +266,11 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
                           jobstore="internal", executor="internal", next_run_time=clock())
         scheduler.resume()
         log.info("Scheduler started with the %s executor", executor.describe())
-        stopping.wait()
+        # Woken now and then: a signal the kernel hands to another thread only sets a flag,
+        # and Python runs its handler on the main thread, which a wait with no timeout would
+        # never wake for (SIGTERM to the process group, as the crawls start, was lost so).
+        while not stopping.wait(SIGNAL_CHECK_S):
+            pass
         scheduler.pause()  # no job starts from now on
         waited = threading.Event()
         beating = threading.Thread(target=_beat_until, args=(waited, lock, sync_every_s),

@@ -56,6 +56,7 @@ class Scheduler:
     def __init__(self, settings: Settings, *options: str) -> None:
         env = {**os.environ, "SWORDNET_HOME": str(settings.home),
                "SWORDNET_DATABASE_URL": settings.database_url}
+        self.logs_dir = settings.logs_dir
         self.process = subprocess.Popen(
             [sys.executable, "-m", "swordnet", "scheduler", "run", *options], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -84,7 +85,14 @@ class Scheduler:
             os.killpg(self.process.pid, signal.SIGTERM)
         else:
             self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=120)
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            crawls = {path.name: path.read_text(errors="replace")[-3000:]
+                      for path in sorted(self.logs_dir.glob("run-*.log"))}
+            raise AssertionError(f"scheduler still running 120 s after SIGTERM:\n{self.output}"
+                                 f"\ncrawl logs: {crawls}") from None
         return self.output
 
 
