@@ -9,16 +9,20 @@ resolver; nothing here connects anywhere else."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from swordnet.core.outbound import AddressPolicy
 from swordnet.live.sampler import Sample, StreamSampler
+from tests.smtp_server import self_signed
 
 AST = datetime(2026, 12, 6, 15, 0, 0, tzinfo=UTC)
 LOOPBACK = AddressPolicy.from_text("127.0.0.1/32")
@@ -130,6 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/vod/index.m3u8": live_playlist(5, "/live/seg{}.ts") + "#EXT-X-ENDLIST\n",
             "/scheme/index.m3u8": "#EXTM3U\n#EXTINF:4.0,\nfile:///etc/passwd\n",
             "/garbage.m3u8": "<html><body>no stream here</body></html>",
+            "/spaces/index.m3u8": "#EXTM3U\n#EXTINF:4.0,\n/live/seg 5.ts?part=a b\n",
             "/dash/manifest.mpd": MPD,
         }
         redirects = {
@@ -184,15 +189,22 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[StreamSite]:
-    server = StreamSite()
+@contextmanager
+def serving(server: StreamSite) -> Iterator[StreamSite]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[StreamSite]:
+    with serving(StreamSite()) as server:
+        yield server
 
 
 NAMES = {"stream-one.test": ["127.0.0.1"], "stream-two.test": ["127.0.0.1"],
@@ -305,6 +317,12 @@ def test_a_redirect_is_followed_and_the_answering_url_recorded(
     assert [p.url for p in sample.playlists] == [site.url("/live/index.m3u8")]
 
 
+def test_a_segment_url_with_spaces_is_sent_percent_encoded(
+        site: StreamSite, sampler: StreamSampler) -> None:
+    sample = sampler.sample(site.url("/spaces/index.m3u8"))
+    assert sample.outcome == "ok" and site.asked("/live/seg")[-1] == "/live/seg%205.ts?part=a%20b"
+
+
 def test_a_name_resolving_to_allowed_and_refused_addresses_connects_to_the_allowed_one(
         site: StreamSite, sampler: StreamSampler) -> None:
     sample = sampler.sample(site.url("/live/index.m3u8", host="mixed.test"))
@@ -406,6 +424,23 @@ def test_a_playlist_that_relists_old_segments_later_is_looping(
     later = sampler.sample(url, last_sequence=100)
     assert (later.outcome, later.reason) == (
         "looping", f"{url} repeats {site.url('/live/seg2.ts')} (sequence 98, now 102)")
+
+
+def test_tls_is_checked_against_the_url_host_not_the_address(tmp_path: Path) -> None:
+    """Over https the connection goes to the checked address, but SNI and the certificate
+    check use the URL's name: a certificate no public CA signed fails, as "failed"."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    context.sni_callback = lambda _socket, name, _context: names.append(name)
+    server = StreamSite()
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    with serving(server):
+        url = f"https://stream-one.test:{server.port}/live/index.m3u8"
+        sample = make_sampler().sample(url)
+    assert (sample.outcome, sample.reason) == ("failed", f"playlist {url}: TLS failed")
+    assert names == ["stream-one.test"] and server.requests == []
 
 
 def test_loopback_without_the_policy_opt_in_is_refused_before_any_connection(

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import urllib3
 from urllib3.exceptions import (
@@ -36,6 +36,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util import parse_url
 
 from matching.playlists import (
     MediaPlaylist,
@@ -320,30 +321,32 @@ class StreamSampler:
                   deadline: float) -> tuple[Fetched, str | None]:
         """One request to a checked address; the answer, and where it redirects."""
         try:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
+            parts = parse_url(url)  # IDNA host, percent-encoded path
+        except LocationParseError:
             raise _Stop("failed", f"{what} URL is malformed: {_short(url)}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        scheme = (parts.scheme or "").lower()
+        if scheme not in ("http", "https") or not parts.host:
             raise _Stop("refused", f"{what} URL is not http(s): {_short(url)}")
-        address = self._address(parts.hostname, port, what, url)
-        host = parts.netloc.rsplit("@", 1)[-1]
-        request_headers = [("Host", host), ("User-Agent", USER_AGENT), ("Accept", "*/*"),
-                           ("Accept-Encoding", "identity"), ("Connection", "close")]
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        tls = scheme == "https"
+        hostname = parts.host.strip("[]")
+        port = parts.port or (443 if tls else 80)
+        address = self._address(hostname, port, what, url)
+        request_headers = [("Host", parts.netloc or hostname), ("User-Agent", USER_AGENT),
+                           ("Accept", "*/*"), ("Accept-Encoding", "identity"),
+                           ("Connection", "close")]
         remaining = max(deadline - time.monotonic(), 0.01)
         timeout = urllib3.Timeout(connect=remaining, read=remaining)
         pool: urllib3.HTTPConnectionPool
-        if parts.scheme == "https":
+        if tls:
             pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, maxsize=1,
-                                               retries=False, server_hostname=parts.hostname,
-                                               assert_hostname=parts.hostname)
+                                               retries=False, server_hostname=hostname,
+                                               assert_hostname=hostname)
         else:
             pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, maxsize=1,
                                               retries=False)
         fetched_at = self.clock()
         try:
-            response = pool.urlopen("GET", target, headers=dict(request_headers),
+            response = pool.urlopen("GET", parts.request_uri, headers=dict(request_headers),
                                     redirect=False, retries=False, preload_content=False,
                                     assert_same_host=False)
             try:
@@ -361,7 +364,7 @@ class StreamSampler:
             raise _Stop("offline", f"{what} {_short(url)}: the connection broke off") from None
         except SSLError:
             raise _Stop("failed", f"{what} {_short(url)}: TLS failed") from None
-        except (LocationParseError, HTTPError, OSError) as exc:
+        except (HTTPError, OSError, ValueError) as exc:
             raise _Stop("failed", f"{what} {_short(url)}: {type(exc).__name__}") from None
         finally:
             pool.close()
