@@ -189,10 +189,12 @@ class StreamSampler:
         if (after_sequence is not None and listed
                 and listed[-1].sequence < after_sequence - len(listed)):
             after_sequence = None
-        chosen = listed[-limit:] if after_sequence is None else \
-            [s for s in listed if s.sequence > after_sequence][:limit]
         if limit <= 0:
             chosen = []
+        elif after_sequence is None:
+            chosen = listed[-limit:]
+        else:
+            chosen = [s for s in listed if s.sequence > after_sequence][:limit]
         inits: dict[str, Fetched] = {}
         samples = []
         for segment in chosen:
