@@ -9,6 +9,8 @@ resolved against the playlist's own URL; nothing here decides whether it may be 
   EXTINF duration, its program time (an EXT-X-PROGRAM-DATE-TIME carried forward by the
   durations, but not across an EXT-X-DISCONTINUITY that gives no new one), whether an
   EXT-X-KEY with a METHOD other than NONE covers it, and its EXT-X-MAP initialisation section.
+  Byte-range segments (EXT-X-BYTERANGE: parts of one file, VOD and I-frame playlists) are
+  refused, not sampled.
 - **DASH**: the MPD (XML read by defusedxml: no DTD, no entity expansion) becomes one media
   playlist. Its segments are those of one representation of the period airing at ``now``
   (the last period of a static MPD), chosen by :func:`_rank`: the lowest-bandwidth video
@@ -172,6 +174,9 @@ def _hls_media(parsed: Any, base_url: str) -> MediaPlaylist:
     for number, item in enumerate(parsed.segments, sequence):
         if item.uri is None:
             raise PlaylistError(f"EXTINF of segment {number} has no URL line after it")
+        if item.byterange is not None:
+            raise PlaylistError(f"segment {number} is a byte range (EXT-X-BYTERANGE), which "
+                                "is not sampled")
         duration = float(item.duration)
         if not math.isfinite(duration) or duration < 0:
             raise PlaylistError(f"segment {number} has EXTINF duration {item.duration!r}")

@@ -193,6 +193,8 @@ def test_the_variant_picked_is_the_lowest_bandwidth_one_with_video() -> None:
         ("#EXTM3U\n#EXTINF:4,\na.ts\n#EXTINF:4,\n", "EXTINF of segment 1 has no URL line"),
         ("#EXTM3U\n#EXTINF:-4,\na.ts\n", "segment 0 has EXTINF duration"),
         ("#EXTM3U\n#EXTINF:nan,\na.ts\n", "segment 0 has EXTINF duration"),
+        ("#EXTM3U\n#EXTINF:4,\n#EXT-X-BYTERANGE:1000@0\nall.mp4\n",
+         "segment 0 is a byte range (EXT-X-BYTERANGE), which is not sampled"),
         ("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:-5\n#EXTINF:4,\na.ts\n",
          "negative EXT-X-MEDIA-SEQUENCE -5"),
     ],
