@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from swordnet.accounts.access import get_work
 from swordnet.accounts.users import Principal
 from swordnet.core.errors import BadInput, NotFound
-from swordnet.core.models import CrawlRun, Hit, Tip, Work
+from swordnet.core.models import CrawlRun, Hit, LiveEvent, LiveStream, Tip, Work
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import check_url, site_for_url
 
@@ -59,6 +59,15 @@ class TipCheck:
     tip_id: int
     site_id: int
     url: str
+    campaign_id: int | None = None  # a live event's campaign, for a tip on its work
+
+
+def _event_campaign(session: Session, work_id: int | None) -> int | None:
+    """The campaign of the live event whose work is ``work_id``: a tip on it is checked in a
+    run of that campaign, which reads its page for the event's streams."""
+    if work_id is None:
+        return None
+    return session.scalar(select(LiveEvent.campaign_id).where(LiveEvent.work_id == work_id))
 
 
 def claim_queued(session: Session) -> list[TipCheck]:
@@ -75,7 +84,7 @@ def claim_queued(session: Session) -> list[TipCheck]:
                           "hits": [], "works": [], "named_work_found": None}
             continue
         tip.status = "checking"
-        checks.append(TipCheck(tip.id, site.id, tip.url))
+        checks.append(TipCheck(tip.id, site.id, tip.url, _event_campaign(session, tip.work_id)))
     return checks
 
 
@@ -98,5 +107,7 @@ def settle_tip(session: Session, tip_id: int, run_id: int) -> Tip:
             f"{e['kind']}: {e['message']}" for e in run.errors[:3])
     tip.result = {"run_outcome": run.outcome, "error": error,
                   "hits": [hit.id for hit in hits], "works": works,
-                  "named_work_found": None if tip.work_id is None else tip.work_id in works}
+                  "named_work_found": None if tip.work_id is None else tip.work_id in works,
+                  "live_streams": list(session.scalars(select(LiveStream.id).where(
+                      LiveStream.run_id == run_id).order_by(LiveStream.id)))}
     return tip
