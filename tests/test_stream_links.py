@@ -12,7 +12,7 @@ from swordnet.live.streams import MAX_URL_LENGTH
 PAGE = "https://pirate.example/watch/final.html"
 
 
-def streams(html: str, page_url: str = PAGE) -> list[str]:
+def streams(html: str | bytes, page_url: str = PAGE) -> list[str]:
     return find_streams(html, page_url).streams
 
 
