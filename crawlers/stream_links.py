@@ -59,6 +59,10 @@ _TYPE_HINT = re.compile(
     r"""mpegurl|dash\+xml|["']?type["']?\s*[:=]\s*["'](?:hls|dash|m3u8|mpd)["']""",
     re.IGNORECASE)
 _NOT_IN_URL = re.compile(r"""[\s"'<>]""")
+# What a script holding a stream mentions (every stream key and type hint holds one of them),
+# and what a literal naming a playlist holds: a quick way past scripts and literals without.
+STREAM_WORDS = ("m3u8", "mpd", "hls", "dash", "manifest", "stream", "live", "video")
+_NAMES_PLAYLIST = re.compile(r"m3u8|mpd", re.IGNORECASE)
 KEY_LOOKBACK = 64     # characters before a literal searched for its key
 OBJECT_REACH = 300    # characters either side of a literal searched for its object's braces
 
@@ -119,9 +123,15 @@ def script_streams(text: str) -> Iterator[str]:
     >>> list(script_streams('{"src": "/movie/x", "type": "video/mp4"}'))
     []
     """
+    lowered = text.lower()
+    if not any(word in lowered for word in STREAM_WORDS):  # no playlist, stream key or type
+        return
     for match in _STRING.finditer(text):
-        raw = next(group for group in match.groups() if group is not None)
-        if len(raw) > 6 * MAX_URL_LENGTH:  # \uXXXX escapes at most: longer is no URL of ours
+        raw = match.group(1) or match.group(2) or match.group(3) or ""
+        # a URL to take starts like one (escaped or not) or names a playlist; \uXXXX escapes
+        # at most make it six times as long
+        if not raw or len(raw) > 6 * MAX_URL_LENGTH \
+                or not (raw[0] in "h/\\" or _NAMES_PLAYLIST.search(raw)):
             continue
         value = unescape_js(raw).strip()
         if is_stream_url(value):
