@@ -259,16 +259,18 @@ def test_a_tipped_stream_url_is_a_candidate_at_once(sdb: Database) -> None:
     first = run_cli("tips", "add", url, "--event", str(event.id), "--reporter", "fan@example")
     assert first.exit_code == 0, first.output
     [stream] = streams_of(sdb).values()
-    assert first.output.strip() == (f"Stream {stream.id} recorded for live event {event.id}, "
-                                    f"checked at once: {url}")
     assert (stream.url, stream.page_url, stream.found_by, stream.state) == (
         url, None, "tip", "checking")
     assert stream.next_check_at == stream.found_at and before <= stream.found_at <= utcnow()
     again = run_cli("tips", "add", url, "--event", str(event.id))
-    assert again.exit_code == 0 and f"Stream {stream.id} " in again.output
-    assert list(streams_of(sdb)) == [url]
-    with sdb.session() as session:
-        assert session.scalar(select(func.count()).select_from(Tip)) == 0  # nothing to crawl
+    assert again.exit_code == 0
+    assert list(streams_of(sdb)) == [url]  # the same stream, tipped twice
+    tips = json.loads(run_cli("tips", "list", "--json").output)
+    assert [(t["status"], t["reporter"], t["work_id"], t["live_streams"], t["run_id"])
+            for t in tips] == [("checked", None, event.work_id, [stream.id], None),
+                               ("checked", "fan@example", event.work_id, [stream.id], None)]
+    assert first.output.strip() == (f"Tip {tips[1]['id']}: stream {stream.id} of live event "
+                                    f"{event.id}, checked at once: {url}")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -288,6 +290,8 @@ def test_a_tip_for_an_event_is_refused_with_a_reason(sdb: Database, args: list[s
     result = run_cli("tips", "add", *args)
     assert result.exit_code != 0 and message in result.output
     assert streams_of(sdb) == {}
+    with sdb.session() as session:
+        assert session.scalar(select(func.count()).select_from(Tip)) == 0
 
 
 def test_a_tipped_page_is_checked_for_the_event_and_its_streams_recorded(

@@ -40,20 +40,16 @@ def tips_add(url: str, work_id: int | None, event_id: int | None,
 
 
 def _event_tip(url: str, event_id: int, reporter: str | None) -> None:
-    def add(session: Session) -> tuple[str, int]:
+    def add(session: Session) -> tuple[int, int | None]:
         added = add_event_tip(session, event_id, url, reporter=reporter, at=utcnow())
-        if added.stream is not None:
-            session.flush()
-            return "stream", added.stream.id
-        assert added.tip is not None
-        return "tip", added.tip.id
+        return added.tip.id, added.stream.id if added.stream is not None else None
 
-    kind, row_id = in_unit(add)
-    if kind == "stream":
-        console.print(f"Stream {row_id} recorded for live event {event_id}, checked at once: "
-                      f"{url}")
+    tip_id, stream_id = in_unit(add)
+    if stream_id is not None:
+        console.print(f"Tip {tip_id}: stream {stream_id} of live event {event_id}, checked "
+                      f"at once: {url}")
     else:
-        console.print(f"Tip {row_id} queued for live event {event_id}: {url}")
+        console.print(f"Tip {tip_id} queued for live event {event_id}: {url}")
 
 
 def tip_row(tip: Tip) -> dict[str, Any]:

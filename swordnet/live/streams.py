@@ -124,11 +124,12 @@ def is_stream_url(url: str) -> bool:
 
 @dataclass(frozen=True)
 class EventTip:
-    """What a tip for a live event became: a stream recorded at once (a playlist URL), or a
-    page queued for the usual tip check, which records the streams it finds there."""
+    """What a tip for a live event became: the tip (on the event's work, with its reporter)
+    and, for a playlist URL, the stream recorded at once; a page's tip is queued for the usual
+    tip check, which records the streams it finds there."""
 
+    tip: Tip
     stream: LiveStream | None
-    tip: Tip | None
 
 
 def add_event_tip(session: Session, event_id: int, url: str, *, reporter: str | None,
@@ -144,10 +145,19 @@ def add_event_tip(session: Session, event_id: int, url: str, *, reporter: str | 
     url = check_stream_url(url)
     if at > event.ends_at:
         raise Conflict(f"live event {event_id} ended at {event.ends_at:%Y-%m-%d %H:%M} UTC")
-    if is_stream_url(url):
-        return EventTip(record_candidate(session, event_id=event.id, url=url, page_url=None,
-                                         found_by="tip", at=at), None)
-    if at < event.starts_at:
-        raise Conflict(f"live event {event_id} starts at {event.starts_at:%Y-%m-%d %H:%M} UTC: "
-                       "a page tip is checked while it runs (a stream URL may be sent now)")
-    return EventTip(None, add_tip(session, url, event.work_id, reporter))
+    if not is_stream_url(url):
+        if at < event.starts_at:
+            raise Conflict(f"live event {event_id} starts at {event.starts_at:%Y-%m-%d %H:%M} "
+                           "UTC: a page tip is checked while it runs (a stream URL may be sent "
+                           "now)")
+        return EventTip(add_tip(session, url, event.work_id, reporter), None)
+    stream = record_candidate(session, event_id=event.id, url=url, page_url=None,
+                              found_by="tip", at=at)
+    session.flush()
+    tip = Tip(url=url, work_id=event.work_id, reporter=reporter, status="checked",
+              created_at=at, checked_at=at,
+              result={"run_outcome": None, "error": None, "hits": [], "works": [],
+                      "named_work_found": None, "live_streams": [stream.id]})
+    session.add(tip)
+    session.flush()
+    return EventTip(tip, stream)
