@@ -4,7 +4,8 @@ A tip is checked by crawling its URL (the page and the media on it, or the media
 points at) as a run of its own; the tip then records which hits the check found there and,
 if the reporter named a work, whether that work was among them. A URL that could not be
 fetched at all (no such host, connection refused, a server error) leaves the tip ``failed``
-with the reason, since the check saw nothing.
+with the reason, since the check saw nothing. A tip on a live event's work is checked in a run
+of the event's campaign, which also reads the page for the event's streams.
 """
 
 from __future__ import annotations
@@ -109,5 +110,6 @@ def settle_tip(session: Session, tip_id: int, run_id: int) -> Tip:
                   "hits": [hit.id for hit in hits], "works": works,
                   "named_work_found": None if tip.work_id is None else tip.work_id in works,
                   "live_streams": list(session.scalars(select(LiveStream.id).where(
-                      LiveStream.run_id == run_id).order_by(LiveStream.id)))}
+                      or_(LiveStream.run_id == run_id, LiveStream.page_url == tip.url))
+                      .order_by(LiveStream.id)))}
     return tip
