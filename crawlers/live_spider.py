@@ -39,6 +39,7 @@ class StreamFindingSpider(WatchSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._live: asyncio.Future[bool] | None = None
+        self._embeds: set[str] = set()  # embedded pages requested (each once a crawl)
 
     async def prepare(self) -> None:
         """Also read, once, whether the run works for a live event."""
@@ -72,11 +73,17 @@ class StreamFindingSpider(WatchSpider):
         if found.streams:
             count(self.crawler.stats, "streams_found", len(found.streams))
             yield StreamsItem(page=page, urls=found.streams, frames=frames)
-        if len(frames) < MAX_EMBED_NESTING:
-            for url in found.embeds:
-                yield Request(url, callback=self.parse_embed, errback=self.embed_failed,
-                              priority=1, cb_kwargs={"page": page, "frames": frames},
-                              meta={"download_maxsize": SIZE_CAPS["page"]})
+        if len(frames) >= MAX_EMBED_NESTING:
+            return
+        for url in found.embeds:
+            if url in self._embeds:
+                continue
+            self._embeds.add(url)
+            # outside the duplicate filter: a page crawled as a page too is still crawled
+            yield Request(url, callback=self.parse_embed, errback=self.embed_failed,
+                          dont_filter=True, priority=1,
+                          cb_kwargs={"page": page, "frames": frames},
+                          meta={"download_maxsize": SIZE_CAPS["page"]})
 
     def parse_embed(self, response: Response, page: PageInfo,
                     frames: list[PageInfo]) -> Iterator[Request | StreamsItem]:

@@ -47,6 +47,9 @@ STREAM_KEYS = frozenset({
 })
 # ... and keys whose URL is one when its object's type says HLS or DASH.
 GENERIC_KEYS = frozenset({"file", "source", "src", "url"})
+# What a script holding a stream mentions (every stream key and type hint holds one of them):
+# a quick way past scripts without.
+STREAM_WORDS = ("m3u8", "mpd", "mpegurl", "hls", "dash", "manifest", "stream", "live", "video")
 EMBED_ATTRIBUTES = ("src", "data-src", "data-lazy-src")
 # Attributes that hold URLs (besides ``data-*`` and ones named like a stream or generic key).
 URL_ATTRIBUTES = frozenset({"src", "href", "data", "value", "content"})
@@ -59,9 +62,7 @@ _TYPE_HINT = re.compile(
     r"""mpegurl|dash\+xml|["']?type["']?\s*[:=]\s*["'](?:hls|dash|m3u8|mpd)["']""",
     re.IGNORECASE)
 _NOT_IN_URL = re.compile(r"""[\s"'<>]""")
-# What a script holding a stream mentions (every stream key and type hint holds one of them),
-# and what a literal naming a playlist holds: a quick way past scripts and literals without.
-STREAM_WORDS = ("m3u8", "mpd", "hls", "dash", "manifest", "stream", "live", "video")
+# What a literal naming a playlist holds: a quick way past literals without.
 _NAMES_PLAYLIST = re.compile(r"m3u8|mpd", re.IGNORECASE)
 KEY_LOOKBACK = 64     # characters before a literal searched for its key
 OBJECT_REACH = 300    # characters either side of a literal searched for its object's braces

@@ -88,6 +88,8 @@ def test_text_attributes_are_not_read_as_urls() -> None:
     ('window.__CFG__ = {"stream": "https:\\u002F\\u002Fcdn.example\\u002Fu\\u002Fch10.m3u8"};',
      "https://cdn.example/u/ch10.m3u8"),
     ("const src = `https://cdn.example/tpl/ch11.m3u8`;", "https://cdn.example/tpl/ch11.m3u8"),
+    # nothing but the type says it is a stream
+    ('p.src({src: "/a/b/c", type: "application/x-mpegURL"});', "https://pirate.example/a/b/c"),
 ])
 def test_player_scripts(script: str, expected: str) -> None:
     assert streams(f"<div id=player></div><script>{script}</script>") == [expected]
