@@ -61,7 +61,9 @@ def largest_srcset_candidate(srcset: str) -> str | None:
     return best[1] if best else None
 
 
-def _absolute_http(base: str, raw: str | None) -> str | None:
+def absolute_http(base: str, raw: str | None) -> str | None:
+    """``raw`` resolved against ``base``, without its fragment, if it is an http(s) URL a
+    request can be made to; else None."""
     if not raw:
         return None
     raw = raw.strip()
@@ -122,7 +124,7 @@ def _embedded(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
 def _file_links(base_url: str, soup: BeautifulSoup, links: list[str]) -> list[FileLink]:
     found: dict[str, str] = {}
     for raw, kind in _embedded(soup):
-        source = _absolute_http(base_url, raw)
+        source = absolute_http(base_url, raw)
         if source:
             found.setdefault(source, kind)
     for tag in soup.find_all(["a", "area"]):
@@ -156,7 +158,7 @@ def extract_page(html: str | bytes, base_url: str) -> PageLinks:
 def _absolute_unique(base_url: str, raws: list[str | None]) -> list[str]:
     seen: dict[str, None] = {}
     for raw in raws:
-        url = _absolute_http(base_url, raw)
+        url = absolute_http(base_url, raw)
         if url:
             seen.setdefault(url, None)
     return list(seen)

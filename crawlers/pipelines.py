@@ -36,6 +36,7 @@ from crawlers import runstats
 from crawlers.analysis import Analysis, AnalysisPool, JudgedBy
 from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem, RecheckItem
+from crawlers.live_streams import StreamsItem, store_streams
 from crawlers.store import (
     RunRef,
     Stored,
@@ -46,6 +47,7 @@ from crawlers.store import (
     store_recheck,
 )
 from swordnet.core.db import Database
+from swordnet.core.timeutil import utcnow
 from swordnet.evidence.store import EvidenceStore
 from swordnet.evidence.warc import SealedWarc, WarcRecorder, recover_open_files
 from swordnet.works.quarantine import QuarantineWatch
@@ -141,7 +143,10 @@ class AnalysisPipeline:
                 match.work_id == item.work_id for match in result.matches)
         return item
 
-    async def process_item(self, item: MediaItem | RecheckItem) -> MediaItem | RecheckItem:
+    async def process_item(self, item: MediaItem | RecheckItem | StreamsItem
+                           ) -> MediaItem | RecheckItem | StreamsItem:
+        if isinstance(item, StreamsItem):  # nothing to match: the live checker samples them
+            return item
         if isinstance(item, RecheckItem):
             return await self._recheck(item)
         stats = self.crawler.stats
@@ -254,10 +259,21 @@ class StorePipeline:
         assert self.run is not None and self.recorder is not None
         return store_recheck(session, self.run, item, self.recorder)
 
-    async def process_item(self, item: MediaItem | RecheckItem) -> MediaItem | RecheckItem:
+    def _store_streams(self, session: Session, item: StreamsItem) -> int:
+        assert self.run is not None and self.recorder is not None
+        return store_streams(session, self.run, item, self.recorder, utcnow())
+
+    async def process_item(self, item: MediaItem | RecheckItem | StreamsItem
+                           ) -> MediaItem | RecheckItem | StreamsItem:
         stats = self.crawler.stats
         assert stats is not None
-        if isinstance(item, RecheckItem):
+        if isinstance(item, StreamsItem):
+            try:
+                new = await self._write(self._store_streams, item)
+            except Exception as exc:
+                self._not_stored(item.url, 0, exc)
+            runstats.count(stats, "stream_candidates_new", new)
+        elif isinstance(item, RecheckItem):
             try:
                 outcome = await self._write(self._store_recheck, item)
             except Exception as exc:

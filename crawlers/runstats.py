@@ -101,6 +101,9 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "matches_allowlisted": ours.get("matches_allowlisted", 0),  # licensed there: skipped
         "hits_known_copies": ours.get("hits_known_copies", 0),  # already confirmed in a case
         "hits_auto_confirmed": ours.get("hits_auto_confirmed", 0),  # of those, by staydown
+        "streams_found": ours.get("streams_found", 0),  # live events' runs: stream URLs seen
+        "stream_embeds": ours.get("stream_embeds", 0),  # pages embedded in pages, read
+        "stream_candidates_new": ours.get("stream_candidates_new", 0),  # new to an event
         "store_failures": ours.get("store_failures", 0),    # items whose storing failed
         "hits_not_stored": ours.get("hits_not_stored", 0),  # their matches, new or known
         "rechecks": {k.removeprefix("rechecks_"): v for k, v in ours.items()

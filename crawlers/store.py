@@ -27,7 +27,7 @@ from casefiles.mirror_proposals import propose_from_run
 from casefiles.notices import judge, record_recheck
 from casefiles.staydown import apply_staydown
 from crawlers.health import DOWN_AFTER_RUNS, SITE_CRAWL_PURPOSES, health_problems, is_site_crawl
-from crawlers.items import Exchange, MediaItem, RecheckItem, reason_phrase
+from crawlers.items import Exchange, MediaItem, PageInfo, RecheckItem, reason_phrase
 from swordnet.core.models import (
     Capture,
     CrawlRun,
@@ -176,10 +176,9 @@ def _capture(session: Session, ref: RunRef, recorder: WarcRecorder, kind: str,
     return capture
 
 
-def _page_capture(session: Session, ref: RunRef, item: MediaItem,
-                  recorder: WarcRecorder) -> Capture:
+def page_capture(session: Session, ref: RunRef, page: PageInfo,
+                 recorder: WarcRecorder) -> Capture:
     """The page's capture in this run: recorded (with its screenshot) the first time."""
-    page = item.page
     capture = session.scalar(select(Capture).where(
         Capture.run_id == ref.run_id, Capture.kind == "page", Capture.url == page.url,
         Capture.sha256 == page.sha256))
@@ -246,14 +245,14 @@ def store_matches(session: Session, ref: RunRef, item: MediaItem, watch: Quarant
         hit.last_seen_at = now
     if not new:
         return Stored(0, len(known), len(skipped))
-    page_capture = _page_capture(session, ref, item, recorder)
-    media_capture = page_capture if item.is_page else \
+    page = page_capture(session, ref, item.page, recorder)
+    media_capture = page if item.is_page else \
         _capture(session, ref, recorder, "media", item.exchange)
     stored: list[Hit] = []
     for match in new:
         hit = Hit(work_id=match.work_id, fingerprint_id=match.fingerprint_id,
                   site_id=ref.site_id, run_id=ref.run_id, media_capture=media_capture,
-                  page_capture=page_capture, url=item.url, page_url=item.page.url,
+                  page_capture=page, url=item.url, page_url=item.page.url,
                   algorithm=match.algorithm, variant=match.variant, stage=match.stage,
                   score=match.score,
                   detail={**match.detail, "note": item.note} if item.note else match.detail,

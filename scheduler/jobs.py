@@ -162,7 +162,7 @@ def check_tips() -> None:
     if not checks:
         return
     requests = [CrawlRequest(site_id=c.site_id, start_url=c.url, depth=TIP_DEPTH, max_pages=1,
-                             purpose="tip") for c in checks]
+                             campaign_id=c.campaign_id, purpose="tip") for c in checks]
     run_ids = _run_all(requests)
     with ctx.db.session() as session:
         for check, run_id in zip(checks, run_ids, strict=True):

@@ -18,10 +18,11 @@ from scrapy import Request, signals
 from scrapy.http import Response
 
 from crawlers.database import CrawlDatabase
+from crawlers.live_spider import StreamFindingSpider
 from crawlers.runstats import count, note_error, note_start
 from crawlers.sitemaps import MAX_NESTING, is_sitemap, read_sitemap, sitemap_body
 from crawlers.store import feed_versions, remember_feed_entries
-from crawlers.watch_spider import SIZE_CAPS, WatchSpider
+from crawlers.watch_spider import SIZE_CAPS
 from swordnet.watch.targets import site_key
 
 
@@ -37,7 +38,7 @@ def feed_entries(body: bytes) -> list[tuple[str, str]]:
     return entries
 
 
-class FeedSpider(WatchSpider):
+class FeedSpider(StreamFindingSpider):
     name = "feed"
     follows_links = False
 

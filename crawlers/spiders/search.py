@@ -15,13 +15,13 @@ from urllib.parse import quote_plus
 from scrapy import Request
 
 from crawlers.database import CrawlDatabase
+from crawlers.live_spider import StreamFindingSpider
 from crawlers.runstats import count
-from crawlers.watch_spider import WatchSpider
 from swordnet.watch.targets import SEARCH_PLACEHOLDER
 from swordnet.works.registry import search_queries
 
 
-class SearchSpider(WatchSpider):
+class SearchSpider(StreamFindingSpider):
     name = "search"
 
     async def loaded(self) -> None:

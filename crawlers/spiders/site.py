@@ -21,6 +21,7 @@ from scrapy import Request
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawlers.live_spider import StreamFindingSpider
 from crawlers.runstats import count, note_error
 from crawlers.sitemaps import (
     ROBOTS_MAX_BYTES,
@@ -31,10 +32,10 @@ from crawlers.sitemaps import (
     sitemap_body,
     sitemap_refusal,
 )
-from crawlers.watch_spider import SIZE_CAPS, WatchSpider
+from crawlers.watch_spider import SIZE_CAPS
 
 
-class SiteSpider(WatchSpider):
+class SiteSpider(StreamFindingSpider):
     name = "site"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

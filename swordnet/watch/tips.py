@@ -4,7 +4,8 @@ A tip is checked by crawling its URL (the page and the media on it, or the media
 points at) as a run of its own; the tip then records which hits the check found there and,
 if the reporter named a work, whether that work was among them. A URL that could not be
 fetched at all (no such host, connection refused, a server error) leaves the tip ``failed``
-with the reason, since the check saw nothing.
+with the reason, since the check saw nothing. A tip on a live event's work is checked in a run
+of the event's campaign, which also reads the page for the event's streams.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from swordnet.accounts.access import get_work
 from swordnet.accounts.users import Principal
 from swordnet.core.errors import BadInput, NotFound
-from swordnet.core.models import CrawlRun, Hit, Tip, Work
+from swordnet.core.models import CrawlRun, Hit, LiveEvent, LiveStream, Tip, Work
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.targets import check_url, site_for_url
 
@@ -59,6 +60,15 @@ class TipCheck:
     tip_id: int
     site_id: int
     url: str
+    campaign_id: int | None = None  # a live event's campaign, for a tip on its work
+
+
+def _event_campaign(session: Session, work_id: int | None) -> int | None:
+    """The campaign of the live event whose work is ``work_id``: a tip on it is checked in a
+    run of that campaign, which reads its page for the event's streams."""
+    if work_id is None:
+        return None
+    return session.scalar(select(LiveEvent.campaign_id).where(LiveEvent.work_id == work_id))
 
 
 def claim_queued(session: Session) -> list[TipCheck]:
@@ -75,7 +85,7 @@ def claim_queued(session: Session) -> list[TipCheck]:
                           "hits": [], "works": [], "named_work_found": None}
             continue
         tip.status = "checking"
-        checks.append(TipCheck(tip.id, site.id, tip.url))
+        checks.append(TipCheck(tip.id, site.id, tip.url, _event_campaign(session, tip.work_id)))
     return checks
 
 
@@ -98,5 +108,8 @@ def settle_tip(session: Session, tip_id: int, run_id: int) -> Tip:
             f"{e['kind']}: {e['message']}" for e in run.errors[:3])
     tip.result = {"run_outcome": run.outcome, "error": error,
                   "hits": [hit.id for hit in hits], "works": works,
-                  "named_work_found": None if tip.work_id is None else tip.work_id in works}
+                  "named_work_found": None if tip.work_id is None else tip.work_id in works,
+                  "live_streams": list(session.scalars(select(LiveStream.id).where(
+                      or_(LiveStream.run_id == run_id, LiveStream.page_url == tip.url))
+                      .order_by(LiveStream.id)))}
     return tip
