@@ -206,8 +206,9 @@ class Rig:
 
 
 @pytest.fixture
-def rig(sqlite_home: Settings, live_db: Database) -> Rig:
-    return Rig(sqlite_home, live_db)
+def rig(home: Settings, db: Database) -> Rig:
+    """On SQLite and PostgreSQL."""
+    return Rig(home, db)
 
 
 def one(db: Database, model: Any, ident: int) -> Any:
@@ -294,8 +295,10 @@ def test_an_event_is_changed_and_its_auto_confirm_rule_set_by_someone(rig: Rig) 
         assert (event.auto_confirm_score, event.auto_confirm_set_by) == (0.9, "bob")
         campaign = session.get(Campaign, event.campaign_id)
         assert campaign is not None and campaign.ends_at == later
-    for bad, field in [({"window_s": 5000}, "window_s"), ({"colour": "red"}, "colour"),
-                       ({"starts_at": later}, "ends_at")]:
+    bad_changes: list[tuple[dict[str, Any], str]] = [
+        ({"window_s": 5000}, "window_s"), ({"colour": "red"}, "colour"),
+        ({"starts_at": later}, "ends_at")]
+    for bad, field in bad_changes:
         with pytest.raises(BadInput, match=f"^{field}"), rig.db.session() as session:
             update_event(session, event_id, actor="ann", **bad)
     with pytest.raises(BadInput, match="auto_confirm_score"), rig.db.session() as session:
@@ -376,6 +379,17 @@ def test_captures_pushed_in_make_the_reference_of_an_event_without_a_feed(rig: R
     assert checks(rig.db, pirate)[-1].delay_s == pytest.approx(40)
     assert list(spool_dir(rig.settings).glob("*/*.npz")) == []  # taken in once
 
+    rig.step(19)  # nothing pushed for more than three captures' length
+    event = one(rig.db, LiveEvent, event_id)
+    assert event.feed_state == "dropped"
+    with rig.db.session() as session:
+        assert session.scalars(select(LiveFeedGap.reason)).one() == "no new segment for 19 s"
+    with rig.db.session() as session:
+        push_capture(session, spool_dir(rig.settings), event_id, b"later", at=rig.now,
+                     printer=fake_print)
+    rig.step(1)
+    assert one(rig.db, LiveEvent, event_id).feed_state == "live"
+
     feed_event = rig.event(feed_url=FEED)
     with pytest.raises(Conflict, match="feed URL"), rig.db.session() as session:
         push_capture(session, spool_dir(rig.settings), feed_event, b"x", at=rig.now,
@@ -442,12 +456,14 @@ def test_each_stream_gets_its_outcome_and_a_match_its_hit_and_evidence(rig: Rig)
         assert hit.media_capture_id == check.segment_capture_id
         captures = {c.id: c for c in session.scalars(select(Capture))}
         assert {c.kind for c in captures.values()} == {"media"}
+        assert check.segment_capture_id and check.playlist_capture_id
         segment = captures[check.segment_capture_id]
         playlist = captures[check.playlist_capture_id]
         assert (segment.url, segment.ip, segment.sha256) == \
             ("http://restream.example/seg17.ts", "127.0.0.1", sha256(b"goal!").hexdigest())
         assert playlist.url == urls["restream"]
         store = EvidenceStore(rig.settings.evidence_dir)
+        assert segment.warc_file is not None and segment.warc_offset is not None
         record = read_record(warc_path(session, store, segment.warc_file), segment.warc_offset)
         assert record.payload == b"goal!"
         assert record.headers["WARC-IP-Address"] == "127.0.0.1"
@@ -496,15 +512,18 @@ def test_the_service_runs_until_stopped_and_seals_its_evidence(rig: Rig) -> None
     rig.references.step(rig.now)
     rig.sampler.streams[url] = ok_sample(url, b"minute 20", 1, rig.now)
     stop = threading.Event()
-    check = rig.checker.check
 
-    def check_then_stop(stream: int, now: datetime) -> str:
-        outcome = check(stream, now)
-        stop.set()
-        return outcome
+    class StopAfterOneCheck(LiveChecker):
+        def check(self, stream_id: int, now: datetime) -> str:
+            outcome = super().check(stream_id, now)
+            stop.set()
+            return outcome
 
-    rig.checker.check = check_then_stop  # type: ignore[method-assign]
-    rig.service.run_until(stop)
+    checker = StopAfterOneCheck(rig.db, rig.references, sampler=rig.sampler,
+                                evidence=rig.checker.evidence, clock=lambda: rig.now,
+                                printer=fake_print, due=due_now, confirm=rig.confirm)
+    LiveService(rig.settings, lambda: rig.now, db=rig.db, references=rig.references,
+                checker=checker, workers=2, tick_s=0.01).run_until(stop)
 
     assert [c.outcome for c in checks(rig.db, stream_id)] == ["matched"]
     with rig.db.session() as session:

@@ -58,6 +58,18 @@ class NoReference(Exception):
     """The event has no reference to match against now; the message says why."""
 
 
+class Reference(Protocol):
+    """What the ingest and the checker need of :class:`matching.live.RollingReference`."""
+
+    def add(self, start: float, segment: SegmentPrint) -> None: ...
+
+    def trim(self, now: float) -> None: ...
+
+    def span(self) -> tuple[float, float] | None: ...
+
+    def match(self, segment: SegmentPrint, edge: float) -> LiveMatch | None: ...
+
+
 class FeedSource(Protocol):
     """What the ingest needs of :class:`swordnet.live.sampler.StreamSampler`."""
 
@@ -127,7 +139,7 @@ def _take_spooled(spool: Path, event_id: int) -> list[tuple[float, SegmentPrint]
 class _Feed:
     """One running event's reference and what the ingest knows of its feed."""
 
-    reference: RollingReference
+    reference: Reference
     feed_url: str | None
     lock: threading.Lock = field(default_factory=threading.Lock)
     live: bool = False
@@ -149,7 +161,7 @@ class ReferenceIngest:
 
     def __init__(self, db: Database, *, sampler: FeedSource, spool: Path,
                  printer: Printer = print_segment,
-                 reference_factory: Callable[[float], RollingReference] = RollingReference
+                 reference_factory: Callable[[float], Reference] = RollingReference
                  ) -> None:
         self.db = db
         self.sampler = sampler
