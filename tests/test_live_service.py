@@ -48,6 +48,7 @@ from swordnet.live.sampler import Fetched, Sample
 from swordnet.live.service import LiveService
 from swordnet.watch.targets import site_for_url
 from swordnet.works.registry import holder_by_name
+from tests.conftest import run_cli
 
 T0 = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 FEED = "https://tv.example/final/master.m3u8"
@@ -534,3 +535,10 @@ def test_the_service_runs_until_stopped_and_seals_its_evidence(rig: Rig) -> None
         store = EvidenceStore(rig.settings.evidence_dir)
         assert capture_record(session, store, segment).payload == b"minute 20"
         assert Path(warc_path(session, store, warc.filename)).exists()
+
+
+def test_live_run_is_a_command(sqlite_home: Settings) -> None:
+    result = run_cli("live", "run", "--help")
+    assert result.exit_code == 0
+    assert "until stopped (SIGTERM or Ctrl-C)" in result.output
+    assert run_cli("live", "run", "--workers", "0").exit_code == 2
