@@ -176,7 +176,7 @@ class LiveChecker:
         sample = self.sampler.sample(job.url, last_sequence=job.last_sequence)
         if sample.outcome != "ok" or sample.segment is None:
             outcome = sample.outcome if sample.outcome in LIVE_CHECK_OUTCOMES else "failed"
-            return _Found(outcome, sample.reason or sample.outcome, sample)
+            return _Found(outcome, sample.reason or "no segment", sample)
         try:
             printed = self.printer(sample.segment.body)
         except ContentRejected as exc:
@@ -210,7 +210,7 @@ class LiveChecker:
             if sample is not None and sample.sequence is not None:
                 detail["sequence"] = sample.sequence
             if sample is not None and sample.outcome == "ok":
-                _note_site_seen(session, stream.site, sample, checked_at)
+                _note_site_seen(stream.site, sample, checked_at)
             playlist_id = segment_id = None
             made_hit = False
             if match is not None:
@@ -306,7 +306,7 @@ def match_detail(match: LiveMatch) -> dict[str, Any]:
             "frame_similarity": match.frame_similarity}
 
 
-def _note_site_seen(session: Session, site: Site, sample: Sample, at: datetime) -> None:
+def _note_site_seen(site: Site, sample: Sample, at: datetime) -> None:
     """The stream's site was reachable: when, and at which address (its playlist's)."""
     site.last_seen_at = at
     ip = sample.playlists[0].ip if sample.playlists else None
