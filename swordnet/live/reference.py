@@ -1,0 +1,335 @@
+"""The official feeds' rolling references, and the feeds' health.
+
+Per running event, :class:`ReferenceIngest` takes in the feed's new segments (or the captures
+pushed in for an event without a feed URL), fingerprints them and adds them to the event's
+:class:`matching.live.RollingReference` at the time they aired. The references live in the
+live service's memory; the feed's health is kept on the LiveEvent row:
+
+``waiting`` (no segment yet) → ``live`` → ``dropped`` (no new segment for
+:data:`DROP_AFTER_TARGETS` target durations, or :data:`DROP_AFTER_FAILURES` failed fetches in
+a row: a LiveFeedGap is opened) → ``live`` again when segments return (the gap is closed) →
+``ended`` once the event's end has passed. Candidate streams are matched only while the feed
+is live: a sample taken while it is down would otherwise be a false "no match".
+
+A capture pushed in (:func:`push_capture`, from ``swordnet live push`` or the API) is
+fingerprinted by the process pushing it and spooled under the Swordnet home, where the
+service picks it up at its next step.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from matching.live import LiveMatch, RollingReference, SegmentPrint, print_segment
+from matching.signal import ContentRejected
+from swordnet.core.config import Settings
+from swordnet.core.db import Database
+from swordnet.core.errors import BadInput, Conflict, TooLarge
+from swordnet.core.models import LiveEvent, LiveFeedGap
+from swordnet.live.events import get_event, running_events
+from swordnet.live.sampler import Sample
+
+log = logging.getLogger(__name__)
+
+DROP_AFTER_TARGETS = 3
+DROP_AFTER_FAILURES = 3
+DEFAULT_TARGET_S = 6.0
+MAX_PUSH_BYTES = 200 * 1024 * 1024
+SEGMENTS_PER_POLL = 10
+_SPOOL_SUFFIX = ".npz"
+
+Printer = Callable[[bytes], SegmentPrint]
+
+
+class NoReference(Exception):
+    """The event has no reference to match against now; the message says why."""
+
+
+class Reference(Protocol):
+    """What the ingest and the checker need of :class:`matching.live.RollingReference`."""
+
+    def add(self, start: float, segment: SegmentPrint) -> None: ...
+
+    def trim(self, now: float) -> None: ...
+
+    def span(self) -> tuple[float, float] | None: ...
+
+    def match(self, segment: SegmentPrint, edge: float) -> LiveMatch | None: ...
+
+
+class FeedSource(Protocol):
+    """What the ingest needs of :class:`swordnet.live.sampler.StreamSampler`."""
+
+    def new_segments(self, url: str, *, after_sequence: int | None,
+                     limit: int = 10) -> list[Sample]: ...
+
+
+def spool_dir(settings: Settings) -> Path:
+    """Where captures pushed in wait for the live service."""
+    return settings.home / "live" / "pushed"
+
+
+def _event_spool(spool: Path, event_id: int) -> Path:
+    return spool / str(event_id)
+
+
+def push_capture(session: Session, spool: Path, event_id: int, content: bytes, *,
+                 at: datetime, printer: Printer = print_segment) -> SegmentPrint:
+    """Take in a local capture of an event's feed that aired from ``at``: fingerprinted here
+    (raises ContentRejected naming why it cannot be), then spooled for the live service.
+    Only for events without a feed URL, within the event's bounds."""
+    event = get_event(session, event_id)
+    if event.feed_url is not None:
+        raise Conflict(f"live event {event_id} has a feed URL ({event.feed_url}); its "
+                       "reference is taken from the feed, not pushed")
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    if not event.starts_at <= at < event.ends_at:
+        raise BadInput(f"at: {at.isoformat()} is outside live event {event_id} "
+                       f"({event.starts_at.isoformat()} to {event.ends_at.isoformat()})")
+    if len(content) > MAX_PUSH_BYTES:
+        raise TooLarge(f"capture: {len(content)} bytes; at most {MAX_PUSH_BYTES} at a time")
+    if not content:
+        raise BadInput("capture: the file is empty")
+    printed = printer(content)
+    directory = _event_spool(spool, event_id)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    buffer = io.BytesIO()
+    np.savez(buffer, start=np.float64(at.timestamp()), duration=np.float64(printed.duration),
+             frames=printed.frames, audio=printed.audio)
+    name = f"{round(at.timestamp() * 1000):015d}-{secrets.token_hex(4)}{_SPOOL_SUFFIX}"
+    tmp = directory / f".{name}.tmp"
+    tmp.write_bytes(buffer.getvalue())
+    os.replace(tmp, directory / name)
+    return printed
+
+
+def _take_spooled(spool: Path, event_id: int) -> list[tuple[float, SegmentPrint] | str]:
+    """The captures spooled for an event, oldest first (removed from the spool); a file that
+    cannot be read is a one-line reason instead."""
+    directory = _event_spool(spool, event_id)
+    if not directory.is_dir():
+        return []
+    taken: list[tuple[float, SegmentPrint] | str] = []
+    for path in sorted(directory.glob(f"*{_SPOOL_SUFFIX}")):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                taken.append((float(data["start"]), SegmentPrint(
+                    duration=float(data["duration"]), frames=data["frames"],
+                    audio=data["audio"])))
+        except (OSError, ValueError, KeyError) as exc:
+            taken.append(f"pushed capture {path.name}: unreadable ({exc})")
+        path.unlink(missing_ok=True)
+    return taken
+
+
+@dataclass
+class _Feed:
+    """One running event's reference and what the ingest knows of its feed."""
+
+    reference: Reference
+    feed_url: str | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    live: bool = False
+    last_sequence: int | None = None
+    target_s: float = DEFAULT_TARGET_S
+    failures: int = 0
+    next_poll: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Taken:
+    added: int
+    failure: str | None
+
+
+class ReferenceIngest:
+    """Keeps each running event's rolling reference and its feed's health; :meth:`step` does
+    one round, :meth:`match` is what the checker's threads call."""
+
+    def __init__(self, db: Database, *, sampler: FeedSource, spool: Path,
+                 printer: Printer = print_segment,
+                 reference_factory: Callable[[float], Reference] = RollingReference
+                 ) -> None:
+        self.db = db
+        self.sampler = sampler
+        self.spool = spool
+        self.printer = printer
+        self.reference_factory = reference_factory
+        self._feeds: dict[int, _Feed] = {}
+        self._lock = threading.Lock()
+
+    # --- what the checker asks --------------------------------------------------------------
+
+    def _live_feed(self, event_id: int) -> _Feed:
+        with self._lock:
+            feed = self._feeds.get(event_id)
+        if feed is None or not feed.live:
+            raise NoReference(f"live event {event_id}: its feed is not live")
+        return feed
+
+    def problem(self, event_id: int) -> str | None:
+        """Why the event cannot be matched against now, or None when it can."""
+        try:
+            feed = self._live_feed(event_id)
+        except NoReference as exc:
+            return str(exc)
+        with feed.lock:
+            empty = feed.reference.span() is None
+        return f"live event {event_id}: its reference is empty" if empty else None
+
+    def match(self, event_id: int, segment: SegmentPrint, edge: float) -> LiveMatch | None:
+        """Match a stream's segment against the event's reference; raises NoReference when
+        the feed is not live or nothing of it is held."""
+        feed = self._live_feed(event_id)
+        with feed.lock:
+            if feed.reference.span() is None:
+                raise NoReference(f"live event {event_id}: its reference is empty")
+            return feed.reference.match(segment, edge)
+
+    # --- one round --------------------------------------------------------------------------
+
+    def step(self, now: datetime) -> None:
+        """Take in what every running event's feed aired since the last step, update the
+        feeds' health, and end the events whose end has passed."""
+        with self.db.session() as session:
+            running = [(e.id, e.feed_url, e.window_s) for e in running_events(session, now)]
+            self._end_finished(session, now, {event_id for event_id, _, _ in running})
+        for event_id, feed_url, window_s in running:
+            try:
+                self._ingest(event_id, feed_url, window_s, now)
+            except Exception:  # one event's trouble never stops the others
+                log.exception("live event %d: reference ingest failed", event_id)
+
+    def _feed(self, event_id: int, feed_url: str | None, window_s: int) -> _Feed:
+        with self._lock:
+            feed = self._feeds.get(event_id)
+            if feed is None:
+                feed = self._feeds[event_id] = _Feed(self.reference_factory(window_s),
+                                                     feed_url)
+            elif feed.feed_url != feed_url:  # the event's feed was changed: read it afresh
+                feed.feed_url, feed.last_sequence, feed.next_poll = feed_url, None, None
+            return feed
+
+    def _ingest(self, event_id: int, feed_url: str | None, window_s: int,
+                now: datetime) -> None:
+        feed = self._feed(event_id, feed_url, window_s)
+        if feed_url is None:
+            taken = self._take_pushed(feed, event_id)
+        elif feed.next_poll is not None and now < feed.next_poll:
+            return
+        else:
+            taken = self._poll(feed, feed_url, now)
+            feed.next_poll = now + timedelta(seconds=max(1.0, feed.target_s / 2))
+        with feed.lock:
+            feed.reference.trim(now.timestamp())
+        with self.db.session() as session:
+            event = session.get(LiveEvent, event_id)
+            if event is not None:
+                self._health(session, event, feed, now, taken)
+
+    def _poll(self, feed: _Feed, url: str, now: datetime) -> _Taken:
+        try:
+            samples = self.sampler.new_segments(url, after_sequence=feed.last_sequence,
+                                                limit=SEGMENTS_PER_POLL)
+        except Exception as exc:  # the sampler's own failure: the feed is unreadable now
+            log.warning("feed %s: %s", url, exc)
+            return _Taken(0, f"feed: {type(exc).__name__}: {exc}")
+        added, failure = 0, None
+        for sample, aired in zip(samples, _air_times(samples, now), strict=True):
+            if sample.sequence is not None:
+                feed.last_sequence = (sample.sequence if feed.last_sequence is None
+                                      else max(sample.sequence, feed.last_sequence))
+            if sample.outcome != "ok" or sample.segment is None:
+                failure = f"feed {sample.outcome}: {sample.reason}"
+                continue
+            try:
+                printed = self.printer(sample.segment.body)
+            except ContentRejected as exc:
+                failure = f"feed segment {sample.sequence}: {exc}"
+                continue
+            with feed.lock:
+                feed.reference.add(aired, printed)
+            feed.target_s = sample.duration or printed.duration or feed.target_s
+            added += 1
+        return _Taken(added, failure)
+
+    def _take_pushed(self, feed: _Feed, event_id: int) -> _Taken:
+        added, failure = 0, None
+        for item in _take_spooled(self.spool, event_id):
+            if isinstance(item, str):
+                failure = item
+                continue
+            start, printed = item
+            with feed.lock:
+                feed.reference.add(start, printed)
+            feed.target_s = printed.duration or feed.target_s
+            added += 1
+        return _Taken(added, failure)
+
+    def _health(self, session: Session, event: LiveEvent, feed: _Feed, now: datetime,
+                taken: _Taken) -> None:
+        event.feed_checked_at = now
+        if taken.added:
+            feed.failures = 0
+            if event.feed_state == "dropped":
+                for gap in _open_gaps(session, event.id):
+                    gap.ended_at = now
+                log.info("live event %d: feed back", event.id)
+            event.feed_state, event.feed_last_segment_at, event.feed_error = "live", now, None
+            feed.live = True
+            return
+        feed.failures = feed.failures + 1 if taken.failure else 0
+        if taken.failure:
+            event.feed_error = taken.failure
+        if event.feed_state != "live":
+            return
+        last = event.feed_last_segment_at or now
+        silent = (now - last).total_seconds()
+        if silent > DROP_AFTER_TARGETS * feed.target_s or (
+                feed.failures >= DROP_AFTER_FAILURES and silent > feed.target_s):
+            reason = taken.failure or event.feed_error or f"no new segment for {silent:.0f} s"
+            event.feed_state, feed.live = "dropped", False
+            session.add(LiveFeedGap(event_id=event.id, started_at=last, reason=reason))
+            log.warning("live event %d: feed dropped: %s", event.id, reason)
+
+    def _end_finished(self, session: Session, now: datetime, running: set[int]) -> None:
+        """Events past their end are ``ended`` (any gap closed at the end); references of
+        events no longer running are forgotten."""
+        for event in session.scalars(select(LiveEvent).where(
+                LiveEvent.ends_at <= now, LiveEvent.feed_state != "ended")):
+            for gap in _open_gaps(session, event.id):
+                gap.ended_at = max(gap.started_at, event.ends_at)
+            event.feed_state, event.feed_checked_at = "ended", now
+        with self._lock:
+            for event_id in [e for e in self._feeds if e not in running]:
+                del self._feeds[event_id]
+
+
+def _open_gaps(session: Session, event_id: int) -> Sequence[LiveFeedGap]:
+    return session.scalars(select(LiveFeedGap).where(
+        LiveFeedGap.event_id == event_id, LiveFeedGap.ended_at.is_(None))).all()
+
+
+def _air_times(samples: Sequence[Sample], now: datetime) -> list[float]:
+    """When each sample's segment aired: its edge, or (without one) counted back from now by
+    the durations of the segments after it."""
+    times: list[float] = []
+    end = now.timestamp()
+    for sample in reversed(samples):
+        duration = sample.duration or 0.0
+        times.append(sample.edge if sample.edge is not None else end - duration)
+        end -= duration
+    return times[::-1]
