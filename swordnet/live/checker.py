@@ -41,7 +41,8 @@ from swordnet.evidence.warc import WarcRef
 from swordnet.live.blocklist import auto_confirm
 from swordnet.live.evidence import LiveEvidence
 from swordnet.live.reference import NoReference
-from swordnet.live.sampler import Sample
+from swordnet.live.sampler import Fetched, Sample
+from swordnet.live.streams import due_streams
 from swordnet.watch.allowlists import allowlisted_works
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,11 @@ DueStreams = Callable[[Session, datetime, int], Sequence[LiveStream]]
 AutoConfirm = Callable[..., object]  # blocklist.auto_confirm(session, stream_id, *, at)
 
 
-def due_streams(session: Session, now: datetime, limit: int) -> Sequence[LiveStream]:
-    """Streams of running events due for a check (the discovery helper's query)."""
-    from swordnet.live.streams import due_streams as due  # type: ignore[attr-defined, unused-ignore]
-
-    found: Sequence[LiveStream] = due(session, now, limit)
-    return found
+def _exchanges(sample: Sample) -> list[Fetched]:
+    """What a matched sample's evidence records: its playlists, the segment's initialisation
+    section if it has one, and the segment (last)."""
+    assert sample.segment is not None
+    return [*sample.playlists, *([sample.init] if sample.init else []), sample.segment]
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class LiveChecker:
             outcome = sample.outcome if sample.outcome in LIVE_CHECK_OUTCOMES else "failed"
             return _Found(outcome, sample.reason or "no segment", sample)
         try:
-            printed = self.printer(sample.segment.body)
+            printed = self.printer(sample.media)
         except ContentRejected as exc:
             return _Found("failed", f"segment {sample.segment.url}: {exc}", sample)
         edge = sample.edge if sample.edge is not None else sample.segment.fetched_at.timestamp()
@@ -190,8 +190,7 @@ class LiveChecker:
             return _Found("no_match", None, sample)
         refs: list[WarcRef] = []
         if job.first_match_due and not job.allowlisted:  # evidence first
-            refs = [self.evidence.record(fetched)
-                    for fetched in (*sample.playlists, sample.segment)]
+            refs = [self.evidence.record(fetched) for fetched in _exchanges(sample)]
         return _Found("matched", None, sample, match, refs)
 
     # --- recording -------------------------------------------------------------------------
@@ -244,12 +243,10 @@ class LiveChecker:
                    match: LiveMatch, refs: list[WarcRef],
                    at: datetime) -> tuple[int | None, int]:
         """The captures of the recorded exchanges, and the stream's hit."""
-        assert sample.segment is not None
-        exchanges = [*sample.playlists, sample.segment]
         captures = [self.evidence.capture(session, fetched, ref)
-                    for fetched, ref in zip(exchanges, refs, strict=True)]
+                    for fetched, ref in zip(_exchanges(sample), refs, strict=True)]
         segment = captures[-1]
-        playlist = captures[-2] if len(captures) > 1 else None
+        playlist = captures[len(sample.playlists) - 1] if sample.playlists else None
         event = stream.event
         hit = session.scalar(select(Hit).where(Hit.work_id == event.work_id,
                                                Hit.url == stream.url))

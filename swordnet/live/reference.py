@@ -256,7 +256,7 @@ class ReferenceIngest:
                 failure = f"feed {sample.outcome}: {sample.reason}"
                 continue
             try:
-                printed = self.printer(sample.segment.body)
+                printed = self.printer(sample.media)
             except ContentRejected as exc:
                 failure = f"feed segment {sample.sequence}: {exc}"
                 continue
