@@ -66,16 +66,17 @@ CDN_HOSTS = ("stream-two.test", "cdn-edge.test", "lawful-tv.test", "news-one.tes
              "kids-club.test", "shop-video.test", "city-council.test")
 PRIVATE_ADDRESS = "10.0.0.5"
 TEST_POLICY = AddressPolicy.from_text("127.0.0.1/32,::1/128")
-ENCRYPTION_KEY = bytes(range(16))
+# ffmpeg 5 takes the AES-128 key and IV as 16 raw characters (not hex), and writes key.bin
+ENCRYPTION_KEY, ENCRYPTION_IV = "swordnet-live-19", "0123456789abcdef"
 ENDLESS_CAP = 200 * 2**20  # the endless segment stops here, should a client never stop reading
 EVENT_TITLE = "Cup Final 2026"
 
 
 # --- media (stand-in for tests/live_media.py) -------------------------------------------
 
-def _ffmpeg(*args: str, stdin: bytes | None = None) -> None:
+def _ffmpeg(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
-                   input=stdin, check=True, capture_output=True, timeout=600)
+                   input=stdin, check=True, capture_output=True, timeout=600, cwd=cwd)
 
 
 def programme(path: Path, *, seconds: float, seed: int) -> Path:
@@ -131,17 +132,17 @@ class HlsMedia:
 
 
 def segment_hls(src: Path, directory: Path, *, segment_s: float,
-                key: bytes | None = None) -> Path:
+                key: str | None = None) -> Path:
     """Segment ``src`` (no re-encode) into ``directory/index.m3u8`` and MPEG-TS segments of
     about ``segment_s``; AES-128 encrypted with ``key`` (served as ``key.bin``) when given."""
+    directory, src = directory.resolve(), src.resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    encryption = ("-hls_enc", "1", "-hls_enc_key", key.hex(), "-hls_enc_key_url", "key.bin",
-                  "-hls_enc_iv", "00" * 16) if key else ()
+    encryption = ("-hls_enc", "1", "-hls_enc_key", key, "-hls_enc_key_url", "key.bin",
+                  "-hls_enc_iv", ENCRYPTION_IV) if key else ()
     _ffmpeg("-i", str(src), "-c", "copy", "-f", "hls", "-hls_time", f"{segment_s:g}",
             "-hls_list_size", "0", *encryption,
-            "-hls_segment_filename", str(directory / "seg%05d.ts"), str(directory / "index.m3u8"))
-    if key:
-        (directory / "key.bin").write_bytes(key)
+            "-hls_segment_filename", str(directory / "seg%05d.ts"), str(directory / "index.m3u8"),
+            cwd=directory)  # where ffmpeg writes the key file (key.bin)
     return directory
 
 

@@ -184,6 +184,7 @@ def test_each_faulty_stream_is_faulty(world: LiveWorld) -> None:
     status, body = fetch(world, world.faults["encrypted"].replace(
         "index.m3u8", listed(locked)[-1][2]))
     assert status == 200 and body[:1] != b"\x47"  # not MPEG-TS until decrypted
+    assert probe(world, world.faults["encrypted"]) == ["aac", "h264"]  # it is, with its key
 
     endless = listed(playlist(world, world.faults["too_large"]))
     status, body = fetch(world, world.faults["too_large"].replace("index.m3u8", endless[-1][2]),
