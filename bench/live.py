@@ -48,7 +48,9 @@ from swordnet.live.service import LiveService  # noqa: E402
 from swordnet.live.streams import record_candidate  # noqa: E402
 from swordnet.works.registry import holder_by_name  # noqa: E402
 from tests.live_world import (  # noqa: E402
+    DELAYS,
     EVENT_TITLE,
+    PROGRAMME_S,
     TEST_POLICY,
     LiveWorld,
     WorldClock,
@@ -87,6 +89,10 @@ def checks_at(db: Database, at: datetime) -> list[LiveCheck]:
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    last_round_s = WARM_UP_S + (args.rounds - 1) * args.every
+    if last_round_s + min(DELAYS) > PROGRAMME_S:
+        raise SystemExit(f"--rounds {args.rounds} at --every {args.every} outlasts the "
+                         f"{PROGRAMME_S:.0f} s programme the restreams air")
     settings = Settings(home=folder / "home", database_url=f"sqlite:///{folder / 'sn.db'}",
                         allow_networks="127.0.0.1/32,::1/128")
     db = open_database(settings)

@@ -3,7 +3,8 @@
 Media is made with ffmpeg once per test session (:func:`world_media`): an official programme
 with picture and sound segmented to HLS (MPEG-TS, 4 s segments), two pirate restreams of it
 (one cropped by 10 % with a channel logo, one re-encoded at a low bitrate with a banner over
-it; 4 s and 6 s segments), a lawful stream of other content, and an AES-128 encrypted copy.
+it; 4 s and 6 s segments), a lawful stream of other content (on the air before the
+programme starts and after it ends), and an AES-128 encrypted copy of that.
 
 :class:`LiveWorld` serves it **live** on 127.0.0.1 and ::1, on free ports, computed from a
 clock the test holds (:class:`WorldClock`), so a test moves time on at once and nothing
@@ -60,6 +61,9 @@ SEGMENT_S = 4.0  # the feed's segments (and restream one's); restream two's are 
 DELAYS = (20.0, 90.0)  # how far each restream runs behind the feed
 APPEAR = (45.0, 125.0)  # when each restream's page appears, in seconds after ``start``
 FEED_WINDOW_S, RESTREAM_WINDOW_S = 60.0, 30.0
+# The lawful channel and the faulty streams are already on air this long before ``start``,
+# and keep airing three times the programme's length.
+ON_AIR_BEFORE_S = 60.0
 CDN_ADDRESS = "::1"
 # Every host name the CDN answers for: pirate two, the lawful channel, and sites that share it.
 CDN_HOSTS = ("stream-two.test", "cdn-edge.test", "lawful-tv.test", "news-one.test",
@@ -129,6 +133,14 @@ class HlsMedia:
     @property
     def seconds(self) -> float:
         return sum(duration for _, duration in self.segments)
+
+    def repeated(self, times: int) -> HlsMedia:
+        """The same segments ``times`` over, each time under new names (a channel that
+        keeps airing, never listing one URI twice)."""
+        segments = tuple((f"r{k}-{name}", d) for k in range(times) for name, d in self.segments)
+        files = {f"r{k}-{name}": self.files[name] for k in range(times) for name, _ in
+                 self.segments}
+        return HlsMedia(segments, {**self.files, **files}, self.key_line)
 
 
 def segment_hls(src: Path, directory: Path, *, segment_s: float,
@@ -506,8 +518,9 @@ def fault_site(world: LiveWorld) -> Site:
     # a playlist that stands still: the same three segments for ever, and no end
     looping = Channel(HlsMedia(lawful.segments[:3], lawful.files),
                       world.start - timedelta(hours=1), 1e9, ends=False)
-    gone = Channel(lawful, world.start, RESTREAM_WINDOW_S)
-    locked = Channel(world.media.encrypted, world.start, RESTREAM_WINDOW_S)
+    on_air = world.start - timedelta(seconds=ON_AIR_BEFORE_S)
+    gone = Channel(lawful.repeated(3), on_air, RESTREAM_WINDOW_S)
+    locked = Channel(world.media.encrypted.repeated(3), on_air, RESTREAM_WINDOW_S)
     streams = channel_site({"/loop": looping, "/locked": locked})
 
     def endless_playlist(now: datetime, segment: str) -> Reply:
@@ -578,7 +591,8 @@ class LiveWorld:
 
         one = Channel(self.media.pirates[0], self.at(self._delays[0]), RESTREAM_WINDOW_S)
         two = Channel(self.media.pirates[1], self.at(self._delays[1]), RESTREAM_WINDOW_S)
-        self.lawful = Channel(self.media.lawful, start, RESTREAM_WINDOW_S)
+        self.lawful = Channel(self.media.lawful.repeated(3),
+                              start - timedelta(seconds=ON_AIR_BEFORE_S), RESTREAM_WINDOW_S)
         self.origin_channels = {"/hls/match": one}
         origin.sites["stream-one.test"] = channel_site(self.origin_channels)
         origin.sites["bad-streams.test"] = fault_site(self)

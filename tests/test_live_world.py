@@ -159,7 +159,9 @@ def test_the_feed_drops_and_comes_back_without_what_aired_meanwhile(world: LiveW
 
 
 def test_the_cdn_answers_many_names_on_one_address(world: LiveWorld) -> None:
-    world.clock.set(world.at(60.0))
+    assert listed(playlist(world, world.lawful_url))  # on the air before the programme
+    world.clock.set(world.at(300.0))
+    assert listed(playlist(world, world.lawful_url))  # and after it
     assert {world.resolve(host, 80)[0] for host in CDN_HOSTS} == {CDN_ADDRESS}
     for host in CDN_HOSTS:
         assert fetch(world, world.lawful_url.replace("lawful-tv.test", host))[0] == 200
