@@ -6,15 +6,15 @@ Run from the repository root::
 
 Serves the live world of the tests (``tests/live_world.py``: the official feed and, here,
 ``--streams`` restreams of it, 20-90 s behind, each under its own host name) on loopback,
-registers the event with its feed, records every restream as a candidate, and runs the real
-live service (:class:`swordnet.live.service.LiveService`: reference ingest and checker, with
-the real sampler and matcher) on the world's clock. A warm-up brings the rolling reference
-to the point where every restream has aired; then each round moves the clock on by
-``--every`` seconds, ingests the feed and checks every due stream, and measures the round's
-wall time and CPU (this process and its ffmpeg children, from ``getrusage``; the world's
-server threads run in this process too, so that is an upper bound) against what the checks
-recorded themselves (``LiveCheck.cpu_s``). A round is on time when every stream got its
-check in it and it took no longer than ``--every`` seconds of wall time.
+in a process of its own, registers the event with its feed, records every restream as a
+candidate, and runs the real live service (:class:`swordnet.live.service.LiveService`:
+reference ingest and checker, with the real sampler and matcher) on the world's clock. A
+warm-up brings the rolling reference to the point where every restream has aired; then each
+round moves the clock on by ``--every`` seconds, ingests the feed and checks every due
+stream, and measures the round's wall time and CPU (this process and the children it waited
+for, e.g. ffmpeg, from ``getrusage``; the world's process is not counted) next to what the
+checks recorded themselves (``LiveCheck.cpu_s``). A round is on time when every stream got
+its check in it and it took no longer than ``--every`` seconds of wall time.
 
 Prints a table and writes ``bench/results/live.json``. Media is generated once into
 ``bench/.data/live-media`` and reused.
@@ -23,6 +23,7 @@ Prints a table and writes ``bench/results/live.json``. Media is generated once i
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import statistics
@@ -30,7 +31,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,7 @@ from tests.live_world import (  # noqa: E402
     WorldClock,
     load_media,
     make_media,
+    resolver,
 )
 
 ROOT = Path(__file__).resolve().parent
@@ -81,6 +86,32 @@ def media_folder() -> Path:
     return MEDIA
 
 
+@contextmanager
+def world_process(media: Path, clock: WorldClock, start: datetime,
+                  streams: int) -> Iterator[tuple[str, list[str], dict[str, str]]]:
+    """The live world with ``streams`` extra restreams, served by a forked process (so its
+    CPU is not the node's) while the block runs: the feed's URL, the restreams' URLs and
+    the world's DNS."""
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_serve, args=(media, clock, start, streams, theirs),
+                              daemon=True)
+    process.start()
+    try:
+        yield ours.recv()
+    finally:
+        ours.send("stop")
+        process.join(timeout=10)
+
+
+def _serve(media: Path, clock: WorldClock, start: datetime, streams: int,
+           pipe: Connection) -> None:
+    with LiveWorld(load_media(media), clock, start) as world:
+        urls = world.add_restreams(streams)
+        pipe.send((world.feed_url, urls, world.address_book()))
+        pipe.recv()
+
+
 def checks_at(db: Database, at: datetime) -> list[LiveCheck]:
     with db.session() as session:
         checks = list(session.scalars(select(LiveCheck).where(LiveCheck.checked_at >= at)))
@@ -95,31 +126,29 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                          f"{PROGRAMME_S:.0f} s programme the restreams air")
     settings = Settings(home=folder / "home", database_url=f"sqlite:///{folder / 'sn.db'}",
                         allow_networks="127.0.0.1/32,::1/128")
-    db = open_database(settings)
     start = datetime.now(UTC).replace(microsecond=0)
     clock = WorldClock(start)
-    media = load_media(media_folder())
     rounds: list[dict[str, Any]] = []
-    with LiveWorld(media, clock, start) as world:
-        urls = world.add_restreams(args.streams)
+    with world_process(media_folder(), clock, start, args.streams) as (feed_url, urls, names):
+        db = open_database(settings)
         with db.session() as session:
             holder = holder_by_name(session, "Bench Holder")
             event = register_event(
                 session, holder_id=holder.id, title=EVENT_TITLE, aliases=[],
                 starts_at=start - timedelta(minutes=5), ends_at=start + timedelta(hours=2),
-                feed_url=world.feed_url, check_every_s=args.every, actor="bench")
+                feed_url=feed_url, check_every_s=args.every, actor="bench")
             for url in urls:
                 record_candidate(session, event_id=event.id, url=url, page_url=None,
                                  found_by="staff", at=start + timedelta(seconds=WARM_UP_S))
-        sampler = StreamSampler(TEST_POLICY, clock=clock, resolve=world.resolve)
+        sampler = StreamSampler(TEST_POLICY, clock=clock, resolve=resolver(names))
         service = LiveService(db, settings, sampler=sampler, clock=clock)
         warm_up_started = time.perf_counter()
         for elapsed in range(0, WARM_UP_S, TICK_S):
-            clock.set(world.at(elapsed))
+            clock.set(start + timedelta(seconds=elapsed))
             service.ingest()
         warm_up_s = time.perf_counter() - warm_up_started
         for n in range(args.rounds):
-            at = world.at(WARM_UP_S + n * args.every)
+            at = start + timedelta(seconds=WARM_UP_S + n * args.every)
             clock.set(at)
             cpu0, wall0 = cpu_seconds(), time.perf_counter()
             service.ingest()
@@ -142,7 +171,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             })
         with db.session() as session:
             states = Counter(session.scalars(select(LiveStream.state)).all())
-    db.dispose()
+        db.dispose()
     checks_total = sum(r["checks"] for r in rounds)
     cpu_total = sum(r["check_cpu_s"] + r["ingest_cpu_s"] for r in rounds)
     return {

@@ -18,11 +18,12 @@ The feed can drop (404 or a dropped connection) for a clock interval and come ba
 playlist resuming after a discontinuity without the segments that aired while it was down.
 
 Pirate pages (their own port) embed the restreams: a ``<video>`` tag, an iframe whose embed
-page holds the player's config JSON; a news page embeds the lawful stream the same way; each
-restream's page appears only at its clock time (before: 404, not linked, not found by the
-site's search page). Streams with faults (a playlist that stands still, segments that are
-404, encrypted segments, an endless segment, a segment of a declared 10 GB, segments on a
-private address) are served under ``bad-streams.test``.
+page holds the player's config JSON (restream two's URL is a master playlist); a news page
+embeds the lawful stream the same way; each restream's page appears only at its clock time
+(before: 404, not linked, not found by the site's search page). Streams with faults (a
+playlist that stands still, segments that are 404, encrypted segments, an endless segment,
+a segment of a declared 10 GB, segments on a private address) are served under
+``bad-streams.test``.
 
 ``programme`` and ``restream`` are a stand-in for ``tests/live_media.py`` (the live-matching
 helper's generator): same names and signatures, to be replaced by an import from there.
@@ -35,6 +36,7 @@ import http.client
 import ipaddress
 import json
 import math
+import multiprocessing
 import re
 import socket
 import subprocess
@@ -211,28 +213,35 @@ def load_media(directory: Path) -> WorldMedia:
 # --- the clock ----------------------------------------------------------------------------
 
 class WorldClock:
-    """The time the world (and the code under test, given the same clock) believes it is."""
+    """The time the world (and the code under test, given the same clock) believes it is;
+    kept in shared memory, so a process forked after it (a world served apart from the code
+    it measures, as ``bench/live.py`` does) follows it too."""
 
     def __init__(self, at: datetime) -> None:
-        self._at = at
-        self._lock = threading.Lock()
+        self._us = multiprocessing.Value("q", _microseconds(at))
 
     def __call__(self) -> datetime:
-        with self._lock:
-            return self._at
+        return _EPOCH + timedelta(microseconds=self._us.value)
 
     def advance(self, seconds: float) -> datetime:
         """Move time on by ``seconds``; the new time."""
-        with self._lock:
-            self._at += timedelta(seconds=seconds)
-            return self._at
+        with self._us.get_lock():
+            self._us.value += round(seconds * 1e6)
+        return self()
 
     def set(self, at: datetime) -> None:
         """Move time on to ``at`` (never back)."""
-        with self._lock:
-            if at < self._at:
-                raise ValueError(f"the clock does not go back ({at} < {self._at})")
-            self._at = at
+        with self._us.get_lock():
+            if _microseconds(at) < self._us.value:
+                raise ValueError(f"the clock does not go back ({at} < {self()})")
+            self._us.value = _microseconds(at)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _microseconds(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
 
 
 # --- live channels --------------------------------------------------------------------------
@@ -352,6 +361,7 @@ class Reply:
 
 NOT_FOUND = Reply(404, "text/plain", b"not found")
 M3U8 = "application/vnd.apple.mpegurl"
+MASTER = (b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nindex.m3u8\n")
 HTML = "text/html; charset=utf-8"
 
 # What answers one host name: (path, query, now) -> the reply.
@@ -432,7 +442,8 @@ class WorldServer(ThreadingHTTPServer):
 
 
 def channel_site(channels: dict[str, Channel]) -> Site:
-    """A host serving ``channels`` by path prefix: ``/PREFIX/index.m3u8`` and its segments."""
+    """A host serving ``channels`` by path prefix: ``/PREFIX/index.m3u8`` (the media
+    playlist), ``/PREFIX/master.m3u8`` (a master playlist offering it) and its segments."""
 
     def answer(path: str, query: str, now: datetime) -> Reply:
         prefix, _, name = path.rpartition("/")
@@ -445,6 +456,8 @@ def channel_site(channels: dict[str, Channel]) -> Site:
         if name == "index.m3u8":
             text = channel.playlist(now)
             return NOT_FOUND if text is None else Reply(200, M3U8, text.encode())
+        if name == "master.m3u8":
+            return Reply(200, M3U8, MASTER)
         body = channel.segment(name, now)
         return NOT_FOUND if body is None else Reply(200, "video/mp2t", body)
 
@@ -556,6 +569,23 @@ def fault_site(world: LiveWorld) -> Site:
 
 # --- the world ----------------------------------------------------------------------------
 
+def resolver(names: dict[str, str]) -> Callable[[str, int], list[str]]:
+    """A resolver (as the sampler takes) answering from ``names``: an address literal is
+    itself; a name it does not know raises ``socket.gaierror``, as a failed lookup does."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        name = host.strip("[]").lower()
+        try:
+            return [str(ipaddress.ip_address(name))]
+        except ValueError:
+            pass
+        if name not in names:
+            raise socket.gaierror(socket.EAI_NONAME, f"unknown host {host}")
+        return [names[name]]
+
+    return resolve
+
+
 @dataclass(frozen=True)
 class Restream:
     """A pirate restream: its playlist, the page that embeds it, its true delay."""
@@ -605,7 +635,7 @@ class LiveWorld:
 
         base = pages.url()
         one_url = f"{origin.url('stream-one.test')}/hls/match/index.m3u8"
-        two_url = f"{cdn.url('stream-two.test')}/live/final/index.m3u8"
+        two_url = f"{cdn.url('stream-two.test')}/live/final/master.m3u8"  # a master playlist
         self.lawful_url = f"{cdn.url('lawful-tv.test')}/tv/news/index.m3u8"
         appear_one, appear_two = self.at(self._appear[0]), self.at(self._appear[1])
         site_pages = [
@@ -669,17 +699,13 @@ class LiveWorld:
             urls.append(f"{self.origin.url(host)}/hls/match/index.m3u8")
         return urls
 
+    def address_book(self) -> dict[str, str]:
+        """The world's DNS: host name -> address (see :func:`resolver`)."""
+        return dict(self._names)
+
     def resolve(self, host: str, port: int) -> list[str]:
-        """The world's DNS: the addresses a host name has (an address literal is itself);
-        raises ``socket.gaierror`` for a name it does not know, as a failed lookup does."""
-        name = host.strip("[]").lower()
-        try:
-            return [str(ipaddress.ip_address(name))]
-        except ValueError:
-            pass
-        if name not in self._names:
-            raise socket.gaierror(socket.EAI_NONAME, f"unknown host {host}")
-        return [self._names[name]]
+        """The addresses ``host`` has in the world's DNS (see :func:`resolver`)."""
+        return resolver(self._names)(host, port)
 
     def requests(self) -> list[tuple[str, str, datetime]]:
         """(host name, path, clock time) of every request any server answered, in order."""

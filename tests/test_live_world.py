@@ -101,8 +101,10 @@ def test_the_feed_lists_what_aired_in_its_window_with_its_air_times(world: LiveW
 
 def test_restreams_run_their_delay_behind_with_their_own_segments(world: LiveWorld) -> None:
     world.clock.set(world.at(150.0))
+    assert "#EXT-X-STREAM-INF" in playlist(world, world.restreams[1].url)  # a master
     for restream, length in zip(world.restreams, (4.0, 6.0), strict=True):
-        segments = listed(playlist(world, restream.url))
+        media = restream.url.replace("master.m3u8", "index.m3u8")
+        segments = listed(playlist(world, media))
         assert {d for _, d, _ in segments} == {length}
         for when, duration, uri in segments:
             content_at = length * int(uri[3:8])  # where in the programme the segment is
@@ -112,7 +114,7 @@ def test_restreams_run_their_delay_behind_with_their_own_segments(world: LiveWor
         assert world.clock() - newest < timedelta(seconds=length)
         assert world.clock() - segments[0][0] <= timedelta(seconds=RESTREAM_WINDOW_S + length)
         # the same content as the feed, the delay later: byte sizes differ (re-encoded)
-        status, body = fetch(world, restream.url.replace("index.m3u8", segments[-1][2]))
+        status, body = fetch(world, media.replace("index.m3u8", segments[-1][2]))
         assert status == 200 and body[:1] == b"\x47"
 
 
