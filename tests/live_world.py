@@ -373,6 +373,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802 (http.server naming)
+        self._answer(body=False)
+
+    def _answer(self, *, body: bool) -> None:
         host = self.headers.get("Host", "").lower()
         host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
         path, _, query = self.path.split("#", 1)[0].partition("?")
@@ -396,6 +402,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
+        if not body:
+            return
         try:
             if reply.chunks is None:
                 self.wfile.write(reply.body)
