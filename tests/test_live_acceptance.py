@@ -6,8 +6,9 @@ ingest takes in the official feed, the event campaign crawls its watch target (t
 site, a real ``scrapy crawl``) every 20 s while the restreams' pages appear, the checker
 samples every due candidate, and staff confirm and list each stream as soon as it is
 matched. The feed drops from 140 s to 180 s. Tips bring in a stream with each fault. The
-tests then read what a user would see in the database: the streams, their checks and hits,
-the event's feed health and gaps, and the blocking list.
+tests then read what a user would see in the database: the streams, their checks, hits and
+evidence (captures of the playlist and segment, with address and time), the event's feed
+health and gaps, and the blocking list.
 
 A crawl subprocess stamps what it records with the real time, and the clock cannot be
 injected into it: the world's clock therefore runs half an hour ahead of real time (the
@@ -16,10 +17,12 @@ event's bounds hold both), so a candidate a crawl records is due for checking at
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -30,6 +33,7 @@ from swordnet.core.db import Database, open_database
 from swordnet.core.models import (
     BlockEntry,
     Campaign,
+    Capture,
     Hit,
     InfrastructureRange,
     LiveCheck,
@@ -204,6 +208,28 @@ def test_each_restream_is_a_hit_within_60_s_of_its_page_appearing(event_run: Eve
         assert matched and all(c.delay_s == pytest.approx(restream.delay_s,
                                                           abs=DELAY_TOLERANCE_S)
                                for c in matched)
+
+
+def test_a_match_is_evidenced_by_the_playlist_and_segment_as_served(event_run: EventRun) -> None:
+    world = event_run.world
+    for restream, media in zip(world.restreams, world.media.pirates, strict=True):
+        stream = event_run.stream(restream.url)
+        check = next(c for c in event_run.checks(stream.id) if c.outcome == "matched")
+        assert check.playlist_capture_id is not None and check.segment_capture_id is not None
+        with event_run.db.session() as session:
+            playlist = session.get(Capture, check.playlist_capture_id)
+            segment = session.get(Capture, check.segment_capture_id)
+            assert playlist is not None and segment is not None
+            media_playlist = restream.url.replace("master.m3u8", "index.m3u8")
+            assert playlist.url in (restream.url, media_playlist)
+            assert playlist.http_status == 200
+            assert urlsplit(segment.url).hostname == restream.host
+            name = segment.url.rsplit("/", 1)[1]
+            assert segment.sha256 == hashlib.sha256(media.files[name]).hexdigest()
+            assert segment.ip == world.resolve(restream.host, 80)[0]
+            assert segment.warc_file and segment.warc_offset is not None
+            assert check.checked_at - timedelta(seconds=TICK_S) <= segment.fetched_at \
+                <= check.checked_at + timedelta(seconds=TICK_S)
 
 
 def test_a_confirmed_stream_is_listed_by_fqdn_within_60_s(event_run: EventRun) -> None:
