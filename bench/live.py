@@ -141,19 +141,19 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 record_candidate(session, event_id=event.id, url=url, page_url=None,
                                  found_by="staff", at=start + timedelta(seconds=WARM_UP_S))
         sampler = StreamSampler(TEST_POLICY, clock=clock, resolve=resolver(names))
-        service = LiveService(db, settings, sampler=sampler, clock=clock)
+        service = LiveService(settings, clock, db=db, sampler=sampler)
         warm_up_started = time.perf_counter()
         for elapsed in range(0, WARM_UP_S, TICK_S):
             clock.set(start + timedelta(seconds=elapsed))
-            service.ingest()
+            service.ingest(clock())
         warm_up_s = time.perf_counter() - warm_up_started
         for n in range(args.rounds):
             at = start + timedelta(seconds=WARM_UP_S + n * args.every)
             clock.set(at)
             cpu0, wall0 = cpu_seconds(), time.perf_counter()
-            service.ingest()
+            service.ingest(at)
             cpu1, wall1 = cpu_seconds(), time.perf_counter()
-            service.check()
+            service.check(at)
             cpu2, wall2 = cpu_seconds(), time.perf_counter()
             checks = checks_at(db, at)
             checked = {c.stream_id for c in checks}

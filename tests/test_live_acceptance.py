@@ -112,7 +112,7 @@ def start_service(db: Database, settings: Settings, world: LiveWorld) -> LiveSer
     """The live service as a node runs it, on the world's clock, resolver and loopback-only
     outbound policy."""
     sampler = StreamSampler(TEST_POLICY, clock=world.clock, resolve=world.resolve)
-    return LiveService(db, settings, sampler=sampler, clock=world.clock)
+    return LiveService(settings, world.clock, db=db, sampler=sampler)
 
 
 def crawl(db: Database, settings: Settings, target_id: int, campaign_id: int) -> str:
@@ -164,10 +164,9 @@ def event_run(media: WorldMedia, tmp_path_factory: pytest.TempPathFactory) -> It
         service = start_service(db, settings, world)
         for elapsed in range(0, RUN_S + 1, TICK_S):
             clock.set(world.at(elapsed))
-            service.ingest()
             if elapsed % CRAWL_EVERY_S == 0 and elapsed <= CRAWL_UNTIL_S:
                 run.crawls.append(crawl(db, settings, target_id, campaign_id))
-            service.check()
+            service.step(clock())  # the feed taken in, then every due stream checked
             with db.session() as session:
                 live_event = session.get(LiveEvent, run.event_id)
                 assert live_event is not None

@@ -37,11 +37,12 @@ SEAL_EVERY_S = 600.0
 class LiveService:
     """The reference ingest and the checker over one database and evidence store.
 
-    ``references`` and ``checker`` default to the real ones built from ``settings``; tests
-    pass their own (built with fakes for the sampler and the matcher)."""
+    ``sampler``, ``references`` and ``checker`` default to the real ones built from
+    ``settings``; tests pass their own (a sampler with their resolver, fakes for the matcher)."""
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow, *,
-                 db: Database | None = None, references: ReferenceIngest | None = None,
+                 db: Database | None = None, sampler: StreamSampler | None = None,
+                 references: ReferenceIngest | None = None,
                  checker: LiveChecker | None = None, workers: int = DEFAULT_WORKERS,
                  tick_s: float = TICK_S, seal_every_s: float = SEAL_EVERY_S) -> None:
         if workers < 1:
@@ -49,7 +50,7 @@ class LiveService:
         self.settings = settings
         self.clock = clock
         self.db = db if db is not None else open_database(settings)
-        if references is None or checker is None:
+        if sampler is None:
             sampler = StreamSampler(AddressPolicy.from_text(settings.allow_networks),
                                     clock=clock)
         if references is None:
@@ -66,7 +67,15 @@ class LiveService:
     def step(self, now: datetime) -> dict[int, str]:
         """One round at ``now``: the feeds taken in, then every due stream checked (in the
         pool) before returning; returns each checked stream's outcome."""
+        self.ingest(now)
+        return self.check(now)
+
+    def ingest(self, now: datetime) -> None:
+        """Take in the running events' feeds as they are at ``now``."""
         self.references.step(now)
+
+    def check(self, now: datetime) -> dict[int, str]:
+        """Check every stream due at ``now`` (in the pool); each checked stream's outcome."""
         ids = self.checker.due(now, 10_000)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="live-check") as pool:
             outcomes = dict(zip(ids, pool.map(lambda i: self.checker.check(i, now), ids),
