@@ -14,6 +14,7 @@ from typing import Any
 from matching.audio import ChromaprintSignal
 from matching.image import OrbSignal, PHashSignal
 from matching.link import LinkSignal
+from matching.live_signal import LiveSignal
 from matching.media import kind_of_file_name
 from matching.signal import Content, SignalType
 from matching.software import Sha256Signal, TlshSignal
@@ -26,9 +27,14 @@ SIGNAL_TYPES: dict[str, type[SignalType]] = {
 }
 
 
+# Signals whose hits are made elsewhere than by crawls against registered works (the live
+# service's): found by name for their hits, never used to fingerprint a kind of work.
+HIT_ONLY_SIGNALS: dict[str, type[SignalType]] = {LiveSignal.name: LiveSignal}
+
+
 def signal_type(name: str) -> type[SignalType]:
     try:
-        return SIGNAL_TYPES[name]
+        return SIGNAL_TYPES.get(name) or HIT_ONLY_SIGNALS[name]
     except KeyError:
         known = ", ".join(sorted(SIGNAL_TYPES))
         raise KeyError(f"unknown algorithm {name!r} (known: {known})") from None

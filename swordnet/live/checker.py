@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from matching.live import LiveMatch, SegmentPrint, print_segment
+from matching.live_signal import LiveSignal
 from matching.signal import ContentRejected
 from swordnet.core.db import Database
 from swordnet.core.models import (
@@ -47,7 +48,7 @@ from swordnet.watch.allowlists import allowlisted_works
 
 log = logging.getLogger(__name__)
 
-ALGORITHM = "live"
+ALGORITHM = LiveSignal.name
 # Outcomes saying the stream could not be sampled; this many in a row mark it offline.
 FAILURES = frozenset(("offline", "not_found", "too_large", "looping", "bad_playlist",
                       "failed"))
