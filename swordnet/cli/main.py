@@ -19,6 +19,7 @@ from swordnet.cli.crawl import crawl
 from swordnet.cli.evidence import evidence
 from swordnet.cli.hits import hits
 from swordnet.cli.keys import keys
+from swordnet.cli.live_events import live
 from swordnet.cli.notices import notices
 from swordnet.cli.runs import runs
 from swordnet.cli.scheduler import scheduler
@@ -65,5 +66,5 @@ def demo() -> None:
 
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
                 keys, allowlist, campaigns, tips, notices, contacts, scheduler, scrapyd, serve,
-                users, tokens, staydown):
+                users, tokens, staydown, live):
     main.add_command(command)
