@@ -2,7 +2,8 @@
 ``live auto-confirm``, ``live streams`` and ``live add-stream``.
 
 They act as staff (the command line is the operator's), through the same services and the
-same views as the ``/api/v1/live`` endpoints.
+same views as the ``/api/v1/live`` endpoints. :data:`LIVE_COMMANDS` are the commands, for
+whichever ``live`` group holds them (``swordnet live run`` is another module's).
 """
 
 from __future__ import annotations
@@ -256,3 +257,6 @@ def add_stream(event_id: int, url: str, page_url: str | None) -> None:
         return stream.id
 
     console.print(f"Stream {in_unit(add)} of live event {event_id}: {url}")
+
+
+LIVE_COMMANDS: tuple[click.Command, ...] = (events, auto_confirm, streams, add_stream)

@@ -43,8 +43,8 @@ from swordnet.works.holders import registering_holder
 from swordnet.works.registry import holder_by_name
 
 router = APIRouter(prefix="/live", tags=["live events"], responses=ERROR_RESPONSES)
-MAX_WINDOW_S = 6 * 3600
-MAX_CHECK_EVERY_S = 3600
+# Sanity bounds of a request; the allowed ranges are swordnet.live.events' to say.
+MAX_SECONDS = 86_400
 MAX_CHECKS_SHOWN = 200
 
 
@@ -142,7 +142,7 @@ def event_out(session: Session, event: LiveEvent) -> LiveEventOut:
                            .order_by(LiveFeedGap.started_at.desc(), LiveFeedGap.id.desc()))
     counts = dict(session.execute(
         select(LiveStream.state, func.count()).where(LiveStream.event_id == event.id)
-        .group_by(LiveStream.state)).tuples().all())
+        .group_by(LiveStream.state)).all())
     work = event.work
     return LiveEventOut(
         id=event.id, work_id=work.id, campaign_id=event.campaign_id, title=work.title,
@@ -244,7 +244,7 @@ def _check_runs(session: Session, event_id: int) -> list[_CheckRun]:
         select(LiveCheck.stream_id, LiveCheck.checked_at, LiveCheck.outcome)
         .join(LiveStream, LiveStream.id == LiveCheck.stream_id)
         .where(LiveStream.event_id == event_id)
-        .order_by(LiveCheck.stream_id, LiveCheck.checked_at, LiveCheck.id)).tuples()
+        .order_by(LiveCheck.stream_id, LiveCheck.checked_at, LiveCheck.id))
     runs: list[_CheckRun] = []
     for stream_id, at, outcome in rows:
         last = runs[-1] if runs else None
@@ -287,13 +287,15 @@ def timeline(session: Session, event: LiveEvent) -> list[TimelineEntry]:
         times = f" (×{run.times})" if run.times > 1 else ""
         add(run.at, "check", run.stream_id,
             f"Stream {run.stream_id} checked: {run.outcome.replace('_', ' ')}{times}")
+    listed_at = {s.id: s.listed_at for s in streams}
     for entry in session.scalars(select(BlockEntry).where(BlockEntry.event_id == event.id)):
         label = f"{entry.kind} {entry.value}"
         if entry.listed_at is not None:
             add(entry.listed_at, "listed", entry.stream_id,
                 f"Listed {label}" + (f" by {entry.listed_by}" if entry.listed_by else ""))
         elif entry.shared_infrastructure:
-            add(entry.first_seen_at, "held_back", entry.stream_id,
+            held_at = listed_at.get(entry.stream_id or 0) or entry.changed_at
+            add(held_at, "held_back", entry.stream_id,
                 f"Held back {label}: shared infrastructure"
                 + (f" ({entry.shared_reason})" if entry.shared_reason else ""))
         add(entry.withdrawn_at, "withdrawn", entry.stream_id,
@@ -333,9 +335,9 @@ class LiveEventIn(_EventFields):
     feed_url: str | None = Field(None, max_length=4000, description="The official feed's "
                                  "HLS/DASH URL; null: captures of it are pushed in.",
                                  json_schema_extra={"format": "uri"})
-    window_s: int = Field(600, ge=30, le=MAX_WINDOW_S, description="Seconds of the feed the "
+    window_s: int = Field(600, ge=1, le=MAX_SECONDS, description="Seconds of the feed the "
                           "rolling reference keeps (longer than a restream's delay).")
-    check_every_s: int = Field(30, ge=5, le=MAX_CHECK_EVERY_S,
+    check_every_s: int = Field(30, ge=1, le=MAX_SECONDS,
                                description="Seconds between two samples of a candidate.")
 
 
@@ -346,8 +348,8 @@ class LiveEventPatch(_EventFields):
     ends_at: datetime | None = None
     feed_url: str | None = Field(None, max_length=4000, description="null: captures of the "
                                  "feed are pushed in.")
-    window_s: int | None = Field(None, ge=30, le=MAX_WINDOW_S)
-    check_every_s: int | None = Field(None, ge=5, le=MAX_CHECK_EVERY_S)
+    window_s: int | None = Field(None, ge=1, le=MAX_SECONDS)
+    check_every_s: int | None = Field(None, ge=1, le=MAX_SECONDS)
 
 
 class AutoConfirmIn(BaseModel):
