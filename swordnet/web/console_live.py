@@ -49,7 +49,7 @@ from swordnet.works.holders import registering_holder
 from swordnet.works.registry import holder_by_name
 
 router = APIRouter(include_in_schema=False)
-BLOCKLIST_PAGE = "/console/blocklist"
+BLOCKLIST_PAGE = "/blocklist"  # the blocking list's page (staff), filtered by ?event=
 Short = Annotated[str, Form(max_length=4000)]
 Token = Annotated[str, Form(max_length=200)]
 NEW_EVENT = {"feed": "url", "window": "10m", "check_every": "30s"}
