@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from swordnet.accounts.users import add_user, create_token
 from swordnet.core.config import Settings
-from swordnet.core.db import open_database
+from swordnet.core.db import Database, open_database
 from swordnet.core.models import (
     BlockEntry,
     Hit,
@@ -166,3 +166,20 @@ def seed_live_rows(settings: Settings) -> LiveRows:
                             gala_stream=gala_stream.id, tokens=tokens)
     finally:
         db.dispose()
+
+
+def add_matched_stream(db: Database, event_id: int, url: str, page_url: str,
+                       found: datetime) -> int:
+    """A restream discovery found and the checker matched (its hit pending), written as the
+    live service would while the event runs; its id."""
+    with db.session() as session:
+        event = session.get(LiveEvent, event_id)
+        assert event is not None
+        site = Site(domain=url.split("/")[2])
+        session.add(site)
+        session.flush()
+        hit = _hit(session, event.work, site, url, page_url, "pending", found)
+        row = stream(session, event_id, site, url, page_url=page_url, found_at=found,
+                     state="matched", checks=1, last_checked_at=found, last_outcome="matched",
+                     hit_id=hit.id, matched_at=found, delay_s=21.0, score=0.97)
+        return row.id
