@@ -2,8 +2,8 @@
 ``live auto-confirm``, ``live streams`` and ``live add-stream``.
 
 They act as staff (the command line is the operator's), through the same services and the
-same views as the ``/api/v1/live`` endpoints. :data:`LIVE_COMMANDS` are the commands, for
-whichever ``live`` group holds them (``swordnet live run`` is another module's).
+same views as the ``/api/v1/live`` endpoints. :data:`LIVE_COMMANDS` are the commands the
+``live`` group holds.
 """
 
 from __future__ import annotations
@@ -60,12 +60,7 @@ def _row(out: LiveEventOut) -> dict[str, Any]:
             else f">= {out.auto_confirm_score:g}", "streams": streams or "none"}
 
 
-@click.group()
-def live() -> None:
-    """Live events: official feeds, candidate restreams, the auto-confirm rule."""
-
-
-@live.group("events")
+@click.group("events")
 def events() -> None:
     """Register, list, show and edit live events."""
 
@@ -210,7 +205,7 @@ def events_edit(event_id: int, title: str | None, aliases: tuple[str, ...], no_a
     console.print(f"Live event {event_id} changed: {', '.join(sorted(changes))}")
 
 
-@live.command("auto-confirm")
+@click.command("auto-confirm")
 @click.argument("event_id", metavar="EVENT", type=ID)
 @click.option("--score", type=click.FloatRange(0, 1),
               help="Confirm and list at once matches scoring at least this (0..1).")
@@ -229,7 +224,7 @@ def auto_confirm(event_id: int, score: float | None, off: bool, actor: str) -> N
                   + ("off" if score is None else f"at score >= {score:g}"))
 
 
-@live.command("streams")
+@click.command("streams")
 @click.argument("event_id", metavar="EVENT", type=ID)
 @click.option("--state", type=click.Choice(LIVE_STREAM_STATES), help="Only this state.")
 @json_option
@@ -245,7 +240,7 @@ def streams(event_id: int, state: str | None, as_json: bool) -> None:
           "to_list_s", "last_outcome"])
 
 
-@live.command("add-stream")
+@click.command("add-stream")
 @click.argument("event_id", metavar="EVENT", type=ID)
 @click.argument("url")
 @click.option("--page", "page_url", metavar="URL", help="The page that embeds or links it.")

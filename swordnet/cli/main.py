@@ -19,7 +19,7 @@ from swordnet.cli.crawl import crawl
 from swordnet.cli.evidence import evidence
 from swordnet.cli.hits import hits
 from swordnet.cli.keys import keys
-from swordnet.cli.live_events import live
+from swordnet.cli.live_events import LIVE_COMMANDS
 from swordnet.cli.notices import notices
 from swordnet.cli.runs import runs
 from swordnet.cli.scheduler import scheduler
@@ -64,6 +64,8 @@ def demo() -> None:
         run_demo(db, current_settings(), console)
 
 
+live = click.Group("live", help="Live events: official feeds, candidate restreams, the "
+                  "auto-confirm rule.", commands=LIVE_COMMANDS)
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
                 keys, allowlist, campaigns, tips, notices, contacts, scheduler, scrapyd, serve,
                 users, tokens, staydown, live):
