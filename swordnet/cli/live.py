@@ -10,13 +10,18 @@ from types import FrameType
 
 import click
 
+from swordnet.cli.live_events import LIVE_COMMANDS
 from swordnet.cli.util import console, current_settings, database
 from swordnet.live.service import DEFAULT_WORKERS, LiveService
 
 
 @click.group()
 def live() -> None:
-    """Live events: official feeds, candidate restreams, the blocking list."""
+    """Live events: official feeds, candidate restreams, the auto-confirm rule."""
+
+
+for _command in LIVE_COMMANDS:
+    live.add_command(_command)
 
 
 @live.command("run")

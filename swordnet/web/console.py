@@ -9,7 +9,8 @@ rapid responses and their live hits: staff only), ``console_review`` (the review
 ``console_sound`` draws and plays a sound match's segments), ``console_notices`` (a case's
 notices and its site's abuse contact: staff only), ``console_publication`` (publishing a case,
 holders' consent), ``console_previews`` (video and software hits' previews) and
-``console_apidocs`` (the REST API's reference at ``/api/docs``).
+``console_apidocs`` (the REST API's reference at ``/api/docs``) and ``console_live`` (live
+events: an event's feed, candidate streams and timeline).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
@@ -32,6 +33,7 @@ from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session,
 from swordnet.web import (
     console_apidocs,
     console_campaigns,
+    console_live,
     console_notices,
     console_ops,
     console_pages,
@@ -150,7 +152,7 @@ def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_targets,
                    console_campaigns, console_notices, console_staydown, console_publication,
-                   console_previews, console_apidocs, console_sound, console_works):
+                   console_previews, console_apidocs, console_sound, console_works, console_live):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()
