@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from swordnet.cli.allowlist import allowlist
+from swordnet.cli.blocklist import blocklist
 from swordnet.cli.campaigns import campaigns
 from swordnet.cli.captures import captures
 from swordnet.cli.cases import cases
@@ -65,5 +66,5 @@ def demo() -> None:
 
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
                 keys, allowlist, campaigns, tips, notices, contacts, scheduler, scrapyd, serve,
-                users, tokens, staydown):
+                users, tokens, staydown, blocklist):
     main.add_command(command)
