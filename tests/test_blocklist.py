@@ -17,7 +17,15 @@ from casefiles.custody import case_log_problem
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.errors import BadInput, Conflict, NotFound
-from swordnet.core.models import BlockEntry, Case, CaseEvent, Hit, InfrastructureRange, LiveStream
+from swordnet.core.models import (
+    BlockEntry,
+    Case,
+    CaseEvent,
+    Hit,
+    InfrastructureRange,
+    LiveCheck,
+    LiveStream,
+)
 from swordnet.live.blocklist import (
     auto_confirm,
     confirm_and_list,
@@ -263,7 +271,6 @@ def test_a_listed_stream_seen_again_extends_last_seen_and_lists_its_new_address(
         confirm_and_list(session, stream_id, actor="alice", at=AT)
     later = AT + timedelta(minutes=10)
     with db.session() as session:
-        from swordnet.core.models import LiveCheck
         capture = add_capture(session, "https://hop.pirate.example/seg9.ts", "203.0.113.31",
                               later)
         session.add(LiveCheck(stream_id=stream_id, checked_at=later, outcome="matched",

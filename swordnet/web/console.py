@@ -31,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session, start_session
 from swordnet.web import (
     console_apidocs,
+    console_blocklist,
     console_campaigns,
     console_notices,
     console_ops,
@@ -150,7 +151,8 @@ def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_targets,
                    console_campaigns, console_notices, console_staydown, console_publication,
-                   console_previews, console_apidocs, console_sound, console_works):
+                   console_previews, console_apidocs, console_sound, console_works,
+                   console_blocklist):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()

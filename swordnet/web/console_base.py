@@ -137,6 +137,7 @@ ENV = _environment()
 NAV = [("/", "Dashboard", False), ("/review", "Review", False), ("/works", "Works", False),
        ("/cases", "Cases", False), ("/sites", "Sites", True), ("/runs", "Runs", True),
        ("/campaigns", "Campaigns", True), ("/staydown", "Staydown", True),
+       ("/blocklist", "Blocking list", True),
        ("/tips", "Tips", False),
        ("/allowlist", "Allowlist", False), ("/api/docs", "API", False)]
 
