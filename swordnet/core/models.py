@@ -408,7 +408,8 @@ class Capture(Base):
 
     __tablename__ = "captures"
     __table_args__ = (CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),
-                      Index("ix_captures_sha256", "sha256"))  # staydown: copies by content
+                      Index("ix_captures_sha256", "sha256"),  # staydown: copies by content
+                      Index("ix_captures_ip", "ip"))  # shared infrastructure: sites on an IP
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)

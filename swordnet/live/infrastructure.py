@@ -29,7 +29,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.orm import Session
 
 from swordnet.core.errors import BadInput
@@ -163,8 +163,10 @@ def domains_on(session: Session, address: IPAddress) -> set[str]:
     """Distinct site domains recorded at ``address``: sites whose IPs include it, and the
     hosts of captures fetched from it."""
     text = str(address)
+    recorded = select(Site.domain, Site.ips).where(
+        cast(Site.ips, Text).contains(f'"{text}"', autoescape=True))  # then checked exactly
     domains = {domain.lower().removeprefix("www.") for domain, ips
-               in session.execute(select(Site.domain, Site.ips)) if text in (ips or [])}
+               in session.execute(recorded) if text in (ips or [])}
     domains |= {site_domain(url) for url in session.scalars(
         select(Capture.url).where(Capture.ip == text).distinct())}
     return domains

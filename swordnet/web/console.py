@@ -8,7 +8,8 @@ staff only), ``console_targets`` (the watchlist's forms), ``console_campaigns`` 
 rapid responses and their live hits: staff only), ``console_review`` (the review queue;
 ``console_sound`` draws and plays a sound match's segments), ``console_notices`` (a case's
 notices and its site's abuse contact: staff only), ``console_publication`` (publishing a case,
-holders' consent), ``console_previews`` (video and software hits' previews) and
+holders' consent), ``console_blocklist`` (the live blocking list and its clients: staff only),
+``console_previews`` (video and software hits' previews) and
 ``console_apidocs`` (the REST API's reference at ``/api/docs``).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a

@@ -5,9 +5,10 @@ Revises: 0015
 Create Date: 2026-12-06 16:00:00
 
 ``blocklist_clients`` (a blocking platform's named read-only token: it reads the blocking list
-and nothing else) and ``infrastructure_ranges.source`` (the URL the provider publishes its list
-at). The ranges shipped in ``swordnet/data/infrastructure_ranges.json`` are loaded, so a new
-database knows them before anyone refreshes them.
+and nothing else), ``infrastructure_ranges.source`` (the URL the provider publishes its list
+at), and an index of captures by IP (which sites an address serves). The ranges shipped in
+``swordnet/data/infrastructure_ranges.json`` are loaded, so a new database knows them before
+anyone refreshes them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("name"),
         sa.UniqueConstraint("token_hash"),
     )
+    op.create_index("ix_captures_ip", "captures", ["ip"], unique=False)
     op.add_column("infrastructure_ranges",
                   sa.Column("source", sa.Text(), nullable=False, server_default=""))
     shipped = json.loads((files("swordnet") / "data" / "infrastructure_ranges.json")
@@ -59,4 +61,5 @@ def downgrade() -> None:
     op.execute("DELETE FROM infrastructure_ranges")
     with op.batch_alter_table("infrastructure_ranges") as batch_op:
         batch_op.drop_column("source")
+    op.drop_index("ix_captures_ip", table_name="captures")
     op.drop_table("blocklist_clients")
