@@ -406,3 +406,19 @@ def test_cli_clients_add_list_revoke(home: Settings, db: Database) -> None:
     assert twice.exit_code == 1 and "already revoked" in twice.output
     unknown = run_cli("blocklist", "clients", "revoke", "Nobody")
     assert unknown.exit_code == 1 and "no blocking-list client" in unknown.output
+
+
+def test_two_streams_on_one_host_share_its_entry(db: Database) -> None:
+    with db.session() as session:
+        event = add_event(session)
+        ids = [add_matched_stream(session, event, f"https://cdn.pirate.example/{n}.m3u8", [],
+                                  page_url=f"https://page{n}.pirate.example/").id
+               for n in range(2)]
+    with db.session() as session:
+        [first] = confirm_and_list(session, ids[0], actor="alice", at=AT)
+        [second] = confirm_and_list(session, ids[1], actor="alice", at=AT)
+        assert first.id == second.id and second.stream_id == ids[0]
+        listed = session.scalars(select(CaseEvent).where(CaseEvent.type == "blocklist_listed"))
+        assert [e.payload["value"] for e in listed] == ["cdn.pirate.example"]
+        assert session.get(LiveStream, ids[1]).state == "listed"  # type: ignore[union-attr]
+    assert _txt(db, "fqdn") == ["cdn.pirate.example"]

@@ -128,10 +128,13 @@ def stream_addresses(session: Session, stream: LiveStream, at: datetime) -> list
 
 
 def _locked_stream(session: Session, stream_id: int) -> LiveStream:
+    """The stream and its event, locked in that order (on PostgreSQL the event's row lock
+    serialises the creation of its entries, which are unique per event and address)."""
     lock_for_writing(session)
     stream = session.get(LiveStream, stream_id, with_for_update=True, populate_existing=True)
     if stream is None:
         raise NotFound(f"no live stream with id {stream_id}")
+    session.get(LiveEvent, stream.event_id, with_for_update=True)
     return stream
 
 
