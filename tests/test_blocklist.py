@@ -418,7 +418,11 @@ def test_two_streams_on_one_host_share_its_entry(db: Database) -> None:
         [first] = confirm_and_list(session, ids[0], actor="alice", at=AT)
         [second] = confirm_and_list(session, ids[1], actor="alice", at=AT)
         assert first.id == second.id and second.stream_id == ids[0]
-        listed = session.scalars(select(CaseEvent).where(CaseEvent.type == "blocklist_listed"))
-        assert [e.payload["value"] for e in listed] == ["cdn.pirate.example"]
+        listed = session.scalars(select(CaseEvent).where(CaseEvent.type == "blocklist_listed")
+                                 .order_by(CaseEvent.id)).all()
+        assert [(e.payload["value"], e.payload["stream_id"]) for e in listed] == [
+            ("cdn.pirate.example", ids[0]), ("cdn.pirate.example", ids[1])]
+        assert listed[1].payload["entered_for_stream"] == ids[0]
+        assert listed[0].case_id != listed[1].case_id  # each page site's own case
         assert session.get(LiveStream, ids[1]).state == "listed"  # type: ignore[union-attr]
     assert _txt(db, "fqdn") == ["cdn.pirate.example"]

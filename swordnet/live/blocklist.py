@@ -144,10 +144,18 @@ def _entry_payload(entry: BlockEntry) -> dict[str, Any]:
             "first_seen": utc_iso(entry.first_seen_at), "last_seen": utc_iso(entry.last_seen_at)}
 
 
+# The custody event that records a confirmed stream's address already on the list, by the
+# entry's state.
+_JOINED = {"listed": "blocklist_listed", "held": "blocklist_held_back",
+           "withdrawn": "blocklist_kept_withdrawn"}
+
+
 def _list_addresses(session: Session, stream: LiveStream, case: Case, *, actor: str,
-                    at: datetime) -> list[BlockEntry]:
+                    at: datetime, confirming: bool) -> list[BlockEntry]:
     """Create or update the stream's entries: new ones listed, or held back when shared;
-    each new listing or holding back is a custody event on ``case``."""
+    each new listing or holding back is a custody event on ``case``. When ``confirming``,
+    an address already entered for another stream of the event is recorded on ``case`` too
+    (the entry keeps its state: a withdrawn one stays withdrawn)."""
     entries = []
     for seen in stream_addresses(session, stream, at):
         entry = session.scalar(select(BlockEntry).where(
@@ -157,6 +165,11 @@ def _list_addresses(session: Session, stream: LiveStream, case: Case, *, actor: 
             first, last = min(entry.first_seen_at, seen.first), max(entry.last_seen_at, seen.last)
             if (first, last) != (entry.first_seen_at, entry.last_seen_at):
                 entry.first_seen_at, entry.last_seen_at, entry.changed_at = first, last, at
+            if confirming and entry.stream_id != stream.id:
+                append_event(session, case, _JOINED[entry_state(entry)],
+                             {**_entry_payload(entry), "stream_id": stream.id,
+                              "entered_for_stream": entry.stream_id,
+                              "entered_in_case": entry.case_id}, actor)
             entries.append(entry)
             continue
         reason = None if seen.kind == "fqdn" else shared_reason(session, _address(seen.value))
@@ -205,7 +218,7 @@ def _confirm_and_list(session: Session, stream_id: int, *, actor: str, at: datet
     else:
         raise Conflict(f"live stream {stream_id}'s hit {hit.id} was {hit.status}; a rejected "
                        "match is not listed")
-    entries = _list_addresses(session, stream, case, actor=actor, at=at)
+    entries = _list_addresses(session, stream, case, actor=actor, at=at, confirming=True)
     stream.state, stream.listed_at = "listed", at
     return entries
 
@@ -241,7 +254,7 @@ def record_seen(session: Session, stream_id: int, *, actor: str,
         return []
     case = session.get(Case, stream.hit.case_id)
     assert case is not None
-    return _list_addresses(session, stream, case, actor=actor, at=at)
+    return _list_addresses(session, stream, case, actor=actor, at=at, confirming=False)
 
 
 def _reason(reason: str, what: str) -> str:
