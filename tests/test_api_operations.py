@@ -92,9 +92,15 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "evidence check": ("get", "/evidence/check"),
     "works threshold": ("put", "/works/{work_id}/thresholds/{algorithm}"),
     "works release": ("post", "/works/{work_id}/release"),
+    "blocklist confirm": ("post", "/live/streams/{stream_id}/confirm-and-list"),
+    "blocklist list": ("get", "/blocklist/entries"),
+    "blocklist export": ("get", "/blocklist/export"),
+    "blocklist override": ("post", "/blocklist/entries/{entry_id}/override"),
+    "blocklist withdraw": ("post", "/blocklist/entries/{entry_id}/withdraw"),
 }
 # Not in this table: sites, watch targets, crawl, campaigns create/stop (their own task);
-# users and tokens (account administration stays on the command line); evidence verify and
+# users and tokens, blocklist clients and blocklist ranges (account and reference-data
+# administration stays on the command line; clients also on the console); evidence verify and
 # extract, fingerprint and match (offline tools over local files); scheduler run, scrapyd,
 # serve and init (processes, not resources).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from swordnet.cli.allowlist import allowlist
+from swordnet.cli.blocklist import blocklist
 from swordnet.cli.campaigns import campaigns
 from swordnet.cli.captures import captures
 from swordnet.cli.cases import cases
@@ -66,5 +67,5 @@ def demo() -> None:
 
 for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
                 keys, allowlist, campaigns, tips, notices, contacts, scheduler, scrapyd, serve,
-                users, tokens, staydown, live):
+                users, tokens, staydown, live, blocklist):
     main.add_command(command)

@@ -408,7 +408,8 @@ class Capture(Base):
 
     __tablename__ = "captures"
     __table_args__ = (CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),
-                      Index("ix_captures_sha256", "sha256"))  # staydown: copies by content
+                      Index("ix_captures_sha256", "sha256"),  # staydown: copies by content
+                      Index("ix_captures_ip", "ip"))  # shared infrastructure: sites on an IP
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
@@ -1012,3 +1013,23 @@ class InfrastructureRange(Base):
     # The date the provider's list was published (as the list file says), and when loaded.
     as_of: Mapped[date]
     loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where the provider publishes the list (the URL the file names).
+    source: Mapped[str] = mapped_column(Text, default="")
+
+
+class BlocklistClient(Base):
+    """A blocking platform's client: a named read-only token that reads the blocking list and
+    nothing else (only its SHA-256 is stored); staff create and revoke it."""
+
+    __tablename__ = "blocklist_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, to tell tokens apart in listings.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    last_used_at: Mapped[datetime | None]

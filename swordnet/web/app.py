@@ -24,6 +24,7 @@ from swordnet.core.errors import SwordnetError
 from swordnet.evidence.store import EvidenceStore
 from swordnet.web import (
     api_allowlists,
+    api_blocklist,
     api_campaigns,
     api_captures,
     api_cases,
@@ -129,7 +130,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     for module in (api_hits, api_works, api_allowlists, api_cases, api_campaigns, api_tips,
                    api_notices, api_publication, api_targets, api_runs, api_captures, api_mirrors,
-                   api_scheduler, api_evidence, api_work_matching, api_live):
+                   api_scheduler, api_evidence, api_work_matching, api_live, api_blocklist):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(public.router)  # published cases, for anyone when switched on
     console.install(app)  # the console's pages and /static, after the API

@@ -8,9 +8,10 @@ staff only), ``console_targets`` (the watchlist's forms), ``console_campaigns`` 
 rapid responses and their live hits: staff only), ``console_review`` (the review queue;
 ``console_sound`` draws and plays a sound match's segments), ``console_notices`` (a case's
 notices and its site's abuse contact: staff only), ``console_publication`` (publishing a case,
-holders' consent), ``console_previews`` (video and software hits' previews) and
-``console_apidocs`` (the REST API's reference at ``/api/docs``) and ``console_live`` (live
-events: an event's feed, candidate streams and timeline).
+holders' consent), ``console_blocklist`` (the live blocking list and its clients: staff only),
+``console_previews`` (video and software hits' previews), ``console_apidocs`` (the REST API's
+reference at ``/api/docs``) and ``console_live`` (live events: an event's feed, candidate
+streams and timeline).
 
 Signing in is protected against login CSRF by a double-submit token: ``GET /login`` sets a
 random pre-session cookie and puts the same value in the form, and ``POST /login`` accepts the
@@ -32,6 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from swordnet.accounts.users import SESSION_LIFETIME, authenticate, end_session, start_session
 from swordnet.web import (
     console_apidocs,
+    console_blocklist,
     console_campaigns,
     console_live,
     console_notices,
@@ -152,7 +154,8 @@ def install(app: FastAPI) -> None:
     """Add the console pages, ``/static`` and the console's error handling to ``app``."""
     for module in (console_pages, console_review, console_ops, console_targets,
                    console_campaigns, console_notices, console_staydown, console_publication,
-                   console_previews, console_apidocs, console_sound, console_works, console_live):
+                   console_previews, console_apidocs, console_sound, console_works, console_live,
+                   console_blocklist):
         app.include_router(module.router)
     app.include_router(router)
     app.state.login_throttle = LoginThrottle()

@@ -137,7 +137,7 @@ ENV = _environment()
 NAV = [("/", "Dashboard", False), ("/review", "Review", False), ("/works", "Works", False),
        ("/cases", "Cases", False), ("/sites", "Sites", True), ("/runs", "Runs", True),
        ("/campaigns", "Campaigns", True), ("/staydown", "Staydown", True),
-       ("/live", "Live", False), ("/tips", "Tips", False),
+       ("/live", "Live", False), ("/blocklist", "Blocking list", True), ("/tips", "Tips", False),
        ("/allowlist", "Allowlist", False), ("/api/docs", "API", False)]
 
 
