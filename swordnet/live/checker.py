@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from matching.live import LiveMatch, SegmentPrint, print_segment
@@ -31,7 +31,6 @@ from matching.signal import ContentRejected
 from swordnet.core.db import Database
 from swordnet.core.models import (
     LIVE_CHECK_OUTCOMES,
-    BlockEntry,
     Hit,
     LiveCheck,
     LiveEvent,
@@ -39,7 +38,7 @@ from swordnet.core.models import (
     Site,
 )
 from swordnet.evidence.warc import WarcRef
-from swordnet.live.blocklist import auto_confirm
+from swordnet.live.blocklist import auto_confirm, record_seen
 from swordnet.live.evidence import LiveEvidence
 from swordnet.live.reference import NoReference
 from swordnet.live.sampler import Fetched, Sample
@@ -317,9 +316,8 @@ def _seen_again(session: Session, stream: LiveStream, at: datetime) -> None:
     were seen now."""
     if stream.hit is not None:
         stream.hit.last_seen_at = at
-    session.execute(update(BlockEntry).where(
-        BlockEntry.stream_id == stream.id, BlockEntry.withdrawn_at.is_(None))
-        .values(last_seen_at=at, changed_at=at))
+    if stream.listed_at is not None:
+        record_seen(session, stream.id, actor="live checker", at=at)
 
 
 def _recent_outcomes(session: Session, stream_id: int, count: int) -> list[str]:
