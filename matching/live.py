@@ -109,12 +109,17 @@ def print_segment(content: bytes, *, max_seconds: float = 30.0,
         picture = ""
     except ContentRejected as exc:
         frames, picture = np.zeros((0, len(ZOOMS)), dtype=np.uint64), str(exc)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ContentRejected(f"segment decoding took over {timeout_s:g} s: refused")
     try:
         found = decode_audio(content, max_seconds=max_seconds, max_bytes=MAX_SEGMENT_BYTES,
-                             timeout=max(1.0, deadline - time.monotonic()))
+                             timeout=left)
         audio, sound, seconds = found.items, "", found.duration
     except ContentRejected as exc:
         audio, sound, seconds = np.zeros(0, dtype=np.uint32), str(exc), 0.0
+    if time.monotonic() > deadline:
+        raise ContentRejected(f"segment decoding took over {timeout_s:g} s: refused")
     if not np.any(frames[:, 0] != BLANK) and not len(audio):
         raise ContentRejected(f"nothing to match in the segment: {picture or 'blank picture'}; "
                               f"{sound}")
@@ -296,6 +301,12 @@ class RollingReference:
     def match(self, segment: SegmentPrint, edge: float) -> LiveMatch | None:
         """Match a restream's segment that went live (at the restream) at wall-clock ``edge``;
         None when it scores below :data:`MATCH_SCORE`."""
+        found = self.best(segment, edge)
+        return found if found is not None and found.score >= MATCH_SCORE else None
+
+    def best(self, segment: SegmentPrint, edge: float) -> LiveMatch | None:
+        """The segment's best alignment in the reference whatever its score (what a segment
+        that does not match fell short with); None when nothing can be compared."""
         if self._origin is None:
             return None
         found = [x for x in (self._frame_offsets(segment), self._audio_offsets(segment))
@@ -323,7 +334,7 @@ class RollingReference:
         scores[(frames < 0) & (audio < 0)] = -1.0
         # ties (a similarity saturated at 1) go to the offset where both agree best
         best = int(np.lexsort((np.maximum(frames, 0) + np.maximum(audio, 0), scores))[-1])
-        if scores[best] < MATCH_SCORE:
+        if scores[best] < 0:
             return None
         reference_start = self._origin + (low + best) * FRAME_STEP_S
         matched = max(float(kind[best]) for kind in seconds.values())

@@ -12,6 +12,7 @@ import pytest
 from matching.audio import ITEM_S
 from matching.live import (
     FRAME_STEP_S,
+    MAX_SEGMENT_BYTES,
     NEAR_EXACT_SCORE,
     ZOOMS,
     RollingReference,
@@ -112,6 +113,20 @@ def test_undecodable_bytes_are_refused_with_a_reason(content: bytes) -> None:
     with pytest.raises(ContentRejected) as refused:
         print_segment(content)
     assert refused.value.args[0] and "\n" not in refused.value.args[0]
+
+
+def test_an_mp4_is_printed_only_up_to_max_seconds(media: Media) -> None:
+    printed = print_segment(media.lawful.read_bytes(), max_seconds=10)
+    assert len(printed.frames) == round(10 / FRAME_STEP_S)
+    assert 9 <= printed.duration <= 10.5
+    assert len(printed.audio) * ITEM_S <= 10
+
+
+def test_an_oversized_or_slow_segment_is_refused(media: Media) -> None:
+    with pytest.raises(ContentRejected, match="over the 64 MB limit"):
+        print_segment(bytes(MAX_SEGMENT_BYTES + 1))
+    with pytest.raises(ContentRejected, match="took over 0.001 s"):
+        print_segment(media.lawful.read_bytes(), timeout_s=0.001)
 
 
 def test_an_empty_reference_matches_nothing(media: Media) -> None:
