@@ -210,7 +210,8 @@ def _content_box(frames: np.ndarray) -> tuple[slice, slice]:
     return slice(*_span(rows)), slice(*_span(cols))
 
 
-def _phash(grey: np.ndarray) -> int:
+def phash(grey: np.ndarray) -> int:
+    """imagehash's 64-bit DCT pHash of a grey frame, as an int (bit 63 first)."""
     bits = imagehash.phash(Image.fromarray(grey)).hash.ravel()
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
@@ -251,7 +252,7 @@ class _Sampler:
             crop = grey[rows, cols]
             if min(crop.shape) >= 8 and float(crop.std()) >= BLANK_STD:
                 self.times.append(t)
-                self.codes.append(_phash(crop))
+                self.codes.append(phash(crop))
         self._pending = []
 
 
