@@ -401,11 +401,13 @@ def test_due_streams_are_those_of_running_events_still_checked_oldest_first(
         add(on, "now", 0)
         add(on, "soon", 30)
         add(on, "never", None)
-        add(on, "offline", -300, "offline")
-        add(on, "unmatched", -300, "unmatched")
+        add(on, "offline", -300, "offline")  # sampled less often, as the checker schedules
+        add(on, "unmatched", -200, "unmatched")  # a stream may switch to the event later
+        add(on, "withdrawn", -300, "withdrawn")
+        add(on, "refused", -300, "refused")
         add(over, "over", -300)
         session.flush()
         due = [s.url.rsplit("/", 1)[1] for s in due_streams(session, now, 10)]
-        assert due == ["later", "late", "listed", "now"]
+        assert due == ["offline", "unmatched", "later", "late", "listed", "now"]
         assert [s.url for s in due_streams(session, now, 2)] == [
-            "https://c.example/later", "https://c.example/late"]
+            "https://c.example/offline", "https://c.example/unmatched"]

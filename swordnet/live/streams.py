@@ -23,7 +23,9 @@ from swordnet.watch.tips import add_tip
 
 MAX_URL_LENGTH = 2048
 # The states in which a stream is sampled: not yet judged, or matched and still watched.
-CHECKED_STATES = ("checking", "matched", "listed")
+# Streams still sampled, as often as the checker's next_check_at says (less often offline or
+# encrypted): all but those withdrawn from the list or refused by the outbound policy.
+CHECKED_STATES = ("checking", "matched", "listed", "unmatched", "offline", "encrypted")
 PLAYLIST_SUFFIXES = (".m3u8", ".mpd")
 _NOT_IN_URL = re.compile(r"""[\s"'<>]""")
 
@@ -94,8 +96,8 @@ def events_of_run(session: Session, run: CrawlRun, now: datetime) -> list[LiveEv
 
 
 def due_streams(session: Session, now: datetime, limit: int) -> list[LiveStream]:
-    """Streams of running events still sampled (checking, matched or listed) whose next check
-    is due at ``now``, the longest overdue first, at most ``limit``."""
+    """Streams of running events still sampled (:data:`CHECKED_STATES`) whose next check is
+    due at ``now``, the longest overdue first, at most ``limit``."""
     return list(session.scalars(
         select(LiveStream).join(LiveEvent, LiveStream.event_id == LiveEvent.id)
         .where(LiveEvent.starts_at <= now, LiveEvent.ends_at >= now,
