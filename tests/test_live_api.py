@@ -2,11 +2,6 @@
 staff see all; an event shows its feed's health, its streams their state, delay, score and
 times to match and to listing, a stream its checks, and the timeline what happened in order.
 Bad input is a 422 naming the field; staff work is 403 for rights holders.
-
-The tests marked ``AWAITS_MERGE`` go through ``swordnet.live.events`` and
-``swordnet.live.streams`` (the live-service helper's): until those are merged they fail with
-NotImplementedError, expectedly; once merged they pass, and the strict mark then asks for
-its removal.
 """
 
 from __future__ import annotations
@@ -21,8 +16,6 @@ from swordnet.core.config import Settings
 from tests.api_client import Api, one_line, open_api
 from tests.live_event_rows import T0, LiveRows, at, seed_live_rows
 
-AWAITS_MERGE = pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                                 reason="swordnet.live.events/streams are still the seed's")
 NEW_EVENT = {"title": "Derby Day", "aliases": ["The Derby"],
              "starts_at": "2026-12-07T15:00:00", "ends_at": "2026-12-07T17:30:00+00:00",
              "feed_url": "https://feed.example/derby/master.m3u8", "window_s": 600,
@@ -249,7 +242,6 @@ def test_every_live_operation_is_documented(live: tuple[Api, LiveRows]) -> None:
 
 # --- through swordnet.live.events / streams (merged later) ------------------------------------
 
-@AWAITS_MERGE
 def test_a_holder_registers_an_event_that_only_they_and_staff_see(
         live: tuple[Api, LiveRows]) -> None:
     api, _rows = live
@@ -267,7 +259,6 @@ def test_a_holder_registers_an_event_that_only_they_and_staff_see(
     assert pushed.json()["feed"]["url"] is None
 
 
-@AWAITS_MERGE
 def test_a_holder_edits_their_event_and_null_feed_means_pushed(
         live: tuple[Api, LiveRows]) -> None:
     api, rows = live
@@ -281,7 +272,6 @@ def test_a_holder_edits_their_event_and_null_feed_means_pushed(
     assert backwards.status_code == 422 and "ends_at" in one_line(backwards)
 
 
-@AWAITS_MERGE
 def test_staff_set_and_clear_the_auto_confirm_rule(live: tuple[Api, LiveRows]) -> None:
     api, rows = live
     path = f"/live/events/{rows.final}/auto-confirm"
@@ -293,7 +283,6 @@ def test_staff_set_and_clear_the_auto_confirm_rule(live: tuple[Api, LiveRows]) -
     assert off.status_code == 200 and off.json()["auto_confirm_score"] is None
 
 
-@AWAITS_MERGE
 def test_staff_add_a_stream_by_hand_once(live: tuple[Api, LiveRows]) -> None:
     api, rows = live
     body = {"url": "https://tip.pirate.test/live/a.m3u8", "page_url": "https://tip.pirate.test/"}

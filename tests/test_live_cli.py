@@ -1,9 +1,5 @@
 """``swordnet live``'s event commands: list, show (feed, gaps, timeline) and streams read the
 rows; a bad input is one line naming it and a non-zero exit.
-
-Tests marked ``AWAITS_MERGE`` go through ``swordnet.live.events`` / ``swordnet.live.streams``
-(other helpers' modules): they fail with NotImplementedError until those are merged, then
-pass, and the strict mark asks for its removal.
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ from swordnet.core.config import Settings
 from tests.conftest import run_cli
 from tests.live_event_rows import LiveRows, seed_live_rows
 
-AWAITS_MERGE = pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                                 reason="swordnet.live.events/streams are still the seed's")
 ADD = ("live", "events", "add", "--holder", "North Light Pictures", "--title", "Derby Day",
        "--alias", "The Derby", "--starts", "2026-12-07T15:00", "--ends", "2026-12-07T17:30")
 
@@ -76,7 +70,6 @@ def test_bad_input_is_one_line_naming_it(rows: LiveRows, args: tuple[str, ...],
         == "off"
 
 
-@AWAITS_MERGE
 def test_add_edit_and_auto_confirm_an_event(rows: LiveRows) -> None:
     added = run_cli(*ADD, "--pushed", "--window", "5m", "--check-every", "20s")
     assert added.exit_code == 0, added.output
@@ -98,7 +91,6 @@ def test_add_edit_and_auto_confirm_an_event(rows: LiveRows) -> None:
     assert off.exit_code == 0 and "auto-confirm off" in off.output
 
 
-@AWAITS_MERGE
 def test_add_a_stream_by_hand(rows: LiveRows) -> None:
     added = run_cli("live", "add-stream", str(rows.final), "https://tip.pirate.test/a.m3u8",
                     "--page", "https://tip.pirate.test/")

@@ -1,10 +1,6 @@
 """The console's live pages: the events list with its register form, and an event's view (feed
 health, candidate streams with their times, the timeline, the auto-confirm rule, and
 confirm-and-list for a matched stream), each holder seeing their own events read-only.
-
-Tests marked ``AWAITS_MERGE`` call into ``swordnet.live.events`` or
-``swordnet.live.blocklist`` (other helpers' modules): they fail with NotImplementedError until
-those are merged, then pass, and the strict mark asks for its removal.
 """
 
 from __future__ import annotations
@@ -23,8 +19,6 @@ from swordnet.core.models import BlockEntry, LiveEvent, LiveStream
 from tests.live_event_rows import PASSWORD, XSS_PAGE, LiveRows, seed_live_rows
 from tests.test_console import signed_in_clients
 
-AWAITS_MERGE = pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                                 reason="swordnet.live.events/blocklist are still the seed's")
 JSON = {"Accept": "application/json"}
 
 
@@ -187,7 +181,6 @@ def test_confirm_and_list_is_refused_to_holders_other_events_and_without_csrf(
         assert stream is not None and stream.state == "matched" and stream.listed_at is None
 
 
-@AWAITS_MERGE
 def test_staff_confirm_and_list_a_matched_stream_in_one_request(
         clients: dict[str, TestClient], rows: LiveRows) -> None:
     staff = clients["reviewer"]
@@ -209,7 +202,6 @@ def test_staff_confirm_and_list_a_matched_stream_in_one_request(
         assert entry.value == "restream.pirate.test" and entry.listed_by == "reviewer"
 
 
-@AWAITS_MERGE
 def test_confirm_and_list_from_a_plain_form_goes_back_to_the_event(
         clients: dict[str, TestClient], rows: LiveRows) -> None:
     staff = clients["reviewer"]
@@ -219,7 +211,6 @@ def test_confirm_and_list_from_a_plain_form_goes_back_to_the_event(
     assert answer.headers["location"] == f"/live/{rows.final}?listed={rows.matched}#streams"
 
 
-@AWAITS_MERGE
 def test_staff_register_an_event_from_the_form(clients: dict[str, TestClient]) -> None:
     staff = clients["reviewer"]
     answer = staff.post("/live/new", data={
@@ -238,7 +229,6 @@ def test_staff_register_an_event_from_the_form(clients: dict[str, TestClient]) -
     assert "Gala Encore" not in clients["north"].get("/live").text
 
 
-@AWAITS_MERGE
 def test_staff_set_the_auto_confirm_rule_from_the_form(
         clients: dict[str, TestClient], rows: LiveRows) -> None:
     staff = clients["reviewer"]

@@ -3,9 +3,7 @@ app served by uvicorn on 127.0.0.1: a restream found while the page is open appe
 stream table without a reload, staff walk the streams with j/k, and y confirms and lists the
 selected matched stream (its FQDN then on the blocking list).
 
-The last step goes through ``swordnet.live.blocklist.confirm_and_list`` (the blocking-list
-helper's): until that is merged the test of it fails as expected (a strict xfail, which asks
-for its removal once it passes). With ``SWORDNET_SCREENSHOTS=1`` the run saves
+With ``SWORDNET_SCREENSHOTS=1`` the run saves
 ``docs/screenshots/live-event.png``.
 """
 
@@ -134,8 +132,6 @@ def test_a_new_restream_appears_without_reload_and_is_selected_from_the_keyboard
     assert opened.tab.errors == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs swordnet.live.blocklist.confirm_and_list "
-                                       "(the blocking-list helper's), merged later")
 def test_one_key_confirms_and_lists_the_selected_restream(opened: Opened) -> None:
     page = opened.tab.page
     new = a_restream_appears_and_is_selected(opened)
