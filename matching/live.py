@@ -4,24 +4,29 @@ of the official feed, tolerating the restream's delay, crop, overlay, logo and r
 A segment (:func:`print_segment`) is decoded by ``ffmpeg`` subprocesses from a temporary file,
 limited to local files and the containers :mod:`matching.video` and :mod:`matching.audio`
 allow. Its picture is sampled every :data:`FRAME_STEP_S` seconds from its first frame,
-grey and reduced to :data:`FRAME_SIDE` px square; each frame is hashed with the video
-signal's pHash over its central :data:`CENTRE` (a corner logo, a ticker or a channel badge
-lies outside it), at each of :data:`ZOOMS`: a restream that crops its picture (and scales it
-back up) shows the centre larger, and one of the zoomed hashes of the feed's frame then
-lies a few bits from the restream's unzoomed one (measured on generated programmes: a 10%
-crop with a logo at 100 kbit/s sits 10.4 bits from the unzoomed hash on average and 2.9
-from the matching zoom; frames of other content sit at 31). Near-blank frames hash as
-:data:`BLANK` and are never compared. Its sound gives Chromaprint items
-(:func:`matching.audio.decode_audio`); a segment without sound (or silent) matches on its
-picture, one without picture on its sound.
+grey, cut to the content between the letterbox or pillarbox bars its frames share
+(:func:`matching.video.content_box`) and reduced to :data:`FRAME_SIDE` px square; each frame
+is hashed with the video signal's pHash over its central :data:`CENTRE` (a corner logo, a
+ticker or a channel badge lies outside it), at each of :data:`ZOOMS`: a restream that crops
+its picture (and scales it back up) shows the centre larger, and one of the zoomed hashes of
+the feed's frame then lies a few bits from the restream's unzoomed one (measured on
+generated programmes: a 10% crop with a logo at 100 kbit/s sits 10.4 bits from the unzoomed
+hash on average and 2.9 from the matching zoom; frames of other content sit at 31).
+Near-blank frames hash as :data:`BLANK` and are never compared. Its sound gives Chromaprint
+items (:func:`matching.audio.decode_audio`); a segment without sound (or silent) matches on
+its picture, one without picture on its sound.
 
 The reference (:class:`RollingReference`) keeps the feed's frame hashes and Chromaprint items
 on two grids of wall-clock time (a slot per :data:`FRAME_STEP_S`, a slot per
 :data:`~matching.audio.ITEM_S`), filled as segments are added and emptied by :meth:`trim`.
 A restream's segment is slid along each grid in one vectorised pass
 (:func:`aligned_totals`): frames are compared by Hamming distance (the nearest of the feed
-frame's zooms), items by bit error rate. Each is turned into a similarity 0..1 and the two
-are combined where they agree in time; the best offset is the match.
+frame's zooms), items by bit error rate. Each is turned into a similarity 0..1 (a mean
+distance of :data:`FRAME_NEAR` bits or less is 1, :data:`FRAME_FAR` or more is 0; likewise
+:data:`AUDIO_NEAR` and :data:`AUDIO_FAR` for the bit error rate) and the two are combined
+where they agree in time (within a frame slot) as ``1 - (1 - frames) * (1 - sound)``: a
+restream whose sound was replaced still matches on its picture, and the other way round.
+The best offset is the match.
 
 Chromaprint needs about 2.5 s of context for each item, so a segment's last 2.5 s give none:
 a reference fed one 4 s segment at a time would hold items for only a third of the time.
@@ -37,16 +42,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from matching.audio import ITEM_S, decode_audio
 from matching.signal import ContentRejected
-from matching.video import CONTAINERS, phash
+from matching.video import CONTAINERS, content_box, phash
 
-# Scores below are measured by bench/live_matching.py and tests/test_live_matching.py on
-# generated programmes (tests/live_media.py): segments of a restream cropped 10%, with a logo,
-# re-encoded at 100 kbit/s score 0.93-1.0 at their true delay; segments of another programme
-# score at most 0.12 against a 10-minute reference.
+# Calibrated by bench/live_matching.py (bench/results/live_matching.json: a 10-minute
+# reference of a generated programme, 4 s segments): segments of a restream cropped 10%, with
+# a logo, at 100 kbit/s score 1.0 (20 of 20, delay within 0.16 s); segments of another
+# programme score 0.0 (20 of 20). Probed apart: other content's sound comes as close as a
+# bit error rate of 0.21 (similarity 0.08) and its picture as close as similarity 0.1; a
+# restream cropped 20% at 60 kbit/s scores 0.51-1.0 on its picture alone.
 # A sample matching the reference at least this well is a match (score 0..1, 1 = identical).
 MATCH_SCORE: float = 0.5
 # A match at least this close is "near-exact": what an event's auto-confirm rule may accept.
@@ -55,7 +63,7 @@ NEAR_EXACT_SCORE: float = 0.85
 FRAME_STEP_S = 0.25  # frames sampled this far apart: the phase of two samplings differs by 1/8 s
 FRAME_SIDE = 96  # sampled frames are scaled to this many pixels square
 CENTRE = 0.6  # the central share of each side that is hashed
-ZOOMS = (1.0, 0.95, 0.9, 0.85)  # the centre hashed again as if the picture were cropped so
+ZOOMS = (1.0, 0.95, 0.9, 0.85, 0.8)  # the centre hashed again as if the picture were cropped
 BLANK = 0  # the hash of a frame with too little contrast to say anything (pHash never is 0)
 BLANK_STD = 8.0  # grey levels: a frame's centre with less contrast than this is blank
 MAX_SEGMENT_BYTES = 64 * 2**20
@@ -64,7 +72,7 @@ MAX_SEGMENT_BYTES = 64 * 2**20
 FRAME_RADIUS = 10
 FRAME_NEAR, FRAME_FAR = 8.0, 22.0
 # Mean bit error rates of aligned Chromaprint items mapped onto similarity (unrelated: ~0.5).
-AUDIO_NEAR, AUDIO_FAR = 0.10, 0.26
+AUDIO_NEAR, AUDIO_FAR = 0.10, 0.22
 AUDIO_WINDOW = 8  # items (about 1 s) judged together for ``seconds``
 AUDIO_WINDOW_BER = 0.35
 MIN_OVERLAP = 0.5  # an offset is judged only where this share of the segment overlaps
@@ -159,6 +167,10 @@ def _frames(content: bytes, max_seconds: float, timeout_s: float) -> np.ndarray:
                     "nothing decoded")
         raise ContentRejected(f"no picture FFmpeg can decode: {last.rsplit(': ', 1)[-1]:.80}")
     grey = pixels[: count * side * side].reshape(count, side, side)
+    rows, cols = content_box(grey)  # letterbox or pillarbox bars a restream added
+    if (rows.stop - rows.start, cols.stop - cols.start) != (side, side):
+        grey = np.stack([cv2.resize(frame[rows, cols], (side, side),
+                                    interpolation=cv2.INTER_AREA) for frame in grey])
     return np.array([_hashes(frame) for frame in grey], dtype=np.uint64).reshape(count, -1)
 
 
