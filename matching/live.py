@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -265,12 +266,16 @@ class _Grid:
 
 
 class RollingReference:
-    """The official feed's fingerprints over the last ``window_s`` seconds of wall-clock time."""
+    """The official feed's fingerprints over the last ``window_s`` seconds of wall-clock time.
+
+    Safe to share between threads: the feed's adds and the checkers' matches take one lock.
+    """
 
     def __init__(self, window_s: float) -> None:
         if not window_s > 0:
             raise ValueError(f"window_s must be positive, got {window_s!r}")
         self.window_s = window_s
+        self._lock = threading.RLock()
         self._origin: float | None = None
         self._frames = _Grid(FRAME_STEP_S, len(ZOOMS), np.uint64)
         self._audio = _Grid(ITEM_S, 1, np.uint32)
@@ -279,36 +284,39 @@ class RollingReference:
         """Append a feed segment that aired from wall-clock time ``start`` (epoch s); what it
         overlaps is overwritten, and content older than the window before the newest held
         is not kept."""
-        newest = self.span()
-        end = start + segment.duration
-        if newest is not None and end < newest[1] - self.window_s:
-            return
-        if newest is not None and start > newest[1] + self.window_s:
-            self._frames.drop_before(0.0, math.inf)  # a gap longer than the window
-            self._audio.drop_before(0.0, math.inf)
-        if self._origin is None or self.span() is None:
-            self._origin = start
-        frames = _columns(segment.frames)
-        self._frames.put(self._origin, start, frames, frames[:, 0] != BLANK)
-        self._audio.put(self._origin, start, segment.audio.reshape(-1, 1),
-                        np.ones(len(segment.audio), dtype=bool))
-        self.trim(max(end, newest[1] if newest else end))
+        with self._lock:
+            newest = self.span()
+            end = start + segment.duration
+            if newest is not None and end < newest[1] - self.window_s:
+                return
+            if newest is not None and start > newest[1] + self.window_s:
+                self._frames.drop_before(0.0, math.inf)  # a gap longer than the window
+                self._audio.drop_before(0.0, math.inf)
+            if self._origin is None or self.span() is None:
+                self._origin = start
+            frames = _columns(segment.frames)
+            self._frames.put(self._origin, start, frames, frames[:, 0] != BLANK)
+            self._audio.put(self._origin, start, segment.audio.reshape(-1, 1),
+                            np.ones(len(segment.audio), dtype=bool))
+            self.trim(max(end, newest[1] if newest else end))
 
     def trim(self, now: float) -> None:
         """Forget what aired before ``now - window_s``."""
-        if self._origin is not None:
-            self._frames.drop_before(self._origin, now - self.window_s)
-            self._audio.drop_before(self._origin, now - self.window_s)
+        with self._lock:
+            if self._origin is not None:
+                self._frames.drop_before(self._origin, now - self.window_s)
+                self._audio.drop_before(self._origin, now - self.window_s)
 
     def span(self) -> tuple[float, float] | None:
         """The wall-clock interval the reference covers, or None when empty."""
-        if self._origin is None:
-            return None
-        spans = [s for s in (self._frames.span(self._origin), self._audio.span(self._origin))
-                 if s is not None]
-        if not spans:
-            return None
-        return min(s[0] for s in spans), max(s[1] for s in spans)
+        with self._lock:
+            if self._origin is None:
+                return None
+            spans = [s for s in (self._frames.span(self._origin), self._audio.span(self._origin))
+                     if s is not None]
+            if not spans:
+                return None
+            return min(s[0] for s in spans), max(s[1] for s in spans)
 
     def match(self, segment: SegmentPrint, edge: float) -> LiveMatch | None:
         """Match a restream's segment that went live (at the restream) at wall-clock ``edge``;
@@ -319,44 +327,45 @@ class RollingReference:
     def best(self, segment: SegmentPrint, edge: float) -> LiveMatch | None:
         """The segment's best alignment in the reference whatever its score (what a segment
         that does not match fell short with); None when nothing can be compared."""
-        if self._origin is None:
-            return None
-        found = [x for x in (self._frame_offsets(segment), self._audio_offsets(segment))
-                 if x is not None]
-        if not found:
-            return None
-        # Both on the frame grid's slots (numbered from the origin): an audio offset counts
-        # for the frame slots within one slot of its time.
-        low = min(int(x.slots.min()) for x in found)
-        high = max(int(x.slots.max()) + 1 for x in found)
-        sims = {x.audio: np.full(high - low, -1.0) for x in found}
-        seconds = {x.audio: np.zeros(high - low) for x in found}
-        for x in found:
-            np.maximum.at(sims[x.audio], x.slots - low, np.nan_to_num(x.sims, nan=-1.0))
-            np.maximum.at(seconds[x.audio], x.slots - low, x.seconds)
-        if True in sims:
-            pooled = sims[True]
-            widened = pooled.copy()
-            widened[1:] = np.maximum(widened[1:], pooled[:-1])
-            widened[:-1] = np.maximum(widened[:-1], pooled[1:])
-            sims[True] = widened
-        frames = sims.get(False, np.full(high - low, -1.0))
-        audio = sims.get(True, np.full(high - low, -1.0))
-        scores = 1 - (1 - np.maximum(frames, 0)) * (1 - np.maximum(audio, 0))
-        scores[(frames < 0) & (audio < 0)] = -1.0
-        # ties (a similarity saturated at 1) go to the offset where both agree best
-        best = int(np.lexsort((np.maximum(frames, 0) + np.maximum(audio, 0), scores))[-1])
-        if scores[best] < 0:
-            return None
-        reference_start = self._origin + (low + best) * FRAME_STEP_S
-        matched = max(float(kind[best]) for kind in seconds.values())
-        return LiveMatch(
-            score=round(float(scores[best]), 3),
-            delay_s=round(edge - reference_start, 2),
-            reference_start=round(reference_start, 2),
-            seconds=round(min(matched, segment.duration), 2),
-            audio_similarity=round(float(audio[best]), 3) if audio[best] >= 0 else None,
-            frame_similarity=round(float(frames[best]), 3) if frames[best] >= 0 else None)
+        with self._lock:
+            if self._origin is None:
+                return None
+            found = [x for x in (self._frame_offsets(segment), self._audio_offsets(segment))
+                     if x is not None]
+            if not found:
+                return None
+            # Both on the frame grid's slots (numbered from the origin): an audio offset counts
+            # for the frame slots within one slot of its time.
+            low = min(int(x.slots.min()) for x in found)
+            high = max(int(x.slots.max()) + 1 for x in found)
+            sims = {x.audio: np.full(high - low, -1.0) for x in found}
+            seconds = {x.audio: np.zeros(high - low) for x in found}
+            for x in found:
+                np.maximum.at(sims[x.audio], x.slots - low, np.nan_to_num(x.sims, nan=-1.0))
+                np.maximum.at(seconds[x.audio], x.slots - low, x.seconds)
+            if True in sims:
+                pooled = sims[True]
+                widened = pooled.copy()
+                widened[1:] = np.maximum(widened[1:], pooled[:-1])
+                widened[:-1] = np.maximum(widened[:-1], pooled[1:])
+                sims[True] = widened
+            frames = sims.get(False, np.full(high - low, -1.0))
+            audio = sims.get(True, np.full(high - low, -1.0))
+            scores = 1 - (1 - np.maximum(frames, 0)) * (1 - np.maximum(audio, 0))
+            scores[(frames < 0) & (audio < 0)] = -1.0
+            # ties (a similarity saturated at 1) go to the offset where both agree best
+            best = int(np.lexsort((np.maximum(frames, 0) + np.maximum(audio, 0), scores))[-1])
+            if scores[best] < 0:
+                return None
+            reference_start = self._origin + (low + best) * FRAME_STEP_S
+            matched = max(float(kind[best]) for kind in seconds.values())
+            return LiveMatch(
+                score=round(float(scores[best]), 3),
+                delay_s=round(edge - reference_start, 2),
+                reference_start=round(reference_start, 2),
+                seconds=round(min(matched, segment.duration), 2),
+                audio_similarity=round(float(audio[best]), 3) if audio[best] >= 0 else None,
+                frame_similarity=round(float(frames[best]), 3) if frames[best] >= 0 else None)
 
     def _frame_offsets(self, segment: SegmentPrint) -> _Offsets | None:
         """The segment's frames slid along the reference's, or None if either has none."""
@@ -365,8 +374,10 @@ class RollingReference:
         usable = query != BLANK
         if not usable.any() or not reference.valid.any():
             return None
-        nearest = np.bitwise_count(query[:, None, None] ^ reference.values[None, :, :]
-                                   ).min(axis=2).astype(np.int64)
+        nearest = np.full((len(query), len(reference.valid)), 64, dtype=np.int64)
+        for zoom in range(reference.values.shape[1]):  # one zoom at a time: less memory
+            np.minimum(nearest, np.bitwise_count(query[:, None] ^ reference.values[None, :, zoom]),
+                       out=nearest)
         valid = usable[:, None] & reference.valid[None, :]
         totals, counts = aligned_totals(nearest, valid)
         hits, _ = aligned_totals((nearest <= FRAME_RADIUS).astype(np.int64), valid)
