@@ -96,6 +96,19 @@ def test_a_segment_older_than_the_window_does_not_match_after_trim(media: Media)
     assert rolling.match(segment, AIRED + 130) is None
 
 
+def test_a_gap_in_the_feed_matches_nothing_and_matching_resumes_after_it(media: Media) -> None:
+    rolling = RollingReference(300)
+    for start, segment in media.feed:
+        if not AIRED + 40 <= start < AIRED + 80:  # the feed dropped from 44 s to 80 s
+            rolling.add(start, segment)
+    for content_at, held in ((20.0, True), (55.0, False), (100.0, True)):
+        segment = print_segment(cut(media.restream, start=content_at, seconds=SEGMENT_S))
+        found = rolling.match(segment, AIRED + content_at + 30)
+        assert (found is not None) is held
+        if found is not None:
+            assert found.delay_s == pytest.approx(30.0, abs=1.0)
+
+
 def test_audio_only_and_video_only_segments_match(media: Media) -> None:
     rolling = reference(media, window_s=120, aired_until=110)
     sound = print_segment(cut(media.restream, start=52.6, seconds=SEGMENT_S, video=False))
