@@ -5,8 +5,8 @@ A 10-minute programme is generated (tests/live_media.py), fed into a
 :class:`~matching.live.RollingReference` 4 s segment by 4 s segment (each joined to the one
 before, as the live service feeds it), and restreamed cropped 10%, with a logo, at 100 kbit/s.
 Segments of the restream (at random phases; with its sound, and its picture alone) and of
-another programme are then printed and matched. CPU counts this process and its ffmpeg children. Prints a table and
-writes bench/results/live_matching.json.
+another programme are then printed and matched. CPU counts this process and its ffmpeg
+children. Prints a table and writes bench/results/live_matching.json.
 
     .venv/bin/python -m bench.live_matching [--media /tmp/swordnet-live-bench]
 """

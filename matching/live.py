@@ -52,10 +52,10 @@ from matching.video import CONTAINERS, content_box, phash
 
 # Calibrated by bench/live_matching.py (bench/results/live_matching.json: a 10-minute
 # reference of a generated programme, 4 s segments): segments of a restream cropped 10%, with
-# a logo, at 100 kbit/s score 1.0 (20 of 20, delay within 0.16 s); segments of another
-# programme score 0.0 (20 of 20); the restream's picture alone scores 0.91-1.0. Probed apart: other content's sound comes as close as a
-# bit error rate of 0.21 (similarity 0.08) and its picture as close as similarity 0.1; a
-# restream cropped 20% at 60 kbit/s scores 0.51-1.0 on its picture alone.
+# a logo, at 100 kbit/s score 1.0 (delay within 0.16 s), 0.91-1.0 on their picture alone;
+# segments of another programme score 0.0. Probed apart: other content's sound comes as close
+# as a bit error rate of 0.21 (similarity 0.08) and its picture as close as similarity 0.1;
+# a restream cropped 20% at 60 kbit/s scores 0.51-1.0 on its picture alone.
 # A sample matching the reference at least this well is a match (score 0..1, 1 = identical).
 MATCH_SCORE: float = 0.5
 # A match at least this close is "near-exact": what an event's auto-confirm rule may accept.
