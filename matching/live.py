@@ -4,24 +4,29 @@ of the official feed, tolerating the restream's delay, crop, overlay, logo and r
 A segment (:func:`print_segment`) is decoded by ``ffmpeg`` subprocesses from a temporary file,
 limited to local files and the containers :mod:`matching.video` and :mod:`matching.audio`
 allow. Its picture is sampled every :data:`FRAME_STEP_S` seconds from its first frame,
-grey and reduced to :data:`FRAME_SIDE` px square; each frame is hashed with the video
-signal's pHash over its central :data:`CENTRE` (a corner logo, a ticker or a channel badge
-lies outside it), at each of :data:`ZOOMS`: a restream that crops its picture (and scales it
-back up) shows the centre larger, and one of the zoomed hashes of the feed's frame then
-lies a few bits from the restream's unzoomed one (measured on generated programmes: a 10%
-crop with a logo at 100 kbit/s sits 10.4 bits from the unzoomed hash on average and 2.9
-from the matching zoom; frames of other content sit at 31). Near-blank frames hash as
-:data:`BLANK` and are never compared. Its sound gives Chromaprint items
-(:func:`matching.audio.decode_audio`); a segment without sound (or silent) matches on its
-picture, one without picture on its sound.
+grey, cut to the content between the letterbox or pillarbox bars its frames share
+(:func:`matching.video.content_box`) and reduced to :data:`FRAME_SIDE` px square; each frame
+is hashed with the video signal's pHash over its central :data:`CENTRE` (a corner logo, a
+ticker or a channel badge lies outside it), at each of :data:`ZOOMS`: a restream that crops
+its picture (and scales it back up) shows the centre larger, and one of the zoomed hashes of
+the feed's frame then lies a few bits from the restream's unzoomed one (measured on
+generated programmes: a 10% crop with a logo at 100 kbit/s sits 10.4 bits from the unzoomed
+hash on average and 2.9 from the matching zoom; frames of other content sit at 31).
+Near-blank frames hash as :data:`BLANK` and are never compared. Its sound gives Chromaprint
+items (:func:`matching.audio.decode_audio`); a segment without sound (or silent) matches on
+its picture, one without picture on its sound.
 
 The reference (:class:`RollingReference`) keeps the feed's frame hashes and Chromaprint items
 on two grids of wall-clock time (a slot per :data:`FRAME_STEP_S`, a slot per
 :data:`~matching.audio.ITEM_S`), filled as segments are added and emptied by :meth:`trim`.
 A restream's segment is slid along each grid in one vectorised pass
 (:func:`aligned_totals`): frames are compared by Hamming distance (the nearest of the feed
-frame's zooms), items by bit error rate. Each is turned into a similarity 0..1 and the two
-are combined where they agree in time; the best offset is the match.
+frame's zooms), items by bit error rate. Each is turned into a similarity 0..1 (a mean
+distance of :data:`FRAME_NEAR` bits or less is 1, :data:`FRAME_FAR` or more is 0; likewise
+:data:`AUDIO_NEAR` and :data:`AUDIO_FAR` for the bit error rate) and the two are combined
+where they agree in time (within a frame slot) as ``1 - (1 - frames) * (1 - sound)``: a
+restream whose sound was replaced still matches on its picture, and the other way round.
+The best offset is the match.
 
 Chromaprint needs about 2.5 s of context for each item, so a segment's last 2.5 s give none:
 a reference fed one 4 s segment at a time would hold items for only a third of the time.
@@ -34,19 +39,23 @@ from __future__ import annotations
 import math
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from matching.audio import ITEM_S, decode_audio
 from matching.signal import ContentRejected
-from matching.video import CONTAINERS, phash
+from matching.video import CONTAINERS, content_box, phash
 
-# Scores below are measured by bench/live_matching.py and tests/test_live_matching.py on
-# generated programmes (tests/live_media.py): segments of a restream cropped 10%, with a logo,
-# re-encoded at 100 kbit/s score 0.93-1.0 at their true delay; segments of another programme
-# score at most 0.12 against a 10-minute reference.
+# Calibrated by bench/live_matching.py (bench/results/live_matching.json: a 10-minute
+# reference of a generated programme, 4 s segments): segments of a restream cropped 10%, with
+# a logo, at 100 kbit/s score 1.0 (delay within 0.16 s), 0.91-1.0 on their picture alone;
+# segments of another programme score 0.0. Probed apart: other content's sound comes as close
+# as a bit error rate of 0.21 (similarity 0.08) and its picture as close as similarity 0.1;
+# a restream cropped 20% at 60 kbit/s scores 0.51-1.0 on its picture alone.
 # A sample matching the reference at least this well is a match (score 0..1, 1 = identical).
 MATCH_SCORE: float = 0.5
 # A match at least this close is "near-exact": what an event's auto-confirm rule may accept.
@@ -55,7 +64,7 @@ NEAR_EXACT_SCORE: float = 0.85
 FRAME_STEP_S = 0.25  # frames sampled this far apart: the phase of two samplings differs by 1/8 s
 FRAME_SIDE = 96  # sampled frames are scaled to this many pixels square
 CENTRE = 0.6  # the central share of each side that is hashed
-ZOOMS = (1.0, 0.95, 0.9, 0.85)  # the centre hashed again as if the picture were cropped so
+ZOOMS = (1.0, 0.95, 0.9, 0.85, 0.8)  # the centre hashed again as if the picture were cropped
 BLANK = 0  # the hash of a frame with too little contrast to say anything (pHash never is 0)
 BLANK_STD = 8.0  # grey levels: a frame's centre with less contrast than this is blank
 MAX_SEGMENT_BYTES = 64 * 2**20
@@ -64,7 +73,7 @@ MAX_SEGMENT_BYTES = 64 * 2**20
 FRAME_RADIUS = 10
 FRAME_NEAR, FRAME_FAR = 8.0, 22.0
 # Mean bit error rates of aligned Chromaprint items mapped onto similarity (unrelated: ~0.5).
-AUDIO_NEAR, AUDIO_FAR = 0.10, 0.26
+AUDIO_NEAR, AUDIO_FAR = 0.10, 0.22
 AUDIO_WINDOW = 8  # items (about 1 s) judged together for ``seconds``
 AUDIO_WINDOW_BER = 0.35
 MIN_OVERLAP = 0.5  # an offset is judged only where this share of the segment overlaps
@@ -159,6 +168,10 @@ def _frames(content: bytes, max_seconds: float, timeout_s: float) -> np.ndarray:
                     "nothing decoded")
         raise ContentRejected(f"no picture FFmpeg can decode: {last.rsplit(': ', 1)[-1]:.80}")
     grey = pixels[: count * side * side].reshape(count, side, side)
+    rows, cols = content_box(grey)  # letterbox or pillarbox bars a restream added
+    if (rows.stop - rows.start, cols.stop - cols.start) != (side, side):
+        grey = np.stack([cv2.resize(frame[rows, cols], (side, side),
+                                    interpolation=cv2.INTER_AREA) for frame in grey])
     return np.array([_hashes(frame) for frame in grey], dtype=np.uint64).reshape(count, -1)
 
 
@@ -253,12 +266,16 @@ class _Grid:
 
 
 class RollingReference:
-    """The official feed's fingerprints over the last ``window_s`` seconds of wall-clock time."""
+    """The official feed's fingerprints over the last ``window_s`` seconds of wall-clock time.
+
+    Safe to share between threads: the feed's adds and the checkers' matches take one lock.
+    """
 
     def __init__(self, window_s: float) -> None:
         if not window_s > 0:
             raise ValueError(f"window_s must be positive, got {window_s!r}")
         self.window_s = window_s
+        self._lock = threading.RLock()
         self._origin: float | None = None
         self._frames = _Grid(FRAME_STEP_S, len(ZOOMS), np.uint64)
         self._audio = _Grid(ITEM_S, 1, np.uint32)
@@ -267,36 +284,39 @@ class RollingReference:
         """Append a feed segment that aired from wall-clock time ``start`` (epoch s); what it
         overlaps is overwritten, and content older than the window before the newest held
         is not kept."""
-        newest = self.span()
-        end = start + segment.duration
-        if newest is not None and end < newest[1] - self.window_s:
-            return
-        if newest is not None and start > newest[1] + self.window_s:
-            self._frames.drop_before(0.0, math.inf)  # a gap longer than the window
-            self._audio.drop_before(0.0, math.inf)
-        if self._origin is None or self.span() is None:
-            self._origin = start
-        frames = _columns(segment.frames)
-        self._frames.put(self._origin, start, frames, frames[:, 0] != BLANK)
-        self._audio.put(self._origin, start, segment.audio.reshape(-1, 1),
-                        np.ones(len(segment.audio), dtype=bool))
-        self.trim(max(end, newest[1] if newest else end))
+        with self._lock:
+            newest = self.span()
+            end = start + segment.duration
+            if newest is not None and end < newest[1] - self.window_s:
+                return
+            if newest is not None and start > newest[1] + self.window_s:
+                self._frames.drop_before(0.0, math.inf)  # a gap longer than the window
+                self._audio.drop_before(0.0, math.inf)
+            if self._origin is None or self.span() is None:
+                self._origin = start
+            frames = _columns(segment.frames)
+            self._frames.put(self._origin, start, frames, frames[:, 0] != BLANK)
+            self._audio.put(self._origin, start, segment.audio.reshape(-1, 1),
+                            np.ones(len(segment.audio), dtype=bool))
+            self.trim(max(end, newest[1] if newest else end))
 
     def trim(self, now: float) -> None:
         """Forget what aired before ``now - window_s``."""
-        if self._origin is not None:
-            self._frames.drop_before(self._origin, now - self.window_s)
-            self._audio.drop_before(self._origin, now - self.window_s)
+        with self._lock:
+            if self._origin is not None:
+                self._frames.drop_before(self._origin, now - self.window_s)
+                self._audio.drop_before(self._origin, now - self.window_s)
 
     def span(self) -> tuple[float, float] | None:
         """The wall-clock interval the reference covers, or None when empty."""
-        if self._origin is None:
-            return None
-        spans = [s for s in (self._frames.span(self._origin), self._audio.span(self._origin))
-                 if s is not None]
-        if not spans:
-            return None
-        return min(s[0] for s in spans), max(s[1] for s in spans)
+        with self._lock:
+            if self._origin is None:
+                return None
+            spans = [s for s in (self._frames.span(self._origin), self._audio.span(self._origin))
+                     if s is not None]
+            if not spans:
+                return None
+            return min(s[0] for s in spans), max(s[1] for s in spans)
 
     def match(self, segment: SegmentPrint, edge: float) -> LiveMatch | None:
         """Match a restream's segment that went live (at the restream) at wall-clock ``edge``;
@@ -307,44 +327,45 @@ class RollingReference:
     def best(self, segment: SegmentPrint, edge: float) -> LiveMatch | None:
         """The segment's best alignment in the reference whatever its score (what a segment
         that does not match fell short with); None when nothing can be compared."""
-        if self._origin is None:
-            return None
-        found = [x for x in (self._frame_offsets(segment), self._audio_offsets(segment))
-                 if x is not None]
-        if not found:
-            return None
-        # Both on the frame grid's slots (numbered from the origin): an audio offset counts
-        # for the frame slots within one slot of its time.
-        low = min(int(x.slots.min()) for x in found)
-        high = max(int(x.slots.max()) + 1 for x in found)
-        sims = {x.audio: np.full(high - low, -1.0) for x in found}
-        seconds = {x.audio: np.zeros(high - low) for x in found}
-        for x in found:
-            np.maximum.at(sims[x.audio], x.slots - low, np.nan_to_num(x.sims, nan=-1.0))
-            np.maximum.at(seconds[x.audio], x.slots - low, x.seconds)
-        if True in sims:
-            pooled = sims[True]
-            widened = pooled.copy()
-            widened[1:] = np.maximum(widened[1:], pooled[:-1])
-            widened[:-1] = np.maximum(widened[:-1], pooled[1:])
-            sims[True] = widened
-        frames = sims.get(False, np.full(high - low, -1.0))
-        audio = sims.get(True, np.full(high - low, -1.0))
-        scores = 1 - (1 - np.maximum(frames, 0)) * (1 - np.maximum(audio, 0))
-        scores[(frames < 0) & (audio < 0)] = -1.0
-        # ties (a similarity saturated at 1) go to the offset where both agree best
-        best = int(np.lexsort((np.maximum(frames, 0) + np.maximum(audio, 0), scores))[-1])
-        if scores[best] < 0:
-            return None
-        reference_start = self._origin + (low + best) * FRAME_STEP_S
-        matched = max(float(kind[best]) for kind in seconds.values())
-        return LiveMatch(
-            score=round(float(scores[best]), 3),
-            delay_s=round(edge - reference_start, 2),
-            reference_start=round(reference_start, 2),
-            seconds=round(min(matched, segment.duration), 2),
-            audio_similarity=round(float(audio[best]), 3) if audio[best] >= 0 else None,
-            frame_similarity=round(float(frames[best]), 3) if frames[best] >= 0 else None)
+        with self._lock:
+            if self._origin is None:
+                return None
+            found = [x for x in (self._frame_offsets(segment), self._audio_offsets(segment))
+                     if x is not None]
+            if not found:
+                return None
+            # Both on the frame grid's slots (numbered from the origin): an audio offset counts
+            # for the frame slots within one slot of its time.
+            low = min(int(x.slots.min()) for x in found)
+            high = max(int(x.slots.max()) + 1 for x in found)
+            sims = {x.audio: np.full(high - low, -1.0) for x in found}
+            seconds = {x.audio: np.zeros(high - low) for x in found}
+            for x in found:
+                np.maximum.at(sims[x.audio], x.slots - low, np.nan_to_num(x.sims, nan=-1.0))
+                np.maximum.at(seconds[x.audio], x.slots - low, x.seconds)
+            if True in sims:
+                pooled = sims[True]
+                widened = pooled.copy()
+                widened[1:] = np.maximum(widened[1:], pooled[:-1])
+                widened[:-1] = np.maximum(widened[:-1], pooled[1:])
+                sims[True] = widened
+            frames = sims.get(False, np.full(high - low, -1.0))
+            audio = sims.get(True, np.full(high - low, -1.0))
+            scores = 1 - (1 - np.maximum(frames, 0)) * (1 - np.maximum(audio, 0))
+            scores[(frames < 0) & (audio < 0)] = -1.0
+            # ties (a similarity saturated at 1) go to the offset where both agree best
+            best = int(np.lexsort((np.maximum(frames, 0) + np.maximum(audio, 0), scores))[-1])
+            if scores[best] < 0:
+                return None
+            reference_start = self._origin + (low + best) * FRAME_STEP_S
+            matched = max(float(kind[best]) for kind in seconds.values())
+            return LiveMatch(
+                score=round(float(scores[best]), 3),
+                delay_s=round(edge - reference_start, 2),
+                reference_start=round(reference_start, 2),
+                seconds=round(min(matched, segment.duration), 2),
+                audio_similarity=round(float(audio[best]), 3) if audio[best] >= 0 else None,
+                frame_similarity=round(float(frames[best]), 3) if frames[best] >= 0 else None)
 
     def _frame_offsets(self, segment: SegmentPrint) -> _Offsets | None:
         """The segment's frames slid along the reference's, or None if either has none."""
@@ -353,8 +374,10 @@ class RollingReference:
         usable = query != BLANK
         if not usable.any() or not reference.valid.any():
             return None
-        nearest = np.bitwise_count(query[:, None, None] ^ reference.values[None, :, :]
-                                   ).min(axis=2).astype(np.int64)
+        nearest = np.full((len(query), len(reference.valid)), 64, dtype=np.int64)
+        for zoom in range(reference.values.shape[1]):  # one zoom at a time: less memory
+            np.minimum(nearest, np.bitwise_count(query[:, None] ^ reference.values[None, :, zoom]),
+                       out=nearest)
         valid = usable[:, None] & reference.valid[None, :]
         totals, counts = aligned_totals(nearest, valid)
         hits, _ = aligned_totals((nearest <= FRAME_RADIUS).astype(np.int64), valid)

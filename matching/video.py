@@ -202,7 +202,7 @@ def _span(content: np.ndarray) -> tuple[int, int]:
     return int(found[0]), int(found[-1]) + 1
 
 
-def _content_box(frames: np.ndarray) -> tuple[slice, slice]:
+def content_box(frames: np.ndarray) -> tuple[slice, slice]:
     """Rows and columns of a chunk of grey frames ``(n, h, w)`` left after cropping bars."""
     bright = frames > DARK_LEVEL
     rows = bright.mean(axis=2).max(axis=0) > CONTENT_SHARE
@@ -247,7 +247,7 @@ class _Sampler:
     def flush(self) -> None:
         if not self._pending:
             return
-        rows, cols = _content_box(np.stack([grey for _, grey in self._pending]))
+        rows, cols = content_box(np.stack([grey for _, grey in self._pending]))
         for t, grey in self._pending:
             crop = grey[rows, cols]
             if min(crop.shape) >= 8 and float(crop.std()) >= BLANK_STD:

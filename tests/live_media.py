@@ -66,15 +66,19 @@ def programme(path: Path, *, seconds: float, seed: int) -> Path:
     return path
 
 
-def restream(src: Path, dst: Path, *, crop: float, logo: bool, video_bitrate: str) -> Path:
+def restream(src: Path, dst: Path, *, crop: float, logo: bool, video_bitrate: str,
+             letterbox: bool = False) -> Path:
     """Write a pirate restream of ``src`` to ``dst`` (MP4): ``crop`` of the picture's width
     and height cut away (evenly around it), scaled down, a channel logo in the top-right
-    corner if ``logo``, re-encoded at ``video_bitrate`` with lower-rate sound."""
+    corner if ``logo``, black bars above and below (a 4:3 frame) if ``letterbox``,
+    re-encoded at ``video_bitrate`` with lower-rate sound."""
     keep = 1 - crop
     steps = [f"crop=trunc(iw*{keep:g}/2)*2:trunc(ih*{keep:g}/2)*2", "scale=256:144"]
     if logo:  # an opaque badge with a lighter inner bar, like a channel's mark
         steps += ["drawbox=x=iw*0.74:y=ih*0.05:w=iw*0.22:h=ih*0.12:color=0x2828C8:t=fill",
                   "drawbox=x=iw*0.76:y=ih*0.09:w=iw*0.18:h=ih*0.04:color=white:t=fill"]
+    if letterbox:
+        steps.append("pad=256:192:0:24")
     command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
                "-vf", ",".join(steps), "-c:v", "libx264", "-preset", "veryfast",
                "-b:v", video_bitrate, "-maxrate", video_bitrate, "-bufsize", video_bitrate,

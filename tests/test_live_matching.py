@@ -31,6 +31,7 @@ SEGMENT_S = 4.0
 class Media:
     programme: Path
     restream: Path
+    letterboxed: Path
     lawful: Path
     feed: list[tuple[float, SegmentPrint]]  # what the reference takes in, with its start
 
@@ -41,6 +42,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     official = programme(folder / "official.mp4", seconds=150, seed=1)
     pirate = restream(official, folder / "pirate.mp4", crop=0.1, logo=True,
                       video_bitrate="100k")
+    letterboxed = restream(official, folder / "letterboxed.mp4", crop=0.05, logo=False,
+                           video_bitrate="150k", letterbox=True)
     lawful = programme(folder / "lawful.mp4", seconds=40, seed=2)
     parts = [path.read_bytes() for path in segments(official, folder / "feed",
                                                     seconds=SEGMENT_S)]
@@ -48,7 +51,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     feed = [(AIRED, print_segment(parts[0]))]
     feed += [(AIRED + (k - 1) * SEGMENT_S, print_segment(parts[k - 1] + parts[k]))
              for k in range(1, len(parts))]
-    return Media(official, pirate, lawful, feed)
+    return Media(official, pirate, letterboxed, lawful, feed)
 
 
 def reference(media: Media, *, window_s: float, aired_until: float) -> RollingReference:
@@ -93,6 +96,19 @@ def test_a_segment_older_than_the_window_does_not_match_after_trim(media: Media)
     assert rolling.match(segment, AIRED + 130) is None
 
 
+def test_a_gap_in_the_feed_matches_nothing_and_matching_resumes_after_it(media: Media) -> None:
+    rolling = RollingReference(300)
+    for start, segment in media.feed:
+        if not AIRED + 40 <= start < AIRED + 80:  # the feed dropped from 44 s to 80 s
+            rolling.add(start, segment)
+    for content_at, held in ((20.0, True), (55.0, False), (100.0, True)):
+        segment = print_segment(cut(media.restream, start=content_at, seconds=SEGMENT_S))
+        found = rolling.match(segment, AIRED + content_at + 30)
+        assert (found is not None) is held
+        if found is not None:
+            assert found.delay_s == pytest.approx(30.0, abs=1.0)
+
+
 def test_audio_only_and_video_only_segments_match(media: Media) -> None:
     rolling = reference(media, window_s=120, aired_until=110)
     sound = print_segment(cut(media.restream, start=52.6, seconds=SEGMENT_S, video=False))
@@ -105,6 +121,15 @@ def test_audio_only_and_video_only_segments_match(media: Media) -> None:
     seen = rolling.match(picture, AIRED + 82.6)
     assert seen is not None and seen.audio_similarity is None
     assert seen.delay_s == pytest.approx(30.0, abs=1.0)
+
+
+def test_a_letterboxed_restream_matches_on_its_picture(media: Media) -> None:
+    rolling = reference(media, window_s=120, aired_until=100)
+    picture = print_segment(cut(media.letterboxed, start=71.4, seconds=SEGMENT_S, audio=False))
+    found = rolling.match(picture, AIRED + 100)
+    assert found is not None and found.frame_similarity is not None
+    assert found.frame_similarity >= NEAR_EXACT_SCORE
+    assert found.reference_start == pytest.approx(AIRED + 71.4, abs=1.0)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a video at all\n" * 200,
