@@ -5,12 +5,15 @@ rows; a bad input is one line naming it and a non-zero exit.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from swordnet.core.config import Settings
+from swordnet.live.reference import spool_dir
 from tests.conftest import run_cli
 from tests.live_event_rows import LiveRows, seed_live_rows
+from tests.live_media import cut, programme
 
 ADD = ("live", "events", "add", "--holder", "North Light Pictures", "--title", "Derby Day",
        "--alias", "The Derby", "--starts", "2026-12-07T15:00", "--ends", "2026-12-07T17:30")
@@ -101,3 +104,29 @@ def test_add_a_stream_by_hand(rows: LiveRows) -> None:
         (s["url"], s["page_url"]) for s in streams}
     refused = run_cli("live", "add-stream", str(rows.final), "ftp://tip.pirate.test/a.m3u8")
     assert refused.exit_code == 1 and "ftp://" in refused.output
+
+
+def test_push_a_capture_into_a_pushed_events_reference(rows: LiveRows, sqlite_home: Settings,
+                                                        tmp_path: Path) -> None:
+    added = run_cli(*ADD, "--pushed")
+    assert added.exit_code == 0, added.output
+    [derby] = [e for e in json.loads(run_cli("live", "events", "list", "--json").output)
+               if e["title"] == "Derby Day"]
+    capture = tmp_path / "minute.ts"
+    capture.write_bytes(cut(programme(tmp_path / "feed.mp4", seconds=8, seed=5), start=0,
+                            seconds=6))
+    pushed = run_cli("live", "push", str(derby["id"]), str(capture),
+                     "--at", "2026-12-07T15:10")
+    assert pushed.exit_code == 0, pushed.output
+    assert f"of live event {derby['id']}'s feed pushed" in pushed.output
+    assert len(list((spool_dir(sqlite_home) / str(derby["id"])).iterdir())) == 1
+    # bad inputs: one line naming them, nothing spooled
+    outside = run_cli("live", "push", str(derby["id"]), str(capture), "--at", "2026-12-08T10:00")
+    assert outside.exit_code == 1 and outside.output.startswith("Error: at: ")
+    empty = tmp_path / "empty.ts"
+    empty.write_bytes(b"")
+    nothing = run_cli("live", "push", str(derby["id"]), str(empty), "--at", "2026-12-07T15:11")
+    assert nothing.exit_code == 1 and "empty" in nothing.output
+    fed = run_cli("live", "push", str(rows.final), str(capture))
+    assert fed.exit_code == 1 and "feed URL" in fed.output
+    assert len(list((spool_dir(sqlite_home) / str(derby["id"])).iterdir())) == 1

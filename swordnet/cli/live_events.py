@@ -16,11 +16,21 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from swordnet.cli.util import ID, actor_option, console, emit, in_unit, interval_option, json_option
+from swordnet.cli.util import (
+    ID,
+    actor_option,
+    console,
+    current_settings,
+    emit,
+    in_unit,
+    interval_option,
+    json_option,
+)
 from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import LIVE_STREAM_STATES, LiveEvent
 from swordnet.core.timeutil import utcnow
 from swordnet.live import events as live_events
+from swordnet.live.reference import MAX_PUSH_BYTES, push_capture, spool_dir
 from swordnet.live.streams import record_candidate
 from swordnet.watch.campaigns import parse_time
 from swordnet.web.api_live import (
@@ -254,4 +264,26 @@ def add_stream(event_id: int, url: str, page_url: str | None) -> None:
     console.print(f"Stream {in_unit(add)} of live event {event_id}: {url}")
 
 
-LIVE_COMMANDS: tuple[click.Command, ...] = (events, auto_confirm, streams, add_stream)
+@click.command("push")
+@click.argument("event_id", type=ID)
+@click.argument("capture", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--at", "at", callback=_time, metavar="TIME",
+              help="When the capture began to air (default: now).")
+def push(event_id: int, capture: str, at: datetime | None) -> None:
+    """Push a local capture of an event's official feed (a segment or a minute of it, any
+    container ffmpeg reads) into the event's reference, for events registered with
+    --pushed; the running live service takes it in."""
+    with open(capture, "rb") as fh:
+        content = fh.read(MAX_PUSH_BYTES + 1)
+    now = utcnow()
+
+    def take(session: Session) -> float:
+        printed = push_capture(session, spool_dir(current_settings()), event_id, content,
+                               at=at or now)
+        return printed.duration
+
+    seconds = in_unit(take)
+    console.print(f"{capture}: {seconds:g} s of live event {event_id}'s feed pushed")
+
+
+LIVE_COMMANDS: tuple[click.Command, ...] = (events, auto_confirm, streams, add_stream, push)
