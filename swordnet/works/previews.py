@@ -5,6 +5,9 @@ a found copy) is decoded with Pillow and re-encoded as a PNG thumbnail; a page i
 its main text, which templates escape. So a crawled SVG with script, an HTML page posing as
 an image or a polyglot file never runs in the console. Sound (an audio work, a video's
 soundtrack) is re-encoded by ffmpeg as a small mono Opus file (:mod:`swordnet.works.audio_codec`).
+A work matched through its sound but previewed otherwise (a video work, previewed by its key
+frames) keeps that sound as a second stored object (:func:`store_work_sound`), so a match
+through its soundtrack can be heard too.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from matching.registry import preview_of
+from matching.registry import keeps_soundtrack, preview_of
 from matching.signal import ContentRejected
 from matching.textdoc import decode_text, html_main_text, looks_like_html
 from swordnet.core.errors import BadInput
@@ -91,6 +94,37 @@ def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None
         return
     work.preview_type = preview
     work.preview_sha256 = stored.sha256
+
+
+def store_work_sound(store: EvidenceStore, work: Work, content: bytes) -> None:
+    """Keep the sound of a work matched through its sound but previewed otherwise (a video
+    work's soundtrack: its first :data:`AUDIO_PREVIEW_SECONDS`, as an audio work's preview
+    is kept) as ``work.sound_sha256``; nothing for other kinds, or a file without sound."""
+    if not keeps_soundtrack(work.kind):
+        return
+    try:
+        stored = store.put_bytes(audio_preview(content), ".ogg")
+    except NoPreview:
+        return
+    work.sound_sha256 = stored.sha256
+
+
+def work_sound_sha256(work: Work) -> str | None:
+    """Where the work's sound is kept: an audio work's preview, a video work's soundtrack
+    (None if it has none)."""
+    return work.preview_sha256 if work.preview_type == "audio" else work.sound_sha256
+
+
+def work_sound(store: EvidenceStore, work: Work) -> bytes | None:
+    """The work's stored sound (mono Opus in Ogg), or None if it has none (or it is gone)."""
+    digest = work_sound_sha256(work)
+    if digest is None:
+        return None
+    try:
+        with store.open_object(digest, PREVIEW_SUFFIXES["audio"]) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def store_json_preview(store: EvidenceStore, work: Work, preview_type: str,
