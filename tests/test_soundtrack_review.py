@@ -34,7 +34,7 @@ from swordnet.demo.site import DemoSite, serve_site
 from swordnet.evidence.store import EvidenceStore
 from swordnet.web.app import create_app
 from swordnet.works.audio_codec import SPECTROGRAM_HEIGHT, spectrogram_png, spectrogram_width
-from swordnet.works.previews import work_preview, work_sound
+from swordnet.works.previews import SOUNDTRACK_SECONDS, work_preview, work_sound
 from swordnet.works.registry import register_work
 from swordnet.works.video_previews import stored_key_frames
 from tests.pirate_sites import add_watch_target, crawl_target, page
@@ -175,6 +175,7 @@ def test_a_registered_video_work_keeps_its_soundtrack_beside_its_key_frames(
     assert work.sound_sha256 is not None and sound is not None
     assert sound[:4] == b"OggS" and b"OpusHead" in sound[:200]
     assert abs(probe_seconds(sound, tmp_path) - FILM_SECONDS) <= 0.5  # sound only
+    assert len(sound) < FILM_SECONDS * 16_000 / 8 * 1.5  # about 16 kbit/s
     assert work_preview(store, work) is None  # the preview slot still holds the frames
     silent, _ = stored_film(films, "Silent Reel")
     assert silent.preview_type == "frames" and silent.sound_sha256 is None
@@ -265,6 +266,28 @@ def test_a_video_work_without_stored_sound_shows_no_player_on_its_side(
     assert f'data-src="/hits/{films.unheard_hit}/sound/copy.ogg"' in shown  # the copy's is
     response = reviewer.get(f"/hits/{films.unheard_hit}/sound/work.ogg")
     assert response.status_code == 404 and "has no stored sound" in response.text
+
+
+def test_a_segment_past_the_stored_soundtrack_is_explained(
+        clients: dict[str, TestClient], films: Films) -> None:
+    db = open_database(films.settings)
+    with db.session() as session:
+        found = session.get(Hit, films.sound_hit)
+        assert found is not None
+        late = Hit(work_id=found.work_id, site_id=found.site_id, run_id=found.run_id,
+                   url=found.url + "?late", page_url=found.page_url,
+                   media_capture_id=found.media_capture_id, algorithm="chromaprint",
+                   score=20.0, detail={"work_range": [SOUNDTRACK_SECONDS + 60,
+                                                      SOUNDTRACK_SECONDS + 80],
+                                       "copy_range": [0.0, 20.0], "fraction": 1.0})
+        session.add(late)
+        session.flush()
+        late_id = late.id
+    db.dispose()
+    response = clients["reviewer"].get(f"/hits/{late_id}/sound/work.png")
+    assert response.status_code == 404
+    assert "stored sound is its first 4:00:00, the segment starts at 4:01:00" in response.text
+    assert clients["reviewer"].get(f"/hits/{late_id}/sound/copy.png").status_code == 200
 
 
 def test_registering_the_same_film_again_keeps_its_soundtrack(

@@ -40,7 +40,7 @@ from swordnet.works.audio_codec import (
     spectrogram_png,
     spectrogram_width,
 )
-from swordnet.works.previews import AUDIO_PREVIEW_SECONDS, work_sound, work_sound_sha256
+from swordnet.works.previews import stored_sound_seconds, work_sound, work_sound_sha256
 
 router = APIRouter(include_in_schema=False)
 EXCERPT_SECONDS = 120.0  # the longest excerpt of a sound match heard or drawn
@@ -149,10 +149,10 @@ def _sound_of(request: Request, session: DbSession, viewer: Signed, hit_id: int,
         digest = work_sound_sha256(work)
         if digest is None:
             raise NotFound(f"hit {hit_id}: work {hit.work_id} has no stored sound")
-        if start >= AUDIO_PREVIEW_SECONDS:
+        kept = stored_sound_seconds(work)
+        if start >= kept:
             raise NotFound(f"hit {hit_id}: work {hit.work_id}'s stored sound is its first "
-                           f"{clock(AUDIO_PREVIEW_SECONDS)}, the segment starts at "
-                           f"{clock(start)}")
+                           f"{clock(kept)}, the segment starts at {clock(start)}")
 
         def stored() -> bytes:
             content = work_sound(store, work)

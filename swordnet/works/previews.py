@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from matching.audio import WORK_MAX_SECONDS as AUDIO_WORK_MAX_SECONDS
 from matching.registry import keeps_soundtrack, preview_of
 from matching.signal import ContentRejected
 from matching.textdoc import decode_text, html_main_text, looks_like_html
@@ -32,6 +33,10 @@ MAX_PREVIEW_PIXELS = 60_000_000
 TEXT_PREVIEW_CHARS = 2_000_000
 # An audio work's stored preview: its first half hour (32 kbit/s Opus: about 7 MB at most).
 AUDIO_PREVIEW_SECONDS = 1800.0
+# A video work's stored soundtrack: as much as its soundtrack fingerprint covers (a film's
+# match may lie anywhere in it), at half the rate (16 kbit/s: about 15 MB for two hours).
+SOUNDTRACK_SECONDS = AUDIO_WORK_MAX_SECONDS
+SOUNDTRACK_BITRATE = "16k"
 PREVIEW_SUFFIXES = {"image": ".png", "text": ".txt", "audio": ".ogg"}
 
 
@@ -98,15 +103,20 @@ def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None
 
 def store_work_sound(store: EvidenceStore, work: Work, content: bytes) -> None:
     """Keep the sound of a work matched through its sound but previewed otherwise (a video
-    work's soundtrack: its first :data:`AUDIO_PREVIEW_SECONDS`, as an audio work's preview
-    is kept) as ``work.sound_sha256``; nothing for other kinds, or a file without sound."""
+    work's soundtrack, its first :data:`SOUNDTRACK_SECONDS` as mono Opus) as
+    ``work.sound_sha256``; nothing for other kinds, or a file without sound."""
     if not keeps_soundtrack(work.kind):
         return
     try:
-        stored = store.put_bytes(audio_preview(content), ".ogg")
-    except NoPreview:
+        sound = opus_excerpt(content, 0.0, SOUNDTRACK_SECONDS, SOUNDTRACK_BITRATE)
+    except AudioUnreadable:
         return
-    work.sound_sha256 = stored.sha256
+    work.sound_sha256 = store.put_bytes(sound, ".ogg").sha256
+
+
+def stored_sound_seconds(work: Work) -> float:
+    """How much of a work's sound is stored at most (its first seconds)."""
+    return AUDIO_PREVIEW_SECONDS if work.preview_type == "audio" else SOUNDTRACK_SECONDS
 
 
 def work_sound_sha256(work: Work) -> str | None:
