@@ -170,6 +170,17 @@ def preview_of(kind: str) -> str | None:
                 None)
 
 
+def keeps_soundtrack(kind: str) -> bool:
+    """Whether works of ``kind`` are also matched through their sound though previewed
+    otherwise (a video's soundtrack), so they keep their sound beside their preview.
+
+    >>> keeps_soundtrack("video"), keeps_soundtrack("audio"), keeps_soundtrack("image")
+    (True, False, False)
+    """
+    return preview_of(kind) != "audio" and any(s.preview == "audio"
+                                               for s in signals_for_kind(kind))
+
+
 def max_content_bytes(kind: str) -> int:
     """Largest file any signal of ``kind`` fingerprints (registration refuses bigger ones)."""
     return max((s.max_content_bytes for s in signals_for_kind(kind)), default=0)

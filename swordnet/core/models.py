@@ -203,6 +203,9 @@ class Work(Base):
     # decoded text (text works), kept in the evidence store under this hash.
     preview_sha256: Mapped[str | None] = mapped_column(String(64))
     preview_type: Mapped[str | None] = mapped_column(String(10))
+    # Its sound as mono Opus when its preview is something else (a video work's soundtrack
+    # beside its key frames); an audio work's sound is its preview.
+    sound_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     holder: Mapped[RightsHolder] = relationship(back_populates="works")

@@ -27,7 +27,7 @@ from swordnet.web.console_base import Signed, render
 from swordnet.web.console_sound import sound_match
 from swordnet.web.deps import DbSession
 from swordnet.web.params import PathId
-from swordnet.works.previews import work_preview
+from swordnet.works.previews import work_preview, work_sound_sha256
 from swordnet.works.software_previews import SOFTWARE_ALGORITHMS
 
 router = APIRouter(include_in_schema=False)
@@ -62,8 +62,10 @@ def hit_view(hit: Hit) -> dict[str, Any]:
             "work_side": hit.work.preview_type or "none",
             # The copy: the found picture re-encoded, or the page's main text.
             "copy_image": signal.preview == "image" and media is not None,
-            # A sound match: both segments drawn and played (None for any other hit).
+            # A sound match: both segments drawn and played (None for any other hit); the
+            # work's only if its sound is stored (a video work's soundtrack may not be).
             "sound": sound_match(hit),
+            "work_heard": work_sound_sha256(hit.work) is not None,
             # What else the signal shows (the link signal: the name, its text, the links).
             "context": signal.review_context(detail),
             # Video and software hits: aligned key frames, or the matched files (filled in).

@@ -3,8 +3,9 @@
 A hit found by a signal previewed as sound (``SignalType.preview == "audio"``) whose detail
 names ``work_range`` and ``copy_range`` (seconds) and the ``fraction`` of the copy matched is
 described as "work 1:10–1:40 at copy 0:00–0:30, 83% of the copy". Its work's segment comes
-from the work's stored sound preview, the copy's from the evidence capture (an audio file, or
-a video whose soundtrack matched); both are re-encoded by ffmpeg on request
+from the work's stored sound (an audio work's preview, a video work's soundtrack kept beside
+its key frames), the copy's from the evidence capture (an audio file, or a video whose
+soundtrack matched); both are re-encoded by ffmpeg on request
 (:mod:`swordnet.works.audio_codec`), never sent as crawled. Access is the hit's: a rights
 holder hears and sees only their own hits. What was made lately is kept in memory, so a
 player asking for parts of an excerpt (:mod:`swordnet.web.ranges`) does not re-encode it.
@@ -39,7 +40,7 @@ from swordnet.works.audio_codec import (
     spectrogram_png,
     spectrogram_width,
 )
-from swordnet.works.previews import work_preview
+from swordnet.works.previews import stored_sound_seconds, work_sound, work_sound_sha256
 
 router = APIRouter(include_in_schema=False)
 EXCERPT_SECONDS = 120.0  # the longest excerpt of a sound match heard or drawn
@@ -145,15 +146,20 @@ def _sound_of(request: Request, session: DbSession, viewer: Signed, hit_id: int,
     start, seconds = match.segment(side)
     if side == "work":
         work = hit.work
-        if work.preview_type != "audio" or work.preview_sha256 is None:
+        digest = work_sound_sha256(work)
+        if digest is None:
             raise NotFound(f"hit {hit_id}: work {hit.work_id} has no stored sound")
+        kept = stored_sound_seconds(work)
+        if start >= kept:
+            raise NotFound(f"hit {hit_id}: work {hit.work_id}'s stored sound is its first "
+                           f"{clock(kept)}, the segment starts at {clock(start)}")
 
-        def preview() -> bytes:
-            content = work_preview(store, work)
+        def stored() -> bytes:
+            content = work_sound(store, work)
             if content is None:
                 raise NotFound(f"hit {hit_id}: work {work.id}'s stored sound is missing")
             return content
-        return _Sound(f"preview {work.preview_sha256}", preview, start, seconds)
+        return _Sound(f"sound {digest}", stored, start, seconds)
     capture = hit.media_capture
     if capture is None:
         raise NotFound(f"hit {hit_id}: the copy was not captured")

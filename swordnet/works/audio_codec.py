@@ -26,7 +26,7 @@ OPUS_BITRATE = "32k"
 INPUT_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,ogg,mp3,flac,wav,w64,aac,aiff,ape,"
                  "asf,avi,flv,mpegts,wv,rm")
 FFMPEG_TIMEOUT_S = 120.0  # an excerpt or a spectrogram (two minutes of sound at most)
-WHOLE_FILE_TIMEOUT_S = 600.0  # a work's preview (half an hour of sound)
+WHOLE_FILE_TIMEOUT_S = 600.0  # a work's sound (half an hour, or a film's four hours)
 SHORT_SOUND_SECONDS = 300.0  # sound up to this long gets the short time cap
 FFMPEG_AT_ONCE = 2
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
@@ -76,13 +76,15 @@ def _window(start: float, seconds: float | None) -> list[str]:
     return window + (["-t", f"{seconds:.3f}"] if seconds is not None else [])
 
 
-def opus_excerpt(content: bytes, start: float = 0.0, seconds: float | None = None) -> bytes:
+def opus_excerpt(content: bytes, start: float = 0.0, seconds: float | None = None,
+                 bitrate: str = OPUS_BITRATE) -> bytes:
     """``seconds`` of the content's sound from ``start`` (all of it if None), as mono Opus
-    in Ogg; AudioUnreadable if it has no sound ffmpeg decodes (or none in that window)."""
+    in Ogg at ``bitrate``; AudioUnreadable if it has no sound ffmpeg decodes (or none in
+    that window)."""
     long = seconds is None or seconds > SHORT_SOUND_SECONDS
     return _ffmpeg(content, _window(start, seconds),
                    ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", "48000",
-                    "-c:a", "libopus", "-b:a", OPUS_BITRATE, "-f", "ogg"],
+                    "-c:a", "libopus", "-b:a", bitrate, "-f", "ogg"],
                    WHOLE_FILE_TIMEOUT_S if long else FFMPEG_TIMEOUT_S)
 
 

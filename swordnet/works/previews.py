@@ -5,6 +5,9 @@ a found copy) is decoded with Pillow and re-encoded as a PNG thumbnail; a page i
 its main text, which templates escape. So a crawled SVG with script, an HTML page posing as
 an image or a polyglot file never runs in the console. Sound (an audio work, a video's
 soundtrack) is re-encoded by ffmpeg as a small mono Opus file (:mod:`swordnet.works.audio_codec`).
+A work matched through its sound but previewed otherwise (a video work, previewed by its key
+frames) keeps that sound as a second stored object (:func:`store_work_sound`), so a match
+through its soundtrack can be heard too.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from matching.registry import preview_of
+from matching.audio import WORK_MAX_SECONDS as AUDIO_WORK_MAX_SECONDS
+from matching.registry import keeps_soundtrack, preview_of
 from matching.signal import ContentRejected
 from matching.textdoc import decode_text, html_main_text, looks_like_html
 from swordnet.core.errors import BadInput
@@ -29,6 +33,10 @@ MAX_PREVIEW_PIXELS = 60_000_000
 TEXT_PREVIEW_CHARS = 2_000_000
 # An audio work's stored preview: its first half hour (32 kbit/s Opus: about 7 MB at most).
 AUDIO_PREVIEW_SECONDS = 1800.0
+# A video work's stored soundtrack: as much as its soundtrack fingerprint covers (a film's
+# match may lie anywhere in it), at half the rate (16 kbit/s: about 15 MB for two hours).
+SOUNDTRACK_SECONDS = AUDIO_WORK_MAX_SECONDS
+SOUNDTRACK_BITRATE = "16k"
 PREVIEW_SUFFIXES = {"image": ".png", "text": ".txt", "audio": ".ogg"}
 
 
@@ -91,6 +99,42 @@ def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None
         return
     work.preview_type = preview
     work.preview_sha256 = stored.sha256
+
+
+def store_work_sound(store: EvidenceStore, work: Work, content: bytes) -> None:
+    """Keep the sound of a work matched through its sound but previewed otherwise (a video
+    work's soundtrack, its first :data:`SOUNDTRACK_SECONDS` as mono Opus) as
+    ``work.sound_sha256``; nothing for other kinds, or a file without sound."""
+    if not keeps_soundtrack(work.kind):
+        return
+    try:
+        sound = opus_excerpt(content, 0.0, SOUNDTRACK_SECONDS, SOUNDTRACK_BITRATE)
+    except AudioUnreadable:
+        return
+    work.sound_sha256 = store.put_bytes(sound, ".ogg").sha256
+
+
+def stored_sound_seconds(work: Work) -> float:
+    """How much of a work's sound is stored at most (its first seconds)."""
+    return AUDIO_PREVIEW_SECONDS if work.preview_type == "audio" else SOUNDTRACK_SECONDS
+
+
+def work_sound_sha256(work: Work) -> str | None:
+    """Where the work's sound is kept: an audio work's preview, a video work's soundtrack
+    (None if it has none)."""
+    return work.preview_sha256 if work.preview_type == "audio" else work.sound_sha256
+
+
+def work_sound(store: EvidenceStore, work: Work) -> bytes | None:
+    """The work's stored sound (mono Opus in Ogg), or None if it has none (or it is gone)."""
+    digest = work_sound_sha256(work)
+    if digest is None:
+        return None
+    try:
+        with store.open_object(digest, PREVIEW_SUFFIXES["audio"]) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def store_json_preview(store: EvidenceStore, work: Work, preview_type: str,

@@ -34,7 +34,7 @@ from swordnet.core.models import (
 )
 from swordnet.evidence.store import EvidenceStore
 from swordnet.works.metadata import parse_metadata
-from swordnet.works.previews import store_work_preview
+from swordnet.works.previews import store_work_preview, store_work_sound
 from swordnet.works.software_previews import store_software_preview
 from swordnet.works.video_previews import store_video_preview
 
@@ -145,8 +145,10 @@ def register_work(
     fingerprint it lacks (a work registered before a signal type existed gains it this
     way). ``category`` (default: the kind's) and ``metadata`` (registration fields, see
     :func:`swordnet.works.metadata.parse_metadata`) are kept for a new work; an existing
-    one keeps its own. With ``preview_store``, a preview for reviewers is kept there too.
-    Raises :class:`RegistrationError`, :class:`swordnet.works.metadata.MetadataError` or
+    one keeps its own. With ``preview_store``, a preview for reviewers is kept there too
+    (and a video work's soundtrack beside its key frames); registering the same content
+    again keeps whichever of them the work lacks. Raises :class:`RegistrationError`,
+    :class:`swordnet.works.metadata.MetadataError` or
     :class:`matching.signal.ContentRejected`.
     """
     title, aliases = _check_names(title, aliases, kind)
@@ -160,6 +162,8 @@ def register_work(
         store_work_preview(preview_store, reg.work, content)
         store_video_preview(preview_store, reg.work, content)  # key frames (video works)
         store_software_preview(preview_store, reg.work, content)  # parts (software works)
+    if preview_store is not None and reg.work.sound_sha256 is None:
+        store_work_sound(preview_store, reg.work, content)  # a video work's soundtrack
     return reg
 
 
