@@ -154,17 +154,21 @@ def push_capture(session: Session, spool: Path, event_id: int, content: bytes, *
         if printed is None:
             printed = printer(content)
         taken = max(0.0, printed.duration - earlier)
-        _spool(directory, start, printed, taken)
+        _spool(directory, start, printed, taken, at.timestamp())
         _keep_for_joining(directory, at.timestamp(), taken, content)
     return round(taken, 2)
 
 
-def _spool(directory: Path, start: float, printed: SegmentPrint, seconds: float) -> None:
-    """Spool a print for the service: it goes at ``start``; ``seconds`` of it are new."""
+def _spool(directory: Path, start: float, printed: SegmentPrint, seconds: float,
+           pushed_at: float) -> None:
+    """Spool a print for the service: it goes at ``start``; ``seconds`` of it (from
+    ``pushed_at``) are new. Named so that the service takes prints in the order they aired,
+    a joint after the capture it joins."""
     buffer = io.BytesIO()
     np.savez(buffer, start=np.float64(start), duration=np.float64(printed.duration),
              seconds=np.float64(seconds), frames=printed.frames, audio=printed.audio)
-    name = f"{round(start * 1000):015d}-{secrets.token_hex(4)}{_SPOOL_SUFFIX}"
+    name = (f"{round(start * 1000):015d}-{round(pushed_at * 1000):015d}-"
+            f"{secrets.token_hex(4)}{_SPOOL_SUFFIX}")
     tmp = directory / f".{name}.tmp"
     tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, directory / name)
