@@ -30,8 +30,9 @@ The best offset is the match.
 
 Chromaprint needs about 2.5 s of context for each item, so a segment's last 2.5 s give none:
 a reference fed one 4 s segment at a time would hold items for only a third of the time.
-Feed it each new segment joined to the previous one (MPEG-TS segments concatenate), added at
-the previous segment's start: :meth:`RollingReference.add` overwrites what it overlaps.
+Feed it each new segment joined to the previous one (MPEG-TS segments concatenate; fMP4 ones
+follow their initialisation section), added at the previous segment's start:
+:meth:`RollingReference.add` overwrites what it overlaps (``swordnet.live.reference`` does).
 """
 
 from __future__ import annotations
@@ -317,6 +318,13 @@ class RollingReference:
             if not spans:
                 return None
             return min(s[0] for s in spans), max(s[1] for s in spans)
+
+    def held(self) -> tuple[float, float]:
+        """Seconds of the feed held with a picture to compare (blank frames left out), and
+        with sound."""
+        with self._lock:
+            return (float(self._frames.valid.sum()) * FRAME_STEP_S,
+                    float(self._audio.valid.sum()) * ITEM_S)
 
     def match(self, segment: SegmentPrint, edge: float) -> LiveMatch | None:
         """Match a restream's segment that went live (at the restream) at wall-clock ``edge``;

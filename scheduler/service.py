@@ -48,10 +48,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from scheduler import jobs
 from scheduler.executor import Executor
 from scheduler.liveness import settle_gone_runs
-from scheduler.lock import SchedulerLock
 from swordnet.core.config import SmtpSettings
 from swordnet.core.db import Database
 from swordnet.core.models import Campaign, WatchTarget
+from swordnet.core.service_lock import ServiceLock
 from swordnet.core.timeutil import utcnow
 from swordnet.watch.campaigns import effective_end
 
@@ -197,7 +197,7 @@ def build_scheduler(db: Database, max_concurrent: int) -> BackgroundScheduler:
     )
 
 
-def _beat_until(done: threading.Event, lock: SchedulerLock, every_s: float) -> None:
+def _beat_until(done: threading.Event, lock: ServiceLock, every_s: float) -> None:
     """Beat the scheduler's heartbeat every ``every_s`` seconds until ``done`` is set."""
     while not done.wait(every_s):
         try:
@@ -227,10 +227,10 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
     """Run until SIGTERM or Ctrl-C; running crawls are allowed to finish first. ``clock``
     tells the time the database's schedules (campaign bounds) are read at.
 
-    Raises :class:`scheduler.lock.SchedulerAlreadyRunning` if another scheduler runs
-    against the same database.
+    Raises :class:`swordnet.core.service_lock.ServiceAlreadyRunning` if another scheduler
+    runs against the same database.
     """
-    lock = SchedulerLock(db)
+    lock = ServiceLock(db, "scheduler")
     lock.acquire(executor.describe())
     stopping = threading.Event()
     context = jobs.JobContext(db=db, executor=executor, max_concurrent=max_concurrent,

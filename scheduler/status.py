@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from scheduler.lock import SchedulerLock, last_instance
 from swordnet.core.db import Database
 from swordnet.core.models import CrawlRun
+from swordnet.core.service_lock import ServiceLock, last_instance
 
 
 def _last_run(session: Session, job_id: str) -> CrawlRun | None:
@@ -44,8 +44,8 @@ def scheduler_status(db: Database) -> dict[str, Any]:
     """``{"scheduler": {...}, "jobs": [...]}``: ``running``, and the last instance's host,
     pid, executor and times if one ever ran; each job's id, schedule, next run and last run
     (id, start, outcome). Call :func:`scheduler.liveness.settle_gone_runs` first."""
-    running = SchedulerLock(db).held_elsewhere()
-    instance = last_instance(db)
+    running = ServiceLock(db, "scheduler").held_elsewhere()
+    instance = last_instance(db, "scheduler")
     rows = []
     with db.session() as session:
         for job in _stored_jobs(db):

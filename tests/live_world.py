@@ -25,8 +25,8 @@ playlist that stands still, segments that are 404, encrypted segments, an endles
 a segment of a declared 10 GB, segments on a private address) are served under
 ``bad-streams.test``.
 
-``programme`` and ``restream`` are a stand-in for ``tests/live_media.py`` (the live-matching
-helper's generator): same names and signatures, to be replaced by an import from there.
+The programmes and restreams are ``tests/live_media.py``'s (the live matching tests' own),
+at :data:`FPS` frames a second.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ import math
 import multiprocessing
 import re
 import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,15 +47,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 import pytest
 
-from bench.audiogen import RATE, music, write_audio
-from bench.video import work_frames
 from swordnet.core.outbound import AddressPolicy
 from tests.conftest import built_once
+from tests.live_media import programme, restream, segment_hls
 
-FPS, SIZE = 10, (320, 180)
+FPS = 10  # the programmes' frame rate: less to decode for the bench's 50 streams
 PROGRAMME_S = 240.0
 PROGRAMME_SEED, LAWFUL_SEED = 1901, 1977
 SEGMENT_S = 4.0  # the feed's segments (and restream one's); restream two's are 6 s
@@ -76,49 +73,6 @@ TEST_POLICY = AddressPolicy.from_text("127.0.0.1/32,::1/128")
 ENCRYPTION_KEY, ENCRYPTION_IV = "swordnet-live-19", "0123456789abcdef"
 ENDLESS_CAP = 200 * 2**20  # the endless segment stops here, should a client never stop reading
 EVENT_TITLE = "Cup Final 2026"
-
-
-# --- media (stand-in for tests/live_media.py) -------------------------------------------
-
-def _ffmpeg(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
-                   input=stdin, check=True, capture_output=True, timeout=600, cwd=cwd)
-
-
-def programme(path: Path, *, seconds: float, seed: int) -> Path:
-    """An MP4 (H.264 320x180 at 10 fps, AAC) with picture and sound that never repeat:
-    scenes of 2-5 s (panning textures, moving shapes) and music whose key and tempo change
-    every 20 s; a keyframe every 2 s, so it segments at any even length."""
-    audio = np.concatenate([music(seed * 1000 + k, 20.0) for k in range(math.ceil(seconds / 20))])
-    wav = write_audio(path.with_suffix(".wav"), audio[: int(seconds * RATE)])
-    frames = b"".join(frame.tobytes() for frame in work_frames(seed, seconds, FPS, SIZE))
-    _ffmpeg("-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{SIZE[0]}x{SIZE[1]}",
-            "-r", str(FPS), "-i", "-", "-i", str(wav), "-c:v", "libx264", "-preset", "veryfast",
-            "-pix_fmt", "yuv420p", "-g", str(2 * FPS), "-keyint_min", str(2 * FPS),
-            "-sc_threshold", "0", "-c:a", "aac", "-b:a", "96k", "-shortest", str(path),
-            stdin=frames)
-    wav.unlink()
-    return path
-
-
-def restream(src: Path, dst: Path, *, crop: float, logo: bool, video_bitrate: str) -> Path:
-    """A pirate's restream of ``src``: cropped by ``crop`` of each side's length and scaled
-    back, a channel logo (an opaque box, top right) or a translucent banner (bottom), and
-    re-encoded at ``video_bitrate`` (e.g. ``"120k"``); sound re-encoded at 64 kb/s."""
-    filters = []
-    if crop:
-        filters.append(f"crop=iw*{1 - crop:.3f}:ih*{1 - crop:.3f},scale={SIZE[0]}:{SIZE[1]}")
-    if logo:
-        filters.append("drawbox=x=iw-74:y=8:w=64:h=24:color=0xE0C020@1:t=fill,"
-                       "drawbox=x=iw-70:y=12:w=56:h=16:color=0x202080@1:t=fill")
-    else:
-        filters.append("drawbox=x=0:y=ih-30:w=iw:h=24:color=black@0.6:t=fill,"
-                       "drawbox=x=8:y=ih-26:w=90:h=16:color=white@0.8:t=fill")
-    _ffmpeg("-i", str(src), "-vf", ",".join(filters), "-c:v", "libx264", "-preset", "veryfast",
-            "-b:v", video_bitrate, "-maxrate", video_bitrate, "-bufsize", video_bitrate,
-            "-g", str(2 * FPS), "-keyint_min", str(2 * FPS), "-sc_threshold", "0",
-            "-c:a", "aac", "-b:a", "64k", str(dst))
-    return dst
 
 
 # --- HLS packaging ----------------------------------------------------------------------
@@ -143,21 +97,6 @@ class HlsMedia:
         files = {f"r{k}-{name}": self.files[name] for k in range(times) for name, _ in
                  self.segments}
         return HlsMedia(segments, {**self.files, **files}, self.key_line)
-
-
-def segment_hls(src: Path, directory: Path, *, segment_s: float,
-                key: str | None = None) -> Path:
-    """Segment ``src`` (no re-encode) into ``directory/index.m3u8`` and MPEG-TS segments of
-    about ``segment_s``; AES-128 encrypted with ``key`` (served as ``key.bin``) when given."""
-    directory, src = directory.resolve(), src.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    encryption = ("-hls_enc", "1", "-hls_enc_key", key, "-hls_enc_key_url", "key.bin",
-                  "-hls_enc_iv", ENCRYPTION_IV) if key else ()
-    _ffmpeg("-i", str(src), "-c", "copy", "-f", "hls", "-hls_time", f"{segment_s:g}",
-            "-hls_list_size", "0", *encryption,
-            "-hls_segment_filename", str(directory / "seg%05d.ts"), str(directory / "index.m3u8"),
-            cwd=directory)  # where ffmpeg writes the key file (key.bin)
-    return directory
 
 
 def read_hls(directory: Path) -> HlsMedia:
@@ -189,17 +128,19 @@ class WorldMedia:
 def make_media(directory: Path, *, seconds: float = PROGRAMME_S) -> dict[str, object]:
     """Generate and segment the world's media into ``directory`` (what :func:`load_media`
     reads); returns nothing worth remembering but the length, for ``built_once``."""
-    official = programme(directory / "official.mp4", seconds=seconds, seed=PROGRAMME_SEED)
+    official = programme(directory / "official.mp4", seconds=seconds, seed=PROGRAMME_SEED,
+                         fps=FPS)
     segment_hls(official, directory / "official", segment_s=SEGMENT_S)
     one = restream(official, directory / "pirate-one.mp4", crop=0.10, logo=True,
                    video_bitrate="300k")
     segment_hls(one, directory / "pirate-one", segment_s=4.0)
     two = restream(official, directory / "pirate-two.mp4", crop=0.0, logo=False,
-                   video_bitrate="90k")
+                   video_bitrate="90k", banner=True)
     segment_hls(two, directory / "pirate-two", segment_s=6.0)
-    lawful = programme(directory / "lawful.mp4", seconds=seconds, seed=LAWFUL_SEED)
+    lawful = programme(directory / "lawful.mp4", seconds=seconds, seed=LAWFUL_SEED, fps=FPS)
     segment_hls(lawful, directory / "lawful", segment_s=SEGMENT_S)
-    segment_hls(lawful, directory / "encrypted", segment_s=SEGMENT_S, key=ENCRYPTION_KEY)
+    segment_hls(lawful, directory / "encrypted", segment_s=SEGMENT_S, key=ENCRYPTION_KEY,
+                iv=ENCRYPTION_IV)
     return {"seconds": seconds}
 
 

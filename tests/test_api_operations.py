@@ -64,6 +64,7 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "live auto-confirm": ("put", "/live/events/{event_id}/auto-confirm"),
     "live streams": ("get", "/live/events/{event_id}/streams"),
     "live add-stream": ("post", "/live/events/{event_id}/streams"),
+    "live push": ("post", "/live/events/{event_id}/captures"),
     "campaigns list": ("get", "/campaigns"),
     "campaigns show": ("get", "/campaigns/{campaign_id}"),
     "campaigns report": ("get", "/campaigns/{campaign_id}/report"),

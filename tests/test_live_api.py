@@ -1,7 +1,8 @@
 """The live events API (``/api/v1/live``): each holder sees their own events and streams only,
 staff see all; an event shows its feed's health, its streams their state, delay, score and
 times to match and to listing, a stream its checks, and the timeline what happened in order.
-Bad input is a 422 naming the field; staff work is 403 for rights holders.
+Bad input is a 422 naming the field; staff work is 403 for rights holders. Captures of a
+pushed event's feed are pushed by its holder or staff.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from swordnet.core.config import Settings
+from swordnet.live.reference import spool_dir
+from swordnet.web import api_live
 from tests.api_client import Api, one_line, open_api
 from tests.live_event_rows import T0, LiveRows, at, seed_live_rows
+from tests.live_media import cut, programme
 
 NEW_EVENT = {"title": "Derby Day", "aliases": ["The Derby"],
              "starts_at": "2026-12-07T15:00:00", "ends_at": "2026-12-07T17:30:00+00:00",
@@ -297,3 +302,62 @@ def test_staff_add_a_stream_by_hand_once(live: tuple[Api, LiveRows]) -> None:
     refused = api.post("reviewer", f"/live/events/{rows.final}/streams",
                        json={"url": "ftp://tip.pirate.test/a.m3u8"})
     assert refused.status_code == 422 and "ftp://" in one_line(refused)
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """6 s of a generated feed, as one MPEG-TS capture."""
+    folder = tmp_path_factory.mktemp("capture")
+    return cut(programme(folder / "feed.mp4", seconds=8, seed=5, fps=10), start=0, seconds=6)
+
+
+def push(api: Api, user: str | None, event_id: int, content: bytes,
+         when: str | None = None) -> httpx.Response:
+    return api.post(user, f"/live/events/{event_id}/captures",
+                    files={"file": ("minute.ts", content)},
+                    data={"at": when} if when else {})
+
+
+def spooled(api: Api, event_id: int) -> int:
+    return len(list((spool_dir(api.settings) / str(event_id)).glob("*.npz")))
+
+
+def test_a_pushed_events_holder_or_staff_push_captures_of_its_feed(
+        live: tuple[Api, LiveRows], capture: bytes) -> None:
+    api, rows = live
+    pushed = push(api, "harbour", rows.gala, capture, "2026-12-07T18:05:00Z")
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.json()["event_id"] == rows.gala
+    assert pushed.json()["at"] == "2026-12-07T18:05:00Z"
+    assert pushed.json()["seconds"] == pytest.approx(6, abs=0.3)
+    assert spooled(api, rows.gala) == 1  # waiting for the live service
+    by_staff = push(api, "reviewer", rows.gala, capture, "2026-12-07T18:05:06+00:00")
+    assert by_staff.status_code == 201, by_staff.text
+    assert spooled(api, rows.gala) == 2
+
+    # another holder, nobody, an event with a feed: refused, nothing spooled
+    assert push(api, "north", rows.gala, capture, "2026-12-07T18:06:00Z").status_code == 404
+    assert push(api, None, rows.gala, capture).status_code == 401
+    fed = push(api, "north", rows.final, capture, "2026-12-06T18:30:00Z")
+    assert fed.status_code == 409 and "feed URL" in one_line(fed)
+    outside = push(api, "harbour", rows.gala, capture, "2026-12-06T18:30:00Z")
+    assert outside.status_code == 422 and one_line(outside).startswith("at: ")
+    noise = push(api, "harbour", rows.gala, b"\x00 no media here" * 100,
+                 "2026-12-07T18:06:00Z")
+    assert noise.status_code == 422 and "segment" in one_line(noise)
+    empty = push(api, "harbour", rows.gala, b"", "2026-12-07T18:06:00Z")
+    assert empty.status_code == 422 and "empty" in one_line(empty)
+    assert push(api, "harbour", rows.gala, capture, "yesterday").status_code == 422
+    assert spooled(api, rows.gala) == 2
+
+
+def test_a_capture_over_the_cap_is_refused_by_its_size(
+        live: tuple[Api, LiveRows], capture: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    api, rows = live
+    monkeypatch.setattr(api_live, "MAX_PUSH_BYTES", len(capture) - 1)
+    over = push(api, "harbour", rows.gala, capture, "2026-12-07T18:05:00Z")
+    assert over.status_code == 413 and one_line(over).startswith("minute.ts: the file is")
+    # far over: refused by its Content-Length, before the body is read
+    huge = push(api, "harbour", rows.gala, capture * 4, "2026-12-07T18:05:00Z")
+    assert huge.status_code == 413 and "at most" in one_line(huge)
+    assert spooled(api, rows.gala) == 0

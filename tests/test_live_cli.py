@@ -119,7 +119,7 @@ def test_push_a_capture_into_a_pushed_events_reference(rows: LiveRows, sqlite_ho
                      "--at", "2026-12-07T15:10")
     assert pushed.exit_code == 0, pushed.output
     assert f"of live event {derby['id']}'s feed pushed" in pushed.output
-    assert len(list((spool_dir(sqlite_home) / str(derby["id"])).iterdir())) == 1
+    assert len(list((spool_dir(sqlite_home) / str(derby["id"])).glob("*.npz"))) == 1
     # bad inputs: one line naming them, nothing spooled
     outside = run_cli("live", "push", str(derby["id"]), str(capture), "--at", "2026-12-08T10:00")
     assert outside.exit_code == 1 and outside.output.startswith("Error: at: ")
@@ -129,4 +129,4 @@ def test_push_a_capture_into_a_pushed_events_reference(rows: LiveRows, sqlite_ho
     assert nothing.exit_code == 1 and "empty" in nothing.output
     fed = run_cli("live", "push", str(rows.final), str(capture))
     assert fed.exit_code == 1 and "feed URL" in fed.output
-    assert len(list((spool_dir(sqlite_home) / str(derby["id"])).iterdir())) == 1
+    assert len(list((spool_dir(sqlite_home) / str(derby["id"])).glob("*.npz"))) == 1

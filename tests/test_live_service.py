@@ -9,6 +9,9 @@ bytes. The clock is the test's: each round is ``service.step(now)``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -35,9 +38,11 @@ from swordnet.core.models import (
     LiveEvent,
     LiveFeedGap,
     LiveStream,
+    ServiceInstance,
     WarcFile,
     Work,
 )
+from swordnet.core.service_lock import ServiceAlreadyRunning, ServiceLock
 from swordnet.evidence.store import EvidenceStore
 from swordnet.evidence.warc import read_record
 from swordnet.live.checker import LiveChecker
@@ -535,6 +540,42 @@ def test_the_service_runs_until_stopped_and_seals_its_evidence(rig: Rig) -> None
         store = EvidenceStore(rig.settings.evidence_dir)
         assert capture_record(session, store, segment).payload == b"minute 20"
         assert Path(warc_path(session, store, warc.filename)).exists()
+
+
+def test_one_live_service_per_database(rig: Rig) -> None:
+    """On SQLite and PostgreSQL: a second service (another process, or this one) refuses to
+    start while the first runs, naming it; the scheduler's lock is another lock."""
+    stop, started = threading.Event(), threading.Event()
+    first = threading.Thread(target=rig.service.run_until, args=(stop, started.set))
+    first.start()
+    try:
+        assert started.wait(60)
+        env = {**os.environ, "SWORDNET_HOME": str(rig.settings.home),
+               "SWORDNET_DATABASE_URL": rig.settings.database_url}
+        second = subprocess.run([sys.executable, "-m", "swordnet", "live", "run"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        with pytest.raises(ServiceAlreadyRunning, match="another live service is already "
+                                                        "running against this database"):
+            LiveService(rig.settings, lambda: rig.now, db=rig.db, references=rig.references,
+                        checker=rig.checker).run_until(threading.Event())
+        assert not ServiceLock(rig.db, "scheduler").held_elsewhere()
+    finally:
+        stop.set()
+        first.join()
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1].startswith(
+        "Error: another live service is already running against this database "
+        f"(pid {os.getpid()} on ")
+    assert "Live service running" not in second.stdout
+    with rig.db.session() as session:
+        instance = session.scalars(select(ServiceInstance)).one()  # the refused left none
+        assert (instance.service, instance.pid, instance.executor) == (
+            "live", os.getpid(), "4 checker threads")
+        assert instance.stopped_at is not None
+    again = threading.Event()
+    again.set()  # once the first has stopped, another starts (and stops at once)
+    rig.service.run_until(again)
+    assert not ServiceLock(rig.db, "live").held_elsewhere()
 
 
 def test_live_run_is_a_command(sqlite_home: Settings) -> None:

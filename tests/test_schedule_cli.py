@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
-from swordnet.core.models import Campaign, CampaignTarget, SchedulerInstance, Tip, WatchTarget
+from swordnet.core.models import Campaign, CampaignTarget, ServiceInstance, Tip, WatchTarget
 from tests.conftest import run_cli
 
 
@@ -144,7 +144,7 @@ def test_unreachable_scrapyd_node_stops_the_scheduler_before_it_starts(
                                                "--node URL (repeatable) or SWORDNET_SCRAPYD_NODES")
     check = _scheduler_cli(home, "scrapyd", "check", f"http://127.0.0.1:{port}")
     assert check.returncode == 1 and "unreachable" in check.stderr
-    assert count(db, SchedulerInstance) == 0  # nothing recorded as running
+    assert count(db, ServiceInstance) == 0  # nothing recorded as running
 
 
 @pytest.mark.parametrize("command", [

@@ -37,7 +37,7 @@ from swordnet.core.models import (
     Hit,
     NoticeUrl,
     RecheckResult,
-    SchedulerInstance,
+    ServiceInstance,
     Tip,
     Work,
 )
@@ -458,8 +458,8 @@ def gated_site() -> Iterator[tuple[RunningSite, threading.Event]]:
 
 def heartbeat(db: Database) -> datetime:
     with db.session() as session:
-        instance = session.scalars(select(SchedulerInstance)
-                                   .order_by(SchedulerInstance.id.desc())).first()
+        instance = session.scalars(select(ServiceInstance)
+                                   .order_by(ServiceInstance.id.desc())).first()
         assert instance is not None
         return instance.heartbeat_at
 

@@ -29,7 +29,8 @@ for _command in LIVE_COMMANDS:
               show_default=True, help="Streams checked at once.")
 def live_run(workers: int) -> None:
     """Run the live service until stopped (SIGTERM or Ctrl-C): take in the running events'
-    official feeds and check their candidate streams. Checks in progress finish first."""
+    official feeds and check their candidate streams. Checks in progress finish first. Only
+    one live service may run against a database."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -43,10 +44,10 @@ def live_run(workers: int) -> None:
     try:
         with database() as db:
             service = LiveService(current_settings(), db=db, workers=workers)
-            console.print(f"Live service running against "
-                          f"{db.engine.url.render_as_string(hide_password=True)} with "
-                          f"{workers} checker threads; Ctrl-C to stop.")
-            service.run_until(stop)
+            service.run_until(stop, started=lambda: console.print(
+                f"Live service running against "
+                f"{db.engine.url.render_as_string(hide_password=True)} with {workers} "
+                "checker threads; Ctrl-C to stop."))
         console.print("Live service stopped.")
     finally:
         for sig, handler in previous.items():

@@ -270,17 +270,18 @@ def add_stream(event_id: int, url: str, page_url: str | None) -> None:
 @click.option("--at", "at", callback=_time, metavar="TIME",
               help="When the capture began to air (default: now).")
 def push(event_id: int, capture: str, at: datetime | None) -> None:
-    """Push a local capture of an event's official feed (a segment or a minute of it, any
-    container ffmpeg reads) into the event's reference, for events registered with
-    --pushed; the running live service takes it in."""
+    """Push a local capture of an event's official feed (a segment or a few minutes of it,
+    any container ffmpeg reads; its first 5 minutes are taken) into the event's reference,
+    for events registered with --pushed; the running live service takes it in. Short
+    MPEG-TS captures pushed one after the other are fingerprinted joined, so their sound
+    is matched across their boundaries."""
     with open(capture, "rb") as fh:
         content = fh.read(MAX_PUSH_BYTES + 1)
     now = utcnow()
 
     def take(session: Session) -> float:
-        printed = push_capture(session, spool_dir(current_settings()), event_id, content,
-                               at=at or now)
-        return printed.duration
+        return push_capture(session, spool_dir(current_settings()), event_id, content,
+                            at=at or now)
 
     seconds = in_unit(take)
     console.print(f"{capture}: {seconds:g} s of live event {event_id}'s feed pushed")

@@ -782,15 +782,17 @@ class Tip(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class SchedulerInstance(Base):
-    """The scheduler process currently (or last) running against this database."""
+class ServiceInstance(Base):
+    """A run of a once-per-database service (the scheduler, the live service) against this
+    database: the one running now, or one that ran (``swordnet.core.service_lock``)."""
 
-    __tablename__ = "scheduler_instances"
+    __tablename__ = "service_instances"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    service: Mapped[str] = mapped_column(String(20), server_default="scheduler")
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int]
-    executor: Mapped[str] = mapped_column(String(300))
+    executor: Mapped[str] = mapped_column(String(300))  # how it runs its work
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]

@@ -80,7 +80,8 @@ class Sample:
     """What sampling a stream found. ``outcome`` is "ok" (a segment fetched) or one of the
     failure outcomes of ``swordnet.core.models.LIVE_CHECK_OUTCOMES`` (offline, not_found,
     encrypted, refused, too_large, looping, bad_playlist, failed), with a one-line reason.
-    ``init`` is the segment's initialisation section (fMP4), fetched when it has one."""
+    ``init`` is the segment's initialisation section (fMP4), fetched when it has one;
+    ``discontinuity``: the playlist marks the segment as starting a new timeline."""
 
     outcome: str
     reason: str
@@ -90,6 +91,7 @@ class Sample:
     duration: float | None
     edge: float | None  # wall-clock time (epoch s) the segment went live at its source
     init: Fetched | None = None
+    discontinuity: bool = False
 
     @property
     def media(self) -> bytes:
@@ -212,7 +214,7 @@ class StreamSampler:
                     inits[segment.init_url] = init
                 body = self._get(segment.url, self.max_segment_bytes, "segment")
                 samples.append(Sample("ok", "", playlists, body, segment.sequence,
-                                      segment.duration, edge, init))
+                                      segment.duration, edge, init, segment.discontinuity))
             except _Stop as stop:
                 samples.append(Sample(stop.outcome, stop.reason, playlists, None,
                                       segment.sequence, segment.duration, edge))

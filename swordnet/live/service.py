@@ -7,6 +7,10 @@ as there are free workers. Sampling is mostly waiting on the network and on ffmp
 subprocess), so a few threads keep up with dozens of streams on two cores. Stopping lets the
 checks in progress finish, then seals the evidence file. The clock is passed in: tests drive
 the service with :meth:`LiveService.step`, one round at a given time.
+
+One live service runs per database (:class:`swordnet.core.service_lock.ServiceLock`, as for
+the scheduler): a second would keep references of its own and check the same streams, so
+:meth:`LiveService.run_until` refuses to start while another holds the lock, naming it.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
 from swordnet.core.outbound import AddressPolicy
+from swordnet.core.service_lock import ServiceLock
 from swordnet.core.timeutil import utcnow
 from swordnet.evidence.store import EvidenceStore
 from swordnet.live.checker import LiveChecker
@@ -32,6 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WORKERS = 8
 TICK_S = 1.0
 SEAL_EVERY_S = 600.0
+HEARTBEAT_S = 30.0
 
 
 class LiveService:
@@ -83,9 +91,22 @@ class LiveService:
         self._seal_if_due(now)
         return outcomes
 
-    def run_until(self, stop: threading.Event) -> None:
+    def run_until(self, stop: threading.Event,
+                  started: Callable[[], None] | None = None) -> None:
         """Ingest and check until ``stop`` is set; then finish the checks in progress and seal
-        the evidence file."""
+        the evidence file. Raises :class:`swordnet.core.service_lock.ServiceAlreadyRunning`
+        (naming it) if another live service runs against the database; ``started`` is called
+        once this one holds the database."""
+        lock = ServiceLock(self.db, "live")
+        lock.acquire(f"{self.workers} checker threads")
+        try:
+            if started is not None:
+                started()
+            self._run(stop, lock)
+        finally:
+            lock.release()
+
+    def _run(self, stop: threading.Event, lock: ServiceLock) -> None:
         with self.db.session() as session:
             recover(session, self.checker.evidence.store)
         ingest = threading.Thread(target=self._ingest_until, args=(stop,), name="live-ingest",
@@ -93,9 +114,16 @@ class LiveService:
         ingest.start()
         running: dict[int, Future[str]] = {}
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="live-check")
+        beaten = self.clock()
         try:
             while not stop.is_set():
                 now = self.clock()
+                if now - beaten >= timedelta(seconds=HEARTBEAT_S):
+                    beaten = now
+                    try:
+                        lock.heartbeat()
+                    except SQLAlchemyError as exc:  # a busy database: the next beat may do
+                        log.warning("heartbeat failed: %s", exc)
                 for stream_id in [i for i, f in running.items() if f.done()]:
                     del running[stream_id]
                 free = self.workers - len(running)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -34,15 +34,18 @@ from swordnet.core.models import (
 )
 from swordnet.core.timeutil import utcnow
 from swordnet.live import events as live_events
+from swordnet.live.reference import MAX_PUSH_BYTES, PUSH_MAX_SECONDS, push_capture, spool_dir
 from swordnet.live.streams import record_candidate
 from swordnet.web.deps import Caller, DbSession
-from swordnet.web.errors import ERROR_RESPONSES
+from swordnet.web.errors import ERROR_RESPONSES, UPLOAD_RESPONSES
 from swordnet.web.pagination import Page, PageParams, page_params, paginate
 from swordnet.web.params import PathId
+from swordnet.web.uploads import FORM_SLACK_BYTES, CappedBodyRoute, body_cap, read_capped
 from swordnet.works.holders import registering_holder
 from swordnet.works.registry import holder_by_name
 
-router = APIRouter(prefix="/live", tags=["live events"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/live", tags=["live events"], responses=ERROR_RESPONSES,
+                   route_class=CappedBodyRoute)
 # Sanity bounds of a request; the allowed ranges are swordnet.live.events' to say.
 MAX_SECONDS = 86_400
 MAX_CHECKS_SHOWN = 200
@@ -364,6 +367,13 @@ class LiveStreamIn(BaseModel):
                                  "or links it.", json_schema_extra={"format": "uri"})
 
 
+class CaptureOut(BaseModel):
+    event_id: int
+    at: datetime = Field(description="When the capture began to air.")
+    seconds: float = Field(description="Seconds of the capture taken into the reference "
+                           f"(at most its first {PUSH_MAX_SECONDS:g}).")
+
+
 # --- operations -------------------------------------------------------------------------------
 
 @router.get("/events", response_model=Page[LiveEventOut])
@@ -448,6 +458,31 @@ def add_stream(event_id: PathId, body: LiveStreamIn, session: DbSession,
                               at=utcnow())
     session.flush()
     return stream_out(stream)
+
+
+@router.post("/events/{event_id}/captures", response_model=CaptureOut, status_code=201,
+             responses=UPLOAD_RESPONSES, max_body_size=MAX_PUSH_BYTES + FORM_SLACK_BYTES)
+@body_cap(lambda: MAX_PUSH_BYTES)
+def push_event_capture(
+    event_id: PathId, request: Request, session: DbSession, caller: Caller,
+    file: Annotated[UploadFile, File(description="A capture of the event's official feed: a "
+                                     "segment or a few minutes of it, any container ffmpeg "
+                                     "reads (MPEG-TS captures pushed one after another are "
+                                     "fingerprinted joined).")],
+    at: Annotated[datetime | None, Form(description="When the capture began to air (ISO "
+                                        "8601, UTC unless it names an offset); default: "
+                                        "now. Within the event's bounds.")] = None,
+) -> CaptureOut:
+    """Push a capture of an event's official feed into its reference (the event's holder or
+    staff), for an event registered without a feed URL: fingerprinted here, then taken in by
+    the live service. 409 for an event with a feed URL; 422 for a time outside the event or
+    a file that cannot be decoded; 413 over the size cap (read no further)."""
+    event = get_event(session, caller, event_id)
+    content = read_capped(file, MAX_PUSH_BYTES, "a capture")
+    when = as_utc(at) or utcnow()
+    seconds = push_capture(session, spool_dir(request.app.state.settings), event.id, content,
+                           at=when)
+    return CaptureOut(event_id=event.id, at=when, seconds=seconds)
 
 
 @router.get("/streams/{stream_id}", response_model=LiveStreamDetail)
