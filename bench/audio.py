@@ -20,6 +20,12 @@ dynamic range compression, a voice talking over it (6 dB below it), pitch-preser
 +3% and -3% (``atempo``), a phone-speaker band (300-3,400 Hz at 8 kHz) and the audio as the
 soundtrack of an unrelated video (matched as a crawled video is). Distractors are 20 s clips: other
 generated music, espeak-ng speech, white/pink/brown noise, silence and tones.
+The generated music takes its harmony from 120 plans (12 keys, major or minor, five chord
+progressions) and its tempo from 72-168 beats a minute, so about one distractor in 120
+plays a work's own chords in its key, some within a few per cent of its tempo: to
+Chromaprint, which hears chroma, nearly the same recording. Some works also repeat
+themselves note for note (seed 1001 every 8 bars, 21.3 s; seed 1030 every 4 bars, 6.4 s),
+so an excerpt of them matches as well at the repeat as where it was cut.
 
 Every copy and distractor is matched against an index holding the works and a synthetic
 catalogue (``--catalogue`` 3-minute tracks). The catalogue's fingerprints are cheap stand-ins:

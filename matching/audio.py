@@ -14,14 +14,21 @@ second). The fingerprint value is compact, versioned JSON holding Chromaprint's 
 compressed encoding (what ``fpcalc`` prints): ``{"v":1,"duration":D,"chromaprint":"AQAD…"}``;
 rights holders may submit one precomputed and :meth:`ChromaprintSignal.validate` checks it.
 
-Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array of
-values: each copy item looks up the registered items with its exact value (values shared
-by more than :data:`MAX_ROWS_PER_ITEM` rows say nothing and are skipped), and each pair
-votes for its offset (work item minus copy item) in one-second bins. The best-voted offsets
-are then verified over the raw frames: the copy is cut into windows of :data:`WINDOW`
-items, and a window matches where its bit error rate against the work, at an offset within
-:data:`BAND` items of the voted one (a sped-up copy drifts), is at most :data:`MAX_BER`
-(unrelated audio sits near 0.5). The score is the seconds of the copy in matching windows.
+Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
+keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value: each copy item looks up the
+registered items with its key (keys shared by more than :data:`MAX_ROWS_PER_ITEM` rows say
+nothing and are skipped), and each pair votes for its offset (work item minus copy item)
+in one-second bins. The best-voted offsets are then verified over the raw frames, like
+Chromaprint's own ``FingerprintMatcher`` aligns two prints and then reads bit errors at
+that alignment: the copy is cut into windows of :data:`WINDOW` items, and the straight
+line of offsets within :data:`BAND` items of the voted one (sloping by up to
+:data:`MAX_DRIFT`, for a sped-up copy) is found along which the windows' bit error rates,
+counted on :data:`VERIFY_MASK`'s coarse bits with an item of slack either way, lie
+furthest below :data:`MAX_BER`. A window on that line at or below it matches (unrelated
+audio sits near 0.5; music in the same key on the same chords comes closer, some windows
+under it: ``bench/audio.py``'s false hits). The score is the seconds of the copy in
+matching windows; the offset reported is where the longest run of them starts. Of a work's offsets the one matching more of the copy, then more closely, is
+kept: a song that repeats itself note for note matches an excerpt at each repeat.
 ``bench/audio.py`` measures recall, false hits and speed.
 """
 
@@ -56,7 +63,9 @@ SILENCE_RMS = 30.0  # int16 RMS (about -61 dBFS) at or below which a second of a
 MIN_AUDIBLE_SECONDS = 2.0  # audio with fewer non-silent seconds is "silence only"
 WINDOW = 16  # copy items per verified window (about 2 s)
 BAND = 48  # a window may sit this many items (about 6 s) off the voted offset
-MAX_BER = 0.35  # a window matches at or below this bit error rate
+MAX_BER = 0.14  # a window matches at or below this error rate on VERIFY_MASK's bits
+MAX_DRIFT = 0.04  # the offset may drift by this share of the copy (a sped-up copy)
+_COARSE_SLOPE = 0.005  # drift rates first tried this far apart
 VOTE_BIN = 8  # items per offset vote bin (about 1 s)
 MAX_ROWS_PER_ITEM = 256  # an item value shared by more registered items says nothing
 CANDIDATES = 8  # best-voted offsets verified per query
@@ -64,6 +73,17 @@ OFFSETS_PER_ENTRY = 3  # of which at most this many of one entry
 _SCANNED_CELLS = 256  # the best-voted offsets looked at to pick them
 MIN_VOTES = 2  # an entry needs this many agreeing items to be verified
 _CHUNK = 1 << 20
+# Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
+# odd bit says on which side of the middle threshold the filter's value lies (coarse), the
+# even bit whether it lies between the outer thresholds (fine). Fine bits flip more under a
+# phone speaker or a voice over the music, so verification counts coarse bits only
+# (bench/audio.py: it tells altered copies from other music in the same key better than all
+# 32), and votes go by the coarse bits and the four steadiest fine ones (an exact 32-bit
+# value survives a voice-over or a phone speaker in under 1% of items; these 20 bits in
+# 1-25%).
+VERIFY_MASK = np.uint32(0xAAAAAAAA)
+VERIFY_BITS = 16
+KEY_MASK = np.uint32(sum(1 << bit for bit in (*range(1, 32, 2), 18, 20, 26, 28)))
 
 # Audio containers FFmpeg may open, and the video ones (soundtracks). Others it would also
 # probe (playlists, concat lists, image sequences) could refer to other files.
@@ -307,8 +327,10 @@ class ChromaprintSignal(SignalType):
     also_work_kinds: ClassVar[tuple[str, ...]] = ("video",)
     higher_is_closer: ClassVar[bool] = True
     score_unit: ClassVar[str] = "seconds"
-    # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: unrelated
-    # clips reach 0; altered copies score well above.
+    # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: noise,
+    # speech and music in other keys stay below it; music in a work's key on its chords at a
+    # tempo a few per cent away can reach 16 s of a 20 s clip (the false hits left); a 15 s
+    # excerpt scores about 12 s.
     default_threshold: ClassVar[float] = 6
     max_content_bytes: ClassVar[int] = AUDIO.max_download_bytes
     file_kinds: ClassVar[tuple[FileKind, ...]] = (AUDIO,)
@@ -429,7 +451,7 @@ class AudioIndex(SignalIndex):
             self._slot_of[entry_id] = slot
             alive.append(np.ones(1, dtype=bool))
             positions = np.arange(len(found.items), dtype=np.int64)
-            self._tail.append((found.items, (np.int64(slot) << 32) | positions))
+            self._tail.append((found.items & KEY_MASK, (np.int64(slot) << 32) | positions))
             self._tail_size += len(found.items)
         self._alive = np.concatenate(alive)
         if self._tail_size > max(4096, len(self._keys) // 8):
@@ -459,8 +481,9 @@ class AudioIndex(SignalIndex):
         self._merge()
         if not len(self._keys):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        start = np.searchsorted(self._keys, items, side="left")
-        stop = np.searchsorted(self._keys, items, side="right")
+        keys = items & KEY_MASK
+        start = np.searchsorted(self._keys, keys, side="left")
+        stop = np.searchsorted(self._keys, keys, side="right")
         counts = stop - start
         counts[counts > MAX_ROWS_PER_ITEM] = 0
         total = int(counts.sum())
@@ -496,6 +519,7 @@ class AudioIndex(SignalIndex):
             found = (at < len(cells)) & (cells[np.minimum(at, len(cells) - 1)] == cells + step)
             spread[found] += votes[at[found]]
         cell_slot = cells // span
+        min_windows = max(1, math.ceil(limit / (WINDOW * ITEM_S) - 1e-6))
         best: dict[int, tuple[float, dict[str, Any]]] = {}
         tried: dict[int, list[int]] = {}
         for cell in np.argsort(-spread, kind="stable")[:_SCANNED_CELLS]:
@@ -510,18 +534,28 @@ class AudioIndex(SignalIndex):
                     abs(bin_number - other) * VOTE_BIN <= BAND for other in near):
                 continue
             near.append(bin_number)
-            found = _verify(self._items[slot], copy.items, bin_number * VOTE_BIN + VOTE_BIN // 2)
-            if found is not None and found[0] >= limit and found[0] > best.get(slot, (0.0,))[0]:
+            found = _verify(self._items[slot], copy.items, bin_number * VOTE_BIN + VOTE_BIN // 2,
+                            min_windows)
+            if found is None or found[0] < limit:
+                continue
+            # of a work's offsets, the one matching more of the copy, or as much more closely
+            kept = best.get(slot)
+            if kept is None or (found[0], -found[1]["ber"]) > (kept[0], -kept[1]["ber"]):
                 best[slot] = found
         results = [(self._slot_entry[slot], score, detail)
                    for slot, (score, detail) in best.items()]
         return sorted(results, key=lambda r: (-r[1], r[0]))
 
 
-def _verify(work: np.ndarray, copy: np.ndarray,
-            offset: int) -> tuple[float, dict[str, Any]] | None:
-    """Seconds of ``copy`` whose windows match ``work`` near ``offset`` (work item minus copy
-    item), with where; None if no window matches."""
+def _verify(work: np.ndarray, copy: np.ndarray, offset: int,
+            min_windows: int = 1) -> tuple[float, dict[str, Any]] | None:
+    """The copy's windows matching ``work`` along the best line of offsets near ``offset``
+    (work item minus copy item), with where; None if fewer than ``min_windows`` match.
+
+    The line may slope by up to :data:`MAX_DRIFT` (a sped-up copy drifts steadily); each
+    window is judged at the line's offset give or take one item (the copy's items are
+    sampled at another phase of the audio).
+    """
     windows = len(copy) // WINDOW
     if not windows or not len(work):
         return None
@@ -529,26 +563,73 @@ def _verify(work: np.ndarray, copy: np.ndarray,
     copy_at = np.arange(windows * WINDOW)
     work_at = copy_at[:, None] + shifts[None, :]
     valid = (work_at >= 0) & (work_at < len(work))
-    errors = _popcount(copy[copy_at][:, None] ^ work[np.clip(work_at, 0, len(work) - 1)])
+    errors = _popcount((copy[copy_at][:, None] ^ work[np.clip(work_at, 0, len(work) - 1)])
+                       & VERIFY_MASK)
     errors = np.where(valid, errors, 0).reshape(windows, WINDOW, len(shifts)).sum(axis=1)
     counted = valid.reshape(windows, WINDOW, len(shifts)).sum(axis=1)
     # a window must overlap the work by at least half to be judged
-    ber = np.where(counted >= WINDOW // 2, errors / np.maximum(32 * counted, 1), 1.0)
-    best_shift = ber.argmin(axis=1)
-    matched = ber[np.arange(windows), best_shift] <= MAX_BER
+    ber = np.where(counted >= WINDOW // 2, errors / np.maximum(VERIFY_BITS * counted, 1), 1.0)
+    ber[:, 1:-1] = np.minimum(ber[:, 1:-1], np.minimum(ber[:, :-2], ber[:, 2:]))
+    if np.count_nonzero(ber.min(axis=1) <= MAX_BER) < min_windows:
+        return None  # too few windows match at any offset to reach the score asked for
+    columns = _best_line(ber, len(copy))
+    line = ber[np.arange(windows), columns]
+    matched = line <= MAX_BER
     if not matched.any():
         return None
+    chosen = shifts[columns]
+    run_start, run_length = _longest_run(matched)
     hit = np.flatnonzero(matched)
-    chosen = shifts[best_shift[hit]]
     first, last = int(hit[0]), int(hit[-1])
     copy_start, copy_end = first * WINDOW * ITEM_S, (last + 1) * WINDOW * ITEM_S
-    work_start = (first * WINDOW + int(chosen[0])) * ITEM_S
-    work_end = ((last + 1) * WINDOW + int(chosen[-1])) * ITEM_S
+    work_start = (first * WINDOW + int(chosen[first])) * ITEM_S
+    work_end = ((last + 1) * WINDOW + int(chosen[last])) * ITEM_S
     seconds = round(len(hit) * WINDOW * ITEM_S, 1)
     return seconds, {
         "work_range": [round(max(0.0, work_start), 2), round(work_end, 2)],
         "copy_range": [round(copy_start, 2), round(copy_end, 2)],
         "fraction": round(len(hit) / windows, 3),
-        "offset_s": round(float(np.median(chosen)) * ITEM_S, 2),
+        # where the longest matched run starts: a repeating song matches elsewhere too
+        "offset_s": round(float(chosen[run_start]) * ITEM_S, 2),
         "seconds": seconds,
+        "ber": round(float(line[matched].mean()), 3),
     }
+
+
+def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
+    """Per window, the column of ``ber`` (windows x offsets) on the straight line of
+    offsets whose windows lie furthest below :data:`MAX_BER` in all (more windows, and
+    closer ones, win): tried at coarse slopes, then finely around the best one."""
+    windows, width = ber.shape
+    margin = np.concatenate([np.zeros((windows, 1)), np.maximum(MAX_BER - ber, 0.0),
+                             np.zeros((windows, 1))], axis=1)
+    centres = (np.arange(windows) + 0.5) * WINDOW
+    rows = np.arange(windows)[:, None]
+    starts = np.arange(width)[None, :]
+
+    def columns_at(rates: np.ndarray) -> np.ndarray:
+        """rates x windows x starts: each line's column per window (-1 or ``width``: off
+        the band, scoring nothing)."""
+        steps = np.rint(rates[:, None] * centres[None, :]).astype(np.int64)
+        return np.clip(steps[:, :, None] + starts[None, :, :], -1, width)
+
+    def best_of(rates: np.ndarray) -> tuple[float, int]:
+        totals = margin[rows[None], columns_at(rates) + 1].sum(axis=1)
+        rate, start = np.unravel_index(int(totals.argmax()), totals.shape)
+        return float(rates[rate]), int(start)
+
+    fine = min(_COARSE_SLOPE, 2.0 / max(items, 1))  # at most an item off at the copy's end
+    coarse = np.concatenate([[0.0], np.arange(-MAX_DRIFT, MAX_DRIFT + 1e-9, _COARSE_SLOPE)])
+    rate, _ = best_of(coarse if windows > 1 else np.zeros(1))
+    rate, start = best_of(np.concatenate(
+        [[rate], np.arange(rate - _COARSE_SLOPE, rate + _COARSE_SLOPE + 1e-9, fine)]))
+    return np.clip(columns_at(np.array([rate]))[0, :, start], 0, width - 1)
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int]:
+    """Where the longest run of True in ``flags`` starts, and its length."""
+    padded = np.concatenate([[0], flags.astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    starts, stops = edges[::2], edges[1::2]
+    longest = int(np.argmax(stops - starts))
+    return int(starts[longest]), int(stops[longest] - starts[longest])

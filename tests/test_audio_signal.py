@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from bench.audiogen import RATE, music, write_audio
+from bench.audiogen import RATE, music, speech, write_audio
 from bench.video import write_work
 from matching import audio
 from matching.audio import AudioPrint, ChromaprintSignal
@@ -111,6 +111,44 @@ def test_an_excerpt_is_found_with_its_offset(index: MatchIndex, tmp_path: Path) 
 def test_unrelated_audio_does_not_match(index: MatchIndex, tmp_path: Path) -> None:
     for seed in (601, 602, 603):
         assert matches(index, encoded(tmp_path, f"{seed}.mp3", music(seed, 30.0))) == []
+
+
+@pytest.fixture(scope="module")
+def same_chords(tmp_path_factory: pytest.TempPathFactory) -> tuple[MatchIndex, bytes]:
+    """Song 1001 registered alone, and 20 s of song 100133 as an MP3: both in G major on the
+    same four chords (bench/audiogen.py), at 90 and 77 beats a minute."""
+    folder = tmp_path_factory.mktemp("same-chords")
+    index = MatchIndex()
+    song = write_audio(folder / "song.flac", music(1001, SECONDS)).read_bytes()
+    for algorithm, variant, value in registration_fingerprints("audio", song):
+        index.add(1, 1001, algorithm, value, variant=variant)
+    other = write_audio(folder / "other.mp3", music(100133, 20.0), args=("-b:a", "128k"))
+    return index, other.read_bytes()
+
+
+def test_other_music_on_the_same_chords_is_not_a_match(
+        same_chords: tuple[MatchIndex, bytes]) -> None:
+    index, other = same_chords
+    assert matches(index, other) == []
+
+
+@pytest.mark.parametrize("alteration", ["phone speaker", "voice over"])
+def test_a_degraded_excerpt_is_found_at_its_offset(index: MatchIndex, tmp_path: Path,
+                                                   alteration: str) -> None:
+    start = 31.0
+    excerpt = music(501, SECONDS)[int(start * RATE):int((start + 20) * RATE)]
+    if alteration == "phone speaker":
+        copy = encoded(tmp_path, "x.mp3", excerpt, "-af", "highpass=f=300,lowpass=f=3400",
+                       "-ar", "8000", "-b:a", "32k")
+    else:
+        voice = np.resize(speech("a voice talking over the music, about something else "
+                                 "entirely, for as long as the excerpt lasts", "en-us", 170),
+                          len(excerpt))
+        voice *= 0.5 * np.sqrt(np.mean(excerpt ** 2) / np.mean(voice ** 2))
+        copy = encoded(tmp_path, "x.wav", 0.6 * (excerpt + voice))
+    [found] = matches(index, copy)
+    assert found.work_id == 501, alteration
+    assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
 
 
 @pytest.mark.parametrize("channels", [1, 2, 6])
