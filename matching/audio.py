@@ -27,8 +27,9 @@ counted on :data:`VERIFY_MASK`'s coarse bits with an item of slack either way, l
 furthest below :data:`MAX_BER`. A window on that line at or below it matches (unrelated
 audio sits near 0.5; music in the same key on the same chords comes closer, some windows
 under it: ``bench/audio.py``'s false hits). The score is the seconds of the copy in
-matching windows; the offset reported is where the longest run of them starts. Of a work's offsets the one matching more of the copy, then more closely, is
-kept: a song that repeats itself note for note matches an excerpt at each repeat.
+matching windows; the offset reported is where the longest run of them starts. Of a work's
+offsets the one matching more of the copy, then more closely, is kept: a song that repeats
+itself note for note matches an excerpt at each repeat.
 ``bench/audio.py`` measures recall, false hits and speed.
 """
 
