@@ -201,10 +201,26 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
         yield from postgres_database()
 
 
+def migrated_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty database at the newest schema on ``backend``, migrated once per test run
+    (migrating takes about 0.4 s on SQLite and 1-2 s on PostgreSQL; a copy a few ms on
+    SQLite and 0.2-0.4 s on PostgreSQL). Tests copy it (:func:`copy_database`)."""
+
+    def build(directory: Path) -> dict[str, Any]:
+        url = shared_database_url(backend, "migrated", directory)
+        open_database(Settings(home=directory / "home", database_url=url)).dispose()
+        return {"database_url": url}
+
+    return str(built_once(tmp_path_factory, f"migrated_{backend}", build)[1]["database_url"])
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database on each backend."""
-    with fresh_database(request.param, tmp_path) as url:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database on each backend, empty but at the newest schema: a copy of the one
+    :func:`migrated_database` migrated (the migrations themselves are tested in
+    test_database.py, from an empty database)."""
+    with copy_database(migrated_database(request.param, tmp_path_factory), tmp_path) as url:
         yield url
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.test import get_crawler
@@ -122,6 +122,8 @@ def run_spider(spider: WatchSpider, sites: dict[str, DemoSite], *,
                 queue.append(result)
             else:
                 run.items.append(result)
+    asyncio.run(spider.crawler.signals.send_catch_log_async(  # the spider's own close work
+        signal=signals.spider_closed, spider=spider, reason="finished"))
     if spider.crawler.settings.getdict("EXTENSIONS"):
         CrawlDatabase.of(spider.crawler).close()  # as when the engine stops
     return run

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import socket
 
-from scheduler.executor import CrawlRequest
+from crawlers.store import finish_run, open_run
+from scheduler.executor import CrawlRequest, create_run
 from scheduler.jobs import TIP_DEPTH
 from swordnet.core.config import Settings
-from swordnet.core.db import open_database
-from swordnet.core.models import Site
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import CrawlRun, Site, WatchTarget
 from swordnet.demo.site import DemoSite, Resource, serve_site
 from tests.conftest import run_cli
 from tests.crawled import crawl
@@ -72,13 +73,34 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def _recorded_again(db: Database, target_id: int, like: CrawlRun) -> CrawlRun:
+    """Another run of the target ending as ``like`` did, recorded as a crawl records its
+    run (created, opened, finished with those statistics) but without a crawl process."""
+    with db.session() as session:
+        target = session.get(WatchTarget, target_id)
+        assert target is not None
+        request = CrawlRequest.for_target(target)
+    run_id = create_run(db, request)
+    with db.session() as session:
+        ref = open_run(session, run_id, request.start_url, request.spider)
+        finish_run(session, ref, like.finish_reason or "finished", like.stats, like.errors)
+    with db.session() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        return run
+
+
 def test_a_site_unreachable_three_runs_in_a_row_is_marked_down(sqlite_home: Settings) -> None:
     db = open_database(sqlite_home)
     port = _closed_port()
     target = add_watch_target(db, f"http://127.0.0.1:{port}/")
     statuses = []
-    for _ in range(3):
-        run = crawl_target(db, sqlite_home, target)
+    # A real crawl of the closed port, then the same outcome twice more (the counting rule).
+    run = crawl_target(db, sqlite_home, target)
+    assert run.stats["start_reachable"] == 0
+    for n in range(3):
+        if n:
+            run = _recorded_again(db, target, run)
         assert run.outcome == "finished" and not run.healthy
         with db.session() as session:
             statuses.append(session.get(Site, run.site_id).status)  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,10 +24,21 @@ from swordnet.core.db import (
 )
 from swordnet.core.models import Base, RightsHolder
 from swordnet.demo.samples import sample_files
-from tests.conftest import run_cli
+from tests.conftest import BACKENDS, fresh_database, run_cli
 
 
-def test_migrations_create_every_table_and_match_the_models(db: Database) -> None:
+@pytest.fixture(params=BACKENDS)
+def migrated_from_empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A truly empty database, migrated here (the ``db`` fixture copies a migrated one)."""
+    with fresh_database(request.param, tmp_path) as url:
+        database = open_database(Settings(home=tmp_path / "home", database_url=url))
+        yield database
+        database.dispose()
+
+
+def test_migrations_create_every_table_and_match_the_models(
+        migrated_from_empty: Database) -> None:
+    db = migrated_from_empty
     assert schema_revision(db.engine) == head_revision()
     tables = set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
@@ -35,8 +47,8 @@ def test_migrations_create_every_table_and_match_the_models(db: Database) -> Non
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_second_migration_is_a_no_op(db: Database) -> None:
-    assert migrate(db.engine) is False
+def test_second_migration_is_a_no_op(migrated_from_empty: Database) -> None:
+    assert migrate(migrated_from_empty.engine) is False
 
 
 def test_timestamps_round_trip_as_utc(db: Database) -> None:

@@ -1,14 +1,15 @@
 """Each spider kind and the per-target settings, over fixture sites: rules in-process
-(tests/spider_harness.py), and each spider kind once in a real crawl."""
+(tests/spider_harness.py), and the search and feed spiders once each in a real crawl."""
 
 from __future__ import annotations
 
 import gzip
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 import pytest
 from sqlalchemy import select
 
+from crawlers.spiders.feed import FeedSpider
 from crawlers.spiders.search import SearchSpider
 from crawlers.spiders.site import SiteSpider
 from swordnet.core.config import Settings
@@ -90,13 +91,15 @@ def test_feed_spider_crawls_only_new_or_changed_sitemap_entries(sqlite_home: Set
                                                        "/posts/2.html"))
         feed.post("/posts/4.html", "2026-11-21", plant(feed.site, works[3], "/i/4.jpg",
                                                        "/posts/4.html"))
-        running.requests.clear()
-        second = crawl_target(db, sqlite_home, target)
-        second_pages = sorted(p for p in running.requests if p.startswith("/posts/"))
-    assert second_pages == ["/posts/2.html", "/posts/4.html"]
+        assert first.healthy
+        # The second crawl runs in-process: what the real one remembered decides what it asks.
+        host = urlsplit(running.url).netloc
+        second = run_spider(make_spider(FeedSpider, target_id=str(target)), {host: feed.site})
+    assert sorted(p for p in second.paths(host) if p.startswith("/posts/")) == [
+        "/posts/2.html", "/posts/4.html"]
+    assert sorted(i.exchange.url for i in second.items if i.kind == "image") == [
+        running.url + "i/2.jpg", running.url + "i/4.jpg"]
     assert second.stats["feed_entries"] == 4 and second.stats["feed_entries_unchanged"] == 2
-    assert hit_set(db) == planted_set(feed.site)
-    assert first.healthy and second.healthy
     db.dispose()
 
 
@@ -106,13 +109,14 @@ def test_feed_spider_reads_rss(sqlite_home: Settings) -> None:
     feed = FeedSite()
     feed.post("/p/a.html", "Sat, 21 Nov 2026 08:00:00 GMT",
               plant(feed.site, sample_works()[4], "/i/a.jpg", "/p/a.html"))
-    with serve_site(feed.site) as running:
-        feed.serve_feeds(running.url)
-        target = add_watch_target(db, running.url + "feed.xml", spider="feed")
-        crawl_target(db, sqlite_home, target)
-        again = crawl_target(db, sqlite_home, target)
-    assert hit_set(db) == planted_set(feed.site)
+    feed.serve_feeds(SITE)
+    target = add_watch_target(db, SITE + "feed.xml", spider="feed")
+    first = run_spider(make_spider(FeedSpider, target_id=str(target)), {HOST: feed.site})
+    assert [p for p in first.paths(HOST) if p.startswith("/p/")] == ["/p/a.html"]
+    assert [i.exchange.url for i in first.items if i.kind == "image"] == [SITE + "i/a.jpg"]
+    again = run_spider(make_spider(FeedSpider, target_id=str(target)), {HOST: feed.site})
     assert again.stats["feed_entries_unchanged"] == 1 and again.stats["pages"] == 0
+    assert again.paths(HOST) == ["/feed.xml"]
     with db.session() as session:
         entries = session.scalars(select(FeedEntry)).all()
         assert [(e.url.rsplit("/", 1)[1], e.version) for e in entries] == [
@@ -185,10 +189,9 @@ def test_gzip_sitemap_that_expands_past_the_cap_is_dropped(sqlite_home: Settings
     site = DemoSite()
     bomb = gzip.compress(b"<urlset>" + b" " * (12 * 1024 * 1024) + b"</urlset>")
     site.add("/sitemap.xml.gz", bomb, "application/gzip")
-    with serve_site(site) as running:
-        target = add_watch_target(db, running.url + "sitemap.xml.gz", spider="feed")
-        run = crawl_target(db, sqlite_home, target)
-    assert run.outcome == "finished"
+    target = add_watch_target(db, SITE + "sitemap.xml.gz", spider="feed")
+    run = run_spider(make_spider(FeedSpider, target_id=str(target)), {HOST: site})
+    assert run.paths(HOST) == ["/sitemap.xml.gz"] and run.items == []
     assert run.stats["errors_by_type"] == {"bad_feed": 1}
     db.dispose()
 
