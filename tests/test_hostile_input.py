@@ -47,6 +47,7 @@ EXAMPLES = settings(max_examples=int(os.environ.get("SWORDNET_HOSTILE_EXAMPLES",
 SKIPPED = {
     "serve": "runs the web server until stopped",
     "scheduler run": "runs the scheduler until stopped",
+    "live run": "runs the live service until stopped",
     "demo": "serves a demo site and crawls it, for minutes",
     "crawl": "crawls a site to completion (tests/test_crawl.py and the crawl safety tests)",
     "scrapyd check": "contacts the scrapyd nodes it is given over the network",
