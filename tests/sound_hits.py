@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from matching.registry import SIGNAL_TYPES
@@ -109,6 +110,24 @@ def probe_seconds(content: bytes, directory: Path) -> float:
     found = json.loads(out.stdout)
     assert [s["codec_type"] for s in found["streams"]] == ["audio"]
     return float(found["format"]["duration"])
+
+
+def assert_serves_byte_ranges(client: TestClient, path: str) -> bytes:
+    """An excerpt is served whole, and as the byte ranges a player asks for (a middle part, the
+    tail, 416 past the end); returns the whole."""
+    whole = client.get(path)
+    assert whole.status_code == 200, whole.text
+    assert whole.headers["content-type"] == "audio/ogg"
+    assert whole.headers["accept-ranges"] == "bytes"
+    size = len(whole.content)
+    part = client.get(path, headers={"Range": "bytes=100-299"})
+    assert part.status_code == 206 and part.content == whole.content[100:300]
+    assert part.headers["content-range"] == f"bytes 100-299/{size}"
+    tail = client.get(path, headers={"Range": "bytes=-64"})
+    assert tail.status_code == 206 and tail.content == whole.content[-64:]
+    past = client.get(path, headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+    return whole.content
 
 
 @dataclass(frozen=True)

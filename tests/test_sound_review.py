@@ -36,6 +36,7 @@ from tests.sound_hits import (
     HOLDER_A,
     PASSWORD,
     SoundHits,
+    assert_serves_byte_ranges,
     build_sound_hits,
     chirp,
     cut_mp3,
@@ -173,18 +174,7 @@ def test_excerpts_are_reencoded_audio_of_the_segment(
 
 def test_players_get_the_byte_ranges_they_ask_for(clients: dict[str, TestClient],
                                                    hits: SoundHits) -> None:
-    reviewer = clients["reviewer"]
-    path = f"/hits/{hits.mp3_hit}/sound/copy.ogg"
-    whole = reviewer.get(path)
-    assert whole.headers["accept-ranges"] == "bytes"
-    size = len(whole.content)
-    part = reviewer.get(path, headers={"Range": "bytes=100-199"})
-    assert part.status_code == 206 and part.content == whole.content[100:200]
-    assert part.headers["content-range"] == f"bytes 100-199/{size}"
-    tail = reviewer.get(path, headers={"Range": "bytes=-50"})
-    assert tail.status_code == 206 and tail.content == whole.content[-50:]
-    past = reviewer.get(path, headers={"Range": f"bytes={size}-"})
-    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+    assert_serves_byte_ranges(clients["reviewer"], f"/hits/{hits.mp3_hit}/sound/copy.ogg")
 
 
 def test_rights_holders_hear_and_see_only_their_own_hits(

