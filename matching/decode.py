@@ -111,8 +111,8 @@ def decode_image(content: bytes, *, draft_side: int | None = None) -> DecodedIma
 
 def check_information(image: Image.Image) -> None:
     """Raise :class:`ContentSkipped` for a near-blank or featureless (smooth) image."""
-    thumb = np.asarray(image.convert("L").resize((64, 64), Image.Resampling.BOX),
-                       dtype=np.float32)
+    gray = image if image.mode == "L" else image.convert("L")
+    thumb = np.asarray(gray.resize((64, 64), Image.Resampling.BOX), dtype=np.float32)
     contrast = float(thumb.std())
     if contrast < MIN_CONTRAST:
         raise ContentSkipped(f"near-blank image (contrast {contrast:.1f} < {MIN_CONTRAST})")
@@ -126,11 +126,13 @@ def check_information(image: Image.Image) -> None:
 
 class ImageContent(Content):
     """An image, decoded and gated once per decode size and shared by the image signals
-    (registration decodes fully for every signal: one decode serves them all)."""
+    (registration decodes fully for every signal: one decode serves them all), with its
+    grayscale version (converted once: the gate, pHash and ORB all read gray pixels)."""
 
     def __init__(self, raw: bytes) -> None:
         super().__init__(raw)
         self._gated: dict[int | None, Image.Image | ContentRejected] = {}
+        self._gray: dict[int | None, Image.Image] = {}
         self._note: str | None = None
 
     def gated(self, draft_side: int | None) -> Image.Image:
@@ -142,7 +144,9 @@ class ImageContent(Content):
             try:
                 decoded = decode_image(self.raw, draft_side=draft_side)
                 self._note = decoded.note
-                check_information(decoded.image)
+                gray = decoded.image.convert("L")
+                check_information(gray)
+                self._gray[draft_side] = gray
                 found = decoded.image
             except ContentRejected as exc:
                 found = exc
@@ -150,6 +154,11 @@ class ImageContent(Content):
         if isinstance(found, ContentRejected):
             raise found
         return found
+
+    def gray(self, draft_side: int | None) -> Image.Image:
+        """:meth:`gated`'s image in grayscale (mode ``L``, as ``convert("L")`` makes it)."""
+        self.gated(draft_side)
+        return self._gray[draft_side]
 
     @property
     def note(self) -> str | None:
