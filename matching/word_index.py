@@ -243,34 +243,65 @@ def segment_entries(segment: Segment, skip: Iterable[int] = ()) -> Iterator[
 
 @dataclass(frozen=True)
 class _View:
-    """What one query reads: the segments, which of their images are live, the delta."""
+    """What one query reads: the segments, which of their images are live, how many."""
 
     segments: tuple[Segment, ...]
     alive: tuple[np.ndarray, ...]
     live: int
 
 
+def _position(entry_ids: np.ndarray, order: np.ndarray | None, entry_id: int) -> int | None:
+    """Where ``entry_id`` is in ``entry_ids`` (sorted, or sorted through ``order``)."""
+    ids = entry_ids if order is None else entry_ids[order]
+    at = int(np.searchsorted(ids, entry_id))
+    if at == len(ids) or int(ids[at]) != entry_id:
+        return None
+    return at if order is None else int(order[at])
+
+
 class WordIndex(SharedSignalIndex):
     """Registered ORB feature sets behind an inverted file; thread-safe.
 
-    ``base`` segments (memory-mapped from an index file) are read-only; :meth:`add` puts a
-    set in the in-RAM delta, :meth:`remove` drops it there or tombstones it in a segment.
+    ``base`` segments (memory-mapped from an index file) are read-only. :meth:`add` puts a
+    set in the pending delta; the next query builds the pending sets (only those) into a
+    new in-RAM segment, and merges the newest in-RAM segments while the last is no smaller
+    than half the one before it (so a long crawl that registers a few works every few
+    seconds keeps a handful of segments, and each set is rebuilt a logarithmic number of
+    times). :meth:`remove` drops a pending set or tombstones a built one (one byte per
+    image says which are live). Entries are found by binary search in each segment's ids:
+    no Python object per built entry.
     """
 
     def __init__(self, base: Sequence[Segment] = ()) -> None:
-        self._base = tuple(base)
-        self._where: dict[int, tuple[int, int]] = {}  # entry id -> (base segment, image)
-        for s, segment in enumerate(self._base):
-            for i, entry_id in enumerate(segment.entry_ids.tolist()):
-                self._where[entry_id] = (s, i)
-        self._removed: set[int] = set()
-        self._delta: dict[int, tuple[int | None, str, LocalFeatures]] = {}
+        self._segments: list[Segment] = []
+        self._orders: list[np.ndarray | None] = []
+        self._alive: list[np.ndarray] = []
+        for segment in base:
+            self._append(segment)
+        self._frozen = len(self._segments)  # the base segments: never merged
+        self._live = sum(len(s) for s in self._segments)
+        self._pending: dict[int, tuple[int | None, str, LocalFeatures]] = {}
         self._lock = threading.Lock()
         self._view: _View | None = None
 
+    def _append(self, segment: Segment) -> None:
+        ids = np.asarray(segment.entry_ids)
+        self._segments.append(segment)  # segments built from the database are sorted by id
+        self._orders.append(None if bool(np.all(ids[1:] > ids[:-1]))
+                            else np.argsort(ids, kind="stable"))
+        self._alive.append(np.ones(len(segment), bool))
+
+    def _find(self, entry_id: int) -> tuple[int, int] | None:
+        """``(segment, image)`` of a live built entry."""
+        for s in range(len(self._segments) - 1, -1, -1):
+            at = _position(self._segments[s].entry_ids, self._orders[s], entry_id)
+            if at is not None and self._alive[s][at]:
+                return s, at
+        return None
+
     def __len__(self) -> int:
         with self._lock:
-            return len(self._where) - len(self._removed) + len(self._delta)
+            return self._live + len(self._pending)
 
     def nbytes(self) -> int:
         """Bytes a query reads from postings and per-image tables (memory-mapped or not);
@@ -286,64 +317,81 @@ class WordIndex(SharedSignalIndex):
                      features: LocalFeatures) -> None:
         """Add a decoded set, with its owner if :meth:`owner` is to answer for it."""
         with self._lock:
-            self._delta[entry_id] = (work_id, variant, features)
-            self._removed.discard(entry_id)
+            self._drop(entry_id)
+            self._pending[entry_id] = (work_id, variant, features)
             self._view = None
 
     def remove(self, entry_id: int) -> None:
         with self._lock:
-            if self._delta.pop(entry_id, None) is not None:
-                self._view = None
-            elif entry_id in self._where and entry_id not in self._removed:
-                self._removed.add(entry_id)
-                self._view = None
+            self._drop(entry_id)
+
+    def _drop(self, entry_id: int) -> None:
+        if self._pending.pop(entry_id, None) is not None:
+            self._view = None
+            return
+        found = self._find(entry_id)
+        if found is None:
+            return
+        s, image = found
+        if self._view is not None:  # a query may be reading this mask: change a copy
+            self._alive[s] = self._alive[s].copy()
+        self._alive[s][image] = False
+        self._live -= 1
+        self._view = None
 
     def owner(self, entry_id: int) -> tuple[int, str] | None:
         with self._lock:
-            if entry_id in self._delta:
-                work_id, variant, _ = self._delta[entry_id]
+            if entry_id in self._pending:
+                work_id, variant, _ = self._pending[entry_id]
                 return None if work_id is None else (work_id, variant)
-            where = self._where.get(entry_id)
-            if where is None or entry_id in self._removed:
+            found = self._find(entry_id)
+            if found is None:
                 return None
-            segment = self._base[where[0]]
-            return (int(segment.work_ids[where[1]]),
-                    segment.variants[int(segment.variant_codes[where[1]])])
+            segment, image = self._segments[found[0]], found[1]
+            work_id = int(segment.work_ids[image])
+            return None if work_id < 0 else (
+                work_id, segment.variants[int(segment.variant_codes[image])])
 
     def entries(self) -> dict[int, int]:
         """Every live entry id with its work id."""
         with self._lock:
-            found = {entry_id: work_id for entry_id, (work_id, _, _) in self._delta.items()
-                     if work_id is not None}
-            for segment in self._base:
-                found.update(zip(segment.entry_ids.tolist(), segment.work_ids.tolist(),
-                                 strict=True))
-            for entry_id in self._removed:
-                found.pop(entry_id, None)
+            found: dict[int, int] = {}
+            for segment, alive in zip(self._segments, self._alive, strict=True):
+                keep = alive & (np.asarray(segment.work_ids) >= 0)
+                found.update(zip(np.asarray(segment.entry_ids)[keep].tolist(),
+                                 np.asarray(segment.work_ids)[keep].tolist(), strict=True))
+            found.update((entry_id, work_id) for entry_id, (work_id, _, _)
+                         in self._pending.items() if work_id is not None)
             return found
+
+    def _build_pending(self) -> None:
+        """Build the pending sets into new in-RAM segments, then merge the newest in-RAM
+        segments while the last is at least half the size of the one before it."""
+        pending = [(e, -1 if w is None else w, v, f) for e, (w, v, f) in self._pending.items()]
+        self._pending = {}
+        for start in range(0, len(pending), MAX_SEGMENT_IMAGES):
+            chunk = pending[start:start + MAX_SEGMENT_IMAGES]
+            self._append(build_segment(chunk))
+            self._live += len(chunk)
+            while len(self._segments) - self._frozen >= 2:
+                older, newer = self._segments[-2], self._segments[-1]
+                if 2 * len(newer) < len(older) or len(older) + len(newer) > MAX_SEGMENT_IMAGES:
+                    break
+                merged = [*self._live_entries(-2), *self._live_entries(-1)]
+                del self._segments[-2:], self._orders[-2:], self._alive[-2:]
+                self._append(build_segment(merged))
+
+    def _live_entries(self, s: int) -> Iterator[tuple[int, int, str, LocalFeatures]]:
+        segment, alive = self._segments[s], self._alive[s]
+        return segment_entries(segment, np.asarray(segment.entry_ids)[~alive].tolist())
 
     def _snapshot(self) -> _View:
         with self._lock:
+            if self._pending:
+                self._build_pending()
+                self._view = None
             if self._view is None:
-                segments = list(self._base)
-                alive = [np.ones(len(s), bool) for s in segments]
-                for entry_id in self._removed:
-                    s, i = self._where[entry_id]
-                    alive[s][i] = False
-                delta = [(e, -1 if w is None else w, v, f) for e, (w, v, f) in self._delta.items()]
-                for start in range(0, len(delta), MAX_SEGMENT_IMAGES):
-                    chunk = delta[start:start + MAX_SEGMENT_IMAGES]
-                    segment = build_segment(chunk)
-                    segments.append(segment)
-                    alive.append(np.ones(len(chunk), bool))
-                    for i, (entry_id, _, _, features) in enumerate(chunk):  # one copy of the
-                        rows = slice(segment.offsets[i], segment.offsets[i + 1])  # descriptors
-                        self._delta[entry_id] = (self._delta[entry_id][0], chunk[i][2],
-                                                 LocalFeatures(features.points,
-                                                               segment.descriptors[rows],
-                                                               features.width, features.height))
-                self._view = _View(tuple(segments), tuple(alive),
-                                   len(self._where) - len(self._removed) + len(self._delta))
+                self._view = _View(tuple(self._segments), tuple(self._alive), self._live)
             return self._view
 
     def candidates(self, query: LocalFeatures, limit: int = MAX_CANDIDATES) -> list[

@@ -131,6 +131,31 @@ def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_fo
                                                                              "original")
 
 
+def test_sets_added_a_few_at_a_time_between_queries_stay_exact_and_in_few_segments(
+        registered: dict[int, LocalFeatures], queries: list[tuple[str, LocalFeatures]]) -> None:
+    """What a crawl does: works registered in small batches while it matches. Each query
+    builds only the newest sets; merged segments drop removed sets and re-added ones win."""
+    items = list(registered.items())
+    index = WordIndex()
+    live: dict[int, LocalFeatures] = {}
+    for start in range(0, len(items), 3):
+        for entry_id, features in items[start:start + 3]:
+            index.add_features(entry_id, entry_id, "original", features)
+            live[entry_id] = features
+        if start % 9 == 0:
+            index.remove(items[start][0])
+            del live[items[start][0]]
+        assert index.query(queries[start % len(queries)][1], LIMIT) == _brute_force(
+            live, queries[start % len(queries)][1])
+    old, new = items[3][0], items[1][1]
+    index.add_features(old, old, "mirrored", new)  # re-registered with other features
+    live[old] = new
+    assert len(index) == len(live) and index.owner(old) == (old, "mirrored")
+    found, missed = _check_against_brute_force(index, live, queries[::4])
+    assert found > 0 and missed <= 2
+    assert len(index._segments) <= len(items).bit_length() + 1  # merged as they came
+
+
 def _register(settings: Settings, image: Image.Image, title: str) -> int:
     db = open_database(settings)
     with db.session() as session:
