@@ -7,7 +7,8 @@ matched by every signal that reads pages (their main text, the work names next t
 download links), files by their kind's signals; each is decoded once for all of them. Each
 worker keeps its own
 :class:`~matching.match_index.MatchIndex`: stage 2 (ORB) memory-mapped from the node's
-index file (:mod:`swordnet.works.image_index`, extended when the pool starts), so the
+index file (:mod:`swordnet.works.image_index`, extended by the workers as they start, one
+at a time under the file's lock, so the crawl's event loop never waits for it), so the
 workers share one copy; every other signal from the database. Every :data:`REFRESH_S`
 seconds at most it adds works registered since and forgets deleted ones, so a long crawl
 sees new works without a rebuild. One call analyses one media file completely.
@@ -85,8 +86,9 @@ class _WorkerIndex:
 
 def update_shared_index(settings: Settings) -> None:
     """Extend the node's stage-2 index file with what was registered since it was last
-    extended, before a crawl's workers map it. A failure is logged, not raised: workers
-    then read stage-2 fingerprints from the database."""
+    extended, before a crawl worker maps it (each worker calls it as it starts: the first
+    extends the file, the others wait for its lock and find nothing left to add). A failure
+    is logged, not raised: workers then read stage-2 fingerprints from the database."""
     db = open_database(settings, apply_migrations=False)
     try:
         with db.session() as session:
@@ -116,6 +118,7 @@ def die_with_parent(parent_pid: int) -> None:
 def _start_worker(crawl_pid: int, settings: Settings) -> None:
     global _worker
     die_with_parent(crawl_pid)
+    update_shared_index(settings)
     _worker = _WorkerIndex(settings)
 
 
@@ -203,7 +206,6 @@ class AnalysisPool:
     of ``settings`` (the crawl's)."""
 
     def __init__(self, workers: int, settings: Settings) -> None:
-        update_shared_index(settings)
         self.executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker, initargs=(os.getpid(), settings))

@@ -6,14 +6,17 @@ says which segments make the index, every file's length and CRC-32, the high-wat
 (the newest fingerprint id the segments cover), and the entries removed since (tombstones).
 
 Every process opens the files read-only with ``np.load(mmap_mode="r")``, so a node's
-workers share one copy in the page cache. One writer at a time (an exclusive ``flock`` on
-``.lock``) extends the index: it writes a new segment into a temporary folder, fsyncs it,
-renames it into place, and only then replaces the manifest atomically (write, fsync,
-``os.replace``, fsync the directory). A writer killed at any point leaves the previous
-manifest, which names only complete segments; the next writer deletes what no manifest
-names. Loading checks every file's length, and the CRC-32 of all but the two feature-row
-files, which are large and read only for verification: each image's rows carry their own
-CRC-32, checked when they are read (:meth:`Segment.features`).
+workers share one copy in the page cache; the two feature-row files (by far the largest,
+read only for the few candidates a query verifies) are read with ``pread`` from files held
+open, so they stay in the page cache without counting in any worker's resident memory.
+One writer at a time (an exclusive ``flock`` on ``.lock``) extends the index: it writes a
+new segment into a temporary folder, fsyncs it, renames it into place, and only then replaces
+the manifest atomically (write, fsync, ``os.replace``, fsync the directory). A writer
+killed at any point leaves the previous manifest, which names only complete segments; the
+next writer deletes what no manifest names. Loading checks every file's length, and the
+CRC-32 of all but the two feature-row files, which are large and read only for
+verification: each image's rows carry their own CRC-32, checked when they are read
+(:meth:`Segment.features`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from matching.word_index import (
     INDEXED_KEYPOINTS,
     KEY_BITS,
     TABLES,
+    RowFiles,
     Segment,
 )
 
@@ -133,9 +137,12 @@ def _open_segment(directory: Path, meta: dict[str, Any]) -> Segment:
             points=arrays["points"], descriptors=arrays["descriptors"],
             keys=tuple(arrays[f"keys{t}"] for t in range(TABLES)),
             starts=tuple(arrays[f"starts{t}"] for t in range(TABLES)),
-            images=tuple(arrays[f"images{t}"] for t in range(TABLES)), source=str(folder))
+            images=tuple(arrays[f"images{t}"] for t in range(TABLES)), source=str(folder),
+            row_files=RowFiles(arrays["points"], arrays["descriptors"]))
     except KeyError as exc:
         raise IndexFileError(folder, f"lacks the array {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise IndexFileError(folder, f"unreadable feature rows ({exc})") from None
     n = len(segment)
     if (n != int(meta["images"]) or len(segment.offsets) != n + 1
             or int(segment.offsets[-1]) != len(segment.points)

@@ -8,6 +8,7 @@ threshold overrides the signal's default). Pure: loading from the database happe
 from __future__ import annotations
 
 import copy
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ class Match:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
     work_id: int
     algorithm: str
@@ -148,6 +149,9 @@ class MatchIndex:
         for fingerprint_id, work_id, algorithm, value, variant, threshold in fingerprints:
             signal = signal_type(algorithm)
             limit = signal.default_threshold if threshold is None else threshold
+            # one string object per algorithm and variant, not one per row read: a registry
+            # of 10^6 images would otherwise hold millions of copies of "original"
+            algorithm, variant = sys.intern(algorithm), sys.intern(variant)
             self._entries[fingerprint_id] = _Entry(work_id, algorithm, variant, limit)
             self._works[algorithm].add(work_id)
             loosest = self._loosest.get(algorithm, limit)

@@ -24,6 +24,7 @@ maps it. Removing an entry is a tombstone until its segment is rewritten.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -99,6 +100,30 @@ def feature_checksum(points: np.ndarray, descriptors: np.ndarray) -> int:
     return zlib.crc32(descriptors.tobytes(), zlib.crc32(points.tobytes()))
 
 
+class RowFiles:
+    """The feature-row files of a memory-mapped segment, held open and read with ``pread``:
+    rows are read only for the few verified candidates of a query, so they stay in the
+    node's page cache (shared, evictable) instead of being mapped into every worker's
+    resident memory. An open file outlives its deletion by a later merge."""
+
+    def __init__(self, points: np.ndarray, descriptors: np.ndarray) -> None:
+        self._files = {}
+        for name, array in (("points", points), ("descriptors", descriptors)):
+            if not isinstance(array, np.memmap) or array.filename is None:
+                raise ValueError(f"{name} rows are not a memory-mapped file")
+            handle = open(array.filename, "rb", buffering=0)  # noqa: SIM115 (kept open)
+            self._files[name] = (handle, int(array.offset), array.dtype, array.shape[1:])
+
+    def read(self, name: str, start: int, end: int) -> np.ndarray:
+        """Rows ``start:end`` of the ``name`` file."""
+        handle, offset, dtype, row_shape = self._files[name]
+        row_bytes = dtype.itemsize * math.prod(row_shape)
+        data = os.pread(handle.fileno(), (end - start) * row_bytes, offset + start * row_bytes)
+        if len(data) != (end - start) * row_bytes:
+            raise ValueError(f"{handle.name}: rows {start}:{end} lie past its end")
+        return np.frombuffer(data, dtype).reshape(end - start, *row_shape)
+
+
 @dataclass(frozen=True)
 class Segment:
     """Feature sets and their postings, immutable: numpy arrays, in RAM or memory-mapped.
@@ -124,6 +149,7 @@ class Segment:
     starts: tuple[np.ndarray, ...]
     images: tuple[np.ndarray, ...]
     source: str = "memory"  # where the arrays were read from, for error messages
+    row_files: RowFiles | None = None  # mapped segments: rows read with pread, not mapped
 
     def __len__(self) -> int:
         return len(self.entry_ids)
@@ -147,8 +173,12 @@ class Segment:
     def features(self, image: int) -> LocalFeatures:
         """Image ``image``'s full feature set; raises ``ValueError`` if its rows are corrupt."""
         start, end = int(self.offsets[image]), int(self.offsets[image + 1])
-        points = np.asarray(self.points[start:end])
-        descriptors = np.asarray(self.descriptors[start:end])
+        if self.row_files is None:
+            points = np.asarray(self.points[start:end])
+            descriptors = np.asarray(self.descriptors[start:end])
+        else:
+            points = self.row_files.read("points", start, end)
+            descriptors = self.row_files.read("descriptors", start, end)
         if feature_checksum(points, descriptors) != int(self.checksums[image]):
             raise ValueError(f"{self.source}: feature rows of entry "
                              f"{int(self.entry_ids[image])} fail their checksum")
