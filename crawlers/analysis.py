@@ -21,6 +21,7 @@ ends, and exits at once if the crawl is already gone.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -71,6 +72,7 @@ class _WorkerIndex:
         self.db: Database = open_database(settings, apply_migrations=False)
         with self.db.session() as session:
             self.live = LiveMatchIndex(session, index_directory(settings.home))
+        release_free_heap()
         self.refreshed_at = time.monotonic()
 
     def refresh(self) -> None:
@@ -98,6 +100,14 @@ def update_shared_index(settings: Settings) -> None:
                   index_directory(settings.home), exc)
     finally:
         db.dispose()
+
+
+def release_free_heap() -> None:
+    """Give the heap freed after loading (every fingerprint row read from the database)
+    back to the system (Linux): it would otherwise stay in each worker's private memory."""
+    gc.collect()
+    if sys.platform == "linux":
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 _worker: _WorkerIndex | None = None

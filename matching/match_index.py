@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +41,97 @@ class _Entry:
     threshold: float
 
 
+class _EntryTable(MutableMapping[int, _Entry]):
+    """Fingerprint id -> :class:`_Entry`, mostly in numpy columns sorted by id (about 20
+    bytes an entry, where a dict of entry objects costs some 300 in every crawl worker),
+    plus a dict of recent additions folded into the columns when it outgrows a quarter of
+    them. Algorithm, variant and threshold together are one small code."""
+
+    FOLD = 4096
+
+    def __init__(self) -> None:
+        self._ids = np.zeros(0, np.int64)
+        self._works = np.zeros(0, np.int64)
+        self._codes = np.zeros(0, np.uint32)
+        self._alive = np.zeros(0, bool)
+        self._live = 0
+        self._kinds: list[tuple[str, str, float]] = []
+        self._kind_codes: dict[tuple[str, str, float], int] = {}
+        self._recent: dict[int, _Entry] = {}
+
+    def _find(self, entry_id: int) -> int | None:
+        at = int(np.searchsorted(self._ids, entry_id))
+        if at < len(self._ids) and int(self._ids[at]) == entry_id and self._alive[at]:
+            return at
+        return None
+
+    def _at(self, at: int) -> _Entry:
+        algorithm, variant, threshold = self._kinds[int(self._codes[at])]
+        return _Entry(int(self._works[at]), algorithm, variant, threshold)
+
+    def __getitem__(self, entry_id: int) -> _Entry:
+        found = self._recent.get(entry_id)
+        if found is not None:
+            return found
+        at = self._find(entry_id)
+        if at is None:
+            raise KeyError(entry_id)
+        return self._at(at)
+
+    def __setitem__(self, entry_id: int, entry: _Entry) -> None:
+        at = self._find(entry_id)
+        if at is not None:
+            self._alive[at] = False
+            self._live -= 1
+        self._recent[entry_id] = entry
+        if len(self._recent) > max(self.FOLD, self._live // 4):
+            self._fold()
+
+    def __delitem__(self, entry_id: int) -> None:
+        if self._recent.pop(entry_id, None) is not None:
+            return
+        at = self._find(entry_id)
+        if at is None:
+            raise KeyError(entry_id)
+        self._alive[at] = False
+        self._live -= 1
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._ids[self._alive].tolist()
+        yield from list(self._recent)
+
+    def __len__(self) -> int:
+        return self._live + len(self._recent)
+
+    def _code(self, entry: _Entry) -> int:
+        kind = (entry.algorithm, entry.variant, entry.threshold)
+        code = self._kind_codes.get(kind)
+        if code is None:
+            code = self._kind_codes[kind] = len(self._kinds)
+            self._kinds.append(kind)
+        return code
+
+    def _fold(self) -> None:
+        recent = self._recent
+        ids = np.concatenate([self._ids[self._alive], np.fromiter(recent, np.int64,
+                                                                  len(recent))])
+        works = np.concatenate([self._works[self._alive], np.fromiter(
+            (e.work_id for e in recent.values()), np.int64, len(recent))])
+        codes = np.concatenate([self._codes[self._alive], np.fromiter(
+            (self._code(e) for e in recent.values()), np.uint32, len(recent))])
+        order = np.argsort(ids, kind="stable")
+        self._ids, self._works, self._codes = ids[order], works[order], codes[order]
+        self._alive = np.ones(len(ids), bool)
+        self._live = len(ids)
+        self._recent = {}
+
+
 class MatchIndex:
     """Per-algorithm signal indexes plus what each fingerprint id stands for."""
 
     def __init__(self) -> None:
         self._indexes: dict[str, SignalIndex] = {}
-        self._entries: dict[int, _Entry] = {}
+        self._entries = _EntryTable()
         self._works: dict[str, set[int]] = defaultdict(set)  # algorithm -> work ids
         self._loosest: dict[str, float] = {}
         # Thresholds that replace one work's own ({work_id: {algorithm: threshold}}).

@@ -227,3 +227,30 @@ def test_live_index_picks_up_a_newly_registered_work_without_rebuild(
     assert [m.work_id for m in index.match("phash", probe)] == [work_id]
     assert len(index) == 8  # two works: phash original + mirrored, orb and link names, each
     db.dispose()
+
+
+def test_a_large_match_index_keeps_every_fingerprints_work_through_removals() -> None:
+    """Past the size where the index folds its entries into columns, every fingerprint
+    still answers with its own work, variant and threshold, and removals and
+    re-registrations take effect."""
+    rng = random.Random(16)
+    codes = {fp: rng.getrandbits(64) for fp in range(1, 9001)}
+    index = MatchIndex()
+    index.extend((fp, 10_000 + fp, "phash", f"{code:016x}",
+                  "mirrored" if fp % 2 else "original", 3.0 if fp % 3 == 0 else None)
+                 for fp, code in codes.items())
+    index.remove_work(10_000 + 7)
+    index.remove_fingerprints([8, 9])
+    index.add(8, 555, "phash", f"{codes[8]:016x}")
+    assert len(index) == 9000 - 2
+    for fp in (1, 6, 8, 9, 4000, 8999, 9000, 7):
+        found = index.match("phash", f"{codes[fp]:016x}")
+        if fp in (7, 9):
+            assert found == []
+            continue
+        assert len(found) == 1 and found[0].fingerprint_id == fp
+        assert found[0].work_id == (555 if fp == 8 else 10_000 + fp)
+        assert found[0].variant == ("original" if fp in (8,) or fp % 2 == 0 else "mirrored")
+    near = f"{codes[6] ^ 0b1111:016x}"  # 4 bits off: within the default 12, not within 3
+    assert index.match("phash", near) == []
+    assert [m.fingerprint_id for m in index.match("phash", f"{codes[4] ^ 0b1111:016x}")] == [4]
