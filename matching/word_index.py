@@ -107,20 +107,25 @@ class RowFiles:
     resident memory. An open file outlives its deletion by a later merge."""
 
     def __init__(self, points: np.ndarray, descriptors: np.ndarray) -> None:
-        self._files = {}
+        self._files: dict[str, tuple[int, str, int, np.dtype[Any], tuple[int, ...]]] = {}
         for name, array in (("points", points), ("descriptors", descriptors)):
             if not isinstance(array, np.memmap) or array.filename is None:
                 raise ValueError(f"{name} rows are not a memory-mapped file")
-            handle = open(array.filename, "rb", buffering=0)  # noqa: SIM115 (kept open)
-            self._files[name] = (handle, int(array.offset), array.dtype, array.shape[1:])
+            fd = os.open(array.filename, os.O_RDONLY)
+            self._files[name] = (fd, str(array.filename), int(array.offset), array.dtype,
+                                 tuple(array.shape[1:]))
+
+    def __del__(self) -> None:
+        for fd, *_ in getattr(self, "_files", {}).values():
+            os.close(fd)
 
     def read(self, name: str, start: int, end: int) -> np.ndarray:
         """Rows ``start:end`` of the ``name`` file."""
-        handle, offset, dtype, row_shape = self._files[name]
+        fd, path, offset, dtype, row_shape = self._files[name]
         row_bytes = dtype.itemsize * math.prod(row_shape)
-        data = os.pread(handle.fileno(), (end - start) * row_bytes, offset + start * row_bytes)
+        data = os.pread(fd, (end - start) * row_bytes, offset + start * row_bytes)
         if len(data) != (end - start) * row_bytes:
-            raise ValueError(f"{handle.name}: rows {start}:{end} lie past its end")
+            raise ValueError(f"{path}: rows {start}:{end} lie past its end")
         return np.frombuffer(data, dtype).reshape(end - start, *row_shape)
 
 
