@@ -43,10 +43,18 @@ TEST_NETWORKS = "127.0.0.0/8,::1/128"
 ALLOW_TEST_SITES = ("-s", f"SWORDNET_ALLOW_NETWORKS={TEST_NETWORKS}")
 
 
+# Under pytest-xdist every core already runs a test: each crawl of the session gets one match
+# worker process (crawlers/config.py reads it from the environment too) instead of one per
+# core, which would start and index a second worker per crawl only to compete for the same
+# cores. The fixture site's shared crawl (tests/crawled.py) has a pool of two.
+MATCH_WORKERS = "1"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def allow_test_sites() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SWORDNET_ALLOW_NETWORKS", TEST_NETWORKS)
+        patch.setenv("SWORDNET_MATCH_WORKERS", MATCH_WORKERS)
         yield
 
 
