@@ -6,10 +6,13 @@ middleware sees the requests a rendered page makes (scripts, images, redirects, 
 Every one of them is sent to :class:`PolicyProxy`, an HTTP proxy on 127.0.0.1 inside the
 crawl process (``--proxy-server``; ``<-loopback>`` so that loopback addresses go through it
 too): it resolves the host, refuses it unless an allowed address comes back, and connects to
-that address only. :class:`PolicyPlaywrightHandler` starts it with the browser and turns a
-navigation the policy refused into :class:`~crawlers.outbound.RefusedRequest`.
+that address only. :class:`~crawlers.playwright_handler.PolicyPlaywrightHandler` starts it
+with the browser and turns a navigation the policy refused into
+:class:`~crawlers.outbound.RefusedRequest`.
 :class:`JsRendering`, a Scrapy add-on, installs that handler for a crawl started with
-``SWORDNET_RENDER_JS`` (a watch target that renders JavaScript) and stays off otherwise.
+``SWORDNET_RENDER_JS`` (a watch target that renders JavaScript) and stays off otherwise;
+the handler lives in :mod:`crawlers.playwright_handler`, so that a crawl without rendering
+does not import scrapy-playwright and Playwright.
 """
 
 from __future__ import annotations
@@ -20,17 +23,14 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from scrapy.http import Response
-from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from crawlers.config import RENDER_JS
-from crawlers.outbound import RefusedRequest, policy_of, request_refusal
 from swordnet.core.outbound import AddressPolicy, host_address
 
 CHROMIUM_PATH = "/usr/bin/chromium"
+HANDLER = "crawlers.playwright_handler.PolicyPlaywrightHandler"  # loaded only when rendering
 MAX_HEAD = 64 * 1024
 _REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -147,44 +147,9 @@ async def _pipe_both(client_reader: asyncio.StreamReader, client: asyncio.Stream
         task.cancel()
 
 
-class PolicyPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
-    """scrapy-playwright with Chromium behind :class:`PolicyProxy`."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        super().__init__(crawler)
-        self.proxy = PolicyProxy(policy_of(crawler))
-        options: dict[str, Any] = self.config.launch_options
-        options["args"] = [*options.get("args", []),
-                           f"--proxy-server=http://127.0.0.1:{self.proxy.port}",
-                           "--proxy-bypass-list=<-loopback>",
-                           # nothing around the proxy: no QUIC, no WebRTC over plain UDP
-                           "--disable-quic",
-                           "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
-
-    async def _launch(self) -> None:
-        await self.proxy.start()
-        await super()._launch()
-
-    async def _download_request(self, request: Request, spider: Any = None) -> Response:
-        reason = request_refusal(request.url, self.proxy.policy)
-        if reason is None:
-            host = urlsplit(request.url).hostname or ""
-            _, reason = await self.proxy.address_for(host, 80)
-        if reason:
-            raise RefusedRequest(reason)
-        response = await super()._download_request(request, spider)
-        landed = (urlsplit(response.url).hostname or "").lower()
-        if landed in self.proxy.refused:  # a redirect the proxy refused
-            raise RefusedRequest(self.proxy.refused[landed])
-        return response
-
-    async def _close(self) -> None:
-        await super()._close()
-        await self.proxy.close()
-
-
 class JsRendering:
-    """Scrapy add-on: pages through Chromium (scrapy-playwright, :class:`PolicyPlaywrightHandler`)
+    """Scrapy add-on: pages through Chromium (scrapy-playwright,
+    :class:`~crawlers.playwright_handler.PolicyPlaywrightHandler`)
     when ``SWORDNET_RENDER_JS`` is set; raises NotConfigured otherwise. Media still go
     through Scrapy's own handler: only requests with ``playwright=True`` are rendered."""
 
@@ -195,10 +160,9 @@ class JsRendering:
         return cls()
 
     def update_settings(self, settings: Any) -> None:
-        handler = f"{PolicyPlaywrightHandler.__module__}.{PolicyPlaywrightHandler.__name__}"
         # above the project's DOWNLOAD_HANDLERS (crawlers/settings.py), which it extends
         settings.set("DOWNLOAD_HANDLERS", {**settings.getdict("DOWNLOAD_HANDLERS"),
-                                           "http": handler, "https": handler},
+                                           "http": HANDLER, "https": HANDLER},
                      priority="spider")
         settings.set("PLAYWRIGHT_BROWSER_TYPE", "chromium", priority="addon")
         settings.set("PLAYWRIGHT_LAUNCH_OPTIONS",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from crawlers import runstats
 from crawlers.analysis import Analysis, AnalysisPool, JudgedBy
+from crawlers.config import match_workers
 from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem, RecheckItem
 from crawlers.live_streams import StreamsItem, store_streams
@@ -87,7 +87,7 @@ class AnalysisPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.workers = crawler.settings.getint("SWORDNET_MATCH_WORKERS") or os.cpu_count() or 1
+        self.workers = match_workers(crawler.settings)
         self.crawl_db = CrawlDatabase.of(crawler)
         self.pool: AnalysisPool | None = None
 

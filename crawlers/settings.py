@@ -57,8 +57,8 @@ ITEM_PIPELINES = {
     "crawlers.pipelines.AnalysisPipeline": 100,  # fingerprint + match, in worker processes
     "crawlers.pipelines.StorePipeline": 300,     # evidence, captures and hits
 }
-# Worker processes that fingerprint and match media (0: one per CPU core).
-SWORDNET_MATCH_WORKERS = 0
+# Worker processes that fingerprint and match media: SWORDNET_MATCH_WORKERS, as a Scrapy setting
+# or in the environment (unset or 0: one per CPU core; crawlers/config.py).
 
 # WARC files of evidence roll over (and are sealed into the evidence store) at this size.
 SWORDNET_WARC_MAX_BYTES = 256 * 1024 * 1024

@@ -44,6 +44,10 @@ log = logging.getLogger("swordnet.scheduler")
 PROJECT = "swordnet"
 SETTINGS_MODULE = "crawlers.settings"
 REQUEST_TIMEOUT_S = 10.0
+# listspiders.json answers by running ``scrapy list`` on the node, a Python process that
+# imports the crawl code (the whole matching stack), and scrapyd serves nothing else
+# meanwhile: seconds on an idle node, more on a busy one.
+LIST_SPIDERS_TIMEOUT_S = 120.0
 # A node that has not answered for this long during a run is given up on.
 NODE_LOST_AFTER_S = 15.0
 
@@ -79,13 +83,14 @@ class ScrapydNode:
         self.url = check_node_url(url)
 
     def _call(self, path: str, form: dict[str, Any] | None = None,
-              query: dict[str, str] | None = None) -> dict[str, Any]:
+              query: dict[str, str] | None = None,
+              timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
         address = f"{self.url}/{path}"
         if query:
             address += "?" + urllib.parse.urlencode(query)
         data = urllib.parse.urlencode(form, doseq=True).encode() if form is not None else None
         try:
-            with urllib.request.urlopen(address, data=data, timeout=REQUEST_TIMEOUT_S) as reply:
+            with urllib.request.urlopen(address, data=data, timeout=timeout_s) as reply:
                 body = json.loads(reply.read())
         except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -101,7 +106,8 @@ class ScrapydNode:
             raise NodeError(f"scrapyd node {self.url} has no {PROJECT!r} project; add "
                             f"'{PROJECT} = {SETTINGS_MODULE}' to its [settings] section "
                             "(see docs/operations.md)")
-        spiders = self._call("listspiders.json", query={"project": PROJECT}).get("spiders", [])
+        spiders = self._call("listspiders.json", query={"project": PROJECT},
+                             timeout_s=LIST_SPIDERS_TIMEOUT_S).get("spiders", [])
         if "site" not in spiders:
             raise NodeError(f"scrapyd node {self.url} lists no Swordnet spiders; is the "
                             "swordnet package installed in its Python environment?")

@@ -25,6 +25,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
+from playwright.sync_api import expect
 
 from swordnet.cli.main import main
 from swordnet.core.config import Settings, load_settings
@@ -43,10 +44,23 @@ TEST_NETWORKS = "127.0.0.0/8,::1/128"
 ALLOW_TEST_SITES = ("-s", f"SWORDNET_ALLOW_NETWORKS={TEST_NETWORKS}")
 
 
+# Playwright's assertions give up after 5 s by default, which a page on a loaded machine can
+# take just to finish a navigation (a sign-in redirect). They pass as soon as they hold; the
+# deadline only ends a hang, so it is one a slow machine never reaches.
+expect.set_options(timeout=60_000)
+
+# Under pytest-xdist every core already runs a test: each crawl of the session gets one match
+# worker process (crawlers/config.py reads it from the environment too) instead of one per
+# core, which would start and index a second worker per crawl only to compete for the same
+# cores. The fixture site's shared crawl (tests/crawled.py) has a pool of two.
+MATCH_WORKERS = "1"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def allow_test_sites() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SWORDNET_ALLOW_NETWORKS", TEST_NETWORKS)
+        patch.setenv("SWORDNET_MATCH_WORKERS", MATCH_WORKERS)
         yield
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from crawlers.config import MATCH_WORKERS
 from scheduler.executor import CrawlRequest
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
@@ -26,12 +27,15 @@ from tests.conftest import built_once, copy_database, shared_database_url, site_
 from tests.pirate_sites import register_samples, run_crawl
 
 
-def crawl(db: Database, settings: Settings, url: str, depth: int = 2) -> CrawlRun:
-    """Crawl ``url`` as the scheduler does (a ``scrapy crawl`` subprocess); the finished run."""
+def crawl(db: Database, settings: Settings, url: str, depth: int = 2,
+          match_workers: int | None = None) -> CrawlRun:
+    """Crawl ``url`` as the scheduler does (a ``scrapy crawl`` subprocess); the finished run.
+    ``match_workers`` overrides the session's one match worker per crawl (tests/conftest.py)."""
     with db.session() as session:
         site_id = site_for_url(session, url).id
-    return run_crawl(db, settings,
-                     CrawlRequest(site_id=site_id, start_url=url, depth=depth, max_pages=50))
+    extra = {} if match_workers is None else {MATCH_WORKERS: match_workers}
+    return run_crawl(db, settings, CrawlRequest(site_id=site_id, start_url=url, depth=depth,
+                                                max_pages=50, settings=extra))
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ def fixture_crawl(backend: str, tmp_path_factory: pytest.TempPathFactory,
         try:
             register_samples(db)
             with serve_site(site_copy(fixture_site)) as served:
-                run = crawl(db, settings, served.url)
+                # a pool of two match workers, as on a two-core node: the tests that read
+                # this crawl see what a pool of several found
+                run = crawl(db, settings, served.url, match_workers=2)
                 return {"database_url": settings.database_url, "url": served.url,
                         "requests": list(served.requests), "run_id": run.id}
         finally:

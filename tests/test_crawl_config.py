@@ -20,11 +20,12 @@ from scrapy.crawler import Crawler
 from scrapy.utils.test import get_crawler
 
 from crawlers import database as crawl_database
-from crawlers.browser_proxy import JsRendering, PolicyPlaywrightHandler
+from crawlers.browser_proxy import JsRendering
 from crawlers.config import crawl_settings
 from crawlers.database import CrawlDatabase
 from crawlers.outbound import policy_of
 from crawlers.pipelines import StorePipeline
+from crawlers.playwright_handler import PolicyPlaywrightHandler
 from crawlers.spiders.site import SiteSpider
 from scheduler import executor as executor_module
 from scheduler.executor import CrawlRequest, LocalExecutor
