@@ -13,6 +13,8 @@ Chromaprint gives one 32-bit sub-fingerprint per :data:`ITEM_S` seconds (about 8
 second). The fingerprint value is compact, versioned JSON holding Chromaprint's own
 compressed encoding (what ``fpcalc`` prints): ``{"v":1,"duration":D,"chromaprint":"AQAD…"}``;
 rights holders may submit one precomputed and :meth:`ChromaprintSignal.validate` checks it.
+A registered work's value is version 2, which adds ``"bands"``: the band-energy bits of
+:mod:`matching.audio_bands`, one frame per item (a copy is read at three per item).
 
 Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
 keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value: each copy item looks up the
@@ -27,9 +29,10 @@ counted on :data:`VERIFY_MASK`'s coarse bits with an item of slack either way, l
 furthest below :data:`MAX_BER`. A window on that line at or below it matches (unrelated
 audio sits near 0.5; music in the same key on the same chords comes closer, some windows
 under it: ``bench/audio.py``'s false hits). The score is the seconds of the copy in
-matching windows; the offset reported is where the longest run of them starts. Of a work's
-offsets the one matching more of the copy, then more closely, is kept: a song that repeats
-itself note for note matches an excerpt at each repeat.
+matching windows; the offset reported is where the longest run of them starts. A song that
+repeats itself note for note matches an excerpt at each repeat: of a work's offsets matching
+at least :data:`REPEAT_SHARE` as much of the copy as its best, the one whose band bits differ
+least is kept (for a version 1 value, without them, the one matching more, then more closely).
 ``bench/audio.py`` measures recall, false hits and speed.
 """
 
