@@ -78,6 +78,7 @@ OFFSETS_PER_ENTRY = 3  # of which at most this many of one entry
 _SCANNED_CELLS = 256  # the best-voted offsets looked at to pick them
 MIN_VOTES = 2  # an entry needs this many agreeing items to be verified
 REPEAT_SHARE = 0.75  # a work's offsets matching this share of its best are told by bands
+REPEAT_MARGIN = 0.02  # band bit error rates this close say the work repeats itself there
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
 # odd bit says on which side of the middle threshold the filter's value lies (coarse), the
@@ -410,6 +411,9 @@ class ChromaprintSignal(SignalType):
         >>> ChromaprintSignal.describe({"work_range": [70.0, 100.2],
         ...                             "copy_range": [0.0, 30.2], "fraction": 0.5})
         'work 1:10-1:40 at copy 0:00-0:30, 50% of the copy'
+        >>> ChromaprintSignal.describe({"work_range": [70.0, 100.2], "copy_range": [0.0, 30.2],
+        ...                             "also_at_s": [10.0, 130.5]})
+        'work 1:10-1:40 at copy 0:00-0:30; the work repeats it at 0:10 and 2:10'
         """
         if "work_range" not in detail or "copy_range" not in detail:
             return ""
@@ -417,7 +421,12 @@ class ChromaprintSignal(SignalType):
         where = (f"work {_clock(work[0])}-{_clock(work[1])} at copy "
                  f"{_clock(copy[0])}-{_clock(copy[1])}")
         fraction = detail.get("fraction")
-        return where + (f", {fraction:.0%} of the copy" if fraction is not None else "")
+        where += f", {fraction:.0%} of the copy" if fraction is not None else ""
+        also = [_clock(start) for start in detail.get("also_at_s", [])]
+        if also:
+            listed = also[0] if len(also) == 1 else ", ".join(also[:-1]) + " and " + also[-1]
+            where += f"; the work repeats it at {listed}"
+        return where
 
     @classmethod
     def score(cls, a: str, b: str) -> float:
@@ -587,12 +596,27 @@ def _best_offset(found: list[tuple[float, dict[str, Any]]]) -> tuple[float, dict
     """Of one work's verified offsets, the one matching more of the copy, or as much more
     closely; where the work has band bits, the closest in them of those matching at least
     :data:`REPEAT_SHARE` as much (a passage the work repeats matches its chroma at each
-    repeat: Chromaprint tells them apart by a few windows, or by chance)."""
+    repeat: Chromaprint tells them apart by a few windows, or by chance).
+    The others that match alike (as much, and as closely in band bits, give or take
+    :data:`REPEAT_MARGIN`; without band bits, as much) are named in ``also_at_s`` (where each
+    starts in the work): the work repeats itself there, and a reviewer may hear either.
+    """
     most = max(seconds for seconds, _ in found)
+    near = [f for f in found if f[0] >= REPEAT_SHARE * most]
     if all("bands_ber" in detail for _, detail in found):
-        near = [f for f in found if f[0] >= REPEAT_SHARE * most]
-        return min(near, key=lambda f: (f[1]["bands_ber"], -f[0], f[1]["ber"]))
-    return max(found, key=lambda f: (f[0], -f[1]["ber"]))
+        chosen = min(near, key=lambda f: (f[1]["bands_ber"], -f[0], f[1]["ber"]))
+        near = [f for f in near
+                if f[1]["bands_ber"] <= chosen[1]["bands_ber"] + REPEAT_MARGIN]
+    else:
+        chosen = max(found, key=lambda f: (f[0], -f[1]["ber"]))
+    starts: list[float] = []
+    for _, detail in sorted(near, key=lambda f: f[1]["work_range"][0]):
+        if abs(detail["offset_s"] - chosen[1]["offset_s"]) > 1 and all(
+                abs(detail["work_range"][0] - other) > 1 for other in starts):
+            starts.append(detail["work_range"][0])
+    if starts:
+        chosen[1]["also_at_s"] = starts
+    return chosen
 
 
 def _verify(work: np.ndarray, copy: np.ndarray, offset: int,

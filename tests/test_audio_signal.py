@@ -167,6 +167,24 @@ def test_a_degraded_excerpt_is_found_at_its_offset(index: MatchIndex, tmp_path: 
     assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
 
 
+def test_a_song_repeating_itself_exactly_names_each_place_an_excerpt_matches(
+        tmp_path: Path) -> None:
+    """A song made of one passage played three times, sample for sample: an excerpt of the
+    second is the first and third too, and the hit says so rather than pick one silently."""
+    passage = 2 * 1365 * 162  # 20.06 s, a whole number of Chromaprint items at 11,025 Hz
+    song = np.tile(music(701, 21.0)[:passage], 3)
+    index = MatchIndex()
+    for algorithm, variant, value in registration_fingerprints(
+            "audio", encoded(tmp_path, "song.flac", song)):
+        index.add(1, 701, algorithm, value, variant=variant)
+    start = passage / RATE + 3.0
+    excerpt = song[int(start * RATE):int((start + 12) * RATE)]
+    [found] = matches(index, encoded(tmp_path, "x.mp3", excerpt, "-b:a", "128k"))
+    starts = sorted([found.detail["work_range"][0], *found.detail["also_at_s"]])
+    assert np.allclose(starts, [3.0, start, start + passage / RATE], atol=1.0), found.detail
+    assert "; the work repeats it at 0:" in ChromaprintSignal.describe(found.detail)
+
+
 @pytest.mark.parametrize("channels", [1, 2, 6])
 def test_mono_stereo_and_surround_copies_match(index: MatchIndex, tmp_path: Path,
                                                channels: int) -> None:
