@@ -13,6 +13,8 @@ Chromaprint gives one 32-bit sub-fingerprint per :data:`ITEM_S` seconds (about 8
 second). The fingerprint value is compact, versioned JSON holding Chromaprint's own
 compressed encoding (what ``fpcalc`` prints): ``{"v":1,"duration":D,"chromaprint":"AQAD…"}``;
 rights holders may submit one precomputed and :meth:`ChromaprintSignal.validate` checks it.
+A registered work's value is version 2, which adds ``"bands"``: the band-energy bits of
+:mod:`matching.audio_bands`, one frame per item (a copy is read at three per item).
 
 Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
 keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value: each copy item looks up the
@@ -27,9 +29,10 @@ counted on :data:`VERIFY_MASK`'s coarse bits with an item of slack either way, l
 furthest below :data:`MAX_BER`. A window on that line at or below it matches (unrelated
 audio sits near 0.5; music in the same key on the same chords comes closer, some windows
 under it: ``bench/audio.py``'s false hits). The score is the seconds of the copy in
-matching windows; the offset reported is where the longest run of them starts. Of a work's
-offsets the one matching more of the copy, then more closely, is kept: a song that repeats
-itself note for note matches an excerpt at each repeat.
+matching windows; the offset reported is where the longest run of them starts. A song that
+repeats itself note for note matches an excerpt at each repeat: of a work's offsets matching
+at least :data:`REPEAT_SHARE` as much of the copy as its best, the one whose band bits differ
+least is kept (for a version 1 value, without them, the one matching more, then more closely).
 ``bench/audio.py`` measures recall, false hits and speed.
 """
 
@@ -48,11 +51,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from matching import audio_bands
 from matching.media import AUDIO, FileKind
 from matching.signal import Content, ContentRejected, SignalIndex, SignalType
 from matching.video import CONTAINERS as VIDEO_CONTAINERS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds the band bits; version 1 values still decode and match
 SAMPLE_RATE = 11_025  # what Chromaprint analyses at; decoding resamples to it
 ITEM_S = 1365 / SAMPLE_RATE  # one sub-fingerprint per third of a 4,096-sample frame
 ALGORITHM = 1  # Chromaprint's default algorithm (TEST2), what fpcalc uses
@@ -73,6 +77,8 @@ CANDIDATES = 8  # best-voted offsets verified per query
 OFFSETS_PER_ENTRY = 3  # of which at most this many of one entry
 _SCANNED_CELLS = 256  # the best-voted offsets looked at to pick them
 MIN_VOTES = 2  # an entry needs this many agreeing items to be verified
+REPEAT_SHARE = 0.75  # a work's offsets matching this share of its best are told by bands
+REPEAT_MARGIN = 0.02  # band bit error rates this close say the work repeats itself there
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
 # odd bit says on which side of the middle threshold the filter's value lies (coarse), the
@@ -95,19 +101,27 @@ _MP4_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
 
 @dataclass(frozen=True)
 class AudioPrint:
-    """Chromaprint's raw sub-fingerprints of one recording (uint32) and its duration."""
+    """Chromaprint's raw sub-fingerprints of one recording (uint32), its duration, and its
+    band bits (:mod:`matching.audio_bands`: (phases, items) uint32), if read."""
 
     items: np.ndarray
     duration: float
+    bands: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def encode(self) -> str:
-        """The fingerprint value: versioned JSON around Chromaprint's compressed encoding."""
+        """The fingerprint value: versioned JSON around Chromaprint's compressed encoding
+        (version 1 without band bits, 2 with a registered work's: one frame per item)."""
         packed = _library().encode_fingerprint([int(v) for v in self.items], ALGORITHM)
-        return json.dumps({"v": FORMAT_VERSION, "duration": round(self.duration, 2),
-                           "chromaprint": packed.decode("ascii")}, separators=(",", ":"))
+        data = {"v": 1, "duration": round(self.duration, 2),
+                "chromaprint": packed.decode("ascii")}
+        if self.bands is not None:
+            if self.bands.shape[0] != 1:
+                raise ValueError("only one frame per item of band bits is stored")
+            data.update(v=FORMAT_VERSION, bands=audio_bands.encode(self.bands[0]))
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def decode(cls, value: str) -> AudioPrint:
@@ -116,19 +130,23 @@ class AudioPrint:
             raise ValueError(f"chromaprint fingerprint must be a string, not "
                              f"{type(value).__name__}")
         max_items = int(WORK_MAX_SECONDS / ITEM_S) + 16
-        if len(value) > 8 * max_items:
+        if len(value) > 16 * max_items:
             raise ValueError(f"chromaprint fingerprint is {len(value):,} characters, too long")
         try:
             data = json.loads(value)
         except ValueError as exc:
             raise ValueError(f"chromaprint fingerprint is not JSON: {exc}") from None
-        if not isinstance(data, dict) or set(data) != {"v", "duration", "chromaprint"}:
-            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        keys = {"v", "duration", "chromaprint"}
+        if isinstance(data, dict) and data.get("v") == FORMAT_VERSION:
+            keys.add("bands")
+        if not isinstance(data, dict) or set(data) != keys:
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ValueError(f'chromaprint fingerprint must be an object with keys "v", '
-                             f'"duration", "chromaprint"; got {keys}')
-        if type(data["v"]) is not int or data["v"] != FORMAT_VERSION:
+                             f'"duration", "chromaprint" (and "bands" in version 2); '
+                             f'got {got}')
+        if type(data["v"]) is not int or data["v"] not in (1, FORMAT_VERSION):
             raise ValueError(f"unsupported chromaprint fingerprint version {data['v']!r} "
-                             f"(expected {FORMAT_VERSION})")
+                             f"(expected 1 or {FORMAT_VERSION})")
         duration = data["duration"]
         if isinstance(duration, bool) or not isinstance(duration, int | float) \
                 or not math.isfinite(duration) or not 0 < duration <= WORK_MAX_SECONDS:
@@ -156,7 +174,12 @@ class AudioPrint:
         if len(items) * ITEM_S > duration + 2 * 16 * ITEM_S + 1:
             raise ValueError(f"chromaprint fingerprint has {len(items):,} items, more than "
                              f"{duration:g} s of audio gives")
-        return cls(np.array(items, dtype=np.uint32), round(float(duration), 2))
+        bands = None
+        if "bands" in data:
+            if not isinstance(data["bands"], str):
+                raise ValueError("bands must be base64 text")
+            bands = audio_bands.decode(data["bands"], len(items))
+        return cls(np.array(items, dtype=np.uint32), round(float(duration), 2), bands)
 
 
 class AudioContent(Content):
@@ -196,9 +219,10 @@ def _limit_text(limit: int) -> str:
 
 
 def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
-                 timeout: float = DECODE_TIMEOUT_S) -> AudioPrint:
-    """Decode ``content``'s first audio stream (up to ``max_seconds``) and fingerprint it;
-    raises :class:`ContentRejected` with a one-line reason."""
+                 timeout: float = DECODE_TIMEOUT_S, band_phases: int = 0) -> AudioPrint:
+    """Decode ``content``'s first audio stream (up to ``max_seconds``) and fingerprint it,
+    with band bits read ``band_phases`` times per item (none if 0); raises
+    :class:`ContentRejected` with a one-line reason."""
     if not content:
         raise ContentRejected("empty file: 0 bytes, no audio")
     if len(content) > max_bytes:
@@ -209,7 +233,7 @@ def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
     with tempfile.NamedTemporaryFile(prefix="swordnet-audio-") as file:
         file.write(content)
         file.flush()
-        return _decode_file(file.name, max_seconds, timeout)
+        return _decode_file(file.name, max_seconds, timeout, band_phases)
 
 
 def _library() -> ModuleType:
@@ -223,7 +247,8 @@ def _library() -> ModuleType:
     return chromaprint
 
 
-def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
+def _decode_file(path: str, max_seconds: float, timeout: float,
+                 band_phases: int) -> AudioPrint:
     library = _library()
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
                "-protocol_whitelist", "file", "-format_whitelist", CONTAINERS,
@@ -248,6 +273,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
     reader.start()
     fingerprinter = library.Fingerprinter(ALGORITHM)
     fingerprinter.start(SAMPLE_RATE, 1)
+    bands = audio_bands.BandBits(audio_bands.ITEM // band_phases) if band_phases else None
     samples, audible, carry = 0, 0.0, b""
     try:
         assert process.stdout is not None
@@ -257,6 +283,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
             carry = chunk[usable:]
             pcm = np.frombuffer(chunk[:usable], dtype="<i2")
             fingerprinter.feed(chunk[:usable])
+            if bands is not None:
+                bands.feed(pcm)
             audible += _audible_seconds(pcm)
             samples += len(pcm)
         process.wait()
@@ -280,7 +308,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float) -> AudioPrint:
     items, _ = library.decode_fingerprint(fingerprinter.finish())
     if not items:
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
-    return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2))
+    return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2),
+                      None if bands is None else bands.finish(band_phases))
 
 
 def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
@@ -348,7 +377,7 @@ class ChromaprintSignal(SignalType):
         """The whole recording's fingerprint (a registered work), up to
         :data:`WORK_MAX_SECONDS`."""
         return decode_audio(AudioContent.of(content).raw, max_seconds=WORK_MAX_SECONDS,
-                            max_bytes=cls.max_content_bytes).encode()
+                            max_bytes=cls.max_content_bytes, band_phases=1).encode()
 
     @classmethod
     def registration_variants(cls, content: bytes | Content) -> dict[str, str]:
@@ -367,7 +396,8 @@ class ChromaprintSignal(SignalType):
         empty print, matching nothing, for a video without a usable soundtrack)."""
         try:
             return decode_audio(AudioContent.of(content).raw, max_seconds=COPY_MAX_SECONDS,
-                                max_bytes=cls.max_content_bytes)
+                                max_bytes=cls.max_content_bytes,
+                                band_phases=audio_bands.PHASES)
         except ContentRejected:
             if cls._soundtrack(content):
                 return AudioPrint(np.zeros(0, dtype=np.uint32), 0.0)
@@ -381,6 +411,9 @@ class ChromaprintSignal(SignalType):
         >>> ChromaprintSignal.describe({"work_range": [70.0, 100.2],
         ...                             "copy_range": [0.0, 30.2], "fraction": 0.5})
         'work 1:10-1:40 at copy 0:00-0:30, 50% of the copy'
+        >>> ChromaprintSignal.describe({"work_range": [70.0, 100.2], "copy_range": [0.0, 30.2],
+        ...                             "also_at_s": [10.0, 130.5]})
+        'work 1:10-1:40 at copy 0:00-0:30; the work repeats it at 0:10 and 2:10'
         """
         if "work_range" not in detail or "copy_range" not in detail:
             return ""
@@ -388,7 +421,12 @@ class ChromaprintSignal(SignalType):
         where = (f"work {_clock(work[0])}-{_clock(work[1])} at copy "
                  f"{_clock(copy[0])}-{_clock(copy[1])}")
         fraction = detail.get("fraction")
-        return where + (f", {fraction:.0%} of the copy" if fraction is not None else "")
+        where += f", {fraction:.0%} of the copy" if fraction is not None else ""
+        also = [_clock(start) for start in detail.get("also_at_s", [])]
+        if also:
+            listed = also[0] if len(also) == 1 else ", ".join(also[:-1]) + " and " + also[-1]
+            where += f"; the work repeats it at {listed}"
+        return where
 
     @classmethod
     def score(cls, a: str, b: str) -> float:
@@ -423,6 +461,7 @@ class AudioIndex(SignalIndex):
 
     def __init__(self) -> None:
         self._items: list[np.ndarray] = []  # per slot: the entry's items
+        self._bands: list[np.ndarray | None] = []  # per slot: its band bits (version 2)
         self._slot_of: dict[int, int] = {}
         self._slot_entry: list[int] = []
         self._alive = np.zeros(0, dtype=bool)
@@ -447,6 +486,7 @@ class AudioIndex(SignalIndex):
         for entry_id, found in decoded.items():
             slot = len(self._items)
             self._items.append(found.items)
+            self._bands.append(found.bands)
             self._durations.append(found.duration)
             self._slot_entry.append(entry_id)
             self._slot_of[entry_id] = slot
@@ -473,6 +513,7 @@ class AudioIndex(SignalIndex):
         if slot is not None:
             self._alive[slot] = False
             self._items[slot] = np.zeros(0, dtype=np.uint32)
+            self._bands[slot] = None
 
     def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
         return [(entry_id, score) for entry_id, score, _ in self.query_detailed(value, limit)]
@@ -521,7 +562,7 @@ class AudioIndex(SignalIndex):
             spread[found] += votes[at[found]]
         cell_slot = cells // span
         min_windows = max(1, math.ceil(limit / (WINDOW * ITEM_S) - 1e-6))
-        best: dict[int, tuple[float, dict[str, Any]]] = {}
+        verified: dict[int, list[tuple[float, dict[str, Any]]]] = {}
         tried: dict[int, list[int]] = {}
         for cell in np.argsort(-spread, kind="stable")[:_SCANNED_CELLS]:
             if spread[cell] < MIN_VOTES or sum(map(len, tried.values())) >= CANDIDATES:
@@ -539,17 +580,47 @@ class AudioIndex(SignalIndex):
                             min_windows)
             if found is None or found[0] < limit:
                 continue
-            # of a work's offsets, the one matching more of the copy, or as much more closely
-            kept = best.get(slot)
-            if kept is None or (found[0], -found[1]["ber"]) > (kept[0], -kept[1]["ber"]):
-                best[slot] = found
-        results = [(self._slot_entry[slot], score, detail)
-                   for slot, (score, detail) in best.items()]
+            seconds, detail, windows, offsets = found
+            work_bands = self._bands[slot]
+            if work_bands is not None and copy.bands is not None and len(copy.bands[0]) \
+                    and len(work_bands[0]):
+                detail["bands_ber"] = round(audio_bands.errors(
+                    work_bands, copy.bands, windows, offsets, WINDOW), 3)
+            verified.setdefault(slot, []).append((seconds, detail))
+        results = [(self._slot_entry[slot], *_best_offset(found))
+                   for slot, found in verified.items()]
         return sorted(results, key=lambda r: (-r[1], r[0]))
 
 
+def _best_offset(found: list[tuple[float, dict[str, Any]]]) -> tuple[float, dict[str, Any]]:
+    """Of one work's verified offsets, the one matching more of the copy, or as much more
+    closely; where the work has band bits, the closest in them of those matching at least
+    :data:`REPEAT_SHARE` as much (a passage the work repeats matches its chroma at each
+    repeat: Chromaprint tells them apart by a few windows, or by chance).
+    The others that match alike (as much, and as closely in band bits, give or take
+    :data:`REPEAT_MARGIN`; without band bits, as much) are named in ``also_at_s`` (where each
+    starts in the work): the work repeats itself there, and a reviewer may hear either.
+    """
+    most = max(seconds for seconds, _ in found)
+    near = [f for f in found if f[0] >= REPEAT_SHARE * most]
+    if all("bands_ber" in detail for _, detail in found):
+        chosen = min(near, key=lambda f: (f[1]["bands_ber"], -f[0], f[1]["ber"]))
+        near = [f for f in near
+                if f[1]["bands_ber"] <= chosen[1]["bands_ber"] + REPEAT_MARGIN]
+    else:
+        chosen = max(found, key=lambda f: (f[0], -f[1]["ber"]))
+    starts: list[float] = []
+    for _, detail in sorted(near, key=lambda f: f[1]["work_range"][0]):
+        if abs(detail["offset_s"] - chosen[1]["offset_s"]) > 1 and all(
+                abs(detail["work_range"][0] - other) > 1 for other in starts):
+            starts.append(detail["work_range"][0])
+    if starts:
+        chosen[1]["also_at_s"] = starts
+    return chosen
+
+
 def _verify(work: np.ndarray, copy: np.ndarray, offset: int,
-            min_windows: int = 1) -> tuple[float, dict[str, Any]] | None:
+            min_windows: int = 1) -> tuple[float, dict[str, Any], np.ndarray, np.ndarray] | None:
     """The copy's windows matching ``work`` along the best line of offsets near ``offset``
     (work item minus copy item), with where; None if fewer than ``min_windows`` match.
 
@@ -594,7 +665,7 @@ def _verify(work: np.ndarray, copy: np.ndarray, offset: int,
         "offset_s": round(float(chosen[run_start]) * ITEM_S, 2),
         "seconds": seconds,
         "ber": round(float(line[matched].mean()), 3),
-    }
+    }, hit, shifts[columns[hit]]
 
 
 def _best_line(ber: np.ndarray, items: int) -> np.ndarray:

@@ -132,6 +132,22 @@ def test_other_music_on_the_same_chords_is_not_a_match(
     assert matches(index, other) == []
 
 
+@pytest.mark.parametrize("alteration", ["mp3", "phone speaker"])
+def test_an_excerpt_of_a_song_repeating_itself_is_found_where_it_was_cut(
+        same_chords: tuple[MatchIndex, bytes], tmp_path: Path, alteration: str) -> None:
+    """Song 1001 plays its eight bars again note for note 21.3 s later (only the notes'
+    loudness and the hi-hat differ), so its chroma matches an excerpt equally at 1.2, 22.5
+    and 43.8 s: the band bits say which."""
+    index, _ = same_chords
+    start = 22.5
+    excerpt = music(1001, SECONDS)[int(start * RATE):int((start + 15) * RATE)]
+    args = ("-b:a", "128k") if alteration == "mp3" else (
+        "-af", "highpass=f=300,lowpass=f=3400", "-ar", "8000", "-b:a", "32k")
+    [found] = matches(index, encoded(tmp_path, "x.mp3", excerpt, *args))
+    assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
+    assert ChromaprintSignal.describe(found.detail).startswith("work 0:22")
+
+
 @pytest.mark.parametrize("alteration", ["phone speaker", "voice over"])
 def test_a_degraded_excerpt_is_found_at_its_offset(index: MatchIndex, tmp_path: Path,
                                                    alteration: str) -> None:
@@ -149,6 +165,24 @@ def test_a_degraded_excerpt_is_found_at_its_offset(index: MatchIndex, tmp_path: 
     [found] = matches(index, copy)
     assert found.work_id == 501, alteration
     assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
+
+
+def test_a_song_repeating_itself_exactly_names_each_place_an_excerpt_matches(
+        tmp_path: Path) -> None:
+    """A song made of one passage played three times, sample for sample: an excerpt of the
+    second is the first and third too, and the hit says so rather than pick one silently."""
+    passage = 2 * 1365 * 162  # 20.06 s, a whole number of Chromaprint items at 11,025 Hz
+    song = np.tile(music(701, 21.0)[:passage], 3)
+    index = MatchIndex()
+    for algorithm, variant, value in registration_fingerprints(
+            "audio", encoded(tmp_path, "song.flac", song)):
+        index.add(1, 701, algorithm, value, variant=variant)
+    start = passage / RATE + 3.0
+    excerpt = song[int(start * RATE):int((start + 12) * RATE)]
+    [found] = matches(index, encoded(tmp_path, "x.mp3", excerpt, "-b:a", "128k"))
+    starts = sorted([found.detail["work_range"][0], *found.detail["also_at_s"]])
+    assert np.allclose(starts, [3.0, start, start + passage / RATE], atol=1.0), found.detail
+    assert "; the work repeats it at 0:" in ChromaprintSignal.describe(found.detail)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 6])
@@ -294,10 +328,17 @@ def test_precomputed_values_round_trip_and_bad_ones_are_refused(songs: Path) -> 
                   if line.startswith("FINGERPRINT="))
     from_fpcalc = json.dumps({**data, "chromaprint": fpcalc})  # what fpcalc prints is accepted
     assert ChromaprintSignal.score(value, ChromaprintSignal.validate(from_fpcalc)) > 40
-    for bad, reason in [({**data, "v": 2}, "version"), ({**data, "duration": -1}, "duration"),
+    # a value stored before band bits (version 1) still validates and matches
+    old = json.dumps({"v": 1, "duration": data["duration"], "chromaprint": data["chromaprint"]},
+                     separators=(",", ":"))
+    assert ChromaprintSignal.validate(old) == old
+    assert ChromaprintSignal.score(old, value) > 40 and ChromaprintSignal.score(value, old) > 40
+    for bad, reason in [({**data, "v": 3}, "version"), ({**data, "duration": -1}, "duration"),
                         ({**data, "chromaprint": "AQ"}, "not a compressed"),
                         ({**data, "duration": 1}, "more than 1 s"),
-                        ({"v": 1}, "keys")]:
+                        ({**data, "bands": "!!"}, "bands is not base64"),
+                        ({**data, "bands": "AAAA" * 2000}, "bands holds"),
+                        ({"v": 1}, "keys"), ({**data, "v": 1}, "keys")]:
         with pytest.raises(ValueError, match=reason):
             ChromaprintSignal.validate(json.dumps(bad))
 
