@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -223,12 +224,12 @@ def main() -> None:
     print("registering ...", flush=True)
     audio_seconds = sum(len(s) for _, s in works) / RATE
     index = AudioIndex()
-    clock = time.perf_counter()
+    clock = cpu_with_children()
     for number, content in enumerate(files):
         for algorithm, _, value in registration_fingerprints("audio", content):
             if algorithm == ChromaprintSignal.name:
                 index.add(number, value)
-    register_s = time.perf_counter() - clock
+    register_s = cpu_with_children() - clock
 
     print("making the catalogue ...", flush=True)
     sources = [ChromaprintSignal.query_value(wav_bytes(music(500_000 + i, 40.0))).items
@@ -272,9 +273,9 @@ def main() -> None:
     match_times = []
     for first in range(len(mp3_prints)):
         items = np.concatenate(mp3_prints[first:] + mp3_prints[:first])[: int(180 / ITEM_S)]
-        clock = time.perf_counter()
+        clock = time.process_time()
         index.query_detailed(AudioPrint(items, 180.0), threshold)
-        match_times.append(time.perf_counter() - clock)
+        match_times.append(time.process_time() - clock)
 
     print("matching distractors ...", flush=True)
     false_hits: dict[str, int] = {}
@@ -292,6 +293,12 @@ def main() -> None:
     summary = report(args, rows, false_hits, refused, len(clips), audio_seconds, register_s,
                      catalogue_s, match_times, len(index), time.perf_counter() - started)
     write_results(args.output, summary)
+
+
+def cpu_with_children() -> float:
+    """CPU seconds of this process and of its finished children (ffmpeg decodes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def report(args: argparse.Namespace, rows: dict[str, dict[str, Any]],
@@ -322,6 +329,7 @@ def report(args: argparse.Namespace, rows: dict[str, dict[str, Any]],
         "distractors": clips,
         "distractor_false_hits": false_hits,
         "distractors_refused": refused,
+        "timing": "CPU time: registration counts this process and its ffmpeg children",
         "registration_x_real_time": round(speed, 1),
         "catalogue_tracks": indexed,
         "catalogue_build_s": round(catalogue_s, 1),
@@ -331,9 +339,10 @@ def report(args: argparse.Namespace, rows: dict[str, dict[str, Any]],
     }
     print(f"distractors: {clips} clips, false hits {sum(false_hits.values())} "
           f"{json.dumps(false_hits)}, refused {json.dumps(refused)}")
-    print(f"registration (decode + fingerprint + index): {speed:.0f}x real time, one core")
+    print(f"registration (decode + fingerprint + index): {speed:.0f}x real time per core "
+          "(CPU time, ffmpeg included)")
     print(f"matching one 3-minute copy (after decoding) against {indexed:,} "
-          f"registered tracks: median {median_ms:.1f} ms, max {1000 * match_ms[-1]:.1f} ms")
+          f"registered tracks: median {median_ms:.1f} ms CPU, max {1000 * match_ms[-1]:.1f} ms")
     print(f"catalogue of {args.catalogue:,} synthetic 3-minute tracks indexed in "
           f"{catalogue_s:.1f} s; whole run {total_s:.0f} s")
     return summary
