@@ -191,28 +191,29 @@ class Placement:
                 "work_coverage": round(self.coverage, 3)}
 
 
-_MATCHER = cv2.BFMatcher(cv2.NORM_HAMMING)
-
-
 def correspondences(query: LocalFeatures, work: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
-    """Matched point pairs (work points, query points) that pass the ratio test."""
+    """Matched point pairs (work points, query points) that pass the ratio test.
+
+    One query point per work point (the closest; the first in query order on a tie), so
+    repeated text glyphs cannot pile onto one keypoint of the work; pairs in the order their
+    work point was first claimed by a query point.
+    """
     if len(query) < 2 or len(work) < 2:
         return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    pairs = _MATCHER.knnMatch(query.descriptors, work.descriptors, k=2)
-    best: dict[int, cv2.DMatch] = {}  # one query point per work point: repeated text glyphs
-    for pair in pairs:                 # must not pile onto one keypoint of the work
-        if len(pair) < 2:
-            continue
-        first, second = pair
-        if first.distance >= RATIO * second.distance or first.distance > MAX_DESCRIPTOR_DISTANCE:
-            continue
-        kept = best.get(first.trainIdx)
-        if kept is None or first.distance < kept.distance:
-            best[first.trainIdx] = first
-    good = list(best.values())
-    work_points = np.array([work.points[m.trainIdx] for m in good], np.float32).reshape(-1, 2)
-    query_points = np.array([query.points[m.queryIdx] for m in good], np.float32).reshape(-1, 2)
-    return work_points, query_points
+    # what cv2.BFMatcher.knnMatch(k=2) computes, as arrays instead of DMatch objects
+    distance, nearest = cv2.batchDistance(query.descriptors, work.descriptors, cv2.CV_32S,
+                                          normType=cv2.NORM_HAMMING, K=2)
+    first, second = distance[:, 0].astype(np.float64), distance[:, 1].astype(np.float64)
+    passed = np.nonzero((nearest[:, 1] >= 0) & (first < RATIO * second)
+                        & (first <= MAX_DESCRIPTOR_DISTANCE))[0]
+    train = nearest[passed, 0]
+    order = np.lexsort((passed, first[passed], train))  # by work point, closest, earliest
+    train_sorted = train[order]
+    starts = np.nonzero(np.diff(train_sorted, prepend=-1))[0]
+    claimed = np.minimum.reduceat(passed[order], starts) if len(starts) else starts
+    kept = order[starts][np.argsort(claimed, kind="stable")]
+    return (work.points[train[kept]].astype(np.float32).reshape(-1, 2),
+            query.points[passed[kept]].astype(np.float32).reshape(-1, 2))
 
 
 def verify(query: LocalFeatures, work: LocalFeatures, min_inliers: int) -> Placement | None:

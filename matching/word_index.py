@@ -420,7 +420,9 @@ class _QueryProbes:
         for t in range(TABLES):
             probes = (query_keys[t][:, None] ^ _PROBE_FLIPS[None, :]).ravel()
             order = np.argsort(probes, kind="stable")
-            unique, first = np.unique(probes[order], return_index=True)
+            ordered = probes[order]
+            first = np.nonzero(np.r_[True, ordered[1:] != ordered[:-1]])[0]
+            unique = ordered[first]
             slot = np.full(1 << KEY_BITS, -1, np.int32)  # 4 MB: faster than a binary search
             slot[unique] = np.arange(len(unique), dtype=np.int32)
             slots.append(slot)
