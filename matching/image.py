@@ -144,9 +144,10 @@ class OrbSignal(_ImageSignal):
         side = min(QUERY_SIDE, max(image.size))
         features = max(MIN_QUERY_FEATURES, round(QUERY_FEATURES * (side / QUERY_SIDE) ** 2))
         mirror_side = min(MIRRORED_SIDE, side)
+        gray = image.convert("L")  # once for both views (ORB sees grayscale only)
         return local_features.side_by_side([
-            local_features.extract_spread(image, side, features),
-            local_features.extract_spread(ImageOps.mirror(image), mirror_side,
+            local_features.extract_spread(gray, side, features),
+            local_features.extract_spread(ImageOps.mirror(gray), mirror_side,
                                           MIRRORED_FEATURES),
         ])
 

@@ -112,29 +112,29 @@ def _spread(keypoints: list[cv2.KeyPoint], size: tuple[int, int], features: int,
         return []
     width, height = size
     xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float64)
-    response = np.array([kp.response for kp in keypoints], np.float64)
-    level = np.array([kp.octave for kp in keypoints], np.int64)
+    response = np.fromiter((kp.response for kp in keypoints), np.float64, len(keypoints))
+    level = np.fromiter((kp.octave for kp in keypoints), np.int64, len(keypoints))
     cell = (np.minimum(xy[:, 0] * cells // width, cells - 1) * cells
             + np.minimum(xy[:, 1] * cells // height, cells - 1)).astype(np.int64)
-    chosen: list[int] = []
+    ordered = np.lexsort((-response, cell, level))  # by level, cell, strongest first
+    bounds = np.searchsorted(level[ordered], np.arange(len(quotas) + 1))
+    chosen: list[np.ndarray] = []
     for octave, quota in enumerate(quotas):
-        mine = np.nonzero(level == octave)[0]
-        if not len(mine) or quota <= 0:
+        order = ordered[bounds[octave]:bounds[octave + 1]]
+        if not len(order) or quota <= 0:
             continue
-        order = mine[np.lexsort((-response[mine], cell[mine]))]  # by cell, strongest first
         cell_sorted = cell[order]
         first = np.searchsorted(cell_sorted, cell_sorted, side="left")
-        rank = np.arange(len(order)) - first
-        per_cell = -(-int(quota) // (cells * cells))
-        kept = order[rank < per_cell]
+        taken = np.arange(len(order)) - first < -(-int(quota) // (cells * cells))
+        kept = order[taken]
         if len(kept) > quota:
             kept = kept[np.argsort(-response[kept], kind="stable")[:quota]]
         elif len(kept) < quota:
-            rest = np.setdiff1d(order, kept)
+            rest = np.sort(order[~taken])
             kept = np.concatenate([kept, rest[np.argsort(-response[rest], kind="stable")]
                                    [:quota - len(kept)]])
-        chosen.extend(int(i) for i in kept)
-    return [keypoints[i] for i in sorted(chosen)]
+        chosen.append(kept)
+    return [keypoints[i] for i in np.sort(np.concatenate(chosen + [ordered[:0]])).tolist()]
 
 
 def extract_spread(image: Image.Image, side: int, features: int,
@@ -155,7 +155,7 @@ def extract_spread(image: Image.Image, side: int, features: int,
     if descriptors is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
                              gray.shape[1], gray.shape[0])
-    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32).reshape(-1, 2)
     return LocalFeatures(points, descriptors, gray.shape[1], gray.shape[0])
 
 
@@ -191,28 +191,29 @@ class Placement:
                 "work_coverage": round(self.coverage, 3)}
 
 
-_MATCHER = cv2.BFMatcher(cv2.NORM_HAMMING)
-
-
 def correspondences(query: LocalFeatures, work: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
-    """Matched point pairs (work points, query points) that pass the ratio test."""
+    """Matched point pairs (work points, query points) that pass the ratio test.
+
+    One query point per work point (the closest; the first in query order on a tie), so
+    repeated text glyphs cannot pile onto one keypoint of the work; pairs in the order their
+    work point was first claimed by a query point.
+    """
     if len(query) < 2 or len(work) < 2:
         return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    pairs = _MATCHER.knnMatch(query.descriptors, work.descriptors, k=2)
-    best: dict[int, cv2.DMatch] = {}  # one query point per work point: repeated text glyphs
-    for pair in pairs:                 # must not pile onto one keypoint of the work
-        if len(pair) < 2:
-            continue
-        first, second = pair
-        if first.distance >= RATIO * second.distance or first.distance > MAX_DESCRIPTOR_DISTANCE:
-            continue
-        kept = best.get(first.trainIdx)
-        if kept is None or first.distance < kept.distance:
-            best[first.trainIdx] = first
-    good = list(best.values())
-    work_points = np.array([work.points[m.trainIdx] for m in good], np.float32).reshape(-1, 2)
-    query_points = np.array([query.points[m.queryIdx] for m in good], np.float32).reshape(-1, 2)
-    return work_points, query_points
+    # what cv2.BFMatcher.knnMatch(k=2) computes, as arrays instead of DMatch objects
+    distance, nearest = cv2.batchDistance(query.descriptors, work.descriptors, cv2.CV_32S,
+                                          normType=cv2.NORM_HAMMING, K=2)
+    first, second = distance[:, 0].astype(np.float64), distance[:, 1].astype(np.float64)
+    passed = np.nonzero((nearest[:, 1] >= 0) & (first < RATIO * second)
+                        & (first <= MAX_DESCRIPTOR_DISTANCE))[0]
+    train = nearest[passed, 0]
+    order = np.lexsort((passed, first[passed], train))  # by work point, closest, earliest
+    train_sorted = train[order]
+    starts = np.nonzero(np.diff(train_sorted, prepend=-1))[0]
+    claimed = np.minimum.reduceat(passed[order], starts) if len(starts) else starts
+    kept = order[starts][np.argsort(claimed, kind="stable")]
+    return (work.points[train[kept]].astype(np.float32).reshape(-1, 2),
+            query.points[passed[kept]].astype(np.float32).reshape(-1, 2))
 
 
 def verify(query: LocalFeatures, work: LocalFeatures, min_inliers: int) -> Placement | None:

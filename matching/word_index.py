@@ -67,6 +67,7 @@ _KEY_WEIGHTS = (np.uint32(1) << np.arange(KEY_BITS, dtype=np.uint32)).astype(np.
 _BIT_BYTES, _BIT_SHIFTS = _BITS // 8, (7 - _BITS % 8).astype(np.uint8)
 _PROBE_FLIPS = np.concatenate([[0], _KEY_WEIGHTS]).astype(np.uint32)
 _VOTE_FLIPS = _PROBE_FLIPS[:VOTE_PROBES]
+_NO_PAIR = np.iinfo(np.int64).max
 
 
 def descriptor_keys(descriptors: np.ndarray) -> np.ndarray:
@@ -75,10 +76,13 @@ def descriptor_keys(descriptors: np.ndarray) -> np.ndarray:
     >>> descriptor_keys(np.zeros((3, 32), np.uint8)).tolist()
     [[0, 0, 0], [0, 0, 0]]
     """
-    data = np.asarray(descriptors, np.uint8).reshape(-1, 32)
-    bits = (data[:, _BIT_BYTES] >> _BIT_SHIFTS) & 1  # n x TABLES x KEY_BITS, as unpackbits
-    return np.ascontiguousarray((bits.astype(np.uint32) * _KEY_WEIGHTS).sum(
-        axis=2, dtype=np.uint32).T)
+    columns = np.ascontiguousarray(np.asarray(descriptors, np.uint8).reshape(-1, 32).T)
+    keys = np.zeros((TABLES, columns.shape[1]), np.uint32)
+    for t in range(TABLES):  # bit by bit over all descriptors: 4x faster than per descriptor
+        for i in range(KEY_BITS):
+            bit = (columns[_BIT_BYTES[t, i]] >> _BIT_SHIFTS[t, i]) & 1
+            keys[t] |= bit.astype(np.uint32) << np.uint32(i)
+    return keys
 
 
 def indexed_rows(count: int) -> np.ndarray:
@@ -467,10 +471,10 @@ class WordIndex(SharedSignalIndex):
         candidates = self.candidates(query)
         if not candidates:
             return []
-        probes = _QueryProbes.of(descriptor_keys(query.descriptors))
-        for segment, image, _ in candidates:
-            features = segment.features(image)
-            work_points, query_points = key_matches(query, probes, features)
+        probes = _QueryProbes.of(query)
+        works = [segment.features(image) for segment, image, _ in candidates]
+        for (segment, image, _), features, (work_points, query_points) in zip(
+                candidates, works, key_matches(query, probes, works), strict=True):
             if not roughly_placed(work_points, query_points,
                                   max(2, int(min_inliers * RETRIEVAL_SHARE))):
                 continue  # not even roughly in place: skip the exact (costlier) verification
@@ -483,20 +487,66 @@ class WordIndex(SharedSignalIndex):
 
 @dataclass(frozen=True)
 class _QueryProbes:
-    """A query's probe keys per table, sorted, with the query keypoint of each."""
+    """A query's probe keys per table: key ``k`` is the ``slots[t][k]``-th distinct probe
+    (-1 if none), whose query keypoints are ``points[t][starts[t][j]:starts[t][j + 1]]``; and
+    the query's descriptors as words (:func:`_words`)."""
 
-    keys: tuple[np.ndarray, ...]
+    slots: tuple[np.ndarray, ...]
+    starts: tuple[np.ndarray, ...]
     points: tuple[np.ndarray, ...]
+    words: np.ndarray
 
     @classmethod
-    def of(cls, query_keys: np.ndarray) -> _QueryProbes:
-        keys, points = [], []
+    def of(cls, query: LocalFeatures) -> _QueryProbes:
+        query_keys = descriptor_keys(query.descriptors)
+        slots, starts, points = [], [], []
         for t in range(TABLES):
             probes = (query_keys[t][:, None] ^ _PROBE_FLIPS[None, :]).ravel()
-            order = np.argsort(probes, kind="stable")
-            keys.append(probes[order])
+            order = _stable_order(probes)
+            ordered = probes[order]
+            first = np.nonzero(np.r_[True, ordered[1:] != ordered[:-1]])[0]
+            unique = ordered[first]
+            slot = np.full(1 << KEY_BITS, -1, np.int32)  # 4 MB: faster than a binary search
+            slot[unique] = np.arange(len(unique), dtype=np.int32)
+            slots.append(slot)
+            starts.append(np.append(first, len(order)))
             points.append(order // len(_PROBE_FLIPS))
-        return cls(tuple(keys), tuple(points))
+        return cls(tuple(slots), tuple(starts), tuple(points), _words(query.descriptors))
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for keys below ``2**KEY_BITS``, 5x faster: one
+    unstable sort of the keys with their positions in the low bits.
+
+    >>> _stable_order(np.array([3, 1, 3, 1, 0], np.uint32)).tolist()
+    [4, 1, 3, 0, 2]
+    """
+    shift = np.uint64(max(1, len(keys).bit_length()))
+    position_bits = (np.uint64(1) << shift) - np.uint64(1)
+    tagged = (keys.astype(np.uint64) << shift) | np.arange(len(keys), dtype=np.uint64)
+    return (np.sort(tagged) & position_bits).astype(np.int64)
+
+
+def _words(descriptors: np.ndarray) -> np.ndarray:
+    """ORB descriptors (``n x 32`` uint8) as ``4 x n`` uint64: word ``k`` of every descriptor
+    contiguous, so that gathering pairs and counting bits runs one word at a time (4x faster
+    than on whole rows)."""
+    return np.ascontiguousarray(np.ascontiguousarray(descriptors, np.uint8).reshape(-1, 32)
+                                .view(np.uint64).T)
+
+
+def _distances(query_words: np.ndarray, work_words: np.ndarray, q: np.ndarray,
+               w: np.ndarray) -> np.ndarray:
+    """Hamming distances of descriptor pairs ``(q[i], w[i])``, from :func:`_words` arrays.
+
+    >>> one, zero = np.full((1, 32), 255, np.uint8), np.zeros((2, 32), np.uint8)
+    >>> _distances(_words(one), _words(zero), np.array([0, 0]), np.array([1, 0])).tolist()
+    [256, 256]
+    """
+    distance = np.bitwise_count(query_words[0].take(q) ^ work_words[0].take(w)).astype(np.int64)
+    for k in range(1, len(query_words)):
+        distance += np.bitwise_count(query_words[k].take(q) ^ work_words[k].take(w))
+    return distance
 
 
 def roughly_placed(work_points: np.ndarray, query_points: np.ndarray, need: int) -> bool:
@@ -517,30 +567,41 @@ def roughly_placed(work_points: np.ndarray, query_points: np.ndarray, need: int)
 
 
 def key_matches(query: LocalFeatures, probes: _QueryProbes,
-                work: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
-    """Cheap matches for a rough placement check: pairs whose keys agree (up to one bit) in
-    some table and whose descriptors are close, the nearest query point per work point;
-    ``(work points, query points)``."""
-    work_keys = descriptor_keys(work.descriptors)
-    pairs_q, pairs_w = [], []
+                works: Sequence[LocalFeatures]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cheap matches for a rough placement check of each of ``works``: pairs whose keys agree
+    (up to one bit) in some table and whose descriptors are close, the nearest query point per
+    work point (the first found on a tie: table 0 first); ``(work points, query points)``.
+
+    All works are matched in one pass of array operations (their keypoints stacked), which
+    costs a fraction of matching them one by one.
+    """
+    offsets = np.concatenate([[0], np.cumsum([len(work) for work in works], dtype=np.int64)])
+    stacked = np.concatenate([work.descriptors for work in works] + [np.zeros((0, 32), np.uint8)])
+    work_keys, work_words = descriptor_keys(stacked), _words(stacked)
+    best = np.full(len(stacked), _NO_PAIR, np.int64)  # per work point: distance << 32 | pair
+    pairs_q, seen = [], 0
     for t in range(TABLES):
-        lo = np.searchsorted(probes.keys[t], work_keys[t], "left")
-        counts = np.searchsorted(probes.keys[t], work_keys[t], "right") - lo
-        keep = counts > 0
-        lengths = counts[keep]
+        at = probes.slots[t][work_keys[t]]
+        hit = np.nonzero(at >= 0)[0]
+        lo, hi = probes.starts[t][at[hit]], probes.starts[t][at[hit] + 1]
+        lengths = hi - lo
         if not len(lengths):
             continue
         ends = np.cumsum(lengths)
-        rows = np.arange(int(ends[-1])) + np.repeat(lo[keep] - (ends - lengths), lengths)
-        pairs_q.append(probes.points[t][rows])
-        pairs_w.append(np.repeat(np.nonzero(keep)[0], lengths))
-    if not pairs_q:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    q, w = np.concatenate(pairs_q), np.concatenate(pairs_w)
-    distance = np.bitwise_count(query.descriptors[q] ^ work.descriptors[w]).sum(
-        axis=1, dtype=np.int64)
-    close = distance <= MAX_DESCRIPTOR_DISTANCE
-    q, w, distance = q[close], w[close], distance[close]
-    nearest = np.lexsort((distance, w))
-    first = nearest[np.r_[True, w[nearest][1:] != w[nearest][:-1]]] if len(w) else nearest
-    return work.points[w[first]], query.points[q[first]]
+        rows = np.arange(int(ends[-1])) + np.repeat(lo - (ends - lengths), lengths)
+        q, w = probes.points[t][rows], np.repeat(hit, lengths)  # w ascending
+        distance = _distances(probes.words, work_words, q, w)
+        close = np.nonzero(distance <= MAX_DESCRIPTOR_DISTANCE)[0]
+        if len(close):
+            w = w[close]
+            rank = (distance[close] << 32) | (seen + np.arange(len(close)))
+            first = np.nonzero(np.r_[True, w[1:] != w[:-1]])[0]
+            nearest = np.minimum.reduceat(rank, first)
+            np.minimum.at(best, w[first], nearest)
+            pairs_q.append(q[close])
+            seen += len(close)
+    w = np.nonzero(best != _NO_PAIR)[0]
+    q = np.concatenate(pairs_q + [np.zeros(0, np.int64)])[best[w] & 0xFFFFFFFF]
+    bounds = np.searchsorted(w, offsets)
+    return [(work.points[w[bounds[i]:bounds[i + 1]] - offsets[i]],
+             query.points[q[bounds[i]:bounds[i + 1]]]) for i, work in enumerate(works)]
