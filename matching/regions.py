@@ -94,7 +94,8 @@ def find_regions(rgb: np.ndarray) -> list[Box]:
                 or any(box.iou(other) > SAME_BOX_IOU for other in kept)):
             continue
         detail = laplacian[top:bottom, left:right]
-        if float(detail.mean()) < MIN_DETAIL or float((detail < FLAT_LEVEL).mean()) > MAX_FLAT_SHARE:
+        if (float(detail.mean()) < MIN_DETAIL
+                or float((detail < FLAT_LEVEL).mean()) > MAX_FLAT_SHARE):
             continue  # flat, or mostly flat: a box, a band of page, text on a plain ground
         kept.append(box)
     return kept[:MAX_REGIONS]

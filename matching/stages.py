@@ -81,18 +81,18 @@ def settle(index: MatchIndex, kind: str, content: bytes | Content,
     if not needs_later_stages(first):
         return first
     content = _shared(kind, content)
-    return _settle_whole(index, kind, content, first) or region_matches(index, kind, content)
+    return settle_whole(index, kind, content, first) or region_matches(index, kind, content)
 
 
-def region_matches(index: MatchIndex, kind: str, content: Content) -> list[Match]:
+def region_matches(index: MatchIndex, kind: str, content: bytes | Content) -> list[Match]:
     """Matches in the regions of ``content`` (:meth:`Content.regions`), one per work, each
     region matched as content of its own (stage 1, later stages only if it needs them);
     a match's detail says where its region lies (``region``)."""
     found: dict[int, Match] = {}
-    for region in content.regions():
+    for region in _shared(kind, content).regions():
         try:
             first = first_stage_matches(index, first_stage_queries(kind, region.content))
-            matches = _settle_whole(index, kind, region.content, first)
+            matches = settle_whole(index, kind, region.content, first)
         except ContentRejected:  # a blank or featureless region: nothing in it to match
             continue
         for match in matches:
@@ -101,8 +101,9 @@ def region_matches(index: MatchIndex, kind: str, content: Content) -> list[Match
     return list(found.values())
 
 
-def _settle_whole(index: MatchIndex, kind: str, content: Content,
-                  first: list[Match]) -> list[Match]:
+def settle_whole(index: MatchIndex, kind: str, content: bytes | Content,
+                 first: list[Match]) -> list[Match]:
+    """:func:`settle` without the regions: the later stages on the whole content only."""
     if not needs_later_stages(first):
         return first
     later = {m.work_id: m for m in later_stage_matches(index, kind, content)}
