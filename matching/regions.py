@@ -146,9 +146,11 @@ def _cut(gray: np.ndarray, rect: tuple[int, int, int, int],
         if depth >= MAX_CUT_DEPTH:
             return cells
         found = []
-        for cell in cells:  # a cell cut again gives way to its own cells (a row of a grid to
-            inner = _cut(gray, cell, depth + 1)  # its tiles); deep inside, both are kept
-            found += inner + [cell] if depth >= 1 or len(inner) < 2 else inner
+        for cell in cells:  # a cell cut again gives way to what is inside (a row of a grid
+            inner = _cut(gray, cell, depth + 1)  # to its tiles, a picture to it without its
+            found += inner or [cell]             # margins); deep inside, a tile cut in two
+            if depth >= 1 and len(inner) > 1:    # at flat lines of its own stays too
+                found.append(cell)
         return found
     return []
 
