@@ -32,6 +32,7 @@ MAX_REGIONS = 9            # cap per image: a 3x3 collage's cells
 MIN_SIDE_SHARE = 0.15      # a region's sides: at least this share of the image's short side
 MAX_AREA_SHARE = 0.8       # bigger regions are (nearly) the whole image, matched anyway
 FLAT_STD = 4.0             # grey-level std along a line for it to count as flat
+SEPARATOR_TOLERANCE = 12.0  # grey levels between a collage's separators (one colour)
 MAX_CUT_DEPTH = 3          # rows, then columns, then rows again
 BACKGROUND_SHARE = 0.25    # a page background covers at least this share of the image
 BACKGROUND_TOLERANCE = 20  # grey/colour levels within which a pixel is background
@@ -128,16 +129,25 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _cut(gray: np.ndarray, rect: tuple[int, int, int, int],
-         depth: int) -> list[tuple[int, int, int, int]]:
-    """Cells of ``rect`` between flat lines that cross it (rows first), cut recursively."""
+def _cut(gray: np.ndarray, rect: tuple[int, int, int, int], depth: int,
+         level: float | None = None) -> list[tuple[int, int, int, int]]:
+    """Cells of ``rect`` between flat lines that cross it (rows first), cut recursively.
+
+    Separators are all of one grey ``level``, that of the first cut's flat lines: flat rows
+    inside a tile (a clear sky, a dark corner) of another shade do not cut it.
+    """
     left, top, right, bottom = rect
     block = gray[top:bottom, left:right]
     min_run = max(2, round(MIN_SIDE_SHARE * min(gray.shape)))
-    for axis in (1, 0):  # axis 1: std along each row, so flat rows cut it into strips
-        busy = block.std(axis=axis) > FLAT_STD
-        parts = [run for run in _runs(busy) if run[1] - run[0] >= min_run]
-        if not parts or parts == [(0, len(busy))]:
+    for axis in (1, 0):  # axis 1: along each row, so flat rows cut it into strips
+        flat = block.std(axis=axis) <= FLAT_STD
+        if not flat.any():
+            continue
+        means = block.mean(axis=axis)
+        line_level = float(np.median(means[flat])) if level is None else level
+        flat &= np.abs(means - line_level) <= SEPARATOR_TOLERANCE
+        parts = [run for run in _runs(~flat) if run[1] - run[0] >= min_run]
+        if not parts or parts == [(0, len(flat))]:
             continue
         if axis == 1:
             cells = [(left, top + a, right, top + b) for a, b in parts]
@@ -147,9 +157,9 @@ def _cut(gray: np.ndarray, rect: tuple[int, int, int, int],
             return cells
         found = []
         for cell in cells:  # a cell cut again gives way to what is inside (a row of a grid
-            inner = _cut(gray, cell, depth + 1)  # to its tiles, a picture to it without its
-            found += inner or [cell]             # margins); deep inside, a tile cut in two
-            if depth >= 1 and len(inner) > 1:    # at flat lines of its own stays too
+            inner = _cut(gray, cell, depth + 1, line_level)  # to its tiles, a picture to it
+            found += inner or [cell]             # without its margins); deep inside, a tile
+            if depth >= 1 and len(inner) > 1:    # cut in two at flat lines stays too
                 found.append(cell)
         return found
     return []
