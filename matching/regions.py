@@ -174,9 +174,12 @@ def _pictures(rgb: np.ndarray, gray: np.ndarray) -> list[tuple[int, int, int, in
     mode = int(counts.argmax())
     if counts[mode] < BACKGROUND_SHARE * codes.size:
         return []
-    background = rgb.reshape(-1, 3)[codes == mode].mean(axis=0)
-    differs = (np.abs(rgb.astype(np.float32) - background).max(axis=2)
-               > BACKGROUND_TOLERANCE).astype(np.uint8)
+    mask = (codes == mode).reshape(height, width).astype(np.uint8)
+    background = np.array(cv2.mean(rgb, mask=mask)[:3])
+    # within the tolerance in every channel (integers, so the bounds round inwards)
+    near = cv2.inRange(rgb, np.ceil(background - BACKGROUND_TOLERANCE),
+                       np.floor(background + BACKGROUND_TOLERANCE))
+    differs = (near == 0).astype(np.uint8)
     size = max(3, round(OPENING_SHARE * max(height, width)))
     kernel = np.ones((size, size), np.uint8)
     solid = cv2.morphologyEx(differs, cv2.MORPH_OPEN, kernel)
