@@ -23,12 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from matching.signal import Content, ContentRejected, ContentSkipped
+from matching.regions import find_regions
+from matching.signal import Content, ContentRejected, ContentSkipped, Region
 
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 16
 MIN_CONTRAST = 4.0  # std of the 64x64 grayscale thumbnail, 0-255 scale
 MIN_DETAIL = 1.5    # mean absolute Laplacian of that thumbnail: ~0 for smooth gradients
+# Regions are found on the decode stage 1's pHash made (at least 256 px a side) and cropped
+# from the one stage 2's ORB made (800 px), so finding them decodes nothing more.
+REGION_FIND_SIDE, REGION_CROP_SIDE = 256, 800
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00",
                b"MM\x00*")
 _ISO_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
@@ -164,6 +168,25 @@ class ImageContent(Content):
     def note(self) -> str | None:
         return self._note if self._gated else animation_note(self.raw)
 
+    def regions(self) -> list[Region]:
+        """The picture regions :func:`matching.regions.find_regions` sees, each cropped as an
+        :class:`ImageRegion`; where each lies is in pixels of the image at full size."""
+        try:
+            boxes = find_regions(np.asarray(self.gated(REGION_FIND_SIDE)))
+            if not boxes:
+                return []
+            large = self.gated(REGION_CROP_SIDE)
+            width, height = Image.open(io.BytesIO(self.raw)).size
+        except (ContentRejected, OSError, UnidentifiedImageError):
+            return []
+        found = []
+        for box in boxes:
+            left, top, right, bottom = box.pixels(width, height)
+            found.append(Region(ImageRegion(large.crop(box.pixels(*large.size))),
+                                {"left": left, "top": top, "width": right - left,
+                                 "height": bottom - top}))
+        return found
+
     @classmethod
     def recognise(cls, head: bytes) -> int:
         """2 for JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF and HEIF signatures, else 0.
@@ -176,3 +199,28 @@ class ImageContent(Content):
         if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":
             return 2
         return 2 if head[4:8] == b"ftyp" and head[8:12] in _ISO_IMAGE_BRANDS else 0
+
+
+class ImageRegion(ImageContent):
+    """A region cropped from a decoded image, matched as an image of its own: every decode
+    size is the crop itself (through the quality gate), and it has no regions of its own."""
+
+    def __init__(self, image: Image.Image) -> None:
+        super().__init__(b"")
+        self._image = image
+
+    def gated(self, draft_side: int | None) -> Image.Image:
+        found = self._gated.get(None)
+        if found is None:
+            try:
+                check_information(self._image)
+                found = self._image
+            except ContentRejected as exc:
+                found = exc
+            self._gated[None] = found
+        if isinstance(found, ContentRejected):
+            raise found
+        return found
+
+    def regions(self) -> list[Region]:
+        return []

@@ -13,7 +13,7 @@ original; crawled JPEGs decode in draft mode (see :mod:`matching.decode`).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import imagehash
 from PIL import Image, ImageFilter, ImageOps
@@ -41,6 +41,21 @@ class _ImageSignal(SignalType):
     file_kinds: ClassVar[tuple[FileKind, ...]] = (IMAGE,)
     content_type: ClassVar[type[Content]] = ImageContent
     preview: ClassVar[str | None] = "image"
+
+    @classmethod
+    def describe(cls, detail: dict[str, Any]) -> str:
+        """Where in the copy the work was found, when it was found in one region of it
+        (a collage's cell, a picture on a page: :meth:`ImageContent.regions`).
+
+        >>> PHashSignal.describe({"region": {"left": 346, "top": 264, "width": 330,
+        ...                                  "height": 248}})
+        'in the region 330x248 at (346, 264) of the copy'
+        """
+        region = detail.get("region")
+        if not region:
+            return ""
+        return (f"in the region {region['width']}x{region['height']} at "
+                f"({region['left']}, {region['top']}) of the copy")
 
 
 def gated_image(content: bytes | Content, draft_side: int | None) -> Image.Image:

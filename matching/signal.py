@@ -55,11 +55,25 @@ class Content:
         """What decoding noted for the crawl log (an animation's first frame was used)."""
         return None
 
+    def regions(self) -> list[Region]:
+        """Parts worth matching on their own when the whole matched nothing (a collage's
+        cells, a picture pasted on a page), at most a few; none unless the kind finds any."""
+        return []
+
     @classmethod
     def recognise(cls, head: bytes) -> int:
         """How surely ``head`` (the start of a file) is content of this kind: 0 not, 1 as a
         fallback (it decodes as text, it is some archive), 2 by a format's own signature."""
         return 0
+
+
+@dataclass(frozen=True)
+class Region:
+    """A part of some content, as content of its own, and where it lies in the whole (for a
+    match's detail: an image's ``left``, ``top``, ``width``, ``height`` in pixels)."""
+
+    content: Content
+    where: dict[str, int]
 
 
 @dataclass(frozen=True)

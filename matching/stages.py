@@ -17,7 +17,7 @@ from typing import Any
 
 from matching.match_index import Match, MatchIndex
 from matching.registry import content_for, signal_type, signals_for_kind
-from matching.signal import Content, ContentSkipped
+from matching.signal import Content, ContentRejected, ContentSkipped
 
 
 def _shared(kind: str, content: bytes | Content) -> Content:
@@ -73,10 +73,37 @@ def needs_later_stages(first: list[Match]) -> bool:
 
 def settle(index: MatchIndex, kind: str, content: bytes | Content,
            first: list[Match]) -> list[Match]:
-    """Final matches once later stages have confirmed or refuted stage 1's marginal ones.
+    """Final matches once later stages have confirmed or refuted stage 1's marginal ones;
+    if the whole matched nothing, those found in its regions (:func:`region_matches`).
 
     CPU-bound when later stages run: call it off the reactor.
     """
+    if not needs_later_stages(first):
+        return first
+    content = _shared(kind, content)
+    return settle_whole(index, kind, content, first) or region_matches(index, kind, content)
+
+
+def region_matches(index: MatchIndex, kind: str, content: bytes | Content) -> list[Match]:
+    """Matches in the regions of ``content`` (:meth:`Content.regions`), one per work, each
+    region matched as content of its own (stage 1, later stages only if it needs them);
+    a match's detail says where its region lies (``region``)."""
+    found: dict[int, Match] = {}
+    for region in _shared(kind, content).regions():
+        try:
+            first = first_stage_matches(index, first_stage_queries(kind, region.content))
+            matches = settle_whole(index, kind, region.content, first)
+        except ContentRejected:  # a blank or featureless region: nothing in it to match
+            continue
+        for match in matches:
+            found.setdefault(match.work_id, replace(
+                match, detail={**match.detail, "region": region.where}))
+    return list(found.values())
+
+
+def settle_whole(index: MatchIndex, kind: str, content: bytes | Content,
+                 first: list[Match]) -> list[Match]:
+    """:func:`settle` without the regions: the later stages on the whole content only."""
     if not needs_later_stages(first):
         return first
     later = {m.work_id: m for m in later_stage_matches(index, kind, content)}
