@@ -213,7 +213,9 @@ class ImageRegion(ImageContent):
         found = self._gated.get(None)
         if found is None:
             try:
-                check_information(self._image)
+                gray = self._image.convert("L")
+                check_information(gray)
+                self._gray[None] = gray
                 found = self._image
             except ContentRejected as exc:
                 found = exc
@@ -221,6 +223,10 @@ class ImageRegion(ImageContent):
         if isinstance(found, ContentRejected):
             raise found
         return found
+
+    def gray(self, draft_side: int | None) -> Image.Image:
+        self.gated(draft_side)
+        return self._gray[None]
 
     def regions(self) -> list[Region]:
         return []
