@@ -143,18 +143,18 @@ class ImageContent(Content):
         """The RGB image, decoded as :func:`decode_image` does with ``draft_side``, that
         passed :func:`check_information`; raises ``ContentRejected``/``ContentSkipped`` (the
         same each time)."""
-        found = self._gated.get(draft_side)
+        size = self._decode_size(draft_side)
+        found = self._gated.get(size)
         if found is None:
             try:
-                decoded = decode_image(self.raw, draft_side=draft_side)
-                self._note = decoded.note
-                gray = decoded.image.convert("L")
+                image = self._decode(size)
+                gray = image.convert("L")
                 check_information(gray)
-                self._gray[draft_side] = gray
-                found = decoded.image
+                self._gray[size] = gray
+                found = image
             except ContentRejected as exc:
                 found = exc
-            self._gated[draft_side] = found
+            self._gated[size] = found
         if isinstance(found, ContentRejected):
             raise found
         return found
@@ -162,7 +162,17 @@ class ImageContent(Content):
     def gray(self, draft_side: int | None) -> Image.Image:
         """:meth:`gated`'s image in grayscale (mode ``L``, as ``convert("L")`` makes it)."""
         self.gated(draft_side)
-        return self._gray[draft_side]
+        return self._gray[self._decode_size(draft_side)]
+
+    def _decode_size(self, draft_side: int | None) -> int | None:
+        """The decode that serves ``draft_side`` (each size its own)."""
+        return draft_side
+
+    def _decode(self, draft_side: int | None) -> Image.Image:
+        """The RGB image before the quality gate; raises ``ContentRejected``."""
+        decoded = decode_image(self.raw, draft_side=draft_side)
+        self._note = decoded.note
+        return decoded.image
 
     @property
     def note(self) -> str | None:
@@ -209,24 +219,11 @@ class ImageRegion(ImageContent):
         super().__init__(b"")
         self._image = image
 
-    def gated(self, draft_side: int | None) -> Image.Image:
-        found = self._gated.get(None)
-        if found is None:
-            try:
-                gray = self._image.convert("L")
-                check_information(gray)
-                self._gray[None] = gray
-                found = self._image
-            except ContentRejected as exc:
-                found = exc
-            self._gated[None] = found
-        if isinstance(found, ContentRejected):
-            raise found
-        return found
+    def _decode_size(self, draft_side: int | None) -> int | None:
+        return None  # the crop serves every size
 
-    def gray(self, draft_side: int | None) -> Image.Image:
-        self.gated(draft_side)
-        return self._gray[None]
+    def _decode(self, draft_side: int | None) -> Image.Image:
+        return self._image
 
     def regions(self) -> list[Region]:
         return []
