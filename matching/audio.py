@@ -30,9 +30,11 @@ furthest below :data:`MAX_BER`. A window on that line at or below it matches (un
 audio sits near 0.5; music in the same key on the same chords comes closer, some windows
 under it: ``bench/audio.py``'s false hits). The score is the seconds of the copy in
 matching windows; the offset reported is where the longest run of them starts. A song that
-repeats itself note for note matches an excerpt at each repeat: of a work's offsets matching
-at least :data:`REPEAT_SHARE` as much of the copy as its best, the one whose band bits differ
-least is kept (for a version 1 value, without them, the one matching more, then more closely).
+repeats itself note for note matches an excerpt at each repeat (a repeat closer than the
+band is found by verifying the next best lines too, each over a second off those before):
+of a work's offsets matching at least :data:`REPEAT_SHARE` as much of the copy as its best,
+the one whose band bits differ least is kept (for a version 1 value, without them, the one
+matching more, then more closely), and where the others start in the work is named.
 ``bench/audio.py`` measures recall, false hits and speed.
 """
 
@@ -79,6 +81,9 @@ _SCANNED_CELLS = 256  # the best-voted offsets looked at to pick them
 MIN_VOTES = 2  # an entry needs this many agreeing items to be verified
 REPEAT_SHARE = 0.75  # a work's offsets matching this share of its best are told by bands
 REPEAT_MARGIN = 0.02  # band bit error rates this close say the work repeats itself there
+# lines verified per offset where band bits can tell repeats apart: a repeat either side of
+# the best fits in the band (bench/audio.py's seed 1030 repeats every 6.4 s)
+REPEAT_LINES = 3
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
 # odd bit says on which side of the middle threshold the filter's value lies (coarse), the
@@ -576,17 +581,19 @@ class AudioIndex(SignalIndex):
                     abs(bin_number - other) * VOTE_BIN <= BAND for other in near):
                 continue
             near.append(bin_number)
-            found = _verify(self._items[slot], copy.items, bin_number * VOTE_BIN + VOTE_BIN // 2,
-                            min_windows)
-            if found is None or found[0] < limit:
-                continue
-            seconds, detail, windows, offsets = found
             work_bands = self._bands[slot]
-            if work_bands is not None and copy.bands is not None and len(copy.bands[0]) \
-                    and len(work_bands[0]):
-                detail["bands_ber"] = round(audio_bands.errors(
-                    work_bands, copy.bands, windows, offsets, WINDOW), 3)
-            verified.setdefault(slot, []).append((seconds, detail))
+            banded = work_bands is not None and copy.bands is not None \
+                and len(copy.bands[0]) > 0 and len(work_bands[0]) > 0
+            for seconds, detail, windows, offsets in _verify(
+                    self._items[slot], copy.items, bin_number * VOTE_BIN + VOTE_BIN // 2,
+                    min_windows, lines=REPEAT_LINES if banded else 1):
+                if seconds < limit:
+                    continue
+                if banded:
+                    assert work_bands is not None and copy.bands is not None
+                    detail["bands_ber"] = round(audio_bands.errors(
+                        work_bands, copy.bands, windows, offsets, WINDOW), 3)
+                verified.setdefault(slot, []).append((seconds, detail))
         results = [(self._slot_entry[slot], *_best_offset(found))
                    for slot, found in verified.items()]
         return sorted(results, key=lambda r: (-r[1], r[0]))
@@ -609,28 +616,35 @@ def _best_offset(found: list[tuple[float, dict[str, Any]]]) -> tuple[float, dict
                 if f[1]["bands_ber"] <= chosen[1]["bands_ber"] + REPEAT_MARGIN]
     else:
         chosen = max(found, key=lambda f: (f[0], -f[1]["ber"]))
-    starts: list[float] = []
+    # places are told apart by where they start in the work, the chosen one's included
+    starts = [chosen[1]["work_range"][0]]
     for _, detail in sorted(near, key=lambda f: f[1]["work_range"][0]):
-        if abs(detail["offset_s"] - chosen[1]["offset_s"]) > 1 and all(
-                abs(detail["work_range"][0] - other) > 1 for other in starts):
+        if all(abs(detail["work_range"][0] - other) > 1 for other in starts):
             starts.append(detail["work_range"][0])
-    if starts:
-        chosen[1]["also_at_s"] = starts
+    if len(starts) > 1:
+        chosen[1]["also_at_s"] = sorted(starts[1:])
     return chosen
 
 
-def _verify(work: np.ndarray, copy: np.ndarray, offset: int,
-            min_windows: int = 1) -> tuple[float, dict[str, Any], np.ndarray, np.ndarray] | None:
+Line = tuple[float, dict[str, Any], np.ndarray, np.ndarray]
+
+
+def _verify(work: np.ndarray, copy: np.ndarray, offset: int, min_windows: int = 1,
+            lines: int = 1) -> list[Line]:
     """The copy's windows matching ``work`` along the best line of offsets near ``offset``
-    (work item minus copy item), with where; None if fewer than ``min_windows`` match.
+    (work item minus copy item): its score in seconds, where, and the matched windows with
+    their offsets; nothing if fewer than ``min_windows`` match.
 
     The line may slope by up to :data:`MAX_DRIFT` (a sped-up copy drifts steadily); each
     window is judged at the line's offset give or take one item (the copy's items are
-    sampled at another phase of the audio).
+    sampled at another phase of the audio). With ``lines`` above 1, the next best lines
+    lying more than :data:`VOTE_BIN` items off the ones found are given too: a recording
+    repeating itself within the band matches its chroma at each repeat, and only other
+    features (the band bits) tell which one the copy was cut from.
     """
     windows = len(copy) // WINDOW
     if not windows or not len(work):
-        return None
+        return []
     shifts = np.arange(offset - BAND - VOTE_BIN, offset + BAND + VOTE_BIN + 1)
     copy_at = np.arange(windows * WINDOW)
     work_at = copy_at[:, None] + shifts[None, :]
@@ -642,15 +656,24 @@ def _verify(work: np.ndarray, copy: np.ndarray, offset: int,
     # a window must overlap the work by at least half to be judged
     ber = np.where(counted >= WINDOW // 2, errors / np.maximum(VERIFY_BITS * counted, 1), 1.0)
     ber[:, 1:-1] = np.minimum(ber[:, 1:-1], np.minimum(ber[:, :-2], ber[:, 2:]))
-    if np.count_nonzero(ber.min(axis=1) <= MAX_BER) < min_windows:
-        return None  # too few windows match at any offset to reach the score asked for
-    columns = _best_line(ber, len(copy))
-    line = ber[np.arange(windows), columns]
+    found: list[Line] = []
+    for _ in range(lines):
+        if np.count_nonzero(ber.min(axis=1) <= MAX_BER) < min_windows:
+            break  # too few windows match at any offset to reach the score asked for
+        columns = _best_line(ber, len(copy))
+        line = ber[np.arange(windows), columns]
+        if not (line <= MAX_BER).any():
+            break
+        found.append(_line_match(line, shifts[columns]))
+        near = np.abs(np.arange(len(shifts))[None, :] - columns[:, None]) <= VOTE_BIN
+        ber = np.where(near, 1.0, ber)
+    return found
+
+
+def _line_match(line: np.ndarray, chosen: np.ndarray) -> Line:
+    """:func:`_verify`'s answer for one line: per window, its bit error rate and offset."""
     matched = line <= MAX_BER
-    if not matched.any():
-        return None
-    chosen = shifts[columns]
-    run_start, run_length = _longest_run(matched)
+    run_start, _ = _longest_run(matched)
     hit = np.flatnonzero(matched)
     first, last = int(hit[0]), int(hit[-1])
     copy_start, copy_end = first * WINDOW * ITEM_S, (last + 1) * WINDOW * ITEM_S
@@ -660,12 +683,12 @@ def _verify(work: np.ndarray, copy: np.ndarray, offset: int,
     return seconds, {
         "work_range": [round(max(0.0, work_start), 2), round(work_end, 2)],
         "copy_range": [round(copy_start, 2), round(copy_end, 2)],
-        "fraction": round(len(hit) / windows, 3),
+        "fraction": round(len(hit) / len(line), 3),
         # where the longest matched run starts: a repeating song matches elsewhere too
         "offset_s": round(float(chosen[run_start]) * ITEM_S, 2),
         "seconds": seconds,
         "ber": round(float(line[matched].mean()), 3),
-    }, hit, shifts[columns[hit]]
+    }, hit, chosen[hit]
 
 
 def _best_line(ber: np.ndarray, items: int) -> np.ndarray:

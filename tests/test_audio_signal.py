@@ -148,6 +148,22 @@ def test_an_excerpt_of_a_song_repeating_itself_is_found_where_it_was_cut(
     assert ChromaprintSignal.describe(found.detail).startswith("work 0:22")
 
 
+@pytest.mark.parametrize("start", [22.5, 20.0])
+def test_an_excerpt_of_a_song_repeating_itself_within_seconds_is_found_where_it_was_cut(
+        tmp_path: Path, start: float) -> None:
+    """Song 1030 plays its four bars again every 6.4 s, so its chroma matches an excerpt
+    about as well 6.4 s either side, within the stretch one verification searches: the band
+    bits say which line the excerpt was cut from."""
+    song = music(1030, SECONDS)
+    index = MatchIndex()
+    for algorithm, variant, value in registration_fingerprints(
+            "audio", encoded(tmp_path, "song.flac", song)):
+        index.add(1, 1030, algorithm, value, variant=variant)
+    excerpt = song[int(start * RATE):int((start + 15) * RATE)]
+    [found] = matches(index, encoded(tmp_path, "x.mp3", excerpt, "-b:a", "128k"))
+    assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
+
+
 @pytest.mark.parametrize("alteration", ["phone speaker", "voice over"])
 def test_a_degraded_excerpt_is_found_at_its_offset(index: MatchIndex, tmp_path: Path,
                                                    alteration: str) -> None:
@@ -183,6 +199,20 @@ def test_a_song_repeating_itself_exactly_names_each_place_an_excerpt_matches(
     starts = sorted([found.detail["work_range"][0], *found.detail["also_at_s"]])
     assert np.allclose(starts, [3.0, start, start + passage / RATE], atol=1.0), found.detail
     assert "; the work repeats it at 0:" in ChromaprintSignal.describe(found.detail)
+
+
+def test_a_repeat_is_named_only_where_the_work_does_not_already_show_the_match() -> None:
+    """Two verified offsets 1.5 s apart whose matched stretches start within a second of each
+    other in the work: the hit names one place, not the same place twice."""
+    found = [(10.0, {"work_range": [12.0, 22.0], "copy_range": [2.0, 12.0], "offset_s": 10.0,
+                     "ber": 0.05, "bands_ber": 0.01}),
+             (10.0, {"work_range": [11.5, 21.5], "copy_range": [0.0, 10.0], "offset_s": 11.5,
+                     "ber": 0.05, "bands_ber": 0.02}),
+             (10.0, {"work_range": [40.0, 50.0], "copy_range": [0.0, 10.0], "offset_s": 40.0,
+                     "ber": 0.05, "bands_ber": 0.02})]
+    _, detail = audio._best_offset(found)
+    assert detail["offset_s"] == 10.0 and detail["also_at_s"] == [40.0]
+    assert ChromaprintSignal.describe(detail).endswith("; the work repeats it at 0:40")
 
 
 @pytest.mark.parametrize("channels", [1, 2, 6])
