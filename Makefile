@@ -112,6 +112,7 @@ bench: bench-setup
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/crawl_start.py
 	$(BIN)/python bench/text.py
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/audio.py

@@ -19,6 +19,7 @@ from swordnet.core.db import (
     head_revision,
     make_engine,
     migrate,
+    newest_migration,
     open_database,
     schema_revision,
 )
@@ -49,6 +50,12 @@ def test_migrations_create_every_table_and_match_the_models(
 
 def test_second_migration_is_a_no_op(migrated_from_empty: Database) -> None:
     assert migrate(migrated_from_empty.engine) is False
+
+
+def test_the_newest_migration_file_is_alembics_head() -> None:
+    """Opening a database skips Alembic when the database is at the newest migration file's
+    revision, read from its name: that must be the head Alembic would migrate to."""
+    assert newest_migration() == head_revision()
 
 
 def test_timestamps_round_trip_as_utc(db: Database) -> None:

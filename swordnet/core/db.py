@@ -13,14 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import cache, partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +24,9 @@ from swordnet.core.config import Settings, SettingsError
 from swordnet.core.errors import Unavailable
 from swordnet.core.signing import SIGNING_KEY, load_or_create_key
 from swordnet.core.text import check_text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 T = TypeVar("T")
 KeyLoader = Callable[[], Ed25519PrivateKey]
@@ -148,7 +147,15 @@ def lock_for_writing(session: Session) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# Alembic is imported only where a schema is migrated: importing it (and Mako and Pygments
+# with it) costs about 0.2 CPU s, which every process that opens a database would otherwise
+# pay, a crawl and its match worker included, though the schema is nearly always up to date.
+# Migration files are named after their revision ("0018_service_instances.py" is revision
+# 0018, one line of them); tests/test_database.py checks that the newest is Alembic's head.
+
 def _alembic_config(engine: Engine, signing_key: KeyLoader | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -158,18 +165,39 @@ def _alembic_config(engine: Engine, signing_key: KeyLoader | None = None) -> Con
 
 def schema_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def newest_migration() -> str:
+    """The revision of the newest migration file, from its name (without Alembic)."""
+    newest = max((MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return newest.name[:4]
+
+
+def _at_newest_migration(engine: Engine) -> bool:
+    """Whether the database is at :func:`newest_migration` (read without Alembic)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        stored = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return stored == [newest_migration()]
 
 
 def migrate(engine: Engine, signing_key: KeyLoader | None = None) -> bool:
     """Upgrade the schema to the newest revision; returns True if anything was applied."""
-    if schema_revision(engine) == head_revision():
+    if _at_newest_migration(engine) or schema_revision(engine) == head_revision():
         return False
+    from alembic import command
+
     command.upgrade(_alembic_config(engine, signing_key), "head")
     return True
 
