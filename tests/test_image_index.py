@@ -115,7 +115,7 @@ def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_fo
         items[-5][0], manifest.segments, (items[3][0], items[12][0]), manifest.next_segment))
     loaded = index_file.load(tmp_path)
     assert loaded is not None
-    saved, segments = loaded
+    saved, segments, _ = loaded
     assert isinstance(segments[0].keys[0], np.memmap)  # mapped, not read into RAM
     index = WordIndex(segments)
     for entry_id in saved.removed:
@@ -210,16 +210,26 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(data[:-8] + bytes(b ^ 0xFF for b in data[-8:]))
 
 
-@pytest.mark.parametrize(("stem", "how"), [("descriptors", "truncated"), ("keys0", "flipped"),
-                                           ("entry_ids", "truncated")])
+def _folder(directory: Path, kind: str) -> Path:
+    """The folder of the index file's (first) segment of ``kind``."""
+    manifest = index_file.read_manifest(directory)
+    assert manifest is not None
+    return directory / next(str(s["name"]) for s in manifest.segments if s["kind"] == kind)
+
+
+@pytest.mark.parametrize(("kind", "stem", "how"), [
+    ("orb", "descriptors", "truncated"), ("orb", "keys0", "flipped"),
+    ("orb", "entry_ids", "truncated"), ("phash", "codes", "flipped"),
+    ("phash", "work_ids", "truncated")])
 def test_a_damaged_index_file_is_named_and_rebuilt_from_the_database(
-        sqlite_home: Settings, caplog: pytest.LogCaptureFixture, stem: str, how: str) -> None:
+        sqlite_home: Settings, caplog: pytest.LogCaptureFixture, kind: str, stem: str,
+        how: str) -> None:
     work_ids = [_register(sqlite_home, work, f"w{i}") for i, work in enumerate(WORKS[:3])]
     directory = index_directory(sqlite_home.home)
     db = open_database(sqlite_home)
     with db.session() as session:
         update_index_file(session, directory)
-    damaged = directory / "seg-000001" / f"{stem}.npy"
+    damaged = _folder(directory, kind) / f"{stem}.npy"
     _damage(damaged, how)
     with caplog.at_level(logging.ERROR):
         assert _worker_matches(sqlite_home, _copy(WORKS[2])) == [work_ids[2]]  # from the DB
@@ -230,7 +240,7 @@ def test_a_damaged_index_file_is_named_and_rebuilt_from_the_database(
     db.dispose()
     assert str(damaged) in caplog.text and "rebuilding" in caplog.text
     loaded = index_file.load(directory)
-    assert loaded is not None and len(loaded[1][0]) == 3
+    assert loaded is not None and len(loaded.words[0]) == 3 and len(loaded.codes[0]) == 6
     for work, work_id in zip(WORKS[:3], work_ids, strict=True):
         assert _worker_matches(sqlite_home, _copy(work)) == [work_id]
 
@@ -265,7 +275,7 @@ def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
     writer = subprocess.run([sys.executable, "-c", _KILLED_WRITER], env=os.environ.copy(),
                             cwd=Path(__file__).resolve().parent.parent, check=False)
     assert writer.returncode == -signal.SIGKILL
-    assert (directory / "seg-000002").exists()  # its segment was written, never named
+    assert (directory / "seg-000004").exists()  # its segments were written, never named
     assert index_file.load(directory) is not None
     assert index_file.read_manifest(directory) == before
     assert _worker_matches(sqlite_home, _copy(WORKS[0])) == [first]
@@ -274,7 +284,8 @@ def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
         after = update_index_file(session, directory)
     db.dispose()
     assert after.high_water > before.high_water
-    assert sorted(p.name for p in directory.glob("seg-*")) == ["seg-000001", "seg-000002"]
+    assert sorted(p.name for p in directory.glob("seg-*")) == [
+        "seg-000001", "seg-000002", "seg-000003", "seg-000004"]  # a pHash and an ORB each
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
 
 
@@ -288,7 +299,8 @@ def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
         work_ids.append(_register(sqlite_home, work, f"w{i}"))
         with db.session() as session:
             manifest = update_index_file(session, directory)
-        assert len(manifest.segments) == 1 and manifest.images() == i + 1  # 2 merge into 1
+        # one segment of each kind (a work has 2 pHash codes and an ORB set): 2 merge into 1
+        assert len(manifest.segments) == 2 and manifest.images() == 3 * (i + 1)
     with db.session() as session:
         deleted = session.get(Work, work_ids[1])
         assert deleted is not None
@@ -296,7 +308,8 @@ def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
     with db.session() as session:
         manifest = update_index_file(session, directory)
     db.dispose()
-    assert manifest.removed == () and manifest.images() == 2  # merged away, not tombstoned
-    assert sorted(p.name for p in directory.glob("seg-*")) == [manifest.segments[0]["name"]]
+    assert manifest.removed == () and manifest.images() == 6  # merged away, not tombstoned
+    assert sorted(p.name for p in directory.glob("seg-*")) == sorted(
+        s["name"] for s in manifest.segments)
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == []
     assert _worker_matches(sqlite_home, _copy(WORKS[2])) == [work_ids[2]]
