@@ -18,6 +18,7 @@ from PIL import Image
 from bench.imageset import ALTERATIONS, encode, page_canvas
 from crawlers import analysis
 from matching import index_file
+from matching.hamming import SharedHammingIndex
 from matching.image import OrbSignal
 from matching.local_features import LocalFeatures, verify
 from matching.word_index import MAX_CANDIDATES, WordIndex, build_segment
@@ -27,7 +28,13 @@ from swordnet.core.models import Work
 from swordnet.demo.samples import artwork, sample_files
 from swordnet.works import image_index
 from swordnet.works.image_index import LiveMatchIndex, index_directory, update_index_file
-from swordnet.works.registry import delete_work_and_hits, register_work
+from swordnet.works.registry import (
+    delete_work_and_hits,
+    load_match_index,
+    register_precomputed,
+    register_work,
+    set_threshold,
+)
 
 LIMIT = OrbSignal.default_threshold
 STAGE_2 = ("crop_75", "border_10", "rotate_5", "embed_60")
@@ -200,6 +207,62 @@ def test_a_running_crawl_worker_sees_registrations_and_deletions(
     analysis.update_shared_index(sqlite_home)  # the file tombstones it too
     assert _worker_matches(sqlite_home, _copy(WORKS[0])) == []
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
+
+
+def _near(rnd: random.Random, code: int, bits: int) -> int:
+    for bit in rnd.sample(range(64), bits):
+        code ^= 1 << bit
+    return code
+
+
+def test_pHash_matches_from_the_index_file_are_those_from_the_database(
+        sqlite_home: Settings) -> None:
+    """Same works, variants, scores and order, per-work thresholds included, whether a
+    process reads pHash codes from the file (registered before it was extended, some deleted
+    since) and the database (registered after) or all from the database."""
+    rnd = random.Random(21)
+    centres = [rnd.getrandbits(64) for _ in range(4)]
+    db = open_database(sqlite_home)
+
+    def register(count: int) -> list[int]:
+        with db.session() as session:
+            ids = []
+            for _ in range(count):
+                code = _near(rnd, rnd.choice(centres), rnd.randrange(14))
+                work = register_precomputed(
+                    session, title=f"work number {rnd.getrandbits(32)}", holder_name="H",
+                    kind="image", fingerprints=[
+                        ("phash", "original", f"{code:016x}"),
+                        ("phash", "mirrored", f"{_near(rnd, code, 9):016x}")]).work
+                session.flush()
+                if rnd.random() < 0.2:
+                    set_threshold(session, work.id, "phash", rnd.choice([3, 8, 16]))
+                ids.append(work.id)
+            return ids
+
+    in_file = register(80)
+    with db.session() as session:
+        update_index_file(session, index_directory(sqlite_home.home))
+    register(30)
+    with db.session() as session:
+        for work_id in in_file[::9]:
+            work = session.get(Work, work_id)
+            assert work is not None
+            delete_work_and_hits(session, work)
+    with db.session() as session:
+        from_db = load_match_index(session)
+        live = LiveMatchIndex(session, index_directory(sqlite_home.home))
+    db.dispose()
+    assert live.file_high_water > 0
+    assert isinstance(live.index.signal_index("phash"), SharedHammingIndex)  # from the file
+    matched = 0
+    for centre in centres:
+        for query in [_near(rnd, centre, rnd.randrange(10)) for _ in range(10)]:
+            for limit in (None, 20.0):
+                expected = from_db.match("phash", f"{query:016x}", limit=limit)
+                assert live.index.match("phash", f"{query:016x}", limit=limit) == expected
+                matched += len(expected)
+    assert matched > 200  # the queries do find works
 
 
 def _damage(path: Path, how: str) -> None:
