@@ -3,6 +3,7 @@ shared, crash-safe, rebuilt when corrupt) and a running crawl worker's view of i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -35,6 +36,7 @@ from swordnet.works.registry import (
     register_work,
     set_threshold,
 )
+from tests.conftest import run_cli
 
 LIMIT = OrbSignal.default_threshold
 STAGE_2 = ("crop_75", "border_10", "rotate_5", "embed_60")
@@ -263,6 +265,28 @@ def test_pHash_matches_from_the_index_file_are_those_from_the_database(
                 assert live.index.match("phash", f"{query:016x}", limit=limit) == expected
                 matched += len(expected)
     assert matched > 200  # the queries do find works
+
+
+def test_swordnet_match_reads_the_index_file_and_what_was_registered_since(
+        sqlite_home: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``swordnet match`` loads images from the index file a crawl made, not row by row."""
+    first = _register(sqlite_home, WORKS[0], "first")
+    analysis.update_shared_index(sqlite_home)
+    second = _register(sqlite_home, WORKS[1], "registered after the file")
+    copies = []
+    for i, work in enumerate(WORKS[:3]):
+        copies.append(tmp_path / f"copy{i}.jpg")
+        copies[-1].write_bytes(_copy(work))
+    with caplog.at_level(logging.ERROR):
+        intact = json.loads(run_cli("match", *map(str, copies), "--json").output)
+    assert [[m["work_id"] for m in e["matches"]] for e in intact] == [[first], [second], []]
+    assert caplog.text == ""
+    damaged = _folder(index_directory(sqlite_home.home), "phash") / "codes.npy"
+    _damage(damaged, "flipped")
+    with caplog.at_level(logging.ERROR):
+        again = json.loads(run_cli("match", *map(str, copies), "--json").output)
+    assert str(damaged) in caplog.text  # it was the file that was read: now the database is
+    assert again == intact
 
 
 def _damage(path: Path, how: str) -> None:
