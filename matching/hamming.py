@@ -26,6 +26,12 @@ segment, both are merged into a new main segment. Those merges are pauses inside
 per 1.25M adds): amortised, an add costs about 5 us at 1M entries and 40 us at 10M. Bulk
 loads should use :meth:`HammingIndex.add_many`, which builds a segment directly.
 
+Shared by processes: the same tables can live in an index file (:mod:`matching.index_file`)
+as :class:`CodeSegment` objects, which also record each entry's work and variant.
+:class:`SharedHammingIndex` searches them memory-mapped (one copy in the page cache for a
+node's processes; only tombstones and probe plans are each process's own) plus an in-RAM
+:class:`HammingIndex` of the entries added since, with the same results.
+
 Per query and segment a cost model picks probing or scanning (scanning wins for large radii
 and tiny segments); its constants were measured on an AMD EPYC with numpy 2.4. Measurements:
 ``bench/index.py``, results in ``bench/results/index.json``.
