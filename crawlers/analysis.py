@@ -6,10 +6,11 @@ crawl therefore runs them in a small pool of worker processes. Pages (kind ``pag
 matched by every signal that reads pages (their main text, the work names next to their
 download links), files by their kind's signals; each is decoded once for all of them. Each
 worker keeps its own
-:class:`~matching.match_index.MatchIndex`: stage 2 (ORB) memory-mapped from the node's
-index file (:mod:`swordnet.works.image_index`, extended by the workers as they start, one
-at a time under the file's lock, so the crawl's event loop never waits for it), so the
-workers share one copy; every other signal from the database. Every :data:`REFRESH_S`
+:class:`~matching.match_index.MatchIndex`: images' pHash (stage 1) and ORB (stage 2) state
+memory-mapped from the node's index file (:mod:`swordnet.works.image_index`, extended by
+the workers as they start, one at a time under the file's lock, so the crawl's event loop
+never waits for it), so the workers share one copy; every other signal (works' names,
+other kinds' fingerprints) from the database. Every :data:`REFRESH_S`
 seconds at most it adds works registered since and forgets deleted ones, so a long crawl
 sees new works without a rebuild. One call analyses one media file completely.
 
@@ -65,8 +66,8 @@ class Analysis:
 
 
 class _WorkerIndex:
-    """The match index of one worker process: stage 2 memory-mapped from the node's index
-    file, the rest from the database, refreshed now and then."""
+    """The match index of one worker process: images' pHash and ORB state memory-mapped
+    from the node's index file, the rest from the database, refreshed now and then."""
 
     def __init__(self, settings: Settings) -> None:
         self.db: Database = open_database(settings, apply_migrations=False)
@@ -87,16 +88,16 @@ class _WorkerIndex:
 
 
 def update_shared_index(settings: Settings) -> None:
-    """Extend the node's stage-2 index file with what was registered since it was last
+    """Extend the node's image index file with what was registered since it was last
     extended, before a crawl worker maps it (each worker calls it as it starts: the first
     extends the file, the others wait for its lock and find nothing left to add). A failure
-    is logged, not raised: workers then read stage-2 fingerprints from the database."""
+    is logged, not raised: workers then read image fingerprints from the database."""
     db = open_database(settings, apply_migrations=False)
     try:
         with db.session() as session:
             update_index_file(session, index_directory(settings.home))
     except (OSError, ValueError) as exc:
-        log.error("could not update the stage-2 index file in %s: %s",
+        log.error("could not update the image index file in %s: %s",
                   index_directory(settings.home), exc)
     finally:
         db.dispose()

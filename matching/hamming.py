@@ -26,6 +26,12 @@ segment, both are merged into a new main segment. Those merges are pauses inside
 per 1.25M adds): amortised, an add costs about 5 us at 1M entries and 40 us at 10M. Bulk
 loads should use :meth:`HammingIndex.add_many`, which builds a segment directly.
 
+Shared by processes: the same tables can live in an index file (:mod:`matching.index_file`)
+as :class:`CodeSegment` objects, which also record each entry's work and variant.
+:class:`SharedHammingIndex` searches them memory-mapped (one copy in the page cache for a
+node's processes; only tombstones and probe plans are each process's own) plus an in-RAM
+:class:`HammingIndex` of the entries added since, with the same results.
+
 Per query and segment a cost model picks probing or scanning (scanning wins for large radii
 and tiny segments); its constants were measured on an AMD EPYC with numpy 2.4. Measurements:
 ``bench/index.py``, results in ``bench/results/index.json``.
@@ -35,11 +41,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-from matching.signal import SignalIndex
+from matching.signal import SharedSignalIndex, SignalIndex
 
 _TABLE_MIN = 1 << 14  # smaller segments have no tables: a scan is as fast
 _WIDE_MIN = 1 << 21  # from here three 22/21/21-bit keys; below, four 16-bit keys
@@ -96,36 +105,50 @@ def _concat(parts: list[tuple[np.ndarray, ...]], width: int) -> tuple[np.ndarray
     return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
-class _Segment:
-    """An immutable multi-index over a fixed set of entries, with tombstones for removals."""
+def _layout(n: int) -> tuple[int, ...]:
+    """Key widths of a segment of ``n`` entries: none (scanned), four 16-bit or 22/21/21."""
+    if n < _TABLE_MIN:
+        return ()
+    return (22, 21, 21) if n >= _WIDE_MIN else (16, 16, 16, 16)
 
-    def __init__(self, ids: np.ndarray, codes: np.ndarray) -> None:
-        """Index ``codes`` under ``ids`` (unique, ascending)."""
-        n = len(ids)
+
+class _Segment:
+    """An immutable multi-index over a fixed set of entries, with tombstones for removals.
+
+    Its arrays are built by :meth:`build` or memory-mapped from an index file
+    (:class:`CodeSegment`); the tombstones and probe plans are always the process's own.
+    """
+
+    def __init__(self, ids: np.ndarray, codes: np.ndarray, pos: np.ndarray | None,
+                 offsets: np.ndarray, widths: tuple[int, ...]) -> None:
+        """Wrap tables laid out as :meth:`build` lays them out."""
         self.ids = ids
-        self.dead = np.zeros(n, dtype=bool)
+        self.dead = np.zeros(len(ids), dtype=bool)
         self.n_dead = 0
-        if n < _TABLE_MIN:
-            self.widths: tuple[int, ...] = ()
-        else:
-            self.widths = (22, 21, 21) if n >= _WIDE_MIN else (16, 16, 16, 16)
-        self.shifts = np.array([sum(self.widths[:t]) for t in range(len(self.widths))],
-                               dtype=np.uint64)
-        self.key_masks = np.array([(1 << w) - 1 for w in self.widths], dtype=np.uint64)
-        self._plans: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
-        if not self.widths:
-            self.codes, self.pos, self.offsets = codes, None, np.zeros(1, dtype=np.uint32)
-            self.bases = np.zeros(0, dtype=np.int64)
-            return
-        if len(self.widths) * n >= 1 << 32:
-            raise ValueError(f"a segment holds fewer than {2**32 // len(self.widths)} entries")
+        self.widths = widths
+        self.shifts = np.array([sum(widths[:t]) for t in range(len(widths))], dtype=np.uint64)
+        self.key_masks = np.array([(1 << w) - 1 for w in widths], dtype=np.uint64)
         # Table t's codes sit at [t*n, (t+1)*n) and its 2**bits bucket starts at ``bases[t]``;
         # a bucket ends where the next one (or the next table's first one) starts. Widths do
         # not increase, so every base is a multiple of its table's 2**bits.
-        self.bases = np.cumsum([0, *(1 << w for w in self.widths[:-1])], dtype=np.int64)
+        self.bases = np.cumsum([0, *(1 << w for w in widths[:-1])], dtype=np.int64) \
+            if widths else np.zeros(0, dtype=np.int64)
+        self.codes, self.pos, self.offsets = codes, pos, offsets
+        self._plans: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    @classmethod
+    def build(cls, ids: np.ndarray, codes: np.ndarray) -> _Segment:
+        """Index ``codes`` under ``ids`` (unique, ascending)."""
+        n = len(ids)
+        widths = _layout(n)
+        if not widths:
+            return cls(ids, codes, None, np.zeros(1, dtype=np.uint32), ())
+        if len(widths) * n >= 1 << 32:
+            raise ValueError(f"a segment holds fewer than {2**32 // len(widths)} entries")
         codes_parts, pos_parts, offset_parts = [], [], []
-        for table, (shift, mask) in enumerate(zip(self.shifts, self.key_masks, strict=True)):
-            keys = (codes >> shift) & mask
+        for table, width in enumerate(widths):
+            mask = np.uint64((1 << width) - 1)
+            keys = (codes >> np.uint64(sum(widths[:table]))) & mask
             order = np.sort((keys << np.uint64(32)) | np.arange(n, dtype=np.uint64))
             order = (order & _U32).astype(np.uint32)
             counts = np.bincount(keys.astype(np.intp), minlength=int(mask) + 1)
@@ -133,10 +156,9 @@ class _Segment:
             codes_parts.append(codes[order])
             pos_parts.append(order)
             offset_parts.append(starts.astype(np.uint32))
-        offset_parts.append(np.array([len(self.widths) * n], dtype=np.uint32))
-        self.codes = np.concatenate(codes_parts)
-        self.pos = np.concatenate(pos_parts)
-        self.offsets = np.concatenate(offset_parts)
+        offset_parts.append(np.array([len(widths) * n], dtype=np.uint32))
+        return cls(ids, np.concatenate(codes_parts), np.concatenate(pos_parts),
+                   np.concatenate(offset_parts), widths)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -287,7 +309,7 @@ class HammingIndex(SignalIndex):
         if delta_limit < 1:
             raise ValueError(f"delta_limit must be positive, got {delta_limit}")
         self._delta_limit = delta_limit
-        self._main = _Segment(_EMPTY, _EMPTY.astype(np.uint64))
+        self._main = _Segment.build(_EMPTY, _EMPTY.astype(np.uint64))
         self._recent: _Segment | None = None
         self._delta_ids = np.zeros(delta_limit, dtype=np.int64)
         self._delta_codes = np.zeros(delta_limit, dtype=np.uint64)
@@ -425,4 +447,127 @@ def _build(parts: list[tuple[np.ndarray, np.ndarray]]) -> _Segment:
     if np.any(ids[1:] < ids[:-1]):
         order = np.argsort(ids)
         ids, codes = ids[order], codes[order]
-    return _Segment(ids, codes)
+    return _Segment.build(ids, codes)
+
+
+@dataclass(frozen=True)
+class CodeSegment:
+    """A segment as an index file stores it (:mod:`matching.index_file`), with what each
+    entry stands for: entry ``ids[i]`` (ascending) is of work ``work_ids[i]``, variant
+    ``variants[variant_codes[i]]``; ``codes``, ``pos``, ``offsets`` and key ``widths`` are
+    the tables of :class:`_Segment` (``pos`` empty when it has none: it is scanned)."""
+
+    ids: np.ndarray
+    work_ids: np.ndarray
+    variant_codes: np.ndarray
+    variants: tuple[str, ...]
+    codes: np.ndarray
+    pos: np.ndarray
+    offsets: np.ndarray
+    widths: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by its file name stem."""
+        return {"ids": self.ids, "work_ids": self.work_ids, "variant_codes": self.variant_codes,
+                "codes": self.codes, "pos": self.pos, "offsets": self.offsets,
+                "widths": self.widths}
+
+    def tables(self) -> _Segment:
+        """Its tables as a searchable segment (sharing the arrays, with its own tombstones)."""
+        widths = tuple(int(w) for w in self.widths)
+        return _Segment(self.ids, self.codes, self.pos if widths else None, self.offsets, widths)
+
+    def entries(self, skip: Iterable[int] = ()) -> tuple[np.ndarray, ...]:
+        """``(ids, work ids, variant names, codes)`` of its entries less the ``skip`` ids."""
+        segment = self.tables()
+        segment.kill_ids(np.unique(np.fromiter(skip, np.int64)))
+        ids, codes = segment.live_entries()
+        keep = ~segment.dead
+        variants = np.array(self.variants, dtype=object)[self.variant_codes[keep]] \
+            if len(self.variants) else np.zeros(0, dtype=object)
+        return ids, np.asarray(self.work_ids[keep]), variants, codes
+
+
+def build_code_segment(ids: np.ndarray, work_ids: np.ndarray, variants: Sequence[str],
+                       codes: np.ndarray) -> CodeSegment:
+    """A :class:`CodeSegment` of entries ``ids`` (distinct) with their works, variant names
+    and 64-bit codes."""
+    order = np.argsort(np.asarray(ids, np.int64), kind="stable")
+    names = tuple(sorted(set(variants)))
+    position = {v: i for i, v in enumerate(names)}
+    variant_codes = np.array([position[v] for v in variants], np.uint8).reshape(-1)[order]
+    segment = _Segment.build(np.asarray(ids, np.int64)[order],
+                             np.asarray(codes, np.uint64)[order])
+    return CodeSegment(
+        ids=segment.ids, work_ids=np.asarray(work_ids, np.int64)[order],
+        variant_codes=variant_codes, variants=names, codes=segment.codes,
+        pos=np.zeros(0, np.uint32) if segment.pos is None else segment.pos,
+        offsets=segment.offsets, widths=np.array(segment.widths, np.uint8))
+
+
+class SharedHammingIndex(SharedSignalIndex):
+    """:class:`HammingIndex`'s exact radius search over :class:`CodeSegment` objects (an
+    index file's, memory-mapped: one copy shared by a node's processes), plus a
+    :class:`HammingIndex` of the entries added since. Knows the work of every entry of its
+    segments; entries added later have their owner kept by the caller."""
+
+    def __init__(self, stored: Sequence[CodeSegment] = ()) -> None:
+        self._stored = tuple(stored)
+        self._segments = [s.tables() for s in self._stored]
+        self._delta = HammingIndex()
+
+    def __len__(self) -> int:
+        return sum(s.live for s in self._segments) + len(self._delta)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays, mapped or not (as :attr:`HammingIndex.nbytes`)."""
+        return sum(s.nbytes for s in self._segments) + self._delta.nbytes
+
+    def _kill(self, ids: np.ndarray) -> None:
+        for segment in self._segments:
+            segment.kill_ids(ids)
+
+    def add(self, entry_id: int, value: str) -> None:
+        self._kill(np.array([entry_id], np.int64))
+        self._delta.add(entry_id, value)
+
+    def extend(self, entries: list[tuple[int, str]]) -> None:
+        self._kill(np.unique(np.fromiter((i for i, _ in entries), np.int64, len(entries))))
+        self._delta.extend(entries)
+
+    def remove(self, entry_id: int) -> None:
+        self._kill(np.array([entry_id], np.int64))
+        self._delta.remove(entry_id)
+
+    def owner(self, entry_id: int) -> tuple[int, str] | None:
+        for stored, segment in zip(self._stored, self._segments, strict=True):
+            at = segment.find(entry_id)
+            if at >= 0:
+                return int(stored.work_ids[at]), stored.variants[int(stored.variant_codes[at])]
+        return None
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and work ids of the live entries of its segments (not of later additions)."""
+        parts = [(stored.ids[~segment.dead], stored.work_ids[~segment.dead])
+                 for stored, segment in zip(self._stored, self._segments, strict=True)]
+        return (np.concatenate([p[0] for p in parts] + [_EMPTY]),
+                np.concatenate([p[1] for p in parts] + [_EMPTY]))
+
+    def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
+        """``(entry_id, distance)`` within ``limit`` bits of ``value``, nearest first (ties by
+        id), as :meth:`HammingIndex.query`."""
+        if limit < 0:
+            return []
+        query = np.array([hex_to_u64(value)], dtype=np.uint64)
+        radius = min(math.floor(limit), 64)
+        found = [segment.search(query, radius)[1:] for segment in self._segments]
+        ids, distances = self._delta.query_many(query, limit)[0]
+        found.append((ids, distances))
+        ids = np.concatenate([f[0] for f in found])
+        distances = np.concatenate([f[1] for f in found]).astype(np.float64)
+        order = np.lexsort((ids, distances))
+        return list(zip(ids[order].tolist(), distances[order].tolist(), strict=True))

@@ -1,9 +1,14 @@
-"""The stage-2 index file: :class:`~matching.word_index.Segment` arrays on disk, memory-mapped.
+"""The image index file: the registered images' matching state on disk, memory-mapped.
 
 A directory holds ``manifest.json`` and one folder per segment, ``seg-NNNNNN/``, with one
-``.npy`` file per array. Segments never change once a manifest names them; the manifest
-says which segments make the index, every file's length and CRC-32, the high-water mark
-(the newest fingerprint id the segments cover), and the entries removed since (tombstones).
+``.npy`` file per array. A segment is of one of two kinds: ``orb``, stage 2's
+:class:`~matching.word_index.Segment` (postings and feature rows), or ``phash``, stage 1's
+:class:`~matching.hamming.CodeSegment` (the 64-bit codes and their multi-index tables); both
+kinds know the work and variant of each of their entries, so a process holds no record per
+registered image. Segments never change once a manifest names them; the manifest says which
+segments make the index (with their kinds), every file's length and CRC-32, the high-water
+mark (the newest fingerprint id the segments of both kinds cover), and the entries removed
+since (tombstones).
 
 Every process opens the files read-only with ``np.load(mmap_mode="r")``, so a node's
 workers share one copy in the page cache; the two feature-row files (by far the largest,
@@ -30,10 +35,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from matching.hamming import CodeSegment
 from matching.word_index import (
     BIT_SEED,
     INDEXED_KEYPOINTS,
@@ -43,7 +49,8 @@ from matching.word_index import (
     Segment,
 )
 
-FORMAT = 1
+FORMAT = 2  # 2: segments of two kinds, ``orb`` and ``phash``
+ORB, PHASH = "orb", "phash"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 ROW_FILES = ("points", "descriptors")  # checked per image when read, not at load
@@ -71,8 +78,22 @@ class Manifest:
     params: dict[str, int] = field(default_factory=lambda: dict(PARAMS))
 
     def images(self) -> int:
-        """Entries in the segments, tombstoned ones included."""
+        """Entries in the segments of both kinds, tombstoned ones included."""
         return sum(int(s["images"]) for s in self.segments)
+
+
+class Loaded(NamedTuple):
+    """An index file as one process maps it: its manifest and its segments by kind."""
+
+    manifest: Manifest
+    words: list[Segment]
+    codes: list[CodeSegment]
+
+    def close(self) -> None:
+        """Close the stage-2 segments' row files (their other arrays stay mapped until
+        collected)."""
+        for segment in self.words:
+            segment.close()
 
 
 def _crc32(path: Path) -> int:
@@ -111,8 +132,7 @@ def read_manifest(directory: Path) -> Manifest | None:
     return manifest
 
 
-def _open_segment(directory: Path, meta: dict[str, Any]) -> Segment:
-    folder = directory / str(meta["name"])
+def _open_arrays(folder: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for stem, expected in dict(meta["files"]).items():
         path = folder / f"{stem}.npy"
@@ -129,6 +149,10 @@ def _open_segment(directory: Path, meta: dict[str, Any]) -> Segment:
             arrays[stem] = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise IndexFileError(path, f"not a numpy array file ({exc})") from None
+    return arrays
+
+
+def _open_words(folder: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Segment:
     try:
         segment = Segment(
             entry_ids=arrays["entry_ids"], work_ids=arrays["work_ids"],
@@ -147,26 +171,65 @@ def _open_segment(directory: Path, meta: dict[str, Any]) -> Segment:
     if (n != int(meta["images"]) or len(segment.offsets) != n + 1
             or int(segment.offsets[-1]) != len(segment.points)
             or len(segment.points) != len(segment.descriptors)):
+        segment.close()
         raise IndexFileError(folder, "its arrays do not agree in length")
     return segment
 
 
-def load(directory: Path) -> tuple[Manifest, list[Segment]] | None:
+def _open_codes(folder: Path, meta: dict[str, Any],
+                arrays: dict[str, np.ndarray]) -> CodeSegment:
+    try:
+        segment = CodeSegment(
+            ids=arrays["ids"], work_ids=arrays["work_ids"], variant_codes=arrays["variant_codes"],
+            variants=tuple(meta["variants"]), codes=arrays["codes"], pos=arrays["pos"],
+            offsets=arrays["offsets"], widths=arrays["widths"])
+    except KeyError as exc:
+        raise IndexFileError(folder, f"lacks the array {exc}") from None
+    n, widths = len(segment), [int(w) for w in segment.widths]
+    tables = len(widths) * n if widths else n
+    if (n != int(meta["images"]) or len(segment.work_ids) != n
+            or len(segment.variant_codes) != n or len(segment.codes) != tables
+            or len(segment.pos) != (tables if widths else 0)
+            or len(segment.offsets) != sum(1 << w for w in widths) + 1
+            or int(segment.offsets[-1]) != (tables if widths else 0)):
+        raise IndexFileError(folder, "its arrays do not agree in length")
+    return segment
+
+
+def _open_segment(directory: Path, meta: dict[str, Any]) -> Segment | CodeSegment:
+    folder = directory / str(meta["name"])
+    kind = meta.get("kind")
+    if kind not in (ORB, PHASH):
+        raise IndexFileError(folder, f"of an unknown kind {kind!r}")
+    arrays = _open_arrays(folder, meta)
+    return (_open_words if kind == ORB else _open_codes)(folder, meta, arrays)
+
+
+def load(directory: Path) -> Loaded | None:
     """The manifest and its segments, memory-mapped read-only; ``None`` if there is no index
     yet. Raises :class:`IndexFileError` naming the first bad file."""
     for _ in range(3):  # a writer may merge segments away between the two reads: read again
         manifest = read_manifest(directory)
         if manifest is None:
             return None
+        loaded = Loaded(manifest, [], [])
         try:
-            return manifest, [_open_segment(directory, meta) for meta in manifest.segments]
+            for meta in manifest.segments:
+                segment = _open_segment(directory, meta)
+                if isinstance(segment, Segment):
+                    loaded.words.append(segment)
+                else:
+                    loaded.codes.append(segment)
+            return loaded
         except IndexFileError:
+            loaded.close()
             if read_manifest(directory) == manifest:
                 raise
     raise IndexFileError(directory / MANIFEST, "kept changing while being read")
 
 
-def write_segment(directory: Path, manifest: Manifest, segment: Segment) -> Manifest:
+def write_segment(directory: Path, manifest: Manifest,
+                  segment: Segment | CodeSegment) -> Manifest:
     """Write ``segment`` durably as the manifest's next segment and return the manifest that
     names it (not yet committed: see :func:`commit`)."""
     name = f"seg-{manifest.next_segment:06d}"
@@ -185,8 +248,8 @@ def write_segment(directory: Path, manifest: Manifest, segment: Segment) -> Mani
     shutil.rmtree(directory / name, ignore_errors=True)  # a killed writer's, never listed
     os.replace(staging, directory / name)
     _fsync_dir(directory)
-    meta = {"name": name, "images": len(segment), "variants": list(segment.variants),
-            "files": files}
+    meta = {"name": name, "kind": ORB if isinstance(segment, Segment) else PHASH,
+            "images": len(segment), "variants": list(segment.variants), "files": files}
     return replace(manifest, segments=(*manifest.segments, meta),
                    next_segment=manifest.next_segment + 1)
 

@@ -45,15 +45,15 @@ class LinkIndex(SignalIndex):
     """Names of works in one Aho-Corasick automaton; see the module docstring."""
 
     def __init__(self) -> None:
-        self._names: dict[int, list[str]] = {}
+        self._names: dict[int, str] = {}  # a work's names as registered, one per line
         self._automaton: ahocorasick.Automaton | None = None
 
     def __len__(self) -> int:
         return len(self._names)
 
     def add(self, entry_id: int, value: str) -> None:
-        self._names[entry_id] = value.split("\n")
-        self._automaton = None
+        self._names[entry_id] = value  # split when the automaton is built: a list and a
+        self._automaton = None          # string per name would cost ~100 bytes more a work
 
     def remove(self, entry_id: int) -> None:
         if self._names.pop(entry_id, None) is not None:
@@ -63,7 +63,7 @@ class LinkIndex(SignalIndex):
         if self._automaton is None:
             by_name: dict[str, list[int]] = {}
             for entry_id, names in self._names.items():
-                for name in names:
+                for name in names.split("\n"):
                     by_name.setdefault(name, []).append(entry_id)
             automaton = ahocorasick.Automaton()
             for name, entries in by_name.items():

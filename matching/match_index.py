@@ -103,6 +103,19 @@ class _EntryTable(MutableMapping[int, _Entry]):
     def __len__(self) -> int:
         return self._live + len(self._recent)
 
+    def works(self, algorithm: str) -> np.ndarray:
+        """The distinct work ids of ``algorithm``'s entries, ascending."""
+        codes = [c for c, kind in enumerate(self._kinds) if kind[0] == algorithm]
+        keep = self._alive & np.isin(self._codes, codes)
+        recent = [e.work_id for e in self._recent.values() if e.algorithm == algorithm]
+        return np.unique(np.concatenate([self._works[keep], np.array(recent, np.int64)]))
+
+    def settle(self) -> None:
+        """Fold the recent additions into the columns if there are many (after a bulk
+        load: up to a quarter of the entries would otherwise stay in the dict)."""
+        if len(self._recent) > self.FOLD:
+            self._fold()
+
     def _code(self, entry: _Entry) -> int:
         kind = (entry.algorithm, entry.variant, entry.threshold)
         code = self._kind_codes.get(kind)
@@ -132,7 +145,9 @@ class MatchIndex:
     def __init__(self) -> None:
         self._indexes: dict[str, SignalIndex] = {}
         self._entries = _EntryTable()
-        self._works: dict[str, set[int]] = defaultdict(set)  # algorithm -> work ids
+        # algorithm -> its entries' distinct work ids, made when asked (a set per algorithm
+        # would cost some 60 bytes a work in every crawl worker); cleared on every change
+        self._works: dict[str, np.ndarray] = {}
         self._loosest: dict[str, float] = {}
         # Thresholds that replace one work's own ({work_id: {algorithm: threshold}}).
         self._overrides: dict[int, Mapping[str, float]] = {}
@@ -153,22 +168,23 @@ class MatchIndex:
         signal = signal_type(algorithm)
         self._indexes[algorithm] = index
         self._shared[algorithm] = dict(thresholds)
-        self._shared_works[algorithm] = np.unique(np.fromiter(
-            index.entries().values(), np.int64))
+        self._shared_works[algorithm] = np.unique(index.entries()[1])
         pick = min if signal.higher_is_closer else max
         self._loosest[algorithm] = pick([signal.default_threshold, *thresholds.values()])
 
-    def fingerprint_ids(self) -> set[int]:
-        """Every indexed fingerprint id."""
-        found = set(self._entries)
+    def fingerprint_ids(self) -> np.ndarray:
+        """Every indexed fingerprint id, ascending (an array: a set of a registry's ids would
+        cost some 60 bytes an id)."""
+        found = [np.fromiter(self._entries, np.int64, len(self._entries))]
         for algorithm in self._shared:
             index = self._indexes[algorithm]
             assert isinstance(index, SharedSignalIndex)
-            found.update(index.entries())
-        return found
+            found.append(index.entries()[0])
+        return np.unique(np.concatenate(found))
 
     def remove_fingerprints(self, fingerprint_ids: Iterable[int]) -> None:
         """Forget fingerprints (of deleted works); unknown ids are ignored."""
+        self._works.clear()
         for fingerprint_id in fingerprint_ids:
             entry = self._entries.pop(fingerprint_id, None)
             if entry is not None:
@@ -178,8 +194,7 @@ class MatchIndex:
         for algorithm in self._shared:
             index = self._indexes[algorithm]
             assert isinstance(index, SharedSignalIndex)
-            self._shared_works[algorithm] = np.unique(np.fromiter(
-                index.entries().values(), np.int64))
+            self._shared_works[algorithm] = np.unique(index.entries()[1])
 
     def _entry(self, algorithm: str, fingerprint_id: int) -> _Entry | None:
         entry = self._entries.get(fingerprint_id)
@@ -200,13 +215,15 @@ class MatchIndex:
 
     def has_work(self, algorithm: str, work_id: int) -> bool:
         """Whether ``work_id`` has any fingerprint of ``algorithm`` indexed."""
-        if work_id in self._works.get(algorithm, ()):
-            return True
-        shared = self._shared_works.get(algorithm)
-        if shared is None or not len(shared):
-            return False
-        at = min(int(np.searchsorted(shared, work_id)), len(shared) - 1)
-        return int(shared[at]) == work_id
+        works = self._works.get(algorithm)
+        if works is None:
+            works = self._works[algorithm] = self._entries.works(algorithm)
+        for found in (works, self._shared_works.get(algorithm)):
+            if found is not None and len(found):
+                at = min(int(np.searchsorted(found, work_id)), len(found) - 1)
+                if int(found[at]) == work_id:
+                    return True
+        return False
 
     def has(self, algorithm: str) -> bool:
         """Whether any fingerprint of ``algorithm`` is indexed."""
@@ -238,10 +255,11 @@ class MatchIndex:
             # of 10^6 images would otherwise hold millions of copies of "original"
             algorithm, variant = sys.intern(algorithm), sys.intern(variant)
             self._entries[fingerprint_id] = _Entry(work_id, algorithm, variant, limit)
-            self._works[algorithm].add(work_id)
             loosest = self._loosest.get(algorithm, limit)
             self._loosest[algorithm] = (min if signal.higher_is_closer else max)(loosest, limit)
             by_algorithm[algorithm].append((fingerprint_id, value))
+        self._entries.settle()
+        self._works.clear()
         for algorithm, entries in by_algorithm.items():
             index = self._indexes.get(algorithm)
             if index is None:
@@ -276,16 +294,16 @@ class MatchIndex:
         for algorithm in self._shared:
             index = self._indexes[algorithm]
             assert isinstance(index, SharedSignalIndex)
-            for fingerprint_id, owner in index.entries().items():
-                if owner == work_id:
-                    index.remove(fingerprint_id)
+            ids, works = index.entries()
+            for fingerprint_id in ids[works == work_id].tolist():
+                index.remove(fingerprint_id)
             works = self._shared_works[algorithm]
             self._shared_works[algorithm] = works[works != work_id]
         for fingerprint_id, entry in list(self._entries.items()):
             if entry.work_id == work_id:
                 self._indexes[entry.algorithm].remove(fingerprint_id)
                 del self._entries[fingerprint_id]
-                self._works[entry.algorithm].discard(work_id)
+        self._works.clear()
 
     def match(self, algorithm: str, value: Any, *, limit: float | None = None) -> list[Match]:
         """Registered works within their thresholds of ``value``, best fingerprint per work.

@@ -17,10 +17,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from matching.media import FileKind
 from swordnet.core.errors import BadInput
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _C = TypeVar("_C", bound="Content")
 
@@ -222,5 +225,5 @@ class SharedSignalIndex(SignalIndex):
         """``(work_id, variant)`` of a live entry, ``None`` for an unknown or removed one."""
 
     @abstractmethod
-    def entries(self) -> dict[int, int]:
-        """Every live entry id with its work id."""
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and work ids (``int64`` arrays) of the live entries whose work it knows."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -104,27 +105,51 @@ def feature_checksum(points: np.ndarray, descriptors: np.ndarray) -> int:
     return zlib.crc32(descriptors.tobytes(), zlib.crc32(points.tobytes()))
 
 
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 class RowFiles:
     """The feature-row files of a memory-mapped segment, held open and read with ``pread``:
     rows are read only for the few verified candidates of a query, so they stay in the
     node's page cache (shared, evictable) instead of being mapped into every worker's
-    resident memory. An open file outlives its deletion by a later merge."""
+    resident memory. An open file outlives its deletion by a later merge.
+
+    Close them with :meth:`close` (or use the object as a context manager); files still
+    open when the object is collected, or at exit, are closed then (``weakref.finalize``).
+    """
 
     def __init__(self, points: np.ndarray, descriptors: np.ndarray) -> None:
         self._files: dict[str, tuple[int, str, int, np.dtype[Any], tuple[int, ...]]] = {}
-        for name, array in (("points", points), ("descriptors", descriptors)):
-            if not isinstance(array, np.memmap) or array.filename is None:
-                raise ValueError(f"{name} rows are not a memory-mapped file")
-            fd = os.open(array.filename, os.O_RDONLY)
-            self._files[name] = (fd, str(array.filename), int(array.offset), array.dtype,
-                                 tuple(array.shape[1:]))
+        opened: list[int] = []
+        try:
+            for name, array in (("points", points), ("descriptors", descriptors)):
+                if not isinstance(array, np.memmap) or array.filename is None:
+                    raise ValueError(f"{name} rows are not a memory-mapped file")
+                opened.append(os.open(array.filename, os.O_RDONLY))
+                self._files[name] = (opened[-1], str(array.filename), int(array.offset),
+                                     array.dtype, tuple(array.shape[1:]))
+        except BaseException:
+            _close_all(opened)
+            raise
+        self._closer = weakref.finalize(self, _close_all, opened)
 
-    def __del__(self) -> None:
-        for fd, *_ in getattr(self, "_files", {}).values():
-            os.close(fd)
+    def close(self) -> None:
+        """Close the files (reads fail afterwards); closing twice is harmless."""
+        self._files = {}
+        self._closer()
+
+    def __enter__(self) -> RowFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def read(self, name: str, start: int, end: int) -> np.ndarray:
         """Rows ``start:end`` of the ``name`` file."""
+        if name not in self._files:
+            raise ValueError(f"{name} rows: the row files are closed")
         fd, path, offset, dtype, row_shape = self._files[name]
         row_bytes = dtype.itemsize * math.prod(row_shape)
         data = os.pread(fd, (end - start) * row_bytes, offset + start * row_bytes)
@@ -162,6 +187,11 @@ class Segment:
 
     def __len__(self) -> int:
         return len(self.entry_ids)
+
+    def close(self) -> None:
+        """Close its row files, if it has any (its features cannot be read afterwards)."""
+        if self.row_files is not None:
+            self.row_files.close()
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array by its file name stem (what :mod:`matching.index_file` stores)."""
@@ -391,17 +421,19 @@ class WordIndex(SharedSignalIndex):
             return None if work_id < 0 else (
                 work_id, segment.variants[int(segment.variant_codes[image])])
 
-    def entries(self) -> dict[int, int]:
-        """Every live entry id with its work id."""
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and work ids of the live entries whose work it knows (arrays: a registry's
+        worth of Python ints would cost some 100 bytes an entry)."""
         with self._lock:
-            found: dict[int, int] = {}
+            ids, works = [], []
             for segment, alive in zip(self._segments, self._alive, strict=True):
                 keep = alive & (np.asarray(segment.work_ids) >= 0)
-                found.update(zip(np.asarray(segment.entry_ids)[keep].tolist(),
-                                 np.asarray(segment.work_ids)[keep].tolist(), strict=True))
-            found.update((entry_id, work_id) for entry_id, (work_id, _, _)
-                         in self._pending.items() if work_id is not None)
-            return found
+                ids.append(np.asarray(segment.entry_ids)[keep])
+                works.append(np.asarray(segment.work_ids)[keep])
+            pending = [(e, w) for e, (w, _, _) in self._pending.items() if w is not None]
+            ids.append(np.array([e for e, _ in pending], np.int64))
+            works.append(np.array([w for _, w in pending], np.int64))
+            return np.concatenate(ids), np.concatenate(works)
 
     def _build_pending(self) -> None:
         """Build the pending sets into new in-RAM segments, then merge the newest in-RAM

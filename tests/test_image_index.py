@@ -3,6 +3,7 @@ shared, crash-safe, rebuilt when corrupt) and a running crawl worker's view of i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -18,6 +19,7 @@ from PIL import Image
 from bench.imageset import ALTERATIONS, encode, page_canvas
 from crawlers import analysis
 from matching import index_file
+from matching.hamming import SharedHammingIndex
 from matching.image import OrbSignal
 from matching.local_features import LocalFeatures, verify
 from matching.word_index import MAX_CANDIDATES, WordIndex, build_segment
@@ -27,7 +29,14 @@ from swordnet.core.models import Work
 from swordnet.demo.samples import artwork, sample_files
 from swordnet.works import image_index
 from swordnet.works.image_index import LiveMatchIndex, index_directory, update_index_file
-from swordnet.works.registry import delete_work_and_hits, register_work
+from swordnet.works.registry import (
+    delete_work_and_hits,
+    load_match_index,
+    register_precomputed,
+    register_work,
+    set_threshold,
+)
+from tests.conftest import run_cli
 
 LIMIT = OrbSignal.default_threshold
 STAGE_2 = ("crop_75", "border_10", "rotate_5", "embed_60")
@@ -115,7 +124,7 @@ def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_fo
         items[-5][0], manifest.segments, (items[3][0], items[12][0]), manifest.next_segment))
     loaded = index_file.load(tmp_path)
     assert loaded is not None
-    saved, segments = loaded
+    saved, segments, _ = loaded
     assert isinstance(segments[0].keys[0], np.memmap)  # mapped, not read into RAM
     index = WordIndex(segments)
     for entry_id in saved.removed:
@@ -202,6 +211,84 @@ def test_a_running_crawl_worker_sees_registrations_and_deletions(
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
 
 
+def _near(rnd: random.Random, code: int, bits: int) -> int:
+    for bit in rnd.sample(range(64), bits):
+        code ^= 1 << bit
+    return code
+
+
+def test_pHash_matches_from_the_index_file_are_those_from_the_database(
+        sqlite_home: Settings) -> None:
+    """Same works, variants, scores and order, per-work thresholds included, whether a
+    process reads pHash codes from the file (registered before it was extended, some deleted
+    since) and the database (registered after) or all from the database."""
+    rnd = random.Random(21)
+    centres = [rnd.getrandbits(64) for _ in range(4)]
+    db = open_database(sqlite_home)
+
+    def register(count: int) -> list[int]:
+        with db.session() as session:
+            ids = []
+            for _ in range(count):
+                code = _near(rnd, rnd.choice(centres), rnd.randrange(14))
+                work = register_precomputed(
+                    session, title=f"work number {rnd.getrandbits(32)}", holder_name="H",
+                    kind="image", fingerprints=[
+                        ("phash", "original", f"{code:016x}"),
+                        ("phash", "mirrored", f"{_near(rnd, code, 9):016x}")]).work
+                session.flush()
+                if rnd.random() < 0.2:
+                    set_threshold(session, work.id, "phash", rnd.choice([3, 8, 16]))
+                ids.append(work.id)
+            return ids
+
+    in_file = register(80)
+    with db.session() as session:
+        update_index_file(session, index_directory(sqlite_home.home))
+    register(30)
+    with db.session() as session:
+        for work_id in in_file[::9]:
+            work = session.get(Work, work_id)
+            assert work is not None
+            delete_work_and_hits(session, work)
+    with db.session() as session:
+        from_db = load_match_index(session)
+        live = LiveMatchIndex(session, index_directory(sqlite_home.home))
+    db.dispose()
+    assert live.file_high_water > 0
+    assert isinstance(live.index.signal_index("phash"), SharedHammingIndex)  # from the file
+    matched = 0
+    for centre in centres:
+        for query in [_near(rnd, centre, rnd.randrange(10)) for _ in range(10)]:
+            for limit in (None, 20.0):
+                expected = from_db.match("phash", f"{query:016x}", limit=limit)
+                assert live.index.match("phash", f"{query:016x}", limit=limit) == expected
+                matched += len(expected)
+    assert matched > 200  # the queries do find works
+
+
+def test_swordnet_match_reads_the_index_file_and_what_was_registered_since(
+        sqlite_home: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``swordnet match`` loads images from the index file a crawl made, not row by row."""
+    first = _register(sqlite_home, WORKS[0], "first")
+    analysis.update_shared_index(sqlite_home)
+    second = _register(sqlite_home, WORKS[1], "registered after the file")
+    copies = []
+    for i, work in enumerate(WORKS[:3]):
+        copies.append(tmp_path / f"copy{i}.jpg")
+        copies[-1].write_bytes(_copy(work))
+    with caplog.at_level(logging.ERROR):
+        intact = json.loads(run_cli("match", *map(str, copies), "--json").output)
+    assert [[m["work_id"] for m in e["matches"]] for e in intact] == [[first], [second], []]
+    assert caplog.text == ""
+    damaged = _folder(index_directory(sqlite_home.home), "phash") / "codes.npy"
+    _damage(damaged, "flipped")
+    with caplog.at_level(logging.ERROR):
+        again = json.loads(run_cli("match", *map(str, copies), "--json").output)
+    assert str(damaged) in caplog.text  # it was the file that was read: now the database is
+    assert again == intact
+
+
 def _damage(path: Path, how: str) -> None:
     data = path.read_bytes()
     if how == "truncated":
@@ -210,16 +297,26 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(data[:-8] + bytes(b ^ 0xFF for b in data[-8:]))
 
 
-@pytest.mark.parametrize(("stem", "how"), [("descriptors", "truncated"), ("keys0", "flipped"),
-                                           ("entry_ids", "truncated")])
+def _folder(directory: Path, kind: str) -> Path:
+    """The folder of the index file's (first) segment of ``kind``."""
+    manifest = index_file.read_manifest(directory)
+    assert manifest is not None
+    return directory / next(str(s["name"]) for s in manifest.segments if s["kind"] == kind)
+
+
+@pytest.mark.parametrize(("kind", "stem", "how"), [
+    ("orb", "descriptors", "truncated"), ("orb", "keys0", "flipped"),
+    ("orb", "entry_ids", "truncated"), ("phash", "codes", "flipped"),
+    ("phash", "work_ids", "truncated")])
 def test_a_damaged_index_file_is_named_and_rebuilt_from_the_database(
-        sqlite_home: Settings, caplog: pytest.LogCaptureFixture, stem: str, how: str) -> None:
+        sqlite_home: Settings, caplog: pytest.LogCaptureFixture, kind: str, stem: str,
+        how: str) -> None:
     work_ids = [_register(sqlite_home, work, f"w{i}") for i, work in enumerate(WORKS[:3])]
     directory = index_directory(sqlite_home.home)
     db = open_database(sqlite_home)
     with db.session() as session:
         update_index_file(session, directory)
-    damaged = directory / "seg-000001" / f"{stem}.npy"
+    damaged = _folder(directory, kind) / f"{stem}.npy"
     _damage(damaged, how)
     with caplog.at_level(logging.ERROR):
         assert _worker_matches(sqlite_home, _copy(WORKS[2])) == [work_ids[2]]  # from the DB
@@ -230,7 +327,7 @@ def test_a_damaged_index_file_is_named_and_rebuilt_from_the_database(
     db.dispose()
     assert str(damaged) in caplog.text and "rebuilding" in caplog.text
     loaded = index_file.load(directory)
-    assert loaded is not None and len(loaded[1][0]) == 3
+    assert loaded is not None and len(loaded.words[0]) == 3 and len(loaded.codes[0]) == 6
     for work, work_id in zip(WORKS[:3], work_ids, strict=True):
         assert _worker_matches(sqlite_home, _copy(work)) == [work_id]
 
@@ -265,7 +362,7 @@ def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
     writer = subprocess.run([sys.executable, "-c", _KILLED_WRITER], env=os.environ.copy(),
                             cwd=Path(__file__).resolve().parent.parent, check=False)
     assert writer.returncode == -signal.SIGKILL
-    assert (directory / "seg-000002").exists()  # its segment was written, never named
+    assert (directory / "seg-000004").exists()  # its segments were written, never named
     assert index_file.load(directory) is not None
     assert index_file.read_manifest(directory) == before
     assert _worker_matches(sqlite_home, _copy(WORKS[0])) == [first]
@@ -274,7 +371,8 @@ def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
         after = update_index_file(session, directory)
     db.dispose()
     assert after.high_water > before.high_water
-    assert sorted(p.name for p in directory.glob("seg-*")) == ["seg-000001", "seg-000002"]
+    assert sorted(p.name for p in directory.glob("seg-*")) == [
+        "seg-000001", "seg-000002", "seg-000003", "seg-000004"]  # a pHash and an ORB each
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
 
 
@@ -288,7 +386,8 @@ def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
         work_ids.append(_register(sqlite_home, work, f"w{i}"))
         with db.session() as session:
             manifest = update_index_file(session, directory)
-        assert len(manifest.segments) == 1 and manifest.images() == i + 1  # 2 merge into 1
+        # one segment of each kind (a work has 2 pHash codes and an ORB set): 2 merge into 1
+        assert len(manifest.segments) == 2 and manifest.images() == 3 * (i + 1)
     with db.session() as session:
         deleted = session.get(Work, work_ids[1])
         assert deleted is not None
@@ -296,7 +395,8 @@ def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
     with db.session() as session:
         manifest = update_index_file(session, directory)
     db.dispose()
-    assert manifest.removed == () and manifest.images() == 2  # merged away, not tombstoned
-    assert sorted(p.name for p in directory.glob("seg-*")) == [manifest.segments[0]["name"]]
+    assert manifest.removed == () and manifest.images() == 6  # merged away, not tombstoned
+    assert sorted(p.name for p in directory.glob("seg-*")) == sorted(
+        s["name"] for s in manifest.segments)
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == []
     assert _worker_matches(sqlite_home, _copy(WORKS[2])) == [work_ids[2]]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import matching.hamming as hamming
-from matching.hamming import HammingIndex
+from matching import index_file
+from matching.hamming import HammingIndex, SharedHammingIndex, build_code_segment
 from matching.image import PHashSignal
 from matching.match_index import MatchIndex
 from swordnet.core.config import Settings
@@ -119,6 +121,56 @@ def test_segments_delta_and_compaction_agree_with_brute_force(layout: tuple[int,
     codes |= more
     assert index._recent is None and index._delta_size == 0  # all compacted into main
     assert_exact(index, codes, queries + [rnd.choice(list(more.values()))])
+
+
+def _write_codes(directory: Path, parts: list[list[tuple[int, int, str, int]]]) -> None:
+    """An index file of one pHash segment per part of ``(id, work id, variant, code)``."""
+    manifest = index_file.Manifest()
+    for part in parts:
+        manifest = index_file.write_segment(directory, manifest, build_code_segment(
+            np.array([i for i, *_ in part]), np.array([w for _, w, *_ in part]),
+            [v for *_, v, _ in part], np.array([c for *_, c in part], dtype=np.uint64)))
+    index_file.commit(directory, manifest)
+
+
+def test_mapped_code_segments_with_tombstones_and_a_delta_agree_with_brute_force(
+        tmp_path: Path, layout: tuple[int, ...]) -> None:
+    """What a crawl worker searches: an index file's segments, memory-mapped, less removed
+    entries, plus the codes registered since (some of them replacing a stored one)."""
+    rnd = random.Random(13)
+    codes = dict(enumerate(clustered(rnd, 1800) + [rnd.getrandbits(64) for _ in range(900)]))
+    rows = [(i, 500 + i // 2, ("original", "mirrored")[i % 2], c) for i, c in codes.items()]
+    rnd.shuffle(rows)  # a segment's entries need not come in id order
+    _write_codes(tmp_path, [rows[:1500], rows[1500:2100], rows[2100:]])
+    loaded = index_file.load(tmp_path)
+    assert loaded is not None and not loaded.words
+    assert [s.tables().widths for s in loaded.codes] == [layout] * 3
+    assert all(isinstance(s.codes, np.memmap) for s in loaded.codes)  # mapped, not read
+    index = SharedHammingIndex(loaded.codes)
+    assert len(index) == len(codes)
+    for entry_id in rnd.sample(sorted(codes), 150):  # from every segment
+        index.remove(entry_id)
+        del codes[entry_id]
+    replaced = rnd.sample(sorted(codes), 40)
+    for entry_id in replaced:  # re-registered with a new code: the delta's wins
+        codes[entry_id] = flip(rnd, codes[entry_id], 4)
+        index.add(entry_id, hexcode(codes[entry_id]))
+    fresh = {3000 + k: flip(rnd, rnd.choice(list(codes.values())), rnd.randrange(5))
+             for k in range(120)}
+    index.extend([(i, hexcode(c)) for i, c in fresh.items()])
+    codes |= fresh
+    index.remove(10**9)  # unknown: ignored
+    assert len(index) == len(codes)
+    queries = [flip(rnd, c, rnd.randrange(7)) for c in rnd.sample(list(codes.values()), 10)]
+    for query in queries + [rnd.getrandbits(64)]:
+        for radius in RADII:
+            assert index.query(hexcode(query), radius) == brute_force(codes, query, radius)
+    assert index.query(hexcode(queries[0]), -1) == []
+    stored = {i: (w, v) for i, w, v, _ in rows if i in codes and i not in replaced}
+    assert {i: index.owner(i) for i in codes} == {i: stored.get(i) for i in codes}
+    ids, works = index.entries()
+    assert sorted(zip(ids.tolist(), works.tolist(), strict=True)) == sorted(
+        (i, w) for i, (w, _) in stored.items())
 
 
 def test_interleaved_updates_take_effect_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,6 +37,7 @@ from swordnet.cli.util import (
     ID,
     RegularFile,
     console,
+    current_settings,
     database,
     emit,
     evidence_store,
@@ -54,6 +55,7 @@ from swordnet.core.categories import (
 from swordnet.core.errors import BadInput, NotFound
 from swordnet.core.models import Fingerprint, Work
 from swordnet.core.text import UnusableText
+from swordnet.works.image_index import LiveMatchIndex, index_directory
 from swordnet.works.metadata import parse_metadata, registration_facts
 from swordnet.works.precomputed import parse_csv, parse_lines
 from swordnet.works.quarantine import release
@@ -61,7 +63,6 @@ from swordnet.works.registry import (
     RegistrationError,
     delete_work_and_hits,
     edit_registration,
-    load_match_index,
     register_precomputed,
     register_work,
     set_threshold,
@@ -390,7 +391,9 @@ def fingerprint(file: Path, kind_word: KindAndCategory | None, title: str | None
 def match(files: tuple[Path, ...], kind_word: KindAndCategory | None, as_json: bool) -> None:
     """Fingerprint local FILES and show which registered works each matches."""
     with database() as db, db.session() as session:
-        index = load_match_index(session)
+        # images from the node's index file if a crawl has made one (mapped, not read row
+        # by row), everything else and anything newer from the database
+        index = LiveMatchIndex(session, index_directory(current_settings().home)).index
         titles = dict(session.execute(select(Work.id, Work.title)).all())
     results: list[dict[str, Any]] = []
     for path in files:

@@ -1,18 +1,21 @@
-"""The stage-2 (ORB) index file of a Swordnet home, kept in step with the database.
+"""The image index file of a Swordnet home, kept in step with the database.
 
-:func:`update_index_file` appends the ORB fingerprints registered since the file's
-high-water mark as a new segment, tombstones those of deleted works, merges segments when
+It holds every registered image's matching state (:mod:`matching.index_file`): stage 1's
+pHash codes and stage 2's ORB postings and feature rows, with the work and variant of each.
+:func:`update_index_file` appends the fingerprints of both registered since the file's
+high-water mark as new segments, tombstones those of deleted works, merges segments when
 there are too many, and rebuilds the whole file from the database when it cannot be read
 (logging the error with the file's name). :class:`LiveMatchIndex` is what one crawl worker
-matches with: stage 2 from the file, memory-mapped (shared by the node's workers), every
-other signal and every fingerprint newer than the file from the database, refreshed with
-registrations and deletions by :meth:`LiveMatchIndex.refresh`.
+matches with: pHash and ORB from the file, memory-mapped (shared by the node's workers),
+every other signal (a work's names) and every fingerprint newer than the file from the
+database, refreshed with registrations and deletions by :meth:`LiveMatchIndex.refresh`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,8 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from matching import index_file
-from matching.image import OrbSignal
+from matching.hamming import CodeSegment, SharedHammingIndex, build_code_segment, hex_to_u64
+from matching.image import OrbSignal, PHashSignal
 from matching.local_features import LocalFeatures
 from matching.match_index import MatchIndex
 from matching.word_index import (
@@ -35,65 +39,92 @@ from swordnet.works.registry import extend_match_index, fingerprints_since
 
 log = logging.getLogger(__name__)
 
-ORB = OrbSignal.name
-SEGMENT_IMAGES = 20_000  # at most this many images per segment written (bounds the RAM used)
-MAX_SEGMENTS = 8         # more part-full segments, or a quarter tombstoned: merge them
+ORB, PHASH = OrbSignal.name, PHashSignal.name
+STORED = (PHASH, ORB)    # the algorithms whose fingerprints the index file holds
+SEGMENT_IMAGES = 20_000  # at most this many ORB sets per segment written (bounds the RAM used)
+MAX_SEGMENTS = 8         # more part-full segments of a kind, or a quarter tombstoned: merge
+
+_Row = tuple[int, int, str, str, str]  # id, work id, algorithm, variant, value
 
 
 def index_directory(home: Path) -> Path:
-    """Where the stage-2 index file of the Swordnet home ``home`` lives."""
-    return home / "index" / ORB
+    """Where the image index file of the Swordnet home ``home`` lives."""
+    return home / "index" / "images"
 
 
-def _orb_ids(session: Session, upto: int) -> np.ndarray:
+def _stored_ids(session: Session, upto: int) -> np.ndarray:
     return np.fromiter(session.scalars(select(Fingerprint.id).where(
-        Fingerprint.algorithm == ORB, Fingerprint.id <= upto)), np.int64)
+        Fingerprint.algorithm.in_(STORED), Fingerprint.id <= upto)), np.int64)
 
 
-def _new_orb_rows(session: Session, after: int) -> Iterator[list[tuple[int, int, str,
-                                                                        LocalFeatures]]]:
-    """ORB fingerprints after ``after``, decoded, oldest first, in batches."""
-    batch: list[tuple[int, int, str, LocalFeatures]] = []
+def _new_rows(session: Session, after: int) -> Iterator[list[_Row]]:
+    """pHash and ORB fingerprints after ``after``, oldest first, in batches of at most
+    :data:`SEGMENT_IMAGES` ORB sets."""
+    batch: list[_Row] = []
+    sets = 0
     rows = session.execute(
-        select(Fingerprint.id, Fingerprint.work_id, Fingerprint.variant, Fingerprint.value)
-        .where(Fingerprint.algorithm == ORB, Fingerprint.id > after)
+        select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm, Fingerprint.variant,
+               Fingerprint.value)
+        .where(Fingerprint.algorithm.in_(STORED), Fingerprint.id > after)
         .order_by(Fingerprint.id).execution_options(yield_per=1000))
-    for fp_id, work_id, variant, value in rows:
-        batch.append((fp_id, work_id, variant, LocalFeatures.decode(value)))
-        if len(batch) >= SEGMENT_IMAGES:
+    for fp_id, work_id, algorithm, variant, value in rows:
+        batch.append((fp_id, work_id, algorithm, variant, value))
+        sets += algorithm == ORB
+        if sets >= SEGMENT_IMAGES:
             yield batch
-            batch = []
+            batch, sets = [], 0
     if batch:
         yield batch
 
 
-def _load_or_rebuild(directory: Path) -> tuple[index_file.Manifest, list[Segment]]:
+def _segments(batch: list[_Row]) -> list[Segment | CodeSegment]:
+    """The segments of a batch of rows: one of each kind it has rows of."""
+    orb = [(i, w, v, LocalFeatures.decode(value)) for i, w, a, v, value in batch if a == ORB]
+    codes = [(i, w, v, value) for i, w, a, v, value in batch if a == PHASH]
+    found: list[Segment | CodeSegment] = []
+    if codes:
+        found.append(build_code_segment(
+            np.array([i for i, *_ in codes], np.int64), np.array([w for _, w, *_ in codes],
+                                                                  np.int64),
+            [v for *_, v, _ in codes],
+            np.array([hex_to_u64(value) for *_, value in codes], np.uint64)))
+    if orb:
+        found.append(build_segment(orb))
+    return found
+
+
+def _load_or_rebuild(directory: Path) -> index_file.Loaded:
     try:
         loaded = index_file.load(directory)
     except index_file.IndexFileError as exc:
-        log.error("%s; rebuilding the stage-2 index from the database", exc)
+        log.error("%s; rebuilding the image index from the database", exc)
         index_file.clear(directory)
         loaded = None
-    return loaded or (index_file.Manifest(), [])
+    return loaded or index_file.Loaded(index_file.Manifest(), [], [])
 
 
 def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
     """Bring the index file in ``directory`` up to date with the database (see the module
     docstring); returns its manifest. Safe to run from several processes at once."""
     with index_file.writer_lock(directory):
-        manifest, segments = _load_or_rebuild(directory)
-        indexed = np.concatenate([s.entry_ids for s in segments] + [np.zeros(0, np.int64)])
-        gone = np.setdiff1d(indexed, _orb_ids(session, manifest.high_water))
-        manifest = index_file.Manifest(manifest.high_water, manifest.segments,
-                                       tuple(sorted(set(manifest.removed) | set(gone.tolist()))),
-                                       manifest.next_segment)
-        for batch in _new_orb_rows(session, manifest.high_water):
-            manifest = index_file.write_segment(directory, manifest, build_segment(batch))
-            manifest = index_file.Manifest(batch[-1][0], manifest.segments, manifest.removed,
-                                           manifest.next_segment)
+        loaded = _load_or_rebuild(directory)
+        loaded.close()  # only the entry ids are read here
+        manifest = loaded.manifest
+        indexed = np.concatenate([s.entry_ids for s in loaded.words]
+                                 + [s.ids for s in loaded.codes] + [np.zeros(0, np.int64)])
+        gone = np.setdiff1d(indexed, _stored_ids(session, manifest.high_water))
+        manifest = replace(manifest, removed=tuple(sorted(set(manifest.removed)
+                                                          | set(gone.tolist()))))
+        for batch in _new_rows(session, manifest.high_water):
+            for segment in _segments(batch):
+                manifest = index_file.write_segment(directory, manifest, segment)
+            manifest = replace(manifest, high_water=batch[-1][0])
             index_file.commit(directory, manifest)  # each batch survives a later kill
-        partial = sum(int(s["images"]) < MAX_SEGMENT_IMAGES for s in manifest.segments)
-        if partial > MAX_SEGMENTS or len(manifest.removed) * 4 > max(manifest.images(), 1):
+        partial = sum(s["kind"] == index_file.ORB and int(s["images"]) < MAX_SEGMENT_IMAGES
+                      for s in manifest.segments)
+        codes = sum(s["kind"] == index_file.PHASH for s in manifest.segments)
+        if (max(partial, codes) > MAX_SEGMENTS
+                or len(manifest.removed) * 4 > max(manifest.images(), 1)):
             manifest = _merge(directory, manifest)
         index_file.commit(directory, manifest)
         index_file.remove_unlisted(directory, manifest)
@@ -101,55 +132,65 @@ def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
 
 
 def _merge(directory: Path, manifest: index_file.Manifest) -> index_file.Manifest:
-    """Rewrite every segment into as few as fit, without the tombstoned entries (one new
-    segment's entries in RAM at a time)."""
+    """Rewrite every segment into as few as fit, without the tombstoned entries: the ORB
+    sets in segments of at most :data:`MAX_SEGMENT_IMAGES` (one new segment's sets in RAM
+    at a time), the pHash codes in one segment."""
     loaded = index_file.load(directory)
-    segments = loaded[1] if loaded else []
-    merged = index_file.Manifest(manifest.high_water, (), (), manifest.next_segment)
-    chunk: list[tuple[int, int, str, LocalFeatures]] = []
-    for segment in segments:
-        for entry in segment_entries(segment, manifest.removed):
-            chunk.append(entry)
-            if len(chunk) == MAX_SEGMENT_IMAGES:
-                merged = index_file.write_segment(directory, merged, build_segment(chunk))
-                chunk = []
-    if chunk:
-        merged = index_file.write_segment(directory, merged, build_segment(chunk))
+    merged = replace(manifest, segments=(), removed=())
+    if loaded is None:
+        return merged
+    try:
+        parts = [segment.entries(manifest.removed) for segment in loaded.codes]
+        if parts and sum(len(p[0]) for p in parts):
+            ids, works, variants, codes = (np.concatenate(c) for c in zip(*parts, strict=True))
+            merged = index_file.write_segment(directory, merged, build_code_segment(
+                ids, works, variants.tolist(), codes))
+        chunk: list[tuple[int, int, str, LocalFeatures]] = []
+        for segment in loaded.words:
+            for entry in segment_entries(segment, manifest.removed):
+                chunk.append(entry)
+                if len(chunk) == MAX_SEGMENT_IMAGES:
+                    merged = index_file.write_segment(directory, merged, build_segment(chunk))
+                    chunk = []
+        if chunk:
+            merged = index_file.write_segment(directory, merged, build_segment(chunk))
+    finally:
+        loaded.close()
     return merged
 
 
-def orb_thresholds(session: Session) -> dict[int, float]:
-    """Per-work ORB threshold overrides (few works have any)."""
+def work_thresholds(session: Session, algorithm: str) -> dict[int, float]:
+    """Per-work threshold overrides of ``algorithm`` (few works have any)."""
     rows = session.execute(select(Work.id, Work.thresholds).where(
-        cast(Work.thresholds, String).like(f'%"{ORB}"%')))
-    return {work_id: float(thresholds[ORB]) for work_id, thresholds in rows
-            if ORB in thresholds}
+        cast(Work.thresholds, String).like(f'%"{algorithm}"%')))
+    return {work_id: float(thresholds[algorithm]) for work_id, thresholds in rows
+            if algorithm in thresholds}
 
 
 class LiveMatchIndex:
-    """One process's match index: stage 2 memory-mapped from the index file in
+    """One process's match index: pHash and ORB memory-mapped from the index file in
     ``directory`` (or, if it cannot be read, from the database like the rest), everything
     else and everything newer than the file from the database."""
 
     def __init__(self, session: Session, directory: Path) -> None:
         self.index = MatchIndex()
-        high_water = 0
         try:
             loaded = index_file.load(directory)
         except index_file.IndexFileError as exc:
-            log.error("%s; this process reads stage-2 fingerprints from the database", exc)
+            log.error("%s; this process reads image fingerprints from the database", exc)
             loaded = None
         self.file_high_water = 0
         if loaded is not None:
-            manifest, segments = loaded
-            words = WordIndex(segments)
-            for entry_id in manifest.removed:
+            words, codes = WordIndex(loaded.words), SharedHammingIndex(loaded.codes)
+            for entry_id in loaded.manifest.removed:
                 words.remove(entry_id)
-            self.index.attach(ORB, words, orb_thresholds(session))
-            high_water = self.file_high_water = manifest.high_water
-        rows = fingerprints_since(session, covered=(ORB, high_water))
+                codes.remove(entry_id)
+            self.index.attach(PHASH, codes, work_thresholds(session, PHASH))
+            self.index.attach(ORB, words, work_thresholds(session, ORB))
+            self.file_high_water = loaded.manifest.high_water
+        rows = fingerprints_since(session, covered=(STORED, self.file_high_water))
         extend_match_index(self.index, rows)
-        self.newest_id = max([high_water, *(fp.id for fp in rows)])
+        self.newest_id = max([self.file_high_water, *(fp.id for fp in rows)])
         self.known = len(self.index.fingerprint_ids())
         self._forget_deleted(session)
 
@@ -167,8 +208,8 @@ class LiveMatchIndex:
         count = session.scalar(select(func.count()).where(Fingerprint.id <= self.newest_id))
         if count == self.known:
             return
-        live = set(session.scalars(select(Fingerprint.id).where(
-            Fingerprint.id <= self.newest_id)))
+        live = np.fromiter(session.scalars(select(Fingerprint.id).where(
+            Fingerprint.id <= self.newest_id)), np.int64)
         indexed = self.index.fingerprint_ids()
-        self.index.remove_fingerprints(indexed - live)
+        self.index.remove_fingerprints(np.setdiff1d(indexed, live).tolist())
         self.known = len(live)

@@ -250,17 +250,18 @@ class IndexedFingerprint:
 
 
 def fingerprints_since(session: Session, after_id: int = 0, *,
-                       covered: tuple[str, int] | None = None) -> list[IndexedFingerprint]:
+                       covered: tuple[Sequence[str], int] | None = None
+                       ) -> list[IndexedFingerprint]:
     """Fingerprints registered after ``after_id``, oldest first, with their work's threshold.
 
-    ``covered=(algorithm, upto)`` leaves out that algorithm's fingerprints up to id ``upto``
-    (an index file holds them already).
+    ``covered=(algorithms, upto)`` leaves out those algorithms' fingerprints up to id
+    ``upto`` (an index file holds them already).
     """
     query = select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm,
                    Fingerprint.value, Fingerprint.variant, Work.thresholds).join(Work).where(
         Fingerprint.id > after_id)
     if covered is not None:
-        query = query.where((Fingerprint.algorithm != covered[0])
+        query = query.where(Fingerprint.algorithm.not_in(covered[0])
                             | (Fingerprint.id > covered[1]))
     rows = session.execute(query.order_by(Fingerprint.id))
     return [IndexedFingerprint(fp_id, work_id, algorithm, value, variant,
