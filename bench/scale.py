@@ -36,14 +36,18 @@ and reads the other signals from the database:
 Queries stop at ``--queries`` crawled images (plus up to 39 copies, interleaved) or when a
 size's query loop has used ``--budget-s`` CPU seconds, whichever comes first (the old ORB
 index costs about 5 s per image at 10^4). Fingerprints of fillers are cached under
-``bench/.data/scale/`` keyed by a digest of the fingerprints themselves (a change to the
-fingerprinting code starts a new cache), as are the per-size databases, so re-runs only
-re-measure. Prints a table and writes ``bench/results/scale.json`` (after every size).
+``bench/.data/scale/`` keyed by a digest of the fingerprints themselves and
+:data:`FILLER_VERSION` (a change to the fingerprinting code or the pictures starts a new
+cache), as are the per-size databases, so re-runs only re-measure. The cache is filled
+before any size is measured, on ``--processes`` processes (default: one per core), each
+drawing and fingerprinting fillers; it can be filled ahead of a run and resumes where it
+stopped. Prints a table and writes ``bench/results/scale.json`` (after every size).
 
-10^6 needs about 10^6 x 48 KB of cached fingerprints with today's ORB sets (1,000 keypoints
-each) and hours of fingerprinting on one core; with the ORB index that keeps every
-descriptor in each process's RAM (stage 2 before issue 16), 10^5 would hold about 10 GB per
-process and take about a minute per query, so it was measured with ``--sizes 1e3,1e4``.
+A filler costs 22-31 ms of CPU to draw and fingerprint (22 measured piece by piece, 31 over
+the pool's workers under a load average of 15-18 on 2 cores), 32 KB of cache, then 3.5 ms to
+store as a work and 32 KB of registry database (plus the node's index file). 10^5 is about
+an hour of CPU and 6.4 GB; 10^6 is 7-10 CPU hours and 64 GB plus the index file, more than
+the benchmark machine's free disk, hence the default sizes stop at 10^5.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ import ctypes  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
@@ -66,6 +71,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -104,7 +110,7 @@ from swordnet.works.registry import register_precomputed  # noqa: E402
 
 DATA = ROOT / "bench" / ".data" / "scale"
 RESULTS = ROOT / "bench" / "results" / "scale.json"
-FILLER_VERSION = 1  # bump when bench/fillers.py draws different pictures
+FILLER_VERSION = 2  # bump when bench/fillers.py draws different pictures
 COPY_ALTERATIONS = ("crop_75", "embed_60", "rotate_5")
 REGISTRATION_SAMPLE = 100
 FRESH_FILLERS = 10**9  # fillers drawn for the registration sample start here (never registered)
@@ -140,37 +146,74 @@ class FingerprintCache:
         digest = hashlib.sha256(json.dumps([FILLER_VERSION, probe]).encode()).hexdigest()
         self.key = digest[:12]
         DATA.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(DATA / f"fingerprints-{self.key}.sqlite")
+        self.db = sqlite3.connect(DATA / f"fingerprints-{self.key}.sqlite", timeout=60)
+        # a registry built from the cache while another run fills it must not lock it out
+        self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS fillers (k INTEGER PRIMARY KEY, value TEXT)")
 
+    def fill(self, count: int, workers: int) -> None:
+        """Fingerprint fillers until the first ``count`` the registry accepts are all cached,
+        on ``workers`` processes (spawned: a forked OpenCV thread pool can deadlock)."""
+        stored = dict(self.db.execute("SELECT k, value IS NOT NULL FROM fillers"))
+        while True:
+            accepted, k, missing = 0, 0, list[int]()
+            while accepted + len(missing) < count:  # a missing filler may be accepted
+                if k in stored:
+                    accepted += stored[k]
+                else:
+                    missing.append(k)
+                k += 1
+            if not missing:
+                return
+            print(f"  fingerprinting {len(missing):,} fillers on {workers} processes",
+                  file=sys.stderr)
+            pending: list[tuple[int, str | None]] = []
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_start_filler_worker) as pool:
+                for done, (k, value) in enumerate(
+                        pool.map(_filler_fingerprints, missing, chunksize=20), 1):
+                    pending.append((k, value))
+                    stored[k] = value is not None
+                    if len(pending) == 100:
+                        self._store(pending)
+                    if done % 1000 == 0:
+                        print(f"  fingerprinted {done:,} of {len(missing):,} fillers",
+                              file=sys.stderr)
+            self._store(pending)
+
     def accepted(self, count: int) -> Iterator[tuple[int, list[tuple[str, str, str]]]]:
-        """The first ``count`` fillers the registry accepts, computing the missing ones."""
-        found, k = 0, 0
-        pending: list[tuple[int, str | None]] = []
-        while found < count:
-            row = self.db.execute("SELECT value FROM fillers WHERE k = ?", (k,)).fetchone()
-            if row is None:
-                try:
-                    value: str | None = json.dumps(
-                        registration_fingerprints("image", encode(filler(self.sources, k))))
-                except ContentRejected:  # too smooth a crop: the registry refuses it too
-                    value = None
-                pending.append((k, value))
-                if len(pending) == 500:
-                    self._store(pending)
-                    print(f"  fingerprinted fillers up to {k + 1:,}", file=sys.stderr)
-            else:
-                value = row[0]
+        """The first ``count`` fillers the registry accepts (:meth:`fill` them first)."""
+        found = 0
+        for k, value in self.db.execute("SELECT k, value FROM fillers ORDER BY k"):
+            if found == count:
+                return
             if value is not None:
                 found += 1
                 yield k, [(a, v, f) for a, v, f in json.loads(value)]
-            k += 1
-        self._store(pending)
+        if found < count:
+            raise RuntimeError(f"only {found:,} of {count:,} fillers cached: fill() first")
 
     def _store(self, rows: list[tuple[int, str | None]]) -> None:
         self.db.executemany("INSERT OR REPLACE INTO fillers VALUES (?, ?)", rows)
         self.db.commit()
         rows.clear()
+
+
+_worker_sources: Sequence[Image.Image] = ()
+
+
+def _start_filler_worker() -> None:
+    global _worker_sources
+    cv2.setNumThreads(1)
+    _worker_sources = load_sources()
+
+
+def _filler_fingerprints(k: int) -> tuple[int, str | None]:
+    """Filler ``k``'s registration fingerprints as JSON (``None`` if the registry refuses it)."""
+    try:
+        return k, json.dumps(registration_fingerprints("image", encode(filler(_worker_sources, k))))
+    except ContentRejected:  # too smooth a crop: the registry refuses it too
+        return k, None
 
 
 def work_photo(name: str) -> bytes:
@@ -459,6 +502,8 @@ def main() -> None:
                         help="CPU seconds of queries per size, at most (at least 5 images)")
     parser.add_argument("--no-workers", dest="workers", action="store_false",
                         help="skip starting crawl workers (the second-worker memory)")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="processes fingerprinting fillers for the cache")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     cv2.setNumThreads(1)
@@ -470,11 +515,13 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     sources = load_sources()
     cache = FingerprintCache(sources)
+    sizes = sorted(int(float(s)) for s in args.sizes.split(","))
+    cache.fill(max(sizes), args.processes)
     empty = registry(cache, 0)
     mixed = queries(args.queries)
     warm_up(empty, mixed[0].content)
     runs: list[dict[str, Any]] = []
-    for n in sorted(int(float(s)) for s in args.sizes.split(",")):
+    for n in sizes:
         runs.append(measure(n, cache, empty, mixed, args))
         report = {  # written after every size: a long run's first sizes are never lost
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -26,6 +26,7 @@ from matching.signal import Content, ContentSkipped, SignalIndex, SignalType
 from matching.word_index import WordIndex
 
 PHASH_DRAFT_SIDE = 256
+PHASH_THUMBNAIL_SIDE = 32  # imagehash.phash's hash_size 8 x highfreq_factor 4
 # A pHash that moves more than this under a slight blur is made of noise, not structure:
 # the 624 altered copies of bench/detection.py move 0-4 bits, noisy gradients up to 30.
 MAX_UNSTABLE_BITS = 6
@@ -69,6 +70,11 @@ def gated_gray(content: bytes | Content, draft_side: int | None) -> Image.Image:
     return ImageContent.of(content).gray(draft_side)
 
 
+def hash_thumbnail(gray: Image.Image) -> Image.Image:
+    """The 32 x 32 thumbnail imagehash's pHash computes its DCT of (Lanczos, grayscale)."""
+    return gray.resize((PHASH_THUMBNAIL_SIDE, PHASH_THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+
+
 class PHashSignal(_ImageSignal):
     """64-bit DCT perceptual hash; the mirrored variant is registered with every work."""
 
@@ -83,19 +89,21 @@ class PHashSignal(_ImageSignal):
     @classmethod
     def fingerprint(cls, content: bytes | Content) -> str:
         shared = ImageContent.of(content)
-        return cls.stable_hash(shared.gated(PHASH_DRAFT_SIDE), shared.gray(PHASH_DRAFT_SIDE))
+        return cls.stable_hash(shared.gated(PHASH_DRAFT_SIDE),
+                               hash_thumbnail(shared.gray(PHASH_DRAFT_SIDE)))
 
     @staticmethod
     def hash_image(image: Image.Image) -> str:
+        """imagehash's pHash; of a :func:`hash_thumbnail` too (pHash resizes to its size)."""
         return str(imagehash.phash(image))
 
     @classmethod
-    def stable_hash(cls, image: Image.Image, gray: Image.Image | None = None) -> str:
+    def stable_hash(cls, image: Image.Image, thumbnail: Image.Image | None = None) -> str:
         """pHash of ``image``; raises ``ContentSkipped`` if noise rather than structure sets it.
 
         The stability probe compares the pHash of a 256 px square thumbnail with and without
-        a slight blur, so it means the same at any image size. ``gray``, ``image`` already
-        in grayscale, saves pHash a conversion (the hash is the same: pHash reads gray).
+        a slight blur, so it means the same at any image size. ``thumbnail``, ``image``'s
+        :func:`hash_thumbnail`, saves pHash the resize when the caller has it already.
         """
         # grayscale before the blur (phash would after it): 2.5x cheaper, same distribution
         thumb = image.resize((256, 256), Image.Resampling.BOX).convert("L")
@@ -103,15 +111,19 @@ class PHashSignal(_ImageSignal):
         if moved > MAX_UNSTABLE_BITS:
             raise ContentSkipped(f"low-information image: its perceptual hash is noise "
                                  f"({moved} bits change under a slight blur)")
-        return cls.hash_image(image if gray is None else gray)
+        return cls.hash_image(image if thumbnail is None else thumbnail)
 
     @classmethod
     def registration_variants(cls, content: bytes | Content) -> dict[str, str]:
+        """The hash of the image and of its mirror image, both from one thumbnail: mirroring
+        commutes with the gray conversion and with pHash's resize (the Lanczos window of a
+        column and of its mirror column are mirror images), so the hashes are those of the
+        mirrored full image, at half the resizing."""
         shared = ImageContent.of(content)
-        gray = shared.gray(None)  # mirroring commutes with the gray conversion: same hash
+        thumbnail = hash_thumbnail(shared.gray(None))
         return {
-            "original": cls.stable_hash(shared.gated(None), gray),
-            "mirrored": cls.hash_image(ImageOps.mirror(gray)),
+            "original": cls.stable_hash(shared.gated(None), thumbnail),
+            "mirrored": cls.hash_image(ImageOps.mirror(thumbnail)),
         }
 
     @classmethod

@@ -71,6 +71,17 @@ def test_registration_stores_original_and_mirrored_variants() -> None:
     assert PHashSignal.score(variants["original"], variants["mirrored"]) > 12
 
 
+@pytest.mark.parametrize("width", [257, 480, 544, 800, 1056])  # 544, 1056: 32 mod 64 px
+def test_the_mirrored_variant_is_exactly_imagehash_phash_of_the_mirrored_image(width: int
+                                                                              ) -> None:
+    # registration hashes the mirror from the original's 32 px thumbnail: the stored value
+    # must stay that of the mirrored full image (registries made before rely on it)
+    for seed in range(4):
+        picture = artwork(seed, size=(width, 600))
+        expected = str(imagehash.phash(ImageOps.mirror(picture)))
+        assert PHashSignal.registration_variants(png_bytes(picture))["mirrored"] == expected
+
+
 @pytest.mark.parametrize("alteration", sorted(MILD_ALTERATIONS))
 def test_mild_alterations_stay_within_the_default_threshold(alteration: str) -> None:
     for path, _ in sample_files():
