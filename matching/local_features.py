@@ -16,9 +16,10 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import cv2
-import faiss
 import numpy as np
 from PIL import Image
 
@@ -38,9 +39,6 @@ RANSAC_SEED = 20261121
 SPREAD_CELLS = 6          # extract_spread: a 6 x 6 grid over the copy
 SPREAD_OVERSAMPLING = 4   # corners detected per keypoint kept, for the cells to choose from
 VIEW_GAP_PX = 1000.0      # side_by_side: space between views, far beyond any RANSAC tolerance
-# Verification runs in crawl worker processes, one per core: FAISS's OpenMP threads would only
-# compete with them (and spin, costing CPU time the search does not need).
-faiss.omp_set_num_threads(1)
 _COORD_SCALE = 8  # keypoint coordinates stored as uint16 in 1/8 px
 _FORMAT_VERSION = 1
 
@@ -195,6 +193,17 @@ class Placement:
                 "work_coverage": round(self.coverage, 3)}
 
 
+@cache
+def _faiss() -> Any:
+    """The ``faiss`` module, imported on first use (it takes 0.2-0.6 s: not on every command
+    line start), on one OpenMP thread: verification runs in crawl worker processes, one per
+    core, which FAISS's threads would only compete with."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
 def nearest_two(query: np.ndarray, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Hamming distances and rows of the two rows of ``work`` nearest to each row of
     ``query`` (ORB descriptors, ``n x 32`` uint8), nearest first; what
@@ -209,7 +218,7 @@ def nearest_two(query: np.ndarray, work: np.ndarray) -> tuple[np.ndarray, np.nda
     >>> distance.tolist(), nearest.tolist()
     ([[0, 15]], [[2, 1]])
     """
-    index = faiss.IndexBinaryFlat(8 * query.shape[1])
+    index = _faiss().IndexBinaryFlat(8 * query.shape[1])
     index.add(np.ascontiguousarray(work, np.uint8))
     distance, nearest = index.search(np.ascontiguousarray(query, np.uint8), 2)
     return distance, nearest
