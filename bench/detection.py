@@ -71,31 +71,32 @@ def register_photo(index: MatchIndex, work_id: int, name: str) -> None:
 def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:
     """Match one image both ways; which works each configuration found, and the time taken.
 
-    The content is decoded once for all stages, as a crawl worker does; the region step
-    (what :func:`matching.stages.settle` does when the whole image matched nothing) is timed
-    on its own, in CPU seconds.
+    The content is decoded once for all stages, as a crawl worker does. Stage times are
+    this process's CPU seconds (the machine may be shared: wall time would measure the load);
+    the region step (what :func:`matching.stages.settle` does when the whole image matched
+    nothing) is timed on its own.
     """
     label, work, raw = job
     assert _index is not None
     content = content_for("image", raw)
     result: dict[str, object] = {"label": label, "work": work, "regions_cpu_s": 0.0,
                                  "regions_ran": False, "in_region": False}
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         first = first_stage_matches(_index, first_stage_queries("image", content))
     except ContentSkipped:
         result.update(skipped=True, phash=[], two_stage=[], stage2_ran=False,
-                      stage1_s=time.perf_counter() - start, stage2_s=0.0)
+                      stage1_s=time.process_time() - start, stage2_s=0.0)
         return result
     except ContentRejected as exc:
         raise SystemExit(f"benchmark image {label}/{work} rejected: {exc}") from None
-    stage1_s = time.perf_counter() - start
+    stage1_s = time.process_time() - start
     found = first
     stage2_s = 0.0
     if needs_later_stages(first):
-        start = time.perf_counter()
+        start = time.process_time()
         found = settle_whole(_index, "image", content, first)
-        stage2_s = time.perf_counter() - start
+        stage2_s = time.process_time() - start
         if not found:
             cpu = time.process_time()
             found = region_matches(_index, "image", content)

@@ -16,6 +16,8 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -191,6 +193,37 @@ class Placement:
                 "work_coverage": round(self.coverage, 3)}
 
 
+@cache
+def _faiss() -> Any:
+    """The ``faiss`` module, imported on first use (it takes 0.2-0.6 s: not on every command
+    line start), on one OpenMP thread: verification runs in crawl worker processes, one per
+    core, which FAISS's threads would only compete with."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
+def nearest_two(query: np.ndarray, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hamming distances and rows of the two rows of ``work`` nearest to each row of
+    ``query`` (ORB descriptors, ``n x 32`` uint8), nearest first; what
+    ``cv2.BFMatcher.knnMatch(k=2)`` computes, as arrays.
+
+    A brute-force search with FAISS, 3x faster than OpenCV's ``batchDistance`` on a query's
+    4,000 descriptors against a work's 1,000. Which of two equally near rows comes first may
+    differ from OpenCV's, but a tie never passes the ratio test, so the matches are the same.
+
+    >>> rows = np.zeros((3, 32), np.uint8); rows[1, 0], rows[2, :2] = 1, 255
+    >>> distance, nearest = nearest_two(rows[2:], rows)
+    >>> distance.tolist(), nearest.tolist()
+    ([[0, 15]], [[2, 1]])
+    """
+    index = _faiss().IndexBinaryFlat(8 * query.shape[1])
+    index.add(np.ascontiguousarray(work, np.uint8))
+    distance, nearest = index.search(np.ascontiguousarray(query, np.uint8), 2)
+    return distance, nearest
+
+
 def correspondences(query: LocalFeatures, work: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
     """Matched point pairs (work points, query points) that pass the ratio test.
 
@@ -200,9 +233,7 @@ def correspondences(query: LocalFeatures, work: LocalFeatures) -> tuple[np.ndarr
     """
     if len(query) < 2 or len(work) < 2:
         return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    # what cv2.BFMatcher.knnMatch(k=2) computes, as arrays instead of DMatch objects
-    distance, nearest = cv2.batchDistance(query.descriptors, work.descriptors, cv2.CV_32S,
-                                          normType=cv2.NORM_HAMMING, K=2)
+    distance, nearest = nearest_two(query.descriptors, work.descriptors)
     first, second = distance[:, 0].astype(np.float64), distance[:, 1].astype(np.float64)
     passed = np.nonzero((nearest[:, 1] >= 0) & (first < RATIO * second)
                         & (first <= MAX_DESCRIPTOR_DISTANCE))[0]

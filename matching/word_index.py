@@ -569,14 +569,15 @@ def _words(descriptors: np.ndarray) -> np.ndarray:
 
 def _distances(query_words: np.ndarray, work_words: np.ndarray, q: np.ndarray,
                w: np.ndarray) -> np.ndarray:
-    """Hamming distances of descriptor pairs ``(q[i], w[i])``, from :func:`_words` arrays.
+    """Hamming distances of descriptor pairs ``(q[i], w[i])``, from :func:`_words` arrays,
+    as uint16 (summed in 16 bits: 3x faster than in 64).
 
     >>> one, zero = np.full((1, 32), 255, np.uint8), np.zeros((2, 32), np.uint8)
     >>> _distances(_words(one), _words(zero), np.array([0, 0]), np.array([1, 0])).tolist()
     [256, 256]
     """
-    distance = np.bitwise_count(query_words[0].take(q) ^ work_words[0].take(w)).astype(np.int64)
-    for k in range(1, len(query_words)):
+    distance = np.zeros(len(q), np.uint16)
+    for k in range(len(query_words)):
         distance += np.bitwise_count(query_words[k].take(q) ^ work_words[k].take(w))
     return distance
 
@@ -626,7 +627,7 @@ def key_matches(query: LocalFeatures, probes: _QueryProbes,
         close = np.nonzero(distance <= MAX_DESCRIPTOR_DISTANCE)[0]
         if len(close):
             w = w[close]
-            rank = (distance[close] << 32) | (seen + np.arange(len(close)))
+            rank = (distance[close].astype(np.int64) << 32) | (seen + np.arange(len(close)))
             first = np.nonzero(np.r_[True, w[1:] != w[:-1]])[0]
             nearest = np.minimum.reduceat(rank, first)
             np.minimum.at(best, w[first], nearest)
