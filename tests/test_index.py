@@ -266,7 +266,7 @@ def test_live_index_picks_up_a_newly_registered_work_without_rebuild(
     db = open_database(sqlite_home)
     with db.session() as session:
         register_work(session, first.read_bytes(), title=first_title, holder_name="H")
-        loaded = fingerprints_since(session)
+        loaded = list(fingerprints_since(session))
     index = MatchIndex()
     extend_match_index(index, loaded)
     probe = PHashSignal.fingerprint(second.read_bytes())
@@ -274,7 +274,7 @@ def test_live_index_picks_up_a_newly_registered_work_without_rebuild(
     with db.session() as session:
         work_id = register_work(session, second.read_bytes(), title=second_title,
                                 holder_name="H").work.id
-        new = fingerprints_since(session, max(fp.id for fp in loaded))
+        new = list(fingerprints_since(session, max(fp.id for fp in loaded)))
     extend_match_index(index, new)
     assert [m.work_id for m in index.match("phash", probe)] == [work_id]
     assert len(index) == 8  # two works: phash original + mirrored, orb and link names, each

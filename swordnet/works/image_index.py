@@ -188,19 +188,18 @@ class LiveMatchIndex:
             self.index.attach(PHASH, codes, work_thresholds(session, PHASH))
             self.index.attach(ORB, words, work_thresholds(session, ORB))
             self.file_high_water = loaded.manifest.high_water
-        rows = fingerprints_since(session, covered=(STORED, self.file_high_water))
-        extend_match_index(self.index, rows)
-        self.newest_id = max([self.file_high_water, *(fp.id for fp in rows)])
+        _, newest = extend_match_index(self.index, fingerprints_since(
+            session, covered=(STORED, self.file_high_water)))
+        self.newest_id = max(self.file_high_water, newest)
         self.known = len(self.index.fingerprint_ids())
         self._forget_deleted(session)
 
     def refresh(self, session: Session) -> None:
         """Add fingerprints registered since the last call, forget deleted ones."""
-        new = fingerprints_since(session, self.newest_id)
-        extend_match_index(self.index, new)
-        if new:
-            self.newest_id = max(self.newest_id, new[-1].id)
-            self.known += len(new)
+        added, newest = extend_match_index(self.index, fingerprints_since(session,
+                                                                          self.newest_id))
+        self.newest_id = max(self.newest_id, newest)
+        self.known += added
         self._forget_deleted(session)
 
     def _forget_deleted(self, session: Session) -> None:

@@ -7,7 +7,7 @@ before anything is written, so content that cannot be fingerprinted stores nothi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
@@ -249,13 +249,20 @@ class IndexedFingerprint:
     threshold: float | None
 
 
+LOAD_BATCH = 1000  # rows read from the database at a time when loading a match index
+
+
 def fingerprints_since(session: Session, after_id: int = 0, *,
                        covered: tuple[Sequence[str], int] | None = None
-                       ) -> list[IndexedFingerprint]:
+                       ) -> Iterator[IndexedFingerprint]:
     """Fingerprints registered after ``after_id``, oldest first, with their work's threshold.
 
     ``covered=(algorithms, upto)`` leaves out those algorithms' fingerprints up to id
-    ``upto`` (an index file holds them already).
+    ``upto`` (an index file holds them already). Rows are read :data:`LOAD_BATCH` at a time
+    while the caller consumes them: a crawl worker that held every row of a large registry
+    at once would keep most of their memory after freeing them, because the few objects the
+    index keeps (each work's names) are scattered across it (30,000 works: 17 MB, streamed
+    8 MB).
     """
     query = select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm,
                    Fingerprint.value, Fingerprint.variant, Work.thresholds).join(Work).where(
@@ -263,10 +270,11 @@ def fingerprints_since(session: Session, after_id: int = 0, *,
     if covered is not None:
         query = query.where(Fingerprint.algorithm.not_in(covered[0])
                             | (Fingerprint.id > covered[1]))
-    rows = session.execute(query.order_by(Fingerprint.id))
-    return [IndexedFingerprint(fp_id, work_id, algorithm, value, variant,
-                               thresholds.get(algorithm))
-            for fp_id, work_id, algorithm, value, variant, thresholds in rows]
+    rows = session.execute(query.order_by(Fingerprint.id).execution_options(
+        yield_per=LOAD_BATCH))
+    for fp_id, work_id, algorithm, value, variant, thresholds in rows:
+        yield IndexedFingerprint(fp_id, work_id, algorithm, value, variant,
+                                 thresholds.get(algorithm))
 
 
 def set_threshold(session: Session, work_id: int, algorithm: str, value: float | None) -> Work:
@@ -291,10 +299,20 @@ def thresholds_in_force(work: Work) -> dict[str, float]:
             for s in signals_of_work(work.kind)}
 
 
-def extend_match_index(index: MatchIndex, fingerprints: list[IndexedFingerprint]) -> None:
-    """Add fingerprints to a live index: newly registered works match without a rebuild."""
-    index.extend((fp.id, fp.work_id, fp.algorithm, fp.value, fp.variant, fp.threshold)
-                 for fp in fingerprints)
+def extend_match_index(index: MatchIndex, fingerprints: Iterable[IndexedFingerprint]
+                       ) -> tuple[int, int]:
+    """Add fingerprints to a live index: newly registered works match without a rebuild.
+    Returns how many were added and the newest id among them (0 if none)."""
+    added, newest = 0, 0
+
+    def rows() -> Iterator[tuple[int, int, str, str, str, float | None]]:
+        nonlocal added, newest
+        for fp in fingerprints:
+            added, newest = added + 1, max(newest, fp.id)
+            yield fp.id, fp.work_id, fp.algorithm, fp.value, fp.variant, fp.threshold
+
+    index.extend(rows())
+    return added, newest
 
 
 def load_match_index(session: Session) -> MatchIndex:
