@@ -83,11 +83,10 @@ def _segments(batch: list[_Row]) -> list[Segment | CodeSegment]:
     codes = [(i, w, v, value) for i, w, a, v, value in batch if a == PHASH]
     found: list[Segment | CodeSegment] = []
     if codes:
+        ids, works, variants, values = zip(*codes, strict=True)
         found.append(build_code_segment(
-            np.array([i for i, *_ in codes], np.int64), np.array([w for _, w, *_ in codes],
-                                                                  np.int64),
-            [v for *_, v, _ in codes],
-            np.array([hex_to_u64(value) for *_, value in codes], np.uint64)))
+            np.array(ids, np.int64), np.array(works, np.int64), list(variants),
+            np.array([hex_to_u64(value) for value in values], np.uint64)))
     if orb:
         found.append(build_segment(orb))
     return found
