@@ -35,7 +35,9 @@ from tests.images import jpeg_bytes
 from tests.test_console import form_token, sign_in
 from tests.web_data import HOLDER_A, HOLDER_B, WebData, shared_web_data
 
-TOMORROW = (utcnow().date() + timedelta(days=1)).isoformat()
+# A week ahead, not tomorrow: the constant is made when the tests are collected, and a run
+# that crosses midnight (UTC) would find "tomorrow" no longer in the future.
+NEXT_WEEK = (utcnow().date() + timedelta(days=7)).isoformat()
 REGISTRATION = {"registration_number": "VA 2-345-678", "registration_date": "2024-03-05",
                 "registering_authority": "U.S. Copyright Office", "author": "Mei Tanaka",
                 "first_published": "2023-11-20", "licence_territories": ["US", "JP"]}
@@ -61,7 +63,7 @@ def test_unknown_kind_and_bad_fields_are_one_line_naming_them() -> None:
         resolve_kind("sculpture")
     cases = {
         "registration_date": ("2024-13-01", "registration date '2024-13-01' is not a date"),
-        "first_published": (TOMORROW, f"first published {TOMORROW} is in the future"),
+        "first_published": (NEXT_WEEK, f"first published {NEXT_WEEK} is in the future"),
         "licence_territories": ("US, ZZ", "licence territories: 'ZZ' is not an ISO 3166-1"),
         "author": ("x" * 501, "author is 501 characters; at most 500"),
         "registering_authority": ("Office\x00", "registering authority must not contain NUL"),
@@ -118,7 +120,7 @@ def test_works_add_with_every_field_and_list_shows_them(home: Settings,
 
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--registration-date", "05/03/2024", "registration date '05/03/2024' is not a date"),
-    ("--first-published", TOMORROW, f"first published {TOMORROW} is in the future"),
+    ("--first-published", NEXT_WEEK, f"first published {NEXT_WEEK} is in the future"),
     ("--territories", "US,EU", "licence territories: 'EU' is not an ISO 3166-1 alpha-2"),
     ("--kind", "sculpture", "kind 'sculpture' is not one of"),
 ])
@@ -213,7 +215,7 @@ def test_api_upload_and_edit_with_422s_and_holders_kept_apart(web_data: WebData,
         work_id = work["id"]
         for field, value, message in [
             ("registration_date", "2024-02-30", "registration date '2024-02-30' is not a date"),
-            ("first_published", TOMORROW, "is in the future"),
+            ("first_published", NEXT_WEEK, "is in the future"),
             ("licence_territories", "US, QQ", "'QQ' is not an ISO 3166-1"),
             ("kind", "sculpture", "kind 'sculpture' is not one of"),
         ]:
