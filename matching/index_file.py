@@ -214,12 +214,14 @@ def _open_names(folder: Path, meta: dict[str, Any],
             ids=arrays["ids"], work_ids=arrays["work_ids"], variant_codes=arrays["variant_codes"],
             variants=tuple(meta["variants"]), blob=arrays["blob"],
             name_starts=arrays["name_starts"], name_entries=arrays["name_entries"],
+            name_lengths=arrays["name_lengths"], name_hashes=arrays["name_hashes"],
             keys=arrays["keys"], key_names=arrays["key_names"])
     except KeyError as exc:
         raise IndexFileError(folder, f"lacks the array {exc}") from None
     n, names = len(segment), len(segment.name_entries)
     if (n != int(meta["images"]) or len(segment.work_ids) != n
             or len(segment.variant_codes) != n or len(segment.name_starts) != names + 1
+            or len(segment.name_lengths) != names or len(segment.name_hashes) != names
             or int(segment.name_starts[-1]) != len(segment.blob)
             or len(segment.keys) != len(segment.key_names) or len(segment.keys) > names):
         raise IndexFileError(folder, "its arrays do not agree in length")

@@ -16,7 +16,8 @@ starts where such a key starts in the text and has the same key there: a Latin r
 the name's does because the boundary rule forbids a letter after the name. So a query hashes,
 at every CJK character and every Latin run preceded by a space or the start, the one or two
 keys starting there (polynomial hashes of all of them in a few numpy operations), finds the
-names with those keys by binary search, and confirms each by comparing the name with the text
+names with those keys by binary search, keeps those whose stored length and full hash match
+the text there (numpy again), and confirms each of those by comparing the name with the text
 and checking the boundaries. A hash collision costs a comparison, never a wrong result.
 
 :class:`SharedNameIndex` searches such segments plus an in-RAM :class:`LinkIndex` of the
@@ -106,8 +107,9 @@ class _Keys:
 class NameSegment:
     """Link names as an index file stores them: entry ``ids[i]`` (ascending) is of work
     ``work_ids[i]``, variant ``variants[variant_codes[i]]``; name ``j`` is
-    ``blob[name_starts[j]:name_starts[j + 1]]`` (UTF-8) of entry number ``name_entries[j]``;
-    ``keys`` (ascending) are the key hashes of names ``key_names``."""
+    ``blob[name_starts[j]:name_starts[j + 1]]`` (UTF-8) of entry number ``name_entries[j]``,
+    ``name_lengths[j]`` characters long with the hash ``name_hashes[j]``; ``keys``
+    (ascending) are the key hashes of names ``key_names``."""
 
     ids: np.ndarray
     work_ids: np.ndarray
@@ -116,6 +118,8 @@ class NameSegment:
     blob: np.ndarray
     name_starts: np.ndarray
     name_entries: np.ndarray
+    name_lengths: np.ndarray
+    name_hashes: np.ndarray
     keys: np.ndarray
     key_names: np.ndarray
 
@@ -126,7 +130,8 @@ class NameSegment:
         """Every array by its file name stem."""
         return {"ids": self.ids, "work_ids": self.work_ids, "variant_codes": self.variant_codes,
                 "blob": self.blob, "name_starts": self.name_starts,
-                "name_entries": self.name_entries, "keys": self.keys,
+                "name_entries": self.name_entries, "name_lengths": self.name_lengths,
+                "name_hashes": self.name_hashes, "keys": self.keys,
                 "key_names": self.key_names}
 
     def name(self, number: int) -> str:
@@ -166,7 +171,10 @@ def build_name_segment(rows: Sequence[tuple[int, int, str, str]]) -> NameSegment
                 names.append(name)
                 entries.append(number)
     encoded = [name.encode("utf-8") for name in names]
-    keys, key_names = _name_keys(names)
+    lengths = np.array([len(name) for name in names], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
+    text = _Keys("\n".join(names) + "\n")
+    keys, key_names = _name_keys(names, text, starts, lengths)
     order = np.argsort(keys, kind="stable")
     return NameSegment(
         ids=np.array([r[0] for r in rows], np.int64),
@@ -176,17 +184,16 @@ def build_name_segment(rows: Sequence[tuple[int, int, str, str]]) -> NameSegment
         blob=np.frombuffer(b"".join(encoded), np.uint8).copy(),
         name_starts=np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(
             np.int64),
-        name_entries=np.array(entries, np.int64),
-        keys=keys[order], key_names=key_names[order])
+        name_entries=np.array(entries, np.int64), name_lengths=lengths,
+        name_hashes=text.hashes(starts, starts + lengths), keys=keys[order],
+        key_names=key_names[order])
 
 
-def _name_keys(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _name_keys(names: list[str], keys: _Keys, starts: np.ndarray,
+               lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each name's key hash, and the names' numbers; names that cannot be found on word
-    boundaries (a leading space) have none."""
-    text = "\n".join(names) + "\n"
-    lengths = np.array([len(name) for name in names], np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
-    keys = _Keys(text)
+    boundaries (a leading space) have none. ``keys`` is of the names joined by newlines,
+    ``starts`` and ``lengths`` where each is in it."""
     found = keys.word[starts] if len(starts) else np.zeros(0, bool)
     numbers = np.flatnonzero(found)
     starts, name_ends = starts[numbers], starts[numbers] + lengths[numbers]
@@ -267,27 +274,34 @@ class SharedNameIndex(SharedSignalIndex):
         for segment in self._stored:
             low = np.searchsorted(segment.keys, hashes, "left")
             high = np.searchsorted(segment.keys, hashes, "right")
-            for q in np.flatnonzero(high > low).tolist():
-                start = int(at[q])
-                for k in range(int(low[q]), int(high[q])):
-                    number = int(segment.key_names[k])
-                    name = segment.name(number)
-                    end = start + len(name)
-                    if not keys.text.startswith(name, start) or not boundary_ok(
-                            keys.text, start, end):
-                        continue
-                    entry_id = int(segment.ids[int(segment.name_entries[number])])
-                    if _contains(self._removed, entry_id):
-                        continue
-                    context = int(np.searchsorted(offsets, start, "right")) - 1
-                    rank = (context, end, -len(name))
-                    found = hits.get(entry_id)
-                    if found is None:
-                        hits[entry_id] = (rank, name, {context})
-                    else:
-                        found[2].add(context)
-                        if rank < found[0]:
-                            hits[entry_id] = (rank, name, found[2])
+            counts = high - low
+            pairs = np.repeat(np.arange(len(hashes)), counts)  # (key start, name) candidates
+            numbers = segment.key_names[np.arange(counts.sum()) - np.repeat(
+                np.cumsum(counts) - counts - low, counts)]
+            begins = at[pairs]
+            ends = begins + segment.name_lengths[numbers]
+            fits = ends <= keys.n
+            begins, ends, numbers = begins[fits], ends[fits], numbers[fits]
+            same = keys.hashes(begins, ends) == segment.name_hashes[numbers]
+            begins, ends, numbers = begins[same], ends[same], numbers[same]
+            entry_ids = segment.ids[segment.name_entries[numbers]]
+            live = ~np.isin(entry_ids, self._removed)
+            contexts = np.searchsorted(offsets, begins, "right") - 1
+            for start, end, number, entry_id, context in zip(
+                    begins[live].tolist(), ends[live].tolist(), numbers[live].tolist(),
+                    entry_ids[live].tolist(), contexts[live].tolist(), strict=True):
+                name = segment.name(number)
+                if not keys.text.startswith(name, start) or not boundary_ok(
+                        keys.text, start, end):
+                    continue
+                rank = (context, end, -len(name))
+                found = hits.get(entry_id)
+                if found is None:
+                    hits[entry_id] = (rank, name, {context})
+                else:
+                    found[2].add(context)
+                    if rank < found[0]:
+                        hits[entry_id] = (rank, name, found[2])
         for entry_id, (rank, name, contexts) in hits.items():
             detail = _detail(query, name, rank[0], sorted(contexts))
             if len(detail["links"]) >= limit:
