@@ -222,11 +222,11 @@ class SharedNameIndex(SharedSignalIndex):
         return self._stored_live + len(self._delta)
 
     def _kill(self, entry_id: int) -> None:
-        at = int(np.searchsorted(self._removed, entry_id))
-        if at < len(self._removed) and int(self._removed[at]) == entry_id:
-            return
-        self._stored_live -= self.owner(entry_id) is not None
-        self._removed = np.insert(self._removed, at, entry_id)
+        """Tombstone a live entry of the segments (others need none)."""
+        if self.owner(entry_id) is not None:
+            self._stored_live -= 1
+            self._removed = np.insert(self._removed, int(np.searchsorted(self._removed,
+                                                                        entry_id)), entry_id)
 
     def add(self, entry_id: int, value: str) -> None:
         self._kill(entry_id)
