@@ -23,6 +23,8 @@ and reads the other signals from the database:
   answering a first query (so lazily built structures count), divided by N, and the part
   of it that is anonymous memory (the rest is mapped index-file pages, shared by a node's
   workers); each signal index's own ``nbytes`` too where it offers one;
+* **load s**: the CPU time of ``LiveMatchIndex`` (what a crawl worker does as it starts:
+  map the index file, read the rows it does not hold from the database);
 * **a second worker's memory**: crawl workers are started as a crawl starts them
   (``crawlers.analysis.AnalysisPool`` over the same database) and each answers one query;
   the unique memory (USS) a worker holds beyond a worker on an empty registry is what it
@@ -458,21 +460,21 @@ def measure(n: int, cache: FingerprintCache, empty: Settings, mixed: list[Query]
 
 def print_table(runs: list[dict[str, Any]]) -> None:
     header = (f"{'registered':>11}{'stage2 ms':>11}{'(images)':>9}{'both img/s':>11}"
-              f"{'reg img/s':>10}{'RAM B/img':>11}{'2nd worker MB':>14}{'(% index)':>10}"
-              f"{'copies found':>13}{'wrong':>6}")
+              f"{'reg img/s':>10}{'RAM B/img':>11}{'load s':>8}{'2nd worker MB':>14}"
+              f"{'(% index)':>10}{'copies found':>13}{'wrong':>6}")
     print(header)
     print("-" * len(header))
     for run in runs:
         workers = run.get("workers")
-        second = f"{workers['second_worker_adds'] / 2**20:,.0f}" if workers else "-"
+        second = f"{workers['second_worker_adds'] / 2**20:,.1f}" if workers else "-"
         share = (f"{100 * workers['second_worker_share_of_index']:.0f}%"
                  if workers and workers["second_worker_share_of_index"] is not None else "-")
         stage2 = f"{run['stage2_ms']:,.0f}" if run["stage2_ms"] is not None else "-"
         print(f"{run['registered_images']:>11,}{stage2:>11}{run['stage2_images']:>9}"
               f"{run['both_stages_images_per_s']:>11.1f}"
               f"{run['registration']['images_per_s']:>10.1f}{run['rss_bytes_per_image']:>11,.0f}"
-              f"{second:>14}{share:>10}{run['copies_found']:>7}/{run['copies']:<5}"
-              f"{run['wrong_matches']:>6}")
+              f"{run['index_load_cpu_s']:>8.2f}{second:>14}{share:>10}"
+              f"{run['copies_found']:>7}/{run['copies']:<5}{run['wrong_matches']:>6}")
 
 
 def check_targets(runs: list[dict[str, Any]]) -> dict[str, Any]:

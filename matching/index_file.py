@@ -1,14 +1,17 @@
 """The image index file: the registered images' matching state on disk, memory-mapped.
 
 A directory holds ``manifest.json`` and one folder per segment, ``seg-NNNNNN/``, with one
-``.npy`` file per array. A segment is of one of two kinds: ``orb``, stage 2's
-:class:`~matching.word_index.Segment` (postings and feature rows), or ``phash``, stage 1's
-:class:`~matching.hamming.CodeSegment` (the 64-bit codes and their multi-index tables); both
-kinds know the work and variant of each of their entries, so a process holds no record per
-registered image. Segments never change once a manifest names them; the manifest says which
-segments make the index (with their kinds), every file's length and CRC-32, the high-water
-mark (the newest fingerprint id the segments of both kinds cover), and the entries removed
-since (tombstones).
+``.npy`` file per array. A segment is of one of three kinds: ``orb``, stage 2's
+:class:`~matching.word_index.Segment` (postings and feature rows), ``phash``, stage 1's
+:class:`~matching.hamming.CodeSegment` (the 64-bit codes and their multi-index tables), or
+``link``, :class:`~matching.name_index.NameSegment` (every work's link names and their key
+hashes); all kinds know the work and variant of each of their entries, so a process holds no
+record per registered image or work. Segments never change once a manifest names them; the
+manifest says which segments make the index (with their kinds), every file's length and
+CRC-32, the high-water mark (the newest fingerprint id the segments cover, of every kind the
+format has: :meth:`Manifest.covers`), and the entries removed since (tombstones). A format-2
+file (no ``link`` kind; its high-water mark covers ``orb`` and ``phash`` only) still loads;
+the next writer adds the names up to its mark and makes it format 3.
 
 Every process opens the files read-only with ``np.load(mmap_mode="r")``, so a node's
 workers share one copy in the page cache; the two feature-row files (by far the largest,
@@ -31,7 +34,7 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from matching.hamming import CodeSegment
+from matching.name_index import NameSegment
 from matching.word_index import (
     BIT_SEED,
     INDEXED_KEYPOINTS,
@@ -49,8 +53,9 @@ from matching.word_index import (
     Segment,
 )
 
-FORMAT = 2  # 2: segments of two kinds, ``orb`` and ``phash``
-ORB, PHASH = "orb", "phash"
+FORMAT = 3  # 3: segments of three kinds, ``orb``, ``phash`` and ``link``
+OLD_FORMAT = 2  # ``orb`` and ``phash`` only; loaded, and extended to format 3 by a writer
+ORB, PHASH, LINK = "orb", "phash", "link"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 ROW_FILES = ("points", "descriptors")  # checked per image when read, not at load
@@ -78,8 +83,12 @@ class Manifest:
     params: dict[str, int] = field(default_factory=lambda: dict(PARAMS))
 
     def images(self) -> int:
-        """Entries in the segments of both kinds, tombstoned ones included."""
+        """Entries in the segments of every kind, tombstoned ones included."""
         return sum(int(s["images"]) for s in self.segments)
+
+    def covers(self) -> tuple[str, ...]:
+        """The kinds whose fingerprints up to the high-water mark the segments hold."""
+        return (ORB, PHASH) if self.params["format"] == OLD_FORMAT else (ORB, PHASH, LINK)
 
 
 class Loaded(NamedTuple):
@@ -88,6 +97,7 @@ class Loaded(NamedTuple):
     manifest: Manifest
     words: list[Segment]
     codes: list[CodeSegment]
+    names: list[NameSegment]
 
     def close(self) -> None:
         """Close the stage-2 segments' row files (their other arrays stay mapped until
@@ -127,7 +137,8 @@ def read_manifest(directory: Path) -> Manifest | None:
                             {k: int(v) for k, v in data["params"].items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFileError(path, f"malformed manifest ({exc!r})") from None
-    if manifest.params != PARAMS:
+    if ({**manifest.params, "format": FORMAT} != PARAMS
+            or manifest.params["format"] not in (OLD_FORMAT, FORMAT)):
         raise IndexFileError(path, f"made with other parameters {manifest.params}")
     return manifest
 
@@ -196,13 +207,38 @@ def _open_codes(folder: Path, meta: dict[str, Any],
     return segment
 
 
-def _open_segment(directory: Path, meta: dict[str, Any]) -> Segment | CodeSegment:
+def _open_names(folder: Path, meta: dict[str, Any],
+                arrays: dict[str, np.ndarray]) -> NameSegment:
+    try:
+        segment = NameSegment(
+            ids=arrays["ids"], work_ids=arrays["work_ids"], variant_codes=arrays["variant_codes"],
+            variants=tuple(meta["variants"]), blob=arrays["blob"],
+            name_starts=arrays["name_starts"], name_entries=arrays["name_entries"],
+            name_lengths=arrays["name_lengths"], name_hashes=arrays["name_hashes"],
+            keys=arrays["keys"], key_names=arrays["key_names"])
+    except KeyError as exc:
+        raise IndexFileError(folder, f"lacks the array {exc}") from None
+    n, names = len(segment), len(segment.name_entries)
+    if (n != int(meta["images"]) or len(segment.work_ids) != n
+            or len(segment.variant_codes) != n or len(segment.name_starts) != names + 1
+            or len(segment.name_lengths) != names or len(segment.name_hashes) != names
+            or int(segment.name_starts[-1]) != len(segment.blob)
+            or len(segment.keys) != len(segment.key_names) or len(segment.keys) > names):
+        raise IndexFileError(folder, "its arrays do not agree in length")
+    return segment
+
+
+_OPENERS: dict[str, Callable[[Path, dict[str, Any], dict[str, np.ndarray]],
+                             Segment | CodeSegment | NameSegment]] = {
+    ORB: _open_words, PHASH: _open_codes, LINK: _open_names}
+
+
+def _open_segment(directory: Path, meta: dict[str, Any]) -> Segment | CodeSegment | NameSegment:
     folder = directory / str(meta["name"])
     kind = meta.get("kind")
-    if kind not in (ORB, PHASH):
+    if kind not in _OPENERS:
         raise IndexFileError(folder, f"of an unknown kind {kind!r}")
-    arrays = _open_arrays(folder, meta)
-    return (_open_words if kind == ORB else _open_codes)(folder, meta, arrays)
+    return _OPENERS[kind](folder, meta, _open_arrays(folder, meta))
 
 
 def load(directory: Path) -> Loaded | None:
@@ -212,14 +248,16 @@ def load(directory: Path) -> Loaded | None:
         manifest = read_manifest(directory)
         if manifest is None:
             return None
-        loaded = Loaded(manifest, [], [])
+        loaded = Loaded(manifest, [], [], [])
         try:
             for meta in manifest.segments:
                 segment = _open_segment(directory, meta)
                 if isinstance(segment, Segment):
                     loaded.words.append(segment)
-                else:
+                elif isinstance(segment, CodeSegment):
                     loaded.codes.append(segment)
+                else:
+                    loaded.names.append(segment)
             return loaded
         except IndexFileError:
             loaded.close()
@@ -229,7 +267,7 @@ def load(directory: Path) -> Loaded | None:
 
 
 def write_segment(directory: Path, manifest: Manifest,
-                  segment: Segment | CodeSegment) -> Manifest:
+                  segment: Segment | CodeSegment | NameSegment) -> Manifest:
     """Write ``segment`` durably as the manifest's next segment and return the manifest that
     names it (not yet committed: see :func:`commit`)."""
     name = f"seg-{manifest.next_segment:06d}"
@@ -248,7 +286,9 @@ def write_segment(directory: Path, manifest: Manifest,
     shutil.rmtree(directory / name, ignore_errors=True)  # a killed writer's, never listed
     os.replace(staging, directory / name)
     _fsync_dir(directory)
-    meta = {"name": name, "kind": ORB if isinstance(segment, Segment) else PHASH,
+    kind = ORB if isinstance(segment, Segment) else PHASH if isinstance(
+        segment, CodeSegment) else LINK
+    meta = {"name": name, "kind": kind,
             "images": len(segment), "variants": list(segment.variants), "files": files}
     return replace(manifest, segments=(*manifest.segments, meta),
                    next_segment=manifest.next_segment + 1)

@@ -10,9 +10,11 @@ text and the links as evidence.
 
 A work's names are one fingerprint value, one name per line, so a hit gathers every link
 next to any of them. Names too short to be telling (under :data:`MIN_NAME_WEIGHT`: "Up",
-"Heat"; a single CJK character) are not registered for link matching. The index is one
-Aho-Corasick automaton over all names (pyahocorasick), rebuilt lazily after names are
-added or removed, which costs milliseconds per thousand names.
+"Heat"; a single CJK character) are not registered for link matching. :class:`LinkIndex` is
+one Aho-Corasick automaton over all names (pyahocorasick), rebuilt lazily after names are
+added or removed, which costs milliseconds per thousand names. A crawl worker finds the
+names of an index file with :class:`matching.name_index.SharedNameIndex` instead (the same
+results, memory-mapped and shared by a node's workers) and keeps only later ones here.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ MIN_NAME_WEIGHT = 6  # "Avatar", "英雄" (two CJK characters), "1917 film"
 MAX_LINKS_KEPT = 20
 
 
-def _boundary_ok(text: str, start: int, end: int) -> bool:
+def boundary_ok(text: str, start: int, end: int) -> bool:
     """Latin names must not run into neighbouring letters or digits ("heat" in "theater")."""
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
@@ -86,7 +88,7 @@ class LinkIndex(SignalIndex):
             text = phrase(context.text)
             for end, (name, entries) in automaton.iter(text):
                 start = end - len(name) + 1
-                if not _boundary_ok(text, start, end + 1):
+                if not boundary_ok(text, start, end + 1):
                     continue
                 for entry_id in entries:
                     detail = found.setdefault(entry_id, {

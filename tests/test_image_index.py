@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,10 @@ from crawlers import analysis
 from matching import index_file
 from matching.hamming import SharedHammingIndex
 from matching.image import OrbSignal
+from matching.link import LinkIndex
+from matching.link_context import LinkContext, LinkQuery
 from matching.local_features import LocalFeatures, verify
+from matching.name_index import SharedNameIndex
 from matching.word_index import MAX_CANDIDATES, WordIndex, build_segment
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
@@ -124,7 +128,7 @@ def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_fo
         items[-5][0], manifest.segments, (items[3][0], items[12][0]), manifest.next_segment))
     loaded = index_file.load(tmp_path)
     assert loaded is not None
-    saved, segments, _ = loaded
+    saved, segments, _, _ = loaded
     assert isinstance(segments[0].keys[0], np.memmap)  # mapped, not read into RAM
     index = WordIndex(segments)
     for entry_id in saved.removed:
@@ -267,6 +271,87 @@ def test_pHash_matches_from_the_index_file_are_those_from_the_database(
     assert matched > 200  # the queries do find works
 
 
+TITLE_WORDS = ["salt", "road", "the", "heat", "wave", "night", "1999", "英雄", "本色", "流浪",
+               "地球", "avatar", "theater"]
+
+
+def _link_page(rnd: random.Random) -> LinkQuery:
+    contexts = []
+    for _ in range(rnd.randint(1, 4)):
+        words = [rnd.choice(TITLE_WORDS) for _ in range(rnd.randint(2, 10))]
+        text = "".join(w if rnd.random() < 0.2 else f".{w}" for w in words)
+        links = [f"magnet:?xt=urn:btih:{rnd.randint(0, 9)}" for _ in range(rnd.randint(1, 3))]
+        contexts.append(LinkContext(text, links, ["magnet"] * len(links)))
+    return LinkQuery(contexts)
+
+
+def test_link_matches_from_the_index_file_are_those_from_the_database(
+        sqlite_home: Settings) -> None:
+    """A worker reads no link row the file holds, and finds the same works, names, links
+    and scores, per-work thresholds included; an old format-2 file (no names) still loads,
+    its names read from the database, until a writer adds them."""
+    rnd = random.Random(8)
+    db = open_database(sqlite_home)
+    directory = index_directory(sqlite_home.home)
+
+    def register(count: int) -> list[int]:
+        with db.session() as session:
+            ids = []
+            for _ in range(count):
+                title, *aliases = (" ".join(rnd.choice(TITLE_WORDS)
+                                            for _ in range(rnd.randint(1, 3)))
+                                   for _ in range(rnd.randint(1, 3)))
+                work = register_precomputed(
+                    session, title=title, aliases=aliases, holder_name="H", kind="image",
+                    fingerprints=[("phash", "original", f"{rnd.getrandbits(64):016x}")]).work
+                session.flush()
+                if rnd.random() < 0.2:
+                    set_threshold(session, work.id, "link", 2)
+                ids.append(work.id)
+            return ids
+
+    def agree() -> LiveMatchIndex:
+        with db.session() as session:
+            from_db = load_match_index(session)
+            live = LiveMatchIndex(session, directory)
+        matched = 0
+        for _ in range(40):
+            query = _link_page(rnd)
+            for limit in (None, 2.0):
+                expected = from_db.match("link", query, limit=limit)
+                assert live.index.match("link", query, limit=limit) == expected
+                matched += len(expected)
+        assert matched > 40  # the pages do name works
+        return live
+
+    in_file = register(60)
+    with db.session() as session:
+        update_index_file(session, directory)
+    register(20)
+    with db.session() as session:
+        for work_id in in_file[::7]:
+            work = session.get(Work, work_id)
+            assert work is not None
+            delete_work_and_hits(session, work)
+    live = agree()
+    names = live.index.signal_index("link")
+    assert isinstance(names, SharedNameIndex) and len(names) > 40  # from the file
+    assert all(entry.algorithm != "link" for entry in live.index._entries.values()
+               if entry.work_id in in_file)  # no row of a work in the file was read
+
+    manifest = index_file.read_manifest(directory)
+    assert manifest is not None
+    index_file.commit(directory, replace(  # the same file as format 2 wrote it
+        manifest, segments=tuple(s for s in manifest.segments if s["kind"] != "link"),
+        params={**manifest.params, "format": 2}))
+    assert isinstance(agree().index.signal_index("link"), LinkIndex)  # from the database
+    with db.session() as session:
+        upgraded = update_index_file(session, directory)
+    assert upgraded.params == index_file.PARAMS and upgraded.high_water > manifest.high_water
+    assert isinstance(agree().index.signal_index("link"), SharedNameIndex)
+    db.dispose()
+
+
 def test_swordnet_match_reads_the_index_file_and_what_was_registered_since(
         sqlite_home: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """``swordnet match`` loads images from the index file a crawl made, not row by row."""
@@ -307,11 +392,13 @@ def _folder(directory: Path, kind: str) -> Path:
 @pytest.mark.parametrize(("kind", "stem", "how"), [
     ("orb", "descriptors", "truncated"), ("orb", "keys0", "flipped"),
     ("orb", "entry_ids", "truncated"), ("phash", "codes", "flipped"),
-    ("phash", "work_ids", "truncated")])
+    ("phash", "work_ids", "truncated"), ("link", "keys", "flipped"),
+    ("link", "blob", "truncated")])
 def test_a_damaged_index_file_is_named_and_rebuilt_from_the_database(
         sqlite_home: Settings, caplog: pytest.LogCaptureFixture, kind: str, stem: str,
         how: str) -> None:
-    work_ids = [_register(sqlite_home, work, f"w{i}") for i, work in enumerate(WORKS[:3])]
+    work_ids = [_register(sqlite_home, work, f"work number {i}")
+                for i, work in enumerate(WORKS[:3])]
     directory = index_directory(sqlite_home.home)
     db = open_database(sqlite_home)
     with db.session() as session:
@@ -328,6 +415,7 @@ def test_a_damaged_index_file_is_named_and_rebuilt_from_the_database(
     assert str(damaged) in caplog.text and "rebuilding" in caplog.text
     loaded = index_file.load(directory)
     assert loaded is not None and len(loaded.words[0]) == 3 and len(loaded.codes[0]) == 6
+    assert len(loaded.names[0]) == 3
     for work, work_id in zip(WORKS[:3], work_ids, strict=True):
         assert _worker_matches(sqlite_home, _copy(work)) == [work_id]
 
@@ -353,16 +441,16 @@ with db.session() as session:
 
 def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
         sqlite_home: Settings) -> None:
-    first = _register(sqlite_home, WORKS[0], "first")
+    first = _register(sqlite_home, WORKS[0], "the first work")
     directory = index_directory(sqlite_home.home)
     db = open_database(sqlite_home)
     with db.session() as session:
         before = update_index_file(session, directory)
-    second = _register(sqlite_home, WORKS[1], "second")
+    second = _register(sqlite_home, WORKS[1], "the second work")
     writer = subprocess.run([sys.executable, "-c", _KILLED_WRITER], env=os.environ.copy(),
                             cwd=Path(__file__).resolve().parent.parent, check=False)
     assert writer.returncode == -signal.SIGKILL
-    assert (directory / "seg-000004").exists()  # its segments were written, never named
+    assert (directory / "seg-000006").exists()  # its segments were written, never named
     assert index_file.load(directory) is not None
     assert index_file.read_manifest(directory) == before
     assert _worker_matches(sqlite_home, _copy(WORKS[0])) == [first]
@@ -372,7 +460,7 @@ def test_a_writer_killed_while_extending_leaves_a_loadable_correct_index(
     db.dispose()
     assert after.high_water > before.high_water
     assert sorted(p.name for p in directory.glob("seg-*")) == [
-        "seg-000001", "seg-000002", "seg-000003", "seg-000004"]  # a pHash and an ORB each
+        f"seg-{i:06d}" for i in range(1, 7)]  # a pHash, an ORB and a link segment each
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == [second]
 
 
@@ -383,11 +471,11 @@ def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
     db = open_database(sqlite_home)
     work_ids = []
     for i, work in enumerate(WORKS[:3]):
-        work_ids.append(_register(sqlite_home, work, f"w{i}"))
+        work_ids.append(_register(sqlite_home, work, f"work number {i}"))
         with db.session() as session:
             manifest = update_index_file(session, directory)
-        # one segment of each kind (a work has 2 pHash codes and an ORB set): 2 merge into 1
-        assert len(manifest.segments) == 2 and manifest.images() == 3 * (i + 1)
+        # one segment of each kind (a work has 2 pHash codes, an ORB set, its names): 2 merge
+        assert len(manifest.segments) == 3 and manifest.images() == 4 * (i + 1)
     with db.session() as session:
         deleted = session.get(Work, work_ids[1])
         assert deleted is not None
@@ -395,7 +483,7 @@ def test_segments_merge_without_the_deleted_works(sqlite_home: Settings,
     with db.session() as session:
         manifest = update_index_file(session, directory)
     db.dispose()
-    assert manifest.removed == () and manifest.images() == 6  # merged away, not tombstoned
+    assert manifest.removed == () and manifest.images() == 8  # merged away, not tombstoned
     assert sorted(p.name for p in directory.glob("seg-*")) == sorted(
         s["name"] for s in manifest.segments)
     assert _worker_matches(sqlite_home, _copy(WORKS[1])) == []

@@ -1,14 +1,15 @@
 """The image index file of a Swordnet home, kept in step with the database.
 
 It holds every registered image's matching state (:mod:`matching.index_file`): stage 1's
-pHash codes and stage 2's ORB postings and feature rows, with the work and variant of each.
-:func:`update_index_file` appends the fingerprints of both registered since the file's
-high-water mark as new segments, tombstones those of deleted works, merges segments when
-there are too many, and rebuilds the whole file from the database when it cannot be read
-(logging the error with the file's name). :class:`LiveMatchIndex` is what one crawl worker
-matches with: pHash and ORB from the file, memory-mapped (shared by the node's workers),
-every other signal (a work's names) and every fingerprint newer than the file from the
-database, refreshed with registrations and deletions by :meth:`LiveMatchIndex.refresh`.
+pHash codes and stage 2's ORB postings and feature rows, with the work and variant of each,
+and every work's link names. :func:`update_index_file` appends the fingerprints of the three
+registered since the file's high-water mark as new segments (and, into a format-2 file, the
+names up to its mark), tombstones those of deleted works, merges segments when there are
+too many, and rebuilds the whole file from the database when it cannot be read (logging the
+error with the file's name). :class:`LiveMatchIndex` is what one crawl worker matches with:
+pHash, ORB and link names from the file, memory-mapped (shared by the node's workers), every
+other signal and every fingerprint newer than the file from the database, refreshed with
+registrations and deletions by :meth:`LiveMatchIndex.refresh`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from sqlalchemy.orm import Session
 from matching import index_file
 from matching.hamming import CodeSegment, SharedHammingIndex, build_code_segment, hex_to_u64
 from matching.image import OrbSignal, PHashSignal
+from matching.link import LinkSignal
 from matching.local_features import LocalFeatures
 from matching.match_index import MatchIndex
+from matching.name_index import NameSegment, SharedNameIndex, build_name_segment
 from matching.word_index import (
     MAX_SEGMENT_IMAGES,
     Segment,
@@ -39,9 +42,11 @@ from swordnet.works.registry import extend_match_index, fingerprints_since
 
 log = logging.getLogger(__name__)
 
-ORB, PHASH = OrbSignal.name, PHashSignal.name
-STORED = (PHASH, ORB)    # the algorithms whose fingerprints the index file holds
+ORB, PHASH, LINK = OrbSignal.name, PHashSignal.name, LinkSignal.name
+STORED = (PHASH, ORB, LINK)  # the algorithms whose fingerprints the index file holds
 SEGMENT_IMAGES = 20_000  # at most this many ORB sets per segment written (bounds the RAM used)
+SEGMENT_ROWS = 200_000   # and at most this many rows of every algorithm
+MERGED_NAMES = 1 << 20   # names of at most this many works per merged link segment
 MAX_SEGMENTS = 8         # more part-full segments of a kind, or a quarter tombstoned: merge
 
 _Row = tuple[int, int, str, str, str]  # id, work id, algorithm, variant, value
@@ -57,31 +62,34 @@ def _stored_ids(session: Session, upto: int) -> np.ndarray:
         Fingerprint.algorithm.in_(STORED), Fingerprint.id <= upto)), np.int64)
 
 
-def _new_rows(session: Session, after: int) -> Iterator[list[_Row]]:
-    """pHash and ORB fingerprints after ``after``, oldest first, in batches of at most
-    :data:`SEGMENT_IMAGES` ORB sets."""
+def _new_rows(session: Session, after: int, algorithms: tuple[str, ...] = STORED,
+              upto: int | None = None) -> Iterator[list[_Row]]:
+    """Fingerprints of ``algorithms`` after ``after`` (and up to ``upto``), oldest first, in
+    batches of at most :data:`SEGMENT_IMAGES` ORB sets and :data:`SEGMENT_ROWS` rows."""
     batch: list[_Row] = []
     sets = 0
-    rows = session.execute(
-        select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm, Fingerprint.variant,
-               Fingerprint.value)
-        .where(Fingerprint.algorithm.in_(STORED), Fingerprint.id > after)
-        .order_by(Fingerprint.id).execution_options(yield_per=1000))
+    query = select(Fingerprint.id, Fingerprint.work_id, Fingerprint.algorithm,
+                   Fingerprint.variant, Fingerprint.value).where(
+        Fingerprint.algorithm.in_(algorithms), Fingerprint.id > after)
+    if upto is not None:
+        query = query.where(Fingerprint.id <= upto)
+    rows = session.execute(query.order_by(Fingerprint.id).execution_options(yield_per=1000))
     for fp_id, work_id, algorithm, variant, value in rows:
         batch.append((fp_id, work_id, algorithm, variant, value))
         sets += algorithm == ORB
-        if sets >= SEGMENT_IMAGES:
+        if sets >= SEGMENT_IMAGES or len(batch) >= SEGMENT_ROWS:
             yield batch
             batch, sets = [], 0
     if batch:
         yield batch
 
 
-def _segments(batch: list[_Row]) -> list[Segment | CodeSegment]:
+def _segments(batch: list[_Row]) -> list[Segment | CodeSegment | NameSegment]:
     """The segments of a batch of rows: one of each kind it has rows of."""
     orb = [(i, w, v, LocalFeatures.decode(value)) for i, w, a, v, value in batch if a == ORB]
     codes = [(i, w, v, value) for i, w, a, v, value in batch if a == PHASH]
-    found: list[Segment | CodeSegment] = []
+    names = [(i, w, v, value) for i, w, a, v, value in batch if a == LINK]
+    found: list[Segment | CodeSegment | NameSegment] = []
     if codes:
         ids, works, variants, values = zip(*codes, strict=True)
         found.append(build_code_segment(
@@ -89,6 +97,8 @@ def _segments(batch: list[_Row]) -> list[Segment | CodeSegment]:
             np.array([hex_to_u64(value) for value in values], np.uint64)))
     if orb:
         found.append(build_segment(orb))
+    if names:
+        found.append(build_name_segment(names))
     return found
 
 
@@ -99,7 +109,7 @@ def _load_or_rebuild(directory: Path) -> index_file.Loaded:
         log.error("%s; rebuilding the image index from the database", exc)
         index_file.clear(directory)
         loaded = None
-    return loaded or index_file.Loaded(index_file.Manifest(), [], [])
+    return loaded or index_file.Loaded(index_file.Manifest(), [], [], [])
 
 
 def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
@@ -109,8 +119,14 @@ def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
         loaded = _load_or_rebuild(directory)
         loaded.close()  # only the entry ids are read here
         manifest = loaded.manifest
+        if LINK not in manifest.covers():  # a format-2 file: add the names it lacks
+            for batch in _new_rows(session, 0, (LINK,), manifest.high_water):
+                for segment in _segments(batch):
+                    manifest = index_file.write_segment(directory, manifest, segment)
+            manifest = replace(manifest, params=dict(index_file.PARAMS))
         indexed = np.concatenate([s.entry_ids for s in loaded.words]
-                                 + [s.ids for s in loaded.codes] + [np.zeros(0, np.int64)])
+                                 + [s.ids for s in loaded.codes + loaded.names]
+                                 + [np.zeros(0, np.int64)])
         gone = np.setdiff1d(indexed, _stored_ids(session, manifest.high_water))
         manifest = replace(manifest, removed=tuple(sorted(set(manifest.removed)
                                                           | set(gone.tolist()))))
@@ -122,7 +138,8 @@ def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
         partial = sum(s["kind"] == index_file.ORB and int(s["images"]) < MAX_SEGMENT_IMAGES
                       for s in manifest.segments)
         codes = sum(s["kind"] == index_file.PHASH for s in manifest.segments)
-        if (max(partial, codes) > MAX_SEGMENTS
+        names = sum(s["kind"] == index_file.LINK for s in manifest.segments)
+        if (max(partial, codes, names) > MAX_SEGMENTS
                 or len(manifest.removed) * 4 > max(manifest.images(), 1)):
             manifest = _merge(directory, manifest)
         index_file.commit(directory, manifest)
@@ -133,7 +150,8 @@ def update_index_file(session: Session, directory: Path) -> index_file.Manifest:
 def _merge(directory: Path, manifest: index_file.Manifest) -> index_file.Manifest:
     """Rewrite every segment into as few as fit, without the tombstoned entries: the ORB
     sets in segments of at most :data:`MAX_SEGMENT_IMAGES` (one new segment's sets in RAM
-    at a time), the pHash codes in one segment."""
+    at a time), the pHash codes in one segment, the names in segments of at most
+    :data:`MERGED_NAMES` works."""
     loaded = index_file.load(directory)
     merged = replace(manifest, segments=(), removed=())
     if loaded is None:
@@ -153,6 +171,17 @@ def _merge(directory: Path, manifest: index_file.Manifest) -> index_file.Manifes
                     chunk = []
         if chunk:
             merged = index_file.write_segment(directory, merged, build_segment(chunk))
+        removed = np.unique(np.array(manifest.removed, np.int64))
+        names: list[tuple[int, int, str, str]] = []
+        for names_segment in loaded.names:
+            for row in names_segment.values(removed):
+                names.append(row)
+                if len(names) == MERGED_NAMES:
+                    merged = index_file.write_segment(directory, merged,
+                                                      build_name_segment(names))
+                    names = []
+        if names:
+            merged = index_file.write_segment(directory, merged, build_name_segment(names))
     finally:
         loaded.close()
     return merged
@@ -181,14 +210,18 @@ class LiveMatchIndex:
         self.file_high_water = 0
         if loaded is not None:
             words, codes = WordIndex(loaded.words), SharedHammingIndex(loaded.codes)
+            names = SharedNameIndex(loaded.names, loaded.manifest.removed)
             for entry_id in loaded.manifest.removed:
                 words.remove(entry_id)
                 codes.remove(entry_id)
             self.index.attach(PHASH, codes, work_thresholds(session, PHASH))
             self.index.attach(ORB, words, work_thresholds(session, ORB))
+            if LINK in loaded.manifest.covers():
+                self.index.attach(LINK, names, work_thresholds(session, LINK))
             self.file_high_water = loaded.manifest.high_water
+        covers = loaded.manifest.covers() if loaded is not None else ()
         _, newest = extend_match_index(self.index, fingerprints_since(
-            session, covered=(STORED, self.file_high_water)))
+            session, covered=(covers, self.file_high_water)))
         self.newest_id = max(self.file_high_water, newest)
         self.known = len(self.index.fingerprint_ids())
         self._forget_deleted(session)
