@@ -41,8 +41,10 @@ CONCURRENT_ITEMS = 8
 # Where the crawl keeps its results: SWORDNET_DATABASE_URL and SWORDNET_HOME (evidence
 # store), passed by the executors; a crawl started by hand without them reads the
 # environment variables of the same names (crawlers/config.py). One database per crawl
-# process, opened by this extension:
-EXTENSIONS = {"crawlers.database.CrawlDatabase": 0}
+# process, opened by the CrawlDatabase extension. The match workers are forked from the crawl
+# process before any thread starts in it (the database's opener is one): their extension is
+# built first (crawlers/match_workers.py).
+EXTENSIONS = {"crawlers.match_workers.MatchWorkers": -1000, "crawlers.database.CrawlDatabase": 0}
 # Scrapy's own extensions: those of EXTENSIONS_BASE that a crawl here uses. Scrapy imports
 # every extension it lists, even one disabled with None in EXTENSIONS, so those a crawl never
 # turns on are left out of the list instead: the remote-control HTTP server (aiohttp and its
