@@ -54,7 +54,8 @@ from swordnet.works.registry import register_work  # noqa: E402
 RESULTS = REPO / "bench" / "results" / "crawl_start.json"
 TEST_NETWORKS = "127.0.0.0/8,::1/128"
 SAMPLE_S = 0.01
-# What the crawl process and a match worker import (the worker: crawlers.analysis alone).
+# What the crawl process and a spawned match worker import (crawlers.analysis alone; a worker
+# forked from the crawl, as the crawl's first pool is, imports nothing).
 CRAWL_IMPORTS = ("scrapy.cmdline, scrapy.crawler, crawlers.settings, crawlers.spiders.site, "
                  "crawlers.spiders.feed, crawlers.spiders.recheck, crawlers.spiders.search, "
                  "crawlers.pipelines, crawlers.outbound, crawlers.browser_proxy, "

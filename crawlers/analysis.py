@@ -8,11 +8,20 @@ download links), files by their kind's signals; each is decoded once for all of 
 worker keeps its own
 :class:`~matching.match_index.MatchIndex`: images' pHash (stage 1) and ORB (stage 2) state
 memory-mapped from the node's index file (:mod:`swordnet.works.image_index`, extended by
-the workers as they start, one at a time under the file's lock, so the crawl's event loop
-never waits for it), so the workers share one copy; every other signal (works' names,
-other kinds' fingerprints) from the database. Every :data:`REFRESH_S`
+the workers as they take their first file, one at a time under the file's lock, so the
+crawl's event loop never waits for it), so the workers share one copy; every other signal
+(works' names, other kinds' fingerprints) from the database. Every :data:`REFRESH_S`
 seconds at most it adds works registered since and forgets deleted ones, so a long crawl
 sees new works without a rebuild. One call analyses one media file completely.
+
+Workers are forked from the crawl process, which has imported everything they need (the
+matchers, NumPy, OpenCV, FAISS: ~0.9 CPU s to import again), when the pool is made while
+the process runs one Python thread (Linux): :class:`crawlers.match_workers.MatchWorkers`
+makes the crawl's pool before any thread starts. A fork then copies no lock that another
+thread holds: the only other threads are OpenBLAS's (NumPy's and OpenCV's), which stop
+before a fork (``pthread_atfork``) and start again when next used; OpenCV's own, FAISS's and
+OpenMP's thread pools start when first used, which happens in the workers only. A pool made
+later (a new one after a worker died) spawns fresh interpreters instead.
 
 Workers die with their crawl, however it ends: on Linux each asks the kernel, as it starts,
 for SIGKILL when the crawl's process (the thread that started it: the crawl's main thread)
@@ -28,6 +37,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -111,6 +121,7 @@ def release_free_heap() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
+_settings: Settings | None = None  # a worker's: where its index comes from
 _worker: _WorkerIndex | None = None
 
 
@@ -127,10 +138,23 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def _start_worker(crawl_pid: int, settings: Settings) -> None:
-    global _worker
+    """Set up a worker as a fresh interpreter would be (a forked one has the crawl's signal
+    handlers, which stop a reactor it does not run); its index waits for its first file,
+    when the crawl's database is open and up to date."""
+    global _settings
     die_with_parent(crawl_pid)
-    update_shared_index(settings)
-    _worker = _WorkerIndex(settings)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _settings = settings
+
+
+def _worker_index() -> MatchIndex:
+    global _worker
+    if _worker is None:
+        assert _settings is not None, "worker started without its settings"
+        update_shared_index(_settings)
+        _worker = _WorkerIndex(_settings)
+    return _worker.current()
 
 
 def analyse_page(html: bytes, url: str, index: MatchIndex,
@@ -205,21 +229,39 @@ class JudgedBy:
 
 def _analyse_in_worker(kind: str, body: bytes, url: str, judged_by: JudgedBy | None,
                        link_kinds: frozenset[str] | None) -> Analysis:
-    assert _worker is not None, "worker started without its index"
-    index = _worker.current()
+    index = _worker_index()
     if judged_by is not None:
         index = index.with_thresholds(judged_by.work_id, judged_by.thresholds)
     return analyse(kind, body, index, url, link_kinds)
 
 
+def can_fork() -> bool:
+    """Whether a worker may be forked from this process now: on Linux, while it runs one
+    Python thread (see the module's docstring for the others)."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
 class AnalysisPool:
     """A pool of worker processes, each with its own match index, read from the database
-    of ``settings`` (the crawl's)."""
+    of ``settings`` (the crawl's): all forked now if :func:`can_fork`, else each spawned
+    when first needed."""
 
     def __init__(self, workers: int, settings: Settings) -> None:
+        self.forked = can_fork()
         self.executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork" if self.forked else "spawn"),
             initializer=_start_worker, initargs=(os.getpid(), settings))
+        if self.forked:
+            # A forking pool forks all its workers with its first call, then starts a
+            # thread of its own: the call is made now, while no other thread runs. The
+            # objects the crawl holds stay out of the workers' garbage collections, which
+            # would otherwise touch (and copy) every page the workers share with the crawl.
+            gc.freeze()
+            try:
+                self.executor.submit(os.getpid)
+            finally:
+                gc.unfreeze()
 
     def submit(self, kind: str, body: bytes, url: str = "",
                judged_by: JudgedBy | None = None,

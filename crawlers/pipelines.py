@@ -37,6 +37,7 @@ from crawlers.config import match_workers
 from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem, RecheckItem
 from crawlers.live_streams import StreamsItem, store_streams
+from crawlers.match_workers import MatchWorkers
 from crawlers.store import (
     RunRef,
     Stored,
@@ -97,7 +98,10 @@ class AnalysisPipeline:
 
     async def open_spider(self) -> None:
         await self.crawl_db.database()  # open, its schema up to date, before workers read it
-        self.pool = AnalysisPool(self.workers, self.crawl_db.settings)
+        # The pool forked by the MatchWorkers extension; a crawl given EXTENSIONS without it
+        # (tests, benches) starts one now.
+        early = MatchWorkers.of(self.crawler)
+        self.pool = early.pool if early else AnalysisPool(self.workers, self.crawl_db.settings)
 
     async def _analyse(self, item: MediaItem | RecheckItem) -> Analysis | None:
         """The item's analysis; None if a worker died on it twice (a file that crashes the

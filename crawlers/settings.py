@@ -41,8 +41,10 @@ CONCURRENT_ITEMS = 8
 # Where the crawl keeps its results: SWORDNET_DATABASE_URL and SWORDNET_HOME (evidence
 # store), passed by the executors; a crawl started by hand without them reads the
 # environment variables of the same names (crawlers/config.py). One database per crawl
-# process, opened by this extension:
-EXTENSIONS = {"crawlers.database.CrawlDatabase": 0}
+# process, opened by the CrawlDatabase extension. The match workers are forked from the crawl
+# process before any thread starts in it (the database's opener is one): their extension is
+# built first (crawlers/match_workers.py).
+EXTENSIONS = {"crawlers.match_workers.MatchWorkers": -1000, "crawlers.database.CrawlDatabase": 0}
 # Scrapy's own extensions: those of EXTENSIONS_BASE that a crawl here uses. Scrapy imports
 # every extension it lists, even one disabled with None in EXTENSIONS, so those a crawl never
 # turns on are left out of the list instead: the remote-control HTTP server (aiohttp and its
@@ -85,3 +87,10 @@ HTTPPROXY_ENABLED = False
 # e.g. 10.20.0.0/16 for an intranet deployment; passed by the executors, or read from the
 # environment (crawlers/config.py). No default here: an absent setting means "ask the
 # environment".
+
+# Imported here, at the start of every crawl process, for its cost: Scrapy's TLS context
+# factory module names its deprecated aliases' module with inspect.stack(), whose cost grows
+# with the stack's depth and the modules loaded. Imported by the HTTP download handler, deep
+# in building the engine with ~1,200 modules loaded, it cost each crawl 0.7-0.8 CPU s; here,
+# with ~600 loaded and a shallow stack, the whole module with OpenSSL costs 0.08.
+import scrapy.core.downloader.contextfactory  # noqa: E402,F401

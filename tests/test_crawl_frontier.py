@@ -133,6 +133,11 @@ def _graph_site(links: dict[str, list[str]]) -> DemoSite:
     return site
 
 
+# Long enough only to end a hang: on a loaded 2-core machine, 60 s from the test's start ran
+# out before the crawl had started and read /x through /b1.
+HANG_S = 600
+
+
 def _watched(site: DemoSite, url: str, hold: threading.Event | None = None,
              ) -> threading.Event:
     """Serve ``url`` through a route that sets the returned event when it is requested and,
@@ -145,7 +150,7 @@ def _watched(site: DemoSite, url: str, hold: threading.Event | None = None,
             return Resource(404, "text/plain", b"not found")
         requested.set()
         if hold is not None:
-            assert hold.wait(timeout=60), f"{url} was held and never released"
+            assert hold.wait(timeout=HANG_S), f"{url} was held and never released"
         return resource
 
     site.routes[url] = serve
@@ -167,7 +172,8 @@ def test_a_page_first_reached_at_the_depth_limit_is_expanded_from_a_shorter_path
     release_a = threading.Event()
     _watched(site, "/a", hold=release_a)
     x_read = _watched(site, "/i/x.jpg")
-    threading.Thread(target=lambda: x_read.wait(60) and release_a.set(), daemon=True).start()
+    threading.Thread(target=lambda: x_read.wait(HANG_S) and release_a.set(),
+                     daemon=True).start()
     db = open_database(sqlite_home)
     register_samples(db)
     with serve_site(site) as running:

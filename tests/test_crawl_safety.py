@@ -170,11 +170,15 @@ def test_crawl_killed_with_sigkill_resumes_without_duplicates_or_dangling_captur
             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_for_hits(db, 5, process)
+            crawl_command = psutil.Process(process.pid).cmdline()
             workers = psutil.Process(process.pid).children(recursive=True)
+            commands = [worker.cmdline() for worker in workers]
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
-        assert workers  # the matcher's worker processes (and multiprocessing's helper)
+        assert workers  # the matcher's worker process
+        # forked from the crawl: no fresh interpreter that imports the matchers again
+        assert commands == [crawl_command] * len(workers)
         _, survivors = psutil.wait_procs(workers, timeout=30)
         assert survivors == []  # they died with their crawl
         [killed] = json.loads(run_cli("runs", "list", "--unhealthy", "--json").output)
