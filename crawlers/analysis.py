@@ -7,10 +7,11 @@ matched by every signal that reads pages (their main text, the work names next t
 download links), files by their kind's signals; each is decoded once for all of them. Each
 worker keeps its own
 :class:`~matching.match_index.MatchIndex`: images' pHash (stage 1) and ORB (stage 2) state
-memory-mapped from the node's index file (:mod:`swordnet.works.image_index`, extended by
-the workers as they take their first file, one at a time under the file's lock, so the
-crawl's event loop never waits for it), so the workers share one copy; every other signal
-(works' names, other kinds' fingerprints) from the database. Every :data:`REFRESH_S`
+and works' link names memory-mapped from the node's index file
+(:mod:`swordnet.works.image_index`, extended by the workers as they take their first file,
+one at a time under the file's lock, so the crawl's event loop never waits for it), so the
+workers share one copy; other kinds' fingerprints, and what was registered since the file
+was last extended, from the database. Every :data:`REFRESH_S`
 seconds at most it adds works registered since and forgets deleted ones, so a long crawl
 sees new works without a rebuild. One call analyses one media file completely.
 
