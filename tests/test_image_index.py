@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from matching.local_features import LocalFeatures, verify
 from matching.name_index import SharedNameIndex
 from matching.word_index import MAX_CANDIDATES, WordIndex, build_segment
 from swordnet.core.config import Settings
-from swordnet.core.db import open_database
+from swordnet.core.db import Database, open_database
 from swordnet.core.models import Work
 from swordnet.demo.samples import artwork, sample_files
 from swordnet.works import image_index
@@ -101,6 +102,25 @@ def _check_against_brute_force(index: WordIndex, sets: dict[int, LocalFeatures],
             assert got == expected, what
         found += len(got)
     return found, missed
+
+
+def _index_then_change(db: Database, directory: Path,
+                       register: Callable[[int], list[int]],
+                       counts: tuple[int, int, int]) -> list[int]:
+    """Register ``counts[0]`` works and extend the index file with them, then register
+    ``counts[1]`` more and delete every ``counts[2]``-th of the first: a file that is behind
+    the database both ways. Returns the ids of the works in the file."""
+    first, later, every = counts
+    in_file = register(first)
+    with db.session() as session:
+        update_index_file(session, directory)
+    register(later)
+    with db.session() as session:
+        for work_id in in_file[::every]:
+            work = session.get(Work, work_id)
+            assert work is not None
+            delete_work_and_hits(session, work)
+    return in_file
 
 
 def test_the_inverted_file_finds_what_exhaustive_search_finds(
@@ -246,15 +266,7 @@ def test_pHash_matches_from_the_index_file_are_those_from_the_database(
                 ids.append(work.id)
             return ids
 
-    in_file = register(80)
-    with db.session() as session:
-        update_index_file(session, index_directory(sqlite_home.home))
-    register(30)
-    with db.session() as session:
-        for work_id in in_file[::9]:
-            work = session.get(Work, work_id)
-            assert work is not None
-            delete_work_and_hits(session, work)
+    _index_then_change(db, index_directory(sqlite_home.home), register, (80, 30, 9))
     with db.session() as session:
         from_db = load_match_index(session)
         live = LiveMatchIndex(session, index_directory(sqlite_home.home))
@@ -324,15 +336,7 @@ def test_link_matches_from_the_index_file_are_those_from_the_database(
         assert matched > 40  # the pages do name works
         return live
 
-    in_file = register(60)
-    with db.session() as session:
-        update_index_file(session, directory)
-    register(20)
-    with db.session() as session:
-        for work_id in in_file[::7]:
-            work = session.get(Work, work_id)
-            assert work is not None
-            delete_work_and_hits(session, work)
+    in_file = _index_then_change(db, directory, register, (60, 20, 7))
     live = agree()
     names = live.index.signal_index("link")
     assert isinstance(names, SharedNameIndex) and len(names) > 40  # from the file
@@ -425,7 +429,7 @@ import os, signal, sys
 from pathlib import Path
 from matching import index_file
 from swordnet.core.config import load_settings
-from swordnet.core.db import open_database
+from swordnet.core.db import Database, open_database
 from swordnet.works.image_index import index_directory, update_index_file
 
 def die_before_the_manifest_swap(*args, **kwargs):
