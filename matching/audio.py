@@ -623,11 +623,13 @@ class AudioIndex(SignalIndex):
                     continue
                 if timed:
                     assert work_onsets is not None and copy.onsets is not None
-                    straight, bent = audio_onsets.agreement(work_onsets, copy.onsets, windows,
-                                                            offsets, WINDOW)
-                    if straight < MIN_ONSETS_STRAIGHT and bent < MIN_ONSETS_BENT:
-                        continue  # other music on the work's chords, not this recording
-                    detail["onsets_r"] = [round(straight, 3), round(bent, 3)]
+                    agreed = audio_onsets.agreement(work_onsets, copy.onsets, windows, offsets,
+                                                    WINDOW)
+                    if agreed is not None:
+                        straight, bent = agreed
+                        if straight < MIN_ONSETS_STRAIGHT and bent < MIN_ONSETS_BENT:
+                            continue  # other music on the work's chords, not this recording
+                        detail["onsets_r"] = [round(straight, 3), round(bent, 3)]
                 if banded:
                     assert work_bands is not None and copy.bands is not None
                     detail["bands_ber"] = round(audio_bands.errors(

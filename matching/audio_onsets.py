@@ -41,6 +41,7 @@ FLOOR = 1e3  # added to a bin's power (int16 samples, Hann window) before its lo
 SCALE = 16.0  # a stored byte is the flux times this (flux above 15.9 saturates)
 MAX_LAG = 4.0  # hops either side of the line searched, in half hops
 MAX_SLOPE = 0.01  # the line may bend by this share of the copy, in quarter steps
+MIN_SPREAD = 2.0  # a work's flux (bytes) varying less than this along a line has no events
 _FREQS = np.arange(FRAME // 2 + 1) * SAMPLE_RATE / FRAME
 _BINS = (_FREQS >= LOW_HZ) & (_FREQS < HIGH_HZ)
 _BASS = ((_FREQS >= LOW_HZ) & (_FREQS < BASS_HZ))[_BINS]
@@ -103,12 +104,14 @@ def decode(text: str, items: int) -> np.ndarray:
 
 
 def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: np.ndarray,
-              window: int) -> tuple[float, float]:
+              window: int) -> tuple[float, float] | None:
     """How well the copy's onsets follow the work's along a verified line: the mean over the
     copy's windows ``windows`` (each of ``window`` items, lying ``offsets`` items before the
     work's) of the Pearson correlation of their flux at the best shift of the line held
     straight, and of their bass rise at the best shift and bend; -1.0 where nothing is
-    compared. ``work`` and ``copy`` are (2, hops), as :meth:`OnsetEnvelope.finish` gives."""
+    compared. None where the work has no events there to follow (a held tone, a drone: its
+    flux varies by under :data:`MIN_SPREAD`), so timing can tell nothing. ``work`` and
+    ``copy`` are (2, hops), as :meth:`OnsetEnvelope.finish` gives."""
     span = window * PHASES
     hops = windows[:, None] * span + np.arange(span)[None, :]
     hops = hops[hops[:, -1] < copy.shape[1]]
@@ -119,6 +122,9 @@ def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: 
     slope, start = np.polyfit(centres, offsets, 1) if len(set(centres)) > 1 \
         else (0.0, float(offsets[0]))
     line = hops * (1 + slope) + PHASES * start
+    if work[0, np.clip(np.rint(line).astype(np.int64), 0, work.shape[1] - 1)].std() \
+            < MIN_SPREAD:
+        return None
     bend = hops - hops.mean()
     straight = _correlation(work[0], copy[0], hops, line[None, None])
     bent = _correlation(work[1], copy[1], hops, line[None, None]
