@@ -35,8 +35,9 @@ where the longest run of them starts. Where the work has onset envelopes, a line
 the threshold must also keep the work's event timing (:func:`audio_onsets.agreement`: the
 copy's onsets correlate with the work's along the line at :data:`MIN_ONSETS_STRAIGHT` held
 straight, or :data:`MIN_ONSETS_BENT` bent for a sped-up copy): other music in the work's key
-on its chords, whose tempo, melody and rhythm differ, fails it (``bench/audio.py``: before
-it, 15 of 1,000 distractors matched so). A song that
+on its chords, whose tempo, melody and rhythm differ, fails it (``bench/audio.py``: 15 of
+1,000 distractors matched before it, 1 still does; a piece at the work's tempo shares its
+generated bass and drums, and passes more often). A song that
 repeats itself note for note matches an excerpt at each repeat (a repeat closer than the
 band is found by verifying the next best lines too, each over a second off those before):
 of a work's offsets matching at least :data:`REPEAT_SHARE` as much of the copy as its best,
@@ -118,8 +119,8 @@ _MP4_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
 @dataclass(frozen=True)
 class AudioPrint:
     """Chromaprint's raw sub-fingerprints of one recording (uint32), its duration, its band
-    bits (:mod:`matching.audio_bands`: (phases, items) uint32) and its onset envelope
-    (:mod:`matching.audio_onsets`: uint8), if read."""
+    bits (:mod:`matching.audio_bands`: (phases, items) uint32) and its onset envelopes
+    (:mod:`matching.audio_onsets`: (2, hops) uint8), if read."""
 
     items: np.ndarray
     duration: float
@@ -132,7 +133,7 @@ class AudioPrint:
     def encode(self) -> str:
         """The fingerprint value: versioned JSON around Chromaprint's compressed encoding
         (version 1 without band bits, 2 with a registered work's: one frame per item, 3
-        with its onset envelope too)."""
+        with its onset envelopes too)."""
         packed = _library().encode_fingerprint([int(v) for v in self.items], ALGORITHM)
         data = {"v": 1, "duration": round(self.duration, 2),
                 "chromaprint": packed.decode("ascii")}
@@ -249,7 +250,7 @@ def _limit_text(limit: int) -> str:
 def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
                  timeout: float = DECODE_TIMEOUT_S, band_phases: int = 0) -> AudioPrint:
     """Decode ``content``'s first audio stream (up to ``max_seconds``) and fingerprint it,
-    with band bits read ``band_phases`` times per item and the onset envelope (neither if
+    with band bits read ``band_phases`` times per item and the onset envelopes (neither if
     0); raises :class:`ContentRejected` with a one-line reason."""
     if not content:
         raise ContentRejected("empty file: 0 bytes, no audio")
