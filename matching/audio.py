@@ -13,8 +13,10 @@ Chromaprint gives one 32-bit sub-fingerprint per :data:`ITEM_S` seconds (about 8
 second). The fingerprint value is compact, versioned JSON holding Chromaprint's own
 compressed encoding (what ``fpcalc`` prints): ``{"v":1,"duration":D,"chromaprint":"AQAD…"}``;
 rights holders may submit one precomputed and :meth:`ChromaprintSignal.validate` checks it.
-A registered work's value is version 2, which adds ``"bands"``: the band-energy bits of
-:mod:`matching.audio_bands`, one frame per item (a copy is read at three per item).
+A registered work's value is version 3, which adds ``"bands"`` (as version 2 did): the
+band-energy bits of :mod:`matching.audio_bands`, one frame per item (a copy is read at three
+per item), and ``"onsets"``: the onset envelopes of :mod:`matching.audio_onsets`, three
+values per item (a copy's alike). Values of versions 1 and 2 decode and match as before.
 
 Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
 keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value: each copy item looks up the
@@ -28,8 +30,14 @@ line of offsets within :data:`BAND` items of the voted one (sloping by up to
 counted on :data:`VERIFY_MASK`'s coarse bits with an item of slack either way, lie
 furthest below :data:`MAX_BER`. A window on that line at or below it matches (unrelated
 audio sits near 0.5; music in the same key on the same chords comes closer, some windows
-under it: ``bench/audio.py``'s false hits). The score is the seconds of the copy in
-matching windows; the offset reported is where the longest run of them starts. A song that
+under it). The score is the seconds of the copy in matching windows; the offset reported is
+where the longest run of them starts. Where the work has onset envelopes, a line reaching
+the threshold must also keep the work's event timing (:func:`audio_onsets.agreement`: the
+copy's onsets correlate with the work's along the line at :data:`MIN_ONSETS_STRAIGHT` held
+straight, or :data:`MIN_ONSETS_BENT` bent for a sped-up copy): other music in the work's key
+on its chords, whose tempo, melody and rhythm differ, fails it (``bench/audio.py``: 15 of
+1,000 distractors matched before it, 1 still does; a piece at the work's tempo shares its
+generated bass and drums, and passes more often). A song that
 repeats itself note for note matches an excerpt at each repeat (a repeat closer than the
 band is found by verifying the next best lines too, each over a second off those before):
 of a work's offsets matching at least :data:`REPEAT_SHARE` as much of the copy as its best,
@@ -53,12 +61,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from matching import audio_bands
+from matching import audio_bands, audio_onsets
 from matching.media import AUDIO, FileKind
 from matching.signal import Content, ContentRejected, SignalIndex, SignalType
 from matching.video import CONTAINERS as VIDEO_CONTAINERS
 
-FORMAT_VERSION = 2  # 2 adds the band bits; version 1 values still decode and match
+FORMAT_VERSION = 3  # 2 adds the band bits, 3 the onsets; versions 1 and 2 still match
 SAMPLE_RATE = 11_025  # what Chromaprint analyses at; decoding resamples to it
 ITEM_S = 1365 / SAMPLE_RATE  # one sub-fingerprint per third of a 4,096-sample frame
 ALGORITHM = 1  # Chromaprint's default algorithm (TEST2), what fpcalc uses
@@ -84,6 +92,10 @@ REPEAT_MARGIN = 0.02  # band bit error rates this close say the work repeats its
 # lines verified per offset where band bits can tell repeats apart: a repeat either side of
 # the best fits in the band (bench/audio.py's seed 1030 repeats every 6.4 s)
 REPEAT_LINES = 3
+# a line matches only where the copy's onsets follow the work's (audio_onsets.agreement):
+# rigidly at this mean correlation, or with the line bent at this higher one
+MIN_ONSETS_STRAIGHT = 0.5
+MIN_ONSETS_BENT = 0.82
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
 # odd bit says on which side of the middle threshold the filter's value lies (coarse), the
@@ -106,26 +118,31 @@ _MP4_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
 
 @dataclass(frozen=True)
 class AudioPrint:
-    """Chromaprint's raw sub-fingerprints of one recording (uint32), its duration, and its
-    band bits (:mod:`matching.audio_bands`: (phases, items) uint32), if read."""
+    """Chromaprint's raw sub-fingerprints of one recording (uint32), its duration, its band
+    bits (:mod:`matching.audio_bands`: (phases, items) uint32) and its onset envelopes
+    (:mod:`matching.audio_onsets`: (2, hops) uint8), if read."""
 
     items: np.ndarray
     duration: float
     bands: np.ndarray | None = None
+    onsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def encode(self) -> str:
         """The fingerprint value: versioned JSON around Chromaprint's compressed encoding
-        (version 1 without band bits, 2 with a registered work's: one frame per item)."""
+        (version 1 without band bits, 2 with a registered work's: one frame per item, 3
+        with its onset envelopes too)."""
         packed = _library().encode_fingerprint([int(v) for v in self.items], ALGORITHM)
         data = {"v": 1, "duration": round(self.duration, 2),
                 "chromaprint": packed.decode("ascii")}
         if self.bands is not None:
             if self.bands.shape[0] != 1:
                 raise ValueError("only one frame per item of band bits is stored")
-            data.update(v=FORMAT_VERSION, bands=audio_bands.encode(self.bands[0]))
+            data.update(v=2, bands=audio_bands.encode(self.bands[0]))
+            if self.onsets is not None:
+                data.update(v=FORMAT_VERSION, onsets=audio_onsets.encode(self.onsets))
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -135,23 +152,25 @@ class AudioPrint:
             raise ValueError(f"chromaprint fingerprint must be a string, not "
                              f"{type(value).__name__}")
         max_items = int(WORK_MAX_SECONDS / ITEM_S) + 16
-        if len(value) > 16 * max_items:
+        if len(value) > 24 * max_items:
             raise ValueError(f"chromaprint fingerprint is {len(value):,} characters, too long")
         try:
             data = json.loads(value)
         except ValueError as exc:
             raise ValueError(f"chromaprint fingerprint is not JSON: {exc}") from None
         keys = {"v", "duration", "chromaprint"}
-        if isinstance(data, dict) and data.get("v") == FORMAT_VERSION:
+        if isinstance(data, dict) and data.get("v") in (2, 3):
             keys.add("bands")
+        if isinstance(data, dict) and data.get("v") == 3:
+            keys.add("onsets")
         if not isinstance(data, dict) or set(data) != keys:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ValueError(f'chromaprint fingerprint must be an object with keys "v", '
-                             f'"duration", "chromaprint" (and "bands" in version 2); '
-                             f'got {got}')
-        if type(data["v"]) is not int or data["v"] not in (1, FORMAT_VERSION):
+                             f'"duration", "chromaprint" (and "bands" in versions 2 and 3, '
+                             f'"onsets" in 3); got {got}')
+        if type(data["v"]) is not int or data["v"] not in (1, 2, FORMAT_VERSION):
             raise ValueError(f"unsupported chromaprint fingerprint version {data['v']!r} "
-                             f"(expected 1 or {FORMAT_VERSION})")
+                             f"(expected 1 to {FORMAT_VERSION})")
         duration = data["duration"]
         if isinstance(duration, bool) or not isinstance(duration, int | float) \
                 or not math.isfinite(duration) or not 0 < duration <= WORK_MAX_SECONDS:
@@ -184,7 +203,12 @@ class AudioPrint:
             if not isinstance(data["bands"], str):
                 raise ValueError("bands must be base64 text")
             bands = audio_bands.decode(data["bands"], len(items))
-        return cls(np.array(items, dtype=np.uint32), round(float(duration), 2), bands)
+        onsets = None
+        if "onsets" in data:
+            if not isinstance(data["onsets"], str):
+                raise ValueError("onsets must be base64 text")
+            onsets = audio_onsets.decode(data["onsets"], len(items))
+        return cls(np.array(items, dtype=np.uint32), round(float(duration), 2), bands, onsets)
 
 
 class AudioContent(Content):
@@ -226,8 +250,8 @@ def _limit_text(limit: int) -> str:
 def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
                  timeout: float = DECODE_TIMEOUT_S, band_phases: int = 0) -> AudioPrint:
     """Decode ``content``'s first audio stream (up to ``max_seconds``) and fingerprint it,
-    with band bits read ``band_phases`` times per item (none if 0); raises
-    :class:`ContentRejected` with a one-line reason."""
+    with band bits read ``band_phases`` times per item and the onset envelopes (neither if
+    0); raises :class:`ContentRejected` with a one-line reason."""
     if not content:
         raise ContentRejected("empty file: 0 bytes, no audio")
     if len(content) > max_bytes:
@@ -279,6 +303,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     fingerprinter = library.Fingerprinter(ALGORITHM)
     fingerprinter.start(SAMPLE_RATE, 1)
     bands = audio_bands.BandBits(audio_bands.ITEM // band_phases) if band_phases else None
+    onsets = audio_onsets.OnsetEnvelope() if band_phases else None
     samples, audible, carry = 0, 0.0, b""
     try:
         assert process.stdout is not None
@@ -290,6 +315,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
             fingerprinter.feed(chunk[:usable])
             if bands is not None:
                 bands.feed(pcm)
+            if onsets is not None:
+                onsets.feed(pcm)
             audible += _audible_seconds(pcm)
             samples += len(pcm)
         process.wait()
@@ -314,7 +341,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     if not items:
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2),
-                      None if bands is None else bands.finish(band_phases))
+                      None if bands is None else bands.finish(band_phases),
+                      None if onsets is None else onsets.finish())
 
 
 def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
@@ -364,7 +392,7 @@ class ChromaprintSignal(SignalType):
     score_unit: ClassVar[str] = "seconds"
     # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: noise,
     # speech and music in other keys stay below it; music in a work's key on its chords at a
-    # tempo a few per cent away can reach 16 s of a 20 s clip (the false hits left); a 15 s
+    # tempo a few per cent away can reach 16 s of a 20 s clip (the onsets reject it); a 15 s
     # excerpt scores about 12 s.
     default_threshold: ClassVar[float] = 6
     max_content_bytes: ClassVar[int] = AUDIO.max_download_bytes
@@ -467,6 +495,7 @@ class AudioIndex(SignalIndex):
     def __init__(self) -> None:
         self._items: list[np.ndarray] = []  # per slot: the entry's items
         self._bands: list[np.ndarray | None] = []  # per slot: its band bits (version 2)
+        self._onsets: list[np.ndarray | None] = []  # per slot: its onsets (version 3)
         self._slot_of: dict[int, int] = {}
         self._slot_entry: list[int] = []
         self._alive = np.zeros(0, dtype=bool)
@@ -492,6 +521,7 @@ class AudioIndex(SignalIndex):
             slot = len(self._items)
             self._items.append(found.items)
             self._bands.append(found.bands)
+            self._onsets.append(found.onsets)
             self._durations.append(found.duration)
             self._slot_entry.append(entry_id)
             self._slot_of[entry_id] = slot
@@ -519,6 +549,7 @@ class AudioIndex(SignalIndex):
             self._alive[slot] = False
             self._items[slot] = np.zeros(0, dtype=np.uint32)
             self._bands[slot] = None
+            self._onsets[slot] = None
 
     def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
         return [(entry_id, score) for entry_id, score, _ in self.query_detailed(value, limit)]
@@ -581,7 +612,9 @@ class AudioIndex(SignalIndex):
                     abs(bin_number - other) * VOTE_BIN <= BAND for other in near):
                 continue
             near.append(bin_number)
-            work_bands = self._bands[slot]
+            work_bands, work_onsets = self._bands[slot], self._onsets[slot]
+            timed = work_onsets is not None and copy.onsets is not None \
+                and copy.onsets.shape[1] > 0
             banded = work_bands is not None and copy.bands is not None \
                 and len(copy.bands[0]) > 0 and len(work_bands[0]) > 0
             for seconds, detail, windows, offsets in _verify(
@@ -589,6 +622,15 @@ class AudioIndex(SignalIndex):
                     min_windows, lines=REPEAT_LINES if banded else 1):
                 if seconds < limit:
                     continue
+                if timed:
+                    assert work_onsets is not None and copy.onsets is not None
+                    agreed = audio_onsets.agreement(work_onsets, copy.onsets, windows, offsets,
+                                                    WINDOW)
+                    if agreed is not None:
+                        straight, bent = agreed
+                        if straight < MIN_ONSETS_STRAIGHT and bent < MIN_ONSETS_BENT:
+                            continue  # other music on the work's chords, not this recording
+                        detail["onsets_r"] = [round(straight, 3), round(bent, 3)]
                 if banded:
                     assert work_bands is not None and copy.bands is not None
                     detail["bands_ber"] = round(audio_bands.errors(
