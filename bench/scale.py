@@ -26,7 +26,8 @@ and reads the other signals from the database:
 * **load s**: the CPU time of ``LiveMatchIndex`` (what a crawl worker does as it starts:
   map the index file, read the rows it does not hold from the database);
 * **a second worker's memory**: crawl workers are started as a crawl starts them
-  (``crawlers.analysis.AnalysisPool`` over the same database) and each answers one query;
+  (``crawlers.analysis.AnalysisPool`` over the same database, forked from a fresh process
+  standing in for the crawl process) and each answers one query;
   the unique memory (USS) a worker holds beyond a worker on an empty registry is what it
   adds to the node. With an index that each worker builds in its own RAM the second worker
   adds a full copy; with a memory-mapped index file its shared pages are not counted.
@@ -75,6 +76,8 @@ import time  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
+from multiprocessing.process import BaseProcess  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -367,18 +370,41 @@ def measure_registration(index: MatchIndex, sources: Sequence[Image.Image], prob
     }
 
 
-def worker_memory(settings: Settings, probe: bytes) -> tuple[AnalysisPool, dict[str, int]]:
-    """Start one crawl worker on ``settings``'s database, have it match ``probe`` (so lazily
-    built index structures exist), and return the pool with the worker's memory."""
+def _stand_in_crawl(settings: Settings, probe: bytes, conn: Connection) -> None:
+    """A fresh process standing in for a crawl process: it makes the crawl's pool of one
+    worker (forked from here, as a crawl's pool forks from the crawl process), has it match
+    ``probe`` (so lazily built index structures exist), sends the worker's memory on
+    ``conn`` and keeps the pool until told to stop."""
     before = {p.pid for p in psutil.Process().children()}
     pool = AnalysisPool(1, settings)
     pool.submit("image", probe).result()
-    for child in psutil.Process().children():
-        if child.pid not in before and "spawn_main" in " ".join(child.cmdline()):
-            info = child.memory_full_info()
-            return pool, {"uss": int(info.uss), "pss": int(info.pss), "rss": int(info.rss)}
+    worker = next(c for c in psutil.Process().children() if c.pid not in before)
+    info = worker.memory_full_info()
+    conn.send({"uss": int(info.uss), "pss": int(info.pss), "rss": int(info.rss)})
+    conn.recv()
     pool.shutdown()
-    raise RuntimeError("no crawl worker process found")
+
+
+@dataclass
+class StandIn:
+    """A running :func:`_stand_in_crawl` process."""
+
+    process: BaseProcess
+    conn: Connection
+
+    def shutdown(self) -> None:
+        self.conn.send("stop")
+        self.process.join()
+
+
+def worker_memory(settings: Settings, probe: bytes) -> tuple[StandIn, dict[str, int]]:
+    """One crawl worker on ``settings``'s database and its memory, started by a fresh
+    process standing in for the crawl (not by this one, whose heap a fork would share)."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_stand_in_crawl, args=(settings, probe, theirs))
+    process.start()
+    return StandIn(process, ours), ours.recv()
 
 
 def measure_workers(settings: Settings, empty: Settings, probe: bytes,
