@@ -268,8 +268,12 @@ def fingerprints_since(session: Session, after_id: int = 0, *,
                    Fingerprint.value, Fingerprint.variant, Work.thresholds).join(Work).where(
         Fingerprint.id > after_id)
     if covered is not None:
-        query = query.where(Fingerprint.algorithm.not_in(covered[0])
-                            | (Fingerprint.id > covered[1]))
+        # the algorithms not covered, named (the column's index finds their rows), rather
+        # than NOT IN the covered ones, which reads every row of the table, large values and
+        # all (30,000 image works: 0.8 s of a worker's start)
+        others = sorted(set(session.scalars(select(Fingerprint.algorithm).distinct()))
+                        - set(covered[0]))
+        query = query.where(Fingerprint.algorithm.in_(others) | (Fingerprint.id > covered[1]))
     rows = session.execute(query.order_by(Fingerprint.id).execution_options(
         yield_per=LOAD_BATCH))
     for fp_id, work_id, algorithm, value, variant, thresholds in rows:
