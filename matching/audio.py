@@ -392,7 +392,8 @@ class ChromaprintSignal(SignalType):
     score_unit: ClassVar[str] = "seconds"
     # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: noise,
     # speech and music in other keys stay below it; music in a work's key on its chords at a
-    # tempo a few per cent away can reach 16 s of a 20 s clip (the onsets reject it); a 15 s
+    # tempo a few per cent away can reach 16 s of a 20 s clip (the onset check rejects all
+    # but 1 of the 1,000 there; see matching/audio_onsets.py); a 15 s
     # excerpt scores about 12 s.
     default_threshold: ClassVar[float] = 6
     max_content_bytes: ClassVar[int] = AUDIO.max_download_bytes
