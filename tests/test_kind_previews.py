@@ -30,6 +30,9 @@ from swordnet.works.video_previews import KeyFrames, key_frames, strip_times
 from tests.kind_previews import HOLDER_VIDEO, PASSWORD, PreviewData, build_preview_data
 from tests.test_console import signed_in_clients
 
+# One xdist worker runs this whole module, so its previews are built once, not per worker.
+pytestmark = pytest.mark.xdist_group("kind_previews")
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> PreviewData:

@@ -62,6 +62,9 @@ from tests.live_world import (
 )
 from tests.pirate_sites import run_crawl
 
+# One xdist worker runs this whole module, so the event is run once, not once per worker.
+pytestmark = pytest.mark.xdist_group("live_acceptance")
+
 TICK_S, CRAWL_EVERY_S, CHECK_EVERY_S = 5, 20, 30
 RUN_S = 230  # how long the event is followed (the programme lasts 240 s)
 CRAWL_UNTIL_S = 160  # both restreams' pages have appeared by then

@@ -23,6 +23,9 @@ from matching.live import (
 from matching.signal import ContentRejected
 from tests.live_media import cut, programme, restream, segments
 
+# One xdist worker runs this whole module, so its media are generated once, not per worker.
+pytestmark = pytest.mark.xdist_group("live_matching")
+
 AIRED = 1_800_000_000.0  # wall-clock time the programme's first segment aired on the feed
 SEGMENT_S = 4.0
 

@@ -21,6 +21,9 @@ from swordnet.live.sampler import Fetched, Sample
 from swordnet.works.registry import holder_by_name
 from tests.live_media import cut, programme, restream, segment_hls
 
+# One xdist worker runs this whole module, so its media are generated once, not per worker.
+pytestmark = pytest.mark.xdist_group("live_reference")
+
 T0 = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 AIRED = T0 + timedelta(minutes=5)  # when the programme's first instant aired on the feed
 DELAY_S = 30.0  # how far the restream runs behind

@@ -47,6 +47,9 @@ from tests.sound_hits import (
 from tests.test_console import signed_in_clients
 from tests.test_console_browser import CHROMIUM, require_chromium
 
+# One xdist worker runs this whole module, so its hits are built once, not per worker.
+pytestmark = pytest.mark.xdist_group("sound_review")
+
 SEGMENT = 30.0
 
 

@@ -43,6 +43,9 @@ from tests.sound_hits import assert_serves_byte_ranges, probe_seconds
 from tests.test_console import signed_in_clients
 from tests.test_console_browser import CHROMIUM, require_chromium
 
+# One xdist worker runs this whole module, so its hits are built once, not per worker.
+pytestmark = pytest.mark.xdist_group("soundtrack_review")
+
 PASSWORD = "a long night train through the hills"
 NORTH, HARBOUR = "North Pictures", "Harbour Films"
 HTML = "text/html; charset=utf-8"
