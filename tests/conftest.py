@@ -71,9 +71,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow tests first (a stable sort: the same order on every xdist worker), so that under
-    pytest-xdist they start at once instead of becoming the tail of the run."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Slow tests and xdist groups first (a stable sort: the same order on every xdist
+    worker), so that under pytest-xdist they start at once instead of becoming the tail of
+    the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None
+               and item.get_closest_marker("xdist_group") is None)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
