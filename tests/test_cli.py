@@ -309,3 +309,29 @@ def test_works_import_lists_a_file_whose_name_is_not_text_as_failed(
     assert "1 works registered, 0 already registered, 1 failed." in result.output
     assert "title must not contain lone surrogates" in result.output
     assert [w["title"] for w in works_json()] == ["good"]
+
+
+def test_a_command_imports_its_own_group_only_and_the_help_lists_every_group(
+        tmp_path: Path) -> None:
+    """`swordnet keys ...` starts without importing the web API, the crawler, the live service
+    or another command's module (the root group loads a command's module when it is asked
+    for), and `swordnet --help` still lists every command."""
+    script = ("import sys\n"
+              "from click.testing import CliRunner\n"
+              "from swordnet.cli.main import main\n"
+              "result = CliRunner().invoke(main, ['keys', '--help'])\n"
+              "assert result.exit_code == 0, result.output\n"
+              "heavy = ('fastapi', 'scrapy', 'swordnet.live', 'swordnet.web',\n"
+              "         'swordnet.cli.hits')\n"
+              "print(sorted(name for name in heavy if name in sys.modules))\n")
+    env = {**os.environ, "SWORDNET_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
+    listed = CliRunner().invoke(main, ["--help"])
+    assert listed.exit_code == 0, listed.output
+    commands = listed.output.split("Commands:")[1]
+    for name in ("allowlist", "blocklist", "captures", "cases", "demo", "fingerprint", "hits",
+                 "init", "live", "match", "scheduler", "serve", "tokens", "users", "works"):
+        assert f"\n  {name} " in commands, name

@@ -76,8 +76,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 def commands(group: click.Group = main, prefix: str = "") -> Iterator[tuple[str,
                                                                            click.Command]]:
-    """Every runnable command under ``group``, by its full name."""
-    for name, command in sorted(group.commands.items()):
+    """Every runnable command under ``group``, by its full name (the root group imports a
+    command's module when asked for it)."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         full = f"{prefix} {name}".strip()
         if isinstance(command, click.Group):
             yield from commands(command, full)

@@ -1,6 +1,7 @@
 """The ``swordnet`` command line: the root group, ``init`` and ``demo``; each command group
 is a module of its own in this package, thin wiring over the registry, watchlist, crawler
-and cases.
+and cases, imported only when its command runs (or the root's help lists it): a command
+does not pay for importing the web API, the live service and the crawler it does not use.
 
 Errors a user can cause print one line naming the input and exit non-zero; list commands
 take ``--json`` and print a JSON array.
@@ -8,35 +9,42 @@ take ``--json`` and print a JSON array.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from swordnet.cli.allowlist import allowlist
-from swordnet.cli.blocklist import blocklist
-from swordnet.cli.campaigns import campaigns
-from swordnet.cli.captures import captures
-from swordnet.cli.cases import cases
-from swordnet.cli.contacts import contacts
-from swordnet.cli.crawl import crawl
-from swordnet.cli.evidence import evidence
-from swordnet.cli.hits import hits
-from swordnet.cli.keys import keys
-from swordnet.cli.live import live
-from swordnet.cli.notices import notices
-from swordnet.cli.runs import runs
-from swordnet.cli.scheduler import scheduler
-from swordnet.cli.scrapyd import scrapyd
-from swordnet.cli.serve import serve
-from swordnet.cli.sites import sites
-from swordnet.cli.staydown import staydown
-from swordnet.cli.tips import tips
-from swordnet.cli.users import tokens, users
 from swordnet.cli.util import SwordnetGroup, console, current_settings, database
-from swordnet.cli.works import fingerprint, match, works
 from swordnet.core.config import load_settings
 from swordnet.core.db import head_revision
 
+# each command of the root group: the module of this package that defines it, as an
+# attribute of the command's own name
+COMMAND_MODULES = {
+    "works": "works", "fingerprint": "works", "match": "works", "sites": "sites",
+    "crawl": "crawl", "hits": "hits", "runs": "runs", "captures": "captures",
+    "evidence": "evidence", "cases": "cases", "keys": "keys", "allowlist": "allowlist",
+    "campaigns": "campaigns", "tips": "tips", "notices": "notices", "contacts": "contacts",
+    "scheduler": "scheduler", "scrapyd": "scrapyd", "serve": "serve", "users": "users",
+    "tokens": "users", "staydown": "staydown", "live": "live", "blocklist": "blocklist",
+}
 
-@click.group(cls=SwordnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class RootGroup(SwordnetGroup):
+    """The root group, which imports a command's module when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMAND_MODULES:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(f"swordnet.cli.{COMMAND_MODULES[cmd_name]}")
+        command = getattr(module, cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="swordnet")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -63,9 +71,3 @@ def demo() -> None:
 
     with database() as db:
         run_demo(db, current_settings(), console)
-
-
-for command in (works, fingerprint, match, sites, crawl, hits, runs, captures, evidence, cases,
-                keys, allowlist, campaigns, tips, notices, contacts, scheduler, scrapyd, serve,
-                users, tokens, staydown, live, blocklist):
-    main.add_command(command)
