@@ -1,0 +1,107 @@
+"""Registration's cheaper paths store exactly what the plain computations stored: imagehash's
+pHash, its blur-stability verdict, and OpenCV's ORB features of the Pillow-reduced image."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import struct
+import zlib
+
+import cv2
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter, ImageOps
+
+from matching import local_features
+from matching.image import MAX_UNSTABLE_BITS, OrbSignal, PHashSignal
+from matching.local_features import FAST_THRESHOLD, FEATURES, SIDE, LocalFeatures
+from matching.signal import ContentSkipped
+from swordnet.demo.samples import artwork, sample_files
+from tests.images import png_bytes
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _pictures() -> list[bytes]:
+    """The demo's photographs (smaller than ORB's side: enlarged) and 1024 x 768 JPEGs
+    (reduced), as works are registered."""
+    return ([path.read_bytes() for path, _ in sample_files()]
+            + [_jpeg(artwork(seed, size=(1024, 768))) for seed in range(3)])
+
+
+def _plain_moved(image: Image.Image) -> int:
+    thumb = image.resize((256, 256), Image.Resampling.BOX).convert("L")
+    return imagehash.phash(thumb) - imagehash.phash(thumb.filter(ImageFilter.GaussianBlur(2)))
+
+
+def _plain_orb(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    scale = SIDE / max(image.size)
+    size = (round(image.width * scale), round(image.height * scale))
+    resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
+    gray = np.asarray(image.convert("L").resize(size, resample))
+    orb = cv2.ORB.create(nfeatures=FEATURES, fastThreshold=FAST_THRESHOLD)
+    keypoints, descriptors = orb.detectAndCompute(gray, None)
+    return np.array([kp.pt for kp in keypoints], np.float32), descriptors
+
+
+def test_registered_phash_values_are_imagehash_phash_of_the_image_and_its_mirror() -> None:
+    for content in _pictures():
+        image = Image.open(io.BytesIO(content)).convert("RGB")
+        assert PHashSignal.registration_variants(content) == {
+            "original": str(imagehash.phash(image)),
+            "mirrored": str(imagehash.phash(ImageOps.mirror(image))),
+        }
+
+
+def test_the_stability_probe_counts_the_bits_imagehash_counts() -> None:
+    # a gradient under noise: its hash is set by the noise, and moves under a slight blur
+    gradient = np.linspace(60, 200, 320)[None, :] + np.linspace(0, 30, 240)[:, None]
+    rnd = np.random.default_rng(7)
+    verdicts = []
+    for strength in (5, 10, 20, 30) * 3:
+        noisy = np.clip(gradient + rnd.normal(0, strength, gradient.shape), 0, 255)
+        image = Image.fromarray(noisy.astype(np.uint8)).convert("RGB")
+        moved = _plain_moved(image)
+        try:
+            PHashSignal.fingerprint(png_bytes(image))
+        except ContentSkipped as exc:
+            assert f"its perceptual hash is noise ({moved} bits change" in str(exc)
+            verdicts.append(True)
+        else:
+            assert moved <= MAX_UNSTABLE_BITS
+            verdicts.append(False)
+    assert True in verdicts and False in verdicts  # both sides of the threshold were seen
+
+
+def test_registered_orb_features_are_opencv_orb_of_the_reduced_image() -> None:
+    for content in _pictures():
+        points, descriptors = _plain_orb(Image.open(io.BytesIO(content)).convert("RGB"))
+        stored = LocalFeatures.decode(OrbSignal.registration_variants(content)["original"])
+        assert len(stored) > 100
+        # stored coordinates are rounded to 1/8 px, as they always were
+        assert np.array_equal(stored.points, np.round(points * 8) / 8)
+        assert np.array_equal(stored.descriptors, descriptors)
+
+
+def test_orb_values_stored_deflated_before_decode_the_same() -> None:
+    features = local_features.extract(artwork(2, size=(640, 480)))
+    raw = zlib.decompress(base64.b64decode(features.encode()))
+    deflated = base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+    assert len(deflated) < len(features.encode())  # really the older, deflated form
+    old = LocalFeatures.decode(deflated)
+    assert np.array_equal(old.points, LocalFeatures.decode(features.encode()).points)
+    assert np.array_equal(old.descriptors, features.descriptors)
+    assert (old.width, old.height) == struct.unpack_from("<BHHI", raw)[1:3]
+
+
+@pytest.mark.parametrize("value", ["", "not base64!", base64.b64encode(b"junk").decode()])
+def test_malformed_orb_values_are_refused_with_a_reason(value: str) -> None:
+    with pytest.raises(ValueError, match=re.escape("not an encoded ORB feature set")):
+        OrbSignal.validate(value)
