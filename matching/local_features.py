@@ -93,24 +93,9 @@ def reduce(image: Image.Image, side: int = SIDE) -> np.ndarray:
     return np.asarray(gray.resize(size, resample))
 
 
-def reduce_work(image: Image.Image, side: int = SIDE) -> np.ndarray:
-    """:func:`reduce` with OpenCV's resampling, for a registered work: 3-5x cheaper than
-    Pillow's (whose filters widen with the scale). Bilinear when shrinking by less than half
-    (as ORB's own pyramid shrinks between levels), area averaging when shrinking more (no
-    aliasing), bicubic when enlarging."""
-    gray = np.asarray(image if image.mode == "L" else image.convert("L"))
-    scale = side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    if scale == 1:
-        return gray
-    resample = (cv2.INTER_CUBIC if scale > 1 else cv2.INTER_LINEAR if scale >= 0.5
-                else cv2.INTER_AREA)
-    return cv2.resize(gray, size, interpolation=resample)
-
-
 def extract(image: Image.Image, side: int = SIDE, features: int = FEATURES) -> LocalFeatures:
     """ORB keypoints and descriptors of ``image`` (possibly none, for a featureless image)."""
-    gray = reduce_work(image, side)
+    gray = reduce(image, side)
     orb = cv2.ORB.create(nfeatures=features, fastThreshold=FAST_THRESHOLD)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
