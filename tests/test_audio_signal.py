@@ -221,6 +221,31 @@ def test_another_melody_on_the_same_chords_at_the_same_tempo_is_not_a_match(
     assert found.work_id == 1018
 
 
+def test_the_pitch_contour_names_the_notes_played_however_the_audio_arrives() -> None:
+    """A work is decoded in one piece and a copy in chunks of any size: both give the same
+    contour, and it names the note being played."""
+    rate, note = audio_pitch.SAMPLE_RATE, 24  # A5: 880 Hz
+    t = np.arange(6 * rate) / rate
+    tone = np.sin(2 * np.pi * 440.0 * 2 ** ((note + audio_pitch.LOWEST_MIDI - 69) / 12) * t)
+    pcm = (8000 * np.where(t % 1.0 < 0.5, tone, 0.0)).astype(np.int16)  # half a second on
+    whole = audio_pitch.PitchContour()
+    whole.feed(pcm)
+    chunked = audio_pitch.PitchContour()
+    for start in range(0, len(pcm), 3001):
+        chunked.feed(pcm[start:start + 3001])
+    contour = whole.finish()
+    assert np.array_equal(contour, chunked.finish())
+    assert abs(len(contour) - len(pcm) // audio_pitch.HOP) < 8
+    # each hop reads FRAME samples from its start: wholly within the tone, or within silence
+    starts = np.arange(len(contour)) * audio_pitch.HOP / rate
+    ends = starts + audio_pitch.FRAME / rate
+    sounding = (starts % 1.0 < 0.5) & (ends % 1.0 < 0.5) & (ends // 1.0 == starts // 1.0)
+    silent = (starts % 1.0 >= 0.5) & (ends // 1.0 == starts // 1.0)
+    assert sounding.sum() > 20 and silent.sum() > 20
+    assert (contour[sounding] == note).mean() > 0.9
+    assert (contour[silent] == audio_pitch.UNVOICED).all()
+
+
 def test_a_version_3_value_matches_as_before_without_pitch(
         same_tempo: tuple[str, bytes]) -> None:
     """A work registered before the pitch contour (version 3) is matched as then: the
