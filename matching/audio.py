@@ -103,8 +103,8 @@ REPEAT_LINES = 3
 MIN_ONSETS_STRAIGHT = 0.5
 MIN_ONSETS_BENT = 0.82
 # a line passing by the bent fit only must also follow the work's pitch contour at this share
-# (audio_pitch.agreement; bench/audio.py's sped-up copies: at least 0.59, the pieces on a
-# work's chords at its tempo that Chromaprint matches: at most 0.38)
+# (audio_pitch.agreement; a scratch run over bench/audio.py's pieces: sped-up copies' best
+# lines 0.59 and up, the pieces on a work's chords that Chromaprint matches 0.38 at most)
 MIN_PITCH_BENT = 0.45
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
@@ -420,8 +420,9 @@ class ChromaprintSignal(SignalType):
     score_unit: ClassVar[str] = "seconds"
     # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: noise,
     # speech and music in other keys stay below it; music in a work's key on its chords at a
-    # tempo a few per cent away can reach 16 s of a 20 s clip (the onset check rejects all
-    # but 1 of the 1,000 there; see matching/audio_onsets.py); a 15 s
+    # tempo a few per cent away can reach 16 s of a 20 s clip (the onset and pitch checks
+    # reject all but 1 of the 1,000 there; see matching/audio_onsets.py and
+    # matching/audio_pitch.py); a 15 s
     # excerpt scores about 12 s.
     default_threshold: ClassVar[float] = 6
     max_content_bytes: ClassVar[int] = AUDIO.max_download_bytes
