@@ -13,10 +13,12 @@ Chromaprint gives one 32-bit sub-fingerprint per :data:`ITEM_S` seconds (about 8
 second). The fingerprint value is compact, versioned JSON holding Chromaprint's own
 compressed encoding (what ``fpcalc`` prints): ``{"v":1,"duration":D,"chromaprint":"AQAD…"}``;
 rights holders may submit one precomputed and :meth:`ChromaprintSignal.validate` checks it.
-A registered work's value is version 3, which adds ``"bands"`` (as version 2 did): the
+A registered work's value is version 4, which adds ``"bands"`` (as version 2 did): the
 band-energy bits of :mod:`matching.audio_bands`, one frame per item (a copy is read at three
-per item), and ``"onsets"``: the onset envelopes of :mod:`matching.audio_onsets`, three
-values per item (a copy's alike). Values of versions 1 and 2 decode and match as before.
+per item), ``"onsets"`` (as version 3 did): the onset envelopes of
+:mod:`matching.audio_onsets`, three values per item (a copy's alike), and ``"pitch"``: the
+pitch contour of :mod:`matching.audio_pitch`, three semitones per item (a copy's alike).
+Values of versions 1 to 3 decode and match as before.
 
 Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
 keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value: each copy item looks up the
@@ -36,8 +38,12 @@ the threshold must also keep the work's event timing (:func:`audio_onsets.agreem
 copy's onsets correlate with the work's along the line at :data:`MIN_ONSETS_STRAIGHT` held
 straight, or :data:`MIN_ONSETS_BENT` bent for a sped-up copy): other music in the work's key
 on its chords, whose tempo, melody and rhythm differ, fails it (``bench/audio.py``: 15 of
-1,000 distractors matched before it, 1 still does; a piece at the work's tempo shares its
-generated bass and drums, and passes more often). A song that
+1,000 distractors matched before it, 1 still did). A piece at the work's tempo shares its
+generated bass and drums and passes more often, mostly by the bent fit; where the work has a
+pitch contour, a line passing by the bent fit alone must also name the work's notes
+(:func:`audio_pitch.agreement` at :data:`MIN_PITCH_BENT`), which a sped-up copy does
+(pitch-preserving) and another melody does not. A voice over the music hides its notes
+(under a fifth of them named), so a line held straight is not checked by pitch. A song that
 repeats itself note for note matches an excerpt at each repeat (a repeat closer than the
 band is found by verifying the next best lines too, each over a second off those before):
 of a work's offsets matching at least :data:`REPEAT_SHARE` as much of the copy as its best,
@@ -61,12 +67,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from matching import audio_bands, audio_onsets
+from matching import audio_bands, audio_onsets, audio_pitch
 from matching.media import AUDIO, FileKind
 from matching.signal import Content, ContentRejected, SignalIndex, SignalType
 from matching.video import CONTAINERS as VIDEO_CONTAINERS
 
-FORMAT_VERSION = 3  # 2 adds the band bits, 3 the onsets; versions 1 and 2 still match
+FORMAT_VERSION = 4  # 2 adds the band bits, 3 the onsets, 4 the pitch; 1 to 3 still match
 SAMPLE_RATE = 11_025  # what Chromaprint analyses at; decoding resamples to it
 ITEM_S = 1365 / SAMPLE_RATE  # one sub-fingerprint per third of a 4,096-sample frame
 ALGORITHM = 1  # Chromaprint's default algorithm (TEST2), what fpcalc uses
@@ -96,6 +102,10 @@ REPEAT_LINES = 3
 # rigidly at this mean correlation, or with the line bent at this higher one
 MIN_ONSETS_STRAIGHT = 0.5
 MIN_ONSETS_BENT = 0.82
+# a line passing by the bent fit only must also follow the work's pitch contour at this share
+# (audio_pitch.agreement; a scratch run over bench/audio.py's pieces: sped-up copies' best
+# lines 0.59 and up, the pieces on a work's chords that Chromaprint matches 0.38 at most)
+MIN_PITCH_BENT = 0.45
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
 # odd bit says on which side of the middle threshold the filter's value lies (coarse), the
@@ -119,13 +129,15 @@ _MP4_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
 @dataclass(frozen=True)
 class AudioPrint:
     """Chromaprint's raw sub-fingerprints of one recording (uint32), its duration, its band
-    bits (:mod:`matching.audio_bands`: (phases, items) uint32) and its onset envelopes
-    (:mod:`matching.audio_onsets`: (2, hops) uint8), if read."""
+    bits (:mod:`matching.audio_bands`: (phases, items) uint32), its onset envelopes
+    (:mod:`matching.audio_onsets`: (2, hops) uint8) and its pitch contour
+    (:mod:`matching.audio_pitch`: (hops,) uint8), if read."""
 
     items: np.ndarray
     duration: float
     bands: np.ndarray | None = None
     onsets: np.ndarray | None = None
+    pitch: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -133,7 +145,7 @@ class AudioPrint:
     def encode(self) -> str:
         """The fingerprint value: versioned JSON around Chromaprint's compressed encoding
         (version 1 without band bits, 2 with a registered work's: one frame per item, 3
-        with its onset envelopes too)."""
+        with its onset envelopes too, 4 with its pitch contour too)."""
         packed = _library().encode_fingerprint([int(v) for v in self.items], ALGORITHM)
         data = {"v": 1, "duration": round(self.duration, 2),
                 "chromaprint": packed.decode("ascii")}
@@ -142,7 +154,9 @@ class AudioPrint:
                 raise ValueError("only one frame per item of band bits is stored")
             data.update(v=2, bands=audio_bands.encode(self.bands[0]))
             if self.onsets is not None:
-                data.update(v=FORMAT_VERSION, onsets=audio_onsets.encode(self.onsets))
+                data.update(v=3, onsets=audio_onsets.encode(self.onsets))
+                if self.pitch is not None:
+                    data.update(v=FORMAT_VERSION, pitch=audio_pitch.encode(self.pitch))
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -152,23 +166,27 @@ class AudioPrint:
             raise ValueError(f"chromaprint fingerprint must be a string, not "
                              f"{type(value).__name__}")
         max_items = int(WORK_MAX_SECONDS / ITEM_S) + 16
-        if len(value) > 24 * max_items:
+        # per item: Chromaprint's few characters, then base64 of 4 bytes of band bits, 6 of
+        # onsets and 3 of pitch (about 22 characters for music)
+        if len(value) > 32 * max_items:
             raise ValueError(f"chromaprint fingerprint is {len(value):,} characters, too long")
         try:
             data = json.loads(value)
         except ValueError as exc:
             raise ValueError(f"chromaprint fingerprint is not JSON: {exc}") from None
         keys = {"v", "duration", "chromaprint"}
-        if isinstance(data, dict) and data.get("v") in (2, 3):
+        if isinstance(data, dict) and data.get("v") in (2, 3, 4):
             keys.add("bands")
-        if isinstance(data, dict) and data.get("v") == 3:
+        if isinstance(data, dict) and data.get("v") in (3, 4):
             keys.add("onsets")
+        if isinstance(data, dict) and data.get("v") == 4:
+            keys.add("pitch")
         if not isinstance(data, dict) or set(data) != keys:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ValueError(f'chromaprint fingerprint must be an object with keys "v", '
-                             f'"duration", "chromaprint" (and "bands" in versions 2 and 3, '
-                             f'"onsets" in 3); got {got}')
-        if type(data["v"]) is not int or data["v"] not in (1, 2, FORMAT_VERSION):
+                             f'"duration", "chromaprint" (and "bands" in versions 2 to 4, '
+                             f'"onsets" in 3 and 4, "pitch" in 4); got {got}')
+        if type(data["v"]) is not int or data["v"] not in (1, 2, 3, FORMAT_VERSION):
             raise ValueError(f"unsupported chromaprint fingerprint version {data['v']!r} "
                              f"(expected 1 to {FORMAT_VERSION})")
         duration = data["duration"]
@@ -208,7 +226,13 @@ class AudioPrint:
             if not isinstance(data["onsets"], str):
                 raise ValueError("onsets must be base64 text")
             onsets = audio_onsets.decode(data["onsets"], len(items))
-        return cls(np.array(items, dtype=np.uint32), round(float(duration), 2), bands, onsets)
+        pitch = None
+        if "pitch" in data:
+            if not isinstance(data["pitch"], str):
+                raise ValueError("pitch must be base64 text")
+            pitch = audio_pitch.decode(data["pitch"], len(items))
+        return cls(np.array(items, dtype=np.uint32), round(float(duration), 2), bands, onsets,
+                   pitch)
 
 
 class AudioContent(Content):
@@ -304,6 +328,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     fingerprinter.start(SAMPLE_RATE, 1)
     bands = audio_bands.BandBits(audio_bands.ITEM // band_phases) if band_phases else None
     onsets = audio_onsets.OnsetEnvelope() if band_phases else None
+    pitch = audio_pitch.PitchContour() if band_phases else None
     samples, audible, carry = 0, 0.0, b""
     try:
         assert process.stdout is not None
@@ -317,6 +342,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
                 bands.feed(pcm)
             if onsets is not None:
                 onsets.feed(pcm)
+            if pitch is not None:
+                pitch.feed(pcm)
             audible += _audible_seconds(pcm)
             samples += len(pcm)
         process.wait()
@@ -342,7 +369,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2),
                       None if bands is None else bands.finish(band_phases),
-                      None if onsets is None else onsets.finish())
+                      None if onsets is None else onsets.finish(),
+                      None if pitch is None else pitch.finish())
 
 
 def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
@@ -392,8 +420,9 @@ class ChromaprintSignal(SignalType):
     score_unit: ClassVar[str] = "seconds"
     # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: noise,
     # speech and music in other keys stay below it; music in a work's key on its chords at a
-    # tempo a few per cent away can reach 16 s of a 20 s clip (the onset check rejects all
-    # but 1 of the 1,000 there; see matching/audio_onsets.py); a 15 s
+    # tempo a few per cent away can reach 16 s of a 20 s clip (the onset and pitch checks
+    # reject all but 1 of the 1,000 there; see matching/audio_onsets.py and
+    # matching/audio_pitch.py); a 15 s
     # excerpt scores about 12 s.
     default_threshold: ClassVar[float] = 6
     max_content_bytes: ClassVar[int] = AUDIO.max_download_bytes
@@ -497,6 +526,7 @@ class AudioIndex(SignalIndex):
         self._items: list[np.ndarray] = []  # per slot: the entry's items
         self._bands: list[np.ndarray | None] = []  # per slot: its band bits (version 2)
         self._onsets: list[np.ndarray | None] = []  # per slot: its onsets (version 3)
+        self._pitch: list[np.ndarray | None] = []  # per slot: its pitch contour (version 4)
         self._slot_of: dict[int, int] = {}
         self._slot_entry: list[int] = []
         self._alive = np.zeros(0, dtype=bool)
@@ -523,6 +553,7 @@ class AudioIndex(SignalIndex):
             self._items.append(found.items)
             self._bands.append(found.bands)
             self._onsets.append(found.onsets)
+            self._pitch.append(found.pitch)
             self._durations.append(found.duration)
             self._slot_entry.append(entry_id)
             self._slot_of[entry_id] = slot
@@ -551,6 +582,7 @@ class AudioIndex(SignalIndex):
             self._items[slot] = np.zeros(0, dtype=np.uint32)
             self._bands[slot] = None
             self._onsets[slot] = None
+            self._pitch[slot] = None
 
     def query(self, value: Any, limit: float) -> list[tuple[int, float]]:
         return [(entry_id, score) for entry_id, score, _ in self.query_detailed(value, limit)]
@@ -632,6 +664,15 @@ class AudioIndex(SignalIndex):
                         if straight < MIN_ONSETS_STRAIGHT and bent < MIN_ONSETS_BENT:
                             continue  # other music on the work's chords, not this recording
                         detail["onsets_r"] = [round(straight, 3), round(bent, 3)]
+                        work_pitch = self._pitch[slot]
+                        if straight < MIN_ONSETS_STRAIGHT and work_pitch is not None \
+                                and copy.pitch is not None:
+                            pitched = audio_pitch.agreement(work_pitch, copy.pitch, windows,
+                                                            offsets, WINDOW)
+                            if pitched is not None:
+                                if pitched < MIN_PITCH_BENT:
+                                    continue  # a piece on the work's chords at its tempo
+                                detail["pitch_share"] = round(pitched, 3)
                 if banded:
                     assert work_bands is not None and copy.bands is not None
                     detail["bands_ber"] = round(audio_bands.errors(

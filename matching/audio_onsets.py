@@ -27,7 +27,8 @@ Not enough for every piece: the generated music's bass and drums follow from its
 and tempo alone, so a piece at the work's tempo within a per cent or so has the same low-band
 timing. Among 1,200 further generated pieces (seeds the bench's 1,000 do not hold), 6 of
 the 17 that Chromaprint matches pass (straight up to 0.82, bent up to 0.91): only the melody
-tells them apart, and this feature does not hear it.
+tells them apart, and this feature does not hear it. :mod:`matching.audio_pitch` does, and
+``matching/audio.py`` asks it of a line passing by the bent fit alone.
 """
 
 from __future__ import annotations

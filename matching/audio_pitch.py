@@ -1,0 +1,141 @@
+"""Pitch contour: a fourth audio feature, telling a copy of a recording from another piece on
+the same chords at the same tempo.
+
+Chromaprint hears chroma and :mod:`matching.audio_onsets` the low band's event timing, so a
+piece in a work's key on its chords at nearly its tempo passes both (``bench/audio.py``'s
+generator gives such pieces the work's bass and drums): only the melody differs. Every
+:data:`HOP` samples (a third of a Chromaprint item, at :data:`SAMPLE_RATE`), a
+:data:`FRAME`-sample window's energy in :data:`SEMITONES` semitone bands from
+:data:`LOWEST_MIDI` (about 196 Hz) up gives one byte: the semitone standing out most above
+its own mean over the :data:`CONTEXT` hops either side (a held chord, a drone, a static
+filter or steady noise cancel out of it; the note just played stays), or :data:`UNVOICED`
+where none stands out by :data:`MIN_RISE`. For music that is the melody's note, for speech
+the voice's strongest harmonic. A registered work and a copy are read alike.
+
+:func:`agreement` compares the copy's contour with the work's along a verified line: per
+matched window, the share of hops where both name a semitone and name the same one, at the
+best shift within :data:`MAX_LAG` hops of the window's offset (which absorbs Chromaprint's
+item-wide placement and a sped-up copy's drift, as pitch-preserving speed changes keep the
+notes), averaged over the windows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+
+SAMPLE_RATE = 11_025
+ITEM = 1365  # samples per Chromaprint item
+PHASES = 3  # contour values per item
+HOP = ITEM // PHASES
+FRAME = 2048  # 5.4 Hz per FFT bin: half a semitone at 196 Hz
+LOWEST_MIDI = 55  # G3, 196 Hz
+SEMITONES = 40  # up to D#7 (about 2.5 kHz at the top band's edge)
+CONTEXT = 24  # hops (about 1 s) either side over which a semitone's mean level is taken
+MIN_RISE = 1.0  # natural-log units (4.3 dB) a semitone must stand out by to be named
+UNVOICED = 255
+FLOOR = 1e4  # added to a band's power (int16 samples, Hann window) before its logarithm
+MAX_LAG = 4  # hops either side of a window's offset searched
+_FREQS = np.arange(FRAME // 2 + 1) * SAMPLE_RATE / FRAME
+_CENTRES = 440.0 * 2 ** ((np.arange(SEMITONES) + LOWEST_MIDI - 69) / 12)
+_WEIGHTS = np.stack([(_FREQS >= c * 2 ** (-1 / 24)) & (_FREQS < c * 2 ** (1 / 24))  # noqa: SIM300
+                     for c in _CENTRES], axis=1).astype(np.float32)
+_WINDOW = np.hanning(FRAME).astype(np.float32)
+
+
+class PitchContour:
+    """Streams int16 PCM in and the contour out: a byte for each :data:`HOP` samples (the
+    :data:`FRAME` samples starting there), once :data:`CONTEXT` hops after it are read."""
+
+    def __init__(self) -> None:
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._levels = np.zeros((0, SEMITONES), dtype=np.float32)  # from hop _first on
+        self._first = 0  # the hop number of _levels[0]
+        self._done = 0  # hops given out
+        self._values: list[np.ndarray] = []
+
+    def feed(self, pcm: np.ndarray) -> None:
+        self._buffer = np.concatenate([self._buffer, pcm.astype(np.float32)])
+        frames = (len(self._buffer) - FRAME) // HOP + 1
+        if frames <= 0:
+            return
+        windows = np.lib.stride_tricks.sliding_window_view(self._buffer, FRAME)[::HOP][:frames]
+        power = (np.abs(np.fft.rfft(windows * _WINDOW, axis=1)) ** 2) @ _WEIGHTS
+        self._levels = np.concatenate([self._levels, np.log(power + FLOOR)])
+        self._buffer = self._buffer[frames * HOP:]
+        self._emit(self._first + len(self._levels) - CONTEXT)
+
+    def _emit(self, until: int) -> None:
+        """Give out the hops before ``until``, each against the levels around it that are
+        read; keep the levels later hops still need."""
+        if until <= self._done:
+            return
+        hops = np.arange(self._done, until) - self._first
+        sums = np.concatenate([np.zeros((1, SEMITONES)), np.cumsum(self._levels, axis=0,
+                                                                   dtype=np.float64)])
+        low = np.maximum(hops - CONTEXT, 0)
+        high = np.minimum(hops + CONTEXT + 1, len(self._levels))
+        mean = (sums[high] - sums[low]) / (high - low)[:, None]
+        rise = self._levels[hops] - mean
+        best = rise.argmax(axis=1)
+        named = rise[np.arange(len(hops)), best] >= MIN_RISE
+        self._values.append(np.where(named, best, UNVOICED).astype(np.uint8))
+        self._done = until
+        keep = max(0, self._done - CONTEXT - self._first)
+        self._levels, self._first = self._levels[keep:], self._first + keep
+
+    def finish(self) -> np.ndarray:
+        """The contour of everything read: (hops,) uint8, :data:`PHASES` hops per item."""
+        self._emit(self._first + len(self._levels))
+        if not self._values:
+            return np.zeros(0, np.uint8)
+        return np.concatenate(self._values)
+
+
+def encode(contour: np.ndarray) -> str:
+    """A registered work's contour as base64 text."""
+    return base64.b64encode(contour.astype(np.uint8).tobytes()).decode("ascii")
+
+
+def decode(text: str, items: int) -> np.ndarray:
+    """:func:`encode`'s text back to a contour; raises ``ValueError``."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"pitch is not base64: {text!r:.40}") from None
+    most = PHASES * (items + 32)  # Chromaprint gives a few items fewer than frames
+    if not raw or len(raw) > most:
+        raise ValueError(f"pitch holds {len(raw):,} bytes, not 1 for each of 1 to {most:,} "
+                         f"hops ({PHASES} for each of {items:,} items, and a few more)")
+    contour = np.frombuffer(raw, dtype=np.uint8).copy()
+    wrong = np.flatnonzero((contour >= SEMITONES) & (contour != UNVOICED))
+    if len(wrong):
+        raise ValueError(f"pitch byte {int(wrong[0]):,} is {int(contour[wrong[0]])}, not a "
+                         f"semitone 0-{SEMITONES - 1} or {UNVOICED} (none)")
+    return contour
+
+
+def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: np.ndarray,
+              window: int) -> float | None:
+    """How well the copy's contour follows the work's along a verified line: the mean over
+    the copy's windows ``windows`` (each of ``window`` items, lying ``offsets`` items before
+    the work's) of the share of their hops naming the work's semitone there, at each window's
+    best shift within :data:`MAX_LAG` hops. None where the work names no semitone there
+    (a drum solo, noise): pitch can tell nothing."""
+    span = window * PHASES
+    hops = windows[:, None] * span + np.arange(span)[None, :]
+    keep = hops[:, -1] < len(copy)
+    hops, offsets = hops[keep], offsets[keep]
+    if not len(hops):
+        return None
+    at = hops[:, None, :] + PHASES * offsets[:, None, None] \
+        + np.arange(-MAX_LAG, MAX_LAG + 1)[None, :, None]  # windows x lags x hops
+    inside = (at >= 0) & (at < len(work))
+    theirs = np.where(inside, work[np.clip(at, 0, len(work) - 1)], UNVOICED)
+    if not (theirs != UNVOICED).any():
+        return None
+    ours = copy[hops][:, None, :]
+    same = ((theirs == ours) & (ours != UNVOICED)).sum(axis=2)
+    return float((same.max(axis=1) / span).mean())
