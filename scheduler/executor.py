@@ -25,7 +25,7 @@ from typing import IO, Protocol
 
 from sqlalchemy import URL, make_url
 
-from scheduler.launcher import LauncherUnavailable, launcher_failed, shared_launcher
+from scheduler.launcher import Launcher, LauncherUnavailable, launcher_failed, shared_launcher
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.models import CrawlRun, WatchTarget
@@ -241,9 +241,10 @@ class LocalExecutor:
         with self._launching:
             self.stopping.set()
 
-    def _start(self, command: list[str], env: dict[str, str], log: IO[bytes]) -> CrawlProcess:
-        """The crawl forked by the warm launcher, or if it is off or gone, a subprocess."""
-        launcher = shared_launcher() if self.settings.warm_crawls else None
+    @staticmethod
+    def _start(launcher: Launcher | None, command: list[str], env: dict[str, str],
+               log: IO[bytes]) -> CrawlProcess:
+        """The crawl forked by the warm launcher, or without one, a subprocess."""
         if launcher is not None:
             try:
                 return launcher.launch(command[3:], env, os.getcwd(), log.fileno())
@@ -269,11 +270,14 @@ class LocalExecutor:
             env["PGPASSWORD"] = password
         failure: str | None = None
         stopped_by: str | None = None
+        # Started (the first time) before ``_launching`` is taken: a stop signal that arrives
+        # while the launcher imports the crawl code finds no crawl launched, and none is.
+        launcher = shared_launcher() if self.settings.warm_crawls else None
         with open(log_path, "wb") as log, self._launching:
             if self.stopping.is_set():  # stopping already: this crawl is not started
                 settle_run(self.db, run_id, None, "", SCHEDULER_STOPPING)
                 return run_id
-            process = self._start(command, env, log)
+            process = self._start(launcher, command, env, log)
         with closing(process):
             name_crawl_process(self.db, run_id, process.process)
             try:

@@ -6,8 +6,8 @@ would run it, with Popen-like control. The launcher is started (``python -m
 scheduler.launcher FD``) by the first crawl a process launches, imports Scrapy, Swordnet's
 settings and spiders and what they import, and starts nothing: no reactor, no thread, no
 database connection. It is shared by every executor of the process; it ignores SIGINT and
-SIGTERM (a stop signal sent to the group reaches the crawls, not it) and exits when its
-command socket reaches EOF, when the process that started it is gone.
+SIGTERM by keeping them blocked (a stop signal sent to the group reaches the crawls, not it),
+and exits when its command socket reaches EOF, when the process that started it is gone.
 
 A crawl is the launcher's child, forked in the launcher's process group (the group of the
 process that started it, as a Popen child would be), so it keeps running if the launcher or
@@ -51,6 +51,9 @@ PRELOADED = ("scrapy.cmdline", "scrapy.crawler", "scrapy.commands.crawl", CRAWL_
              "scrapy.core.downloader.handlers.http11")
 REQUEST_BYTES = 1 << 20
 READY = b"ready"
+# Blocked in the launcher, so that it ignores them and a crawl it forks gets one sent to the
+# group as soon as it has a fresh interpreter's handlers.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 log = logging.getLogger(__name__)
 
 
@@ -210,6 +213,8 @@ def _become_crawl(request: dict[str, Any], log_fd: int, closing: list[int]) -> _
     for number in (signal.SIGTERM, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a stop signal sent since the fork was held, not lost: it acts now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     for fd in closing:
         os.close(fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -282,8 +287,7 @@ def _reap(replies: dict[int, socket.socket]) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # held, never acted on
     control = socket.socket(fileno=int(sys.argv[1]))
     _preload()
     control.send(READY)
