@@ -255,6 +255,9 @@ class LocalExecutor:
 
     def run(self, request: CrawlRequest) -> int:
         """Crawl to completion; returns the CrawlRun id whatever the outcome."""
+        # Started (the first time) before the run is: once a run is there, its crawl is
+        # launched as soon as a subprocess would have been, before or without a stop signal.
+        launcher = shared_launcher() if self.settings.warm_crawls else None
         run_id = create_run(self.db, request)
         jobdir = self.settings.jobs_dir / f"run-{run_id}"
         log_path = self.settings.logs_dir / f"run-{run_id}.log"
@@ -270,9 +273,6 @@ class LocalExecutor:
             env["PGPASSWORD"] = password
         failure: str | None = None
         stopped_by: str | None = None
-        # Started (the first time) before ``_launching`` is taken: a stop signal that arrives
-        # while the launcher imports the crawl code finds no crawl launched, and none is.
-        launcher = shared_launcher() if self.settings.warm_crawls else None
         with open(log_path, "wb") as log, self._launching:
             if self.stopping.is_set():  # stopping already: this crawl is not started
                 settle_run(self.db, run_id, None, "", SCHEDULER_STOPPING)
