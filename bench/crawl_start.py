@@ -198,7 +198,7 @@ def main() -> None:
     for _ in range(args.repeat):  # the modes take turns, so both see the same load
         for mode in args.modes:
             mode_settings = replace(settings, warm_crawls=mode == "warm")
-            launcher_pid = int(launcher["pid"]) if launcher and mode == "warm" else None
+            launcher_pid = int(launcher["pid"]) if launcher else None  # in both modes
             crawls[mode]["nothing"].append(
                 crawl_cpu(mode_settings, "http://127.0.0.1:9/", launcher_pid))
             for name, site in (("one image", one_image_site()), ("fixture site", fixture)):
