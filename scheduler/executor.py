@@ -19,11 +19,13 @@ import signal
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import IO, Protocol
 
 from sqlalchemy import URL, make_url
 
+from scheduler.launcher import Launcher, LauncherUnavailable, launcher_failed, shared_launcher
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.models import CrawlRun, WatchTarget
@@ -187,8 +189,40 @@ def _log_file_tail(path: os.PathLike[str]) -> str:
         return ""
 
 
+class CrawlProcess(Protocol):
+    """A launched crawl: a subprocess, or a child of the warm launcher."""
+
+    @property
+    def process(self) -> ProcessRef | None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PlainCrawl:
+    """A crawl started as a ``python -m scrapy crawl`` subprocess."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.process = ProcessRef.of(popen.pid)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+    def close(self) -> None:
+        self.popen.__exit__(None, None, None)
+
+
 class LocalExecutor:
-    """Runs crawls as local subprocesses and records each as a CrawlRun."""
+    """Runs crawls as local processes and records each as a CrawlRun: forked by this
+    process's warm launcher (:mod:`scheduler.launcher`) unless ``settings.warm_crawls`` is
+    off or the launcher is gone, else as ``python -m scrapy crawl`` subprocesses."""
 
     def __init__(self, db: Database, settings: Settings,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -207,8 +241,23 @@ class LocalExecutor:
         with self._launching:
             self.stopping.set()
 
+    @staticmethod
+    def _start(launcher: Launcher | None, command: list[str], env: dict[str, str],
+               log: IO[bytes]) -> CrawlProcess:
+        """The crawl forked by the warm launcher, or without one, a subprocess."""
+        if launcher is not None:
+            try:
+                return launcher.launch(command[3:], env, os.getcwd(), log.fileno())
+            except LauncherUnavailable as error:
+                launcher_failed(error)
+        return PlainCrawl(subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                           stdout=log, stderr=subprocess.STDOUT))
+
     def run(self, request: CrawlRequest) -> int:
         """Crawl to completion; returns the CrawlRun id whatever the outcome."""
+        # Started (the first time) before the run is: once a run is there, its crawl is
+        # launched as soon as a subprocess would have been, before or without a stop signal.
+        launcher = shared_launcher() if self.settings.warm_crawls else None
         run_id = create_run(self.db, request)
         jobdir = self.settings.jobs_dir / f"run-{run_id}"
         log_path = self.settings.logs_dir / f"run-{run_id}.log"
@@ -228,14 +277,13 @@ class LocalExecutor:
             if self.stopping.is_set():  # stopping already: this crawl is not started
                 settle_run(self.db, run_id, None, "", SCHEDULER_STOPPING)
                 return run_id
-            process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT)
-        with process:
-            name_crawl_process(self.db, run_id, ProcessRef.of(process.pid))
+            process = self._start(launcher, command, env, log)
+        with closing(process):
+            name_crawl_process(self.db, run_id, process.process)
             try:
                 returncode = process.wait(timeout=self.timeout_s)
-                failure = exit_failure(returncode)
-                if -returncode in STOP_SIGNALS:
+                failure = None if returncode is None else exit_failure(returncode)
+                if returncode is not None and -returncode in STOP_SIGNALS:
                     stopped_by = f"by {signal.Signals(-returncode).name}"
             except subprocess.TimeoutExpired:
                 process.kill()

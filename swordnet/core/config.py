@@ -1,6 +1,7 @@
 """Runtime settings read from the environment (SWORDNET_HOME, SWORDNET_DATABASE_URL,
 SWORDNET_TRUSTED_PROXIES, SWORDNET_ALLOW_NETWORKS, the SWORDNET_SMTP_* mail server and
-SWORDNET_RDAP_BOOTSTRAP_URL, SWORDNET_RDAP_TIMEOUT, SWORDNET_PUBLIC_PAGES)."""
+SWORDNET_RDAP_BOOTSTRAP_URL, SWORDNET_RDAP_TIMEOUT, SWORDNET_PUBLIC_PAGES,
+SWORDNET_COLD_CRAWLS)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ class Settings:
     # Whether the unauthenticated pages of published cases (/public/) are served; off in a
     # fresh install (404), on in the demo (make serve).
     public_pages: bool = False
+    # Whether the local executor forks crawls from a warm launcher that has imported the crawl
+    # code (scheduler/launcher.py) rather than starting each as a fresh subprocess.
+    warm_crawls: bool = True
 
     @property
     def logs_dir(self) -> Path:
@@ -123,7 +127,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                     or Settings.rdap_bootstrap_url,
                     rdap_timeout_s=_number(env, "SWORDNET_RDAP_TIMEOUT",
                                            Settings.rdap_timeout_s, float),
-                    public_pages=_switch(env, "SWORDNET_PUBLIC_PAGES"))
+                    public_pages=_switch(env, "SWORDNET_PUBLIC_PAGES"),
+                    warm_crawls=not _switch(env, "SWORDNET_COLD_CRAWLS"))
 
 
 def load_smtp(env: Mapping[str, str]) -> SmtpSettings | None:
