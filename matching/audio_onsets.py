@@ -93,21 +93,28 @@ class OnsetEnvelope:
 
 
 def encode(envelopes: np.ndarray) -> str:
-    """A registered work's envelopes (the flux's, then the bass rise's) as base64 text."""
+    """A registered work's envelopes (the flux's, then the bass rise's) as base64 text; any
+    rows of one byte per hop alike (:mod:`matching.audio_pitch`'s contour)."""
     return base64.b64encode(envelopes.astype(np.uint8).tobytes()).decode("ascii")
+
+
+def decode_rows(text: str, items: int, name: str, rows: int) -> np.ndarray:
+    """:func:`encode`'s text back to (``rows``, hops) bytes for a fingerprint of ``items``
+    Chromaprint items; raises ``ValueError`` naming the value's key ``name``."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name} is not base64: {text!r:.40}") from None
+    most = PHASES * (items + 32)  # Chromaprint gives a few items fewer than frames
+    if not raw or len(raw) % rows or len(raw) // rows > most:
+        raise ValueError(f"{name} holds {len(raw):,} bytes, not {rows} for each of 1 to "
+                         f"{most:,} hops ({PHASES} for each of {items:,} items, and a few more)")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(rows, -1).copy()
 
 
 def decode(text: str, items: int) -> np.ndarray:
     """:func:`encode`'s text back to (2, hops) envelopes; raises ``ValueError``."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"onsets is not base64: {text!r:.40}") from None
-    most = PHASES * (items + 32)  # Chromaprint gives a few items fewer than frames
-    if not raw or len(raw) % 2 or len(raw) // 2 > most:
-        raise ValueError(f"onsets holds {len(raw):,} bytes, not 2 for each of 1 to {most:,} "
-                         f"hops ({PHASES} for each of {items:,} items, and a few more)")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(2, -1).copy()
+    return decode_rows(text, items, "onsets", 2)
 
 
 def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: np.ndarray,

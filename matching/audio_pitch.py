@@ -21,14 +21,12 @@ notes), averaged over the windows.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import numpy as np
 
-SAMPLE_RATE = 11_025
-ITEM = 1365  # samples per Chromaprint item
-PHASES = 3  # contour values per item
+from matching import audio_onsets
+
+# read at the onset envelopes' rate and hop: three contour values per Chromaprint item
+SAMPLE_RATE, ITEM, PHASES = audio_onsets.SAMPLE_RATE, audio_onsets.ITEM, audio_onsets.PHASES
 HOP = ITEM // PHASES
 FRAME = 2048  # 5.4 Hz per FFT bin: half a semitone at 196 Hz
 LOWEST_MIDI = 55  # G3, 196 Hz
@@ -96,20 +94,12 @@ class PitchContour:
 
 def encode(contour: np.ndarray) -> str:
     """A registered work's contour as base64 text."""
-    return base64.b64encode(contour.astype(np.uint8).tobytes()).decode("ascii")
+    return audio_onsets.encode(contour)
 
 
 def decode(text: str, items: int) -> np.ndarray:
     """:func:`encode`'s text back to a contour; raises ``ValueError``."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"pitch is not base64: {text!r:.40}") from None
-    most = PHASES * (items + 32)  # Chromaprint gives a few items fewer than frames
-    if not raw or len(raw) > most:
-        raise ValueError(f"pitch holds {len(raw):,} bytes, not 1 for each of 1 to {most:,} "
-                         f"hops ({PHASES} for each of {items:,} items, and a few more)")
-    contour = np.frombuffer(raw, dtype=np.uint8).copy()
+    contour: np.ndarray = audio_onsets.decode_rows(text, items, "pitch", 1)[0]
     wrong = np.flatnonzero((contour >= SEMITONES) & (contour != UNVOICED))
     if len(wrong):
         raise ValueError(f"pitch byte {int(wrong[0]):,} is {int(contour[wrong[0]])}, not a "
