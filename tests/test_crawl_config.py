@@ -189,8 +189,9 @@ def test_the_local_executor_passes_settings_with_s_and_the_password_apart(
         request = CrawlRequest.for_target(target)
     monkeypatch.setattr(executor_module.subprocess, "Popen", _FakeCrawl)
     _FakeCrawl.started.clear()
+    # a crawl started as a subprocess (the warm launcher forks from the same command line)
     elsewhere = Settings(sqlite_home.home, "postgresql+psycopg://sn:s3cret@db.internal/sn",
-                         allow_networks="10.0.0.0/8")
+                         allow_networks="10.0.0.0/8", warm_crawls=False)
     LocalExecutor(db, elsewhere).run(request)
     db.dispose()
     [(command, env)] = _FakeCrawl.started
