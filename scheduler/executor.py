@@ -242,16 +242,18 @@ class LocalExecutor:
             self.stopping.set()
 
     @staticmethod
-    def _start(launcher: Launcher | None, command: list[str], env: dict[str, str],
+    def _start(launcher: Launcher | None, scrapy_args: list[str], env: dict[str, str],
                log: IO[bytes]) -> CrawlProcess:
-        """The crawl forked by the warm launcher, or without one, a subprocess."""
+        """``scrapy SCRAPY_ARGS`` forked by the warm launcher, or without one, run as a
+        ``python -m scrapy`` subprocess."""
         if launcher is not None:
             try:
-                return launcher.launch(command[3:], env, os.getcwd(), log.fileno())
+                return launcher.launch(scrapy_args, env, os.getcwd(), log.fileno())
             except LauncherUnavailable as error:
                 launcher_failed(error)
-        return PlainCrawl(subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                           stdout=log, stderr=subprocess.STDOUT))
+        return PlainCrawl(subprocess.Popen([sys.executable, "-m", "scrapy", *scrapy_args],
+                                           env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=subprocess.STDOUT))
 
     def run(self, request: CrawlRequest) -> int:
         """Crawl to completion; returns the CrawlRun id whatever the outcome."""
@@ -263,11 +265,10 @@ class LocalExecutor:
         log_path = self.settings.logs_dir / f"run-{run_id}.log"
         self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
         settings, password = crawl_settings(self.settings, request)
-        command = [sys.executable, "-m", "scrapy", "crawl", request.spider,
-                   *request.spider_arguments(), "-a", f"run_id={run_id}",
-                   "-s", f"JOBDIR={jobdir}",
-                   *[option for name, value in settings.items()
-                     for option in ("-s", f"{name}={value}")]]
+        scrapy_args = ["crawl", request.spider, *request.spider_arguments(),
+                       "-a", f"run_id={run_id}", "-s", f"JOBDIR={jobdir}",
+                       *[option for name, value in settings.items()
+                         for option in ("-s", f"{name}={value}")]]
         env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
         if password is not None:
             env["PGPASSWORD"] = password
@@ -277,7 +278,7 @@ class LocalExecutor:
             if self.stopping.is_set():  # stopping already: this crawl is not started
                 settle_run(self.db, run_id, None, "", SCHEDULER_STOPPING)
                 return run_id
-            process = self._start(launcher, command, env, log)
+            process = self._start(launcher, scrapy_args, env, log)
         with closing(process):
             name_crawl_process(self.db, run_id, process.process)
             try:

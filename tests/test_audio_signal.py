@@ -156,15 +156,21 @@ def without_pitch(value: str) -> str:
     return json.dumps({**data, "v": 3}, separators=(",", ":"))
 
 
+def song_and_piece(folder: Path, song: np.ndarray, piece_seed: int) -> tuple[str, bytes]:
+    """The registered Chromaprint value of ``song`` (written as FLAC), and 20 s of the
+    generated piece ``piece_seed`` as WAV bytes."""
+    content = write_audio(folder / "song.flac", song).read_bytes()
+    [value] = [v for a, _, v in registration_fingerprints("audio", content)
+               if a == "chromaprint"]
+    return value, write_audio(folder / "other.wav", music(piece_seed, 20.0)).read_bytes()
+
+
 @pytest.fixture(scope="module")
 def near_tempo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
     """Song 1022's value, and 20 s of song 100018: both in its key on its four chords, at 129
     and 137 beats a minute; Chromaprint alone matched this one (a false hit of bench/audio.py
     before the onsets)."""
-    folder = tmp_path_factory.mktemp("near-tempo")
-    song = write_audio(folder / "song.flac", music(1022, SECONDS)).read_bytes()
-    [value] = [v for a, _, v in registration_fingerprints("audio", song) if a == "chromaprint"]
-    return value, write_audio(folder / "other.wav", music(100018, 20.0)).read_bytes()
+    return song_and_piece(tmp_path_factory.mktemp("near-tempo"), music(1022, SECONDS), 100018)
 
 
 def test_music_on_the_same_chords_at_another_tempo_is_told_from_a_voice_over_copy(
@@ -200,10 +206,8 @@ def same_tempo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
     at its tempo within a per cent, so bass and drums alike and only the melody differs; the
     onset check let it through by the bent fit (bench/audio.py's one false hit with format 3;
     the song's later bars would also meet it on a line held straight, see the README)."""
-    folder = tmp_path_factory.mktemp("same-tempo")
-    song = write_audio(folder / "song.flac", music(1018, SECONDS)[:40 * RATE]).read_bytes()
-    [value] = [v for a, _, v in registration_fingerprints("audio", song) if a == "chromaprint"]
-    return value, write_audio(folder / "other.wav", music(100162, 20.0)).read_bytes()
+    return song_and_piece(tmp_path_factory.mktemp("same-tempo"),
+                          music(1018, SECONDS)[:40 * RATE], 100162)
 
 
 def test_another_melody_on_the_same_chords_at_the_same_tempo_is_not_a_match(
