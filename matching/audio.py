@@ -508,10 +508,6 @@ class ChromaprintSignal(SignalType):
         return AudioIndex()
 
 
-def _popcount(values: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(values).astype(np.int32)
-
-
 class AudioIndex(SignalIndex):
     """Registered recordings' sub-fingerprints, sorted by value; queries vote on offsets and
     the best-voted are verified frame by frame.
@@ -730,13 +726,19 @@ def _verify(work: np.ndarray, copy: np.ndarray, offset: int, min_windows: int = 
     if not windows or not len(work):
         return []
     shifts = np.arange(offset - BAND - VOTE_BIN, offset + BAND + VOTE_BIN + 1)
-    copy_at = np.arange(windows * WINDOW)
-    work_at = copy_at[:, None] + shifts[None, :]
-    valid = (work_at >= 0) & (work_at < len(work))
-    errors = _popcount((copy[copy_at][:, None] ^ work[np.clip(work_at, 0, len(work) - 1)])
-                       & VERIFY_MASK)
-    errors = np.where(valid, errors, 0).reshape(windows, WINDOW, len(shifts)).sum(axis=1)
-    counted = valid.reshape(windows, WINDOW, len(shifts)).sum(axis=1)
+    width, length = len(shifts), windows * WINDOW
+    # the work from shifts[0] on, padded where it has no items: row i of its sliding view
+    # holds work[i + shifts] (a view, nothing copied), and the padding counts no errors
+    inside = np.arange(length + width - 1) + int(shifts[0])
+    valid = ((inside >= 0) & (inside < len(work))).astype(np.uint8)
+    work_part = np.where(valid, work[np.clip(inside, 0, len(work) - 1)], 0) & VERIFY_MASK
+    view = np.lib.stride_tricks.sliding_window_view(work_part, width)[:length]
+    errors = np.bitwise_count(view ^ (copy[:length] & VERIFY_MASK)[:, None]) \
+        * np.lib.stride_tricks.sliding_window_view(valid, width)[:length]
+    errors = errors.reshape(windows, WINDOW, width).sum(axis=1, dtype=np.int32)
+    ends = np.concatenate([[0], np.cumsum(valid, dtype=np.int32)])
+    first = np.arange(windows)[:, None] * WINDOW + np.arange(width)[None, :]
+    counted = ends[first + WINDOW] - ends[first]
     # a window must overlap the work by at least half to be judged
     ber = np.where(counted >= WINDOW // 2, errors / np.maximum(VERIFY_BITS * counted, 1), 1.0)
     ber[:, 1:-1] = np.minimum(ber[:, 1:-1], np.minimum(ber[:, :-2], ber[:, 2:]))
@@ -780,10 +782,13 @@ def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
     offsets whose windows lie furthest below :data:`MAX_BER` in all (more windows, and
     closer ones, win): tried at coarse slopes, then finely around the best one."""
     windows, width = ber.shape
-    margin = np.concatenate([np.zeros((windows, 1)), np.maximum(MAX_BER - ber, 0.0),
-                             np.zeros((windows, 1))], axis=1)
-    centres = (np.arange(windows) + 0.5) * WINDOW
-    rows = np.arange(windows)[:, None]
+    # windows matching nowhere add nothing to any line: only the others are summed
+    scoring = np.flatnonzero((ber <= MAX_BER).any(axis=1))
+    margin = np.concatenate([np.zeros((len(scoring), 1)),
+                             np.maximum(MAX_BER - ber[scoring], 0.0),
+                             np.zeros((len(scoring), 1))], axis=1)
+    centres = (scoring + 0.5) * WINDOW
+    rows = np.arange(len(scoring))[:, None]
     starts = np.arange(width)[None, :]
 
     def columns_at(rates: np.ndarray) -> np.ndarray:
@@ -802,7 +807,8 @@ def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
     rate, _ = best_of(coarse if windows > 1 else np.zeros(1))
     rate, start = best_of(np.concatenate(
         [[rate], np.arange(rate - _COARSE_SLOPE, rate + _COARSE_SLOPE + 1e-9, fine)]))
-    return np.clip(columns_at(np.array([rate]))[0, :, start], 0, width - 1)
+    steps = np.rint(rate * (np.arange(windows) + 0.5) * WINDOW).astype(np.int64)
+    return np.clip(steps + start, 0, width - 1)
 
 
 def _longest_run(flags: np.ndarray) -> tuple[int, int]:
