@@ -106,6 +106,11 @@ MIN_ONSETS_BENT = 0.82
 # (audio_pitch.agreement; a scratch run over bench/audio.py's pieces: sped-up copies' best
 # lines 0.59 and up, the pieces on a work's chords that Chromaprint matches 0.38 at most)
 MIN_PITCH_BENT = 0.45
+# a line held straight must have the copy's spectrum follow the work's notes at this share
+# (audio_pitch.heard; a scratch run over bench/audio.py's works and generated pieces: the
+# best straight line of a copy 0.80 and up (voice over), 0.87 (noise), 0.95 (Opus); of
+# pieces on a work's chords passing the onset check, 0.70 at most)
+MIN_HEARD_STRAIGHT = 0.75
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
 # odd bit says on which side of the middle threshold the filter's value lies (coarse), the
@@ -131,13 +136,15 @@ class AudioPrint:
     """Chromaprint's raw sub-fingerprints of one recording (uint32), its duration, its band
     bits (:mod:`matching.audio_bands`: (phases, items) uint32), its onset envelopes
     (:mod:`matching.audio_onsets`: (2, hops) uint8) and its pitch contour
-    (:mod:`matching.audio_pitch`: (hops,) uint8), if read."""
+    (:mod:`matching.audio_pitch`: (hops,) uint8), if read; a copy's also its semitone levels
+    (:meth:`audio_pitch.PitchContour.levels`: (hops, semitones), never stored)."""
 
     items: np.ndarray
     duration: float
     bands: np.ndarray | None = None
     onsets: np.ndarray | None = None
     pitch: np.ndarray | None = None
+    levels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -328,7 +335,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     fingerprinter.start(SAMPLE_RATE, 1)
     bands = audio_bands.BandBits(audio_bands.ITEM // band_phases) if band_phases else None
     onsets = audio_onsets.OnsetEnvelope() if band_phases else None
-    pitch = audio_pitch.PitchContour() if band_phases else None
+    pitch = audio_pitch.PitchContour(keep_levels=band_phases > 1) if band_phases else None
     samples, audible, carry = 0, 0.0, b""
     try:
         assert process.stdout is not None
@@ -370,7 +377,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2),
                       None if bands is None else bands.finish(band_phases),
                       None if onsets is None else onsets.finish(),
-                      None if pitch is None else pitch.finish())
+                      None if pitch is None else pitch.finish(),
+                      None if pitch is None else pitch.levels())
 
 
 def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
@@ -669,6 +677,13 @@ class AudioIndex(SignalIndex):
                                 if pitched < MIN_PITCH_BENT:
                                     continue  # a piece on the work's chords at its tempo
                                 detail["pitch_share"] = round(pitched, 3)
+                        elif work_pitch is not None and copy.levels is not None:
+                            heard = audio_pitch.heard(work_pitch, copy.levels, windows,
+                                                      offsets, WINDOW)
+                            if heard is not None:
+                                if heard < MIN_HEARD_STRAIGHT:
+                                    continue  # the work's rhythm and chords, not its melody
+                                detail["notes_heard"] = round(heard, 3)
                 if banded:
                     assert work_bands is not None and copy.bands is not None
                     detail["bands_ber"] = round(audio_bands.errors(

@@ -36,6 +36,8 @@ MIN_RISE = 1.0  # natural-log units (4.3 dB) a semitone must stand out by to be 
 UNVOICED = 255
 FLOOR = 1e4  # added to a band's power (int16 samples, Hann window) before its logarithm
 MAX_LAG = 4  # hops either side of a window's offset searched
+NEAR = 12  # hops (about half a second) apart at most, the pairs :func:`heard` compares
+MIN_PAIRS = 10  # such pairs naming two semitones a window needs to be judged
 _FREQS = np.arange(FRAME // 2 + 1) * SAMPLE_RATE / FRAME
 _CENTRES = 440.0 * 2 ** ((np.arange(SEMITONES) + LOWEST_MIDI - 69) / 12)
 _WEIGHTS = np.stack([(_FREQS >= c * 2 ** (-1 / 24)) & (_FREQS < c * 2 ** (1 / 24))  # noqa: SIM300
@@ -47,9 +49,10 @@ class PitchContour:
     """Streams int16 PCM in and the contour out: a byte for each :data:`HOP` samples (the
     :data:`FRAME` samples starting there), once :data:`CONTEXT` hops after it are read."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_levels: bool = False) -> None:
         self._buffer = np.zeros(0, dtype=np.float32)
         self._levels = np.zeros((0, SEMITONES), dtype=np.float32)  # from hop _first on
+        self._kept: list[np.ndarray] | None = [] if keep_levels else None
         self._first = 0  # the hop number of _levels[0]
         self._done = 0  # hops given out
         self._values: list[np.ndarray] = []
@@ -61,7 +64,10 @@ class PitchContour:
             return
         windows = np.lib.stride_tricks.sliding_window_view(self._buffer, FRAME)[::HOP][:frames]
         power = (np.abs(np.fft.rfft(windows * _WINDOW, axis=1)) ** 2) @ _WEIGHTS
-        self._levels = np.concatenate([self._levels, np.log(power + FLOOR)])
+        levels = np.log(power + FLOOR)
+        if self._kept is not None:
+            self._kept.append(levels.astype(np.float16))
+        self._levels = np.concatenate([self._levels, levels])
         self._buffer = self._buffer[frames * HOP:]
         self._emit(self._first + len(self._levels) - CONTEXT)
 
@@ -90,6 +96,14 @@ class PitchContour:
         if not self._values:
             return np.zeros(0, np.uint8)
         return np.concatenate(self._values)
+
+
+    def levels(self) -> np.ndarray | None:
+        """Every hop's semitone log levels, (hops, :data:`SEMITONES`) float16, if kept."""
+        if self._kept is None:
+            return None
+        return np.concatenate(self._kept) if self._kept else np.zeros((0, SEMITONES),
+                                                                        np.float16)
 
 
 def encode(contour: np.ndarray) -> str:
@@ -129,3 +143,48 @@ def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: 
     ours = copy[hops][:, None, :]
     same = ((theirs == ours) & (ours != UNVOICED)).sum(axis=2)
     return float((same.max(axis=1) / span).mean())
+
+
+def heard(work: np.ndarray, levels: np.ndarray, windows: np.ndarray, offsets: np.ndarray,
+          window: int) -> float | None:
+    """How well the copy's spectrum follows the work's notes along a verified line, where a
+    voice over the copy outshouts them (:func:`agreement` then fails): for each pair of hops
+    within :data:`NEAR` of each other in one of the copy's windows ``windows`` (each of
+    ``window`` items, lying ``offsets`` items before the work's) where the work names two
+    different semitones ``a`` then ``b``, whether the copy's ``levels`` (its semitone log
+    levels, :meth:`PitchContour.levels`) say the same: ``a`` louder at the first hop than at
+    the second plus ``b`` louder at the second than at the first is above 0. A voice adds
+    energy to both hops' bands alike; another melody on the work's chords agrees by chance,
+    but for the chords' own changes. The share of such pairs agreeing, per window, averaged
+    over the windows with at least :data:`MIN_PAIRS`, at the best shift of the whole line
+    within :data:`MAX_LAG` hops. None where no window has that many (the work names few
+    notes there): pitch can tell nothing."""
+    span = window * PHASES
+    hops = windows[:, None] * span + np.arange(span)[None, :]
+    keep = hops[:, -1] < len(levels)
+    hops, offsets = hops[keep], offsets[keep]
+    if not len(hops):
+        return None
+    best: float | None = None
+    for lag in range(-MAX_LAG, MAX_LAG + 1):
+        at = hops + PHASES * offsets[:, None] + lag
+        notes = np.where((at >= 0) & (at < len(work)), work[np.clip(at, 0, len(work) - 1)],
+                         UNVOICED)
+        named = np.minimum(notes, SEMITONES - 1)
+        agreed = np.zeros(len(hops))
+        pairs = np.zeros(len(hops))
+        for step in range(1, NEAR + 1):
+            first, second = named[:, :-step], named[:, step:]
+            counted = (notes[:, :-step] != UNVOICED) & (notes[:, step:] != UNVOICED) \
+                & (first != second)
+            early, late = hops[:, :-step], hops[:, step:]
+            change = (levels[early, first].astype(np.float32) - levels[late, first]
+                      + levels[late, second] - levels[early, second])
+            agreed += (counted & (change > 0)).sum(axis=1) \
+                + 0.5 * (counted & (change == 0)).sum(axis=1)
+            pairs += counted.sum(axis=1)
+        judged = pairs >= MIN_PAIRS
+        if judged.any():
+            share = float((agreed[judged] / pairs[judged]).mean())
+            best = share if best is None else max(best, share)
+    return best

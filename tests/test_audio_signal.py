@@ -225,6 +225,30 @@ def test_another_melody_on_the_same_chords_at_the_same_tempo_is_not_a_match(
     assert found.work_id == 1018
 
 
+@pytest.fixture(scope="module")
+def same_tempo_whole(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
+    """All of song 1018's value, and 20 s of song 100162: its later bars meet the onset
+    check on a line held straight (bench/audio.py's one false hit with format 4)."""
+    return song_and_piece(tmp_path_factory.mktemp("same-tempo-whole"), music(1018, SECONDS),
+                          100162)
+
+
+def test_another_melody_on_a_straight_line_is_not_a_match_and_a_voice_over_copy_is(
+        same_tempo_whole: tuple[str, bytes], tmp_path: Path) -> None:
+    value, other = same_tempo_whole
+    index = MatchIndex()
+    index.add(1, 1018, "chromaprint", value)
+    assert matches(index, other) == []
+    song = music(1018, SECONDS)
+    [found] = matches(index, encoded(tmp_path, "voiced.wav", voiced(song)))
+    assert found.work_id == 1018 and abs(found.detail["offset_s"]) <= 1.0
+    assert found.detail["notes_heard"] >= audio.MIN_HEARD_STRAIGHT
+    start = 36.0  # where the piece met the onset check: the voice-over excerpt there is found
+    excerpt = song[int(start * RATE):int((start + 20) * RATE)]
+    [found] = matches(index, encoded(tmp_path, "part.wav", voiced(excerpt)))
+    assert found.work_id == 1018 and abs(found.detail["offset_s"] - start) <= 1.0
+
+
 def test_the_pitch_contour_names_the_notes_played_however_the_audio_arrives() -> None:
     """A work is decoded in one piece and a copy in chunks of any size: both give the same
     contour, and it names the note being played."""
