@@ -43,7 +43,13 @@ generated bass and drums and passes more often, mostly by the bent fit; where th
 pitch contour, a line passing by the bent fit alone must also name the work's notes
 (:func:`audio_pitch.agreement` at :data:`MIN_PITCH_BENT`), which a sped-up copy does
 (pitch-preserving) and another melody does not. A voice over the music hides its notes
-(under a fifth of them named), so a line held straight is not checked by pitch. A song that
+(under a fifth of them named), so a line held straight is checked by pitch another way: the
+copy's semitone levels (read for a copy only) must rise and fall with the notes the work
+names, pair by pair of nearby hops (:func:`audio_pitch.heard` at :data:`MIN_HEARD_STRAIGHT`),
+which a voice, adding energy to both hops alike, leaves standing. It rejects such a piece
+only where the work's contour names its melody: for some works it mostly names their chords'
+notes, which that piece shares (``bench/audio.py`` has no such false hit; held-out pieces do,
+see the README). A song that
 repeats itself note for note matches an excerpt at each repeat (a repeat closer than the
 band is found by verifying the next best lines too, each over a second off those before):
 of a work's offsets matching at least :data:`REPEAT_SHARE` as much of the copy as its best,

@@ -16,7 +16,9 @@ the voice's strongest harmonic. A registered work and a copy are read alike.
 matched window, the share of hops where both name a semitone and name the same one, at the
 best shift within :data:`MAX_LAG` hops of the window's offset (which absorbs Chromaprint's
 item-wide placement and a sped-up copy's drift, as pitch-preserving speed changes keep the
-notes), averaged over the windows.
+notes), averaged over the windows. A voice over the music outshouts the melody there, so a
+copy also keeps its semitone levels (:meth:`PitchContour.levels`; a work does not) and
+:func:`heard` asks whether they rise and fall with the work's named notes instead.
 """
 
 from __future__ import annotations
