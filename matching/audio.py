@@ -114,8 +114,8 @@ MIN_ONSETS_BENT = 0.82
 MIN_PITCH_BENT = 0.45
 # a line held straight must have the copy's spectrum follow the work's notes at this share
 # (audio_pitch.heard; a scratch run over bench/audio.py's works and generated pieces: the
-# best straight line of a copy 0.80 and up (voice over), 0.87 (noise), 0.95 (Opus); of
-# pieces on a work's chords passing the onset check, 0.70 at most)
+# best straight line of a copy 0.81 and up (voice over), 0.88 (noise), 0.96 (Opus); the one
+# piece of the bench's passing the onset check 0.70, but held-out ones 0.75-0.92: README)
 MIN_HEARD_STRAIGHT = 0.75
 _CHUNK = 1 << 20
 # Chromaprint gives each of its 16 filters two Gray-coded bits of a four-level answer: the
@@ -435,7 +435,7 @@ class ChromaprintSignal(SignalType):
     # Seconds of the copy in windows within MAX_BER of the work. bench/audio.py: noise,
     # speech and music in other keys stay below it; music in a work's key on its chords at a
     # tempo a few per cent away can reach 16 s of a 20 s clip (the onset and pitch checks
-    # reject all but 1 of the 1,000 there; see matching/audio_onsets.py and
+    # reject all of the 1,000 there, not all held-out ones; see matching/audio_onsets.py and
     # matching/audio_pitch.py); a 15 s
     # excerpt scores about 12 s.
     default_threshold: ClassVar[float] = 6
