@@ -99,7 +99,6 @@ class PitchContour:
             return np.zeros(0, np.uint8)
         return np.concatenate(self._values)
 
-
     def levels(self) -> np.ndarray | None:
         """Every hop's semitone log levels, (hops, :data:`SEMITONES`) float16, if kept."""
         if self._kept is None:
