@@ -57,6 +57,8 @@ MAX_CANDIDATES = 24  # best-voted images given the cheap geometric check per que
 RETRIEVAL_SHARE = 0.4  # the check's key-sharing matches find about half the true ones: a set
                        # needs this share of the inliers among them to be verified exactly
 ROUGH_RANSAC_ITERATIONS = 500
+MAX_PROBE_POINTS = 32  # the check pairs no work point through a probe key (a key and its
+                       # one-bit neighbours) shared by more of the query's keypoints
 VOTE_PROBES = 1  # probe keys per query key when voting: the key itself only (one-bit
                  # neighbours added more chance votes than true ones: see docs/architecture.md)
 MIN_VOTES = 2.0      # an image with fewer (idf-weighted) votes is not worth verifying
@@ -544,6 +546,9 @@ class _QueryProbes:
             unique = ordered[first]
             slot = np.full(1 << KEY_BITS, -1, np.int32)  # 4 MB: faster than a binary search
             slot[unique] = np.arange(len(unique), dtype=np.int32)
+            # a probe shared by many of the query's keypoints is a pattern repeated over the
+            # copy (a page's text): its pairs are chance ones, and up to a million a table
+            slot[unique[np.diff(np.append(first, len(order))) > MAX_PROBE_POINTS]] = -1
             slots.append(slot)
             starts.append(np.append(first, len(order)))
             points.append(order // len(_PROBE_FLIPS))
@@ -609,7 +614,8 @@ def key_matches(query: LocalFeatures, probes: _QueryProbes,
     """Cheap matches for a rough placement check of each of ``works``: pairs whose keys agree
     (up to one bit) in some table and whose descriptors are close, the nearest query point per
     work point (on a tie, one found in table 0 first, then the earliest query point);
-    ``(work points, query points)``.
+    ``(work points, query points)``. Probe keys shared by more than :data:`MAX_PROBE_POINTS`
+    query points pair nothing (:class:`_QueryProbes`).
 
     All works are matched in one pass of array operations (their keypoints stacked), which
     costs a fraction of matching them one by one.

@@ -140,7 +140,8 @@ def _key_matches_by_brute_force(query: LocalFeatures, works: list[LocalFeatures]
         tuple[np.ndarray, np.ndarray]]:
     """What :func:`word_index.key_matches` must find, pair by pair: for each work point, the
     query point nearest to it among those whose keys agree up to a bit in some table and whose
-    descriptors are close; on a tie, one agreeing in table 0 first, then the earliest."""
+    descriptors are close; on a tie, one agreeing in table 0 first, then the earliest. A
+    work key within a bit of more than ``MAX_PROBE_POINTS`` query keys pairs nothing."""
     query_keys = word_index.descriptor_keys(query.descriptors)
     found = []
     for work in works:
@@ -148,9 +149,11 @@ def _key_matches_by_brute_force(query: LocalFeatures, works: list[LocalFeatures]
         work_points, query_points = [], []
         for w in range(len(work)):
             best: tuple[int, int, int] | None = None
+            near = [[int(key ^ work_keys[t][w]).bit_count() <= 1 for key in query_keys[t]]
+                    for t in range(word_index.TABLES)]
             for q in range(len(query)):
                 tables = [t for t in range(word_index.TABLES)
-                          if int(query_keys[t][q] ^ work_keys[t][w]).bit_count() <= 1]
+                          if near[t][q] and sum(near[t]) <= word_index.MAX_PROBE_POINTS]
                 distance = int(np.unpackbits(query.descriptors[q] ^ work.descriptors[w]).sum())
                 if tables and distance <= MAX_DESCRIPTOR_DISTANCE:
                     best = min(best or (distance, tables[0], q), (distance, tables[0], q))
@@ -174,10 +177,12 @@ def _related_features(rnd: np.random.Generator, base: np.ndarray, count: int,
                          np.packbits(bits, axis=1), 640, 480)
 
 
-@pytest.mark.parametrize("chunk", [7, word_index.PAIR_CHUNK])
+@pytest.mark.parametrize(("chunk", "most"), [(7, 10), (word_index.PAIR_CHUNK,
+                                                 word_index.MAX_PROBE_POINTS)])
 def test_key_matches_are_the_nearest_key_agreeing_pairs_of_brute_force(
-        monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+        monkeypatch: pytest.MonkeyPatch, chunk: int, most: int) -> None:
     monkeypatch.setattr(word_index, "PAIR_CHUNK", chunk)  # also cut into many small chunks
+    monkeypatch.setattr(word_index, "MAX_PROBE_POINTS", most)  # and drop popular keys
     rnd = np.random.default_rng(16)
     base = rnd.integers(0, 256, (12, 32), dtype=np.uint8)
     query = _related_features(rnd, base, 120, 3)
@@ -185,7 +190,8 @@ def test_key_matches_are_the_nearest_key_agreeing_pairs_of_brute_force(
     probes = word_index._QueryProbes.of(query, word_index.descriptor_keys(query.descriptors))
     got = word_index.key_matches(query, probes, works)
     expected = _key_matches_by_brute_force(query, works)
-    assert sum(len(w) for w, _ in expected) > 50  # enough pairs to mean something
+    assert sum(len(w) for w, _ in expected) > 50  # enough pairs to mean something (124 with
+    # no probe key dropped, 100 with those of more than 10 query points dropped)
     for (work_points, query_points), (want_work, want_query) in zip(got, expected, strict=True):
         assert np.array_equal(work_points, want_work)
         assert np.array_equal(query_points, want_query)
