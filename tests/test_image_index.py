@@ -197,6 +197,16 @@ def test_key_matches_are_the_nearest_key_agreeing_pairs_of_brute_force(
         assert np.array_equal(query_points, want_query)
 
 
+def test_the_most_voted_images_are_those_a_full_sort_ranks_first() -> None:
+    rnd = np.random.default_rng(7)
+    for size in (0, 5, 24, 25, 1000, 65_536):
+        votes = rnd.integers(0, 12, size).astype(np.float64) / 2  # many ties, some below 2
+        for limit in (1, 24):
+            full = np.argsort(-votes, kind="stable")[:limit]
+            assert word_index.most_voted(votes, limit).tolist() == [
+                int(i) for i in full if votes[i] >= word_index.MIN_VOTES], (size, limit)
+
+
 def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_force(
         tmp_path: Path, registered: dict[int, LocalFeatures],
         queries: list[tuple[str, LocalFeatures]]) -> None:
