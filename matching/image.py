@@ -32,7 +32,7 @@ PHASH_THUMBNAIL_SIDE = 32  # imagehash.phash's hash_size 8 x highfreq_factor 4
 MAX_UNSTABLE_BITS = 6
 QUERY_SIDE, QUERY_FEATURES = 800, 3000  # crawled copies: room for a work inside a screenshot
 MIN_QUERY_FEATURES = 1000  # however small the copy
-MIRRORED_SIDE, MIRRORED_FEATURES = 640, 1000  # a mirrored copy is seldom a small part of it
+MIRRORED_FEATURES = 1000  # a mirrored copy is seldom a small part of it
 
 
 class _ImageSignal(SignalType):
@@ -162,21 +162,17 @@ class OrbSignal(_ImageSignal):
 
         ORB is not mirror-invariant, so a copy both mirrored and cropped (which stage 1's
         mirrored pHash cannot see) is found through the mirrored view. Keypoints are spread
-        over the copy (:func:`local_features.extract_spread`) so that a small work pasted
-        into a text-heavy page screenshot still gets its share.
+        over the copy (:func:`local_features.extract_spread_and_mirror`, one detection for
+        both views) so that a small work pasted into a text-heavy page screenshot still gets
+        its share.
         """
         image = gated_image(content, QUERY_SIDE)
         # Never enlarge (upscaling a thumbnail adds no detail, only keypoints to compare) and
         # keep the keypoint density of a full-size query: fewer keypoints on smaller images.
         side = min(QUERY_SIDE, max(image.size))
         features = max(MIN_QUERY_FEATURES, round(QUERY_FEATURES * (side / QUERY_SIDE) ** 2))
-        mirror_side = min(MIRRORED_SIDE, side)
-        gray = image.convert("L")  # once for both views (ORB sees grayscale only)
-        return local_features.side_by_side([
-            local_features.extract_spread(gray, side, features),
-            local_features.extract_spread(ImageOps.mirror(gray), mirror_side,
-                                          MIRRORED_FEATURES),
-        ])
+        return local_features.side_by_side(list(local_features.extract_spread_and_mirror(
+            image.convert("L"), side, features, MIRRORED_FEATURES)))
 
     @classmethod
     def score(cls, a: str, b: str) -> float:

@@ -15,6 +15,7 @@ import base64
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -36,7 +37,7 @@ MIN_DISTINCT_POINTS = 8
 DISTINCT_RADIUS_PX = 8.0
 MIN_SCALE, MAX_SCALE = 0.15, 8.0
 RANSAC_SEED = 20261121
-SPREAD_CELLS = 6          # extract_spread: a 6 x 6 grid over the copy
+SPREAD_CELLS = 6          # extract_spread_and_mirror: a 6 x 6 grid over the copy
 SPREAD_OVERSAMPLING = 4   # corners detected per keypoint kept, for the cells to choose from
 VIEW_GAP_PX = 1000.0      # side_by_side: space between views, far beyond any RANSAC tolerance
 _COORD_SCALE = 8  # keypoint coordinates stored as uint16 in 1/8 px
@@ -111,22 +112,18 @@ def _level_quotas(features: int, levels: int, scale_factor: float) -> np.ndarray
     return np.round(features * shares / shares.sum()).astype(np.int64)
 
 
-def _spread(keypoints: list[cv2.KeyPoint], size: tuple[int, int], features: int,
-            cells: int, quotas: np.ndarray) -> list[cv2.KeyPoint]:
-    """At most ``features`` of ``keypoints``: each pyramid level's quota shared equally between
-    ``cells`` x ``cells`` cells (strongest first in each), what empty cells leave unused going
-    to the strongest keypoints left anywhere on that level."""
-    if not keypoints:
-        return []
+def _spread(xy: np.ndarray, response: np.ndarray, level: np.ndarray, size: tuple[int, int],
+            cells: int, quotas: np.ndarray) -> np.ndarray:
+    """Which keypoints (positions ``xy``, ``response`` and pyramid ``level`` of each) to keep,
+    in ascending order: each level's quota shared equally between ``cells`` x ``cells``
+    cells (strongest first in each), what empty cells leave unused going to the strongest
+    keypoints left anywhere on that level."""
     width, height = size
-    xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float64)
-    response = np.fromiter((kp.response for kp in keypoints), np.float64, len(keypoints))
-    level = np.fromiter((kp.octave for kp in keypoints), np.int64, len(keypoints))
     cell = (np.minimum(xy[:, 0] * cells // width, cells - 1) * cells
             + np.minimum(xy[:, 1] * cells // height, cells - 1)).astype(np.int64)
     ordered = np.lexsort((-response, cell, level))  # by level, cell, strongest first
     bounds = np.searchsorted(level[ordered], np.arange(len(quotas) + 1))
-    chosen: list[np.ndarray] = []
+    chosen: list[np.ndarray] = [ordered[:0]]
     for octave, quota in enumerate(quotas):
         order = ordered[bounds[octave]:bounds[octave + 1]]
         if not len(order) or quota <= 0:
@@ -142,28 +139,61 @@ def _spread(keypoints: list[cv2.KeyPoint], size: tuple[int, int], features: int,
             kept = np.concatenate([kept, rest[np.argsort(-response[rest], kind="stable")]
                                    [:quota - len(kept)]])
         chosen.append(kept)
-    return [keypoints[i] for i in np.sort(np.concatenate(chosen + [ordered[:0]])).tolist()]
+    return np.sort(np.concatenate(chosen))
 
 
-def extract_spread(image: Image.Image, side: int, features: int,
-                   cells: int = SPREAD_CELLS) -> LocalFeatures:
-    """Like :func:`extract`, with the keypoints spread over the image: every cell of a
+def _keypoint_arrays(keypoints: Sequence[cv2.KeyPoint]) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]:
+    """Positions (``n x 2``), responses and pyramid levels of ``keypoints``, as arrays."""
+    xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float64).reshape(-1, 2)
+    return (xy, np.array([kp.response for kp in keypoints], np.float64),
+            np.array([kp.octave for kp in keypoints], np.int64))
+
+
+def extract_spread_and_mirror(image: Image.Image, side: int, features: int,
+                              mirror_features: int,
+                              cells: int = SPREAD_CELLS) -> tuple[LocalFeatures, LocalFeatures]:
+    """ORB features of ``image`` (``features`` keypoints) and of its mirror image
+    (``mirror_features``), both at ``side``, spread over the image: every cell of a
     ``cells`` x ``cells`` grid gets its share of each pyramid level's quota.
 
     For crawled copies: plain ORB keeps the strongest corners of the whole image, and on a
     page screenshot the text's glyph corners outbid a smaller photo pasted into it, so a work
     at a third of the page's width got almost no keypoints.
+
+    FAST corners and their Harris scores are mirror-symmetric, so the mirror image's corners
+    are the image's mirrored: the mirrored keypoints are spread and described on the mirrored
+    pixels, without a second detection (which cost twice the description). ORB maps pixel
+    ``x`` of pyramid level ``l`` to ``x * scale**l``, so a keypoint is mirrored on its own
+    level's width; its orientation is reflected.
     """
     gray = reduce(image, side)
-    orb = cv2.ORB.create(nfeatures=features * SPREAD_OVERSAMPLING, fastThreshold=FAST_THRESHOLD)
+    orb = cv2.ORB.create(nfeatures=max(features, mirror_features) * SPREAD_OVERSAMPLING,
+                         fastThreshold=FAST_THRESHOLD)
     detected = orb.detect(gray, None)
-    quotas = _level_quotas(features, orb.getNLevels(), orb.getScaleFactor())
-    chosen = _spread(list(detected), (gray.shape[1], gray.shape[0]), features, cells, quotas)
-    keypoints, descriptors = orb.compute(gray, chosen)
-    if descriptors is None or not keypoints:
+    size = (gray.shape[1], gray.shape[0])
+    levels, factor = orb.getNLevels(), orb.getScaleFactor()
+    xy, response, level = _keypoint_arrays(detected)
+    scale = factor ** level.astype(np.float64)
+    mirrored_xy = np.column_stack([(np.round(size[0] / scale) - 1) * scale - xy[:, 0],
+                                   xy[:, 1]])
+    kept = _spread(xy, response, level, size, cells, _level_quotas(features, levels, factor))
+    mirrored = [cv2.KeyPoint(float(mirrored_xy[i, 0]), float(mirrored_xy[i, 1]),
+                             detected[i].size, (180.0 - detected[i].angle) % 360.0,
+                             detected[i].response, detected[i].octave)
+                for i in _spread(mirrored_xy, response, level, size, cells,
+                                 _level_quotas(mirror_features, levels, factor)).tolist()]
+    return (_described(orb, gray, [detected[i] for i in kept.tolist()]),
+            _described(orb, np.ascontiguousarray(gray[:, ::-1]), mirrored))
+
+
+def _described(orb: cv2.ORB, gray: np.ndarray, keypoints: list[cv2.KeyPoint]) -> LocalFeatures:
+    """``keypoints`` of ``gray`` with their ORB descriptors (those ORB could describe)."""
+    described, descriptors = orb.compute(gray, keypoints) if keypoints else ((), None)
+    if descriptors is None or not described:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
                              gray.shape[1], gray.shape[0])
-    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32).reshape(-1, 2)
+    points = np.asarray(cv2.KeyPoint.convert(described), np.float32).reshape(-1, 2)
     return LocalFeatures(points, descriptors, gray.shape[1], gray.shape[0])
 
 

@@ -20,12 +20,12 @@ from PIL import Image
 
 from bench.imageset import ALTERATIONS, encode, page_canvas
 from crawlers import analysis
-from matching import index_file
+from matching import index_file, word_index
 from matching.hamming import SharedHammingIndex
 from matching.image import OrbSignal
 from matching.link import LinkIndex
 from matching.link_context import LinkContext, LinkQuery
-from matching.local_features import LocalFeatures, verify
+from matching.local_features import MAX_DESCRIPTOR_DISTANCE, LocalFeatures, verify
 from matching.name_index import SharedNameIndex
 from matching.word_index import MAX_CANDIDATES, WordIndex, build_segment
 from swordnet.core.config import Settings
@@ -134,6 +134,77 @@ def test_the_inverted_file_finds_what_exhaustive_search_finds(
     # measured: exhaustive search finds 71 of the 72 copies, the index 69: it misses 2 copies
     # of generated pictures embedded in a page (12 and 18 inliers), ranked below the candidates
     assert found >= copies - 3 and missed <= 2
+
+
+def _key_matches_by_brute_force(query: LocalFeatures, works: list[LocalFeatures]) -> list[
+        tuple[np.ndarray, np.ndarray]]:
+    """What :func:`word_index.key_matches` must find, pair by pair: for each work point, the
+    query point nearest to it among those whose keys agree up to a bit in some table and whose
+    descriptors are close; on a tie, one agreeing in table 0 first, then the earliest. A
+    work key within a bit of more than ``MAX_PROBE_POINTS`` query keys pairs nothing."""
+    query_keys = word_index.descriptor_keys(query.descriptors)
+    found = []
+    for work in works:
+        work_keys = word_index.descriptor_keys(work.descriptors)
+        work_points, query_points = [], []
+        for w in range(len(work)):
+            best: tuple[int, int, int] | None = None
+            near = [[int(key ^ work_keys[t][w]).bit_count() <= 1 for key in query_keys[t]]
+                    for t in range(word_index.TABLES)]
+            for q in range(len(query)):
+                tables = [t for t in range(word_index.TABLES)
+                          if near[t][q] and sum(near[t]) <= word_index.MAX_PROBE_POINTS]
+                distance = int(np.unpackbits(query.descriptors[q] ^ work.descriptors[w]).sum())
+                if tables and distance <= MAX_DESCRIPTOR_DISTANCE:
+                    best = min(best or (distance, tables[0], q), (distance, tables[0], q))
+            if best is not None:
+                work_points.append(work.points[w])
+                query_points.append(query.points[best[2]])
+        found.append((np.array(work_points, np.float32).reshape(-1, 2),
+                      np.array(query_points, np.float32).reshape(-1, 2)))
+    return found
+
+
+def _related_features(rnd: np.random.Generator, base: np.ndarray, count: int,
+                      flips: int) -> LocalFeatures:
+    """``count`` descriptors, each a row of ``base`` with ``flips`` random bits flipped (so
+    keys collide, as a page's repeated text corners make them, and distances tie)."""
+    rows = base[rnd.integers(0, len(base), count)].copy()
+    bits = np.unpackbits(rows, axis=1)
+    for row in bits:
+        row[rnd.choice(256, flips, replace=False)] ^= 1
+    return LocalFeatures(rnd.uniform(0, 600, (count, 2)).astype(np.float32),
+                         np.packbits(bits, axis=1), 640, 480)
+
+
+@pytest.mark.parametrize(("chunk", "most"), [(7, 10), (word_index.PAIR_CHUNK,
+                                                 word_index.MAX_PROBE_POINTS)])
+def test_key_matches_are_the_nearest_key_agreeing_pairs_of_brute_force(
+        monkeypatch: pytest.MonkeyPatch, chunk: int, most: int) -> None:
+    monkeypatch.setattr(word_index, "PAIR_CHUNK", chunk)  # also cut into many small chunks
+    monkeypatch.setattr(word_index, "MAX_PROBE_POINTS", most)  # and drop popular keys
+    rnd = np.random.default_rng(16)
+    base = rnd.integers(0, 256, (12, 32), dtype=np.uint8)
+    query = _related_features(rnd, base, 120, 3)
+    works = [_related_features(rnd, base, 40, flips) for flips in (0, 2, 20, 40)]
+    probes = word_index._QueryProbes.of(query, word_index.descriptor_keys(query.descriptors))
+    got = word_index.key_matches(query, probes, works)
+    expected = _key_matches_by_brute_force(query, works)
+    assert sum(len(w) for w, _ in expected) > 50  # enough pairs to mean something (124 with
+    # no probe key dropped, 100 with those of more than 10 query points dropped)
+    for (work_points, query_points), (want_work, want_query) in zip(got, expected, strict=True):
+        assert np.array_equal(work_points, want_work)
+        assert np.array_equal(query_points, want_query)
+
+
+def test_the_most_voted_images_are_those_a_full_sort_ranks_first() -> None:
+    rnd = np.random.default_rng(7)
+    for size in (0, 5, 24, 25, 1000, 65_536):
+        votes = rnd.integers(0, 12, size).astype(np.float64) / 2  # many ties, some below 2
+        for limit in (1, 24):
+            full = np.argsort(-votes, kind="stable")[:limit]
+            assert word_index.most_voted(votes, limit).tolist() == [
+                int(i) for i in full if votes[i] >= word_index.MIN_VOTES], (size, limit)
 
 
 def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_force(

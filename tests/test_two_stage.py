@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from bench.imageset import ALTERATIONS, HARD_ALTERATIONS, encode, page_canvas
+from matching import local_features
 from matching.image import OrbSignal, PHashSignal
 from matching.local_features import LocalFeatures, fit_placement
 from matching.match_index import MatchIndex
@@ -67,6 +69,36 @@ def test_hard_copies_are_found_by_stage_2(index: MatchIndex, alteration: str) ->
         matches = match_content(index, "image", encode(copy))
         assert [(m.work_id, m.stage) for m in matches] == [(work_id, 2)], (alteration, path.name)
         assert matches[0].score >= OrbSignal.default_threshold
+
+
+def _real_mirror_view(gray: Image.Image, side: int, features: int) -> LocalFeatures:
+    """ORB run afresh on the mirror image, spread as a query's views are (the reference)."""
+    mirrored = local_features.reduce(ImageOps.mirror(gray), side)
+    orb = cv2.ORB.create(nfeatures=features * local_features.SPREAD_OVERSAMPLING,
+                         fastThreshold=local_features.FAST_THRESHOLD)
+    detected = orb.detect(mirrored, None)
+    quotas = local_features._level_quotas(features, orb.getNLevels(), orb.getScaleFactor())
+    kept = local_features._spread(*local_features._keypoint_arrays(detected),
+                                  (mirrored.shape[1], mirrored.shape[0]),
+                                  local_features.SPREAD_CELLS, quotas)
+    return local_features._described(orb, mirrored, [detected[i] for i in kept.tolist()])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_mirrored_view_is_what_orb_finds_on_the_mirror_image(seed: int) -> None:
+    """The query's mirrored view reuses the copy's keypoint detection: its keypoints and
+    descriptors must be those of a detection on the mirror image itself (all but the few
+    that a tie between equal corners swaps)."""
+    gray = artwork(seed).convert("L")
+    _, view = local_features.extract_spread_and_mirror(gray, 640, 2000, 1000)
+    real = _real_mirror_view(gray, 640, 1000)
+    assert abs(len(view) - len(real)) <= 2
+    apart = np.hypot(*(view.points[:, None, :] - real.points[None, :, :]).transpose(2, 0, 1))
+    nearest, same_spot = apart.argmin(axis=1), apart.min(axis=1) < 0.5
+    bits = np.unpackbits(view.descriptors[same_spot] ^ real.descriptors[nearest[same_spot]],
+                         axis=1).sum(axis=1)
+    assert same_spot.mean() > 0.85
+    assert np.median(bits) == 0 and bits.mean() < 4  # a wrong orientation differs by ~100
 
 
 def test_unrelated_pictures_small_in_a_screenshot_or_mirrored_match_nothing(
