@@ -16,25 +16,47 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from markupsafe import escape
 
 from casefiles.bundle import extract_bundle, verify_bundle
 from casefiles.custody import head_statement
+from swordnet.cli.main import main
 from swordnet.core.signing import load_or_create_key, load_public_pem, public_pem, sign
 from tests.conftest import built_once, demo_port_lock
 
 Files = dict[str, bytes]
 
 
-def swordnet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Ran:
+    """What a ``swordnet`` command said, and its exit status."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def swordnet(home: Path, *args: str) -> Ran:
+    """``swordnet ARGS`` with ``home`` as SWORDNET_HOME and its default database, run
+    in-process (the CLI's exit status and streams are what a shell would see)."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False,
+                                env={"SWORDNET_HOME": str(home), "SWORDNET_DATABASE_URL": None})
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def swordnet_demo(home: Path) -> subprocess.CompletedProcess[str]:
+    """``swordnet demo`` as a process of its own (it serves its site while it runs)."""
     env = {**os.environ, "SWORDNET_HOME": str(home)}
     env.pop("SWORDNET_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "swordnet", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    with demo_port_lock():
+        return subprocess.run([sys.executable, "-m", "swordnet", "demo"], env=env,
+                              capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +67,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     def build(directory: Path) -> dict[str, str]:
         home = directory / "home"
-        with demo_port_lock():
-            result = swordnet(home, "demo")
+        result = swordnet_demo(home)
         assert result.returncode == 0, result.stdout + result.stderr
         # the demo confirmed one hit itself, into the case it published (closed by now)
         pending = swordnet(home, "hits", "list", "--status", "pending", "--json")
