@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -42,12 +44,31 @@ class Ran:
     stderr: str
 
 
+# Warnings a fresh interpreter does not show (its default filters).
+HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
 def swordnet(home: Path, *args: str) -> Ran:
     """``swordnet ARGS`` with ``home`` as SWORDNET_HOME and its default database, run
-    in-process (the CLI's exit status and streams are what a shell would see)."""
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False,
-                                env={"SWORDNET_HOME": str(home), "SWORDNET_DATABASE_URL": None})
-    return Ran(result.exit_code, result.stdout, result.stderr)
+    in-process: its exit status, stdout, and stderr with what a shell would see there too,
+    the warnings it raised and the log records of WARNING and above (which a process with
+    no logging set up prints through logging's last-resort handler)."""
+    shown = io.StringIO()
+    handler = logging.StreamHandler(shown)
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            result = CliRunner().invoke(main, list(args), catch_exceptions=False, env={
+                "SWORDNET_HOME": str(home), "SWORDNET_DATABASE_URL": None})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    for warning in caught:
+        if not issubclass(warning.category, HIDDEN_WARNINGS):
+            shown.write(warnings.formatwarning(warning.message, warning.category,
+                                               warning.filename, warning.lineno))
+    return Ran(result.exit_code, result.stdout, result.stderr + shown.getvalue())
 
 
 def swordnet_demo(home: Path) -> subprocess.CompletedProcess[str]:
@@ -67,8 +88,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     def build(directory: Path) -> dict[str, str]:
         home = directory / "home"
-        result = swordnet_demo(home)
-        assert result.returncode == 0, result.stdout + result.stderr
+        demo = swordnet_demo(home)
+        assert demo.returncode == 0, demo.stdout + demo.stderr
         # the demo confirmed one hit itself, into the case it published (closed by now)
         pending = swordnet(home, "hits", "list", "--status", "pending", "--json")
         assert pending.returncode == 0, pending.stdout + pending.stderr
