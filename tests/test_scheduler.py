@@ -80,11 +80,20 @@ class Scheduler:
         return "".join(self.lines)
 
     def stop(self, whole_group: bool = False) -> str:
-        """SIGTERM to the scheduler, or to it and its crawls (as systemd's default does)."""
+        """SIGTERM to the scheduler, or to it and its crawls (as systemd's default does);
+        then :meth:`wait`."""
+        self.terminate(whole_group)
+        return self.wait()
+
+    def terminate(self, whole_group: bool = False) -> None:
+        """SIGTERM to the scheduler, or to it and its crawls."""
         if whole_group:
             os.killpg(self.process.pid, signal.SIGTERM)
         else:
             self.process.send_signal(signal.SIGTERM)
+
+    def wait(self) -> str:
+        """Wait for the scheduler to exit; its output."""
         try:
             self.process.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -177,14 +186,17 @@ def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
     sqlite_home: Settings, fixture_site: DemoSite, whole_group: bool, when: str, outcome: str
 ) -> None:
     db = open_database(sqlite_home)
-    with serve_site(fixture_site, delay_s=0.5) as slow:  # a crawl of several seconds
+    with held_site(fixture_site) as (slow, gate):  # the crawl is under way until the gate opens
         assert run_cli("sites", "add", slow.url, "--every", "1h", "--depth", "1").exit_code == 0
         scheduler = start_scheduler(sqlite_home)
         if when == "fetching":
             wait_for(lambda: len(slow.requests) >= 1, scheduler)
         else:
             wait_for(lambda: bool(runs_of(db, outcome="running")), scheduler)
-        output = scheduler.stop(whole_group)  # SIGTERM while the crawl runs
+        scheduler.terminate(whole_group)  # SIGTERM while the crawl runs
+        wait_for(lambda: "stopping after running crawls finish" in scheduler.output, scheduler)
+        gate.set()
+        output = scheduler.wait()
     assert scheduler.process.returncode == 0, output
     assert "stopping after running crawls finish" in output
     [run] = runs_of(db)
@@ -434,6 +446,23 @@ def test_tip_is_checked_within_the_tips_interval(
         assert dead.result["error"] == ("the URL could not be fetched: connect_error: could not "
                                         "connect to the server")
     assert {r.purpose for r in runs_of(db)} == {"tip"}
+
+
+@contextmanager
+def held_site(site: DemoSite) -> Iterator[tuple[RunningSite, threading.Event]]:
+    """``site`` served with every response held until the test opens the gate (a crawl of
+    it is under way exactly as long as the test needs, on a machine of any speed)."""
+    gate = threading.Event()
+
+    def held(path: str, query: str) -> Resource:
+        gate.wait(60)
+        return site.respond(path, query)
+
+    with serve_site(DemoSite(routes={"/": held})) as running:
+        try:
+            yield running, gate
+        finally:
+            gate.set()
 
 
 @contextmanager
