@@ -5,7 +5,7 @@ test process.
 A command so started is a real process: its own pid and session (as ``Popen(...,
 start_new_session=True)``), the environment it is given, its signals, its exit status. Only
 its start differs from ``python -m swordnet``: the interpreter was warm. Its stdout and
-stderr go to a file.
+stderr go to files (one, unless told otherwise).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from swordnet.cli.main import main
@@ -26,13 +27,13 @@ _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOADED)
 
 
-def _run(args: list[str], env: dict[str, str], output: str) -> None:
+def _run(args: list[str], env: dict[str, str], output: str, errors: str) -> None:
     """In the forked process: become ``swordnet ARGS`` in a session of its own."""
     os.setsid()
-    fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    for path, stream in ((output, 1), (errors, 2)):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(fd, stream)
+        os.close(fd)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     os.environ.clear()
@@ -43,9 +44,11 @@ def _run(args: list[str], env: dict[str, str], output: str) -> None:
 class WarmProcess:
     """``swordnet ARGS`` forked warm, with the parts of Popen's interface the tests use."""
 
-    def __init__(self, args: list[str], env: dict[str, str], output: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], output: Path,
+                 errors: Path | None = None) -> None:
         self.output = output
-        self._process = _context.Process(target=_run, args=(args, env, str(output)))
+        self._process = _context.Process(target=_run, args=(args, env, str(output),
+                                                             str(errors or output)))
         self._process.start()
         assert self._process.pid is not None
         self.pid = self._process.pid
@@ -68,3 +71,19 @@ class WarmProcess:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def run(args: list[str], env: dict[str, str],
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``swordnet ARGS`` forked warm, to its end: as ``subprocess.run`` with
+    ``capture_output=True, text=True`` (killed and TimeoutExpired after ``timeout`` s)."""
+    with tempfile.TemporaryDirectory() as directory:
+        out, err = Path(directory, "stdout"), Path(directory, "stderr")
+        process = WarmProcess(args, env, out, err)
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        return subprocess.CompletedProcess(["swordnet", *args], returncode,
+                                           out.read_text(), err.read_text())
