@@ -6,6 +6,10 @@ A command so started is a real process: its own pid and session (as ``Popen(...,
 start_new_session=True)``), the environment it is given, its signals, its exit status. Only
 its start differs from ``python -m swordnet``: the interpreter was warm. Its stdout and
 stderr go to files (one, unless told otherwise).
+
+What a module computes from the environment when it is imported is the fork server's, not
+the command's: the CLI's rich console takes its width from ``COLUMNS`` then. A test whose
+output depends on that (tests/test_demo.py's wrapped lines) starts ``python -m swordnet``.
 """
 
 from __future__ import annotations
