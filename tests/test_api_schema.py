@@ -3,9 +3,10 @@
 Every operation is called with generated requests, valid and invalid, as staff and as a
 rights holder, each role on a private copy of the crawled home; no response may be a
 server error, and every response must match the schema (status code, content type,
-headers, body). Examples per operation are kept few, so the file runs in well under two
-minutes on two cores. tests/test_hostile_input.py sends the same operations hostile values
-(lone surrogates, NUL, huge numbers) that schema-driven generation does not.
+headers, body). Examples per operation are kept few, so the file runs in about a minute on
+one worker (it is one xdist group: each app is built once). tests/test_hostile_input.py
+sends the same operations hostile values (lone surrogates, NUL, huge numbers) that
+schema-driven generation does not.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from swordnet.core.models import Hit, Site, Work
 from swordnet.core.timeutil import utcnow
 from swordnet.web.app import API_PREFIX, create_app
 from tests.web_data import WebData, shared_web_data
+
+# One xdist worker runs this module: each role's app (a copy of the crawled home, seeded) is
+# built once, not once per worker that draws one of its tests.
+pytestmark = pytest.mark.xdist_group("api_schema")
 
 EXAMPLES = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))

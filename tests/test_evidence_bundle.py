@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -16,25 +18,66 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from markupsafe import escape
 
 from casefiles.bundle import extract_bundle, verify_bundle
 from casefiles.custody import head_statement
+from swordnet.cli.main import main
 from swordnet.core.signing import load_or_create_key, load_public_pem, public_pem, sign
 from tests.conftest import built_once, demo_port_lock
 
 Files = dict[str, bytes]
 
 
-def swordnet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Ran:
+    """What a ``swordnet`` command said, and its exit status."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+# Warnings a fresh interpreter does not show (its default filters).
+HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def swordnet(home: Path, *args: str) -> Ran:
+    """``swordnet ARGS`` with ``home`` as SWORDNET_HOME and its default database, run
+    in-process: its exit status, stdout, and stderr with what a shell would see there too,
+    the warnings it raised and the log records of WARNING and above (which a process with
+    no logging set up prints through logging's last-resort handler)."""
+    shown = io.StringIO()
+    handler = logging.StreamHandler(shown)
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            result = CliRunner().invoke(main, list(args), catch_exceptions=False, env={
+                "SWORDNET_HOME": str(home), "SWORDNET_DATABASE_URL": None})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    for warning in caught:
+        if not issubclass(warning.category, HIDDEN_WARNINGS):
+            shown.write(warnings.formatwarning(warning.message, warning.category,
+                                               warning.filename, warning.lineno))
+    return Ran(result.exit_code, result.stdout, result.stderr + shown.getvalue())
+
+
+def swordnet_demo(home: Path) -> subprocess.CompletedProcess[str]:
+    """``swordnet demo`` as a process of its own (it serves its site while it runs)."""
     env = {**os.environ, "SWORDNET_HOME": str(home)}
     env.pop("SWORDNET_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "swordnet", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    with demo_port_lock():
+        return subprocess.run([sys.executable, "-m", "swordnet", "demo"], env=env,
+                              capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +88,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     def build(directory: Path) -> dict[str, str]:
         home = directory / "home"
-        with demo_port_lock():
-            result = swordnet(home, "demo")
-        assert result.returncode == 0, result.stdout + result.stderr
+        demo = swordnet_demo(home)
+        assert demo.returncode == 0, demo.stdout + demo.stderr
         # the demo confirmed one hit itself, into the case it published (closed by now)
         pending = swordnet(home, "hits", "list", "--status", "pending", "--json")
         assert pending.returncode == 0, pending.stdout + pending.stderr

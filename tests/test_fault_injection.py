@@ -9,7 +9,6 @@ import json
 import os
 import random
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from sqlalchemy import func, select
 
 from casefiles.captures import capture_record, evidence_problems, hit_captures
 from crawlers.store import note_sealed
+from scheduler.executor import CrawlProcess, PlainCrawl
+from scheduler.launcher import LauncherUnavailable, shared_launcher
 from swordnet.core.config import Settings, load_settings
 from swordnet.core.db import Database, make_engine, open_database
 from swordnet.core.models import Capture, CrawlRun, Hit, WarcFile
@@ -299,33 +300,43 @@ def test_a_read_only_evidence_store_fails_the_run_and_stores_no_hit_without_evid
     db.dispose()
 
 
-def start_crawl(settings: Settings, target: int, log: Path) -> subprocess.Popen[bytes]:
-    """A ``scrapy crawl`` of the target in its own process group (so that its matcher workers
-    can be cleaned up after a kill), logging to ``log``."""
+def start_crawl(settings: Settings, target: int, log: Path) -> CrawlProcess:
+    """A ``scrapy crawl`` of the target, logging to ``log``: forked by this process's warm
+    launcher, as the scheduler's crawls are (a ``python -m scrapy`` subprocess if the
+    launcher is unavailable), so that a crawl killed early was not still importing. Its
+    match workers die with it (``PR_SET_PDEATHSIG``)."""
     env = {**os.environ, "SWORDNET_HOME": str(settings.home),
-           "SWORDNET_DATABASE_URL": settings.database_url}
+           "SWORDNET_DATABASE_URL": settings.database_url,
+           "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
+    args = ["crawl", "site", "-a", f"target_id={target}", "-s", "SWORDNET_MATCH_WORKERS=1",
+            *ALLOW_TEST_SITES]
+    launcher = shared_launcher()
     with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"target_id={target}",
-             "-s", "SWORDNET_MATCH_WORKERS=1", *ALLOW_TEST_SITES],
-            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True)
+        if launcher is not None:
+            with suppress(LauncherUnavailable):
+                return launcher.launch(args, env, str(REPO_ROOT), out.fileno())
+        return PlainCrawl(subprocess.Popen(
+            [sys.executable, "-m", "scrapy", *args], cwd=REPO_ROOT, env=env,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT))
 
 
-def kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the crawl, then whatever else of its process group is left (its workers)."""
+def crawling(process: CrawlProcess) -> bool:
+    return process.process is not None and process.process.alive() is True
+
+
+def kill(process: CrawlProcess) -> None:
+    """SIGKILL the crawl (its match workers get one from the kernel) and reap it."""
     process.kill()
     process.wait(timeout=60)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+    process.close()
 
 
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes],
+def wait_until(condition: Callable[[], bool], process: CrawlProcess,
                what: str, timeout_s: float = 120) -> None:
     """Polls ``condition`` while the crawl runs; fails naming ``what`` if it never holds."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert process.poll() is None, f"the crawl ended before {what}"
+        assert crawling(process), f"the crawl ended before {what}"
         assert time.monotonic() < deadline, f"no {what} after {timeout_s} s"
         time.sleep(0.02)
 
@@ -396,8 +407,9 @@ def test_a_database_lock_held_past_the_busy_timeout_fails_the_run_with_the_reaso
         finally:
             holder.close()
             gate.set()
-            if process.poll() is None:
-                kill_group(process)
+            if crawling(process):
+                kill(process)
+            process.close()
         run = latest_run(db)
         assert_failed_run_shown(run, "database: database is locked; not stored: 1 hits of 1 ")
         store = EvidenceStore(settings.evidence_dir)
@@ -450,11 +462,11 @@ def kill_at_random_points(db: Database, settings: Settings, kills: int, seed: in
             process = start_crawl(settings, target, tmp_path / f"kill-{n}.log")
             try:
                 wait_until(lambda: hit_count(db) - before >= point  # noqa: B023
-                           or process.poll() is not None, process, "the kill point")  # noqa: B023
+                           or not crawling(process), process, "the kill point")  # noqa: B023
                 time.sleep(offset_s)  # a random moment, not a wait for anything
-                mid_crawl += process.poll() is None
+                mid_crawl += crawling(process)
             finally:
-                kill_group(process)
+                kill(process)
             recovered = recover_open_files(store)
             with db.session() as session:
                 note_sealed(session, recovered)

@@ -10,8 +10,6 @@ bytes. The clock is the test's: each round is ``service.step(now)``.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -53,6 +51,7 @@ from swordnet.live.sampler import Fetched, Sample
 from swordnet.live.service import LiveService
 from swordnet.watch.targets import site_for_url
 from swordnet.works.registry import holder_by_name
+from tests import warm_cli
 from tests.conftest import run_cli
 
 T0 = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
@@ -552,8 +551,7 @@ def test_one_live_service_per_database(rig: Rig) -> None:
         assert started.wait(60)
         env = {**os.environ, "SWORDNET_HOME": str(rig.settings.home),
                "SWORDNET_DATABASE_URL": rig.settings.database_url}
-        second = subprocess.run([sys.executable, "-m", "swordnet", "live", "run"], env=env,
-                                capture_output=True, text=True, timeout=60)
+        second = warm_cli.run(["live", "run"], env, timeout=60)
         with pytest.raises(ServiceAlreadyRunning, match="another live service is already "
                                                         "running against this database"):
             LiveService(rig.settings, lambda: rig.now, db=rig.db, references=rig.references,

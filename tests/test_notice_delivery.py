@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email import message_from_bytes
@@ -33,6 +31,7 @@ from tests.conftest import run_cli
 from tests.smtp_server import free_port, smtp_server
 from tests.test_case_lifecycle import confirm, make_hits
 from tests.test_console import form_token, sign_in
+from tests.warm_cli import WarmProcess
 
 SENDER = "notices@rights.example"
 PASSPHRASE = "a long and unusual passphrase 7"
@@ -278,12 +277,12 @@ def test_a_malformed_stored_address_fails_at_send_time(db: Database, tmp_path: P
     assert "is not an email address" in (notice(db, notice_id).last_error or "")
 
 
-def sender_process(settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "swordnet", "notices", "send"],
-                            env=os.environ | env | {"SWORDNET_HOME": str(settings.home),
-                                                    "SWORDNET_DATABASE_URL":
-                                                        settings.database_url},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def sender_process(settings: Settings, env: dict[str, str], output: Path) -> WarmProcess:
+    """``swordnet notices send`` as a process of its own (forked warm), writing to
+    ``output``."""
+    return WarmProcess(["notices", "send"], os.environ | env | {
+        "SWORDNET_HOME": str(settings.home), "SWORDNET_DATABASE_URL": settings.database_url},
+        output)
 
 
 @pytest.mark.parametrize("hold", ["data", "rcpt"])
@@ -297,14 +296,15 @@ def test_a_sender_killed_mid_batch_resumes_without_losing_or_repeating_a_notice(
     ids = [queue(db, case_id, f"abuse{i}@host.example") for i in range(5)]
     extra = ("--hold-data", "3") if hold == "data" else ("--hold-rcpt", "abuse2@host.example")
     with smtp_server(tmp_path / "smtp", "--auth", *extra) as server:
-        sender = sender_process(home, server.environment())
+        sender = sender_process(home, server.environment(), tmp_path / "killed.out")
         server.wait_for(f"{hold}-held")
         sender.send_signal(signal.SIGKILL)
         sender.wait()
         server.release()
         assert notice(db, ids[2]).status == "sending"
-        resumed = sender_process(home, server.environment())
-        output, _ = resumed.communicate(timeout=120)
+        resumed = sender_process(home, server.environment(), tmp_path / "resumed.out")
+        resumed.wait(timeout=120)
+        output = resumed.output.read_text()
         received = [message["Message-ID"].strip() for _envelope, message in server.messages()]
     statuses = {i: notice(db, i).status for i in ids}
     message_ids = {i: notice(db, i).message_id for i in ids}

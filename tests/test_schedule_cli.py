@@ -7,7 +7,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.models import Campaign, CampaignTarget, ServiceInstance, Tip, WatchTarget
+from tests import warm_cli
 from tests.conftest import run_cli
 
 
@@ -125,8 +125,7 @@ def _scheduler_cli(home: Settings, *args: str, database_url: str | None = None,
                    env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SWORDNET_HOME": str(home.home),
            "SWORDNET_DATABASE_URL": database_url or home.database_url, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "swordnet", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return warm_cli.run(list(args), env, timeout=60)
 
 
 def test_unreachable_scrapyd_node_stops_the_scheduler_before_it_starts(

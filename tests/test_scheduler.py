@@ -4,11 +4,11 @@ crawls orphaned by a killed scheduler."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,31 +48,50 @@ from swordnet.watch.targets import site_for_url
 from tests.conftest import run_cli
 from tests.pirate_sites import HTML, add_watch_target, crawl_target, page, register_samples
 from tests.test_schedule_cli import free_port
+from tests.warm_cli import WarmProcess
+
+_started = itertools.count(1)
 
 
 class Scheduler:
-    """A ``swordnet scheduler run`` process, its output collected on a thread."""
+    """A ``swordnet scheduler run`` process (forked warm: tests/warm_cli.py), its output
+    collected on a thread."""
 
     def __init__(self, settings: Settings, *options: str) -> None:
         env = {**os.environ, "SWORDNET_HOME": str(settings.home),
                "SWORDNET_DATABASE_URL": settings.database_url}
         self.logs_dir = settings.logs_dir
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "swordnet", "scheduler", "run", *options], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        out = settings.home.parent / f"scheduler-{next(_started)}.out"
+        out.touch()
+        self.process = WarmProcess(["scheduler", "run", *options], env, out)
         self.lines: list[str] = []
         self._started = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if not self._started.wait(60) or self.process.poll() is not None:
             self.process.kill()
             raise AssertionError(f"scheduler did not start:\n{self.output}")
 
     def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if "Scheduler started" in line:
-                self._started.set()
+        """Collect the output file's lines as they are written, until the process has ended
+        and all it wrote is read."""
+        pending = b""
+        with open(self.process.output, "rb") as out:
+            while True:
+                ended = self.process.poll() is not None
+                data = out.read()
+                if not data:
+                    if ended:
+                        break
+                    time.sleep(0.05)
+                    continue
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    self.lines.append(line.decode(errors="replace") + "\n")
+                    if b"Scheduler started" in line:
+                        self._started.set()
+        if pending:
+            self.lines.append(pending.decode(errors="replace"))
         self._started.set()
 
     @property
@@ -80,11 +99,20 @@ class Scheduler:
         return "".join(self.lines)
 
     def stop(self, whole_group: bool = False) -> str:
-        """SIGTERM to the scheduler, or to it and its crawls (as systemd's default does)."""
+        """SIGTERM to the scheduler, or to it and its crawls (as systemd's default does);
+        then :meth:`wait`."""
+        self.terminate(whole_group)
+        return self.wait()
+
+    def terminate(self, whole_group: bool = False) -> None:
+        """SIGTERM to the scheduler, or to it and its crawls."""
         if whole_group:
             os.killpg(self.process.pid, signal.SIGTERM)
         else:
             self.process.send_signal(signal.SIGTERM)
+
+    def wait(self) -> str:
+        """Wait for the scheduler to exit; its output."""
         try:
             self.process.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -93,6 +121,7 @@ class Scheduler:
                       for path in sorted(self.logs_dir.glob("run-*.log"))}
             raise AssertionError(f"scheduler still running 120 s after SIGTERM:\n{self.output}"
                                  f"\ncrawl logs: {crawls}") from None
+        self._reader.join(60)
         return self.output
 
 
@@ -177,14 +206,17 @@ def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
     sqlite_home: Settings, fixture_site: DemoSite, whole_group: bool, when: str, outcome: str
 ) -> None:
     db = open_database(sqlite_home)
-    with serve_site(fixture_site, delay_s=0.5) as slow:  # a crawl of several seconds
+    with held_site(fixture_site) as (slow, gate):  # the crawl is under way until the gate opens
         assert run_cli("sites", "add", slow.url, "--every", "1h", "--depth", "1").exit_code == 0
         scheduler = start_scheduler(sqlite_home)
         if when == "fetching":
             wait_for(lambda: len(slow.requests) >= 1, scheduler)
         else:
             wait_for(lambda: bool(runs_of(db, outcome="running")), scheduler)
-        output = scheduler.stop(whole_group)  # SIGTERM while the crawl runs
+        scheduler.terminate(whole_group)  # SIGTERM while the crawl runs
+        wait_for(lambda: "stopping after running crawls finish" in scheduler.output, scheduler)
+        gate.set()
+        output = scheduler.wait()
     assert scheduler.process.returncode == 0, output
     assert "stopping after running crawls finish" in output
     [run] = runs_of(db)
@@ -266,13 +298,13 @@ def test_a_second_scheduler_on_the_same_database_refuses_to_start(home: Settings
     try:
         env = {**os.environ, "SWORDNET_HOME": str(home.home),
                "SWORDNET_DATABASE_URL": home.database_url}
-        second = subprocess.run([sys.executable, "-m", "swordnet", "scheduler", "run"], env=env,
-                                capture_output=True, text=True, timeout=60)
+        second = WarmProcess(["scheduler", "run"], env, home.home.parent / "second.out")
+        second.wait(timeout=60)
         status = run_cli("scheduler", "status")
     finally:
         first.stop()
     assert second.returncode == 1
-    error = second.stderr.strip().splitlines()[-1]
+    error = second.output.read_text().strip().splitlines()[-1]
     assert error.startswith("Error: another scheduler is already running against this "
                             f"database (pid {first.process.pid} on ")
     assert status.exit_code == 0 and f"Scheduler running: pid {first.process.pid}" in status.output
@@ -434,6 +466,23 @@ def test_tip_is_checked_within_the_tips_interval(
         assert dead.result["error"] == ("the URL could not be fetched: connect_error: could not "
                                         "connect to the server")
     assert {r.purpose for r in runs_of(db)} == {"tip"}
+
+
+@contextmanager
+def held_site(site: DemoSite) -> Iterator[tuple[RunningSite, threading.Event]]:
+    """``site`` served with every response held until the test opens the gate (a crawl of
+    it is under way exactly as long as the test needs, on a machine of any speed)."""
+    gate = threading.Event()
+
+    def held(path: str, query: str) -> Resource:
+        gate.wait(60)
+        return site.respond(path, query)
+
+    with serve_site(DemoSite(routes={"/": held})) as running:
+        try:
+            yield running, gate
+        finally:
+            gate.set()
 
 
 @contextmanager
