@@ -169,10 +169,15 @@ def report_misfires(scheduler: BackgroundScheduler, now: datetime) -> None:
 
 
 class _Scheduler(BackgroundScheduler):
-    """APScheduler's background scheduler, except that one shutting down never hands a due
-    job to its executors: APScheduler checks its state before it waits for the job-store
-    lock, which ``shutdown`` holds while it shuts the executors down, so a job that fell
-    due meanwhile went to a closed executor ("cannot schedule new futures after shutdown").
+    """APScheduler's background scheduler, with two fixes to how it shuts down.
+
+    - It never hands a due job to its executors once shutting down: APScheduler checks its
+      state before it waits for the job-store lock, which ``shutdown`` holds while it shuts
+      the executors down, so a job that fell due meanwhile went to a closed executor
+      ("cannot schedule new futures after shutdown").
+    - It waits for running jobs before it takes that lock: APScheduler waits while holding
+      it, so a running job that reads the job store (the sync job does) waited for the lock
+      and the shutdown for the job, for ever.
     """
 
     def _process_jobs(self) -> float | None:
@@ -180,6 +185,15 @@ class _Scheduler(BackgroundScheduler):
             if self.state == STATE_STOPPED:
                 return None
             return super()._process_jobs()
+
+    def shutdown(self, wait: bool = True) -> None:
+        if wait and self.state != STATE_STOPPED:
+            self.pause()  # no job starts from now on
+            with self._executors_lock:
+                executors = list(self._executors.values())
+            for executor in executors:
+                executor.shutdown(wait=True)  # a second shutdown (APScheduler's) is a no-op
+        super().shutdown(wait)
 
 
 # How often the main thread wakes to run signal handlers that arrived on another thread.
@@ -271,7 +285,6 @@ def run_scheduler(db: Database, executor: Executor, *, max_concurrent: int = 2,
         # never wake for (SIGTERM to the process group, as the crawls start, was lost so).
         while not stopping.wait(SIGNAL_CHECK_S):
             pass
-        scheduler.pause()  # no job starts from now on
         waited = threading.Event()
         beating = threading.Thread(target=_beat_until, args=(waited, lock, sync_every_s),
                                    name="heartbeat", daemon=True)
