@@ -7,9 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from uuid import uuid4
@@ -19,6 +16,7 @@ from sqlalchemy import func, select
 
 from casefiles.captures import capture_record, evidence_problems
 from crawlers.spiders.site import SiteSpider
+from scheduler.executor import CrawlProcess
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
 from swordnet.core.models import Capture, Hit, WarcFile
@@ -38,8 +36,7 @@ from tests.pirate_sites import (
     warcio_check,
 )
 from tests.spider_harness import make_spider, run_spider
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.warm_crawl import run_scrapy, start_scrapy
 
 
 def trap_site() -> DemoSite:
@@ -145,37 +142,38 @@ def test_malformed_responses_never_crash_a_run(sqlite_home: Settings) -> None:
     db.dispose()
 
 
-def _wait_for_hits(db: Database, n: int, process: subprocess.Popen[bytes],
+def _wait_for_hits(db: Database, n: int, process: CrawlProcess,
                    timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with db.session() as session:
             if (session.scalar(select(func.count()).select_from(Hit)) or 0) >= n:
                 return
-        assert process.poll() is None, "the crawl ended before it could be killed"
+        assert process.process is not None and process.process.alive(), \
+            "the crawl ended before it could be killed"
         time.sleep(0.05)
     raise AssertionError(f"fewer than {n} hits after {timeout_s} s")
 
 
 def test_crawl_killed_with_sigkill_resumes_without_duplicates_or_dangling_captures(
-        sqlite_home: Settings, fixture_site: DemoSite) -> None:
+        sqlite_home: Settings, fixture_site: DemoSite, tmp_path: Path) -> None:
     db = open_database(sqlite_home)
     register_samples(db)
     with serve_site(fixture_site, delay_s=0.08) as running:
         target = add_watch_target(db, running.url)
         env = {**os.environ, "SWORDNET_HOME": str(sqlite_home.home)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"target_id={target}",
-             *ALLOW_TEST_SITES],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = start_scrapy(["crawl", "site", "-a", f"target_id={target}", *ALLOW_TEST_SITES],
+                               env, tmp_path / "crawl.log")
         try:
             _wait_for_hits(db, 5, process)
-            crawl_command = psutil.Process(process.pid).cmdline()
-            workers = psutil.Process(process.pid).children(recursive=True)
+            assert process.process is not None
+            crawl_command = psutil.Process(process.process.pid).cmdline()
+            workers = psutil.Process(process.process.pid).children(recursive=True)
             commands = [worker.cmdline() for worker in workers]
         finally:
-            process.send_signal(signal.SIGKILL)
+            process.kill()
             process.wait(timeout=30)
+            process.close()
         assert workers  # the matcher's worker process
         # forked from the crawl: no fresh interpreter that imports the matchers again
         assert commands == [crawl_command] * len(workers)
@@ -246,15 +244,15 @@ def test_evidence_check_detects_one_changed_byte_in_a_stored_warc(
 
 
 def test_warc_files_roll_over_at_their_size_cap(sqlite_home: Settings,
-                                                 served_site: RunningSite) -> None:
+                                                 served_site: RunningSite,
+                                                 tmp_path: Path) -> None:
     db = open_database(sqlite_home)
     register_samples(db)
     env = {**os.environ, "SWORDNET_HOME": str(sqlite_home.home)}
-    result = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={served_site.url}",
-         "-s", "SWORDNET_WARC_MAX_BYTES=100000", *ALLOW_TEST_SITES],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-2000:]
+    log = tmp_path / "crawl.log"
+    returncode = run_scrapy(["crawl", "site", "-a", f"url={served_site.url}",
+                             "-s", "SWORDNET_WARC_MAX_BYTES=100000", *ALLOW_TEST_SITES], env, log)
+    assert returncode == 0, log.read_text(errors="replace")[-2000:]
     store = EvidenceStore(sqlite_home.evidence_dir)
     with db.session() as session:
         warcs = session.scalars(select(WarcFile)).all()
