@@ -11,12 +11,11 @@ import random
 import re
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,7 @@ from sqlalchemy import func, select
 
 from casefiles.captures import capture_record, evidence_problems, hit_captures
 from crawlers.store import note_sealed
-from scheduler.executor import CrawlProcess, PlainCrawl
-from scheduler.launcher import LauncherUnavailable, shared_launcher
+from scheduler.executor import CrawlProcess
 from swordnet.core.config import Settings, load_settings
 from swordnet.core.db import Database, make_engine, open_database
 from swordnet.core.models import Capture, CrawlRun, Hit, WarcFile
@@ -45,6 +43,7 @@ from tests.pirate_sites import (
     sample_works,
 )
 from tests.test_warc import record, records, sealed_path, warcio_check
+from tests.warm_crawl import start_scrapy
 
 
 class FailingWrites:
@@ -215,9 +214,6 @@ def mounted(path: Path, *options: str) -> Iterator[None]:
         subprocess.run(["umount", str(path)], check=True)
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
 def assert_evidence_sound(db: Database, store: EvidenceStore) -> int:
     """``evidence check`` passes, no hit is stored twice, and every hit's page and media
     captures point at readable records; returns the number of hits."""
@@ -310,14 +306,7 @@ def start_crawl(settings: Settings, target: int, log: Path) -> CrawlProcess:
            "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
     args = ["crawl", "site", "-a", f"target_id={target}", "-s", "SWORDNET_MATCH_WORKERS=1",
             *ALLOW_TEST_SITES]
-    launcher = shared_launcher()
-    with open(log, "ab") as out:
-        if launcher is not None:
-            with suppress(LauncherUnavailable):
-                return launcher.launch(args, env, str(REPO_ROOT), out.fileno())
-        return PlainCrawl(subprocess.Popen(
-            [sys.executable, "-m", "scrapy", *args], cwd=REPO_ROOT, env=env,
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT))
+    return start_scrapy(args, env, log)
 
 
 def crawling(process: CrawlProcess) -> bool:
