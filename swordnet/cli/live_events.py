@@ -120,7 +120,7 @@ def events_add(holder: str, title: str, aliases: tuple[str, ...], starts_at: dat
         return event.id, event.campaign_id
 
     event_id, campaign_id = in_unit(add)
-    console.print(f"Live event {event_id} registered: {title}"
+    console().print(f"Live event {event_id} registered: {title}"
                   + (f" (event campaign {campaign_id})" if campaign_id else ""))
 
 
@@ -154,7 +154,7 @@ def events_show(event_id: int, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     feed = data["feed"]
-    console.print(f"[bold]Live event {data['id']}: {data['title']}[/bold] ({data['holder']})",
+    console().print(f"[bold]Live event {data['id']}: {data['title']}[/bold] ({data['holder']})",
                   markup=True)
     for label, value in (
             ("Aliases", ", ".join(data["aliases"]) or "—"),
@@ -168,12 +168,12 @@ def events_show(event_id: int, as_json: bool) -> None:
                   f"{data['auto_confirm_set_by']})"),
             ("Streams", ", ".join(f"{n} {s}" for s, n in sorted(data["streams"].items()))
              or "none")):
-        console.print(f"{label}: {value}", markup=False)
+        console().print(f"{label}: {value}", markup=False)
     for gap in feed["gaps"]:
-        console.print(f"Gap: {gap['started_at']} to {gap['ended_at'] or 'now'}: {gap['reason']}",
+        console().print(f"Gap: {gap['started_at']} to {gap['ended_at'] or 'now'}: {gap['reason']}",
                       markup=False)
     for entry in data["timeline"]:
-        console.print(f"  {entry['at']}  {entry['text']}", markup=False)
+        console().print(f"  {entry['at']}  {entry['text']}", markup=False)
 
 
 @events.command("edit")
@@ -212,7 +212,7 @@ def events_edit(event_id: int, title: str | None, aliases: tuple[str, ...], no_a
         live_events.update_event(session, _event(session, event_id).id, actor=actor, **changes)
 
     in_unit(edit)
-    console.print(f"Live event {event_id} changed: {', '.join(sorted(changes))}")
+    console().print(f"Live event {event_id} changed: {', '.join(sorted(changes))}")
 
 
 @click.command("auto-confirm")
@@ -230,7 +230,7 @@ def auto_confirm(event_id: int, score: float | None, off: bool, actor: str) -> N
         live_events.set_auto_confirm(session, _event(session, event_id).id, score, actor=actor)
 
     in_unit(apply)
-    console.print(f"Live event {event_id}: auto-confirm "
+    console().print(f"Live event {event_id}: auto-confirm "
                   + ("off" if score is None else f"at score >= {score:g}"))
 
 
@@ -261,7 +261,7 @@ def add_stream(event_id: int, url: str, page_url: str | None) -> None:
                                   page_url=page_url, found_by="staff", at=utcnow())
         return stream.id
 
-    console.print(f"Stream {in_unit(add)} of live event {event_id}: {url}")
+    console().print(f"Stream {in_unit(add)} of live event {event_id}: {url}")
 
 
 @click.command("push")
@@ -284,7 +284,7 @@ def push(event_id: int, capture: str, at: datetime | None) -> None:
                             at=at or now)
 
     seconds = in_unit(take)
-    console.print(f"{capture}: {seconds:g} s of live event {event_id}'s feed pushed")
+    console().print(f"{capture}: {seconds:g} s of live event {event_id}'s feed pushed")
 
 
 LIVE_COMMANDS: tuple[click.Command, ...] = (events, auto_confirm, streams, add_stream, push)
