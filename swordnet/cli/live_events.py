@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import select
@@ -33,14 +33,10 @@ from swordnet.live import events as live_events
 from swordnet.live.reference import MAX_PUSH_BYTES, push_capture, spool_dir
 from swordnet.live.streams import record_candidate
 from swordnet.watch.campaigns import parse_time
-from swordnet.web.api_live import (
-    LiveEventOut,
-    event_out,
-    stream_out,
-    streams_query,
-    timeline,
-)
 from swordnet.works.registry import holder_by_name
+
+if TYPE_CHECKING:
+    from swordnet.web.api_live import LiveEventOut
 
 
 def _time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -128,6 +124,8 @@ def events_add(holder: str, title: str, aliases: tuple[str, ...], starts_at: dat
 @json_option
 def events_list(as_json: bool) -> None:
     """List live events, latest start first, with their feeds' health and streams."""
+    from swordnet.web.api_live import event_out  # the web API: only the commands showing it
+
     def rows(session: Session) -> list[dict[str, Any]]:
         found = session.scalars(select(LiveEvent).order_by(LiveEvent.starts_at.desc(),
                                                           LiveEvent.id.desc()))
@@ -143,6 +141,8 @@ def events_list(as_json: bool) -> None:
 @json_option
 def events_show(event_id: int, as_json: bool) -> None:
     """Show an event: its feed's health and gaps, its streams by state, its timeline."""
+    from swordnet.web.api_live import event_out, timeline
+
     def show(session: Session) -> dict[str, Any]:
         event = _event(session, event_id)
         data = event_out(session, event).model_dump(mode="json")
@@ -240,6 +240,8 @@ def auto_confirm(event_id: int, score: float | None, off: bool, actor: str) -> N
 @json_option
 def streams(event_id: int, state: str | None, as_json: bool) -> None:
     """List an event's candidate streams, in the order they were found."""
+    from swordnet.web.api_live import stream_out, streams_query
+
     def rows(session: Session) -> list[dict[str, Any]]:
         event = _event(session, event_id)
         return [stream_out(s).model_dump(mode="json")
