@@ -77,8 +77,8 @@ def campaigns_create(name: str, starts_at: datetime, ends_at: datetime, target_i
 
     summary = in_unit(create)
     console().print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
-                  f"{', '.join(map(str, summary['targets']))} every {every} s from "
-                  f"{summary['from']} to {summary['to']} ({summary['state']}).")
+                    f"{', '.join(map(str, summary['targets']))} every {every} s from "
+                    f"{summary['from']} to {summary['to']} ({summary['state']}).")
 
 
 @campaigns.command("rapid")
@@ -100,8 +100,8 @@ def campaigns_rapid(site_ids: list[int], work_ids: list[int], hours: int,
 
     summary = in_unit(create)
     console().print(f"Campaign {summary['id']} ({summary['name']}) checks targets "
-                  f"{', '.join(map(str, summary['targets']))} every 5 min until "
-                  f"{summary['to']}; the scheduler starts it within 30 s.")
+                    f"{', '.join(map(str, summary['targets']))} every 5 min until "
+                    f"{summary['to']}; the scheduler starts it within 30 s.")
 
 
 @campaigns.command("edit")
@@ -126,8 +126,8 @@ def campaigns_edit(name: str, rename: str | None, starts_at: datetime | None,
 
     summary = in_unit(edit)
     console().print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
-                  f"{', '.join(map(str, summary['targets']))} every "
-                  f"{summary['every_seconds']} s from {summary['from']} to {summary['to']}.")
+                    f"{', '.join(map(str, summary['targets']))} every "
+                    f"{summary['every_seconds']} s from {summary['from']} to {summary['to']}.")
 
 
 @campaigns.command("list")

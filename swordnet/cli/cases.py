@@ -87,7 +87,7 @@ def cases_show(case_id: int, as_json: bool) -> None:
     emit(data, as_json, title, ["seq", "at", "type", "actor", "payload"])
     if not as_json:
         console().print("Custody log intact." if problem is None
-                      else f"[red]Custody log {problem}.[/red]")
+                        else f"[red]Custody log {problem}.[/red]")
 
 
 @cases.command("verify")
@@ -105,7 +105,7 @@ def cases_verify(case_id: int) -> None:
         click.echo(f"case {case_id}: custody log {problem} ({len(events)} events)", err=True)
         sys.exit(1)
     console().print(f"Case {case_id}: custody log intact ({len(events)} events, head "
-                  f"{events[-1].hash if events else 'none'}, signed).")
+                    f"{events[-1].hash if events else 'none'}, signed).")
 
 
 @cases.command("transition")
@@ -162,7 +162,7 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
 
     digest, size = in_unit(export)
     console().print(f"Wrote {output} ({size} bytes, sha256 {digest}); signed with key "
-                  f"{fingerprint(key.public_key())}.")
+                    f"{fingerprint(key.public_key())}.")
 
 
 @cases.command("consent")
@@ -188,7 +188,7 @@ def cases_consent(case_id: int, holder: str, reference: str | None, offline: boo
 
     in_unit(apply)
     console().print(f"{holder}'s consent to publishing case {case_id} is "
-                  f"{'withdrawn' if withdraw else 'recorded'}.")
+                    f"{'withdrawn' if withdraw else 'recorded'}.")
 
 
 @cases.command("publish")
@@ -203,7 +203,7 @@ def cases_publish(case_id: int, summary: str, fields: str, actor: str) -> None:
     chosen = [f.strip() for f in fields.split(",") if f.strip()]
     in_unit(lambda s: publish(s, get_case(s, case_id), summary, chosen, actor))
     console().print(f"Case {case_id} is published: /public/cases/{case_id} (served when "
-                  "SWORDNET_PUBLIC_PAGES is on).")
+                    "SWORDNET_PUBLIC_PAGES is on).")
 
 
 @cases.command("unpublish")

@@ -62,7 +62,7 @@ def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: boo
     how = "the trusted key" if result.trusted else "the bundle's own key (not checked against " \
         "a trusted one)"
     console().print(f"{bundle}: intact. Case {result.case_id}, {result.files} files, signature "
-                  f"valid for {how} {result.key_fingerprint}.")
+                    f"valid for {how} {result.key_fingerprint}.")
 
 
 @evidence.command("extract")

@@ -117,7 +117,7 @@ def events_add(holder: str, title: str, aliases: tuple[str, ...], starts_at: dat
 
     event_id, campaign_id = in_unit(add)
     console().print(f"Live event {event_id} registered: {title}"
-                  + (f" (event campaign {campaign_id})" if campaign_id else ""))
+                    + (f" (event campaign {campaign_id})" if campaign_id else ""))
 
 
 @events.command("list")
@@ -155,7 +155,7 @@ def events_show(event_id: int, as_json: bool) -> None:
         return
     feed = data["feed"]
     console().print(f"[bold]Live event {data['id']}: {data['title']}[/bold] ({data['holder']})",
-                  markup=True)
+                    markup=True)
     for label, value in (
             ("Aliases", ", ".join(data["aliases"]) or "—"),
             ("From", data["starts_at"]), ("To", data["ends_at"]),
@@ -171,7 +171,7 @@ def events_show(event_id: int, as_json: bool) -> None:
         console().print(f"{label}: {value}", markup=False)
     for gap in feed["gaps"]:
         console().print(f"Gap: {gap['started_at']} to {gap['ended_at'] or 'now'}: {gap['reason']}",
-                      markup=False)
+                        markup=False)
     for entry in data["timeline"]:
         console().print(f"  {entry['at']}  {entry['text']}", markup=False)
 
@@ -231,7 +231,7 @@ def auto_confirm(event_id: int, score: float | None, off: bool, actor: str) -> N
 
     in_unit(apply)
     console().print(f"Live event {event_id}: auto-confirm "
-                  + ("off" if score is None else f"at score >= {score:g}"))
+                    + ("off" if score is None else f"at score >= {score:g}"))
 
 
 @click.command("streams")

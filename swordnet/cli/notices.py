@@ -77,10 +77,10 @@ def notices_record(case_id: int, recipient: str | None, template: str, by_email:
         output.write_text(body, encoding="utf-8")
     if status == "queued":
         console().print(f"Notice {notice_id} to {to} queued for email for case {case_id}: "
-                      f"{count} URL(s); `swordnet notices send` sends it.")
+                        f"{count} URL(s); `swordnet notices send` sends it.")
     else:
         console().print(f"Notice {notice_id} to {to} recorded for case {case_id}: "
-                      f"{count} URL(s) under notice.")
+                        f"{count} URL(s) under notice.")
 
 
 @notices.command("auto")
@@ -152,7 +152,7 @@ def notices_send(notice_ids: tuple[int, ...], dry_run: Path | None) -> None:
         console().print("No notice was due.")
     if report.blocked:
         console().print(f"not sent, their case's custody log is broken: notice(s) "
-                      f"{', '.join(map(str, report.blocked))}")
+                        f"{', '.join(map(str, report.blocked))}")
     if report.stopped:
         fail(f"stopped: {report.stopped}")
     if report.failed or report.uncertain or report.blocked:

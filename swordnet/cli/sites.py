@@ -104,7 +104,7 @@ def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | No
         site_id, domain, target_id = target.site_id, target.site.domain, target.id
     schedule = f"every {every} s" if every else f"on cron '{cron}'" if cron else "not scheduled"
     console().print(f"Site {site_id} ({domain}) is on the watchlist as target {target_id} "
-                  f"({spider} spider), {schedule}.")
+                    f"({spider} spider), {schedule}.")
 
 
 @sites.command("list")
@@ -160,7 +160,7 @@ def sites_pause(target_id: int) -> None:
     """Take watch target TARGET_ID off its standing schedule (campaigns still crawl it)."""
     in_unit(lambda session: set_enabled(session, target_id, False))
     console().print(f"Target {target_id} is paused; `swordnet sites resume {target_id}` "
-                  "puts it back on its schedule.")
+                    "puts it back on its schedule.")
 
 
 @sites.command("resume")

@@ -47,7 +47,7 @@ def _event_tip(url: str, event_id: int, reporter: str | None) -> None:
     tip_id, stream_id = in_unit(add)
     if stream_id is not None:
         console().print(f"Tip {tip_id}: stream {stream_id} of live event {event_id}, checked "
-                      f"at once: {url}")
+                        f"at once: {url}")
     else:
         console().print(f"Tip {tip_id} queued for live event {event_id}: {url}")
 

@@ -92,7 +92,7 @@ def tokens_create(username: str, name: str, expires: int | None) -> None:
 
     token_id, secret = in_unit(create)
     console().print(f"Token {token_id} for {username} (store it now; it is not shown again):",
-                  highlight=False)
+                    highlight=False)
     click.echo(secret)
 
 

@@ -181,7 +181,7 @@ def works_add(file: Path, title: str, holder: str, kind_word: KindAndCategory | 
     if reg.created:
         as_category = f", {category}" if category != kind else ""
         console().print(f"Registered work {work_id} '{work_title}' ({kind}{as_category}, "
-                      f"{fingerprints} fingerprints).")
+                        f"{fingerprints} fingerprints).")
     else:
         count = reg.added_fingerprints
         added = f"; added {count} missing fingerprint{'s' * (count != 1)}" if count else ""
@@ -220,7 +220,7 @@ def works_import(directory: Path, holder: str, kind_word: KindAndCategory | None
                 failed.append(f"{click.format_filename(path)}: {exc}")
             progress.advance(task)
     console().print(f"{added} works registered, {existing} already registered, "
-                  f"{len(failed)} failed.")
+                    f"{len(failed)} failed.")
     for line in failed:
         console().print(f"  failed: {line}")
     if failed:
@@ -263,7 +263,7 @@ def works_import_fingerprints(file: Path, holder: str, fmt: str | None) -> None:
         except RegistrationError as exc:
             fail(f"{file}: {exc}; nothing registered")
     console().print(f"{created} works registered from precomputed fingerprints, "
-                  f"{len(entries) - created} already registered.")
+                    f"{len(entries) - created} already registered.")
 
 
 @works.command("list")
@@ -422,6 +422,6 @@ def match(files: tuple[Path, ...], kind_word: KindAndCategory | None, as_json: b
                 console().print(f"{entry['file']}: no match")
             for m in entry["matches"]:
                 console().print(f"{entry['file']}: work {m['work_id']} '{m['work_title']}' "
-                              f"({m['method']})")
+                                f"({m['method']})")
     if any("error" in entry for entry in results):
         sys.exit(1)
