@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 from sqlalchemy import delete
 
-from swordnet.cli.main import main
+from swordnet.cli.main import COMMANDS, main
 from swordnet.core.config import Settings
 from swordnet.core.db import open_database
 from swordnet.core.models import Fingerprint
@@ -311,19 +312,25 @@ def test_works_import_lists_a_file_whose_name_is_not_text_as_failed(
     assert [w["title"] for w in works_json()] == ["good"]
 
 
+HEAVY = ("fastapi", "openpyxl", "scrapy", "swordnet.live", "swordnet.web", "swordnet.cli.hits",
+         "swordnet.cli.works", "swordnet.cli.notices", "rich.console")
+
+
+@pytest.mark.parametrize(("args", "needed"), [(["keys", "--help"], ()), (["--help"], ()),
+                                              (["live", "run", "--help"], ("swordnet.live",))])
 def test_a_command_imports_its_own_group_only_and_the_help_lists_every_group(
-        tmp_path: Path) -> None:
-    """`swordnet keys ...` starts without importing the web API, the crawler, the live service
-    or another command's module (the root group loads a command's module when it is asked
-    for), and `swordnet --help` still lists every command."""
+        tmp_path: Path, args: list[str], needed: tuple[str, ...]) -> None:
+    """`swordnet keys ...` starts without importing the web API, the crawler, the live service,
+    the console or another command's module (the root group loads a command's module when it
+    is asked for), `swordnet live run` without the web API, and `swordnet --help` lists
+    every command without importing any command's module."""
     script = ("import sys\n"
               "from click.testing import CliRunner\n"
               "from swordnet.cli.main import main\n"
-              "result = CliRunner().invoke(main, ['keys', '--help'])\n"
+              f"result = CliRunner().invoke(main, {args!r})\n"
               "assert result.exit_code == 0, result.output\n"
-              "heavy = ('fastapi', 'scrapy', 'swordnet.live', 'swordnet.web',\n"
-              "         'swordnet.cli.hits')\n"
-              "print(sorted(name for name in heavy if name in sys.modules))\n")
+              f"print(sorted(name for name in {HEAVY!r}\n"
+              f"             if name in sys.modules and name not in {needed!r}))\n")
     env = {**os.environ, "SWORDNET_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-c", script], env=env, timeout=300,
                           capture_output=True, text=True)
@@ -335,3 +342,15 @@ def test_a_command_imports_its_own_group_only_and_the_help_lists_every_group(
     for name in ("allowlist", "blocklist", "captures", "cases", "demo", "fingerprint", "hits",
                  "init", "live", "match", "scheduler", "serve", "tokens", "users", "works"):
         assert f"\n  {name} " in commands, name
+
+
+def test_the_root_help_lists_each_command_with_its_own_summary() -> None:
+    """What `swordnet --help` lists for a command (without importing it) is what the command's
+    own help says, at any terminal width."""
+    root = click.Context(main)
+    for name, (_module, summary) in COMMANDS.items():
+        command = main.get_command(root, name)
+        assert command is not None, name
+        for limit in (30, 45, 60, 80, 120, 200):
+            listed = click.Command(name, help=summary).get_short_help_str(limit)
+            assert listed == command.get_short_help_str(limit), (name, limit)

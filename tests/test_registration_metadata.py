@@ -89,7 +89,7 @@ def cli_works() -> list[dict[str, Any]]:
 
 def test_works_add_with_every_field_and_list_shows_them(home: Settings,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_console, "width", 250)  # a wide terminal: the table unwrapped
+    monkeypatch.setattr(cli_console(), "width", 250)  # a wide terminal: the table unwrapped
     path, title = sample_files()[0]
     result = run_cli("works", "add", str(path), "--title", title, "--holder", "Studio A",
                      "--kind", "fine_art", "--registration-number", "VA 2-345-678",

@@ -8,8 +8,9 @@ its start differs from ``python -m swordnet``: the interpreter was warm. Its std
 stderr go to files (one, unless told otherwise).
 
 What a module computes from the environment when it is imported is the fork server's, not
-the command's: the CLI's rich console takes its width from ``COLUMNS`` then. A test whose
-output depends on that (tests/test_demo.py's wrapped lines) starts ``python -m swordnet``.
+the command's. The CLI's rich console is made when the command first prints, so it takes its
+width from the command's ``COLUMNS``; tests/test_demo.py's wrapped lines still start
+``python -m swordnet``.
 """
 
 from __future__ import annotations

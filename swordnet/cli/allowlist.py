@@ -36,7 +36,7 @@ def allowlist_add(domain: str, holder: str, work_id: int | None) -> None:
         session.add(AllowlistEntry(holder_id=rights_holder.id, work_id=work_id, domain=key))
         return key
 
-    console.print(f"{in_unit(add)} is on {holder}'s allowlist.")
+    console().print(f"{in_unit(add)} is on {holder}'s allowlist.")
 
 
 @allowlist.command("list")

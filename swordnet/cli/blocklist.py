@@ -109,7 +109,7 @@ def blocklist_export(fmt: str, kind: str | None, withdrawn: bool, output: Path |
         click.echo(body, nl=False)
         return
     output.write_text(body, encoding="utf-8")
-    console.print(f"Wrote {output}.")
+    console().print(f"Wrote {output}.")
 
 
 @blocklist.command("override")
@@ -120,7 +120,7 @@ def blocklist_override(entry_id: int, reason: str, actor: str) -> None:
     """List an address held back as shared infrastructure anyway."""
     row = in_unit(lambda s: entry_row(override_shared(s, entry_id, reason=reason, actor=actor,
                                                       at=utcnow())))
-    console.print(f"Entry {entry_id} ({row['value']}) listed by override.")
+    console().print(f"Entry {entry_id} ({row['value']}) listed by override.")
 
 
 @blocklist.command("withdraw")
@@ -131,7 +131,7 @@ def blocklist_withdraw(entry_id: int, reason: str, actor: str) -> None:
     """Take an entry off the list (the withdrawal is exported too)."""
     row = in_unit(lambda s: entry_row(withdraw_entry(s, entry_id, reason=reason, actor=actor,
                                                      at=utcnow())))
-    console.print(f"Entry {entry_id} ({row['value']}) withdrawn.")
+    console().print(f"Entry {entry_id} ({row['value']}) withdrawn.")
 
 
 @blocklist.group("ranges")
@@ -157,7 +157,7 @@ def ranges_load(path: Path) -> None:
                 for p in load_ranges(session, text, at=utcnow())]
 
     for line in in_unit(load):
-        console.print(line)
+        console().print(line)
 
 
 @ranges.command("list")
@@ -181,7 +181,7 @@ def clients() -> None:
 def clients_add(name: str, actor: str) -> None:
     """Create a client; its token is printed once."""
     secret = in_unit(lambda s: add_client(s, name, actor=actor).secret)
-    console.print(f"Client {name.strip()!r} created. Its token (shown only now):")
+    console().print(f"Client {name.strip()!r} created. Its token (shown only now):")
     click.echo(secret)
 
 
@@ -191,7 +191,7 @@ def clients_add(name: str, actor: str) -> None:
 def clients_revoke(name: str, actor: str) -> None:
     """Revoke a client: its token is refused from now on."""
     in_unit(lambda s: revoke_client(s, name, actor=actor))
-    console.print(f"Client {name.strip()!r} revoked.")
+    console().print(f"Client {name.strip()!r} revoked.")
 
 
 @clients.command("list")

@@ -76,9 +76,9 @@ def campaigns_create(name: str, starts_at: datetime, ends_at: datetime, target_i
         return campaign_summary(session, campaign)
 
     summary = in_unit(create)
-    console.print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
-                  f"{', '.join(map(str, summary['targets']))} every {every} s from "
-                  f"{summary['from']} to {summary['to']} ({summary['state']}).")
+    console().print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
+                    f"{', '.join(map(str, summary['targets']))} every {every} s from "
+                    f"{summary['from']} to {summary['to']} ({summary['state']}).")
 
 
 @campaigns.command("rapid")
@@ -99,9 +99,9 @@ def campaigns_rapid(site_ids: list[int], work_ids: list[int], hours: int,
                                                         name))
 
     summary = in_unit(create)
-    console.print(f"Campaign {summary['id']} ({summary['name']}) checks targets "
-                  f"{', '.join(map(str, summary['targets']))} every 5 min until "
-                  f"{summary['to']}; the scheduler starts it within 30 s.")
+    console().print(f"Campaign {summary['id']} ({summary['name']}) checks targets "
+                    f"{', '.join(map(str, summary['targets']))} every 5 min until "
+                    f"{summary['to']}; the scheduler starts it within 30 s.")
 
 
 @campaigns.command("edit")
@@ -125,9 +125,9 @@ def campaigns_edit(name: str, rename: str | None, starts_at: datetime | None,
         return campaign_summary(session, campaign)
 
     summary = in_unit(edit)
-    console.print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
-                  f"{', '.join(map(str, summary['targets']))} every "
-                  f"{summary['every_seconds']} s from {summary['from']} to {summary['to']}.")
+    console().print(f"Campaign {summary['id']} ({summary['name']}) crawls targets "
+                    f"{', '.join(map(str, summary['targets']))} every "
+                    f"{summary['every_seconds']} s from {summary['from']} to {summary['to']}.")
 
 
 @campaigns.command("list")
@@ -218,7 +218,7 @@ def campaigns_shutdown_list(name: str, fmt: str, output: Path | None) -> None:
         click.echo(data.decode("utf-8-sig"), nl=False)
         return
     output.write_bytes(data)
-    console.print(f"Wrote {len(rows)} site(s) to {output}.")
+    console().print(f"Wrote {len(rows)} site(s) to {output}.")
 
 
 @campaigns.command("stop")
@@ -226,4 +226,4 @@ def campaigns_shutdown_list(name: str, fmt: str, output: Path | None) -> None:
 def campaigns_stop(name: str) -> None:
     """End campaign NAME now: its crawls are no longer scheduled; its history stays."""
     stopped = in_unit(lambda session: stop_campaign(session, name).name)
-    console.print(f"Campaign {stopped} stopped; the scheduler drops its jobs within 30 s.")
+    console().print(f"Campaign {stopped} stopped; the scheduler drops its jobs within 30 s.")

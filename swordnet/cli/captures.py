@@ -48,7 +48,7 @@ def captures_extract(capture_id: int, output: Path) -> None:
         fail(f"{output} already exists; choose another --output")
     output.write_bytes(view.payload)
     headers = view.headers
-    console.print(f"Wrote {len(view.payload)} bytes of {headers.get('WARC-Target-URI')} to "
-                  f"{output} (captured {headers.get('WARC-Date')} from "
-                  f"{headers.get('WARC-IP-Address', 'unknown IP')}, "
-                  f"{headers.get('WARC-Payload-Digest')}).")
+    console().print(f"Wrote {len(view.payload)} bytes of {headers.get('WARC-Target-URI')} to "
+                    f"{output} (captured {headers.get('WARC-Date')} from "
+                    f"{headers.get('WARC-IP-Address', 'unknown IP')}, "
+                    f"{headers.get('WARC-Payload-Digest')}).")

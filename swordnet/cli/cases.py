@@ -86,8 +86,8 @@ def cases_show(case_id: int, as_json: bool) -> None:
         title = f"Case {case.id}: {case.site.domain} ({case.status})"
     emit(data, as_json, title, ["seq", "at", "type", "actor", "payload"])
     if not as_json:
-        console.print("Custody log intact." if problem is None
-                      else f"[red]Custody log {problem}.[/red]")
+        console().print("Custody log intact." if problem is None
+                        else f"[red]Custody log {problem}.[/red]")
 
 
 @cases.command("verify")
@@ -104,8 +104,8 @@ def cases_verify(case_id: int) -> None:
     if problem is not None:
         click.echo(f"case {case_id}: custody log {problem} ({len(events)} events)", err=True)
         sys.exit(1)
-    console.print(f"Case {case_id}: custody log intact ({len(events)} events, head "
-                  f"{events[-1].hash if events else 'none'}, signed).")
+    console().print(f"Case {case_id}: custody log intact ({len(events)} events, head "
+                    f"{events[-1].hash if events else 'none'}, signed).")
 
 
 @cases.command("transition")
@@ -123,7 +123,7 @@ def cases_transition(case_id: int, status: str, reason: str, evidence: tuple[str
         transition(session, case, status, actor, reason, {"references": list(evidence)})
         return case.status
 
-    console.print(f"Case {case_id} is now {in_unit(apply)}.")
+    console().print(f"Case {case_id} is now {in_unit(apply)}.")
 
 
 @cases.command("link-mirror")
@@ -133,7 +133,7 @@ def cases_transition(case_id: int, status: str, reason: str, evidence: tuple[str
 def cases_link_mirror(case_id: int, domain: str, actor: str) -> None:
     """Link a known mirror DOMAIN to CASE_ID: its confirmed hits join this case."""
     key = in_unit(lambda s: link_mirror(s, get_case(s, case_id), domain, actor).domain)
-    console.print(f"{key} is linked to case {case_id} as a mirror.")
+    console().print(f"{key} is linked to case {case_id} as a mirror.")
 
 
 @cases.command("export")
@@ -161,8 +161,8 @@ def cases_export(case_id: int, output: Path, actor: str) -> None:
         return record.sha256, record.size
 
     digest, size = in_unit(export)
-    console.print(f"Wrote {output} ({size} bytes, sha256 {digest}); signed with key "
-                  f"{fingerprint(key.public_key())}.")
+    console().print(f"Wrote {output} ({size} bytes, sha256 {digest}); signed with key "
+                    f"{fingerprint(key.public_key())}.")
 
 
 @cases.command("consent")
@@ -187,8 +187,8 @@ def cases_consent(case_id: int, holder: str, reference: str | None, offline: boo
                          reference)
 
     in_unit(apply)
-    console.print(f"{holder}'s consent to publishing case {case_id} is "
-                  f"{'withdrawn' if withdraw else 'recorded'}.")
+    console().print(f"{holder}'s consent to publishing case {case_id} is "
+                    f"{'withdrawn' if withdraw else 'recorded'}.")
 
 
 @cases.command("publish")
@@ -202,8 +202,8 @@ def cases_publish(case_id: int, summary: str, fields: str, actor: str) -> None:
     it must have consented: `cases consent`)."""
     chosen = [f.strip() for f in fields.split(",") if f.strip()]
     in_unit(lambda s: publish(s, get_case(s, case_id), summary, chosen, actor))
-    console.print(f"Case {case_id} is published: /public/cases/{case_id} (served when "
-                  "SWORDNET_PUBLIC_PAGES is on).")
+    console().print(f"Case {case_id} is published: /public/cases/{case_id} (served when "
+                    "SWORDNET_PUBLIC_PAGES is on).")
 
 
 @cases.command("unpublish")
@@ -213,4 +213,4 @@ def cases_publish(case_id: int, summary: str, fields: str, actor: str) -> None:
 def cases_unpublish(case_id: int, reason: str, actor: str) -> None:
     """Take CASE_ID off the public pages."""
     in_unit(lambda s: unpublish(s, get_case(s, case_id), actor, reason))
-    console.print(f"Case {case_id} is no longer published.")
+    console().print(f"Case {case_id} is no longer published.")

@@ -62,7 +62,7 @@ def contacts_show(domain: str, again: bool, as_json: bool) -> None:
 def contacts_set(domain: str, email: str, actor: str) -> None:
     """Send DOMAIN's notices to EMAIL (staff's address wins over RDAP's)."""
     in_unit(lambda session: set_contact(session, find_site(session, domain), email, actor))
-    console.print(f"Notices for {domain} now go to {email.strip()}.")
+    console().print(f"Notices for {domain} now go to {email.strip()}.")
 
 
 @contacts.command("clear")
@@ -71,4 +71,4 @@ def contacts_set(domain: str, email: str, actor: str) -> None:
 def contacts_clear(domain: str, actor: str) -> None:
     """Forget staff's address for DOMAIN (RDAP's is suggested again)."""
     in_unit(lambda session: set_contact(session, find_site(session, domain), None, actor))
-    console.print(f"Staff's contact for {domain} removed.")
+    console().print(f"Staff's contact for {domain} removed.")

@@ -53,7 +53,7 @@ def crawl(url_or_site: str | None, target_id: int | None, as_json: bool) -> None
         with db.session() as session:
             request = _crawl_request(session, url_or_site, target_id)
         if not as_json:
-            console.print(f"Crawling {request.start_url} ...")
+            console().print(f"Crawling {request.start_url} ...")
         run_id = LocalExecutor(db, settings).run(request)
         with db.session() as session:
             summary = run_summary(get_run(session, run_id))

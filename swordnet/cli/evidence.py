@@ -30,7 +30,7 @@ def evidence_check() -> None:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
-    console.print(f"Evidence store intact ({count} captures checked).")
+    console().print(f"Evidence store intact ({count} captures checked).")
 
 
 @evidence.command("verify")
@@ -61,8 +61,8 @@ def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: boo
         sys.exit(1)
     how = "the trusted key" if result.trusted else "the bundle's own key (not checked against " \
         "a trusted one)"
-    console.print(f"{bundle}: intact. Case {result.case_id}, {result.files} files, signature "
-                  f"valid for {how} {result.key_fingerprint}.")
+    console().print(f"{bundle}: intact. Case {result.case_id}, {result.files} files, signature "
+                    f"valid for {how} {result.key_fingerprint}.")
 
 
 @evidence.command("extract")
@@ -72,4 +72,4 @@ def evidence_verify(bundle: Path, key_file: Path | None, trust_embedded_key: boo
 def evidence_extract(bundle: Path, output: Path) -> None:
     """Unpack a bundle into a directory (refused whole if any path is unsafe)."""
     written = extract_bundle(bundle, output)
-    console.print(f"Extracted {len(written)} files into {output}.")
+    console().print(f"Extracted {len(written)} files into {output}.")

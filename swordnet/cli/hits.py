@@ -66,7 +66,7 @@ def _decide(hit_ids: tuple[int, ...], reviewer: str,
             with db.session() as session:
                 result = decide(session, hit_id, reviewer)
                 case_note = f" (case {result.id})" if isinstance(result, Case) else ""
-            console.print(f"Hit {hit_id} {done}{case_note}.")
+            console().print(f"Hit {hit_id} {done}{case_note}.")
 
 
 reviewer_option = click.option("--reviewer", default=getpass.getuser, show_default="login name",

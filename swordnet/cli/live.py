@@ -44,11 +44,11 @@ def live_run(workers: int) -> None:
     try:
         with database() as db:
             service = LiveService(current_settings(), db=db, workers=workers)
-            service.run_until(stop, started=lambda: console.print(
+            service.run_until(stop, started=lambda: console().print(
                 f"Live service running against "
                 f"{db.engine.url.render_as_string(hide_password=True)} with {workers} "
                 "checker threads; Ctrl-C to stop."))
-        console.print("Live service stopped.")
+        console().print("Live service stopped.")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import select
@@ -33,14 +33,10 @@ from swordnet.live import events as live_events
 from swordnet.live.reference import MAX_PUSH_BYTES, push_capture, spool_dir
 from swordnet.live.streams import record_candidate
 from swordnet.watch.campaigns import parse_time
-from swordnet.web.api_live import (
-    LiveEventOut,
-    event_out,
-    stream_out,
-    streams_query,
-    timeline,
-)
 from swordnet.works.registry import holder_by_name
+
+if TYPE_CHECKING:
+    from swordnet.web.api_live import LiveEventOut
 
 
 def _time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -120,14 +116,16 @@ def events_add(holder: str, title: str, aliases: tuple[str, ...], starts_at: dat
         return event.id, event.campaign_id
 
     event_id, campaign_id = in_unit(add)
-    console.print(f"Live event {event_id} registered: {title}"
-                  + (f" (event campaign {campaign_id})" if campaign_id else ""))
+    console().print(f"Live event {event_id} registered: {title}"
+                    + (f" (event campaign {campaign_id})" if campaign_id else ""))
 
 
 @events.command("list")
 @json_option
 def events_list(as_json: bool) -> None:
     """List live events, latest start first, with their feeds' health and streams."""
+    from swordnet.web.api_live import event_out  # the web API: only the commands showing it
+
     def rows(session: Session) -> list[dict[str, Any]]:
         found = session.scalars(select(LiveEvent).order_by(LiveEvent.starts_at.desc(),
                                                           LiveEvent.id.desc()))
@@ -143,6 +141,8 @@ def events_list(as_json: bool) -> None:
 @json_option
 def events_show(event_id: int, as_json: bool) -> None:
     """Show an event: its feed's health and gaps, its streams by state, its timeline."""
+    from swordnet.web.api_live import event_out, timeline
+
     def show(session: Session) -> dict[str, Any]:
         event = _event(session, event_id)
         data = event_out(session, event).model_dump(mode="json")
@@ -154,8 +154,8 @@ def events_show(event_id: int, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     feed = data["feed"]
-    console.print(f"[bold]Live event {data['id']}: {data['title']}[/bold] ({data['holder']})",
-                  markup=True)
+    console().print(f"[bold]Live event {data['id']}: {data['title']}[/bold] ({data['holder']})",
+                    markup=True)
     for label, value in (
             ("Aliases", ", ".join(data["aliases"]) or "—"),
             ("From", data["starts_at"]), ("To", data["ends_at"]),
@@ -168,12 +168,12 @@ def events_show(event_id: int, as_json: bool) -> None:
                   f"{data['auto_confirm_set_by']})"),
             ("Streams", ", ".join(f"{n} {s}" for s, n in sorted(data["streams"].items()))
              or "none")):
-        console.print(f"{label}: {value}", markup=False)
+        console().print(f"{label}: {value}", markup=False)
     for gap in feed["gaps"]:
-        console.print(f"Gap: {gap['started_at']} to {gap['ended_at'] or 'now'}: {gap['reason']}",
-                      markup=False)
+        console().print(f"Gap: {gap['started_at']} to {gap['ended_at'] or 'now'}: {gap['reason']}",
+                        markup=False)
     for entry in data["timeline"]:
-        console.print(f"  {entry['at']}  {entry['text']}", markup=False)
+        console().print(f"  {entry['at']}  {entry['text']}", markup=False)
 
 
 @events.command("edit")
@@ -212,7 +212,7 @@ def events_edit(event_id: int, title: str | None, aliases: tuple[str, ...], no_a
         live_events.update_event(session, _event(session, event_id).id, actor=actor, **changes)
 
     in_unit(edit)
-    console.print(f"Live event {event_id} changed: {', '.join(sorted(changes))}")
+    console().print(f"Live event {event_id} changed: {', '.join(sorted(changes))}")
 
 
 @click.command("auto-confirm")
@@ -230,8 +230,8 @@ def auto_confirm(event_id: int, score: float | None, off: bool, actor: str) -> N
         live_events.set_auto_confirm(session, _event(session, event_id).id, score, actor=actor)
 
     in_unit(apply)
-    console.print(f"Live event {event_id}: auto-confirm "
-                  + ("off" if score is None else f"at score >= {score:g}"))
+    console().print(f"Live event {event_id}: auto-confirm "
+                    + ("off" if score is None else f"at score >= {score:g}"))
 
 
 @click.command("streams")
@@ -240,6 +240,8 @@ def auto_confirm(event_id: int, score: float | None, off: bool, actor: str) -> N
 @json_option
 def streams(event_id: int, state: str | None, as_json: bool) -> None:
     """List an event's candidate streams, in the order they were found."""
+    from swordnet.web.api_live import stream_out, streams_query
+
     def rows(session: Session) -> list[dict[str, Any]]:
         event = _event(session, event_id)
         return [stream_out(s).model_dump(mode="json")
@@ -261,7 +263,7 @@ def add_stream(event_id: int, url: str, page_url: str | None) -> None:
                                   page_url=page_url, found_by="staff", at=utcnow())
         return stream.id
 
-    console.print(f"Stream {in_unit(add)} of live event {event_id}: {url}")
+    console().print(f"Stream {in_unit(add)} of live event {event_id}: {url}")
 
 
 @click.command("push")
@@ -284,7 +286,7 @@ def push(event_id: int, capture: str, at: datetime | None) -> None:
                             at=at or now)
 
     seconds = in_unit(take)
-    console.print(f"{capture}: {seconds:g} s of live event {event_id}'s feed pushed")
+    console().print(f"{capture}: {seconds:g} s of live event {event_id}'s feed pushed")
 
 
 LIVE_COMMANDS: tuple[click.Command, ...] = (events, auto_confirm, streams, add_stream, push)

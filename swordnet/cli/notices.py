@@ -76,11 +76,11 @@ def notices_record(case_id: int, recipient: str | None, template: str, by_email:
     if output is not None:
         output.write_text(body, encoding="utf-8")
     if status == "queued":
-        console.print(f"Notice {notice_id} to {to} queued for email for case {case_id}: "
-                      f"{count} URL(s); `swordnet notices send` sends it.")
+        console().print(f"Notice {notice_id} to {to} queued for email for case {case_id}: "
+                        f"{count} URL(s); `swordnet notices send` sends it.")
     else:
-        console.print(f"Notice {notice_id} to {to} recorded for case {case_id}: "
-                      f"{count} URL(s) under notice.")
+        console().print(f"Notice {notice_id} to {to} recorded for case {case_id}: "
+                        f"{count} URL(s) under notice.")
 
 
 @notices.command("auto")
@@ -118,7 +118,7 @@ def notices_auto(enabled: bool | None, template: str | None, after_hours: int | 
         lines.append("No mail server is configured (SWORDNET_SMTP_HOST, SWORDNET_SMTP_FROM): "
                      "nothing is queued until the scheduler has one.")
     for line in lines:
-        console.print(line, markup=False, highlight=False)
+        console().print(line, markup=False, highlight=False)
 
 
 @notices.command("send")
@@ -136,7 +136,7 @@ def notices_send(notice_ids: tuple[int, ...], dry_run: Path | None) -> None:
             return [write_eml(n, dry_run) for n in due_notices(session, utcnow(), wanted)]
 
         for path in in_unit(write):
-            console.print(f"Wrote {path}")
+            console().print(f"Wrote {path}")
         return
     if settings.smtp is None:
         fail("no mail server: set SWORDNET_SMTP_HOST and SWORDNET_SMTP_FROM "
@@ -146,13 +146,13 @@ def notices_send(notice_ids: tuple[int, ...], dry_run: Path | None) -> None:
     for label, ids in (("sent", report.sent), ("to retry later", report.retrying),
                        ("failed", report.failed), ("uncertain", report.uncertain)):
         if ids:
-            console.print(f"{label}: notice(s) {', '.join(map(str, ids))}")
+            console().print(f"{label}: notice(s) {', '.join(map(str, ids))}")
     if not (report.sent or report.retrying or report.failed or report.uncertain
             or report.blocked):
-        console.print("No notice was due.")
+        console().print("No notice was due.")
     if report.blocked:
-        console.print(f"not sent, their case's custody log is broken: notice(s) "
-                      f"{', '.join(map(str, report.blocked))}")
+        console().print(f"not sent, their case's custody log is broken: notice(s) "
+                        f"{', '.join(map(str, report.blocked))}")
     if report.stopped:
         fail(f"stopped: {report.stopped}")
     if report.failed or report.uncertain or report.blocked:
@@ -196,7 +196,7 @@ def notices_list(case_id: int | None, campaign: str | None, status: str | None,
 def notices_resend(notice_id: int, actor: str) -> None:
     """Queue a failed or uncertain email notice again (same Message-ID)."""
     in_unit(resend, notice_id, actor)
-    console.print(f"Notice {notice_id} queued again; `swordnet notices send` sends it.")
+    console().print(f"Notice {notice_id} queued again; `swordnet notices send` sends it.")
 
 
 @notices.command("settle")
@@ -208,7 +208,7 @@ def notices_settle(notice_id: int, evidence: str, actor: str) -> None:
     """Record an uncertain notice as delivered, once the mail server's log shows its
     Message-ID accepted (otherwise: `swordnet notices resend`)."""
     in_unit(settle_delivered, notice_id, actor, evidence)
-    console.print(f"Notice {notice_id} recorded as delivered.")
+    console().print(f"Notice {notice_id} recorded as delivered.")
 
 
 @notices.command("text")

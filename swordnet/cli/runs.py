@@ -23,9 +23,9 @@ def print_run(summary: dict[str, Any]) -> None:
     for group in ("errors_by_type", "status_counts", "traps", "files"):
         for kind, n in (summary.get(group) or {}).items():
             table.add_row(f"  {group.split('_')[0]}: {kind}", str(n))
-    console.print(table)
+    console().print(table)
     if summary.get("error"):
-        console.print(f"[red]{summary['error']}[/red]")
+        console().print(f"[red]{summary['error']}[/red]")
 
 
 @click.group()
@@ -68,4 +68,4 @@ def runs_show(run_id: int, as_json: bool) -> None:
         return
     print_run(summary)
     for sample in summary["errors_sample"][:20]:
-        console.print(f"  {sample['kind']}: {sample['url']} ({sample['message']})")
+        console().print(f"  {sample['kind']}: {sample['url']} ({sample['message']})")

@@ -72,9 +72,9 @@ def scheduler_run(max_concurrent: int, executor_kind: str, nodes: tuple[str, ...
         executor = _executor(db, executor_kind, nodes, node_lost_after)
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        console.print(f"Scheduler running against "
-                      f"{db.engine.url.render_as_string(hide_password=True)} with the "
-                      f"{executor.describe()} executor; Ctrl-C to stop.")
+        console().print(f"Scheduler running against "
+                        f"{db.engine.url.render_as_string(hide_password=True)} with the "
+                        f"{executor.describe()} executor; Ctrl-C to stop.")
         run_scheduler(db, executor, max_concurrent=max_concurrent,
                       recheck_every_s=recheck_every, tips_every_s=tips_every,
                       sync_every_s=sync_every, smtp=current_settings().smtp,
@@ -93,10 +93,10 @@ def scheduler_status(as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2))
         return
     if state["running"] and "pid" in state:
-        console.print(f"Scheduler running: pid {state['pid']} on {state['host']} since "
-                      f"{state['started_at']} ({state['executor']} executor), last heartbeat "
-                      f"{state['heartbeat_at']}.")
+        console().print(f"Scheduler running: pid {state['pid']} on {state['host']} since "
+                        f"{state['started_at']} ({state['executor']} executor), last heartbeat "
+                        f"{state['heartbeat_at']}.")
     else:
-        console.print("No scheduler is running against this database.")
+        console().print("No scheduler is running against this database.")
     emit(rows, False, "Jobs", ["job", "schedule", "next_run", "last_run", "last_started",
                                "last_outcome"])

@@ -40,7 +40,7 @@ def scrapyd_check(urls: tuple[str, ...]) -> None:
         try:
             node = ScrapydNode(url)
             node.check()
-            console.print(f"{node.url}: ready ({node.load()} job(s) running or pending)")
+            console().print(f"{node.url}: ready ({node.load()} job(s) running or pending)")
         except SwordnetError as exc:  # a bad URL, or a node that is down or not set up
             click.echo(str(exc), err=True)
             problems += 1

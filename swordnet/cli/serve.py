@@ -18,7 +18,7 @@ def serve(host: str, port: int) -> None:
     from swordnet.web.app import create_app
 
     app = create_app(current_settings())
-    console.print(f"Swordnet console at http://{host}:{port}/ (API: /api/v1, Ctrl-C stops)")
+    console().print(f"Swordnet console at http://{host}:{port}/ (API: /api/v1, Ctrl-C stops)")
     # X-Forwarded-For is believed from SWORDNET_TRUSTED_PROXIES only (in the app), never
     # from uvicorn's default of 127.0.0.1.
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,

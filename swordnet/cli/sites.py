@@ -103,8 +103,8 @@ def sites_add(url: str, spider: str, depth: int, max_pages: int, every: int | No
             work_ids=list(work_ids))
         site_id, domain, target_id = target.site_id, target.site.domain, target.id
     schedule = f"every {every} s" if every else f"on cron '{cron}'" if cron else "not scheduled"
-    console.print(f"Site {site_id} ({domain}) is on the watchlist as target {target_id} "
-                  f"({spider} spider), {schedule}.")
+    console().print(f"Site {site_id} ({domain}) is on the watchlist as target {target_id} "
+                    f"({spider} spider), {schedule}.")
 
 
 @sites.command("list")
@@ -151,7 +151,7 @@ def sites_schedule(target_id: int, every: int | None, cron: str | None, off: boo
                 else "is off the schedule (crawl it by hand with `swordnet crawl --target "
                 f"{target_id}`)")
 
-    console.print(f"Target {target_id} {in_unit(apply)}.")
+    console().print(f"Target {target_id} {in_unit(apply)}.")
 
 
 @sites.command("pause")
@@ -159,8 +159,8 @@ def sites_schedule(target_id: int, every: int | None, cron: str | None, off: boo
 def sites_pause(target_id: int) -> None:
     """Take watch target TARGET_ID off its standing schedule (campaigns still crawl it)."""
     in_unit(lambda session: set_enabled(session, target_id, False))
-    console.print(f"Target {target_id} is paused; `swordnet sites resume {target_id}` "
-                  "puts it back on its schedule.")
+    console().print(f"Target {target_id} is paused; `swordnet sites resume {target_id}` "
+                    "puts it back on its schedule.")
 
 
 @sites.command("resume")
@@ -168,7 +168,7 @@ def sites_pause(target_id: int) -> None:
 def sites_resume(target_id: int) -> None:
     """Put a paused watch target back on its standing schedule."""
     in_unit(lambda session: set_enabled(session, target_id, True))
-    console.print(f"Target {target_id} is active again.")
+    console().print(f"Target {target_id} is active again.")
 
 
 @sites.command("remove")
@@ -181,4 +181,4 @@ def sites_remove(target_id: int) -> None:
         remove_target(session, target_id)
         return url
 
-    console.print(f"Target {target_id} ({in_unit(remove)}) is off the watchlist.")
+    console().print(f"Target {target_id} ({in_unit(remove)}) is off the watchlist.")

@@ -73,7 +73,7 @@ def staydown_policy(case_id: int | None, exact: str | None, fuzzy: str | None,
             set_case_policy(session, case, exact, fuzzy)
         return f"Case {case.id}: {_words(case_policy(session, case))}."
 
-    console.print(in_unit(apply))
+    console().print(in_unit(apply))
 
 
 def _flag(value: str | None) -> bool | None:
@@ -104,7 +104,7 @@ def _named(proposal: MirrorProposal) -> tuple[str, int]:
 def staydown_accept(proposal_id: int, actor: str) -> None:
     """Link the proposed site to its case as a mirror (its confirmed hits join the case)."""
     site, case_id = in_unit(lambda s: _named(accept(s, proposal_id, actor)))
-    console.print(f"{site} is linked to case {case_id} as a mirror.")
+    console().print(f"{site} is linked to case {case_id} as a mirror.")
 
 
 @staydown.command("decline")
@@ -113,4 +113,4 @@ def staydown_accept(proposal_id: int, actor: str) -> None:
 def staydown_decline(proposal_id: int, actor: str) -> None:
     """Refuse a mirror proposal (it is not raised again)."""
     site, case_id = in_unit(lambda s: _named(decline(s, proposal_id, actor)))
-    console.print(f"Declined: {site} is not proposed as a mirror of case {case_id} again.")
+    console().print(f"Declined: {site} is not proposed as a mirror of case {case_id} again.")

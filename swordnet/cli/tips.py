@@ -36,7 +36,7 @@ def tips_add(url: str, work_id: int | None, event_id: int | None,
         _event_tip(url, event_id, reporter)
         return
     tip_id = in_unit(lambda session: add_tip(session, url, work_id, reporter).id)
-    console.print(f"Tip {tip_id} queued: {url}")
+    console().print(f"Tip {tip_id} queued: {url}")
 
 
 def _event_tip(url: str, event_id: int, reporter: str | None) -> None:
@@ -46,10 +46,10 @@ def _event_tip(url: str, event_id: int, reporter: str | None) -> None:
 
     tip_id, stream_id = in_unit(add)
     if stream_id is not None:
-        console.print(f"Tip {tip_id}: stream {stream_id} of live event {event_id}, checked "
-                      f"at once: {url}")
+        console().print(f"Tip {tip_id}: stream {stream_id} of live event {event_id}, checked "
+                        f"at once: {url}")
     else:
-        console.print(f"Tip {tip_id} queued for live event {event_id}: {url}")
+        console().print(f"Tip {tip_id} queued for live event {event_id}: {url}")
 
 
 def tip_row(tip: Tip) -> dict[str, Any]:

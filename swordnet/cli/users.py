@@ -45,7 +45,7 @@ def users_add(username: str, role: str, holder: str | None, new_holder: bool,
         user = add_user(session, username, password, role, holder, new_holder=new_holder)
         return f"{user.username} ({user.role}{', ' + holder if holder else ''})"
 
-    console.print(f"Added user {in_unit(add)}.")
+    console().print(f"Added user {in_unit(add)}.")
 
 
 @users.command("list")
@@ -69,7 +69,7 @@ def users_disable(username: str) -> None:
         user_by_name(session, username).disabled = True
 
     in_unit(disable)
-    console.print(f"User {username} is disabled.")
+    console().print(f"User {username} is disabled.")
 
 
 @click.group()
@@ -91,8 +91,8 @@ def tokens_create(username: str, name: str, expires: int | None) -> None:
         return issued.token.id, issued.secret
 
     token_id, secret = in_unit(create)
-    console.print(f"Token {token_id} for {username} (store it now; it is not shown again):",
-                  highlight=False)
+    console().print(f"Token {token_id} for {username} (store it now; it is not shown again):",
+                    highlight=False)
     click.echo(secret)
 
 
@@ -120,4 +120,4 @@ def tokens_list(as_json: bool) -> None:
 def tokens_revoke(token_id: int) -> None:
     """Revoke an API token; requests with it get 401 from now on."""
     in_unit(revoke_token, token_id)
-    console.print(f"Token {token_id} is revoked.")
+    console().print(f"Token {token_id} is revoked.")

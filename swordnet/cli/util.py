@@ -11,12 +11,11 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from swordnet.core import db as dbmodule
@@ -28,9 +27,19 @@ from swordnet.core.text import text_problem
 from swordnet.evidence.store import EvidenceStore
 from swordnet.watch.targets import parse_interval
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 T = TypeVar("T")
-console = Console(highlight=False, soft_wrap=True)
 ID = click.IntRange(1, MAX_ID)  # an object's id: a bigger number never reaches the database
+
+
+@cache
+def console() -> Console:
+    """The console every command prints to, made when a command first prints."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -87,14 +96,16 @@ def emit(rows: Sequence[dict[str, Any]], as_json: bool, title: str,
         click.echo(json.dumps(list(rows), indent=2, default=str, ensure_ascii=False))
         return
     if not rows:
-        console.print(f"No {title.lower()}.")
+        console().print(f"No {title.lower()}.")
         return
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column.replace("_", " "))
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
-    console.print(table)
+    console().print(table)
 
 
 actor_option = click.option("--actor", default=lambda: os.environ.get("USER", "staff"),

@@ -180,12 +180,12 @@ def works_add(file: Path, title: str, holder: str, kind_word: KindAndCategory | 
             fail(f"{file}: {exc}")
     if reg.created:
         as_category = f", {category}" if category != kind else ""
-        console.print(f"Registered work {work_id} '{work_title}' ({kind}{as_category}, "
-                      f"{fingerprints} fingerprints).")
+        console().print(f"Registered work {work_id} '{work_title}' ({kind}{as_category}, "
+                        f"{fingerprints} fingerprints).")
     else:
         count = reg.added_fingerprints
         added = f"; added {count} missing fingerprint{'s' * (count != 1)}" if count else ""
-        console.print(f"{file} is already registered as work {work_id} '{work_title}'{added}.")
+        console().print(f"{file} is already registered as work {work_id} '{work_title}'{added}.")
 
 
 @works.command("import")
@@ -197,12 +197,12 @@ def works_import(directory: Path, holder: str, kind_word: KindAndCategory | None
     registration metadata per work, import lines with `works import-fingerprints`)."""
     files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
-        console.print(f"{directory} has no files: 0 works registered.")
+        console().print(f"{directory} has no files: 0 works registered.")
         return
     added = existing = 0
     failed: list[str] = []
     with database() as db, Progress(TextColumn("{task.description}"), BarColumn(),
-                                    MofNCompleteColumn(), console=console,
+                                    MofNCompleteColumn(), console=console(),
                                     transient=True) as progress:
         task = progress.add_task("Registering", total=len(files))
         for path in files:
@@ -219,10 +219,10 @@ def works_import(directory: Path, holder: str, kind_word: KindAndCategory | None
             except (RegistrationError, ContentRejected, UnusableText) as exc:
                 failed.append(f"{click.format_filename(path)}: {exc}")
             progress.advance(task)
-    console.print(f"{added} works registered, {existing} already registered, "
-                  f"{len(failed)} failed.")
+    console().print(f"{added} works registered, {existing} already registered, "
+                    f"{len(failed)} failed.")
     for line in failed:
-        console.print(f"  failed: {line}")
+        console().print(f"  failed: {line}")
     if failed:
         sys.exit(1)
 
@@ -247,7 +247,7 @@ def works_import_fingerprints(file: Path, holder: str, fmt: str | None) -> None:
     entries, errors = parse_csv(text) if is_csv else parse_lines(text)
     if errors:
         for error in errors:
-            console.print(f"{file}: {error}", markup=False)
+            console().print(f"{file}: {error}", markup=False)
         fail(f"{file}: {len(errors)} bad line{'s' * (len(errors) != 1)}; nothing registered")
     created = 0
     with database() as db:
@@ -262,8 +262,8 @@ def works_import_fingerprints(file: Path, holder: str, fmt: str | None) -> None:
                     created += reg.created
         except RegistrationError as exc:
             fail(f"{file}: {exc}; nothing registered")
-    console.print(f"{created} works registered from precomputed fingerprints, "
-                  f"{len(entries) - created} already registered.")
+    console().print(f"{created} works registered from precomputed fingerprints, "
+                    f"{len(entries) - created} already registered.")
 
 
 @works.command("list")
@@ -310,7 +310,7 @@ def works_edit(work_id: int, kind_word: KindAndCategory | None,
         edit_registration(work, metadata, kind_word.category if kind_word else None)
         return work.title
 
-    console.print(f"Work {work_id} '{in_unit(edit)}' updated.")
+    console().print(f"Work {work_id} '{in_unit(edit)}' updated.")
 
 
 @works.command("threshold")
@@ -326,7 +326,8 @@ def works_threshold(work_id: int, algorithm: str, value: float | None, clear: bo
     with database() as db, db.session() as session:
         set_threshold(session, work_id, algorithm, None if clear else value)
     shown = "the default" if clear else f"{value:g}"
-    console.print(f"Work {work_id}: {algorithm} threshold set to {shown} (applies to new crawls).")
+    console().print(f"Work {work_id}: {algorithm} threshold set to {shown} "
+                    "(applies to new crawls).")
 
 
 @works.command("release")
@@ -335,7 +336,7 @@ def works_release(work_id: int) -> None:
     """Lift the quarantine of WORK_ID (hits it already holds stay flagged)."""
     with database() as db, db.session() as session:
         release(session, work_id)
-    console.print(f"Work {work_id} released from quarantine.")
+    console().print(f"Work {work_id} released from quarantine.")
 
 
 @works.command("delete")
@@ -351,7 +352,7 @@ def works_delete(work_id: int) -> None:
         delete_work_and_hits(session, work)
         return title
 
-    console.print(f"Deleted work {work_id} '{in_unit(delete)}'.")
+    console().print(f"Deleted work {work_id} '{in_unit(delete)}'.")
 
 
 @click.command()
@@ -416,11 +417,11 @@ def match(files: tuple[Path, ...], kind_word: KindAndCategory | None, as_json: b
     else:
         for entry in results:
             if "error" in entry:
-                console.print(f"{entry['file']}: [red]{entry['error']}[/red]")
+                console().print(f"{entry['file']}: [red]{entry['error']}[/red]")
             elif not entry["matches"]:
-                console.print(f"{entry['file']}: no match")
+                console().print(f"{entry['file']}: no match")
             for m in entry["matches"]:
-                console.print(f"{entry['file']}: work {m['work_id']} '{m['work_title']}' "
-                              f"({m['method']})")
+                console().print(f"{entry['file']}: work {m['work_id']} '{m['work_title']}' "
+                                f"({m['method']})")
     if any("error" in entry for entry in results):
         sys.exit(1)
