@@ -21,26 +21,26 @@ from swordnet.core.db import head_revision
 # attribute of the command's own name, and the first paragraph of its help, which the root's
 # --help lists without importing the module (tests/test_cli.py checks it matches)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "works": ("works", 'Registered works and their fingerprints.'),
+    "works": ("works", "Registered works and their fingerprints."),
     "fingerprint": (
         "works",
         "Print FILE's fingerprints as a line for `works import-fingerprints`."
     ),
-    "match": ("works", 'Fingerprint local FILES and show which registered works each matches.'),
-    "sites": ("sites", 'The watchlist of suspect sites.'),
+    "match": ("works", "Fingerprint local FILES and show which registered works each matches."),
+    "sites": ("sites", "The watchlist of suspect sites."),
     "crawl": (
         "crawl",
-        'Crawl a URL, a watched SITE_ID (its first target) or a --target now, to completion, '
-        'and print the run summary.'
+        "Crawl a URL, a watched SITE_ID (its first target) or a --target now, to completion, "
+        "and print the run summary."
     ),
-    "hits": ("hits", 'Matches awaiting review, and review decisions.'),
-    "runs": ("runs", 'Crawl runs: outcome, statistics and health.'),
-    "captures": ("captures", 'The captured responses (WARC records) behind hits.'),
+    "hits": ("hits", "Matches awaiting review, and review decisions."),
+    "runs": ("runs", "Crawl runs: outcome, statistics and health."),
+    "captures": ("captures", "The captured responses (WARC records) behind hits."),
     "evidence": (
         "evidence",
-        'The evidence store: WARC files and screenshots, content-addressed by sha256.'
+        "The evidence store: WARC files and screenshots, content-addressed by sha256."
     ),
-    "cases": ("cases", 'Enforcement cases: lifecycle, custody logs, evidence bundles.'),
+    "cases": ("cases", "Enforcement cases: lifecycle, custody logs, evidence bundles."),
     "keys": ("keys", "The instance's signing key."),
     "allowlist": (
         "allowlist",
@@ -49,20 +49,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "campaigns": (
         "campaigns",
-        'Special campaigns: time-boxed, their own targets, frequency and statistics.'
+        "Special campaigns: time-boxed, their own targets, frequency and statistics."
     ),
-    "tips": ("tips", 'Complaints and public tips: single URLs checked within minutes.'),
-    "notices": ("notices", 'Takedown notices sent, and rechecks of the URLs they name.'),
+    "tips": ("tips", "Complaints and public tips: single URLs checked within minutes."),
+    "notices": ("notices", "Takedown notices sent, and rechecks of the URLs they name."),
     "contacts": ("contacts", "Abuse contacts: where a site's notices are sent."),
-    "scheduler": ("scheduler", 'The crawl scheduler service.'),
+    "scheduler": ("scheduler", "The crawl scheduler service."),
     "scrapyd": (
         "scrapyd",
-        'scrapyd nodes that run crawls for the scheduler (see docs/operations.md).'
+        "scrapyd nodes that run crawls for the scheduler (see docs/operations.md)."
     ),
-    "serve": ("serve", 'Run the web console and REST API (OpenAPI at /api/v1/openapi.json).'),
+    "serve": ("serve", "Run the web console and REST API (OpenAPI at /api/v1/openapi.json)."),
     "users": (
         "users",
-        'Console and API users: admin, staff, or rights_holder bound to one holder.'
+        "Console and API users: admin, staff, or rights_holder bound to one holder."
     ),
     "tokens": (
         "users",
@@ -70,15 +70,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "staydown": (
         "staydown",
-        'Copies already confirmed in a case, found again: automatic confirmation and mirrors.'
+        "Copies already confirmed in a case, found again: automatic confirmation and mirrors."
     ),
     "live": (
         "live",
-        'Live events: official feeds, candidate restreams, the auto-confirm rule.'
+        "Live events: official feeds, candidate restreams, the auto-confirm rule."
     ),
     "blocklist": (
         "blocklist",
-        'The blocking list of confirmed live restreams: FQDNs and IPv4/IPv6 addresses.'
+        "The blocking list of confirmed live restreams: FQDNs and IPv4/IPv6 addresses."
     ),
 }
 
