@@ -54,8 +54,8 @@ _started = itertools.count(1)
 
 
 class Scheduler:
-    """A ``swordnet scheduler run`` process (forked warm: tests/warm_cli.py), its output
-    collected on a thread."""
+    """A ``swordnet scheduler run`` process (forked warm: tests/warm_cli.py), its output in a
+    file."""
 
     def __init__(self, settings: Settings, *options: str) -> None:
         env = {**os.environ, "SWORDNET_HOME": str(settings.home),
@@ -64,39 +64,20 @@ class Scheduler:
         out = settings.home.parent / f"scheduler-{next(_started)}.out"
         out.touch()
         self.process = WarmProcess(["scheduler", "run", *options], env, out)
-        self.lines: list[str] = []
-        self._started = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._started.wait(60) or self.process.poll() is not None:
+        try:
+            wait_for(lambda: "Scheduler started" in self.output, self, timeout_s=60)
+        except AssertionError:
             self.process.kill()
-            raise AssertionError(f"scheduler did not start:\n{self.output}")
-
-    def _read(self) -> None:
-        """Collect the output file's lines as they are written, until the process has ended
-        and all it wrote is read."""
-        pending = b""
-        with open(self.process.output, "rb") as out:
-            while True:
-                ended = self.process.poll() is not None
-                data = out.read()
-                if not data:
-                    if ended:
-                        break
-                    time.sleep(0.05)
-                    continue
-                *lines, pending = (pending + data).split(b"\n")
-                for line in lines:
-                    self.lines.append(line.decode(errors="replace") + "\n")
-                    if b"Scheduler started" in line:
-                        self._started.set()
-        if pending:
-            self.lines.append(pending.decode(errors="replace"))
-        self._started.set()
+            raise AssertionError(f"scheduler did not start:\n{self.output}") from None
 
     @property
     def output(self) -> str:
-        return "".join(self.lines)
+        """All it has written so far."""
+        return self.process.output.read_text(errors="replace")
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.splitlines(keepends=True)
 
     def stop(self, whole_group: bool = False) -> str:
         """SIGTERM to the scheduler, or to it and its crawls (as systemd's default does);
@@ -121,7 +102,6 @@ class Scheduler:
                       for path in sorted(self.logs_dir.glob("run-*.log"))}
             raise AssertionError(f"scheduler still running 120 s after SIGTERM:\n{self.output}"
                                  f"\ncrawl logs: {crawls}") from None
-        self._reader.join(60)
         return self.output
 
 
