@@ -219,6 +219,20 @@ class PlainCrawl:
         self.popen.__exit__(None, None, None)
 
 
+def start_crawl(launcher: Launcher | None, scrapy_args: list[str], env: dict[str, str],
+                log: IO[bytes], cwd: str | None = None) -> CrawlProcess:
+    """``scrapy SCRAPY_ARGS`` in ``cwd`` (default: this process's), its output to ``log``:
+    forked by the warm launcher, or without one, run as a ``python -m scrapy`` subprocess."""
+    if launcher is not None:
+        try:
+            return launcher.launch(scrapy_args, env, cwd or os.getcwd(), log.fileno())
+        except LauncherUnavailable as error:
+            launcher_failed(error)
+    return PlainCrawl(subprocess.Popen([sys.executable, "-m", "scrapy", *scrapy_args],
+                                       cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT))
+
+
 class LocalExecutor:
     """Runs crawls as local processes and records each as a CrawlRun: forked by this
     process's warm launcher (:mod:`scheduler.launcher`) unless ``settings.warm_crawls`` is
@@ -240,20 +254,6 @@ class LocalExecutor:
     def begin_shutdown(self) -> None:
         with self._launching:
             self.stopping.set()
-
-    @staticmethod
-    def _start(launcher: Launcher | None, scrapy_args: list[str], env: dict[str, str],
-               log: IO[bytes]) -> CrawlProcess:
-        """``scrapy SCRAPY_ARGS`` forked by the warm launcher, or without one, run as a
-        ``python -m scrapy`` subprocess."""
-        if launcher is not None:
-            try:
-                return launcher.launch(scrapy_args, env, os.getcwd(), log.fileno())
-            except LauncherUnavailable as error:
-                launcher_failed(error)
-        return PlainCrawl(subprocess.Popen([sys.executable, "-m", "scrapy", *scrapy_args],
-                                           env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT))
 
     def run(self, request: CrawlRequest) -> int:
         """Crawl to completion; returns the CrawlRun id whatever the outcome."""
@@ -278,7 +278,7 @@ class LocalExecutor:
             if self.stopping.is_set():  # stopping already: this crawl is not started
                 settle_run(self.db, run_id, None, "", SCHEDULER_STOPPING)
                 return run_id
-            process = self._start(launcher, scrapy_args, env, log)
+            process = start_crawl(launcher, scrapy_args, env, log)
         with closing(process):
             name_crawl_process(self.db, run_id, process.process)
             try:

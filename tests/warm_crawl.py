@@ -12,26 +12,18 @@ Tests about the plain path itself (a crawl started by hand, its command line) st
 from __future__ import annotations
 
 import subprocess
-import sys
-from contextlib import suppress
 from pathlib import Path
 
-from scheduler.executor import CrawlProcess, PlainCrawl
-from scheduler.launcher import LauncherUnavailable, shared_launcher
+from scheduler.executor import CrawlProcess, start_crawl
+from scheduler.launcher import shared_launcher
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_scrapy(args: list[str], env: dict[str, str], log: Path) -> CrawlProcess:
     """``scrapy ARGS`` started in the repository root, appending its output to ``log``."""
-    launcher = shared_launcher()
     with open(log, "ab") as out:
-        if launcher is not None:
-            with suppress(LauncherUnavailable):
-                return launcher.launch(args, env, str(REPO_ROOT), out.fileno())
-        return PlainCrawl(subprocess.Popen(
-            [sys.executable, "-m", "scrapy", *args], cwd=REPO_ROOT, env=env,
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT))
+        return start_crawl(shared_launcher(), args, env, out, str(REPO_ROOT))
 
 
 def run_scrapy(args: list[str], env: dict[str, str], log: Path,
