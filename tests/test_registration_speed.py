@@ -1,5 +1,6 @@
 """Registration's cheaper paths store exactly what the plain computations stored: imagehash's
-pHash, its blur-stability verdict, and OpenCV's ORB features of the Pillow-reduced image."""
+pHash, its blur-stability verdict (on the gray image's box thumbnail), and OpenCV's ORB
+features of the Pillow-reduced image."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _pictures() -> list[bytes]:
 
 
 def _plain_moved(image: Image.Image) -> int:
-    thumb = image.resize((256, 256), Image.Resampling.BOX).convert("L")
+    thumb = image.convert("L").resize((256, 256), Image.Resampling.BOX)
     return imagehash.phash(thumb) - imagehash.phash(thumb.filter(ImageFilter.GaussianBlur(2)))
 
 
@@ -61,13 +62,13 @@ def test_registered_phash_values_are_imagehash_phash_of_the_image_and_its_mirror
 
 
 def test_the_stability_probe_counts_the_bits_imagehash_counts() -> None:
-    # a gradient under noise: its hash is set by the noise, and moves under a slight blur
-    gradient = np.linspace(60, 200, 320)[None, :] + np.linspace(0, 30, 240)[:, None]
+    # a gradient under colour noise: its hash is set by the noise, and moves under a slight blur
+    gradient = (np.linspace(60, 200, 320)[None, :] + np.linspace(0, 30, 240)[:, None])[..., None]
     rnd = np.random.default_rng(7)
     verdicts = []
     for strength in (5, 10, 20, 30) * 3:
-        noisy = np.clip(gradient + rnd.normal(0, strength, gradient.shape), 0, 255)
-        image = Image.fromarray(noisy.astype(np.uint8)).convert("RGB")
+        noisy = np.clip(gradient + rnd.normal(0, strength, (240, 320, 3)), 0, 255)
+        image = Image.fromarray(noisy.astype(np.uint8))
         moved = _plain_moved(image)
         try:
             PHashSignal.fingerprint(png_bytes(image))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import zlib
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
@@ -28,6 +29,10 @@ from swordnet.evidence.store import EvidenceStore
 from swordnet.works.audio_codec import AudioUnreadable, opus_excerpt
 
 THUMBNAIL_SIDE = 640
+# zlib's run-length strategy at level 1: a 640 px photo's thumbnail encodes in a fifth of the
+# CPU time of the default (level 6: 12.5 against 60 ms) and 3% more bytes (230 against 223
+# KB); the default was two thirds of the CPU time of registering an image (`works import`).
+PNG_ZLIB = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 # Refused before decoding (below Pillow's own bomb guard, which stays as it is).
 MAX_PREVIEW_PIXELS = 60_000_000
 TEXT_PREVIEW_CHARS = 2_000_000
@@ -58,7 +63,7 @@ def thumbnail_png(content: bytes) -> bytes:
         raise NoPreview(f"not a readable image ({exc})") from None
     picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     out = io.BytesIO()
-    picture.save(out, "PNG", optimize=False)
+    picture.save(out, "PNG", **PNG_ZLIB)
     return out.getvalue()
 
 
