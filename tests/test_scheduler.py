@@ -209,7 +209,9 @@ def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
         if when == "fetching":
             wait_for(lambda: len(slow.requests) >= 1, scheduler)
         else:
-            wait_for(lambda: bool(runs_of(db, outcome="running")), scheduler)
+            # the crawl's process is forked (the run names it): a crawl the launcher forks
+            # only after the group's SIGTERM never gets that signal, and runs to its end
+            wait_for(lambda: any(r.pid for r in runs_of(db, outcome="running")), scheduler)
         scheduler.terminate(whole_group)  # SIGTERM while the crawl runs
         wait_for(lambda: "stopping after running crawls finish" in scheduler.output, scheduler)
         gate.set()
