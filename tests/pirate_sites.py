@@ -54,6 +54,20 @@ def plant(site: DemoSite, work: tuple[str, Image.Image], image_path: str, page_p
     return f'<img src="{image_path}" alt="copy">'
 
 
+def small_site(number: int) -> DemoSite:
+    """Two pages, each with one planted copy of a sample work."""
+    works = sample_works()
+    site = DemoSite()
+    links = []
+    for i in range(2):
+        work = works[(number + i) % len(works)]
+        tag = plant(site, work, f"/img/{number}-{i}.jpg", f"/p{i}.html")
+        site.add(f"/p{i}.html", page(f"Post {i}", tag), HTML)
+        links.append(f'<a href="/p{i}.html">post {i}</a>')
+    site.add("/", page(f"Pirate site {number}", "".join(links)), HTML)
+    return site
+
+
 def add_watch_target(db: Database, url: str, **options: object) -> int:
     options = {"depth": 2, "max_pages": 200, "every_seconds": None, **options}
     with db.session() as session:

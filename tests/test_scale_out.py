@@ -26,9 +26,9 @@ from sqlalchemy import select
 from swordnet.core.config import Settings
 from swordnet.core.db import Database
 from swordnet.core.models import CrawlRun, Hit, Work
-from swordnet.demo.site import DemoSite, RunningSite, serve_site
+from swordnet.demo.site import RunningSite, serve_site
 from tests.conftest import postgres_database, run_cli
-from tests.pirate_sites import HTML, page, plant, register_samples, sample_works
+from tests.pirate_sites import register_samples, small_site
 from tests.test_schedule_cli import free_port
 from tests.test_scheduler import start_scheduler, wait_for
 
@@ -88,20 +88,6 @@ def nodes(tmp_path: Path, home: Settings) -> Iterator[list[Node]]:
     for node in started:
         if node.process.poll() is None:
             node.kill()
-
-
-def small_site(number: int) -> DemoSite:
-    """Two pages, each with one planted copy of a sample work."""
-    works = sample_works()
-    site = DemoSite()
-    links = []
-    for i in range(2):
-        work = works[(number + i) % len(works)]
-        tag = plant(site, work, f"/img/{number}-{i}.jpg", f"/p{i}.html")
-        site.add(f"/p{i}.html", page(f"Post {i}", tag), HTML)
-        links.append(f'<a href="/p{i}.html">post {i}</a>')
-    site.add("/", page(f"Pirate site {number}", "".join(links)), HTML)
-    return site
 
 
 def test_twenty_targets_on_two_scrapyd_nodes_survive_a_node_kill(

@@ -46,7 +46,14 @@ from swordnet.demo.site import DemoSite, Resource, RunningSite, serve_site
 from swordnet.evidence.store import EvidenceStore
 from swordnet.watch.targets import site_for_url
 from tests.conftest import run_cli
-from tests.pirate_sites import HTML, add_watch_target, crawl_target, page, register_samples
+from tests.pirate_sites import (
+    HTML,
+    add_watch_target,
+    crawl_target,
+    page,
+    register_samples,
+    small_site,
+)
 from tests.test_schedule_cli import free_port
 from tests.warm_cli import WarmProcess
 
@@ -145,11 +152,20 @@ def stored_job_ids(db: Database) -> list[str]:
         return []
 
 
+@pytest.fixture
+def little_site() -> Iterator[RunningSite]:
+    """A site of two pages with a planted copy each: these tests are about when and how the
+    scheduler runs crawls, not what a big site holds (test_crawl.py crawls the fixture site),
+    and each of their crawls matches two images instead of the fixture site's 54."""
+    with serve_site(small_site(0)) as running:
+        yield running
+
+
 def test_site_on_a_one_second_interval_is_crawled_repeatedly(
-    home: Settings, db: Database, served_site: RunningSite
+    home: Settings, db: Database, little_site: RunningSite
 ) -> None:
     register_samples(db)
-    assert run_cli("sites", "add", served_site.url, "--every", "1s").exit_code == 0
+    assert run_cli("sites", "add", little_site.url, "--every", "1s").exit_code == 0
     scheduler = start_scheduler(home)
     try:
         wait_for(lambda: finished_runs(db) >= 2, scheduler)
@@ -161,7 +177,7 @@ def test_site_on_a_one_second_interval_is_crawled_repeatedly(
         runs = session.scalars(select(CrawlRun).where(CrawlRun.outcome == "finished")).all()
         assert {r.target_id for r in runs} == {1}
         assert {r.purpose for r in runs} == {"watch"}
-        assert runs[0].stats["hits_new"] == len(served_site.site.planted)
+        assert runs[0].stats["hits_new"] == len(little_site.site.planted)
         assert all(r.stats["hits_new"] == 0 for r in runs[1:])
     # in the persistent job store, once each
     assert sorted(stored_job_ids(db)) == ["rechecks", "target:1", "tips"]
@@ -183,16 +199,19 @@ def test_restart_keeps_one_job_per_target(home: Settings, db: Database) -> None:
     (True, "starting", "interrupted"),   # the crawl too, as it starts: the executor says so
 ])
 def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
-    sqlite_home: Settings, fixture_site: DemoSite, whole_group: bool, when: str, outcome: str
+    sqlite_home: Settings, whole_group: bool, when: str, outcome: str
 ) -> None:
     db = open_database(sqlite_home)
-    with held_site(fixture_site) as (slow, gate):  # the crawl is under way until the gate opens
+    site = small_site(0)
+    with held_site(site) as (slow, gate):  # the crawl is under way until the gate opens
         assert run_cli("sites", "add", slow.url, "--every", "1h", "--depth", "1").exit_code == 0
         scheduler = start_scheduler(sqlite_home)
         if when == "fetching":
             wait_for(lambda: len(slow.requests) >= 1, scheduler)
         else:
-            wait_for(lambda: bool(runs_of(db, outcome="running")), scheduler)
+            # the crawl's process is forked (the run names it): a crawl the launcher forks
+            # only after the group's SIGTERM never gets that signal, and runs to its end
+            wait_for(lambda: any(r.pid for r in runs_of(db, outcome="running")), scheduler)
         scheduler.terminate(whole_group)  # SIGTERM while the crawl runs
         wait_for(lambda: "stopping after running crawls finish" in scheduler.output, scheduler)
         gate.set()
@@ -204,7 +223,7 @@ def test_sigterm_lets_a_running_crawl_finish_or_marks_it_interrupted(
     assert run.finish_reason == ("finished" if outcome == "finished" else "shutdown")
     assert run.finished_at is not None
     if outcome == "finished":
-        assert run.stats["pages"] == len(fixture_site.page_paths)  # the whole site
+        assert run.stats["pages"] == len(site.page_paths)  # the whole site
     db.dispose()
 
 
@@ -227,10 +246,10 @@ def rewind_job(db: Database, job_id: str, to: datetime) -> None:
 
 
 def test_scheduler_down_across_three_due_runs_makes_one_catch_up_run_and_logs_it(
-    sqlite_home: Settings, served_site: RunningSite
+    sqlite_home: Settings, little_site: RunningSite
 ) -> None:
     db = open_database(sqlite_home)
-    assert run_cli("sites", "add", served_site.url, "--every", "1h", "--depth", "0").exit_code == 0
+    assert run_cli("sites", "add", little_site.url, "--every", "1h", "--depth", "0").exit_code == 0
     scheduler = start_scheduler(sqlite_home)
     wait_for(lambda: finished_runs(db) == 1, scheduler)  # a new target is crawled at once
     scheduler.stop()
@@ -294,11 +313,11 @@ def test_a_second_scheduler_on_the_same_database_refuses_to_start(home: Settings
 
 
 def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
-    sqlite_home: Settings, served_site: RunningSite
+    sqlite_home: Settings, little_site: RunningSite
 ) -> None:
     db = open_database(sqlite_home)
     register_samples(db)
-    assert run_cli("sites", "add", served_site.url, "--depth", "1").exit_code == 0  # unscheduled
+    assert run_cli("sites", "add", little_site.url, "--depth", "1").exit_code == 0  # unscheduled
     starts = utcnow() + timedelta(seconds=2)  # it waits for its start (test_scheduler_clock.py)
     created = run_cli("campaigns", "create", "Quick reaction", "--from", starts.isoformat(),
                       "--to", (starts + timedelta(days=1)).isoformat(), "--targets", "1",
@@ -338,10 +357,10 @@ def test_campaign_crawls_only_between_its_bounds_and_tags_its_runs(
 
 
 def test_campaign_already_under_way_crawls_at_once_not_an_interval_later(
-    sqlite_home: Settings, served_site: RunningSite
+    sqlite_home: Settings, little_site: RunningSite
 ) -> None:
     db = open_database(sqlite_home)
-    assert run_cli("sites", "add", served_site.url, "--depth", "0").exit_code == 0
+    assert run_cli("sites", "add", little_site.url, "--depth", "0").exit_code == 0
     yesterday, tomorrow = utcnow() - timedelta(days=1), utcnow() + timedelta(days=1)
     assert run_cli("campaigns", "create", "Under way", "--from", yesterday.isoformat(),
                    "--to", tomorrow.isoformat(), "--targets", "1", "--every", "6h").exit_code == 0
@@ -369,10 +388,10 @@ def _notice_urls(db: Database) -> dict[str, str]:
 
 
 def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
-    home: Settings, db: Database, served_site: RunningSite
+    home: Settings, db: Database, little_site: RunningSite
 ) -> None:
     register_samples(db)
-    add_watch_target(db, served_site.url)
+    add_watch_target(db, little_site.url)
     crawl_target(db, home, 1)
     hits = _confirm_and_notify(db)
     removed = hits[0].url
@@ -380,9 +399,9 @@ def test_recheck_records_removal_with_a_capture_after_the_site_deletes_the_copy(
     try:
         wait_for(lambda: set(_notice_urls(db).values()) == {"present"}, scheduler)
         path = "/" + removed.split("/", 3)[3]
-        copy = served_site.site.files.pop(path)  # the host takes it down
+        copy = little_site.site.files.pop(path)  # the host takes it down
         wait_for(lambda: _notice_urls(db)[removed] == "removed", scheduler)
-        served_site.site.files[path] = copy  # and puts it back
+        little_site.site.files[path] = copy  # and puts it back
         wait_for(lambda: _notice_urls(db)[removed] == "reappeared", scheduler)
     finally:
         output = scheduler.stop()
