@@ -839,21 +839,18 @@ def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
     windows, width = ber.shape
     # windows matching nowhere add nothing to any line: only the others are summed
     scoring = np.flatnonzero((ber <= MAX_BER).any(axis=1))
-    margin = np.concatenate([np.zeros((len(scoring), 1)),
-                             np.maximum(MAX_BER - ber[scoring], 0.0),
-                             np.zeros((len(scoring), 1))], axis=1)
+    margin = np.maximum(MAX_BER - ber[scoring], 0.0)
     centres = (scoring + 0.5) * WINDOW
-    rows = np.arange(len(scoring))[:, None]
-    starts = np.arange(width)[None, :]
-
-    def columns_at(rates: np.ndarray) -> np.ndarray:
-        """rates x windows x starts: each line's column per window (-1 or ``width``: off
-        the band, scoring nothing)."""
-        steps = np.rint(rates[:, None] * centres[None, :]).astype(np.int64)
-        return np.clip(steps[:, :, None] + starts[None, :, :], -1, width)
+    rows = np.arange(len(scoring))[None, :]
 
     def best_of(rates: np.ndarray) -> tuple[float, int]:
-        totals = margin[rows[None], columns_at(rates) + 1].sum(axis=1)
+        """The best line's rate and start, of those at ``rates``: each window's margins are
+        read from ``steps`` (the line's shift there) on, off the band scoring nothing."""
+        steps = np.rint(rates[:, None] * centres[None, :]).astype(np.int64)
+        reach = int(np.abs(steps).max(initial=0)) + 1
+        shifted = np.lib.stride_tricks.sliding_window_view(
+            np.pad(margin, ((0, 0), (reach, reach))), width, axis=1)
+        totals = shifted[rows, steps + reach].sum(axis=1)  # rates x starts
         rate, start = np.unravel_index(int(totals.argmax()), totals.shape)
         return float(rates[rate]), int(start)
 
