@@ -62,11 +62,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
@@ -641,7 +643,7 @@ class AudioIndex(SignalIndex):
             spread[found] += votes[at[found]]
         cell_slot = cells // span
         min_windows = max(1, math.ceil(limit / (WINDOW * ITEM_S) - 1e-6))
-        verified: dict[int, list[tuple[float, dict[str, Any]]]] = {}
+        lines: dict[int, list[Line]] = {}
         tried: dict[int, list[int]] = {}
         for cell in np.argsort(-spread, kind="stable")[:_SCANNED_CELLS]:
             if spread[cell] < MIN_VOTES or sum(map(len, tried.values())) >= CANDIDATES:
@@ -655,71 +657,103 @@ class AudioIndex(SignalIndex):
                     abs(bin_number - other) * VOTE_BIN <= BAND for other in near):
                 continue
             near.append(bin_number)
-            work_bands, work_onsets = self._bands[slot], self._onsets[slot]
-            timed = work_onsets is not None and copy.onsets is not None \
-                and copy.onsets.shape[1] > 0
-            banded = work_bands is not None and copy.bands is not None \
-                and len(copy.bands[0]) > 0 and len(work_bands[0]) > 0
-            for seconds, detail, windows, offsets in _verify(
-                    self._items[slot], copy.items, bin_number * VOTE_BIN + VOTE_BIN // 2,
-                    min_windows, lines=REPEAT_LINES if banded else 1):
-                if seconds < limit:
-                    continue
-                if timed:
-                    assert work_onsets is not None and copy.onsets is not None
-                    agreed = audio_onsets.agreement(work_onsets, copy.onsets, windows, offsets,
-                                                    WINDOW)
-                    if agreed is not None:
-                        straight, bent = agreed
-                        if straight < MIN_ONSETS_STRAIGHT and bent < MIN_ONSETS_BENT:
-                            continue  # other music on the work's chords, not this recording
-                        detail["onsets_r"] = [round(straight, 3), round(bent, 3)]
-                        work_pitch = self._pitch[slot]
-                        if straight < MIN_ONSETS_STRAIGHT and work_pitch is not None \
-                                and copy.pitch is not None:
-                            pitched = audio_pitch.agreement(work_pitch, copy.pitch, windows,
-                                                            offsets, WINDOW)
-                            if pitched is not None:
-                                if pitched < MIN_PITCH_BENT:
-                                    continue  # a piece on the work's chords at its tempo
-                                detail["pitch_share"] = round(pitched, 3)
-                        elif work_pitch is not None and copy.levels is not None:
-                            heard = audio_pitch.heard(work_pitch, copy.levels, windows,
-                                                      offsets, WINDOW)
-                            if heard is not None:
-                                if heard < MIN_HEARD_STRAIGHT:
-                                    continue  # the work's rhythm and chords, not its melody
-                                detail["notes_heard"] = round(heard, 3)
-                if banded:
-                    assert work_bands is not None and copy.bands is not None
+            lines.setdefault(slot, []).extend(
+                line for line in _verify(self._items[slot], copy.items,
+                                         bin_number * VOTE_BIN + VOTE_BIN // 2, min_windows,
+                                         lines=REPEAT_LINES if self._banded(slot, copy) else 1)
+                if line[0] >= limit)
+        results = []
+        for slot, found in lines.items():
+            work_bands = self._bands[slot]
+            if self._banded(slot, copy):
+                assert work_bands is not None and copy.bands is not None
+                for _, detail, windows, offsets in found:
                     detail["bands_ber"] = round(audio_bands.errors(
                         work_bands, copy.bands, windows, offsets, WINDOW), 3)
-                verified.setdefault(slot, []).append((seconds, detail))
-        results = [(self._slot_entry[slot], *_best_offset(found))
-                   for slot, found in verified.items()]
+            best = _best_offset([(seconds, detail) for seconds, detail, _, _ in found],
+                                functools.partial(self._passes, slot, copy, found))
+            if best is not None:
+                results.append((self._slot_entry[slot], *best))
         return sorted(results, key=lambda r: (-r[1], r[0]))
 
+    def _banded(self, slot: int, copy: AudioPrint) -> bool:
+        """Whether the work in ``slot`` and the copy both have band bits."""
+        work_bands = self._bands[slot]
+        return work_bands is not None and copy.bands is not None and len(copy.bands[0]) > 0 \
+            and len(work_bands[0]) > 0
 
-def _best_offset(found: list[tuple[float, dict[str, Any]]]) -> tuple[float, dict[str, Any]]:
-    """Of one work's verified offsets, the one matching more of the copy, or as much more
-    closely; where the work has band bits, the closest in them of those matching at least
-    :data:`REPEAT_SHARE` as much (a passage the work repeats matches its chroma at each
-    repeat: Chromaprint tells them apart by a few windows, or by chance).
-    The others that match alike (as much, and as closely in band bits, give or take
-    :data:`REPEAT_MARGIN`; without band bits, as much) are named in ``also_at_s`` (where each
-    starts in the work): the work repeats itself there, and a reviewer may hear either.
+    def _passes(self, slot: int, copy: AudioPrint, found: list[Line], number: int) -> bool:
+        """Whether line ``number`` of ``found`` (the work in ``slot``'s) keeps the work's
+        event timing and, where the work names notes, its pitch; what they gave goes in the
+        line's detail."""
+        _, detail, windows, offsets = found[number]
+        work_onsets = self._onsets[slot]
+        if work_onsets is None or copy.onsets is None or not copy.onsets.shape[1]:
+            return True
+        agreed = audio_onsets.agreement(work_onsets, copy.onsets, windows, offsets, WINDOW)
+        if agreed is None:
+            return True
+        straight, bent = agreed
+        if straight < MIN_ONSETS_STRAIGHT and bent < MIN_ONSETS_BENT:
+            return False  # other music on the work's chords, not this recording
+        detail["onsets_r"] = [round(straight, 3), round(bent, 3)]
+        work_pitch = self._pitch[slot]
+        if straight < MIN_ONSETS_STRAIGHT and work_pitch is not None \
+                and copy.pitch is not None:
+            pitched = audio_pitch.agreement(work_pitch, copy.pitch, windows, offsets, WINDOW)
+            if pitched is not None:
+                if pitched < MIN_PITCH_BENT:
+                    return False  # a piece on the work's chords at its tempo
+                detail["pitch_share"] = round(pitched, 3)
+        elif work_pitch is not None and copy.levels is not None:
+            heard = audio_pitch.heard(work_pitch, copy.levels, windows, offsets, WINDOW)
+            if heard is not None:
+                if heard < MIN_HEARD_STRAIGHT:
+                    return False  # the work's rhythm and chords, not its melody
+                detail["notes_heard"] = round(heard, 3)
+        return True
+
+
+def _best_offset(found: list[tuple[float, dict[str, Any]]],
+                 passes: Callable[[int], bool] = lambda number: True
+                 ) -> tuple[float, dict[str, Any]] | None:
+    """Of one work's verified offsets passing the further checks (``passes``, asked only
+    of those that could be chosen or named, as it costs more than the rest), the one
+    matching more of the copy, or as much more closely; where the work has band bits, the
+    closest in them of those matching at least :data:`REPEAT_SHARE` as much (a passage the
+    work repeats matches its chroma at each repeat: Chromaprint tells them apart by a few
+    windows, or by chance). The others that match alike (as much, and as closely in band
+    bits, give or take :data:`REPEAT_MARGIN`; without band bits, as much) are named in
+    ``also_at_s`` (where each starts in the work): the work repeats itself there, and a
+    reviewer may hear either. None if no offset passes.
     """
-    most = max(seconds for seconds, _ in found)
-    near = [f for f in found if f[0] >= REPEAT_SHARE * most]
+    checked: dict[int, bool] = {}
+
+    def kept(number: int) -> bool:
+        if number not in checked:
+            checked[number] = passes(number)
+        return checked[number]
+
+    # the most matched of those passing: the first passing, most matched first
+    top = next((n for n in sorted(range(len(found)), key=lambda n: -found[n][0]) if kept(n)),
+               None)
+    if top is None:
+        return None
+    most = found[top][0]
+    near = [n for n, f in enumerate(found) if f[0] >= REPEAT_SHARE * most]
     if all("bands_ber" in detail for _, detail in found):
-        chosen = min(near, key=lambda f: (f[1]["bands_ber"], -f[0], f[1]["ber"]))
-        near = [f for f in near
-                if f[1]["bands_ber"] <= chosen[1]["bands_ber"] + REPEAT_MARGIN]
+        closest = next(n for n in sorted(near, key=lambda n: (
+            found[n][1]["bands_ber"], -found[n][0], found[n][1]["ber"])) if kept(n))
+        chosen = found[closest]
+        alike = [found[n] for n in near
+                 if found[n][1]["bands_ber"] <= chosen[1]["bands_ber"] + REPEAT_MARGIN
+                 and kept(n)]
     else:
-        chosen = max(found, key=lambda f: (f[0], -f[1]["ber"]))
+        alike = [found[n] for n in near if kept(n)]
+        chosen = max(alike, key=lambda f: (f[0], -f[1]["ber"]))
     # places are told apart by where they start in the work, the chosen one's included
     starts = [chosen[1]["work_range"][0]]
-    for _, detail in sorted(near, key=lambda f: f[1]["work_range"][0]):
+    for _, detail in sorted(alike, key=lambda f: f[1]["work_range"][0]):
         if all(abs(detail["work_range"][0] - other) > 1 for other in starts):
             starts.append(detail["work_range"][0])
     if len(starts) > 1:
@@ -805,21 +839,18 @@ def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
     windows, width = ber.shape
     # windows matching nowhere add nothing to any line: only the others are summed
     scoring = np.flatnonzero((ber <= MAX_BER).any(axis=1))
-    margin = np.concatenate([np.zeros((len(scoring), 1)),
-                             np.maximum(MAX_BER - ber[scoring], 0.0),
-                             np.zeros((len(scoring), 1))], axis=1)
+    margin = np.maximum(MAX_BER - ber[scoring], 0.0)
     centres = (scoring + 0.5) * WINDOW
-    rows = np.arange(len(scoring))[:, None]
-    starts = np.arange(width)[None, :]
-
-    def columns_at(rates: np.ndarray) -> np.ndarray:
-        """rates x windows x starts: each line's column per window (-1 or ``width``: off
-        the band, scoring nothing)."""
-        steps = np.rint(rates[:, None] * centres[None, :]).astype(np.int64)
-        return np.clip(steps[:, :, None] + starts[None, :, :], -1, width)
+    rows = np.arange(len(scoring))[None, :]
 
     def best_of(rates: np.ndarray) -> tuple[float, int]:
-        totals = margin[rows[None], columns_at(rates) + 1].sum(axis=1)
+        """The best line's rate and start, of those at ``rates``: each window's margins are
+        read from ``steps`` (the line's shift there) on, off the band scoring nothing."""
+        steps = np.rint(rates[:, None] * centres[None, :]).astype(np.int64)
+        reach = int(np.abs(steps).max(initial=0)) + 1
+        shifted = np.lib.stride_tricks.sliding_window_view(
+            np.pad(margin, ((0, 0), (reach, reach))), width, axis=1)
+        totals = shifted[rows, steps + reach].sum(axis=1)  # rates x starts
         rate, start = np.unravel_index(int(totals.argmax()), totals.shape)
         return float(rates[rate]), int(start)
 

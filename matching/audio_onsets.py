@@ -155,6 +155,8 @@ def _correlation(work: np.ndarray, copy: np.ndarray, hops: np.ndarray,
     at = lines + _LAGS[:, None, None, None]  # lags x lines x windows x hops
     ours = np.interp(at, np.arange(len(work)), work.astype(np.float64), left=0.0, right=0.0)
     ours -= ours.mean(axis=3, keepdims=True)
-    scale = np.sqrt((theirs * theirs).sum(axis=1) * (ours * ours).sum(axis=3))
-    r = np.where(scale > 0, (theirs * ours).sum(axis=3) / np.maximum(scale, 1e-12), 0.0)
+    products = np.multiply(ours, ours, out=at)  # at's memory, read already, is reused
+    scale = np.sqrt((theirs * theirs).sum(axis=1) * products.sum(axis=3))
+    np.multiply(theirs, ours, out=products)
+    r = np.where(scale > 0, products.sum(axis=3) / np.maximum(scale, 1e-12), 0.0)
     return float(r.mean(axis=2).max())

@@ -166,26 +166,36 @@ def heard(work: np.ndarray, levels: np.ndarray, windows: np.ndarray, offsets: np
     hops, offsets = hops[keep], offsets[keep]
     if not len(hops):
         return None
+    # the work's note for each of the copy's hops at every shift within MAX_LAG + NEAR of
+    # the line (shifts x windows x hops; UNVOICED off the work), and the copy's level there
+    shifts = np.arange(-MAX_LAG - NEAR, MAX_LAG + NEAR + 1)
+    at = hops[None] + PHASES * offsets[None, :, None] + shifts[:, None, None]
+    notes = np.where((at >= 0) & (at < len(work)), work[np.clip(at, 0, len(work) - 1)],
+                     UNVOICED)
+    named = np.minimum(notes, SEMITONES - 1)
+    own = levels[hops[None], named].astype(np.float32)
+    # the lags searched are shifts NEAR to NEAR + 2 MAX_LAG; a pair of hops ``step`` apart
+    # names semitone a at the first, b at the second, and the copy's levels of a and b at
+    # the other hop lie ``step`` shifts off the lag: before it for a, after it for b
+    lags = 2 * MAX_LAG + 1
+    voiced = notes[NEAR:NEAR + lags] != UNVOICED
+    named = named[NEAR:NEAR + lags]
+    agreed = np.zeros((lags, len(hops)))
+    pairs = np.zeros((lags, len(hops)))
+    for step in range(1, NEAR + 1):
+        counted = voiced[:, :, :-step] & voiced[:, :, step:] \
+            & (named[:, :, :-step] != named[:, :, step:])
+        at_lag = own[NEAR:NEAR + lags]
+        before, after = own[NEAR - step:NEAR - step + lags], own[NEAR + step:NEAR + step + lags]
+        change = at_lag[:, :, :-step] - before[:, :, step:] + at_lag[:, :, step:] \
+            - after[:, :, :-step]
+        agreed += (counted & (change > 0)).sum(axis=2) \
+            + 0.5 * (counted & (change == 0)).sum(axis=2)
+        pairs += counted.sum(axis=2)
     best: float | None = None
-    for lag in range(-MAX_LAG, MAX_LAG + 1):
-        at = hops + PHASES * offsets[:, None] + lag
-        notes = np.where((at >= 0) & (at < len(work)), work[np.clip(at, 0, len(work) - 1)],
-                         UNVOICED)
-        named = np.minimum(notes, SEMITONES - 1)
-        agreed = np.zeros(len(hops))
-        pairs = np.zeros(len(hops))
-        for step in range(1, NEAR + 1):
-            first, second = named[:, :-step], named[:, step:]
-            counted = (notes[:, :-step] != UNVOICED) & (notes[:, step:] != UNVOICED) \
-                & (first != second)
-            early, late = hops[:, :-step], hops[:, step:]
-            change = (levels[early, first].astype(np.float32) - levels[late, first]
-                      + levels[late, second] - levels[early, second])
-            agreed += (counted & (change > 0)).sum(axis=1) \
-                + 0.5 * (counted & (change == 0)).sum(axis=1)
-            pairs += counted.sum(axis=1)
-        judged = pairs >= MIN_PAIRS
+    for lag_agreed, lag_pairs in zip(agreed, pairs, strict=True):
+        judged = lag_pairs >= MIN_PAIRS
         if judged.any():
-            share = float((agreed[judged] / pairs[judged]).mean())
+            share = float((lag_agreed[judged] / lag_pairs[judged]).mean())
             best = share if best is None else max(best, share)
     return best

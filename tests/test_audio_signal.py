@@ -361,9 +361,31 @@ def test_a_repeat_is_named_only_where_the_work_does_not_already_show_the_match()
                      "ber": 0.05, "bands_ber": 0.02}),
              (10.0, {"work_range": [40.0, 50.0], "copy_range": [0.0, 10.0], "offset_s": 40.0,
                      "ber": 0.05, "bands_ber": 0.02})]
-    _, detail = audio._best_offset(found)
+    best = audio._best_offset(found)
+    assert best is not None
+    _, detail = best
     assert detail["offset_s"] == 10.0 and detail["also_at_s"] == [40.0]
     assert ChromaprintSignal.describe(detail).endswith("; the work repeats it at 0:40")
+
+
+def test_an_offset_failing_the_onset_or_pitch_check_is_neither_chosen_nor_named() -> None:
+    """The offset closest in band bits fails the further checks: the next one is the hit, the
+    failing one is not named as a repeat, and one matching far less is not checked at all."""
+    found = [(10.0, {"work_range": [12.0, 22.0], "ber": 0.05, "bands_ber": 0.01}),
+             (10.0, {"work_range": [40.0, 50.0], "ber": 0.05, "bands_ber": 0.02}),
+             (4.0, {"work_range": [70.0, 74.0], "ber": 0.05, "bands_ber": 0.0})]
+    asked: list[int] = []
+
+    def passes(number: int) -> bool:
+        asked.append(number)
+        return number != 0
+
+    best = audio._best_offset(found, passes)
+    assert best is not None
+    _, detail = best
+    assert detail["work_range"] == [40.0, 50.0] and "also_at_s" not in detail
+    assert sorted(set(asked)) == [0, 1]
+    assert audio._best_offset(found, lambda number: False) is None
 
 
 @pytest.mark.parametrize("channels", [1, 2, 6])
