@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import imagehash
+import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from matching import local_features
@@ -30,6 +31,12 @@ PHASH_THUMBNAIL_SIDE = 32  # imagehash.phash's hash_size 8 x highfreq_factor 4
 # A pHash that moves more than this under a slight blur is made of noise, not structure:
 # the 624 altered copies of bench/detection.py move 0-4 bits, noisy gradients up to 30.
 MAX_UNSTABLE_BITS = 6
+# Below this much detail (:func:`hash_detail`) a copy's pHash is not telling: a plain image (a
+# dark field with one bright blob) shares its coarse layout, and so its hash, with others in a
+# large registry, so even its close matches go to stage 2. bench/detection.py's 858 copies
+# against 100,013 registered images: those with an unrelated work within 8 bits had 4.4-6.6,
+# none of the 725 with 7 or more (see docs/architecture.md).
+MIN_SURE_DETAIL = 7.0
 QUERY_SIDE, QUERY_FEATURES = 800, 3000  # crawled copies: room for a work inside a screenshot
 MIN_QUERY_FEATURES = 1000  # however small the copy
 MIRRORED_FEATURES = 1000  # a mirrored copy is seldom a small part of it
@@ -75,6 +82,18 @@ def hash_thumbnail(gray: Image.Image) -> Image.Image:
     return gray.resize((PHASH_THUMBNAIL_SIDE, PHASH_THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
 
 
+def hash_detail(thumbnail: Image.Image) -> float:
+    """How much structure pHash sees in an image: the mean gray-level step between neighbouring
+    pixels of its :func:`hash_thumbnail` (cf. the gradient "quality" of Facebook's PDQ hash)."""
+    pixels = np.asarray(thumbnail, dtype=np.float32)
+    steps = np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean()
+    return float(steps) / 2
+
+
+class PlainHash(str):
+    """The pHash of a copy with too little detail for a close match to be sure."""
+
+
 class PHashSignal(_ImageSignal):
     """64-bit DCT perceptual hash; the mirrored variant is registered with every work."""
 
@@ -91,6 +110,18 @@ class PHashSignal(_ImageSignal):
         shared = ImageContent.of(content)
         return cls.stable_hash(shared.gray(PHASH_DRAFT_SIDE),
                                hash_thumbnail(shared.gray(PHASH_DRAFT_SIDE)))
+
+    @classmethod
+    def query_value(cls, content: bytes | Content) -> str:
+        """The copy's pHash; a :class:`PlainHash` if it has less than :data:`MIN_SURE_DETAIL`."""
+        shared = ImageContent.of(content)
+        thumbnail = hash_thumbnail(shared.gray(PHASH_DRAFT_SIDE))
+        value = cls.stable_hash(shared.gray(PHASH_DRAFT_SIDE), thumbnail)
+        return value if hash_detail(thumbnail) >= MIN_SURE_DETAIL else PlainHash(value)
+
+    @classmethod
+    def telling(cls, query: Any) -> bool:
+        return not isinstance(query, PlainHash)
 
     @staticmethod
     def hash_image(image: Image.Image) -> str:

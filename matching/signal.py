@@ -192,6 +192,13 @@ class SignalType(ABC):
         return cls.confirm_beyond is None or cls.accepts(score, cls.confirm_beyond)
 
     @classmethod
+    def telling(cls, query: Any) -> bool:
+        """Whether ``query`` (a :meth:`query_value`) carries enough of its content for a match
+        within ``confirm_beyond`` to stand alone; when not (content too plain for its
+        fingerprint to tell works apart), its matches wait for a later stage like marginal ones."""
+        return True
+
+    @classmethod
     def registration_variants(cls, content: bytes | Content) -> dict[str, str]:
         """Fingerprints stored when a work is registered, by variant name.
 

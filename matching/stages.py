@@ -3,8 +3,10 @@
 Stage 1 signals (global hashes) are computed for every piece of content and looked up first.
 Content goes on to the later, costlier stages (one at a time, only signals that have
 registered fingerprints) when stage 1 matched nothing, or when a stage-1 match is only
-marginal (beyond its signal's ``confirm_beyond``): a marginal match stands only if a later
-stage confirms the same work, unless that work has no later-stage fingerprint to ask.
+marginal (beyond its signal's ``confirm_beyond``) or of content too plain for its signal to
+trust (:meth:`SignalType.telling`). A marginal match stands only if a later stage confirms the
+same work, unless that work has no later-stage fingerprint to ask; a close match of plain
+content stands unless a later stage finds the content to be other works and not this one.
 
 Content is decoded once for all stages and signals: pass the kind's content object
 (:func:`matching.registry.content_for`) rather than bytes to share it between calls.
@@ -43,10 +45,14 @@ def first_stage_queries(kind: str, content: bytes | Content) -> dict[str, Any]:
 
 def first_stage_matches(index: MatchIndex, queries: dict[str, Any]) -> list[Match]:
     """Stage-1 matches, one per work: that of the first signal finding it, in registry order
-    (an exact SHA-256 match before a TLSH one)."""
+    (an exact SHA-256 match before a TLSH one). Matches of a query its signal does not find
+    telling (:meth:`SignalType.telling`) say so in their detail (``low_detail``)."""
     found: dict[int, Match] = {}
     for algorithm, value in queries.items():
+        telling = signal_type(algorithm).telling(value)
         for match in index.match(algorithm, value):
+            if not telling:
+                match = replace(match, detail={**match.detail, "low_detail": True})
             found.setdefault(match.work_id, match)
     return list(found.values())
 
@@ -66,9 +72,15 @@ def later_stage_matches(index: MatchIndex, kind: str, content: bytes | Content) 
     return []
 
 
+def is_sure(match: Match) -> bool:
+    """Whether a stage-1 match stands without a later stage: close enough, and of a query
+    telling enough to trust its closeness."""
+    return signal_type(match.algorithm).is_sure(match.score) and not match.detail.get("low_detail")
+
+
 def needs_later_stages(first: list[Match]) -> bool:
-    """Whether stage 1 left anything to do: no match, or a marginal one."""
-    return not first or not all(signal_type(m.algorithm).is_sure(m.score) for m in first)
+    """Whether stage 1 left anything to do: no match, or one that is not sure."""
+    return not first or not all(is_sure(m) for m in first)
 
 
 def settle(index: MatchIndex, kind: str, content: bytes | Content,
@@ -109,7 +121,9 @@ def settle_whole(index: MatchIndex, kind: str, content: bytes | Content,
     later = {m.work_id: m for m in later_stage_matches(index, kind, content)}
     kept = []
     for match in first:
-        if signal_type(match.algorithm).is_sure(match.score):
+        # a close match of a plain copy stands unless a later stage found the copy to be
+        # other works: too small or plain for stage 2 to place any, it has nothing against it
+        if is_sure(match) or (not later and signal_type(match.algorithm).is_sure(match.score)):
             kept.append(match)
         elif match.work_id in later:
             confirmation = later[match.work_id]

@@ -90,13 +90,16 @@ def test_failures_are_recorded_on_the_run_and_the_crawl_goes_on(site_crawl: Site
     assert run.stats["errors_by_type"] == {"http_500": 1, "http_404": 1, "bad_media": 1}
     assert run.stats["media_skipped"] == 1  # the 1x1 spacer gif
     # stage 2 ran on what stage 1 left: the hard copies, the unrelated images, and the copies
-    # stage 1 matched only marginally, which stage 2 confirmed
+    # stage 1 matched only marginally or too plain to be sure, which stage 2 confirmed
     hard = sum(p.alteration in ("cropped-hard", "in-a-screenshot") for p in site.planted)
     with db.session() as session:
         marginal = session.scalars(select(Hit).where(
             Hit.stage == 1, Hit.score > PHashSignal.confirm_beyond)).all()
         assert marginal and all(h.detail["confirmed_by"]["algorithm"] == "orb" for h in marginal)
-    assert run.stats["media_stage2"] == hard + len(site.unrelated) + len(marginal)
+        plain = [h for h in session.scalars(select(Hit).where(
+            Hit.stage == 1, Hit.score <= PHashSignal.confirm_beyond)) if h.detail.get("low_detail")]
+        assert all(h.detail["confirmed_by"]["algorithm"] == "orb" for h in plain)
+    assert run.stats["media_stage2"] == hard + len(site.unrelated) + len(marginal) + len(plain)
     assert run.stats["hits_new"] == len(site.planted)
 
 

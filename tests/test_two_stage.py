@@ -7,7 +7,7 @@ import random
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from bench.imageset import ALTERATIONS, HARD_ALTERATIONS, encode, page_canvas
 from matching import local_features
@@ -15,7 +15,13 @@ from matching.image import OrbSignal, PHashSignal
 from matching.local_features import LocalFeatures, fit_placement
 from matching.match_index import MatchIndex
 from matching.signal import ContentSkipped
-from matching.stages import match_content, needs_later_stages, registration_fingerprints
+from matching.stages import (
+    first_stage_matches,
+    first_stage_queries,
+    match_content,
+    needs_later_stages,
+    registration_fingerprints,
+)
 from swordnet.demo.samples import artwork, sample_files
 
 # What stage 1 (pHash) cannot settle and stage 2 (ORB) must.
@@ -192,6 +198,56 @@ def test_marginal_stage_1_matches_stand_only_if_stage_2_confirms_them() -> None:
     assert needs_later_stages(index.match("phash", f"{copy_hash:016x}"))  # marginal ones
     sure = [m for m in index.match("phash", f"{copy_hash:016x}") if m.work_id == 4]
     assert not needs_later_stages(sure)
+
+
+def _dark_field_with_a_blob(seed: int) -> Image.Image:
+    """Faint specks (placed by ``seed``) on a dark field, one bright blob near the lower right
+    corner: the same coarse layout for every seed, different content."""
+    rnd = random.Random(seed)
+    image = Image.new("L", (640, 480), 12)
+    draw = ImageDraw.Draw(image)
+    for _ in range(400):
+        x, y, side = rnd.randrange(640), rnd.randrange(480), rnd.randrange(2, 6)
+        draw.rectangle((x, y, x + side, y + side), fill=rnd.randrange(30, 60))
+    draw.ellipse((520, 340, 600, 420), fill=230)
+    return image.convert("RGB")
+
+
+def test_a_plain_copy_is_not_taken_for_another_work_of_the_same_layout() -> None:
+    """In a large registry a plain image shares its pHash with others: stage 2 must decide."""
+    index = MatchIndex()
+    register(index, 1, encode(_dark_field_with_a_blob(1)))
+    register(index, 2, encode(_dark_field_with_a_blob(2)))
+    copy = encode(_dark_field_with_a_blob(1).resize((480, 360)), 70)
+    first = first_stage_matches(index, first_stage_queries("image", copy))
+    assert sorted(m.work_id for m in first) == [1, 2]  # both within the sure pHash distance
+    assert all(PHashSignal.is_sure(m.score) for m in first)
+    matches = match_content(index, "image", copy)
+    assert [m.work_id for m in matches] == [1]
+    assert matches[0].detail["low_detail"] is True
+    assert matches[0].detail["confirmed_by"]["algorithm"] == "orb"
+
+
+def test_a_plain_copy_stage_2_cannot_place_keeps_its_close_match(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too small or plain for stage 2 to place any work: nothing refutes the close match."""
+    def skipped(_content: bytes) -> None:
+        raise ContentSkipped("featureless image")
+
+    index = MatchIndex()
+    register(index, 1, encode(_dark_field_with_a_blob(1)))
+    monkeypatch.setattr(OrbSignal, "query_value", staticmethod(skipped))
+    [match] = match_content(index, "image", encode(_dark_field_with_a_blob(1), 70))
+    assert (match.work_id, match.detail) == (1, {"low_detail": True})
+
+
+def test_a_detailed_copy_close_to_its_work_is_settled_by_stage_1(index: MatchIndex) -> None:
+    path, _ = WORKS[0]
+    copy = encode(ALTERATIONS["jpeg_q70"](Image.open(path).convert("RGB"), random.Random(1)))
+    first = first_stage_matches(index, first_stage_queries("image", copy))
+    assert [(m.work_id, m.detail) for m in first] == [(1, {})]
+    assert not needs_later_stages(first)
 
 
 def test_a_later_stage_quality_skip_is_no_match_not_an_error(
