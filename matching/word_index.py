@@ -9,7 +9,8 @@ image pyramid), and a posting is the image's 16-bit number within its segment, s
 registered image costs at most 2 KB of postings (less where keypoints share a key). A
 query looks up each distinct key of its descriptors once (a pattern repeated all over a
 page must not outvote the work), and every image found gains the key's inverse document
-frequency as its vote. The best-voted :data:`MAX_CANDIDATES` images get a cheap check
+frequency less :data:`IDF_OFFSET` as its vote (keys common to many images vote nothing).
+The best-voted :data:`MAX_CANDIDATES` images get a cheap check
 (pairs whose keys agree up to one bit and whose descriptors are close must roughly fit one
 similarity transform), and only those that pass are verified exactly
 (:func:`matching.local_features.verify` against their full feature sets), so a score never
@@ -62,6 +63,13 @@ MAX_PROBE_POINTS = 32  # the check pairs no work point through a probe key (a ke
 VOTE_PROBES = 1  # probe keys per query key when voting: the key itself only (one-bit
                  # neighbours added more chance votes than true ones: see docs/architecture.md)
 MIN_VOTES = 2.0      # an image with fewer (idf-weighted) votes is not worth verifying
+IDF_OFFSET = 4.0     # a key votes log(N / df) less this (at least 0): one shared by more than
+                     # e^-4 (1.8%) of the images gives nothing, so common keys cannot outvote
+                     # a copy's rare ones (log1p(N / df) gave 5% of 10^5 images 3 votes a key:
+                     # 38/39 copies found at 10^5, a true work ranked up to 200th); offsets 3-4.5
+                     # found 39/39, 5 and more lost low-texture copies (docs/architecture.md)
+IDF_FLOOR_IMAGES = 1000  # N is counted as at least this many images, so that a small
+                         # registry's keys still vote (its df are small counts, not rarity)
 BIT_SEED = 20261206  # which descriptor bits make the keys: part of the index file format
 _COORD_SCALE = 8     # keypoint coordinates stored as uint16 in 1/8 px (as LocalFeatures.encode)
 _BITS = np.random.default_rng(BIT_SEED).permutation(256)[:TABLES * KEY_BITS].reshape(
@@ -486,9 +494,10 @@ class WordIndex(SharedSignalIndex):
         for t in range(TABLES):
             frequency = sum((found[t][1] for found in looked), np.zeros(len(probes[t]),
                                                                          np.int64))
-            # inverse document frequency (smoothed: still counts in a registry of one image)
-            weights.append(np.where(frequency > 0,
-                                    np.log1p(view.live / np.maximum(frequency, 1)), 0.0))
+            # inverse document frequency less IDF_OFFSET: only keys rarer than 1 in e^4 vote
+            images = max(view.live, IDF_FLOOR_IMAGES)
+            weights.append(np.maximum(np.log(images / np.maximum(frequency, 1)) - IDF_OFFSET,
+                                      0.0))
         scored: list[tuple[float, int, int]] = []
         for s, (segment, found) in enumerate(zip(view.segments, looked, strict=True)):
             votes = np.where(view.alive[s], segment.votes(found, weights), 0.0)

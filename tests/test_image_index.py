@@ -207,6 +207,31 @@ def test_the_most_voted_images_are_those_a_full_sort_ranks_first() -> None:
                 int(i) for i in full if votes[i] >= word_index.MIN_VOTES], (size, limit)
 
 
+def test_a_work_sharing_few_rare_keys_outranks_many_images_sharing_common_keys() -> None:
+    """At registry scale common keys must not outvote rare ones: 100 of 1,200 images each
+    share 20 of a query's 40 common descriptors (each in about 4% of the images), the work
+    only 6 rare ones (and 5 common). Weighted log1p(N / df), 3.2 votes a common key, the
+    fillers outvoted the work and it was not among the candidates checked."""
+    rnd = np.random.default_rng(16)
+    common = rnd.integers(0, 256, (40, 32), dtype=np.uint8)
+    rare = rnd.integers(0, 256, (6, 32), dtype=np.uint8)
+
+    def features(descriptors: np.ndarray) -> LocalFeatures:
+        return LocalFeatures(rnd.uniform(0, 600, (len(descriptors), 2)).astype(np.float32),
+                             descriptors, 640, 480)
+
+    index = WordIndex()
+    index.add_features(0, 0, "original", features(np.concatenate([rare, common[:5]])))
+    for entry in range(1, 1200):
+        own = rnd.integers(0, 256, (10, 32), dtype=np.uint8)
+        shared = common[rnd.choice(40, 20, replace=False)] if entry <= 100 else own[:0]
+        index.add_features(entry, entry, "original", features(np.concatenate([own, shared])))
+    query = features(np.concatenate([common, rare, rnd.integers(0, 256, (30, 32),
+                                                                dtype=np.uint8)]))
+    checked = [int(segment.entry_ids[image]) for segment, image, _ in index.candidates(query)]
+    assert 0 in checked
+
+
 def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_force(
         tmp_path: Path, registered: dict[int, LocalFeatures],
         queries: list[tuple[str, LocalFeatures]]) -> None:
