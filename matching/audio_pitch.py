@@ -180,12 +180,12 @@ def heard(work: np.ndarray, levels: np.ndarray, windows: np.ndarray, offsets: np
     lags = 2 * MAX_LAG + 1
     voiced = notes[NEAR:NEAR + lags] != UNVOICED
     named = named[NEAR:NEAR + lags]
+    at_lag = own[NEAR:NEAR + lags]
     agreed = np.zeros((lags, len(hops)))
     pairs = np.zeros((lags, len(hops)))
     for step in range(1, NEAR + 1):
         counted = voiced[:, :, :-step] & voiced[:, :, step:] \
             & (named[:, :, :-step] != named[:, :, step:])
-        at_lag = own[NEAR:NEAR + lags]
         before, after = own[NEAR - step:NEAR - step + lags], own[NEAR + step:NEAR + step + lags]
         change = at_lag[:, :, :-step] - before[:, :, step:] + at_lag[:, :, step:] \
             - after[:, :, :-step]

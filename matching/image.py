@@ -107,9 +107,7 @@ class PHashSignal(_ImageSignal):
 
     @classmethod
     def fingerprint(cls, content: bytes | Content) -> str:
-        shared = ImageContent.of(content)
-        return cls.stable_hash(shared.gray(PHASH_DRAFT_SIDE),
-                               hash_thumbnail(shared.gray(PHASH_DRAFT_SIDE)))
+        return str(cls.query_value(content))
 
     @classmethod
     def query_value(cls, content: bytes | Content) -> str:
