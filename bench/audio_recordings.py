@@ -225,7 +225,7 @@ def main() -> None:
                       "works": sum(t.package == p for t in works)} for p in PACKAGES],
         "works": [{"number": n, "package": t.package.name, "track": t.name,
                    "licence": t.package.licence, "track_s": round(t.seconds, 1),
-                   "registered_from_s": work_start(t),
+                   "registered_from_s": round(work_start(t), 1),
                    "registered_s": round(len(samples[n]) / RATE, 1)}
                   for n, t in enumerate(works)],
         "threshold_s": threshold,
