@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from matching.live import RollingReference, print_segment
+from matching.live import RollingReference, SegmentPrint, print_segment
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
 from swordnet.live.events import register_event
@@ -45,7 +45,7 @@ class Feed:
 @dataclass(frozen=True)
 class Media:
     feeds: dict[str, Feed]  # by container: "mpegts", "fmp4"
-    sound: list[bytes]  # the restream's sound-only segments, at CONTENT_AT
+    sound: list[SegmentPrint]  # the restream's sound-only segments at CONTENT_AT, printed
 
 
 def _feed(directory: Path) -> Feed:
@@ -70,7 +70,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     feeds = {"mpegts": _feed(segment_hls(official, folder / "ts", segment_s=SEGMENT_S)),
              "fmp4": _feed(segment_hls(official, folder / "fmp4", segment_s=SEGMENT_S,
                                        fmp4=True))}
-    sound = [cut(pirate, start=at, seconds=SEGMENT_S, video=False) for at in CONTENT_AT]
+    # printed once for the session: every test matches the same prints
+    sound = [print_segment(cut(pirate, start=at, seconds=SEGMENT_S, video=False))
+             for at in CONTENT_AT]
     return Media(feeds, sound)
 
 
@@ -113,8 +115,7 @@ def _sound_matches(ingest: ReferenceIngest, event_id: int, media: Media) -> list
     """Where each sound-only restream segment was found on the feed (seconds into the
     programme), asserting it matched on its sound with the restream's delay."""
     found = []
-    for at, content in zip(CONTENT_AT, media.sound, strict=True):
-        printed = print_segment(content)
+    for at, printed in zip(CONTENT_AT, media.sound, strict=True):
         assert not len(printed.frames) and len(printed.audio)
         edge = AIRED.timestamp() + at + DELAY_S
         match = ingest.match(event_id, printed, edge)

@@ -129,7 +129,7 @@ def notice_out(session: Session, notice: Notice) -> NoticeOut:
     return NoticeOut(**notice_row(notice), urls=urls)
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

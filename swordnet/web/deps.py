@@ -25,11 +25,11 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_store(request: Request) -> EvidenceStore:
+async def get_store(request: Request) -> EvidenceStore:
     return request.app.state.store
 
 

@@ -38,7 +38,7 @@ def choice_param(values: Iterable[str], description: str) -> Any:
                  json_schema_extra={"enum": list(values)})
 
 
-def refuse_unusable_query(request: Request) -> None:
+async def refuse_unusable_query(request: Request) -> None:
     """Refuse a NUL character or a lone surrogate in a query parameter's name or value
     (PostgreSQL cannot compare text with a NUL); a router-wide dependency."""
     for name, value in request.query_params.multi_items():
