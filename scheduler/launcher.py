@@ -193,40 +193,18 @@ class _Crawl:
     args: list[str]
 
 
-# Settings naming the components a crawl builds (class path: order, None if disabled), the
-# download handler of each URL scheme, or the one class it builds: code every crawl imports.
-COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "EXTENSIONS",
-                      "ITEM_PIPELINES")
-CLASS_SETTINGS = ("SCHEDULER", "SCHEDULER_PRIORITY_QUEUE", "SCHEDULER_DISK_QUEUE",
-                  "SCHEDULER_MEMORY_QUEUE", "DUPEFILTER_CLASS", "STATS_CLASS", "LOG_FORMATTER",
-                  "REQUEST_FINGERPRINTER_CLASS", "DOWNLOADER", "SPIDER_LOADER_CLASS")
-
-
 def _preload() -> None:
-    """Import the crawl's code, by name (the crawl process's code, not the scheduler's):
-    the modules above, the spiders, Scrapy's commands (``scrapy crawl`` imports them all to
-    find its own) and every component class the crawl settings name. Imported here once,
-    they are not imported again by each crawl (~0.1 CPU s a crawl); none of them installs
-    a reactor."""
+    """Import the crawl's code, by name (the crawl process's code, not the scheduler's)."""
     import importlib
 
     from scrapy.settings import Settings
     from scrapy.spiderloader import SpiderLoader
-    from scrapy.utils.misc import load_object, walk_modules
 
     for module in PRELOADED:
         importlib.import_module(module)
     settings = Settings()
     settings.setmodule(CRAWL_SETTINGS)
     SpiderLoader.from_settings(settings)
-    walk_modules("scrapy.commands")
-    paths = [settings[name] for name in CLASS_SETTINGS]
-    paths += settings.getwithbase("DOWNLOAD_HANDLERS").values()
-    for name in COMPONENT_SETTINGS:
-        paths += [path for path, order in settings.getwithbase(name).items() if order is not None]
-    for path in paths:
-        if isinstance(path, str):
-            load_object(path)
 
 
 def _become_crawl(request: dict[str, Any], log_fd: int, closing: list[int]) -> _Crawl:
