@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from matching.media import IMAGE, file_kind, kind_of_content_type, url_suffix
@@ -24,6 +25,14 @@ LAZY_ATTRIBUTES = ("data-src", "data-lazy-src", "data-original", "data-lazy", "d
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
 META_IMAGE_KEYS = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image")
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.IGNORECASE)
+# CSS selectors compiled once, on import: compiling them costs ~0.1 CPU s, which every crawl
+# process paid on its first page; a crawl forked by the warm launcher (scheduler/launcher.py)
+# now finds them compiled.
+PICTURE_SOURCES = soupsieve.compile("picture source")
+# (elements, attribute naming the URL, what the element plays)
+PLAYERS = tuple((soupsieve.compile(selector), attribute, plays) for selector, attribute, plays in (
+    ("video", "src", "video"), ("video source", "src", "video"), ("audio", "src", "audio"),
+    ("audio source", "src", "audio"), ("embed", "src", "embed"), ("object", "data", "embed")))
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ def _image_candidates(soup: BeautifulSoup) -> list[str | None]:
         elif not any(lazy):
             found.append(_attr(img, "src"))
         found.extend(lazy)
-    for source in soup.select("picture source"):
+    for source in PICTURE_SOURCES.select(soup):
         found.append(largest_srcset_candidate(_attr(source, "srcset") or ""))
     for meta in soup.find_all("meta"):
         key = _attr(meta, "property") or _attr(meta, "name")
@@ -111,10 +120,8 @@ def _embedded(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
     """``(url, kind)`` of every player source and embed, kind from the URL, else the
     ``type`` attribute, else what the element plays."""
     found: list[tuple[str | None, str]] = []
-    for tag, attribute, plays in (("video", "src", "video"), ("video source", "src", "video"),
-                                  ("audio", "src", "audio"), ("audio source", "src", "audio"),
-                                  ("embed", "src", "embed"), ("object", "data", "embed")):
-        for element in soup.select(tag):
+    for elements, attribute, plays in PLAYERS:
+        for element in elements.select(soup):
             raw = _attr(element, attribute)
             declared = kind_of_content_type(_attr(element, "type") or "")
             found.append((raw, (file_kind(raw) if raw else None) or declared or plays))
