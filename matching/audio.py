@@ -131,6 +131,7 @@ _CHUNK = 1 << 20
 VERIFY_MASK = np.uint32(0xAAAAAAAA)
 VERIFY_BITS = 16
 KEY_MASK = np.uint32(sum(1 << bit for bit in (*range(1, 32, 2), 18, 20, 26, 28)))
+_KEY_BITS = [bit for bit in range(32) if int(KEY_MASK) >> bit & 1]
 
 # Audio containers FFmpeg may open, and the video ones (soundtracks). Others it would also
 # probe (playlists, concat lists, image sequences) could refer to other files.
@@ -543,8 +544,9 @@ class AudioIndex(SignalIndex):
         self._slot_entry: list[int] = []
         self._alive = np.zeros(0, dtype=bool)
         self._durations: list[float] = []
-        self._keys = np.zeros(0, dtype=np.uint32)  # sorted item values
+        self._keys = np.zeros(0, dtype=np.uint32)  # sorted item keys (_key)
         self._rows = np.zeros(0, dtype=np.int64)   # (slot << 32) | position, by _keys
+        self._starts = np.zeros(2 ** len(_KEY_BITS) + 1, dtype=np.int64)  # key's first row
         self._tail: list[tuple[np.ndarray, np.ndarray]] = []
         self._tail_size = 0
 
@@ -571,7 +573,7 @@ class AudioIndex(SignalIndex):
             self._slot_of[entry_id] = slot
             alive.append(np.ones(1, dtype=bool))
             positions = np.arange(len(found.items), dtype=np.int64)
-            self._tail.append((found.items & KEY_MASK, (np.int64(slot) << 32) | positions))
+            self._tail.append((_key(found.items), (np.int64(slot) << 32) | positions))
             self._tail_size += len(found.items)
         self._alive = np.concatenate(alive)
         if self._tail_size > max(4096, len(self._keys) // 8):
@@ -585,6 +587,7 @@ class AudioIndex(SignalIndex):
         rows = np.concatenate([self._rows[live_rows], *(r for _, r in self._tail)])
         order = np.argsort(keys, kind="stable")
         self._keys, self._rows = keys[order], rows[order]
+        self._starts[1:] = np.cumsum(np.bincount(self._keys, minlength=len(self._starts) - 1))
         self._tail, self._tail_size = [], 0
 
     def remove(self, entry_id: int) -> None:
@@ -604,10 +607,9 @@ class AudioIndex(SignalIndex):
         self._merge()
         if not len(self._keys):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        keys = items & KEY_MASK
-        start = np.searchsorted(self._keys, keys, side="left")
-        stop = np.searchsorted(self._keys, keys, side="right")
-        counts = stop - start
+        keys = _key(items)
+        start = self._starts[keys]
+        counts = self._starts[keys + 1] - start
         counts[counts > MAX_ROWS_PER_ITEM] = 0
         total = int(counts.sum())
         if not total:
@@ -714,6 +716,16 @@ class AudioIndex(SignalIndex):
         return True
 
 
+def _key(items: np.ndarray) -> np.ndarray:
+    """Each item's :data:`KEY_MASK` bits packed into the low bits (uint32, below
+    ``2 ** 20``): items share a key exactly where they agree on those bits, and the key
+    indexes :class:`AudioIndex`'s table of where each key's rows start."""
+    key = np.zeros(len(items), dtype=np.uint32)
+    for place, bit in enumerate(_KEY_BITS):
+        key |= (items >> np.uint32(bit) & np.uint32(1)) << np.uint32(place)
+    return key
+
+
 def _best_offset(found: list[tuple[float, dict[str, Any]]],
                  passes: Callable[[int], bool] = lambda number: True
                  ) -> tuple[float, dict[str, Any]] | None:
@@ -781,22 +793,33 @@ def _verify(work: np.ndarray, copy: np.ndarray, offset: int, min_windows: int = 
     if not windows or not len(work):
         return []
     shifts = np.arange(offset - BAND - VOTE_BIN, offset + BAND + VOTE_BIN + 1)
-    width, length = len(shifts), windows * WINDOW
+    width = len(shifts)
+    # only windows reaching the work at some shift are compared (windows low to high): the
+    # others overlap it nowhere, so match nowhere (a copy longer than the work, mostly)
+    low = max(0, -((int(shifts[-1]) + WINDOW - 1) // WINDOW))
+    high = min(windows, (len(work) - 1 - int(shifts[0])) // WINDOW + 1)
+    if high <= low:
+        return []
+    start, length = low * WINDOW, (high - low) * WINDOW
     # the work from shifts[0] on, padded where it has no items: row i of its sliding view
-    # holds work[i + shifts] (a view, nothing copied), and the padding counts no errors
-    inside = np.arange(length + width - 1) + int(shifts[0])
+    # holds work[start + i + shifts] (a view, nothing copied), and the padding counts no errors
+    inside = np.arange(length + width - 1) + (start + int(shifts[0]))
     valid = ((inside >= 0) & (inside < len(work))).astype(np.uint8)
     work_part = np.where(valid, work[np.clip(inside, 0, len(work) - 1)], 0) & VERIFY_MASK
     view = np.lib.stride_tricks.sliding_window_view(work_part, width)[:length]
-    errors = np.bitwise_count(view ^ (copy[:length] & VERIFY_MASK)[:, None]) \
+    errors = np.bitwise_count(view ^ (copy[start:start + length] & VERIFY_MASK)[:, None]) \
         * np.lib.stride_tricks.sliding_window_view(valid, width)[:length]
-    errors = errors.reshape(windows, WINDOW, width).sum(axis=1, dtype=np.int32)
+    errors = errors.reshape(high - low, WINDOW, width).sum(axis=1, dtype=np.int32)
     ends = np.concatenate([[0], np.cumsum(valid, dtype=np.int32)])
-    first = np.arange(windows)[:, None] * WINDOW + np.arange(width)[None, :]
+    first = np.arange(high - low)[:, None] * WINDOW + np.arange(width)[None, :]
     counted = ends[first + WINDOW] - ends[first]
     # a window must overlap the work by at least half to be judged
-    ber = np.where(counted >= WINDOW // 2, errors / np.maximum(VERIFY_BITS * counted, 1), 1.0)
-    ber[:, 1:-1] = np.minimum(ber[:, 1:-1], np.minimum(ber[:, :-2], ber[:, 2:]))
+    ber = np.ones((windows, width))
+    reaching = ber[low:high]
+    reaching[:] = np.where(counted >= WINDOW // 2,
+                           errors / np.maximum(VERIFY_BITS * counted, 1), 1.0)
+    reaching[:, 1:-1] = np.minimum(reaching[:, 1:-1],
+                                   np.minimum(reaching[:, :-2], reaching[:, 2:]))
     found: list[Line] = []
     for _ in range(lines):
         if np.count_nonzero(ber.min(axis=1) <= MAX_BER) < min_windows:
@@ -848,8 +871,9 @@ def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
         read from ``steps`` (the line's shift there) on, off the band scoring nothing."""
         steps = np.rint(rates[:, None] * centres[None, :]).astype(np.int64)
         reach = int(np.abs(steps).max(initial=0)) + 1
-        shifted = np.lib.stride_tricks.sliding_window_view(
-            np.pad(margin, ((0, 0), (reach, reach))), width, axis=1)
+        padded = np.zeros((len(margin), width + 2 * reach))
+        padded[:, reach:reach + width] = margin
+        shifted = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)
         totals = shifted[rows, steps + reach].sum(axis=1)  # rates x starts
         rate, start = np.unravel_index(int(totals.argmax()), totals.shape)
         return float(rates[rate]), int(start)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bench.audiogen import RATE, music, speech, write_audio
 from bench.video import write_work
-from matching import audio, audio_pitch
+from matching import audio, audio_onsets, audio_pitch
 from matching.audio import AudioPrint, ChromaprintSignal
 from matching.match_index import Match, MatchIndex
 from matching.registry import detect_kind, signal_type, signals_for_kind
@@ -386,6 +386,104 @@ def test_an_offset_failing_the_onset_or_pitch_check_is_neither_chosen_nor_named(
     assert detail["work_range"] == [40.0, 50.0] and "also_at_s" not in detail
     assert sorted(set(asked)) == [0, 1]
     assert audio._best_offset(found, lambda number: False) is None
+
+
+def test_an_item_key_packs_exactly_the_key_bits() -> None:
+    """_key against a bit-by-bit packing of KEY_MASK's bits, lowest first."""
+    rng = np.random.default_rng(3)
+    items = np.concatenate([rng.integers(0, 2**32, 2000, dtype=np.uint64).astype(np.uint32),
+                            np.array([0, 2**32 - 1, int(audio.KEY_MASK)], dtype=np.uint32)])
+    bits = [bit for bit in range(32) if int(audio.KEY_MASK) >> bit & 1]
+    expected = [sum((int(v) >> bit & 1) << place for place, bit in enumerate(bits))
+                for v in items]
+    assert audio._key(items).tolist() == expected
+    assert max(expected) == 2 ** len(bits) - 1
+
+
+def test_a_copy_item_looks_up_every_registered_item_sharing_its_key_bits() -> None:
+    """AudioIndex._lookup against a brute-force scan of every live registered item (same
+    key bits, keys shared by more than MAX_ROWS_PER_ITEM items skipped), in the order the
+    scan finds them, after works are added in several batches and one is removed."""
+    rng = np.random.default_rng(4)
+    pool = rng.integers(0, 2**32, 40, dtype=np.uint64).astype(np.uint32) & audio.KEY_MASK
+
+    def items(count: int, choices: int = 40) -> np.ndarray:
+        noise = rng.integers(0, 2**32, count, dtype=np.uint64).astype(np.uint32)
+        return pool[rng.integers(0, choices, count)] | (noise & ~audio.KEY_MASK)
+
+    def value(found: np.ndarray) -> str:
+        return AudioPrint(found, round(len(found) * audio.ITEM_S + 1, 2)).encode()
+
+    works = {entry: items(int(rng.integers(50, 400))) for entry in range(30)}
+    works[30] = items(300, choices=1)  # pool[0] alone: over MAX_ROWS_PER_ITEM items
+    index = audio.AudioIndex()
+    for entry, found in works.items():  # one by one: the unsorted tail is merged in between
+        index.add(entry, value(found))
+    index.remove(7)
+    del works[7]
+    works[31] = items(120)
+    index.extend([(31, value(works[31]))])
+    copy = items(200)
+    query, rows = index._lookup(copy)
+    got = [(int(q), index._slot_entry[int(r) >> 32], int(r) & 0xFFFFFFFF)
+           for q, r in zip(query, rows, strict=True)]
+    key = {entry: found & audio.KEY_MASK for entry, found in works.items()}
+    expected = []
+    for position, item in enumerate(copy & audio.KEY_MASK):
+        same = [(position, entry, int(at)) for entry in sorted(works)
+                for at in np.flatnonzero(key[entry] == item)]
+        if len(same) <= audio.MAX_ROWS_PER_ITEM:
+            expected.extend(same)
+    assert got == expected
+    assert any(entry == 31 for _, entry, _ in got) and not any(entry == 7 for _, entry, _ in got)
+    assert not any(item == pool[0] for item in copy[query] & audio.KEY_MASK)
+
+
+@pytest.mark.parametrize("true_shift_at", [0, -1])
+def test_a_copy_matching_at_the_edge_of_the_band_keeps_its_half_covered_windows(
+        true_shift_at: int) -> None:
+    """A short work inside a longer copy, aligned at the band's first or last shift: the
+    windows covering it by half at either end still match (the copy's windows reaching
+    the work at no shift are not compared)."""
+    rng = np.random.default_rng(5)
+    work = rng.integers(0, 2**32, 64, dtype=np.uint64).astype(np.uint32)
+    copy = rng.integers(0, 2**32, 772, dtype=np.uint64).astype(np.uint32)
+    copy[504:568] = work  # work item = copy item - 504: windows 31 and 35 hold 8 items each
+    reach = audio.BAND + audio.VOTE_BIN
+    offset = -504 + reach if true_shift_at == 0 else -504 - reach
+    [(seconds, detail, windows, offsets)] = audio._verify(work, copy, offset)
+    assert windows.tolist() == [31, 32, 33, 34, 35]
+    assert detail["copy_range"] == [round(31 * audio.WINDOW * audio.ITEM_S, 2),
+                                    round(36 * audio.WINDOW * audio.ITEM_S, 2)]
+    assert all(abs(shift + 504) <= 1 for shift in offsets)
+
+
+def test_onset_correlations_taken_a_few_lags_at_a_time_equal_all_at_once() -> None:
+    """audio_onsets._correlation against the same figures for every lag and line at once,
+    for lines (9 slopes) larger than one step of it, and a straight one."""
+    rng = np.random.default_rng(6)
+    work = rng.integers(0, 256, 900).astype(np.uint8)
+    hops = np.arange(40)[:, None] * 12 + np.arange(12)[None, :] + 100  # 40 windows x 12
+    straight = (hops * 1.003 + 37.25)[None, None]
+    # the copy follows the work best at the lag of 3.5 hops, among the last ones taken
+    copy = np.zeros(700, np.uint8)
+    copy[hops] = np.rint(np.interp(straight[0, 0] + 3.5, np.arange(900), work))
+    bent = straight + np.linspace(-0.01, 0.01, 9)[None, :, None, None] * (hops - hops.mean())
+    assert bent.size * len(audio_onsets._LAGS) > 2 * audio_onsets._CHUNK
+
+    def all_at_once(lines: np.ndarray) -> float:
+        theirs = copy[hops].astype(np.float64)
+        theirs -= theirs.mean(axis=1, keepdims=True)
+        at = lines + audio_onsets._LAGS[:, None, None, None]
+        ours = np.interp(at, np.arange(len(work)), work.astype(np.float64), left=0.0,
+                         right=0.0)
+        ours -= ours.mean(axis=3, keepdims=True)
+        scale = np.sqrt((theirs * theirs).sum(axis=1) * (ours * ours).sum(axis=3))
+        r = np.where(scale > 0, (theirs * ours).sum(axis=3) / np.maximum(scale, 1e-12), 0.0)
+        return float(r.mean(axis=2).max())
+
+    for lines in (straight, bent):
+        assert audio_onsets._correlation(work, copy, hops, lines) == all_at_once(lines)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 6])
