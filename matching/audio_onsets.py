@@ -55,7 +55,6 @@ _BASS = ((_FREQS >= LOW_HZ) & (_FREQS < BASS_HZ))[_BINS]
 _WINDOW = np.hanning(FRAME).astype(np.float32)
 _LAGS = np.arange(-MAX_LAG, MAX_LAG + 1e-9, 0.5)
 _SLOPES = np.linspace(-MAX_SLOPE, MAX_SLOPE, 9)
-_CHUNK = 32_768  # interpolated values per step of _correlation (256 kB of float64)
 
 
 class OnsetEnvelope:
@@ -150,23 +149,14 @@ def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: 
 def _correlation(work: np.ndarray, copy: np.ndarray, hops: np.ndarray,
                  lines: np.ndarray) -> float:
     """The best over :data:`_LAGS` and ``lines`` (1 or slopes x windows x hops: the work's
-    hop for each of the copy's ``hops``) of the windows' mean Pearson correlation.
-
-    Taken a few lags at a time (about :data:`_CHUNK` values), so that the arrays of each
-    stay in the processor's cache: every lag's figures are computed alone anyway."""
+    hop for each of the copy's ``hops``) of the windows' mean Pearson correlation."""
     theirs = copy[hops].astype(np.float64)
     theirs -= theirs.mean(axis=1, keepdims=True)
-    spread = (theirs * theirs).sum(axis=1)
-    positions, values = np.arange(len(work)), work.astype(np.float64)
-    step = max(1, _CHUNK // lines.size)
-    best = -np.inf
-    for first in range(0, len(_LAGS), step):
-        at = lines + _LAGS[first:first + step, None, None, None]  # lags x lines x windows x hops
-        ours = np.interp(at, positions, values, left=0.0, right=0.0)
-        ours -= ours.mean(axis=3, keepdims=True)
-        products = np.multiply(ours, ours, out=at)  # at's memory, read already, is reused
-        scale = np.sqrt(spread * products.sum(axis=3))
-        np.multiply(theirs, ours, out=products)
-        r = np.where(scale > 0, products.sum(axis=3) / np.maximum(scale, 1e-12), 0.0)
-        best = max(best, float(r.mean(axis=2).max()))
-    return best
+    at = lines + _LAGS[:, None, None, None]  # lags x lines x windows x hops
+    ours = np.interp(at, np.arange(len(work)), work.astype(np.float64), left=0.0, right=0.0)
+    ours -= ours.mean(axis=3, keepdims=True)
+    products = np.multiply(ours, ours, out=at)  # at's memory, read already, is reused
+    scale = np.sqrt((theirs * theirs).sum(axis=1) * products.sum(axis=3))
+    np.multiply(theirs, ours, out=products)
+    r = np.where(scale > 0, products.sum(axis=3) / np.maximum(scale, 1e-12), 0.0)
+    return float(r.mean(axis=2).max())

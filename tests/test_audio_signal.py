@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bench.audiogen import RATE, music, speech, write_audio
 from bench.video import write_work
-from matching import audio, audio_onsets, audio_pitch
+from matching import audio, audio_pitch
 from matching.audio import AudioPrint, ChromaprintSignal
 from matching.match_index import Match, MatchIndex
 from matching.registry import detect_kind, signal_type, signals_for_kind
@@ -400,6 +400,17 @@ def test_an_item_key_packs_exactly_the_key_bits() -> None:
     assert max(expected) == 2 ** len(bits) - 1
 
 
+def test_the_most_voted_cells_come_as_a_stable_sort_of_all_gives_them() -> None:
+    """_most_voted against a stable sort of every cell's votes, with many equal votes (ties
+    across the count-th place, fewer cells than the count, one cell)."""
+    rng = np.random.default_rng(2)
+    for _ in range(500):
+        votes = rng.integers(0, int(rng.integers(1, 12)), int(rng.integers(1, 700)))
+        count = int(rng.integers(1, 300))
+        assert audio._most_voted(votes, count).tolist() == \
+            np.argsort(-votes, kind="stable")[:count].tolist()
+
+
 def test_a_copy_item_looks_up_every_registered_item_sharing_its_key_bits() -> None:
     """AudioIndex._lookup against a brute-force scan of every live registered item (same
     key bits, keys shared by more than MAX_ROWS_PER_ITEM items skipped), in the order the
@@ -456,34 +467,6 @@ def test_a_copy_matching_at_the_edge_of_the_band_keeps_its_half_covered_windows(
     assert detail["copy_range"] == [round(31 * audio.WINDOW * audio.ITEM_S, 2),
                                     round(36 * audio.WINDOW * audio.ITEM_S, 2)]
     assert all(abs(shift + 504) <= 1 for shift in offsets)
-
-
-def test_onset_correlations_taken_a_few_lags_at_a_time_equal_all_at_once() -> None:
-    """audio_onsets._correlation against the same figures for every lag and line at once,
-    for lines (9 slopes) larger than one step of it, and a straight one."""
-    rng = np.random.default_rng(6)
-    work = rng.integers(0, 256, 900).astype(np.uint8)
-    hops = np.arange(40)[:, None] * 12 + np.arange(12)[None, :] + 100  # 40 windows x 12
-    straight = (hops * 1.003 + 37.25)[None, None]
-    # the copy follows the work best at the lag of 3.5 hops, among the last ones taken
-    copy = np.zeros(700, np.uint8)
-    copy[hops] = np.rint(np.interp(straight[0, 0] + 3.5, np.arange(900), work))
-    bent = straight + np.linspace(-0.01, 0.01, 9)[None, :, None, None] * (hops - hops.mean())
-    assert bent.size * len(audio_onsets._LAGS) > 2 * audio_onsets._CHUNK
-
-    def all_at_once(lines: np.ndarray) -> float:
-        theirs = copy[hops].astype(np.float64)
-        theirs -= theirs.mean(axis=1, keepdims=True)
-        at = lines + audio_onsets._LAGS[:, None, None, None]
-        ours = np.interp(at, np.arange(len(work)), work.astype(np.float64), left=0.0,
-                         right=0.0)
-        ours -= ours.mean(axis=3, keepdims=True)
-        scale = np.sqrt((theirs * theirs).sum(axis=1) * (ours * ours).sum(axis=3))
-        r = np.where(scale > 0, (theirs * ours).sum(axis=3) / np.maximum(scale, 1e-12), 0.0)
-        return float(r.mean(axis=2).max())
-
-    for lines in (straight, bent):
-        assert audio_onsets._correlation(work, copy, hops, lines) == all_at_once(lines)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 6])
