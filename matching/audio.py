@@ -21,41 +21,42 @@ pitch contour of :mod:`matching.audio_pitch`, three semitones per item (a copy's
 Values of versions 1 to 3 decode and match as before.
 
 Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
-keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value: each copy item looks up the
-registered items with its key (keys shared by more than :data:`MAX_ROWS_PER_ITEM` rows say
-nothing and are skipped), and each pair votes for its offset (work item minus copy item)
-in one-second bins. The best-voted offsets are then verified over the raw frames, like
-Chromaprint's own ``FingerprintMatcher`` aligns two prints and then reads bit errors at
-that alignment: the copy is cut into windows of :data:`WINDOW` items, and the straight
-line of offsets within :data:`BAND` items of the voted one (sloping by up to
-:data:`MAX_DRIFT`, for a sped-up copy) is found along which the windows' bit error rates,
-counted on :data:`VERIFY_MASK`'s coarse bits with an item of slack either way, lie
-furthest below :data:`MAX_BER`. A window on that line at or below it matches (unrelated
-audio sits near 0.5; music in the same key on the same chords comes closer, some windows
-under it). The score is the seconds of the copy in matching windows; the offset reported is
-where the longest run of them starts. Where the work has onset envelopes, a line reaching
-the threshold must also keep the work's event timing (:func:`audio_onsets.agreement`: the
-copy's onsets correlate with the work's along the line at :data:`MIN_ONSETS_STRAIGHT` held
-straight, or :data:`MIN_ONSETS_BENT` bent for a sped-up copy): other music in the work's key
-on its chords, whose tempo, melody and rhythm differ, fails it (``bench/audio.py``: 15 of
-1,000 distractors matched before it, 1 still did). A piece at the work's tempo shares its
-generated bass and drums and passes more often, mostly by the bent fit; where the work has a
-pitch contour, a line passing by the bent fit alone must also name the work's notes
-(:func:`audio_pitch.agreement` at :data:`MIN_PITCH_BENT`), which a sped-up copy does
-(pitch-preserving) and another melody does not. A voice over the music hides its notes
-(under a fifth of them named), so a line held straight is checked by pitch another way: the
-copy's semitone levels (read for a copy only) must rise and fall with the notes the work
-names, pair by pair of nearby hops (:func:`audio_pitch.heard` at :data:`MIN_HEARD_STRAIGHT`),
-which a voice, adding energy to both hops alike, leaves standing. It rejects such a piece
-only where the work's contour names its melody: for some works it mostly names their chords'
-notes, which that piece shares (``bench/audio.py`` has no such false hit; held-out pieces do,
-see the README). A song that
-repeats itself note for note matches an excerpt at each repeat (a repeat closer than the
-band is found by verifying the next best lines too, each over a second off those before):
-of a work's offsets matching at least :data:`REPEAT_SHARE` as much of the copy as its best,
-the one whose band bits differ least is kept (for a version 1 value, without them, the one
-matching more, then more closely), and where the others start in the work is named.
-``bench/audio.py`` measures recall, false hits and speed.
+keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value, packed into a number below
+2**20 that indexes a table of where each key's rows start: each copy item looks up the
+registered items with its key in two reads of that table (keys shared by more than
+:data:`MAX_ROWS_PER_ITEM` rows say nothing and are skipped), and each pair votes for its
+offset (work item minus copy item) in one-second bins. The best-voted offsets are then
+verified over the raw frames, like Chromaprint's own ``FingerprintMatcher`` aligns two
+prints and then reads bit errors at that alignment: the copy is cut into windows of
+:data:`WINDOW` items, and the straight line of offsets within :data:`BAND` items of the
+voted one (sloping by up to :data:`MAX_DRIFT`, for a sped-up copy) is found along which the
+windows' bit error rates, counted on :data:`VERIFY_MASK`'s coarse bits with an item of
+slack either way, lie furthest below :data:`MAX_BER`. A window on that line at or below it
+matches (unrelated audio sits near 0.5; music in the same key on the same chords comes
+closer, some windows under it). The score is the seconds of the copy in matching windows;
+the offset reported is where the longest run of them starts. Where the work has onset
+envelopes, a line reaching the threshold must also keep the work's event timing
+(:func:`audio_onsets.agreement`: the copy's onsets correlate with the work's along the line
+at :data:`MIN_ONSETS_STRAIGHT` held straight, or :data:`MIN_ONSETS_BENT` bent for a sped-up
+copy): other music in the work's key on its chords, whose tempo, melody and rhythm differ,
+fails it (``bench/audio.py``: 15 of 1,000 distractors matched before it, 1 still did). A
+piece at the work's tempo shares its generated bass and drums and passes more often, mostly
+by the bent fit; where the work has a pitch contour, a line passing by the bent fit alone
+must also name the work's notes (:func:`audio_pitch.agreement` at :data:`MIN_PITCH_BENT`),
+which a sped-up copy does (pitch-preserving) and another melody does not. A voice over the
+music hides its notes (under a fifth of them named), so a line held straight is checked by
+pitch another way: the copy's semitone levels (read for a copy only) must rise and fall
+with the notes the work names, pair by pair of nearby hops (:func:`audio_pitch.heard` at
+:data:`MIN_HEARD_STRAIGHT`), which a voice, adding energy to both hops alike, leaves
+standing. It rejects such a piece only where the work's contour names its melody: for some
+works it mostly names their chords' notes, which that piece shares (``bench/audio.py`` has
+no such false hit; held-out pieces do, see the README). A song that repeats itself note for
+note matches an excerpt at each repeat (a repeat closer than the band is found by verifying
+the next best lines too, each over a second off those before): of a work's offsets matching
+at least :data:`REPEAT_SHARE` as much of the copy as its best, the one whose band bits
+differ least is kept (for a version 1 value, without them, the one matching more, then more
+closely), and where the others start in the work is named. ``bench/audio.py`` measures
+recall, false hits and speed.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ _CHUNK = 1 << 20
 VERIFY_MASK = np.uint32(0xAAAAAAAA)
 VERIFY_BITS = 16
 KEY_MASK = np.uint32(sum(1 << bit for bit in (*range(1, 32, 2), 18, 20, 26, 28)))
+_KEY_BITS = [bit for bit in range(32) if int(KEY_MASK) >> bit & 1]
 
 # Audio containers FFmpeg may open, and the video ones (soundtracks). Others it would also
 # probe (playlists, concat lists, image sequences) could refer to other files.
@@ -525,8 +527,9 @@ class ChromaprintSignal(SignalType):
 
 
 class AudioIndex(SignalIndex):
-    """Registered recordings' sub-fingerprints, sorted by value; queries vote on offsets and
-    the best-voted are verified frame by frame.
+    """Registered recordings' sub-fingerprints, sorted by key (:func:`_key`) with a table of
+    where each key's rows start; queries vote on offsets and the best-voted are verified
+    frame by frame.
 
     Rows (one per registered item) are numbered in order of addition. New rows go to a small
     unsorted tail that is sorted into the main arrays once it grows past a share of them, so
@@ -543,8 +546,9 @@ class AudioIndex(SignalIndex):
         self._slot_entry: list[int] = []
         self._alive = np.zeros(0, dtype=bool)
         self._durations: list[float] = []
-        self._keys = np.zeros(0, dtype=np.uint32)  # sorted item values
+        self._keys = np.zeros(0, dtype=np.uint32)  # sorted item keys (_key)
         self._rows = np.zeros(0, dtype=np.int64)   # (slot << 32) | position, by _keys
+        self._starts = np.zeros(2 ** len(_KEY_BITS) + 1, dtype=np.int64)  # key's first row
         self._tail: list[tuple[np.ndarray, np.ndarray]] = []
         self._tail_size = 0
 
@@ -571,7 +575,7 @@ class AudioIndex(SignalIndex):
             self._slot_of[entry_id] = slot
             alive.append(np.ones(1, dtype=bool))
             positions = np.arange(len(found.items), dtype=np.int64)
-            self._tail.append((found.items & KEY_MASK, (np.int64(slot) << 32) | positions))
+            self._tail.append((_key(found.items), (np.int64(slot) << 32) | positions))
             self._tail_size += len(found.items)
         self._alive = np.concatenate(alive)
         if self._tail_size > max(4096, len(self._keys) // 8):
@@ -585,6 +589,7 @@ class AudioIndex(SignalIndex):
         rows = np.concatenate([self._rows[live_rows], *(r for _, r in self._tail)])
         order = np.argsort(keys, kind="stable")
         self._keys, self._rows = keys[order], rows[order]
+        self._starts[1:] = np.cumsum(np.bincount(self._keys, minlength=len(self._starts) - 1))
         self._tail, self._tail_size = [], 0
 
     def remove(self, entry_id: int) -> None:
@@ -604,10 +609,9 @@ class AudioIndex(SignalIndex):
         self._merge()
         if not len(self._keys):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        keys = items & KEY_MASK
-        start = np.searchsorted(self._keys, keys, side="left")
-        stop = np.searchsorted(self._keys, keys, side="right")
-        counts = stop - start
+        keys = _key(items)
+        start = self._starts[keys]
+        counts = self._starts[keys + 1] - start
         counts[counts > MAX_ROWS_PER_ITEM] = 0
         total = int(counts.sum())
         if not total:
@@ -645,7 +649,7 @@ class AudioIndex(SignalIndex):
         min_windows = max(1, math.ceil(limit / (WINDOW * ITEM_S) - 1e-6))
         lines: dict[int, list[Line]] = {}
         tried: dict[int, list[int]] = {}
-        for cell in np.argsort(-spread, kind="stable")[:_SCANNED_CELLS]:
+        for cell in _most_voted(spread, _SCANNED_CELLS):
             if spread[cell] < MIN_VOTES or sum(map(len, tried.values())) >= CANDIDATES:
                 break
             slot = int(cell_slot[cell])
@@ -712,6 +716,30 @@ class AudioIndex(SignalIndex):
                     return False  # the work's rhythm and chords, not its melody
                 detail["notes_heard"] = round(heard, 3)
         return True
+
+
+def _most_voted(votes: np.ndarray, count: int) -> np.ndarray:
+    """The indices of the ``count`` largest ``votes``, largest first, equal ones in index
+    order: ``np.argsort(-votes, kind="stable")[:count]``, sorting only those with at least
+    the ``count``-th most votes (a 3-minute copy votes for some 16,000 cells).
+
+    >>> _most_voted(np.array([3, 9, 1, 3, 3]), 3).tolist()
+    [1, 0, 3]
+    """
+    least = np.partition(votes, len(votes) - count)[len(votes) - count] \
+        if len(votes) > count else votes.min(initial=0)
+    among = np.flatnonzero(votes >= least)  # ascending: equal votes stay in index order
+    return among[np.argsort(-votes[among], kind="stable")[:count]]
+
+
+def _key(items: np.ndarray) -> np.ndarray:
+    """Each item's :data:`KEY_MASK` bits packed into the low bits (uint32, below
+    ``2 ** 20``): items share a key exactly where they agree on those bits, and the key
+    indexes :class:`AudioIndex`'s table of where each key's rows start."""
+    key = np.zeros(len(items), dtype=np.uint32)
+    for place, bit in enumerate(_KEY_BITS):
+        key |= (items >> np.uint32(bit) & np.uint32(1)) << np.uint32(place)
+    return key
 
 
 def _best_offset(found: list[tuple[float, dict[str, Any]]],
@@ -781,22 +809,36 @@ def _verify(work: np.ndarray, copy: np.ndarray, offset: int, min_windows: int = 
     if not windows or not len(work):
         return []
     shifts = np.arange(offset - BAND - VOTE_BIN, offset + BAND + VOTE_BIN + 1)
-    width, length = len(shifts), windows * WINDOW
+    width = len(shifts)
+    # only windows reaching the work at some shift are compared (windows low to high): the
+    # others overlap it nowhere, so match nowhere (a copy longer than the work, mostly)
+    low = max(0, -((int(shifts[-1]) + WINDOW - 1) // WINDOW))
+    high = min(windows, (len(work) - 1 - int(shifts[0])) // WINDOW + 1)
+    if high <= low:
+        return []
+    start, length = low * WINDOW, (high - low) * WINDOW
     # the work from shifts[0] on, padded where it has no items: row i of its sliding view
-    # holds work[i + shifts] (a view, nothing copied), and the padding counts no errors
-    inside = np.arange(length + width - 1) + int(shifts[0])
-    valid = ((inside >= 0) & (inside < len(work))).astype(np.uint8)
-    work_part = np.where(valid, work[np.clip(inside, 0, len(work) - 1)], 0) & VERIFY_MASK
+    # holds work[start + i + shifts] (a view, nothing copied), and the padding counts no errors
+    first_item = start + int(shifts[0])  # the work item at the sliding view's first place
+    begin, end = max(0, -first_item), min(length + width - 1, len(work) - first_item)
+    valid = np.zeros(length + width - 1, dtype=np.uint8)
+    valid[begin:end] = 1
+    work_part = np.zeros(length + width - 1, dtype=np.uint32)
+    work_part[begin:end] = work[first_item + begin:first_item + end] & VERIFY_MASK
     view = np.lib.stride_tricks.sliding_window_view(work_part, width)[:length]
-    errors = np.bitwise_count(view ^ (copy[:length] & VERIFY_MASK)[:, None]) \
+    errors = np.bitwise_count(view ^ (copy[start:start + length] & VERIFY_MASK)[:, None]) \
         * np.lib.stride_tricks.sliding_window_view(valid, width)[:length]
-    errors = errors.reshape(windows, WINDOW, width).sum(axis=1, dtype=np.int32)
+    errors = errors.reshape(high - low, WINDOW, width).sum(axis=1, dtype=np.int32)
     ends = np.concatenate([[0], np.cumsum(valid, dtype=np.int32)])
-    first = np.arange(windows)[:, None] * WINDOW + np.arange(width)[None, :]
+    first = np.arange(high - low)[:, None] * WINDOW + np.arange(width)[None, :]
     counted = ends[first + WINDOW] - ends[first]
     # a window must overlap the work by at least half to be judged
-    ber = np.where(counted >= WINDOW // 2, errors / np.maximum(VERIFY_BITS * counted, 1), 1.0)
-    ber[:, 1:-1] = np.minimum(ber[:, 1:-1], np.minimum(ber[:, :-2], ber[:, 2:]))
+    ber = np.ones((windows, width))
+    reaching = ber[low:high]
+    reaching[:] = np.where(counted >= WINDOW // 2,
+                           errors / np.maximum(VERIFY_BITS * counted, 1), 1.0)
+    reaching[:, 1:-1] = np.minimum(reaching[:, 1:-1],
+                                   np.minimum(reaching[:, :-2], reaching[:, 2:]))
     found: list[Line] = []
     for _ in range(lines):
         if np.count_nonzero(ber.min(axis=1) <= MAX_BER) < min_windows:
@@ -848,8 +890,9 @@ def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
         read from ``steps`` (the line's shift there) on, off the band scoring nothing."""
         steps = np.rint(rates[:, None] * centres[None, :]).astype(np.int64)
         reach = int(np.abs(steps).max(initial=0)) + 1
-        shifted = np.lib.stride_tricks.sliding_window_view(
-            np.pad(margin, ((0, 0), (reach, reach))), width, axis=1)
+        padded = np.zeros((len(margin), width + 2 * reach))
+        padded[:, reach:reach + width] = margin
+        shifted = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)
         totals = shifted[rows, steps + reach].sum(axis=1)  # rates x starts
         rate, start = np.unravel_index(int(totals.argmax()), totals.shape)
         return float(rates[rate]), int(start)
@@ -860,7 +903,7 @@ def _best_line(ber: np.ndarray, items: int) -> np.ndarray:
     rate, start = best_of(np.concatenate(
         [[rate], np.arange(rate - _COARSE_SLOPE, rate + _COARSE_SLOPE + 1e-9, fine)]))
     steps = np.rint(rate * (np.arange(windows) + 0.5) * WINDOW).astype(np.int64)
-    return np.clip(steps + start, 0, width - 1)
+    return np.minimum(np.maximum(steps + start, 0), width - 1)
 
 
 def _longest_run(flags: np.ndarray) -> tuple[int, int]:

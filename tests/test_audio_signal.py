@@ -388,6 +388,87 @@ def test_an_offset_failing_the_onset_or_pitch_check_is_neither_chosen_nor_named(
     assert audio._best_offset(found, lambda number: False) is None
 
 
+def test_an_item_key_packs_exactly_the_key_bits() -> None:
+    """_key against a bit-by-bit packing of KEY_MASK's bits, lowest first."""
+    rng = np.random.default_rng(3)
+    items = np.concatenate([rng.integers(0, 2**32, 2000, dtype=np.uint64).astype(np.uint32),
+                            np.array([0, 2**32 - 1, int(audio.KEY_MASK)], dtype=np.uint32)])
+    bits = [bit for bit in range(32) if int(audio.KEY_MASK) >> bit & 1]
+    expected = [sum((int(v) >> bit & 1) << place for place, bit in enumerate(bits))
+                for v in items]
+    assert audio._key(items).tolist() == expected
+    assert max(expected) == 2 ** len(bits) - 1
+
+
+def test_the_most_voted_cells_come_as_a_stable_sort_of_all_gives_them() -> None:
+    """_most_voted against a stable sort of every cell's votes, with many equal votes (ties
+    across the count-th place, fewer cells than the count, one cell)."""
+    rng = np.random.default_rng(2)
+    for _ in range(500):
+        votes = rng.integers(0, int(rng.integers(1, 12)), int(rng.integers(1, 700)))
+        count = int(rng.integers(1, 300))
+        assert audio._most_voted(votes, count).tolist() == \
+            np.argsort(-votes, kind="stable")[:count].tolist()
+
+
+def test_a_copy_item_looks_up_every_registered_item_sharing_its_key_bits() -> None:
+    """AudioIndex._lookup against a brute-force scan of every live registered item (same
+    key bits, keys shared by more than MAX_ROWS_PER_ITEM items skipped), in the order the
+    scan finds them, after works are added in several batches and one is removed."""
+    rng = np.random.default_rng(4)
+    pool = rng.integers(0, 2**32, 40, dtype=np.uint64).astype(np.uint32) & audio.KEY_MASK
+
+    def items(count: int, choices: int = 40) -> np.ndarray:
+        noise = rng.integers(0, 2**32, count, dtype=np.uint64).astype(np.uint32)
+        return pool[rng.integers(0, choices, count)] | (noise & ~audio.KEY_MASK)
+
+    def value(found: np.ndarray) -> str:
+        return AudioPrint(found, round(len(found) * audio.ITEM_S + 1, 2)).encode()
+
+    works = {entry: items(int(rng.integers(50, 400))) for entry in range(30)}
+    works[30] = items(300, choices=1)  # pool[0] alone: over MAX_ROWS_PER_ITEM items
+    index = audio.AudioIndex()
+    for entry, found in works.items():  # one by one: the unsorted tail is merged in between
+        index.add(entry, value(found))
+    index.remove(7)
+    del works[7]
+    works[31] = items(120)
+    index.extend([(31, value(works[31]))])
+    copy = items(200)
+    query, rows = index._lookup(copy)
+    got = [(int(q), index._slot_entry[int(r) >> 32], int(r) & 0xFFFFFFFF)
+           for q, r in zip(query, rows, strict=True)]
+    key = {entry: found & audio.KEY_MASK for entry, found in works.items()}
+    expected = []
+    for position, item in enumerate(copy & audio.KEY_MASK):
+        same = [(position, entry, int(at)) for entry in sorted(works)
+                for at in np.flatnonzero(key[entry] == item)]
+        if len(same) <= audio.MAX_ROWS_PER_ITEM:
+            expected.extend(same)
+    assert got == expected
+    assert any(entry == 31 for _, entry, _ in got) and not any(entry == 7 for _, entry, _ in got)
+    assert not any(item == pool[0] for item in copy[query] & audio.KEY_MASK)
+
+
+@pytest.mark.parametrize("true_shift_at", [0, -1])
+def test_a_copy_matching_at_the_edge_of_the_band_keeps_its_half_covered_windows(
+        true_shift_at: int) -> None:
+    """A short work inside a longer copy, aligned at the band's first or last shift: the
+    windows covering it by half at either end still match (the copy's windows reaching
+    the work at no shift are not compared)."""
+    rng = np.random.default_rng(5)
+    work = rng.integers(0, 2**32, 64, dtype=np.uint64).astype(np.uint32)
+    copy = rng.integers(0, 2**32, 772, dtype=np.uint64).astype(np.uint32)
+    copy[504:568] = work  # work item = copy item - 504: windows 31 and 35 hold 8 items each
+    reach = audio.BAND + audio.VOTE_BIN
+    offset = -504 + reach if true_shift_at == 0 else -504 - reach
+    [(seconds, detail, windows, offsets)] = audio._verify(work, copy, offset)
+    assert windows.tolist() == [31, 32, 33, 34, 35]
+    assert detail["copy_range"] == [round(31 * audio.WINDOW * audio.ITEM_S, 2),
+                                    round(36 * audio.WINDOW * audio.ITEM_S, 2)]
+    assert all(abs(shift + 504) <= 1 for shift in offsets)
+
+
 @pytest.mark.parametrize("channels", [1, 2, 6])
 def test_mono_stereo_and_surround_copies_match(index: MatchIndex, tmp_path: Path,
                                                channels: int) -> None:
