@@ -5,8 +5,8 @@ Run from the repository root::
     .venv/bin/python bench/audio.py [--music 32] [--speech 8] [--seconds 90] [--distractors 1000]
                                     [--catalogue 10000]
 
-Works (all made here, from fixed seeds; no Debian package installed on this machine ships
-music or sound recordings, so there are no real ones):
+Works (all made here, from fixed seeds; ``bench/audio_recordings.py`` runs the same
+alterations on real recordings from Debian's game-music packages):
 
 * generated music (``bench/audiogen.py``: a key, a tempo, a chord progression, bass, pad,
   melody and drums per seed), made by this bench, Apache-2.0 like the project;
@@ -14,7 +14,7 @@ music or sound recordings, so there are no real ones):
   output is not covered by its licence) in several voices.
 
 Each work is registered (FLAC bytes, through :func:`registration_fingerprints` as
-``swordnet works add`` does) and altered ten ways with ffmpeg: MP3 64 kbit/s, Opus 32 kbit/s,
+``swordnet works add`` does) and altered eleven ways with ffmpeg: MP3 64 kbit/s, Opus 32 kbit/s,
 a 15 s excerpt from the middle, the first 20 s cut, white noise at 10 dB SNR, -12 dB with
 dynamic range compression, a voice talking over it (6 dB below it), pitch-preserving speed
 +3% and -3% (``atempo``), a phone-speaker band (300-3,400 Hz at 8 kHz) and the audio as the
