@@ -12,6 +12,13 @@ filter or steady noise cancel out of it; the note just played stays), or :data:`
 where none stands out by :data:`MIN_RISE`. For music that is the melody's note, for speech
 the voice's strongest harmonic. A registered work and a copy are read alike.
 
+A work also keeps a wide contour (since fingerprint format 5): the same reading over
+:data:`WIDE_SEMITONES` semitones, up to about 5 kHz (the top of what Chromaprint's
+11,025 Hz audio holds). A melody whose upper harmonics carry its energy is named there where
+the narrow contour names the chord under it, so another melody on the work's chords at its
+tempo no longer shares most of the notes :func:`heard` asks about. A copy's levels cover
+the wide range; its contour stays the narrow one.
+
 :func:`agreement` compares the copy's contour with the work's along a verified line: per
 matched window, the share of hops where both name a semitone and name the same one, at the
 best shift within :data:`MAX_LAG` hops of the window's offset (which absorbs Chromaprint's
@@ -33,6 +40,7 @@ HOP = ITEM // PHASES
 FRAME = 2048  # 5.4 Hz per FFT bin: half a semitone at 196 Hz
 LOWEST_MIDI = 55  # G3, 196 Hz
 SEMITONES = 40  # up to D#7 (about 2.5 kHz at the top band's edge)
+WIDE_SEMITONES = 57  # up to B8's band (about 5.1 kHz at its top edge, under 5.5 kHz)
 CONTEXT = 24  # hops (about 1 s) either side over which a semitone's mean level is taken
 MIN_RISE = 1.0  # natural-log units (4.3 dB) a semitone must stand out by to be named
 UNVOICED = 255
@@ -41,7 +49,7 @@ MAX_LAG = 4  # hops either side of a window's offset searched
 NEAR = 12  # hops (about half a second) apart at most, the pairs :func:`heard` compares
 MIN_PAIRS = 10  # such pairs naming two semitones a window needs to be judged
 _FREQS = np.arange(FRAME // 2 + 1) * SAMPLE_RATE / FRAME
-_CENTRES = 440.0 * 2 ** ((np.arange(SEMITONES) + LOWEST_MIDI - 69) / 12)
+_CENTRES = 440.0 * 2 ** ((np.arange(WIDE_SEMITONES) + LOWEST_MIDI - 69) / 12)
 _WEIGHTS = np.stack([(_FREQS >= c * 2 ** (-1 / 24)) & (_FREQS < c * 2 ** (1 / 24))  # noqa: SIM300
                      for c in _CENTRES], axis=1).astype(np.float32)
 _WINDOW = np.hanning(FRAME).astype(np.float32)
@@ -49,15 +57,17 @@ _WINDOW = np.hanning(FRAME).astype(np.float32)
 
 class PitchContour:
     """Streams int16 PCM in and the contour out: a byte for each :data:`HOP` samples (the
-    :data:`FRAME` samples starting there), once :data:`CONTEXT` hops after it are read."""
+    :data:`FRAME` samples starting there), once :data:`CONTEXT` hops after it are read; with
+    ``wide``, the wide contour too (:meth:`wide`)."""
 
-    def __init__(self, keep_levels: bool = False) -> None:
+    def __init__(self, keep_levels: bool = False, wide: bool = False) -> None:
         self._buffer = np.zeros(0, dtype=np.float32)
-        self._levels = np.zeros((0, SEMITONES), dtype=np.float32)  # from hop _first on
+        self._levels = np.zeros((0, WIDE_SEMITONES), dtype=np.float32)  # from hop _first on
         self._kept: list[np.ndarray] | None = [] if keep_levels else None
         self._first = 0  # the hop number of _levels[0]
         self._done = 0  # hops given out
         self._values: list[np.ndarray] = []
+        self._wide: list[np.ndarray] | None = [] if wide else None
 
     def feed(self, pcm: np.ndarray) -> None:
         self._buffer = np.concatenate([self._buffer, pcm.astype(np.float32)])
@@ -79,15 +89,15 @@ class PitchContour:
         if until <= self._done:
             return
         hops = np.arange(self._done, until) - self._first
-        sums = np.concatenate([np.zeros((1, SEMITONES)), np.cumsum(self._levels, axis=0,
-                                                                   dtype=np.float64)])
+        sums = np.concatenate([np.zeros((1, WIDE_SEMITONES)),
+                               np.cumsum(self._levels, axis=0, dtype=np.float64)])
         low = np.maximum(hops - CONTEXT, 0)
         high = np.minimum(hops + CONTEXT + 1, len(self._levels))
         mean = (sums[high] - sums[low]) / (high - low)[:, None]
         rise = self._levels[hops] - mean
-        best = rise.argmax(axis=1)
-        named = rise[np.arange(len(hops)), best] >= MIN_RISE
-        self._values.append(np.where(named, best, UNVOICED).astype(np.uint8))
+        self._values.append(_named(rise[:, :SEMITONES]))
+        if self._wide is not None:
+            self._wide.append(_named(rise))
         self._done = until
         keep = max(0, self._done - CONTEXT - self._first)
         self._levels, self._first = self._levels[keep:], self._first + keep
@@ -99,26 +109,44 @@ class PitchContour:
             return np.zeros(0, np.uint8)
         return np.concatenate(self._values)
 
+    def wide(self) -> np.ndarray | None:
+        """The wide contour of everything read (semitones of :data:`WIDE_SEMITONES`), if
+        asked for; call after :meth:`finish`."""
+        if self._wide is None:
+            return None
+        return np.concatenate(self._wide) if self._wide else np.zeros(0, np.uint8)
+
     def levels(self) -> np.ndarray | None:
-        """Every hop's semitone log levels, (hops, :data:`SEMITONES`) float16, if kept."""
+        """Every hop's semitone log levels, (hops, :data:`WIDE_SEMITONES`) float16, if
+        kept."""
         if self._kept is None:
             return None
-        return np.concatenate(self._kept) if self._kept else np.zeros((0, SEMITONES),
+        return np.concatenate(self._kept) if self._kept else np.zeros((0, WIDE_SEMITONES),
                                                                         np.float16)
 
 
+def _named(rise: np.ndarray) -> np.ndarray:
+    """Per hop, the semitone rising most, or :data:`UNVOICED` where none rises by
+    :data:`MIN_RISE`."""
+    best = rise.argmax(axis=1)
+    named = rise[np.arange(len(rise)), best] >= MIN_RISE
+    return np.where(named, best, UNVOICED).astype(np.uint8)
+
+
 def encode(contour: np.ndarray) -> str:
-    """A registered work's contour as base64 text."""
+    """A registered work's contour (narrow or wide) as base64 text."""
     return audio_onsets.encode(contour)
 
 
-def decode(text: str, items: int) -> np.ndarray:
-    """:func:`encode`'s text back to a contour; raises ``ValueError``."""
-    contour: np.ndarray = audio_onsets.decode_rows(text, items, "pitch", 1)[0]
-    wrong = np.flatnonzero((contour >= SEMITONES) & (contour != UNVOICED))
+def decode(text: str, items: int, field: str = "pitch",
+           semitones: int = SEMITONES) -> np.ndarray:
+    """:func:`encode`'s text back to a contour of ``semitones`` (the value's ``field``);
+    raises ``ValueError``."""
+    contour: np.ndarray = audio_onsets.decode_rows(text, items, field, 1)[0]
+    wrong = np.flatnonzero((contour >= semitones) & (contour != UNVOICED))
     if len(wrong):
-        raise ValueError(f"pitch byte {int(wrong[0]):,} is {int(contour[wrong[0]])}, not a "
-                         f"semitone 0-{SEMITONES - 1} or {UNVOICED} (none)")
+        raise ValueError(f"{field} byte {int(wrong[0]):,} is {int(contour[wrong[0]])}, not "
+                         f"a semitone 0-{semitones - 1} or {UNVOICED} (none)")
     return contour
 
 
@@ -172,7 +200,7 @@ def heard(work: np.ndarray, levels: np.ndarray, windows: np.ndarray, offsets: np
     at = hops[None] + PHASES * offsets[None, :, None] + shifts[:, None, None]
     notes = np.where((at >= 0) & (at < len(work)), work[np.clip(at, 0, len(work) - 1)],
                      UNVOICED)
-    named = np.minimum(notes, SEMITONES - 1)
+    named = np.minimum(notes, levels.shape[1] - 1)
     own = levels[hops[None], named].astype(np.float32)
     # the lags searched are shifts NEAR to NEAR + 2 MAX_LAG; a pair of hops ``step`` apart
     # names semitone a at the first, b at the second, and the copy's levels of a and b at

@@ -145,15 +145,24 @@ def without_onsets(value: str) -> str:
     """A value as version 2 stored it: the band bits but no onset envelopes."""
     data = json.loads(value)
     data.pop("pitch", None)
+    data.pop("wide", None)
     del data["onsets"]
     return json.dumps({**data, "v": 2}, separators=(",", ":"))
 
 
 def without_pitch(value: str) -> str:
-    """A version 4 value as version 3 stored it: band bits and onsets but no pitch."""
+    """A value as version 3 stored it: band bits and onsets but no pitch."""
     data = json.loads(value)
+    data.pop("wide", None)
     del data["pitch"]
     return json.dumps({**data, "v": 3}, separators=(",", ":"))
+
+
+def without_wide(value: str) -> str:
+    """A version 5 value as version 4 stored it: no wide pitch contour."""
+    data = json.loads(value)
+    del data["wide"]
+    return json.dumps({**data, "v": 4}, separators=(",", ":"))
 
 
 def song_and_piece(folder: Path, song: np.ndarray, piece_seed: int) -> tuple[str, bytes]:
@@ -612,22 +621,23 @@ def test_precomputed_values_round_trip_and_bad_ones_are_refused(songs: Path) -> 
                   if line.startswith("FINGERPRINT="))
     from_fpcalc = json.dumps({**data, "chromaprint": fpcalc})  # what fpcalc prints is accepted
     assert ChromaprintSignal.score(value, ChromaprintSignal.validate(from_fpcalc)) > 40
-    assert data["v"] == 4 and set(data) == {"v", "duration", "chromaprint", "bands", "onsets",
-                                            "pitch"}
+    assert data["v"] == 5 and set(data) == {"v", "duration", "chromaprint", "bands", "onsets",
+                                            "pitch", "wide"}
     decoded = AudioPrint.decode(value)
     assert decoded.onsets is not None and decoded.onsets.shape[0] == 2
     assert abs(decoded.onsets.shape[1] - 3 * len(decoded)) < 3 * 32
     assert decoded.pitch is not None and abs(len(decoded.pitch) - 3 * len(decoded)) < 3 * 32
     assert (decoded.pitch != audio_pitch.UNVOICED).mean() > 0.5  # music names its notes
     assert AudioPrint.decode(decoded.encode()).encode() == value
-    # values stored before band bits (version 1), onsets (2) and pitch (3) validate and match
+    # values stored before band bits (version 1), onsets (2), pitch (3) and the wide pitch (4)
+    # validate and match
     old = json.dumps({"v": 1, "duration": data["duration"], "chromaprint": data["chromaprint"]},
                      separators=(",", ":"))
-    for earlier in (old, without_onsets(value), without_pitch(value)):
+    for earlier in (old, without_onsets(value), without_pitch(value), without_wide(value)):
         assert ChromaprintSignal.validate(earlier) == earlier
         assert ChromaprintSignal.score(earlier, value) > 40
         assert ChromaprintSignal.score(value, earlier) > 40
-    for bad, reason in [({**data, "v": 5}, "version"), ({**data, "duration": -1}, "duration"),
+    for bad, reason in [({**data, "v": 6}, "version"), ({**data, "duration": -1}, "duration"),
                         ({**data, "chromaprint": "AQ"}, "not a compressed"),
                         ({**data, "duration": 1}, "more than 1 s"),
                         ({**data, "bands": "!!"}, "bands is not base64"),
@@ -642,6 +652,8 @@ def test_precomputed_values_round_trip_and_bad_ones_are_refused(songs: Path) -> 
                         ({**data, "pitch": "AAAA" * 20000}, "pitch holds"),
                         ({**data, "pitch": ""}, "pitch holds 0 bytes"),
                         ({**data, "pitch": "AAFk"}, "pitch byte 2 is 100, not a semitone"),
+                        ({**data, "wide": "AAFk"}, "wide byte 2 is 100, not a semitone"),
+                        ({**data, "v": 4}, "keys"),
                         ({**data, "v": 3}, "keys"), ({**data, "v": 2}, "keys"),
                         ({"v": 1}, "keys"), ({**data, "v": 1}, "keys")]:
         with pytest.raises(ValueError, match=reason):
