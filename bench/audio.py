@@ -180,6 +180,23 @@ def distractors(count: int, seconds: float) -> list[tuple[str, bytes]]:
     return clips
 
 
+def match_distractors(index: AudioIndex, clips: list[tuple[str, bytes]], threshold: float
+                      ) -> tuple[dict[str, int], dict[str, int]]:
+    """Hits of each kind of clip against ``index`` (a distractor's every hit is false), and
+    how many of each kind were refused as content."""
+    hits: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    for kind, content in clips:
+        hits.setdefault(kind, 0)
+        try:
+            query = ChromaprintSignal.query_value(content)
+        except ContentRejected:
+            refused[kind] = refused.get(kind, 0) + 1
+            continue
+        hits[kind] += len(index.query(query, threshold))
+    return hits, refused
+
+
 def catalogue(count: int, sources: list[np.ndarray], seconds: float = 180.0) -> list[str]:
     """``count`` synthetic fingerprint values (see the module docstring)."""
     rng = np.random.default_rng(99)
@@ -283,17 +300,8 @@ def main() -> None:
         match_times.append(time.process_time() - clock)
 
     print("matching distractors ...", flush=True)
-    false_hits: dict[str, int] = {}
-    refused: dict[str, int] = {}
     clips = distractors(args.distractors, args.distractor_seconds)
-    for kind, content in clips:
-        false_hits.setdefault(kind, 0)
-        try:
-            query = ChromaprintSignal.query_value(content)
-        except ContentRejected:
-            refused[kind] = refused.get(kind, 0) + 1
-            continue
-        false_hits[kind] += len(index.query(query, threshold))
+    false_hits, refused = match_distractors(index, clips, threshold)
 
     summary = report(args, rows, false_hits, refused, len(clips), audio_seconds, register_s,
                      catalogue_s, match_times, len(index), time.perf_counter() - started)

@@ -43,6 +43,7 @@ from bench.audio import (  # noqa: E402
     catalogue,
     distractors,
     ffmpeg_filter,
+    match_distractors,
     sentences,
     wav_bytes,
 )
@@ -207,16 +208,8 @@ def main() -> None:
     print("matching distractors ...", flush=True)
     real_hits, real_counts, real_refused = match_real_distractors(index, works, others,
                                                                   threshold, versions)
-    generated_hits: dict[str, int] = {}
-    generated_refused: dict[str, int] = {}
-    for kind, content in distractors(args.distractors, CLIP_S):
-        generated_hits.setdefault(kind, 0)
-        try:
-            query = ChromaprintSignal.query_value(content)
-        except ContentRejected:
-            generated_refused[kind] = generated_refused.get(kind, 0) + 1
-            continue
-        generated_hits[kind] += len(index.query(query, threshold))
+    generated_hits, generated_refused = match_distractors(
+        index, distractors(args.distractors, CLIP_S), threshold)
 
     summary = {
         "packages": [{"package": p.name, "licence": p.licence, "copyright": p.copyright,
