@@ -7,7 +7,8 @@
 #   make typecheck  mypy over the packages (configured in pyproject.toml)
 #   make upgrade  re-pin constraints.txt to the newest versions pyproject.toml allows
 #   make bench  add the benchmark extras (and, with npm, a Chinese poetry corpus; as root,
-#               Debian's photographic wallpapers) and run bench/*.py (results in bench/results/)
+#               Debian's photographic wallpapers and game music) and run bench/*.py (results
+#               in bench/results/)
 #   make browser  install Debian's chromium (for JavaScript targets and their tests; needs root)
 #   make media  install Debian's ffmpeg and Chromaprint (audio; make demo and make test do it)
 PYTHON ?= python3
@@ -103,7 +104,19 @@ $(FILLER_PHOTOS):
 	  echo "note: $@ missing; bench/scale.py needs: sudo apt-get install mate-backgrounds plasma-workspace-wallpapers"; \
 	fi
 
-bench-setup: $(BENCH_STAMP) $(POETRY) $(FILLER_PHOTOS)
+# Real recordings for bench/audio_recordings.py: three Debian game-music packages (Wesnoth's
+# and Warzone 2100's GPL-2+, Endgame: Singularity's CC-BY-SA-3.0; about 290 MB installed).
+GAME_MUSIC := /usr/share/games/wesnoth/1.16/data/core/music /usr/share/games/warzone2100/music \
+  /usr/share/games/singularity/music
+$(GAME_MUSIC):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    wesnoth-1.16-music warzone2100-music singularity-music; \
+	else \
+	  echo "note: $@ missing; bench/audio_recordings.py needs: sudo apt-get install wesnoth-1.16-music warzone2100-music singularity-music"; \
+	fi
+
+bench-setup: $(BENCH_STAMP) $(POETRY) $(FILLER_PHOTOS) $(GAME_MUSIC)
 
 bench: bench-setup
 	$(BIN)/python bench/detection.py
@@ -116,6 +129,7 @@ bench: bench-setup
 	$(BIN)/python bench/text.py
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/audio.py
+	$(BIN)/python bench/audio_recordings.py
 	$(BIN)/python bench/software.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/notice_delivery.py
