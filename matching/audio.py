@@ -16,10 +16,10 @@ rights holders may submit one precomputed and :meth:`ChromaprintSignal.validate`
 A registered work's value is version 5, which adds ``"bands"`` (as version 2 did): the
 band-energy bits of :mod:`matching.audio_bands`, one frame per item (a copy is read at three
 per item), ``"onsets"`` (as version 3 did): the onset envelopes of
-:mod:`matching.audio_onsets`, three values per item (a copy's alike), ``"pitch"`` (as
-version 4 did): the pitch contour of :mod:`matching.audio_pitch`, three semitones per item
-(a copy's alike), and ``"wide"``: the same contour over semitones up to about 5 kHz (a
-work's only). Values of versions 1 to 4 decode and match as before.
+:mod:`matching.audio_onsets`, three values per item (a copy's at five phases each),
+``"pitch"`` (as version 4 did): the pitch contour of :mod:`matching.audio_pitch`, three
+semitones per item (a copy's alike), and ``"wide"``: the same contour over semitones up to
+about 5 kHz (a work's only). Values of versions 1 to 4 decode and match as before.
 
 Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
 keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value, packed into a number below
@@ -152,7 +152,7 @@ _MP4_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
 class AudioPrint:
     """Chromaprint's raw sub-fingerprints of one recording (uint32), its duration, its band
     bits (:mod:`matching.audio_bands`: (phases, items) uint32), its onset envelopes
-    (:mod:`matching.audio_onsets`: (2, hops) uint8) and its pitch contour
+    (:mod:`matching.audio_onsets`: (2 x phases, hops) uint8) and its pitch contour
     (:mod:`matching.audio_pitch`: (hops,) uint8), if read; a copy's also its semitone levels
     (:meth:`audio_pitch.PitchContour.levels`: (hops, semitones), never stored), a work's
     wide pitch contour (:meth:`audio_pitch.PitchContour.wide`: (hops,) uint8)."""
@@ -364,7 +364,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     fingerprinter = library.Fingerprinter(ALGORITHM)
     fingerprinter.start(SAMPLE_RATE, 1)
     bands = audio_bands.BandBits(audio_bands.ITEM // band_phases) if band_phases else None
-    onsets = audio_onsets.OnsetEnvelope() if band_phases else None
+    onsets = audio_onsets.OnsetEnvelope(audio_onsets.COPY_PHASES if band_phases > 1 else 1) \
+        if band_phases else None
     pitch = audio_pitch.PitchContour(keep_levels=band_phases > 1, wide=band_phases == 1) \
         if band_phases else None
     samples, audible, carry = 0, 0.0, b""

@@ -10,25 +10,38 @@ it; the other piece does not. Every :data:`HOP` samples (a third of a Chromaprin
 byte, low in the spectrum where the kick and the bass strike and speech is weak: the
 spectral flux between :data:`LOW_HZ` and :data:`HIGH_HZ` (the mean rise of each bin's log
 power since the frame before), and the rise of the log energy between :data:`LOW_HZ` and
-:data:`BASS_HZ`. A registered work and a copy are read alike.
+:data:`BASS_HZ`. A registered work and a copy are read alike, but a copy more often: its
+envelopes are read :data:`COPY_PHASES` times a hop, a fifth of a hop apart: the
+work's envelopes hold one reading a hop, and a copy cut anywhere (a first 20 s cut: 20.0 s is
+half a Chromaprint item off the work's grid) is read between them. Real music's low band
+sounds between its beats too, and where each frame falls decides much of its flux, so a copy
+read a fraction of a hop off correlates far less than one read in step (a scratch run on
+``bench/audio_recordings.py``'s works: 0.37-0.45 against 0.99), and interpolating between
+readings does not bring it back; the reading nearest each of the work's is in step within a
+tenth of a hop.
 
 :func:`agreement` correlates the copy's envelopes with the work's along a verified line of
 offsets: per matched window the Pearson correlation, averaged over the windows, at the best
 shift within :data:`MAX_LAG` hops of the line (Chromaprint places a window to an item, give
-or take one). Held straight along the line, the flux tells: unrelated music on the same
+or take one), a reading apart, each of the work's hops against the copy's reading nearest its
+moment. Held straight along the line, the flux tells: unrelated music on the same
 chords scores low even where its beats fall near the work's, as its tempo differs and its
-onsets slide away (``bench/audio.py``'s near misses: at most 0.38; voice-over copies at
-least 0.63). A sped-up copy's line drifts, and Chromaprint's coarse bits place its slope only
-to about half a per cent, so the line may also bend by up to :data:`MAX_SLOPE`; bent, the
-line lets music at nearly the work's tempo line its beats up too (the near misses reach 0.78
-on the bass energy, sped-up copies 0.80 and more), so a bent fit must reach a higher bar.
+onsets slide away (a scratch replay of the lines Chromaprint finds for ``bench/audio.py``'s
+600 music distractors and ``bench/audio_recordings.py``'s 218 real clips: at most 0.38 but
+for the same-tempo piece below, 0.66; voice-over copies at least 0.69 generated, 0.52 real).
+A sped-up copy's line drifts, and Chromaprint's coarse bits place its slope only to about
+half a per cent, so the line may also bend by up to :data:`MAX_SLOPE`; bent, the line lets
+music at nearly the work's tempo line its beats up too (the same replay: one piece at the
+work's tempo 0.98, one 0.84, the others 0.77 at most; sped-up copies 0.92 and more
+generated, 0.61-0.99 real), so a bent fit must reach a higher bar, then the pitch check.
 
 Not enough for every piece: the generated music's bass and drums follow from its key, chords
 and tempo alone, so a piece at the work's tempo within a per cent or so has the same low-band
 timing. Among 1,200 further generated pieces (seeds the bench's 1,000 do not hold), 6 of
-the 17 that Chromaprint matches pass (straight up to 0.82, bent up to 0.91): only the melody
-tells them apart, and this feature does not hear it. :mod:`matching.audio_pitch` does, and
-``matching/audio.py`` asks it of a line passing by the bent fit alone.
+the 17 that Chromaprint matches passed (straight up to 0.82, bent up to 0.91, measured
+before copies were read at five phases): only the melody tells them apart, and this feature
+does not hear it. :mod:`matching.audio_pitch` does, and ``matching/audio.py`` asks it of a
+line passing by the bent fit alone.
 """
 
 from __future__ import annotations
@@ -41,55 +54,68 @@ import numpy as np
 SAMPLE_RATE = 11_025
 ITEM = 1365  # samples per Chromaprint item
 PHASES = 3  # envelope values per item
+COPY_PHASES = 5  # a copy's readings per hop (HOP // 5 samples apart)
 HOP = ITEM // PHASES
 FRAME = 1024
 LOW_HZ, HIGH_HZ, BASS_HZ = 40.0, 300.0, 150.0
 FLOOR = 1e3  # added to a bin's power (int16 samples, Hann window) before its logarithm
 SCALE = 16.0  # a stored byte is the flux times this (flux above 15.9 saturates)
-MAX_LAG = 4.0  # hops either side of the line searched, in half hops
+MAX_LAG = 4  # hops either side of the line searched, a copy's reading apart
 MAX_SLOPE = 0.01  # the line may bend by this share of the copy, in quarter steps
 MIN_SPREAD = 2.0  # a work's flux (bytes) varying less than this along a line has no events
 _FREQS = np.arange(FRAME // 2 + 1) * SAMPLE_RATE / FRAME
 _BINS = (_FREQS >= LOW_HZ) & (_FREQS < HIGH_HZ)
 _BASS = ((_FREQS >= LOW_HZ) & (_FREQS < BASS_HZ))[_BINS]
 _WINDOW = np.hanning(FRAME).astype(np.float32)
-_LAGS = np.arange(-MAX_LAG, MAX_LAG + 1e-9, 0.5)
 _SLOPES = np.linspace(-MAX_SLOPE, MAX_SLOPE, 9)
 
 
 class OnsetEnvelope:
     """Streams int16 PCM in and the onset envelopes out: every :data:`HOP` samples, two
-    bytes for the :data:`FRAME` samples starting there (the flux, then the bass rise)."""
+    bytes for the :data:`FRAME` samples starting there (the flux, then the bass rise); with
+    ``phases`` above 1 (a copy's, :data:`COPY_PHASES`), as many readings a hop, each
+    ``HOP // phases`` samples after the one before and compared with the frame a hop
+    before it."""
 
-    def __init__(self) -> None:
+    def __init__(self, phases: int = 1) -> None:
+        self._phases = phases
+        self._step = HOP // phases
         self._buffer = np.zeros(0, dtype=np.float32)
-        self._last: np.ndarray | None = None  # the previous frame's log power per bin
-        self._last_bass: np.ndarray | None = None  # and its bass log energy
+        self._last: np.ndarray | None = None  # the last hop's frames' log power per bin
+        self._last_bass: np.ndarray | None = None  # and their bass log energy
         self._values: list[np.ndarray] = []
 
     def feed(self, pcm: np.ndarray) -> None:
         self._buffer = np.concatenate([self._buffer, pcm.astype(np.float32)])
-        frames = (len(self._buffer) - FRAME) // HOP + 1
+        frames = (len(self._buffer) - FRAME) // self._step + 1
         if frames <= 0:
             return
-        windows = np.lib.stride_tricks.sliding_window_view(self._buffer, FRAME)[::HOP][:frames]
+        windows = np.lib.stride_tricks.sliding_window_view(
+            self._buffer, FRAME)[::self._step][:frames]
         power = np.abs(np.fft.rfft(windows * _WINDOW, axis=1)[:, _BINS]) ** 2
         level = np.log(power + FLOOR)
         bass = np.log(power[:, _BASS].sum(axis=1) + FLOOR)
-        before = np.concatenate([level[:1] if self._last is None else self._last, level[:-1]])
-        bass_before = np.concatenate([bass[:1] if self._last_bass is None else self._last_bass,
-                                      bass[:-1]])
-        strengths = np.stack([np.maximum(level - before, 0.0).mean(axis=1),
-                              np.maximum(bass - bass_before, 0.0)])
+        # each frame against the one a hop before; the very first hop's against themselves
+        known = 0 if self._last is None else len(self._last)
+        levels = level if self._last is None else np.concatenate([self._last, level])
+        basses = bass if self._last_bass is None else np.concatenate([self._last_bass, bass])
+        at = np.arange(known, known + frames)
+        before = np.where(at >= self._phases, at - self._phases, at)
+        strengths = np.stack([np.maximum(level - levels[before], 0.0).mean(axis=1),
+                              np.maximum(bass - basses[before], 0.0)])
         self._values.append(np.minimum(np.rint(strengths * SCALE), 255).astype(np.uint8))
-        self._last, self._last_bass = level[-1:], bass[-1:]
-        self._buffer = self._buffer[frames * HOP:]
+        self._last, self._last_bass = levels[-self._phases:], basses[-self._phases:]
+        self._buffer = self._buffer[frames * self._step:]
 
     def finish(self) -> np.ndarray:
-        """The envelopes so far: (2, hops) uint8, :data:`PHASES` hops per item."""
+        """The envelopes so far: (2 x phases, hops) uint8 (the flux at each phase, then the
+        bass rise at each), :data:`PHASES` hops per item."""
         if not self._values:
-            return np.zeros((2, 0), np.uint8)
-        return np.concatenate(self._values, axis=1)
+            return np.zeros((2 * self._phases, 0), np.uint8)
+        values = np.concatenate(self._values, axis=1)
+        hops = values.shape[1] // self._phases
+        return values[:, :hops * self._phases].reshape(2, hops, self._phases) \
+            .transpose(0, 2, 1).reshape(2 * self._phases, hops)
 
 
 def encode(envelopes: np.ndarray) -> str:
@@ -124,8 +150,9 @@ def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: 
     work's) of the Pearson correlation of their flux at the best shift of the line held
     straight, and of their bass rise at the best shift and bend; -1.0 where nothing is
     compared. None where the work has no events there to follow (a held tone, a drone: its
-    flux varies by under :data:`MIN_SPREAD`), so timing can tell nothing. ``work`` and
-    ``copy`` are (2, hops), as :meth:`OnsetEnvelope.finish` gives."""
+    flux varies by under :data:`MIN_SPREAD`), so timing can tell nothing. ``work`` is
+    (2, hops), as :meth:`OnsetEnvelope.finish` gives it, and ``copy`` (2 x phases, hops)."""
+    phases = copy.shape[0] // 2
     span = window * PHASES
     hops = windows[:, None] * span + np.arange(span)[None, :]
     hops = hops[hops[:, -1] < copy.shape[1]]
@@ -140,23 +167,35 @@ def agreement(work: np.ndarray, copy: np.ndarray, windows: np.ndarray, offsets: 
             < MIN_SPREAD:
         return None
     bend = hops - hops.mean()
-    straight = _correlation(work[0], copy[0], hops, line[None, None])
-    bent = _correlation(work[1], copy[1], hops, line[None, None]
-                        + _SLOPES[None, :, None, None] * bend[None, None])
+    straight = _correlation(work[0], copy[:phases], hops, [line])
+    bent = _correlation(work[1], copy[phases:], hops,
+                        [line + slope * bend for slope in _SLOPES])
     return straight, bent
 
 
 def _correlation(work: np.ndarray, copy: np.ndarray, hops: np.ndarray,
-                 lines: np.ndarray) -> float:
-    """The best over :data:`_LAGS` and ``lines`` (1 or slopes x windows x hops: the work's
-    hop for each of the copy's ``hops``) of the windows' mean Pearson correlation."""
-    theirs = copy[hops].astype(np.float64)
-    theirs -= theirs.mean(axis=1, keepdims=True)
-    at = lines + _LAGS[:, None, None, None]  # lags x lines x windows x hops
-    ours = np.interp(at, np.arange(len(work)), work.astype(np.float64), left=0.0, right=0.0)
-    ours -= ours.mean(axis=3, keepdims=True)
-    products = np.multiply(ours, ours, out=at)  # at's memory, read already, is reused
-    scale = np.sqrt((theirs * theirs).sum(axis=1) * products.sum(axis=3))
-    np.multiply(theirs, ours, out=products)
-    r = np.where(scale > 0, products.sum(axis=3) / np.maximum(scale, 1e-12), 0.0)
-    return float(r.mean(axis=2).max())
+                 lines: list[np.ndarray]) -> float:
+    """The best over the shifts (a copy's reading apart, up to :data:`MAX_LAG` hops) and
+    ``lines`` (each windows x hops: the work's hop, fractional, for each of the copy's
+    ``hops``) of the windows' mean Pearson correlation between the work's hops nearest the
+    line and the copy's readings (``copy``: phases x hops) nearest their moments."""
+    phases = copy.shape[0]
+    lags = np.arange(-MAX_LAG * phases, MAX_LAG * phases + 1)[:, None, None] / phases
+    values = work.astype(np.float64)
+    best = -1.0
+    for line in lines:
+        at = line + lags  # lags x windows x hops
+        nearest = np.rint(at)
+        # the copy's reading taken nearest the moment of the work's hop, in 1/phases hops
+        reading = np.clip(phases * hops + np.rint(phases * (nearest - at)).astype(np.int64),
+                          0, phases * copy.shape[1] - 1)
+        theirs = copy[reading % phases, reading // phases].astype(np.float64)
+        theirs -= theirs.mean(axis=2, keepdims=True)
+        inside = (nearest >= 0) & (nearest < len(values))
+        ours = np.where(inside, values[np.clip(nearest, 0, len(values) - 1).astype(np.int64)],
+                        0.0)
+        ours -= ours.mean(axis=2, keepdims=True)
+        scale = np.sqrt((theirs * theirs).sum(axis=2) * (ours * ours).sum(axis=2))
+        r = np.where(scale > 0, (theirs * ours).sum(axis=2) / np.maximum(scale, 1e-12), 0.0)
+        best = max(best, float(r.mean(axis=1).max()))
+    return best

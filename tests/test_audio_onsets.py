@@ -1,0 +1,67 @@
+"""Onset envelopes (matching/audio_onsets.py): a copy cut anywhere keeps the work's timing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.audiogen import RATE, music, write_audio
+from matching import audio, audio_onsets
+from matching.match_index import MatchIndex
+from matching.stages import first_stage_matches, first_stage_queries, registration_fingerprints
+
+ITEM_S = audio_onsets.ITEM / audio_onsets.SAMPLE_RATE
+
+
+def rumbling(seed: int, seconds: float) -> np.ndarray:
+    """Generated music over a steady low rumble (noise between 40 and 300 Hz, as loud as the
+    music): like a real mix, its low band holds sound between the beats, whose onset
+    strengths vary with where each frame falls."""
+    samples = music(seed, seconds)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(len(samples)))
+    freqs = np.fft.rfftfreq(len(samples), 1 / RATE)
+    spectrum[(freqs < 40) | (freqs > 300)] = 0
+    rumble = np.fft.irfft(spectrum, len(samples))
+    mixed = samples / np.abs(samples).max() + rumble / np.abs(rumble).max()
+    return 0.9 * mixed / np.abs(mixed).max()
+
+
+def test_a_copy_cut_between_chromaprint_items_is_found(tmp_path: Path) -> None:
+    """A copy's onsets are read at five phases a hop, so one falls near each of the work's
+    readings wherever the copy was cut: cut at 20.0 s (half an item off the work's item
+    grid: its onsets were 0.43 along the line before, under the 0.5 needed) or on the grid,
+    the copy is found at its offset and its onsets follow the work's closely."""
+    song = rumbling(1007, 60.0)
+    index = MatchIndex()
+    content = write_audio(tmp_path / "song.flac", song).read_bytes()
+    for algorithm, variant, value in registration_fingerprints("audio", content):
+        index.add(1, 1007, algorithm, value, variant=variant)
+    on_grid = 162 * ITEM_S
+    for start in (20.0, on_grid, on_grid + ITEM_S / 2):
+        copy = write_audio(tmp_path / "copy.wav", song[round(start * RATE):]).read_bytes()
+        [found] = first_stage_matches(index, first_stage_queries("audio", copy))
+        assert found.work_id == 1007 and abs(found.detail["offset_s"] - start) <= 1.0, start
+        straight, _ = found.detail["onsets_r"]
+        assert straight >= 0.9 > audio.MIN_ONSETS_STRAIGHT, start
+
+
+def test_a_copys_readings_do_not_depend_on_how_its_audio_arrives() -> None:
+    """Fed whole or in chunks of any size, a copy's envelopes are the same; the readings at
+    its first phase are the work's own envelopes of the same audio."""
+    pcm = (rumbling(1003, 12.0)[::2] * 20000).astype(np.int16)  # 11,025 Hz
+    whole = audio_onsets.OnsetEnvelope(audio_onsets.COPY_PHASES)
+    whole.feed(pcm)
+    chunked = audio_onsets.OnsetEnvelope(audio_onsets.COPY_PHASES)
+    for start in range(0, len(pcm), 301):
+        chunked.feed(pcm[start:start + 301])
+    readings = whole.finish()
+    assert np.array_equal(readings, chunked.finish())
+    work = audio_onsets.OnsetEnvelope()
+    work.feed(pcm)
+    envelopes = work.finish()
+    phases = audio_onsets.COPY_PHASES
+    hops = readings.shape[1]  # whole hops: all five readings of the last one taken
+    assert readings.shape[0] == 2 * phases and envelopes.shape[1] - hops in (0, 1)
+    assert np.array_equal(readings[[0, phases]], envelopes[:, :hops])
+    assert not np.array_equal(readings[0], readings[phases // 2])
