@@ -366,7 +366,8 @@ def test_campaign_already_under_way_crawls_at_once_not_an_interval_later(
                    "--to", tomorrow.isoformat(), "--targets", "1", "--every", "6h").exit_code == 0
     scheduler = start_scheduler(sqlite_home)
     try:  # started at once, not 6 h from now
-        wait_for(lambda: len(runs_of(db, campaign_id=1)) == 1, scheduler)
+        wait_for(lambda: len(runs_of(db, campaign_id=1)) == 1
+                 and not runs_of(db, outcome="running"), scheduler)
     finally:
         scheduler.stop()
     assert [r.outcome for r in runs_of(db, campaign_id=1)] == ["finished"]
