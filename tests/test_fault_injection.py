@@ -14,8 +14,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -321,13 +321,13 @@ def kill(process: CrawlProcess) -> None:
 
 
 def wait_until(condition: Callable[[], bool], process: CrawlProcess,
-               what: str, timeout_s: float = 120) -> None:
+               what: str, timeout_s: float = 120, poll_s: float = 0.02) -> None:
     """Polls ``condition`` while the crawl runs; fails naming ``what`` if it never holds."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert crawling(process), f"the crawl ended before {what}"
         assert time.monotonic() < deadline, f"no {what} after {timeout_s} s"
-        time.sleep(0.02)
+        time.sleep(poll_s)
 
 
 def hit_count(db: Database) -> int:
@@ -428,34 +428,108 @@ def assert_run_evidence_sound(db: Database, store: EvidenceStore, run_id: int) -
         assert twice == []
 
 
-def kill_at_random_points(db: Database, settings: Settings, kills: int, seed: int,
-                          tmp_path: Path) -> None:
-    """Crawls killed with SIGKILL at seeded random points (after a random number of new hits,
-    then a random few milliseconds), each followed by the open-file recovery a crawl runs
-    first; after every kill what the killed run stored is sound and no hit is stored twice.
-    Every crawl finds new copies (the start page links a new round of pages), so every kill
-    can cut a record or a hit short; a last crawl, not killed, finds its round whole, and
-    then all the evidence stored is checked."""
-    rng = random.Random(seed)
+@dataclass(frozen=True)
+class KillPoint:
+    """Where a crawl is killed: once it has reached ``phase``, then ``offset_s`` later.
+
+    Phases: ``start`` (at once: the crawl may not have recorded its run), ``run`` (its run is
+    recorded), ``open`` (its first WARC file is being written), ``hits`` (it has stored
+    ``hits`` new hits), ``sealed`` (its last WARC file is sealed into the store, under a
+    receipt, and its outcome's transaction, which records the file, waits for the database
+    lock the test holds).
+    """
+
+    phase: str
+    hits: int = 0
+    offset_s: float = 0.0
+
+
+def boundary_points(rng: random.Random) -> list[KillPoint]:
+    """One kill at every phase and record boundary of a crawl's round: before its run, once
+    its run is recorded, while its first record is written, after each hit (then a seeded few
+    milliseconds, so the kill also lands inside the next record or commit), and between the
+    last file's sealing and the transaction recording it (the window the receipts close)."""
+    return [KillPoint("start"), KillPoint("run"), KillPoint("open"),
+            *(KillPoint("hits", hits, rng.uniform(0, 0.1))
+              for hits in range(1, ROUND_PAGES + 1)),
+            KillPoint("sealed")]
+
+
+def random_points(rng: random.Random, kills: int) -> list[KillPoint]:
+    """Kills after a random number of new hits (none to all), then a random few ms."""
+    return [KillPoint("hits", rng.randrange(ROUND_PAGES + 1), rng.uniform(0, 0.1))
+            for _ in range(kills)]
+
+
+def round_site(n: int, held: threading.Event | None) -> DemoSite:
+    """Round ``n``'s pages; with ``held``, "/" also links a page without a copy that is
+    answered only once ``held`` is set, so the crawl cannot end before then."""
+    fresh = copies_site(ROUND_PAGES, prefix=f"/r{n}")
+    if held is not None:
+        gate = held
+        start = fresh.files["/"]
+        fresh.files["/"] = replace(start, body=start.body.replace(
+            b"</body>", f'<a href="/r{n}/held">more</a></body>'.encode()))
+
+        def when_set(_path: str, _query: str) -> Resource:
+            gate.wait(120)
+            return Resource(200, HTML, page("More", "<p>nothing here</p>"))
+
+        fresh.routes[f"/r{n}/held"] = when_set
+    return fresh
+
+
+def receipts(store: EvidenceStore) -> list[Path]:
+    return list(store.receipts_dir.glob("*.json")) if store.receipts_dir.is_dir() else []
+
+
+def kill_at_points(db: Database, settings: Settings, points: list[KillPoint],
+                   tmp_path: Path) -> None:
+    """A crawl killed with SIGKILL at each point, each followed by the open-file recovery a
+    crawl runs first; after every kill what the killed run stored is sound and no hit is
+    stored twice. Every crawl finds new copies (the start page links a new round of pages),
+    so every kill can cut a record or a hit short; a last crawl, not killed, finds its round
+    whole, and then all the evidence stored is checked."""
     site = copies_site(ROUND_PAGES)
     store = EvidenceStore(settings.evidence_dir)
+    db_file = settings.database_url.removeprefix("sqlite:///")
     mid_crawl = 0  # kills that found the crawl still running
     with serve_site(site) as running:
         target = add_watch_target(db, running.url)
-        for n in range(kills):
-            fresh = copies_site(ROUND_PAGES, prefix=f"/r{n}")
+        for n, point in enumerate(points):
+            held = threading.Event() if point.phase == "sealed" else None
+            fresh = round_site(n, held)
             site.files.update(fresh.files)  # "/" now links this round's pages
+            site.routes.update(fresh.routes)
             before, runs_before = hit_count(db), run_ids(db)
-            point = rng.randrange(len(fresh.planted) + 1)  # kill after this many new hits,
-            offset_s = rng.uniform(0, 0.1)                   # and then this much later
+            reached: dict[str, Callable[[], bool]] = {
+                "start": lambda: True,
+                "run": lambda: bool(run_ids(db) - runs_before),  # noqa: B023
+                "open": lambda: any(store.open_dir.iterdir()),
+                "hits": lambda: hit_count(db) - before >= point.hits,  # noqa: B023
+                "sealed": lambda: bool(receipts(store)),
+            }
             process = start_crawl(settings, target, tmp_path / f"kill-{n}.log")
+            holder = sqlite3.connect(db_file, isolation_level=None)
             try:
-                wait_until(lambda: hit_count(db) - before >= point  # noqa: B023
-                           or not crawling(process), process, "the kill point")  # noqa: B023
-                time.sleep(offset_s)  # a random moment, not a wait for anything
+                if held is not None:  # all hits stored, then the outcome waits for the lock
+                    wait_until(lambda: hit_count(db) - before == ROUND_PAGES,  # noqa: B023
+                               process, "every hit of the round")
+                    holder.execute("BEGIN IMMEDIATE")
+                    held.set()
+                if point.phase == "hits":  # a crawl may end before a late point
+                    wait_until(lambda: reached["hits"]()  # noqa: B023
+                               or not crawling(process), process, "the kill point")  # noqa: B023
+                else:
+                    wait_until(reached[point.phase], process, f"the {point.phase} kill point",
+                               poll_s=0.002)
+                time.sleep(point.offset_s)  # a chosen moment, not a wait for anything
                 mid_crawl += crawling(process)
             finally:
                 kill(process)
+                if held is not None:
+                    held.set()
+                holder.close()  # rolls back the lock it held
             recovered = recover_open_files(store)
             with db.session() as session:
                 note_sealed(session, recovered)
@@ -469,30 +543,24 @@ def kill_at_random_points(db: Database, settings: Settings, kills: int, seed: in
         final = crawl_target(db, settings, target)
     assert final.outcome == "finished" and final.stats["hits_new"] == len(last.planted)
     assert planted_set(last) <= hit_set(db)
-    assert assert_evidence_sound(db, store) <= len(last.planted) * (kills + 1)
+    assert assert_evidence_sound(db, store) <= len(last.planted) * (len(points) + 1)
 
 
-@pytest.mark.parametrize(("kills", "lanes", "seed"), [
-    (3, 1, 21),
-    # a hundred crawls, each started and killed, in four lanes of 25 that run at once (each
-    # with a home, database and site of its own)
-    pytest.param(100, 4, 2100, marks=[pytest.mark.slow, pytest.mark.timeout(1800)]),
+@pytest.mark.parametrize("points", [
+    pytest.param(lambda: random_points(random.Random(21), 3), id="random"),
+    # Every boundary of a round, then seeded random points. The hundred random kills this
+    # replaces landed on these same boundaries (and on random moments after a hit) by chance:
+    # the receipt window, which they hit only now and then, is now hit on purpose (with the
+    # receipts left out of recovery, this test fails at that point).
+    pytest.param(lambda: boundary_points(random.Random(2100))
+                 + random_points(random.Random(2101), 4),
+                 id="boundaries", marks=[pytest.mark.slow, pytest.mark.timeout(1200)]),
 ])
-def test_crawls_killed_at_random_points_lose_and_duplicate_nothing(
-        tmp_path: Path, kills: int, lanes: int, seed: int) -> None:
-    homes = [tmp_path / f"lane-{n}" / "home" for n in range(lanes)]
-    settings = [Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
-                for home in homes]
-    dbs = [open_database(s) for s in settings]  # one at a time: Alembic's context is global
-    for db in dbs:
-        register_samples(db)
-
-    def lane(n: int) -> None:
-        kill_at_random_points(dbs[n], settings[n], kills // lanes, seed + n, homes[n].parent)
-
+def test_crawls_killed_at_every_boundary_lose_and_duplicate_nothing(
+        sqlite_home: Settings, tmp_path: Path, points: Callable[[], list[KillPoint]]) -> None:
+    db = open_database(sqlite_home)
     try:
-        with ThreadPoolExecutor(lanes) as pool:
-            list(pool.map(lane, range(lanes)))  # re-raises a lane's failure
+        register_samples(db)
+        kill_at_points(db, sqlite_home, points(), tmp_path)
     finally:
-        for db in dbs:
-            db.dispose()
+        db.dispose()
