@@ -106,9 +106,15 @@ def _export(case_id: int, path: Path) -> int:
     return path.stat().st_size
 
 
+# Rechecks of the unchanged copies: the first already writes revisits (the copies were
+# stored by the crawl), and each later one does the same again; the bundle's growth is
+# bounded per recheck (half a percent each), so fewer rechecks do not loosen it.
+RECHECKS = 3
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # ten real recheck crawls, each a scrapy subprocess
-def test_ten_rechecks_of_unchanged_copies_add_revisit_records_not_copies(
+@pytest.mark.timeout(900)  # real recheck crawls, each a scrapy subprocess
+def test_rechecks_of_unchanged_copies_add_revisit_records_not_copies(
         sqlite_home: Settings, tmp_path: Path) -> None:
     db = open_database(sqlite_home)
     _register(db, 2)
@@ -120,20 +126,20 @@ def test_ten_rechecks_of_unchanged_copies_add_revisit_records_not_copies(
             case_id = [confirm_hit(session, h, "tester").id for h in hit_ids][-1]
             record_notice(session, case_id, "abuse@pirate.example", "dmca-en", "tester")
         before = _export(case_id, tmp_path / "before.zip")
-        for _ in range(10):
+        for _ in range(RECHECKS):
             _recheck(db, sqlite_home)
         after = _export(case_id, tmp_path / "after.zip")
     growth = (after - before) / before
-    print(f"\nbundle: {before} bytes before the rechecks, {after} bytes after 10 "
-          f"(+{after - before} bytes, {growth:.1%}, for 10 rechecks of 2 URLs)")
-    assert growth <= 0.05
+    print(f"\nbundle: {before} bytes before the rechecks, {after} bytes after {RECHECKS} "
+          f"(+{after - before} bytes, {growth:.1%}, for {RECHECKS} rechecks of 2 URLs)")
+    assert growth <= 0.005 * RECHECKS
     payloads = [len(r.body) for path, r in site.files.items() if path.startswith("/img/")]
     assert after - before < min(payloads) / 10  # not one payload stored again
 
     store = EvidenceStore(sqlite_home.evidence_dir)
     with db.session() as session:
         checks = session.scalars(select(RecheckResult).order_by(RecheckResult.id)).all()
-        assert len(checks) == 20 and {c.outcome for c in checks} == {"present"}
+        assert len(checks) == 2 * RECHECKS and {c.outcome for c in checks} == {"present"}
         captures = [session.get(Capture, c.capture_id) for c in checks]
         assert all(c is not None and c.revisit_of is not None for c in captures)
         hits = {h.url: h for h in session.scalars(select(Hit))}
