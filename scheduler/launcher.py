@@ -7,7 +7,9 @@ scheduler.launcher FD``) by the first crawl a process launches, imports Scrapy, 
 settings and spiders and what they import, and starts nothing: no reactor, no thread, no
 database connection. It is shared by every executor of the process; it ignores SIGINT and
 SIGTERM by keeping them blocked (a stop signal sent to the group reaches the crawls, not it),
-and exits when its command socket reaches EOF, when the process that started it is gone.
+and exits when its command socket reaches EOF, when the process that started it is gone. A
+process that has imported the crawl code already and runs no thread yet (a test process
+forked warm) can fork its launcher instead (:func:`fork_shared_launcher`).
 
 A crawl is the launcher's child, forked in the launcher's process group (the group of the
 process that started it, as a Popen child would be), so it keeps running if the launcher or
@@ -24,6 +26,7 @@ writes ``PID START_TIME`` on the reply socket when the crawl is forked, then its
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -35,6 +38,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,18 +114,39 @@ class LaunchedCrawl:
         self.reply.close()
 
 
-class Launcher:
-    """The executor's side: starts the launcher process and asks it for crawls."""
+class _Forked:
+    """A launcher forked from this process: the parts of Popen's interface Launcher uses."""
 
-    def __init__(self, cwd: str) -> None:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+class Launcher:
+    """The executor's side: starts the launcher process and asks it for crawls.
+
+    With ``fork``, the launcher is this process forked, not a new interpreter: only for a
+    process that has imported the crawl code (:func:`preload`) and runs no thread yet.
+    """
+
+    def __init__(self, cwd: str, fork: bool = False) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.owner_pid = os.getpid()
         self._lock = threading.Lock()
         self._control = ours
+        self.process: subprocess.Popen[bytes] | _Forked
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.launcher", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd=cwd)
+            if fork:
+                self.process = _fork(ours, theirs, cwd)
+            else:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "scheduler.launcher", str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd=cwd)
         finally:
             theirs.close()
         if ours.recv(len(READY)) != READY:
@@ -172,6 +197,15 @@ def shared_launcher() -> Launcher | None:
         return launcher
 
 
+def fork_shared_launcher() -> None:
+    """Start this process's launcher for the current directory by forking this process (see
+    :class:`Launcher`), so that its first crawl does not wait for a cold launcher's imports."""
+    cwd = os.getcwd()
+    launcher = Launcher(cwd, fork=True)  # forked holding no lock
+    with _shared_lock:
+        _shared[cwd] = launcher
+
+
 def launcher_failed(error: Exception) -> None:
     """The launcher is gone: crawls start as plain subprocesses from now on."""
     with _shared_lock:
@@ -193,7 +227,7 @@ class _Crawl:
     args: list[str]
 
 
-def _preload() -> None:
+def preload() -> None:
     """Import the crawl's code, by name (the crawl process's code, not the scheduler's)."""
     import importlib
 
@@ -289,16 +323,57 @@ def _reap(replies: dict[int, socket.socket]) -> None:
 def main() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # held, never acted on
     control = socket.socket(fileno=int(sys.argv[1]))
-    _preload()
+    preload()
     control.send(READY)
     crawl = serve(control)
-    if crawl is None:
-        return
+    if crawl is not None:
+        _run(crawl)
+
+
+def _run(crawl: _Crawl) -> None:
+    """Run the crawl as ``python -m scrapy ARGS`` would (raises SystemExit at its end)."""
     import scrapy.__main__
     from scrapy.cmdline import execute
 
     sys.argv = [scrapy.__main__.__file__, *crawl.args]
     execute()
+
+
+def _fork(ours: socket.socket, theirs: socket.socket, cwd: str) -> _Forked:
+    """Fork the launcher from this process; in the child, serve (as :func:`main` does after
+    its imports) and exit, never returning."""
+    pid = os.fork()
+    if pid:
+        return _Forked(pid)
+    code = 1
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        ours.close()
+        os.chdir(cwd)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        theirs.send(READY)
+        crawl = serve(theirs)
+        code = 0 if crawl is None else _exit_status(crawl)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _exit_status(crawl: _Crawl) -> int:
+    """Run the crawl; its exit status, once the exit handlers have run, as they do when an
+    interpreter exits."""
+    try:
+        _run(crawl)
+        return 0
+    except SystemExit as end:
+        return end.code if isinstance(end.code, int) else int(end.code is not None)
+    finally:
+        atexit._run_exitfuncs()
 
 
 if __name__ == "__main__":
