@@ -61,8 +61,8 @@ _started = itertools.count(1)
 
 
 class Scheduler:
-    """A ``swordnet scheduler run`` process (forked warm: tests/warm_cli.py), its output in a
-    file."""
+    """A ``swordnet scheduler run`` process (forked warm, its crawl launcher too:
+    tests/warm_cli.py), its output in a file."""
 
     def __init__(self, settings: Settings, *options: str) -> None:
         env = {**os.environ, "SWORDNET_HOME": str(settings.home),
@@ -70,7 +70,7 @@ class Scheduler:
         self.logs_dir = settings.logs_dir
         out = settings.home.parent / f"scheduler-{next(_started)}.out"
         out.touch()
-        self.process = WarmProcess(["scheduler", "run", *options], env, out)
+        self.process = WarmProcess(["scheduler", "run", *options], env, out, warm_launcher=True)
         try:
             wait_for(lambda: "Scheduler started" in self.output, self, timeout_s=60)
         except AssertionError:
