@@ -548,16 +548,19 @@ def kill_at_points(db: Database, settings: Settings, points: list[KillPoint],
 
 @pytest.mark.parametrize("points", [
     pytest.param(lambda: random_points(random.Random(21), 3), id="random"),
-    # Every boundary of a round, then seeded random points. The hundred random kills this
-    # replaces landed on these same boundaries (and on random moments after a hit) by chance:
-    # the receipt window, which they hit only now and then, is now hit on purpose (with the
-    # receipts left out of recovery, this test fails at that point).
     pytest.param(lambda: boundary_points(random.Random(2100))
                  + random_points(random.Random(2101), 4),
                  id="boundaries", marks=[pytest.mark.slow, pytest.mark.timeout(1200)]),
 ])
-def test_crawls_killed_at_every_boundary_lose_and_duplicate_nothing(
+def test_killed_crawls_lose_and_duplicate_nothing(
         sqlite_home: Settings, tmp_path: Path, points: Callable[[], list[KillPoint]]) -> None:
+    """A crawl killed anywhere leaves consistent state. What a kill can interrupt is set by
+    where it falls among a round's steps: before the run is recorded, between the run and the
+    first record, inside a record or the commit of its capture and hit (after each hit, then
+    a few ms), and between a sealed file and the commit recording it. The boundaries set
+    kills at each of these once, on purpose, then at four seeded random points; the hundred
+    random kills it replaced fell into the same places by chance, and into the last one only
+    now and then (with the receipts left out of recovery, this set failed there when tried)."""
     db = open_database(sqlite_home)
     try:
         register_samples(db)
