@@ -17,11 +17,12 @@ crawl (``-a url -a depth -a max_pages``, a fresh JOBDIR, the same environment):
   SQLite home; the hits it stores are compared with the planted copies.
 
 Each crawl is a fresh child process: its peak RSS and CPU time come from ``os.wait4``; its
-counts and crawl time (engine start to close) from Scrapy's stats, dumped by
-:class:`StatsDump`. ``--profile`` adds a full crawl under Scrapy's ``--profile`` (cProfile of
-the reactor thread; hashing and matching run in worker processes and show there only as
-waits) and prints where that thread's time goes. Prints a table and writes
-``bench/results/crawl.json``.
+counts, crawl time (engine start to close) and CPU time split between the crawl process and
+its match workers from Scrapy's stats and ``getrusage``, dumped by :class:`StatsDump`. Images
+are the media items (every page read is an item too: matched by its text). ``--profile``
+adds a full crawl under Scrapy's ``--profile`` (cProfile of the reactor thread; hashing and
+matching run in worker processes and show there only as waits) and prints where that
+thread's time goes. Prints a table and writes ``bench/results/crawl.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -72,6 +74,11 @@ class StatsDump:
     def spider_closed(self, spider: Any, reason: str) -> None:
         stats = dict(self.crawler.stats.get_stats())
         stats["finish_reason"] = reason
+        # the pipelines have closed: the match workers have ended and been waited for
+        for key, who in (("crawl_process_cpu_s", resource.RUSAGE_SELF),
+                         ("workers_cpu_s", resource.RUSAGE_CHILDREN)):
+            usage = resource.getrusage(who)
+            stats[key] = round(usage.ru_utime + usage.ru_stime, 1)
         self.path.write_text(json.dumps(stats, default=str, indent=1))
 
 
@@ -202,7 +209,9 @@ def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid
     stats = json.loads(stats_file.read_text())
     ours = {k.removeprefix("swordnet/"): v for k, v in stats.items()
             if k.startswith("swordnet/") and k != "swordnet/error_samples"}
-    images = stats.get("item_scraped_count", 0) + stats.get("item_dropped_count", 0)
+    # every page read yields one item (matched by its text) besides its media items
+    images = (stats.get("item_scraped_count", 0) + stats.get("item_dropped_count", 0)
+              - ours.get("pages_ok", 0))
     seconds = float(stats["elapsed_time_seconds"])
     result: dict[str, Any] = {
         "run": label, "mode": mode, "pages": ours.get("pages", 0), "images": images,
@@ -212,6 +221,8 @@ def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid
         "peak_tree_rss_mb": round(memory.peak_mb, 1),      # crawl + worker processes, summed
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "cpu_share": round((usage.ru_utime + usage.ru_stime) / wall, 2),  # of one core
+        "crawl_process_cpu_s": stats.get("crawl_process_cpu_s"),  # the reactor's process
+        "workers_cpu_s": stats.get("workers_cpu_s"),  # its match workers
         "process_wall_s": round(wall, 2), "server_cpu_s": round(server_cpu, 2),
         "finish_reason": stats.get("finish_reason"),
         "swordnet_stats": ours, "scrapy_stats": {k: stats[k] for k in KEPT_STATS if k in stats},
@@ -254,12 +265,14 @@ def print_profile(path: Path, top: int = 25) -> list[dict[str, Any]]:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"\n{'run':18} {'pages':>6} {'images':>7} {'seconds':>8} {'pages/s':>8} "
-          f"{'images/s':>9} {'peak MB':>8} {'tree MB':>8} {'CPU':>5} {'hits':>5}")
+          f"{'images/s':>9} {'peak MB':>8} {'tree MB':>8} {'CPU':>5} {'crawl s':>8} "
+          f"{'work s':>7} {'hits':>5}")
     for row in rows:
         cpu = f"{row['cpu_share']:.0%}" if "cpu_share" in row else ""
         print(f"{row['run']:18} {row['pages']:>6} {row['images']:>7} {row['seconds']:>8.1f} "
               f"{row['pages_per_s']:>8.1f} {row['images_per_s']:>9.1f} "
               f"{row.get('peak_rss_mb', ''):>8} {row.get('peak_tree_rss_mb', ''):>8} {cpu:>5} "
+              f"{row.get('crawl_process_cpu_s', ''):>8} {row.get('workers_cpu_s', ''):>7} "
               f"{row.get('hits', ''):>5}")
 
 

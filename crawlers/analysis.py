@@ -13,7 +13,10 @@ one at a time under the file's lock, so the crawl's event loop never waits for i
 workers share one copy; other kinds' fingerprints, and what was registered since the file
 was last extended, from the database. Every :data:`REFRESH_S`
 seconds at most it adds works registered since and forgets deleted ones, so a long crawl
-sees new works without a rebuild. One call analyses one media file completely.
+sees new works without a rebuild. One call analyses one media file completely; a worker
+keeps the analyses of the last :data:`KEPT_ANALYSES` files by their SHA-256 and gives the
+same bytes (a file served again under another URL) the same analysis without matching
+them again, until its index changes.
 
 Workers are forked from the crawl process, which has imported everything they need (the
 matchers, NumPy, OpenCV, FAISS: ~0.9 CPU s to import again), when the pool is made while
@@ -40,8 +43,10 @@ import signal
 import sys
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from hashlib import sha256
 from typing import Any
 
 from matching.match_index import Match, MatchIndex
@@ -61,6 +66,7 @@ from swordnet.works.image_index import LiveMatchIndex, index_directory, update_i
 log = logging.getLogger(__name__)
 
 REFRESH_S = 10.0
+KEPT_ANALYSES = 4096  # per worker, by (kind, SHA-256 of the file)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -74,11 +80,13 @@ class Analysis:
     note: str | None = None         # e.g. "first frame of an animation"
     later_stages: bool = False      # stage 1 did not settle it
     matches: list[Match] = field(default_factory=list)
+    reused: bool = False            # that of the same bytes analysed before, not matched again
 
 
 class _WorkerIndex:
     """The match index of one worker process: images' pHash and ORB state memory-mapped
-    from the node's index file, the rest from the database, refreshed now and then."""
+    from the node's index file, the rest from the database, refreshed now and then; and
+    the analyses of the files it last matched against it, by their bytes."""
 
     def __init__(self, settings: Settings) -> None:
         self.db: Database = open_database(settings, apply_migrations=False)
@@ -86,16 +94,38 @@ class _WorkerIndex:
             self.live = LiveMatchIndex(session, index_directory(settings.home))
         release_free_heap()
         self.refreshed_at = time.monotonic()
+        self.analyses: OrderedDict[tuple[str, bytes], Analysis] = OrderedDict()
+
+    def _contents(self) -> tuple[int, int]:
+        """What the index holds: the newest fingerprint it read, and how many it has."""
+        return self.live.newest_id, self.live.known
 
     def refresh(self) -> None:
+        before = self._contents()
         with self.db.session() as session:
             self.live.refresh(session)
         self.refreshed_at = time.monotonic()
+        if self._contents() != before:  # a file analysed before may match otherwise now
+            self.analyses.clear()
 
     def current(self) -> MatchIndex:
         if time.monotonic() - self.refreshed_at > REFRESH_S:
             self.refresh()
         return self.live.index
+
+    def analysis(self, kind: str, body: bytes) -> Analysis:
+        """The analysis of a file (not a page): that of the same bytes if this worker made
+        one since its index last changed, else a new one."""
+        index = self.current()
+        key = (kind, sha256(body).digest())
+        earlier = self.analyses.get(key)
+        if earlier is not None:
+            self.analyses.move_to_end(key)
+            return replace(earlier, reused=True)
+        result = self.analyses[key] = analyse(kind, body, index)
+        if len(self.analyses) > KEPT_ANALYSES:
+            self.analyses.popitem(last=False)
+        return result
 
 
 def update_shared_index(settings: Settings) -> None:
@@ -149,13 +179,13 @@ def _start_worker(crawl_pid: int, settings: Settings) -> None:
     _settings = settings
 
 
-def _worker_index() -> MatchIndex:
+def _worker_index() -> _WorkerIndex:
     global _worker
     if _worker is None:
         assert _settings is not None, "worker started without its settings"
         update_shared_index(_settings)
         _worker = _WorkerIndex(_settings)
-    return _worker.current()
+    return _worker
 
 
 def analyse_page(html: bytes, url: str, index: MatchIndex,
@@ -230,7 +260,10 @@ class JudgedBy:
 
 def _analyse_in_worker(kind: str, body: bytes, url: str, judged_by: JudgedBy | None,
                        link_kinds: frozenset[str] | None) -> Analysis:
-    index = _worker_index()
+    worker = _worker_index()
+    if judged_by is None and kind != "page":
+        return worker.analysis(kind, body)
+    index = worker.current()
     if judged_by is not None:
         index = index.with_thresholds(judged_by.work_id, judged_by.thresholds)
     return analyse(kind, body, index, url, link_kinds)

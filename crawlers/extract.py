@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from matching.media import IMAGE, file_kind, kind_of_content_type, url_suffix
@@ -25,14 +24,12 @@ LAZY_ATTRIBUTES = ("data-src", "data-lazy-src", "data-original", "data-lazy", "d
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
 META_IMAGE_KEYS = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image")
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.IGNORECASE)
-# CSS selectors compiled once, on import: compiling them costs ~0.1 CPU s, which every crawl
-# process paid on its first page; a crawl forked by the warm launcher (scheduler/launcher.py)
-# now finds them compiled.
-PICTURE_SOURCES = soupsieve.compile("picture source")
-# (elements, attribute naming the URL, what the element plays)
-PLAYERS = tuple((soupsieve.compile(selector), attribute, plays) for selector, attribute, plays in (
-    ("video", "src", "video"), ("video source", "src", "video"), ("audio", "src", "audio"),
-    ("audio source", "src", "audio"), ("embed", "src", "embed"), ("object", "data", "embed")))
+# (element, the element a <source> is in (None: the element itself), attribute naming the
+# URL, what the element plays), in the order their URLs are listed. Found with find_all, not
+# CSS selectors: soupsieve's matching cost a third of a page's extraction.
+PLAYERS = (("video", None, "src", "video"), ("source", "video", "src", "video"),
+           ("audio", None, "src", "audio"), ("source", "audio", "src", "audio"),
+           ("embed", None, "src", "embed"), ("object", None, "data", "embed"))
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ def _image_candidates(soup: BeautifulSoup) -> list[str | None]:
         elif not any(lazy):
             found.append(_attr(img, "src"))
         found.extend(lazy)
-    for source in PICTURE_SOURCES.select(soup):
+    for source in _sources_in(soup, "picture"):
         found.append(largest_srcset_candidate(_attr(source, "srcset") or ""))
     for meta in soup.find_all("meta"):
         key = _attr(meta, "property") or _attr(meta, "name")
@@ -116,12 +113,24 @@ def _image_candidates(soup: BeautifulSoup) -> list[str | None]:
     return found
 
 
+def _sources_in(soup: BeautifulSoup, container: str) -> list[Tag]:
+    """The ``<source>`` elements inside a ``container`` element (CSS ``container source``),
+    in document order."""
+    return [source for source in soup.find_all("source") if source.find_parent(container)]
+
+
 def _embedded(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
     """``(url, kind)`` of every player source and embed, kind from the URL, else the
     ``type`` attribute, else what the element plays."""
+    by_name: dict[str, list[Tag]] = {name: [] for name, _, _, _ in PLAYERS}
+    for element in soup.find_all(list(by_name)):
+        by_name[element.name].append(element)
     found: list[tuple[str | None, str]] = []
-    for elements, attribute, plays in PLAYERS:
-        for element in elements.select(soup):
+    for name, container, attribute, plays in PLAYERS:
+        elements = by_name[name]
+        if container:
+            elements = [e for e in elements if e.find_parent(container)]
+        for element in elements:
             raw = _attr(element, attribute)
             declared = kind_of_content_type(_attr(element, "type") or "")
             found.append((raw, (file_kind(raw) if raw else None) or declared or plays))

@@ -172,6 +172,8 @@ class AnalysisPipeline:
             runstats.count(stats, "media_animated")
         if result.later_stages:
             runstats.count(stats, "media_stage2")
+        if result.reused:
+            runstats.count(stats, "media_reused")
         return item
 
 

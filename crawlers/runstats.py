@@ -95,6 +95,7 @@ def summary(stats: dict[str, Any]) -> dict[str, Any]:
         "media_skipped": ours.get("media_skipped", 0),    # quality gate: tiny, blank, smooth
         "media_animated": ours.get("media_animated", 0),  # first frame matched
         "media_stage2": ours.get("media_stage2", 0),      # not settled by stage 1
+        "media_reused": ours.get("media_reused", 0),  # same bytes as a file matched before
         "matcher_restarts": ours.get("matcher_restarts", 0),  # a worker process died
         "hits_new": ours.get("hits_new", 0),
         "hits_seen": ours.get("hits_seen", 0),

@@ -109,6 +109,19 @@ def test_players_and_embeds_are_classified_by_what_they_play_or_their_type() -> 
     }
 
 
+def test_a_source_counts_only_inside_its_player_or_picture_at_any_depth() -> None:
+    html = """
+      <source src="/loose/clip.mp4"> <source srcset="/loose/pic.webp">
+      <video><div><source src="/deep/clip"></div></video>
+      <picture><span><source srcset="/deep/pic.webp 2x"></span></picture>
+      <audio><video><source src="/both/track"></video></audio>
+    """
+    found = extract_page(html, "https://p.example/")
+    assert [(f.kind, f.url) for f in found.files] == [
+        ("video", "https://p.example/deep/clip"), ("video", "https://p.example/both/track")]
+    assert found.images == ["https://p.example/deep/pic.webp"]
+
+
 def test_crawls_fetch_only_file_kinds_some_signal_reads_within_its_cap() -> None:
     assert {kind: work_kind_of_file(kind) for kind in
             ("image", "video", "archive", "software", "audio", "embed", "torrent")} == {
