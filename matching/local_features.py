@@ -87,12 +87,18 @@ class LocalFeatures:
 
 
 def reduce(image: Image.Image, side: int = SIDE) -> np.ndarray:
-    """Grayscale, long side scaled to ``side`` (up or down), as a uint8 array."""
+    """Grayscale, long side scaled to ``side`` (up or down), as a uint8 array.
+
+    Enlarged (a work smaller than :data:`SIDE`) by OpenCV's bicubic resize, 6x faster than
+    Pillow's (0.3 against 1.7 ms); reduced by Pillow's bilinear, whose antialiasing OpenCV's
+    fast bilinear lacks: with that, photos of a screen lost recall in bench/detection.py.
+    """
     scale = side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
     gray = image if image.mode == "L" else image.convert("L")  # no copy of a gray one
-    return np.asarray(gray.resize(size, resample))
+    if scale > 1:
+        return cv2.resize(np.asarray(gray), size, interpolation=cv2.INTER_CUBIC)
+    return np.asarray(gray.resize(size, Image.Resampling.BILINEAR))
 
 
 def extract(image: Image.Image, side: int = SIDE, features: int = FEATURES) -> LocalFeatures:
