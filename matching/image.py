@@ -66,14 +66,10 @@ class _ImageSignal(SignalType):
                 f"({region['left']}, {region['top']}) of the copy")
 
 
-def gated_image(content: bytes | Content, draft_side: int | None) -> Image.Image:
-    """Decoded (once per size, see :class:`ImageContent`) and through the quality gate;
-    raises ``ContentRejected``/``ContentSkipped``."""
-    return ImageContent.of(content).gated(draft_side)
-
-
 def gated_gray(content: bytes | Content, draft_side: int | None) -> Image.Image:
-    """:func:`gated_image` in grayscale, converted once per size (pHash and ORB read gray)."""
+    """Decoded (once per size, see :class:`ImageContent`), through the quality gate and in
+    grayscale, converted once per size (pHash and ORB read gray); raises
+    ``ContentRejected``/``ContentSkipped``."""
     return ImageContent.of(content).gray(draft_side)
 
 
@@ -197,13 +193,13 @@ class OrbSignal(_ImageSignal):
         both views) so that a small work pasted into a text-heavy page screenshot still gets
         its share.
         """
-        image = gated_image(content, QUERY_SIDE)
+        gray = gated_gray(content, QUERY_SIDE)
         # Never enlarge (upscaling a thumbnail adds no detail, only keypoints to compare) and
         # keep the keypoint density of a full-size query: fewer keypoints on smaller images.
-        side = min(QUERY_SIDE, max(image.size))
+        side = min(QUERY_SIDE, max(gray.size))
         features = max(MIN_QUERY_FEATURES, round(QUERY_FEATURES * (side / QUERY_SIDE) ** 2))
         return local_features.side_by_side(list(local_features.extract_spread_and_mirror(
-            image.convert("L"), side, features, MIRRORED_FEATURES)))
+            gray, side, features, MIRRORED_FEATURES)))
 
     @classmethod
     def score(cls, a: str, b: str) -> float:

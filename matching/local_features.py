@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import cv2
@@ -86,12 +87,18 @@ class LocalFeatures:
 
 
 def reduce(image: Image.Image, side: int = SIDE) -> np.ndarray:
-    """Grayscale, long side scaled to ``side`` (up or down), as a uint8 array."""
+    """Grayscale, long side scaled to ``side`` (up or down), as a uint8 array.
+
+    Enlarged (a work smaller than :data:`SIDE`) by OpenCV's bicubic resize, 6x faster than
+    Pillow's (0.3 against 1.7 ms); reduced by Pillow's bilinear, whose antialiasing OpenCV's
+    fast bilinear lacks: with that, photos of a screen lost recall in bench/detection.py.
+    """
     scale = side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
     gray = image if image.mode == "L" else image.convert("L")  # no copy of a gray one
-    return np.asarray(gray.resize(size, resample))
+    if scale > 1:
+        return cv2.resize(np.asarray(gray), size, interpolation=cv2.INTER_CUBIC)
+    return np.asarray(gray.resize(size, Image.Resampling.BILINEAR))
 
 
 def extract(image: Image.Image, side: int = SIDE, features: int = FEATURES) -> LocalFeatures:
@@ -117,37 +124,55 @@ def _spread(xy: np.ndarray, response: np.ndarray, level: np.ndarray, size: tuple
     """Which keypoints (positions ``xy``, ``response`` and pyramid ``level`` of each) to keep,
     in ascending order: each level's quota shared equally between ``cells`` x ``cells``
     cells (strongest first in each), what empty cells leave unused going to the strongest
-    keypoints left anywhere on that level."""
+    keypoints left anywhere on that level.
+
+    Vectorised over levels and cells (1.5 -> 0.9 ms for a copy's 6,000 corners): stable
+    sorts of the strength order, so ties in ``response`` go to the earlier keypoint; cells
+    and levels as int16, which numpy sorts by radix.
+    """
     width, height = size
     cell = (np.minimum(xy[:, 0] * cells // width, cells - 1) * cells
-            + np.minimum(xy[:, 1] * cells // height, cells - 1)).astype(np.int64)
-    ordered = np.lexsort((-response, cell, level))  # by level, cell, strongest first
-    bounds = np.searchsorted(level[ordered], np.arange(len(quotas) + 1))
-    chosen: list[np.ndarray] = [ordered[:0]]
-    for octave, quota in enumerate(quotas):
-        order = ordered[bounds[octave]:bounds[octave + 1]]
-        if not len(order) or quota <= 0:
-            continue
-        cell_sorted = cell[order]
-        first = np.searchsorted(cell_sorted, cell_sorted, side="left")
-        taken = np.arange(len(order)) - first < -(-int(quota) // (cells * cells))
-        kept = order[taken]
-        if len(kept) > quota:
-            kept = kept[np.argsort(-response[kept], kind="stable")[:quota]]
-        elif len(kept) < quota:
-            rest = np.sort(order[~taken])
-            kept = np.concatenate([kept, rest[np.argsort(-response[rest], kind="stable")]
-                                   [:quota - len(kept)]])
-        chosen.append(kept)
-    return np.sort(np.concatenate(chosen))
+            + np.minimum(xy[:, 1] * cells // height, cells - 1)).astype(np.int16)
+    none = len(quotas)  # the level of keypoints on no level with a quota
+    level = np.where((level >= 0) & (level < none), level, none).astype(np.int16)
+    quota = np.append(np.maximum(quotas, 0), 0)
+    strongest = np.argsort(-response, kind="stable")
+    group = level * (cells * cells) + cell
+    by_cell = _stable_by(group, strongest)
+    taken = np.zeros(len(response), bool)
+    taken[by_cell] = _places(group[by_cell]) < -(-quota[level[by_cell]] // (cells * cells))
+    taken_per_level = np.bincount(level[taken], minlength=none + 1)
+    over = np.nonzero(taken & (taken_per_level > quota)[level])[0]
+    if len(over):  # levels whose cells' shares overshoot keep their strongest, cell by cell
+        over = _stable_by(level, _stable_by(-response, _stable_by(cell, over)))
+        taken[over[_places(level[over]) >= quota[level[over]]]] = False
+    rest = strongest[~taken[strongest]]
+    rest = _stable_by(level, rest)
+    spare = np.maximum(quota - taken_per_level, 0)
+    taken[rest[_places(level[rest]) < spare[level[rest]]]] = True
+    return np.nonzero(taken)[0]
+
+
+def _stable_by(key: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``items`` (keypoint numbers) stably sorted by their ``key``."""
+    return items[np.argsort(key[items], kind="stable")]
+
+
+def _places(groups: np.ndarray) -> np.ndarray:
+    """Each element's place in its run of equal values of ``groups`` (sorted): 0, 1, ..."""
+    index = np.arange(len(groups))
+    starts = np.ones(len(groups), bool)
+    starts[1:] = groups[1:] != groups[:-1]
+    return index - np.maximum.accumulate(np.where(starts, index, 0))
 
 
 def _keypoint_arrays(keypoints: Sequence[cv2.KeyPoint]) -> tuple[np.ndarray, np.ndarray,
                                                                  np.ndarray]:
     """Positions (``n x 2``), responses and pyramid levels of ``keypoints``, as arrays."""
     xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float64).reshape(-1, 2)
-    return (xy, np.array([kp.response for kp in keypoints], np.float64),
-            np.array([kp.octave for kp in keypoints], np.int64))
+    count = len(keypoints)
+    return (xy, np.fromiter(map(attrgetter("response"), keypoints), np.float64, count),
+            np.fromiter(map(attrgetter("octave"), keypoints), np.int64, count))
 
 
 def extract_spread_and_mirror(image: Image.Image, side: int, features: int,
@@ -178,12 +203,14 @@ def extract_spread_and_mirror(image: Image.Image, side: int, features: int,
     mirrored_xy = np.column_stack([(np.round(size[0] / scale) - 1) * scale - xy[:, 0],
                                    xy[:, 1]])
     kept = _spread(xy, response, level, size, cells, _level_quotas(features, levels, factor))
-    mirrored = [cv2.KeyPoint(float(mirrored_xy[i, 0]), float(mirrored_xy[i, 1]),
-                             detected[i].size, (180.0 - detected[i].angle) % 360.0,
-                             detected[i].response, detected[i].octave)
-                for i in _spread(mirrored_xy, response, level, size, cells,
-                                 _level_quotas(mirror_features, levels, factor)).tolist()]
-    return (_described(orb, gray, [detected[i] for i in kept.tolist()]),
+    chosen = _spread(mirrored_xy, response, level, size, cells,
+                     _level_quotas(mirror_features, levels, factor))
+    mirrored = [cv2.KeyPoint(x, y, keypoint.size, (180.0 - keypoint.angle) % 360.0,
+                             keypoint.response, keypoint.octave)
+                for x, y, keypoint in zip(*mirrored_xy[chosen].T.tolist(),
+                                          map(detected.__getitem__, chosen.tolist()),
+                                          strict=True)]
+    return (_described(orb, gray, list(map(detected.__getitem__, kept.tolist()))),
             _described(orb, np.ascontiguousarray(gray[:, ::-1]), mirrored))
 
 

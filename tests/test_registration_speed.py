@@ -1,6 +1,6 @@
 """Registration's cheaper paths store exactly what the plain computations stored: imagehash's
 pHash, its blur-stability verdict (on the gray image's box thumbnail), and OpenCV's ORB
-features of the Pillow-reduced image."""
+features of the reduced image (Pillow's bilinear down, OpenCV's bicubic up)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def _plain_moved(image: Image.Image) -> int:
 def _plain_orb(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     scale = SIDE / max(image.size)
     size = (round(image.width * scale), round(image.height * scale))
-    resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
-    gray = np.asarray(image.convert("L").resize(size, resample))
+    gray = (np.asarray(image.convert("L").resize(size, Image.Resampling.BILINEAR)) if scale < 1
+            else cv2.resize(np.asarray(image.convert("L")), size, interpolation=cv2.INTER_CUBIC))
     orb = cv2.ORB.create(nfeatures=FEATURES, fastThreshold=FAST_THRESHOLD)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     return np.array([kp.pt for kp in keypoints], np.float32), descriptors
