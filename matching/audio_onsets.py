@@ -178,24 +178,41 @@ def _correlation(work: np.ndarray, copy: np.ndarray, hops: np.ndarray,
     """The best over the shifts (a copy's reading apart, up to :data:`MAX_LAG` hops) and
     ``lines`` (each windows x hops: the work's hop, fractional, for each of the copy's
     ``hops``) of the windows' mean Pearson correlation between the work's hops nearest the
-    line and the copy's readings (``copy``: phases x hops) nearest their moments."""
-    phases = copy.shape[0]
-    lags = np.arange(-MAX_LAG * phases, MAX_LAG * phases + 1)[:, None, None] / phases
-    values = work.astype(np.float64)
-    best = -1.0
-    for line in lines:
-        at = line + lags  # lags x windows x hops
-        nearest = np.rint(at)
-        # the copy's reading taken nearest the moment of the work's hop, in 1/phases hops
-        reading = np.clip(phases * hops + np.rint(phases * (nearest - at)).astype(np.int64),
-                          0, phases * copy.shape[1] - 1)
-        theirs = copy[reading % phases, reading // phases].astype(np.float64)
-        theirs -= theirs.mean(axis=2, keepdims=True)
-        inside = (nearest >= 0) & (nearest < len(values))
-        ours = np.where(inside, values[np.clip(nearest, 0, len(values) - 1).astype(np.int64)],
-                        0.0)
-        ours -= ours.mean(axis=2, keepdims=True)
-        scale = np.sqrt((theirs * theirs).sum(axis=2) * (ours * ours).sum(axis=2))
-        r = np.where(scale > 0, (theirs * ours).sum(axis=2) / np.maximum(scale, 1e-12), 0.0)
-        best = max(best, float(r.mean(axis=1).max()))
-    return best
+    line and the copy's readings (``copy``: phases x hops, an odd number of phases) nearest
+    their moments.
+
+    Shifts a whole hop apart pair the same readings of the copy with hops of the work one
+    apart, so each of the ``phases`` sets of such shifts gathers the copy's readings once
+    and the work's hops at all the set's shifts as one row. The correlation's sums are of
+    bytes and products of bytes, exact in float32 while they stay under 2 ** 24 (a
+    window's 48 hops: under 3.2 million)."""
+    phases, n = copy.shape[0], hops.shape[1]
+    exact = np.float32 if n * 255 ** 2 < 2 ** 24 else np.float64
+    readings = copy.T.reshape(-1).astype(exact)  # reading i is hop i // phases's
+    # the work's hops between zeros: a hop beyond the work compares as 0
+    steps = np.arange(-MAX_LAG, MAX_LAG + 1)  # whole hops
+    pad = len(steps)
+    padded = np.concatenate([np.zeros(pad, exact), work.astype(exact), np.zeros(pad, exact)])
+    # lines x phases x windows x hops: the moment of each shift's set, in 1/phases hops
+    moment = np.rint(phases * np.stack(lines)).astype(np.int64)[:, None] \
+        + np.arange(phases)[None, :, None, None]
+    nearest = (moment + phases // 2) // phases  # the work's hop nearest the moment
+    # the copy's reading as far from its hop as the work's hop is from the moment
+    theirs = readings[np.clip(phases * (hops + nearest) - moment, 0, len(readings) - 1)]
+    # ... x steps x hops: the work's hops MAX_LAG before to MAX_LAG after the nearest
+    ours = padded[np.clip(nearest, -MAX_LAG - 1, len(work) + MAX_LAG)[..., None, :]
+                  + (pad + steps)[:, None]]
+
+    def total(spec: str, *arrays: np.ndarray) -> np.ndarray:
+        return np.einsum(spec, *arrays).astype(np.float64)  # exact: see the docstring
+
+    their_sum = total("lpwh->lpw", theirs)[..., None]
+    our_sum = total("lpwsh->lpws", ours)
+    their_var = n * total("lpwh,lpwh->lpw", theirs, theirs)[..., None] - their_sum ** 2
+    our_var = n * total("lpwsh,lpwsh->lpws", ours, ours) - our_sum ** 2
+    covariance = n * total("lpwh,lpwsh->lpws", theirs, ours) - their_sum * our_sum
+    scale = np.sqrt(their_var * our_var)
+    r = np.where(scale > 0, covariance / np.maximum(scale, 1e-12), 0.0).mean(axis=2)
+    # of the shifts phase + phases * step readings, those within MAX_LAG hops
+    shift = np.arange(phases)[:, None] + phases * steps[None, :]
+    return max(-1.0, float(r[:, np.abs(shift) <= MAX_LAG * phases].max()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench.audiogen import RATE, music, write_audio
 from matching import audio, audio_onsets
@@ -65,3 +66,25 @@ def test_a_copys_readings_do_not_depend_on_how_its_audio_arrives() -> None:
     assert readings.shape[0] == 2 * phases and envelopes.shape[1] - hops in (0, 1)
     assert np.array_equal(readings[[0, phases]], envelopes[:, :hops])
     assert not np.array_equal(readings[0], readings[phases // 2])
+
+
+def test_a_copy_read_off_the_line_agrees_at_its_shift_within_the_lag() -> None:
+    """A copy whose readings lie any number of readings off the work's hops, up to
+    :data:`audio_onsets.MAX_LAG` hops either way, follows the work exactly at that shift;
+    further off, it follows nothing."""
+    phases = audio_onsets.COPY_PHASES
+    rng = np.random.default_rng(18)
+    fine = rng.integers(0, 256, (2, 200 * phases + 400)).astype(np.uint8)  # per reading
+    work = fine[:, 200:200 + 200 * phases:phases]  # 200 hops
+    windows, window = np.arange(1, 3), 16  # hops 48 to 143 of the copy, on the work's
+    for readings_off in (0, 7, -13, phases * audio_onsets.MAX_LAG, -1 - 3 * phases):
+        start = 200 + readings_off
+        copy = fine[:, start:start + 200 * phases].reshape(2, 200, phases) \
+            .transpose(0, 2, 1).reshape(2 * phases, 200)
+        assert audio_onsets.agreement(work, copy, windows, np.zeros(2), window) \
+            == pytest.approx((1.0, 1.0)), readings_off
+    start = 200 + phases * audio_onsets.MAX_LAG + 3
+    copy = fine[:, start:start + 200 * phases].reshape(2, 200, phases) \
+        .transpose(0, 2, 1).reshape(2 * phases, 200)
+    straight, bent = audio_onsets.agreement(work, copy, windows, np.zeros(2), window)
+    assert straight < audio.MIN_ONSETS_STRAIGHT and bent < audio.MIN_ONSETS_BENT
