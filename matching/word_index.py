@@ -262,7 +262,7 @@ class Segment:
     def votes(self, looked: Sequence[tuple[np.ndarray, np.ndarray]],
               weights: Sequence[np.ndarray]) -> np.ndarray:
         """Summed ``weights`` (one per table and probe) per image of this segment."""
-        total = np.zeros(len(self), np.float64)
+        hits, votes = [np.zeros(0, np.uint16)], [np.zeros(0, np.float64)]
         for t, (begins, counts) in enumerate(looked):
             keep = (counts > 0) & (weights[t] > 0)
             lengths = counts[keep]
@@ -271,9 +271,9 @@ class Segment:
             ends = np.cumsum(lengths)
             rows = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(
                 begins[keep] - (ends - lengths), lengths)
-            hits = np.asarray(self.images[t])[rows]
-            total += np.bincount(hits, np.repeat(weights[t][keep], lengths), len(self))
-        return total
+            hits.append(np.asarray(self.images[t])[rows])
+            votes.append(np.repeat(weights[t][keep], lengths))
+        return np.bincount(np.concatenate(hits), np.concatenate(votes), len(self))
 
 
 def _codes(values: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -493,7 +493,7 @@ class WordIndex(SharedSignalIndex):
         keys = descriptor_keys(query.descriptors) if keys is None else keys
         # each distinct key (or key one bit away) votes once: a pattern repeated all over
         # the copy (text, a texture) must not outvote the work
-        probes = [np.unique((keys[t][:, None] ^ _VOTE_FLIPS[None, :]).ravel())
+        probes = [_distinct((keys[t][:, None] ^ _VOTE_FLIPS[None, :]).ravel())
                   for t in range(TABLES)]
         looked = [segment.lookup(probes) for segment in view.segments]
         weights = []
@@ -618,6 +618,16 @@ class _SlotTables:
 
 
 _SLOT_TABLES = _SlotTables()
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` for a 1-D array, a third of its time on a query's keys.
+
+    >>> _distinct(np.array([7, 2, 7, 5, 2], np.uint32)).tolist()
+    [2, 5, 7]
+    """
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def _stable_order(keys: np.ndarray) -> np.ndarray:
