@@ -40,6 +40,7 @@ from matching.local_features import (
     DISTINCT_RADIUS_PX,
     MAX_DESCRIPTOR_DISTANCE,
     MAX_SCALE,
+    MIN_DISTINCT_POINTS,
     MIN_SCALE,
     RANSAC_REPROJECTION_PX,
     RANSAC_SEED,
@@ -57,6 +58,11 @@ MAX_CANDIDATES = 24  # best-voted images given the cheap geometric check per que
                      # found at 500 images of bench/image_index.py: 48/52 at 16, 50 at 24-48)
 RETRIEVAL_SHARE = 0.4  # the check's key-sharing matches find about half the true ones: a set
                        # needs this share of the inliers among them to be verified exactly
+ROUGH_SPOT_SHARE = 0.75  # the check's inliers must sit on this share of the distinct spots
+                         # verify demands (min(MIN_DISTINCT_POINTS, min_inliers)): 6 at the
+                         # default limit. Copies passed it on 8 or more (bench/scale.py's 39 at
+                         # 5,013 images, tests/test_image_index.py's 72); 9 chance passes in 10
+                         # stood on 4-5, and each cost a 4 ms verification
 ROUGH_RANSAC_ITERATIONS = 500
 MAX_PROBE_POINTS = 32  # the check pairs no work point through a probe key (a key and its
                        # one-bit neighbours) shared by more of the query's keypoints
@@ -256,7 +262,7 @@ class Segment:
     def votes(self, looked: Sequence[tuple[np.ndarray, np.ndarray]],
               weights: Sequence[np.ndarray]) -> np.ndarray:
         """Summed ``weights`` (one per table and probe) per image of this segment."""
-        total = np.zeros(len(self), np.float64)
+        hits, votes = [np.zeros(0, np.uint16)], [np.zeros(0, np.float64)]
         for t, (begins, counts) in enumerate(looked):
             keep = (counts > 0) & (weights[t] > 0)
             lengths = counts[keep]
@@ -265,9 +271,9 @@ class Segment:
             ends = np.cumsum(lengths)
             rows = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(
                 begins[keep] - (ends - lengths), lengths)
-            hits = np.asarray(self.images[t])[rows]
-            total += np.bincount(hits, np.repeat(weights[t][keep], lengths), len(self))
-        return total
+            hits.append(np.asarray(self.images[t])[rows])
+            votes.append(np.repeat(weights[t][keep], lengths))
+        return np.bincount(np.concatenate(hits), np.concatenate(votes), len(self))
 
 
 def _codes(values: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -487,7 +493,7 @@ class WordIndex(SharedSignalIndex):
         keys = descriptor_keys(query.descriptors) if keys is None else keys
         # each distinct key (or key one bit away) votes once: a pattern repeated all over
         # the copy (text, a texture) must not outvote the work
-        probes = [np.unique((keys[t][:, None] ^ _VOTE_FLIPS[None, :]).ravel())
+        probes = [_distinct((keys[t][:, None] ^ _VOTE_FLIPS[None, :]).ravel())
                   for t in range(TABLES)]
         looked = [segment.lookup(probes) for segment in view.segments]
         weights = []
@@ -512,17 +518,19 @@ class WordIndex(SharedSignalIndex):
         """Verified sets with at least ``limit`` inliers: ``(id, inliers, placement)``."""
         query: LocalFeatures = value
         min_inliers = max(2, int(limit))
+        need = max(2, int(min_inliers * RETRIEVAL_SHARE))
+        spots = max(need, math.ceil(ROUGH_SPOT_SHARE * min(MIN_DISTINCT_POINTS, min_inliers)))
         found = []
         keys = descriptor_keys(query.descriptors)
         candidates = self.candidates(query, keys=keys)
         if not candidates:
             return []
-        probes = _QueryProbes.of(query, keys)
         works = [segment.features(image) for segment, image, _ in candidates]
+        with _QueryProbes.of(query, keys) as probes:
+            pairs = key_matches(query, probes, works)
         for (segment, image, _), features, (work_points, query_points) in zip(
-                candidates, works, key_matches(query, probes, works), strict=True):
-            if not roughly_placed(work_points, query_points,
-                                  max(2, int(min_inliers * RETRIEVAL_SHARE))):
+                candidates, works, pairs, strict=True):
+            if not roughly_placed(work_points, query_points, need, spots):
                 continue  # not even roughly in place: skip the exact (costlier) verification
             placement = verify(query, features, min_inliers)
             if placement is not None:
@@ -549,32 +557,77 @@ def most_voted(votes: np.ndarray, limit: int) -> np.ndarray:
 class _QueryProbes:
     """A query's probe keys per table: key ``k`` is the ``slots[t][k]``-th distinct probe
     (-1 if none), whose query keypoints are ``points[t][starts[t][j]:starts[t][j + 1]]``; and
-    the query's descriptors as words (:func:`_words`)."""
+    the query's descriptors as words (:func:`_words`). ``slots`` are tables of 2**KEY_BITS
+    entries lent by a pool: use the probes in a ``with`` block, which gives them back."""
 
     slots: tuple[np.ndarray, ...]
     starts: tuple[np.ndarray, ...]
     points: tuple[np.ndarray, ...]
     words: np.ndarray
+    unique: tuple[np.ndarray, ...]  # the distinct probes: the slots set apart from -1
 
     @classmethod
     def of(cls, query: LocalFeatures, query_keys: np.ndarray) -> _QueryProbes:
         """The probes of ``query``, whose :func:`descriptor_keys` are ``query_keys``."""
-        slots, starts, points = [], [], []
+        slots, starts, points, uniques = [], [], [], []
         for t in range(TABLES):
             probes = (query_keys[t][:, None] ^ _PROBE_FLIPS[None, :]).ravel()
             order = _stable_order(probes)
             ordered = probes[order]
             first = np.nonzero(np.r_[True, ordered[1:] != ordered[:-1]])[0]
             unique = ordered[first]
-            slot = np.full(1 << KEY_BITS, -1, np.int32)  # 4 MB: faster than a binary search
+            slot = _SLOT_TABLES.take()  # faster than a binary search, and no page faults
             slot[unique] = np.arange(len(unique), dtype=np.int32)
             # a probe shared by many of the query's keypoints is a pattern repeated over the
             # copy (a page's text): its pairs are chance ones, and up to a million a table
             slot[unique[np.diff(np.append(first, len(order))) > MAX_PROBE_POINTS]] = -1
             slots.append(slot)
+            uniques.append(unique)
             starts.append(np.append(first, len(order)))
             points.append(order // len(_PROBE_FLIPS))
-        return cls(tuple(slots), tuple(starts), tuple(points), _words(query.descriptors))
+        return cls(tuple(slots), tuple(starts), tuple(points), _words(query.descriptors),
+                   tuple(uniques))
+
+    def __enter__(self) -> _QueryProbes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for slot, unique in zip(self.slots, self.unique, strict=True):
+            slot[unique] = -1
+            _SLOT_TABLES.give_back(slot)
+
+
+class _SlotTables:
+    """A pool of slot tables (2**KEY_BITS int32, all -1) for :class:`_QueryProbes`: a fresh
+    4 MB table costs a page fault per 4 KB page (3 ms a query for two), a lent one is
+    cleared at its few thousand used entries when given back. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> np.ndarray:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return np.full(1 << KEY_BITS, -1, np.int32)
+
+    def give_back(self, slot: np.ndarray) -> None:
+        with self._lock:
+            self._free.append(slot)
+
+
+_SLOT_TABLES = _SlotTables()
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` for a 1-D array, a third of its time on a query's keys.
+
+    >>> _distinct(np.array([7, 2, 7, 5, 2], np.uint32)).tolist()
+    [2, 5, 7]
+    """
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def _stable_order(keys: np.ndarray) -> np.ndarray:
@@ -614,21 +667,23 @@ def _distances(query_words: np.ndarray, work_words: np.ndarray, q: np.ndarray,
     return distance
 
 
-def roughly_placed(work_points: np.ndarray, query_points: np.ndarray, need: int) -> bool:
-    """Whether at least ``need`` of the pairs agree on one similarity transform (a short,
-    seeded RANSAC: a gate before :func:`~matching.local_features.verify`, not a verdict)."""
+def roughly_placed(work_points: np.ndarray, query_points: np.ndarray, need: int,
+                   spots: int) -> bool:
+    """Whether at least ``need`` of the pairs, on ``spots`` distinct spots of the work, agree
+    on one similarity transform (a short, seeded RANSAC, its transform not refined: a gate
+    before :func:`~matching.local_features.verify`, not a verdict)."""
     if len(work_points) < need:
         return False
     cv2.setRNGSeed(RANSAC_SEED)
     transform, mask = cv2.estimateAffinePartial2D(
         work_points, query_points, method=cv2.RANSAC,
         ransacReprojThreshold=RANSAC_REPROJECTION_PX, maxIters=ROUGH_RANSAC_ITERATIONS,
-        confidence=0.99)
+        confidence=0.99, refineIters=0)  # refining moves the scale a little, not the inliers
     if transform is None or mask is None or int(mask.sum()) < need:
         return False
     inliers = work_points[mask.ravel().astype(bool)]
     return (MIN_SCALE <= math.hypot(transform[0, 0], transform[1, 0]) <= MAX_SCALE
-            and distinct_points(inliers, DISTINCT_RADIUS_PX, need) >= need)
+            and distinct_points(inliers, DISTINCT_RADIUS_PX, spots) >= spots)
 
 
 def key_matches(query: LocalFeatures, probes: _QueryProbes,
