@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from scrapy.crawler import Crawler
 from scrapy.utils.test import get_crawler
 
 from crawlers import analysis
@@ -30,16 +31,20 @@ def _item(body: bytes, n: int) -> MediaItem:
     return MediaItem(exchange(f"http://127.0.0.1:9/{n}.jpg", body), page)
 
 
-def test_matching_goes_on_after_a_worker_process_dies(sqlite_home: Settings) -> None:
-    db = open_database(sqlite_home)
+def _samples_and_one_worker(home: Settings) -> tuple[Crawler, bytes]:
+    """The sample works registered in ``home``, a crawler with one match worker on it, and a
+    re-encoded copy of the first sample."""
+    db = open_database(home)
     register_samples(db)
     db.dispose()
-    title, image = sample_works()[0]
-    copy = MILD_ALTERATIONS["reencoded"](image)
-
     crawler = get_crawler(settings_dict={
         "SWORDNET_MATCH_WORKERS": 1, "EXTENSIONS": {CrawlDatabase: 0},
-        "SWORDNET_HOME": str(sqlite_home.home), "SWORDNET_DATABASE_URL": sqlite_home.database_url})
+        "SWORDNET_HOME": str(home.home), "SWORDNET_DATABASE_URL": home.database_url})
+    return crawler, MILD_ALTERATIONS["reencoded"](sample_works()[0][1])
+
+
+def test_matching_goes_on_after_a_worker_process_dies(sqlite_home: Settings) -> None:
+    crawler, copy = _samples_and_one_worker(sqlite_home)
 
     async def scenario() -> list[Any]:
         pipeline = AnalysisPipeline(crawler)
@@ -64,13 +69,7 @@ def test_matching_goes_on_after_a_worker_process_dies(sqlite_home: Settings) -> 
 
 
 def test_the_same_bytes_under_another_url_are_not_matched_again(sqlite_home: Settings) -> None:
-    db = open_database(sqlite_home)
-    register_samples(db)
-    db.dispose()
-    copy = MILD_ALTERATIONS["reencoded"](sample_works()[0][1])
-    crawler = get_crawler(settings_dict={
-        "SWORDNET_MATCH_WORKERS": 1, "EXTENSIONS": {CrawlDatabase: 0},
-        "SWORDNET_HOME": str(sqlite_home.home), "SWORDNET_DATABASE_URL": sqlite_home.database_url})
+    crawler, copy = _samples_and_one_worker(sqlite_home)
 
     async def scenario() -> list[Any]:
         pipeline = AnalysisPipeline(crawler)
