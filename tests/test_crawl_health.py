@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+from urllib.parse import urlsplit
 
 from crawlers.store import finish_run, open_run
 from scheduler.executor import CrawlRequest, create_run
@@ -36,10 +37,13 @@ def test_runs_are_judged_and_unhealthy_ones_listed_with_their_reasons(
     site.routes["/p/"] = lambda path, _q: Resource(200, HTML, page(path, "<p>post</p>"))
     with serve_site(site) as running:
         target = add_watch_target(db, running.url)
-        healthy = crawl_target(db, sqlite_home, target)
+        # in-process (tests/spider_harness.py) while the site answers; a real crawl once it
+        # blocks, which Scrapy's downloader statistics count
+        sites = {urlsplit(running.url).netloc: site}
+        healthy = crawl_recorded(db, _request(db, target), sites)
         # the layout changes: the listing now holds no links at all
         site.add("/", page("Listing", "<div id=app></div>"), HTML)
-        collapsed = crawl_target(db, sqlite_home, target)
+        collapsed = crawl_recorded(db, _request(db, target), sites)
         # the site starts blocking the crawler
         site.files.clear()
         site.routes = {"/": _blocked}
@@ -74,13 +78,18 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def _recorded_again(db: Database, target_id: int, like: CrawlRun) -> CrawlRun:
-    """Another run of the target ending as ``like`` did, recorded as a crawl records its
-    run (created, opened, finished with those statistics) but without a crawl process."""
+def _request(db: Database, target_id: int) -> CrawlRequest:
+    """The request that crawls the watch target."""
     with db.session() as session:
         target = session.get(WatchTarget, target_id)
         assert target is not None
-        request = CrawlRequest.for_target(target)
+        return CrawlRequest.for_target(target)
+
+
+def _recorded_again(db: Database, target_id: int, like: CrawlRun) -> CrawlRun:
+    """Another run of the target ending as ``like`` did, recorded as a crawl records its
+    run (created, opened, finished with those statistics) but without a crawl process."""
+    request = _request(db, target_id)
     run_id = create_run(db, request)
     with db.session() as session:
         ref = open_run(session, run_id, request.start_url, request.spider)
