@@ -30,7 +30,7 @@ from crawlers.watch_spider import WatchSpider
 from scheduler.executor import CrawlRequest, create_run
 from swordnet.core.config import load_settings
 from swordnet.core.db import Database, open_database
-from swordnet.core.models import CrawlRun
+from swordnet.core.models import CrawlRun, WatchTarget
 from swordnet.demo.site import DemoSite
 from swordnet.watch.targets import get_target, scrapy_settings
 
@@ -147,3 +147,11 @@ def crawl_recorded(db: Database, request: CrawlRequest, sites: dict[str, DemoSit
         run = session.get(CrawlRun, run_id)
         assert run is not None
         return run
+
+
+def target_request(db: Database, target_id: int) -> CrawlRequest:
+    """The request that crawls the watch target, as the scheduler makes it."""
+    with db.session() as session:
+        target = session.get(WatchTarget, target_id)
+        assert target is not None
+        return CrawlRequest.for_target(target)

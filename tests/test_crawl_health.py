@@ -13,12 +13,12 @@ from scheduler.executor import CrawlRequest, create_run
 from scheduler.jobs import TIP_DEPTH
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
-from swordnet.core.models import CrawlRun, Site, WatchTarget
+from swordnet.core.models import CrawlRun, Site
 from swordnet.demo.site import DemoSite, Resource, serve_site
 from swordnet.watch.targets import site_for_url
 from tests.conftest import run_cli
 from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
-from tests.spider_harness import crawl_recorded
+from tests.spider_harness import crawl_recorded, target_request
 
 
 def _blocked(_path: str, _query: str) -> Resource:
@@ -40,10 +40,10 @@ def test_runs_are_judged_and_unhealthy_ones_listed_with_their_reasons(
         # in-process (tests/spider_harness.py) while the site answers; a real crawl once it
         # blocks, which Scrapy's downloader statistics count
         sites = {urlsplit(running.url).netloc: site}
-        healthy = crawl_recorded(db, _request(db, target), sites)
+        healthy = crawl_recorded(db, target_request(db, target), sites)
         # the layout changes: the listing now holds no links at all
         site.add("/", page("Listing", "<div id=app></div>"), HTML)
-        collapsed = crawl_recorded(db, _request(db, target), sites)
+        collapsed = crawl_recorded(db, target_request(db, target), sites)
         # the site starts blocking the crawler
         site.files.clear()
         site.routes = {"/": _blocked}
@@ -78,18 +78,10 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def _request(db: Database, target_id: int) -> CrawlRequest:
-    """The request that crawls the watch target."""
-    with db.session() as session:
-        target = session.get(WatchTarget, target_id)
-        assert target is not None
-        return CrawlRequest.for_target(target)
-
-
 def _recorded_again(db: Database, target_id: int, like: CrawlRun) -> CrawlRun:
     """Another run of the target ending as ``like`` did, recorded as a crawl records its
     run (created, opened, finished with those statistics) but without a crawl process."""
-    request = _request(db, target_id)
+    request = target_request(db, target_id)
     run_id = create_run(db, request)
     with db.session() as session:
         ref = open_run(session, run_id, request.start_url, request.spider)
