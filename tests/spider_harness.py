@@ -24,9 +24,13 @@ from scrapy.utils.test import get_crawler
 from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem
 from crawlers.runstats import error_samples, summary
+from crawlers.spiders.site import SiteSpider
+from crawlers.store import finish_run, open_run
 from crawlers.watch_spider import WatchSpider
+from scheduler.executor import CrawlRequest, create_run
 from swordnet.core.config import load_settings
-from swordnet.core.db import open_database
+from swordnet.core.db import Database, open_database
+from swordnet.core.models import CrawlRun, WatchTarget
 from swordnet.demo.site import DemoSite
 from swordnet.watch.targets import get_target, scrapy_settings
 
@@ -127,3 +131,27 @@ def run_spider(spider: WatchSpider, sites: dict[str, DemoSite], *,
     if spider.crawler.settings.getdict("EXTENSIONS"):
         CrawlDatabase.of(spider.crawler).close()  # as when the engine stops
     return run
+
+
+def crawl_recorded(db: Database, request: CrawlRequest, sites: dict[str, DemoSite]) -> CrawlRun:
+    """``request`` (a site spider's) crawled in-process over ``sites`` and recorded as a
+    crawl records its run: created, opened, finished with the crawl's statistics and errors
+    (which judges its health)."""
+    assert request.spider == "site"
+    run_id = create_run(db, request)
+    crawl = run_spider(make_spider(SiteSpider, **request.arguments()), sites)
+    with db.session() as session:
+        ref = open_run(session, run_id, request.start_url, request.spider)
+        finish_run(session, ref, "finished", crawl.stats, crawl.errors)
+    with db.session() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        return run
+
+
+def target_request(db: Database, target_id: int) -> CrawlRequest:
+    """The request that crawls the watch target, as the scheduler makes it."""
+    with db.session() as session:
+        target = session.get(WatchTarget, target_id)
+        assert target is not None
+        return CrawlRequest.for_target(target)

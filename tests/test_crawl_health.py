@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import json
 import socket
+from urllib.parse import urlsplit
 
 from crawlers.store import finish_run, open_run
 from scheduler.executor import CrawlRequest, create_run
 from scheduler.jobs import TIP_DEPTH
 from swordnet.core.config import Settings
 from swordnet.core.db import Database, open_database
-from swordnet.core.models import CrawlRun, Site, WatchTarget
+from swordnet.core.models import CrawlRun, Site
 from swordnet.demo.site import DemoSite, Resource, serve_site
+from swordnet.watch.targets import site_for_url
 from tests.conftest import run_cli
-from tests.crawled import crawl
-from tests.pirate_sites import HTML, add_watch_target, crawl_target, page, run_crawl
+from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
+from tests.spider_harness import crawl_recorded, target_request
 
 
 def _blocked(_path: str, _query: str) -> Resource:
@@ -35,10 +37,13 @@ def test_runs_are_judged_and_unhealthy_ones_listed_with_their_reasons(
     site.routes["/p/"] = lambda path, _q: Resource(200, HTML, page(path, "<p>post</p>"))
     with serve_site(site) as running:
         target = add_watch_target(db, running.url)
-        healthy = crawl_target(db, sqlite_home, target)
+        # in-process (tests/spider_harness.py) while the site answers; a real crawl once it
+        # blocks, which Scrapy's downloader statistics count
+        sites = {urlsplit(running.url).netloc: site}
+        healthy = crawl_recorded(db, target_request(db, target), sites)
         # the layout changes: the listing now holds no links at all
         site.add("/", page("Listing", "<div id=app></div>"), HTML)
-        collapsed = crawl_target(db, sqlite_home, target)
+        collapsed = crawl_recorded(db, target_request(db, target), sites)
         # the site starts blocking the crawler
         site.files.clear()
         site.routes = {"/": _blocked}
@@ -76,10 +81,7 @@ def _closed_port() -> int:
 def _recorded_again(db: Database, target_id: int, like: CrawlRun) -> CrawlRun:
     """Another run of the target ending as ``like`` did, recorded as a crawl records its
     run (created, opened, finished with those statistics) but without a crawl process."""
-    with db.session() as session:
-        target = session.get(WatchTarget, target_id)
-        assert target is not None
-        request = CrawlRequest.for_target(target)
+    request = target_request(db, target_id)
     run_id = create_run(db, request)
     with db.session() as session:
         ref = open_run(session, run_id, request.start_url, request.spider)
@@ -125,16 +127,16 @@ def test_tip_checks_are_not_judged_by_the_site_crawls_rules_nor_their_baseline(
     site.routes["/p/"] = lambda path, _q: Resource(200, HTML, page(path, "<p>post</p>"))
     site.add("/tip/bare.html", page("A post", "<p>no links here</p>"), HTML)
     site.add("/tip/two.html", _listing(2), HTML)
-    with serve_site(site) as running:
-        crawled = crawl(db, sqlite_home, running.url, depth=1)  # a site crawl, by hand
-        with db.session() as session:
-            site_id = crawled.site_id
-        tips = [run_crawl(db, sqlite_home, CrawlRequest(
-                    site_id=site_id, start_url=running.url + path, depth=TIP_DEPTH,
-                    max_pages=1, purpose="tip"))
-                for path in ("tip/bare.html", "tip/two.html", "tip/gone.html")]
-        site.add("/", page("Listing", "<div id=app></div>"), HTML)  # the layout changes
-        collapsed = crawl(db, sqlite_home, running.url, depth=1)
+    url, sites = "http://127.0.0.1:8001/", {"127.0.0.1:8001": site}  # crawled in-process
+    with db.session() as session:
+        site_id = site_for_url(session, url).id
+    site_crawl = CrawlRequest(site_id=site_id, start_url=url, depth=1, max_pages=50)
+    crawled = crawl_recorded(db, site_crawl, sites)  # a site crawl, by hand
+    tips = [crawl_recorded(db, CrawlRequest(site_id=site_id, start_url=url + path,
+                                            depth=TIP_DEPTH, max_pages=1, purpose="tip"), sites)
+            for path in ("tip/bare.html", "tip/two.html", "tip/gone.html")]
+    site.add("/", page("Listing", "<div id=app></div>"), HTML)  # the layout changes
+    collapsed = crawl_recorded(db, site_crawl, sites)
     assert crawled.healthy and crawled.stats["links_found"] == 11
     assert [t.purpose for t in tips] == ["tip"] * 3
     assert [t.stats.get("links_found", 0) for t in tips[:2]] == [0, 2]

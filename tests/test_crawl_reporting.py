@@ -13,6 +13,7 @@ from swordnet.core.db import open_database
 from swordnet.demo.site import DemoSite, Resource, serve_site
 from tests.conftest import run_cli
 from tests.pirate_sites import HTML, add_watch_target, crawl_target, page
+from tests.spider_harness import crawl_recorded, target_request
 
 
 def _numbered(path: str, _query: str) -> Resource:
@@ -28,10 +29,9 @@ def test_an_endless_numbered_link_space_that_uses_up_the_page_cap_is_a_trap(
     site.add("/about.html", page("About", "<p>hello</p>"), HTML)
     site.routes["/page/"] = _numbered
     db = open_database(sqlite_home)
-    with serve_site(site) as running:
-        run = crawl_target(db, sqlite_home,
-                           add_watch_target(db, running.url, depth=50, max_pages=40))
-        host = running.url.split("/")[2]
+    host = "127.0.0.1:8001"  # crawled in-process (tests/spider_harness.py)
+    target = add_watch_target(db, f"http://{host}/", depth=50, max_pages=40)
+    run = crawl_recorded(db, target_request(db, target), {host: site})
     assert run.outcome == "finished"
     assert run.stats["pages"] == 40 and run.stats["pages_capped"] == 1
     assert run.stats["traps"] == {"exhausted_page_cap": 1}
