@@ -45,6 +45,9 @@ from tests.conftest import run_cli
 
 LIMIT = OrbSignal.default_threshold
 STAGE_2 = ("crop_75", "border_10", "rotate_5", "embed_60")
+# The tests against brute force share its verified pairs and the module's fixtures: one
+# worker under ``--dist loadgroup``.
+SAME_WORKER = pytest.mark.xdist_group("image_index_brute_force")
 
 
 def _works() -> list[Image.Image]:
@@ -77,23 +80,41 @@ def queries() -> list[tuple[str, LocalFeatures]]:
     return _queries()
 
 
-def _brute_force(sets: dict[int, LocalFeatures], query: LocalFeatures) -> list[tuple[int, float]]:
-    """Exhaustive search: every registered set verified against the query."""
-    found = []
-    for entry_id, features in sets.items():
-        placement = verify(query, features, int(LIMIT))
-        if placement is not None:
-            found.append((entry_id, float(placement.inliers)))
-    return sorted(found, key=lambda f: (-f[1], f[0]))
+class BruteForce:
+    """Exhaustive search: every registered set verified against the query. ``verify`` is
+    deterministic, so each (query, set) pair is verified once per module and remembered by
+    the two objects' identities (both live in module-scoped fixtures)."""
+
+    def __init__(self) -> None:
+        self._inliers: dict[tuple[int, int], float | None] = {}
+
+    def __call__(self, sets: dict[int, LocalFeatures],
+                 query: LocalFeatures) -> list[tuple[int, float]]:
+        found = []
+        for entry_id, features in sets.items():
+            key = (id(query), id(features))
+            if key not in self._inliers:
+                placement = verify(query, features, int(LIMIT))
+                self._inliers[key] = None if placement is None else float(placement.inliers)
+            inliers = self._inliers[key]
+            if inliers is not None:
+                found.append((entry_id, inliers))
+        return sorted(found, key=lambda f: (-f[1], f[0]))
+
+
+@pytest.fixture(scope="module")
+def brute_force() -> BruteForce:
+    return BruteForce()
 
 
 def _check_against_brute_force(index: WordIndex, sets: dict[int, LocalFeatures],
-                               queries: list[tuple[str, LocalFeatures]]) -> tuple[int, int]:
+                               queries: list[tuple[str, LocalFeatures]],
+                               brute_force: BruteForce) -> tuple[int, int]:
     """Every answer is exhaustive search's, with the same scores; only a copy embedded in a
     page may be missed (its work ranked below the verified candidates). ``(found, missed)``."""
     found = missed = 0
     for what, query in queries:
-        expected = _brute_force(sets, query)
+        expected = brute_force(sets, query)
         got = index.query(query, LIMIT)
         if what == "embed_60" and got != expected:
             assert set(got) < set(expected), what
@@ -123,13 +144,15 @@ def _index_then_change(db: Database, directory: Path,
     return in_file
 
 
+@SAME_WORKER
 def test_the_inverted_file_finds_what_exhaustive_search_finds(
-        registered: dict[int, LocalFeatures], queries: list[tuple[str, LocalFeatures]]) -> None:
+        registered: dict[int, LocalFeatures], queries: list[tuple[str, LocalFeatures]],
+        brute_force: BruteForce) -> None:
     index = WordIndex()
     for entry_id, features in registered.items():
         index.add_features(entry_id, entry_id, "original", features)
     assert len(registered) > 2 * MAX_CANDIDATES  # more works than the index verifies
-    found, missed = _check_against_brute_force(index, registered, queries)
+    found, missed = _check_against_brute_force(index, registered, queries, brute_force)
     copies = len(WORKS[::3]) * len(STAGE_2)
     # measured: exhaustive search finds 71 of the 72 copies, the index 69: it misses 2 copies
     # of generated pictures embedded in a page (12 and 18 inliers), ranked below the candidates
@@ -232,9 +255,10 @@ def test_a_work_sharing_few_rare_keys_outranks_many_images_sharing_common_keys()
     assert 0 in checked
 
 
+@SAME_WORKER
 def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_force(
         tmp_path: Path, registered: dict[int, LocalFeatures],
-        queries: list[tuple[str, LocalFeatures]]) -> None:
+        queries: list[tuple[str, LocalFeatures]], brute_force: BruteForce) -> None:
     items = list(registered.items())
     manifest = index_file.Manifest()
     for part in (items[:10], items[10:25], items[25:-4]):
@@ -254,14 +278,16 @@ def test_an_index_file_with_segments_tombstones_and_a_delta_agrees_with_brute_fo
     index.remove(items[-1][0])
     live = {e: f for e, f in items if e not in (items[3][0], items[12][0], items[-1][0])}
     assert len(index) == len(live)
-    found, missed = _check_against_brute_force(index, live, queries)
+    found, missed = _check_against_brute_force(index, live, queries, brute_force)
     assert found > 0 and missed <= 2
     assert index.owner(items[3][0]) is None and index.owner(items[4][0]) == (items[4][0],
                                                                              "original")
 
 
+@SAME_WORKER
 def test_sets_added_a_few_at_a_time_between_queries_stay_exact_and_in_few_segments(
-        registered: dict[int, LocalFeatures], queries: list[tuple[str, LocalFeatures]]) -> None:
+        registered: dict[int, LocalFeatures], queries: list[tuple[str, LocalFeatures]],
+        brute_force: BruteForce) -> None:
     """What a crawl does: works registered in small batches while it matches. Each query
     builds only the newest sets; merged segments drop removed sets and re-added ones win."""
     items = list(registered.items())
@@ -274,13 +300,13 @@ def test_sets_added_a_few_at_a_time_between_queries_stay_exact_and_in_few_segmen
         if start % 9 == 0:
             index.remove(items[start][0])
             del live[items[start][0]]
-        assert index.query(queries[start % len(queries)][1], LIMIT) == _brute_force(
+        assert index.query(queries[start % len(queries)][1], LIMIT) == brute_force(
             live, queries[start % len(queries)][1])
     old, new = items[3][0], items[1][1]
     index.add_features(old, old, "mirrored", new)  # re-registered with other features
     live[old] = new
     assert len(index) == len(live) and index.owner(old) == (old, "mirrored")
-    found, missed = _check_against_brute_force(index, live, queries[::4])
+    found, missed = _check_against_brute_force(index, live, queries[::4], brute_force)
     assert found > 0 and missed <= 2
     assert len(index._segments) <= len(items).bit_length() + 1  # merged as they came
 

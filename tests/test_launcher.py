@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -23,7 +24,13 @@ from swordnet.core.processes import ProcessRef
 from swordnet.demo.site import DemoSite, build_demo_site, serve_site
 from swordnet.watch.targets import site_for_url
 from tests.conftest import TEST_NETWORKS
-from tests.pirate_sites import hit_set, planted_set, register_samples, sample_works
+from tests.pirate_sites import (
+    hit_set,
+    planted_set,
+    register_samples,
+    sample_works,
+    small_site,
+)
 
 # A "spider" file for ``scrapy runspider``: it says what its process looks like, then exits
 # with LAUNCHER_TEST_EXIT or, with LAUNCHER_TEST_HANG, waits until killed.
@@ -39,9 +46,28 @@ raise SystemExit(int(os.environ.get("LAUNCHER_TEST_EXIT", "0")))
 """
 
 
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Launcher]:
+    """A launcher of the module's own, shared by the tests that leave it running."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(launcher_module, "_shared", {})
+        patch.setattr(launcher_module, "_failed", False)
+        started = shared_launcher()
+        assert started is not None
+        yield started
+        started.close()
+
+
 @pytest.fixture
-def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[Launcher]:
-    """A launcher of the test's own, shared by the executors the test makes."""
+def launcher(shared: Launcher) -> Launcher:
+    """The module's launcher, still the one executors get."""
+    assert shared_launcher() is shared
+    return shared
+
+
+@pytest.fixture
+def own_launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[Launcher]:
+    """A launcher of the test's own (the test kills it), shared by the executors it makes."""
     monkeypatch.setattr(launcher_module, "_shared", {})
     monkeypatch.setattr(launcher_module, "_failed", False)
     started = shared_launcher()
@@ -50,14 +76,23 @@ def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[Launcher]:
     started.close()
 
 
-def settings_in(directory: Path) -> Settings:
-    settings = Settings(home=directory / "home",
-                        database_url=f"sqlite:///{directory / 'swordnet.db'}",
-                        allow_networks=TEST_NETWORKS)
-    db = open_database(settings)
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with the sample works registered, built once: tests copy it."""
+    path = tmp_path_factory.mktemp("registered") / "swordnet.db"
+    db = open_database(Settings(home=path.parent / "home", database_url=f"sqlite:///{path}"))
     register_samples(db)
     db.dispose()
-    return settings
+    return path
+
+
+def settings_in(directory: Path, registered: Path) -> Settings:
+    """Settings for a home in ``directory``, its database a copy of ``registered``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(registered, directory / "swordnet.db")
+    return Settings(home=directory / "home",
+                    database_url=f"sqlite:///{directory / 'swordnet.db'}",
+                    allow_networks=TEST_NETWORKS)
 
 
 def crawl(settings: Settings, url: str, timeout_s: float = 180) -> tuple[CrawlRun, Database]:
@@ -95,13 +130,13 @@ def reported(log_path: Path) -> list[str]:
     return line.split()[1:]
 
 
-def test_a_crawl_through_the_launcher_ends_as_a_plain_one(launcher: Launcher,
-                                                          tmp_path: Path) -> None:
+def test_a_crawl_through_the_launcher_ends_as_a_plain_one(launcher: Launcher, tmp_path: Path,
+                                                          registered: Path) -> None:
     site = one_work_site()
     with serve_site(site) as served:
-        warm, warm_db = crawl(settings_in(tmp_path / "warm"), served.url)
-        plain, plain_db = crawl(replace(settings_in(tmp_path / "plain"), warm_crawls=False),
-                                served.url)
+        warm, warm_db = crawl(settings_in(tmp_path / "warm", registered), served.url)
+        plain, plain_db = crawl(replace(settings_in(tmp_path / "plain", registered),
+                                        warm_crawls=False), served.url)
     try:
         assert ((warm.outcome, warm.finish_reason, warm.healthy)
                 == (plain.outcome, plain.finish_reason, plain.healthy)
@@ -142,18 +177,18 @@ def test_a_killed_crawl_reports_the_signal(launcher: Launcher, tmp_path: Path) -
     assert child.wait(60) == -signal.SIGKILL
 
 
-def test_a_crawl_outlives_its_launcher(launcher: Launcher, tmp_path: Path) -> None:
-    child, _ = report(launcher, tmp_path, "orphan", LAUNCHER_TEST_HANG="1")
-    launcher.process.kill()
-    launcher.process.wait()
+def test_a_crawl_outlives_its_launcher(own_launcher: Launcher, tmp_path: Path) -> None:
+    child, _ = report(own_launcher, tmp_path, "orphan", LAUNCHER_TEST_HANG="1")
+    own_launcher.process.kill()
+    own_launcher.process.wait()
     assert child.process.alive()
     child.kill()
     assert child.wait(60) is None  # ended, but nobody is left to say how
 
 
-def test_a_crawl_past_its_timeout_is_killed_and_failed(launcher: Launcher,
-                                                       tmp_path: Path) -> None:
-    settings = settings_in(tmp_path)
+def test_a_crawl_past_its_timeout_is_killed_and_failed(launcher: Launcher, tmp_path: Path,
+                                                       registered: Path) -> None:
+    settings = settings_in(tmp_path, registered)
     with serve_site(one_work_site(), delay_s=60) as served:
         run, db = crawl(settings, served.url, timeout_s=1)
     db.dispose()
@@ -163,8 +198,9 @@ def test_a_crawl_past_its_timeout_is_killed_and_failed(launcher: Launcher,
     assert ProcessRef(run.host, run.pid, run.pid_started_at).alive() is False
 
 
-def test_two_crawls_at_once_both_finish(launcher: Launcher, tmp_path: Path) -> None:
-    site = one_work_site()
+def test_two_crawls_at_once_both_finish(launcher: Launcher, tmp_path: Path,
+                                        registered: Path) -> None:
+    site = small_site(0)
     runs: dict[str, CrawlRun] = {}
 
     def crawl_into(name: str, settings: Settings, url: str) -> None:
@@ -172,7 +208,7 @@ def test_two_crawls_at_once_both_finish(launcher: Launcher, tmp_path: Path) -> N
         runs[name] = run
         db.dispose()
 
-    homes = {name: settings_in(tmp_path / name) for name in ("a", "b")}
+    homes = {name: settings_in(tmp_path / name, registered) for name in ("a", "b")}
     with serve_site(site) as served:
         threads = [threading.Thread(target=crawl_into, args=(name, settings, served.url))
                    for name, settings in homes.items()]
@@ -185,12 +221,13 @@ def test_two_crawls_at_once_both_finish(launcher: Launcher, tmp_path: Path) -> N
 
 
 def test_crawls_fall_back_to_subprocesses_once_the_launcher_dies(
-        launcher: Launcher, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    launcher.process.kill()
-    launcher.process.wait()
-    site = one_work_site()
+        own_launcher: Launcher, tmp_path: Path, registered: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    own_launcher.process.kill()
+    own_launcher.process.wait()
+    site = small_site(0)
     with serve_site(site) as served:
-        run, db = crawl(settings_in(tmp_path), served.url)
+        run, db = crawl(settings_in(tmp_path, registered), served.url)
     try:
         assert run.outcome == "finished"
         assert hit_set(db) == planted_set(site)
