@@ -46,16 +46,21 @@ raise SystemExit(int(os.environ.get("LAUNCHER_TEST_EXIT", "0")))
 """
 
 
+def _fresh_launcher(patch: pytest.MonkeyPatch) -> Iterator[Launcher]:
+    """A new shared launcher (none started or failed before it), closed afterwards."""
+    patch.setattr(launcher_module, "_shared", {})
+    patch.setattr(launcher_module, "_failed", False)
+    started = shared_launcher()
+    assert started is not None
+    yield started
+    started.close()
+
+
 @pytest.fixture(scope="module")
 def shared() -> Iterator[Launcher]:
     """A launcher of the module's own, shared by the tests that leave it running."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(launcher_module, "_shared", {})
-        patch.setattr(launcher_module, "_failed", False)
-        started = shared_launcher()
-        assert started is not None
-        yield started
-        started.close()
+        yield from _fresh_launcher(patch)
 
 
 @pytest.fixture
@@ -68,12 +73,7 @@ def launcher(shared: Launcher) -> Launcher:
 @pytest.fixture
 def own_launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[Launcher]:
     """A launcher of the test's own (the test kills it), shared by the executors it makes."""
-    monkeypatch.setattr(launcher_module, "_shared", {})
-    monkeypatch.setattr(launcher_module, "_failed", False)
-    started = shared_launcher()
-    assert started is not None
-    yield started
-    started.close()
+    yield from _fresh_launcher(monkeypatch)
 
 
 @pytest.fixture(scope="module")
