@@ -21,18 +21,24 @@ from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.test import get_crawler
 
+from crawlers.analysis import analyse
 from crawlers.database import CrawlDatabase
 from crawlers.items import MediaItem
-from crawlers.runstats import error_samples, summary
+from crawlers.runstats import count, error_samples, summary
 from crawlers.spiders.site import SiteSpider
-from crawlers.store import finish_run, open_run
+from crawlers.store import Stored, finish_run, open_run, store_matches
 from crawlers.watch_spider import WatchSpider
 from scheduler.executor import CrawlRequest, create_run
-from swordnet.core.config import load_settings
+from swordnet.core.config import Settings, load_settings
 from swordnet.core.db import Database, open_database
 from swordnet.core.models import CrawlRun, WatchTarget
 from swordnet.demo.site import DemoSite
+from swordnet.evidence.store import EvidenceStore
+from swordnet.evidence.warc import WarcRecorder
 from swordnet.watch.targets import get_target, scrapy_settings
+from swordnet.works.quarantine import QuarantineWatch
+from swordnet.works.registry import load_match_index
+from tests.pirate_sites import add_watch_target
 
 
 def make_spider(spidercls: type[WatchSpider], **args: Any) -> WatchSpider:
@@ -155,3 +161,30 @@ def target_request(db: Database, target_id: int) -> CrawlRequest:
         target = session.get(WatchTarget, target_id)
         assert target is not None
         return CrawlRequest.for_target(target)
+
+
+def crawl_in_process(db: Database, settings: Settings, host: str, site: DemoSite) -> Stored:
+    """Crawl ``site`` served at ``host`` (:func:`run_spider`), match what it found with
+    the registered works and store it as the crawl's pipelines do; the totals."""
+    target = add_watch_target(db, f"http://{host}/")
+    crawl = run_spider(make_spider(SiteSpider, target_id=str(target)), {host: site})
+    items = crawl.items
+    with db.session() as session:
+        index = load_match_index(session)
+        ref = open_run(session, None, f"http://{host}/", "site")
+    recorder = WarcRecorder(EvidenceStore(settings.evidence_dir), f"test-run{ref.run_id}", {})
+    watch = QuarantineWatch(ref.run_id)
+    totals = [0] * 5
+    for item in items:
+        item.matches = analyse(item.kind, item.analysed, index, item.url).matches
+        if item.matches:
+            with db.session() as session:
+                stored = store_matches(session, ref, item, watch, recorder)
+            totals = [a + b for a, b in zip(totals, stored, strict=True)]
+    recorder.close()
+    for key, n in zip(("hits_new", "hits_seen", "matches_allowlisted", "hits_known_copies",
+                       "hits_auto_confirmed"), totals, strict=True):
+        count(crawl.spider.crawler.stats, key, n)  # as the store pipeline counts them
+    with db.session() as session:
+        finish_run(session, ref, "finished", crawl.stats, crawl.errors)
+    return Stored(*totals)

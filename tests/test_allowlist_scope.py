@@ -22,7 +22,8 @@ from swordnet.watch.targets import site_for_url
 from swordnet.works.registry import register_work
 from tests.conftest import run_cli, site_copy
 from tests.pirate_sites import run_crawl
-from tests.test_staydown import crawl_in_process, one_copy_site
+from tests.spider_harness import crawl_in_process
+from tests.test_staydown import one_copy_site
 
 HOLDERS = {0: "North", 1: "South", 2: "South"}  # sample work -> its rights holder
 

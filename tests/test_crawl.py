@@ -22,8 +22,7 @@ from swordnet.demo.site import DemoSite, RunningSite
 from tests.conftest import ALLOW_TEST_SITES, BACKENDS
 from tests.crawled import fixture_crawl
 from tests.pirate_sites import register_samples
-from tests.spider_harness import make_spider, run_spider
-from tests.test_staydown import crawl_in_process
+from tests.spider_harness import crawl_in_process, make_spider, run_spider
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,6 @@ from sqlalchemy import delete, select
 
 from casefiles.mirror_proposals import list_proposals
 from casefiles.notices import record_notice, record_recheck
-from crawlers.analysis import analyse
-from crawlers.runstats import count
-from crawlers.spiders.site import SiteSpider
-from crawlers.store import Stored, finish_run, open_run, store_matches
 from scheduler.executor import CrawlRequest
 from swordnet.accounts.users import add_user
 from swordnet.core.config import Settings
@@ -29,16 +25,12 @@ from swordnet.core.db import Database, open_database
 from swordnet.core.models import CaseEvent, Hit, MirrorProposal, NoticeUrl
 from swordnet.demo.samples import sample_files
 from swordnet.demo.site import DemoSite, Resource, serve_site
-from swordnet.evidence.store import EvidenceStore
-from swordnet.evidence.warc import WarcRecorder
 from swordnet.watch.targets import site_for_url
 from swordnet.web.app import create_app
-from swordnet.works.quarantine import QuarantineWatch
-from swordnet.works.registry import load_match_index
 from tests.conftest import BACKENDS, run_cli, site_copy
 from tests.crawled import crawl, fixture_crawl
-from tests.pirate_sites import HTML, add_watch_target, page, register_samples, run_crawl
-from tests.spider_harness import make_spider, run_spider
+from tests.pirate_sites import HTML, page, register_samples, run_crawl
+from tests.spider_harness import crawl_in_process
 
 PASSWORD = "lanterns over the harbour at dusk"
 
@@ -129,34 +121,7 @@ def test_exact_copies_on_a_new_domain_are_confirmed_into_their_case(
         "accepted"
 
 
-# --- in-process: the fixture pages crawled, analysed and stored as a crawl does -------------
-
-def crawl_in_process(db: Database, settings: Settings, host: str, site: DemoSite) -> Stored:
-    """Crawl ``site`` served at ``host`` (tests/spider_harness.py), match what it found with
-    the registered works and store it as the crawl's pipelines do; the totals."""
-    target = add_watch_target(db, f"http://{host}/")
-    crawl = run_spider(make_spider(SiteSpider, target_id=str(target)), {host: site})
-    items = crawl.items
-    with db.session() as session:
-        index = load_match_index(session)
-        ref = open_run(session, None, f"http://{host}/", "site")
-    recorder = WarcRecorder(EvidenceStore(settings.evidence_dir), f"test-run{ref.run_id}", {})
-    watch = QuarantineWatch(ref.run_id)
-    totals = [0] * 5
-    for item in items:
-        item.matches = analyse(item.kind, item.analysed, index, item.url).matches
-        if item.matches:
-            with db.session() as session:
-                stored = store_matches(session, ref, item, watch, recorder)
-            totals = [a + b for a, b in zip(totals, stored, strict=True)]
-    recorder.close()
-    for key, n in zip(("hits_new", "hits_seen", "matches_allowlisted", "hits_known_copies",
-                       "hits_auto_confirmed"), totals, strict=True):
-        count(crawl.spider.crawler.stats, key, n)  # as the store pipeline counts them
-    with db.session() as session:
-        finish_run(session, ref, "finished", crawl.stats, crawl.errors)
-    return Stored(*totals)
-
+# --- in-process crawls of small sites ---------------------------------------------------
 
 def one_copy_site(image: Image.Image, fmt: str = "JPEG", **options: int) -> DemoSite:
     """A page showing one copy of a work, saved as ``fmt`` (a JPEG at quality 35 unless
