@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -32,14 +33,15 @@ from tests.pirate_sites import (
     small_site,
 )
 
-# A "spider" file for ``scrapy runspider``: it says what its process looks like, then exits
+# A "spider" file for ``scrapy runspider``: it says what its process looks like (pid, two
+# random numbers, LAUNCHER_TEST_SECRET, working directory, empty stdin, parent), then exits
 # with LAUNCHER_TEST_EXIT or, with LAUNCHER_TEST_HANG, waits until killed.
 REPORTER = """
 import os, random, sys, threading
 import numpy
 print("REPORT", os.getpid(), random.random(), numpy.random.random(),
       os.environ.get("LAUNCHER_TEST_SECRET"), os.getcwd(), sys.stdin.read() == "",
-      flush=True)
+      os.getppid(), flush=True)
 if os.environ.get("LAUNCHER_TEST_HANG"):
     threading.Event().wait()
 raise SystemExit(int(os.environ.get("LAUNCHER_TEST_EXIT", "0")))
@@ -157,7 +159,7 @@ def test_a_crawl_is_the_launchers_child_with_the_given_environment(launcher: Lau
                              LAUNCHER_TEST_EXIT="3")
     assert psutil.Process(child.pid).ppid() == launcher.process.pid
     assert child.wait(60) == 3
-    pid, _, _, secret, cwd, stdin_empty = reported(log_path)
+    pid, _, _, secret, cwd, stdin_empty, _ = reported(log_path)
     assert (int(pid), secret, cwd, stdin_empty) == (child.pid, "s3cret", str(tmp_path), "True")
 
 
@@ -235,3 +237,36 @@ def test_crawls_fall_back_to_subprocesses_once_the_launcher_dies(
         db.dispose()
     assert shared_launcher() is None
     assert "crawls start as plain subprocesses" in caplog.text
+
+
+# A process that forks its launcher (as the scheduler does) and asks it for one reporter
+# crawl: it prints its own pid, its launcher's pid and parent, the crawl's pid and exit status.
+FORKING_OWNER = """
+import os, sys, psutil
+from scheduler.launcher import Launcher, preload
+preload()
+launcher = Launcher(os.getcwd(), fork=True)
+with open(sys.argv[2], "wb") as log:
+    crawl = launcher.launch(["runspider", sys.argv[1]],
+                            {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings"},
+                            os.getcwd(), log.fileno())
+launcher_parent = psutil.Process(launcher.process.pid).ppid()
+print(os.getpid(), launcher.process.pid, launcher_parent, crawl.pid, crawl.wait(60), flush=True)
+launcher.close()
+"""
+
+
+def test_a_launcher_forked_from_a_warm_process_runs_crawls_as_its_children(
+        tmp_path: Path) -> None:
+    (tmp_path / "reporter.py").write_text(REPORTER)
+    owner = subprocess.run(
+        [sys.executable, "-c", FORKING_OWNER, str(tmp_path / "reporter.py"),
+         str(tmp_path / "crawl.log")],
+        env={**os.environ, "LAUNCHER_TEST_SECRET": "forked", "LAUNCHER_TEST_EXIT": "5"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert owner.returncode == 0, owner.stderr
+    owner_pid, launcher_pid, launcher_parent, crawl_pid, status = map(int, owner.stdout.split())
+    assert (launcher_parent, status) == (owner_pid, 5)
+    pid, _, _, secret, cwd, stdin_empty, crawl_parent = reported(tmp_path / "crawl.log")
+    assert ((int(pid), int(crawl_parent), secret, cwd, stdin_empty)
+            == (crawl_pid, launcher_pid, "forked", str(tmp_path), "True"))
