@@ -3,12 +3,17 @@
 Run from the repository root after ``make bench-setup`` (or ``pip install -e '.[bench]'``)::
 
     .venv/bin/python bench/detection.py [--per-work 3] [--distractors 3200] [--workers 2]
+                                        [--registry bench/.data/scale/KEY/registry-100000]
 
 Registers the works of :mod:`bench.imageset` in an in-memory match index exactly as
-``swordnet works add`` does, then matches every altered copy and every distractor (JPEG
-bytes, as a crawler fetches them) with the configuration the product ships (stage 1 pHash,
-stage 2 ORB on what stage 1 did not settle) and with pHash alone. Prints a table and writes
-``bench/results/detection.json``.
+``swordnet works add`` does (or, with ``--registry``, loads the match index of a Swordnet
+home holding them among many other works, as a crawl worker loads it: a registry that
+``bench/scale.py`` built, the 13 works among its filler works, so that recall and false
+positives are measured at that registry's size; a match to a filler is a wrong work for a
+copy and a false positive for a distractor), then matches every altered copy and every
+distractor (JPEG bytes, as a crawler fetches them) with the configuration the product ships
+(stage 1 pHash, stage 2 ORB on what stage 1 did not settle) and with pHash alone. Prints a
+table and writes ``bench/results/detection.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import select  # noqa: E402
 
 from bench.imageset import (  # noqa: E402
     ALL_ALTERATIONS,
@@ -45,6 +52,14 @@ from matching.stages import (  # noqa: E402
     registration_fingerprints,
     settle_whole,
 )
+from swordnet.core.config import Settings  # noqa: E402
+from swordnet.core.db import open_database  # noqa: E402
+from swordnet.core.models import Work  # noqa: E402
+from swordnet.works.image_index import (  # noqa: E402
+    LiveMatchIndex,
+    index_directory,
+    update_index_file,
+)
 
 MARGIN_PROBE_INLIERS = 4
 RESULTS = Path(__file__).resolve().parent / "results" / "detection.json"
@@ -52,9 +67,18 @@ _index: MatchIndex | None = None
 _work_ids: dict[int, str] = {}
 
 
-def _build_index() -> None:
-    """Register every work (all signals, all variants) in this process's index."""
+def _build_index(registry: Path | None = None) -> None:
+    """Register every work (all signals, all variants) in this process's index, or load the
+    index of the Swordnet home ``registry``."""
     global _index
+    if registry is not None:
+        database = open_database(_registry_settings(registry), apply_migrations=False)
+        with database.session() as session:
+            _index = LiveMatchIndex(session, index_directory(registry)).index
+            _work_ids.update((work_id, title) for work_id, title
+                             in session.execute(select(Work.id, Work.title)))
+        database.engine.dispose()
+        return
     _index = MatchIndex()
     for work_id, name in enumerate(WORK_NAMES, start=1):
         _work_ids[work_id] = name
@@ -66,6 +90,29 @@ def register_photo(index: MatchIndex, work_id: int, name: str) -> None:
     content = encode(load_photo(name), quality=95)
     for algorithm, variant, value in registration_fingerprints("image", content):
         index.add(len(index) + 1, work_id, algorithm, value, variant=variant)
+
+
+def _registry_settings(home: Path) -> Settings:
+    return Settings(home=home, database_url=f"sqlite:///{home / 'swordnet.db'}")
+
+
+def open_registry(home: Path) -> int:
+    """Bring the node's index file of the registry at ``home`` up to date (as the first crawl
+    worker does), before the workers map it; how many works it holds. Exits with a one-line
+    reason if it is not a registry holding the benchmark's works."""
+    if not (home / "swordnet.db").is_file():
+        raise SystemExit(f"--registry {home}: no swordnet.db there (bench/scale.py builds one)")
+    database = open_database(_registry_settings(home), apply_migrations=False)
+    with database.session() as session:
+        update_index_file(session, index_directory(home))
+        titles = set(session.scalars(select(Work.title)))
+        works = session.query(Work).count()
+    database.engine.dispose()
+    missing = sorted(set(WORK_NAMES) - titles)
+    if missing:
+        raise SystemExit(f"--registry {home}: the benchmark's works are missing ({missing[0]}, "
+                         f"...): register them as bench/scale.py does")
+    return works
 
 
 def _classify(job: tuple[str, str | None, bytes]) -> dict[str, object]:
@@ -128,8 +175,9 @@ def _jobs(per_work: int, distractor_count: int,  # noqa: ANN202 - generator of j
         yield sample.label, None, encode(sample.image)
 
 
-def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
-    """Recall per alteration and false-positive rates for both configurations."""
+def summarise(rows: list[dict[str, object]], registered: int) -> dict[str, object]:
+    """Recall per alteration and false-positive rates for both configurations, against
+    ``registered`` works."""
     recall: dict[str, dict[str, float | int]] = {}
     by_alteration: dict[str, list[dict[str, object]]] = defaultdict(list)
     for row in rows:
@@ -161,6 +209,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     families = Counter(str(row["label"]) for row in negatives)
     return {
         "works": len(WORK_NAMES),
+        "registered_works": registered,
         "copies": sum(1 for row in rows if row["work"] is not None),
         "distractors": len(negatives),
         "distractor_families": dict(families),
@@ -170,7 +219,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
                         for config in ("phash", "two_stage")},
         "false_positive_images": false_images,
         "false_positive_rate_per_image": {c: n / len(negatives) for c, n in false_images.items()},
-        "false_positive_rate_per_pair": {c: n / (len(negatives) * len(WORK_NAMES))
+        "false_positive_rate_per_pair": {c: n / (len(negatives) * registered)
                                          for c, n in false_pairs.items()},
         "copies_matched_to_a_wrong_work": wrong_work,
         "most_inliers_on_a_distractor": max(float(r.get("nearest_miss", 0)) for r in negatives),
@@ -219,16 +268,21 @@ def main() -> None:
     parser.add_argument("--alterations", default=",".join(ALL_ALTERATIONS),
                         help="comma-separated subset of: " + ", ".join(ALL_ALTERATIONS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--registry", type=Path,
+                        help="a Swordnet home holding the works among others (bench/scale.py's "
+                             "bench/.data/scale/KEY/registry-N) to match against")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args()
     unknown = set(args.alterations.split(",")) - set(ALL_ALTERATIONS)
     if unknown:
         parser.error(f"unknown alteration(s): {', '.join(sorted(unknown))}")
     started = time.time()
-    with ProcessPoolExecutor(args.workers, initializer=_build_index) as pool:
+    registered = len(WORK_NAMES) if args.registry is None else open_registry(args.registry)
+    with ProcessPoolExecutor(args.workers, initializer=_build_index,
+                             initargs=(args.registry,)) as pool:
         rows = list(pool.map(_classify, _jobs(args.per_work, args.distractors,
                                                     args.alterations.split(",")), chunksize=8))
-    summary = summarise(rows)
+    summary = summarise(rows, registered)
     summary["wall_s"] = round(time.time() - started, 1)
     summary["workers"] = args.workers
     print_table(summary)
