@@ -40,12 +40,15 @@ def names(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     return str(conn.execute("SELECT current_database()").fetchone())
 
 
-def test_a_used_copy_is_put_back_as_the_template_had_it(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
-    template = migrated_database("postgres", tmp_path_factory)
+@pytest.fixture
+def template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The migrated template behind the ``db`` fixture's PostgreSQL databases."""
+    return migrated_database("postgres", tmp_path_factory)
+
+
+def test_a_used_copy_is_put_back_as_the_template_had_it(template: str) -> None:
     with template_copy(template) as conn:
-        fresh = contents(conn)
-        first = names(conn)
+        first, fresh = names(conn), contents(conn)
         assert fresh["infrastructure_ranges"], "the template's own rows are part of the test"
         conn.execute("UPDATE infrastructure_ranges SET provider = 'changed'")
         conn.execute("INSERT INTO infrastructure_ranges (provider, network, as_of, loaded_at,"
@@ -57,12 +60,9 @@ def test_a_used_copy_is_put_back_as_the_template_had_it(
         assert contents(conn) == fresh
 
 
-def test_a_copy_whose_tables_changed_is_not_used_again(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
-    template = migrated_database("postgres", tmp_path_factory)
+def test_a_copy_whose_tables_changed_is_not_used_again(template: str) -> None:
     with template_copy(template) as conn:
-        fresh = contents(conn)
-        first = names(conn)
+        first, fresh = names(conn), contents(conn)
         conn.execute("ALTER TABLE infrastructure_ranges ADD COLUMN note text")
     with template_copy(template) as conn:
         assert names(conn) != first
