@@ -15,8 +15,9 @@ works). Three pairs of tracks are versions of one piece (a remaster or an earlie
 arrangement, :data:`VERSIONS`); a hit on the other version is listed apart, neither as a
 false hit nor as a wrong work.
 
-Everything else is ``bench/audio.py``'s: its 11 alterations (:class:`bench.audio.Alterations`),
-its 1,000 generated distractors (music, speech, noise, tones, silence) and its synthetic
+Everything else is ``bench/audio.py``'s: its 12 alterations
+(:class:`bench.audio.Alterations`, one held out from the choice of the speaker variant), its
+1,000 generated distractors (music, speech, noise, tones, silence) and its synthetic
 catalogue of 10,000 three-minute tracks, all in the same index. Writes
 ``bench/results/audio_recordings.json``.
 """
@@ -40,10 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.audio import RESULTS as GENERATED_RESULTS  # noqa: E402
 from bench.audio import (  # noqa: E402
     Alterations,
-    catalogue,
+    add_catalogue,
+    by_work,
     distractors,
     ffmpeg_filter,
     match_distractors,
+    register,
     sentences,
     wav_bytes,
 )
@@ -52,7 +55,6 @@ from bench.report import write_results  # noqa: E402
 from bench.video import write_work  # noqa: E402
 from matching.audio import AudioIndex, AudioPrint, ChromaprintSignal  # noqa: E402
 from matching.signal import ContentRejected  # noqa: E402
-from matching.stages import registration_fingerprints  # noqa: E402
 from matching.video import VideoContent  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "audio_recordings.json"
@@ -182,19 +184,16 @@ def main() -> None:
     print("registering ...", flush=True)
     index = AudioIndex()
     samples = []
+    variants = 0
     for number, track in enumerate(works):
         samples.append(clip(track.path, work_start(track), WORK_S))
         content = ffmpeg_filter(wav_bytes(samples[-1]), "-c:a", "flac", suffix=".flac")
-        for algorithm, _, value in registration_fingerprints("audio", content):
-            if algorithm == ChromaprintSignal.name:
-                index.add(number, value)
+        variants = max(variants, register(index, number, content))
 
     print("making the catalogue ...", flush=True)
     sources = [ChromaprintSignal.query_value(wav_bytes(music(500_000 + i, 40.0))).items
                for i in range(40)]
-    index.extend([(100_000 + i, value)
-                  for i, value in enumerate(catalogue(args.catalogue, sources))])
-    index.query(AudioPrint(sources[0][:50], 6.0), threshold)  # merges the added rows
+    add_catalogue(index, args.catalogue, variants, sources)
 
     with tempfile.TemporaryDirectory() as folder:
         backdrop = write_work(Path(folder) / "backdrop.mp4", 4040, WORK_S + 1, 5, (160, 96))
@@ -232,7 +231,8 @@ def main() -> None:
         "generated_distractors": args.distractors,
         "generated_distractor_false_hits": generated_hits,
         "generated_distractors_refused": generated_refused,
-        "catalogue_tracks": len(index),
+        "catalogue_tracks": len(works) + args.catalogue,
+        "index_entries": len(index),
         "total_s": round(time.perf_counter() - started, 1),
     }
     report(summary)
@@ -253,7 +253,7 @@ def match_copies(index: AudioIndex, works: list[Track], samples: list[np.ndarray
                                          "offset_errors": [], "scores": [], "by_package": {}})
             shared = VideoContent(content) if copy_kind == "video" else content
             query = ChromaprintSignal.query_value(shared)
-            found = index.query_detailed(query, threshold)
+            found = by_work(index.query_detailed(query, threshold))
             row["copies"] += 1
             package_row = row["by_package"].setdefault(track.package.name, [0, 0])
             package_row[0] += 1
@@ -286,7 +286,7 @@ def best_scores(index: AudioIndex, query: AudioPrint, number: int) -> dict[str, 
     plain = replace(query, onsets=None, pitch=None, levels=None)
     scores: dict[str, Any] = {}
     for key, value in (("score_s", query), ("chromaprint_only_s", plain)):
-        found = [f[1] for f in index.query_detailed(value, 0) if f[0] == number]
+        found = [f[1] for f in by_work(index.query_detailed(value, 0)) if f[0] == number]
         scores[key] = round(found[0], 1) if found else None
     return scores
 
@@ -311,7 +311,7 @@ def match_real_distractors(index: AudioIndex, works: list[Track], others: list[T
             except ContentRejected:
                 refused[track.package.name] = refused.get(track.package.name, 0) + 1
                 continue
-            found = index.query_detailed(query, threshold)
+            found = by_work(index.query_detailed(query, threshold))
             if version_of:
                 versions.append({"track": where, "alteration": "20 s clip",
                                  "matched": works[version_of[0]].label(),
@@ -384,7 +384,8 @@ def report(summary: dict[str, Any]) -> None:
           f"{sum(summary['generated_distractor_false_hits'].values())} "
           f"{json.dumps(summary['generated_distractor_false_hits'])}, refused "
           f"{json.dumps(summary['generated_distractors_refused'])}")
-    print(f"index: {summary['catalogue_tracks']:,} tracks; whole run {summary['total_s']:.0f} s")
+    print(f"index: {summary['catalogue_tracks']:,} tracks ({summary['index_entries']:,} "
+          f"entries, variants included); whole run {summary['total_s']:.0f} s")
 
 
 if __name__ == "__main__":

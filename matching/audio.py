@@ -21,6 +21,17 @@ per item), ``"onsets"`` (as version 3 did): the onset envelopes of
 semitones per item (a copy's alike), and ``"wide"``: the same contour over semitones up to
 about 5 kHz (a work's only). Values of versions 1 to 4 decode and match as before.
 
+A work is registered in two views (:meth:`ChromaprintSignal.registration_variants`), each a
+value of the format above: ``"original"``, and ``"speaker"``, Chromaprint's print of the same
+decoded audio through :mod:`matching.audio_speaker`'s small-speaker band (a second-order
+high-pass at 300 Hz), with the work's own band bits, onsets and pitch, so a copy matched
+through it passes the same checks. A copy played through a phone or laptop speaker (or so
+filtered) has lost the bass, which moves most of Chromaprint's bits: ``bench/
+audio_recordings.py`` found 26% of real music's phone-speaker copies through the original
+view alone. The match index keeps a work's best view per copy, and the hit names it
+("chromaprint speaker 14 seconds, ..."). Being another variant, not another field, it needs
+no new format; works registered before it gain it when registered again.
+
 Matching (:class:`AudioIndex`) keeps every registered sub-fingerprint in a sorted array
 keyed by :data:`KEY_MASK`'s 20 steadiest bits of each value, packed into a number below
 2**20 that indexes a table of where each key's rows start: each copy item looks up the
@@ -78,7 +89,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from matching import audio_bands, audio_onsets, audio_pitch
+from matching import audio_bands, audio_onsets, audio_pitch, audio_speaker
 from matching.media import AUDIO, FileKind
 from matching.signal import Content, ContentRejected, SignalIndex, SignalType
 from matching.video import CONTAINERS as VIDEO_CONTAINERS
@@ -155,7 +166,9 @@ class AudioPrint:
     (:mod:`matching.audio_onsets`: (2 x phases, hops) uint8) and its pitch contour
     (:mod:`matching.audio_pitch`: (hops,) uint8), if read; a copy's also its semitone levels
     (:meth:`audio_pitch.PitchContour.levels`: (hops, semitones), never stored), a work's
-    wide pitch contour (:meth:`audio_pitch.PitchContour.wide`: (hops,) uint8)."""
+    wide pitch contour (:meth:`audio_pitch.PitchContour.wide`: (hops,) uint8) and, if asked
+    for, the sub-fingerprints of the work heard through a small speaker
+    (:mod:`matching.audio_speaker`; never stored in this value: see :meth:`speaker_view`)."""
 
     items: np.ndarray
     duration: float
@@ -164,9 +177,18 @@ class AudioPrint:
     pitch: np.ndarray | None = None
     levels: np.ndarray | None = None
     wide: np.ndarray | None = None
+    speaker: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def speaker_view(self) -> AudioPrint | None:
+        """The work as a small speaker plays it: its speaker sub-fingerprints with its own
+        band bits, onsets and pitch (the checks stay the work's), or None if not read."""
+        if self.speaker is None:
+            return None
+        return AudioPrint(self.speaker, self.duration, self.bands, self.onsets, self.pitch,
+                          wide=self.wide)
 
     def encode(self) -> str:
         """The fingerprint value: versioned JSON around Chromaprint's compressed encoding
@@ -309,10 +331,13 @@ def _limit_text(limit: int) -> str:
 
 
 def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
-                 timeout: float = DECODE_TIMEOUT_S, band_phases: int = 0) -> AudioPrint:
+                 timeout: float = DECODE_TIMEOUT_S, band_phases: int = 0,
+                 speaker: bool = False) -> AudioPrint:
     """Decode ``content``'s first audio stream (up to ``max_seconds``) and fingerprint it,
     with band bits read ``band_phases`` times per item and the onset envelopes (neither if
-    0); raises :class:`ContentRejected` with a one-line reason."""
+    0), and with ``speaker``, the same decoded audio through :mod:`matching.audio_speaker`'s
+    band too (none if that leaves it silent); raises :class:`ContentRejected` with a
+    one-line reason."""
     if not content:
         raise ContentRejected("empty file: 0 bytes, no audio")
     if len(content) > max_bytes:
@@ -323,7 +348,7 @@ def decode_audio(content: bytes, *, max_seconds: float, max_bytes: int,
     with tempfile.NamedTemporaryFile(prefix="swordnet-audio-") as file:
         file.write(content)
         file.flush()
-        return _decode_file(file.name, max_seconds, timeout, band_phases)
+        return _decode_file(file.name, max_seconds, timeout, band_phases, speaker)
 
 
 def _library() -> ModuleType:
@@ -338,7 +363,7 @@ def _library() -> ModuleType:
 
 
 def _decode_file(path: str, max_seconds: float, timeout: float,
-                 band_phases: int) -> AudioPrint:
+                 band_phases: int, speaker: bool) -> AudioPrint:
     library = _library()
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
                "-protocol_whitelist", "file", "-format_whitelist", CONTAINERS,
@@ -368,7 +393,10 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
         if band_phases else None
     pitch = audio_pitch.PitchContour(keep_levels=band_phases > 1, wide=band_phases == 1) \
         if band_phases else None
-    samples, audible, carry = 0, 0.0, b""
+    speaker_band = audio_speaker.SpeakerFilter(SAMPLE_RATE) if speaker else None
+    speaker_printer = library.Fingerprinter(ALGORITHM)
+    speaker_printer.start(SAMPLE_RATE, 1)
+    samples, audible, speaker_audible, carry = 0, 0.0, 0.0, b""
     try:
         assert process.stdout is not None
         while chunk := process.stdout.read(_CHUNK):
@@ -383,6 +411,10 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
                 onsets.feed(pcm)
             if pitch is not None:
                 pitch.feed(pcm)
+            if speaker_band is not None:
+                filtered = speaker_band.feed(pcm)
+                speaker_printer.feed(filtered.tobytes())
+                speaker_audible += _audible_seconds(filtered)
             audible += _audible_seconds(pcm)
             samples += len(pcm)
         process.wait()
@@ -406,12 +438,16 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     items, _ = library.decode_fingerprint(fingerprinter.finish())
     if not items:
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
+    speaker_items = None
+    if speaker_band is not None and speaker_audible >= MIN_AUDIBLE_SECONDS:
+        speaker_items = np.array(library.decode_fingerprint(speaker_printer.finish())[0],
+                                 dtype=np.uint32)
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2),
                       None if bands is None else bands.finish(band_phases),
                       None if onsets is None else onsets.finish(),
                       None if pitch is None else pitch.finish(),
                       None if pitch is None else pitch.levels(),
-                      None if pitch is None else pitch.wide())
+                      None if pitch is None else pitch.wide(), speaker_items)
 
 
 def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
@@ -485,14 +521,21 @@ class ChromaprintSignal(SignalType):
 
     @classmethod
     def registration_variants(cls, content: bytes | Content) -> dict[str, str]:
-        """The recording's fingerprint; none for a video whose soundtrack is missing or
+        """The recording's fingerprint, and the recording heard through a small speaker
+        (:mod:`matching.audio_speaker`, from the same decoding; not where that band leaves
+        it silent): a copy played through one, or filtered like one, has lost the bass that
+        moves most of Chromaprint's bits. None for a video whose soundtrack is missing or
         silent (its frames identify it)."""
         try:
-            return {"original": cls.fingerprint(content)}
+            found = decode_audio(AudioContent.of(content).raw, max_seconds=WORK_MAX_SECONDS,
+                                 max_bytes=cls.max_content_bytes, band_phases=1, speaker=True)
         except ContentRejected:
             if cls._soundtrack(content):
                 return {}
             raise
+        speaker = found.speaker_view()
+        return {"original": found.encode(),
+                **({"speaker": speaker.encode()} if speaker is not None else {})}
 
     @classmethod
     def query_value(cls, content: bytes | Content) -> AudioPrint:

@@ -36,8 +36,9 @@ def test_a_copy_cut_between_chromaprint_items_is_found(tmp_path: Path) -> None:
     song = rumbling(1007, 60.0)
     index = MatchIndex()
     content = write_audio(tmp_path / "song.flac", song).read_bytes()
-    for algorithm, variant, value in registration_fingerprints("audio", content):
-        index.add(1, 1007, algorithm, value, variant=variant)
+    for number, (algorithm, variant, value) in enumerate(
+            registration_fingerprints("audio", content), 1):
+        index.add(number, 1007, algorithm, value, variant=variant)
     on_grid = 162 * ITEM_S
     for start in (20.0, on_grid, on_grid + ITEM_S / 2):
         copy = write_audio(tmp_path / "copy.wav", song[round(start * RATE):]).read_bytes()

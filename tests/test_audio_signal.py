@@ -22,7 +22,7 @@ from bench.video import write_work
 from matching import audio, audio_pitch
 from matching.audio import AudioPrint, ChromaprintSignal
 from matching.match_index import Match, MatchIndex
-from matching.registry import detect_kind, signal_type, signals_for_kind
+from matching.registry import describe_match, detect_kind, signal_type, signals_for_kind
 from matching.signal import ContentRejected
 from matching.stages import first_stage_matches, first_stage_queries, registration_fingerprints
 from matching.video import VideoSignal
@@ -120,8 +120,9 @@ def same_chords(tmp_path_factory: pytest.TempPathFactory) -> tuple[MatchIndex, b
     folder = tmp_path_factory.mktemp("same-chords")
     index = MatchIndex()
     song = write_audio(folder / "song.flac", music(1001, SECONDS)).read_bytes()
-    for algorithm, variant, value in registration_fingerprints("audio", song):
-        index.add(1, 1001, algorithm, value, variant=variant)
+    for number, (algorithm, variant, value) in enumerate(
+            registration_fingerprints("audio", song), 1):
+        index.add(number, 1001, algorithm, value, variant=variant)
     other = write_audio(folder / "other.mp3", music(100133, 20.0), args=("-b:a", "128k"))
     return index, other.read_bytes()
 
@@ -166,11 +167,11 @@ def without_wide(value: str) -> str:
 
 
 def song_and_piece(folder: Path, song: np.ndarray, piece_seed: int) -> tuple[str, bytes]:
-    """The registered Chromaprint value of ``song`` (written as FLAC), and 20 s of the
-    generated piece ``piece_seed`` as WAV bytes."""
+    """The registered Chromaprint value of ``song`` (written as FLAC; its original view),
+    and 20 s of the generated piece ``piece_seed`` as WAV bytes."""
     content = write_audio(folder / "song.flac", song).read_bytes()
-    [value] = [v for a, _, v in registration_fingerprints("audio", content)
-               if a == "chromaprint"]
+    [value] = [v for a, variant, v in registration_fingerprints("audio", content)
+               if a == "chromaprint" and variant == "original"]
     return value, write_audio(folder / "other.wav", music(piece_seed, 20.0)).read_bytes()
 
 
@@ -320,9 +321,9 @@ def test_an_excerpt_of_a_song_repeating_itself_within_seconds_is_found_where_it_
     bits say which line the excerpt was cut from."""
     song = music(1030, SECONDS)
     index = MatchIndex()
-    for algorithm, variant, value in registration_fingerprints(
-            "audio", encoded(tmp_path, "song.flac", song)):
-        index.add(1, 1030, algorithm, value, variant=variant)
+    for number, (algorithm, variant, value) in enumerate(registration_fingerprints(
+            "audio", encoded(tmp_path, "song.flac", song)), 1):
+        index.add(number, 1030, algorithm, value, variant=variant)
     excerpt = song[int(start * RATE):int((start + 15) * RATE)]
     [found] = matches(index, encoded(tmp_path, "x.mp3", excerpt, "-b:a", "128k"))
     assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
@@ -343,6 +344,45 @@ def test_a_degraded_excerpt_is_found_at_its_offset(index: MatchIndex, tmp_path: 
     assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
 
 
+def with_sub_bass(samples: np.ndarray, seed: int) -> np.ndarray:
+    """``samples`` under a sub-bass line twice as loud as them (random notes of 41-78 Hz,
+    two a second), as much music is mixed: Chromaprint's chroma then follows the bass."""
+    rng = np.random.default_rng(seed)
+    second = np.arange(len(samples)) * 2 // RATE
+    notes = rng.integers(28, 40, int(second[-1]) + 1)  # MIDI notes 28-39
+    phase = 2 * np.pi * np.cumsum(440.0 * 2 ** ((notes[second] - 69) / 12)) / RATE
+    mixed = samples + np.sin(phase) * 2 * np.sqrt(2 * np.mean(samples ** 2))
+    return mixed * 0.9 / np.abs(mixed).max()
+
+
+def test_a_phone_speaker_copy_of_a_bass_heavy_song_is_found_through_its_speaker_view(
+        tmp_path: Path) -> None:
+    """A phone speaker removes the bass, and with it what most of Chromaprint's bits said of
+    the song: the copy is found through the work's speaker view, registered with it, and
+    not through the original view alone."""
+    song = with_sub_bass(music(502, SECONDS), 7)
+    registered = registration_fingerprints("audio", encoded(tmp_path, "song.flac", song))
+    assert [variant for _, variant, _ in registered] == ["original", "speaker"]
+    index, original_only = MatchIndex(), MatchIndex()
+    for number, (algorithm, variant, value) in enumerate(registered, 1):
+        index.add(number, 7, algorithm, value, variant=variant)
+        if variant == "original":
+            original_only.add(number, 7, algorithm, value, variant=variant)
+    start = 31.0
+    excerpt = song[int(start * RATE):int((start + 20) * RATE)]
+    phone = encoded(tmp_path, "phone.mp3", excerpt, "-af", "highpass=f=300,lowpass=f=3400",
+                    "-ar", "8000", "-b:a", "32k")
+    assert matches(original_only, phone) == []
+    [found] = matches(index, phone)
+    assert (found.work_id, found.variant) == (7, "speaker")
+    assert abs(found.detail["offset_s"] - start) <= 1.0, found.detail
+    assert describe_match(found.algorithm, found.variant, found.score, found.detail) \
+        .startswith("chromaprint speaker ")
+    # a plain copy is one hit on the work (not one per view), through the original view
+    [plain] = matches(index, encoded(tmp_path, "plain.mp3", excerpt, "-b:a", "128k"))
+    assert (plain.work_id, plain.variant) == (7, "original")
+
+
 def test_a_song_repeating_itself_exactly_names_each_place_an_excerpt_matches(
         tmp_path: Path) -> None:
     """A song made of one passage played three times, sample for sample: an excerpt of the
@@ -350,9 +390,9 @@ def test_a_song_repeating_itself_exactly_names_each_place_an_excerpt_matches(
     passage = 2 * 1365 * 162  # 20.06 s, a whole number of Chromaprint items at 11,025 Hz
     song = np.tile(music(701, 21.0)[:passage], 3)
     index = MatchIndex()
-    for algorithm, variant, value in registration_fingerprints(
-            "audio", encoded(tmp_path, "song.flac", song)):
-        index.add(1, 701, algorithm, value, variant=variant)
+    for number, (algorithm, variant, value) in enumerate(registration_fingerprints(
+            "audio", encoded(tmp_path, "song.flac", song)), 1):
+        index.add(number, 701, algorithm, value, variant=variant)
     start = passage / RATE + 3.0
     excerpt = song[int(start * RATE):int((start + 12) * RATE)]
     [found] = matches(index, encoded(tmp_path, "x.mp3", excerpt, "-b:a", "128k"))
