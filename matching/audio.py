@@ -394,8 +394,9 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     pitch = audio_pitch.PitchContour(keep_levels=band_phases > 1, wide=band_phases == 1) \
         if band_phases else None
     speaker_band = audio_speaker.SpeakerFilter(SAMPLE_RATE) if speaker else None
-    speaker_printer = library.Fingerprinter(ALGORITHM)
-    speaker_printer.start(SAMPLE_RATE, 1)
+    speaker_printer = library.Fingerprinter(ALGORITHM) if speaker else None
+    if speaker_printer is not None:
+        speaker_printer.start(SAMPLE_RATE, 1)
     samples, audible, speaker_audible, carry = 0, 0.0, 0.0, b""
     try:
         assert process.stdout is not None
@@ -411,7 +412,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
                 onsets.feed(pcm)
             if pitch is not None:
                 pitch.feed(pcm)
-            if speaker_band is not None:
+            if speaker_band is not None and speaker_printer is not None:
                 filtered = speaker_band.feed(pcm)
                 speaker_printer.feed(filtered.tobytes())
                 speaker_audible += _audible_seconds(filtered)
@@ -439,7 +440,7 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     if not items:
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
     speaker_items = None
-    if speaker_band is not None and speaker_audible >= MIN_AUDIBLE_SECONDS:
+    if speaker_printer is not None and speaker_audible >= MIN_AUDIBLE_SECONDS:
         speaker_items = np.array(library.decode_fingerprint(speaker_printer.finish())[0],
                                  dtype=np.uint32)
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2),
