@@ -16,6 +16,11 @@ crawl (``-a url -a depth -a max_pages``, a fresh JOBDIR, the same environment):
 * ``full``: fingerprint, match and store, with the sample works registered in a fresh
   SQLite home; the hits it stores are compared with the planted copies.
 
+``--registry`` crawls ``full`` against a large registry instead: a copy of a registry home
+that ``bench/scale.py`` built (``bench/.data/scale/<cache>/registry-<N>``: its database and
+its node's index file), with the sample works registered on top, so the crawl matches
+against N more images, as the crawl target of issue 16 asks (10^5 registered images).
+
 Each crawl is a fresh child process: its peak RSS and CPU time come from ``os.wait4``; its
 counts, crawl time (engine start to close) and CPU time split between the crawl process and
 its match workers from Scrapy's stats and ``getrusage``, dumped by :class:`StatsDump`. Images
@@ -128,21 +133,46 @@ def start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
     return server, line.split()[1]
 
 
-def fresh_home(home: Path) -> str:
-    """A new Swordnet home with the sample works registered; returns its database URL."""
+def fresh_home(home: Path, registry: Path | None = None) -> str:
+    """A new Swordnet home with the sample works registered; returns its database URL.
+
+    With ``registry``, they are registered on top of a copy of that home's database (and of
+    its index file, if it has one), and the index file is then brought up to date, as a node
+    that has crawled since a bulk registration has it: the crawl does not pay for that."""
     from swordnet.core.config import load_settings
     from swordnet.core.db import open_database
     from swordnet.demo.samples import sample_files
+    from swordnet.works.image_index import index_directory, update_index_file
     from swordnet.works.registry import register_work
 
     settings = load_settings({"SWORDNET_HOME": str(home)})
+    if registry is not None:
+        shutil.copyfile(registry / "swordnet.db", home / "swordnet.db")
+        if index_directory(registry).exists():
+            shutil.copytree(index_directory(registry), index_directory(home))
     db = open_database(settings)
     with db.session() as session:
         for path, title in sample_files():
             register_work(session, path.read_bytes(), title=title, holder_name=HOLDER,
                           source_name=path.name)
+    if registry is not None:
+        with db.session() as session:
+            update_index_file(session, index_directory(home))
     db.dispose()
     return settings.database_url
+
+
+def registered_works(database_url: str) -> int:
+    """How many works the database holds."""
+    from sqlalchemy import create_engine, func, select
+
+    from swordnet.core.models import Work
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(Work)).scalar_one()
+    engine.dispose()
+    return int(count)
 
 
 def stored_hits(database_url: str) -> list[tuple[str, str]]:
@@ -161,15 +191,17 @@ def stored_hits(database_url: str) -> list[tuple[str, str]]:
 
 def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid: int,
           jobdir: bool, profile: Path | None = None, extra_args: tuple[str, ...] = (),
-          extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+          extra_env: dict[str, str] | None = None,
+          registry: Path | None = None) -> dict[str, Any]:
     """One crawl in a fresh child process; counts, timings, peak RSS (and hits, if full).
 
     ``extra_args`` and ``extra_env`` are added to the command and environment (experiments:
-    other pipelines or settings)."""
+    other pipelines or settings); a full crawl matches against a copy of ``registry``."""
     home = workdir / label
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    database_url = fresh_home(home) if mode == "full" else f"sqlite:///{home / 'swordnet.db'}"
+    database_url = (fresh_home(home, registry) if mode == "full"
+                    else f"sqlite:///{home / 'swordnet.db'}")
     stats_file, log_file = home / "stats.json", home / "crawl.log"
     command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={url}",
                "-a", f"depth={pages}", "-a", f"max_pages={pages}",
@@ -231,6 +263,7 @@ def crawl(label: str, mode: str, url: str, pages: int, workdir: Path, server_pid
     if mode == "full":
         result["hit_list"] = stored_hits(database_url)
         result["hits"] = len(result["hit_list"])
+        result["registered_works"] = registered_works(database_url)
     return result
 
 
@@ -291,8 +324,13 @@ def main() -> None:
                         help="also run one full crawl under cProfile and print its top")
     parser.add_argument("--keep", action="store_true",
                         help="keep each crawl's home (log, stats, database, evidence)")
+    parser.add_argument("--registry", type=Path,
+                        help="full crawls match against a copy of this bench/scale.py registry "
+                             "home (bench/.data/scale/<cache>/registry-<N>)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args()
+    if args.registry is not None and not (args.registry / "complete").exists():
+        raise SystemExit(f"{args.registry}: not a complete bench/scale.py registry")
 
     site_dir = args.cache / (f"site-{args.pages}x{args.images_per_page}"
                              f"-{args.planted_share:g}")
@@ -325,7 +363,7 @@ def main() -> None:
                 label = f"{mode} #{n}" if args.repeat > 1 else mode
                 print(f"crawling: {label} ...", flush=True)
                 run = crawl(label.replace(" #", "-"), mode, url, manifest["pages"], workdir,
-                            server.pid, not args.no_jobdir)
+                            server.pid, not args.no_jobdir, registry=args.registry)
                 run["run"] = label
                 if mode == "full":
                     run["hit_check"] = check_hits(run, manifest["planted"], url)
@@ -334,7 +372,7 @@ def main() -> None:
             print("crawling: full under cProfile ...", flush=True)
             profile_path = workdir / "full.prof"
             run = crawl("full-profiled", "full", url, manifest["pages"], workdir, server.pid,
-                        not args.no_jobdir, profile=profile_path)
+                        not args.no_jobdir, profile=profile_path, registry=args.registry)
             run["run"] = "full (cProfile)"
             run["hit_check"] = check_hits(run, manifest["planted"], url)
             rows.append(run)
@@ -358,7 +396,8 @@ def main() -> None:
     for row in crawls:
         if row["mode"] == "full":
             check = row["hit_check"]
-            print(f"{row['run']}: {check['planted']} planted copies, {check['hits']} hits "
+            print(f"{row['run']} ({row['registered_works']:,} registered works): "
+                  f"{check['planted']} planted copies, {check['hits']} hits "
                   f"stored, {check['planted_found']} of them planted; missed "
                   f"{len(check['missed'])}, unexpected {len(check['unexpected'])}; "
                   f"stage 2 ran on {row['swordnet_stats'].get('media_stage2', 0)} images, "
@@ -379,6 +418,7 @@ def main() -> None:
                     platform.machine(), "python": platform.python_version(),
                     "scrapy": scrapy.__version__, "platform": platform.platform()},
         "jobdir": not args.no_jobdir,
+        "registry": None if args.registry is None else str(args.registry),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
