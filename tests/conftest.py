@@ -312,13 +312,23 @@ class _Snapshot:
         with _admin() as admin:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                           " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-        with _connect(name) as conn, conn.transaction():
-            schema = conn.execute(self._SCHEMA).fetchone()
-            if str(schema and schema[0]) != self.schema:
-                raise _SchemaChanged(name)
-            conn.execute("SET LOCAL session_replication_role = replica")  # no foreign-key order
-            for table in self.tables:
-                conn.execute(f"DELETE FROM {table}")
+        with _connect(name) as conn:
+            with conn.transaction():
+                schema = conn.execute(self._SCHEMA).fetchone()
+                if str(schema and schema[0]) != self.schema:
+                    raise _SchemaChanged(name)
+                conn.execute("SET LOCAL session_replication_role = replica")  # any order
+                for table in self.tables:
+                    conn.execute(f"DELETE FROM {table}")
+            # empty files again, as in a fresh copy: rows are stored, and read back by a scan
+            # without ORDER BY, in the order they are inserted, not in the space left behind
+            conn.execute("VACUUM " + ", ".join(self.tables))
+            self._copy_in(conn)
+
+    def _copy_in(self, conn: psycopg.Connection[Any]) -> None:
+        """The template's rows and sequence positions, into a copy whose tables are empty."""
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
             for table, data in self.rows.items():
                 with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
                     copy.write(data)

@@ -25,7 +25,7 @@ def template_copy(template_url: str) -> Iterator[psycopg.Connection[tuple[object
 
 def contents(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, object]:
     """What a test could see of a database: every table's rows and every sequence's next
-    value (read without moving it)."""
+    value (read without moving it), and the size of every table's file."""
     tables = [row[0] for row in conn.execute(
         "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
     seen: dict[str, object] = {
@@ -33,6 +33,10 @@ def contents(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, object]:
         for table in tables}
     seen["sequences"] = sorted(conn.execute(
         "SELECT sequencename, last_value FROM pg_sequences").fetchall())
+    # the tables' files: a table left holding deleted rows would hand out new rows in their
+    # space, and an unordered scan would read them out of insertion order
+    seen["sizes"] = {table: conn.execute("SELECT pg_relation_size(%s)", (table,)).fetchone()
+                     for table in tables}
     return seen
 
 

@@ -174,7 +174,8 @@ def test_site_on_a_one_second_interval_is_crawled_repeatedly(
     assert scheduler.process.returncode == 0, output
     assert finished_runs(db) >= 2, output
     with db.session() as session:
-        runs = session.scalars(select(CrawlRun).where(CrawlRun.outcome == "finished")).all()
+        runs = session.scalars(select(CrawlRun).where(CrawlRun.outcome == "finished")
+                               .order_by(CrawlRun.id)).all()
         assert {r.target_id for r in runs} == {1}
         assert {r.purpose for r in runs} == {"watch"}
         assert runs[0].stats["hits_new"] == len(little_site.site.planted)
