@@ -222,6 +222,10 @@ def summarise(rows: list[dict[str, object]], registered: int) -> dict[str, objec
         "false_positive_rate_per_pair": {c: n / (len(negatives) * registered)
                                          for c, n in false_pairs.items()},
         "copies_matched_to_a_wrong_work": wrong_work,
+        "two_stage_false_positives": [
+            {"family": row["label"], "matched": row["two_stage"], "stage": row["stage"],
+             "score": row["score"], "in_region": row["in_region"]}
+            for row in negatives if row["two_stage"]],
         "most_inliers_on_a_distractor": max(float(r.get("nearest_miss", 0)) for r in negatives),
         "stage2_threshold_inliers": OrbSignal.default_threshold,
         "stage2_share_of_images": len(stage2_rows) / len(rows),
