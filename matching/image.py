@@ -96,10 +96,14 @@ class PHashSignal(_ImageSignal):
     name: ClassVar[str] = "phash"
     # Calibrated by bench/detection.py (see docs/architecture.md): altered copies that
     # stage 1 settles stay within 12 bits. A smooth, low-structure work's hash can fall within
-    # 10 bits of an unrelated gradient's, so matches beyond 6 bits wait for stage 2 to
-    # confirm them (every true one of the benchmark did, with 59 inliers or more).
+    # 10 bits of an unrelated gradient's, and among 10^5 registered photographs (2x10^5
+    # hashes with the mirrors) unrelated crops and pages fall within 4-6 bits of some work's
+    # (detection.py --registry: 39 of 10,000 distractors), so matches beyond 2 bits wait for
+    # stage 2 to confirm them. Every true copy stage 1 finds at 3-6 bits there was confirmed
+    # (28 of 28: watermarks, brightness, resize + watermark); those at 0-2 bits include the
+    # ones stage 2 cannot place (a quarter-size copy: 12 of 39).
     default_threshold: ClassVar[float] = 12
-    confirm_beyond: ClassVar[float | None] = 6
+    confirm_beyond: ClassVar[float | None] = 2
 
     @classmethod
     def fingerprint(cls, content: bytes | Content) -> str:
