@@ -101,7 +101,7 @@ class PHashSignal(_ImageSignal):
     # (detection.py --registry: 39 of 10,000 distractors), so matches beyond 2 bits wait for
     # stage 2 to confirm them. Every true copy stage 1 finds at 3-6 bits there was confirmed
     # (28 of 28: watermarks, brightness, resize + watermark); those at 0-2 bits include the
-    # ones stage 2 cannot place (a quarter-size copy: 12 of 39).
+    # ones stage 2 cannot place (27 of 39 quarter-size copies).
     default_threshold: ClassVar[float] = 12
     confirm_beyond: ClassVar[float | None] = 2
 
