@@ -393,11 +393,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
         if band_phases else None
     pitch = audio_pitch.PitchContour(keep_levels=band_phases > 1, wide=band_phases == 1) \
         if band_phases else None
-    speaker_band = audio_speaker.SpeakerFilter(SAMPLE_RATE) if speaker else None
-    speaker_printer = library.Fingerprinter(ALGORITHM) if speaker else None
-    if speaker_printer is not None:
-        speaker_printer.start(SAMPLE_RATE, 1)
-    samples, audible, speaker_audible, carry = 0, 0.0, 0.0, b""
+    speaker_pass = _SpeakerPass(library) if speaker else None
+    samples, audible, carry = 0, 0.0, b""
     try:
         assert process.stdout is not None
         while chunk := process.stdout.read(_CHUNK):
@@ -412,10 +409,8 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
                 onsets.feed(pcm)
             if pitch is not None:
                 pitch.feed(pcm)
-            if speaker_band is not None and speaker_printer is not None:
-                filtered = speaker_band.feed(pcm)
-                speaker_printer.feed(filtered.tobytes())
-                speaker_audible += _audible_seconds(filtered)
+            if speaker_pass is not None:
+                speaker_pass.feed(pcm)
             audible += _audible_seconds(pcm)
             samples += len(pcm)
         process.wait()
@@ -439,16 +434,37 @@ def _decode_file(path: str, max_seconds: float, timeout: float,
     items, _ = library.decode_fingerprint(fingerprinter.finish())
     if not items:
         raise ContentRejected(f"audio too short: {duration:.1f} s gives no fingerprint")
-    speaker_items = None
-    if speaker_printer is not None and speaker_audible >= MIN_AUDIBLE_SECONDS:
-        speaker_items = np.array(library.decode_fingerprint(speaker_printer.finish())[0],
-                                 dtype=np.uint32)
+    speaker_items = None if speaker_pass is None else speaker_pass.finish()
     return AudioPrint(np.array(items, dtype=np.uint32), round(duration, 2),
                       None if bands is None else bands.finish(band_phases),
                       None if onsets is None else onsets.finish(),
                       None if pitch is None else pitch.finish(),
                       None if pitch is None else pitch.levels(),
                       None if pitch is None else pitch.wide(), speaker_items)
+
+
+class _SpeakerPass:
+    """The decoded audio through :mod:`matching.audio_speaker`'s band, fingerprinted by a
+    second Chromaprint pass as it streams."""
+
+    def __init__(self, library: ModuleType) -> None:
+        self._library = library
+        self._band = audio_speaker.SpeakerFilter(SAMPLE_RATE)
+        self._printer = library.Fingerprinter(ALGORITHM)
+        self._printer.start(SAMPLE_RATE, 1)
+        self._audible = 0.0
+
+    def feed(self, pcm: np.ndarray) -> None:
+        filtered = self._band.feed(pcm)
+        self._printer.feed(filtered.tobytes())
+        self._audible += _audible_seconds(filtered)
+
+    def finish(self) -> np.ndarray | None:
+        """The sub-fingerprints, or None where the band left the audio silent."""
+        if self._audible < MIN_AUDIBLE_SECONDS:
+            return None
+        items, _ = self._library.decode_fingerprint(self._printer.finish())
+        return np.array(items, dtype=np.uint32)
 
 
 def _drain(process: subprocess.Popen[bytes], kept: list[bytes]) -> None:
