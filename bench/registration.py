@@ -44,7 +44,7 @@ from matching.stages import registration_fingerprints  # noqa: E402
 from swordnet.core.config import load_settings  # noqa: E402
 from swordnet.core.db import open_database  # noqa: E402
 from swordnet.evidence.store import EvidenceStore  # noqa: E402
-from swordnet.works.previews import thumbnail_png  # noqa: E402
+from swordnet.works.previews import work_thumbnail  # noqa: E402
 from swordnet.works.registry import register_work  # noqa: E402
 
 OUTPUT = RESULTS.parent / "registration.json"
@@ -94,7 +94,7 @@ def steps_s(contents: list[bytes]) -> tuple[dict[str, float], int]:
                 signal.registration_variants(shared)
                 timings[signal.name] = time.process_time() - start
             start = time.process_time()
-            thumbnail_png(content)
+            work_thumbnail(content)
             timings["preview"] = time.process_time() - start
         except ContentRejected:
             continue

@@ -110,13 +110,27 @@ def test_uploaded_work_is_listed_shown_and_previewed(api: Api) -> None:
     assert api.ok("north", f"/works/{work['id']}")["title"] == "Lighthouse Poster"
 
     preview = api.get("north", f"/works/{work['id']}/preview")
-    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(preview.content)) as image:
-        assert image.format == "PNG" and max(image.size) <= 640
+        assert image.format == "JPEG" and max(image.size) <= 640
 
     again = upload(api, "north", picture, "copy.jpg", title="Same picture again")
     assert again.status_code == 200 and again.json()["created"] is False
     assert again.json()["work"]["id"] == work["id"]
+
+
+def test_a_transparent_picture_keeps_its_transparency_in_a_png_preview(api: Api) -> None:
+    picture = Image.open(io.BytesIO(jpeg_bytes(seed=31))).convert("RGBA")
+    picture.putalpha(Image.linear_gradient("L").resize(picture.size))
+    png = io.BytesIO()
+    picture.save(png, "PNG")
+    response = upload(api, "north", png.getvalue(), "logo.png", title="Fading Logo")
+    assert response.status_code == 201, response.text
+    preview = api.get("north", f"/works/{response.json()['work']['id']}/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(preview.content)) as image:
+        low, high = image.getextrema()[3]
+        assert image.mode == "RGBA" and low < 50 and high > 200  # see-through to opaque
 
 
 def test_text_work_preview_is_plain_text(api: Api) -> None:

@@ -383,7 +383,10 @@ def test_pages_show_what_was_crawled_and_decided(clients: dict[str, TestClient],
     assert count_on(dashboard, "hits") == 25 and count_on(dashboard, "pending") == 21
     assert count_on(dashboard, "cases") == 1 and count_on(dashboard, "works") == 6
     assert "<svg" in dashboard and "Takedown funnel" in dashboard
-    assert len(review_ids(client.get("/review").text)) == 21
+    review = client.get("/review").text
+    assert len(review_ids(review)) == 21
+    # each hit's registered work beside the copy: its stored thumbnail (a JPEG)
+    assert len(re.findall(r'src="/api/v1/works/\d+/preview" alt="Registered work', review)) == 21
     assert len(review_ids(client.get("/review?status=").text)) == 25
     case_id = case_ids(settings)[0]
     case = client.get(f"/cases/{case_id}").text
@@ -549,6 +552,9 @@ def test_work_upload_registers_a_work(web_data: WebData, tmp_path: Path) -> None
         assert response.headers["location"].startswith("/works?registered=")
         page = client.get(response.headers["location"])
         assert "Registered work" in page.text and "Lighthouse Poster" in page.text
+        work_id = int(response.headers["location"].rpartition("=")[2])
+        # the works list shows the stored thumbnail (a JPEG, for a photo)
+        assert f'<img src="/api/v1/works/{work_id}/preview"' in page.text
         again = client.post("/works", data={**fields, "csrf_token": token}, files=files,
                             follow_redirects=False)
         assert again.headers["location"].startswith("/works?existing=")
@@ -570,7 +576,7 @@ def test_work_upload_registers_a_work(web_data: WebData, tmp_path: Path) -> None
     with db.session() as session:
         work = session.scalars(select(Work).where(Work.title == "Lighthouse Poster")).one()
         assert work.holder.name == "Studio C" and work.aliases == ["Phare", "Faro"]
-        assert work.preview_type == "image" and work.source_name == "poster.jpg"
+        assert work.preview_type == "jpeg" and work.source_name == "poster.jpg"
         assert {fp.algorithm for fp in work.fingerprints} >= {"phash", "orb", "link"}
         mapped = session.scalars(select(Work).where(Work.title == "Harbour Map")).one()
         assert mapped.holder.name == HOLDER_B  # a rights holder registers for their own holder

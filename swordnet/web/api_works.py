@@ -64,7 +64,7 @@ from swordnet.works.precomputed import (
     parse_lines,
     parse_work,
 )
-from swordnet.works.previews import PREVIEW_SUFFIXES, work_preview
+from swordnet.works.previews import PREVIEW_MEDIA_TYPES, PREVIEW_SUFFIXES, work_preview
 from swordnet.works.registry import (
     Registration,
     RegistrationError,
@@ -171,18 +171,18 @@ def show_work(work_id: PathId, session: DbSession, caller: Caller) -> WorkDetail
 
 
 @router.get("/{work_id}/preview", response_class=Response,
-            responses={200: {"content": {"image/png": {}, "text/plain": {}, "audio/ogg": {}},
-                             "description": "A PNG thumbnail (images), the text (text) or "
-                                            "the sound as mono Opus (audio)."}})
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "text/plain": {},
+                                         "audio/ogg": {}},
+                             "description": "A JPEG thumbnail (images; a PNG where the image "
+                                            "has transparency), the text (text) or the sound "
+                                            "as mono Opus (audio)."}})
 def preview(work_id: PathId, session: DbSession, store: Store, caller: Caller) -> Response:
-    """What reviewers see of the work: a PNG thumbnail, its text or its sound."""
+    """What reviewers see of the work: a thumbnail, its text or its sound."""
     work = get_work(session, caller, work_id)
     data = work_preview(store, work)
     if data is None:
         raise NotFound(f"work {work_id} has no stored preview")
-    media_type = {"image": "image/png", "audio": "audio/ogg"}.get(work.preview_type or "",
-                                                                    "text/plain; charset=utf-8")
-    return Response(data, media_type=media_type,
+    return Response(data, media_type=PREVIEW_MEDIA_TYPES[work.preview_type or ""],
                     headers={"Cache-Control": "private, max-age=3600"})
 
 

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from swordnet.accounts.users import Principal
 from swordnet.core.errors import Forbidden
 from swordnet.web.deps import DbSession, check_csrf, session_principal
+from swordnet.works.previews import IMAGE_PREVIEWS
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -129,7 +130,7 @@ def _environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters.update(when=when, number=number, http_link=http_link)
-    env.globals.update(API=API)
+    env.globals.update(API=API, IMAGE_PREVIEWS=IMAGE_PREVIEWS)
     return env
 
 
