@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scheduler.executor import (
@@ -190,9 +191,10 @@ class ScrapydExecutor:
         self.stopping.set()
 
     def check_nodes(self) -> None:
-        """Raise NodeUnreachable/NodeError naming the first node that is not ready."""
-        for node in self.nodes:
-            node.check()
+        """Raise NodeUnreachable/NodeError naming the first node (in order) that is not
+        ready. The nodes are asked at once: each answers by starting a cold ``scrapy list``."""
+        with ThreadPoolExecutor(len(self.nodes), thread_name_prefix="scrapyd-check") as pool:
+            list(pool.map(ScrapydNode.check, self.nodes))
 
     def _choose(self, excluded: set[str]) -> ScrapydNode | None:
         """The least loaded reachable node not in ``excluded``, now counted as busier."""

@@ -72,12 +72,12 @@ def programme(path: Path, *, seconds: float, seed: int, fps: int = FPS) -> Path:
 
 
 def restream(src: Path, dst: Path, *, crop: float, logo: bool, video_bitrate: str,
-             letterbox: bool = False, banner: bool = False) -> Path:
-    """Write a pirate restream of ``src`` to ``dst`` (MP4): ``crop`` of the picture's width
-    and height cut away (evenly around it), scaled down, a channel logo in the top-right
-    corner if ``logo``, a translucent banner along the bottom if ``banner``, black bars above
-    and below (a 4:3 frame) if ``letterbox``, re-encoded at ``video_bitrate`` with
-    lower-rate sound; a key frame every second."""
+             letterbox: bool = False, banner: bool = False, seconds: float | None = None) -> Path:
+    """Write a pirate restream of ``src`` (its first ``seconds`` if given) to ``dst`` (MP4):
+    ``crop`` of the picture's width and height cut away (evenly around it), scaled down, a
+    channel logo in the top-right corner if ``logo``, a translucent banner along the bottom if
+    ``banner``, black bars above and below (a 4:3 frame) if ``letterbox``, re-encoded at
+    ``video_bitrate`` with lower-rate sound; a key frame every second."""
     keep = 1 - crop
     steps = [f"crop=trunc(iw*{keep:g}/2)*2:trunc(ih*{keep:g}/2)*2", "scale=256:144"]
     if logo:  # an opaque badge with a lighter inner bar, like a channel's mark
@@ -91,8 +91,10 @@ def restream(src: Path, dst: Path, *, crop: float, logo: bool, video_bitrate: st
     command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
                "-vf", ",".join(steps), "-c:v", "libx264", "-preset", "veryfast",
                "-b:v", video_bitrate, "-maxrate", video_bitrate, "-bufsize", video_bitrate,
-               *EVERY_SECOND_A_KEY_FRAME, "-c:a", "aac", "-b:a", "48k", "-ar", "32000", str(dst)]
-    subprocess.run(command, check=True, capture_output=True)
+               *EVERY_SECOND_A_KEY_FRAME, "-c:a", "aac", "-b:a", "48k", "-ar", "32000"]
+    if seconds is not None:
+        command += ["-t", f"{seconds:g}"]
+    subprocess.run([*command, str(dst)], check=True, capture_output=True)
     return dst
 
 

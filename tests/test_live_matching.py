@@ -28,6 +28,9 @@ pytestmark = pytest.mark.xdist_group("live_matching")
 
 AIRED = 1_800_000_000.0  # wall-clock time the programme's first segment aired on the feed
 SEGMENT_S = 4.0
+# Media only as long as the tests below read: the feed until the 90 s delay's match airs
+# (37.3 + 90 s and a segment), the restreams until their last cut (100 + 4 s, 71.4 + 4 s).
+PROGRAMME_S, PIRATE_S, LETTERBOXED_S = 135, 105, 76
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,11 @@ class Media:
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     folder = tmp_path_factory.mktemp("live-media")
-    official = programme(folder / "official.mp4", seconds=150, seed=1)
+    official = programme(folder / "official.mp4", seconds=PROGRAMME_S, seed=1)
     pirate = restream(official, folder / "pirate.mp4", crop=0.1, logo=True,
-                      video_bitrate="100k")
+                      video_bitrate="100k", seconds=PIRATE_S)
     letterboxed = restream(official, folder / "letterboxed.mp4", crop=0.05, logo=False,
-                           video_bitrate="150k", letterbox=True)
+                           video_bitrate="150k", letterbox=True, seconds=LETTERBOXED_S)
     lawful = programme(folder / "lawful.mp4", seconds=40, seed=2)
     parts = [path.read_bytes() for path in segments(official, folder / "feed",
                                                     seconds=SEGMENT_S)]
@@ -82,7 +85,7 @@ def test_a_restream_segment_matches_with_its_delay(media: Media, delay: float) -
 
 
 def test_a_lawful_programme_does_not_match(media: Media) -> None:
-    rolling = reference(media, window_s=600, aired_until=150)
+    rolling = reference(media, window_s=600, aired_until=PROGRAMME_S)
     for start in (3.0, 17.5, 31.0):
         segment = print_segment(cut(media.lawful, start=start, seconds=SEGMENT_S))
         assert len(segment.audio) and len(segment.frames)

@@ -44,6 +44,19 @@ TARGETS = 8
 class Node:
     url: str
     process: subprocess.Popen[bytes]
+    output: Path  # scrapyd's log
+
+    def wait_until_up(self) -> None:
+        """Return once scrapyd answers; fail with its log if it exits first."""
+        deadline = time.monotonic() + 300  # far beyond need: only ends a hang
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/daemonstatus.json", timeout=2):
+                    return
+            except OSError:
+                assert self.process.poll() is None, self.output.read_text()
+                assert time.monotonic() < deadline, "scrapyd did not start"
+                time.sleep(0.2)
 
     def kill(self) -> None:
         """Kill scrapyd and every crawl it started (they share its process group)."""
@@ -52,6 +65,7 @@ class Node:
 
 
 def start_node(directory: Path, settings: Settings) -> Node:
+    """Launch a scrapyd node (it is up once :meth:`Node.wait_until_up` returns)."""
     directory.mkdir(parents=True)
     port = free_port()
     config = run_cli("scrapyd", "config", "--data-dir", str(directory / "data"), "--port",
@@ -62,19 +76,11 @@ def start_node(directory: Path, settings: Settings) -> Node:
            "SWORDNET_DATABASE_URL": settings.database_url,
            "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
     scrapyd = Path(sys.executable).with_name("scrapyd")
+    output = directory / "scrapyd.out"
     process = subprocess.Popen([str(scrapyd), "--pidfile="], cwd=directory, env=env,
-                               stdout=(directory / "scrapyd.out").open("wb"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # far beyond need: only ends a hang
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/daemonstatus.json", timeout=2):
-                return Node(url, process)
-        except OSError:
-            assert process.poll() is None, (directory / "scrapyd.out").read_text()
-            assert time.monotonic() < deadline, "scrapyd did not start"
-            time.sleep(0.2)
+                               stdout=output.open("wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    return Node(f"http://127.0.0.1:{port}", process, output)
 
 
 @pytest.fixture
@@ -85,11 +91,17 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture
 def nodes(tmp_path: Path, home: Settings) -> Iterator[list[Node]]:
-    started = [start_node(tmp_path / f"node{i}", home) for i in (1, 2)]
-    yield started
-    for node in started:
-        if node.process.poll() is None:
-            node.kill()
+    started: list[Node] = []
+    try:
+        for i in (1, 2):
+            started.append(start_node(tmp_path / f"node{i}", home))
+        for node in started:  # both start at once
+            node.wait_until_up()
+        yield started
+    finally:
+        for node in started:
+            if node.process.poll() is None:
+                node.kill()
 
 
 def test_eight_targets_on_two_scrapyd_nodes_survive_a_node_kill(
@@ -118,6 +130,7 @@ def test_eight_targets_on_two_scrapyd_nodes_survive_a_node_kill(
             killed = next(n for n in nodes if n.url == first.node)
             wait_for(lambda: bool(sites[0].requests), scheduler)  # it fetches the slow site
             killed.kill()
+            sites[0].server.delay_s = 0.0  # its retry need not be slow: only its first run
             survivor = next(n for n in nodes if n is not killed)
 
             def finished_targets() -> set[int | None]:
