@@ -64,7 +64,7 @@ from swordnet.works.precomputed import (
     parse_lines,
     parse_work,
 )
-from swordnet.works.previews import PREVIEW_MEDIA_TYPES, PREVIEW_SUFFIXES, work_preview
+from swordnet.works.previews import PREVIEW_FORMATS, work_preview
 from swordnet.works.registry import (
     Registration,
     RegistrationError,
@@ -127,7 +127,7 @@ def work_out(work: Work) -> WorkOut:
         licence_territories=registration_facts(work)["licence_territories"],
         source_name=work.source_name, sha256=work.sha256,
         quarantined=work.quarantined_at is not None, quarantine_reason=work.quarantine_reason,
-        has_preview=work.preview_sha256 is not None and work.preview_type in PREVIEW_SUFFIXES,
+        has_preview=work.preview_sha256 is not None and work.preview_type in PREVIEW_FORMATS,
         created_at=work.created_at)
 
 
@@ -182,7 +182,7 @@ def preview(work_id: PathId, session: DbSession, store: Store, caller: Caller) -
     data = work_preview(store, work)
     if data is None:
         raise NotFound(f"work {work_id} has no stored preview")
-    return Response(data, media_type=PREVIEW_MEDIA_TYPES[work.preview_type or ""],
+    return Response(data, media_type=PREVIEW_FORMATS[work.preview_type or ""].media_type,
                     headers={"Cache-Control": "private, max-age=3600"})
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from PIL import Image, UnidentifiedImageError
 
@@ -48,10 +48,21 @@ AUDIO_PREVIEW_SECONDS = 1800.0
 # match may lie anywhere in it), at half the rate (16 kbit/s: about 15 MB for two hours).
 SOUNDTRACK_SECONDS = AUDIO_WORK_MAX_SECONDS
 SOUNDTRACK_BITRATE = "16k"
-PREVIEW_SUFFIXES = {"image": ".png", "jpeg": ".jpg", "text": ".txt", "audio": ".ogg"}
-PREVIEW_MEDIA_TYPES = {"image": "image/png", "jpeg": "image/jpeg",
-                       "text": "text/plain; charset=utf-8", "audio": "audio/ogg"}
-IMAGE_PREVIEWS = frozenset({"image", "jpeg"})  # preview types shown as a picture
+
+
+class PreviewFormat(NamedTuple):
+    suffix: str  # of the stored object
+    media_type: str  # as served
+
+
+# A work's stored preview, by its preview type (video key frames and software file lists are
+# JSON manifests read by their own modules).
+PREVIEW_FORMATS = {"image": PreviewFormat(".png", "image/png"),
+                   "jpeg": PreviewFormat(".jpg", "image/jpeg"),
+                   "text": PreviewFormat(".txt", "text/plain; charset=utf-8"),
+                   "audio": PreviewFormat(".ogg", "audio/ogg")}
+IMAGE_PREVIEWS = frozenset(kind for kind, f in PREVIEW_FORMATS.items()  # shown as a picture
+                           if f.media_type.startswith("image/"))
 
 
 class NoPreview(BadInput):
@@ -121,7 +132,7 @@ def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None
     try:
         if preview == "image":
             preview, thumbnail = work_thumbnail(content)
-            stored = store.put_bytes(thumbnail, PREVIEW_SUFFIXES[preview])
+            stored = store.put_bytes(thumbnail, PREVIEW_FORMATS[preview].suffix)
         elif preview == "text":
             stored = store.put_bytes(readable_text(content).encode(), ".txt")
         elif preview == "audio":
@@ -164,7 +175,7 @@ def work_sound(store: EvidenceStore, work: Work) -> bytes | None:
     if digest is None:
         return None
     try:
-        with store.open_object(digest, PREVIEW_SUFFIXES["audio"]) as f:
+        with store.open_object(digest, PREVIEW_FORMATS["audio"].suffix) as f:
             return f.read()
     except FileNotFoundError:
         return None
@@ -196,9 +207,9 @@ def stored_json_preview(store: EvidenceStore, work: Work,
 def work_preview(store: EvidenceStore, work: Work) -> bytes | None:
     """The stored preview's bytes (JPEG or PNG, UTF-8 text or Ogg Opus), or None if the work has
     none (video key frames and software file lists are read by their own modules)."""
-    if work.preview_sha256 is None or work.preview_type not in PREVIEW_SUFFIXES:
+    if work.preview_sha256 is None or work.preview_type not in PREVIEW_FORMATS:
         return None
-    suffix = PREVIEW_SUFFIXES[work.preview_type]
+    suffix = PREVIEW_FORMATS[work.preview_type].suffix
     try:
         with store.open_object(work.preview_sha256, suffix) as f:
             return f.read()
