@@ -56,7 +56,10 @@ Where no line of an offset reaches the score at :data:`MAX_BER`, its line furthe
 :data:`LOOSE_BER` is tried, its windows within that counting: a voice over quiet music moves
 most of Chromaprint's windows past :data:`MAX_BER` but not its onsets, so such a line must
 keep them held straight at :data:`MIN_ONSETS_LOOSE` and have the work's wide contour's
-notes heard (below); a work without them is not matched so. A
+notes heard (below); a work without them is not matched so. Noise over music with little
+bass fills the low band the onsets listen to, so a line they would reject is kept where it
+covers nearly all the copy (:data:`WHOLE_SHARE`, at least :data:`WHOLE_SECONDS`) at a mean bit
+error rate no other music came near (:data:`WHOLE_BER`), neither onsets nor pitch asked. A
 piece at the work's tempo shares its generated bass and drums and passes more often, mostly
 by the bent fit; where the work has a pitch contour, a line passing by the bent fit alone
 must also name the work's notes (:func:`audio_pitch.agreement` at :data:`MIN_PITCH_BENT`),
@@ -117,6 +120,16 @@ MAX_BER = 0.14  # a window matches at or below this error rate on VERIFY_MASK's 
 # its voiced-over copies' windows lie at a median 0.18-0.25 where missed; other music's at
 # about 0.5, other music on the work's chords down to MAX_BER)
 LOOSE_BER = 0.2
+# a line at MAX_BER of at least WHOLE_SECONDS over at least WHOLE_SHARE of the copy's windows,
+# at a mean rate at or below WHOLE_BER, is the recording, its onsets and pitch unasked: noise
+# over music with little bass fills the low band the onsets listen to (scratch run,
+# bench/audio_recordings.py: each noise copy's line 0.9 or more of it at a mean
+# 0.009-0.043, two of them failing the onset check; the closest other music's, of
+# bench/audio.py's 1,000 distractors and the 218 real clips: 0.086 over a whole 20 s clip,
+# 0.107 over 0.75 of one)
+WHOLE_SECONDS = 15.0
+WHOLE_SHARE = 0.9
+WHOLE_BER = 0.05
 MAX_DRIFT = 0.04  # the offset may drift by this share of the copy (a sped-up copy)
 _COARSE_SLOPE = 0.005  # drift rates first tried this far apart
 VOTE_BIN = 8  # items per offset vote bin (about 1 s)
@@ -791,9 +804,14 @@ class AudioIndex(SignalIndex):
         """Whether line ``number`` of ``found`` (the work in ``slot``'s) keeps the work's
         event timing and, where the work names notes, its pitch; what they gave goes in the
         line's detail. A line scored at :data:`LOOSE_BER` must pass both, by its onsets held
-        straight and the work's wide contour's notes heard."""
+        straight and the work's wide contour's notes heard; a line at :data:`MAX_BER` nearly
+        the whole copy long and closer than any other music's (:data:`WHOLE_BER`) is asked
+        neither."""
         _, detail, windows, offsets = found[number]
         loose = "loose_ber" in detail
+        if not loose and detail["seconds"] >= WHOLE_SECONDS \
+                and detail["fraction"] >= WHOLE_SHARE and detail["ber"] <= WHOLE_BER:
+            return True  # the copy nearly all the way, closely: the recording
         if loose and (self._wide[slot] is None or copy.levels is None):
             return False  # nothing else was seen to tell such a line from a piece at its tempo
         work_onsets = self._onsets[slot]
