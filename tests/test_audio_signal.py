@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from bench.audiogen import RATE, music, speech, write_audio
 from bench.video import write_work
 from matching import audio, audio_pitch
-from matching.audio import AudioPrint, ChromaprintSignal
+from matching.audio import AudioIndex, AudioPrint, ChromaprintSignal
 from matching.match_index import Match, MatchIndex
 from matching.registry import describe_match, detect_kind, signal_type, signals_for_kind
 from matching.signal import ContentRejected
@@ -390,6 +391,23 @@ def test_a_noisy_copy_matching_all_the_way_closely_needs_no_onsets(tmp_path: Pat
     assert found.detail["fraction"] >= audio.WHOLE_SHARE
     assert found.detail["ber"] <= audio.WHOLE_BER
     assert "onsets_r" not in found.detail  # not asked: they would have failed
+
+
+def test_other_music_matching_a_whole_clip_less_closely_still_needs_the_onsets(
+        tmp_path: Path) -> None:
+    """20 s of song 100108 lies on song 1030's chords all the way (bench/audio.py's closest
+    such distractor: its line covers the whole clip at a mean bit error rate of 0.086, over
+    WHOLE_BER), and its onsets do not follow the song's: it stays unmatched."""
+    value, other = song_and_piece(tmp_path, music(1030, SECONDS), 100108)
+    index = AudioIndex()
+    index.add(1, value)
+    copy = ChromaprintSignal.query_value(other)
+    # Chromaprint alone (no band bits to pick among repeats: its longest, closest line)
+    plain = replace(copy, bands=None, onsets=None, pitch=None, levels=None)
+    [(_, seconds, detail)] = index.query_detailed(plain, ChromaprintSignal.default_threshold)
+    assert detail["fraction"] >= audio.WHOLE_SHARE and seconds >= audio.WHOLE_SECONDS
+    assert audio.WHOLE_BER < detail["ber"] < 0.1
+    assert index.query_detailed(copy, ChromaprintSignal.default_threshold) == []
 
 
 def with_sub_bass(samples: np.ndarray, seed: int) -> np.ndarray:
