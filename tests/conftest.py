@@ -400,11 +400,24 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> 
 
 
 @pytest.fixture
-def sqlite_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A fresh home with the default SQLite database, for tests that need one backend."""
+def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A home not made yet, with the default SQLite database, for tests of what making one
+    does."""
     monkeypatch.setenv("SWORDNET_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SWORDNET_DATABASE_URL", raising=False)
     return load_settings()
+
+
+@pytest.fixture
+def sqlite_home(empty_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A fresh home with the default SQLite database, for tests that need one backend: what
+    opening a new home leaves (the home, private, holding only the empty database at the
+    newest schema), its database a copy of the one :func:`migrated_database` migrated."""
+    empty_home.home.mkdir(parents=True, mode=0o700)
+    with copy_database(migrated_database("sqlite", tmp_path_factory), empty_home.home) as url:
+        assert url == empty_home.database_url, url
+    (empty_home.home / "swordnet.db").chmod(0o600)
+    return empty_home
 
 
 @pytest.fixture

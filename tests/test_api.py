@@ -59,7 +59,7 @@ def reader(web_data: WebData, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture
 def api(web_data: WebData, tmp_path: Path) -> Iterator[Api]:
     """The API on a private copy, for a test that changes data."""
-    with open_api(web_data.copy_to(tmp_path), web_data.tokens) as api:
+    with web_data.copied(tmp_path) as settings, open_api(settings, web_data.tokens) as api:
         yield api
 
 

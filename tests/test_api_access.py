@@ -55,7 +55,7 @@ def api(web_data: WebData, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def private(web_data: WebData, tmp_path: Path) -> Iterator[Api]:
     """The API on a copy of its own, for a test whose changes others must not see."""
-    with open_api(web_data.copy_to(tmp_path), web_data.tokens) as api:
+    with web_data.copied(tmp_path) as settings, open_api(settings, web_data.tokens) as api:
         yield api
 
 

@@ -314,7 +314,7 @@ def test_anyone_signed_in_gets_the_public_signing_key(api: Api) -> None:
 @pytest.fixture
 def private(web_data: WebData, tmp_path: Path) -> Iterator[Api]:
     """The API on a copy of its own, for a test whose changes others must not see."""
-    with open_api(web_data.copy_to(tmp_path), web_data.tokens) as api:
+    with web_data.copied(tmp_path) as settings, open_api(settings, web_data.tokens) as api:
         yield api
 
 

@@ -67,7 +67,7 @@ def test_timestamps_round_trip_as_utc(db: Database) -> None:
         assert holder.created_at == moment and holder.created_at.tzinfo is UTC
 
 
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_home: Settings) -> None:
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(empty_home: Settings) -> None:
     engine = make_engine(load_settings().database_url)
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -81,15 +81,15 @@ def test_a_sqlite_url_with_two_timeouts_is_refused(tmp_path: Path) -> None:
         make_engine(f"sqlite:///{tmp_path / 'x.db'}?timeout=1&timeout=2")
 
 
-def test_default_database_lives_in_swordnet_home(sqlite_home: Settings) -> None:
-    assert sqlite_home.database_url == f"sqlite:///{sqlite_home.home / 'swordnet.db'}"
+def test_default_database_lives_in_swordnet_home(empty_home: Settings) -> None:
+    assert empty_home.database_url == f"sqlite:///{empty_home.home / 'swordnet.db'}"
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_the_home_database_evidence_and_keys_are_private(sqlite_home: Settings) -> None:
+def test_the_home_database_evidence_and_keys_are_private(empty_home: Settings) -> None:
     """The database holds password hashes and session tokens; it was created 0644 and the
     evidence store 0755 (under the usual umask 022)."""
     previous = os.umask(0o022)
@@ -97,31 +97,31 @@ def test_the_home_database_evidence_and_keys_are_private(sqlite_home: Settings) 
         path, title = sample_files()[0]
         assert run_cli("works", "add", str(path), "--title", title, "--holder", "H").exit_code == 0
         assert run_cli("keys", "show").exit_code == 0
-        db = open_database(sqlite_home)
+        db = open_database(empty_home)
         with db.engine.connect() as conn:  # an open connection keeps the -wal and -shm files
             conn.execute(text("INSERT INTO rights_holders (name, created_at) "
                               "VALUES ('Mode Test', '2026-12-06 00:00:00')"))
             conn.commit()
-            database = sqlite_home.home / "swordnet.db"
+            database = empty_home.home / "swordnet.db"
             files = [database, database.with_name("swordnet.db-wal"),
                      database.with_name("swordnet.db-shm")]
             assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
         db.dispose()
-        evidence = sqlite_home.evidence_dir
-        dirs = [sqlite_home.home, sqlite_home.home / "keys", evidence,
+        evidence = empty_home.evidence_dir
+        dirs = [empty_home.home, empty_home.home / "keys", evidence,
                 *(p for p in evidence.rglob("*") if p.is_dir())]
         assert len(dirs) > 5 and {str(d): mode(d) for d in dirs} == {str(d): 0o700 for d in dirs}
-        assert mode(next((sqlite_home.home / "keys").iterdir())) == 0o600
+        assert mode(next((empty_home.home / "keys").iterdir())) == 0o600
     finally:
         os.umask(previous)
 
 
-def test_an_existing_database_readable_by_others_is_made_private(sqlite_home: Settings) -> None:
-    database = sqlite_home.home / "swordnet.db"
+def test_an_existing_database_readable_by_others_is_made_private(empty_home: Settings) -> None:
+    database = empty_home.home / "swordnet.db"
     database.parent.mkdir(parents=True)
     database.touch(mode=0o644)
     database.chmod(0o644)
-    open_database(sqlite_home).dispose()
+    open_database(empty_home).dispose()
     assert mode(database) == 0o600
 
 

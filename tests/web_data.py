@@ -11,14 +11,11 @@ original; :func:`web_data_on` gives it on SQLite or PostgreSQL.
 from __future__ import annotations
 
 import shutil
-import sqlite3
-import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from swordnet.accounts.users import add_user, create_token
@@ -28,7 +25,7 @@ from swordnet.demo.samples import sample_files
 from swordnet.demo.site import build_demo_site, serve_site
 from swordnet.evidence.store import EvidenceStore
 from swordnet.works.registry import register_work
-from tests.conftest import PG_ADMIN_DSN, built_once, shared_database_url
+from tests.conftest import built_once, copy_database, shared_database_url
 from tests.crawled import crawl
 from tests.pirate_sites import plant, sample_works
 
@@ -52,28 +49,22 @@ class WebData:
 
     settings: Settings
     tokens: dict[str, str]
-    pg_copies: list[str] = field(default_factory=list)  # dropped by web_data_on
+    copies: ExitStack = field(default_factory=ExitStack)  # closed by web_data_on
 
     def copy_to(self, directory: Path) -> Settings:
-        """A private copy of the home and database, for a test that changes data."""
+        """A private copy of the home and database, for a test that changes data; a
+        PostgreSQL copy is given back when :func:`web_data_on` ends."""
+        return self.copies.enter_context(self.copied(directory))
+
+    @contextmanager
+    def copied(self, directory: Path) -> Iterator[Settings]:
+        """A private copy of the home and database while the block runs; a PostgreSQL copy
+        is then put back for the next test that wants one (``copy_database``)."""
         home = directory / "home"
         shutil.copytree(self.settings.home, home)
-        url = self.settings.database_url
-        if not url.startswith("sqlite:///"):
-            return Settings(home=home, database_url=self._pg_copy(url))
-        target = home / "swordnet.db"
-        target.unlink(missing_ok=True)
-        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as src, \
-                closing(sqlite3.connect(target)) as dst:
-            src.backup(dst)
-        return Settings(home=home, database_url=f"sqlite:///{target}")
-
-    def _pg_copy(self, url: str) -> str:
-        name = f"swordnet_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
-        self.pg_copies.append(name)
-        return f"{url.rsplit('/', 1)[0]}/{name}"
+        (home / "swordnet.db").unlink(missing_ok=True)
+        with copy_database(self.settings.database_url, home) as url:
+            yield Settings(home=home, database_url=url)
 
 
 def holder_of(index: int) -> str:
@@ -83,15 +74,10 @@ def holder_of(index: int) -> str:
 
 @contextmanager
 def web_data_on(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
-    """The web data on ``backend``; the PostgreSQL copies made from it are dropped after."""
-    data = replace(shared_web_data(tmp_path_factory, backend), pg_copies=[])
-    try:
+    """The web data on ``backend``; the PostgreSQL copies made from it are given back after."""
+    data = replace(shared_web_data(tmp_path_factory, backend), copies=ExitStack())
+    with data.copies:
         yield data
-    finally:
-        if data.pg_copies:
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-                for name in data.pg_copies:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def shared_web_data(tmp_path_factory: pytest.TempPathFactory,
