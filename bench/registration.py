@@ -10,9 +10,10 @@ runs ``registration_fingerprints`` over all of them (**images/s per core**: inpu
 process's CPU time, rejected ones included, as ``bench/scale.py`` counts them), then
 times each step on every accepted image apart: the decode with its quality gate (decoded
 again for this), each signal's ``registration_variants`` and the reviewers' preview (the
-PNG thumbnail kept with each work). Each round also registers them all as ``swordnet works
-import`` does (**imported images/s per core**): each file in its own unit of work, with its
-fingerprints, names and preview, into a new SQLite database and evidence store. OpenCV/BLAS
+JPEG thumbnail kept with each work, made from that decode as registration makes it). Each
+round also registers them all as ``swordnet works import`` does (**imported images/s per
+core**): each file in its own unit of work, with its fingerprints, names and preview, into
+a new SQLite database and evidence store. OpenCV/BLAS
 on one thread; one warm-up image first (imports that happen on first use are not per-image
 costs). The best round is reported: CPU time on a loaded machine only ever grows. Prints a
 table and writes ``bench/results/registration.json``.
@@ -94,7 +95,7 @@ def steps_s(contents: list[bytes]) -> tuple[dict[str, float], int]:
                 signal.registration_variants(shared)
                 timings[signal.name] = time.process_time() - start
             start = time.process_time()
-            work_thumbnail(content)
+            work_thumbnail(shared)
             timings["preview"] = time.process_time() - start
         except ContentRejected:
             continue

@@ -1,6 +1,7 @@
 """Registration's cheaper paths store exactly what the plain computations stored: imagehash's
-pHash, its blur-stability verdict (on the gray image's box thumbnail), and OpenCV's ORB
-features of the reduced image (Pillow's bilinear down, OpenCV's bicubic up)."""
+pHash, its blur-stability verdict (on the gray image's box thumbnail), OpenCV's ORB
+features of the reduced image (Pillow's bilinear down, OpenCV's bicubic up), and the
+preview made from the decode the fingerprints shared."""
 
 from __future__ import annotations
 
@@ -15,13 +16,23 @@ import imagehash
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
+from sqlalchemy import func, select
 
 from matching import local_features
 from matching.image import MAX_UNSTABLE_BITS, OrbSignal, PHashSignal
 from matching.local_features import FAST_THRESHOLD, FEATURES, SIDE, LocalFeatures
+from matching.registry import content_for
 from matching.signal import ContentSkipped
+from matching.stages import registration_fingerprints
+from swordnet.core.config import Settings
+from swordnet.core.db import open_database
+from swordnet.core.models import Work
+from swordnet.core.text import UnusableText
 from swordnet.demo.samples import artwork, sample_files
-from tests.images import png_bytes
+from swordnet.evidence.store import EvidenceStore
+from swordnet.works.previews import work_thumbnail
+from swordnet.works.registry import register_work
+from tests.images import jpeg_bytes, png_bytes
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -106,3 +117,34 @@ def test_orb_values_stored_deflated_before_decode_the_same() -> None:
 def test_malformed_orb_values_are_refused_with_a_reason(value: str) -> None:
     with pytest.raises(ValueError, match=re.escape("not an encoded ORB feature set")):
         OrbSignal.validate(value)
+
+
+def test_a_registered_picture_s_preview_is_the_one_decoded_afresh() -> None:
+    """Registration shares its full decode with the preview: an opaque picture's thumbnail
+    is the same bytes as one decoded afresh; a transparent one keeps its transparency."""
+    see_through = Image.open(io.BytesIO(jpeg_bytes(seed=31))).convert("RGBA")
+    see_through.putalpha(Image.linear_gradient("L").resize(see_through.size))
+    for content in [*_pictures(), png_bytes(see_through)]:
+        shared = content_for("image", content)
+        registration_fingerprints("image", shared)  # decodes it, as register_work does
+        assert work_thumbnail(shared) == work_thumbnail(content)
+    kind, thumbnail = work_thumbnail(shared)
+    assert kind == "image" and Image.open(io.BytesIO(thumbnail)).mode == "RGBA"
+
+
+def test_a_registration_refused_for_its_text_stores_no_preview(home: Settings) -> None:
+    """The preview is stored before the work's row is written: text the database would
+    refuse is refused first, so nothing is left behind."""
+    db = open_database(home)
+    store = EvidenceStore(home.evidence_dir)
+    try:
+        for fields in ({"title": "Bad\x00title"}, {"title": "T", "aliases": ["\ud800"]},
+                       {"title": "T", "source_name": "bad\udcff.jpg"}):
+            with pytest.raises(UnusableText), db.session() as session:
+                register_work(session, jpeg_bytes(seed=5), holder_name="H",
+                              preview_store=store, **fields)
+        with db.session() as session:
+            assert session.scalar(select(func.count()).select_from(Work)) == 0
+    finally:
+        db.dispose()
+    assert not any(p.is_file() for p in store.objects_dir.rglob("*"))

@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 from PIL import Image, UnidentifiedImageError
 
 from matching.audio import WORK_MAX_SECONDS as AUDIO_WORK_MAX_SECONDS
+from matching.decode import ImageContent
 from matching.registry import keeps_soundtrack, preview_of
-from matching.signal import ContentRejected
+from matching.signal import Content, ContentRejected
 from matching.textdoc import decode_text, html_main_text, looks_like_html
 from swordnet.core.errors import BadInput
 from swordnet.core.models import Work
@@ -31,6 +32,10 @@ from swordnet.evidence.store import EvidenceStore
 from swordnet.works.audio_codec import AudioUnreadable, opus_excerpt
 
 THUMBNAIL_SIDE = 640
+# Pillow's antialiased bilinear filter, not its thumbnail()'s bicubic default: 2.0 against 3.2 ms
+# for `bench/registration.py`'s photos over 640 px, and within 50.7 dB PSNR (median; 36.9 at
+# least) of a Lanczos resize, closer than the JPEG at quality 90 it is stored as (43.6 dB).
+THUMBNAIL_FILTER = Image.Resampling.BILINEAR
 # zlib's run-length strategy at level 1: a 640 px photo's thumbnail encodes in a fifth of the
 # CPU time of the default (level 6: 12.5 against 60 ms) and 3% more bytes (230 against 223
 # KB); the default was two thirds of the CPU time of registering an image (`works import`).
@@ -41,6 +46,9 @@ PNG_ZLIB = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 JPEG_QUALITY = 90
 # Refused before decoding (below Pillow's own bomb guard, which stays as it is).
 MAX_PREVIEW_PIXELS = 60_000_000
+# Modes of pictures without transparency, which matching's decode only converts to RGB as the
+# preview's own would (their full decode is shared by registration: one decode, not two).
+OPAQUE_MODES = frozenset({"RGB", "L", "CMYK"})
 TEXT_PREVIEW_CHARS = 2_000_000
 # An audio work's stored preview: its first half hour (32 kbit/s Opus: about 7 MB at most).
 AUDIO_PREVIEW_SECONDS = 1800.0
@@ -69,20 +77,41 @@ class NoPreview(BadInput):
     """Content the console cannot show (not an image, not text, too big)."""
 
 
-def _thumbnail(content: bytes) -> Image.Image:
-    """Any image Pillow reads, decoded afresh and at most 640 pixels on its longer side."""
+def _thumbnail(content: bytes | Content) -> Image.Image:
+    """Any image Pillow reads, at most 640 pixels on its longer side: decoded afresh, or for
+    an opaque picture taken from ``content``'s full decode (an :class:`ImageContent`, as
+    registration fingerprinted it), which then holds the same pixels."""
+    raw = content.raw if isinstance(content, Content) else content
     try:
-        with Image.open(io.BytesIO(content)) as image:
+        with Image.open(io.BytesIO(raw)) as image:
             if image.width * image.height > MAX_PREVIEW_PIXELS:
                 raise NoPreview(f"image is {image.width}x{image.height}, too large to preview")
-            image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            picture = _opaque_decode(content, image)
+            if picture is None:
+                image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+                picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     except UnidentifiedImageError:  # its message shows the in-memory file's repr
         raise NoPreview("not a readable image (not a recognised image format)") from None
     except (OSError, Image.DecompressionBombError, ValueError) as exc:
         raise NoPreview(f"not a readable image ({exc})") from None
-    picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    return picture
+    scale = THUMBNAIL_SIDE / max(picture.size)
+    if scale >= 1:
+        return picture
+    return picture.resize((max(1, round(picture.width * scale)),
+                           max(1, round(picture.height * scale))), THUMBNAIL_FILTER,
+                          reducing_gap=2.0)  # as thumbnail() does, without changing picture
+
+
+def _opaque_decode(content: bytes | Content, image: Image.Image) -> Image.Image | None:
+    """``content``'s full RGB decode if it has one and ``image`` (the same file, opened) has
+    no transparency; else None."""
+    if not isinstance(content, ImageContent) or image.mode not in OPAQUE_MODES \
+            or "transparency" in image.info:
+        return None
+    try:
+        return content.gated(None)
+    except ContentRejected:
+        return None
 
 
 def _encoded(picture: Image.Image, image_format: str, **options: Any) -> bytes:
@@ -96,9 +125,10 @@ def thumbnail_png(content: bytes) -> bytes:
     return _encoded(_thumbnail(content), "PNG", **PNG_ZLIB)
 
 
-def work_thumbnail(content: bytes) -> tuple[str, bytes]:
+def work_thumbnail(content: bytes | Content) -> tuple[str, bytes]:
     """A registered picture's thumbnail and its preview type: a JPEG (``"jpeg"``), or a PNG
-    (``"image"``) where the picture has transparency, which JPEG cannot keep."""
+    (``"image"``) where the picture has transparency, which JPEG cannot keep. ``content``
+    may be the image content registration fingerprinted (its decode is shared)."""
     picture = _thumbnail(content)
     if picture.mode == "RGBA":
         return "image", _encoded(picture, "PNG", **PNG_ZLIB)
@@ -125,18 +155,20 @@ def audio_preview(content: bytes) -> bytes:
         raise NoPreview(f"no sound to preview ({exc})") from None
 
 
-def store_work_preview(store: EvidenceStore, work: Work, content: bytes) -> None:
+def store_work_preview(store: EvidenceStore, work: Work, content: bytes | Content) -> None:
     """Keep a preview of a registered work in the evidence store, as its kind's signals say
-    reviewers see it (an image thumbnail, text, or its sound re-encoded)."""
+    reviewers see it (an image thumbnail, text, or its sound re-encoded). ``content`` may be
+    the content object its fingerprints were computed from (a picture's decode is shared)."""
     preview = preview_of(work.kind)
+    raw = content.raw if isinstance(content, Content) else content
     try:
         if preview == "image":
             preview, thumbnail = work_thumbnail(content)
             stored = store.put_bytes(thumbnail, PREVIEW_FORMATS[preview].suffix)
         elif preview == "text":
-            stored = store.put_bytes(readable_text(content).encode(), ".txt")
+            stored = store.put_bytes(readable_text(raw).encode(), ".txt")
         elif preview == "audio":
-            stored = store.put_bytes(audio_preview(content), ".ogg")
+            stored = store.put_bytes(audio_preview(raw), ".ogg")
         else:
             return
     except NoPreview:

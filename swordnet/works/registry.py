@@ -7,16 +7,18 @@ before anything is written, so content that cannot be fingerprinted stores nothi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from matching.match_index import MatchIndex
-from matching.registry import name_signals, signals_of_work, supported_kinds
+from matching.registry import content_for, name_signals, signals_of_work, supported_kinds
+from matching.signal import Content
 from matching.stages import registration_fingerprints
 from swordnet.core.categories import DEFAULT_CATEGORY, MEDIA_KIND_OF, resolve_kind
 from swordnet.core.db import lock_for_writing
@@ -32,6 +34,7 @@ from swordnet.core.models import (
     WatchTarget,
     Work,
 )
+from swordnet.core.text import check_text
 from swordnet.evidence.store import EvidenceStore
 from swordnet.works.metadata import parse_metadata
 from swordnet.works.previews import store_work_preview, store_work_sound
@@ -99,13 +102,17 @@ def _check_names(title: str, aliases: Sequence[str], kind: str) -> tuple[str, li
     cleaned = [a.strip() for a in aliases]
     if any(not a for a in cleaned):
         raise RegistrationError("an alias is empty")
+    check_text(title, "title")  # as the database would refuse them, before anything is stored
+    check_text(cleaned, "aliases")
     return title, cleaned
 
 
 def _store(session: Session, holder_name: str, digest: str, fingerprints: list[tuple[str, str,
-           str]], **fields: object) -> Registration:
+           str]], previews: Callable[[Work], None] | None = None,
+           **fields: object) -> Registration:
     """Store a new work, or add the fingerprints it lacks to the holder's work with
-    ``digest``."""
+    ``digest``. ``previews`` keeps the work's previews (those it lacks) before its row is
+    written, so a new work is one INSERT."""
     holder = holder_by_name(session, holder_name)
     existing = session.scalar(
         select(Work).where(Work.holder_id == holder.id, Work.sha256 == digest))
@@ -115,14 +122,31 @@ def _store(session: Session, holder_name: str, digest: str, fingerprints: list[t
                    for algorithm, variant, value in fingerprints
                    if (algorithm, variant) not in have]
         existing.fingerprints.extend(missing)
+        if previews is not None:
+            previews(existing)
         session.flush()
         return Registration(existing, created=False, added_fingerprints=len(missing))
     work = Work(holder=holder, sha256=digest, **fields)
-    work.fingerprints.extend(Fingerprint(algorithm=algorithm, variant=variant, value=value)
-                             for algorithm, variant, value in fingerprints)
+    if previews is not None:
+        previews(work)
     session.add(work)
     session.flush()
-    return Registration(work, created=True)
+    if fingerprints:  # one bulk INSERT, not the unit of work's (1.1 of 3.3 ms a registration)
+        session.execute(insert(Fingerprint), [
+            {"work_id": work.id, "algorithm": algorithm, "variant": variant, "value": value}
+            for algorithm, variant, value in fingerprints])
+    return Registration(work, created=True)  # work.fingerprints loads them when read
+
+
+def _keep_previews(store: EvidenceStore, work: Work, content: Content) -> None:
+    """Keep the previews ``work`` lacks: the one reviewers see (a picture's thumbnail, a
+    video's key frames, a software work's parts) and a video work's soundtrack."""
+    if work.preview_sha256 is None:
+        store_work_preview(store, work, content)
+        store_video_preview(store, work, content.raw)  # key frames (video works)
+        store_software_preview(store, work, content.raw)  # parts (software works)
+    if work.sound_sha256 is None:
+        store_work_sound(store, work, content.raw)  # a video work's soundtrack
 
 
 def register_work(
@@ -148,23 +172,20 @@ def register_work(
     one keeps its own. With ``preview_store``, a preview for reviewers is kept there too
     (and a video work's soundtrack beside its key frames); registering the same content
     again keeps whichever of them the work lacks. Raises :class:`RegistrationError`,
-    :class:`swordnet.works.metadata.MetadataError` or
-    :class:`matching.signal.ContentRejected`.
+    :class:`swordnet.works.metadata.MetadataError`,
+    :class:`swordnet.core.text.UnusableText` or :class:`matching.signal.ContentRejected`.
     """
     title, aliases = _check_names(title, aliases, kind)
+    check_text(source_name, "source name")  # before a preview is stored, as the title
     fields = parse_metadata(metadata or {})
     category = _check_category(kind, category)
-    fingerprints = registration_fingerprints(kind, content) + name_fingerprints(title, aliases)
-    reg = _store(session, holder_name, sha256(content).hexdigest(), fingerprints, title=title,
-                 kind=kind, category=category, source_name=source_name, aliases=aliases,
-                 **fields)
-    if preview_store is not None and reg.work.preview_sha256 is None:
-        store_work_preview(preview_store, reg.work, content)
-        store_video_preview(preview_store, reg.work, content)  # key frames (video works)
-        store_software_preview(preview_store, reg.work, content)  # parts (software works)
-    if preview_store is not None and reg.work.sound_sha256 is None:
-        store_work_sound(preview_store, reg.work, content)  # a video work's soundtrack
-    return reg
+    shared = content_for(kind, content)  # decoded once: fingerprints and preview
+    fingerprints = registration_fingerprints(kind, shared) + name_fingerprints(title, aliases)
+    return _store(session, holder_name, sha256(content).hexdigest(), fingerprints,
+                  None if preview_store is None else partial(_keep_previews, preview_store,
+                                                              content=shared),
+                  title=title, kind=kind, category=category, source_name=source_name,
+                  aliases=aliases, **fields)
 
 
 def register_precomputed(
