@@ -47,13 +47,24 @@ def live(seeded: tuple[Path, LiveRows], tmp_path: Path) -> Iterator[tuple[Api, L
         yield api, rows
 
 
+@pytest.fixture(scope="module")
+def shared_live(seeded: tuple[Path, LiveRows],
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, LiveRows]]:
+    """One app on one copy for the tests that only read or are refused (they change no row)."""
+    source, rows = seeded
+    directory = tmp_path_factory.mktemp("live-shared")
+    shutil.copyfile(source / "swordnet.db", directory / "swordnet.db")
+    with open_api(settings_in(directory), rows.tokens) as api:
+        yield api, rows
+
+
 def titles(api: Api, user: str) -> list[str]:
     return [e["title"] for e in api.ok(user, "/live/events")["items"]]
 
 
 def test_each_holder_sees_their_own_events_and_staff_see_all(
-        live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+        shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     assert titles(api, "north") == ["Cup Final"]
     assert titles(api, "harbour") == ["Gala Night"]
     assert titles(api, "reviewer") == ["Gala Night", "Cup Final"]  # latest start first
@@ -66,8 +77,8 @@ def test_each_holder_sees_their_own_events_and_staff_see_all(
 
 
 def test_an_event_shows_its_feeds_health_and_its_streams_by_state(
-        live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+        shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     event = api.ok("north", f"/live/events/{rows.final}")
     assert event["title"] == "Cup Final" and event["aliases"] == ["Final 2026"]
     assert event["holder"] == "North Light Pictures"
@@ -84,8 +95,8 @@ def test_an_event_shows_its_feeds_health_and_its_streams_by_state(
 
 
 def test_streams_with_delay_score_and_times_to_match_and_listing(
-        live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+        shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     page = api.ok("north", f"/live/events/{rows.final}/streams")
     assert page["total"] == 4
     by_id = {s["id"]: s for s in page["items"]}
@@ -102,16 +113,16 @@ def test_streams_with_delay_score_and_times_to_match_and_listing(
     assert [s["id"] for s in only["items"]] == [rows.matched]
 
 
-def test_a_stream_shows_its_checks_newest_first(live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+def test_a_stream_shows_its_checks_newest_first(shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     stream = api.ok("north", f"/live/streams/{rows.listed}")
     assert stream["state"] == "listed" and stream["listed_at"] == "2026-12-06T18:13:10Z"
     assert [(c["checked_at"], c["score"], c["cpu_s"]) for c in stream["recent_checks"]] == [
         ("2026-12-06T18:13:00Z", 0.9, 0.5), ("2026-12-06T18:12:30Z", 0.88, 0.4)]
 
 
-def test_the_timeline_tells_what_happened_in_order(live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+def test_the_timeline_tells_what_happened_in_order(shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     entries = api.ok("north", f"/live/events/{rows.final}/timeline")
     assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
     kinds = [(e["kind"], e["stream_id"]) for e in entries]
@@ -149,16 +160,16 @@ def test_the_timeline_tells_what_happened_in_order(live: tuple[Api, LiveRows]) -
     ("reviewer", NEW_EVENT, "holder"),
 ])
 def test_registering_with_bad_input_is_422_naming_the_field(
-        live: tuple[Api, LiveRows], user: str, body: dict, field: str) -> None:
-    api, _rows = live
+        shared_live: tuple[Api, LiveRows], user: str, body: dict, field: str) -> None:
+    api, _rows = shared_live
     refused = api.post(user, "/live/events", json=body)
     assert refused.status_code == 422, refused.text
     assert field in one_line(refused)
     assert len(api.ok("reviewer", "/live/events")["items"]) == 2
 
 
-def test_a_holder_registers_for_their_own_holder_only(live: tuple[Api, LiveRows]) -> None:
-    api, _rows = live
+def test_a_holder_registers_for_their_own_holder_only(shared_live: tuple[Api, LiveRows]) -> None:
+    api, _rows = shared_live
     refused = api.post("north", "/live/events", json={**NEW_EVENT, "holder": "Harbour Press"})
     assert refused.status_code == 403 and "holder" in one_line(refused)
 
@@ -167,22 +178,22 @@ def test_a_holder_registers_for_their_own_holder_only(live: tuple[Api, LiveRows]
     ({}, "request body"), ({"title": None}, "title"), ({"window_s": -5}, "field window_s"),
     ({"starts_at": "soon"}, "field starts_at")])
 def test_editing_with_bad_input_is_422_naming_the_field(
-        live: tuple[Api, LiveRows], body: dict, field: str) -> None:
-    api, rows = live
+        shared_live: tuple[Api, LiveRows], body: dict, field: str) -> None:
+    api, rows = shared_live
     refused = api.call("PATCH", "north", f"/live/events/{rows.final}", json=body)
     assert refused.status_code == 422, refused.text
     assert field in one_line(refused)
 
 
-def test_editing_another_holders_event_is_404(live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+def test_editing_another_holders_event_is_404(shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     refused = api.call("PATCH", "north", f"/live/events/{rows.gala}", json={"title": "Mine"})
     assert refused.status_code == 404
     assert api.ok("harbour", f"/live/events/{rows.gala}")["title"] == "Gala Night"
 
 
-def test_auto_confirm_and_adding_streams_are_staff_work(live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+def test_auto_confirm_and_adding_streams_are_staff_work(shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     rule = api.call("PUT", "north", f"/live/events/{rows.final}/auto-confirm",
                     json={"score": 0.9})
     assert rule.status_code == 403
@@ -199,24 +210,24 @@ def test_auto_confirm_and_adding_streams_are_staff_work(live: tuple[Api, LiveRow
     ("POST", "/streams", {"url": ""}, "field url"),
     ("POST", "/streams", {"page_url": "https://x.pirate.test/"}, "field url"),
 ])
-def test_staff_bad_input_is_422_naming_the_field(live: tuple[Api, LiveRows], method: str,
+def test_staff_bad_input_is_422_naming_the_field(shared_live: tuple[Api, LiveRows], method: str,
                                                  path: str, body: dict, field: str) -> None:
-    api, rows = live
+    api, rows = shared_live
     refused = api.call(method, "reviewer", f"/live/events/{rows.final}{path}", json=body)
     assert refused.status_code == 422, refused.text
     assert field in one_line(refused)
 
 
-def test_bad_stream_state_filter_is_422_naming_it(live: tuple[Api, LiveRows]) -> None:
-    api, rows = live
+def test_bad_stream_state_filter_is_422_naming_it(shared_live: tuple[Api, LiveRows]) -> None:
+    api, rows = shared_live
     refused = api.get("north", f"/live/events/{rows.final}/streams",
                       params={"state": "burning"})
     assert refused.status_code == 422
     assert one_line(refused).startswith("state: 'burning' is not one of checking")
 
 
-def test_unknown_ids_are_404(live: tuple[Api, LiveRows]) -> None:
-    api, _rows = live
+def test_unknown_ids_are_404(shared_live: tuple[Api, LiveRows]) -> None:
+    api, _rows = shared_live
     for method, path in (("GET", "/live/events/999"), ("GET", "/live/streams/999"),
                          ("GET", "/live/events/999/timeline"),
                          ("PUT", "/live/events/999/auto-confirm")):
@@ -224,8 +235,8 @@ def test_unknown_ids_are_404(live: tuple[Api, LiveRows]) -> None:
         assert answer.status_code == 404, path
 
 
-def test_every_live_operation_is_documented(live: tuple[Api, LiveRows]) -> None:
-    api, _rows = live
+def test_every_live_operation_is_documented(shared_live: tuple[Api, LiveRows]) -> None:
+    api, _rows = shared_live
     document = api.ok("reviewer", "/openapi.json")
     operations = {(method, path) for path, item in document["paths"].items()
                   if path.startswith("/api/v1/live/") for method in item}
