@@ -162,17 +162,8 @@ class EvidenceStore:
     def _write_receipt(self, name: str, sha256: str, size: int, suffix: str) -> None:
         path = self.receipts_dir / f"{validate_receipt_name(name)}.json"
         self.receipts_dir.mkdir(exist_ok=True, mode=PRIVATE_DIR)  # (a store made before them)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="receipt-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"name": name, "sha256": sha256, "size": size, "suffix": suffix}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fsync_dir(self.receipts_dir)
+        receipt = {"name": name, "sha256": sha256, "size": size, "suffix": suffix}
+        self._write_durably(json.dumps(receipt).encode(), path, prefix="receipt-")
 
     def receipts(self) -> dict[str, StoredObject]:
         """The receipts left by :meth:`put_file`, by name, whose object is stored intact (a
@@ -217,19 +208,27 @@ class EvidenceStore:
         if target.exists() and self.check(sha256, suffix, size=len(data)) is None:
             return stored
         self._make_shard(target.parent)
-        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-", suffix=suffix)
+        self._write_durably(data, target, prefix="put-", mode=0o444)
+        return stored
+
+    def _write_durably(self, data: bytes, target: Path, *, prefix: str,
+                       mode: int | None = None) -> None:
+        """Write ``data`` under tmp/, fsync it, (with ``mode``, set it), rename it to
+        ``target`` and fsync ``target``'s directory: ``target`` holds all of ``data`` or is
+        as it was."""
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=prefix)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(name, 0o444)
+            if mode is not None:
+                os.chmod(name, mode)
             os.replace(name, target)
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
         fsync_dir(target.parent)
-        return stored
 
     def check(self, sha256: str, suffix: str, size: int | None = None) -> str | None:
         """Recomputes an object's hash; returns a one-line problem, or None if it is intact.
